@@ -1,0 +1,13 @@
+//! iptables/ip6tables argument vectors → [`Invocation`].
+use crate::command::Invocation;
+use crate::error::ParseError;
+use crate::lex::Word;
+use crate::model::Family;
+use crate::span::Source;
+
+/// Parses the arguments of one iptables or ip6tables command, without the program name
+/// (`words[0]` is the first option, e.g. `-A`). The table is `-t` or `filter`.
+pub fn parse_args(source: &Source, words: &[Word], family: Family) -> Result<Invocation, ParseError> {
+    let _ = (source, words, family);
+    todo!("helper A")
+}

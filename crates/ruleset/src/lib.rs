@@ -1,0 +1,36 @@
+//! The netfilter ruleset model and the parsers and printers around it.
+//!
+//! Pipeline (each stage its own type):
+//!
+//! ```text
+//!  script / save file ──lex──▶ CommandLine (words + spans)
+//!        │                         │
+//!        │            iptables argv ▼ / ipset argv
+//!        │                    Invocation / SetCommand
+//!        │                         │ Ruleset::apply (kernel's checks)
+//!        ▼                         ▼
+//!                               Ruleset ──print──▶ iptables-save text, human text
+//! ```
+//!
+//! Central types: [`Ruleset`] (tables → chains → rules, plus ipsets), [`Rule`] and
+//! [`RuleSpec`] (matches + action), [`ParseError`] (file:line:column, token, hint).
+#![forbid(unsafe_code)]
+
+mod command;
+mod error;
+mod ipset;
+mod iptables;
+pub mod lex;
+mod model;
+mod parse;
+mod print;
+mod span;
+
+pub use command::{target_name, Command, Invocation};
+pub use error::{ErrorKind, ParseError, ParseErrors};
+pub use ipset::SetCommand;
+pub use iptables::parse_args as parse_iptables_args;
+pub use ipset::parse_args as parse_ipset_args;
+pub use parse::{parse_any, parse_save, parse_script, ParseOptions, Parsed};
+pub use model::*;
+pub use span::{Source, Span};

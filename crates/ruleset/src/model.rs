@@ -1,0 +1,1161 @@
+//! The netfilter ruleset model: tables, chains, rules (matches + target), counters and sets.
+//!
+//! This is the one model (DESIGN decision 3) that the iptables parsers produce and that the
+//! simulator, analyser and nft compiler read. It mirrors what the kernel holds, not the text
+//! that produced it: `-s a,b` is two rules, `--set-mark` is stored as the `xmark` pair the
+//! kernel keeps, and every option has exactly one representation, so two texts that load the
+//! same kernel state give equal models.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use rampart_prefix::{AddrRange, Prefix};
+use serde::{Deserialize, Serialize};
+
+use crate::span::Span;
+
+/// Address family of a table: iptables (IPv4) or ip6tables (IPv6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    /// IPv4 (`iptables`).
+    Ipv4,
+    /// IPv6 (`ip6tables`).
+    Ipv6,
+}
+
+impl Family {
+    /// The family of an address.
+    pub fn of(addr: IpAddr) -> Family {
+        if addr.is_ipv4() {
+            Family::Ipv4
+        } else {
+            Family::Ipv6
+        }
+    }
+
+    /// The command that manages this family's tables.
+    pub fn command(self) -> &'static str {
+        match self {
+            Family::Ipv4 => "iptables",
+            Family::Ipv6 => "ip6tables",
+        }
+    }
+}
+
+/// The five iptables tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TableKind {
+    /// `raw`: before conntrack; NOTRACK and TRACE live here.
+    Raw,
+    /// `mangle`: packet and connection marks.
+    Mangle,
+    /// `nat`: consulted for the first packet of each connection only.
+    Nat,
+    /// `filter`: the default table.
+    Filter,
+    /// `security`: SELinux marks, after filter.
+    Security,
+}
+
+impl TableKind {
+    /// All tables, in a stable order.
+    pub const ALL: [TableKind; 5] = [
+        TableKind::Raw,
+        TableKind::Mangle,
+        TableKind::Nat,
+        TableKind::Filter,
+        TableKind::Security,
+    ];
+
+    /// The table's name as iptables spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            TableKind::Raw => "raw",
+            TableKind::Mangle => "mangle",
+            TableKind::Nat => "nat",
+            TableKind::Filter => "filter",
+            TableKind::Security => "security",
+        }
+    }
+
+    /// Parses a table name.
+    pub fn from_name(name: &str) -> Option<TableKind> {
+        TableKind::ALL.into_iter().find(|t| t.name() == name)
+    }
+
+    /// The built-in chains of this table, in kernel hook order.
+    pub fn builtin_chains(self) -> &'static [&'static str] {
+        match self {
+            TableKind::Raw => &["PREROUTING", "OUTPUT"],
+            TableKind::Mangle => &["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"],
+            TableKind::Nat => &["PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"],
+            TableKind::Filter | TableKind::Security => &["INPUT", "FORWARD", "OUTPUT"],
+        }
+    }
+}
+
+impl fmt::Display for TableKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Packet and byte counters, as `[packets:bytes]` in `iptables-save -c`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Counters {
+    /// Packets matched.
+    pub packets: u64,
+    /// Bytes matched.
+    pub bytes: u64,
+}
+
+/// The policy of a built-in chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Policy {
+    /// Let the packet continue to the next hook.
+    Accept,
+    /// Discard the packet silently.
+    Drop,
+}
+
+impl Policy {
+    /// The policy's iptables name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Policy::Accept => "ACCEPT",
+            Policy::Drop => "DROP",
+        }
+    }
+}
+
+/// A whole ruleset: the tables of both families plus the ipsets the rules refer to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ruleset {
+    /// Tables present, at most one per (family, kind).
+    pub tables: Vec<Table>,
+    /// Named sets (ipset), shared by both families as in the kernel.
+    pub sets: Vec<IpSet>,
+}
+
+impl Ruleset {
+    /// The table of this family and kind, if any rule or policy created it.
+    pub fn table(&self, family: Family, kind: TableKind) -> Option<&Table> {
+        self.tables
+            .iter()
+            .find(|t| t.family == family && t.kind == kind)
+    }
+
+    /// The table, created with its built-in chains (policy ACCEPT) when absent, as the
+    /// kernel does on first use.
+    pub fn table_mut(&mut self, family: Family, kind: TableKind) -> &mut Table {
+        let index = match self
+            .tables
+            .iter()
+            .position(|t| t.family == family && t.kind == kind)
+        {
+            Some(i) => i,
+            None => {
+                self.tables.push(Table::new(family, kind));
+                self.tables.len() - 1
+            }
+        };
+        &mut self.tables[index]
+    }
+
+    /// The set with this name.
+    pub fn set(&self, name: &str) -> Option<&IpSet> {
+        self.sets.iter().find(|s| s.name == name)
+    }
+
+    /// Total number of rules in all tables.
+    pub fn rule_count(&self) -> usize {
+        self.tables
+            .iter()
+            .flat_map(|t| &t.chains)
+            .map(|c| c.rules.len())
+            .sum()
+    }
+}
+
+/// One table of one family.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Table {
+    /// IPv4 or IPv6.
+    pub family: Family,
+    /// Which of the five tables.
+    pub kind: TableKind,
+    /// Built-in chains first (kernel order), then user chains in creation order.
+    pub chains: Vec<Chain>,
+}
+
+impl Table {
+    /// A table holding its built-in chains with policy ACCEPT and no rules.
+    pub fn new(family: Family, kind: TableKind) -> Table {
+        Table {
+            family,
+            kind,
+            chains: kind
+                .builtin_chains()
+                .iter()
+                .map(|name| Chain {
+                    name: (*name).to_string(),
+                    policy: Some(Policy::Accept),
+                    counters: Counters::default(),
+                    rules: Vec::new(),
+                })
+                .collect(),
+        }
+    }
+
+    /// The chain with this name.
+    pub fn chain(&self, name: &str) -> Option<&Chain> {
+        self.chains.iter().find(|c| c.name == name)
+    }
+
+    /// The chain with this name, mutably.
+    pub fn chain_mut(&mut self, name: &str) -> Option<&mut Chain> {
+        self.chains.iter_mut().find(|c| c.name == name)
+    }
+}
+
+/// A chain: built-in (has a policy) or user-defined (no policy; falls back to the caller).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Chain {
+    /// Chain name (built-in names are upper case).
+    pub name: String,
+    /// `Some` for built-in chains, `None` for user chains.
+    pub policy: Option<Policy>,
+    /// Policy counters (built-in chains only).
+    pub counters: Counters,
+    /// Rules, evaluated in order.
+    pub rules: Vec<Rule>,
+}
+
+impl Chain {
+    /// True for the chains the kernel creates with the table.
+    pub fn is_builtin(&self) -> bool {
+        self.policy.is_some()
+    }
+}
+
+/// A rule with its counters and the place in the input it came from.
+///
+/// Equality ignores `span`: two rules loading the same kernel state are equal wherever they
+/// were written.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Rule {
+    /// What the rule matches and does.
+    pub spec: RuleSpec,
+    /// Packets and bytes matched so far.
+    pub counters: Counters,
+    /// Where the rule was written, for error messages and traces.
+    #[serde(skip)]
+    pub span: Option<Span>,
+}
+
+impl PartialEq for Rule {
+    fn eq(&self, other: &Rule) -> bool {
+        self.spec == other.spec && self.counters == other.counters
+    }
+}
+
+impl Eq for Rule {}
+
+/// A value with iptables' `!` in front of it or not.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Neg<T> {
+    /// True when written `! value`.
+    pub negated: bool,
+    /// The value itself.
+    pub value: T,
+}
+
+impl<T> Neg<T> {
+    /// A value without negation.
+    pub fn plain(value: T) -> Neg<T> {
+        Neg {
+            negated: false,
+            value,
+        }
+    }
+
+    /// The result of testing the value, flipped when negated.
+    pub fn apply(&self, matched: bool) -> bool {
+        matched != self.negated
+    }
+}
+
+/// What a rule matches and what it does: the part of a rule that `-D` compares.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RuleSpec {
+    /// `-s`: source prefix.
+    pub source: Option<Neg<Prefix>>,
+    /// `-d`: destination prefix.
+    pub destination: Option<Neg<Prefix>>,
+    /// `-i`: input interface (`+` suffix is a wildcard).
+    pub in_interface: Option<Neg<Interface>>,
+    /// `-o`: output interface.
+    pub out_interface: Option<Neg<Interface>>,
+    /// `-p`: protocol; absent means `all`.
+    pub protocol: Option<Neg<Protocol>>,
+    /// `-f`: `Some(true)` for second and later fragments, `Some(false)` for `! -f`.
+    pub fragment: Option<bool>,
+    /// `-m` modules in the order written.
+    pub matches: Vec<Match>,
+    /// `-j` or `-g`; `None` for a rule that only counts.
+    pub action: Option<Action>,
+}
+
+/// A network interface name as a match; a trailing `+` matches any name with that prefix.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Interface(pub String);
+
+impl Interface {
+    /// Whether an interface called `name` matches.
+    pub fn matches(&self, name: &str) -> bool {
+        match self.0.strip_suffix('+') {
+            Some(stem) => name.starts_with(stem),
+            None => self.0 == name,
+        }
+    }
+}
+
+/// An IP protocol number, printed by name when it has a well-known one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Protocol(pub u8);
+
+impl Protocol {
+    /// ICMP.
+    pub const ICMP: Protocol = Protocol(1);
+    /// TCP.
+    pub const TCP: Protocol = Protocol(6);
+    /// UDP.
+    pub const UDP: Protocol = Protocol(17);
+    /// ICMPv6.
+    pub const ICMPV6: Protocol = Protocol(58);
+
+    const NAMES: [(&'static str, u8); 11] = [
+        ("icmp", 1),
+        ("igmp", 2),
+        ("tcp", 6),
+        ("udp", 17),
+        ("gre", 47),
+        ("esp", 50),
+        ("ah", 51),
+        ("icmpv6", 58),
+        ("sctp", 132),
+        ("udplite", 136),
+        ("dccp", 33),
+    ];
+
+    /// Parses a name (`tcp`, `ipv6-icmp`, ...) or a number; `all`/`0` is not a protocol here
+    /// (the caller stores it as no match at all).
+    pub fn from_name(name: &str) -> Option<Protocol> {
+        let lower = name.to_ascii_lowercase();
+        let lower = match lower.as_str() {
+            "ipv6-icmp" | "icmp6" => "icmpv6",
+            other => other,
+        };
+        if let Some((_, n)) = Protocol::NAMES.iter().find(|(n, _)| *n == lower) {
+            return Some(Protocol(*n));
+        }
+        lower.parse::<u8>().ok().filter(|n| *n != 0).map(Protocol)
+    }
+
+    /// The well-known name, if any.
+    pub fn name(self) -> Option<&'static str> {
+        Protocol::NAMES
+            .iter()
+            .find(|(_, n)| *n == self.0)
+            .map(|(name, _)| *name)
+    }
+
+    /// Whether the protocol carries 16-bit ports at the start of its header.
+    pub fn has_ports(self) -> bool {
+        matches!(self.0, 6 | 17 | 132 | 136 | 33)
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.name() {
+            Some(name) => f.write_str(name),
+            None => write!(f, "{}", self.0),
+        }
+    }
+}
+
+/// An inclusive port range; a single port has `lo == hi`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PortRange {
+    /// First port.
+    pub lo: u16,
+    /// Last port.
+    pub hi: u16,
+}
+
+impl PortRange {
+    /// One port.
+    pub fn single(port: u16) -> PortRange {
+        PortRange { lo: port, hi: port }
+    }
+
+    /// Whether `port` is inside.
+    pub fn contains(&self, port: u16) -> bool {
+        self.lo <= port && port <= self.hi
+    }
+}
+
+impl fmt::Display for PortRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.lo == self.hi {
+            write!(f, "{}", self.lo)
+        } else {
+            write!(f, "{}:{}", self.lo, self.hi)
+        }
+    }
+}
+
+/// TCP flag bits, as in the TCP header's flags byte.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TcpFlags(pub u8);
+
+impl TcpFlags {
+    /// FIN.
+    pub const FIN: u8 = 0x01;
+    /// SYN.
+    pub const SYN: u8 = 0x02;
+    /// RST.
+    pub const RST: u8 = 0x04;
+    /// PSH.
+    pub const PSH: u8 = 0x08;
+    /// ACK.
+    pub const ACK: u8 = 0x10;
+    /// URG.
+    pub const URG: u8 = 0x20;
+    /// The six flags iptables knows by name, in its print order.
+    pub const NAMES: [(&'static str, u8); 6] = [
+        ("FIN", 0x01),
+        ("SYN", 0x02),
+        ("RST", 0x04),
+        ("PSH", 0x08),
+        ("ACK", 0x10),
+        ("URG", 0x20),
+    ];
+    /// `ALL` as iptables means it: the six named flags.
+    pub const ALL: u8 = 0x3f;
+
+    /// Whether every bit of `bits` is set.
+    pub fn has(self, bits: u8) -> bool {
+        self.0 & bits == bits
+    }
+}
+
+/// `--tcp-flags MASK COMP`: the flags in `mask` are examined and must equal `comp`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TcpFlagsMatch {
+    /// Flags to examine.
+    pub mask: TcpFlags,
+    /// Flags among `mask` that must be set (the others must be clear).
+    pub comp: TcpFlags,
+}
+
+impl TcpFlagsMatch {
+    /// What `--syn` means: SYN set, RST, ACK and FIN clear.
+    pub const SYN: TcpFlagsMatch = TcpFlagsMatch {
+        mask: TcpFlags(TcpFlags::FIN | TcpFlags::SYN | TcpFlags::RST | TcpFlags::ACK),
+        comp: TcpFlags(TcpFlags::SYN),
+    };
+}
+
+/// One `-m` module (or an implicit protocol match) of a rule.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "module", rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Match {
+    /// `-m tcp`: ports and flags.
+    Tcp(TcpMatch),
+    /// `-m udp`: ports.
+    Udp(UdpMatch),
+    /// `-m icmp --icmp-type`.
+    Icmp(Neg<IcmpType>),
+    /// `-m icmp6 --icmpv6-type`.
+    Icmp6(Neg<IcmpType>),
+    /// `-m multiport`.
+    Multiport(MultiportMatch),
+    /// `-m state --state`.
+    State(Neg<CtStates>),
+    /// `-m conntrack`.
+    Conntrack(ConntrackMatch),
+    /// `-m limit`.
+    Limit(LimitMatch),
+    /// `-m hashlimit`.
+    Hashlimit(HashlimitMatch),
+    /// `-m connlimit`.
+    Connlimit(ConnlimitMatch),
+    /// `-m recent`.
+    Recent(RecentMatch),
+    /// `-m comment --comment`.
+    Comment(String),
+    /// `-m set --match-set`.
+    Set(SetMatch),
+    /// `-m iprange`.
+    Iprange(IprangeMatch),
+    /// `-m mac --mac-source`.
+    Mac(Neg<MacAddr>),
+    /// `-m length --length`.
+    Length(Neg<LengthRange>),
+    /// `-m addrtype`.
+    Addrtype(AddrtypeMatch),
+    /// `-m mark --mark`.
+    Mark(Neg<MarkValue>),
+}
+
+impl Match {
+    /// The module name as written after `-m`.
+    pub fn module_name(&self) -> &'static str {
+        match self {
+            Match::Tcp(_) => "tcp",
+            Match::Udp(_) => "udp",
+            Match::Icmp(_) => "icmp",
+            Match::Icmp6(_) => "icmp6",
+            Match::Multiport(_) => "multiport",
+            Match::State(_) => "state",
+            Match::Conntrack(_) => "conntrack",
+            Match::Limit(_) => "limit",
+            Match::Hashlimit(_) => "hashlimit",
+            Match::Connlimit(_) => "connlimit",
+            Match::Recent(_) => "recent",
+            Match::Comment(_) => "comment",
+            Match::Set(_) => "set",
+            Match::Iprange(_) => "iprange",
+            Match::Mac(_) => "mac",
+            Match::Length(_) => "length",
+            Match::Addrtype(_) => "addrtype",
+            Match::Mark(_) => "mark",
+        }
+    }
+}
+
+/// `-m tcp` options.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TcpMatch {
+    /// `--sport`.
+    pub sport: Option<Neg<PortRange>>,
+    /// `--dport`.
+    pub dport: Option<Neg<PortRange>>,
+    /// `--tcp-flags` or `--syn`.
+    pub flags: Option<Neg<TcpFlagsMatch>>,
+}
+
+/// `-m udp` options.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct UdpMatch {
+    /// `--sport`.
+    pub sport: Option<Neg<PortRange>>,
+    /// `--dport`.
+    pub dport: Option<Neg<PortRange>>,
+}
+
+/// An ICMP or ICMPv6 type, optionally with a code; `None` type means `any`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct IcmpType {
+    /// Type number; `None` for `any`.
+    pub ty: Option<u8>,
+    /// Code; `None` matches every code.
+    pub code: Option<u8>,
+}
+
+/// Which ports `multiport` compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PortSide {
+    /// `--sports`.
+    Source,
+    /// `--dports`.
+    Destination,
+    /// `--ports`: either.
+    Either,
+}
+
+/// `-m multiport`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct MultiportMatch {
+    /// Which side's port is compared.
+    pub side: PortSide,
+    /// Up to 15 ports or ranges; negation applies to the whole list.
+    pub ports: Neg<Vec<PortRange>>,
+}
+
+/// Connection tracking states as a bit set (the kernel's `XT_STATE_BIT` layout is not needed).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CtStates(pub u8);
+
+impl CtStates {
+    /// INVALID.
+    pub const INVALID: u8 = 0x01;
+    /// NEW.
+    pub const NEW: u8 = 0x02;
+    /// ESTABLISHED.
+    pub const ESTABLISHED: u8 = 0x04;
+    /// RELATED.
+    pub const RELATED: u8 = 0x08;
+    /// UNTRACKED.
+    pub const UNTRACKED: u8 = 0x10;
+    /// SNAT (conntrack module only): the connection's source was translated.
+    pub const SNAT: u8 = 0x20;
+    /// DNAT (conntrack module only): the connection's destination was translated.
+    pub const DNAT: u8 = 0x40;
+    /// Names in iptables-save print order.
+    pub const NAMES: [(&'static str, u8); 7] = [
+        ("INVALID", 0x01),
+        ("NEW", 0x02),
+        ("RELATED", 0x08),
+        ("ESTABLISHED", 0x04),
+        ("UNTRACKED", 0x10),
+        ("SNAT", 0x20),
+        ("DNAT", 0x40),
+    ];
+
+    /// Whether any state of `other` is in this set.
+    pub fn intersects(self, other: CtStates) -> bool {
+        self.0 & other.0 != 0
+    }
+}
+
+/// `-m conntrack`; only the options rampart can model are present, others are parse errors.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ConntrackMatch {
+    /// `--ctstate`.
+    pub state: Option<Neg<CtStates>>,
+    /// `--ctproto`.
+    pub proto: Option<Neg<Protocol>>,
+    /// `--ctorigsrc`.
+    pub orig_src: Option<Neg<Prefix>>,
+    /// `--ctorigdst`.
+    pub orig_dst: Option<Neg<Prefix>>,
+}
+
+/// A rate: `count` per `unit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Rate {
+    /// Events allowed per unit.
+    pub count: u32,
+    /// The time unit.
+    pub unit: RateUnit,
+}
+
+/// The time unit of a [`Rate`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RateUnit {
+    /// per second.
+    Second,
+    /// per minute.
+    Minute,
+    /// per hour.
+    Hour,
+    /// per day.
+    Day,
+}
+
+impl RateUnit {
+    /// Seconds in one unit.
+    pub fn seconds(self) -> u32 {
+        match self {
+            RateUnit::Second => 1,
+            RateUnit::Minute => 60,
+            RateUnit::Hour => 3600,
+            RateUnit::Day => 86400,
+        }
+    }
+}
+
+/// `-m limit`: a token bucket shared by every packet reaching the rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct LimitMatch {
+    /// `--limit` (default 3/hour).
+    pub rate: Rate,
+    /// `--limit-burst` (default 5).
+    pub burst: u32,
+    /// `! --limit`: match when over the rate.
+    pub negated: bool,
+}
+
+/// Whether a hashlimit matches below or above its rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LimitMode {
+    /// `--hashlimit-upto` / `--connlimit-upto`: match while within the limit.
+    Upto,
+    /// `--hashlimit-above` / `--connlimit-above`: match once over it.
+    Above,
+}
+
+/// Which packet fields key a hashlimit bucket (`--hashlimit-mode`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct HashlimitKey {
+    /// `srcip`.
+    pub src_ip: bool,
+    /// `srcport`.
+    pub src_port: bool,
+    /// `dstip`.
+    pub dst_ip: bool,
+    /// `dstport`.
+    pub dst_port: bool,
+}
+
+/// `-m hashlimit`: one token bucket per key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct HashlimitMatch {
+    /// `--hashlimit-name`.
+    pub name: String,
+    /// `--hashlimit-upto` or `--hashlimit-above` (plain `--hashlimit` means upto).
+    pub mode: LimitMode,
+    /// The rate.
+    pub rate: Rate,
+    /// `--hashlimit-burst` (default 5).
+    pub burst: u32,
+    /// `--hashlimit-mode`; all false means one bucket for the rule.
+    pub key: HashlimitKey,
+    /// `--hashlimit-srcmask` (default: full width).
+    pub src_mask: Option<u8>,
+    /// `--hashlimit-dstmask`.
+    pub dst_mask: Option<u8>,
+    /// `--hashlimit-htable-expire` in milliseconds.
+    pub expire_ms: Option<u32>,
+}
+
+/// `-m connlimit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ConnlimitMatch {
+    /// `--connlimit-upto` or `--connlimit-above`.
+    pub mode: LimitMode,
+    /// The connection count.
+    pub count: u32,
+    /// `--connlimit-mask` (default full width).
+    pub mask: Option<u8>,
+    /// `--connlimit-daddr`: group by destination instead of source.
+    pub by_destination: bool,
+}
+
+/// What a `recent` rule does with its list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecentCommand {
+    /// `--set`: add the address (always matches).
+    Set,
+    /// `--rcheck`: match if listed.
+    Rcheck,
+    /// `--update`: match if listed, and refresh the entry.
+    Update,
+    /// `--remove`: match if listed, and remove it.
+    Remove,
+}
+
+/// `-m recent`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RecentMatch {
+    /// `--name` (default `DEFAULT`).
+    pub name: String,
+    /// The command.
+    pub command: RecentCommand,
+    /// `!` before the command.
+    pub negated: bool,
+    /// `--seconds`: only entries seen within this many seconds count.
+    pub seconds: Option<u32>,
+    /// `--hitcount`: at least this many hits within `seconds`.
+    pub hitcount: Option<u32>,
+    /// `--rttl`.
+    pub rttl: bool,
+    /// `--reap`.
+    pub reap: bool,
+    /// `--rdest`: track destination addresses instead of sources.
+    pub by_destination: bool,
+    /// `--mask` (default all ones), as a prefix length.
+    pub mask: Option<u8>,
+}
+
+/// Which address of the packet a set is looked up with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SetDir {
+    /// `src`.
+    Src,
+    /// `dst`.
+    Dst,
+}
+
+/// `-m set --match-set NAME src[,dst...]`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SetMatch {
+    /// The set's name.
+    pub name: String,
+    /// Which packet field feeds each dimension of the set (address, then port).
+    pub dirs: Vec<SetDir>,
+    /// `! --match-set`.
+    pub negated: bool,
+}
+
+/// `-m iprange`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct IprangeMatch {
+    /// `--src-range`.
+    pub src: Option<Neg<AddrRange>>,
+    /// `--dst-range`.
+    pub dst: Option<Neg<AddrRange>>,
+}
+
+/// A MAC address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct MacAddr(pub [u8; 6]);
+
+impl fmt::Display for MacAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let b = self.0;
+        write!(
+            f,
+            "{:02X}:{:02X}:{:02X}:{:02X}:{:02X}:{:02X}",
+            b[0], b[1], b[2], b[3], b[4], b[5]
+        )
+    }
+}
+
+/// `--length` range of the IP packet's total length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct LengthRange {
+    /// Minimum.
+    pub lo: u16,
+    /// Maximum.
+    pub hi: u16,
+}
+
+/// Address types of `-m addrtype` (the kernel's RTN_* kinds), as a bit set.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct AddrTypes(pub u16);
+
+impl AddrTypes {
+    /// Names in the kernel's order (bit n is `1 << n`).
+    pub const NAMES: [&'static str; 12] = [
+        "UNSPEC",
+        "UNICAST",
+        "LOCAL",
+        "BROADCAST",
+        "ANYCAST",
+        "MULTICAST",
+        "BLACKHOLE",
+        "UNREACHABLE",
+        "PROHIBIT",
+        "THROW",
+        "NAT",
+        "XRESOLVE",
+    ];
+
+    /// The bit of a name.
+    pub fn bit(name: &str) -> Option<u16> {
+        AddrTypes::NAMES
+            .iter()
+            .position(|n| *n == name)
+            .map(|i| 1 << i)
+    }
+}
+
+/// `-m addrtype`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct AddrtypeMatch {
+    /// `--src-type`.
+    pub src: Option<Neg<AddrTypes>>,
+    /// `--dst-type`.
+    pub dst: Option<Neg<AddrTypes>>,
+    /// `--limit-iface-in`.
+    pub limit_iface_in: bool,
+    /// `--limit-iface-out`.
+    pub limit_iface_out: bool,
+}
+
+/// `--mark value[/mask]`: matches when `mark & mask == value`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct MarkValue {
+    /// The value.
+    pub value: u32,
+    /// The mask (all ones when not written).
+    pub mask: u32,
+}
+
+/// `-j` versus `-g`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// `-j TARGET`: for a user chain, RETURN comes back here.
+    Jump(Target),
+    /// `-g CHAIN`: RETURN from CHAIN goes back to this chain's caller.
+    Goto(String),
+}
+
+/// A target of `-j`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "target", rename_all = "UPPERCASE")]
+#[non_exhaustive]
+pub enum Target {
+    /// Accept: leave this hook's table.
+    Accept,
+    /// Drop silently.
+    Drop,
+    /// Return to the calling chain (or apply the policy in a built-in chain).
+    Return,
+    /// Drop and answer with an error.
+    Reject(RejectWith),
+    /// Log and continue.
+    Log(LogTarget),
+    /// Jump to a user chain.
+    Chain(String),
+    /// `SNAT --to-source` (nat POSTROUTING/INPUT).
+    Snat(NatTarget),
+    /// `DNAT --to-destination` (nat PREROUTING/OUTPUT).
+    Dnat(NatTarget),
+    /// `MASQUERADE`: SNAT to the out-interface's address.
+    Masquerade(MasqueradeTarget),
+    /// `REDIRECT --to-ports`: DNAT to the host itself.
+    Redirect(MasqueradeTarget),
+    /// `MARK`: sets the packet mark to `(mark & !mask) ^ value`.
+    Mark(XMark),
+    /// `CONNMARK`.
+    Connmark(ConnmarkTarget),
+    /// `CT --notrack` or `NOTRACK`: skip connection tracking.
+    Notrack,
+    /// `TRACE`: ask the kernel to log the packet's path.
+    Trace,
+}
+
+impl Target {
+    /// True for targets after which no further rule of the chain is evaluated.
+    pub fn is_terminal(&self) -> bool {
+        !matches!(
+            self,
+            Target::Log(_) | Target::Mark(_) | Target::Connmark(_) | Target::Trace
+        )
+    }
+}
+
+/// ICMP error or TCP reset sent by `REJECT`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum RejectWith {
+    /// `icmp-net-unreachable`.
+    IcmpNetUnreachable,
+    /// `icmp-host-unreachable`.
+    IcmpHostUnreachable,
+    /// `icmp-port-unreachable` (the IPv4 default).
+    IcmpPortUnreachable,
+    /// `icmp-proto-unreachable`.
+    IcmpProtoUnreachable,
+    /// `icmp-net-prohibited`.
+    IcmpNetProhibited,
+    /// `icmp-host-prohibited`.
+    IcmpHostProhibited,
+    /// `icmp-admin-prohibited`.
+    IcmpAdminProhibited,
+    /// `icmp6-no-route`.
+    Icmp6NoRoute,
+    /// `icmp6-adm-prohibited`.
+    Icmp6AdmProhibited,
+    /// `icmp6-addr-unreachable`.
+    Icmp6AddrUnreachable,
+    /// `icmp6-port-unreachable` (the IPv6 default).
+    Icmp6PortUnreachable,
+    /// `tcp-reset`.
+    TcpReset,
+}
+
+impl RejectWith {
+    /// Canonical names as `iptables-save` prints them, with accepted aliases.
+    pub const NAMES: [(&'static str, RejectWith); 12] = [
+        ("icmp-net-unreachable", RejectWith::IcmpNetUnreachable),
+        ("icmp-host-unreachable", RejectWith::IcmpHostUnreachable),
+        ("icmp-port-unreachable", RejectWith::IcmpPortUnreachable),
+        ("icmp-proto-unreachable", RejectWith::IcmpProtoUnreachable),
+        ("icmp-net-prohibited", RejectWith::IcmpNetProhibited),
+        ("icmp-host-prohibited", RejectWith::IcmpHostProhibited),
+        ("icmp-admin-prohibited", RejectWith::IcmpAdminProhibited),
+        ("icmp6-no-route", RejectWith::Icmp6NoRoute),
+        ("icmp6-adm-prohibited", RejectWith::Icmp6AdmProhibited),
+        ("icmp6-addr-unreachable", RejectWith::Icmp6AddrUnreachable),
+        ("icmp6-port-unreachable", RejectWith::Icmp6PortUnreachable),
+        ("tcp-reset", RejectWith::TcpReset),
+    ];
+
+    /// The canonical name.
+    pub fn name(self) -> &'static str {
+        RejectWith::NAMES
+            .iter()
+            .find(|(_, r)| *r == self)
+            .map(|(n, _)| *n)
+            .expect("every variant is named")
+    }
+
+    /// The default for a family.
+    pub fn default_for(family: Family) -> RejectWith {
+        match family {
+            Family::Ipv4 => RejectWith::IcmpPortUnreachable,
+            Family::Ipv6 => RejectWith::Icmp6PortUnreachable,
+        }
+    }
+}
+
+/// `LOG` options.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct LogTarget {
+    /// `--log-prefix` (at most 29 characters, as the kernel allows).
+    pub prefix: Option<String>,
+    /// `--log-level` as a syslog number 0-7 (default 4, warning).
+    pub level: Option<u8>,
+}
+
+/// The address and port range of an SNAT/DNAT target.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct NatTarget {
+    /// Addresses to translate to (`a` or `a-b`); `None` keeps the address (port-only DNAT).
+    pub addrs: Option<AddrRange>,
+    /// Ports to translate to.
+    pub ports: Option<PortRange>,
+    /// `--random`.
+    pub random: bool,
+    /// `--persistent`.
+    pub persistent: bool,
+}
+
+/// Options of `MASQUERADE` and `REDIRECT`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct MasqueradeTarget {
+    /// `--to-ports`.
+    pub ports: Option<PortRange>,
+    /// `--random`.
+    pub random: bool,
+}
+
+/// A mark change in the kernel's form: `mark = (mark & !mask) ^ value`.
+///
+/// `--set-mark v/m` becomes `(v, m|v)`, stored as `iptables-save` prints `--set-xmark`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct XMark {
+    /// Bits to XOR in.
+    pub value: u32,
+    /// Bits to clear first.
+    pub mask: u32,
+}
+
+impl XMark {
+    /// Applies the change to a mark.
+    pub fn apply(self, mark: u32) -> u32 {
+        (mark & !self.mask) ^ self.value
+    }
+}
+
+/// `CONNMARK` operations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+pub enum ConnmarkTarget {
+    /// `--set-xmark` (and `--set-mark` etc., normalised): change the connection mark.
+    Set(XMark),
+    /// `--save-mark`: ctmark = (ctmark & !ctmask) ^ (mark & nfmask).
+    Save {
+        /// `--nfmask`.
+        nfmask: u32,
+        /// `--ctmask`.
+        ctmask: u32,
+    },
+    /// `--restore-mark`: mark = (mark & !nfmask) ^ (ctmark & ctmask).
+    Restore {
+        /// `--nfmask`.
+        nfmask: u32,
+        /// `--ctmask`.
+        ctmask: u32,
+    },
+}
+
+/// An ipset: a named set of addresses, networks or address/port pairs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IpSet {
+    /// The set's name.
+    pub name: String,
+    /// `hash:ip`, `hash:net`, ...
+    pub kind: SetKind,
+    /// `family inet|inet6` (bitmap:port has none; stored as IPv4).
+    pub family: Family,
+    /// Default `timeout` in seconds for entries, when the set supports timeouts.
+    pub timeout: Option<u32>,
+    /// `maxelem` (ipset's default is 65536).
+    pub maxelem: Option<u32>,
+    /// `hashsize`.
+    pub hashsize: Option<u32>,
+    /// `range` of a bitmap:port set.
+    pub port_range: Option<PortRange>,
+    /// `counters`, `comment` and similar flags as written, for printing back.
+    pub flags: Vec<String>,
+    /// The members.
+    pub entries: Vec<SetEntry>,
+    /// Where the set was created.
+    #[serde(skip)]
+    pub span: Option<Span>,
+}
+
+/// The ipset types rampart understands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum SetKind {
+    /// `hash:ip`.
+    #[serde(rename = "hash:ip")]
+    HashIp,
+    /// `hash:net`.
+    #[serde(rename = "hash:net")]
+    HashNet,
+    /// `hash:ip,port`.
+    #[serde(rename = "hash:ip,port")]
+    HashIpPort,
+    /// `hash:net,port`.
+    #[serde(rename = "hash:net,port")]
+    HashNetPort,
+    /// `bitmap:port`.
+    #[serde(rename = "bitmap:port")]
+    BitmapPort,
+}
+
+impl SetKind {
+    /// All kinds with their ipset names.
+    pub const NAMES: [(&'static str, SetKind); 5] = [
+        ("hash:ip", SetKind::HashIp),
+        ("hash:net", SetKind::HashNet),
+        ("hash:ip,port", SetKind::HashIpPort),
+        ("hash:net,port", SetKind::HashNetPort),
+        ("bitmap:port", SetKind::BitmapPort),
+    ];
+
+    /// The ipset type name.
+    pub fn name(self) -> &'static str {
+        SetKind::NAMES
+            .iter()
+            .find(|(_, k)| *k == self)
+            .map(|(n, _)| *n)
+            .expect("every kind is named")
+    }
+}
+
+/// One member of a set.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SetEntry {
+    /// The address or network (absent for bitmap:port).
+    pub addr: Option<Prefix>,
+    /// Protocol and port for `,port` types and bitmap:port.
+    pub port: Option<(Protocol, PortRange)>,
+    /// Per-entry `timeout` in seconds.
+    pub timeout: Option<u32>,
+}

@@ -1,0 +1,2 @@
+//! Printers: `iptables-save` format (parse → print → parse is the identity) and text for
+//! humans.

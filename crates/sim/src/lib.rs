@@ -1,0 +1,2 @@
+//! Netfilter packet-path simulator.
+#![forbid(unsafe_code)]
