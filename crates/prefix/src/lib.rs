@@ -180,7 +180,10 @@ impl FromStr for Prefix {
             }
             bits.leading_ones() as u8
         } else {
-            len.parse::<u8>().ok().filter(|l| *l <= max).ok_or_else(bad_len)?
+            len.parse::<u8>()
+                .ok()
+                .filter(|l| *l <= max)
+                .ok_or_else(bad_len)?
         };
         Ok(Prefix::new(addr, len).expect("length checked above"))
     }

@@ -6,7 +6,9 @@
 //! would have failed.
 
 use crate::error::ErrorKind;
-use crate::model::{Action, Chain, Counters, Family, Policy, Rule, RuleSpec, Ruleset, TableKind, Target};
+use crate::model::{
+    Action, Chain, Counters, Family, Policy, Rule, RuleSpec, Ruleset, TableKind, Target,
+};
 use crate::span::Span;
 
 /// One iptables/ip6tables command.
@@ -108,7 +110,9 @@ impl Ruleset {
         match inv.command {
             Command::Append { chain, rule } => {
                 self.check_target(inv.family, inv.table, &chain, &rule.spec)?;
-                self.chain_mut(inv.family, inv.table, &chain)?.rules.push(rule);
+                self.chain_mut(inv.family, inv.table, &chain)?
+                    .rules
+                    .push(rule);
             }
             Command::Insert {
                 chain,
@@ -128,7 +132,9 @@ impl Ruleset {
             Command::DeleteSpec { chain, spec } => {
                 let c = self.chain_mut(inv.family, inv.table, &chain)?;
                 let index = c.rules.iter().position(|r| r.spec == spec).ok_or_else(|| {
-                    ErrorKind::NoSuchRule(format!("no rule in {chain} matches the -D specification"))
+                    ErrorKind::NoSuchRule(format!(
+                        "no rule in {chain} matches the -D specification"
+                    ))
                 })?;
                 c.rules.remove(index);
             }
@@ -248,10 +254,12 @@ impl Ruleset {
                 if table.chain(&new).is_some() {
                     return Err(ErrorKind::ChainExists(new));
                 }
-                let chain = table.chain_mut(&old).ok_or_else(|| ErrorKind::NoSuchChain {
-                    table: table_name.clone(),
-                    chain: old.clone(),
-                })?;
+                let chain = table
+                    .chain_mut(&old)
+                    .ok_or_else(|| ErrorKind::NoSuchChain {
+                        table: table_name.clone(),
+                        chain: old.clone(),
+                    })?;
                 if chain.is_builtin() {
                     return Err(ErrorKind::BuiltinChain(old));
                 }
@@ -332,7 +340,11 @@ impl Ruleset {
 /// The built-in chains a table-restricted target may be used from; `None` when unrestricted.
 fn allowed_chains(target: &Target, table: TableKind) -> Option<&'static [&'static str]> {
     let nat_only = |chains: &'static [&'static str]| {
-        Some(if table == TableKind::Nat { chains } else { &[][..] })
+        Some(if table == TableKind::Nat {
+            chains
+        } else {
+            &[][..]
+        })
     };
     match target {
         Target::Snat(_) => nat_only(&["POSTROUTING", "INPUT"]),

@@ -526,7 +526,10 @@ mod tests {
 
     #[test]
     fn lenient_repairs_and_reports() {
-        let src = Source::new("t.sh", "iptables -A INPUT -m comment –comment “China IP” -j DROP\n");
+        let src = Source::new(
+            "t.sh",
+            "iptables -A INPUT -m comment –comment “China IP” -j DROP\n",
+        );
         let lexed = split(
             &src,
             LexOptions {
@@ -543,7 +546,15 @@ mod tests {
         assert_eq!(
             w,
             [
-                "iptables", "-A", "INPUT", "-m", "comment", "--comment", "China IP", "-j", "DROP"
+                "iptables",
+                "-A",
+                "INPUT",
+                "-m",
+                "comment",
+                "--comment",
+                "China IP",
+                "-j",
+                "DROP"
             ]
         );
         assert_eq!(lexed.repairs.len(), 3);
