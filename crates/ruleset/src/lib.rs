@@ -33,5 +33,5 @@ pub use ipset::SetCommand;
 pub use iptables::parse_args as parse_iptables_args;
 pub use model::*;
 pub use parse::{parse_any, parse_save, parse_script, ParseOptions, Parsed};
-pub use print::rule_args;
+pub use print::{rule_args, state_names, to_human, to_save, to_save_all};
 pub use span::{Source, Span};

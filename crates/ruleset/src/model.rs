@@ -822,7 +822,7 @@ impl fmt::Display for MacAddr {
         let b = self.0;
         write!(
             f,
-            "{:02X}:{:02X}:{:02X}:{:02X}:{:02X}:{:02X}",
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
             b[0], b[1], b[2], b[3], b[4], b[5]
         )
     }
