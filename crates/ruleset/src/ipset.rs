@@ -54,3 +54,9 @@ impl Ruleset {
         todo!("helper C")
     }
 }
+
+/// Prints the sets in `ipset save` format.
+pub fn print_sets(ruleset: &Ruleset) -> String {
+    let _ = ruleset;
+    todo!("helper C")
+}

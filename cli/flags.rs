@@ -1,0 +1,199 @@
+//! Command-line flags: every subcommand has `--help`, every read command `--json`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Host defence for Internet-facing Linux servers.
+///
+/// rampart reads iptables scripts, iptables-save and ipset files into one netfilter model
+/// and traces packets through it, offline, to show which rule drops or NATs them.
+#[derive(Debug, Parser)]
+#[command(
+    name = "rampart",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Trace a packet (or a batch) through a ruleset: every rule it meets, each verdict and
+    /// NAT translation, and its fate.
+    Trace(TraceArgs),
+    /// Print a ruleset file in canonical iptables-save form, as text for people, or as JSON.
+    Show(ShowArgs),
+    /// Check that a ruleset file parses and loads; report every error with file:line:column.
+    Check(CheckArgs),
+    /// Print a shell completion script.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to standard output.
+    Man,
+}
+
+/// Where the ruleset comes from.
+#[derive(Debug, Args)]
+pub struct RulesetArgs {
+    /// A ruleset: iptables-save output or a script of iptables/ipset commands (detected).
+    #[arg(long, short = 'r', value_name = "FILE", conflicts_with = "script")]
+    pub rules: Option<PathBuf>,
+    /// A shell script of iptables, ip6tables and ipset commands.
+    #[arg(long, value_name = "FILE")]
+    pub script: Option<PathBuf>,
+    /// Also load ipset definitions (`ipset save` output).
+    #[arg(long, value_name = "FILE")]
+    pub sets: Option<PathBuf>,
+    /// Repair text pasted from web pages (curly quotes, en/em dashes) and report each repair.
+    #[arg(long)]
+    pub lenient: bool,
+}
+
+/// `rampart trace`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  rampart trace --script examples/router.sh --host examples/router.host \\
+      --in eth0 --src 192.0.2.10 --dst 198.51.100.7 -p tcp --dport 80
+  rampart trace --rules saved.rules --in eth0 --src 203.0.113.9 --dst 192.0.2.1 -p icmp
+  rampart trace --rules saved.rules --host my.host --packets flood.packets --json")]
+pub struct TraceArgs {
+    #[command(flatten)]
+    pub ruleset: RulesetArgs,
+    /// The host's interfaces, addresses and routes (lines `interface eth0 192.0.2.1/24`,
+    /// `route default via 203.0.113.1 dev ppp0`, `forwarding yes`). Without it the
+    /// destination is taken to be one of this host's addresses.
+    #[arg(long, value_name = "FILE")]
+    pub host: Option<PathBuf>,
+    /// A batch: one packet per line, written with the packet flags below
+    /// (`--in eth0 --src ... -p tcp --dport 80 --time 1.5`); prints a summary per fate and
+    /// per rule hit.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["src", "dst"])]
+    pub packets: Option<PathBuf>,
+    #[command(flatten)]
+    pub packet: PacketArgs,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One packet, as flags (also the syntax of a `--packets` file line).
+#[derive(Debug, Clone, Args)]
+pub struct PacketArgs {
+    /// Interface the packet arrives on; omit for a packet this host sends.
+    #[arg(long = "in", short = 'i', value_name = "IF")]
+    pub in_iface: Option<String>,
+    /// Source address.
+    #[arg(long, short = 's', required_unless_present = "packets")]
+    pub src: Option<String>,
+    /// Destination address.
+    #[arg(long, short = 'd', required_unless_present = "packets")]
+    pub dst: Option<String>,
+    /// Protocol: tcp, udp, icmp, icmpv6 or a number.
+    #[arg(long = "proto", short = 'p', default_value = "tcp")]
+    pub proto: String,
+    /// Source port (tcp/udp). Left out, rules testing it are traced both ways.
+    #[arg(long)]
+    pub sport: Option<u16>,
+    /// Destination port (tcp/udp).
+    #[arg(long)]
+    pub dport: Option<u16>,
+    /// TCP flags, comma-separated (default SYN: a connection's first packet).
+    #[arg(long, value_name = "FLAGS")]
+    pub flags: Option<String>,
+    /// ICMP type as name or TYPE[/CODE] (default echo-request).
+    #[arg(long, value_name = "TYPE")]
+    pub icmp_type: Option<String>,
+    /// Conntrack state; left out, the simulator's connection table decides (NEW for the
+    /// first packet of a flow).
+    #[arg(long, value_enum)]
+    pub state: Option<CtStateArg>,
+    /// Packet mark (decimal or 0x hex).
+    #[arg(long, default_value = "0")]
+    pub mark: String,
+    /// IP packet length in bytes.
+    #[arg(long)]
+    pub length: Option<u16>,
+    /// Source MAC address.
+    #[arg(long, value_name = "MAC")]
+    pub mac_src: Option<String>,
+    /// A non-first fragment.
+    #[arg(long)]
+    pub fragment: bool,
+    /// Arrival time in seconds (drives limit/hashlimit/recent deterministically).
+    #[arg(long, default_value_t = 0.0)]
+    pub time: f64,
+}
+
+/// Conntrack states a packet can have.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+#[value(rename_all = "UPPERCASE")]
+pub enum CtStateArg {
+    /// First packet of a connection.
+    New,
+    /// Part of a known connection.
+    Established,
+    /// Related to a known connection (ICMP errors, FTP data).
+    Related,
+    /// Not valid for its connection.
+    Invalid,
+    /// Exempted from tracking (NOTRACK).
+    Untracked,
+}
+
+/// `rampart show`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The ruleset file (`-` for standard input).
+    pub file: PathBuf,
+    /// Read it as a shell script of iptables/ipset commands (default: detect).
+    #[arg(long)]
+    pub script: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "save")]
+    pub format: ShowFormat,
+    /// Same as `--format json`.
+    #[arg(long)]
+    pub json: bool,
+    /// Include `[packets:bytes]` counters in save output.
+    #[arg(long, short = 'c')]
+    pub counters: bool,
+    /// Repair pasted typographic characters and report each repair.
+    #[arg(long)]
+    pub lenient: bool,
+}
+
+/// Output formats of `rampart show`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ShowFormat {
+    /// iptables-save (then ipset save) format.
+    Save,
+    /// Readable text.
+    Human,
+    /// The ruleset model as JSON.
+    Json,
+}
+
+/// `rampart check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Ruleset files (`-` for standard input).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Read them as shell scripts (default: detect).
+    #[arg(long)]
+    pub script: bool,
+    /// Repair pasted typographic characters and report each repair.
+    #[arg(long)]
+    pub lenient: bool,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
