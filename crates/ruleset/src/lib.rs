@@ -25,6 +25,7 @@ mod model;
 mod parse;
 mod print;
 mod span;
+pub mod synthetic;
 
 pub use command::{target_name, Command, Invocation};
 pub use error::{ErrorKind, ParseError, ParseErrors};
