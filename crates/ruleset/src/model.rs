@@ -1150,12 +1150,20 @@ impl SetKind {
 }
 
 /// One member of a set.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+///
+/// `addr` and `port` are the element itself; the other fields are the per-element extensions
+/// ipset keeps beside it (two entries with the same element are the same member).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct SetEntry {
     /// The address or network (absent for bitmap:port).
     pub addr: Option<Prefix>,
     /// Protocol and port for `,port` types and bitmap:port.
     pub port: Option<(Protocol, PortRange)>,
-    /// Per-entry `timeout` in seconds.
+    /// Per-entry `timeout` in seconds (the set's default when the set has timeouts and the
+    /// entry names none, as the kernel stores it).
     pub timeout: Option<u32>,
+    /// `comment "..."` (sets created with `comment`); an empty comment is none, as in ipset.
+    pub comment: Option<String>,
+    /// `packets N bytes N` (sets created with `counters`: always present there).
+    pub counters: Option<Counters>,
 }
