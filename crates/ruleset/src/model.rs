@@ -1083,7 +1083,9 @@ pub enum ConnmarkTarget {
 }
 
 /// An ipset: a named set of addresses, networks or address/port pairs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Equality ignores `span`, as for [`Rule`]: the same set written in two places is equal.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IpSet {
     /// The set's name.
     pub name: String,
@@ -1107,6 +1109,34 @@ pub struct IpSet {
     #[serde(skip)]
     pub span: Option<Span>,
 }
+
+impl PartialEq for IpSet {
+    fn eq(&self, other: &IpSet) -> bool {
+        let IpSet {
+            name,
+            kind,
+            family,
+            timeout,
+            maxelem,
+            hashsize,
+            port_range,
+            flags,
+            entries,
+            span: _,
+        } = self;
+        *name == other.name
+            && *kind == other.kind
+            && *family == other.family
+            && *timeout == other.timeout
+            && *maxelem == other.maxelem
+            && *hashsize == other.hashsize
+            && *port_range == other.port_range
+            && *flags == other.flags
+            && *entries == other.entries
+    }
+}
+
+impl Eq for IpSet {}
 
 /// The ipset types rampart understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
