@@ -29,7 +29,7 @@ mod span;
 pub use command::{target_name, Command, Invocation};
 pub use error::{ErrorKind, ParseError, ParseErrors};
 pub use ipset::parse_args as parse_ipset_args;
-pub use ipset::SetCommand;
+pub use ipset::{print_sets, AddrSpec, EntrySpec, SetCommand};
 pub use iptables::parse_args as parse_iptables_args;
 pub use model::*;
 pub use parse::{parse_any, parse_save, parse_script, ParseOptions, Parsed};
