@@ -762,8 +762,7 @@ fn resolve(set: &IpSet, spec: &EntrySpec) -> Result<Vec<SetEntry>, ErrorKind> {
     check_shape(set, spec)?;
     let template = extensions(set, spec)?;
     let ports = expand_ports(set, spec.port)?;
-    let limit = MAX_EXPANSION / ports.len() as u128;
-    let addrs = expand_addrs(set, spec.addr, limit)?;
+    let addrs = expand_addrs(set, spec.addr, ports.len() as u128)?;
     Ok(addrs
         .iter()
         .flat_map(|addr| {
@@ -880,10 +879,11 @@ fn port_text(range: PortRange) -> String {
 
 /// Addresses for `hash:ip*` (single hosts: ranges and networks expand, IPv4 only, as in
 /// ipset) or networks for `hash:net*` (ranges become the fewest covering networks).
+/// `per_addr` is how many elements each address becomes (its ports), for the bound.
 fn expand_addrs(
     set: &IpSet,
     addr: Option<AddrSpec>,
-    limit: u128,
+    per_addr: u128,
 ) -> Result<Vec<Option<Prefix>>, ErrorKind> {
     let Some(addr) = addr else {
         return Ok(vec![None]);
@@ -911,20 +911,27 @@ fn expand_addrs(
         AddrSpec::Range(r) => v4_range(r.start(), r.end())?,
     };
     if !hosts {
-        return Ok(range_to_cidrs(lo, hi).into_iter().map(Some).collect());
+        let nets = range_to_cidrs(lo, hi);
+        check_expansion(set, nets.len() as u128 * per_addr)?;
+        return Ok(nets.into_iter().map(Some).collect());
     }
-    let count = u128::from(hi - lo) + 1;
-    if count > limit {
-        return Err(mismatch(
-            set,
-            format!(
-                "the entry expands to {count} elements; rampart expands at most {limit} at once"
-            ),
-        ));
-    }
+    check_expansion(set, (u128::from(hi - lo) + 1) * per_addr)?;
     Ok((lo..=hi)
         .map(|a| Some(Prefix::host(IpAddr::V4(Ipv4Addr::from(a)))))
         .collect())
+}
+
+/// Refuses an expansion beyond [`MAX_EXPANSION`] elements.
+fn check_expansion(set: &IpSet, count: u128) -> Result<(), ErrorKind> {
+    if count > MAX_EXPANSION {
+        return Err(mismatch(
+            set,
+            format!(
+                "the entry expands to {count} elements; rampart expands at most {MAX_EXPANSION} at once"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The last address of a prefix, as an address of its family.
@@ -938,18 +945,15 @@ fn last_v4(p: Prefix) -> IpAddr {
     }
 }
 
-/// The fewest IPv4 networks covering `lo..=hi` exactly, in address order.
+/// The fewest IPv4 networks covering `lo..=hi` exactly, in address order. No /0: the kernel
+/// refuses it in sets and splits the full range into two /1 networks, as done here.
 fn range_to_cidrs(lo: u32, hi: u32) -> Vec<Prefix> {
     let mut out = Vec::new();
     let mut start = u64::from(lo);
     let end = u64::from(hi) + 1;
     while start < end {
         // The largest block aligned at `start` that does not pass `end`.
-        let mut size = if start == 0 {
-            1u64 << 32
-        } else {
-            1u64 << start.trailing_zeros().min(32)
-        };
+        let mut size = 1u64 << start.trailing_zeros().min(31);
         while start + size > end {
             size >>= 1;
         }
