@@ -99,6 +99,39 @@ pub enum ErrorKind {
     /// A set that already exists.
     #[error("set `{0}` already exists")]
     SetExists(String),
+    /// `add` of an element already in the set, without `-exist`.
+    #[error("element `{element}` is already in set `{set}` (use -exist to ignore)")]
+    SetElementExists {
+        /// The set.
+        set: String,
+        /// The element as `ipset save` prints it.
+        element: String,
+    },
+    /// `del` of an element not in the set, without `-exist`.
+    #[error("element `{element}` is not in set `{set}` (use -exist to ignore)")]
+    NoSuchSetElement {
+        /// The set.
+        set: String,
+        /// The element as `ipset save` prints it.
+        element: String,
+    },
+    /// An entry or operation the set's type, family or creation options do not allow.
+    #[error("set `{set}`: {reason}")]
+    SetMismatch {
+        /// The set.
+        set: String,
+        /// What does not fit.
+        reason: String,
+    },
+    /// `destroy` of a set that a rule still matches on (ipset: "Set cannot be destroyed: it
+    /// is in use by a kernel component").
+    #[error("set `{set}` cannot be destroyed: a rule in {chain} uses it; delete the rule first")]
+    SetInUse {
+        /// The set.
+        set: String,
+        /// Where the first referencing rule is, e.g. `iptables filter/INPUT`.
+        chain: String,
+    },
     /// The iptables-save structure is wrong (rule outside a table, missing COMMIT...).
     #[error("{0}")]
     Structure(String),

@@ -30,7 +30,7 @@ pub mod synthetic;
 pub use command::{target_name, Command, Invocation};
 pub use error::{ErrorKind, ParseError, ParseErrors};
 pub use ipset::parse_args as parse_ipset_args;
-pub use ipset::{print_sets, SetCommand};
+pub use ipset::{print_sets, AddrSpec, EntrySpec, SetCommand};
 pub use iptables::parse_args as parse_iptables_args;
 pub use model::*;
 pub use parse::{parse_any, parse_save, parse_script, ParseOptions, Parsed};

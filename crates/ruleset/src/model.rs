@@ -1083,7 +1083,9 @@ pub enum ConnmarkTarget {
 }
 
 /// An ipset: a named set of addresses, networks or address/port pairs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Equality ignores `span`, as for [`Rule`]: the same set written in two places is equal.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IpSet {
     /// The set's name.
     pub name: String,
@@ -1107,6 +1109,34 @@ pub struct IpSet {
     #[serde(skip)]
     pub span: Option<Span>,
 }
+
+impl PartialEq for IpSet {
+    fn eq(&self, other: &IpSet) -> bool {
+        let IpSet {
+            name,
+            kind,
+            family,
+            timeout,
+            maxelem,
+            hashsize,
+            port_range,
+            flags,
+            entries,
+            span: _,
+        } = self;
+        *name == other.name
+            && *kind == other.kind
+            && *family == other.family
+            && *timeout == other.timeout
+            && *maxelem == other.maxelem
+            && *hashsize == other.hashsize
+            && *port_range == other.port_range
+            && *flags == other.flags
+            && *entries == other.entries
+    }
+}
+
+impl Eq for IpSet {}
 
 /// The ipset types rampart understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -1150,12 +1180,20 @@ impl SetKind {
 }
 
 /// One member of a set.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+///
+/// `addr` and `port` are the element itself; the other fields are the per-element extensions
+/// ipset keeps beside it (two entries with the same element are the same member).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct SetEntry {
     /// The address or network (absent for bitmap:port).
     pub addr: Option<Prefix>,
     /// Protocol and port for `,port` types and bitmap:port.
     pub port: Option<(Protocol, PortRange)>,
-    /// Per-entry `timeout` in seconds.
+    /// Per-entry `timeout` in seconds (the set's default when the set has timeouts and the
+    /// entry names none, as the kernel stores it).
     pub timeout: Option<u32>,
+    /// `comment "..."` (sets created with `comment`); an empty comment is none, as in ipset.
+    pub comment: Option<String>,
+    /// `packets N bytes N` (sets created with `counters`: always present there).
+    pub counters: Option<Counters>,
 }
