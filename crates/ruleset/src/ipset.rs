@@ -5,9 +5,6 @@
 //! [`parse_args`] therefore checks only the syntax (pointing errors at the word) and keeps the
 //! entry as written ([`EntrySpec`]); [`Ruleset::apply_set`] expands it against the set, as
 //! the kernel does, so that two texts loading the same kernel state give equal models.
-// `ParseError` is the crate-wide error type of the parser contract; boxing it is a crate-wide
-// decision, not this module's.
-#![allow(clippy::result_large_err)]
 use std::net::{IpAddr, Ipv4Addr};
 
 use rampart_prefix::{AddrRange, Prefix};
