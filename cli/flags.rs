@@ -91,10 +91,10 @@ pub struct PacketArgs {
     #[arg(long = "in", short = 'i', value_name = "IF")]
     pub in_iface: Option<String>,
     /// Source address.
-    #[arg(long, short = 's', required_unless_present = "packets")]
+    #[arg(long, short = 's')]
     pub src: Option<String>,
     /// Destination address.
-    #[arg(long, short = 'd', required_unless_present = "packets")]
+    #[arg(long, short = 'd')]
     pub dst: Option<String>,
     /// Protocol: tcp, udp, icmp, icmpv6 or a number.
     #[arg(long = "proto", short = 'p', default_value = "tcp")]

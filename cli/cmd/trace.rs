@@ -1,13 +1,346 @@
-//! `rampart trace`: a packet's path through the ruleset.
+//! `rampart trace`: a packet's path through the ruleset, or a batch with a summary.
 
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::IpAddr;
+use std::path::Path;
 use std::process::ExitCode;
+use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use rampart_ruleset::lex::{self, LexOptions};
+use rampart_ruleset::{MacAddr, Protocol, Ruleset, TcpFlags};
+use rampart_sim::{CtState, Fate, Host, HostInterface, IfAddr, Packet, Simulator, Trace};
+use serde::Serialize;
 
-use crate::flags::TraceArgs;
+use crate::flags::{CtStateArg, PacketArgs, TraceArgs};
+use crate::input::{load_ruleset, read_source, Format};
 
 /// Traces one packet or a batch.
 pub fn run(args: TraceArgs) -> Result<ExitCode> {
-    let _ = args;
-    anyhow::bail!("not yet wired to the simulator")
+    let ruleset = load(&args)?;
+    let (packets, mut notes) = match &args.packets {
+        Some(path) => (read_batch(path)?, Vec::new()),
+        None => {
+            let (packet, notes) = build_packet(&args.packet)?;
+            (vec![packet], notes)
+        }
+    };
+    let host = match &args.host {
+        Some(path) => {
+            let source = read_source(path)?;
+            Host::parse(source.text()).map_err(|e| anyhow::anyhow!("{}: {e}", source.name()))?
+        }
+        None => {
+            notes.push(
+                "no --host given: each destination is taken to be this host's own address"
+                    .into(),
+            );
+            implied_host(&packets)
+        }
+    };
+    let mut sim = Simulator::new(&ruleset, host);
+    if args.packets.is_some() {
+        return batch(&mut sim, &packets, &notes, args.json);
+    }
+    let packet = &packets[0];
+    let trace = sim.run(packet);
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        #[derive(Serialize)]
+        struct Out<'a> {
+            packet: &'a Packet,
+            notes: &'a [String],
+            trace: &'a Trace,
+        }
+        let json = Out {
+            packet,
+            notes: &notes,
+            trace: &trace,
+        };
+        writeln!(out, "{}", serde_json::to_string_pretty(&json)?)?;
+    } else {
+        for note in &notes {
+            writeln!(out, "note: {note}")?;
+        }
+        write!(out, "{trace}")?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Without a host description: a host that owns every destination, on the interface the
+/// packet arrives by (so `-i` tests and local delivery behave as on a single-homed server).
+fn implied_host(packets: &[Packet]) -> Host {
+    let mut host = Host::new();
+    for p in packets {
+        let name = p.in_iface.clone().unwrap_or_else(|| "eth0".into());
+        let addr = IfAddr {
+            addr: p.dst,
+            len: rampart_prefix::width(p.dst),
+        };
+        match host.interfaces.iter_mut().find(|i| i.name == name) {
+            Some(iface) if !iface.addrs.contains(&addr) => iface.addrs.push(addr),
+            Some(_) => {}
+            None => host.interfaces.push(HostInterface {
+                name,
+                addrs: vec![addr],
+            }),
+        }
+    }
+    host
+}
+
+/// Reads the ruleset named by `--rules`/`--script`, plus `--sets`.
+fn load(args: &TraceArgs) -> Result<Ruleset> {
+    let r = &args.ruleset;
+    let mut ruleset = match (&r.rules, &r.script) {
+        (Some(path), _) => load_ruleset(path, Format::Auto, r.lenient)?.ruleset,
+        (None, Some(path)) => load_ruleset(path, Format::Script, r.lenient)?.ruleset,
+        (None, None) => bail!("give the ruleset with --rules FILE or --script FILE"),
+    };
+    if let Some(path) = &r.sets {
+        let sets = load_ruleset(path, Format::Save, r.lenient)?.ruleset.sets;
+        for set in sets {
+            if ruleset.set(&set.name).is_some() {
+                bail!("set `{}` is defined both in the ruleset and in {}", set.name, path.display());
+            }
+            ruleset.sets.push(set);
+        }
+    }
+    Ok(ruleset)
+}
+
+/// Builds a packet from flags, returning it with notes on the defaults that were chosen.
+pub fn build_packet(args: &PacketArgs) -> Result<(Packet, Vec<String>)> {
+    let mut notes = Vec::new();
+    let src = parse_ip("--src", args.src.as_deref())?;
+    let dst = parse_ip("--dst", args.dst.as_deref())?;
+    if src.is_ipv4() != dst.is_ipv4() {
+        bail!("--src {src} and --dst {dst} are of different families");
+    }
+    let protocol = Protocol::from_name(&args.proto).with_context(|| {
+        format!(
+            "-p {}: not a protocol (use tcp, udp, icmp, icmpv6 or a number 1-255)",
+            args.proto
+        )
+    })?;
+    let mut packet = Packet::new(protocol, src, dst);
+    packet.sport = args.sport;
+    packet.dport = args.dport;
+    packet.in_iface = args.in_iface.clone();
+    packet.ct_state = args.state.map(|s| match s {
+        CtStateArg::New => CtState::New,
+        CtStateArg::Established => CtState::Established,
+        CtStateArg::Related => CtState::Related,
+        CtStateArg::Invalid => CtState::Invalid,
+        CtStateArg::Untracked => CtState::Untracked,
+    });
+    packet.mark = parse_u32("--mark", &args.mark)?;
+    packet.length = args.length;
+    packet.fragment = args.fragment;
+    packet.time = args.time;
+    if let Some(mac) = &args.mac_src {
+        packet.mac_src = Some(parse_mac(mac)?);
+    }
+    if protocol == Protocol::TCP {
+        packet.tcp_flags = Some(match &args.flags {
+            Some(flags) => parse_flags(flags)?,
+            None => {
+                let first = matches!(packet.ct_state, None | Some(CtState::New));
+                let (bits, name) = if first {
+                    (TcpFlags::SYN, "SYN")
+                } else {
+                    (TcpFlags::ACK, "ACK")
+                };
+                notes.push(format!("TCP flags taken as {name}; pass --flags to change"));
+                TcpFlags(bits)
+            }
+        });
+    } else if args.flags.is_some() {
+        bail!("--flags applies to -p tcp only");
+    }
+    if protocol == Protocol::ICMP || protocol == Protocol::ICMPV6 {
+        let v6 = protocol == Protocol::ICMPV6;
+        let (ty, code) = match &args.icmp_type {
+            Some(t) => parse_icmp(t, v6)?,
+            None => {
+                notes.push("ICMP type taken as echo-request; pass --icmp-type to change".into());
+                (if v6 { 128 } else { 8 }, Some(0))
+            }
+        };
+        packet.icmp_type = Some(ty);
+        packet.icmp_code = code;
+    } else if args.icmp_type.is_some() {
+        bail!("--icmp-type applies to -p icmp or icmpv6 only");
+    }
+    Ok((packet, notes))
+}
+
+fn parse_ip(flag: &str, text: Option<&str>) -> Result<IpAddr> {
+    let text = text.with_context(|| format!("{flag} is required"))?;
+    text.parse().map_err(|_| {
+        anyhow::anyhow!("{flag} {text}: not an IP address (host names are not resolved)")
+    })
+}
+
+fn parse_u32(flag: &str, text: &str) -> Result<u32> {
+    let parsed = match text.strip_prefix("0x") {
+        Some(hex) => u32::from_str_radix(hex, 16),
+        None => text.parse(),
+    };
+    parsed.map_err(|_| anyhow::anyhow!("{flag} {text}: not a number (decimal or 0x hex)"))
+}
+
+fn parse_mac(text: &str) -> Result<MacAddr> {
+    let bytes: Vec<u8> = text
+        .split(':')
+        .map(|b| u8::from_str_radix(b, 16))
+        .collect::<Result<_, _>>()
+        .map_err(|_| anyhow::anyhow!("--mac-src {text}: write six hex bytes, aa:bb:cc:dd:ee:ff"))?;
+    let arr: [u8; 6] = bytes
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("--mac-src {text}: write six hex bytes, aa:bb:cc:dd:ee:ff"))?;
+    Ok(MacAddr(arr))
+}
+
+fn parse_flags(text: &str) -> Result<TcpFlags> {
+    let mut bits = 0;
+    for name in text.split(',') {
+        let upper = name.trim().to_ascii_uppercase();
+        match TcpFlags::NAMES.iter().find(|(n, _)| *n == upper) {
+            Some((_, b)) => bits |= b,
+            None if upper == "NONE" => {}
+            None => bail!("--flags {text}: `{name}` is not a TCP flag (FIN, SYN, RST, PSH, ACK, URG)"),
+        }
+    }
+    Ok(TcpFlags(bits))
+}
+
+/// ICMP types people ask about, by name: (name, ICMPv4 type, ICMPv6 type).
+const ICMP_NAMES: [(&str, u8, u8); 6] = [
+    ("echo-request", 8, 128),
+    ("echo-reply", 0, 129),
+    ("destination-unreachable", 3, 1),
+    ("time-exceeded", 11, 3),
+    ("parameter-problem", 12, 4),
+    ("packet-too-big", 3, 2),
+];
+
+fn parse_icmp(text: &str, v6: bool) -> Result<(u8, Option<u8>)> {
+    if let Some((_, t4, t6)) = ICMP_NAMES.iter().find(|(n, _, _)| *n == text) {
+        let code = if *t4 == 3 && !v6 && text == "packet-too-big" {
+            Some(4)
+        } else {
+            None
+        };
+        return Ok((if v6 { *t6 } else { *t4 }, code));
+    }
+    let (ty, code) = text.split_once('/').map_or((text, None), |(t, c)| (t, Some(c)));
+    let bad = || {
+        anyhow::anyhow!(
+            "--icmp-type {text}: write TYPE[/CODE] as numbers, or one of {}",
+            ICMP_NAMES.map(|n| n.0).join(", ")
+        )
+    };
+    let ty = ty.parse().map_err(|_| bad())?;
+    let code = code.map(|c| c.parse()).transpose().map_err(|_| bad())?;
+    Ok((ty, code))
+}
+
+/// One line of a `--packets` file: the packet flags of `rampart trace`.
+#[derive(Debug, Parser)]
+#[command(no_binary_name = true)]
+struct PacketLine {
+    #[command(flatten)]
+    packet: PacketArgs,
+}
+
+/// Reads a `--packets` file: one packet per line, in the flags of `rampart trace`.
+fn read_batch(path: &Path) -> Result<Vec<Packet>> {
+    let source = read_source(path)?;
+    let lexed = lex::split(&source, LexOptions::default()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut packets = Vec::with_capacity(lexed.commands.len());
+    for line in &lexed.commands {
+        let place = format!("{}:{}", source.name(), line.words[0].span.line);
+        let words = line.words.iter().map(|w| w.text.as_str());
+        let parsed = PacketLine::try_parse_from(words).map_err(|e| {
+            let rendered = e.render().to_string();
+            anyhow::anyhow!("{place}: {}", rendered.lines().next().unwrap_or_default())
+        })?;
+        let (packet, _) = build_packet(&parsed.packet).with_context(|| place.clone())?;
+        packets.push(packet);
+    }
+    Ok(packets)
+}
+
+/// Runs every packet in order and prints a summary per fate and per rule hit.
+fn batch(sim: &mut Simulator, packets: &[Packet], notes: &[String], json: bool) -> Result<ExitCode> {
+    let started = Instant::now();
+    let mut fates: BTreeMap<String, usize> = BTreeMap::new();
+    let mut hits: BTreeMap<String, usize> = BTreeMap::new();
+    let mut per_packet = Vec::with_capacity(packets.len());
+    for packet in packets {
+        let trace = sim.run(packet);
+        let branch = &trace.branches[trace.committed_branch];
+        *fates.entry(fate_class(&branch.fate)).or_default() += 1;
+        for hit in &branch.hits {
+            let key = format!("{}:{}:{}", hit.table, hit.chain, hit.rule);
+            *hits.entry(key).or_default() += 1;
+        }
+        if json {
+            per_packet.push(trace);
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let pps = packets.len() as f64 / elapsed.max(1e-9);
+    let mut out = std::io::stdout().lock();
+    if json {
+        #[derive(Serialize)]
+        struct Summary<'a> {
+            notes: &'a [String],
+            packets: usize,
+            seconds: f64,
+            packets_per_second: f64,
+            fates: &'a BTreeMap<String, usize>,
+            rule_hits: &'a BTreeMap<String, usize>,
+            traces: &'a [Trace],
+        }
+        let summary = Summary {
+            notes,
+            packets: packets.len(),
+            seconds: elapsed,
+            packets_per_second: pps,
+            fates: &fates,
+            rule_hits: &hits,
+            traces: &per_packet,
+        };
+        writeln!(out, "{}", serde_json::to_string_pretty(&summary)?)?;
+    } else {
+        for note in notes {
+            writeln!(out, "note: {note}")?;
+        }
+        writeln!(out, "{} packets simulated in {:.3} s ({:.0} packets/s)", packets.len(), elapsed, pps)?;
+        writeln!(out, "\nfates:")?;
+        for (fate, n) in &fates {
+            writeln!(out, "  {n:>8}  {fate}")?;
+        }
+        writeln!(out, "\nrule hits:")?;
+        let mut by_count: Vec<_> = hits.iter().collect();
+        by_count.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        for (rule, n) in by_count {
+            writeln!(out, "  {n:>8}  {rule}")?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A fate without its per-packet addresses, to count alike fates together.
+fn fate_class(fate: &Fate) -> String {
+    match fate {
+        Fate::DeliveredLocally { .. } => "delivered locally".into(),
+        Fate::Forwarded { out_iface, .. } => format!("forwarded out {out_iface}"),
+        Fate::SentOut { out_iface, .. } => format!("sent out {out_iface}"),
+        other => other.to_string(),
+    }
 }
