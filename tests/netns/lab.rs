@@ -327,7 +327,9 @@ impl Lab {
                     Ok(()) => {}
                     Err(_) => {
                         stop.store(true, Ordering::SeqCst);
-                        return Err(h.join().map_err(|_| io::Error::other("listener panicked"))?
+                        return Err(h
+                            .join()
+                            .map_err(|_| io::Error::other("listener panicked"))?
                             .err()
                             .unwrap_or_else(|| io::Error::other("listener never got ready")));
                     }
@@ -405,7 +407,10 @@ fn check_documentation(ip: IpAddr) -> io::Result<()> {
     let ok = match ip {
         IpAddr::V4(v4) => {
             let o = v4.octets();
-            matches!((o[0], o[1], o[2]), (192, 0, 2) | (198, 51, 100) | (203, 0, 113))
+            matches!(
+                (o[0], o[1], o[2]),
+                (192, 0, 2) | (198, 51, 100) | (203, 0, 113)
+            )
         }
         IpAddr::V6(v6) => {
             let s = v6.segments();
@@ -649,7 +654,12 @@ fn raw_icmp_socket(v6: bool) -> io::Result<std::os::fd::OwnedFd> {
     } else {
         (AddressFamily::Inet, SockProtocol::Icmp)
     };
-    Ok(socket(family, SockType::Raw, SockFlag::SOCK_NONBLOCK, proto)?)
+    Ok(socket(
+        family,
+        SockType::Raw,
+        SockFlag::SOCK_NONBLOCK,
+        proto,
+    )?)
 }
 
 trait RawFdI32 {

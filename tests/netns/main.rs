@@ -109,7 +109,7 @@ fn host_addr_on(host: &HostSpec, iface: &str, v4: bool) -> Option<IpAddr> {
 }
 
 /// Which host interface leads to `ip` (connected first, then routes).
-fn iface_towards<'a>(host: &'a HostSpec, ip: IpAddr) -> Option<&'a str> {
+fn iface_towards(host: &HostSpec, ip: IpAddr) -> Option<&str> {
     host.connected(ip)
         .map(|(i, _)| i)
         .or_else(|| host.route_for(ip).map(|r| r.dev.as_str()))
@@ -143,7 +143,10 @@ fn build_lab(host: &HostSpec, probes: &[ProbeSpec]) -> Result<Lab, String> {
                     .ok_or_else(|| format!("line {}: unknown interface {i}", p.line))?;
                 plan.place(host, i, src);
                 let own_side = host.connected(dst).is_some_and(|(j, _)| j == i);
-                if is_upstream(host, i, dst.is_ipv4()) && !own_side && !plan.host_routes.contains(&dst) {
+                if is_upstream(host, i, dst.is_ipv4())
+                    && !own_side
+                    && !plan.host_routes.contains(&dst)
+                {
                     plan.host_routes.push(dst);
                 }
             }
@@ -214,7 +217,10 @@ fn build_lab(host: &HostSpec, probes: &[ProbeSpec]) -> Result<Lab, String> {
             };
             lab.route(
                 &peer,
-                &format!("{dst}/{} via {hostaddr} dev {PEER_IF} onlink", host_len(*dst)),
+                &format!(
+                    "{dst}/{} via {hostaddr} dev {PEER_IF} onlink",
+                    host_len(*dst)
+                ),
             )
             .map_err(e)?;
         }
@@ -237,8 +243,10 @@ fn run_example(name: &str) {
         return;
     }
     let started = Instant::now();
-    let host = HostSpec::parse(&read_example(name, "host")).unwrap_or_else(|e| panic!("{name}.host: {e}"));
-    let probes = parse_probes(&read_example(name, "probes")).unwrap_or_else(|e| panic!("{name}.probes: {e}"));
+    let host =
+        HostSpec::parse(&read_example(name, "host")).unwrap_or_else(|e| panic!("{name}.host: {e}"));
+    let probes = parse_probes(&read_example(name, "probes"))
+        .unwrap_or_else(|e| panic!("{name}.probes: {e}"));
     assert!(!probes.is_empty(), "{name}.probes has no probes");
     let lab = build_lab(&host, &probes).unwrap_or_else(|e| panic!("{name}: building the lab: {e}"));
     lab.load_iptables_script(HOST, &examples_dir().join(format!("{name}.sh")))
@@ -263,11 +271,7 @@ fn run_example(name: &str) {
             )),
         }
     }
-    eprintln!(
-        "{name}: {} probes in {:?}",
-        probes.len(),
-        started.elapsed()
-    );
+    eprintln!("{name}: {} probes in {:?}", probes.len(), started.elapsed());
     if !failures.is_empty() {
         let counters = lab.rule_counters(HOST).unwrap_or_else(|e| e.to_string());
         panic!(
@@ -325,14 +329,23 @@ fn example_router_fault_wrong_address() {
 fn example_files_parse() {
     for name in EXAMPLES {
         let _ = read_example(name, "sh");
-        let host = HostSpec::parse(&read_example(name, "host")).unwrap_or_else(|e| panic!("{name}.host: {e}"));
+        let host = HostSpec::parse(&read_example(name, "host"))
+            .unwrap_or_else(|e| panic!("{name}.host: {e}"));
         assert!(!host.interfaces.is_empty(), "{name}.host has no interfaces");
-        let probes = parse_probes(&read_example(name, "probes")).unwrap_or_else(|e| panic!("{name}.probes: {e}"));
+        let probes = parse_probes(&read_example(name, "probes"))
+            .unwrap_or_else(|e| panic!("{name}.probes: {e}"));
         assert!(!probes.is_empty(), "{name}.probes is empty");
     }
     let mut names: Vec<String> = std::fs::read_dir(examples_dir())
         .expect("examples dir")
-        .filter_map(|e| e.ok()?.file_name().into_string().ok()?.strip_suffix(".sh").map(str::to_owned))
+        .filter_map(|e| {
+            e.ok()?
+                .file_name()
+                .into_string()
+                .ok()?
+                .strip_suffix(".sh")
+                .map(str::to_owned)
+        })
         .collect();
     names.sort();
     let mut listed: Vec<String> = EXAMPLES.iter().map(|s| s.to_string()).collect();
@@ -437,5 +450,88 @@ fn lab_cleans_up_namespaces() {
     assert!(
         lab::live_namespaces(&id).unwrap().is_empty(),
         "namespaces of a dropped lab remain"
+    );
+}
+
+/// `load_save` / `load_save6` / `rule_counters`, and the rejected paths of
+/// ICMP echo and IPv6 TCP, on a two-namespace lab.
+#[test]
+fn lab_restore_and_counters() {
+    if !have_root() {
+        return;
+    }
+    let mut lab = Lab::new().unwrap();
+    lab.add_ns("client").unwrap();
+    lab.add_ns("server").unwrap();
+    lab.veth("client", "eth0", "server", "eth1").unwrap();
+    for (role, ifname, a) in [
+        ("client", "eth0", "192.0.2.10/24"),
+        ("client", "eth0", "2001:db8:1::10/64"),
+        ("server", "eth1", "192.0.2.20/24"),
+        ("server", "eth1", "2001:db8:1::20/64"),
+    ] {
+        lab.addr(role, ifname, a).unwrap();
+    }
+    lab.load_save(
+        "server",
+        "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+         -A INPUT -p icmp --icmp-type echo-request -j REJECT\n\
+         -A INPUT -p udp --dport 9 -j DROP\n\
+         COMMIT\n",
+    )
+    .unwrap();
+    lab.load_save6(
+        "server",
+        "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+         -A INPUT -p tcp --dport 25 -j REJECT --reject-with tcp-reset\n\
+         COMMIT\n",
+    )
+    .unwrap();
+    let probe = |proto, src: &str, dst: &str, port| {
+        lab.probe(
+            "client",
+            &Probe {
+                proto,
+                src: src.parse().unwrap(),
+                dst: dst.parse().unwrap(),
+                port,
+            },
+            TIMEOUT,
+        )
+        .unwrap()
+    };
+    assert_eq!(
+        probe(Proto::Icmp, "192.0.2.10", "192.0.2.20", 0),
+        Fate::Rejected
+    );
+    assert_eq!(
+        probe(Proto::Udp, "192.0.2.10", "192.0.2.20", 9),
+        Fate::Dropped
+    );
+    assert_eq!(
+        probe(Proto::Udp, "192.0.2.10", "192.0.2.20", 53),
+        Fate::Delivered {
+            seen_src: "192.0.2.10".parse().unwrap()
+        }
+    );
+    assert_eq!(
+        probe(Proto::Tcp, "2001:db8:1::10", "2001:db8:1::20", 25),
+        Fate::Rejected
+    );
+    assert_eq!(
+        probe(Proto::Tcp, "2001:db8:1::10", "2001:db8:1::20", 80),
+        Fate::Delivered {
+            seen_src: "2001:db8:1::10".parse().unwrap()
+        }
+    );
+    let counters = lab.rule_counters("server").unwrap();
+    assert!(
+        counters.contains("[1:") && counters.contains("-j REJECT"),
+        "{counters}"
+    );
+    let counters6 = lab.rule_counters6("server").unwrap();
+    assert!(
+        counters6.contains("--dport 25") && counters6.contains("[1:"),
+        "{counters6}"
     );
 }

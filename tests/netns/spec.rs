@@ -110,7 +110,9 @@ impl HostSpec {
                     let mut j = 2;
                     while j + 1 < w.len() {
                         match w[j] {
-                            "via" => via = Some(w[j + 1].parse().map_err(|_| err("bad gateway".into()))?),
+                            "via" => {
+                                via = Some(w[j + 1].parse().map_err(|_| err("bad gateway".into()))?)
+                            }
                             "dev" => dev = Some(w[j + 1].to_owned()),
                             o => return Err(err(format!("unknown route keyword {o}"))),
                         }
