@@ -1,0 +1,28 @@
+#!/bin/sh
+# FAULTY boundary router (fault: the FORWARD accept for LAN -> WAN is missing,
+# so with FORWARD policy DROP nothing from the LAN reaches the Internet).
+# Otherwise identical to router.sh.
+#
+#   eth0: LAN 192.0.2.0/24, the router is 192.0.2.1
+#   ppp0: WAN 203.0.113.2/24, upstream router 203.0.113.1 (default route)
+
+iptables -F
+iptables -X
+iptables -t nat -F
+
+# The router itself: SSH from the LAN only, ping from anywhere, replies.
+iptables -P INPUT DROP
+iptables -A INPUT -i lo -j ACCEPT
+iptables -A INPUT -m state --state ESTABLISHED,RELATED -j ACCEPT
+iptables -A INPUT -i eth0 -p tcp --dport 22 -m state --state NEW -j ACCEPT
+iptables -A INPUT -p icmp --icmp-type echo-request -j ACCEPT
+iptables -P OUTPUT ACCEPT
+
+# Routed traffic: nothing passes unless allowed below.
+iptables -P FORWARD DROP
+# Replies come back in (but no LAN -> WAN rule: the fault).
+iptables -A FORWARD -i ppp0 -o eth0 -m state --state ESTABLISHED,RELATED -j ACCEPT
+
+# Everything leaving on the WAN gets the router's public address as source,
+# so that replies find their way back.
+iptables -t nat -A POSTROUTING -o ppp0 -j SNAT --to-source 203.0.113.2
