@@ -38,6 +38,13 @@ pub enum Command {
     },
     /// Print the man page (roff) to standard output.
     Man,
+    /// Print a synthetic iptables-save ruleset of N rules (for benchmarks).
+    #[command(hide = true)]
+    Synthetic {
+        /// Number of rules.
+        #[arg(long, default_value_t = 10_000)]
+        rules: usize,
+    },
 }
 
 /// Where the ruleset comes from.
