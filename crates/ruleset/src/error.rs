@@ -99,6 +99,22 @@ pub enum ErrorKind {
     /// A set that already exists.
     #[error("set `{0}` already exists")]
     SetExists(String),
+    /// A match or target used without the protocol it inspects (`--dport` without `-p tcp`).
+    #[error("`{what}` needs `-p {protocol}`")]
+    NeedsProtocol {
+        /// The module, option or target value.
+        what: String,
+        /// The protocol(s) it needs, e.g. `tcp` or `tcp/udp`.
+        protocol: String,
+    },
+    /// An option the kernel refuses in this built-in chain (`-i` in OUTPUT).
+    #[error("`{option}` cannot be used in chain `{chain}`")]
+    NotInChain {
+        /// The option.
+        option: String,
+        /// The chain.
+        chain: String,
+    },
     /// The iptables-save structure is wrong (rule outside a table, missing COMMIT...).
     #[error("{0}")]
     Structure(String),
