@@ -7,8 +7,7 @@ use std::net::IpAddr;
 use rampart_prefix::{AddrRange, Prefix};
 
 use crate::model::{
-    AddrTypes, CtStates, Family, IcmpType, MarkValue, PortRange, Protocol, Rate, RateUnit,
-    TcpFlags,
+    AddrTypes, CtStates, Family, IcmpType, MarkValue, PortRange, Protocol, Rate, RateUnit, TcpFlags,
 };
 
 /// A failed value parse: the reason, shown after "bad value `x` for `--opt`".
@@ -17,10 +16,7 @@ pub(super) type ValueResult<T> = Result<T, String>;
 /// Parses an unsigned number the way iptables' `strtoul(.., 0)` does: `0x` hex, a leading
 /// `0` octal, otherwise decimal (so `--dport 010` is port 8, as in the kernel).
 pub(super) fn number(text: &str) -> ValueResult<u64> {
-    let parsed = if let Some(hex) = text
-        .strip_prefix("0x")
-        .or_else(|| text.strip_prefix("0X"))
-    {
+    let parsed = if let Some(hex) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
         u64::from_str_radix(hex, 16)
     } else if text.len() > 1 && text.starts_with('0') {
         u64::from_str_radix(&text[1..], 8)
@@ -274,7 +270,9 @@ pub(super) fn tcp_flags(text: &str) -> ValueResult<TcpFlags> {
                 .iter()
                 .find(|(n, _)| *n == upper)
                 .map(|(_, b)| *b)
-                .ok_or_else(|| format!("unknown flag `{name}` (FIN SYN RST PSH ACK URG ALL NONE)"))?,
+                .ok_or_else(|| {
+                    format!("unknown flag `{name}` (FIN SYN RST PSH ACK URG ALL NONE)")
+                })?,
         };
     }
     Ok(TcpFlags(bits))
@@ -453,7 +451,10 @@ mod tests {
         assert_eq!(port_range(":100", ':'), Ok(PortRange { lo: 0, hi: 100 }));
         assert_eq!(
             port_range("1000:", ':'),
-            Ok(PortRange { lo: 1000, hi: 65535 })
+            Ok(PortRange {
+                lo: 1000,
+                hi: 65535
+            })
         );
         assert_eq!(port_range("1-2", '-'), Ok(PortRange { lo: 1, hi: 2 }));
         assert!(port_range("5:1", ':').is_err());
