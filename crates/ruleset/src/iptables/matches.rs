@@ -169,6 +169,21 @@ struct HashlimitDraft {
     src_mask: Option<u8>,
     dst_mask: Option<u8>,
     expire_ms: Option<u32>,
+    written_unit: Option<RateUnit>,
+}
+
+impl HashlimitDraft {
+    /// The kernel always holds an expiry; iptables defaults it to the written rate unit
+    /// (in ms) and iptables-save omits it when it equals the printed unit. Stored as
+    /// `None` exactly when iptables-save would omit it.
+    fn canonical_expire(&self, rate: Rate) -> Option<u32> {
+        let unit_ms = |u: RateUnit| u.seconds() * 1000;
+        let expire = self
+            .expire_ms
+            .or(self.written_unit.map(unit_ms))
+            .unwrap_or(unit_ms(rate.unit));
+        (expire != unit_ms(rate.unit)).then_some(expire)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -487,6 +502,7 @@ impl Module {
                 let Some((mode, rate)) = h.limit else {
                     return missing("--hashlimit-upto or --hashlimit-above");
                 };
+                let expire_ms = h.canonical_expire(rate);
                 let Some(name) = h.name else {
                     return missing("--hashlimit-name");
                 };
@@ -498,7 +514,7 @@ impl Module {
                     key: h.key,
                     src_mask: h.src_mask,
                     dst_mask: h.dst_mask,
-                    expire_ms: h.expire_ms,
+                    expire_ms,
                 })
             }
             State::Connlimit(limit, mask, by_destination) => {
@@ -600,7 +616,9 @@ impl HashlimitDraft {
                 } else {
                     LimitMode::Above
                 };
-                self.limit = Some((mode, ctx.value(opt, arg, values::rate)?));
+                let (count, unit) = ctx.value(opt, arg, values::written_rate)?;
+                self.limit = Some((mode, values::canonical_rate(count, unit)));
+                self.written_unit = Some(unit);
             }
             "--hashlimit-burst" => self.burst = Some(ctx.value(opt, arg, burst_value)?),
             "--hashlimit-mode" => self.key = ctx.value(opt, arg, hashlimit_key)?,

@@ -215,6 +215,12 @@ const RATE_UNITS: &[(&str, RateUnit)] = &[
 /// `N[/unit]`, normalised as the kernel stores it: `60/min` and `1/sec` are the same
 /// interval, and iptables-save prints the coarsest unit that represents it exactly.
 pub(super) fn rate(text: &str) -> ValueResult<Rate> {
+    let (count, unit) = written_rate(text)?;
+    Ok(canonical_rate(count, unit))
+}
+
+/// `N[/unit]` as written; hashlimit's default expiry depends on the written unit.
+pub(super) fn written_rate(text: &str) -> ValueResult<(u32, RateUnit)> {
     let (count, unit) = match text.split_once('/') {
         Some((n, u)) => {
             let unit = RATE_UNITS
@@ -230,12 +236,12 @@ pub(super) fn rate(text: &str) -> ValueResult<Rate> {
     if count == 0 {
         return Err("rate must be greater than zero".into());
     }
-    Ok(canonical_rate(count, unit))
+    Ok((count, unit))
 }
 
 /// Mirrors libxt_limit's `print_rate`: the interval between tokens in 1/10000 s, printed
 /// in the largest unit whose whole-number rate loses nothing.
-fn canonical_rate(count: u32, unit: RateUnit) -> Rate {
+pub(super) fn canonical_rate(count: u32, unit: RateUnit) -> Rate {
     const SCALE: u64 = 10_000;
     let period = (u64::from(unit.seconds()) * SCALE / u64::from(count)).max(1);
     let units = [
