@@ -145,7 +145,7 @@ enum State {
     Icmp(Option<Neg<IcmpType>>),
     Icmp6(Option<Neg<IcmpType>>),
     Multiport(Option<MultiportMatch>),
-    State(Option<Neg<crate::model::CtStates>>),
+    Ctstate(Option<Neg<crate::model::CtStates>>),
     Conntrack(ConntrackMatch),
     Limit(Option<Rate>, Option<u32>),
     Hashlimit(Box<HashlimitDraft>),
@@ -207,7 +207,7 @@ impl Module {
             ("icmp", Family::Ipv4) => State::Icmp(None),
             ("icmp6", Family::Ipv6) => State::Icmp6(None),
             ("multiport", _) => State::Multiport(None),
-            ("state", _) => State::State(None),
+            ("state", _) => State::Ctstate(None),
             ("conntrack", _) => State::Conntrack(ConntrackMatch::default()),
             ("limit", _) => State::Limit(None, None),
             ("hashlimit", _) => State::Hashlimit(Box::default()),
@@ -315,7 +315,7 @@ impl Module {
                     ports: wrap(negated, ctx.value(opt, arg(), values::port_list)?),
                 });
             }
-            State::State(s) => {
+            State::Ctstate(s) => {
                 *s = Some(wrap(
                     negated,
                     ctx.value(opt, arg(), |t| values::ct_states(t, false))?,
@@ -484,8 +484,8 @@ impl Module {
                     None => return missing("--dports, --sports or --ports"),
                 }
             }
-            State::State(Some(s)) => Match::State(s),
-            State::State(None) => return missing("--state"),
+            State::Ctstate(Some(s)) => Match::State(s),
+            State::Ctstate(None) => return missing("--state"),
             State::Conntrack(m) if m == ConntrackMatch::default() => {
                 return missing("--ctstate, --ctproto, --ctorigsrc or --ctorigdst")
             }
