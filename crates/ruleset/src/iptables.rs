@@ -1017,3 +1017,6 @@ pub(crate) fn command_span(words: &[Word]) -> Span {
         ..first.span
     }
 }
+
+#[cfg(test)]
+mod tests;
