@@ -88,18 +88,7 @@ impl RuleCtx<'_> {
             value: arg.text.clone(),
             reason: reason.into(),
         };
-        let err = self.error(arg, kind);
-        if arg.text.chars().any(|c| c.is_ascii_alphabetic()) && opt.text.len() <= 14 {
-            // Host names are the usual reason an address does not parse.
-            if matches!(
-                opt.text.as_str(),
-                "-s" | "-d" | "--source" | "--destination" | "--src" | "--dst"
-            ) && !arg.text.contains([':', '.'])
-            {
-                return err.with_hint("rampart does not resolve host names: write the address");
-            }
-        }
-        err
+        self.error(arg, kind)
     }
 
     /// Parses `arg` with `f`, turning a failure into a BadValue at `arg`.
@@ -603,7 +592,7 @@ impl<'a> Parser<'a> {
         let list = v
             .text
             .split(',')
-            .map(|a| values::prefix(a, self.family).map_err(|r| ctx.bad(w, &v, r)))
+            .map(|a| values::prefix(a, self.family).map_err(|r| address_error(&ctx, w, &v, a, r)))
             .collect::<Result<Vec<_>, _>>()?;
         if negated && list.len() > 1 {
             return Err(self
@@ -990,6 +979,23 @@ impl<'a> Parser<'a> {
             .cloned()
             .expect("option was read from these words")
     }
+}
+
+/// A bad `-s`/`-d` value; a word with letters is most likely a host name, which iptables
+/// would resolve at load time (so the rule depends on DNS) and rampart refuses.
+fn address_error(
+    ctx: &RuleCtx<'_>,
+    opt: &Word,
+    arg: &Word,
+    item: &str,
+    reason: String,
+) -> ParseError {
+    let err = ctx.bad(opt, arg, reason);
+    let host_name = item.contains(|c: char| c.is_ascii_alphabetic()) && !item.contains(':');
+    if host_name {
+        return err.with_hint("rampart does not resolve host names: write the address");
+    }
+    err
 }
 
 /// `-L`, `-nL`, `-vnL`, `-S`...: short flags bundled with a listing command.

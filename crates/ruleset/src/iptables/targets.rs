@@ -427,7 +427,6 @@ fn reject_with(text: &str, family: Family) -> values::ValueResult<RejectWith> {
         ("adm-prohibited", RejectWith::Icmp6AdmProhibited),
         ("addr-unreach", RejectWith::Icmp6AddrUnreachable),
         ("port-unreach", RejectWith::Icmp6PortUnreachable),
-        ("tcp-rst", RejectWith::TcpReset),
     ];
     let (prefix, aliases) = match family {
         Family::Ipv4 => ("icmp-", V4_ALIASES),

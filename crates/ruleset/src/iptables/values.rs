@@ -119,7 +119,14 @@ pub(super) fn port_range(text: &str, sep: char) -> ValueResult<PortRange> {
 pub(super) fn port_list(text: &str) -> ValueResult<Vec<PortRange>> {
     let ports = text
         .split(',')
-        .map(|p| port_range(p, ':'))
+        .map(|p| {
+            let range = port_range(p, ':')?;
+            // multiport refuses `a:b` unless a < b ("invalid portrange specified").
+            if p.contains(':') && range.lo == range.hi {
+                return Err(format!("`{p}` is not a range: write the port alone"));
+            }
+            Ok(range)
+        })
         .collect::<ValueResult<Vec<_>>>()?;
     let slots: usize = ports.iter().map(|p| if p.lo == p.hi { 1 } else { 2 }).sum();
     if slots > 15 {
@@ -424,9 +431,7 @@ pub(super) fn log_level(text: &str) -> ValueResult<u8> {
         ("alert", 1),
         ("crit", 2),
         ("error", 3),
-        ("err", 3),
         ("warning", 4),
-        ("warn", 4),
         ("notice", 5),
         ("info", 6),
         ("debug", 7),
@@ -467,6 +472,7 @@ mod tests {
         assert!(port_range("nosuch", ':').is_err());
         assert!(port_list("1,2,3,4,5,6,7,8,9,10,11,12,13,14,15").is_ok());
         assert!(port_list("1:2,3,4,5,6,7,8,9,10,11,12,13,14,15,16").is_err());
+        assert!(port_list("1:1").is_err());
     }
 
     #[test]
