@@ -498,7 +498,8 @@ impl<'a> Parser<'a> {
         }
     }
 
-    /// `-s`, `-p`, `-j`, `-m`, ... and extension options.
+    /// `-s`, `-p`, `-j`, `-m`, ... and extension options; returns whether a preceding
+    /// `!` applies (only to the negatable ones).
     fn rule_option(&mut self, w: &Word, negated: bool) -> Result<bool, ParseError> {
         match w.text.as_str() {
             "-s" | "--source" | "--src" => {
@@ -558,7 +559,10 @@ impl<'a> Parser<'a> {
                 }
                 self.fragment = Some(!negated);
             }
-            "-j" | "--jump" => self.jump(w)?,
+            "-j" | "--jump" => {
+                self.jump(w)?;
+                return Ok(false);
+            }
             "-g" | "--goto" => {
                 let v = self.value(w)?;
                 self.no_second_action(w)?;
@@ -566,8 +570,12 @@ impl<'a> Parser<'a> {
                     return Err(self.ctx().bad(w, &v, "-g needs a user chain, not a target"));
                 }
                 self.goto = Some(v.text);
+                return Ok(false);
             }
-            "-m" | "--match" => self.load_module(w)?,
+            "-m" | "--match" => {
+                self.load_module(w)?;
+                return Ok(false);
+            }
             t if t.starts_with('-') && t.len() > 1 => return self.extension_option(w, negated),
             _ => {
                 return Err(self
