@@ -154,8 +154,11 @@ pub(crate) struct PreparedSet {
     /// hash probe per distinct length instead of a scan of (possibly a million) entries.
     by_len: Vec<(u8, HashSet<IpAddr>)>,
     /// Kinds with ports: scanned.
-    with_ports: Vec<(Option<Prefix>, Option<(Protocol, PortRange)>)>,
+    with_ports: Vec<PortEntry>,
 }
+
+/// A member of a set kind with ports: network (absent for bitmap:port) and protocol/port.
+type PortEntry = (Option<Prefix>, Option<(Protocol, PortRange)>);
 
 impl PreparedSet {
     fn new(set: &IpSet) -> PreparedSet {
@@ -183,6 +186,13 @@ impl PreparedSet {
         self.by_len
             .iter()
             .any(|(len, nets)| Prefix::new(addr, *len).is_some_and(|p| nets.contains(&p.addr())))
+    }
+
+    /// bitmap:port: the port alone, whatever the protocol (ipset ignores it there).
+    fn has_port(&self, port: u16) -> bool {
+        self.with_ports
+            .iter()
+            .any(|(_, p)| p.is_some_and(|(_, range)| range.contains(port)))
     }
 
     fn has_pair(&self, addr: Option<IpAddr>, proto: Protocol, port: u16) -> bool {
@@ -569,23 +579,12 @@ fn set_match(s: &SetMatch, ctx: &Ctx, env: &mut Env) -> bool {
             s.dirs.first().is_some_and(|d| set.has_addr(addr_of(d)))
         }
         SetKind::BitmapPort => {
-            let port = s.dirs.first().and_then(|d| port_of(d));
-            let proto = ctx.pkt.protocol;
-            env.decide.field(
-                port,
-                |p| {
-                    set.has_pair(None, proto, p)
-                        || set
-                            .with_ports
-                            .iter()
-                            .any(|(_, pp)| pp.is_some_and(|(_, r)| r.contains(p)))
-                },
-                || text.clone(),
-            )
+            let port = s.dirs.first().and_then(&port_of);
+            env.decide.field(port, |p| set.has_port(p), || text.clone())
         }
         _ => {
             let addr = s.dirs.first().map(addr_of);
-            let port = s.dirs.get(1).and_then(|d| port_of(d));
+            let port = s.dirs.get(1).and_then(&port_of);
             let proto = ctx.pkt.protocol;
             env.decide
                 .field(port, |p| set.has_pair(addr, proto, p), || text.clone())

@@ -928,12 +928,11 @@ impl<'a, 'r> Walk<'a, 'r> {
         }
         let mark = self.ct.mark;
         match &mut self.ct.flow {
-            Some((id, _, flow)) => {
-                if flow.mark != mark {
-                    flow.mark = mark;
-                    self.view.delta.updated_flow = Some((*id, flow.clone()));
-                }
+            Some((id, _, flow)) if flow.mark != mark => {
+                flow.mark = mark;
+                self.view.delta.updated_flow = Some((*id, flow.clone()));
             }
+            Some(_) => {}
             None if fate.passed() && self.ct.state == CtState::New => {
                 self.view.delta.new_flow = Some(Flow {
                     orig: self.ct.orig,
