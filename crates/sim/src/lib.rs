@@ -73,7 +73,8 @@ use rampart_ruleset::Ruleset;
 pub use host::{Host, HostError, HostErrorKind, HostInterface, IfAddr, Route, RouteDecision};
 pub use packet::{CtState, Packet};
 pub use trace::{
-    Assumption, Branch, Endpoint, Event, Fate, Hook, NatKind, RuleHit, Stage, Step, Trace,
+    count_hits, Assumption, Branch, Endpoint, Event, Fate, Hook, NatKind, RuleHit, Stage, Step,
+    Trace,
 };
 
 use state::State;

@@ -1,5 +1,6 @@
 //! What a simulated packet went through: branches of steps ending in a fate.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
 
@@ -388,7 +389,7 @@ impl fmt::Display for Assumption {
 }
 
 /// A rule that matched, for per-rule hit counts over a batch.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct RuleHit {
     /// Family of the table.
     pub family: Family,
@@ -433,6 +434,20 @@ impl Trace {
             .all(|b| b.fate == *first)
             .then_some(first)
     }
+}
+
+/// Per-rule hit counts over a batch of traces, from each trace's committed branch (the
+/// one whose state the simulator kept), so every packet counts once.
+pub fn count_hits<'t>(traces: impl IntoIterator<Item = &'t Trace>) -> BTreeMap<RuleHit, u64> {
+    let mut counts = BTreeMap::new();
+    for trace in traces {
+        if let Some(branch) = trace.branches.get(trace.committed_branch) {
+            for hit in &branch.hits {
+                *counts.entry(hit.clone()).or_insert(0) += 1;
+            }
+        }
+    }
+    counts
 }
 
 const STAGE_WIDTH: usize = 12;

@@ -526,6 +526,15 @@ impl<'a, 'r> Walk<'a, 'r> {
     }
 
     fn ct_bits(&self) -> u8 {
+        // Before the conntrack hook (the raw table) no entry is attached: xt_state sees
+        // INVALID, or UNTRACKED once NOTRACK ran.
+        if !self.ct.decided {
+            return if self.ct.notrack {
+                CtStates::UNTRACKED
+            } else {
+                CtStates::INVALID
+            };
+        }
         let mut bits = self.ct.state.bit();
         let (snat, dnat) = match &self.ct.flow {
             Some((_, _, flow)) => (flow.snat(), flow.dnat()),
@@ -894,7 +903,7 @@ impl<'a, 'r> Walk<'a, 'r> {
             port: *port,
         };
         *addr = addrs;
-        *port = port_pick(ports, *port);
+        *port = port_pick(ports, *port, self.pkt.protocol.has_ports());
         let to = Endpoint {
             addr: *addr,
             port: *port,
@@ -963,10 +972,12 @@ fn first(r: AddrRange) -> IpAddr {
     r.start()
 }
 
-fn port_pick(range: Option<PortRange>, current: Option<u16>) -> Option<u16> {
+fn port_pick(range: Option<PortRange>, current: Option<u16>, has_ports: bool) -> Option<u16> {
     match (range, current) {
         (Some(r), Some(p)) if r.contains(p) => Some(p),
         (Some(r), Some(_)) => Some(r.lo),
+        // The packet's port is unknown (a forked branch): the target sets one anyway.
+        (Some(r), None) if has_ports => Some(r.lo),
         (_, p) => p,
     }
 }

@@ -317,3 +317,31 @@ fn locally_generated_packets_take_output() {
         }
     );
 }
+
+#[test]
+fn batch_hit_counts_and_state_in_raw() {
+    let mut rs = web_server();
+    // In raw, before conntrack, `-m state` sees INVALID.
+    add4(
+        &mut rs,
+        TableKind::Raw,
+        "PREROUTING",
+        spec()
+            .state(CtStates::INVALID)
+            .j(Target::Log(Default::default())),
+    );
+    let mut sim = Simulator::new(&rs, server());
+    let traces: Vec<_> = (0..3)
+        .map(|i| {
+            sim.run(
+                &Packet::tcp("198.51.100.7", 40000 + i, "203.0.113.2", 443)
+                    .on("eth0")
+                    .syn(),
+            )
+        })
+        .collect();
+    let counts = rampart_sim::count_hits(&traces);
+    let per_rule: Vec<(TableKind, usize, u64)> =
+        counts.iter().map(|(h, n)| (h.table, h.rule, *n)).collect();
+    assert_eq!(per_rule, [(TableKind::Raw, 1, 3), (F, 3, 3)]);
+}

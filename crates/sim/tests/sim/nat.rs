@@ -302,3 +302,44 @@ fn local_output_masquerade_and_redirect() {
         }
     );
 }
+
+#[test]
+#[ignore = "prints traces for eyeballing: cargo test -- --ignored --nocapture"]
+fn show_traces() {
+    let mut rs = Ruleset::default();
+    rs.table_mut(Family::Ipv4, TableKind::Raw);
+    router_filter(&mut rs);
+    port_forward(&mut rs);
+    add4(
+        &mut rs,
+        NAT,
+        "POSTROUTING",
+        spec()
+            .out_if("ppp0")
+            .src("192.0.2.0/24")
+            .j(snat_to("203.0.113.2")),
+    );
+    add4(
+        &mut rs,
+        F,
+        "FORWARD",
+        spec()
+            .dst("192.0.2.10/32")
+            .tcp_dport(8080)
+            .j(Target::Accept),
+    );
+    let mut sim = Simulator::new(&rs, router());
+    let inbound = Packet::tcp("198.51.100.7", 40000, "203.0.113.2", 80)
+        .on("ppp0")
+        .syn();
+    println!("{}", sim.run(&inbound));
+    println!("{}", sim.run(&inbound.at(1.0)));
+    println!("{}", sim.run(&lan_out()));
+    let np = Packet::new(
+        rampart_ruleset::Protocol::TCP,
+        ip("198.51.100.7"),
+        ip("203.0.113.2"),
+    )
+    .on("ppp0");
+    println!("{}", sim.run(&np));
+}
