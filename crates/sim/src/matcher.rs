@@ -592,3 +592,47 @@ fn set_match(s: &SetMatch, ctx: &Ctx, env: &mut Env) -> bool {
     };
     hit != s.negated
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn port(side: Side, ranges: &[(u16, u16)]) -> Atom {
+        Atom::Port {
+            side,
+            ranges: ranges
+                .iter()
+                .map(|&(lo, hi)| PortRange { lo, hi })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn port_assumptions_imply() {
+        let a = vec![(port(Side::Dst, &[(22, 22)]), true)];
+        assert_eq!(implied(&a, &port(Side::Dst, &[(1, 1024)])), Some(true));
+        assert_eq!(
+            implied(&a, &port(Side::Dst, &[(80, 80), (443, 443)])),
+            Some(false)
+        );
+        assert_eq!(implied(&a, &port(Side::Src, &[(22, 22)])), None);
+        let not = vec![(port(Side::Dst, &[(1, 1024)]), false)];
+        assert_eq!(implied(&not, &port(Side::Dst, &[(22, 22)])), Some(false));
+        assert_eq!(implied(&not, &port(Side::Dst, &[(1000, 2000)])), None);
+        let other = vec![(Atom::Other("--length 0:64".into()), false)];
+        assert_eq!(
+            implied(&other, &Atom::Other("--length 0:64".into())),
+            Some(false)
+        );
+    }
+
+    #[test]
+    fn atoms_print_as_iptables_options() {
+        assert_eq!(
+            port(Side::Dst, &[(22, 22), (8000, 8080)]).to_string(),
+            "--dport 22,8000:8080"
+        );
+        assert_eq!(flag_names(TcpFlags::SYN | TcpFlags::ACK), "SYN,ACK");
+        assert_eq!(flag_names(TcpFlags::ALL), "ALL");
+    }
+}

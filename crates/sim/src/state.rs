@@ -169,3 +169,51 @@ impl View<'_> {
         ret
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recent(command: RecentCommand, seconds: Option<u32>, hitcount: Option<u32>) -> RecentMatch {
+        RecentMatch {
+            name: "L".into(),
+            command,
+            negated: false,
+            seconds,
+            hitcount,
+            rttl: false,
+            reap: false,
+            by_destination: false,
+            mask: None,
+        }
+    }
+
+    #[test]
+    fn recent_follows_recent_mt() {
+        let base = State::default();
+        let mut view = View {
+            base: &base,
+            delta: Delta::default(),
+        };
+        let a: IpAddr = "198.51.100.7".parse().unwrap();
+        let s = |n: u64| n * 1_000_000;
+        // rcheck on an unknown address does not match and does not create an entry.
+        assert!(!view.recent(&recent(RecentCommand::Rcheck, None, None), a, s(0)));
+        assert!(view.recent(&recent(RecentCommand::Set, None, None), a, s(0)));
+        assert!(view.recent(&recent(RecentCommand::Rcheck, Some(10), None), a, s(5)));
+        assert!(!view.recent(&recent(RecentCommand::Rcheck, Some(10), None), a, s(11)));
+        // A negated rcheck matches when the address is not (recently) listed.
+        let mut neg = recent(RecentCommand::Rcheck, Some(10), None);
+        neg.negated = true;
+        assert!(view.recent(&neg, a, s(11)));
+        assert!(view.recent(&recent(RecentCommand::Remove, None, None), a, s(12)));
+        assert!(!view.recent(&recent(RecentCommand::Rcheck, None, None), a, s(12)));
+        // Only RECENT_STAMPS timestamps are kept.
+        for i in 0..30 {
+            view.recent(&recent(RecentCommand::Set, None, None), a, s(100 + i));
+        }
+        let hit = |n| recent(RecentCommand::Rcheck, None, Some(n));
+        assert!(view.recent(&hit(RECENT_STAMPS as u32), a, s(200)));
+        assert!(!view.recent(&hit(RECENT_STAMPS as u32 + 1), a, s(200)));
+    }
+}

@@ -345,3 +345,124 @@ fn batch_hit_counts_and_state_in_raw() {
         counts.iter().map(|(h, n)| (h.table, h.rule, *n)).collect();
     assert_eq!(per_rule, [(TableKind::Raw, 1, 3), (F, 3, 3)]);
 }
+
+#[test]
+fn notrack_skips_conntrack_and_nat() {
+    let mut rs = Ruleset::default();
+    add4(
+        &mut rs,
+        TableKind::Raw,
+        "PREROUTING",
+        spec().tcp_dport(80).j(Target::Notrack),
+    );
+    add4(
+        &mut rs,
+        F,
+        "INPUT",
+        spec().state(CtStates::UNTRACKED).j(Target::Accept),
+    );
+    add4(&mut rs, F, "INPUT", spec().j(Target::Drop));
+    add4(
+        &mut rs,
+        TableKind::Nat,
+        "PREROUTING",
+        spec().j(Target::Redirect(Default::default())),
+    );
+    let mut sim = Simulator::new(&rs, server());
+    let p = Packet::tcp("198.51.100.7", 40000, "203.0.113.2", 80).on("eth0");
+    let t = sim.run(&p);
+    assert!(fate(&t).passed(), "{t}");
+    assert!(t.branches[0].hits.iter().all(|h| h.table != TableKind::Nat));
+    assert_eq!(sim.flow_count(), 0);
+}
+
+#[test]
+fn marks_and_connmarks() {
+    use rampart_ruleset::{ConnmarkTarget, MarkValue, XMark};
+    let mut rs = Ruleset::default();
+    let m = TableKind::Mangle;
+    add4(
+        &mut rs,
+        m,
+        "PREROUTING",
+        spec().j(Target::Connmark(ConnmarkTarget::Restore {
+            nfmask: !0,
+            ctmask: !0,
+        })),
+    );
+    add4(
+        &mut rs,
+        m,
+        "PREROUTING",
+        spec().tcp_dport(22).j(Target::Mark(XMark {
+            value: 0x2,
+            mask: 0xffff_ffff,
+        })),
+    );
+    add4(
+        &mut rs,
+        m,
+        "PREROUTING",
+        spec().j(Target::Connmark(ConnmarkTarget::Save {
+            nfmask: !0,
+            ctmask: !0,
+        })),
+    );
+    policy(&mut rs, Family::Ipv4, F, "INPUT", Policy::Drop);
+    add4(
+        &mut rs,
+        F,
+        "INPUT",
+        spec()
+            .m(Match::Mark(Neg::plain(MarkValue { value: 2, mask: !0 })))
+            .j(Target::Accept),
+    );
+    let mut sim = Simulator::new(&rs, server());
+    let p = Packet::tcp("198.51.100.7", 40000, "203.0.113.2", 22).on("eth0");
+    let t = sim.run(&p);
+    assert!(fate(&t).passed(), "{t}");
+    assert!(t.branches[0]
+        .steps
+        .iter()
+        .any(|s| s.event == Event::Mark { from: 0, to: 2 }));
+    // The next packet of the flow gets the mark back from the connection.
+    let t = sim.run(&p.at(1.0));
+    assert!(t.branches[0]
+        .steps
+        .iter()
+        .any(|s| s.event == Event::Mark { from: 0, to: 2 } && s.rule == Some(1)));
+}
+
+#[test]
+fn routing_fates() {
+    let rs = Ruleset::default();
+    let mut sim = Simulator::new(&rs, server());
+    // Not for this host and forwarding is off.
+    let p = Packet::tcp("198.51.100.7", 1, "198.51.100.9", 80).on("eth0");
+    assert_eq!(
+        fate(&sim.run(&p)),
+        &Fate::NotForwarded {
+            dst: ip("198.51.100.9")
+        }
+    );
+    // No IPv6 default route.
+    let p = Packet::tcp("2001:db8:1::2", 1, "2001:db8:9::9", 80);
+    assert_eq!(
+        fate(&sim.run(&p)),
+        &Fate::NoRoute {
+            dst: ip("2001:db8:9::9")
+        }
+    );
+}
+
+#[test]
+fn first_packet_without_syn_is_new() {
+    let rs = web_server();
+    let mut sim = Simulator::new(&rs, server());
+    let p = Packet::tcp("198.51.100.7", 40000, "203.0.113.2", 443)
+        .on("eth0")
+        .flags(TcpFlags::ACK);
+    let t = sim.run(&p);
+    assert_eq!(t.branches[0].hits[0].rule, 3);
+    assert!(t.to_string().contains("nf_conntrack_tcp_loose=1"));
+}
