@@ -195,9 +195,6 @@ impl<'a, 'r> Walk<'a, 'r> {
             }
         };
         self.record_flow(&fate);
-        for message in std::mem::take(&mut self.warnings) {
-            self.warn(Stage::Routing, message);
-        }
         Finished {
             branch: Branch {
                 assumptions: Vec::new(),
@@ -604,7 +601,15 @@ impl<'a, 'r> Walk<'a, 'r> {
             };
             let number = next + 1;
             next += 1;
-            if !self.matches(ti, chain, number - 1) {
+            let matched = self.matches(ti, chain, number - 1);
+            // Warnings from the matcher (missing set, module not simulated) are shown at
+            // the rule that caused them.
+            for message in std::mem::take(&mut self.warnings) {
+                let at = Some((number, rule_args(&rule.spec)));
+                let event = Event::Warning { message };
+                self.push(stage, Some(kind), Some(&ch.name), at, event);
+            }
+            if !matched {
                 continue;
             }
             self.hits.push(RuleHit {
