@@ -88,13 +88,13 @@ struct Ct {
     src_done: bool,
 }
 
-/// How a table traversal ended.
-enum Verdict {
-    /// ACCEPT, policy ACCEPT or a NAT target: on to the next table.
-    Continue,
-    /// The packet's journey ends.
-    End(Fate),
-}
+/// How a table traversal ended: `Ok` (ACCEPT, policy ACCEPT, a NAT target) moves on to
+/// the next table; `Err` ends the packet's journey with its fate, so walks read as `?`
+/// chains in kernel order.
+type Verdict = Result<(), Fate>;
+
+/// A path to its fate: `Ok` when the packet passes, `Err` when a hook ended it early.
+type Journey = Result<Fate, Fate>;
 
 /// One run of the walk.
 pub(crate) struct Walk<'a, 'r> {
@@ -193,6 +193,7 @@ impl<'a, 'r> Walk<'a, 'r> {
                 }
                 None => self.send(),
             }
+            .unwrap_or_else(|ended| ended)
         };
         self.record_flow(&fate);
         Finished {
@@ -208,20 +209,15 @@ impl<'a, 'r> Walk<'a, 'r> {
         .with_assumptions(self.assumptions)
     }
 
-    fn receive(&mut self, iface: String) -> Fate {
+    /// An arriving packet: PREROUTING, routing, then INPUT or FORWARD + POSTROUTING.
+    fn receive(&mut self, iface: String) -> Journey {
         self.in_iface = iface;
         self.out_iface.clear();
         let pre = Hook::Prerouting;
-        if let Verdict::End(f) = self.table(pre, TableKind::Raw) {
-            return f;
-        }
+        self.table(pre, TableKind::Raw)?;
         self.conntrack();
-        if let Verdict::End(f) = self.table(pre, TableKind::Mangle) {
-            return f;
-        }
-        if let Verdict::End(f) = self.nat(pre, Manip::Dst) {
-            return f;
-        }
+        self.table(pre, TableKind::Mangle)?;
+        self.nat(pre, Manip::Dst)?;
         match self.host.route(self.dst) {
             RouteDecision::Local => {
                 self.route("local delivery".to_string());
@@ -229,7 +225,7 @@ impl<'a, 'r> Walk<'a, 'r> {
             }
             RouteDecision::Out { .. } if !self.host.forwarding => {
                 self.route(format!("{} is not local; forwarding is off", self.dst));
-                Fate::NotForwarded { dst: self.dst }
+                Err(Fate::NotForwarded { dst: self.dst })
             }
             RouteDecision::Out { dev, via } => {
                 self.route(route_text("forward", &dev, via));
@@ -238,116 +234,85 @@ impl<'a, 'r> Walk<'a, 'r> {
             }
             RouteDecision::Unreachable => {
                 self.route(format!("no route to {}", self.dst));
-                Fate::NoRoute { dst: self.dst }
+                Err(Fate::NoRoute { dst: self.dst })
             }
         }
     }
 
-    fn input(&mut self) -> Fate {
+    fn input(&mut self) -> Journey {
         let hook = Hook::Input;
-        for kind in [TableKind::Mangle, TableKind::Filter, TableKind::Security] {
-            if let Verdict::End(f) = self.table(hook, kind) {
-                return f;
-            }
-        }
-        if let Verdict::End(f) = self.nat(hook, Manip::Src) {
-            return f;
-        }
-        Fate::DeliveredLocally {
+        self.table(hook, TableKind::Mangle)?;
+        self.table(hook, TableKind::Filter)?;
+        self.table(hook, TableKind::Security)?;
+        self.nat(hook, Manip::Src)?;
+        Ok(Fate::DeliveredLocally {
             addr: self.dst,
             port: self.dport,
-        }
+        })
     }
 
-    fn forward(&mut self) -> Fate {
-        for kind in [TableKind::Mangle, TableKind::Filter, TableKind::Security] {
-            if let Verdict::End(f) = self.table(Hook::Forward, kind) {
-                return f;
-            }
-        }
-        if let Some(f) = self.postrouting() {
-            return f;
-        }
-        Fate::Forwarded {
+    fn forward(&mut self) -> Journey {
+        let hook = Hook::Forward;
+        self.table(hook, TableKind::Mangle)?;
+        self.table(hook, TableKind::Filter)?;
+        self.table(hook, TableKind::Security)?;
+        self.postrouting()?;
+        Ok(Fate::Forwarded {
             out_iface: self.out_iface.clone(),
             src: self.src,
             dst: self.dst,
             sport: self.sport,
             dport: self.dport,
-        }
+        })
     }
 
-    fn postrouting(&mut self) -> Option<Fate> {
-        let hook = Hook::Postrouting;
-        if let Verdict::End(f) = self.table(hook, TableKind::Mangle) {
-            return Some(f);
-        }
-        match self.nat(hook, Manip::Src) {
-            Verdict::End(f) => Some(f),
-            Verdict::Continue => None,
-        }
+    fn postrouting(&mut self) -> Verdict {
+        self.table(Hook::Postrouting, TableKind::Mangle)?;
+        self.nat(Hook::Postrouting, Manip::Src)
     }
 
     /// Locally generated: the socket's route lookup comes first, so OUTPUT knows `-o`.
-    fn send(&mut self) -> Fate {
-        let Some(dev) = self.output_route() else {
-            return Fate::NoRoute { dst: self.dst };
-        };
-        self.out_iface = dev;
+    fn send(&mut self) -> Journey {
+        self.out_iface = self.output_route()?;
         let out = Hook::Output;
-        for kind in [TableKind::Raw, TableKind::Mangle] {
-            if kind == TableKind::Mangle {
-                self.conntrack();
-            }
-            if let Verdict::End(f) = self.table(out, kind) {
-                return f;
-            }
-        }
+        self.table(out, TableKind::Raw)?;
+        self.conntrack();
+        self.table(out, TableKind::Mangle)?;
         let before = self.dst;
-        if let Verdict::End(f) = self.nat(out, Manip::Dst) {
-            return f;
-        }
+        self.nat(out, Manip::Dst)?;
         if self.dst != before {
-            match self.output_route() {
-                Some(dev) => self.out_iface = dev,
-                None => return Fate::NoRoute { dst: self.dst },
-            }
+            self.out_iface = self.output_route()?;
         }
-        for kind in [TableKind::Filter, TableKind::Security] {
-            if let Verdict::End(f) = self.table(out, kind) {
-                return f;
-            }
-        }
-        if let Some(f) = self.postrouting() {
-            return f;
-        }
+        self.table(out, TableKind::Filter)?;
+        self.table(out, TableKind::Security)?;
+        self.postrouting()?;
         if self.out_iface == "lo" {
             // Looped back: the packet arrives on lo and walks PREROUTING and INPUT with the
             // connection (and its NAT) already set up.
             return self.receive("lo".to_string());
         }
-        Fate::SentOut {
+        Ok(Fate::SentOut {
             out_iface: self.out_iface.clone(),
             src: self.src,
             dst: self.dst,
             sport: self.sport,
             dport: self.dport,
-        }
+        })
     }
 
-    fn output_route(&mut self) -> Option<String> {
+    fn output_route(&mut self) -> Result<String, Fate> {
         match self.host.route(self.dst) {
             RouteDecision::Local => {
                 self.route("local destination: out lo".to_string());
-                Some("lo".to_string())
+                Ok("lo".to_string())
             }
             RouteDecision::Out { dev, via } => {
                 self.route(route_text("out", &dev, via));
-                Some(dev)
+                Ok(dev)
             }
             RouteDecision::Unreachable => {
                 self.route(format!("no route to {}", self.dst));
-                None
+                Err(Fate::NoRoute { dst: self.dst })
             }
         }
     }
@@ -460,7 +425,7 @@ impl<'a, 'r> Walk<'a, 'r> {
 
     fn nat(&mut self, hook: Hook, manip: Manip) -> Verdict {
         if self.ct.notrack || matches!(self.ct.state, CtState::Untracked | CtState::Invalid) {
-            return Verdict::Continue;
+            return Ok(());
         }
         if let Some((_, dir, flow)) = &self.ct.flow {
             let target = flow.target(*dir);
@@ -494,7 +459,7 @@ impl<'a, 'r> Walk<'a, 'r> {
                 }
                 _ => {}
             }
-            return Verdict::Continue;
+            return Ok(());
         }
         let fresh = self.nat_fresh();
         let done = match manip {
@@ -502,7 +467,7 @@ impl<'a, 'r> Walk<'a, 'r> {
             Manip::Src => &mut self.ct.src_done,
         };
         if *done || !fresh {
-            return Verdict::Continue;
+            return Ok(());
         }
         *done = true;
         self.table(hook, TableKind::Nat)
@@ -553,11 +518,11 @@ impl<'a, 'r> Walk<'a, 'r> {
     fn table(&mut self, hook: Hook, kind: TableKind) -> Verdict {
         let c = self.c;
         let Some(&ti) = c.tables.get(&(self.family, kind)) else {
-            return Verdict::Continue;
+            return Ok(());
         };
         let table = &c.ruleset.tables[ti];
         let Some(base) = c.chain(ti, hook.chain()) else {
-            return Verdict::Continue;
+            return Ok(());
         };
         let stage = Stage::Hook(hook);
         let policy = table.chains[base].policy.unwrap_or(Policy::Accept);
@@ -620,17 +585,15 @@ impl<'a, 'r> Walk<'a, 'r> {
             });
             let at = Some((number, rule_args(&rule.spec)));
             let here = Some(ch.name.as_str());
-            let enter = |name: &str, w: &mut Self| -> Result<usize, Verdict> {
-                match c.chain(ti, name) {
-                    Some(target) => Ok(target),
-                    None => {
-                        w.warn(
-                            stage,
-                            format!("chain `{name}` does not exist; rule ignored"),
-                        );
-                        Err(Verdict::Continue)
-                    }
+            let enter = |name: &str, w: &mut Self| {
+                let found = c.chain(ti, name);
+                if found.is_none() {
+                    w.warn(
+                        stage,
+                        format!("chain `{name}` does not exist; rule ignored"),
+                    );
                 }
+                found
             };
             let target = match &rule.spec.action {
                 None => {
@@ -638,7 +601,7 @@ impl<'a, 'r> Walk<'a, 'r> {
                     continue;
                 }
                 Some(Action::Goto(name)) => {
-                    let Ok(target) = enter(name, self) else {
+                    let Some(target) = enter(name, self) else {
                         continue;
                     };
                     self.push(
@@ -652,7 +615,7 @@ impl<'a, 'r> Walk<'a, 'r> {
                     );
                     entries += 1;
                     if entries > MAX_CHAIN_ENTRIES {
-                        return Verdict::End(Fate::Aborted {
+                        return Err(Fate::Aborted {
                             reason: format!("chain loop through {name}"),
                         });
                     }
@@ -663,7 +626,7 @@ impl<'a, 'r> Walk<'a, 'r> {
             };
             match target {
                 Target::Chain(name) => {
-                    let Ok(callee) = enter(name, self) else {
+                    let Some(callee) = enter(name, self) else {
                         continue;
                     };
                     self.push(
@@ -677,7 +640,7 @@ impl<'a, 'r> Walk<'a, 'r> {
                     );
                     entries += 1;
                     if stack.len() >= MAX_CALL_DEPTH || entries > MAX_CHAIN_ENTRIES {
-                        return Verdict::End(Fate::Aborted {
+                        return Err(Fate::Aborted {
                             reason: format!(
                                 "jump to {name} exceeds the kernel's call depth of {MAX_CALL_DEPTH}"
                             ),
@@ -700,11 +663,11 @@ impl<'a, 'r> Walk<'a, 'r> {
                 },
                 Target::Accept => {
                     self.push(stage, Some(kind), here, at, Event::Accept);
-                    return Verdict::Continue;
+                    return Ok(());
                 }
                 Target::Drop => {
                     self.push(stage, Some(kind), here, at, Event::Drop);
-                    return Verdict::End(Fate::Dropped {
+                    return Err(Fate::Dropped {
                         table: kind,
                         chain: ch.name.clone(),
                         rule: Some(number),
@@ -712,7 +675,7 @@ impl<'a, 'r> Walk<'a, 'r> {
                 }
                 Target::Reject(with) => {
                     self.push(stage, Some(kind), here, at, Event::Reject { with: *with });
-                    return Verdict::End(Fate::Rejected {
+                    return Err(Fate::Rejected {
                         table: kind,
                         chain: ch.name.clone(),
                         rule: Some(number),
@@ -755,12 +718,12 @@ impl<'a, 'r> Walk<'a, 'r> {
                     match self.nat_target(hook, kind, target) {
                         Ok(event) => {
                             self.push(stage, Some(kind), here, at, event);
-                            return Verdict::Continue;
+                            return Ok(());
                         }
                         Err(Some(message)) => {
                             self.push(stage, Some(kind), here, at, Event::Drop);
                             self.warn(stage, message);
-                            return Verdict::End(Fate::Dropped {
+                            return Err(Fate::Dropped {
                                 table: kind,
                                 chain: ch.name.clone(),
                                 rule: Some(number),
@@ -784,8 +747,8 @@ impl<'a, 'r> Walk<'a, 'r> {
 
     fn policy(&self, table: &Table, chain: &str, policy: Policy) -> Verdict {
         match policy {
-            Policy::Accept => Verdict::Continue,
-            Policy::Drop => Verdict::End(Fate::Dropped {
+            Policy::Accept => Ok(()),
+            Policy::Drop => Err(Fate::Dropped {
                 table: table.kind,
                 chain: chain.to_string(),
                 rule: None,
