@@ -872,20 +872,56 @@ impl<'a, 'r> Walk<'a, 'r> {
         };
         *addr = addrs;
         *port = port_pick(ports, *port, self.pkt.protocol.has_ports());
-        let to = Endpoint {
-            addr: *addr,
-            port: *port,
-        };
         if stage_dst {
             self.ct.dst_done = true;
         } else {
             self.ct.src_done = true;
+            self.sport = self.sport.map(|p| self.unique_sport(p, ports));
         }
+        let (addr, port) = if stage_dst {
+            (self.dst, self.dport)
+        } else {
+            (self.src, self.sport)
+        };
+        let to = Endpoint { addr, port };
         Ok(if from == to {
             Event::NatNoChange { kind: nat_kind }
         } else {
             nat_event(nat_kind, from, to, false)
         })
+    }
+
+    /// A source port whose reply tuple no tracked flow uses, as `nf_nat_used_tuple`
+    /// demands: the current port when free, else the next free one in the range
+    /// (the kernel starts its search at a hashed offset; counting up is a deterministic
+    /// stand-in). Without `--to-ports` the kernel's default ranges apply: 1-1023 for
+    /// privileged ports, 1024-65535 otherwise.
+    fn unique_sport(&self, current: u16, range: Option<PortRange>) -> u16 {
+        let (lo, hi) = match range {
+            Some(r) => (r.lo, r.hi),
+            None if current < 1024 => (1, 1023),
+            None => (1024, u16::MAX),
+        };
+        let taken = |port: u16| {
+            let reply = Tuple {
+                proto: self.pkt.protocol,
+                src: self.dst,
+                sport: self.dport,
+                dst: self.src,
+                dport: Some(port),
+            };
+            self.view.base.conntrack.lookup(&reply).is_some()
+        };
+        let start = if (lo..=hi).contains(&current) {
+            current
+        } else {
+            lo
+        };
+        let span = u32::from(hi - lo) + 1;
+        (0..span)
+            .map(|i| lo + ((u32::from(start - lo) + i) % span) as u16)
+            .find(|p| !taken(*p))
+            .unwrap_or(start)
     }
 
     /// The address a NAT range gives: the current one when already inside (the kernel
