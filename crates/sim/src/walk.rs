@@ -365,10 +365,16 @@ impl<'a, 'r> Walk<'a, 'r> {
         self.ct.decided = true;
         let tuple = self.tuple();
         self.ct.orig = tuple;
-        let found = self.view.base.conntrack.lookup(&tuple).map(|(id, dir)| {
-            let flow = self.view.base.conntrack.flow(id).clone();
-            (id, dir, flow)
-        });
+        let now = self.pkt.time_us();
+        let found = self
+            .view
+            .base
+            .conntrack
+            .lookup(&tuple, now)
+            .map(|(id, dir)| {
+                let flow = self.view.base.conntrack.flow(id).clone();
+                (id, dir, flow)
+            });
         let (state, detail) = if self.ct.notrack {
             (CtState::Untracked, "NOTRACK in raw".to_string())
         } else if let Some(state) = self.pkt.ct_state {
@@ -400,11 +406,11 @@ impl<'a, 'r> Walk<'a, 'r> {
         self.ct.state = state;
         if !self.ct.notrack {
             if let Some((id, dir, mut flow)) = found {
+                // Every packet refreshes the timeout, and a reply marks the flow
+                // answered, whatever later tables decide (nf_conntrack_in runs first).
                 self.ct.mark = flow.mark;
-                if dir == Dir::Reply && !flow.seen_reply {
-                    flow.seen_reply = true;
-                    self.view.delta.updated_flow = Some((id, flow.clone()));
-                }
+                flow.seen_reply |= dir == Dir::Reply;
+                flow.last_us = now;
                 self.ct.flow = Some((id, dir, flow));
             }
         }
@@ -910,7 +916,11 @@ impl<'a, 'r> Walk<'a, 'r> {
                 dst: self.src,
                 dport: Some(port),
             };
-            self.view.base.conntrack.lookup(&reply).is_some()
+            self.view
+                .base
+                .conntrack
+                .lookup(&reply, self.pkt.time_us())
+                .is_some()
         };
         let start = if (lo..=hi).contains(&current) {
             current
@@ -934,24 +944,25 @@ impl<'a, 'r> Walk<'a, 'r> {
         }
     }
 
-    /// Records the connection when a NEW, tracked packet survives.
+    /// Records the connection when a NEW, tracked packet survives, or the known flow's
+    /// refreshed state.
     fn record_flow(&mut self, fate: &Fate) {
         if !self.ct.decided || self.ct.notrack {
             return;
         }
         let mark = self.ct.mark;
         match &mut self.ct.flow {
-            Some((id, _, flow)) if flow.mark != mark => {
+            Some((id, _, flow)) => {
                 flow.mark = mark;
                 self.view.delta.updated_flow = Some((*id, flow.clone()));
             }
-            Some(_) => {}
             None if fate.passed() && self.ct.state == CtState::New => {
                 self.view.delta.new_flow = Some(Flow {
                     orig: self.ct.orig,
                     reply: self.tuple().invert(),
                     seen_reply: false,
                     mark,
+                    last_us: self.pkt.time_us(),
                 });
             }
             None => {}
