@@ -1,0 +1,792 @@
+//! One walk of a packet through the hooks, tables and chains, under fixed assumptions.
+//!
+//! The walk is deterministic given the base state and its assumptions, which is what lets
+//! the simulator explore a fork by re-running the walk from the start with one more
+//! assumption instead of snapshotting a half-finished traversal.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use rampart_ruleset::{
+    rule_args, Action, ConnmarkTarget, CtStates, Family, Policy, Ruleset, Table, TableKind, Target,
+};
+
+use crate::conntrack::{Dir, Flow, Tuple};
+use crate::host::{Host, RouteDecision};
+use crate::matcher::{rule_matches, Atom, Ctx, Decider, Env, Sets};
+use crate::packet::{CtState, Packet};
+use crate::state::{Delta, State, View};
+mod nat;
+
+use crate::trace::{Branch, Event, Fate, Hook, RuleHit, Stage, Step};
+use nat::Manip;
+
+/// Deepest chain call stack: nftables' `NFT_JUMP_STACK_SIZE` (iptables-nft, the kernel path
+/// rampart targets, refuses deeper rulesets at load time).
+pub(crate) const MAX_CALL_DEPTH: usize = 16;
+
+/// Chain entries (jumps + gotos) allowed in one table traversal. The kernel refuses chain
+/// loops at load time, so a model that gets this far loops and the walk stops.
+const MAX_CHAIN_ENTRIES: usize = 4096;
+
+/// The ruleset with lookup tables built once per simulator.
+pub(crate) struct Compiled<'r> {
+    pub ruleset: &'r Ruleset,
+    tables: HashMap<(Family, TableKind), usize>,
+    chains: Vec<HashMap<&'r str, usize>>,
+    pub sets: Sets,
+}
+
+impl<'r> Compiled<'r> {
+    pub fn new(ruleset: &'r Ruleset) -> Compiled<'r> {
+        Compiled {
+            ruleset,
+            tables: ruleset
+                .tables
+                .iter()
+                .enumerate()
+                .map(|(i, t)| ((t.family, t.kind), i))
+                .collect(),
+            chains: ruleset
+                .tables
+                .iter()
+                .map(|t| {
+                    t.chains
+                        .iter()
+                        .enumerate()
+                        .map(|(i, c)| (c.name.as_str(), i))
+                        .collect()
+                })
+                .collect(),
+            sets: Sets::new(&ruleset.sets),
+        }
+    }
+
+    fn chain(&self, table: usize, name: &str) -> Option<usize> {
+        self.chains[table].get(name).copied()
+    }
+}
+
+/// The conntrack view of the packet.
+struct Ct {
+    decided: bool,
+    state: CtState,
+    /// Set by NOTRACK before the conntrack hook.
+    notrack: bool,
+    flow: Option<(usize, Dir, Flow)>,
+    orig: Tuple,
+    mark: u32,
+    dst_done: bool,
+    src_done: bool,
+}
+
+/// How a table traversal ended: `Ok` (ACCEPT, policy ACCEPT, a NAT target) moves on to
+/// the next table; `Err` ends the packet's journey with its fate, so walks read as `?`
+/// chains in kernel order.
+type Verdict = Result<(), Fate>;
+
+/// A path to its fate: `Ok` when the packet passes, `Err` when a hook ended it early.
+type Journey = Result<Fate, Fate>;
+
+/// One run of the walk.
+pub(crate) struct Walk<'a, 'r> {
+    c: &'a Compiled<'r>,
+    host: &'a Host,
+    pkt: &'a Packet,
+    family: Family,
+    view: View<'a>,
+    assumptions: Vec<(Atom, bool)>,
+    forks: Vec<Vec<(Atom, bool)>>,
+    steps: Vec<Step>,
+    hits: Vec<RuleHit>,
+    warnings: Vec<String>,
+    src: IpAddr,
+    dst: IpAddr,
+    sport: Option<u16>,
+    dport: Option<u16>,
+    mark: u32,
+    in_iface: String,
+    out_iface: String,
+    ct: Ct,
+}
+
+/// What a finished run hands back.
+pub(crate) struct Finished {
+    pub branch: Branch,
+    pub delta: Delta,
+    pub forks: Vec<Vec<(Atom, bool)>>,
+}
+
+impl<'a, 'r> Walk<'a, 'r> {
+    pub fn new(
+        c: &'a Compiled<'r>,
+        host: &'a Host,
+        state: &'a State,
+        pkt: &'a Packet,
+        assumptions: Vec<(Atom, bool)>,
+    ) -> Walk<'a, 'r> {
+        let orig = Tuple {
+            proto: pkt.protocol,
+            src: pkt.src,
+            sport: pkt.sport,
+            dst: pkt.dst,
+            dport: pkt.dport,
+        };
+        Walk {
+            c,
+            host,
+            pkt,
+            family: pkt.family(),
+            view: View {
+                base: state,
+                delta: Delta::default(),
+            },
+            assumptions,
+            forks: Vec::new(),
+            steps: Vec::new(),
+            hits: Vec::new(),
+            warnings: Vec::new(),
+            src: pkt.src,
+            dst: pkt.dst,
+            sport: pkt.sport,
+            dport: pkt.dport,
+            mark: pkt.mark,
+            in_iface: String::new(),
+            out_iface: String::new(),
+            ct: Ct {
+                decided: false,
+                state: CtState::New,
+                notrack: false,
+                flow: None,
+                orig,
+                mark: 0,
+                dst_done: false,
+                src_done: false,
+            },
+        }
+    }
+
+    /// Runs the walk to its fate.
+    pub fn finish(mut self) -> Finished {
+        let fate = if self.pkt.src.is_ipv4() != self.pkt.dst.is_ipv4() {
+            Fate::Aborted {
+                reason: "source and destination are of different families".to_string(),
+            }
+        } else {
+            match self.pkt.in_iface.clone() {
+                Some(iface) => {
+                    if self.host.interface(&iface).is_none() {
+                        self.warn(
+                            Stage::Hook(Hook::Prerouting),
+                            format!("interface `{iface}` is not declared in the host description"),
+                        );
+                    }
+                    self.receive(iface)
+                }
+                None => self.send(),
+            }
+            .unwrap_or_else(|ended| ended)
+        };
+        self.record_flow(&fate);
+        Finished {
+            branch: Branch {
+                assumptions: Vec::new(),
+                steps: self.steps,
+                fate,
+                hits: self.hits,
+            },
+            delta: self.view.delta,
+            forks: self.forks,
+        }
+        .with_assumptions(self.assumptions)
+    }
+
+    /// An arriving packet: PREROUTING, routing, then INPUT or FORWARD + POSTROUTING.
+    fn receive(&mut self, iface: String) -> Journey {
+        self.in_iface = iface;
+        self.out_iface.clear();
+        let pre = Hook::Prerouting;
+        self.table(pre, TableKind::Raw)?;
+        self.conntrack();
+        self.table(pre, TableKind::Mangle)?;
+        self.nat(pre, Manip::Dst)?;
+        match self.host.route(self.dst) {
+            RouteDecision::Local => {
+                self.route("local delivery".to_string());
+                self.input()
+            }
+            RouteDecision::Out { .. } if !self.host.forwarding => {
+                self.route(format!("{} is not local; forwarding is off", self.dst));
+                Err(Fate::NotForwarded { dst: self.dst })
+            }
+            RouteDecision::Out { dev, via } => {
+                self.route(route_text("forward", &dev, via));
+                self.out_iface = dev;
+                self.forward()
+            }
+            RouteDecision::Unreachable => {
+                self.route(format!("no route to {}", self.dst));
+                Err(Fate::NoRoute { dst: self.dst })
+            }
+        }
+    }
+
+    fn input(&mut self) -> Journey {
+        let hook = Hook::Input;
+        self.table(hook, TableKind::Mangle)?;
+        self.table(hook, TableKind::Filter)?;
+        self.table(hook, TableKind::Security)?;
+        self.nat(hook, Manip::Src)?;
+        Ok(Fate::DeliveredLocally {
+            addr: self.dst,
+            port: self.dport,
+        })
+    }
+
+    fn forward(&mut self) -> Journey {
+        let hook = Hook::Forward;
+        self.table(hook, TableKind::Mangle)?;
+        self.table(hook, TableKind::Filter)?;
+        self.table(hook, TableKind::Security)?;
+        self.postrouting()?;
+        Ok(Fate::Forwarded {
+            out_iface: self.out_iface.clone(),
+            src: self.src,
+            dst: self.dst,
+            sport: self.sport,
+            dport: self.dport,
+        })
+    }
+
+    fn postrouting(&mut self) -> Verdict {
+        self.table(Hook::Postrouting, TableKind::Mangle)?;
+        self.nat(Hook::Postrouting, Manip::Src)
+    }
+
+    /// Locally generated: the socket's route lookup comes first, so OUTPUT knows `-o`.
+    fn send(&mut self) -> Journey {
+        self.out_iface = self.output_route()?;
+        let out = Hook::Output;
+        self.table(out, TableKind::Raw)?;
+        self.conntrack();
+        self.table(out, TableKind::Mangle)?;
+        let before = self.dst;
+        self.nat(out, Manip::Dst)?;
+        if self.dst != before {
+            self.out_iface = self.output_route()?;
+        }
+        self.table(out, TableKind::Filter)?;
+        self.table(out, TableKind::Security)?;
+        self.postrouting()?;
+        if self.out_iface == "lo" {
+            // Looped back: the packet arrives on lo and walks PREROUTING and INPUT with the
+            // connection (and its NAT) already set up.
+            return self.receive("lo".to_string());
+        }
+        Ok(Fate::SentOut {
+            out_iface: self.out_iface.clone(),
+            src: self.src,
+            dst: self.dst,
+            sport: self.sport,
+            dport: self.dport,
+        })
+    }
+
+    fn output_route(&mut self) -> Result<String, Fate> {
+        match self.host.route(self.dst) {
+            RouteDecision::Local => {
+                self.route("local destination: out lo".to_string());
+                Ok("lo".to_string())
+            }
+            RouteDecision::Out { dev, via } => {
+                self.route(route_text("out", &dev, via));
+                Ok(dev)
+            }
+            RouteDecision::Unreachable => {
+                self.route(format!("no route to {}", self.dst));
+                Err(Fate::NoRoute { dst: self.dst })
+            }
+        }
+    }
+
+    fn route(&mut self, decision: String) {
+        self.push(Stage::Routing, None, None, None, Event::Route { decision });
+    }
+
+    fn warn(&mut self, stage: Stage, message: String) {
+        self.push(stage, None, None, None, Event::Warning { message });
+    }
+
+    fn push(
+        &mut self,
+        stage: Stage,
+        table: Option<TableKind>,
+        chain: Option<&str>,
+        rule: Option<(usize, String)>,
+        event: Event,
+    ) {
+        let (rule, rule_text) = match rule {
+            Some((n, text)) => (Some(n), Some(text)),
+            None => (None, None),
+        };
+        self.steps.push(Step {
+            stage,
+            table,
+            chain: chain.map(str::to_string),
+            rule,
+            rule_text,
+            event,
+        });
+    }
+
+    fn tuple(&self) -> Tuple {
+        Tuple {
+            proto: self.pkt.protocol,
+            src: self.src,
+            sport: self.sport,
+            dst: self.dst,
+            dport: self.dport,
+        }
+    }
+
+    /// The conntrack hook (priority -200): decides the state once per packet.
+    fn conntrack(&mut self) {
+        if self.ct.decided {
+            return;
+        }
+        self.ct.decided = true;
+        let tuple = self.tuple();
+        self.ct.orig = tuple;
+        let now = self.pkt.time_us();
+        let found = self
+            .view
+            .base
+            .conntrack
+            .lookup(&tuple, now)
+            .map(|(id, dir)| {
+                let flow = self.view.base.conntrack.flow(id).clone();
+                (id, dir, flow)
+            });
+        let (state, detail) = if self.ct.notrack {
+            (CtState::Untracked, "NOTRACK in raw".to_string())
+        } else if let Some(state) = self.pkt.ct_state {
+            (state, "given by the packet".to_string())
+        } else {
+            match &found {
+                Some((_, Dir::Original, flow)) if flow.seen_reply => {
+                    (CtState::Established, "known flow, reply seen".to_string())
+                }
+                Some((_, Dir::Original, _)) => (
+                    CtState::New,
+                    "known flow, no reply seen yet; NAT binding already fixed".to_string(),
+                ),
+                Some((_, Dir::Reply, _)) => {
+                    (CtState::Established, "reply of a known flow".to_string())
+                }
+                None if self.pkt.protocol == rampart_ruleset::Protocol::TCP
+                    && self.pkt.tcp_flags.is_some_and(|f| !f.has(rampart_ruleset::TcpFlags::SYN)) =>
+                {
+                    (
+                        CtState::New,
+                        "no flow known; first packet without SYN, accepted as nf_conntrack_tcp_loose=1"
+                            .to_string(),
+                    )
+                }
+                None => (CtState::New, "no flow known: first packet".to_string()),
+            }
+        };
+        self.ct.state = state;
+        if !self.ct.notrack {
+            if let Some((id, dir, mut flow)) = found {
+                // Every packet refreshes the timeout, and a reply marks the flow
+                // answered, whatever later tables decide (nf_conntrack_in runs first).
+                self.ct.mark = flow.mark;
+                flow.seen_reply |= dir == Dir::Reply;
+                flow.last_us = now;
+                self.ct.flow = Some((id, dir, flow));
+            }
+        }
+        self.push(
+            Stage::Conntrack,
+            None,
+            None,
+            None,
+            Event::Conntrack { state, detail },
+        );
+    }
+
+    fn ct_bits(&self) -> u8 {
+        // Before the conntrack hook (the raw table) no entry is attached: xt_state sees
+        // INVALID, or UNTRACKED once NOTRACK ran.
+        if !self.ct.decided {
+            return if self.ct.notrack {
+                CtStates::UNTRACKED
+            } else {
+                CtStates::INVALID
+            };
+        }
+        let mut bits = self.ct.state.bit();
+        let (snat, dnat) = match &self.ct.flow {
+            Some((_, _, flow)) => (flow.snat(), flow.dnat()),
+            None => (
+                (self.src, self.sport) != (self.ct.orig.src, self.ct.orig.sport),
+                (self.dst, self.dport) != (self.ct.orig.dst, self.ct.orig.dport),
+            ),
+        };
+        if snat {
+            bits |= CtStates::SNAT;
+        }
+        if dnat {
+            bits |= CtStates::DNAT;
+        }
+        bits
+    }
+
+    /// Walks one table's built-in chain for a hook.
+    fn table(&mut self, hook: Hook, kind: TableKind) -> Verdict {
+        let c = self.c;
+        let Some(&ti) = c.tables.get(&(self.family, kind)) else {
+            return Ok(());
+        };
+        let table = &c.ruleset.tables[ti];
+        let Some(base) = c.chain(ti, hook.chain()) else {
+            return Ok(());
+        };
+        let stage = Stage::Hook(hook);
+        let policy = table.chains[base].policy.unwrap_or(Policy::Accept);
+        if table.chains[base].rules.is_empty() {
+            self.push(
+                stage,
+                Some(kind),
+                Some(hook.chain()),
+                None,
+                Event::NoRules { policy },
+            );
+            return self.policy(table, hook.chain(), policy);
+        }
+        let mut stack: Vec<(usize, usize)> = Vec::new();
+        let (mut chain, mut next) = (base, 0usize);
+        let mut entries = 0usize;
+        loop {
+            let ch = &table.chains[chain];
+            let Some(rule) = ch.rules.get(next) else {
+                if let Some((caller, resume)) = stack.pop() {
+                    let to = table.chains[caller].name.clone();
+                    self.push(
+                        stage,
+                        Some(kind),
+                        Some(&ch.name),
+                        None,
+                        Event::Return { to },
+                    );
+                    (chain, next) = (caller, resume);
+                    continue;
+                }
+                let name = &table.chains[base].name;
+                self.push(
+                    stage,
+                    Some(kind),
+                    Some(name),
+                    None,
+                    Event::Policy { policy },
+                );
+                return self.policy(table, name, policy);
+            };
+            let number = next + 1;
+            next += 1;
+            let matched = self.matches(ti, chain, number - 1);
+            // Warnings from the matcher (missing set, module not simulated) are shown at
+            // the rule that caused them.
+            for message in std::mem::take(&mut self.warnings) {
+                let at = Some((number, rule_args(&rule.spec)));
+                let event = Event::Warning { message };
+                self.push(stage, Some(kind), Some(&ch.name), at, event);
+            }
+            if !matched {
+                continue;
+            }
+            self.hits.push(RuleHit {
+                family: self.family,
+                table: kind,
+                chain: ch.name.clone(),
+                rule: number,
+            });
+            let at = Some((number, rule_args(&rule.spec)));
+            let here = Some(ch.name.as_str());
+            let enter = |name: &str, w: &mut Self| {
+                let found = c.chain(ti, name);
+                if found.is_none() {
+                    w.warn(
+                        stage,
+                        format!("chain `{name}` does not exist; rule ignored"),
+                    );
+                }
+                found
+            };
+            let target = match &rule.spec.action {
+                None => {
+                    self.push(stage, Some(kind), here, at, Event::Matched);
+                    continue;
+                }
+                Some(Action::Goto(name)) => {
+                    let Some(target) = enter(name, self) else {
+                        continue;
+                    };
+                    self.push(
+                        stage,
+                        Some(kind),
+                        here,
+                        at,
+                        Event::Goto {
+                            chain: name.clone(),
+                        },
+                    );
+                    entries += 1;
+                    if entries > MAX_CHAIN_ENTRIES {
+                        return Err(Fate::Aborted {
+                            reason: format!("chain loop through {name}"),
+                        });
+                    }
+                    (chain, next) = (target, 0);
+                    continue;
+                }
+                Some(Action::Jump(t)) => t,
+            };
+            match target {
+                Target::Chain(name) => {
+                    let Some(callee) = enter(name, self) else {
+                        continue;
+                    };
+                    self.push(
+                        stage,
+                        Some(kind),
+                        here,
+                        at,
+                        Event::Jump {
+                            chain: name.clone(),
+                        },
+                    );
+                    entries += 1;
+                    if stack.len() >= MAX_CALL_DEPTH || entries > MAX_CHAIN_ENTRIES {
+                        return Err(Fate::Aborted {
+                            reason: format!(
+                                "jump to {name} exceeds the kernel's call depth of {MAX_CALL_DEPTH}"
+                            ),
+                        });
+                    }
+                    stack.push((chain, next));
+                    (chain, next) = (callee, 0);
+                }
+                Target::Return => match stack.pop() {
+                    Some((caller, resume)) => {
+                        let to = table.chains[caller].name.clone();
+                        self.push(stage, Some(kind), here, at, Event::Return { to });
+                        (chain, next) = (caller, resume);
+                    }
+                    None => {
+                        let name = &table.chains[base].name;
+                        self.push(stage, Some(kind), here, at, Event::Policy { policy });
+                        return self.policy(table, name, policy);
+                    }
+                },
+                Target::Accept => {
+                    self.push(stage, Some(kind), here, at, Event::Accept);
+                    return Ok(());
+                }
+                Target::Drop => {
+                    self.push(stage, Some(kind), here, at, Event::Drop);
+                    return Err(Fate::Dropped {
+                        table: kind,
+                        chain: ch.name.clone(),
+                        rule: Some(number),
+                    });
+                }
+                Target::Reject(with) => {
+                    self.push(stage, Some(kind), here, at, Event::Reject { with: *with });
+                    return Err(Fate::Rejected {
+                        table: kind,
+                        chain: ch.name.clone(),
+                        rule: Some(number),
+                        with: *with,
+                    });
+                }
+                Target::Log(log) => {
+                    let prefix = log.prefix.clone();
+                    self.push(stage, Some(kind), here, at, Event::Log { prefix });
+                }
+                Target::Trace => self.push(stage, Some(kind), here, at, Event::TraceTarget),
+                Target::Mark(x) => {
+                    let from = self.mark;
+                    self.mark = x.apply(from);
+                    self.push(
+                        stage,
+                        Some(kind),
+                        here,
+                        at,
+                        Event::Mark {
+                            from,
+                            to: self.mark,
+                        },
+                    );
+                }
+                Target::Connmark(op) => {
+                    let event = self.connmark(*op);
+                    self.push(stage, Some(kind), here, at, event);
+                }
+                // CT --notrack returns XT_CONTINUE in the kernel: later rules still run.
+                Target::Notrack => {
+                    if kind == TableKind::Raw {
+                        self.ct.notrack = true;
+                        self.push(stage, Some(kind), here, at, Event::Notrack);
+                    } else {
+                        self.warn(stage, "NOTRACK outside the raw table has no effect".into());
+                    }
+                }
+                Target::Snat(_) | Target::Dnat(_) | Target::Masquerade(_) | Target::Redirect(_) => {
+                    match self.nat_target(hook, kind, target) {
+                        Ok(event) => {
+                            self.push(stage, Some(kind), here, at, event);
+                            return Ok(());
+                        }
+                        Err(Some(message)) => {
+                            self.push(stage, Some(kind), here, at, Event::Drop);
+                            self.warn(stage, message);
+                            return Err(Fate::Dropped {
+                                table: kind,
+                                chain: ch.name.clone(),
+                                rule: Some(number),
+                            });
+                        }
+                        Err(None) => self.warn(
+                            stage,
+                            format!(
+                                "NAT target in {kind}:{} is not valid there; ignored",
+                                hook.chain()
+                            ),
+                        ),
+                    }
+                }
+                other => {
+                    self.warn(stage, format!("target {other:?} is not simulated; ignored"));
+                }
+            }
+        }
+    }
+
+    fn policy(&self, table: &Table, chain: &str, policy: Policy) -> Verdict {
+        match policy {
+            Policy::Accept => Ok(()),
+            Policy::Drop => Err(Fate::Dropped {
+                table: table.kind,
+                chain: chain.to_string(),
+                rule: None,
+            }),
+        }
+    }
+
+    fn matches(&mut self, table: usize, chain: usize, rule: usize) -> bool {
+        let spec = &self.c.ruleset.tables[table].chains[chain].rules[rule].spec;
+        let ctx = Ctx {
+            pkt: self.pkt,
+            family: self.family,
+            src: self.src,
+            dst: self.dst,
+            sport: self.sport,
+            dport: self.dport,
+            mark: self.mark,
+            in_iface: &self.in_iface,
+            out_iface: &self.out_iface,
+            ct_bits: self.ct_bits(),
+            orig_src: self.ct.orig.src,
+            orig_dst: self.ct.orig.dst,
+            ct_pending: self.ct.flow.is_none() && !self.ct.notrack,
+            host: self.host,
+            sets: &self.c.sets,
+            now_us: self.pkt.time_us(),
+            rule_at: (table, chain, rule),
+        };
+        let mut env = Env {
+            view: &mut self.view,
+            decide: Decider {
+                assumptions: &mut self.assumptions,
+                forks: &mut self.forks,
+            },
+            warnings: &mut self.warnings,
+        };
+        rule_matches(spec, &ctx, &mut env)
+    }
+
+    fn connmark(&mut self, op: ConnmarkTarget) -> Event {
+        match op {
+            ConnmarkTarget::Set(x) => {
+                let from = self.ct.mark;
+                self.ct.mark = x.apply(from);
+                Event::Connmark {
+                    from,
+                    to: self.ct.mark,
+                }
+            }
+            ConnmarkTarget::Save { nfmask, ctmask } => {
+                let from = self.ct.mark;
+                self.ct.mark = (from & !ctmask) ^ (self.mark & nfmask);
+                Event::Connmark {
+                    from,
+                    to: self.ct.mark,
+                }
+            }
+            ConnmarkTarget::Restore { nfmask, ctmask } => {
+                let from = self.mark;
+                self.mark = (from & !nfmask) ^ (self.ct.mark & ctmask);
+                Event::Mark {
+                    from,
+                    to: self.mark,
+                }
+            }
+        }
+    }
+
+    /// Records the connection when a NEW, tracked packet survives, or the known flow's
+    /// refreshed state.
+    fn record_flow(&mut self, fate: &Fate) {
+        if !self.ct.decided || self.ct.notrack {
+            return;
+        }
+        let mark = self.ct.mark;
+        match &mut self.ct.flow {
+            Some((id, _, flow)) => {
+                flow.mark = mark;
+                self.view.delta.updated_flow = Some((*id, flow.clone()));
+            }
+            None if fate.passed() && self.ct.state == CtState::New => {
+                self.view.delta.new_flow = Some(Flow {
+                    orig: self.ct.orig,
+                    reply: self.tuple().invert(),
+                    seen_reply: false,
+                    mark,
+                    last_us: self.pkt.time_us(),
+                });
+            }
+            None => {}
+        }
+    }
+}
+
+impl Finished {
+    fn with_assumptions(mut self, assumptions: Vec<(Atom, bool)>) -> Finished {
+        self.branch.assumptions = assumptions
+            .into_iter()
+            .map(|(atom, holds)| crate::trace::Assumption {
+                test: atom.to_string(),
+                holds,
+            })
+            .collect();
+        self
+    }
+}
+
+fn route_text(verb: &str, dev: &str, via: Option<IpAddr>) -> String {
+    match via {
+        Some(gw) => format!("{verb} out {dev} via {gw}"),
+        None => format!("{verb} out {dev}"),
+    }
+}
