@@ -212,13 +212,11 @@ fn blocklist(rs: &mut Ruleset) {
         entries: vec![
             SetEntry {
                 addr: Some("198.51.100.0/24".parse().unwrap()),
-                port: None,
-                timeout: None,
+                ..SetEntry::default()
             },
             SetEntry {
                 addr: Some("192.0.2.66/32".parse().unwrap()),
-                port: None,
-                timeout: None,
+                ..SetEntry::default()
             },
         ],
         span: None,
