@@ -134,7 +134,7 @@ impl Policy {
 /// A whole ruleset: the tables of both families plus the ipsets the rules refer to.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ruleset {
-    /// Tables present, at most one per (family, kind).
+    /// Tables present, at most one per (family, kind), sorted by (family, kind).
     pub tables: Vec<Table>,
     /// Named sets (ipset), shared by both families as in the kernel.
     pub sets: Vec<IpSet>,
@@ -158,8 +158,13 @@ impl Ruleset {
         {
             Some(i) => i,
             None => {
-                self.tables.push(Table::new(family, kind));
-                self.tables.len() - 1
+                // Kept sorted by (family, kind) so that equal kernel states compare equal
+                // whatever order their text created the tables in.
+                let at = self
+                    .tables
+                    .partition_point(|t| (t.family, t.kind) < (family, kind));
+                self.tables.insert(at, Table::new(family, kind));
+                at
             }
         };
         &mut self.tables[index]
