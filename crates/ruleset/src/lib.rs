@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 mod command;
+mod describe;
 mod error;
 mod ipset;
 mod iptables;
@@ -28,6 +29,7 @@ mod span;
 pub mod synthetic;
 
 pub use command::{target_name, Command, Invocation};
+pub use describe::{describe_rule, RuleDescription};
 pub use error::{ErrorKind, ParseError, ParseErrors};
 pub use ipset::parse_args as parse_ipset_args;
 pub use ipset::{print_sets, AddrSpec, EntrySpec, SetCommand};

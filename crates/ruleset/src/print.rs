@@ -534,8 +534,15 @@ pub fn to_human(ruleset: &Ruleset) -> String {
                 let _ = writeln!(out, "    (no rules)");
             }
             let width = chain.rules.len().to_string().len();
-            for (i, rule) in chain.rules.iter().enumerate() {
-                let _ = write!(out, "    {:>width$}  {}", i + 1, rule_args(&rule.spec));
+            let described: Vec<_> = chain
+                .rules
+                .iter()
+                .map(|r| crate::describe::describe_rule(&r.spec))
+                .collect();
+            let action_width = described.iter().map(|d| d.action.chars().count()).max();
+            for (i, (rule, text)) in chain.rules.iter().zip(&described).enumerate() {
+                let text = text.aligned(action_width.unwrap_or(0));
+                let _ = write!(out, "    {:>width$}  {text}", i + 1);
                 if rule.counters != Counters::default() {
                     let _ = write!(
                         out,
@@ -630,6 +637,6 @@ mod tests {
              [3:180] -A INPUT -j ACCEPT\nCOMMIT\n"
         );
         assert!(to_human(&rs)
-            .contains("chain INPUT (policy DROP)\n    1  -j ACCEPT   [3 pkts, 180 bytes]"));
+            .contains("chain INPUT (policy DROP)\n    1  ACCEPT any packet   [3 pkts, 180 bytes]"));
     }
 }
