@@ -701,4 +701,39 @@ mod tests {
         assert!(to_human(&rs)
             .contains("chain INPUT (policy DROP)\n    1  -j ACCEPT   [3 pkts, 180 bytes]"));
     }
+
+    #[test]
+    fn quotes_and_masks_like_libxtables() {
+        assert_eq!(quote("loopback_1-a"), "loopback_1-a");
+        assert_eq!(quote(""), "\"\"");
+        assert_eq!(quote("it's \"x\" \\"), "\"it\\'s \\\"x\\\" \\\\\"");
+        let spec = RuleSpec {
+            matches: vec![
+                Match::Recent(RecentMatch {
+                    name: "x".into(),
+                    command: RecentCommand::Rcheck,
+                    negated: false,
+                    seconds: None,
+                    hitcount: None,
+                    rttl: false,
+                    reap: false,
+                    by_destination: false,
+                    mask: None,
+                }),
+                Match::Connlimit(ConnlimitMatch {
+                    mode: LimitMode::Above,
+                    count: 2,
+                    mask: None,
+                    by_destination: false,
+                }),
+            ],
+            ..RuleSpec::default()
+        };
+        assert_eq!(
+            rule_args_in(&spec, Family::Ipv6),
+            "-m recent --rcheck --name x --mask ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff --rsource \
+             -m connlimit --connlimit-above 2 --connlimit-mask 128 --connlimit-saddr"
+        );
+        assert!(rule_args(&spec).contains("--mask 255.255.255.255 --rsource"));
+    }
 }
