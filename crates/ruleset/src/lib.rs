@@ -36,5 +36,5 @@ pub use ipset::{print_sets, AddrSpec, EntrySpec, SetCommand};
 pub use iptables::parse_args as parse_iptables_args;
 pub use model::*;
 pub use parse::{parse_any, parse_save, parse_script, ParseOptions, Parsed};
-pub use print::{rule_args, state_names, to_human, to_save, to_save_all};
+pub use print::{rule_args, rule_args_in, state_names, to_human, to_save, to_save_all};
 pub use span::{Source, Span};
