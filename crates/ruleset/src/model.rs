@@ -1183,7 +1183,7 @@ pub struct IpSet {
     pub port_range: Option<PortRange>,
     /// `counters`, `comment` and similar flags as written, for printing back.
     pub flags: Vec<String>,
-    /// The members.
+    /// The members (no duplicates); equality ignores their order, as the kernel does.
     pub entries: Vec<SetEntry>,
     /// Where the set was created.
     #[serde(skip)]
@@ -1212,7 +1212,17 @@ impl PartialEq for IpSet {
             && *hashsize == other.hashsize
             && *port_range == other.port_range
             && *flags == other.flags
-            && *entries == other.entries
+            && same_members(entries, &other.entries)
+    }
+}
+
+/// Set members compared as sets: the kernel keeps (and `ipset save` prints) them in hash
+/// order, so the order they were added in carries no meaning.
+fn same_members(a: &[SetEntry], b: &[SetEntry]) -> bool {
+    use std::collections::HashSet;
+    a.len() == b.len() && {
+        let a: HashSet<&SetEntry> = a.iter().collect();
+        b.iter().all(|e| a.contains(e))
     }
 }
 
