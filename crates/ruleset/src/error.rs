@@ -132,6 +132,22 @@ pub enum ErrorKind {
         /// Where the first referencing rule is, e.g. `iptables filter/INPUT`.
         chain: String,
     },
+    /// A match or target used without the protocol it inspects (`--dport` without `-p tcp`).
+    #[error("`{what}` needs `-p {protocol}`")]
+    NeedsProtocol {
+        /// The module, option or target value.
+        what: String,
+        /// The protocol(s) it needs, e.g. `tcp` or `tcp/udp`.
+        protocol: String,
+    },
+    /// An option the kernel refuses in this built-in chain (`-i` in OUTPUT).
+    #[error("`{option}` cannot be used in chain `{chain}`")]
+    NotInChain {
+        /// The option.
+        option: String,
+        /// The chain.
+        chain: String,
+    },
     /// The iptables-save structure is wrong (rule outside a table, missing COMMIT...).
     #[error("{0}")]
     Structure(String),

@@ -1,0 +1,485 @@
+//! `-j` targets: their option tables and how options become a [`Target`].
+
+use crate::error::{ErrorKind, ParseError};
+use crate::lex::Word;
+use crate::model::{
+    ConnmarkTarget, Family, LogTarget, MasqueradeTarget, NatTarget, PortRange, Protocol,
+    RejectWith, TableKind, Target, XMark,
+};
+
+use super::values;
+use super::{OptSpec, RuleCtx};
+
+const fn flag(name: &'static [&'static str]) -> OptSpec {
+    OptSpec {
+        names: name,
+        args: 0,
+        negatable: false,
+    }
+}
+
+const fn one(name: &'static [&'static str]) -> OptSpec {
+    OptSpec {
+        names: name,
+        args: 1,
+        negatable: false,
+    }
+}
+
+const MARK_OPS: [OptSpec; 5] = [
+    one(&["--set-xmark"]),
+    one(&["--set-mark"]),
+    one(&["--and-mark"]),
+    one(&["--or-mark"]),
+    one(&["--xor-mark"]),
+];
+
+/// Supported targets, their options, and the table they need (None: any table).
+pub(super) const TARGETS: &[(&str, &[OptSpec], Option<TableKind>)] = &[
+    ("ACCEPT", &[], None),
+    ("DROP", &[], None),
+    ("RETURN", &[], None),
+    (
+        "REJECT",
+        &[one(&["--reject-with"])],
+        Some(TableKind::Filter),
+    ),
+    (
+        "LOG",
+        &[one(&["--log-prefix"]), one(&["--log-level"])],
+        None,
+    ),
+    (
+        "SNAT",
+        &[
+            one(&["--to-source"]),
+            flag(&["--random"]),
+            flag(&["--persistent"]),
+        ],
+        Some(TableKind::Nat),
+    ),
+    (
+        "DNAT",
+        &[
+            one(&["--to-destination"]),
+            flag(&["--random"]),
+            flag(&["--persistent"]),
+        ],
+        Some(TableKind::Nat),
+    ),
+    (
+        "MASQUERADE",
+        &[one(&["--to-ports"]), flag(&["--random"])],
+        Some(TableKind::Nat),
+    ),
+    (
+        "REDIRECT",
+        &[one(&["--to-ports"]), flag(&["--random"])],
+        Some(TableKind::Nat),
+    ),
+    ("MARK", &MARK_OPS, None),
+    (
+        "CONNMARK",
+        &[
+            MARK_OPS[0],
+            MARK_OPS[1],
+            MARK_OPS[2],
+            MARK_OPS[3],
+            MARK_OPS[4],
+            flag(&["--save-mark"]),
+            flag(&["--restore-mark"]),
+            one(&["--nfmask"]),
+            one(&["--ctmask"]),
+            one(&["--mask"]),
+        ],
+        None,
+    ),
+    ("CT", &[flag(&["--notrack"])], Some(TableKind::Raw)),
+    ("NOTRACK", &[], Some(TableKind::Raw)),
+    ("TRACE", &[], Some(TableKind::Raw)),
+];
+
+/// Kernel targets rampart does not model; `-j` with one of them is an error, not a jump
+/// to a user chain of that name.
+const UNSUPPORTED: &[&str] = &[
+    "AUDIT",
+    "CHECKSUM",
+    "CLASSIFY",
+    "CLUSTERIP",
+    "CONNSECMARK",
+    "DSCP",
+    "ECN",
+    "HL",
+    "HMARK",
+    "IDLETIMER",
+    "LED",
+    "NETMAP",
+    "NFLOG",
+    "NFQUEUE",
+    "QUEUE",
+    "RATEEST",
+    "SECMARK",
+    "SET",
+    "SYNPROXY",
+    "TCPMSS",
+    "TCPOPTSTRIP",
+    "TEE",
+    "TOS",
+    "TPROXY",
+    "TTL",
+    "ULOG",
+    "MIRROR",
+];
+
+/// Whether `name` is a target extension name (supported or not) rather than a chain.
+pub(super) fn is_extension(name: &str) -> bool {
+    TARGETS.iter().any(|(n, _, _)| *n == name) || UNSUPPORTED.contains(&name)
+}
+
+/// Names of the supported targets, for hints.
+pub(super) fn supported_names() -> String {
+    let names: Vec<&str> = TARGETS.iter().map(|(n, _, _)| *n).collect();
+    format!("{}, or a user chain", names.join(", "))
+}
+
+/// A target being filled while its rule is read.
+#[derive(Debug)]
+pub(super) struct TargetDraft {
+    /// The target name (a key of [`TARGETS`]) or a user chain.
+    pub name: String,
+    /// The `-j NAME` word.
+    pub word: Word,
+    /// Option keys given so far.
+    pub seen: Vec<&'static str>,
+    /// Options with their values, in order.
+    opts: Vec<(&'static str, Word, Vec<Word>)>,
+}
+
+impl TargetDraft {
+    /// A target for `-j NAME`; user chains have no options.
+    pub fn new(name: &str, word: Word) -> Result<TargetDraft, ErrorKind> {
+        if UNSUPPORTED.contains(&name) {
+            return Err(ErrorKind::UnknownTarget(name.to_string()));
+        }
+        Ok(TargetDraft {
+            name: name.to_string(),
+            word,
+            seen: Vec::new(),
+            opts: Vec::new(),
+        })
+    }
+
+    /// The option table of this target (empty for chains).
+    pub fn specs(&self) -> &'static [OptSpec] {
+        TARGETS
+            .iter()
+            .find(|(n, _, _)| *n == self.name)
+            .map(|(_, s, _)| *s)
+            .unwrap_or(&[])
+    }
+
+    /// The table this target needs, if restricted to one.
+    pub fn table(&self) -> Option<TableKind> {
+        TARGETS
+            .iter()
+            .find(|(n, _, _)| *n == self.name)
+            .and_then(|(_, _, t)| *t)
+    }
+
+    /// Records an option; values are read in [`TargetDraft::finish`], where every option
+    /// of the target is known (CONNMARK's masks depend on the operation).
+    pub fn set(&mut self, key: &'static str, opt: &Word, args: &[Word]) {
+        self.opts.push((key, opt.clone(), args.to_vec()));
+    }
+
+    fn get(&self, key: &str) -> Option<(&Word, &Word)> {
+        self.opts
+            .iter()
+            .find(|(k, _, _)| *k == key)
+            .map(|(_, o, a)| (o, &a[0]))
+    }
+
+    fn has(&self, key: &str) -> bool {
+        self.opts.iter().any(|(k, _, _)| *k == key)
+    }
+
+    /// The finished target, with iptables' defaults and checks.
+    pub fn finish(self, ctx: &RuleCtx<'_>) -> Result<Target, ParseError> {
+        let target = match self.name.as_str() {
+            "ACCEPT" => Target::Accept,
+            "DROP" => Target::Drop,
+            "RETURN" => Target::Return,
+            "REJECT" => self.reject(ctx)?,
+            "LOG" => self.log(ctx)?,
+            "SNAT" | "DNAT" => self.nat(ctx)?,
+            "MASQUERADE" | "REDIRECT" => self.masquerade(ctx)?,
+            "MARK" => Target::Mark(self.xmark(ctx)?.ok_or_else(|| {
+                self.missing(
+                    ctx,
+                    "--set-xmark, --set-mark, --and-mark, --or-mark or --xor-mark",
+                )
+            })?),
+            "CONNMARK" => self.connmark(ctx)?,
+            "CT" if self.has("--notrack") => Target::Notrack,
+            "CT" => {
+                return Err(self
+                    .missing(ctx, "--notrack")
+                    .with_hint("only `-j CT --notrack` is supported"))
+            }
+            "NOTRACK" => Target::Notrack,
+            "TRACE" => Target::Trace,
+            _ => Target::Chain(self.name.clone()),
+        };
+        Ok(target)
+    }
+
+    fn missing(&self, ctx: &RuleCtx<'_>, what: &str) -> ParseError {
+        ctx.error(
+            &self.word,
+            ErrorKind::MissingValue(format!("-j {} {what}", self.name)),
+        )
+        .with_hint(format!("-j {} needs {what}", self.name))
+    }
+
+    fn reject(&self, ctx: &RuleCtx<'_>) -> Result<Target, ParseError> {
+        ctx.only_in_chains(&self.word, "-j REJECT", &["INPUT", "FORWARD", "OUTPUT"])?;
+        let Some((opt, arg)) = self.get("--reject-with") else {
+            return Ok(Target::Reject(RejectWith::default_for(ctx.family)));
+        };
+        let with = ctx.value(opt, arg, |t| reject_with(t, ctx.family))?;
+        if with == RejectWith::TcpReset {
+            ctx.need_protocol(arg, "--reject-with tcp-reset", &[Protocol::TCP], "tcp")?;
+        }
+        Ok(Target::Reject(with))
+    }
+
+    fn log(&self, ctx: &RuleCtx<'_>) -> Result<Target, ParseError> {
+        let mut log = LogTarget::default();
+        if let Some((opt, arg)) = self.get("--log-prefix") {
+            log.prefix = Some(ctx.value(opt, arg, |t| match t.chars().count() {
+                0 => Err("the prefix is empty".to_string()),
+                n if n > 29 => Err(format!("{n} characters; the kernel allows at most 29")),
+                _ => Ok(t.to_string()),
+            })?);
+        }
+        if let Some((opt, arg)) = self.get("--log-level") {
+            // 4 (warning) is the default: the kernel state is the same whether written or not.
+            log.level = Some(ctx.value(opt, arg, values::log_level)?).filter(|l| *l != 4);
+        }
+        Ok(Target::Log(log))
+    }
+
+    fn nat(&self, ctx: &RuleCtx<'_>) -> Result<Target, ParseError> {
+        let snat = self.name == "SNAT";
+        let key = if snat {
+            "--to-source"
+        } else {
+            "--to-destination"
+        };
+        let Some((opt, arg)) = self.get(key) else {
+            return Err(self.missing(ctx, key));
+        };
+        let (addrs, ports) = ctx.value(opt, arg, |t| nat_spec(t, ctx.family))?;
+        if snat && addrs.is_none() {
+            return Err(ctx.bad(opt, arg, "SNAT needs an address"));
+        }
+        if ports.is_some() {
+            ctx.need_ports(arg, key)?;
+        }
+        let nat = NatTarget {
+            addrs,
+            ports,
+            random: self.has("--random"),
+            persistent: self.has("--persistent"),
+        };
+        Ok(if snat {
+            Target::Snat(nat)
+        } else {
+            Target::Dnat(nat)
+        })
+    }
+
+    fn masquerade(&self, ctx: &RuleCtx<'_>) -> Result<Target, ParseError> {
+        let mut m = MasqueradeTarget {
+            ports: None,
+            random: self.has("--random"),
+        };
+        if let Some((opt, arg)) = self.get("--to-ports") {
+            m.ports = Some(ctx.value(opt, arg, |t| values::port_range(t, '-'))?);
+            ctx.need_ports(arg, "--to-ports")?;
+        }
+        Ok(if self.name == "MASQUERADE" {
+            Target::Masquerade(m)
+        } else {
+            Target::Redirect(m)
+        })
+    }
+
+    /// The mark operation as the kernel's (value, mask) pair, exactly as iptables-save
+    /// prints `--set-xmark`; `None` when no mark operation was given.
+    fn xmark(&self, ctx: &RuleCtx<'_>) -> Result<Option<XMark>, ParseError> {
+        let ops: Vec<_> = self
+            .opts
+            .iter()
+            .filter(|(k, _, _)| MARK_OPS.iter().any(|s| s.names[0] == *k))
+            .collect();
+        let Some((key, opt, args)) = ops.first() else {
+            return Ok(None);
+        };
+        if let Some((_, second, _)) = ops.get(1) {
+            return Err(ctx.error(
+                second,
+                ErrorKind::Conflict(second.text.clone(), opt.text.clone()),
+            ));
+        }
+        let arg = &args[0];
+        let x = match *key {
+            "--set-xmark" => {
+                let m = ctx.value(opt, arg, values::mark)?;
+                XMark {
+                    value: m.value,
+                    mask: m.mask,
+                }
+            }
+            "--set-mark" => {
+                let m = ctx.value(opt, arg, values::mark)?;
+                XMark {
+                    value: m.value,
+                    mask: m.mask | m.value,
+                }
+            }
+            other => {
+                let v = ctx.value(opt, arg, values::u32_value)?;
+                match other {
+                    "--and-mark" => XMark { value: 0, mask: !v },
+                    "--or-mark" => XMark { value: v, mask: v },
+                    _ => XMark { value: v, mask: 0 },
+                }
+            }
+        };
+        Ok(Some(x))
+    }
+
+    fn connmark(&self, ctx: &RuleCtx<'_>) -> Result<Target, ParseError> {
+        let save = self.has("--save-mark");
+        let restore = self.has("--restore-mark");
+        let set = self.xmark(ctx)?;
+        let chosen = usize::from(save) + usize::from(restore) + usize::from(set.is_some());
+        if chosen > 1 {
+            return Err(ctx
+                .error(
+                    &self.word,
+                    ErrorKind::Conflict("--save-mark".into(), "--restore-mark/--set-mark".into()),
+                )
+                .with_hint(
+                    "CONNMARK does one of --set-xmark/--set-mark/..., --save-mark, --restore-mark",
+                ));
+        }
+        if let Some(x) = set {
+            if let Some((opt, _)) = ["--nfmask", "--ctmask", "--mask"]
+                .iter()
+                .find_map(|k| self.get(k))
+            {
+                return Err(ctx.error(
+                    opt,
+                    ErrorKind::Conflict(opt.text.clone(), "--set-mark".into()),
+                ));
+            }
+            return Ok(Target::Connmark(ConnmarkTarget::Set(x)));
+        }
+        if !save && !restore {
+            return Err(self.missing(
+                ctx,
+                "--set-xmark, --set-mark, --save-mark or --restore-mark",
+            ));
+        }
+        let mask = |key: &str| -> Result<Option<u32>, ParseError> {
+            self.get(key)
+                .map(|(o, a)| ctx.value(o, a, values::u32_value))
+                .transpose()
+        };
+        let both = mask("--mask")?;
+        let nfmask = mask("--nfmask")?.or(both).unwrap_or(u32::MAX);
+        let ctmask = mask("--ctmask")?.or(both).unwrap_or(u32::MAX);
+        Ok(Target::Connmark(if save {
+            ConnmarkTarget::Save { nfmask, ctmask }
+        } else {
+            ConnmarkTarget::Restore { nfmask, ctmask }
+        }))
+    }
+}
+
+/// `--reject-with` names: the canonical ones of the family plus the short aliases
+/// iptables-extensions(8) documents.
+fn reject_with(text: &str, family: Family) -> values::ValueResult<RejectWith> {
+    const V4_ALIASES: &[(&str, RejectWith)] = &[
+        ("net-unreach", RejectWith::IcmpNetUnreachable),
+        ("host-unreach", RejectWith::IcmpHostUnreachable),
+        ("port-unreach", RejectWith::IcmpPortUnreachable),
+        ("proto-unreach", RejectWith::IcmpProtoUnreachable),
+        ("net-prohib", RejectWith::IcmpNetProhibited),
+        ("host-prohib", RejectWith::IcmpHostProhibited),
+        ("admin-prohib", RejectWith::IcmpAdminProhibited),
+        ("tcp-rst", RejectWith::TcpReset),
+    ];
+    const V6_ALIASES: &[(&str, RejectWith)] = &[
+        ("no-route", RejectWith::Icmp6NoRoute),
+        ("adm-prohibited", RejectWith::Icmp6AdmProhibited),
+        ("addr-unreach", RejectWith::Icmp6AddrUnreachable),
+        ("port-unreach", RejectWith::Icmp6PortUnreachable),
+    ];
+    let (prefix, aliases) = match family {
+        Family::Ipv4 => ("icmp-", V4_ALIASES),
+        Family::Ipv6 => ("icmp6-", V6_ALIASES),
+    };
+    let canonical = RejectWith::NAMES
+        .iter()
+        .filter(|(n, _)| n.starts_with(prefix) || *n == "tcp-reset");
+    canonical
+        .chain(aliases.iter())
+        .find(|(n, _)| *n == text)
+        .map(|(_, r)| *r)
+        .ok_or_else(|| {
+            let names: Vec<&str> = RejectWith::NAMES
+                .iter()
+                .map(|(n, _)| *n)
+                .filter(|n| n.starts_with(prefix) || *n == "tcp-reset")
+                .collect();
+            format!(
+                "not a {} reject type ({})",
+                family.command(),
+                names.join(", ")
+            )
+        })
+}
+
+/// `ADDR[-ADDR][:PORT[-PORT]]`, IPv6 addresses in brackets when ports follow.
+fn nat_spec(
+    text: &str,
+    family: Family,
+) -> values::ValueResult<(Option<rampart_prefix::AddrRange>, Option<PortRange>)> {
+    let (addr, ports) = match family {
+        Family::Ipv4 => match text.split_once(':') {
+            Some((a, p)) => (a.to_string(), Some(p)),
+            None => (text.to_string(), None),
+        },
+        Family::Ipv6 if text.starts_with('[') => match text.rsplit_once("]:") {
+            Some((a, p)) => (a.replace(['[', ']'], ""), Some(p)),
+            None => (text.replace(['[', ']'], ""), None),
+        },
+        Family::Ipv6 => match text.strip_prefix(':') {
+            Some(p) => (String::new(), Some(p)),
+            None => (text.to_string(), None),
+        },
+    };
+    let addrs = if addr.is_empty() {
+        None
+    } else {
+        Some(values::addr_range(&addr, family)?)
+    };
+    let ports = ports.map(|p| values::port_range(p, '-')).transpose()?;
+    if addrs.is_none() && ports.is_none() {
+        return Err("needs an address or a port".into());
+    }
+    Ok((addrs, ports))
+}

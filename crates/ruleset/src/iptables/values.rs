@@ -1,0 +1,519 @@
+//! Value parsers for option arguments: numbers, ports, services, addresses, rates, marks,
+//! ICMP types. Each returns the model's canonical form, so that every spelling iptables
+//! accepts for one kernel value yields one model value.
+
+use std::net::IpAddr;
+
+use rampart_prefix::{AddrRange, Prefix};
+
+use crate::model::{
+    AddrTypes, CtStates, Family, IcmpType, MarkValue, PortRange, Protocol, Rate, RateUnit, TcpFlags,
+};
+
+/// A failed value parse: the reason, shown after "bad value `x` for `--opt`".
+pub(super) type ValueResult<T> = Result<T, String>;
+
+/// Parses an unsigned number the way iptables' `strtoul(.., 0)` does: `0x` hex, a leading
+/// `0` octal, otherwise decimal (so `--dport 010` is port 8, as in the kernel).
+pub(super) fn number(text: &str) -> ValueResult<u64> {
+    let parsed = if let Some(hex) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        u64::from_str_radix(hex, 16)
+    } else if text.len() > 1 && text.starts_with('0') {
+        u64::from_str_radix(&text[1..], 8)
+    } else {
+        text.parse::<u64>()
+    };
+    parsed.map_err(|_| "not a number".to_string())
+}
+
+/// A number that must fit `max`.
+pub(super) fn bounded(text: &str, max: u64) -> ValueResult<u64> {
+    let n = number(text)?;
+    if n > max {
+        return Err(format!("must be at most {max}"));
+    }
+    Ok(n)
+}
+
+/// A 32-bit value (marks, masks, counts).
+pub(super) fn u32_value(text: &str) -> ValueResult<u32> {
+    bounded(text, u64::from(u32::MAX)).map(|n| n as u32)
+}
+
+/// Service names rampart knows without reading `/etc/services` (whose content differs
+/// between machines; a fixed table keeps parsing reproducible).
+const SERVICES: &[(&str, u16)] = &[
+    ("ftp-data", 20),
+    ("ftp", 21),
+    ("ssh", 22),
+    ("telnet", 23),
+    ("smtp", 25),
+    ("domain", 53),
+    ("bootps", 67),
+    ("bootpc", 68),
+    ("tftp", 69),
+    ("http", 80),
+    ("www", 80),
+    ("kerberos", 88),
+    ("pop3", 110),
+    ("sunrpc", 111),
+    ("ntp", 123),
+    ("netbios-ns", 137),
+    ("netbios-dgm", 138),
+    ("netbios-ssn", 139),
+    ("imap", 143),
+    ("imap2", 143),
+    ("snmp", 161),
+    ("snmp-trap", 162),
+    ("bgp", 179),
+    ("ldap", 389),
+    ("https", 443),
+    ("microsoft-ds", 445),
+    ("submissions", 465),
+    ("smtps", 465),
+    ("isakmp", 500),
+    ("syslog", 514),
+    ("submission", 587),
+    ("ldaps", 636),
+    ("rsync", 873),
+    ("ftps", 990),
+    ("imaps", 993),
+    ("pop3s", 995),
+    ("openvpn", 1194),
+    ("ms-sql-s", 1433),
+    ("nfs", 2049),
+    ("mysql", 3306),
+    ("ms-wbt-server", 3389),
+    ("sip", 5060),
+    ("postgresql", 5432),
+    ("redis", 6379),
+    ("http-alt", 8080),
+];
+
+/// One port: a number (0-65535) or a known service name.
+pub(super) fn port(text: &str) -> ValueResult<u16> {
+    if text.starts_with(|c: char| c.is_ascii_digit()) {
+        return bounded(text, 65535).map(|n| n as u16);
+    }
+    SERVICES
+        .iter()
+        .find(|(name, _)| *name == text)
+        .map(|(_, p)| *p)
+        .ok_or_else(|| "unknown service name (write the port number)".to_string())
+}
+
+/// `a`, `a:b`, `:b` (from 0) or `a:` (to 65535); `sep` is `:` for matches, `-` for NAT.
+pub(super) fn port_range(text: &str, sep: char) -> ValueResult<PortRange> {
+    let Some((lo, hi)) = text.split_once(sep) else {
+        return port(text).map(PortRange::single);
+    };
+    let lo = if lo.is_empty() { 0 } else { port(lo)? };
+    let hi = if hi.is_empty() { 65535 } else { port(hi)? };
+    if lo > hi {
+        return Err("range start is after its end".into());
+    }
+    Ok(PortRange { lo, hi })
+}
+
+/// A comma list of port ranges for multiport (at most 15 ports, a range counting two).
+pub(super) fn port_list(text: &str) -> ValueResult<Vec<PortRange>> {
+    let ports = text
+        .split(',')
+        .map(|p| {
+            let range = port_range(p, ':')?;
+            // multiport refuses `a:b` unless a < b ("invalid portrange specified").
+            if p.contains(':') && range.lo == range.hi {
+                return Err(format!("`{p}` is not a range: write the port alone"));
+            }
+            Ok(range)
+        })
+        .collect::<ValueResult<Vec<_>>>()?;
+    let slots: usize = ports.iter().map(|p| if p.lo == p.hi { 1 } else { 2 }).sum();
+    if slots > 15 {
+        return Err("too many ports: multiport allows 15 (a range counts as two)".into());
+    }
+    Ok(ports)
+}
+
+/// `-p`: a name or number; `None` for `all`/`0`, which the kernel stores as no match.
+pub(super) fn protocol(text: &str) -> ValueResult<Option<Protocol>> {
+    if text.eq_ignore_ascii_case("all") || text == "0" {
+        return Ok(None);
+    }
+    Protocol::from_name(text)
+        .map(Some)
+        .ok_or_else(|| "unknown protocol (use a name such as tcp or a number)".to_string())
+}
+
+/// An address or network of the command's family.
+pub(super) fn prefix(text: &str, family: Family) -> ValueResult<Prefix> {
+    let p: Prefix = text.parse().map_err(|e| format!("{e}"))?;
+    check_family(p.addr(), family)?;
+    Ok(p)
+}
+
+/// Refuses an address of the other family, as iptables/ip6tables do.
+pub(super) fn check_family(addr: IpAddr, family: Family) -> ValueResult<()> {
+    if Family::of(addr) != family {
+        return Err(format!(
+            "an IPv{} address in a {} command",
+            if addr.is_ipv4() { 4 } else { 6 },
+            family.command()
+        ));
+    }
+    Ok(())
+}
+
+/// `START[-END]` of one family.
+pub(super) fn addr_range(text: &str, family: Family) -> ValueResult<AddrRange> {
+    let r: AddrRange = text.parse().map_err(|e| format!("{e}"))?;
+    check_family(r.start(), family)?;
+    Ok(r)
+}
+
+/// A netmask written as an address (`255.255.255.0`) or a length, as a prefix length;
+/// `None` when it is the family's full width (the kernel's default, so not stored).
+pub(super) fn mask_len(text: &str, family: Family) -> ValueResult<Option<u8>> {
+    let width = match family {
+        Family::Ipv4 => 32,
+        Family::Ipv6 => 128,
+    };
+    let len = if text.contains(['.', ':']) {
+        let addr: IpAddr = text.parse().map_err(|_| "not a netmask".to_string())?;
+        check_family(addr, family)?;
+        let bits = match addr {
+            IpAddr::V4(a) => u128::from(u32::from(a)) << 96,
+            IpAddr::V6(a) => u128::from(a),
+        };
+        let ones = bits.leading_ones();
+        if bits.checked_shl(ones).unwrap_or(0) != 0 {
+            return Err("not a contiguous netmask".into());
+        }
+        ones as u8
+    } else {
+        bounded(text, width).map(|n| n as u8)?
+    };
+    Ok((u64::from(len) != width).then_some(len))
+}
+
+/// `VALUE[/MASK]` for `--mark` and the mark targets; mask defaults to all ones.
+pub(super) fn mark(text: &str) -> ValueResult<MarkValue> {
+    let (value, mask) = match text.split_once('/') {
+        Some((v, m)) => (u32_value(v)?, u32_value(m)?),
+        None => (u32_value(text)?, u32::MAX),
+    };
+    Ok(MarkValue { value, mask })
+}
+
+/// The units `--limit` accepts after `/`, and what each means.
+const RATE_UNITS: &[(&str, RateUnit)] = &[
+    ("second", RateUnit::Second),
+    ("sec", RateUnit::Second),
+    ("s", RateUnit::Second),
+    ("minute", RateUnit::Minute),
+    ("min", RateUnit::Minute),
+    ("m", RateUnit::Minute),
+    ("hour", RateUnit::Hour),
+    ("h", RateUnit::Hour),
+    ("day", RateUnit::Day),
+    ("d", RateUnit::Day),
+];
+
+/// `N[/unit]`, normalised as the kernel stores it: `60/min` and `1/sec` are the same
+/// interval, and iptables-save prints the coarsest unit that represents it exactly.
+pub(super) fn rate(text: &str) -> ValueResult<Rate> {
+    let (count, unit) = written_rate(text)?;
+    Ok(canonical_rate(count, unit))
+}
+
+/// `N[/unit]` as written; hashlimit's default expiry depends on the written unit.
+pub(super) fn written_rate(text: &str) -> ValueResult<(u32, RateUnit)> {
+    let (count, unit) = match text.split_once('/') {
+        Some((n, u)) => {
+            let unit = RATE_UNITS
+                .iter()
+                .find(|(name, _)| *name == u)
+                .map(|(_, unit)| *unit)
+                .ok_or_else(|| "unit must be second, minute, hour or day".to_string())?;
+            (n, unit)
+        }
+        None => (text, RateUnit::Second),
+    };
+    let count = u32_value(count)?;
+    if count == 0 {
+        return Err("rate must be greater than zero".into());
+    }
+    Ok((count, unit))
+}
+
+/// Mirrors libxt_limit's `print_rate`: the interval between tokens in 1/10000 s, printed
+/// in the largest unit whose whole-number rate loses nothing.
+pub(super) fn canonical_rate(count: u32, unit: RateUnit) -> Rate {
+    const SCALE: u64 = 10_000;
+    let period = (u64::from(unit.seconds()) * SCALE / u64::from(count)).max(1);
+    let units = [
+        RateUnit::Day,
+        RateUnit::Hour,
+        RateUnit::Minute,
+        RateUnit::Second,
+    ];
+    let mult = |u: RateUnit| u64::from(u.seconds()) * SCALE;
+    let mut chosen = units[0];
+    for u in &units[1..] {
+        if period > mult(*u) || mult(*u) / period < mult(*u) % period {
+            break;
+        }
+        chosen = *u;
+    }
+    let count = (mult(chosen) / period).min(u64::from(u32::MAX)) as u32;
+    Rate {
+        count,
+        unit: chosen,
+    }
+}
+
+/// `--tcp-flags` lists: names, `ALL` and `NONE`, comma separated.
+pub(super) fn tcp_flags(text: &str) -> ValueResult<TcpFlags> {
+    let mut bits = 0u8;
+    for name in text.split(',') {
+        bits |= match name.to_ascii_uppercase().as_str() {
+            "ALL" => TcpFlags::ALL,
+            "NONE" => 0,
+            upper => TcpFlags::NAMES
+                .iter()
+                .find(|(n, _)| *n == upper)
+                .map(|(_, b)| *b)
+                .ok_or_else(|| {
+                    format!("unknown flag `{name}` (FIN SYN RST PSH ACK URG ALL NONE)")
+                })?,
+        };
+    }
+    Ok(TcpFlags(bits))
+}
+
+/// `--state`/`--ctstate` lists; `SNAT`/`DNAT` only for conntrack.
+pub(super) fn ct_states(text: &str, allow_nat: bool) -> ValueResult<CtStates> {
+    let mut bits = 0u8;
+    for name in text.split(',') {
+        let upper = name.to_ascii_uppercase();
+        let bit = CtStates::NAMES
+            .iter()
+            .find(|(n, _)| *n == upper)
+            .map(|(_, b)| *b)
+            .filter(|b| allow_nat || *b & (CtStates::SNAT | CtStates::DNAT) == 0)
+            .ok_or_else(|| format!("unknown state `{name}`"))?;
+        bits |= bit;
+    }
+    Ok(CtStates(bits))
+}
+
+/// `--src-type`/`--dst-type` lists.
+pub(super) fn addr_types(text: &str) -> ValueResult<AddrTypes> {
+    let mut bits = 0u16;
+    for name in text.split(',') {
+        bits |= AddrTypes::bit(&name.to_ascii_uppercase())
+            .ok_or_else(|| format!("unknown address type `{name}`"))?;
+    }
+    Ok(AddrTypes(bits))
+}
+
+/// ICMP type names as iptables knows them: (name, type, code).
+const ICMP_TYPES: &[(&str, u8, Option<u8>)] = &[
+    ("echo-reply", 0, None),
+    ("pong", 0, None),
+    ("destination-unreachable", 3, None),
+    ("network-unreachable", 3, Some(0)),
+    ("host-unreachable", 3, Some(1)),
+    ("protocol-unreachable", 3, Some(2)),
+    ("port-unreachable", 3, Some(3)),
+    ("fragmentation-needed", 3, Some(4)),
+    ("source-route-failed", 3, Some(5)),
+    ("network-unknown", 3, Some(6)),
+    ("host-unknown", 3, Some(7)),
+    ("network-prohibited", 3, Some(9)),
+    ("host-prohibited", 3, Some(10)),
+    ("TOS-network-unreachable", 3, Some(11)),
+    ("TOS-host-unreachable", 3, Some(12)),
+    ("communication-prohibited", 3, Some(13)),
+    ("host-precedence-violation", 3, Some(14)),
+    ("precedence-cutoff", 3, Some(15)),
+    ("source-quench", 4, None),
+    ("redirect", 5, None),
+    ("network-redirect", 5, Some(0)),
+    ("host-redirect", 5, Some(1)),
+    ("TOS-network-redirect", 5, Some(2)),
+    ("TOS-host-redirect", 5, Some(3)),
+    ("echo-request", 8, None),
+    ("ping", 8, None),
+    ("router-advertisement", 9, None),
+    ("router-solicitation", 10, None),
+    ("time-exceeded", 11, None),
+    ("ttl-exceeded", 11, None),
+    ("ttl-zero-during-transit", 11, Some(0)),
+    ("ttl-zero-during-reassembly", 11, Some(1)),
+    ("parameter-problem", 12, None),
+    ("ip-header-bad", 12, Some(0)),
+    ("required-option-missing", 12, Some(1)),
+    ("timestamp-request", 13, None),
+    ("timestamp-reply", 14, None),
+    ("address-mask-request", 17, None),
+    ("address-mask-reply", 18, None),
+];
+
+/// ICMPv6 type names as ip6tables knows them.
+const ICMP6_TYPES: &[(&str, u8, Option<u8>)] = &[
+    ("destination-unreachable", 1, None),
+    ("no-route", 1, Some(0)),
+    ("communication-prohibited", 1, Some(1)),
+    ("beyond-scope", 1, Some(2)),
+    ("address-unreachable", 1, Some(3)),
+    ("port-unreachable", 1, Some(4)),
+    ("failed-policy", 1, Some(5)),
+    ("reject-route", 1, Some(6)),
+    ("packet-too-big", 2, None),
+    ("time-exceeded", 3, None),
+    ("ttl-exceeded", 3, None),
+    ("ttl-zero-during-transit", 3, Some(0)),
+    ("ttl-zero-during-reassembly", 3, Some(1)),
+    ("parameter-problem", 4, None),
+    ("bad-header", 4, Some(0)),
+    ("unknown-header-type", 4, Some(1)),
+    ("unknown-option", 4, Some(2)),
+    ("echo-request", 128, None),
+    ("ping", 128, None),
+    ("echo-reply", 129, None),
+    ("pong", 129, None),
+    ("router-solicitation", 133, None),
+    ("router-advertisement", 134, None),
+    ("neighbour-solicitation", 135, None),
+    ("neighbor-solicitation", 135, None),
+    ("neighbour-advertisement", 136, None),
+    ("neighbor-advertisement", 136, None),
+    ("redirect", 137, None),
+];
+
+/// `--icmp-type` (v6: `--icmpv6-type`): a name, `TYPE` or `TYPE/CODE`; `any` only for v4,
+/// as in iptables.
+pub(super) fn icmp_type(text: &str, family: Family) -> ValueResult<IcmpType> {
+    if family == Family::Ipv4 && text == "any" {
+        return Ok(IcmpType {
+            ty: None,
+            code: None,
+        });
+    }
+    let table = match family {
+        Family::Ipv4 => ICMP_TYPES,
+        Family::Ipv6 => ICMP6_TYPES,
+    };
+    if let Some((_, ty, code)) = table.iter().find(|(n, _, _)| *n == text) {
+        return Ok(IcmpType {
+            ty: Some(*ty),
+            code: *code,
+        });
+    }
+    let (ty, code) = match text.split_once('/') {
+        Some((t, c)) => (t, Some(c)),
+        None => (text, None),
+    };
+    let unknown = || "unknown ICMP type (use a name such as echo-request or TYPE/CODE)".to_string();
+    let ty = bounded(ty, 255).map_err(|_| unknown())? as u8;
+    let code = code
+        .map(|c| bounded(c, 255).map(|n| n as u8))
+        .transpose()
+        .map_err(|_| unknown())?;
+    Ok(IcmpType { ty: Some(ty), code })
+}
+
+/// `--log-level`: a syslog name or 0-7.
+pub(super) fn log_level(text: &str) -> ValueResult<u8> {
+    const LEVELS: &[(&str, u8)] = &[
+        ("emerg", 0),
+        ("alert", 1),
+        ("crit", 2),
+        ("error", 3),
+        ("warning", 4),
+        ("notice", 5),
+        ("info", 6),
+        ("debug", 7),
+    ];
+    if let Some((_, n)) = LEVELS.iter().find(|(n, _)| text.eq_ignore_ascii_case(n)) {
+        return Ok(*n);
+    }
+    bounded(text, 7)
+        .map(|n| n as u8)
+        .map_err(|_| "use emerg, alert, crit, error, warning, notice, info, debug or 0-7".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_follow_strtoul_base_zero() {
+        assert_eq!(number("0x10"), Ok(16));
+        assert_eq!(number("010"), Ok(8));
+        assert_eq!(number("0"), Ok(0));
+        assert!(number("x").is_err());
+    }
+
+    #[test]
+    fn port_ranges_and_services() {
+        assert_eq!(port_range("ssh", ':'), Ok(PortRange::single(22)));
+        assert_eq!(port_range(":100", ':'), Ok(PortRange { lo: 0, hi: 100 }));
+        assert_eq!(
+            port_range("1000:", ':'),
+            Ok(PortRange {
+                lo: 1000,
+                hi: 65535
+            })
+        );
+        assert_eq!(port_range("1-2", '-'), Ok(PortRange { lo: 1, hi: 2 }));
+        assert!(port_range("5:1", ':').is_err());
+        assert!(port_range("nosuch", ':').is_err());
+        assert!(port_list("1,2,3,4,5,6,7,8,9,10,11,12,13,14,15").is_ok());
+        assert!(port_list("1:2,3,4,5,6,7,8,9,10,11,12,13,14,15,16").is_err());
+        assert!(port_list("1:1").is_err());
+    }
+
+    #[test]
+    fn rates_are_normalised_like_iptables_save() {
+        let r = |c, u| Rate { count: c, unit: u };
+        assert_eq!(rate("60/min"), Ok(r(1, RateUnit::Second)));
+        assert_eq!(rate("5/m"), Ok(r(5, RateUnit::Minute)));
+        assert_eq!(rate("3/hour"), Ok(r(3, RateUnit::Hour)));
+        assert_eq!(rate("10"), Ok(r(10, RateUnit::Second)));
+        assert_eq!(rate("1/d"), Ok(r(1, RateUnit::Day)));
+        assert!(rate("1/week").is_err());
+    }
+
+    #[test]
+    fn masks_and_marks() {
+        assert_eq!(mask_len("255.255.255.0", Family::Ipv4), Ok(Some(24)));
+        assert_eq!(mask_len("255.255.255.255", Family::Ipv4), Ok(None));
+        assert_eq!(mask_len("64", Family::Ipv6), Ok(Some(64)));
+        assert!(mask_len("255.0.255.0", Family::Ipv4).is_err());
+        assert_eq!(
+            mark("0x10/0xff"),
+            Ok(MarkValue {
+                value: 16,
+                mask: 255
+            })
+        );
+    }
+
+    #[test]
+    fn icmp_names_numbers_and_any() {
+        let t = |ty, code| IcmpType { ty, code };
+        assert_eq!(
+            icmp_type("echo-request", Family::Ipv4),
+            Ok(t(Some(8), None))
+        );
+        assert_eq!(icmp_type("3/4", Family::Ipv4), Ok(t(Some(3), Some(4))));
+        assert_eq!(icmp_type("any", Family::Ipv4), Ok(t(None, None)));
+        assert!(icmp_type("any", Family::Ipv6).is_err());
+        assert_eq!(
+            icmp_type("neighbour-solicitation", Family::Ipv6),
+            Ok(t(Some(135), None))
+        );
+    }
+}
