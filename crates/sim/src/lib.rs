@@ -1,2 +1,148 @@
-//! Netfilter packet-path simulator.
+//! Netfilter packet-path simulator: what the kernel would do with a packet, given a
+//! [`Ruleset`], a [`Host`] and the packets seen before.
+//!
+//! Central types: [`Simulator`] (ruleset + host + state across packets), [`Packet`] (the
+//! input), [`Trace`] (branches of [`Step`]s, each ending in a [`Fate`]).
+//!
+//! The walk follows the kernel's hooks and, within each hook, the tables in priority order
+//! (raw -300, conntrack -200, mangle -150, nat/DNAT -100, filter 0, security 50,
+//! nat/SNAT 100), per family (an IPv6 packet only sees ip6tables tables):
+//!
+//! ```text
+//!  arriving packet                                          locally generated packet
+//!        │                                                            │
+//!  PREROUTING raw → conntrack → mangle → nat(DNAT)          routing (picks -o)
+//!        │                                                            │
+//!     routing ──── local ────▶ INPUT mangle → filter →      OUTPUT raw → conntrack →
+//!        │                     security → nat(SNAT)         mangle → nat(DNAT) →
+//!        │ forwarding                   │                   (reroute) → filter → security
+//!        ▼                              ▼                             │
+//!  FORWARD mangle → filter → security   delivered locally             │
+//!        │                                                            │
+//!        └──────────▶ POSTROUTING mangle → nat(SNAT/MASQUERADE) ◀─────┘
+//!                                   │
+//!                         out of the interface (or back in on lo)
+//! ```
+//!
+//! Decisions and their reasons:
+//! - **Pure.** No I/O and no clock: time comes in the packet, so a batch replays the same
+//!   way every time and rate limits can be tested to the packet.
+//! - **Conntrack as the kernel keeps it.** A flow stores its original tuple and the reply
+//!   tuple after NAT; the nat table is consulted only for a connection's first packet and
+//!   later packets get the stored binding. Original-direction packets stay NEW until a reply
+//!   is seen (`IPS_SEEN_REPLY`), as in `nf_conntrack`.
+//! - **Forks instead of guesses.** A test on a field the packet leaves unset (`--dport` of a
+//!   packet without ports, a set the ruleset does not define) splits the walk into a branch
+//!   where it matches and one where it does not, each listing its [`Assumption`]s. A fork
+//!   re-runs the deterministic walk from the start with one more assumption, so no walk
+//!   state has to be snapshotted. At most [`MAX_BRANCHES`] branches are explored.
+//! - **State from one branch.** When a packet forks, only the first branch's state changes
+//!   (new flow, consumed tokens, `recent` updates) are kept: the packet took one path, and
+//!   keeping several would count it twice. [`Trace::committed_branch`] says which.
+//! - **No per-packet copies of the ruleset.** The simulator borrows the ruleset and builds
+//!   name indexes and set lookup tables once.
+//!
+//! ```
+//! use rampart_ruleset::{Family, Policy, Ruleset, TableKind};
+//! use rampart_sim::{Fate, Host, Packet, Simulator};
+//!
+//! let mut ruleset = Ruleset::default();
+//! let filter = ruleset.table_mut(Family::Ipv4, TableKind::Filter);
+//! filter.chain_mut("INPUT").unwrap().policy = Some(Policy::Drop);
+//! let host = Host::parse("interface eth0 192.0.2.1/24").unwrap();
+//! let mut sim = Simulator::new(&ruleset, host);
+//! let trace = sim.run(&Packet::tcp("198.51.100.7", 40000, "192.0.2.1", 22).on("eth0"));
+//! assert!(matches!(trace.fate(), Some(Fate::Dropped { rule: None, .. })));
+//! ```
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod conntrack;
+mod host;
+mod limit;
+mod matcher;
+mod packet;
+mod state;
+mod trace;
+mod walk;
+
+use std::collections::VecDeque;
+
+use rampart_ruleset::Ruleset;
+
+pub use host::{Host, HostError, HostErrorKind, HostInterface, IfAddr, Route, RouteDecision};
+pub use packet::{CtState, Packet};
+pub use trace::{
+    count_hits, Assumption, Branch, Endpoint, Event, Fate, Hook, NatKind, RuleHit, Stage, Step,
+    Trace,
+};
+
+use state::State;
+use walk::{Compiled, Walk};
+
+/// Most branches one packet's trace may have. Each unknown test can double the count, so
+/// this bounds the work a packet with many unset fields causes; 64 branches already
+/// exceed what a person reads.
+pub const MAX_BRANCHES: usize = 64;
+
+/// Simulates packets through one ruleset on one host, keeping conntrack, rate-limit and
+/// `recent` state from packet to packet.
+pub struct Simulator<'r> {
+    compiled: Compiled<'r>,
+    host: Host,
+    state: State,
+}
+
+impl<'r> Simulator<'r> {
+    /// A simulator with empty state (no flows, full buckets, empty lists).
+    pub fn new(ruleset: &'r Ruleset, host: Host) -> Simulator<'r> {
+        Simulator {
+            compiled: Compiled::new(ruleset),
+            host,
+            state: State::default(),
+        }
+    }
+
+    /// The host description.
+    pub fn host(&self) -> &Host {
+        &self.host
+    }
+
+    /// Number of connections the conntrack model holds.
+    pub fn flow_count(&self) -> usize {
+        self.state.conntrack.len()
+    }
+
+    /// Sends one packet through the host and updates the state.
+    pub fn run(&mut self, packet: &Packet) -> Trace {
+        let mut queue = VecDeque::from([Vec::new()]);
+        let mut branches = Vec::new();
+        let mut committed = None;
+        let mut truncated = false;
+        let mut planned = 1usize;
+        while let Some(assumptions) = queue.pop_front() {
+            let done =
+                Walk::new(&self.compiled, &self.host, &self.state, packet, assumptions).finish();
+            for fork in done.forks {
+                if planned < MAX_BRANCHES {
+                    planned += 1;
+                    queue.push_back(fork);
+                } else {
+                    truncated = true;
+                }
+            }
+            if committed.is_none() {
+                committed = Some(done.delta);
+            }
+            branches.push(done.branch);
+        }
+        if let Some(delta) = committed {
+            self.state.commit(delta);
+        }
+        Trace {
+            branches,
+            truncated,
+            committed_branch: 0,
+        }
+    }
+}

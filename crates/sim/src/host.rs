@@ -1,0 +1,436 @@
+//! The simulated host: interfaces with their addresses, routes and the forwarding switch.
+//!
+//! Routing is the kernel's two-step lookup reduced to what firewall traces need: the local
+//! table first (any interface address, 127.0.0.0/8, ::1 → local delivery), then the longest
+//! prefix among connected routes (from interface prefixes) and the declared routes. Policy
+//! routing (`ip rule`, fwmark tables) is not modelled.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use rampart_prefix::Prefix;
+use rampart_ruleset::{AddrTypes, Family};
+
+/// An address configured on an interface, with its prefix length (`192.0.2.1/24`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IfAddr {
+    /// The address itself.
+    pub addr: IpAddr,
+    /// Prefix length of the connected network.
+    pub len: u8,
+}
+
+impl IfAddr {
+    /// The connected network.
+    pub fn network(&self) -> Prefix {
+        Prefix::new(self.addr, self.len).expect("length checked when built")
+    }
+}
+
+impl fmt::Display for IfAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.len)
+    }
+}
+
+/// A network interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostInterface {
+    /// Interface name (`eth0`).
+    pub name: String,
+    /// Addresses in the order declared; the first of a family is the primary one.
+    pub addrs: Vec<IfAddr>,
+}
+
+/// A route: packets to `dest` leave through `dev`, to `via` when it is set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// Destination network.
+    pub dest: Prefix,
+    /// Output interface.
+    pub dev: String,
+    /// Next-hop gateway.
+    pub via: Option<IpAddr>,
+}
+
+/// Where the routing decision sends a packet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteDecision {
+    /// To this host.
+    Local,
+    /// Out of an interface.
+    Out {
+        /// The interface.
+        dev: String,
+        /// The gateway, if not directly connected.
+        via: Option<IpAddr>,
+    },
+    /// No route matches.
+    Unreachable,
+}
+
+/// The host the ruleset runs on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Host {
+    /// Interfaces, `lo` first (always present with 127.0.0.1/8 and ::1/128).
+    pub interfaces: Vec<HostInterface>,
+    /// Declared routes (connected routes are derived from interface addresses).
+    pub routes: Vec<Route>,
+    /// `net.ipv4.ip_forward` / `net.ipv6.conf.all.forwarding`.
+    pub forwarding: bool,
+}
+
+impl Default for Host {
+    fn default() -> Host {
+        Host::new()
+    }
+}
+
+/// Why a host description line was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("host description line {line}: {kind}")]
+pub struct HostError {
+    /// 1-based line number.
+    pub line: usize,
+    /// What is wrong, with a hint.
+    pub kind: HostErrorKind,
+}
+
+/// The kinds of [`HostError`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HostErrorKind {
+    /// The first word is not a known keyword.
+    #[error("unknown keyword `{0}` (expected `interface`, `route` or `forwarding`)")]
+    UnknownKeyword(String),
+    /// `interface` without a name.
+    #[error("`interface` needs a name, e.g. `interface eth0 192.0.2.1/24`")]
+    MissingName,
+    /// An interface declared twice.
+    #[error("interface `{0}` is declared twice (list all its addresses on one line)")]
+    DuplicateInterface(String),
+    /// An interface address that is not `ADDR/LEN`.
+    #[error("`{0}` is not an interface address: write ADDR/LEN such as 192.0.2.1/24")]
+    BadAddress(String),
+    /// A malformed route line.
+    #[error("{0}: write `route DEST|default [via GATEWAY] dev IFACE`")]
+    BadRoute(String),
+    /// A route through an interface no `interface` line declares.
+    #[error("route uses device `{0}`, which no `interface` line declares (declare it first)")]
+    UnknownDevice(String),
+    /// `forwarding` followed by something other than yes/no.
+    #[error("`forwarding {0}`: write `forwarding yes` or `forwarding no`")]
+    BadForwarding(String),
+}
+
+impl Host {
+    /// A host with only the loopback interface and forwarding off.
+    pub fn new() -> Host {
+        Host {
+            interfaces: vec![HostInterface {
+                name: "lo".to_string(),
+                addrs: vec![
+                    IfAddr {
+                        addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
+                        len: 8,
+                    },
+                    IfAddr {
+                        addr: IpAddr::V6(Ipv6Addr::LOCALHOST),
+                        len: 128,
+                    },
+                ],
+            }],
+            routes: Vec::new(),
+            forwarding: false,
+        }
+    }
+
+    /// Reads the line format:
+    ///
+    /// ```text
+    /// # comments
+    /// interface eth0 192.0.2.1/24 2001:db8:1::1/64
+    /// route default via 203.0.113.1 dev ppp0
+    /// route 198.51.100.0/24 dev eth1
+    /// forwarding yes
+    /// ```
+    ///
+    /// `default` is the IPv4 default route unless the gateway is IPv6 (or write `::/0`).
+    pub fn parse(text: &str) -> Result<Host, HostError> {
+        let mut host = Host::new();
+        let mut routes = Vec::new();
+        for (i, raw) in text.lines().enumerate() {
+            let line = i + 1;
+            let err = |kind| HostError { line, kind };
+            let content = raw.split('#').next().unwrap_or("");
+            let words: Vec<&str> = content.split_whitespace().collect();
+            let Some((&keyword, rest)) = words.split_first() else {
+                continue;
+            };
+            match keyword {
+                "interface" => {
+                    let Some((&name, addrs)) = rest.split_first() else {
+                        return Err(err(HostErrorKind::MissingName));
+                    };
+                    let addrs = addrs
+                        .iter()
+                        .map(|a| {
+                            parse_ifaddr(a)
+                                .ok_or_else(|| err(HostErrorKind::BadAddress(a.to_string())))
+                        })
+                        .collect::<Result<Vec<_>, _>>()?;
+                    match host.interface_mut(name) {
+                        Some(lo) if name == "lo" => lo.addrs.extend(addrs),
+                        Some(_) => {
+                            return Err(err(HostErrorKind::DuplicateInterface(name.to_string())))
+                        }
+                        None => host.interfaces.push(HostInterface {
+                            name: name.to_string(),
+                            addrs,
+                        }),
+                    }
+                }
+                "route" => routes.push((line, parse_route(rest).map_err(err)?)),
+                "forwarding" => {
+                    host.forwarding = match rest {
+                        ["yes" | "on" | "1" | "true"] => true,
+                        ["no" | "off" | "0" | "false"] => false,
+                        _ => return Err(err(HostErrorKind::BadForwarding(rest.join(" ")))),
+                    }
+                }
+                other => return Err(err(HostErrorKind::UnknownKeyword(other.to_string()))),
+            }
+        }
+        // Devices are checked after the whole text so routes may precede their interface.
+        for (line, route) in routes {
+            if host.interface(&route.dev).is_none() {
+                return Err(HostError {
+                    line,
+                    kind: HostErrorKind::UnknownDevice(route.dev),
+                });
+            }
+            host.routes.push(route);
+        }
+        Ok(host)
+    }
+
+    /// The interface with this name.
+    pub fn interface(&self, name: &str) -> Option<&HostInterface> {
+        self.interfaces.iter().find(|i| i.name == name)
+    }
+
+    fn interface_mut(&mut self, name: &str) -> Option<&mut HostInterface> {
+        self.interfaces.iter_mut().find(|i| i.name == name)
+    }
+
+    /// The first address of `family` on an interface: what MASQUERADE and REDIRECT use.
+    pub fn primary_addr(&self, iface: &str, family: Family) -> Option<IpAddr> {
+        self.interface(iface)?
+            .addrs
+            .iter()
+            .map(|a| a.addr)
+            .find(|a| Family::of(*a) == family)
+    }
+
+    /// Whether the address belongs to this host (any interface, 127/8, ::1).
+    pub fn is_local(&self, addr: IpAddr) -> bool {
+        match addr {
+            IpAddr::V4(a) if a.is_loopback() => true,
+            IpAddr::V6(a) if a.is_loopback() => true,
+            _ => self
+                .interfaces
+                .iter()
+                .any(|i| i.addrs.iter().any(|a| a.addr == addr)),
+        }
+    }
+
+    /// Whether the address is a broadcast address of a connected IPv4 network (or the
+    /// limited broadcast 255.255.255.255).
+    pub fn is_broadcast(&self, addr: IpAddr) -> bool {
+        let IpAddr::V4(a) = addr else { return false };
+        a.is_broadcast()
+            || self.interfaces.iter().flat_map(|i| &i.addrs).any(|ifa| {
+                let (IpAddr::V4(own), true) = (ifa.addr, ifa.len < 31) else {
+                    return false;
+                };
+                let host_bits = u32::MAX >> ifa.len;
+                u32::from(own) | host_bits == u32::from(a)
+            })
+    }
+
+    /// The routing decision for a destination.
+    ///
+    /// Broadcast and multicast destinations are delivered locally, as the kernel does for a
+    /// host that is a member of the group; multicast forwarding is not modelled.
+    pub fn route(&self, dst: IpAddr) -> RouteDecision {
+        if self.is_local(dst) || self.is_broadcast(dst) || dst.is_multicast() {
+            return RouteDecision::Local;
+        }
+        let connected = self.interfaces.iter().flat_map(|i| {
+            i.addrs
+                .iter()
+                .map(move |a| (a.network(), i.name.as_str(), None))
+        });
+        let declared = self.routes.iter().map(|r| (r.dest, r.dev.as_str(), r.via));
+        let mut best: Option<(Prefix, &str, Option<IpAddr>)> = None;
+        for (dest, dev, via) in connected.chain(declared) {
+            if dest.contains(dst) && best.map_or(true, |(b, _, _)| dest.len() > b.len()) {
+                best = Some((dest, dev, via));
+            }
+        }
+        match best {
+            Some((_, dev, via)) => RouteDecision::Out {
+                dev: dev.to_string(),
+                via,
+            },
+            None => RouteDecision::Unreachable,
+        }
+    }
+
+    /// The `-m addrtype` type bits of an address, seen from this host.
+    ///
+    /// With `iface` set (`--limit-iface-in/out`), LOCAL only counts addresses of that
+    /// interface.
+    pub fn addr_type(&self, addr: IpAddr, iface: Option<&str>) -> u16 {
+        let bit = |name| AddrTypes::bit(name).expect("kernel type name");
+        if addr.is_unspecified() {
+            return bit("UNSPEC");
+        }
+        let local = match iface {
+            Some(name) => self
+                .interface(name)
+                .is_some_and(|i| i.addrs.iter().any(|a| a.addr == addr)),
+            None => self.is_local(addr),
+        };
+        if local {
+            bit("LOCAL")
+        } else if self.is_broadcast(addr) {
+            bit("BROADCAST")
+        } else if addr.is_multicast() {
+            bit("MULTICAST")
+        } else {
+            bit("UNICAST")
+        }
+    }
+}
+
+fn parse_ifaddr(text: &str) -> Option<IfAddr> {
+    let (addr, len) = text.split_once('/')?;
+    let addr: IpAddr = addr.parse().ok()?;
+    let len: u8 = len.parse().ok()?;
+    Prefix::new(addr, len)?;
+    Some(IfAddr { addr, len })
+}
+
+fn parse_route(words: &[&str]) -> Result<Route, HostErrorKind> {
+    let bad = |why: &str| HostErrorKind::BadRoute(why.to_string());
+    let Some((&dest, mut rest)) = words.split_first() else {
+        return Err(bad("missing destination"));
+    };
+    let (mut dev, mut via) = (None, None);
+    while let [key, value, tail @ ..] = rest {
+        match *key {
+            "dev" => dev = Some(value.to_string()),
+            "via" => {
+                via = Some(
+                    value
+                        .parse::<IpAddr>()
+                        .map_err(|_| bad(&format!("gateway `{value}` is not an address")))?,
+                )
+            }
+            other => return Err(bad(&format!("unexpected `{other}`"))),
+        }
+        rest = tail;
+    }
+    if let [extra] = rest {
+        return Err(bad(&format!("`{extra}` needs a value")));
+    }
+    let dev = dev.ok_or_else(|| bad("missing `dev IFACE`"))?;
+    let dest = if dest == "default" {
+        let any = match via {
+            Some(IpAddr::V6(_)) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+            _ => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        };
+        Prefix::new(any, 0).expect("zero length")
+    } else {
+        dest.parse::<Prefix>()
+            .map_err(|e| bad(&format!("destination: {e}")))?
+    };
+    if via.is_some_and(|v| v.is_ipv4() != dest.is_ipv4()) {
+        return Err(bad("gateway and destination are of different families"));
+    }
+    Ok(Route { dest, dev, via })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ROUTER: &str = "\
+# a small router
+interface eth0 192.0.2.1/24 2001:db8:1::1/64
+interface ppp0 203.0.113.2/24
+interface eth1
+route default via 203.0.113.1 dev ppp0
+route 198.51.100.0/24 dev eth1
+forwarding yes
+";
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn parses_and_routes_by_longest_prefix() {
+        let host = Host::parse(ROUTER).unwrap();
+        assert!(host.forwarding);
+        assert_eq!(host.route(ip("192.0.2.1")), RouteDecision::Local);
+        assert_eq!(host.route(ip("127.0.0.5")), RouteDecision::Local);
+        assert_eq!(host.route(ip("::1")), RouteDecision::Local);
+        let out = |dev: &str, via: Option<&str>| RouteDecision::Out {
+            dev: dev.to_string(),
+            via: via.map(ip),
+        };
+        assert_eq!(host.route(ip("192.0.2.77")), out("eth0", None));
+        assert_eq!(host.route(ip("198.51.100.7")), out("eth1", None));
+        assert_eq!(host.route(ip("8.8.8.8")), out("ppp0", Some("203.0.113.1")));
+        assert_eq!(host.route(ip("2001:db8:1::9")), out("eth0", None));
+        assert_eq!(host.route(ip("2001:db8:9::9")), RouteDecision::Unreachable);
+        assert_eq!(
+            host.primary_addr("ppp0", Family::Ipv4),
+            Some(ip("203.0.113.2"))
+        );
+    }
+
+    #[test]
+    fn address_types() {
+        let host = Host::parse(ROUTER).unwrap();
+        let bit = |n| AddrTypes::bit(n).unwrap();
+        assert_eq!(host.addr_type(ip("192.0.2.1"), None), bit("LOCAL"));
+        assert_eq!(host.addr_type(ip("192.0.2.255"), None), bit("BROADCAST"));
+        assert_eq!(host.addr_type(ip("224.0.0.1"), None), bit("MULTICAST"));
+        assert_eq!(host.addr_type(ip("8.8.8.8"), None), bit("UNICAST"));
+        assert_eq!(
+            host.addr_type(ip("192.0.2.1"), Some("ppp0")),
+            bit("UNICAST")
+        );
+    }
+
+    #[test]
+    fn errors_name_the_line_and_hint() {
+        let e = Host::parse("interface eth0 192.0.2.1\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "host description line 1: `192.0.2.1` is not an interface address: write ADDR/LEN such as 192.0.2.1/24"
+        );
+        let e = Host::parse("# x\nroute default via 192.0.2.254 dev eth9\n").unwrap_err();
+        assert_eq!(e.line, 2);
+        assert_eq!(e.kind, HostErrorKind::UnknownDevice("eth9".into()));
+        let e = Host::parse("forwarding maybe").unwrap_err();
+        assert!(matches!(e.kind, HostErrorKind::BadForwarding(_)));
+        let e = Host::parse("bridge br0").unwrap_err();
+        assert!(matches!(e.kind, HostErrorKind::UnknownKeyword(_)));
+        let e = Host::parse("interface eth0\nroute 10.0.0.0/8 eth0").unwrap_err();
+        assert!(matches!(e.kind, HostErrorKind::BadRoute(_)));
+    }
+}

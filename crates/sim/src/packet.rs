@@ -1,0 +1,204 @@
+//! The packet as the simulator sees it: the header fields rules can test, plus what the
+//! caller knows about its context (arrival interface, conntrack state, time).
+//!
+//! Every optional field means "not given". A rule that tests a field the packet leaves
+//! unset cannot be decided, and the walk forks (see [`crate::Trace`]) instead of guessing.
+
+use std::net::IpAddr;
+
+use rampart_ruleset::{CtStates, Family, MacAddr, Protocol, TcpFlags};
+use serde::{Deserialize, Serialize};
+
+/// A conntrack state, as `-m state` / `-m conntrack --ctstate` see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum CtState {
+    /// First packet(s) of a connection: no reply seen yet.
+    New,
+    /// A reply has been seen for the connection.
+    Established,
+    /// Related to a known connection (ICMP errors, FTP data).
+    Related,
+    /// Not matching any valid connection.
+    Invalid,
+    /// Exempted from tracking by `NOTRACK` / `CT --notrack`.
+    Untracked,
+}
+
+impl CtState {
+    /// The bit of this state in [`CtStates`].
+    pub fn bit(self) -> u8 {
+        match self {
+            CtState::New => CtStates::NEW,
+            CtState::Established => CtStates::ESTABLISHED,
+            CtState::Related => CtStates::RELATED,
+            CtState::Invalid => CtStates::INVALID,
+            CtState::Untracked => CtStates::UNTRACKED,
+        }
+    }
+
+    /// The name as iptables prints it.
+    pub fn name(self) -> &'static str {
+        match self {
+            CtState::New => "NEW",
+            CtState::Established => "ESTABLISHED",
+            CtState::Related => "RELATED",
+            CtState::Invalid => "INVALID",
+            CtState::Untracked => "UNTRACKED",
+        }
+    }
+}
+
+/// One packet to send through the simulated host.
+///
+/// The family is implied by the addresses (both must be of the same family).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Packet {
+    /// IP protocol.
+    pub protocol: Protocol,
+    /// Source address.
+    pub src: IpAddr,
+    /// Destination address.
+    pub dst: IpAddr,
+    /// Source port (TCP, UDP, SCTP, ...).
+    #[serde(default)]
+    pub sport: Option<u16>,
+    /// Destination port.
+    #[serde(default)]
+    pub dport: Option<u16>,
+    /// Interface the packet arrives on; `None` for a locally generated packet, which takes
+    /// the OUTPUT path.
+    #[serde(default)]
+    pub in_iface: Option<String>,
+    /// TCP flags.
+    #[serde(default)]
+    pub tcp_flags: Option<TcpFlags>,
+    /// ICMP / ICMPv6 type.
+    #[serde(default)]
+    pub icmp_type: Option<u8>,
+    /// ICMP / ICMPv6 code.
+    #[serde(default)]
+    pub icmp_code: Option<u8>,
+    /// Conntrack state forced by the caller; `None` lets the simulator's conntrack model
+    /// decide from the flows it has seen.
+    #[serde(default)]
+    pub ct_state: Option<CtState>,
+    /// Packet mark (nfmark) on arrival.
+    #[serde(default)]
+    pub mark: u32,
+    /// IP total length in bytes.
+    #[serde(default)]
+    pub length: Option<u16>,
+    /// True for a second or later fragment (what `-f` matches): it carries no ports.
+    #[serde(default)]
+    pub fragment: bool,
+    /// Source MAC address of the arriving frame.
+    #[serde(default)]
+    pub mac_src: Option<MacAddr>,
+    /// Arrival time in seconds on the simulation's own clock; rate limits and `recent`
+    /// measure elapsed time between packets with it.
+    #[serde(default)]
+    pub time: f64,
+}
+
+impl Packet {
+    /// A packet with only protocol and addresses set; every other field unknown.
+    pub fn new(protocol: Protocol, src: IpAddr, dst: IpAddr) -> Packet {
+        Packet {
+            protocol,
+            src,
+            dst,
+            sport: None,
+            dport: None,
+            in_iface: None,
+            tcp_flags: None,
+            icmp_type: None,
+            icmp_code: None,
+            ct_state: None,
+            mark: 0,
+            length: None,
+            fragment: false,
+            mac_src: None,
+            time: 0.0,
+        }
+    }
+
+    /// A TCP packet between two addresses and ports (flags unknown).
+    ///
+    /// # Panics
+    /// When an address does not parse: this is a convenience for tests and examples.
+    pub fn tcp(src: &str, sport: u16, dst: &str, dport: u16) -> Packet {
+        Packet::new(
+            Protocol::TCP,
+            src.parse().expect("source address"),
+            dst.parse().expect("destination address"),
+        )
+        .ports(sport, dport)
+    }
+
+    /// A UDP packet between two addresses and ports.
+    ///
+    /// # Panics
+    /// When an address does not parse.
+    pub fn udp(src: &str, sport: u16, dst: &str, dport: u16) -> Packet {
+        Packet::new(
+            Protocol::UDP,
+            src.parse().expect("source address"),
+            dst.parse().expect("destination address"),
+        )
+        .ports(sport, dport)
+    }
+
+    /// Sets both ports.
+    pub fn ports(mut self, sport: u16, dport: u16) -> Packet {
+        self.sport = Some(sport);
+        self.dport = Some(dport);
+        self
+    }
+
+    /// Sets the arrival interface (the packet then takes the PREROUTING path).
+    pub fn on(mut self, iface: &str) -> Packet {
+        self.in_iface = Some(iface.to_string());
+        self
+    }
+
+    /// Sets the TCP flags.
+    pub fn flags(mut self, bits: u8) -> Packet {
+        self.tcp_flags = Some(TcpFlags(bits));
+        self
+    }
+
+    /// Marks the packet as a TCP SYN (connection opening).
+    pub fn syn(self) -> Packet {
+        self.flags(TcpFlags::SYN)
+    }
+
+    /// Sets the arrival time in seconds.
+    pub fn at(mut self, time: f64) -> Packet {
+        self.time = time;
+        self
+    }
+
+    /// Forces the conntrack state instead of letting the model decide.
+    pub fn state(mut self, state: CtState) -> Packet {
+        self.ct_state = Some(state);
+        self
+    }
+
+    /// The address family.
+    pub fn family(&self) -> Family {
+        Family::of(self.src)
+    }
+
+    /// The packet time as whole microseconds: the simulator's clock tick.
+    ///
+    /// Negative and non-finite times count as 0 so a bad timestamp cannot poison the
+    /// rate-limit arithmetic.
+    pub(crate) fn time_us(&self) -> u64 {
+        if self.time.is_finite() && self.time > 0.0 {
+            (self.time * 1_000_000.0).round() as u64
+        } else {
+            0
+        }
+    }
+}

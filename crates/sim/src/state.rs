@@ -1,0 +1,219 @@
+//! State that outlives one packet (conntrack, rate-limit buckets, `recent` lists) and the
+//! copy-on-write overlay one walk writes into.
+//!
+//! A walk never mutates [`State`] directly: a forked walk is re-run from the start with
+//! more assumptions, so every run must begin from the same state. Each run writes into a
+//! [`Delta`]; the simulator commits one delta when the packet is done.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+
+use rampart_ruleset::{Family, RecentCommand, RecentMatch};
+
+use crate::conntrack::{Conntrack, Flow};
+use crate::limit::Bucket;
+
+/// Timestamps kept per `recent` entry: the kernel's `ip_pkt_list_tot` default, which also
+/// bounds `--hitcount`.
+pub(crate) const RECENT_STAMPS: usize = 20;
+
+/// Identifies a token bucket.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum BucketKey {
+    /// A `-m limit` instance: one bucket per match in the ruleset.
+    Limit {
+        table: usize,
+        chain: usize,
+        rule: usize,
+        index: usize,
+    },
+    /// A hashlimit entry: tables are shared by name within a family, as in the kernel.
+    Hash {
+        family: Family,
+        name: String,
+        key: HashKey,
+    },
+}
+
+/// The masked packet fields a hashlimit bucket is keyed by (unused fields are `None`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct HashKey {
+    pub src: Option<IpAddr>,
+    pub sport: Option<u16>,
+    pub dst: Option<IpAddr>,
+    pub dport: Option<u16>,
+}
+
+/// A `recent` list entry's identity.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct RecentKey {
+    pub name: String,
+    pub addr: IpAddr,
+}
+
+/// State kept across packets.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct State {
+    pub conntrack: Conntrack,
+    buckets: HashMap<BucketKey, Bucket>,
+    recent: HashMap<RecentKey, VecDeque<u64>>,
+}
+
+/// What one walk changed.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Delta {
+    buckets: HashMap<BucketKey, Bucket>,
+    /// `None` records a removal.
+    recent: HashMap<RecentKey, Option<VecDeque<u64>>>,
+    /// A flow to create when the packet survives.
+    pub new_flow: Option<Flow>,
+    /// An existing flow's new `seen_reply`/mark.
+    pub updated_flow: Option<(usize, Flow)>,
+}
+
+impl State {
+    /// Applies a walk's changes.
+    pub fn commit(&mut self, delta: Delta) {
+        self.buckets.extend(delta.buckets);
+        for (key, entry) in delta.recent {
+            match entry {
+                Some(stamps) => {
+                    self.recent.insert(key, stamps);
+                }
+                None => {
+                    self.recent.remove(&key);
+                }
+            }
+        }
+        if let Some((id, flow)) = delta.updated_flow {
+            self.conntrack.update(id, flow);
+        }
+        if let Some(flow) = delta.new_flow {
+            self.conntrack.insert(flow);
+        }
+    }
+}
+
+/// A read-through view: the base state with one walk's delta on top.
+pub(crate) struct View<'s> {
+    pub base: &'s State,
+    pub delta: Delta,
+}
+
+impl View<'_> {
+    /// The bucket for `key`, copied into the delta on first use or created by `init`.
+    pub fn bucket(&mut self, key: BucketKey, init: impl FnOnce() -> Bucket) -> &mut Bucket {
+        let base = self.base;
+        self.delta
+            .buckets
+            .entry(key)
+            .or_insert_with_key(|k| base.buckets.get(k).copied().unwrap_or_else(init))
+    }
+
+    fn recent_entry(&self, key: &RecentKey) -> Option<VecDeque<u64>> {
+        match self.delta.recent.get(key) {
+            Some(entry) => entry.clone(),
+            None => self.base.recent.get(key).cloned(),
+        }
+    }
+
+    /// Evaluates a `recent` match the way `recent_mt` does, updating the list.
+    ///
+    /// `--rttl` is ignored (packets carry no TTL here).
+    pub fn recent(&mut self, m: &RecentMatch, addr: IpAddr, now_us: u64) -> bool {
+        let key = RecentKey {
+            name: m.name.clone(),
+            addr,
+        };
+        let mut ret = m.negated;
+        let Some(mut stamps) = self.recent_entry(&key) else {
+            if m.command == RecentCommand::Set {
+                self.delta
+                    .recent
+                    .insert(key, Some(VecDeque::from([now_us])));
+                ret = !ret;
+            }
+            return ret;
+        };
+        let window_start = m
+            .seconds
+            .map(|s| now_us.saturating_sub(u64::from(s) * 1_000_000));
+        match m.command {
+            RecentCommand::Set => ret = !ret,
+            RecentCommand::Remove => {
+                self.delta.recent.insert(key, None);
+                return !ret;
+            }
+            RecentCommand::Rcheck | RecentCommand::Update => {
+                let hits = stamps
+                    .iter()
+                    .filter(|t| window_start.map_or(true, |w| **t >= w))
+                    .count();
+                if hits >= m.hitcount.map_or(1, |h| h.max(1) as usize) {
+                    ret = !ret;
+                }
+                if m.reap {
+                    if let Some(w) = window_start {
+                        stamps.retain(|t| *t >= w);
+                    }
+                }
+            }
+        }
+        if m.command == RecentCommand::Set || (m.command == RecentCommand::Update && ret) {
+            if stamps.len() == RECENT_STAMPS {
+                stamps.pop_front();
+            }
+            stamps.push_back(now_us);
+        }
+        self.delta.recent.insert(key, Some(stamps));
+        ret
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recent(command: RecentCommand, seconds: Option<u32>, hitcount: Option<u32>) -> RecentMatch {
+        RecentMatch {
+            name: "L".into(),
+            command,
+            negated: false,
+            seconds,
+            hitcount,
+            rttl: false,
+            reap: false,
+            by_destination: false,
+            mask: None,
+        }
+    }
+
+    #[test]
+    fn recent_follows_recent_mt() {
+        let base = State::default();
+        let mut view = View {
+            base: &base,
+            delta: Delta::default(),
+        };
+        let a: IpAddr = "198.51.100.7".parse().unwrap();
+        let s = |n: u64| n * 1_000_000;
+        // rcheck on an unknown address does not match and does not create an entry.
+        assert!(!view.recent(&recent(RecentCommand::Rcheck, None, None), a, s(0)));
+        assert!(view.recent(&recent(RecentCommand::Set, None, None), a, s(0)));
+        assert!(view.recent(&recent(RecentCommand::Rcheck, Some(10), None), a, s(5)));
+        assert!(!view.recent(&recent(RecentCommand::Rcheck, Some(10), None), a, s(11)));
+        // A negated rcheck matches when the address is not (recently) listed.
+        let mut neg = recent(RecentCommand::Rcheck, Some(10), None);
+        neg.negated = true;
+        assert!(view.recent(&neg, a, s(11)));
+        assert!(view.recent(&recent(RecentCommand::Remove, None, None), a, s(12)));
+        assert!(!view.recent(&recent(RecentCommand::Rcheck, None, None), a, s(12)));
+        // Only RECENT_STAMPS timestamps are kept.
+        for i in 0..30 {
+            view.recent(&recent(RecentCommand::Set, None, None), a, s(100 + i));
+        }
+        let hit = |n| recent(RecentCommand::Rcheck, None, Some(n));
+        assert!(view.recent(&hit(RECENT_STAMPS as u32), a, s(200)));
+        assert!(!view.recent(&hit(RECENT_STAMPS as u32 + 1), a, s(200)));
+    }
+}

@@ -1,0 +1,547 @@
+//! What a simulated packet went through: branches of steps ending in a fate.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+
+use rampart_ruleset::{Family, Policy, RejectWith, TableKind};
+use serde::Serialize;
+
+use crate::packet::CtState;
+
+/// A netfilter hook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Hook {
+    /// Every arriving packet, before routing.
+    Prerouting,
+    /// Packets for this host.
+    Input,
+    /// Packets routed through this host.
+    Forward,
+    /// Locally generated packets.
+    Output,
+    /// Every leaving packet.
+    Postrouting,
+}
+
+impl Hook {
+    /// The built-in chain name of this hook.
+    pub fn chain(self) -> &'static str {
+        match self {
+            Hook::Prerouting => "PREROUTING",
+            Hook::Input => "INPUT",
+            Hook::Forward => "FORWARD",
+            Hook::Output => "OUTPUT",
+            Hook::Postrouting => "POSTROUTING",
+        }
+    }
+}
+
+/// Where in the packet path a step happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    /// Inside a hook's table.
+    Hook(Hook),
+    /// The conntrack lookup (priority -200).
+    Conntrack,
+    /// A routing decision.
+    Routing,
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Stage::Hook(h) => f.write_str(h.chain()),
+            Stage::Conntrack => f.write_str("conntrack"),
+            Stage::Routing => f.write_str("routing"),
+        }
+    }
+}
+
+/// An address and optional port, for NAT steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Endpoint {
+    /// Address.
+    pub addr: IpAddr,
+    /// Port, when the protocol has one and it is known.
+    pub port: Option<u16>,
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.addr, self.port) {
+            (IpAddr::V6(a), Some(p)) => write!(f, "[{a}]:{p}"),
+            (a, Some(p)) => write!(f, "{a}:{p}"),
+            (a, None) => write!(f, "{a}"),
+        }
+    }
+}
+
+/// The kind of address translation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum NatKind {
+    /// Source NAT.
+    Snat,
+    /// Destination NAT.
+    Dnat,
+    /// Source NAT to the out-interface's address.
+    Masquerade,
+    /// Destination NAT to the host itself.
+    Redirect,
+}
+
+impl fmt::Display for NatKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            NatKind::Snat => "SNAT",
+            NatKind::Dnat => "DNAT",
+            NatKind::Masquerade => "MASQUERADE",
+            NatKind::Redirect => "REDIRECT",
+        })
+    }
+}
+
+/// What happened at a step.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// A built-in chain without rules: its policy applies.
+    NoRules {
+        /// The policy.
+        policy: Policy,
+    },
+    /// The end of a built-in chain (or RETURN from it): its policy applies.
+    Policy {
+        /// The policy.
+        policy: Policy,
+    },
+    /// A rule without target matched (it only counts).
+    Matched,
+    /// `-j CHAIN`.
+    Jump {
+        /// The chain entered.
+        chain: String,
+    },
+    /// `-g CHAIN`.
+    Goto {
+        /// The chain entered.
+        chain: String,
+    },
+    /// RETURN, or the end of a user chain.
+    Return {
+        /// The chain resumed.
+        to: String,
+    },
+    /// ACCEPT: this table is done for this hook.
+    Accept,
+    /// DROP.
+    Drop,
+    /// REJECT.
+    Reject {
+        /// The answer sent.
+        with: RejectWith,
+    },
+    /// LOG (the packet continues).
+    Log {
+        /// `--log-prefix`.
+        prefix: Option<String>,
+    },
+    /// TRACE (the packet continues).
+    TraceTarget,
+    /// MARK or CONNMARK --restore-mark changed the packet mark.
+    Mark {
+        /// Before.
+        from: u32,
+        /// After.
+        to: u32,
+    },
+    /// CONNMARK changed the connection mark.
+    Connmark {
+        /// Before.
+        from: u32,
+        /// After.
+        to: u32,
+    },
+    /// NOTRACK / CT --notrack: the packet will be UNTRACKED.
+    Notrack,
+    /// An address translation, by a rule or by the flow's existing binding.
+    Nat {
+        /// Which translation.
+        kind: NatKind,
+        /// Before.
+        from: Endpoint,
+        /// After.
+        to: Endpoint,
+        /// True when applied from the conntrack binding without traversing the nat table.
+        binding: bool,
+    },
+    /// A NAT target that left the packet unchanged.
+    NatNoChange {
+        /// Which translation.
+        kind: NatKind,
+    },
+    /// The conntrack state decided for this packet.
+    Conntrack {
+        /// The state.
+        state: CtState,
+        /// Why.
+        detail: String,
+    },
+    /// A routing decision.
+    Route {
+        /// Where to.
+        decision: String,
+    },
+    /// Something the simulator could not model exactly.
+    Warning {
+        /// What.
+        message: String,
+    },
+}
+
+/// One line of a trace.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Step {
+    /// Where in the packet path.
+    pub stage: Stage,
+    /// The table, for rule steps.
+    pub table: Option<TableKind>,
+    /// The chain, for rule steps.
+    pub chain: Option<String>,
+    /// 1-based rule number; `None` for policies and non-rule steps.
+    pub rule: Option<usize>,
+    /// The rule as iptables text.
+    pub rule_text: Option<String>,
+    /// What happened.
+    pub event: Event,
+}
+
+/// How the packet's journey ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "fate", rename_all = "snake_case")]
+pub enum Fate {
+    /// Handed to a local socket.
+    DeliveredLocally {
+        /// Destination address after NAT.
+        addr: IpAddr,
+        /// Destination port after NAT.
+        port: Option<u16>,
+    },
+    /// Routed through the host.
+    Forwarded {
+        /// The interface it leaves by.
+        out_iface: String,
+        /// Source after NAT.
+        src: IpAddr,
+        /// Destination after NAT.
+        dst: IpAddr,
+        /// Source port after NAT.
+        sport: Option<u16>,
+        /// Destination port after NAT.
+        dport: Option<u16>,
+    },
+    /// A locally generated packet leaving the host.
+    SentOut {
+        /// The interface it leaves by.
+        out_iface: String,
+        /// Source after NAT.
+        src: IpAddr,
+        /// Destination after NAT.
+        dst: IpAddr,
+        /// Source port after NAT.
+        sport: Option<u16>,
+        /// Destination port after NAT.
+        dport: Option<u16>,
+    },
+    /// Dropped by a DROP rule or policy.
+    Dropped {
+        /// Table.
+        table: TableKind,
+        /// Chain holding the rule (or the built-in chain for a policy).
+        chain: String,
+        /// 1-based rule number; `None` for the policy.
+        rule: Option<usize>,
+    },
+    /// Rejected by a REJECT rule.
+    Rejected {
+        /// Table.
+        table: TableKind,
+        /// Chain holding the rule.
+        chain: String,
+        /// 1-based rule number.
+        rule: Option<usize>,
+        /// The answer sent.
+        with: RejectWith,
+    },
+    /// No route to the destination.
+    NoRoute {
+        /// The destination.
+        dst: IpAddr,
+    },
+    /// Not for this host and forwarding is off: the kernel drops it before FORWARD.
+    NotForwarded {
+        /// The destination.
+        dst: IpAddr,
+    },
+    /// The walk could not finish (a chain loop or call depth beyond the kernel's).
+    Aborted {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl Fate {
+    /// True when the packet leaves the host or reaches a socket.
+    pub fn passed(&self) -> bool {
+        matches!(
+            self,
+            Fate::DeliveredLocally { .. } | Fate::Forwarded { .. } | Fate::SentOut { .. }
+        )
+    }
+}
+
+fn endpoint(addr: IpAddr, port: Option<u16>) -> Endpoint {
+    Endpoint { addr, port }
+}
+
+impl fmt::Display for Fate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let rule = |table: &TableKind, chain: &str, rule: &Option<usize>| match rule {
+            Some(n) => format!("{table}:{chain}:{n}"),
+            None => format!("{table}:{chain} policy"),
+        };
+        match self {
+            Fate::DeliveredLocally { addr, port } => {
+                write!(f, "delivered locally to {}", endpoint(*addr, *port))
+            }
+            Fate::Forwarded {
+                out_iface,
+                src,
+                dst,
+                sport,
+                dport,
+            } => write!(
+                f,
+                "forwarded out {out_iface} as {} → {}",
+                endpoint(*src, *sport),
+                endpoint(*dst, *dport)
+            ),
+            Fate::SentOut {
+                out_iface,
+                src,
+                dst,
+                sport,
+                dport,
+            } => write!(
+                f,
+                "sent out {out_iface} as {} → {}",
+                endpoint(*src, *sport),
+                endpoint(*dst, *dport)
+            ),
+            Fate::Dropped {
+                table,
+                chain,
+                rule: r,
+            } => {
+                write!(f, "dropped by {}", rule(table, chain, r))
+            }
+            Fate::Rejected {
+                table,
+                chain,
+                rule: r,
+                with,
+            } => write!(
+                f,
+                "rejected by {} with {}",
+                rule(table, chain, r),
+                with.name()
+            ),
+            Fate::NoRoute { dst } => write!(f, "no route to {dst}"),
+            Fate::NotForwarded { dst } => {
+                write!(f, "not forwarded: {dst} is not local and forwarding is off")
+            }
+            Fate::Aborted { reason } => write!(f, "aborted: {reason}"),
+        }
+    }
+}
+
+/// A test the walk could not decide and the answer this branch assumed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Assumption {
+    /// The test as iptables text (`--dport 22`).
+    pub test: String,
+    /// The answer assumed.
+    pub holds: bool,
+}
+
+impl fmt::Display for Assumption {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let verb = if self.holds {
+            "matches"
+        } else {
+            "does not match"
+        };
+        write!(f, "assumed {} {verb}", self.test)
+    }
+}
+
+/// A rule that matched, for per-rule hit counts over a batch.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct RuleHit {
+    /// Family of the table.
+    pub family: Family,
+    /// Table.
+    pub table: TableKind,
+    /// Chain.
+    pub chain: String,
+    /// 1-based rule number.
+    pub rule: usize,
+}
+
+/// One possible path of the packet, under its assumptions.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Branch {
+    /// Undecidable tests and the answers this branch assumed, in the order met.
+    pub assumptions: Vec<Assumption>,
+    /// Steps in order.
+    pub steps: Vec<Step>,
+    /// How it ended.
+    pub fate: Fate,
+    /// Rules that matched.
+    pub hits: Vec<RuleHit>,
+}
+
+/// The result of simulating one packet.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Trace {
+    /// One branch when every test was decidable; more when the walk forked.
+    pub branches: Vec<Branch>,
+    /// True when forks beyond [`crate::MAX_BRANCHES`] were not explored.
+    pub truncated: bool,
+    /// The branch whose state changes (conntrack, limits, recent lists) were kept.
+    pub committed_branch: usize,
+}
+
+impl Trace {
+    /// The fate, when every branch agrees (always the case without forks).
+    pub fn fate(&self) -> Option<&Fate> {
+        let first = &self.branches.first()?.fate;
+        self.branches
+            .iter()
+            .all(|b| b.fate == *first)
+            .then_some(first)
+    }
+}
+
+/// Per-rule hit counts over a batch of traces, from each trace's committed branch (the
+/// one whose state the simulator kept), so every packet counts once.
+pub fn count_hits<'t>(traces: impl IntoIterator<Item = &'t Trace>) -> BTreeMap<RuleHit, u64> {
+    let mut counts = BTreeMap::new();
+    for trace in traces {
+        if let Some(branch) = trace.branches.get(trace.committed_branch) {
+            for hit in &branch.hits {
+                *counts.entry(hit.clone()).or_insert(0) += 1;
+            }
+        }
+    }
+    counts
+}
+
+const STAGE_WIDTH: usize = 12;
+const PLACE_WIDTH: usize = 24;
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut place = match (&self.table, &self.chain) {
+            (Some(t), Some(c)) => format!("{t}:{c}"),
+            (Some(t), None) => t.to_string(),
+            _ => String::new(),
+        };
+        if let Some(n) = self.rule {
+            place.push_str(&format!(":{n}"));
+        }
+        let stage = self.stage.to_string();
+        write!(f, "{stage:<STAGE_WIDTH$}{place:<PLACE_WIDTH$}")?;
+        if let Some(text) = &self.rule_text {
+            write!(
+                f,
+                "{text}\n{:width$}",
+                "",
+                width = STAGE_WIDTH + PLACE_WIDTH
+            )?;
+        }
+        write!(f, "{}", self.event)
+    }
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Event::NoRules { policy } => write!(f, "(no rules, policy {})", policy.name()),
+            Event::Policy { policy } => write!(f, "policy {}", policy.name()),
+            Event::Matched => f.write_str("matched (no target)"),
+            Event::Jump { chain } => write!(f, "jump to {chain}"),
+            Event::Goto { chain } => write!(f, "goto {chain}"),
+            Event::Return { to } => write!(f, "return to {to}"),
+            Event::Accept => f.write_str("ACCEPT"),
+            Event::Drop => f.write_str("DROP"),
+            Event::Reject { with } => write!(f, "REJECT with {}", with.name()),
+            Event::Log { prefix } => match prefix {
+                Some(p) => write!(f, "LOG prefix {p:?}"),
+                None => f.write_str("LOG"),
+            },
+            Event::TraceTarget => f.write_str("TRACE"),
+            Event::Mark { from, to } => write!(f, "mark {from:#x} → {to:#x}"),
+            Event::Connmark { from, to } => write!(f, "connmark {from:#x} → {to:#x}"),
+            Event::Notrack => f.write_str("NOTRACK: connection tracking skipped"),
+            Event::Nat {
+                kind,
+                from,
+                to,
+                binding,
+            } => {
+                write!(f, "{kind} {from} → {to}")?;
+                if *binding {
+                    f.write_str(" (existing conntrack binding)")?;
+                }
+                Ok(())
+            }
+            Event::NatNoChange { kind } => write!(f, "{kind}: address unchanged"),
+            Event::Conntrack { state, detail } => write!(f, "{} ({detail})", state.name()),
+            Event::Route { decision } => f.write_str(decision),
+            Event::Warning { message } => write!(f, "warning: {message}"),
+        }
+    }
+}
+
+impl fmt::Display for Trace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let many = self.branches.len() > 1;
+        for (i, branch) in self.branches.iter().enumerate() {
+            if many {
+                if i > 0 {
+                    writeln!(f)?;
+                }
+                writeln!(f, "branch {} of {}:", i + 1, self.branches.len())?;
+            }
+            for a in &branch.assumptions {
+                writeln!(f, "  {a}")?;
+            }
+            for step in &branch.steps {
+                writeln!(f, "{step}")?;
+            }
+            writeln!(f, "fate: {}", branch.fate)?;
+        }
+        if self.truncated {
+            writeln!(
+                f,
+                "(more branches not explored: limit of {} reached)",
+                crate::MAX_BRANCHES
+            )?;
+        }
+        Ok(())
+    }
+}

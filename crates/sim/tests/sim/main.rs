@@ -1,0 +1,8 @@
+//! Public-API tests of the simulator: rulesets built from model structs, packets in,
+//! fates and traces out.
+
+mod filter;
+mod forks;
+mod nat;
+mod rate;
+mod util;
