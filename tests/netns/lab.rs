@@ -480,6 +480,22 @@ fn canonical(ip: IpAddr) -> IpAddr {
 
 const POLL: Duration = Duration::from_millis(5);
 
+/// Bind the TCP listener for `p`. The previous probe's accepted connection
+/// on the same port may still be closing (FIN_WAIT / LAST_ACK); the kernel
+/// then refuses an explicit bind of the port for a few milliseconds even
+/// with SO_REUSEADDR, so `EADDRINUSE` is retried for up to 500 ms.
+fn bind_listener(p: &Probe) -> io::Result<TcpListener> {
+    let end = Instant::now() + Duration::from_millis(500);
+    loop {
+        match TcpListener::bind((unspecified(p.dst), p.port)) {
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse && Instant::now() < end => {
+                thread::sleep(POLL);
+            }
+            r => return r,
+        }
+    }
+}
+
 /// Listen for the probe until it arrives, `stop` is set, or `deadline` passes.
 fn listen(
     p: &Probe,
@@ -492,7 +508,7 @@ fn listen(
     let give_up = || stop.load(Ordering::SeqCst) || Instant::now() >= end;
     match p.proto {
         Proto::Tcp => {
-            let l = TcpListener::bind((unspecified(p.dst), p.port))?;
+            let l = bind_listener(p)?;
             l.set_nonblocking(true)?;
             let _ = ready.send(());
             loop {

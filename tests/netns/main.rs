@@ -465,6 +465,11 @@ fn run_example(name: &'static str) {
             ));
         }
     }
+    if std::env::var_os("RAMPART_NETNS_VERBOSE").is_some() {
+        for (p, sim) in ex.probes.iter().zip(&predictions) {
+            eprintln!("{name}.probes line {}: `{}`\n{}", p.line, p.text, sim.log);
+        }
+    }
     eprintln!(
         "{name}: {} probes compared in {:?}",
         ex.probes.len(),
