@@ -26,7 +26,7 @@ pub struct Cli {
 pub enum Command {
     /// Trace a packet (or a batch) through a ruleset: every rule it meets, each verdict and
     /// NAT translation, and its fate.
-    Trace(TraceArgs),
+    Trace(Box<TraceArgs>),
     /// Print a ruleset file in canonical iptables-save form, as text for people, or as JSON.
     Show(ShowArgs),
     /// Check that a ruleset file parses and loads; report every error with file:line:column.
@@ -38,6 +38,13 @@ pub enum Command {
     },
     /// Print the man page (roff) to standard output.
     Man,
+    /// Print a synthetic iptables-save ruleset of N rules (for benchmarks).
+    #[command(hide = true)]
+    Synthetic {
+        /// Number of rules.
+        #[arg(long, default_value_t = 10_000)]
+        rules: usize,
+    },
 }
 
 /// Where the ruleset comes from.

@@ -14,7 +14,7 @@ use crate::flags::{Cli, Command};
 /// Runs the chosen subcommand.
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Trace(args) => trace::run(args),
+        Command::Trace(args) => trace::run(*args),
         Command::Show(args) => show::run(args),
         Command::Check(args) => check::run(args),
         Command::Completions { shell } => {
@@ -24,6 +24,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 "rampart",
                 &mut std::io::stdout(),
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Synthetic { rules } => {
+            use std::io::Write;
+            let text = rampart_ruleset::synthetic::synthetic_save(rules);
+            std::io::stdout().write_all(text.as_bytes())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Man => {

@@ -34,8 +34,7 @@ pub fn run(args: TraceArgs) -> Result<ExitCode> {
         }
         None => {
             notes.push(
-                "no --host given: each destination is taken to be this host's own address"
-                    .into(),
+                "no --host given: each destination is taken to be this host's own address".into(),
             );
             implied_host(&packets)
         }
@@ -103,7 +102,11 @@ fn load(args: &TraceArgs) -> Result<Ruleset> {
         let sets = load_ruleset(path, Format::Save, r.lenient)?.ruleset.sets;
         for set in sets {
             if ruleset.set(&set.name).is_some() {
-                bail!("set `{}` is defined both in the ruleset and in {}", set.name, path.display());
+                bail!(
+                    "set `{}` is defined both in the ruleset and in {}",
+                    set.name,
+                    path.display()
+                );
             }
             ruleset.sets.push(set);
         }
@@ -211,7 +214,9 @@ fn parse_flags(text: &str) -> Result<TcpFlags> {
         match TcpFlags::NAMES.iter().find(|(n, _)| *n == upper) {
             Some((_, b)) => bits |= b,
             None if upper == "NONE" => {}
-            None => bail!("--flags {text}: `{name}` is not a TCP flag (FIN, SYN, RST, PSH, ACK, URG)"),
+            None => {
+                bail!("--flags {text}: `{name}` is not a TCP flag (FIN, SYN, RST, PSH, ACK, URG)")
+            }
         }
     }
     Ok(TcpFlags(bits))
@@ -236,7 +241,9 @@ fn parse_icmp(text: &str, v6: bool) -> Result<(u8, Option<u8>)> {
         };
         return Ok((if v6 { *t6 } else { *t4 }, code));
     }
-    let (ty, code) = text.split_once('/').map_or((text, None), |(t, c)| (t, Some(c)));
+    let (ty, code) = text
+        .split_once('/')
+        .map_or((text, None), |(t, c)| (t, Some(c)));
     let bad = || {
         anyhow::anyhow!(
             "--icmp-type {text}: write TYPE[/CODE] as numbers, or one of {}",
@@ -275,7 +282,12 @@ fn read_batch(path: &Path) -> Result<Vec<Packet>> {
 }
 
 /// Runs every packet in order and prints a summary per fate and per rule hit.
-fn batch(sim: &mut Simulator, packets: &[Packet], notes: &[String], json: bool) -> Result<ExitCode> {
+fn batch(
+    sim: &mut Simulator,
+    packets: &[Packet],
+    notes: &[String],
+    json: bool,
+) -> Result<ExitCode> {
     let started = Instant::now();
     let mut fates: BTreeMap<String, usize> = BTreeMap::new();
     let mut hits: BTreeMap<String, usize> = BTreeMap::new();
@@ -320,7 +332,13 @@ fn batch(sim: &mut Simulator, packets: &[Packet], notes: &[String], json: bool) 
         for note in notes {
             writeln!(out, "note: {note}")?;
         }
-        writeln!(out, "{} packets simulated in {:.3} s ({:.0} packets/s)", packets.len(), elapsed, pps)?;
+        writeln!(
+            out,
+            "{} packets simulated in {:.3} s ({:.0} packets/s)",
+            packets.len(),
+            elapsed,
+            pps
+        )?;
         writeln!(out, "\nfates:")?;
         for (fate, n) in &fates {
             writeln!(out, "  {n:>8}  {fate}")?;

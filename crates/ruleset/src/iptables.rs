@@ -5,10 +5,6 @@
 //! Extension options are looked up in option tables ([`OptSpec`]) of the loaded modules
 //! and the target, so arity, negation and duplicate checks live in one place; each module
 //! then turns its options into the canonical model (see [`matches`], [`targets`]).
-// `ParseError` is the error type of the public API; it carries the source line so every
-// message can show it. Boxing it inside the parser only to unbox at the boundary would add
-// noise on the cold path, so the size lint is allowed here.
-#![allow(clippy::result_large_err)]
 mod matches;
 mod targets;
 mod values;
@@ -498,7 +494,8 @@ impl<'a> Parser<'a> {
         }
     }
 
-    /// `-s`, `-p`, `-j`, `-m`, ... and extension options.
+    /// `-s`, `-p`, `-j`, `-m`, ... and extension options; returns whether a preceding
+    /// `!` applies (only to the negatable ones).
     fn rule_option(&mut self, w: &Word, negated: bool) -> Result<bool, ParseError> {
         match w.text.as_str() {
             "-s" | "--source" | "--src" => {
@@ -558,7 +555,10 @@ impl<'a> Parser<'a> {
                 }
                 self.fragment = Some(!negated);
             }
-            "-j" | "--jump" => self.jump(w)?,
+            "-j" | "--jump" => {
+                self.jump(w)?;
+                return Ok(false);
+            }
             "-g" | "--goto" => {
                 let v = self.value(w)?;
                 self.no_second_action(w)?;
@@ -566,8 +566,12 @@ impl<'a> Parser<'a> {
                     return Err(self.ctx().bad(w, &v, "-g needs a user chain, not a target"));
                 }
                 self.goto = Some(v.text);
+                return Ok(false);
             }
-            "-m" | "--match" => self.load_module(w)?,
+            "-m" | "--match" => {
+                self.load_module(w)?;
+                return Ok(false);
+            }
             t if t.starts_with('-') && t.len() > 1 => return self.extension_option(w, negated),
             _ => {
                 return Err(self

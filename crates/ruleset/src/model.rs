@@ -937,10 +937,15 @@ pub enum Target {
 
 impl Target {
     /// True for targets after which no further rule of the chain is evaluated.
+    /// (`CT --notrack` only marks the packet; the chain goes on, as in the kernel.)
     pub fn is_terminal(&self) -> bool {
         !matches!(
             self,
-            Target::Log(_) | Target::Mark(_) | Target::Connmark(_) | Target::Trace
+            Target::Log(_)
+                | Target::Mark(_)
+                | Target::Connmark(_)
+                | Target::Trace
+                | Target::Notrack
         )
     }
 }

@@ -5,10 +5,6 @@
 //! so a script and the save file the kernel would print for it give the same ruleset.
 //! Errors do not stop the reading: every bad line is reported, and any error makes the
 //! result `Err`.
-// `ParseError` is the error type of the public API; it carries the source line so every
-// message can show it. Boxing it inside the parser only to unbox at the boundary would add
-// noise on the cold path, so the size lint is allowed here.
-#![allow(clippy::result_large_err)]
 use crate::command::{Command, Invocation};
 use crate::error::{ErrorKind, ParseError, ParseErrors};
 use crate::iptables::{command_span, parse_in_table};
@@ -215,7 +211,13 @@ fn script_command(loader: &mut Loader<'_>, words: &[Word]) {
     let args = &words[start + 1..];
     let name = program_name(&program.text);
     if let Some((_, family)) = PROGRAMS.iter().find(|(p, _)| *p == name) {
-        let result = crate::iptables::parse_args(loader.source, args, *family);
+        // Errors about the whole command underline it from `sudo`/the program name on.
+        let span = command_span(words);
+        let result = crate::iptables::parse_args(loader.source, args, *family).map(|invs| {
+            invs.into_iter()
+                .map(|inv| with_span(inv, span))
+                .collect::<Vec<_>>()
+        });
         if matches!(&result, Ok(invs) if invs.is_empty()) {
             loader.note(program, "skipped read-only command");
         }
@@ -518,6 +520,18 @@ fn bad_counters(loader: &mut Loader<'_>, word: &Word) {
     loader.error(word.span, kind, None);
 }
 
+/// An invocation (and its rule) placed at `span`.
+fn with_span(mut inv: Invocation, span: Span) -> Invocation {
+    inv.span = span;
+    match &mut inv.command {
+        Command::Append { rule, .. }
+        | Command::Insert { rule, .. }
+        | Command::Replace { rule, .. } => rule.span = Some(span),
+        _ => {}
+    }
+    inv
+}
+
 /// Puts `[p:b]` prefix counters on the rule of an invocation.
 fn set_counters(command: &mut Command, counters: Option<Counters>) {
     let Some(c) = counters else { return };
@@ -609,9 +623,9 @@ mod tests {
         assert_eq!(errs.0.len(), 3);
         assert_eq!(
             errs.0[0].to_string(),
-            "fw.sh:1:10: no chain `LOGDROP` in table `filter`\n  \
+            "fw.sh:1:1: no chain `LOGDROP` in table `filter`\n  \
              | iptables -A INPUT -j LOGDROP\n  \
-             |          ^^^^^^^^^^^^^^^^^^^\n  \
+             | ^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n  \
              = hint: create it first with `-N LOGDROP`"
         );
         assert_eq!(errs.0[1].kind, ErrorKind::UnknownCommand("curl".into()));

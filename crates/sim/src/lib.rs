@@ -91,6 +91,8 @@ pub struct Simulator<'r> {
     compiled: Compiled<'r>,
     host: Host,
     state: State,
+    /// The latest packet time seen, microseconds.
+    now_us: u64,
 }
 
 impl<'r> Simulator<'r> {
@@ -100,6 +102,7 @@ impl<'r> Simulator<'r> {
             compiled: Compiled::new(ruleset),
             host,
             state: State::default(),
+            now_us: 0,
         }
     }
 
@@ -108,13 +111,15 @@ impl<'r> Simulator<'r> {
         &self.host
     }
 
-    /// Number of connections the conntrack model holds.
+    /// Number of connections the conntrack model holds alive at the latest packet time
+    /// seen.
     pub fn flow_count(&self) -> usize {
-        self.state.conntrack.len()
+        self.state.conntrack.live(self.now_us).count()
     }
 
     /// Sends one packet through the host and updates the state.
     pub fn run(&mut self, packet: &Packet) -> Trace {
+        self.now_us = self.now_us.max(packet.time_us());
         let mut queue = VecDeque::from([Vec::new()]);
         let mut branches = Vec::new();
         let mut committed = None;

@@ -523,8 +523,7 @@ fn connlimit(c: &ConnlimitMatch, ctx: &Ctx, env: &mut Env) -> bool {
         .view
         .base
         .conntrack
-        .flows()
-        .iter()
+        .live(ctx.now_us)
         .filter(|f| Family::of(f.orig.src) == ctx.family && pick(f.orig.src, f.orig.dst) == me)
         .count();
     // nf_conncount adds the packet's own connection before comparing.

@@ -107,6 +107,7 @@ impl fmt::Display for NatKind {
 /// What happened at a step.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Event {
     /// A built-in chain without rules: its policy applies.
     NoRules {
@@ -222,6 +223,7 @@ pub struct Step {
 /// How the packet's journey ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "fate", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Fate {
     /// Handed to a local socket.
     DeliveredLocally {

@@ -243,6 +243,10 @@ pub(super) fn written_rate(text: &str) -> ValueResult<(u32, RateUnit)> {
     if count == 0 {
         return Err("rate must be greater than zero".into());
     }
+    // The kernel counts in 1/10000 s; iptables refuses anything faster ("Rate too fast").
+    if u64::from(count) > 10_000 * u64::from(unit.seconds()) {
+        return Err("too fast: at most 10000/second".into());
+    }
     Ok((count, unit))
 }
 
@@ -484,6 +488,8 @@ mod tests {
         assert_eq!(rate("10"), Ok(r(10, RateUnit::Second)));
         assert_eq!(rate("1/d"), Ok(r(1, RateUnit::Day)));
         assert!(rate("1/week").is_err());
+        assert!(rate("10001/sec").is_err());
+        assert_eq!(rate("10000/s"), Ok(r(10000, RateUnit::Second)));
     }
 
     #[test]

@@ -212,13 +212,11 @@ fn blocklist(rs: &mut Ruleset) {
         entries: vec![
             SetEntry {
                 addr: Some("198.51.100.0/24".parse().unwrap()),
-                port: None,
-                timeout: None,
+                ..SetEntry::default()
             },
             SetEntry {
                 addr: Some("192.0.2.66/32".parse().unwrap()),
-                port: None,
-                timeout: None,
+                ..SetEntry::default()
             },
         ],
         span: None,
@@ -465,4 +463,24 @@ fn first_packet_without_syn_is_new() {
     let t = sim.run(&p);
     assert_eq!(t.branches[0].hits[0].rule, 3);
     assert!(t.to_string().contains("nf_conntrack_tcp_loose=1"));
+}
+
+#[test]
+fn flows_time_out() {
+    let rs = web_server();
+    let mut sim = Simulator::new(&rs, server());
+    let query = Packet::udp("203.0.113.2", 33000, "198.51.100.53", 53);
+    sim.run(&query);
+    let answer = |t: f64| {
+        Packet::udp("198.51.100.53", 53, "203.0.113.2", 33000)
+            .on("eth0")
+            .at(t)
+    };
+    // Within the 30 s UDP timeout the answer is ESTABLISHED and gets in.
+    assert!(fate(&sim.run(&answer(29.0))).passed());
+    // Now answered, the flow lives 120 s from its latest packet.
+    assert!(fate(&sim.run(&answer(148.0))).passed());
+    assert_eq!(sim.flow_count(), 1);
+    assert_eq!(fate(&sim.run(&answer(269.0))), &dropped(F, "INPUT", None));
+    assert_eq!(sim.flow_count(), 0);
 }

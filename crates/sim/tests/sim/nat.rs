@@ -343,3 +343,36 @@ fn show_traces() {
     .on("ppp0");
     println!("{}", sim.run(&np));
 }
+
+#[test]
+fn snat_picks_another_port_when_the_tuple_is_taken() {
+    let mut rs = Ruleset::default();
+    router_filter(&mut rs);
+    add4(
+        &mut rs,
+        NAT,
+        "POSTROUTING",
+        spec().out_if("ppp0").j(snat_to("203.0.113.2")),
+    );
+    let mut sim = Simulator::new(&rs, router());
+    sim.run(&lan_out());
+    let other = Packet::tcp("192.0.2.51", 40000, "198.51.100.7", 80)
+        .on("eth0")
+        .syn();
+    assert!(matches!(
+        fate(&sim.run(&other)),
+        Fate::Forwarded {
+            sport: Some(40001),
+            ..
+        }
+    ));
+    assert_eq!(sim.flow_count(), 2);
+    // Each reply finds its own LAN host.
+    let back = |port| Packet::tcp("198.51.100.7", 80, "203.0.113.2", port).on("ppp0");
+    assert!(
+        matches!(fate(&sim.run(&back(40000))), Fate::Forwarded { dst, .. } if *dst == ip("192.0.2.50"))
+    );
+    assert!(
+        matches!(fate(&sim.run(&back(40001))), Fate::Forwarded { dst, dport: Some(40000), .. } if *dst == ip("192.0.2.51"))
+    );
+}

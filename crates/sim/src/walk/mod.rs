@@ -5,12 +5,10 @@
 //! assumption instead of snapshotting a half-finished traversal.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
-use rampart_prefix::AddrRange;
 use rampart_ruleset::{
-    rule_args, Action, ConnmarkTarget, CtStates, Family, MasqueradeTarget, NatTarget, Policy,
-    PortRange, Ruleset, Table, TableKind, Target,
+    rule_args, Action, ConnmarkTarget, CtStates, Family, Policy, Ruleset, Table, TableKind, Target,
 };
 
 use crate::conntrack::{Dir, Flow, Tuple};
@@ -18,7 +16,10 @@ use crate::host::{Host, RouteDecision};
 use crate::matcher::{rule_matches, Atom, Ctx, Decider, Env, Sets};
 use crate::packet::{CtState, Packet};
 use crate::state::{Delta, State, View};
-use crate::trace::{Branch, Endpoint, Event, Fate, Hook, NatKind, RuleHit, Stage, Step};
+mod nat;
+
+use crate::trace::{Branch, Event, Fate, Hook, RuleHit, Stage, Step};
+use nat::Manip;
 
 /// Deepest chain call stack: nftables' `NFT_JUMP_STACK_SIZE` (iptables-nft, the kernel path
 /// rampart targets, refuses deeper rulesets at load time).
@@ -66,15 +67,6 @@ impl<'r> Compiled<'r> {
     }
 }
 
-/// Which half of a NAT binding a nat hook sets up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Manip {
-    /// PREROUTING and OUTPUT: the destination.
-    Dst,
-    /// POSTROUTING and INPUT: the source.
-    Src,
-}
-
 /// The conntrack view of the packet.
 struct Ct {
     decided: bool,
@@ -88,13 +80,13 @@ struct Ct {
     src_done: bool,
 }
 
-/// How a table traversal ended.
-enum Verdict {
-    /// ACCEPT, policy ACCEPT or a NAT target: on to the next table.
-    Continue,
-    /// The packet's journey ends.
-    End(Fate),
-}
+/// How a table traversal ended: `Ok` (ACCEPT, policy ACCEPT, a NAT target) moves on to
+/// the next table; `Err` ends the packet's journey with its fate, so walks read as `?`
+/// chains in kernel order.
+type Verdict = Result<(), Fate>;
+
+/// A path to its fate: `Ok` when the packet passes, `Err` when a hook ended it early.
+type Journey = Result<Fate, Fate>;
 
 /// One run of the walk.
 pub(crate) struct Walk<'a, 'r> {
@@ -193,11 +185,9 @@ impl<'a, 'r> Walk<'a, 'r> {
                 }
                 None => self.send(),
             }
+            .unwrap_or_else(|ended| ended)
         };
         self.record_flow(&fate);
-        for message in std::mem::take(&mut self.warnings) {
-            self.warn(Stage::Routing, message);
-        }
         Finished {
             branch: Branch {
                 assumptions: Vec::new(),
@@ -211,20 +201,15 @@ impl<'a, 'r> Walk<'a, 'r> {
         .with_assumptions(self.assumptions)
     }
 
-    fn receive(&mut self, iface: String) -> Fate {
+    /// An arriving packet: PREROUTING, routing, then INPUT or FORWARD + POSTROUTING.
+    fn receive(&mut self, iface: String) -> Journey {
         self.in_iface = iface;
         self.out_iface.clear();
         let pre = Hook::Prerouting;
-        if let Verdict::End(f) = self.table(pre, TableKind::Raw) {
-            return f;
-        }
+        self.table(pre, TableKind::Raw)?;
         self.conntrack();
-        if let Verdict::End(f) = self.table(pre, TableKind::Mangle) {
-            return f;
-        }
-        if let Verdict::End(f) = self.nat(pre, Manip::Dst) {
-            return f;
-        }
+        self.table(pre, TableKind::Mangle)?;
+        self.nat(pre, Manip::Dst)?;
         match self.host.route(self.dst) {
             RouteDecision::Local => {
                 self.route("local delivery".to_string());
@@ -232,7 +217,7 @@ impl<'a, 'r> Walk<'a, 'r> {
             }
             RouteDecision::Out { .. } if !self.host.forwarding => {
                 self.route(format!("{} is not local; forwarding is off", self.dst));
-                Fate::NotForwarded { dst: self.dst }
+                Err(Fate::NotForwarded { dst: self.dst })
             }
             RouteDecision::Out { dev, via } => {
                 self.route(route_text("forward", &dev, via));
@@ -241,116 +226,85 @@ impl<'a, 'r> Walk<'a, 'r> {
             }
             RouteDecision::Unreachable => {
                 self.route(format!("no route to {}", self.dst));
-                Fate::NoRoute { dst: self.dst }
+                Err(Fate::NoRoute { dst: self.dst })
             }
         }
     }
 
-    fn input(&mut self) -> Fate {
+    fn input(&mut self) -> Journey {
         let hook = Hook::Input;
-        for kind in [TableKind::Mangle, TableKind::Filter, TableKind::Security] {
-            if let Verdict::End(f) = self.table(hook, kind) {
-                return f;
-            }
-        }
-        if let Verdict::End(f) = self.nat(hook, Manip::Src) {
-            return f;
-        }
-        Fate::DeliveredLocally {
+        self.table(hook, TableKind::Mangle)?;
+        self.table(hook, TableKind::Filter)?;
+        self.table(hook, TableKind::Security)?;
+        self.nat(hook, Manip::Src)?;
+        Ok(Fate::DeliveredLocally {
             addr: self.dst,
             port: self.dport,
-        }
+        })
     }
 
-    fn forward(&mut self) -> Fate {
-        for kind in [TableKind::Mangle, TableKind::Filter, TableKind::Security] {
-            if let Verdict::End(f) = self.table(Hook::Forward, kind) {
-                return f;
-            }
-        }
-        if let Some(f) = self.postrouting() {
-            return f;
-        }
-        Fate::Forwarded {
+    fn forward(&mut self) -> Journey {
+        let hook = Hook::Forward;
+        self.table(hook, TableKind::Mangle)?;
+        self.table(hook, TableKind::Filter)?;
+        self.table(hook, TableKind::Security)?;
+        self.postrouting()?;
+        Ok(Fate::Forwarded {
             out_iface: self.out_iface.clone(),
             src: self.src,
             dst: self.dst,
             sport: self.sport,
             dport: self.dport,
-        }
+        })
     }
 
-    fn postrouting(&mut self) -> Option<Fate> {
-        let hook = Hook::Postrouting;
-        if let Verdict::End(f) = self.table(hook, TableKind::Mangle) {
-            return Some(f);
-        }
-        match self.nat(hook, Manip::Src) {
-            Verdict::End(f) => Some(f),
-            Verdict::Continue => None,
-        }
+    fn postrouting(&mut self) -> Verdict {
+        self.table(Hook::Postrouting, TableKind::Mangle)?;
+        self.nat(Hook::Postrouting, Manip::Src)
     }
 
     /// Locally generated: the socket's route lookup comes first, so OUTPUT knows `-o`.
-    fn send(&mut self) -> Fate {
-        let Some(dev) = self.output_route() else {
-            return Fate::NoRoute { dst: self.dst };
-        };
-        self.out_iface = dev;
+    fn send(&mut self) -> Journey {
+        self.out_iface = self.output_route()?;
         let out = Hook::Output;
-        for kind in [TableKind::Raw, TableKind::Mangle] {
-            if kind == TableKind::Mangle {
-                self.conntrack();
-            }
-            if let Verdict::End(f) = self.table(out, kind) {
-                return f;
-            }
-        }
+        self.table(out, TableKind::Raw)?;
+        self.conntrack();
+        self.table(out, TableKind::Mangle)?;
         let before = self.dst;
-        if let Verdict::End(f) = self.nat(out, Manip::Dst) {
-            return f;
-        }
+        self.nat(out, Manip::Dst)?;
         if self.dst != before {
-            match self.output_route() {
-                Some(dev) => self.out_iface = dev,
-                None => return Fate::NoRoute { dst: self.dst },
-            }
+            self.out_iface = self.output_route()?;
         }
-        for kind in [TableKind::Filter, TableKind::Security] {
-            if let Verdict::End(f) = self.table(out, kind) {
-                return f;
-            }
-        }
-        if let Some(f) = self.postrouting() {
-            return f;
-        }
+        self.table(out, TableKind::Filter)?;
+        self.table(out, TableKind::Security)?;
+        self.postrouting()?;
         if self.out_iface == "lo" {
             // Looped back: the packet arrives on lo and walks PREROUTING and INPUT with the
             // connection (and its NAT) already set up.
             return self.receive("lo".to_string());
         }
-        Fate::SentOut {
+        Ok(Fate::SentOut {
             out_iface: self.out_iface.clone(),
             src: self.src,
             dst: self.dst,
             sport: self.sport,
             dport: self.dport,
-        }
+        })
     }
 
-    fn output_route(&mut self) -> Option<String> {
+    fn output_route(&mut self) -> Result<String, Fate> {
         match self.host.route(self.dst) {
             RouteDecision::Local => {
                 self.route("local destination: out lo".to_string());
-                Some("lo".to_string())
+                Ok("lo".to_string())
             }
             RouteDecision::Out { dev, via } => {
                 self.route(route_text("out", &dev, via));
-                Some(dev)
+                Ok(dev)
             }
             RouteDecision::Unreachable => {
                 self.route(format!("no route to {}", self.dst));
-                None
+                Err(Fate::NoRoute { dst: self.dst })
             }
         }
     }
@@ -403,10 +357,16 @@ impl<'a, 'r> Walk<'a, 'r> {
         self.ct.decided = true;
         let tuple = self.tuple();
         self.ct.orig = tuple;
-        let found = self.view.base.conntrack.lookup(&tuple).map(|(id, dir)| {
-            let flow = self.view.base.conntrack.flow(id).clone();
-            (id, dir, flow)
-        });
+        let now = self.pkt.time_us();
+        let found = self
+            .view
+            .base
+            .conntrack
+            .lookup(&tuple, now)
+            .map(|(id, dir)| {
+                let flow = self.view.base.conntrack.flow(id).clone();
+                (id, dir, flow)
+            });
         let (state, detail) = if self.ct.notrack {
             (CtState::Untracked, "NOTRACK in raw".to_string())
         } else if let Some(state) = self.pkt.ct_state {
@@ -438,11 +398,11 @@ impl<'a, 'r> Walk<'a, 'r> {
         self.ct.state = state;
         if !self.ct.notrack {
             if let Some((id, dir, mut flow)) = found {
+                // Every packet refreshes the timeout, and a reply marks the flow
+                // answered, whatever later tables decide (nf_conntrack_in runs first).
                 self.ct.mark = flow.mark;
-                if dir == Dir::Reply && !flow.seen_reply {
-                    flow.seen_reply = true;
-                    self.view.delta.updated_flow = Some((id, flow.clone()));
-                }
+                flow.seen_reply |= dir == Dir::Reply;
+                flow.last_us = now;
                 self.ct.flow = Some((id, dir, flow));
             }
         }
@@ -453,76 +413,6 @@ impl<'a, 'r> Walk<'a, 'r> {
             None,
             Event::Conntrack { state, detail },
         );
-    }
-
-    /// Whether the nat table may run: tracked packets only, and only for a connection
-    /// without a binding (its first packet).
-    fn nat_fresh(&self) -> bool {
-        self.ct.flow.is_none() && self.ct.state == CtState::New && !self.ct.notrack
-    }
-
-    fn nat(&mut self, hook: Hook, manip: Manip) -> Verdict {
-        if self.ct.notrack || matches!(self.ct.state, CtState::Untracked | CtState::Invalid) {
-            return Verdict::Continue;
-        }
-        if let Some((_, dir, flow)) = &self.ct.flow {
-            let target = flow.target(*dir);
-            let stage = Stage::Hook(hook);
-            match manip {
-                Manip::Dst if (self.dst, self.dport) != (target.dst, target.dport) => {
-                    let from = self.endpoint_dst();
-                    self.dst = target.dst;
-                    self.dport = target.dport;
-                    let to = self.endpoint_dst();
-                    self.push(
-                        stage,
-                        Some(TableKind::Nat),
-                        None,
-                        None,
-                        nat_event(NatKind::Dnat, from, to, true),
-                    );
-                }
-                Manip::Src if (self.src, self.sport) != (target.src, target.sport) => {
-                    let from = self.endpoint_src();
-                    self.src = target.src;
-                    self.sport = target.sport;
-                    let to = self.endpoint_src();
-                    self.push(
-                        stage,
-                        Some(TableKind::Nat),
-                        None,
-                        None,
-                        nat_event(NatKind::Snat, from, to, true),
-                    );
-                }
-                _ => {}
-            }
-            return Verdict::Continue;
-        }
-        let fresh = self.nat_fresh();
-        let done = match manip {
-            Manip::Dst => &mut self.ct.dst_done,
-            Manip::Src => &mut self.ct.src_done,
-        };
-        if *done || !fresh {
-            return Verdict::Continue;
-        }
-        *done = true;
-        self.table(hook, TableKind::Nat)
-    }
-
-    fn endpoint_src(&self) -> Endpoint {
-        Endpoint {
-            addr: self.src,
-            port: self.sport,
-        }
-    }
-
-    fn endpoint_dst(&self) -> Endpoint {
-        Endpoint {
-            addr: self.dst,
-            port: self.dport,
-        }
     }
 
     fn ct_bits(&self) -> u8 {
@@ -556,11 +446,11 @@ impl<'a, 'r> Walk<'a, 'r> {
     fn table(&mut self, hook: Hook, kind: TableKind) -> Verdict {
         let c = self.c;
         let Some(&ti) = c.tables.get(&(self.family, kind)) else {
-            return Verdict::Continue;
+            return Ok(());
         };
         let table = &c.ruleset.tables[ti];
         let Some(base) = c.chain(ti, hook.chain()) else {
-            return Verdict::Continue;
+            return Ok(());
         };
         let stage = Stage::Hook(hook);
         let policy = table.chains[base].policy.unwrap_or(Policy::Accept);
@@ -604,7 +494,15 @@ impl<'a, 'r> Walk<'a, 'r> {
             };
             let number = next + 1;
             next += 1;
-            if !self.matches(ti, chain, number - 1) {
+            let matched = self.matches(ti, chain, number - 1);
+            // Warnings from the matcher (missing set, module not simulated) are shown at
+            // the rule that caused them.
+            for message in std::mem::take(&mut self.warnings) {
+                let at = Some((number, rule_args(&rule.spec)));
+                let event = Event::Warning { message };
+                self.push(stage, Some(kind), Some(&ch.name), at, event);
+            }
+            if !matched {
                 continue;
             }
             self.hits.push(RuleHit {
@@ -615,17 +513,15 @@ impl<'a, 'r> Walk<'a, 'r> {
             });
             let at = Some((number, rule_args(&rule.spec)));
             let here = Some(ch.name.as_str());
-            let enter = |name: &str, w: &mut Self| -> Result<usize, Verdict> {
-                match c.chain(ti, name) {
-                    Some(target) => Ok(target),
-                    None => {
-                        w.warn(
-                            stage,
-                            format!("chain `{name}` does not exist; rule ignored"),
-                        );
-                        Err(Verdict::Continue)
-                    }
+            let enter = |name: &str, w: &mut Self| {
+                let found = c.chain(ti, name);
+                if found.is_none() {
+                    w.warn(
+                        stage,
+                        format!("chain `{name}` does not exist; rule ignored"),
+                    );
                 }
+                found
             };
             let target = match &rule.spec.action {
                 None => {
@@ -633,7 +529,7 @@ impl<'a, 'r> Walk<'a, 'r> {
                     continue;
                 }
                 Some(Action::Goto(name)) => {
-                    let Ok(target) = enter(name, self) else {
+                    let Some(target) = enter(name, self) else {
                         continue;
                     };
                     self.push(
@@ -647,7 +543,7 @@ impl<'a, 'r> Walk<'a, 'r> {
                     );
                     entries += 1;
                     if entries > MAX_CHAIN_ENTRIES {
-                        return Verdict::End(Fate::Aborted {
+                        return Err(Fate::Aborted {
                             reason: format!("chain loop through {name}"),
                         });
                     }
@@ -658,7 +554,7 @@ impl<'a, 'r> Walk<'a, 'r> {
             };
             match target {
                 Target::Chain(name) => {
-                    let Ok(callee) = enter(name, self) else {
+                    let Some(callee) = enter(name, self) else {
                         continue;
                     };
                     self.push(
@@ -672,7 +568,7 @@ impl<'a, 'r> Walk<'a, 'r> {
                     );
                     entries += 1;
                     if stack.len() >= MAX_CALL_DEPTH || entries > MAX_CHAIN_ENTRIES {
-                        return Verdict::End(Fate::Aborted {
+                        return Err(Fate::Aborted {
                             reason: format!(
                                 "jump to {name} exceeds the kernel's call depth of {MAX_CALL_DEPTH}"
                             ),
@@ -695,11 +591,11 @@ impl<'a, 'r> Walk<'a, 'r> {
                 },
                 Target::Accept => {
                     self.push(stage, Some(kind), here, at, Event::Accept);
-                    return Verdict::Continue;
+                    return Ok(());
                 }
                 Target::Drop => {
                     self.push(stage, Some(kind), here, at, Event::Drop);
-                    return Verdict::End(Fate::Dropped {
+                    return Err(Fate::Dropped {
                         table: kind,
                         chain: ch.name.clone(),
                         rule: Some(number),
@@ -707,7 +603,7 @@ impl<'a, 'r> Walk<'a, 'r> {
                 }
                 Target::Reject(with) => {
                     self.push(stage, Some(kind), here, at, Event::Reject { with: *with });
-                    return Verdict::End(Fate::Rejected {
+                    return Err(Fate::Rejected {
                         table: kind,
                         chain: ch.name.clone(),
                         rule: Some(number),
@@ -750,12 +646,12 @@ impl<'a, 'r> Walk<'a, 'r> {
                     match self.nat_target(hook, kind, target) {
                         Ok(event) => {
                             self.push(stage, Some(kind), here, at, event);
-                            return Verdict::Continue;
+                            return Ok(());
                         }
                         Err(Some(message)) => {
                             self.push(stage, Some(kind), here, at, Event::Drop);
                             self.warn(stage, message);
-                            return Verdict::End(Fate::Dropped {
+                            return Err(Fate::Dropped {
                                 table: kind,
                                 chain: ch.name.clone(),
                                 rule: Some(number),
@@ -779,8 +675,8 @@ impl<'a, 'r> Walk<'a, 'r> {
 
     fn policy(&self, table: &Table, chain: &str, policy: Policy) -> Verdict {
         match policy {
-            Policy::Accept => Verdict::Continue,
-            Policy::Drop => Verdict::End(Fate::Dropped {
+            Policy::Accept => Ok(()),
+            Policy::Drop => Err(Fate::Dropped {
                 table: table.kind,
                 chain: chain.to_string(),
                 rule: None,
@@ -849,105 +745,25 @@ impl<'a, 'r> Walk<'a, 'r> {
         }
     }
 
-    /// Applies a NAT target. `Err(None)`: not valid at this hook; `Err(Some(why))`: the
-    /// kernel drops the packet (no address to masquerade or redirect to).
-    fn nat_target(
-        &mut self,
-        hook: Hook,
-        kind: TableKind,
-        target: &Target,
-    ) -> Result<Event, Option<String>> {
-        let dst_hook = matches!(hook, Hook::Prerouting | Hook::Output);
-        if kind != TableKind::Nat {
-            return Err(None);
-        }
-        let (nat_kind, addrs, ports) = match target {
-            Target::Dnat(t) if dst_hook => (NatKind::Dnat, self.range_pick(t, self.dst), t.ports),
-            Target::Snat(t) if !dst_hook => (NatKind::Snat, self.range_pick(t, self.src), t.ports),
-            Target::Redirect(MasqueradeTarget { ports, .. }) if dst_hook => {
-                let addr = if self.in_iface.is_empty() {
-                    Some(loopback(self.family))
-                } else {
-                    self.host.primary_addr(&self.in_iface, self.family)
-                };
-                let addr = addr.ok_or_else(|| {
-                    Some(format!(
-                        "REDIRECT: {} has no {:?} address, the kernel drops the packet",
-                        self.in_iface, self.family
-                    ))
-                })?;
-                (NatKind::Redirect, addr, *ports)
-            }
-            Target::Masquerade(MasqueradeTarget { ports, .. }) if !dst_hook => {
-                let addr = self
-                    .host
-                    .primary_addr(&self.out_iface, self.family)
-                    .ok_or_else(|| {
-                        Some(format!(
-                            "MASQUERADE: {} has no {:?} address, the kernel drops the packet",
-                            self.out_iface, self.family
-                        ))
-                    })?;
-                (NatKind::Masquerade, addr, *ports)
-            }
-            _ => return Err(None),
-        };
-        let stage_dst = matches!(nat_kind, NatKind::Dnat | NatKind::Redirect);
-        let (addr, port) = if stage_dst {
-            (&mut self.dst, &mut self.dport)
-        } else {
-            (&mut self.src, &mut self.sport)
-        };
-        let from = Endpoint {
-            addr: *addr,
-            port: *port,
-        };
-        *addr = addrs;
-        *port = port_pick(ports, *port, self.pkt.protocol.has_ports());
-        let to = Endpoint {
-            addr: *addr,
-            port: *port,
-        };
-        if stage_dst {
-            self.ct.dst_done = true;
-        } else {
-            self.ct.src_done = true;
-        }
-        Ok(if from == to {
-            Event::NatNoChange { kind: nat_kind }
-        } else {
-            nat_event(nat_kind, from, to, false)
-        })
-    }
-
-    /// The address a NAT range gives: the current one when already inside (the kernel
-    /// keeps a tuple that fits), else the range's first. The kernel hashes over
-    /// multi-address ranges; the first address is a deterministic stand-in.
-    fn range_pick(&self, t: &NatTarget, current: IpAddr) -> IpAddr {
-        match t.addrs {
-            Some(r) if !r.contains(current) => first(r),
-            _ => current,
-        }
-    }
-
-    /// Records the connection when a NEW, tracked packet survives.
+    /// Records the connection when a NEW, tracked packet survives, or the known flow's
+    /// refreshed state.
     fn record_flow(&mut self, fate: &Fate) {
         if !self.ct.decided || self.ct.notrack {
             return;
         }
         let mark = self.ct.mark;
         match &mut self.ct.flow {
-            Some((id, _, flow)) if flow.mark != mark => {
+            Some((id, _, flow)) => {
                 flow.mark = mark;
                 self.view.delta.updated_flow = Some((*id, flow.clone()));
             }
-            Some(_) => {}
             None if fate.passed() && self.ct.state == CtState::New => {
                 self.view.delta.new_flow = Some(Flow {
                     orig: self.ct.orig,
                     reply: self.tuple().invert(),
                     seen_reply: false,
                     mark,
+                    last_us: self.pkt.time_us(),
                 });
             }
             None => {}
@@ -965,36 +781,6 @@ impl Finished {
             })
             .collect();
         self
-    }
-}
-
-fn first(r: AddrRange) -> IpAddr {
-    r.start()
-}
-
-fn port_pick(range: Option<PortRange>, current: Option<u16>, has_ports: bool) -> Option<u16> {
-    match (range, current) {
-        (Some(r), Some(p)) if r.contains(p) => Some(p),
-        (Some(r), Some(_)) => Some(r.lo),
-        // The packet's port is unknown (a forked branch): the target sets one anyway.
-        (Some(r), None) if has_ports => Some(r.lo),
-        (_, p) => p,
-    }
-}
-
-fn loopback(family: Family) -> IpAddr {
-    match family {
-        Family::Ipv4 => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        Family::Ipv6 => IpAddr::V6(Ipv6Addr::LOCALHOST),
-    }
-}
-
-fn nat_event(kind: NatKind, from: Endpoint, to: Endpoint, binding: bool) -> Event {
-    Event::Nat {
-        kind,
-        from,
-        to,
-        binding,
     }
 }
 
