@@ -150,9 +150,9 @@ impl Exchange<'_, '_> {
                 Arrival::Stopped(Fate::Rejected)
             }
             // With forwarding off the kernel drops silently (ip_error).
-            Some(SimFate::Dropped { .. } | SimFate::NotForwarded { .. })
-            | Some(SimFate::Aborted { .. })
-            | None => Arrival::Stopped(Fate::Dropped),
+            // Aborted walks, and fates added to the simulator later: nothing
+            // gets through.
+            _ => Arrival::Stopped(Fate::Dropped),
         }
     }
 

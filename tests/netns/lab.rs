@@ -365,6 +365,54 @@ impl Lab {
     }
 }
 
+impl Lab {
+    /// Send `n` TCP SYNs from `from` (a role) as fast as possible: `n`
+    /// non-blocking connects from `src` to `dst`, each from its own
+    /// ephemeral port. Returns, per SYN, when its `connect` was called.
+    /// The sockets are closed after `hold` (which
+    /// must stay below the 1 s initial retransmission timeout, so no SYN is
+    /// sent twice); closing a connecting socket sends nothing.
+    pub fn syn_burst(
+        &self,
+        from: &str,
+        src: IpAddr,
+        dst: SocketAddr,
+        n: usize,
+        hold: Duration,
+    ) -> io::Result<Vec<Instant>> {
+        use socket2::{Domain, Protocol, Socket, Type};
+        if hold >= Duration::from_millis(900) {
+            return Err(invalid("hold a SYN burst for less than 900 ms".into()));
+        }
+        check_documentation(dst.ip())?;
+        let ns = self.ns(from)?.to_owned();
+        in_ns(ns, move || {
+            let mut sockets = Vec::with_capacity(n);
+            for _ in 0..n {
+                let s = Socket::new(Domain::for_address(dst), Type::STREAM, Some(Protocol::TCP))?;
+                s.set_nonblocking(true)?;
+                s.bind(&SocketAddr::new(src, 0).into())?;
+                sockets.push(s);
+            }
+            let mut sent = Vec::with_capacity(n);
+            let start = Instant::now();
+            for s in &sockets {
+                sent.push(Instant::now());
+                match s.connect(&dst.into()) {
+                    Ok(()) => {}
+                    Err(e) if e.raw_os_error() == Some(nix::errno::Errno::EINPROGRESS as i32) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            thread::sleep(hold.saturating_sub(start.elapsed()));
+            drop(sockets);
+            Ok(sent)
+        })
+        .join()
+        .map_err(|_| io::Error::other("SYN sender panicked"))?
+    }
+}
+
 impl Drop for Lab {
     fn drop(&mut self) {
         for (_, ns) in self.namespaces.drain(..).rev() {

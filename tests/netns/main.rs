@@ -490,6 +490,125 @@ fn run_example(name: &'static str) {
     }
 }
 
+/// Packet counter of the first rule in `iptables-save -c` output whose
+/// text contains every one of `needles`.
+fn rule_packets(save: &str, needles: &[&str]) -> Option<u64> {
+    save.lines()
+        .filter(|l| l.starts_with('[') && needles.iter().all(|n| l.contains(n)))
+        .find_map(|l| l[1..].split(':').next()?.parse().ok())
+}
+
+/// The rate-limit differential: bursts of SYNs, each sent as fast as the
+/// peer can to 203.0.113.5:80 after a pause, counted by the kernel at the
+/// rule that lets them pass (`pass_rule`) and the rule that drops them
+/// (`drop_rule`), and by the simulator fed the same SYNs at the same
+/// (measured) send times. The kernel's token bucket refills per jiffy, the
+/// simulator's continuously: `tolerance` is how many SYNs that may account
+/// for (one jiffy is at most 10 ms, at most one token at 100/s; a rate whose
+/// token takes far longer than a jiffy must match exactly).
+fn rate_limit_differential(
+    name: &'static str,
+    bursts: &[(Duration, usize)],
+    pass_rule: &[&str],
+    drop_rule: &[&str],
+    tolerance: u64,
+) {
+    let ex = load_example(name);
+    let src: IpAddr = "198.51.100.7".parse().unwrap();
+    let dst: std::net::SocketAddr = "203.0.113.5:80".parse().unwrap();
+    if !have_root() {
+        return;
+    }
+    let started = Instant::now();
+    let lab = build_lab(&ex.topo).unwrap_or_else(|e| panic!("{name}: building the lab: {e}"));
+    lab.load_iptables_script(HOST, &examples_dir().join(format!("{name}.sh")))
+        .unwrap_or_else(|e| panic!("{name}.sh: {e}"));
+    let mut sent = Vec::new();
+    for &(pause, n) in bursts {
+        std::thread::sleep(pause);
+        let hold = Duration::ZERO;
+        sent.extend(
+            lab.syn_burst(&peer_role("eth0"), src, dst, n, hold)
+                .unwrap_or_else(|e| panic!("{name}: SYN burst: {e}")),
+        );
+    }
+    // Let the last SYNs reach the host's INPUT hook.
+    std::thread::sleep(Duration::from_millis(100));
+    let save = lab.rule_counters(HOST).unwrap();
+    let k_pass = rule_packets(&save, pass_rule)
+        .unwrap_or_else(|| panic!("{name}: no rule with {pass_rule:?} in\n{save}"));
+    let k_drop = rule_packets(&save, drop_rule)
+        .unwrap_or_else(|| panic!("{name}: no rule with {drop_rule:?} in\n{save}"));
+
+    let host = rampart_sim::Host::parse(&read_example(name, "host")).unwrap();
+    let mut sim = Simulator::new(&ex.ruleset, host);
+    let (mut s_pass, mut s_drop, mut other) = (0u64, 0u64, Vec::new());
+    let t0 = sent[0];
+    for (i, t) in sent.iter().enumerate() {
+        let mut syn = rampart_sim::Packet::new(rampart_ruleset::Protocol::TCP, src, dst.ip());
+        syn.sport = Some(20000 + i as u16);
+        syn.dport = Some(dst.port());
+        syn.in_iface = Some("eth0".into());
+        syn.tcp_flags = Some(rampart_ruleset::TcpFlags(rampart_ruleset::TcpFlags::SYN));
+        syn.time = 1.0 + t.duration_since(t0).as_secs_f64();
+        let trace = sim.run(&syn);
+        match &trace.branches[trace.committed_branch].fate {
+            rampart_sim::Fate::DeliveredLocally { .. } => s_pass += 1,
+            rampart_sim::Fate::Dropped { .. } => s_drop += 1,
+            f => other.push(format!("SYN {i}: {f}")),
+        }
+    }
+    let n = sent.len() as u64;
+    let span = sent[sent.len() - 1].duration_since(t0);
+    eprintln!(
+        "{name}: {n} SYNs in bursts {bursts:?} over {span:?}: kernel {k_pass} passed / \
+         {k_drop} dropped, simulator {s_pass} / {s_drop} ({:?})",
+        started.elapsed()
+    );
+    assert!(
+        other.is_empty(),
+        "{name}: unexpected simulator fates: {other:?}"
+    );
+    assert_eq!(
+        k_pass + k_drop,
+        n,
+        "{name}: the kernel did not count every SYN once\n{save}"
+    );
+    assert!(
+        s_pass.abs_diff(k_pass) <= tolerance,
+        "{name}: {n} SYNs in bursts {bursts:?} over {span:?}: the kernel let {k_pass} pass and \
+         dropped {k_drop}, the simulator lets {s_pass} pass and drops {s_drop} \
+         (tolerance {tolerance})\n{save}"
+    );
+}
+
+/// `--limit 50/minute --limit-burst 200`: 230 SYNs at once, exactly the
+/// burst passes; 1.3 s later one token (1.2 s) has come back: 1 of 5 passes.
+#[test]
+fn rate_limit_port80_limit() {
+    rate_limit_differential(
+        "port80-limit",
+        &[(Duration::ZERO, 230), (Duration::from_millis(1300), 5)],
+        &["--limit-burst 200", "-j ACCEPT"],
+        &["--dport 80", "--state NEW -j DROP"],
+        0,
+    );
+}
+
+/// `--limit 100/s --limit-burst 150`: 200 SYNs at once, the burst passes
+/// (plus a token per 10 ms of sending); 100 ms later about 10 tokens have
+/// come back: about 10 of 30 pass.
+#[test]
+fn rate_limit_syn_flood() {
+    rate_limit_differential(
+        "syn-flood",
+        &[(Duration::ZERO, 200), (Duration::from_millis(100), 30)],
+        &["-A syn_flood", "-j RETURN"],
+        &["-A syn_flood -j DROP"],
+        1,
+    );
+}
+
 #[test]
 fn example_webserver() {
     run_example("webserver");
