@@ -185,19 +185,52 @@ impl Exchange<'_, '_> {
         };
         pkt.in_iface = client_iface(p).map(str::to_owned);
         match self.send("request", pkt) {
-            Arrival::Host { .. } => Fate::Delivered { seen_src: pr.src },
+            Arrival::Host { addr, .. } => {
+                if self.reaches_listener(p, None, addr) {
+                    Fate::Delivered { seen_src: pr.src }
+                } else {
+                    Fate::Dropped
+                }
+            }
             Arrival::Peer {
                 iface, src, dst, ..
             } => {
-                if self.topo.peer_owns(&iface, dst) {
+                if self.reaches_listener(p, Some(&iface), dst) {
                     Fate::Delivered { seen_src: src }
                 } else {
-                    self.note(&format!("nobody holds {dst} behind {iface}"));
                     Fate::Dropped
                 }
             }
             Arrival::Stopped(f) => f,
         }
+    }
+
+    /// The lab listens for a probe only in the namespace holding the
+    /// probe's destination. Does a packet that arrived in the host (`None`)
+    /// or left by host interface `iface`, addressed to `dst`, get there?
+    fn reaches_listener(&mut self, p: &ProbeSpec, iface: Option<&str>, dst: IpAddr) -> bool {
+        let want = self.topo.holder(p.probe.dst);
+        let ok = match iface {
+            None => want == Ok(None),
+            Some(i) => self.topo.peer_owns(i, dst) && want == Ok(Some(i)),
+        };
+        if !ok {
+            let place = match iface {
+                None => "the host".to_owned(),
+                Some(i) => format!("the peer behind {i}"),
+            };
+            let listener = match want {
+                Ok(None) => "the host".to_owned(),
+                Ok(Some(i)) => format!("the peer behind {i}"),
+                Err(()) => "nobody".to_owned(),
+            };
+            self.note(&format!(
+                "the packet ends in {place} as {dst}, but the probe's listener for {} is in \
+                 {listener}: the lab would not see it delivered",
+                p.probe.dst
+            ));
+        }
+        ok
     }
 
     /// The TCP handshake.
@@ -225,6 +258,9 @@ impl Exchange<'_, '_> {
         let (seen_src, synack) = match self.send("SYN", syn) {
             Arrival::Stopped(f) => return f,
             Arrival::Host { addr, port } => {
+                if !self.reaches_listener(p, None, addr) {
+                    return Fate::Dropped;
+                }
                 if client_if.is_none() {
                     self.note("a local client connecting to the host: not a lab probe");
                     return Fate::Dropped;
@@ -249,8 +285,7 @@ impl Exchange<'_, '_> {
                 sport: sp,
                 dport: dp,
             } => {
-                if !self.topo.peer_owns(&iface, dst) {
-                    self.note(&format!("nobody holds {dst} behind {iface}"));
+                if !self.reaches_listener(p, Some(&iface), dst) {
                     return Fate::Dropped;
                 }
                 if !self.topo.peer_reaches(&iface, src) {
