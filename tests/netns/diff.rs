@@ -26,7 +26,7 @@ use rampart_sim::{Fate as SimFate, Packet, Simulator};
 
 use crate::lab::{Fate, Proto};
 use crate::spec::{Origin, ProbeSpec};
-use crate::Topology;
+use crate::{Holder, Topology};
 
 /// Seconds between two probes on the simulation clock.
 pub const PROBE_INTERVAL: f64 = 0.5;
@@ -62,6 +62,14 @@ pub fn predict(
         Proto::Udp | Proto::Icmp => x.one_way(p, sport),
     };
     Prediction { fate, log: x.log }
+}
+
+/// `addr:port`, `[addr6]:port`, or the bare address without a port.
+fn endpoint(addr: IpAddr, port: Option<u16>) -> String {
+    match port {
+        Some(p) => std::net::SocketAddr::new(addr, p).to_string(),
+        None => addr.to_string(),
+    }
 }
 
 /// Where the client sits.
@@ -107,13 +115,11 @@ impl Exchange<'_, '_> {
             .map(|b| b.fate.clone());
         let _ = writeln!(
             self.log,
-            "    {what} {} {}:{} -> {}:{} in {} at {:.3}s:",
+            "    {what} (protocol {}) {} -> {} in {} at {:.3}s:",
             packet.protocol.0,
-            packet.src,
-            packet.sport.map_or("-".into(), |p| p.to_string()),
-            packet.dst,
-            packet.dport.map_or("-".into(), |p| p.to_string()),
-            packet.in_iface.as_deref().unwrap_or("(local)"),
+            endpoint(packet.src, packet.sport),
+            endpoint(packet.dst, packet.dport),
+            packet.in_iface.as_deref().unwrap_or("(locally generated)"),
             packet.time
         );
         for line in trace.to_string().lines() {
@@ -210,23 +216,16 @@ impl Exchange<'_, '_> {
     /// or left by host interface `iface`, addressed to `dst`, get there?
     fn reaches_listener(&mut self, p: &ProbeSpec, iface: Option<&str>, dst: IpAddr) -> bool {
         let want = self.topo.holder(p.probe.dst);
-        let ok = match iface {
-            None => want == Ok(None),
-            Some(i) => self.topo.peer_owns(i, dst) && want == Ok(Some(i)),
+        let got = match iface {
+            None => Holder::Host,
+            Some(i) if self.topo.peer_owns(i, dst) => Holder::Peer(i),
+            Some(_) => Holder::Nobody,
         };
+        let ok = got == want;
         if !ok {
-            let place = match iface {
-                None => "the host".to_owned(),
-                Some(i) => format!("the peer behind {i}"),
-            };
-            let listener = match want {
-                Ok(None) => "the host".to_owned(),
-                Ok(Some(i)) => format!("the peer behind {i}"),
-                Err(()) => "nobody".to_owned(),
-            };
             self.note(&format!(
-                "the packet ends in {place} as {dst}, but the probe's listener for {} is in \
-                 {listener}: the lab would not see it delivered",
+                "the packet ends in {got} as {dst}, but the probe's listener for {} is in \
+                 {want}: the lab would not see it delivered",
                 p.probe.dst
             ));
         }
@@ -290,7 +289,8 @@ impl Exchange<'_, '_> {
                 }
                 if !self.topo.peer_reaches(&iface, src) {
                     self.note(&format!(
-                        "the peer behind {iface} has no route back to {src}: the SYN-ACK never leaves it"
+                        "the peer behind {iface} cannot send the SYN-ACK to {src} (no route back, or \
+                         on its link but held by nobody): the client times out"
                     ));
                     return Fate::Dropped;
                 }

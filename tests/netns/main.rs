@@ -187,17 +187,15 @@ impl Topology {
         })
     }
 
-    /// The namespace holding `ip`: `None` for the host, `Some(iface)` for
-    /// the peer on that host interface; `Err` when nobody in the lab does.
-    pub fn holder(&self, ip: IpAddr) -> Result<Option<&str>, ()> {
+    /// The namespace holding `ip`.
+    pub fn holder(&self, ip: IpAddr) -> Holder<'_> {
         if self.host.owns(ip) {
-            return Ok(None);
+            return Holder::Host;
         }
         self.plans
             .keys()
             .find(|i| self.peer_owns(i, ip))
-            .map(|i| Some(i.as_str()))
-            .ok_or(())
+            .map_or(Holder::Nobody, |i| Holder::Peer(i))
     }
 
     /// Does the peer on host interface `iface` hold address `ip`?
@@ -229,6 +227,27 @@ impl Topology {
             return self.host.owns(ip);
         }
         !is_upstream(&self.host, iface, ip.is_ipv4()) || plan.host_routes.contains(&ip)
+    }
+}
+
+/// Which lab namespace holds an address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holder<'a> {
+    /// The host under test.
+    Host,
+    /// The peer on this host interface.
+    Peer(&'a str),
+    /// No namespace of the lab.
+    Nobody,
+}
+
+impl std::fmt::Display for Holder<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Holder::Host => f.write_str("the host"),
+            Holder::Peer(i) => write!(f, "the peer behind {i}"),
+            Holder::Nobody => f.write_str("no namespace of the lab"),
+        }
     }
 }
 
