@@ -349,7 +349,8 @@ pub(crate) fn failing_tests(spec: &RuleSpec, ctx: &Ctx, env: &mut Env) -> Vec<Te
             m,
             Match::Tcp(_) | Match::Udp(_) | Match::Icmp(_) | Match::Icmp6(_) | Match::Multiport(_)
         );
-        if !(wrong_proto && proto_module) && !match_one(m, i, ctx, env) {
+        let skip = wrong_proto && proto_module;
+        if !skip && !match_one(m, i, ctx, env) {
             failing.push(Test::Module(i));
         }
     }

@@ -220,7 +220,7 @@ impl Walk<'_, '_> {
 fn carries_default(host: &Host, iface: &str, addr: IpAddr) -> bool {
     host.routes
         .iter()
-        .any(|r| r.dev == iface && r.dest.len() == 0 && r.dest.addr().is_ipv4() == addr.is_ipv4())
+        .any(|r| r.dev == iface && r.dest.is_empty() && r.dest.addr().is_ipv4() == addr.is_ipv4())
 }
 
 /// The connected network of another interface that holds `addr`.

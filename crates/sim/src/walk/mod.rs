@@ -477,6 +477,9 @@ impl<'a, 'r> Walk<'a, 'r> {
             return Ok(());
         };
         let stage = Stage::Hook(hook);
+        if kind == TableKind::Nat && hook == Hook::Postrouting {
+            self.nat_post_walked = true;
+        }
         let policy = table.chains[base].policy.unwrap_or(Policy::Accept);
         if table.chains[base].rules.is_empty() {
             self.push(

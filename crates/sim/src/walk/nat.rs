@@ -82,9 +82,6 @@ impl Walk<'_, '_> {
             return Ok(());
         }
         *done = true;
-        if hook == Hook::Postrouting {
-            self.nat_post_walked = true;
-        }
         self.table(hook, TableKind::Nat)
     }
 
