@@ -5,6 +5,7 @@
 //! [`parse_args`] therefore checks only the syntax (pointing errors at the word) and keeps the
 //! entry as written ([`EntrySpec`]); [`Ruleset::apply_set`] expands it against the set, as
 //! the kernel does, so that two texts loading the same kernel state give equal models.
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 
 use rampart_prefix::{AddrRange, Prefix};
@@ -611,11 +612,16 @@ impl Ruleset {
         let index = self.set_index(name)?;
         let set = &self.sets[index];
         let mut entries = set.entries.clone();
+        // Element → position, so that a large expansion is linear rather than quadratic.
+        let mut positions = element_positions(&entries);
         for entry in resolve(set, spec)? {
-            match entries.iter().position(|e| same_element(e, &entry)) {
-                Some(i) if exist => entries[i] = entry,
+            match positions.get(&element_key(&entry)) {
+                Some(&i) if exist => entries[i] = entry,
                 Some(_) => return Err(element_error(set, &entry, true)),
-                None => entries.push(entry),
+                None => {
+                    positions.insert(element_key(&entry), entries.len());
+                    entries.push(entry);
+                }
             }
         }
         if let Some(max) = set.maxelem.filter(|m| entries.len() > *m as usize) {
@@ -628,17 +634,19 @@ impl Ruleset {
     fn del_entries(&mut self, name: &str, spec: &EntrySpec, exist: bool) -> Result<(), ErrorKind> {
         let index = self.set_index(name)?;
         let set = &self.sets[index];
-        let mut entries = set.entries.clone();
+        let mut positions = element_positions(&set.entries);
+        let mut doomed = vec![false; set.entries.len()];
         for entry in resolve(set, spec)? {
-            match entries.iter().position(|e| same_element(e, &entry)) {
-                Some(i) => {
-                    entries.remove(i);
-                }
+            match positions.remove(&element_key(&entry)) {
+                Some(i) => doomed[i] = true,
                 None if exist => {}
                 None => return Err(element_error(set, &entry, false)),
             }
         }
-        self.sets[index].entries = entries;
+        let mut doomed = doomed.into_iter();
+        self.sets[index]
+            .entries
+            .retain(|_| !doomed.next().expect("one flag per entry"));
         Ok(())
     }
 
@@ -749,9 +757,21 @@ fn same_definition(a: &IpSet, b: &IpSet) -> bool {
     )
 }
 
-/// Whether two entries are the same member (extensions aside).
-fn same_element(a: &SetEntry, b: &SetEntry) -> bool {
-    a.addr == b.addr && a.port == b.port
+/// What identifies a member (extensions aside): two entries with equal keys are the same
+/// member.
+type ElementKey = (Option<Prefix>, Option<(Protocol, PortRange)>);
+
+fn element_key(entry: &SetEntry) -> ElementKey {
+    (entry.addr, entry.port)
+}
+
+/// Each member's position in `entries`.
+fn element_positions(entries: &[SetEntry]) -> HashMap<ElementKey, usize> {
+    entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (element_key(e), i))
+        .collect()
 }
 
 /// The entries an `add`/`del` stands for in `set`, extensions filled in as the kernel does.
