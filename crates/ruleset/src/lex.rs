@@ -364,6 +364,14 @@ impl Lexer<'_> {
                         Some(escaped) => text.push(escaped),
                     }
                 }
+                // iptables-restore: inside double quotes a backslash takes the next
+                // character literally, whatever it is (iptables-save writes `\'`).
+                (Quote::Double, '\\') if !self.opts.shell => {
+                    self.cur.bump();
+                    if let Some(e) = self.cur.bump() {
+                        text.push(e);
+                    }
+                }
                 (Quote::Double, '\\') => {
                     self.cur.bump();
                     match self.cur.peek() {

@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 mod command;
+mod describe;
 mod error;
 mod ipset;
 mod iptables;
@@ -28,11 +29,12 @@ mod span;
 pub mod synthetic;
 
 pub use command::{target_name, Command, Invocation};
+pub use describe::{describe_rule, RuleDescription};
 pub use error::{ErrorKind, ParseError, ParseErrors};
 pub use ipset::parse_args as parse_ipset_args;
 pub use ipset::{print_sets, AddrSpec, EntrySpec, SetCommand};
 pub use iptables::parse_args as parse_iptables_args;
 pub use model::*;
 pub use parse::{parse_any, parse_save, parse_script, ParseOptions, Parsed};
-pub use print::{rule_args, state_names, to_human, to_save, to_save_all};
+pub use print::{rule_args, rule_args_in, state_names, to_human, to_save, to_save_all};
 pub use span::{Source, Span};

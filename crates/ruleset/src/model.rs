@@ -134,7 +134,7 @@ impl Policy {
 /// A whole ruleset: the tables of both families plus the ipsets the rules refer to.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ruleset {
-    /// Tables present, at most one per (family, kind).
+    /// Tables present, at most one per (family, kind), sorted by (family, kind).
     pub tables: Vec<Table>,
     /// Named sets (ipset), shared by both families as in the kernel.
     pub sets: Vec<IpSet>,
@@ -158,8 +158,13 @@ impl Ruleset {
         {
             Some(i) => i,
             None => {
-                self.tables.push(Table::new(family, kind));
-                self.tables.len() - 1
+                // Kept sorted by (family, kind) so that equal kernel states compare equal
+                // whatever order their text created the tables in.
+                let at = self
+                    .tables
+                    .partition_point(|t| (t.family, t.kind) < (family, kind));
+                self.tables.insert(at, Table::new(family, kind));
+                at
             }
         };
         &mut self.tables[index]
@@ -187,7 +192,8 @@ pub struct Table {
     pub family: Family,
     /// Which of the five tables.
     pub kind: TableKind,
-    /// Built-in chains first (kernel order), then user chains in creation order.
+    /// Built-in chains first (kernel order), then user chains in name (byte) order, as the
+    /// kernel lists them and `iptables-save` prints them.
     pub chains: Vec<Chain>,
 }
 
@@ -353,6 +359,71 @@ impl Protocol {
         ("dccp", 33),
     ];
 
+    /// The names of netbase's `/etc/protocols`, which `iptables-save` prints (it asks
+    /// `getprotobynumber`), so that a kernel dump reads back and our printout matches it.
+    pub const NETBASE: [(&'static str, u8); 52] = [
+        ("icmp", 1),
+        ("igmp", 2),
+        ("ggp", 3),
+        ("ipencap", 4),
+        ("st", 5),
+        ("tcp", 6),
+        ("egp", 8),
+        ("igp", 9),
+        ("pup", 12),
+        ("udp", 17),
+        ("hmp", 20),
+        ("xns-idp", 22),
+        ("rdp", 27),
+        ("iso-tp4", 29),
+        ("dccp", 33),
+        ("xtp", 36),
+        ("ddp", 37),
+        ("idpr-cmtp", 38),
+        ("ipv6", 41),
+        ("ipv6-route", 43),
+        ("ipv6-frag", 44),
+        ("idrp", 45),
+        ("rsvp", 46),
+        ("gre", 47),
+        ("esp", 50),
+        ("ah", 51),
+        ("skip", 57),
+        ("ipv6-icmp", 58),
+        ("ipv6-nonxt", 59),
+        ("ipv6-opts", 60),
+        ("rspf", 73),
+        ("vmtp", 81),
+        ("eigrp", 88),
+        ("ospf", 89),
+        ("ax.25", 93),
+        ("ipip", 94),
+        ("etherip", 97),
+        ("encap", 98),
+        ("pim", 103),
+        ("ipcomp", 108),
+        ("vrrp", 112),
+        ("l2tp", 115),
+        ("isis", 124),
+        ("sctp", 132),
+        ("fc", 133),
+        ("mobility-header", 135),
+        ("udplite", 136),
+        ("mpls-in-ip", 137),
+        ("manet", 138),
+        ("hip", 139),
+        ("shim6", 140),
+        ("wesp", 141),
+    ];
+
+    /// The `/etc/protocols` (netbase) name, as `iptables-save` prints it.
+    pub fn netbase_name(self) -> Option<&'static str> {
+        Protocol::NETBASE
+            .iter()
+            .find(|(_, n)| *n == self.0)
+            .map(|(name, _)| *name)
+    }
+
     /// Parses a name (`tcp`, `ipv6-icmp`, ...) or a number; `all`/`0` is not a protocol here
     /// (the caller stores it as no match at all).
     pub fn from_name(name: &str) -> Option<Protocol> {
@@ -361,7 +432,11 @@ impl Protocol {
             "ipv6-icmp" | "icmp6" => "icmpv6",
             other => other,
         };
-        if let Some((_, n)) = Protocol::NAMES.iter().find(|(n, _)| *n == lower) {
+        if let Some((_, n)) = Protocol::NAMES
+            .iter()
+            .chain(&Protocol::NETBASE)
+            .find(|(n, _)| *n == lower)
+        {
             return Some(Protocol(*n));
         }
         lower.parse::<u8>().ok().filter(|n| *n != 0).map(Protocol)
@@ -1108,7 +1183,7 @@ pub struct IpSet {
     pub port_range: Option<PortRange>,
     /// `counters`, `comment` and similar flags as written, for printing back.
     pub flags: Vec<String>,
-    /// The members.
+    /// The members (no duplicates); equality ignores their order, as the kernel does.
     pub entries: Vec<SetEntry>,
     /// Where the set was created.
     #[serde(skip)]
@@ -1137,7 +1212,17 @@ impl PartialEq for IpSet {
             && *hashsize == other.hashsize
             && *port_range == other.port_range
             && *flags == other.flags
-            && *entries == other.entries
+            && same_members(entries, &other.entries)
+    }
+}
+
+/// Set members compared as sets: the kernel keeps (and `ipset save` prints) them in hash
+/// order, so the order they were added in carries no meaning.
+fn same_members(a: &[SetEntry], b: &[SetEntry]) -> bool {
+    use std::collections::HashSet;
+    a.len() == b.len() && {
+        let a: HashSet<&SetEntry> = a.iter().collect();
+        b.iter().all(|e| a.contains(e))
     }
 }
 

@@ -32,7 +32,12 @@ pub fn to_save(ruleset: &Ruleset, family: Family, counters: bool) -> String {
                     let c = rule.counters;
                     let _ = write!(out, "[{}:{}] ", c.packets, c.bytes);
                 }
-                let _ = writeln!(out, "-A {} {}", chain.name, rule_args(&rule.spec));
+                let _ = writeln!(
+                    out,
+                    "-A {} {}",
+                    chain.name,
+                    rule_args_in(&rule.spec, family)
+                );
             }
         }
         out.push_str("COMMIT\n");
@@ -55,7 +60,49 @@ pub fn to_save_all(ruleset: &Ruleset, counters: bool) -> String {
 
 /// A rule's options as `iptables-save` prints them after `-A CHAIN`
 /// (e.g. `-p tcp -m tcp --dport 22 -j ACCEPT`).
+///
+/// The family is taken from the rule's addresses (IPv4 when it has none); it matters only
+/// for `recent --mask`, which prints as an address. Use [`rule_args_in`] when the rule's
+/// table is known.
 pub fn rule_args(spec: &RuleSpec) -> String {
+    rule_args_in(spec, family_of(spec))
+}
+
+/// The family a rule's addresses and masks belong to, IPv4 when nothing tells.
+fn family_of(spec: &RuleSpec) -> Family {
+    let mut addrs = Vec::new();
+    addrs.extend(spec.source.as_ref().map(|p| p.value.addr()));
+    addrs.extend(spec.destination.as_ref().map(|p| p.value.addr()));
+    let mut v6_mask = false;
+    for m in &spec.matches {
+        match m {
+            Match::Conntrack(c) => {
+                addrs.extend(c.orig_src.as_ref().map(|p| p.value.addr()));
+                addrs.extend(c.orig_dst.as_ref().map(|p| p.value.addr()));
+            }
+            Match::Iprange(r) => {
+                addrs.extend(r.src.as_ref().map(|r| r.value.start()));
+                addrs.extend(r.dst.as_ref().map(|r| r.value.start()));
+            }
+            Match::Icmp6(_) => v6_mask = true,
+            Match::Recent(r) => v6_mask |= r.mask.is_some_and(|m| m > 32),
+            Match::Hashlimit(h) => {
+                v6_mask |= h.src_mask.is_some_and(|m| m > 32) || h.dst_mask.is_some_and(|m| m > 32)
+            }
+            Match::Connlimit(c) => v6_mask |= c.mask.is_some_and(|m| m > 32),
+            _ => {}
+        }
+    }
+    match addrs.first() {
+        Some(a) => Family::of(*a),
+        None if v6_mask => Family::Ipv6,
+        None => Family::Ipv4,
+    }
+}
+
+/// A rule's options as `iptables-save` (IPv4) or `ip6tables-save` (IPv6) prints them after
+/// `-A CHAIN`.
+pub fn rule_args_in(spec: &RuleSpec, family: Family) -> String {
     let mut w = Words::default();
     if let Some(s) = &spec.source {
         w.neg(s.negated).opt("-s").val(s.value);
@@ -83,7 +130,7 @@ pub fn rule_args(spec: &RuleSpec) -> String {
     }
     for m in &spec.matches {
         w.opt("-m").val(m.module_name());
-        match_args(&mut w, m);
+        match_args(&mut w, m, family);
     }
     match &spec.action {
         Some(Action::Goto(chain)) => {
@@ -126,12 +173,18 @@ impl Words {
     }
 }
 
-/// Quotes as `iptables-save` does: always double quotes, `"` and `\` escaped.
+/// Quotes as `iptables-save` does (libxtables' `xtables_save_string`): bare when the value
+/// is a non-empty run of letters, digits, `_` and `-`; otherwise in double quotes with `"`,
+/// `\` and `'` escaped by a backslash.
 fn quote(s: &str) -> String {
+    let bare = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    if !s.is_empty() && s.chars().all(bare) {
+        return s.to_string();
+    }
     let mut q = String::with_capacity(s.len() + 2);
     q.push('"');
     for c in s.chars() {
-        if c == '"' || c == '\\' {
+        if matches!(c, '"' | '\\' | '\'') {
             q.push('\\');
         }
         q.push(c);
@@ -140,12 +193,12 @@ fn quote(s: &str) -> String {
     q
 }
 
-/// `iptables-save` spells ICMPv6 `ipv6-icmp`, the /etc/protocols name.
+/// `iptables-save` prints a protocol by its `/etc/protocols` name (ICMPv6 as `ipv6-icmp`),
+/// else by number.
 fn save_protocol(p: Protocol) -> String {
-    if p == Protocol::ICMPV6 {
-        "ipv6-icmp".into()
-    } else {
-        p.to_string()
+    match p.netbase_name() {
+        Some(name) => name.to_string(),
+        None => p.0.to_string(),
     }
 }
 
@@ -218,7 +271,7 @@ fn mask_addr(len: u8, ipv4: bool) -> String {
     p.map(|p| p.netmask().to_string()).unwrap_or_default()
 }
 
-fn match_args(w: &mut Words, m: &Match) {
+fn match_args(w: &mut Words, m: &Match, family: Family) {
     match m {
         Match::Tcp(t) => {
             ports(w, "--sport", &t.sport);
@@ -262,10 +315,10 @@ fn match_args(w: &mut Words, m: &Match) {
                 w.neg(p.negated).opt("--ctproto").val(p.value.0);
             }
             if let Some(p) = &c.orig_src {
-                w.neg(p.negated).opt("--ctorigsrc").val(p.value);
+                w.neg(p.negated).opt("--ctorigsrc").val(host_bare(p.value));
             }
             if let Some(p) = &c.orig_dst {
-                w.neg(p.negated).opt("--ctorigdst").val(p.value);
+                w.neg(p.negated).opt("--ctorigdst").val(host_bare(p.value));
             }
         }
         Match::Limit(l) => {
@@ -295,14 +348,15 @@ fn match_args(w: &mut Words, m: &Match) {
                 w.opt("--hashlimit-mode").val(modes.join(","));
             }
             w.opt("--hashlimit-name").val(&h.name);
+            // libxt_hashlimit's order: the table options, then the masks.
+            if let Some(e) = h.expire_ms {
+                w.opt("--hashlimit-htable-expire").val(e);
+            }
             if let Some(m) = h.src_mask {
                 w.opt("--hashlimit-srcmask").val(m);
             }
             if let Some(m) = h.dst_mask {
                 w.opt("--hashlimit-dstmask").val(m);
-            }
-            if let Some(e) = h.expire_ms {
-                w.opt("--hashlimit-htable-expire").val(e);
             }
         }
         Match::Connlimit(c) => {
@@ -311,9 +365,9 @@ fn match_args(w: &mut Words, m: &Match) {
                 LimitMode::Above => "--connlimit-above",
             };
             w.opt(opt).val(c.count);
-            if let Some(m) = c.mask {
-                w.opt("--connlimit-mask").val(m);
-            }
+            // Always printed, the full-width default too, as libxt_connlimit does.
+            let full = if family == Family::Ipv4 { 32 } else { 128 };
+            w.opt("--connlimit-mask").val(c.mask.unwrap_or(full));
             w.opt(if c.by_destination {
                 "--connlimit-daddr"
             } else {
@@ -341,9 +395,10 @@ fn match_args(w: &mut Words, m: &Match) {
                 w.opt("--rttl");
             }
             w.opt("--name").val(&r.name);
-            if let Some(m) = r.mask {
-                w.opt("--mask").val(mask_addr(m, true));
-            }
+            // Always printed, the full-width default too, as libxt_recent does.
+            let ipv4 = family == Family::Ipv4;
+            let mask = r.mask.unwrap_or(if ipv4 { 32 } else { 128 });
+            w.opt("--mask").val(mask_addr(mask, ipv4));
             w.opt(if r.by_destination {
                 "--rdest"
             } else {
@@ -403,6 +458,15 @@ fn match_args(w: &mut Words, m: &Match) {
         Match::Mark(m) => {
             w.neg(m.negated).opt("--mark").val(mark(m.value));
         }
+    }
+}
+
+/// A prefix as libxtables prints a match's address: a host without its `/32` or `/128`.
+fn host_bare(p: rampart_prefix::Prefix) -> String {
+    if p.is_host() {
+        p.addr().to_string()
+    } else {
+        p.to_string()
     }
 }
 
@@ -534,8 +598,15 @@ pub fn to_human(ruleset: &Ruleset) -> String {
                 let _ = writeln!(out, "    (no rules)");
             }
             let width = chain.rules.len().to_string().len();
-            for (i, rule) in chain.rules.iter().enumerate() {
-                let _ = write!(out, "    {:>width$}  {}", i + 1, rule_args(&rule.spec));
+            let described: Vec<_> = chain
+                .rules
+                .iter()
+                .map(|r| crate::describe::describe_rule(&r.spec))
+                .collect();
+            let action_width = described.iter().map(|d| d.action.chars().count()).max();
+            for (i, (rule, text)) in chain.rules.iter().zip(&described).enumerate() {
+                let text = text.aligned(action_width.unwrap_or(0));
+                let _ = write!(out, "    {:>width$}  {text}", i + 1);
                 if rule.counters != Counters::default() {
                     let _ = write!(
                         out,
@@ -630,6 +701,41 @@ mod tests {
              [3:180] -A INPUT -j ACCEPT\nCOMMIT\n"
         );
         assert!(to_human(&rs)
-            .contains("chain INPUT (policy DROP)\n    1  -j ACCEPT   [3 pkts, 180 bytes]"));
+            .contains("chain INPUT (policy DROP)\n    1  ACCEPT any packet   [3 pkts, 180 bytes]"));
+    }
+
+    #[test]
+    fn quotes_and_masks_like_libxtables() {
+        assert_eq!(quote("loopback_1-a"), "loopback_1-a");
+        assert_eq!(quote(""), "\"\"");
+        assert_eq!(quote("it's \"x\" \\"), "\"it\\'s \\\"x\\\" \\\\\"");
+        let spec = RuleSpec {
+            matches: vec![
+                Match::Recent(RecentMatch {
+                    name: "x".into(),
+                    command: RecentCommand::Rcheck,
+                    negated: false,
+                    seconds: None,
+                    hitcount: None,
+                    rttl: false,
+                    reap: false,
+                    by_destination: false,
+                    mask: None,
+                }),
+                Match::Connlimit(ConnlimitMatch {
+                    mode: LimitMode::Above,
+                    count: 2,
+                    mask: None,
+                    by_destination: false,
+                }),
+            ],
+            ..RuleSpec::default()
+        };
+        assert_eq!(
+            rule_args_in(&spec, Family::Ipv6),
+            "-m recent --rcheck --name x --mask ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff --rsource \
+             -m connlimit --connlimit-above 2 --connlimit-mask 128 --connlimit-saddr"
+        );
+        assert!(rule_args(&spec).contains("--mask 255.255.255.255 --rsource"));
     }
 }

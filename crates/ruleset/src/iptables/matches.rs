@@ -9,7 +9,7 @@ use crate::lex::Word;
 use crate::model::{
     AddrtypeMatch, ConnlimitMatch, ConntrackMatch, Family, HashlimitKey, HashlimitMatch, IcmpType,
     IprangeMatch, LengthRange, LimitMatch, LimitMode, MacAddr, Match, MultiportMatch, Neg,
-    PortSide, Protocol, Rate, RateUnit, RecentCommand, RecentMatch, SetDir, SetMatch,
+    PortRange, PortSide, Protocol, Rate, RateUnit, RecentCommand, RecentMatch, SetDir, SetMatch,
     TcpFlagsMatch, TcpMatch, UdpMatch,
 };
 
@@ -254,16 +254,16 @@ impl Module {
         match &mut self.state {
             State::Tcp(m) => match key {
                 "--sport" => {
-                    m.sport = Some(wrap(
+                    m.sport = port_match(
                         negated,
                         ctx.value(opt, arg(), |t| values::port_range(t, ':'))?,
-                    ))
+                    )
                 }
                 "--dport" => {
-                    m.dport = Some(wrap(
+                    m.dport = port_match(
                         negated,
                         ctx.value(opt, arg(), |t| values::port_range(t, ':'))?,
-                    ))
+                    )
                 }
                 _ => {
                     if m.flags.is_some() {
@@ -280,14 +280,15 @@ impl Module {
                             comp: ctx.value(opt, &args[1], values::tcp_flags)?,
                         }
                     };
-                    m.flags = Some(wrap(negated, flags));
+                    // An empty mask examines nothing: the kernel keeps no condition.
+                    m.flags = (negated || flags.mask.0 != 0).then(|| wrap(negated, flags));
                 }
             },
             State::Udp(m) => {
-                let range = Some(wrap(
+                let range = port_match(
                     negated,
                     ctx.value(opt, arg(), |t| values::port_range(t, ':'))?,
-                ));
+                );
                 match key {
                     "--sport" => m.sport = range,
                     _ => m.dport = range,
@@ -761,4 +762,18 @@ fn length(text: &str) -> values::ValueResult<LengthRange> {
 /// `value` with the rule's `!` applied.
 fn wrap<T>(negated: bool, value: T) -> Neg<T> {
     Neg { negated, value }
+}
+
+/// A tcp/udp `--sport`/`--dport` in the form the kernel (nft backend) keeps: the full range
+/// `0:65535` is no condition at all, and `! 0:N` is stored as `N+1:65535` (a `0:N` range is
+/// a single `<=` comparison, negated to `>`). `! 0:65535` stays: it matches nothing.
+fn port_match(negated: bool, range: PortRange) -> Option<Neg<PortRange>> {
+    match (negated, range.lo, range.hi) {
+        (false, 0, u16::MAX) => None,
+        (true, 0, hi) if hi > 0 && hi < u16::MAX => Some(Neg::plain(PortRange {
+            lo: hi + 1,
+            hi: u16::MAX,
+        })),
+        _ => Some(wrap(negated, range)),
+    }
 }

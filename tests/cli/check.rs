@@ -1,0 +1,93 @@
+//! `rampart check`: seed commands parse; bad input fails with place, token and hint.
+
+use crate::util::{rampart, rampart_stdin};
+
+#[test]
+fn every_seed_command_of_the_issue_parses() {
+    let out = rampart(&["check", "testdata/seed-commands.sh"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        out.stdout,
+        "testdata/seed-commands.sh: ok, 37 rules, 1 sets\n"
+    );
+}
+
+#[test]
+fn every_example_parses() {
+    let examples: Vec<String> = std::fs::read_dir(crate::util::root().join("examples"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "sh"))
+        .map(|p| format!("examples/{}", p.file_name().unwrap().to_string_lossy()))
+        .collect();
+    assert!(examples.len() >= 8);
+    let mut args = vec!["check"];
+    args.extend(examples.iter().map(String::as_str));
+    let out = rampart(&args);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+}
+
+#[test]
+fn pasted_typography_is_an_error_naming_the_character() {
+    let pasted = "iptables -A INPUT -s 203.0.113.0/24 -m comment –comment “China IP” -j DROP\n";
+    let out = rampart_stdin(&["check", "-"], pasted);
+    assert_eq!(out.code, 1);
+    assert_eq!(
+        out.stderr,
+        "<stdin>:1:48: found '–' (U+2013 EN DASH) where ASCII `--` belongs (text pasted from a web page?)\n  \
+         | iptables -A INPUT -s 203.0.113.0/24 -m comment –comment “China IP” -j DROP\n  \
+         |                                                ^\n  \
+         = hint: replace it with `--`, or pass --lenient to repair such characters\n"
+    );
+    assert_eq!(out.stdout, "<stdin>: 1 error(s), nothing loaded\n");
+}
+
+#[test]
+fn lenient_repairs_and_reports_each_repair() {
+    let pasted = "iptables -A INPUT -s 203.0.113.0/24 -m comment –comment “China IP” -j DROP\n";
+    let out = rampart_stdin(&["show", "--lenient", "-"], pasted);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        out.stderr,
+        "repaired: <stdin>:1:48: read '–' (U+2013 EN DASH) as `--`\n\
+         repaired: <stdin>:1:57: read '“' (U+201C LEFT DOUBLE QUOTATION MARK) as `\"`\n\
+         repaired: <stdin>:1:66: read '”' (U+201D RIGHT DOUBLE QUOTATION MARK) as `\"`\n"
+    );
+    assert!(out
+        .stdout
+        .contains("-A INPUT -s 203.0.113.0/24 -m comment --comment \"China IP\" -j DROP\n"));
+}
+
+#[test]
+fn unsupported_things_are_named_and_all_errors_reported() {
+    let script = "iptables -A INPUT -p tcp -m geoip --src-cc CN -j DROP\n\
+                  iptables -A INPUT --dport 22 -j ACCEPT\n\
+                  iptables -A INPUT -j ACCEPT\n";
+    let out = rampart_stdin(&["check", "--json", "-"], script);
+    assert_eq!(out.code, 1);
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let errors = report[0]["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 2);
+    assert!(errors[0]
+        .as_str()
+        .unwrap()
+        .starts_with("<stdin>:1:29: unsupported match module `geoip`"));
+    assert!(errors[1]
+        .as_str()
+        .unwrap()
+        .contains("hint: add `-p tcp` (or `-p udp`) before `--dport`"));
+    assert_eq!(report[0]["ok"], false);
+}
+
+#[test]
+fn help_on_every_subcommand() {
+    for sub in ["trace", "show", "check", "completions", "man"] {
+        let out = rampart(&[sub, "--help"]);
+        assert_eq!(out.code, 0, "{sub} --help: {}", out.stderr);
+        assert!(out.stdout.contains("Usage: rampart"), "{sub}");
+    }
+    let out = rampart(&["completions", "bash"]);
+    assert!(out.stdout.contains("_rampart()"));
+    let out = rampart(&["man"]);
+    assert!(out.stdout.starts_with(".ie"), "{}", &out.stdout[..40]);
+}

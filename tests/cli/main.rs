@@ -1,0 +1,10 @@
+//! Binary-level tests: `rampart` run as a user runs it, no root needed.
+//!
+//! Golden files live in `tests/cli/golden/`; regenerate them with
+//! `UPDATE_GOLDEN=1 cargo test --test cli` and review the diff.
+
+mod util;
+
+mod check;
+mod show;
+mod trace;

@@ -1,0 +1,32 @@
+//! `rampart show`: canonical output reads back to the same ruleset.
+
+use crate::util::{rampart, rampart_stdin};
+
+#[test]
+fn show_output_reads_back_identically() {
+    for file in [
+        "testdata/seed-commands.sh",
+        "examples/router.sh",
+        "examples/syn-flood.sh",
+    ] {
+        let first = rampart(&["show", file]);
+        assert_eq!(first.code, 0, "{file}: {}", first.stderr);
+        let second = rampart_stdin(&["show", "-"], &first.stdout);
+        assert_eq!(second.code, 0, "{file} reprinted: {}", second.stderr);
+        assert_eq!(first.stdout, second.stdout, "{file}");
+        let as_json = rampart(&["show", "--json", file]);
+        let again = rampart_stdin(&["show", "--json", "-"], &first.stdout);
+        assert_eq!(as_json.stdout, again.stdout, "{file}: JSON models differ");
+    }
+}
+
+#[test]
+fn human_format_numbers_rules_under_their_chain() {
+    let out = rampart(&["show", "--format", "human", "examples/syn-flood.sh"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("chain syn_flood (user chain)"),
+        "{}",
+        out.stdout
+    );
+}

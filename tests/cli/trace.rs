@@ -1,0 +1,214 @@
+//! `rampart trace`: golden traces of the examples, JSON, and batches.
+
+use crate::util::{golden, rampart};
+
+/// `rampart trace` of `examples/NAME.sh` on `examples/NAME.host`.
+fn trace_example(name: &str, packet: &[&str]) -> String {
+    let script = format!("examples/{name}.sh");
+    let host = format!("examples/{name}.host");
+    let mut args = vec!["trace", "--script", &script, "--host", &host];
+    args.extend_from_slice(packet);
+    let out = rampart(&args);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    out.stdout
+}
+
+const LAN_TO_WEB: &[&str] = &[
+    "--in",
+    "eth0",
+    "--src",
+    "192.0.2.10",
+    "--dst",
+    "198.51.100.7",
+    "-p",
+    "tcp",
+    "--sport",
+    "40000",
+    "--dport",
+    "80",
+];
+
+#[test]
+fn router_snats_the_lan() {
+    golden("router.txt", &trace_example("router", LAN_TO_WEB));
+}
+
+#[test]
+fn router_fault_dropped() {
+    golden(
+        "router-fault-dropped.txt",
+        &trace_example("router-fault-dropped", LAN_TO_WEB),
+    );
+}
+
+#[test]
+fn router_fault_not_natted() {
+    golden(
+        "router-fault-not-natted.txt",
+        &trace_example("router-fault-not-natted", LAN_TO_WEB),
+    );
+}
+
+#[test]
+fn router_fault_wrong_address() {
+    golden(
+        "router-fault-wrong-address.txt",
+        &trace_example("router-fault-wrong-address", LAN_TO_WEB),
+    );
+}
+
+#[test]
+fn webserver_ssh_in_and_smtp_dropped() {
+    let ssh = [
+        "--in",
+        "eth0",
+        "--src",
+        "198.51.100.7",
+        "--dst",
+        "203.0.113.5",
+        "--dport",
+        "22",
+    ];
+    golden("webserver-ssh.txt", &trace_example("webserver", &ssh));
+    let smtp = [
+        "--in",
+        "eth0",
+        "--src",
+        "198.51.100.7",
+        "--dst",
+        "203.0.113.5",
+        "--dport",
+        "25",
+    ];
+    golden("webserver-smtp.txt", &trace_example("webserver", &smtp));
+}
+
+#[test]
+fn unknown_fields_fork_the_trace() {
+    // No --dport: the port rules cannot be decided, so every outcome is traced.
+    let out = trace_example(
+        "webserver",
+        &[
+            "--in",
+            "eth0",
+            "--src",
+            "198.51.100.7",
+            "--dst",
+            "203.0.113.5",
+        ],
+    );
+    golden("webserver-unknown-port.txt", &out);
+    assert!(out.contains("assumed"), "{out}");
+}
+
+#[test]
+fn json_trace_has_fate_and_steps() {
+    let mut args = vec![
+        "trace",
+        "--script",
+        "examples/router-fault-wrong-address.sh",
+        "--host",
+        "examples/router-fault-wrong-address.host",
+        "--json",
+    ];
+    args.extend_from_slice(LAN_TO_WEB);
+    let out = rampart(&args);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let branch = &v["trace"]["branches"][0];
+    assert_eq!(branch["fate"]["fate"], "forwarded");
+    assert_eq!(branch["fate"]["src"], "203.0.113.20");
+    assert!(branch["steps"].as_array().unwrap().len() >= 4);
+}
+
+#[test]
+fn without_a_host_the_destination_is_local_and_said_so() {
+    let out = rampart(&[
+        "trace",
+        "--script",
+        "examples/webserver.sh",
+        "--in",
+        "eth0",
+        "--src",
+        "198.51.100.7",
+        "--dst",
+        "203.0.113.5",
+        "-p",
+        "icmp",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("note: no --host given"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("ICMP type taken as echo-request"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("fate: delivered locally"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn batch_counts_the_syn_flood_limit() {
+    // 200 SYNs from different sources in the same instant: the syn_flood chain's
+    // limit (burst 150) lets 150 through, the other 50 are logged and dropped.
+    let dir = std::env::temp_dir().join(format!("rampart-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let packets = dir.join("syn.packets");
+    let lines: String = (0..200)
+        .map(|i| {
+            format!(
+                "--in eth0 --src 198.51.100.{} --sport {} --dst 203.0.113.5 --dport 80 --time 1\n",
+                i % 250,
+                10_000 + i
+            )
+        })
+        .collect();
+    std::fs::write(&packets, lines).unwrap();
+    let out = rampart(&[
+        "trace",
+        "--script",
+        "examples/syn-flood.sh",
+        "--host",
+        "examples/syn-flood.host",
+        "--packets",
+        packets.to_str().unwrap(),
+        "--json",
+    ]);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["packets"], 200);
+    assert_eq!(v["fates"]["delivered locally"], 150, "{}", v["fates"]);
+    assert_eq!(
+        v["fates"]["dropped by filter:syn_flood:3"], 50,
+        "{}",
+        v["fates"]
+    );
+    assert_eq!(v["rule_hits"]["filter:syn_flood:1"], 150);
+    assert_eq!(v["rule_hits"]["filter:syn_flood:2"], 50);
+}
+
+#[test]
+fn bad_packet_flags_are_explained() {
+    let out = rampart(&[
+        "trace",
+        "--script",
+        "examples/webserver.sh",
+        "--src",
+        "example.com",
+        "--dst",
+        "203.0.113.5",
+    ]);
+    assert_eq!(out.code, 2);
+    assert_eq!(
+        out.stderr,
+        "rampart: --src example.com: not an IP address (host names are not resolved)\n"
+    );
+}
