@@ -335,7 +335,13 @@ impl Exchange<'_, '_> {
                 self.note("the ACK is lost: the server never accepts");
                 Fate::Dropped
             }
-            _ => Fate::Delivered { seen_src },
+            Arrival::Host { addr, .. } if self.reaches_listener(p, None, addr) => {
+                Fate::Delivered { seen_src }
+            }
+            Arrival::Peer { iface, dst, .. } if self.reaches_listener(p, Some(&iface), dst) => {
+                Fate::Delivered { seen_src }
+            }
+            _ => Fate::Dropped,
         }
     }
 }
