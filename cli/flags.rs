@@ -86,6 +86,10 @@ pub struct TraceArgs {
     pub packets: Option<PathBuf>,
     #[command(flatten)]
     pub packet: PacketArgs,
+    /// Also list the rules that were evaluated and did not match, each with the first
+    /// test that failed (`out interface is ppp0, rule wants eth1`).
+    #[arg(long, short = 'v')]
+    pub explain: bool,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,

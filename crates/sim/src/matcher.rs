@@ -269,35 +269,92 @@ fn masked(addr: IpAddr, len: Option<u8>) -> IpAddr {
     }
 }
 
-/// Whether the whole rule matches.
-pub(crate) fn rule_matches(spec: &RuleSpec, ctx: &Ctx, env: &mut Env) -> bool {
-    let header = spec
-        .source
-        .as_ref()
-        .map_or(true, |s| neg(s, |p| p.contains(ctx.src)))
-        && spec
+/// A component of a rule: one of the IP header tests or the `index`-th `-m` module.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Test {
+    Source,
+    Destination,
+    InIface,
+    OutIface,
+    Protocol,
+    Fragment,
+    Module(usize),
+}
+
+const HEADER_TESTS: [Test; 6] = [
+    Test::Source,
+    Test::Destination,
+    Test::InIface,
+    Test::OutIface,
+    Test::Protocol,
+    Test::Fragment,
+];
+
+/// Whether one IP header test holds (`true` when the rule does not test it).
+pub(crate) fn header_holds(spec: &RuleSpec, test: Test, ctx: &Ctx) -> bool {
+    match test {
+        Test::Source => spec
+            .source
+            .as_ref()
+            .map_or(true, |s| neg(s, |p| p.contains(ctx.src))),
+        Test::Destination => spec
             .destination
             .as_ref()
-            .map_or(true, |d| neg(d, |p| p.contains(ctx.dst)))
-        && spec
+            .map_or(true, |d| neg(d, |p| p.contains(ctx.dst))),
+        Test::InIface => spec
             .in_interface
             .as_ref()
-            .map_or(true, |i| neg(i, |i| i.matches(ctx.in_iface)))
-        && spec
+            .map_or(true, |i| neg(i, |i| i.matches(ctx.in_iface))),
+        Test::OutIface => spec
             .out_interface
             .as_ref()
-            .map_or(true, |o| neg(o, |o| o.matches(ctx.out_iface)))
-        && spec
+            .map_or(true, |o| neg(o, |o| o.matches(ctx.out_iface))),
+        Test::Protocol => spec
             .protocol
             .as_ref()
-            .map_or(true, |p| neg(p, |p| *p == ctx.pkt.protocol))
-        && spec.fragment.map_or(true, |f| f == ctx.pkt.fragment);
-    header
-        && spec
-            .matches
-            .iter()
-            .enumerate()
-            .all(|(i, m)| match_one(m, i, ctx, env))
+            .map_or(true, |p| neg(p, |p| *p == ctx.pkt.protocol)),
+        Test::Fragment => spec.fragment.map_or(true, |f| f == ctx.pkt.fragment),
+        Test::Module(_) => true,
+    }
+}
+
+/// Whether the whole rule matches; `Err` names the first component that does not, in
+/// the kernel's order (later components are not evaluated, so their state is untouched).
+pub(crate) fn rule_matches(spec: &RuleSpec, ctx: &Ctx, env: &mut Env) -> Result<(), Test> {
+    if let Some(t) = HEADER_TESTS
+        .into_iter()
+        .find(|t| !header_holds(spec, *t, ctx))
+    {
+        return Err(t);
+    }
+    for (i, m) in spec.matches.iter().enumerate() {
+        if !match_one(m, i, ctx, env) {
+            return Err(Test::Module(i));
+        }
+    }
+    Ok(())
+}
+
+/// Every component that does not match, evaluated one by one (for "nearest miss" hints;
+/// `env` should be a scratch one, as stateful modules are evaluated too).
+pub(crate) fn failing_tests(spec: &RuleSpec, ctx: &Ctx, env: &mut Env) -> Vec<Test> {
+    let mut failing: Vec<Test> = HEADER_TESTS
+        .into_iter()
+        .filter(|t| !header_holds(spec, *t, ctx))
+        .collect();
+    let wrong_proto = failing.contains(&Test::Protocol);
+    for (i, m) in spec.matches.iter().enumerate() {
+        // A protocol module cannot match another protocol: counted once, as the protocol.
+        let proto_module = matches!(
+            m,
+            Match::Tcp(_) | Match::Udp(_) | Match::Icmp(_) | Match::Icmp6(_) | Match::Multiport(_)
+        );
+        let skip = wrong_proto && proto_module;
+        if !skip && !match_one(m, i, ctx, env) {
+            failing.push(Test::Module(i));
+        }
+    }
+    failing
 }
 
 fn match_one(m: &Match, index: usize, ctx: &Ctx, env: &mut Env) -> bool {

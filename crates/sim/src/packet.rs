@@ -4,6 +4,7 @@
 //! Every optional field means "not given". A rule that tests a field the packet leaves
 //! unset cannot be decided, and the walk forks (see [`crate::Trace`]) instead of guessing.
 
+use std::fmt;
 use std::net::IpAddr;
 
 use rampart_ruleset::{CtStates, Family, MacAddr, Protocol, TcpFlags};
@@ -200,5 +201,61 @@ impl Packet {
         } else {
             0
         }
+    }
+}
+
+/// One line for a trace header: `tcp 192.0.2.10:40000 → 198.51.100.7:80 [SYN] in eth0`.
+/// Unset fields are left out; a locally generated packet says `local`.
+impl fmt::Display for Packet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let end = |addr: IpAddr, port: Option<u16>| crate::trace::Endpoint { addr, port };
+        write!(
+            f,
+            "{} {} → {}",
+            self.protocol,
+            end(self.src, self.sport),
+            end(self.dst, self.dport)
+        )?;
+        if let Some(flags) = self.tcp_flags {
+            let names: Vec<&str> = TcpFlags::NAMES
+                .iter()
+                .filter(|(_, b)| flags.0 & b != 0)
+                .map(|(n, _)| *n)
+                .collect();
+            let names = if names.is_empty() {
+                "NONE".to_string()
+            } else {
+                names.join(",")
+            };
+            write!(f, " [{names}]")?;
+        }
+        match (self.icmp_type, self.icmp_code) {
+            (Some(t), Some(c)) => write!(f, " type {t}/{c}")?,
+            (Some(t), None) => write!(f, " type {t}")?,
+            _ => {}
+        }
+        match &self.in_iface {
+            Some(iface) => write!(f, " in {iface}")?,
+            None => f.write_str(" local")?,
+        }
+        if let Some(state) = self.ct_state {
+            write!(f, " state {}", state.name())?;
+        }
+        if self.mark != 0 {
+            write!(f, " mark {:#x}", self.mark)?;
+        }
+        if let Some(len) = self.length {
+            write!(f, " length {len}")?;
+        }
+        if self.fragment {
+            f.write_str(" fragment")?;
+        }
+        if let Some(mac) = self.mac_src {
+            write!(f, " mac {mac}")?;
+        }
+        if self.time != 0.0 {
+            write!(f, " at {}s", self.time)?;
+        }
+        Ok(())
     }
 }

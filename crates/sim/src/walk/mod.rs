@@ -12,10 +12,12 @@ use rampart_ruleset::{
 };
 
 use crate::conntrack::{Dir, Flow, Tuple};
+use crate::explain::describe;
 use crate::host::{Host, RouteDecision};
-use crate::matcher::{rule_matches, Atom, Ctx, Decider, Env, Sets};
+use crate::matcher::{failing_tests, rule_matches, Atom, Ctx, Decider, Env, Sets, Test};
 use crate::packet::{CtState, Packet};
 use crate::state::{Delta, State, View};
+mod hints;
 mod nat;
 
 use crate::trace::{Branch, Event, Fate, Hook, RuleHit, Stage, Step};
@@ -108,6 +110,22 @@ pub(crate) struct Walk<'a, 'r> {
     in_iface: String,
     out_iface: String,
     ct: Ct,
+    /// Record rules that did not match as steps.
+    explain: bool,
+    /// nat rules at POSTROUTING that did not match, for the hints.
+    nat_misses: Vec<Miss>,
+    /// Whether the nat table's POSTROUTING chain was traversed.
+    nat_post_walked: bool,
+}
+
+/// A rule that did not match and why.
+pub(crate) struct Miss {
+    /// `nat:POSTROUTING:1`.
+    place: String,
+    rule_text: String,
+    reason: String,
+    /// Whether the rule's target is a source NAT or a chain.
+    nat_like: bool,
 }
 
 /// What a finished run hands back.
@@ -124,6 +142,7 @@ impl<'a, 'r> Walk<'a, 'r> {
         state: &'a State,
         pkt: &'a Packet,
         assumptions: Vec<(Atom, bool)>,
+        explain: bool,
     ) -> Walk<'a, 'r> {
         let orig = Tuple {
             proto: pkt.protocol,
@@ -163,6 +182,9 @@ impl<'a, 'r> Walk<'a, 'r> {
                 dst_done: false,
                 src_done: false,
             },
+            explain,
+            nat_misses: Vec::new(),
+            nat_post_walked: false,
         }
     }
 
@@ -188,12 +210,14 @@ impl<'a, 'r> Walk<'a, 'r> {
             .unwrap_or_else(|ended| ended)
         };
         self.record_flow(&fate);
+        let hints = self.hints(&fate);
         Finished {
             branch: Branch {
                 assumptions: Vec::new(),
                 steps: self.steps,
                 fate,
                 hits: self.hits,
+                hints,
             },
             delta: self.view.delta,
             forks: self.forks,
@@ -453,6 +477,9 @@ impl<'a, 'r> Walk<'a, 'r> {
             return Ok(());
         };
         let stage = Stage::Hook(hook);
+        if kind == TableKind::Nat && hook == Hook::Postrouting {
+            self.nat_post_walked = true;
+        }
         let policy = table.chains[base].policy.unwrap_or(Policy::Accept);
         if table.chains[base].rules.is_empty() {
             self.push(
@@ -502,7 +529,31 @@ impl<'a, 'r> Walk<'a, 'r> {
                 let event = Event::Warning { message };
                 self.push(stage, Some(kind), Some(&ch.name), at, event);
             }
-            if !matched {
+            if let Err(test) = matched {
+                let nat_post = kind == TableKind::Nat && hook == Hook::Postrouting;
+                if self.explain || nat_post {
+                    let reason = describe(&rule.spec, test, &self.ctx((ti, chain, number - 1)));
+                    let text = rule_args(&rule.spec);
+                    if nat_post {
+                        self.nat_misses.push(Miss {
+                            place: format!("{kind}:{}:{number}", ch.name),
+                            rule_text: text.clone(),
+                            reason: reason.clone(),
+                            nat_like: matches!(
+                                &rule.spec.action,
+                                Some(Action::Goto(_))
+                                    | Some(Action::Jump(
+                                        Target::Snat(_) | Target::Masquerade(_) | Target::Chain(_)
+                                    ))
+                            ),
+                        });
+                    }
+                    if self.explain {
+                        let at = Some((number, text));
+                        let event = Event::NotMatched { reason };
+                        self.push(stage, Some(kind), Some(&ch.name), at, event);
+                    }
+                }
                 continue;
             }
             self.hits.push(RuleHit {
@@ -684,7 +735,54 @@ impl<'a, 'r> Walk<'a, 'r> {
         }
     }
 
-    fn matches(&mut self, table: usize, chain: usize, rule: usize) -> bool {
+    /// The packet as matches see it at this point of the walk, for explanations.
+    fn ctx(&self, rule_at: (usize, usize, usize)) -> Ctx<'_> {
+        Ctx {
+            pkt: self.pkt,
+            family: self.family,
+            src: self.src,
+            dst: self.dst,
+            sport: self.sport,
+            dport: self.dport,
+            mark: self.mark,
+            in_iface: &self.in_iface,
+            out_iface: &self.out_iface,
+            ct_bits: self.ct_bits(),
+            orig_src: self.ct.orig.src,
+            orig_dst: self.ct.orig.dst,
+            ct_pending: self.ct.flow.is_none() && !self.ct.notrack,
+            host: self.host,
+            sets: &self.c.sets,
+            now_us: self.pkt.time_us(),
+            rule_at,
+        }
+    }
+
+    /// Every failing test of a rule, evaluated against scratch state so nothing of the
+    /// walk changes (rate limits consume from a throwaway overlay, unknown fields count as
+    /// matching).
+    fn failing(&self, table: usize, chain: usize, rule: usize) -> Vec<Test> {
+        let spec = &self.c.ruleset.tables[table].chains[chain].rules[rule].spec;
+        let ctx = self.ctx((table, chain, rule));
+        let mut view = View {
+            base: self.view.base,
+            delta: Delta::default(),
+        };
+        let mut assumptions = self.assumptions.clone();
+        let mut forks = Vec::new();
+        let mut warnings = Vec::new();
+        let mut env = Env {
+            view: &mut view,
+            decide: Decider {
+                assumptions: &mut assumptions,
+                forks: &mut forks,
+            },
+            warnings: &mut warnings,
+        };
+        failing_tests(spec, &ctx, &mut env)
+    }
+
+    fn matches(&mut self, table: usize, chain: usize, rule: usize) -> Result<(), Test> {
         let spec = &self.c.ruleset.tables[table].chains[chain].rules[rule].spec;
         let ctx = Ctx {
             pkt: self.pkt,
