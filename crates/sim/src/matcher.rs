@@ -335,13 +335,30 @@ pub(crate) fn rule_matches(spec: &RuleSpec, ctx: &Ctx, env: &mut Env) -> Result<
     Ok(())
 }
 
-/// Every component that does not match, evaluated one by one (for "nearest miss" hints;
-/// `env` should be a scratch one, as stateful modules are evaluated too).
-pub(crate) fn failing_tests(spec: &RuleSpec, ctx: &Ctx, env: &mut Env) -> Vec<Test> {
-    let mut failing: Vec<Test> = HEADER_TESTS
-        .into_iter()
-        .filter(|t| !header_holds(spec, *t, ctx))
-        .collect();
+/// Every component that does not match, evaluated one by one, and the number of tests the
+/// rule makes that do match (for "nearest miss" hints; `env` should be a scratch one, as
+/// stateful modules are evaluated too).
+pub(crate) fn failing_tests(spec: &RuleSpec, ctx: &Ctx, env: &mut Env) -> (Vec<Test>, usize) {
+    let present = [
+        spec.source.is_some(),
+        spec.destination.is_some(),
+        spec.in_interface.is_some(),
+        spec.out_interface.is_some(),
+        spec.protocol.is_some(),
+        spec.fragment.is_some(),
+    ];
+    let mut failing = Vec::new();
+    let mut passed = 0;
+    for (t, present) in HEADER_TESTS.into_iter().zip(present) {
+        if !present {
+            continue;
+        }
+        if header_holds(spec, t, ctx) {
+            passed += 1;
+        } else {
+            failing.push(t);
+        }
+    }
     let wrong_proto = failing.contains(&Test::Protocol);
     for (i, m) in spec.matches.iter().enumerate() {
         // A protocol module cannot match another protocol: counted once, as the protocol.
@@ -349,12 +366,16 @@ pub(crate) fn failing_tests(spec: &RuleSpec, ctx: &Ctx, env: &mut Env) -> Vec<Te
             m,
             Match::Tcp(_) | Match::Udp(_) | Match::Icmp(_) | Match::Icmp6(_) | Match::Multiport(_)
         );
-        let skip = wrong_proto && proto_module;
-        if !skip && !match_one(m, i, ctx, env) {
+        if (wrong_proto && proto_module) || matches!(m, Match::Comment(_)) {
+            continue;
+        }
+        if match_one(m, i, ctx, env) {
+            passed += 1;
+        } else {
             failing.push(Test::Module(i));
         }
     }
-    failing
+    (failing, passed)
 }
 
 fn match_one(m: &Match, index: usize, ctx: &Ctx, env: &mut Env) -> bool {

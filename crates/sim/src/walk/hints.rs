@@ -14,6 +14,9 @@ use crate::trace::{Event, Fate, Hint, HintKind, Hook, Stage};
 /// nat misses listed in a "not NATed" hint before "and N more".
 const MAX_MISSES_LISTED: usize = 3;
 
+/// Most failing tests a rule may have to be named as the nearest miss of a DROP policy.
+const MAX_NEAREST_FAILING: usize = 3;
+
 impl Walk<'_, '_> {
     pub(super) fn hints(&self, fate: &Fate) -> Vec<Hint> {
         let mut hints = Vec::new();
@@ -180,15 +183,23 @@ impl Walk<'_, '_> {
                     Policy::Drop.name()
                 );
             }
+            // The nearest miss: fewest failing tests, then most tests agreeing with the
+            // packet. A rule whose single test fails and that shares nothing with the packet
+            // (`-i lo`, `--state ESTABLISHED`) is not near anything; nor is one failing more
+            // than a few tests.
             let nearest = ch
                 .rules
                 .iter()
                 .enumerate()
                 .filter(|(_, r)| matches!(r.spec.action, Some(Action::Jump(Target::Accept))))
                 .map(|(i, r)| (i, r, self.failing(ti, ci, i)))
-                .filter(|(_, _, failing)| !failing.is_empty())
-                .min_by_key(|(_, _, failing)| failing.len());
-            if let Some((i, r, failing)) = nearest {
+                .filter(|(_, _, (failing, passed))| {
+                    !failing.is_empty()
+                        && failing.len() <= MAX_NEAREST_FAILING
+                        && (failing.len() > 1 || *passed > 0)
+                })
+                .min_by_key(|(_, _, (failing, passed))| (failing.len(), usize::MAX - passed));
+            if let Some((i, r, (failing, _))) = nearest {
                 let ctx = self.ctx((ti, ci, i));
                 let reasons: Vec<String> = failing
                     .iter()

@@ -761,7 +761,7 @@ impl<'a, 'r> Walk<'a, 'r> {
     /// Every failing test of a rule, evaluated against scratch state so nothing of the
     /// walk changes (rate limits consume from a throwaway overlay, unknown fields count as
     /// matching).
-    fn failing(&self, table: usize, chain: usize, rule: usize) -> Vec<Test> {
+    fn failing(&self, table: usize, chain: usize, rule: usize) -> (Vec<Test>, usize) {
         let spec = &self.c.ruleset.tables[table].chains[chain].rules[rule].spec;
         let ctx = self.ctx((table, chain, rule));
         let mut view = View {

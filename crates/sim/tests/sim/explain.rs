@@ -369,3 +369,25 @@ fn packet_header_line() {
         "udp [2001:db8::1]:5353 → [2001:db8::2]:53 in eth0 state ESTABLISHED at 1.5s"
     );
 }
+
+#[test]
+fn unrelated_accept_rules_are_not_near_misses() {
+    let mut rs = Ruleset::default();
+    let f = TableKind::Filter;
+    add4(&mut rs, f, "INPUT", spec().in_if("lo").j(Target::Accept));
+    add4(
+        &mut rs,
+        f,
+        "INPUT",
+        spec()
+            .state(rampart_ruleset::CtStates::ESTABLISHED)
+            .j(Target::Accept),
+    );
+    policy(&mut rs, Family::Ipv4, f, "INPUT", Policy::Drop);
+    let mut sim = Simulator::new(&rs, server());
+    let trace = sim.run(&Packet::tcp("198.51.100.7", 40000, "203.0.113.2", 25).on("eth0"));
+    assert_eq!(
+        hints(&trace),
+        ["no rule in filter:INPUT accepted it; the policy is DROP"]
+    );
+}
