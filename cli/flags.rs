@@ -31,6 +31,12 @@ pub enum Command {
     Show(ShowArgs),
     /// Check that a ruleset file parses and loads; report every error with file:line:column.
     Check(CheckArgs),
+    /// Check or show the policy file (/etc/rampart/rampart.toml) and the rules it makes.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Would applying the policy lock out the admin's SSH sessions? Decided with the
+    /// simulator for a NEW connection from each admin source to each sshd address.
+    LockoutCheck(LockoutArgs),
     /// Print a shell completion script.
     Completions {
         /// The shell.
@@ -205,6 +211,38 @@ pub struct CheckArgs {
     #[arg(long)]
     pub lenient: bool,
     /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `rampart policy ...`.
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Validate a policy file and everything it imports; report every error with
+    /// file:line:column, the key and a hint.
+    Check {
+        /// The policy file (default /etc/rampart/rampart.toml, or the built-in webserver
+        /// profile when that does not exist).
+        file: Option<PathBuf>,
+    },
+    /// Print the ruleset a policy file makes.
+    Show {
+        /// The policy file (default as for `check`).
+        file: Option<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "save")]
+        format: ShowFormat,
+    },
+}
+
+/// `rampart lockout-check`.
+#[derive(Debug, Args)]
+pub struct LockoutArgs {
+    /// The policy file (default /etc/rampart/rampart.toml, or the built-in webserver
+    /// profile when that does not exist).
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
+    /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
 }

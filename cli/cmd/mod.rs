@@ -1,6 +1,8 @@
 //! One module per subcommand.
 
 mod check;
+mod lockout;
+mod policy;
 mod show;
 mod trace;
 
@@ -17,6 +19,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Trace(args) => trace::run(*args),
         Command::Show(args) => show::run(args),
         Command::Check(args) => check::run(args),
+        Command::Policy(command) => policy::run(command),
+        Command::LockoutCheck(args) => lockout::run(args),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

@@ -316,11 +316,7 @@ mod tests {
         let r = check(&rs, &host(), &sessions());
         let p = r.blocked().next().expect("blocked");
         assert_eq!(p.fate, "dropped by filter:INPUT:1");
-        assert_eq!(
-            p.rule.as_deref(),
-            Some("-s 198.51.100.0/24 -j DROP"),
-            "{r}"
-        );
+        assert_eq!(p.rule.as_deref(), Some("-s 198.51.100.0/24 -j DROP"), "{r}");
     }
 
     #[test]
