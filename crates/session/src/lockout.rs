@@ -148,7 +148,7 @@ pub fn check(ruleset: &Ruleset, host: &Host, sessions: &Sessions) -> LockoutRepo
                 for r in reached.iter().filter(|r| Family::of(**r) == family) {
                     targets.insert((*source, SocketAddr::new(*r, l.addr.port())));
                 }
-            } else if Family::of(ip) == family && !(ip.is_loopback() && !source.is_loopback()) {
+            } else if Family::of(ip) == family && (!ip.is_loopback() || source.is_loopback()) {
                 targets.insert((*source, SocketAddr::new(ip, l.addr.port())));
             }
         }
