@@ -1,7 +1,10 @@
 //! One module per subcommand.
 
+mod apply;
 mod check;
+mod persist;
 mod show;
+mod status;
 mod trace;
 
 use std::process::ExitCode;
@@ -17,6 +20,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Trace(args) => trace::run(*args),
         Command::Show(args) => show::run(args),
         Command::Check(args) => check::run(args),
+        Command::Apply(args) => apply::run(*args),
+        Command::Confirm { state } => apply::confirm(state),
+        Command::ConfirmWatch(args) => apply::watch(args),
+        Command::Save { state } => persist::save(state),
+        Command::Restore { state } => persist::restore(state),
+        Command::Status(args) => status::run(*args),
+        Command::Down { state } => status::down(state),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,
