@@ -82,7 +82,7 @@ pub fn run(args: ApplyArgs) -> Result<ExitCode> {
         if outcome != Outcome::Unchanged {
             state.set_applied(&record)?;
         }
-        report(&outcome);
+        report(&outcome)?;
         return Ok(ExitCode::SUCCESS);
     };
     let now = SystemTime::now();
@@ -101,17 +101,17 @@ pub fn run(args: ApplyArgs) -> Result<ExitCode> {
     match rampart_kernel::apply(&nft, &script, &opts) {
         Ok((Outcome::Unchanged, _)) => {
             rampart_kernel::disarm(&state, &pending.id)?;
-            report(&Outcome::Unchanged);
-            println!("nothing to confirm");
+            report(&Outcome::Unchanged)?;
+            say("nothing to confirm")?;
         }
         Ok((outcome, record)) => {
             state.set_applied(&record)?;
-            report(&outcome);
-            println!(
+            report(&outcome)?;
+            say(&format!(
                 "rollback armed: the previous rules come back in {secs} s unless confirmed.\n\
                  Open a NEW SSH connection to this host now and run `rampart confirm` from it \
                  within {secs} seconds. If you cannot connect, do nothing."
-            );
+            ))?;
         }
         Err(e) => {
             rampart_kernel::disarm(&state, &pending.id)?;
@@ -121,19 +121,31 @@ pub fn run(args: ApplyArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn report(outcome: &Outcome) {
+/// Writes a line to standard output; a closed pipe is an error (that `main` treats as
+/// success), never a panic, so an apply whose reader went away still finishes.
+pub fn say(line: &str) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(line.as_bytes())?;
+    out.write_all(b"\n")?;
+    out.flush()?;
+    Ok(())
+}
+
+fn report(outcome: &Outcome) -> Result<()> {
     match outcome {
-        Outcome::Unchanged => println!("unchanged: the kernel already has this policy"),
+        Outcome::Unchanged => say("unchanged: the kernel already has this policy"),
         Outcome::Applied { recreated_sets } => {
-            println!("applied: table inet rampart replaced in one transaction");
+            say("applied: table inet rampart replaced in one transaction")?;
             if !recreated_sets.is_empty() {
-                println!(
+                say(&format!(
                     "note: sets redeclared with a new type or flags were recreated empty: {}",
                     recreated_sets.join(", ")
-                );
+                ))?;
             }
+            Ok(())
         }
-        _ => println!("{outcome:?}"),
+        _ => say(&format!("{outcome:?}")),
     }
 }
 

@@ -51,12 +51,17 @@ pub use state::{write_atomic, StateDir, DEFAULT_STATE_DIR, STATE_DIR_ENV};
 /// The one table rampart owns: (family, name).
 pub const TABLE: (&str, &str) = ("inet", "rampart");
 
-/// `rampart save`: writes the whole table, set elements included, to `saved.nft`.
+/// `rampart save`: writes the whole table, set elements included, to `saved.nft` (and the
+/// applied policy script beside it, for `status` after a restore).
 /// Returns `false` (and writes nothing) when there is no table.
 pub fn save(nft: &Nft, state: &StateDir) -> Result<bool, Error> {
     match nft.list_table()? {
         Some(text) => {
             state.write("saved.nft", &text)?;
+            match state.read("applied.nft")? {
+                Some(applied) => state.write("saved.applied.nft", &applied)?,
+                None => state.remove("saved.applied.nft")?,
+            }
             Ok(true)
         }
         None => Ok(false),
@@ -72,6 +77,13 @@ pub fn restore(nft: &Nft, state: &StateDir) -> Result<Outcome, Error> {
         force: true,
         previous: None,
     };
-    let (outcome, _) = apply(nft, &text, &opts)?;
+    let (outcome, after) = apply(nft, &text, &opts)?;
+    // What `status` compares with: the policy script that was applied when saved.
+    if let Some(script) = state.read("saved.applied.nft")? {
+        state.set_applied(&Applied {
+            script,
+            listing: after.listing,
+        })?;
+    }
     Ok(outcome)
 }
