@@ -183,7 +183,11 @@ pub fn watch(args: ConfirmWatchArgs) -> Result<ExitCode> {
         }
         Ok(_) => state.log(&format!("{}: apply {} confirmed", unix_now(), args.id)),
         Err(e) => {
-            state.log(&format!("{}: rollback of {} FAILED: {e}", unix_now(), args.id));
+            state.log(&format!(
+                "{}: rollback of {} FAILED: {e}",
+                unix_now(),
+                args.id
+            ));
             return Ok(ExitCode::from(2));
         }
     }

@@ -38,10 +38,18 @@ struct Status {
 
 fn diff(applied: &str, policy: &str) -> Drift {
     let mut count: BTreeMap<&str, i64> = BTreeMap::new();
-    for l in policy.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+    for l in policy
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
         *count.entry(l).or_default() += 1;
     }
-    for l in applied.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+    for l in applied
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
         *count.entry(l).or_default() -= 1;
     }
     let mut d = Drift {

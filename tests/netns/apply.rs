@@ -58,7 +58,8 @@ fn setup() -> Setup {
     lab.add_ns("client").unwrap();
     lab.veth("host", "eth0", "client", "link0").unwrap();
     lab.addr("host", "eth0", &format!("{HOST_IP}/24")).unwrap();
-    lab.addr("client", "link0", &format!("{CLIENT_IP}/24")).unwrap();
+    lab.addr("client", "link0", &format!("{CLIENT_IP}/24"))
+        .unwrap();
     let dir = std::env::temp_dir().join(format!("{}-apply", lab.id()));
     std::fs::create_dir_all(&dir).unwrap();
     for (name, text) in [("open.nft", OPEN), ("block.nft", BLOCK)] {
@@ -156,18 +157,33 @@ fn confirm_timeout_restores_connectivity_after_kill_9() {
     let s = setup();
     s.rampart(&["apply", "--nft", "open.nft"]);
     let before = s.listing();
-    assert!(is_delivered(s.connect()), "open policy must let the probe in");
+    assert!(
+        is_delivered(s.connect()),
+        "open policy must let the probe in"
+    );
     s.apply_confirm_and_kill("block.nft", "2");
     assert!(s.listing().contains("block the probe"));
-    assert_eq!(s.connect(), Fate::Dropped, "the new policy blocks the probe");
+    assert_eq!(
+        s.connect(),
+        Fate::Dropped,
+        "the new policy blocks the probe"
+    );
     assert!(
         s.wait_log("previous rules restored", Duration::from_secs(8)),
         "no rollback within 8 s"
     );
-    assert_eq!(s.listing().replace("packets 0 bytes 0", ""), before.replace("packets 0 bytes 0", ""));
-    assert!(is_delivered(s.connect()), "connectivity is back after the rollback");
+    assert_eq!(
+        s.listing().replace("packets 0 bytes 0", ""),
+        before.replace("packets 0 bytes 0", "")
+    );
+    assert!(
+        is_delivered(s.connect()),
+        "connectivity is back after the rollback"
+    );
     // The state follows the kernel: the open policy is the applied one again.
-    assert!(s.rampart(&["status", "--nft", "open.nft"]).contains("drift: no"));
+    assert!(s
+        .rampart(&["status", "--nft", "open.nft"])
+        .contains("drift: no"));
 }
 
 #[test]
@@ -181,7 +197,10 @@ fn confirm_within_the_window_keeps_the_new_policy() {
     let out = s.rampart(&["status", "--json"]);
     assert!(out.contains("\"pending_confirm_secs\""), "{out}");
     // A second apply while one waits for confirmation is refused.
-    let refused = s.rampart_cmd(&["apply", "--nft", "open.nft"]).output().unwrap();
+    let refused = s
+        .rampart_cmd(&["apply", "--nft", "open.nft"])
+        .output()
+        .unwrap();
     assert!(!refused.status.success());
     assert!(s.rampart(&["confirm"]).contains("confirmed"));
     assert!(s.wait_log("confirmed", Duration::from_secs(8)));
@@ -213,7 +232,15 @@ fn boot_restore_brings_back_rules_and_sets() {
     s.lab
         .exec(
             "host",
-            &["nft", "add", "element", "inet", "rampart", "bans", "{ 203.0.113.9 timeout 1h }"],
+            &[
+                "nft",
+                "add",
+                "element",
+                "inet",
+                "rampart",
+                "bans",
+                "{ 203.0.113.9 timeout 1h }",
+            ],
         )
         .unwrap();
     s.rampart(&["save"]);
@@ -224,9 +251,14 @@ fn boot_restore_brings_back_rules_and_sets() {
     // What the boot unit runs.
     s.rampart(&["restore"]);
     let l = s.listing();
-    assert!(l.contains("block the probe") && l.contains("203.0.113.9"), "{l}");
+    assert!(
+        l.contains("block the probe") && l.contains("203.0.113.9"),
+        "{l}"
+    );
     assert_eq!(s.connect(), Fate::Dropped);
-    assert!(s.rampart(&["status", "--nft", "block.nft"]).contains("drift: no"));
+    assert!(s
+        .rampart(&["status", "--nft", "block.nft"])
+        .contains("drift: no"));
     assert!(s.rampart(&["down"]).contains("removed"));
     assert!(s.rampart(&["down"]).contains("not present"));
     assert!(is_delivered(s.connect()));

@@ -23,7 +23,10 @@ fn main() {
         return;
     }
     if std::env::var_os(IN_NS).is_none() {
-        let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout == b"0\n");
+        let root = Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout == b"0\n");
         if !root {
             eprintln!("skipped: the apply benchmark needs root (it runs nft in a new netns)");
             return;
@@ -48,14 +51,20 @@ fn main() {
     );
     let synth = compile(
         &parse_save(
-            &Source::new("synthetic", rampart_ruleset::synthetic::synthetic_save(10_000)),
+            &Source::new(
+                "synthetic",
+                rampart_ruleset::synthetic::synthetic_save(10_000),
+            ),
             ParseOptions::default(),
         )
         .unwrap()
         .ruleset,
     );
     let nft = Nft::new();
-    println!("rampart-kernel apply benchmark (nft {}, median of N runs)", nft_version());
+    println!(
+        "rampart-kernel apply benchmark (nft {}, median of N runs)",
+        nft_version()
+    );
     for (name, script, runs) in [("webserver", &web, 21), ("synthetic 10k rules", &synth, 5)] {
         let lines = script.lines().count();
         println!("\n{name}: {lines} lines of nft");

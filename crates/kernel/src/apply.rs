@@ -62,7 +62,12 @@ pub struct Applied {
 
 /// Builds the replace transaction for `script`, given the current table (`None`: absent).
 /// `recreate` names sets to delete and recreate.
-pub fn plan(current: Option<&TableShape>, new: &TableShape, script: &str, recreate: &[String]) -> String {
+pub fn plan(
+    current: Option<&TableShape>,
+    new: &TableShape,
+    script: &str,
+    recreate: &[String],
+) -> String {
     let mut t = String::with_capacity(script.len() + 256);
     t.push_str("add table inet rampart\nflush table inet rampart\n");
     if let Some(cur) = current {
@@ -72,9 +77,17 @@ pub fn plan(current: Option<&TableShape>, new: &TableShape, script: &str, recrea
         for s in &cur.sets {
             let gone = new.set(&s.name).map_or(true, |n| n.kind != s.kind);
             if gone || recreate.contains(&s.name) {
-                t.push_str(&format!("delete {} inet rampart {}\n", s.kind, quote(&s.name)));
+                t.push_str(&format!(
+                    "delete {} inet rampart {}\n",
+                    s.kind,
+                    quote(&s.name)
+                ));
             } else if new.set(&s.name).is_some_and(|n| n.has_elements) {
-                t.push_str(&format!("flush {} inet rampart {}\n", s.kind, quote(&s.name)));
+                t.push_str(&format!(
+                    "flush {} inet rampart {}\n",
+                    s.kind,
+                    quote(&s.name)
+                ));
             }
         }
     }
@@ -86,7 +99,10 @@ pub fn plan(current: Option<&TableShape>, new: &TableShape, script: &str, recrea
 }
 
 fn quote(name: &str) -> String {
-    if name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.') {
+    if name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+    {
         name.to_string()
     } else {
         format!("\"{name}\"")

@@ -62,7 +62,10 @@ pub enum WatchOutcome {
 }
 
 fn secs(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64().ceil() as u64
+    t.duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
+        .ceil() as u64
 }
 
 /// The pending confirmations (normally zero or one).
@@ -97,7 +100,12 @@ pub fn pending(state: &StateDir) -> Result<Vec<Pending>, Error> {
 
 /// Step 1: refuses when a confirmation is already pending, else snapshots the current
 /// table and writes the token. `now` is the current time.
-pub fn arm(state: &StateDir, nft: &Nft, now: SystemTime, window: Duration) -> Result<Pending, Error> {
+pub fn arm(
+    state: &StateDir,
+    nft: &Nft,
+    now: SystemTime,
+    window: Duration,
+) -> Result<Pending, Error> {
     if let Some(p) = pending(state)?.first() {
         return Err(Error::Pending {
             remaining_secs: p.remaining(now).as_secs(),
@@ -106,7 +114,9 @@ pub fn arm(state: &StateDir, nft: &Nft, now: SystemTime, window: Duration) -> Re
     let snapshot = nft.list_table()?;
     let id = format!(
         "{}-{}",
-        now.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis(),
+        now.duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis(),
         std::process::id()
     );
     state.write(
@@ -175,7 +185,12 @@ pub fn watch(state: &StateDir, nft: &Nft, id: &str) -> Result<WatchOutcome, Erro
             WatchOutcome::RolledBack
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => WatchOutcome::Confirmed,
-        Err(source) => return Err(Error::State { path: firing, source }),
+        Err(source) => {
+            return Err(Error::State {
+                path: firing,
+                source,
+            })
+        }
     };
     state.remove(&format!("confirm/{id}.confirmed"))?;
     disarm(state, id)?;
@@ -223,6 +238,8 @@ pub fn spawn_detached(program: &Path, args: &[String]) -> std::io::Result<()> {
     if status.success() {
         Ok(())
     } else {
-        Err(std::io::Error::other(format!("setsid -f exited with {status}")))
+        Err(std::io::Error::other(format!(
+            "setsid -f exited with {status}"
+        )))
     }
 }

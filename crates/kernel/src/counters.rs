@@ -34,7 +34,10 @@ pub fn rule_counters(json: &str) -> Result<Vec<RuleCounter>, Error> {
         let Some(rule) = item.get("rule") else {
             continue;
         };
-        let chain = rule.get("chain").and_then(Value::as_str).unwrap_or_default();
+        let chain = rule
+            .get("chain")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let position = 1 + out.iter().filter(|r| r.chain == chain).count();
         let counter = rule
             .get("expr")
@@ -45,7 +48,10 @@ pub fn rule_counters(json: &str) -> Result<Vec<RuleCounter>, Error> {
             chain: chain.to_string(),
             position,
             handle: rule.get("handle").and_then(Value::as_u64).unwrap_or(0),
-            comment: rule.get("comment").and_then(Value::as_str).map(str::to_string),
+            comment: rule
+                .get("comment")
+                .and_then(Value::as_str)
+                .map(str::to_string),
             packets: num("packets"),
             bytes: num("bytes"),
         });

@@ -159,7 +159,11 @@ pub fn parse_table(text: &str) -> Result<TableShape, Error> {
     for (head, block) in statements(text, body)? {
         let mut words = head.split(' ');
         let kind = words.next().unwrap_or_default().to_string();
-        let name = words.next().unwrap_or_default().trim_matches('"').to_string();
+        let name = words
+            .next()
+            .unwrap_or_default()
+            .trim_matches('"')
+            .to_string();
         match (kind.as_str(), block) {
             ("chain", Some(_)) => shape.chains.push(name),
             ("set" | "map", Some(span)) => {

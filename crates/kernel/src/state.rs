@@ -73,10 +73,12 @@ impl StateDir {
 
     /// The record of the last apply, if any.
     pub fn applied(&self) -> Result<Option<Applied>, Error> {
-        Ok(match (self.read("applied.nft")?, self.read("applied.listing")?) {
-            (Some(script), Some(listing)) => Some(Applied { script, listing }),
-            _ => None,
-        })
+        Ok(
+            match (self.read("applied.nft")?, self.read("applied.listing")?) {
+                (Some(script), Some(listing)) => Some(Applied { script, listing }),
+                _ => None,
+            },
+        )
     }
 
     /// Records a successful apply.
@@ -134,7 +136,10 @@ mod tests {
         s.write("x", "one").unwrap();
         s.write("x", "two").unwrap();
         assert_eq!(s.read("x").unwrap().as_deref(), Some("two"));
-        let names: Vec<_> = fs::read_dir(s.root()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = fs::read_dir(s.root())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names.len(), 1, "{names:?}");
         s.remove("x").unwrap();
         s.remove("x").unwrap();

@@ -133,8 +133,24 @@ const V2: &str = "table inet rampart {
 ";
 
 fn fill_sets(ns: &Ns) {
-    ns.exec(&["nft", "add", "element", "inet", "rampart", "bans", "{ 192.0.2.7 timeout 1h }"]);
-    ns.exec(&["nft", "add", "element", "inet", "rampart", "blocklist", "{ 203.0.113.0/24 }"]);
+    ns.exec(&[
+        "nft",
+        "add",
+        "element",
+        "inet",
+        "rampart",
+        "bans",
+        "{ 192.0.2.7 timeout 1h }",
+    ]);
+    ns.exec(&[
+        "nft",
+        "add",
+        "element",
+        "inet",
+        "rampart",
+        "blocklist",
+        "{ 203.0.113.0/24 }",
+    ]);
 }
 
 #[test]
@@ -147,7 +163,12 @@ fn reapply_keeps_set_elements_and_replaces_chains() {
     apply(&nft, V1, &ApplyOptions::default()).unwrap();
     fill_sets(&ns);
     let (outcome, _) = apply(&nft, V2, &ApplyOptions::default()).unwrap();
-    assert_eq!(outcome, Outcome::Applied { recreated_sets: vec![] });
+    assert_eq!(
+        outcome,
+        Outcome::Applied {
+            recreated_sets: vec![]
+        }
+    );
     let l = ns.listing().unwrap();
     assert!(l.contains("192.0.2.7 timeout 1h"), "{l}");
     assert!(l.contains("203.0.113.0/24"), "{l}");
@@ -158,7 +179,10 @@ fn reapply_keeps_set_elements_and_replaces_chains() {
     // Back to V1: the policy-owned set `allow` goes, the runtime sets still keep theirs.
     apply(&nft, V1, &ApplyOptions::default()).unwrap();
     let l = ns.listing().unwrap();
-    assert!(l.contains("192.0.2.7") && l.contains("203.0.113.0/24"), "{l}");
+    assert!(
+        l.contains("192.0.2.7") && l.contains("203.0.113.0/24"),
+        "{l}"
+    );
     assert!(!l.contains("set allow"), "{l}");
 }
 
@@ -170,9 +194,10 @@ fn policy_owned_elements_are_replaced_and_incompatible_sets_recreated() {
     let ns = Ns::new();
     let nft = ns.nft();
     apply(&nft, V2, &ApplyOptions::default()).unwrap();
-    let v3 = V2
-        .replace("198.51.100.1 }", "198.51.100.2 }")
-        .replace("\t\ttype ipv4_addr\n\t\tflags interval\n", "\t\ttype ipv4_addr\n\t\tflags interval,timeout\n");
+    let v3 = V2.replace("198.51.100.1 }", "198.51.100.2 }").replace(
+        "\t\ttype ipv4_addr\n\t\tflags interval\n",
+        "\t\ttype ipv4_addr\n\t\tflags interval,timeout\n",
+    );
     let (outcome, _) = apply(&nft, &v3, &ApplyOptions::default()).unwrap();
     assert_eq!(
         outcome,
@@ -181,7 +206,10 @@ fn policy_owned_elements_are_replaced_and_incompatible_sets_recreated() {
         }
     );
     let l = ns.listing().unwrap();
-    assert!(l.contains("198.51.100.2") && !l.contains("198.51.100.1"), "{l}");
+    assert!(
+        l.contains("198.51.100.2") && !l.contains("198.51.100.1"),
+        "{l}"
+    );
     assert!(l.contains("flags interval,timeout"), "{l}");
 }
 
@@ -201,7 +229,9 @@ fn unchanged_reapply_does_not_touch_the_kernel() {
     let (outcome, _) = apply(&nft, V1, &opts).unwrap();
     assert_eq!(outcome, Outcome::Unchanged);
     // Someone edits our table by hand: no longer unchanged.
-    ns.exec(&["nft", "add", "rule", "inet", "rampart", "input", "udp", "dport", "53", "accept"]);
+    ns.exec(&[
+        "nft", "add", "rule", "inet", "rampart", "input", "udp", "dport", "53", "accept",
+    ]);
     let (outcome, _) = apply(&nft, V1, &opts).unwrap();
     assert!(matches!(outcome, Outcome::Applied { .. }));
     assert!(!ns.listing().unwrap().contains("dport 53"));
@@ -233,7 +263,10 @@ fn a_failure_half_way_leaves_the_previous_table() {
     let bad = V2.replace("@allow accept", "@nonexistent accept");
     let err = apply(&nft, &bad, &ApplyOptions::default()).unwrap_err();
     assert!(err.to_string().contains("script line"), "{err}");
-    assert_eq!(strip_expires(&ns.listing().unwrap()), strip_expires(&before));
+    assert_eq!(
+        strip_expires(&ns.listing().unwrap()),
+        strip_expires(&before)
+    );
 }
 
 /// `expires` counts down between two listings.
@@ -258,12 +291,56 @@ fn other_tables_are_untouched_by_apply_and_down() {
     }
     let ns = Ns::new();
     let nft = ns.nft();
-    ns.exec(&["iptables", "-A", "INPUT", "-s", "192.0.2.9", "-p", "tcp", "--dport", "25", "-j", "DROP"]);
+    ns.exec(&[
+        "iptables",
+        "-A",
+        "INPUT",
+        "-s",
+        "192.0.2.9",
+        "-p",
+        "tcp",
+        "--dport",
+        "25",
+        "-j",
+        "DROP",
+    ]);
     ns.exec(&["nft", "add", "table", "inet", "other"]);
-    ns.exec(&["nft", "add", "set", "inet", "other", "s", "{ type ipv4_addr; }"]);
-    ns.exec(&["nft", "add", "element", "inet", "other", "s", "{ 198.51.100.9 }"]);
-    ns.exec(&["nft", "add", "chain", "inet", "other", "in", "{ type filter hook input priority 5; }"]);
-    ns.exec(&["nft", "add", "rule", "inet", "other", "in", "ip saddr @s counter drop"]);
+    ns.exec(&[
+        "nft",
+        "add",
+        "set",
+        "inet",
+        "other",
+        "s",
+        "{ type ipv4_addr; }",
+    ]);
+    ns.exec(&[
+        "nft",
+        "add",
+        "element",
+        "inet",
+        "other",
+        "s",
+        "{ 198.51.100.9 }",
+    ]);
+    ns.exec(&[
+        "nft",
+        "add",
+        "chain",
+        "inet",
+        "other",
+        "in",
+        "{ type filter hook input priority 5; }",
+    ]);
+    ns.exec(&[
+        "nft",
+        "add",
+        "rule",
+        "inet",
+        "other",
+        "in",
+        "ip saddr @s counter drop",
+    ]);
     let theirs = |ns: &Ns| {
         (
             ns.exec(&["nft", "list", "table", "ip", "filter"]),
