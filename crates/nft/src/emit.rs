@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use crate::error::RulePlace;
-use crate::ir::{Chain, Rule, Set, Table};
+use crate::ir::{Chain, Hook, Rule, Set, Table};
 use crate::lower::quoted;
 use crate::CompileOptions;
 
@@ -172,11 +172,22 @@ fn emit_set(out: &mut Out, set: &Set) {
 fn emit_chain(out: &mut Out, chain: &Chain, provenance: &mut Vec<Provenance>) {
     out.line(&format!("\tchain {} {{", chain.name));
     if let Some(b) = chain.base {
+        // nft accepts `dstnat` only on prerouting and `srcnat` only on postrouting; nat
+        // OUTPUT and INPUT get the number.
+        let named = match b.priority.name {
+            "dstnat" => b.hook == Hook::Prerouting,
+            "srcnat" => b.hook == Hook::Postrouting,
+            _ => true,
+        };
+        let priority = if named {
+            b.priority.name.to_string()
+        } else {
+            b.priority.value.to_string()
+        };
         out.line(&format!(
-            "\t\ttype {} hook {} priority {}; policy accept;",
+            "\t\ttype {} hook {} priority {priority}; policy accept;",
             b.kind.name(),
             b.hook.name(),
-            b.priority.name
         ));
     }
     for (position, rule) in chain.rules.iter().enumerate() {

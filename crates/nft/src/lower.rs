@@ -25,9 +25,6 @@ use crate::CompileOptions;
 /// meter size and above iptables' defaults (hashlimit 8192 buckets, recent 200 entries).
 const DYNAMIC_SET_SIZE: u32 = 65535;
 
-/// iptables' default `--hashlimit-htable-expire` (milliseconds).
-const HASHLIMIT_EXPIRE_MS: u32 = 10_000;
-
 /// Lowers a ruleset to the IR, reporting every untranslatable construct.
 pub fn lower(ruleset: &Ruleset, opts: &CompileOptions) -> Result<Table, CompileErrors> {
     let mut l = Lowerer {
@@ -386,7 +383,9 @@ fn ct_state_names(bits: u8) -> Vec<&'static str> {
 
 /// A flag-set match: `key a,b` (any of), or `key & (a|b) == 0` (none of).
 fn flag_match(key: &str, names: &[&str], negated: bool) -> Stmt {
-    if negated {
+    if negated && names.len() == 1 {
+        m(format!("{key} & {}", names[0]), Op::Eq, "0")
+    } else if negated {
         m(format!("{key} & ({})", names.join("|")), Op::Eq, "0")
     } else {
         m(key, Op::Implicit, names.join(","))
@@ -801,7 +800,9 @@ impl Lowerer<'_> {
                     interval: false,
                     timeout_flag: true,
                     dynamic: true,
-                    timeout_ms: Some(u64::from(h.expire_ms.unwrap_or(HASHLIMIT_EXPIRE_MS))),
+                    timeout_ms: Some(u64::from(
+                        h.expire_ms.unwrap_or(h.rate.unit.seconds() * 1000),
+                    )),
                     size: Some(DYNAMIC_SET_SIZE),
                     elements: Vec::new(),
                     note: format!("{} -m hashlimit --hashlimit-name {}", fam.command(), h.name),
