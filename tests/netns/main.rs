@@ -7,6 +7,7 @@
 //! pass, unless the `CI` environment variable is set: then they fail.
 
 mod lab;
+mod nft;
 mod spec;
 
 use std::collections::BTreeMap;

@@ -168,7 +168,9 @@ pub enum CompileError {
         rule_family: &'static str,
     },
     /// `-m set` with fewer directions than the set has dimensions.
-    #[error("{at}: `--match-set {name}` gives {given} direction(s) but a {kind} set needs {needed}")]
+    #[error(
+        "{at}: `--match-set {name}` gives {given} direction(s) but a {kind} set needs {needed}"
+    )]
     SetDimensions {
         /// The rule.
         at: RulePlace,

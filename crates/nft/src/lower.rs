@@ -16,7 +16,9 @@ use rampart_ruleset::{
 };
 
 use crate::error::{CompileError, CompileErrors, RulePlace};
-use crate::ir::{BaseChain, Chain, ChainType, Hook, Op, Priority, Rule as IrRule, Set, Stmt, Table, Verdict};
+use crate::ir::{
+    BaseChain, Chain, ChainType, Hook, Op, Priority, Rule as IrRule, Set, Stmt, Table, Verdict,
+};
 use crate::sets::lower_ipset;
 use crate::CompileOptions;
 
@@ -116,7 +118,12 @@ pub fn lower(ruleset: &Ruleset, opts: &CompileOptions) -> Result<Table, CompileE
             let name = chain_name(table.family, table.kind, &chain.name);
             l.claim(
                 &name,
-                format!("{} -t {} chain {}", table.family.command(), table.kind, chain.name),
+                format!(
+                    "{} -t {} chain {}",
+                    table.family.command(),
+                    table.kind,
+                    chain.name
+                ),
             );
             let mut rules = Vec::new();
             for (i, rule) in chain.rules.iter().enumerate() {
@@ -174,7 +181,12 @@ fn base_chain(kind: TableKind, hook: Hook) -> BaseChain {
 
 /// The nft name of an iptables chain: `ip_filter_INPUT`, `ip6_nat_mychain`.
 pub fn chain_name(family: Family, kind: TableKind, chain: &str) -> String {
-    format!("{}_{}_{}", fam_prefix(family), kind.name(), nft_ident(chain))
+    format!(
+        "{}_{}_{}",
+        fam_prefix(family),
+        kind.name(),
+        nft_ident(chain)
+    )
 }
 
 /// `ip` or `ip6`: the nft payload keyword and our name prefix.
@@ -248,7 +260,9 @@ fn mask_of(family: Family, len: u8) -> IpAddr {
         Family::Ipv4 => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         Family::Ipv6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
     };
-    Prefix::new(any, len).expect("mask length checked").netmask()
+    Prefix::new(any, len)
+        .expect("mask length checked")
+        .netmask()
 }
 
 fn width(family: Family) -> u8 {
@@ -510,7 +524,11 @@ impl Lowerer<'_> {
             if src.value.len() > 0 || src.negated {
                 push(
                     &mut alts,
-                    m(format!("{ip} saddr"), op(src.negated), prefix_text(src.value)),
+                    m(
+                        format!("{ip} saddr"),
+                        op(src.negated),
+                        prefix_text(src.value),
+                    ),
                 );
             }
         }
@@ -518,11 +536,18 @@ impl Lowerer<'_> {
             if dst.value.len() > 0 || dst.negated {
                 push(
                     &mut alts,
-                    m(format!("{ip} daddr"), op(dst.negated), prefix_text(dst.value)),
+                    m(
+                        format!("{ip} daddr"),
+                        op(dst.negated),
+                        prefix_text(dst.value),
+                    ),
                 );
             }
         }
-        for (key, iface) in [("iifname", &spec.in_interface), ("oifname", &spec.out_interface)] {
+        for (key, iface) in [
+            ("iifname", &spec.in_interface),
+            ("oifname", &spec.out_interface),
+        ] {
             if let Some(Neg { negated, value }) = iface {
                 if let Some(s) = iface_match(key, *negated, value) {
                     push(&mut alts, s);
@@ -664,11 +689,7 @@ impl Lowerer<'_> {
                         if let Some(x) = range {
                             push(
                                 &mut alts,
-                                m(
-                                    format!("{ip} {field}"),
-                                    op(x.negated),
-                                    x.value.to_string(),
-                                ),
+                                m(format!("{ip} {field}"), op(x.negated), x.value.to_string()),
                             );
                         }
                     }
@@ -775,10 +796,7 @@ impl Lowerer<'_> {
             types.push("inet_service");
         }
         if parts.is_empty() {
-            return Ok((
-                Stmt::Stateful(limit_text(over, h.rate, h.burst)),
-                false,
-            ));
+            return Ok((Stmt::Stateful(limit_text(over, h.rate, h.burst)), false));
         }
         let key_type = types.join(" . ");
         let name = match self.hashlimit.get(&(fam, h.name.clone())) {
@@ -889,14 +907,12 @@ impl Lowerer<'_> {
         Ok(match r.command {
             RecentCommand::Set => vec![Stmt::Stateful(format!("update @{set} {{ {key} }}"))],
             RecentCommand::Rcheck => vec![member],
-            RecentCommand::Update => vec![
-                member,
-                Stmt::Stateful(format!("update @{set} {{ {key} }}")),
-            ],
-            RecentCommand::Remove => vec![
-                member,
-                Stmt::Stateful(format!("delete @{set} {{ {key} }}")),
-            ],
+            RecentCommand::Update => {
+                vec![member, Stmt::Stateful(format!("update @{set} {{ {key} }}"))]
+            }
+            RecentCommand::Remove => {
+                vec![member, Stmt::Stateful(format!("delete @{set} {{ {key} }}"))]
+            }
         })
     }
 
@@ -966,7 +982,9 @@ impl Lowerer<'_> {
                 Some(Verdict::Jump(chain_name(fam, at.table, c))),
                 false,
             )),
-            Target::Reject(with) => Ok((Vec::new(), Some(Verdict::Reject(reject_with(*with))), true)),
+            Target::Reject(with) => {
+                Ok((Vec::new(), Some(Verdict::Reject(reject_with(*with))), true))
+            }
             Target::Log(l) => act(log_text(l)),
             Target::Snat(n) => act(nat_text(at, "snat", n)?),
             Target::Dnat(n) => act(nat_text(at, "dnat", n)?),

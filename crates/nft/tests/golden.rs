@@ -19,14 +19,23 @@ fn every_example_has_a_golden_script() {
             script
                 .provenance()
                 .iter()
-                .map(|p| (p.origin.family, p.origin.table, p.origin.chain.clone(), p.origin.index))
+                .map(|p| (
+                    p.origin.family,
+                    p.origin.table,
+                    p.origin.chain.clone(),
+                    p.origin.index
+                ))
                 .collect::<std::collections::BTreeSet<_>>()
                 .len(),
             rs.rule_count(),
             "{name}"
         );
         for p in script.provenance() {
-            assert!(lines[p.line - 1].contains("counter"), "{name}: line {}", p.line);
+            assert!(
+                lines[p.line - 1].contains("counter"),
+                "{name}: line {}",
+                p.line
+            );
         }
     }
 }

@@ -78,7 +78,11 @@ fn script_reloads_in_one_namespace() {
         ))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     let chains = std::fs::read_to_string(&f)
         .unwrap()
