@@ -249,6 +249,36 @@ pub enum CompileError {
     },
 }
 
+impl CompileError {
+    /// The rule the error is about (`None` for errors about sets and names).
+    pub fn place(&self) -> Option<&RulePlace> {
+        use CompileError::*;
+        match self {
+            RecentHitcount { at }
+            | RecentRttl { at }
+            | RecentNegatedUpdate { at, .. }
+            | RecentSecondsConflict { at, .. }
+            | SplitLimit { at }
+            | CtStateMixed { at }
+            | IcmpAnyNegated { at }
+            | PortOnlyNat { at, .. }
+            | Ipv6NatRangeWithPorts { at, .. }
+            | ConnmarkMask { at, .. }
+            | Ipv6Fragment { at }
+            | UnknownSet { at, .. }
+            | SetFamily { at, .. }
+            | SetDimensions { at, .. }
+            | HashlimitConflict { at, .. }
+            | UnsupportedMatch { at, .. }
+            | UnsupportedTarget { at, .. } => Some(at),
+            IntervalTimeout { .. }
+            | PermanentEntry { .. }
+            | NameClash { .. }
+            | UnsupportedSetKind { .. } => None,
+        }
+    }
+}
+
 /// Every error of one compilation, in model order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompileErrors(pub Vec<CompileError>);
