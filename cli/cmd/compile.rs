@@ -7,11 +7,11 @@ use anyhow::Result;
 use rampart_nft::{compile, CompileOptions};
 
 use crate::flags::CompileArgs;
-use crate::input::{load_ruleset_args, read_source};
+use crate::input::load_ruleset_args;
 
 /// Prints the nft script, or every untranslatable construct with its line.
 pub fn run(args: CompileArgs) -> Result<ExitCode> {
-    let ruleset = load_ruleset_args(&args.ruleset)?;
+    let (ruleset, source) = load_ruleset_args(&args.ruleset)?;
     match compile(&ruleset, &CompileOptions::default()) {
         Ok(script) => {
             std::io::stdout()
@@ -20,14 +20,13 @@ pub fn run(args: CompileArgs) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Err(errors) => {
-            let file = args.ruleset.rules.as_ref().or(args.ruleset.script.as_ref());
-            let source = file.and_then(|p| read_source(p).ok());
             let mut err = std::io::stderr().lock();
             for e in errors.errors() {
-                match (&source, e.place().and_then(|p| p.span)) {
-                    (Some(src), Some(span)) => {
-                        writeln!(err, "{}:{}:{}: error: {e}", src.name(), span.line, span.col)?;
-                        writeln!(err, "  | {}", src.line(span.line))?;
+                match e.place().and_then(|p| p.span) {
+                    Some(span) => {
+                        let name = source.name();
+                        writeln!(err, "{name}:{}:{}: error: {e}", span.line, span.col)?;
+                        writeln!(err, "  | {}", source.line(span.line))?;
                     }
                     _ => writeln!(err, "error: {e}")?,
                 }

@@ -6,5 +6,6 @@
 mod util;
 
 mod check;
+mod compile;
 mod show;
 mod trace;
