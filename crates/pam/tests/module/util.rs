@@ -5,7 +5,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use rampart_otp::{Entropy, KdfParams, OsEntropy, Secrets, Sheet, Store};
+use rampart_otp::{KdfParams, OsEntropy, Secrets, Sheet, Store};
 
 /// The module built by cargo for this test run.
 pub fn module() -> PathBuf {
@@ -163,11 +163,4 @@ pub fn numbers(prompt: &str) -> Vec<u16> {
         .split('/')
         .filter_map(|n| n.parse().ok())
         .collect()
-}
-
-/// A random tag.
-pub fn random_u32() -> u32 {
-    let mut b = [0u8; 4];
-    OsEntropy.fill(&mut b);
-    u32::from_le_bytes(b)
 }
