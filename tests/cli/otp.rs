@@ -69,7 +69,7 @@ fn init_status_revoke() {
     let _ = Store::new(&state);
 
     // A second init refuses to overwrite.
-    let out = rampart_stdin(&args, "x\n");
+    let out = rampart(&args);
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("--force"), "{}", out.stderr);
 
