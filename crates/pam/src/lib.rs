@@ -158,14 +158,15 @@ fn authenticate(pamh: &Handle, flags: c_int, args: &[String]) -> c_int {
         Ok(Some(a)) => a,
         _ => return PAM_CONV_ERR,
     };
-    let mut answer = String::from_utf8_lossy(&answer).into_owned();
+    // Not UTF-8: cannot be a right answer; it is checked as empty (and counted as a failure).
+    let answer = String::from_utf8(answer).unwrap_or_else(|e| {
+        wipe(e.into_bytes());
+        String::new()
+    });
 
     // Step 3: check, strike out, and store before answering.
     let result = finish(&store, &user, &challenge, &answer, &opts);
-    // SAFETY-free wipe of the typed password (best effort: the String is ours).
-    // Overwrite by replacing every char with a zero-width placeholder of equal length.
-    answer.clear();
-    answer.shrink_to_fit();
+    wipe(answer.into_bytes());
     match result {
         Ok((Outcome::Accepted, remaining, kind_sheet)) => {
             if kind_sheet && remaining <= LOW_WATER {
@@ -187,6 +188,13 @@ fn authenticate(pamh: &Handle, flags: c_int, args: &[String]) -> c_int {
             PAM_AUTH_ERR
         }
     }
+}
+
+/// Overwrites a typed password before its memory is freed.
+fn wipe(mut bytes: Vec<u8>) {
+    bytes.fill(0);
+    // Keeps the compiler from dropping the stores as dead before the deallocation.
+    std::hint::black_box(&bytes);
 }
 
 fn finish(

@@ -340,3 +340,52 @@ fn a_corrupt_file_refuses_the_login() {
     let _: &Path = &path;
     let _ = Entry::Used;
 }
+
+#[test]
+fn totp_codes_and_scratch_codes_through_the_module() {
+    use rampart_otp::{scratch_codes, totp, KdfParams, OsEntropy, Secrets, Store};
+    let Some(svc) = Service::new("") else { return };
+    let store = Store::new(svc.dir.path().join("state"));
+    store.create().unwrap();
+    let key = b"rampart-totp-test-key";
+    let scratch = scratch_codes(&mut OsEntropy, 2);
+    let secrets =
+        Secrets::from_totp("hana", key, &scratch, KdfParams::DEFAULT, &mut OsEntropy).unwrap();
+    let lock = store.lock("hana").unwrap();
+    store.save(&lock, &secrets).unwrap();
+    drop(lock);
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    };
+    let login = svc.start("hana");
+    let prompt = {
+        let start = Instant::now();
+        loop {
+            let o = login.output();
+            if o.contains("Verification code: ") {
+                break o;
+            }
+            assert!(start.elapsed() < Duration::from_secs(20), "{o}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    assert!(prompt.contains("Verification code: "));
+    let code = totp::code(key, now(), 30, 6);
+    let (ok, out) = login.answer(&code);
+    assert!(ok, "{out}");
+    // The same code again is a replay.
+    let login = svc.start("hana");
+    std::thread::sleep(Duration::from_millis(300));
+    let (ok, _) = login.answer(&code);
+    assert!(!ok, "replayed TOTP code accepted");
+    // A scratch code works once.
+    for expect in [true, false] {
+        let login = svc.start("hana");
+        std::thread::sleep(Duration::from_millis(300));
+        let (ok, out) = login.answer(&scratch[0]);
+        assert_eq!(ok, expect, "{out}");
+    }
+}
