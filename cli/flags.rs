@@ -33,6 +33,9 @@ pub enum Command {
     Check(CheckArgs),
     /// Compile a ruleset to an nftables script for `table inet rampart` and print it.
     Compile(CompileArgs),
+    /// One-time passwords for SSH logins: printed sheets or TOTP, checked by
+    /// pam_rampart_otp.so.
+    Otp(crate::cmd::otp::OtpArgs),
     /// Print a shell completion script.
     Completions {
         /// The shell.
@@ -88,6 +91,10 @@ pub struct TraceArgs {
     pub packets: Option<PathBuf>,
     #[command(flatten)]
     pub packet: PacketArgs,
+    /// Also list the rules that were evaluated and did not match, each with the first
+    /// test that failed (`out interface is ppp0, rule wants eth1`).
+    #[arg(long, short = 'v')]
+    pub explain: bool,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,

@@ -2,6 +2,7 @@
 
 mod check;
 mod compile;
+pub mod otp;
 mod show;
 mod trace;
 
@@ -19,6 +20,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Show(args) => show::run(args),
         Command::Check(args) => check::run(args),
         Command::Compile(args) => compile::run(args),
+        Command::Otp(args) => otp::run(args),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

@@ -40,6 +40,7 @@ pub fn run(args: TraceArgs) -> Result<ExitCode> {
         }
     };
     let mut sim = Simulator::new(&ruleset, host);
+    sim.set_explain(args.explain);
     if args.packets.is_some() {
         return batch(&mut sim, &packets, &notes, args.json);
     }
@@ -63,6 +64,7 @@ pub fn run(args: TraceArgs) -> Result<ExitCode> {
         for note in &notes {
             writeln!(out, "note: {note}")?;
         }
+        writeln!(out, "packet: {packet}")?;
         write!(out, "{trace}")?;
     }
     Ok(ExitCode::SUCCESS)

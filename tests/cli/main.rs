@@ -7,5 +7,6 @@ mod util;
 
 mod check;
 mod compile;
+mod otp;
 mod show;
 mod trace;

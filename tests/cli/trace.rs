@@ -50,6 +50,16 @@ fn router_fault_not_natted() {
 }
 
 #[test]
+fn router_fault_not_natted_explained() {
+    let mut args = vec!["--explain"];
+    args.extend_from_slice(LAN_TO_WEB);
+    golden(
+        "router-fault-not-natted-explain.txt",
+        &trace_example("router-fault-not-natted", &args),
+    );
+}
+
+#[test]
 fn router_fault_wrong_address() {
     golden(
         "router-fault-wrong-address.txt",

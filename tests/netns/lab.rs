@@ -365,6 +365,54 @@ impl Lab {
     }
 }
 
+impl Lab {
+    /// Send `n` TCP SYNs from `from` (a role) as fast as possible: `n`
+    /// non-blocking connects from `src` to `dst`, each from its own
+    /// ephemeral port. Returns, per SYN, when its `connect` was called.
+    /// The sockets are closed after `hold` (which
+    /// must stay below the 1 s initial retransmission timeout, so no SYN is
+    /// sent twice); closing a connecting socket sends nothing.
+    pub fn syn_burst(
+        &self,
+        from: &str,
+        src: IpAddr,
+        dst: SocketAddr,
+        n: usize,
+        hold: Duration,
+    ) -> io::Result<Vec<Instant>> {
+        use socket2::{Domain, Protocol, Socket, Type};
+        if hold >= Duration::from_millis(900) {
+            return Err(invalid("hold a SYN burst for less than 900 ms".into()));
+        }
+        check_documentation(dst.ip())?;
+        let ns = self.ns(from)?.to_owned();
+        in_ns(ns, move || {
+            let mut sockets = Vec::with_capacity(n);
+            for _ in 0..n {
+                let s = Socket::new(Domain::for_address(dst), Type::STREAM, Some(Protocol::TCP))?;
+                s.set_nonblocking(true)?;
+                s.bind(&SocketAddr::new(src, 0).into())?;
+                sockets.push(s);
+            }
+            let mut sent = Vec::with_capacity(n);
+            let start = Instant::now();
+            for s in &sockets {
+                sent.push(Instant::now());
+                match s.connect(&dst.into()) {
+                    Ok(()) => {}
+                    Err(e) if e.raw_os_error() == Some(nix::errno::Errno::EINPROGRESS as i32) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            thread::sleep(hold.saturating_sub(start.elapsed()));
+            drop(sockets);
+            Ok(sent)
+        })
+        .join()
+        .map_err(|_| io::Error::other("SYN sender panicked"))?
+    }
+}
+
 impl Drop for Lab {
     fn drop(&mut self) {
         for (_, ns) in self.namespaces.drain(..).rev() {
@@ -480,6 +528,22 @@ fn canonical(ip: IpAddr) -> IpAddr {
 
 const POLL: Duration = Duration::from_millis(5);
 
+/// Bind the TCP listener for `p`. The previous probe's accepted connection
+/// on the same port may still be closing (FIN_WAIT / LAST_ACK); the kernel
+/// then refuses an explicit bind of the port for a few milliseconds even
+/// with SO_REUSEADDR, so `EADDRINUSE` is retried for up to 500 ms.
+fn bind_listener(p: &Probe) -> io::Result<TcpListener> {
+    let end = Instant::now() + Duration::from_millis(500);
+    loop {
+        match TcpListener::bind((unspecified(p.dst), p.port)) {
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse && Instant::now() < end => {
+                thread::sleep(POLL);
+            }
+            r => return r,
+        }
+    }
+}
+
 /// Listen for the probe until it arrives, `stop` is set, or `deadline` passes.
 fn listen(
     p: &Probe,
@@ -492,7 +556,7 @@ fn listen(
     let give_up = || stop.load(Ordering::SeqCst) || Instant::now() >= end;
     match p.proto {
         Proto::Tcp => {
-            let l = TcpListener::bind((unspecified(p.dst), p.port))?;
+            let l = bind_listener(p)?;
             l.set_nonblocking(true)?;
             let _ = ready.send(());
             loop {

@@ -58,6 +58,7 @@
 #![deny(missing_docs)]
 
 mod conntrack;
+mod explain;
 mod host;
 mod limit;
 mod matcher;
@@ -73,8 +74,8 @@ use rampart_ruleset::Ruleset;
 pub use host::{Host, HostError, HostErrorKind, HostInterface, IfAddr, Route, RouteDecision};
 pub use packet::{CtState, Packet};
 pub use trace::{
-    count_hits, Assumption, Branch, Endpoint, Event, Fate, Hook, NatKind, RuleHit, Stage, Step,
-    Trace,
+    count_hits, Assumption, Branch, Endpoint, Event, Fate, Hint, HintKind, Hook, NatKind, RuleHit,
+    Stage, Step, Trace, NOT_MATCHED,
 };
 
 use state::State;
@@ -93,6 +94,8 @@ pub struct Simulator<'r> {
     state: State,
     /// The latest packet time seen, microseconds.
     now_us: u64,
+    /// Record rules that did not match.
+    explain: bool,
 }
 
 impl<'r> Simulator<'r> {
@@ -103,7 +106,14 @@ impl<'r> Simulator<'r> {
             host,
             state: State::default(),
             now_us: 0,
+            explain: false,
         }
+    }
+
+    /// Explain mode (off by default): traces also list every rule that was evaluated and
+    /// did not match, with the first failing test in words ([`Event::NotMatched`]).
+    pub fn set_explain(&mut self, on: bool) {
+        self.explain = on;
     }
 
     /// The host description.
@@ -126,8 +136,15 @@ impl<'r> Simulator<'r> {
         let mut truncated = false;
         let mut planned = 1usize;
         while let Some(assumptions) = queue.pop_front() {
-            let done =
-                Walk::new(&self.compiled, &self.host, &self.state, packet, assumptions).finish();
+            let done = Walk::new(
+                &self.compiled,
+                &self.host,
+                &self.state,
+                packet,
+                assumptions,
+                self.explain,
+            )
+            .finish();
             for fork in done.forks {
                 if planned < MAX_BRANCHES {
                     planned += 1;

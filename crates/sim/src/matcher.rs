@@ -269,35 +269,113 @@ fn masked(addr: IpAddr, len: Option<u8>) -> IpAddr {
     }
 }
 
-/// Whether the whole rule matches.
-pub(crate) fn rule_matches(spec: &RuleSpec, ctx: &Ctx, env: &mut Env) -> bool {
-    let header = spec
-        .source
-        .as_ref()
-        .map_or(true, |s| neg(s, |p| p.contains(ctx.src)))
-        && spec
+/// A component of a rule: one of the IP header tests or the `index`-th `-m` module.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Test {
+    Source,
+    Destination,
+    InIface,
+    OutIface,
+    Protocol,
+    Fragment,
+    Module(usize),
+}
+
+const HEADER_TESTS: [Test; 6] = [
+    Test::Source,
+    Test::Destination,
+    Test::InIface,
+    Test::OutIface,
+    Test::Protocol,
+    Test::Fragment,
+];
+
+/// Whether one IP header test holds (`true` when the rule does not test it).
+pub(crate) fn header_holds(spec: &RuleSpec, test: Test, ctx: &Ctx) -> bool {
+    match test {
+        Test::Source => spec
+            .source
+            .as_ref()
+            .map_or(true, |s| neg(s, |p| p.contains(ctx.src))),
+        Test::Destination => spec
             .destination
             .as_ref()
-            .map_or(true, |d| neg(d, |p| p.contains(ctx.dst)))
-        && spec
+            .map_or(true, |d| neg(d, |p| p.contains(ctx.dst))),
+        Test::InIface => spec
             .in_interface
             .as_ref()
-            .map_or(true, |i| neg(i, |i| i.matches(ctx.in_iface)))
-        && spec
+            .map_or(true, |i| neg(i, |i| i.matches(ctx.in_iface))),
+        Test::OutIface => spec
             .out_interface
             .as_ref()
-            .map_or(true, |o| neg(o, |o| o.matches(ctx.out_iface)))
-        && spec
+            .map_or(true, |o| neg(o, |o| o.matches(ctx.out_iface))),
+        Test::Protocol => spec
             .protocol
             .as_ref()
-            .map_or(true, |p| neg(p, |p| *p == ctx.pkt.protocol))
-        && spec.fragment.map_or(true, |f| f == ctx.pkt.fragment);
-    header
-        && spec
-            .matches
-            .iter()
-            .enumerate()
-            .all(|(i, m)| match_one(m, i, ctx, env))
+            .map_or(true, |p| neg(p, |p| *p == ctx.pkt.protocol)),
+        Test::Fragment => spec.fragment.map_or(true, |f| f == ctx.pkt.fragment),
+        Test::Module(_) => true,
+    }
+}
+
+/// Whether the whole rule matches; `Err` names the first component that does not, in
+/// the kernel's order (later components are not evaluated, so their state is untouched).
+pub(crate) fn rule_matches(spec: &RuleSpec, ctx: &Ctx, env: &mut Env) -> Result<(), Test> {
+    if let Some(t) = HEADER_TESTS
+        .into_iter()
+        .find(|t| !header_holds(spec, *t, ctx))
+    {
+        return Err(t);
+    }
+    for (i, m) in spec.matches.iter().enumerate() {
+        if !match_one(m, i, ctx, env) {
+            return Err(Test::Module(i));
+        }
+    }
+    Ok(())
+}
+
+/// Every component that does not match, evaluated one by one, and the number of tests the
+/// rule makes that do match (for "nearest miss" hints; `env` should be a scratch one, as
+/// stateful modules are evaluated too).
+pub(crate) fn failing_tests(spec: &RuleSpec, ctx: &Ctx, env: &mut Env) -> (Vec<Test>, usize) {
+    let present = [
+        spec.source.is_some(),
+        spec.destination.is_some(),
+        spec.in_interface.is_some(),
+        spec.out_interface.is_some(),
+        spec.protocol.is_some(),
+        spec.fragment.is_some(),
+    ];
+    let mut failing = Vec::new();
+    let mut passed = 0;
+    for (t, present) in HEADER_TESTS.into_iter().zip(present) {
+        if !present {
+            continue;
+        }
+        if header_holds(spec, t, ctx) {
+            passed += 1;
+        } else {
+            failing.push(t);
+        }
+    }
+    let wrong_proto = failing.contains(&Test::Protocol);
+    for (i, m) in spec.matches.iter().enumerate() {
+        // A protocol module cannot match another protocol: counted once, as the protocol.
+        let proto_module = matches!(
+            m,
+            Match::Tcp(_) | Match::Udp(_) | Match::Icmp(_) | Match::Icmp6(_) | Match::Multiport(_)
+        );
+        if (wrong_proto && proto_module) || matches!(m, Match::Comment(_)) {
+            continue;
+        }
+        if match_one(m, i, ctx, env) {
+            passed += 1;
+        } else {
+            failing.push(Test::Module(i));
+        }
+    }
+    (failing, passed)
 }
 
 fn match_one(m: &Match, index: usize, ctx: &Ctx, env: &mut Env) -> bool {
@@ -315,7 +393,7 @@ fn match_one(m: &Match, index: usize, ctx: &Ctx, env: &mut Env) -> bool {
                     f.apply(env.decide.field(
                         pkt.tcp_flags,
                         |got: TcpFlags| got.0 & mask == comp,
-                        || format!("--tcp-flags {} {}", flag_names(mask), flag_names(comp)),
+                        || format!("--tcp-flags {} {}", TcpFlags(mask), TcpFlags(comp)),
                     ))
                 })
         }
@@ -448,21 +526,6 @@ fn ports(test: &Option<Neg<PortRange>>, side: Side, value: Option<u16>, env: &mu
     test.as_ref().map_or(true, |t| {
         t.apply(env.decide.port(side, std::slice::from_ref(&t.value), value))
     })
-}
-
-fn flag_names(bits: u8) -> String {
-    if bits == TcpFlags::ALL {
-        return "ALL".to_string();
-    }
-    if bits == 0 {
-        return "NONE".to_string();
-    }
-    TcpFlags::NAMES
-        .iter()
-        .filter(|(_, b)| bits & b != 0)
-        .map(|(n, _)| *n)
-        .collect::<Vec<_>>()
-        .join(",")
 }
 
 fn icmp(t: &Neg<IcmpType>, flag: &str, pkt: &Packet, env: &mut Env) -> bool {
@@ -631,7 +694,13 @@ mod tests {
             port(Side::Dst, &[(22, 22), (8000, 8080)]).to_string(),
             "--dport 22,8000:8080"
         );
-        assert_eq!(flag_names(TcpFlags::SYN | TcpFlags::ACK), "SYN,ACK");
-        assert_eq!(flag_names(TcpFlags::ALL), "ALL");
+        assert_eq!(
+            TcpFlags(TcpFlags::SYN | TcpFlags::ACK).to_string(),
+            "SYN,ACK"
+        );
+        assert_eq!(
+            TcpFlags(TcpFlags::ALL).to_string(),
+            "FIN,SYN,RST,PSH,ACK,URG"
+        );
     }
 }

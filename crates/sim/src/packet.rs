@@ -4,6 +4,7 @@
 //! Every optional field means "not given". A rule that tests a field the packet leaves
 //! unset cannot be decided, and the walk forks (see [`crate::Trace`]) instead of guessing.
 
+use std::fmt;
 use std::net::IpAddr;
 
 use rampart_ruleset::{CtStates, Family, MacAddr, Protocol, TcpFlags};
@@ -79,6 +80,12 @@ pub struct Packet {
     /// ICMP / ICMPv6 code.
     #[serde(default)]
     pub icmp_code: Option<u8>,
+    /// ICMP / ICMPv6 echo identifier (the kernel's conntrack keys echo flows on it, so an
+    /// echo reply answers only the request with the same id). `None` counts as
+    /// [`Packet::DEFAULT_ECHO_ID`]: packets that do not say belong to one echo session, so
+    /// a trace of a request and its reply still pairs them.
+    #[serde(default)]
+    pub echo_id: Option<u16>,
     /// Conntrack state forced by the caller; `None` lets the simulator's conntrack model
     /// decide from the flows it has seen.
     #[serde(default)]
@@ -102,6 +109,9 @@ pub struct Packet {
 }
 
 impl Packet {
+    /// The echo id conntrack assumes for an ICMP packet that sets none.
+    pub const DEFAULT_ECHO_ID: u16 = 0;
+
     /// A packet with only protocol and addresses set; every other field unknown.
     pub fn new(protocol: Protocol, src: IpAddr, dst: IpAddr) -> Packet {
         Packet {
@@ -114,6 +124,7 @@ impl Packet {
             tcp_flags: None,
             icmp_type: None,
             icmp_code: None,
+            echo_id: None,
             ct_state: None,
             mark: 0,
             length: None,
@@ -173,6 +184,14 @@ impl Packet {
         self.flags(TcpFlags::SYN)
     }
 
+    /// Sets the ICMP type, code and echo id (an echo request is type 8 / ICMPv6 128).
+    pub fn icmp(mut self, ty: u8, code: u8, echo_id: u16) -> Packet {
+        self.icmp_type = Some(ty);
+        self.icmp_code = Some(code);
+        self.echo_id = Some(echo_id);
+        self
+    }
+
     /// Sets the arrival time in seconds.
     pub fn at(mut self, time: f64) -> Packet {
         self.time = time;
@@ -200,5 +219,64 @@ impl Packet {
         } else {
             0
         }
+    }
+}
+
+/// One line for a trace header: `tcp 192.0.2.10:40000 → 198.51.100.7:80 [SYN] in eth0`.
+/// Unset fields are left out; a locally generated packet says `local`.
+impl fmt::Display for Packet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let end = |addr: IpAddr, port: Option<u16>| crate::trace::Endpoint { addr, port };
+        write!(
+            f,
+            "{} {} → {}",
+            self.protocol,
+            end(self.src, self.sport),
+            end(self.dst, self.dport)
+        )?;
+        if let Some(flags) = self.tcp_flags {
+            let names: Vec<&str> = TcpFlags::NAMES
+                .iter()
+                .filter(|(_, b)| flags.0 & b != 0)
+                .map(|(n, _)| *n)
+                .collect();
+            let names = if names.is_empty() {
+                "NONE".to_string()
+            } else {
+                names.join(",")
+            };
+            write!(f, " [{names}]")?;
+        }
+        match (self.icmp_type, self.icmp_code) {
+            (Some(t), Some(c)) => write!(f, " type {t}/{c}")?,
+            (Some(t), None) => write!(f, " type {t}")?,
+            _ => {}
+        }
+        if let Some(id) = self.echo_id {
+            write!(f, " id {id}")?;
+        }
+        match &self.in_iface {
+            Some(iface) => write!(f, " in {iface}")?,
+            None => f.write_str(" local")?,
+        }
+        if let Some(state) = self.ct_state {
+            write!(f, " state {}", state.name())?;
+        }
+        if self.mark != 0 {
+            write!(f, " mark {:#x}", self.mark)?;
+        }
+        if let Some(len) = self.length {
+            write!(f, " length {len}")?;
+        }
+        if self.fragment {
+            f.write_str(" fragment")?;
+        }
+        if let Some(mac) = self.mac_src {
+            write!(f, " mac {mac}")?;
+        }
+        if self.time != 0.0 {
+            write!(f, " at {}s", self.time)?;
+        }
+        Ok(())
     }
 }

@@ -196,6 +196,11 @@ pub enum Event {
         /// Where to.
         decision: String,
     },
+    /// Explain mode: a rule that was evaluated and did not match.
+    NotMatched {
+        /// The first failing test, in words (`out interface is ppp0, rule wants eth1`).
+        reason: String,
+    },
     /// Something the simulator could not model exactly.
     Warning {
         /// What.
@@ -414,6 +419,41 @@ pub struct Branch {
     pub fate: Fate,
     /// Rules that matched.
     pub hits: Vec<RuleHit>,
+    /// What an experienced admin would point out about this path (not NATed, NATed to a
+    /// foreign address, dropped by a policy and the nearest rule that would have accepted).
+    pub hints: Vec<Hint>,
+}
+
+/// The kinds of [`Hint`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum HintKind {
+    /// Source NAT to an address this host does not own: replies go elsewhere.
+    SnatForeignAddress,
+    /// Forwarded towards the default route with a source from another interface's
+    /// network, not NATed.
+    NotNatted,
+    /// Dropped by a built-in chain's DROP policy.
+    PolicyDrop,
+    /// DNAT sends the packet back out the interface it came in by, source unchanged: the
+    /// server answers the client directly and the reply bypasses the reverse NAT.
+    Hairpin,
+}
+
+/// A remark on a branch's outcome, for the admin asking "why".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Hint {
+    /// What kind of remark.
+    pub kind: HintKind,
+    /// The remark in words.
+    pub text: String,
+}
+
+impl fmt::Display for Hint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
 }
 
 /// The result of simulating one packet.
@@ -451,6 +491,9 @@ pub fn count_hits<'t>(traces: impl IntoIterator<Item = &'t Trace>) -> BTreeMap<R
     }
     counts
 }
+
+/// The marker of explain-mode steps (rules evaluated that did not match).
+pub const NOT_MATCHED: &str = "·";
 
 const STAGE_WIDTH: usize = 12;
 const PLACE_WIDTH: usize = 24;
@@ -514,6 +557,7 @@ impl fmt::Display for Event {
             Event::NatNoChange { kind } => write!(f, "{kind}: address unchanged"),
             Event::Conntrack { state, detail } => write!(f, "{} ({detail})", state.name()),
             Event::Route { decision } => f.write_str(decision),
+            Event::NotMatched { reason } => write!(f, "{NOT_MATCHED} not matched: {reason}"),
             Event::Warning { message } => write!(f, "warning: {message}"),
         }
     }
@@ -536,6 +580,9 @@ impl fmt::Display for Trace {
                 writeln!(f, "{step}")?;
             }
             writeln!(f, "fate: {}", branch.fate)?;
+            for hint in &branch.hints {
+                writeln!(f, "hint: {hint}")?;
+            }
         }
         if self.truncated {
             writeln!(

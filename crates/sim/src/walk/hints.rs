@@ -1,0 +1,245 @@
+//! Hints: what an experienced admin would point out about a branch's outcome, computed
+//! from the host and the fate at the end of a walk.
+
+use std::net::IpAddr;
+
+use rampart_prefix::Prefix;
+use rampart_ruleset::{rule_args, Action, Policy, TableKind, Target};
+
+use super::Walk;
+use crate::explain::describe;
+use crate::host::Host;
+use crate::trace::{Event, Fate, Hint, HintKind, Hook, Stage};
+
+/// nat misses listed in a "not NATed" hint before "and N more".
+const MAX_MISSES_LISTED: usize = 3;
+
+/// Most failing tests a rule may have to be named as the nearest miss of a DROP policy.
+const MAX_NEAREST_FAILING: usize = 3;
+
+impl Walk<'_, '_> {
+    pub(super) fn hints(&self, fate: &Fate) -> Vec<Hint> {
+        let mut hints = Vec::new();
+        match fate {
+            Fate::Forwarded { out_iface, src, .. } | Fate::SentOut { out_iface, src, .. } => {
+                let forwarded = matches!(fate, Fate::Forwarded { .. });
+                if let Some(h) = self.snat_foreign(out_iface, *src) {
+                    hints.push(h);
+                }
+                if forwarded {
+                    if let Some(h) = self.not_natted(out_iface, *src) {
+                        hints.push(h);
+                    }
+                    if let Some(h) = self.hairpin(out_iface, *src) {
+                        hints.push(h);
+                    }
+                }
+            }
+            Fate::Dropped {
+                table,
+                chain,
+                rule: None,
+            } => hints.push(self.policy_drop(*table, chain)),
+            _ => {}
+        }
+        hints
+    }
+
+    /// SNAT to an address the host does not own.
+    fn snat_foreign(&self, out_iface: &str, src: IpAddr) -> Option<Hint> {
+        if src == self.ct.orig.src || self.host.is_local(src) {
+            return None;
+        }
+        let kind = self
+            .steps
+            .iter()
+            .rev()
+            .find_map(|s| match &s.event {
+                Event::Nat { kind, .. } if s.stage != Stage::Hook(Hook::Prerouting) => {
+                    Some(kind.to_string())
+                }
+                _ => None,
+            })
+            .unwrap_or_else(|| "SNAT".to_string());
+        let own = self
+            .host
+            .primary_addr(out_iface, self.family)
+            .map(|a| format!(" ({out_iface} has {a})"))
+            .unwrap_or_default();
+        let on_link = self
+            .host
+            .interface(out_iface)
+            .is_some_and(|i| i.addrs.iter().any(|a| a.network().contains(src)));
+        let consequence = if on_link {
+            format!("replies will go to whoever owns {src}, not here")
+        } else {
+            format!(
+                "replies reach this host only if the network beyond {out_iface} routes {src} to it"
+            )
+        };
+        Some(Hint {
+            kind: HintKind::SnatForeignAddress,
+            text: format!(
+                "{kind} sets source {src}, which is not an address of this host{own}: {consequence}"
+            ),
+        })
+    }
+
+    /// Forwarded towards the default route with a source from another interface's network,
+    /// unchanged.
+    fn not_natted(&self, out_iface: &str, src: IpAddr) -> Option<Hint> {
+        if src != self.ct.orig.src || !carries_default(self.host, out_iface, src) {
+            return None;
+        }
+        let lan = connected_elsewhere(self.host, out_iface, src)?;
+        let why = if self.nat_post_walked {
+            let accepted = self.steps.iter().find(|s| {
+                s.stage == Stage::Hook(Hook::Postrouting)
+                    && s.table == Some(TableKind::Nat)
+                    && s.rule.is_some()
+                    && matches!(s.event, Event::Accept)
+            });
+            match accepted {
+                Some(s) => format!(
+                    "nat:{}:{} accepted it before any source NAT",
+                    s.chain.as_deref().unwrap_or("POSTROUTING"),
+                    s.rule.unwrap_or(0)
+                ),
+                None => {
+                    let misses: Vec<String> = self
+                        .nat_misses
+                        .iter()
+                        .filter(|m| m.nat_like)
+                        .map(|m| format!("{} `{}`: {}", m.place, m.rule_text, m.reason))
+                        .collect();
+                    let mut text = "no nat POSTROUTING rule matched".to_string();
+                    if !misses.is_empty() {
+                        let shown = misses.len().min(MAX_MISSES_LISTED);
+                        text.push_str(&format!(" ({}", misses[..shown].join("; ")));
+                        if misses.len() > shown {
+                            text.push_str(&format!("; and {} more", misses.len() - shown));
+                        }
+                        text.push(')');
+                    }
+                    text
+                }
+            }
+        } else if self.c.tables.contains_key(&(self.family, TableKind::Nat)) {
+            "its connection was set up without source NAT".to_string()
+        } else {
+            "there is no nat table".to_string()
+        };
+        Some(Hint {
+            kind: HintKind::NotNatted,
+            text: format!(
+                "forwarded out {out_iface} with source {src} unchanged (not NATed): {why}; \
+                 replies reach this host only if the outside routes {lan} to it \
+                 — add SNAT/MASQUERADE for -o {out_iface}"
+            ),
+        })
+    }
+
+    /// DNAT back out the arrival interface, source unchanged and on that link.
+    fn hairpin(&self, out_iface: &str, src: IpAddr) -> Option<Hint> {
+        if self.in_iface != out_iface || self.dst == self.ct.orig.dst || src != self.ct.orig.src {
+            return None;
+        }
+        let on_link = self
+            .host
+            .interface(out_iface)
+            .is_some_and(|i| i.addrs.iter().any(|a| a.network().contains(src)));
+        if !on_link {
+            return None;
+        }
+        Some(Hint {
+            kind: HintKind::Hairpin,
+            text: format!(
+                "DNAT to {} sends it back out {out_iface}, where it came from, with source {src} \
+                 unchanged: the server answers {src} directly, the reply bypasses this host's \
+                 reverse NAT and the client drops it — add SNAT/MASQUERADE for -o {out_iface} \
+                 -d {} (hairpin NAT)",
+                self.dst, self.dst
+            ),
+        })
+    }
+
+    /// A built-in chain's DROP policy, with the nearest ACCEPT rule.
+    fn policy_drop(&self, table: TableKind, chain: &str) -> Hint {
+        let place = format!("{table}:{chain}");
+        let mut text = format!(
+            "no rule in {place} accepted it; the policy is {}",
+            Policy::Drop.name()
+        );
+        let c = self.c;
+        let rules = c
+            .tables
+            .get(&(self.family, table))
+            .and_then(|&ti| Some((ti, c.chain(ti, chain)?)));
+        if let Some((ti, ci)) = rules {
+            let ch = &c.ruleset.tables[ti].chains[ci];
+            if ch.rules.is_empty() {
+                text = format!(
+                    "{place} has no rules and its policy is {}",
+                    Policy::Drop.name()
+                );
+            }
+            // The nearest miss: fewest failing tests, then most tests agreeing with the
+            // packet. A rule whose single test fails and that shares nothing with the packet
+            // (`-i lo`, `--state ESTABLISHED`) is not near anything; nor is one failing more
+            // than a few tests.
+            let nearest = ch
+                .rules
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| matches!(r.spec.action, Some(Action::Jump(Target::Accept))))
+                .map(|(i, r)| (i, r, self.failing(ti, ci, i)))
+                .filter(|(_, _, (failing, passed))| {
+                    !failing.is_empty()
+                        && failing.len() <= MAX_NEAREST_FAILING
+                        && (failing.len() > 1 || *passed > 0)
+                })
+                .min_by_key(|(_, _, (failing, passed))| (failing.len(), usize::MAX - passed));
+            if let Some((i, r, (failing, _))) = nearest {
+                let ctx = self.ctx((ti, ci, i));
+                let reasons: Vec<String> = failing
+                    .iter()
+                    .map(|t| describe(&r.spec, *t, &ctx))
+                    .collect();
+                let rule = format!("{place}:{} `{}`", i + 1, rule_args(&r.spec));
+                if reasons.len() == 1 {
+                    text.push_str(&format!(
+                        "; {rule} would have accepted it but: {}",
+                        reasons[0]
+                    ));
+                } else {
+                    text.push_str(&format!(
+                        "; the nearest ACCEPT rule, {rule}, fails {} tests: {}",
+                        reasons.len(),
+                        reasons.join("; ")
+                    ));
+                }
+            }
+        }
+        Hint {
+            kind: HintKind::PolicyDrop,
+            text,
+        }
+    }
+}
+
+/// Whether a default route of the address's family leaves by `iface`.
+fn carries_default(host: &Host, iface: &str, addr: IpAddr) -> bool {
+    host.routes
+        .iter()
+        .any(|r| r.dev == iface && r.dest.is_empty() && r.dest.addr().is_ipv4() == addr.is_ipv4())
+}
+
+/// The connected network of another interface that holds `addr`.
+fn connected_elsewhere(host: &Host, iface: &str, addr: IpAddr) -> Option<Prefix> {
+    host.interfaces
+        .iter()
+        .filter(|i| i.name != iface && i.name != "lo")
+        .flat_map(|i| &i.addrs)
+        .map(|a| a.network())
+        .find(|n| n.contains(addr))
+}
