@@ -2,7 +2,9 @@
 
 mod apply;
 mod check;
+mod compile;
 mod persist;
+pub mod otp;
 mod show;
 mod status;
 mod trace;
@@ -20,6 +22,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Trace(args) => trace::run(*args),
         Command::Show(args) => show::run(args),
         Command::Check(args) => check::run(args),
+        Command::Compile(args) => compile::run(args),
+        Command::Otp(args) => otp::run(args),
         Command::Apply(args) => apply::run(*args),
         Command::Confirm { state } => apply::confirm(state),
         Command::ConfirmWatch(args) => apply::watch(args),

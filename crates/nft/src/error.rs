@@ -168,7 +168,9 @@ pub enum CompileError {
         rule_family: &'static str,
     },
     /// `-m set` with fewer directions than the set has dimensions.
-    #[error("{at}: `--match-set {name}` gives {given} direction(s) but a {kind} set needs {needed}")]
+    #[error(
+        "{at}: `--match-set {name}` gives {given} direction(s) but a {kind} set needs {needed}"
+    )]
     SetDimensions {
         /// The rule.
         at: RulePlace,
@@ -245,6 +247,36 @@ pub enum CompileError {
         /// The ipset type.
         kind: &'static str,
     },
+}
+
+impl CompileError {
+    /// The rule the error is about (`None` for errors about sets and names).
+    pub fn place(&self) -> Option<&RulePlace> {
+        use CompileError::*;
+        match self {
+            RecentHitcount { at }
+            | RecentRttl { at }
+            | RecentNegatedUpdate { at, .. }
+            | RecentSecondsConflict { at, .. }
+            | SplitLimit { at }
+            | CtStateMixed { at }
+            | IcmpAnyNegated { at }
+            | PortOnlyNat { at, .. }
+            | Ipv6NatRangeWithPorts { at, .. }
+            | ConnmarkMask { at, .. }
+            | Ipv6Fragment { at }
+            | UnknownSet { at, .. }
+            | SetFamily { at, .. }
+            | SetDimensions { at, .. }
+            | HashlimitConflict { at, .. }
+            | UnsupportedMatch { at, .. }
+            | UnsupportedTarget { at, .. } => Some(at),
+            IntervalTimeout { .. }
+            | PermanentEntry { .. }
+            | NameClash { .. }
+            | UnsupportedSetKind { .. } => None,
+        }
+    }
 }
 
 /// Every error of one compilation, in model order.

@@ -16,7 +16,9 @@ use rampart_ruleset::{
 };
 
 use crate::error::{CompileError, CompileErrors, RulePlace};
-use crate::ir::{BaseChain, Chain, ChainType, Hook, Op, Priority, Rule as IrRule, Set, Stmt, Table, Verdict};
+use crate::ir::{
+    BaseChain, Chain, ChainType, Hook, Op, Priority, Rule as IrRule, Set, Stmt, Table, Verdict,
+};
 use crate::sets::lower_ipset;
 use crate::CompileOptions;
 
@@ -24,9 +26,6 @@ use crate::CompileOptions;
 /// bounds kernel memory per set under a flood from spoofed sources; 65535 is nft's usual
 /// meter size and above iptables' defaults (hashlimit 8192 buckets, recent 200 entries).
 const DYNAMIC_SET_SIZE: u32 = 65535;
-
-/// iptables' default `--hashlimit-htable-expire` (milliseconds).
-const HASHLIMIT_EXPIRE_MS: u32 = 10_000;
 
 /// Lowers a ruleset to the IR, reporting every untranslatable construct.
 pub fn lower(ruleset: &Ruleset, opts: &CompileOptions) -> Result<Table, CompileErrors> {
@@ -119,7 +118,12 @@ pub fn lower(ruleset: &Ruleset, opts: &CompileOptions) -> Result<Table, CompileE
             let name = chain_name(table.family, table.kind, &chain.name);
             l.claim(
                 &name,
-                format!("{} -t {} chain {}", table.family.command(), table.kind, chain.name),
+                format!(
+                    "{} -t {} chain {}",
+                    table.family.command(),
+                    table.kind,
+                    chain.name
+                ),
             );
             let mut rules = Vec::new();
             for (i, rule) in chain.rules.iter().enumerate() {
@@ -177,7 +181,12 @@ fn base_chain(kind: TableKind, hook: Hook) -> BaseChain {
 
 /// The nft name of an iptables chain: `ip_filter_INPUT`, `ip6_nat_mychain`.
 pub fn chain_name(family: Family, kind: TableKind, chain: &str) -> String {
-    format!("{}_{}_{}", fam_prefix(family), kind.name(), nft_ident(chain))
+    format!(
+        "{}_{}_{}",
+        fam_prefix(family),
+        kind.name(),
+        nft_ident(chain)
+    )
 }
 
 /// `ip` or `ip6`: the nft payload keyword and our name prefix.
@@ -251,7 +260,9 @@ fn mask_of(family: Family, len: u8) -> IpAddr {
         Family::Ipv4 => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         Family::Ipv6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
     };
-    Prefix::new(any, len).expect("mask length checked").netmask()
+    Prefix::new(any, len)
+        .expect("mask length checked")
+        .netmask()
 }
 
 fn width(family: Family) -> u8 {
@@ -386,7 +397,9 @@ fn ct_state_names(bits: u8) -> Vec<&'static str> {
 
 /// A flag-set match: `key a,b` (any of), or `key & (a|b) == 0` (none of).
 fn flag_match(key: &str, names: &[&str], negated: bool) -> Stmt {
-    if negated {
+    if negated && names.len() == 1 {
+        m(format!("{key} & {}", names[0]), Op::Eq, "0")
+    } else if negated {
         m(format!("{key} & ({})", names.join("|")), Op::Eq, "0")
     } else {
         m(key, Op::Implicit, names.join(","))
@@ -435,8 +448,9 @@ impl Lowerer<'_> {
 
     /// One set per (family, recent list), with the timeout every check of it agrees on.
     fn recent_lists(&mut self) {
-        let mut lists: BTreeMap<(Family, String), Option<(Option<u32>, RulePlace)>> =
-            BTreeMap::new();
+        // (family, list) → the --seconds of the first check of the list, and where it was.
+        type FirstCheck = Option<(Option<u32>, RulePlace)>;
+        let mut lists: BTreeMap<(Family, String), FirstCheck> = BTreeMap::new();
         for table in &self.ruleset.tables {
             for chain in &table.chains {
                 for (i, rule) in chain.rules.iter().enumerate() {
@@ -508,22 +522,33 @@ impl Lowerer<'_> {
             }
         };
         if let Some(src) = &spec.source {
-            if src.value.len() > 0 || src.negated {
+            if !src.value.is_empty() || src.negated {
                 push(
                     &mut alts,
-                    m(format!("{ip} saddr"), op(src.negated), prefix_text(src.value)),
+                    m(
+                        format!("{ip} saddr"),
+                        op(src.negated),
+                        prefix_text(src.value),
+                    ),
                 );
             }
         }
         if let Some(dst) = &spec.destination {
-            if dst.value.len() > 0 || dst.negated {
+            if !dst.value.is_empty() || dst.negated {
                 push(
                     &mut alts,
-                    m(format!("{ip} daddr"), op(dst.negated), prefix_text(dst.value)),
+                    m(
+                        format!("{ip} daddr"),
+                        op(dst.negated),
+                        prefix_text(dst.value),
+                    ),
                 );
             }
         }
-        for (key, iface) in [("iifname", &spec.in_interface), ("oifname", &spec.out_interface)] {
+        for (key, iface) in [
+            ("iifname", &spec.in_interface),
+            ("oifname", &spec.out_interface),
+        ] {
             if let Some(Neg { negated, value }) = iface {
                 if let Some(s) = iface_match(key, *negated, value) {
                     push(&mut alts, s);
@@ -665,11 +690,7 @@ impl Lowerer<'_> {
                         if let Some(x) = range {
                             push(
                                 &mut alts,
-                                m(
-                                    format!("{ip} {field}"),
-                                    op(x.negated),
-                                    x.value.to_string(),
-                                ),
+                                m(format!("{ip} {field}"), op(x.negated), x.value.to_string()),
                             );
                         }
                     }
@@ -776,10 +797,7 @@ impl Lowerer<'_> {
             types.push("inet_service");
         }
         if parts.is_empty() {
-            return Ok((
-                Stmt::Stateful(limit_text(over, h.rate, h.burst)),
-                false,
-            ));
+            return Ok((Stmt::Stateful(limit_text(over, h.rate, h.burst)), false));
         }
         let key_type = types.join(" . ");
         let name = match self.hashlimit.get(&(fam, h.name.clone())) {
@@ -801,7 +819,9 @@ impl Lowerer<'_> {
                     interval: false,
                     timeout_flag: true,
                     dynamic: true,
-                    timeout_ms: Some(u64::from(h.expire_ms.unwrap_or(HASHLIMIT_EXPIRE_MS))),
+                    timeout_ms: Some(u64::from(
+                        h.expire_ms.unwrap_or(h.rate.unit.seconds() * 1000),
+                    )),
                     size: Some(DYNAMIC_SET_SIZE),
                     elements: Vec::new(),
                     note: format!("{} -m hashlimit --hashlimit-name {}", fam.command(), h.name),
@@ -888,14 +908,12 @@ impl Lowerer<'_> {
         Ok(match r.command {
             RecentCommand::Set => vec![Stmt::Stateful(format!("update @{set} {{ {key} }}"))],
             RecentCommand::Rcheck => vec![member],
-            RecentCommand::Update => vec![
-                member,
-                Stmt::Stateful(format!("update @{set} {{ {key} }}")),
-            ],
-            RecentCommand::Remove => vec![
-                member,
-                Stmt::Stateful(format!("delete @{set} {{ {key} }}")),
-            ],
+            RecentCommand::Update => {
+                vec![member, Stmt::Stateful(format!("update @{set} {{ {key} }}"))]
+            }
+            RecentCommand::Remove => {
+                vec![member, Stmt::Stateful(format!("delete @{set} {{ {key} }}"))]
+            }
         })
     }
 
@@ -965,7 +983,9 @@ impl Lowerer<'_> {
                 Some(Verdict::Jump(chain_name(fam, at.table, c))),
                 false,
             )),
-            Target::Reject(with) => Ok((Vec::new(), Some(Verdict::Reject(reject_with(*with))), true)),
+            Target::Reject(with) => {
+                Ok((Vec::new(), Some(Verdict::Reject(reject_with(*with))), true))
+            }
             Target::Log(l) => act(log_text(l)),
             Target::Snat(n) => act(nat_text(at, "snat", n)?),
             Target::Dnat(n) => act(nat_text(at, "dnat", n)?),
@@ -1026,7 +1046,8 @@ fn icmp(at: &RulePlace, v6: bool, t: &Neg<IcmpType>) -> Result<Vec<Stmt>, Compil
         if t.negated {
             return Err(CompileError::IcmpAnyNegated { at: at.clone() });
         }
-        return Ok(vec![m("meta l4proto", Op::Implicit, kw)]);
+        // `any`: the rule's `-p icmp` (which iptables requires) already says it all.
+        return Ok(Vec::new());
     };
     Ok(match (code, t.negated) {
         (None, n) => vec![m(format!("{kw} type"), op(n), icmp_type_text(v6, ty))],
@@ -1236,5 +1257,145 @@ fn connmark(at: &RulePlace, c: ConnmarkTarget) -> Result<String, CompileError> {
             nfmask,
             ctmask,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rampart_ruleset::{parse_script, ParseOptions, Source};
+
+    use crate::{compile, rule_text, CompileOptions};
+
+    /// The nft rules one script line (plus setup lines) lowers to.
+    fn lowered(setup: &str, line: &str) -> Vec<String> {
+        let text = format!("{setup}{line}\n");
+        let src = Source::new("<t>", text);
+        let rs = parse_script(&src, ParseOptions::default())
+            .unwrap_or_else(|e| panic!("{line}: {e}"))
+            .ruleset;
+        let script = compile(&rs, &CompileOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+        let last = setup.lines().count() as u32 + 1;
+        let mut out = Vec::new();
+        for chain in &script.table().chains {
+            for r in &chain.rules {
+                if r.origin.as_ref().and_then(|o| o.span).map(|s| s.line) == Some(last) {
+                    out.push(rule_text(r));
+                }
+            }
+        }
+        out
+    }
+
+    /// Table-driven: iptables rule; the nft rule(s) it becomes.
+    #[test]
+    fn lowering_table() {
+        let cases: &[(&str, &str, &[&str])] = &[
+            // addresses
+            ("", "iptables -A INPUT -s 192.0.2.1 -j ACCEPT", &["ip saddr 192.0.2.1 counter accept"]),
+            ("", "iptables -A INPUT ! -d 192.0.2.0/24 -j DROP", &["ip daddr != 192.0.2.0/24 counter drop"]),
+            ("", "ip6tables -A INPUT -s 2001:db8::/32 -j ACCEPT", &["ip6 saddr 2001:db8::/32 counter accept"]),
+            // interfaces
+            ("", "iptables -A FORWARD -i eth+ ! -o ppp0 -j ACCEPT", &["iifname \"eth*\" oifname != \"ppp0\" counter accept"]),
+            ("", "iptables -A INPUT -i + -j ACCEPT", &["counter accept"]),
+            // protocol, fragments
+            ("", "iptables -A INPUT -p 99 -j ACCEPT", &["meta l4proto 99 counter accept"]),
+            ("", "iptables -A INPUT -f -j DROP", &["ip frag-off & 0x1fff != 0 counter drop"]),
+            // ports, flags
+            ("", "iptables -A INPUT -p tcp --dport 1000:2000 -j ACCEPT", &["tcp dport 1000-2000 counter accept"]),
+            ("", "iptables -A INPUT -p tcp --syn -j ACCEPT", &["tcp flags & (fin|syn|rst|ack) == syn counter accept"]),
+            ("", "iptables -A INPUT -p tcp --tcp-flags SYN,ACK SYN,ACK -j DROP", &["tcp flags & (syn|ack) == syn|ack counter drop"]),
+            ("", "iptables -A INPUT -p udp ! --sport 53 -j ACCEPT", &["udp sport != 53 counter accept"]),
+            // icmp
+            ("", "iptables -A INPUT -p icmp --icmp-type 3/4 -j ACCEPT", &["icmp type destination-unreachable icmp code 4 counter accept"]),
+            ("", "ip6tables -A INPUT -p icmpv6 --icmpv6-type 135 -j ACCEPT", &["icmpv6 type nd-neighbor-solicit counter accept"]),
+            ("", "iptables -A INPUT -p icmp --icmp-type any -j ACCEPT", &["meta l4proto icmp counter accept"]),
+            // multiport
+            ("", "iptables -A INPUT -p tcp -m multiport --ports 22,80 -j LOG", &[
+                "tcp sport { 22, 80 } counter log level warn",
+                "tcp sport != { 22, 80 } tcp dport { 22, 80 } counter log level warn",
+            ]),
+            ("", "iptables -A INPUT -p tcp -m multiport ! --dports 22,80 -j DROP", &["tcp dport != { 22, 80 } counter drop"]),
+            // conntrack
+            ("", "iptables -A INPUT -m conntrack ! --ctstate NEW,INVALID -j ACCEPT", &["ct state & (invalid|new) == 0 counter accept"]),
+            ("", "iptables -A FORWARD -m conntrack --ctstate DNAT -j ACCEPT", &["ct status dnat counter accept"]),
+            ("", "iptables -A FORWARD -m conntrack --ctorigdst 192.0.2.1 -j ACCEPT", &["ct original ip daddr 192.0.2.1 counter accept"]),
+            // limits
+            ("", "iptables -A INPUT -m limit --limit 3/hour -j LOG", &["limit rate 3/hour burst 5 packets counter log level warn"]),
+            ("", "iptables -A INPUT -m hashlimit --hashlimit-above 10/s --hashlimit-mode srcip,srcport --hashlimit-name a -j DROP", &[
+                "update @hashlimit_ip_a { ip saddr . th sport limit rate over 10/second burst 5 packets } counter drop",
+            ]),
+            ("", "iptables -A INPUT -m connlimit --connlimit-above 2 --connlimit-daddr -j DROP", &[
+                "add @connlimit_ip_1 { ip daddr ct count over 2 } counter drop",
+            ]),
+            ("", "iptables -A INPUT -m recent --name r --set", &["update @recent_ip_r { ip saddr } counter"]),
+            ("", "iptables -A INPUT -m recent --name r --remove -j ACCEPT", &["ip saddr @recent_ip_r delete @recent_ip_r { ip saddr } counter accept"]),
+            // comment, sets, iprange, mac, length, addrtype, mark
+            ("", "iptables -A INPUT -m comment --comment \"allow \\\"x\\\"\" -j ACCEPT", &["counter accept comment \"allow 'x'\""]),
+            ("ipset create s hash:ip,port\n", "iptables -A INPUT -m set --match-set s src,src -j DROP", &["ip saddr . meta l4proto . th sport @s counter drop"]),
+            ("", "iptables -A INPUT -m iprange ! --src-range 192.0.2.1-192.0.2.5 -j DROP", &["ip saddr != 192.0.2.1-192.0.2.5 counter drop"]),
+            ("", "iptables -A INPUT -m mac --mac-source AA:BB:CC:DD:EE:FF -j DROP", &["ether saddr aa:bb:cc:dd:ee:ff counter drop"]),
+            ("", "iptables -A INPUT -m length --length 0:63 -j DROP", &["meta length 0-63 counter drop"]),
+            ("", "iptables -A INPUT -m addrtype --dst-type LOCAL --limit-iface-in -j ACCEPT", &["fib daddr . iif type local counter accept"]),
+            ("", "iptables -A INPUT -m mark --mark 0x1/0x1 -j ACCEPT", &["meta mark and 0x1 == 0x1 counter accept"]),
+            // targets
+            ("", "iptables -A INPUT -j REJECT --reject-with icmp-proto-unreachable", &["meta nfproto ipv4 counter reject with icmp type prot-unreachable"]),
+            ("", "ip6tables -A INPUT -j REJECT --reject-with icmp6-addr-unreachable", &["meta nfproto ipv6 counter reject with icmpv6 type addr-unreachable"]),
+            ("", "iptables -A INPUT -j LOG --log-prefix \"x: \" --log-level 7", &["counter log prefix \"x: \" level debug"]),
+            ("iptables -N c\n", "iptables -A INPUT -g c", &["counter goto ip_filter_c"]),
+            ("", "iptables -t nat -A POSTROUTING -p tcp -j SNAT --to-source 203.0.113.1:1024-2048 --persistent", &[
+                "meta l4proto tcp counter snat ip to 203.0.113.1:1024-2048 persistent",
+            ]),
+            ("", "ip6tables -t nat -A PREROUTING -p tcp -j DNAT --to-destination [2001:db8::1]:80", &[
+                "meta l4proto tcp counter dnat ip6 to [2001:db8::1]:80",
+            ]),
+            ("", "iptables -t nat -A PREROUTING -p tcp -j REDIRECT --to-ports 8080", &["meta l4proto tcp counter redirect to :8080"]),
+            ("", "iptables -t mangle -A PREROUTING -j MARK --and-mark 0xf", &["counter meta mark set meta mark and 0xf xor 0x0"]),
+            ("", "iptables -t mangle -A PREROUTING -j CONNMARK --set-xmark 0x1/0x1", &["counter ct mark set ct mark and 0xfffffffe xor 0x1"]),
+            ("", "iptables -t raw -A PREROUTING -j NOTRACK", &["counter notrack"]),
+            ("", "iptables -t raw -A OUTPUT -j TRACE", &["counter meta nftrace set 1"]),
+        ];
+        let mut failures = Vec::new();
+        for (setup, line, want) in cases {
+            let got = lowered(setup, line);
+            if got != *want {
+                failures.push(format!("{line}\n  want {want:?}\n  got  {got:?}"));
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    /// The base chain layout: dispatch per family, the DROP policy right after the jump.
+    #[test]
+    fn dispatch_and_policy() {
+        let src = Source::new(
+            "<t>",
+            "iptables -P INPUT DROP\nip6tables -A INPUT -j ACCEPT\n\
+             iptables -t nat -A OUTPUT -p tcp -j REDIRECT\n",
+        );
+        let rs = parse_script(&src, ParseOptions::default()).unwrap().ruleset;
+        let script = compile(&rs, &CompileOptions::default()).unwrap();
+        let t = script.text();
+        assert!(
+            t.contains(
+                "\tchain filter_input {\n\
+             \t\ttype filter hook input priority filter; policy accept;\n\
+             \t\tmeta nfproto ipv4 jump ip_filter_INPUT\n\
+             \t\tmeta nfproto ipv4 counter drop comment \"iptables -t filter -P INPUT DROP\"\n\
+             \t\tmeta nfproto ipv6 jump ip6_filter_INPUT\n\t}\n"
+            ),
+            "{t}"
+        );
+        assert!(
+            t.contains("type nat hook output priority -100; policy accept;"),
+            "{t}"
+        );
+        assert!(!t.contains("flush ruleset"));
+        // No other table is named.
+        for line in t
+            .lines()
+            .filter(|l| l.starts_with("table") || l.starts_with("delete"))
+        {
+            assert!(line.contains("inet rampart"), "{line}");
+        }
     }
 }
