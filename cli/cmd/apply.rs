@@ -31,9 +31,9 @@ pub fn state_dir(args: &StateArgs) -> Result<StateDir> {
 /// The nft script of the policy named on the command line, or `None` when none is named.
 pub fn compiled_policy(args: &PolicyArgs) -> Result<Option<String>> {
     if let Some(path) = &args.nft {
-        return std::fs::read_to_string(path)
-            .with_context(|| format!("reading {}", path.display()))
-            .map(Some);
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        return Ok(Some(rampart_kernel::without_replace_preamble(&text)));
     }
     let r = &args.ruleset;
     let mut ruleset: Ruleset = match (&r.rules, &r.script) {
@@ -58,7 +58,9 @@ pub fn compiled_policy(args: &PolicyArgs) -> Result<Option<String>> {
     let mut opts = CompileOptions::default();
     opts.replace = false;
     let script = rampart_nft::compile(&ruleset, &opts).map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(Some(script.text().to_string()))
+    Ok(Some(rampart_kernel::without_replace_preamble(
+        script.text(),
+    )))
 }
 
 /// `rampart apply`.

@@ -3,8 +3,8 @@
 mod apply;
 mod check;
 mod compile;
-mod persist;
 pub mod otp;
+mod persist;
 mod show;
 mod status;
 mod trace;

@@ -101,11 +101,15 @@ impl Setup {
     }
 
     fn connect(&self) -> Fate {
+        self.connect_to(PORT)
+    }
+
+    fn connect_to(&self, port: u16) -> Fate {
         let probe = Probe {
             proto: Proto::Tcp,
             src: CLIENT_IP.parse::<IpAddr>().unwrap(),
             dst: HOST_IP.parse::<IpAddr>().unwrap(),
-            port: PORT,
+            port,
         };
         self.lab
             .probe("client", &probe, Duration::from_millis(400))
@@ -262,4 +266,41 @@ fn boot_restore_brings_back_rules_and_sets() {
     assert!(s.rampart(&["down"]).contains("removed"));
     assert!(s.rampart(&["down"]).contains("not present"));
     assert!(is_delivered(s.connect()));
+}
+
+#[test]
+fn webserver_example_compiled_and_applied() {
+    if !super::have_root() {
+        return;
+    }
+    let s = setup();
+    let script = super::examples_dir().join("webserver.sh");
+    let script = script.to_str().unwrap();
+    assert!(s
+        .rampart(&["apply", "--script", script])
+        .contains("applied"));
+    assert!(is_delivered(s.connect_to(80)), "http is allowed");
+    assert!(is_delivered(s.connect_to(22)), "ssh is allowed");
+    assert_eq!(
+        s.connect_to(PORT),
+        Fate::Dropped,
+        "other ports hit the DROP policy"
+    );
+    assert!(s
+        .rampart(&["apply", "--script", script])
+        .contains("unchanged"));
+    let status = s.rampart(&["status", "--script", script, "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(
+        v["drift"]["added"].as_array().map(Vec::len),
+        Some(0),
+        "{status}"
+    );
+    let counted: u64 = v["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["packets"].as_u64())
+        .sum();
+    assert!(counted > 0, "the probes were counted: {status}");
 }

@@ -26,7 +26,7 @@
 
 use crate::error::Error;
 use crate::nft::Nft;
-use crate::script::{normalise_listing, parse_table, TableShape};
+use crate::script::{normalise_listing, parse_table, without_replace_preamble, TableShape};
 
 /// What an apply did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,14 +109,17 @@ fn quote(name: &str) -> String {
     }
 }
 
-/// Applies `script` (one `table inet rampart { ... }` block) atomically: checks the
+/// Applies `script` (one `table inet rampart { ... }` block; the replace preamble of
+/// `rampart compile` output is dropped) atomically: checks the
 /// transaction with `nft -c`, then commits it with one `nft -f`. On any error the table
 /// is as it was. Returns the outcome and the record to keep for the next apply.
 pub fn apply(nft: &Nft, script: &str, opts: &ApplyOptions) -> Result<(Outcome, Applied), Error> {
+    let script = without_replace_preamble(script);
+    let script = script.as_str();
     let new = parse_table(script)?;
     let listing = nft.list_table()?;
     if let (false, Some(prev), Some(cur)) = (opts.force, &opts.previous, &listing) {
-        if prev.script == script && prev.listing == normalise_listing(cur) {
+        if same_rules(&prev.script, script) && prev.listing == normalise_listing(cur) {
             return Ok((Outcome::Unchanged, prev.clone()));
         }
     }
@@ -151,6 +154,18 @@ pub fn apply(nft: &Nft, script: &str, opts: &ApplyOptions) -> Result<(Outcome, A
             listing: normalise_listing(&after),
         },
     ))
+}
+
+/// The scripts are equal but for comment lines and blank lines.
+fn same_rules(a: &str, b: &str) -> bool {
+    let significant = |s: &str| {
+        s.lines()
+            .map(str::trim_end)
+            .filter(|l| !l.trim_start().starts_with('#') && !l.is_empty())
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    significant(a) == significant(b)
 }
 
 /// Rewrites `/dev/stdin:L:` in nft's message to `script line L'` where L falls inside

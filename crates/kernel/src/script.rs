@@ -209,6 +209,22 @@ fn normalise_decl(stmt: &str, inner: Option<&str>) -> String {
     s
 }
 
+/// Drops the "replace" preamble `rampart compile` prints for a standalone `nft -f`
+/// (`table inet rampart {}` then `delete table inet rampart`): loading that would delete
+/// our sets and their elements, so [`crate::apply`] builds its own transaction instead.
+pub fn without_replace_preamble(script: &str) -> String {
+    let mut out = String::with_capacity(script.len());
+    for line in script.lines() {
+        let t = collapse(line);
+        if t == "table inet rampart {}" || t == "delete table inet rampart" {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
 /// A listing with runtime state removed: counter values, set and map elements, quota
 /// usage, and `# handle` comments. Two listings that compare equal after this describe
 /// the same rules.
@@ -300,6 +316,18 @@ mod tests {
         .unwrap();
         let l = parse_table(LISTING).unwrap();
         assert_eq!(s.set("allow4"), l.set("allow4"));
+    }
+
+    #[test]
+    fn compile_output_loses_its_replace_preamble() {
+        let s = "#!/usr/sbin/nft -f\ntable inet rampart {}\ndelete table inet rampart\ntable inet rampart {\n chain c { }\n}\n";
+        let t = without_replace_preamble(s);
+        assert_eq!(
+            t,
+            "#!/usr/sbin/nft -f\ntable inet rampart {\n chain c { }\n}\n"
+        );
+        assert!(parse_table(&t).is_ok());
+        assert!(parse_table(s).is_err());
     }
 
     #[test]
