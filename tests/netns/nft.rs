@@ -5,35 +5,28 @@
 use std::time::Instant;
 
 use rampart_nft::{compile, CompileOptions};
-use rampart_ruleset::{parse_script, ParseOptions, Source};
 
-use super::spec::{parse_probes, HostSpec, Origin};
-use super::{build_lab, describe, have_root, peer_role, read_example, HOST, TIMEOUT};
+use super::spec::Origin;
+use super::{build_lab, describe, have_root, load_example, peer_role, HOST, TIMEOUT};
 
 /// Compiles `examples/NAME.sh`, loads it with nft in a fresh lab and runs every probe.
-fn run_compiled(name: &str) {
+fn run_compiled(name: &'static str) {
     if !have_root() {
         return;
     }
     let started = Instant::now();
-    let src = Source::new(format!("{name}.sh"), read_example(name, "sh"));
-    let ruleset = parse_script(&src, ParseOptions::default())
-        .unwrap_or_else(|e| panic!("{name}.sh: {e}"))
-        .ruleset;
-    let script = compile(&ruleset, &CompileOptions::default())
+    let ex = load_example(name);
+    let script = compile(&ex.ruleset, &CompileOptions::default())
         .unwrap_or_else(|e| panic!("{name}.sh does not compile: {e}"));
-    let host =
-        HostSpec::parse(&read_example(name, "host")).unwrap_or_else(|e| panic!("{name}.host: {e}"));
-    let probes = parse_probes(&read_example(name, "probes"))
-        .unwrap_or_else(|e| panic!("{name}.probes: {e}"));
-    let lab = build_lab(&host, &probes).unwrap_or_else(|e| panic!("{name}: building the lab: {e}"));
+    let probes = &ex.probes;
+    let lab = build_lab(&ex.topo).unwrap_or_else(|e| panic!("{name}: building the lab: {e}"));
     let file = std::env::temp_dir().join(format!("{}-{name}.nft", lab.id()));
     std::fs::write(&file, script.text()).unwrap();
     let loaded = lab.exec(HOST, &["nft", "-f", file.to_str().unwrap()]);
     let _ = std::fs::remove_file(&file);
     loaded.unwrap_or_else(|e| panic!("{name}: nft -f of the compiled script: {e}"));
     let mut failures = Vec::new();
-    for p in &probes {
+    for p in probes {
         let from = match &p.origin {
             Origin::In(i) => peer_role(i),
             Origin::Local => HOST.to_owned(),
