@@ -79,13 +79,8 @@ pub fn run(args: StatusArgs) -> Result<ExitCode> {
         (None, Some(_)) => Some(true),
         _ => None,
     };
-    let drift = match compiled_policy(&args.policy)? {
-        Some(policy) => Some(diff(
-            applied.as_ref().map_or("", |a| a.script.as_str()),
-            &policy,
-        )),
-        None => None,
-    };
+    let drift = compiled_policy(&args.policy)?
+        .map(|policy| diff(applied.as_ref().map_or("", |a| a.script.as_str()), &policy));
     let rules = match nft.list_table_json()? {
         Some(json) => rule_counters(&json)?,
         None => Vec::new(),

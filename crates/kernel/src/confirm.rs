@@ -167,10 +167,7 @@ pub fn confirm(state: &StateDir) -> Result<Vec<Pending>, Error> {
 /// rolls back unless confirmed. Returns early when the token disappears.
 pub fn watch(state: &StateDir, nft: &Nft, id: &str) -> Result<WatchOutcome, Error> {
     let token = format!("confirm/{id}.pending");
-    loop {
-        let Some(p) = pending(state)?.into_iter().find(|p| p.id == id) else {
-            break;
-        };
+    while let Some(p) = pending(state)?.into_iter().find(|p| p.id == id) {
         let left = p.remaining(SystemTime::now());
         if left.is_zero() {
             break;
