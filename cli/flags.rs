@@ -37,6 +37,15 @@ pub enum Command {
     /// Would applying the policy lock out the admin's SSH sessions? Decided with the
     /// simulator for a NEW connection from each admin source to each sshd address.
     LockoutCheck(LockoutArgs),
+    /// Load the policy (/etc/rampart/rampart.toml, or the built-in webserver profile),
+    /// refuse it if it would lock out an SSH session, and apply it; on a terminal with
+    /// automatic rollback unless `rampart confirm` follows.
+    Up(UpArgs),
+    /// Compile a ruleset to an nftables script for `table inet rampart` and print it.
+    Compile(CompileArgs),
+    /// One-time passwords for SSH logins: printed sheets or TOTP, checked by
+    /// pam_rampart_otp.so.
+    Otp(crate::cmd::otp::OtpArgs),
     /// Print a shell completion script.
     Completions {
         /// The shell.
@@ -44,6 +53,34 @@ pub enum Command {
     },
     /// Print the man page (roff) to standard output.
     Man,
+    /// Apply a policy to the kernel as one transaction (our table only), optionally with
+    /// automatic rollback unless confirmed.
+    Apply(Box<ApplyArgs>),
+    /// Keep the policy of a pending `apply --confirm` (cancels its rollback).
+    Confirm {
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// Save the applied table, set contents included, for `rampart restore` at boot.
+    Save {
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// Load the saved table into the kernel (the boot path; works with no table present).
+    Restore {
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// Show the applied policy, drift from the policy file, and per-rule counters.
+    Status(Box<StatusArgs>),
+    /// Remove rampart's table from the kernel (only ours; idempotent).
+    Down {
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// The detached rollback watcher started by `apply --confirm`.
+    #[command(hide = true)]
+    ConfirmWatch(ConfirmWatchArgs),
     /// Print a synthetic iptables-save ruleset of N rules (for benchmarks).
     #[command(hide = true)]
     Synthetic {
@@ -165,6 +202,16 @@ pub enum CtStateArg {
     Untracked,
 }
 
+/// `rampart compile`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  rampart compile --script examples/webserver.sh
+  rampart compile --rules saved.rules --sets ipset.save > rampart.nft && nft -c -f rampart.nft")]
+pub struct CompileArgs {
+    #[command(flatten)]
+    pub ruleset: RulesetArgs,
+}
+
 /// `rampart show`.
 #[derive(Debug, Args)]
 pub struct ShowArgs {
@@ -245,4 +292,84 @@ pub struct LockoutArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Where rampart keeps what it applied and saved.
+#[derive(Debug, Clone, Args)]
+pub struct StateArgs {
+    /// State directory [default: $RAMPART_STATE_DIR, else /var/lib/rampart].
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+/// The policy to compile: a ruleset (`--rules`/`--script`, `--sets`) or a ready nft script.
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
+    #[command(flatten)]
+    pub ruleset: RulesetArgs,
+    /// A compiled nft script (one `table inet rampart { ... }` block, as `rampart compile`
+    /// prints it) instead of a ruleset.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["rules", "script", "sets"])]
+    pub nft: Option<PathBuf>,
+}
+
+/// `rampart apply`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  rampart apply --rules /etc/iptables/rules.v4 --confirm 60
+  rampart apply --script examples/webserver.sh
+  rampart apply --nft compiled.nft --force")]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// Roll back to the previous table unless `rampart confirm` is run within SECS seconds
+    /// (from a NEW SSH connection, to prove the new rules let you in).
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub confirm: Option<u64>,
+    /// Apply even when the kernel already has exactly this policy.
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+/// `rampart status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+/// `rampart confirm-watch` (internal: the detached rollback watcher).
+#[derive(Debug, Args)]
+pub struct ConfirmWatchArgs {
+    /// The pending apply's id.
+    pub id: String,
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+/// `rampart up`.
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// The policy file (default /etc/rampart/rampart.toml, or the built-in webserver
+    /// profile when that does not exist).
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
+    /// Roll back after SECS seconds unless confirmed [default on a terminal: 60].
+    #[arg(long, value_name = "SECS", conflicts_with = "no_confirm")]
+    pub confirm: Option<u64>,
+    /// Apply without the rollback window, even on a terminal.
+    #[arg(long)]
+    pub no_confirm: bool,
+    /// Apply even if the lockout guard finds an SSH session the policy would cut.
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub state: StateArgs,
 }

@@ -18,15 +18,9 @@ pub fn report(ruleset: &Ruleset) -> Result<LockoutReport> {
     Ok(check(ruleset, &host, &sessions))
 }
 
-/// The guard for `rampart up` / `apply`: Ok when no admin would be locked out (or `force`),
-/// else an error carrying the report. Wire it between compile and apply:
-///
-/// ```text
-/// let loaded = policy::load(file)?;            // policy or built-in webserver
-/// lockout::guard(&loaded.compiled.ruleset, force)?;
-/// rampart_nft::compile(...) → rampart_kernel apply (--confirm on a TTY)
-/// ```
-#[allow(dead_code)]
+/// The guard `rampart up` runs between loading and applying: Ok when no admin would be
+/// locked out (or `force`, which prints the report and goes on), else an error carrying
+/// the report.
 pub fn guard(ruleset: &Ruleset, force: bool) -> Result<()> {
     let report = report(ruleset)?;
     if report.is_safe() {

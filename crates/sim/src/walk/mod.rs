@@ -809,6 +809,8 @@ impl<'a, 'r> Walk<'a, 'r> {
 
     fn matches(&mut self, table: usize, chain: usize, rule: usize) -> Result<(), Test> {
         let spec = &self.c.ruleset.tables[table].chains[chain].rules[rule].spec;
+        // Field by field rather than `self.ctx(..)`: `env` below borrows other fields of
+        // `self` mutably, which a method borrowing all of `self` would forbid.
         let ctx = Ctx {
             pkt: self.pkt,
             family: self.family,
