@@ -80,7 +80,7 @@ pub fn apply_script(
     force: bool,
     confirm: Option<u64>,
 ) -> Result<ExitCode> {
-    if let Some(p) = rampart_kernel::pending(&state)?.first() {
+    if let Some(p) = rampart_kernel::pending(state)?.first() {
         bail!(rampart_kernel::Error::Pending {
             remaining_secs: p.remaining(SystemTime::now()).as_secs()
         });
@@ -91,7 +91,7 @@ pub fn apply_script(
         previous: state.applied()?,
     };
     let Some(secs) = confirm else {
-        let (outcome, record) = rampart_kernel::apply(&nft, &script, &opts)?;
+        let (outcome, record) = rampart_kernel::apply(&nft, script, &opts)?;
         if outcome != Outcome::Unchanged {
             state.set_applied(&record)?;
         }
@@ -99,7 +99,7 @@ pub fn apply_script(
         return Ok(ExitCode::SUCCESS);
     };
     let now = SystemTime::now();
-    let pending = rampart_kernel::arm(&state, &nft, now, Duration::from_secs(secs))?;
+    let pending = rampart_kernel::arm(state, &nft, now, Duration::from_secs(secs))?;
     let exe = std::env::current_exe().context("finding the rampart binary for the watcher")?;
     let watcher_args = vec![
         "confirm-watch".to_string(),
@@ -108,12 +108,12 @@ pub fn apply_script(
         state.root().display().to_string(),
     ];
     if let Err(e) = rampart_kernel::spawn_detached(&exe, &watcher_args) {
-        rampart_kernel::disarm(&state, &pending.id)?;
+        rampart_kernel::disarm(state, &pending.id)?;
         return Err(e).context("starting the rollback watcher (setsid -f); nothing was applied");
     }
-    match rampart_kernel::apply(&nft, &script, &opts) {
+    match rampart_kernel::apply(&nft, script, &opts) {
         Ok((Outcome::Unchanged, _)) => {
-            rampart_kernel::disarm(&state, &pending.id)?;
+            rampart_kernel::disarm(state, &pending.id)?;
             report(&Outcome::Unchanged)?;
             say("nothing to confirm")?;
         }
@@ -127,7 +127,7 @@ pub fn apply_script(
             ))?;
         }
         Err(e) => {
-            rampart_kernel::disarm(&state, &pending.id)?;
+            rampart_kernel::disarm(state, &pending.id)?;
             return Err(e.into());
         }
     }
