@@ -10,6 +10,7 @@ mod apply;
 mod diff;
 mod lab;
 mod nft;
+mod profiles;
 mod spec;
 
 use std::collections::BTreeMap;
