@@ -361,6 +361,12 @@ impl Policy {
 
     /// Reads and validates a policy file, reporting every error found.
     pub fn parse(source: &Source) -> Result<Policy, PolicyErrors> {
+        // First every syntax error and every unknown key, all at once; serde alone stops
+        // at the first.
+        let early = unknown_keys(source);
+        if !early.is_empty() {
+            return Err(PolicyErrors(early));
+        }
         let file: schema::File = toml::from_str(source.text())
             .map_err(|e| PolicyErrors::from(toml_error(source, &e)))?;
         let mut v = Validator {
@@ -437,6 +443,71 @@ fn toml_error(source: &Source, e: &toml::de::Error) -> PolicyError {
         Some(h) => error.with_hint(h),
         None => error,
     }
+}
+
+/// Syntax errors and unknown keys of the whole document, in file order.
+fn unknown_keys(source: &Source) -> Vec<PolicyError> {
+    use toml::de::{DeTable, DeValue};
+    let (doc, syntax) = DeTable::parse_recoverable(source.text());
+    let mut errors: Vec<PolicyError> = syntax.iter().map(|e| toml_error(source, e)).collect();
+    if !errors.is_empty() {
+        return errors;
+    }
+    fn walk(
+        source: &Source,
+        table: &DeTable<'_>,
+        path: &str,
+        known: &[&str],
+        errors: &mut Vec<PolicyError>,
+    ) {
+        for (key, value) in table.iter() {
+            let name: &str = key.get_ref();
+            let dotted = if path.is_empty() {
+                name.to_string()
+            } else {
+                format!("{path}.{name}")
+            };
+            if !known.contains(&name) {
+                let hint = match did_you_mean(name, known) {
+                    Some(m) => format!("did you mean `{m}`? valid keys here: {}", known.join(", ")),
+                    None => format!("valid keys here: {}", known.join(", ")),
+                };
+                let mut e = PolicyError::at(
+                    source,
+                    key.span(),
+                    PolicyErrorKind::UnknownKey(name.to_string()),
+                )
+                .with_hint(hint);
+                e.key = Some(dotted);
+                errors.push(e);
+                continue;
+            }
+            let inner: &[&str] = match (path, name) {
+                ("", "input") => schema::INPUT_KEYS,
+                ("", "output") => schema::OUTPUT_KEYS,
+                ("", "forward") => schema::FORWARD_KEYS,
+                ("", "router") => schema::ROUTER_KEYS,
+                ("", "import") => schema::IMPORT_KEYS,
+                ("input" | "output", "tcp" | "udp") => &["port", "comment"],
+                ("input", "ping") => &["rate", "burst"],
+                _ => continue,
+            };
+            match value.get_ref() {
+                DeValue::Table(t) => walk(source, t, &dotted, inner, errors),
+                DeValue::Array(items) => {
+                    for item in items.iter() {
+                        if let DeValue::Table(t) = item.get_ref() {
+                            walk(source, t, &dotted, inner, errors);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    walk(source, doc.get_ref(), "", schema::TOP_KEYS, &mut errors);
+    errors.sort_by_key(|e| (e.line, e.column));
+    errors
 }
 
 fn known_keys(key: Option<&str>) -> Vec<&'static str> {

@@ -389,3 +389,41 @@ fn profile_none_with_import_is_the_import() {
             .syn()
     ));
 }
+
+#[test]
+fn every_unknown_key_is_reported_at_once() {
+    let e = errors(
+        "profil = \"webserver\"\n[input]\ntcp = [22, { port = 80, coment = \"web\" }]\nping = { rate = \"1/s\", bursts = 3 }\n[outpt]\npolicy = \"drop\"\n",
+    );
+    let got: Vec<(u32, u32, Option<&str>)> = e
+        .iter()
+        .map(|e| (e.line, e.column, e.key.as_deref()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (1, 1, Some("profil")),
+            (3, 25, Some("input.tcp.coment")),
+            (4, 24, Some("input.ping.bursts")),
+            (5, 2, Some("outpt")),
+        ],
+        "{e:#?}"
+    );
+    assert!(e[1]
+        .hint
+        .as_deref()
+        .unwrap()
+        .starts_with("did you mean `comment`?"));
+    assert!(e[3]
+        .hint
+        .as_deref()
+        .unwrap()
+        .starts_with("did you mean `output`?"));
+}
+
+#[test]
+fn syntax_errors_point_at_the_line() {
+    let e = errors("[input]\ntcp = [22,\nudp = 5\n");
+    assert!(matches!(e[0].kind, PolicyErrorKind::Toml(_)), "{e:#?}");
+    assert!(e[0].line >= 2, "{e:#?}");
+}
