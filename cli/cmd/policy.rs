@@ -4,8 +4,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{bail, Context, Result};
-use rampart_policy::{Compiled, Policy, Profile, DEFAULT_PATH};
+use anyhow::{Context, Result};
+use rampart_policy::{Compiled, Policy, PolicyErrors, Profile, DEFAULT_PATH};
 use rampart_ruleset::{print_sets, to_human, to_save_all, Source};
 
 use crate::flags::{PolicyCommand, ShowFormat};
@@ -38,10 +38,7 @@ pub fn load(file: Option<&Path>) -> Result<Loaded> {
     } else {
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read policy file {}", path.display()))?;
-        match Policy::parse(&Source::new(path.display().to_string(), text)) {
-            Ok(p) => p,
-            Err(e) => bail!("{e}\n{} error(s) in {}", e.0.len(), path.display()),
-        }
+        Policy::parse(&Source::new(path.display().to_string(), text))?
     };
     let compiled = compile(&policy)?;
     Ok(Loaded {
@@ -52,10 +49,7 @@ pub fn load(file: Option<&Path>) -> Result<Loaded> {
 }
 
 fn compile(policy: &Policy) -> Result<Compiled> {
-    match policy.to_ruleset(|p| std::fs::read_to_string(p)) {
-        Ok(c) => Ok(c),
-        Err(e) => bail!("{e}"),
-    }
+    Ok(policy.to_ruleset(|p| std::fs::read_to_string(p))?)
 }
 
 /// Runs `rampart policy ...`.
@@ -63,7 +57,19 @@ pub fn run(command: PolicyCommand) -> Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     match command {
         PolicyCommand::Check { file } => {
-            let loaded = load(file.as_deref())?;
+            let loaded = match load(file.as_deref()) {
+                Ok(loaded) => loaded,
+                // The policy's own errors: each with file:line:column, then a count; exit 1
+                // as `rampart check` does for a bad ruleset.
+                Err(e) => match e.downcast_ref::<PolicyErrors>() {
+                    Some(errors) => {
+                        eprintln!("{errors}");
+                        eprintln!("{} error(s); the policy was not changed", errors.0.len());
+                        return Ok(ExitCode::FAILURE);
+                    }
+                    None => return Err(e),
+                },
+            };
             for note in &loaded.compiled.notes {
                 writeln!(out, "note: {note}")?;
             }

@@ -8,5 +8,6 @@ mod util;
 mod check;
 mod compile;
 mod otp;
+mod policy;
 mod show;
 mod trace;

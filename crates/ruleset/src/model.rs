@@ -594,6 +594,10 @@ pub enum Match {
     /// `-m recent`.
     Recent(RecentMatch),
     /// `-m comment --comment`.
+    ///
+    /// Serialized as `{"module": "comment", "text": ...}`: serde cannot put the tag of an
+    /// internally tagged enum beside a bare string.
+    #[serde(with = "comment_text")]
     Comment(String),
     /// `-m set --match-set`.
     Set(SetMatch),
@@ -631,6 +635,40 @@ impl Match {
             Match::Length(_) => "length",
             Match::Addrtype(_) => "addrtype",
             Match::Mark(_) => "mark",
+        }
+    }
+}
+
+/// The serde form of [`Match::Comment`]'s text: a map with one `text` field.
+mod comment_text {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    struct Text<T> {
+        text: T,
+    }
+
+    pub fn serialize<S: Serializer>(text: &str, s: S) -> Result<S::Ok, S::Error> {
+        Text { text }.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        Ok(Text::<String>::deserialize(d)?.text)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use crate::model::Match;
+
+        #[test]
+        fn comment_round_trips_through_json() {
+            let m = Match::Comment("rampart: webserver: ssh in".into());
+            let json = serde_json::to_string(&m).unwrap();
+            assert_eq!(
+                json,
+                r#"{"module":"comment","text":"rampart: webserver: ssh in"}"#
+            );
+            assert_eq!(serde_json::from_str::<Match>(&json).unwrap(), m);
         }
     }
 }
