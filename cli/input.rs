@@ -2,8 +2,10 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
-use rampart_ruleset::{parse_any, parse_save, parse_script, ParseOptions, Parsed, Source};
+use anyhow::{bail, Context, Result};
+use rampart_ruleset::{parse_any, parse_save, parse_script, ParseOptions, Parsed, Ruleset, Source};
+
+use crate::flags::RulesetArgs;
 
 /// How to read a ruleset file.
 #[derive(Debug, Clone, Copy)]
@@ -33,22 +35,52 @@ pub fn read_source(path: &Path) -> Result<Source> {
 
 /// Reads and parses a ruleset; repairs made under `--lenient` and notes go to stderr.
 pub fn load_ruleset(path: &Path, format: Format, lenient: bool) -> Result<Parsed> {
-    let source = read_source(path)?;
+    parse_source(&read_source(path)?, format, lenient)
+}
+
+/// Parses a source already read; repairs and notes go to stderr.
+pub fn parse_source(source: &Source, format: Format, lenient: bool) -> Result<Parsed> {
     let opts = ParseOptions {
         lenient,
         ..ParseOptions::default()
     };
     let parsed = match format {
-        Format::Auto => parse_any(&source, opts),
-        Format::Script => parse_script(&source, opts),
-        Format::Save => parse_save(&source, opts),
+        Format::Auto => parse_any(source, opts),
+        Format::Script => parse_script(source, opts),
+        Format::Save => parse_save(source, opts),
     }
     .map_err(|e| anyhow::anyhow!("{e}"))?;
     for repair in &parsed.repairs {
-        eprintln!("repaired: {}", repair.describe(&source));
+        eprintln!("repaired: {}", repair.describe(source));
     }
     for note in &parsed.notes {
         eprintln!("note: {note}");
     }
     Ok(parsed)
+}
+
+/// Reads the ruleset named by `--rules`/`--script`, plus `--sets`; returns it with the
+/// rules' source text (for showing the lines errors point at).
+pub fn load_ruleset_args(r: &RulesetArgs) -> Result<(Ruleset, Source)> {
+    let (path, format) = match (&r.rules, &r.script) {
+        (Some(path), _) => (path, Format::Auto),
+        (None, Some(path)) => (path, Format::Script),
+        (None, None) => bail!("give the ruleset with --rules FILE or --script FILE"),
+    };
+    let source = read_source(path)?;
+    let mut ruleset = parse_source(&source, format, r.lenient)?.ruleset;
+    if let Some(path) = &r.sets {
+        let sets = load_ruleset(path, Format::Save, r.lenient)?.ruleset.sets;
+        for set in sets {
+            if ruleset.set(&set.name).is_some() {
+                bail!(
+                    "set `{}` is defined both in the ruleset and in {}",
+                    set.name,
+                    path.display()
+                );
+            }
+            ruleset.sets.push(set);
+        }
+    }
+    Ok((ruleset, source))
 }

@@ -6,6 +6,7 @@
 mod util;
 
 mod check;
+mod compile;
 mod otp;
 mod show;
 mod trace;

@@ -8,6 +8,7 @@
 
 mod diff;
 mod lab;
+mod nft;
 mod spec;
 
 use std::collections::BTreeMap;
