@@ -43,6 +43,34 @@ pub enum Command {
     },
     /// Print the man page (roff) to standard output.
     Man,
+    /// Apply a policy to the kernel as one transaction (our table only), optionally with
+    /// automatic rollback unless confirmed.
+    Apply(Box<ApplyArgs>),
+    /// Keep the policy of a pending `apply --confirm` (cancels its rollback).
+    Confirm {
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// Save the applied table, set contents included, for `rampart restore` at boot.
+    Save {
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// Load the saved table into the kernel (the boot path; works with no table present).
+    Restore {
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// Show the applied policy, drift from the policy file, and per-rule counters.
+    Status(Box<StatusArgs>),
+    /// Remove rampart's table from the kernel (only ours; idempotent).
+    Down {
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// The detached rollback watcher started by `apply --confirm`.
+    #[command(hide = true)]
+    ConfirmWatch(ConfirmWatchArgs),
     /// Print a synthetic iptables-save ruleset of N rules (for benchmarks).
     #[command(hide = true)]
     Synthetic {
@@ -222,4 +250,64 @@ pub struct CheckArgs {
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Where rampart keeps what it applied and saved.
+#[derive(Debug, Clone, Args)]
+pub struct StateArgs {
+    /// State directory [default: $RAMPART_STATE_DIR, else /var/lib/rampart].
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+/// The policy to compile: a ruleset (`--rules`/`--script`, `--sets`) or a ready nft script.
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
+    #[command(flatten)]
+    pub ruleset: RulesetArgs,
+    /// A compiled nft script (one `table inet rampart { ... }` block, as `rampart compile`
+    /// prints it) instead of a ruleset.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["rules", "script", "sets"])]
+    pub nft: Option<PathBuf>,
+}
+
+/// `rampart apply`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  rampart apply --rules /etc/iptables/rules.v4 --confirm 60
+  rampart apply --script examples/webserver.sh
+  rampart apply --nft compiled.nft --force")]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// Roll back to the previous table unless `rampart confirm` is run within SECS seconds
+    /// (from a NEW SSH connection, to prove the new rules let you in).
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub confirm: Option<u64>,
+    /// Apply even when the kernel already has exactly this policy.
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+/// `rampart status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+/// `rampart confirm-watch` (internal: the detached rollback watcher).
+#[derive(Debug, Args)]
+pub struct ConfirmWatchArgs {
+    /// The pending apply's id.
+    pub id: String,
+    #[command(flatten)]
+    pub state: StateArgs,
 }

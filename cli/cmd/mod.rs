@@ -1,9 +1,12 @@
 //! One module per subcommand.
 
+mod apply;
 mod check;
 mod compile;
 pub mod otp;
+mod persist;
 mod show;
+mod status;
 mod trace;
 
 use std::process::ExitCode;
@@ -21,6 +24,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Check(args) => check::run(args),
         Command::Compile(args) => compile::run(args),
         Command::Otp(args) => otp::run(args),
+        Command::Apply(args) => apply::run(*args),
+        Command::Confirm { state } => apply::confirm(state),
+        Command::ConfirmWatch(args) => apply::watch(args),
+        Command::Save { state } => persist::save(state),
+        Command::Restore { state } => persist::restore(state),
+        Command::Status(args) => status::run(*args),
+        Command::Down { state } => status::down(state),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

@@ -1,0 +1,204 @@
+//! `rampart apply`, `rampart confirm` and the hidden `rampart confirm-watch`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime};
+
+use anyhow::{bail, Context, Result};
+use rampart_kernel::{ApplyOptions, Nft, Outcome, StateDir, DEFAULT_STATE_DIR, STATE_DIR_ENV};
+use rampart_nft::CompileOptions;
+use rampart_ruleset::Ruleset;
+
+use crate::flags::{ApplyArgs, ConfirmWatchArgs, PolicyArgs, StateArgs};
+use crate::input::{load_ruleset, Format};
+
+/// The state directory from `--state-dir`, `$RAMPART_STATE_DIR` or the default, made
+/// absolute (the rollback watcher gets it as an argument).
+pub fn state_dir(args: &StateArgs) -> Result<StateDir> {
+    let p = args
+        .state_dir
+        .clone()
+        .or_else(|| std::env::var_os(STATE_DIR_ENV).map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR));
+    let p = if p.is_absolute() {
+        p
+    } else {
+        std::env::current_dir()?.join(p)
+    };
+    Ok(StateDir::new(p))
+}
+
+/// The nft script of the policy named on the command line, or `None` when none is named.
+pub fn compiled_policy(args: &PolicyArgs) -> Result<Option<String>> {
+    if let Some(path) = &args.nft {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        return Ok(Some(rampart_kernel::without_replace_preamble(&text)));
+    }
+    let r = &args.ruleset;
+    let mut ruleset: Ruleset = match (&r.rules, &r.script) {
+        (Some(path), _) => load_ruleset(path, Format::Auto, r.lenient)?.ruleset,
+        (None, Some(path)) => load_ruleset(path, Format::Script, r.lenient)?.ruleset,
+        (None, None) => return Ok(None),
+    };
+    if let Some(path) = &r.sets {
+        for set in load_ruleset(path, Format::Save, r.lenient)?.ruleset.sets {
+            if ruleset.set(&set.name).is_some() {
+                bail!(
+                    "set `{}` is defined both in the ruleset and in {}",
+                    set.name,
+                    path.display()
+                );
+            }
+            ruleset.sets.push(set);
+        }
+    }
+    // The kernel crate builds the replace transaction itself (keeping set elements), so
+    // the script must not delete the table.
+    let mut opts = CompileOptions::default();
+    opts.replace = false;
+    let script = rampart_nft::compile(&ruleset, &opts).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(Some(rampart_kernel::without_replace_preamble(
+        script.text(),
+    )))
+}
+
+/// `rampart apply`.
+pub fn run(args: ApplyArgs) -> Result<ExitCode> {
+    let state = state_dir(&args.state)?;
+    let Some(script) = compiled_policy(&args.policy)? else {
+        bail!("give the policy with --rules FILE, --script FILE or --nft FILE");
+    };
+    if let Some(p) = rampart_kernel::pending(&state)?.first() {
+        bail!(rampart_kernel::Error::Pending {
+            remaining_secs: p.remaining(SystemTime::now()).as_secs()
+        });
+    }
+    let nft = Nft::new();
+    let opts = ApplyOptions {
+        force: args.force,
+        previous: state.applied()?,
+    };
+    let Some(secs) = args.confirm else {
+        let (outcome, record) = rampart_kernel::apply(&nft, &script, &opts)?;
+        if outcome != Outcome::Unchanged {
+            state.set_applied(&record)?;
+        }
+        report(&outcome)?;
+        return Ok(ExitCode::SUCCESS);
+    };
+    let now = SystemTime::now();
+    let pending = rampart_kernel::arm(&state, &nft, now, Duration::from_secs(secs))?;
+    let exe = std::env::current_exe().context("finding the rampart binary for the watcher")?;
+    let watcher_args = vec![
+        "confirm-watch".to_string(),
+        pending.id.clone(),
+        "--state-dir".to_string(),
+        state.root().display().to_string(),
+    ];
+    if let Err(e) = rampart_kernel::spawn_detached(&exe, &watcher_args) {
+        rampart_kernel::disarm(&state, &pending.id)?;
+        return Err(e).context("starting the rollback watcher (setsid -f); nothing was applied");
+    }
+    match rampart_kernel::apply(&nft, &script, &opts) {
+        Ok((Outcome::Unchanged, _)) => {
+            rampart_kernel::disarm(&state, &pending.id)?;
+            report(&Outcome::Unchanged)?;
+            say("nothing to confirm")?;
+        }
+        Ok((outcome, record)) => {
+            state.set_applied(&record)?;
+            report(&outcome)?;
+            say(&format!(
+                "rollback armed: the previous rules come back in {secs} s unless confirmed.\n\
+                 Open a NEW SSH connection to this host now and run `rampart confirm` from it \
+                 within {secs} seconds. If you cannot connect, do nothing."
+            ))?;
+        }
+        Err(e) => {
+            rampart_kernel::disarm(&state, &pending.id)?;
+            return Err(e.into());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes a line to standard output; a closed pipe is an error (that `main` treats as
+/// success), never a panic, so an apply whose reader went away still finishes.
+pub fn say(line: &str) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(line.as_bytes())?;
+    out.write_all(b"\n")?;
+    out.flush()?;
+    Ok(())
+}
+
+fn report(outcome: &Outcome) -> Result<()> {
+    match outcome {
+        Outcome::Unchanged => say("unchanged: the kernel already has this policy"),
+        Outcome::Applied { recreated_sets } => {
+            say("applied: table inet rampart replaced in one transaction")?;
+            if !recreated_sets.is_empty() {
+                say(&format!(
+                    "note: sets redeclared with a new type or flags were recreated empty: {}",
+                    recreated_sets.join(", ")
+                ))?;
+            }
+            Ok(())
+        }
+        _ => say(&format!("{outcome:?}")),
+    }
+}
+
+/// `rampart confirm`.
+pub fn confirm(args: StateArgs) -> Result<ExitCode> {
+    let state = state_dir(&args)?;
+    match rampart_kernel::confirm(&state) {
+        Ok(done) => {
+            for p in done {
+                let left = p.remaining(SystemTime::now()).as_secs();
+                println!("confirmed: the new rules stay (rollback cancelled with {left} s left)");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e @ rampart_kernel::Error::NothingPending) => {
+            eprintln!("rampart: {e}");
+            Ok(ExitCode::from(1))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `rampart confirm-watch ID`: the detached watcher. Its output goes to
+/// `rollback.log` in the state directory (its standard streams are /dev/null).
+pub fn watch(args: ConfirmWatchArgs) -> Result<ExitCode> {
+    let state = state_dir(&args.state)?;
+    let nft = Nft::new();
+    match rampart_kernel::watch(&state, &nft, &args.id) {
+        Ok(rampart_kernel::WatchOutcome::RolledBack) => {
+            state.log(&format!(
+                "{}: apply {} not confirmed in time: previous rules restored",
+                unix_now(),
+                args.id
+            ));
+        }
+        Ok(_) => state.log(&format!("{}: apply {} confirmed", unix_now(), args.id)),
+        Err(e) => {
+            state.log(&format!(
+                "{}: rollback of {} FAILED: {e}",
+                unix_now(),
+                args.id
+            ));
+            return Ok(ExitCode::from(2));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+}

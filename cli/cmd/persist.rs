@@ -1,0 +1,35 @@
+//! `rampart save` and `rampart restore`.
+
+use std::process::ExitCode;
+
+use anyhow::{bail, Result};
+use rampart_kernel::{Nft, Outcome};
+
+use super::apply::state_dir;
+use crate::flags::StateArgs;
+
+/// `rampart save`.
+pub fn save(args: StateArgs) -> Result<ExitCode> {
+    let state = state_dir(&args)?;
+    if !rampart_kernel::save(&Nft::new(), &state)? {
+        bail!("there is no table inet rampart to save (run `rampart apply` first)");
+    }
+    println!(
+        "saved: table inet rampart with set contents to {}",
+        state.path("saved.nft").display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `rampart restore`.
+pub fn restore(args: StateArgs) -> Result<ExitCode> {
+    let state = state_dir(&args)?;
+    match rampart_kernel::restore(&Nft::new(), &state)? {
+        Outcome::Unchanged => println!("restore: unchanged"),
+        _ => println!(
+            "restored: table inet rampart from {}",
+            state.path("saved.nft").display()
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
+}

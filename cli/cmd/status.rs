@@ -1,0 +1,178 @@
+//! `rampart status` and `rampart down`.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::time::SystemTime;
+
+use anyhow::Result;
+use rampart_kernel::{normalise_listing, rule_counters, Nft, RuleCounter};
+use serde::Serialize;
+
+use super::apply::{compiled_policy, state_dir};
+use crate::flags::{StateArgs, StatusArgs};
+
+/// Lines only in one of two texts (as multisets).
+#[derive(Debug, Serialize)]
+struct Drift {
+    /// Lines the policy file has and the applied script lacks.
+    added: Vec<String>,
+    /// Lines the applied script has and the policy file lacks.
+    removed: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct Status {
+    /// Whether `table inet rampart` is in the kernel.
+    table_present: bool,
+    /// Whether rampart has a record of an apply.
+    applied: bool,
+    /// The kernel's table differs from what rampart applied (edited by hand?).
+    kernel_modified: Option<bool>,
+    /// Drift between the policy given and the applied script (`None`: no policy given).
+    drift: Option<Drift>,
+    /// Seconds left of a pending `apply --confirm`.
+    pending_confirm_secs: Option<u64>,
+    /// Per-rule counters.
+    rules: Vec<RuleCounter>,
+}
+
+fn diff(applied: &str, policy: &str) -> Drift {
+    let mut count: BTreeMap<&str, i64> = BTreeMap::new();
+    for l in policy
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        *count.entry(l).or_default() += 1;
+    }
+    for l in applied
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        *count.entry(l).or_default() -= 1;
+    }
+    let mut d = Drift {
+        added: Vec::new(),
+        removed: Vec::new(),
+    };
+    for (l, n) in count {
+        for _ in 0..n.unsigned_abs() {
+            if n > 0 {
+                d.added.push(l.to_string());
+            } else {
+                d.removed.push(l.to_string());
+            }
+        }
+    }
+    d
+}
+
+/// `rampart status`.
+pub fn run(args: StatusArgs) -> Result<ExitCode> {
+    let state = state_dir(&args.state)?;
+    let nft = Nft::new();
+    let listing = nft.list_table()?;
+    let applied = state.applied()?;
+    let kernel_modified = match (&listing, &applied) {
+        (Some(l), Some(a)) => Some(normalise_listing(l) != a.listing),
+        (None, Some(_)) => Some(true),
+        _ => None,
+    };
+    let drift = compiled_policy(&args.policy)?
+        .map(|policy| diff(applied.as_ref().map_or("", |a| a.script.as_str()), &policy));
+    let rules = match nft.list_table_json()? {
+        Some(json) => rule_counters(&json)?,
+        None => Vec::new(),
+    };
+    let pending_confirm_secs = rampart_kernel::pending(&state)?
+        .first()
+        .map(|p| p.remaining(SystemTime::now()).as_secs());
+    let status = Status {
+        table_present: listing.is_some(),
+        applied: applied.is_some(),
+        kernel_modified,
+        drift,
+        pending_confirm_secs,
+        rules,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+    } else {
+        print_text(&status);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_text(s: &Status) {
+    println!(
+        "table inet rampart: {}",
+        if s.table_present { "present" } else { "absent" }
+    );
+    println!(
+        "applied by rampart: {}",
+        match (s.applied, s.kernel_modified) {
+            (false, _) => "no record",
+            (true, Some(true)) => "yes, but the kernel's table differs (changed outside rampart)",
+            (true, _) => "yes, the kernel matches",
+        }
+    );
+    match &s.drift {
+        None => println!("drift: unknown (give the policy with --rules, --script or --nft)"),
+        Some(d) if d.added.is_empty() && d.removed.is_empty() => {
+            println!("drift: no, the policy compiles to what was applied")
+        }
+        Some(d) => {
+            println!(
+                "drift: yes, {} line(s) new in the policy, {} line(s) only in the applied table",
+                d.added.len(),
+                d.removed.len()
+            );
+            for l in d.added.iter().take(10) {
+                println!("  + {l}");
+            }
+            for l in d.removed.iter().take(10) {
+                println!("  - {l}");
+            }
+        }
+    }
+    if let Some(secs) = s.pending_confirm_secs {
+        println!("pending: rollback in {secs} s unless `rampart confirm` is run");
+    }
+    if !s.rules.is_empty() {
+        println!("{:>12} {:>14}  rule", "packets", "bytes");
+        for r in &s.rules {
+            let num = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
+            println!(
+                "{:>12} {:>14}  {}#{}{}",
+                num(r.packets),
+                num(r.bytes),
+                r.chain,
+                r.position,
+                r.comment
+                    .as_deref()
+                    .map_or(String::new(), |c| format!("  {c}"))
+            );
+        }
+    }
+}
+
+/// `rampart down`.
+pub fn down(args: StateArgs) -> Result<ExitCode> {
+    let state = state_dir(&args)?;
+    // A pending rollback would bring the table back; `down` means no table.
+    if rampart_kernel::confirm(&state).is_ok() {
+        println!("note: the pending rollback was cancelled");
+    }
+    let removed = rampart_kernel::down(&Nft::new())?;
+    state.clear_applied()?;
+    println!(
+        "{}",
+        if removed {
+            "down: table inet rampart removed (other tables untouched)"
+        } else {
+            "down: table inet rampart was not present"
+        }
+    );
+    Ok(ExitCode::SUCCESS)
+}

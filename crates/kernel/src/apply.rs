@@ -1,0 +1,244 @@
+//! Replacing our table in one transaction.
+//!
+//! The transaction ([`plan`]) is one nft file, so the kernel commits all of it or none:
+//!
+//! ```text
+//! add table inet rampart                 # idempotent: creates it on first apply
+//! flush table inet rampart               # every rule of every chain; sets keep elements
+//! delete chain inet rampart C            # every chain that exists now (re-added below,
+//!                                        #   so hook, type and priority may change)
+//! delete set inet rampart S              # sets gone from the script, or redeclared
+//!                                        #   incompatibly (only when nft refuses to keep them)
+//! flush set inet rampart S               # sets whose elements the script lists
+//! table inet rampart { ... }             # the script: sets (idempotent), chains, rules
+//! ```
+//!
+//! Finding (nftables 1.0.6, kernel 6.18): `flush table` removes the rules of all chains
+//! but neither the chains nor the sets nor their elements, so bans and lists loaded at run
+//! time survive a re-apply. Redeclaring an existing set with the same type and flags is a
+//! no-op that keeps its elements; with different flags the kernel answers `File exists`,
+//! so such a set is deleted and recreated (its elements cannot fit the new type anyway).
+//! Sets whose elements the script lists are owned by the policy: they are flushed and
+//! refilled, so an element removed from the policy leaves the kernel.
+//!
+//! Nothing outside `table inet rampart` is named, so other tables (iptables-nft's, Docker's,
+//! libvirt's) are untouched; `flush ruleset` is never used.
+
+use crate::error::Error;
+use crate::nft::Nft;
+use crate::script::{normalise_listing, parse_table, without_replace_preamble, TableShape};
+
+/// What an apply did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// The kernel already had exactly these rules; nothing was sent.
+    Unchanged,
+    /// The transaction was committed.
+    Applied {
+        /// Sets deleted and recreated because their declaration changed incompatibly.
+        recreated_sets: Vec<String>,
+    },
+}
+
+/// How to apply.
+#[derive(Debug, Clone, Default)]
+pub struct ApplyOptions {
+    /// Apply even when the kernel seems to hold the same rules already.
+    pub force: bool,
+    /// The normalised listing recorded after the last apply of this same script (see
+    /// [`Applied`]); with it an unchanged policy is detected without touching the kernel.
+    pub previous: Option<Applied>,
+}
+
+/// Record of one successful apply, kept in the state directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// The script as given to [`apply`].
+    pub script: String,
+    /// `nft list table inet rampart` right after it, normalised.
+    pub listing: String,
+}
+
+/// Builds the replace transaction for `script`, given the current table (`None`: absent).
+/// `recreate` names sets to delete and recreate.
+pub fn plan(
+    current: Option<&TableShape>,
+    new: &TableShape,
+    script: &str,
+    recreate: &[String],
+) -> String {
+    let mut t = String::with_capacity(script.len() + 256);
+    t.push_str("add table inet rampart\nflush table inet rampart\n");
+    if let Some(cur) = current {
+        for c in &cur.chains {
+            t.push_str(&format!("delete chain inet rampart {}\n", quote(c)));
+        }
+        for s in &cur.sets {
+            let gone = new.set(&s.name).map_or(true, |n| n.kind != s.kind);
+            if gone || recreate.contains(&s.name) {
+                t.push_str(&format!(
+                    "delete {} inet rampart {}\n",
+                    s.kind,
+                    quote(&s.name)
+                ));
+            } else if new.set(&s.name).is_some_and(|n| n.has_elements) {
+                t.push_str(&format!(
+                    "flush {} inet rampart {}\n",
+                    s.kind,
+                    quote(&s.name)
+                ));
+            }
+        }
+    }
+    t.push_str(script);
+    if !script.ends_with('\n') {
+        t.push('\n');
+    }
+    t
+}
+
+fn quote(name: &str) -> String {
+    if name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+    {
+        name.to_string()
+    } else {
+        format!("\"{name}\"")
+    }
+}
+
+/// Applies `script` (one `table inet rampart { ... }` block; the replace preamble of
+/// `rampart compile` output is dropped) atomically: checks the
+/// transaction with `nft -c`, then commits it with one `nft -f`. On any error the table
+/// is as it was. Returns the outcome and the record to keep for the next apply.
+pub fn apply(nft: &Nft, script: &str, opts: &ApplyOptions) -> Result<(Outcome, Applied), Error> {
+    let script = without_replace_preamble(script);
+    let script = script.as_str();
+    let new = parse_table(script)?;
+    let listing = nft.list_table()?;
+    if let (false, Some(prev), Some(cur)) = (opts.force, &opts.previous, &listing) {
+        if same_rules(&prev.script, script) && prev.listing == normalise_listing(cur) {
+            return Ok((Outcome::Unchanged, prev.clone()));
+        }
+    }
+    let current = listing.as_deref().map(parse_table).transpose()?;
+    let mut recreate = Vec::new();
+    let mut text = plan(current.as_ref(), &new, script, &recreate);
+    if let Err(first) = nft.check(&text) {
+        // Sets whose declaration differs are kept when nft agrees; recreate them only if
+        // keeping them is what fails.
+        if let Some(cur) = &current {
+            recreate = cur
+                .sets
+                .iter()
+                .filter(|s| new.set(&s.name).is_some_and(|n| n.decl != s.decl))
+                .map(|s| s.name.clone())
+                .collect();
+        }
+        if recreate.is_empty() {
+            return Err(map_lines(first, &text, script));
+        }
+        text = plan(current.as_ref(), &new, script, &recreate);
+        nft.check(&text).map_err(|e| map_lines(e, &text, script))?;
+    }
+    nft.load(&text).map_err(|e| map_lines(e, &text, script))?;
+    let after = nft.list_table()?.unwrap_or_default();
+    Ok((
+        Outcome::Applied {
+            recreated_sets: recreate,
+        },
+        Applied {
+            script: script.to_string(),
+            listing: normalise_listing(&after),
+        },
+    ))
+}
+
+/// The scripts are equal but for comment lines and blank lines.
+fn same_rules(a: &str, b: &str) -> bool {
+    let significant = |s: &str| {
+        s.lines()
+            .map(str::trim_end)
+            .filter(|l| !l.trim_start().starts_with('#') && !l.is_empty())
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    significant(a) == significant(b)
+}
+
+/// Rewrites `/dev/stdin:L:` in nft's message to `script line L'` where L falls inside
+/// the script part of the transaction.
+fn map_lines(err: Error, text: &str, script: &str) -> Error {
+    let Error::Rejected { stage, stderr } = err else {
+        return err;
+    };
+    let offset = text[..text.len() - script.len().min(text.len())]
+        .matches('\n')
+        .count();
+    let mut out = String::new();
+    for line in stderr.lines() {
+        let mapped = line
+            .strip_prefix("/dev/stdin:")
+            .and_then(|rest| {
+                let (n, tail) = rest.split_once(':')?;
+                let n: usize = n.parse().ok()?;
+                (n > offset).then(|| format!("script line {}:{tail}", n - offset))
+            })
+            .unwrap_or_else(|| line.to_string());
+        out.push_str(&mapped);
+        out.push('\n');
+    }
+    Error::Rejected { stage, stderr: out }
+}
+
+/// Removes our table (and only it). `Ok(false)` when there was none.
+pub fn down(nft: &Nft) -> Result<bool, Error> {
+    nft.delete_table()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_keeps_sets_and_replaces_chains() {
+        let cur = parse_table(
+            "table inet rampart {\n set bans { type ipv4_addr; flags timeout; }\n set old { type ipv4_addr; }\n set allow { type ipv4_addr; }\n chain input { type filter hook input priority 0; }\n chain sub { }\n}\n",
+        )
+        .unwrap();
+        let script = "table inet rampart {\n set bans { type ipv4_addr; flags timeout; }\n set allow { type ipv4_addr; elements = { 192.0.2.1 } }\n chain input { type filter hook input priority 0; }\n}\n";
+        let new = parse_table(script).unwrap();
+        let p = plan(Some(&cur), &new, script, &[]);
+        let head: Vec<&str> = p.lines().take(6).collect();
+        assert_eq!(
+            head,
+            [
+                "add table inet rampart",
+                "flush table inet rampart",
+                "delete chain inet rampart input",
+                "delete chain inet rampart sub",
+                "delete set inet rampart old",
+                "flush set inet rampart allow",
+            ]
+        );
+        assert!(!p.contains("delete set inet rampart bans"));
+        assert!(p.ends_with(script));
+    }
+
+    #[test]
+    fn error_lines_point_into_the_script() {
+        let script = "table inet rampart {\n bogus\n}\n";
+        let text = format!("add table inet rampart\nflush table inet rampart\n{script}");
+        let e = map_lines(
+            Error::Rejected {
+                stage: "check",
+                stderr: "/dev/stdin:4:2-6: Error: syntax error\n".into(),
+            },
+            &text,
+            script,
+        );
+        assert!(e.to_string().contains("script line 2:2-6: Error"), "{e}");
+    }
+}

@@ -1,0 +1,56 @@
+//! Errors of the kernel crate.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong applying, reading or saving our table.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The nft command line is empty.
+    #[error("no nft program configured")]
+    NoProgram,
+    /// nft could not be started.
+    #[error("cannot run {program}")]
+    Spawn {
+        /// The program.
+        program: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// nft refused a command; for a transaction nothing was changed.
+    #[error("nft rejected the {stage}: {}", stderr.trim_end())]
+    Rejected {
+        /// `check`, `apply`, `list` or `down`.
+        stage: &'static str,
+        /// nft's message, line numbers mapped to the script where possible.
+        stderr: String,
+    },
+    /// The script is not one `table inet rampart { ... }` block.
+    #[error("not a rampart script: {0}")]
+    Script(String),
+    /// A state file could not be read or written.
+    #[error("{path}")]
+    State {
+        /// The file or directory.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A commit-confirmed apply is waiting for `rampart confirm`.
+    #[error("an apply is waiting for confirmation (deadline in {remaining_secs} s); run `rampart confirm` or wait for the rollback")]
+    Pending {
+        /// Seconds left before the rollback.
+        remaining_secs: u64,
+    },
+    /// `rampart confirm` found nothing to confirm.
+    #[error("no apply is waiting for confirmation (it was confirmed, or it has already been rolled back)")]
+    NothingPending,
+    /// Nothing has been saved or applied yet.
+    #[error("no saved table in {0} (run `rampart save` after an apply)")]
+    NothingSaved(PathBuf),
+    /// `nft -j` output could not be read.
+    #[error("cannot read nft JSON output: {0}")]
+    Json(String),
+}

@@ -1,0 +1,89 @@
+//! rampart's way into the kernel: the only crate (with the lab) that runs `nft`.
+//!
+//! Central types: [`Nft`] (how to run nft, and where), [`StateDir`] (what was applied and
+//! saved), and the operations on `table inet rampart`:
+//!
+//! ```text
+//!  compiled script ──▶ apply(): parse shape ─▶ plan() ─▶ nft -c -f ─▶ nft -f ─▶ Applied
+//!  (one table block)            (script.rs)  (apply.rs)   (check)     (commit)   (state)
+//!
+//!  apply --confirm: arm() ─▶ spawn_detached(watcher) ─▶ apply() ─▶ … confirm() | watch() rolls back
+//!  save: nft list table ─▶ saved.nft          restore: saved.nft ─▶ apply()
+//!  status: nft -j list table ─▶ rule_counters()        down: delete table inet rampart
+//! ```
+//!
+//! Decisions and their reasons:
+//! - **One transaction, our table only.** The replace is one nft file ([`plan`]): nft
+//!   commits all of it or nothing, and it names nothing outside `table inet rampart`.
+//! - **Set contents survive.** `flush table` on nftables 1.0.6 / kernel 6.18 removes
+//!   rules only; sets and their elements stay. See [`plan`].
+//! - **Unchanged is detected in user space.** The last applied script and the normalised
+//!   listing after it are kept; when both match, nothing is sent to the kernel.
+//! - **The rollback is a detached process**, not a thread or a timer in the CLI. See
+//!   the `confirm` functions ([`arm`], [`watch`], [`confirm()`]).
+//!
+//! ```no_run
+//! use rampart_kernel::{apply, ApplyOptions, Nft};
+//! let nft = Nft::in_netns("rampart-t1-0-host");
+//! let script = "table inet rampart {\n chain input { type filter hook input priority 0; policy accept; }\n}\n";
+//! let (outcome, _record) = apply(&nft, script, &ApplyOptions::default())?;
+//! println!("{outcome:?}");
+//! # Ok::<(), rampart_kernel::Error>(())
+//! ```
+#![deny(missing_docs)]
+
+mod apply;
+mod confirm;
+mod counters;
+mod error;
+mod nft;
+mod script;
+mod state;
+
+pub use apply::{apply, down, plan, Applied, ApplyOptions, Outcome};
+pub use confirm::{arm, confirm, disarm, pending, spawn_detached, watch, Pending, WatchOutcome};
+pub use counters::{rule_counters, RuleCounter};
+pub use error::Error;
+pub use nft::Nft;
+pub use script::{normalise_listing, parse_table, without_replace_preamble, SetDecl, TableShape};
+pub use state::{write_atomic, StateDir, DEFAULT_STATE_DIR, STATE_DIR_ENV};
+
+/// The one table rampart owns: (family, name).
+pub const TABLE: (&str, &str) = ("inet", "rampart");
+
+/// `rampart save`: writes the whole table, set elements included, to `saved.nft` (and the
+/// applied policy script beside it, for `status` after a restore).
+/// Returns `false` (and writes nothing) when there is no table.
+pub fn save(nft: &Nft, state: &StateDir) -> Result<bool, Error> {
+    match nft.list_table()? {
+        Some(text) => {
+            state.write("saved.nft", &text)?;
+            match state.read("applied.nft")? {
+                Some(applied) => state.write("saved.applied.nft", &applied)?,
+                None => state.remove("saved.applied.nft")?,
+            }
+            Ok(true)
+        }
+        None => Ok(false),
+    }
+}
+
+/// `rampart restore`: applies `saved.nft` (works with no table present: the boot path).
+pub fn restore(nft: &Nft, state: &StateDir) -> Result<Outcome, Error> {
+    let text = state
+        .read("saved.nft")?
+        .ok_or_else(|| Error::NothingSaved(state.root().to_path_buf()))?;
+    let opts = ApplyOptions {
+        force: true,
+        previous: None,
+    };
+    let (outcome, after) = apply(nft, &text, &opts)?;
+    // What `status` compares with: the policy script that was applied when saved.
+    if let Some(script) = state.read("saved.applied.nft")? {
+        state.set_applied(&Applied {
+            script,
+            listing: after.listing,
+        })?;
+    }
+    Ok(outcome)
+}

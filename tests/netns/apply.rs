@@ -1,0 +1,306 @@
+//! `rampart apply --confirm`, `confirm`, `save`/`restore` and `down` run as the binary
+//! inside a lab namespace (`ip netns exec NS rampart ...`), with real TCP connects.
+
+use std::io::{BufRead, BufReader};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::lab::{Fate, Lab, Probe, Proto};
+
+const HOST_IP: &str = "192.0.2.1";
+const CLIENT_IP: &str = "192.0.2.2";
+const PORT: u16 = 8080;
+
+/// Accept everything.
+const OPEN: &str = "table inet rampart {
+\tset bans {
+\t\ttype ipv4_addr
+\t\tflags timeout
+\t}
+\tchain input {
+\t\ttype filter hook input priority filter; policy accept;
+\t\tip saddr @bans drop
+\t}
+}
+";
+
+/// Drop the probe's port.
+const BLOCK: &str = "table inet rampart {
+\tset bans {
+\t\ttype ipv4_addr
+\t\tflags timeout
+\t}
+\tchain input {
+\t\ttype filter hook input priority filter; policy accept;
+\t\tip saddr @bans drop
+\t\ttcp dport 8080 counter drop comment \"block the probe\"
+\t}
+}
+";
+
+struct Setup {
+    lab: Lab,
+    state: PathBuf,
+    dir: PathBuf,
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn setup() -> Setup {
+    let mut lab = Lab::new().unwrap();
+    lab.add_ns("host").unwrap();
+    lab.add_ns("client").unwrap();
+    lab.veth("host", "eth0", "client", "link0").unwrap();
+    lab.addr("host", "eth0", &format!("{HOST_IP}/24")).unwrap();
+    lab.addr("client", "link0", &format!("{CLIENT_IP}/24"))
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("{}-apply", lab.id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, text) in [("open.nft", OPEN), ("block.nft", BLOCK)] {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+    Setup {
+        state: dir.join("state"),
+        lab,
+        dir,
+    }
+}
+
+impl Setup {
+    fn rampart_cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("timeout");
+        c.args(["20", "ip", "netns", "exec", self.lab.ns("host").unwrap()])
+            .arg(env!("CARGO_BIN_EXE_rampart"))
+            .args(args)
+            .env("RAMPART_STATE_DIR", &self.state)
+            .current_dir(&self.dir);
+        c
+    }
+
+    fn rampart(&self, args: &[&str]) -> String {
+        let out = self.rampart_cmd(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "rampart {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn listing(&self) -> String {
+        self.lab
+            .exec("host", &["nft", "list", "table", "inet", "rampart"])
+            .unwrap_or_default()
+    }
+
+    fn connect(&self) -> Fate {
+        self.connect_to(PORT)
+    }
+
+    fn connect_to(&self, port: u16) -> Fate {
+        let probe = Probe {
+            proto: Proto::Tcp,
+            src: CLIENT_IP.parse::<IpAddr>().unwrap(),
+            dst: HOST_IP.parse::<IpAddr>().unwrap(),
+            port,
+        };
+        self.lab
+            .probe("client", &probe, Duration::from_millis(400))
+            .unwrap()
+    }
+
+    /// Applies `--confirm SECS` from a child, reads until the rollback is armed, then
+    /// `kill -9`s the child.
+    fn apply_confirm_and_kill(&self, file: &str, secs: &str) {
+        let mut child = self
+            .rampart_cmd(&["apply", "--nft", file, "--confirm", secs])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let armed = BufReader::new(out)
+            .lines()
+            .map_while(Result::ok)
+            .any(|l| l.contains("rollback armed"));
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(armed, "apply --confirm did not arm a rollback");
+    }
+
+    /// Waits (bounded) until the watcher has logged `what`.
+    fn wait_log(&self, what: &str, limit: Duration) -> bool {
+        let t = Instant::now();
+        while t.elapsed() < limit {
+            let log = std::fs::read_to_string(self.state.join("rollback.log")).unwrap_or_default();
+            if log.contains(what) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    }
+}
+
+fn is_delivered(f: Fate) -> bool {
+    matches!(f, Fate::Delivered { .. })
+}
+
+#[test]
+fn confirm_timeout_restores_connectivity_after_kill_9() {
+    if !super::have_root() {
+        return;
+    }
+    let s = setup();
+    s.rampart(&["apply", "--nft", "open.nft"]);
+    let before = s.listing();
+    assert!(
+        is_delivered(s.connect()),
+        "open policy must let the probe in"
+    );
+    s.apply_confirm_and_kill("block.nft", "2");
+    assert!(s.listing().contains("block the probe"));
+    assert_eq!(
+        s.connect(),
+        Fate::Dropped,
+        "the new policy blocks the probe"
+    );
+    assert!(
+        s.wait_log("previous rules restored", Duration::from_secs(8)),
+        "no rollback within 8 s"
+    );
+    assert_eq!(
+        s.listing().replace("packets 0 bytes 0", ""),
+        before.replace("packets 0 bytes 0", "")
+    );
+    assert!(
+        is_delivered(s.connect()),
+        "connectivity is back after the rollback"
+    );
+    // The state follows the kernel: the open policy is the applied one again.
+    assert!(s
+        .rampart(&["status", "--nft", "open.nft"])
+        .contains("drift: no"));
+}
+
+#[test]
+fn confirm_within_the_window_keeps_the_new_policy() {
+    if !super::have_root() {
+        return;
+    }
+    let s = setup();
+    s.rampart(&["apply", "--nft", "open.nft"]);
+    s.apply_confirm_and_kill("block.nft", "2");
+    let out = s.rampart(&["status", "--json"]);
+    assert!(out.contains("\"pending_confirm_secs\""), "{out}");
+    // A second apply while one waits for confirmation is refused.
+    let refused = s
+        .rampart_cmd(&["apply", "--nft", "open.nft"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(s.rampart(&["confirm"]).contains("confirmed"));
+    assert!(s.wait_log("confirmed", Duration::from_secs(8)));
+    assert!(s.listing().contains("block the probe"));
+    assert_eq!(s.connect(), Fate::Dropped);
+    // Nothing left to confirm.
+    let again = s.rampart_cmd(&["confirm"]).output().unwrap();
+    assert_eq!(again.status.code(), Some(1));
+}
+
+#[test]
+fn confirm_rollback_to_no_table() {
+    if !super::have_root() {
+        return;
+    }
+    let s = setup();
+    s.apply_confirm_and_kill("block.nft", "1");
+    assert!(s.wait_log("previous rules restored", Duration::from_secs(6)));
+    assert!(s.listing().is_empty(), "no table before, none after");
+}
+
+#[test]
+fn boot_restore_brings_back_rules_and_sets() {
+    if !super::have_root() {
+        return;
+    }
+    let s = setup();
+    s.rampart(&["apply", "--nft", "block.nft"]);
+    s.lab
+        .exec(
+            "host",
+            &[
+                "nft",
+                "add",
+                "element",
+                "inet",
+                "rampart",
+                "bans",
+                "{ 203.0.113.9 timeout 1h }",
+            ],
+        )
+        .unwrap();
+    s.rampart(&["save"]);
+    s.lab
+        .exec("host", &["nft", "delete", "table", "inet", "rampart"])
+        .unwrap();
+    assert!(s.listing().is_empty());
+    // What the boot unit runs.
+    s.rampart(&["restore"]);
+    let l = s.listing();
+    assert!(
+        l.contains("block the probe") && l.contains("203.0.113.9"),
+        "{l}"
+    );
+    assert_eq!(s.connect(), Fate::Dropped);
+    assert!(s
+        .rampart(&["status", "--nft", "block.nft"])
+        .contains("drift: no"));
+    assert!(s.rampart(&["down"]).contains("removed"));
+    assert!(s.rampart(&["down"]).contains("not present"));
+    assert!(is_delivered(s.connect()));
+}
+
+#[test]
+fn webserver_example_compiled_and_applied() {
+    if !super::have_root() {
+        return;
+    }
+    let s = setup();
+    let script = super::examples_dir().join("webserver.sh");
+    let script = script.to_str().unwrap();
+    assert!(s
+        .rampart(&["apply", "--script", script])
+        .contains("applied"));
+    assert!(is_delivered(s.connect_to(80)), "http is allowed");
+    assert!(is_delivered(s.connect_to(22)), "ssh is allowed");
+    assert_eq!(
+        s.connect_to(PORT),
+        Fate::Dropped,
+        "other ports hit the DROP policy"
+    );
+    assert!(s
+        .rampart(&["apply", "--script", script])
+        .contains("unchanged"));
+    let status = s.rampart(&["status", "--script", script, "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(
+        v["drift"]["added"].as_array().map(Vec::len),
+        Some(0),
+        "{status}"
+    );
+    let counted: u64 = v["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["packets"].as_u64())
+        .sum();
+    assert!(counted > 0, "the probes were counted: {status}");
+}
