@@ -31,6 +31,9 @@ pub enum Command {
     Show(ShowArgs),
     /// Check that a ruleset file parses and loads; report every error with file:line:column.
     Check(CheckArgs),
+    /// A network-namespace lab (server, clients, attackers) to see rampart work on real
+    /// traffic without touching this machine's own network.
+    Lab(crate::cmd::lab::LabArgs),
     /// Print a shell completion script.
     Completions {
         /// The shell.

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 mod check;
+pub mod lab;
 mod show;
 mod trace;
 
@@ -17,6 +18,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Trace(args) => trace::run(*args),
         Command::Show(args) => show::run(args),
         Command::Check(args) => check::run(args),
+        Command::Lab(args) => lab::run(args),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

@@ -75,6 +75,11 @@ fn is_executable(p: &Path) -> bool {
         .unwrap_or(false)
 }
 
+/// Is this process running as root (needed to create namespaces)?
+pub fn is_root() -> bool {
+    nix::unistd::Uid::effective().is_root()
+}
+
 /// Run `f` on a new thread that first entered namespace `ns` (a name under /run/netns).
 pub(crate) fn in_ns<T, F>(ns: String, f: F) -> thread::JoinHandle<io::Result<T>>
 where

@@ -74,6 +74,6 @@ mod probe;
 pub mod topology;
 
 pub use addr::{check_documentation, is_documentation};
-pub use cmd::have_tool;
+pub use cmd::{have_tool, is_root};
 pub use lab::{clean_leftovers, live_namespaces, ns_addresses, remove_lab, IfAddr, Lab, NS_PREFIX};
 pub use probe::{Fate, Probe, Proto};

@@ -183,8 +183,11 @@ pub struct Status {
 /// Read the lab under `prefix` back from the kernel.
 pub fn status(prefix: &str) -> io::Result<Status> {
     let lab = Lab::attach(prefix)?;
-    let namespaces: Vec<NsStatus> = lab
-        .roles()
+    let order: Vec<&str> = roles().collect();
+    let mut known = lab.roles();
+    // Topology order (switch, server, clients, attackers), strangers last.
+    known.sort_by_key(|r| order.iter().position(|o| o == r).unwrap_or(order.len()));
+    let namespaces: Vec<NsStatus> = known
         .into_iter()
         .map(|role| {
             let kind = if role == SWITCH {
