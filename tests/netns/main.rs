@@ -6,6 +6,7 @@
 //! Needs root. Without root the kernel tests print "skipped: needs root" and
 //! pass, unless the `CI` environment variable is set: then they fail.
 
+mod cli_lab;
 mod diff;
 mod lab;
 mod spec;
