@@ -31,6 +31,8 @@ pub enum Command {
     Show(ShowArgs),
     /// Check that a ruleset file parses and loads; report every error with file:line:column.
     Check(CheckArgs),
+    /// Compile a ruleset to an nftables script for `table inet rampart` and print it.
+    Compile(CompileArgs),
     /// A network-namespace lab (server, clients, attackers) to see rampart work on real
     /// traffic without touching this machine's own network.
     Lab(crate::cmd::lab::LabArgs),
@@ -160,6 +162,16 @@ pub enum CtStateArg {
     Invalid,
     /// Exempted from tracking (NOTRACK).
     Untracked,
+}
+
+/// `rampart compile`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  rampart compile --script examples/webserver.sh
+  rampart compile --rules saved.rules --sets ipset.save > rampart.nft && nft -c -f rampart.nft")]
+pub struct CompileArgs {
+    #[command(flatten)]
+    pub ruleset: RulesetArgs,
 }
 
 /// `rampart show`.

@@ -2,8 +2,10 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
-use rampart_ruleset::{parse_any, parse_save, parse_script, ParseOptions, Parsed, Source};
+use anyhow::{bail, Context, Result};
+use rampart_ruleset::{parse_any, parse_save, parse_script, ParseOptions, Parsed, Ruleset, Source};
+
+use crate::flags::RulesetArgs;
 
 /// How to read a ruleset file.
 #[derive(Debug, Clone, Copy)]
@@ -51,4 +53,27 @@ pub fn load_ruleset(path: &Path, format: Format, lenient: bool) -> Result<Parsed
         eprintln!("note: {note}");
     }
     Ok(parsed)
+}
+
+/// Reads the ruleset named by `--rules`/`--script`, plus `--sets`.
+pub fn load_ruleset_args(r: &RulesetArgs) -> Result<Ruleset> {
+    let mut ruleset = match (&r.rules, &r.script) {
+        (Some(path), _) => load_ruleset(path, Format::Auto, r.lenient)?.ruleset,
+        (None, Some(path)) => load_ruleset(path, Format::Script, r.lenient)?.ruleset,
+        (None, None) => bail!("give the ruleset with --rules FILE or --script FILE"),
+    };
+    if let Some(path) = &r.sets {
+        let sets = load_ruleset(path, Format::Save, r.lenient)?.ruleset.sets;
+        for set in sets {
+            if ruleset.set(&set.name).is_some() {
+                bail!(
+                    "set `{}` is defined both in the ruleset and in {}",
+                    set.name,
+                    path.display()
+                );
+            }
+            ruleset.sets.push(set);
+        }
+    }
+    Ok(ruleset)
 }

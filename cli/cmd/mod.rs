@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 mod check;
+mod compile;
 pub mod lab;
 mod show;
 mod trace;
@@ -18,6 +19,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Trace(args) => trace::run(*args),
         Command::Show(args) => show::run(args),
         Command::Check(args) => check::run(args),
+        Command::Compile(args) => compile::run(args),
         Command::Lab(args) => lab::run(args),
         Command::Completions { shell } => {
             clap_complete::generate(

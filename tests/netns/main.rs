@@ -9,6 +9,7 @@
 mod cli_lab;
 mod diff;
 mod lab;
+mod nft;
 mod spec;
 
 use std::collections::BTreeMap;
