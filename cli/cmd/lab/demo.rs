@@ -6,10 +6,12 @@
 //! lab down (unless it was up before, or `--keep`).
 //!
 //! The policy is `examples/webserver.sh` (compiled into the binary), read by
-//! the ruleset engine. Until the nft compiler and the kernel apply land,
-//! [`apply_server_policy`] renders the ruleset as iptables-save text and
-//! loads it with `iptables-restore` inside the server's namespace; then it
-//! becomes compile → `nft -f` there, and the report says which was used.
+//! the ruleset engine. [`apply_server_policy`] compiles it with
+//! `rampart-nft` and loads the script with `nft -f` inside the server's
+//! namespace (one transaction, table `inet rampart`); without `nft` on the
+//! machine it falls back to rampart's iptables-save rendering through
+//! `iptables-restore`. The report says which was used. When the kernel
+//! apply crate lands, `nft -f` here becomes its apply.
 
 use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
@@ -19,7 +21,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use rampart_lab::topology::{self, Host};
-use rampart_lab::{Fate, Lab, Probe, Proto};
+use rampart_lab::{have_tool, Fate, Lab, Probe, Proto};
+use rampart_nft::CompileOptions;
 use rampart_ruleset::{parse_script, to_save, Family, ParseOptions, Ruleset, Source};
 
 /// The policy the server gets: the classic single-web-server script.
@@ -38,6 +41,8 @@ const SERVER: &str = "server";
 /// How the policy went into the server's kernel.
 #[derive(Debug, Clone, Copy)]
 enum Backend {
+    /// `rampart_nft::compile`, then `nft -f` in the server's namespace.
+    Nft,
     /// rampart's iptables-save rendering, through `iptables-restore` / `ip6tables-restore`.
     IptablesRestore,
 }
@@ -45,8 +50,9 @@ enum Backend {
 impl Backend {
     fn describe(self) -> &'static str {
         match self {
+            Backend::Nft => "nft -f (rampart's compiled nft script, table inet rampart)",
             Backend::IptablesRestore => {
-                "iptables-restore (rampart's iptables-save rendering; nft apply is not merged yet)"
+                "iptables-restore (rampart's iptables-save rendering; `nft` is not installed)"
             }
         }
     }
@@ -231,6 +237,15 @@ pub fn run(prefix: &str, keep: bool) -> Result<ExitCode> {
 /// Put `ruleset` into the server's kernel, inside its namespace. The one
 /// place that changes when the nft compiler and the kernel apply land.
 fn apply_server_policy(lab: &Lab, ruleset: &Ruleset) -> Result<Backend> {
+    if have_tool("nft") {
+        let script = match rampart_nft::compile(ruleset, &CompileOptions::default()) {
+            Ok(s) => s,
+            Err(e) => bail!("compiling the webserver policy to nft:\n{e}"),
+        };
+        lab.load_nft(SERVER, script.text())
+            .context("loading the compiled policy with nft -f in the server's namespace")?;
+        return Ok(Backend::Nft);
+    }
     let v4 = to_save(ruleset, Family::Ipv4, false);
     let v6 = to_save(ruleset, Family::Ipv6, false);
     lab.load_save(SERVER, &v4)
