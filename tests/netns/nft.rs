@@ -8,7 +8,7 @@ use rampart_nft::{compile, CompileOptions};
 use rampart_ruleset::{parse_script, ParseOptions, Source};
 
 use super::spec::{parse_probes, HostSpec, Origin};
-use super::{build_lab, describe, have_root, peer_role, read_example, HOST, TIMEOUT};
+use super::{build_lab, describe, have_root, peer_role, read_example, Topology, HOST, TIMEOUT};
 
 /// Compiles `examples/NAME.sh`, loads it with nft in a fresh lab and runs every probe.
 fn run_compiled(name: &str) {
@@ -26,7 +26,8 @@ fn run_compiled(name: &str) {
         HostSpec::parse(&read_example(name, "host")).unwrap_or_else(|e| panic!("{name}.host: {e}"));
     let probes = parse_probes(&read_example(name, "probes"))
         .unwrap_or_else(|e| panic!("{name}.probes: {e}"));
-    let lab = build_lab(&host, &probes).unwrap_or_else(|e| panic!("{name}: building the lab: {e}"));
+    let topo = Topology::plan(&host, &probes).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let lab = build_lab(&topo).unwrap_or_else(|e| panic!("{name}: building the lab: {e}"));
     let file = std::env::temp_dir().join(format!("{}-{name}.nft", lab.id()));
     std::fs::write(&file, script.text()).unwrap();
     let loaded = lab.exec(HOST, &["nft", "-f", file.to_str().unwrap()]);
