@@ -31,6 +31,9 @@ pub enum Command {
     Show(ShowArgs),
     /// Check that a ruleset file parses and loads; report every error with file:line:column.
     Check(CheckArgs),
+    /// One-time passwords for SSH logins: printed sheets or TOTP, checked by
+    /// pam_rampart_otp.so.
+    Otp(crate::cmd::otp::OtpArgs),
     /// Compile a ruleset to an nftables script for `table inet rampart` and print it.
     Compile(CompileArgs),
     /// A network-namespace lab (server, clients, attackers) to see rampart work on real

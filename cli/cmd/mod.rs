@@ -3,6 +3,7 @@
 mod check;
 mod compile;
 pub mod lab;
+pub mod otp;
 mod show;
 mod trace;
 
@@ -19,6 +20,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Trace(args) => trace::run(*args),
         Command::Show(args) => show::run(args),
         Command::Check(args) => check::run(args),
+        Command::Otp(args) => otp::run(args),
         Command::Compile(args) => compile::run(args),
         Command::Lab(args) => lab::run(args),
         Command::Completions { shell } => {

@@ -6,5 +6,6 @@
 mod util;
 
 mod check;
+mod otp;
 mod show;
 mod trace;

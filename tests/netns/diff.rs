@@ -183,10 +183,9 @@ impl Exchange<'_, '_> {
                 } else {
                     (Protocol::ICMPV6, 128)
                 };
-                let mut k = Packet::new(proto, pr.src, pr.dst);
-                k.icmp_type = Some(ty);
-                k.icmp_code = Some(0);
-                k
+                // The lab gives every probe's echo its own id, as the
+                // kernel's conntrack sees it; `sport` is per probe too.
+                Packet::new(proto, pr.src, pr.dst).icmp(ty, 0, sport)
             }
         };
         pkt.in_iface = client_iface(p).map(str::to_owned);

@@ -441,16 +441,7 @@ fn describe_result(r: &Result<Fate, String>) -> String {
 /// Probes where the simulator is known to disagree with the kernel:
 /// (example, line in NAME.probes, diagnosis). Listed so a failure names the
 /// cause; the assertions are not relaxed for them.
-const KNOWN_SIM_DISAGREEMENTS: &[(&str, usize, &str)] = &[(
-    "router",
-    15,
-    "rampart-sim's conntrack keys ICMP flows on addresses only (no type, code, echo id), so \
-     this echo REQUEST 198.51.100.7 -> 203.0.113.2 is taken for the reply of line 6's SNATed \
-     echo 192.0.2.10 -> 198.51.100.7, un-NATed to 192.0.2.10 and forwarded to the LAN. The \
-     kernel's ICMP tuple holds type/code/id and the reply of an echo request is an echo \
-     REPLY with the same id (nf_conntrack_proto_icmp: icmp_pkt_to_tuple / \
-     icmp_invert_tuple), so it starts a NEW flow and INPUT rule 4 (icmp-type 8) accepts it.",
-)];
+const KNOWN_SIM_DISAGREEMENTS: &[(&str, usize, &str)] = &[];
 
 /// The differential test for one example: the expected fate (NAME.probes),
 /// the simulator's prediction, and (with root) the kernel's fate with the

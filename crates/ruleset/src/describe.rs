@@ -138,8 +138,8 @@ fn describe_match(m: &Match) -> Option<String> {
                     parts.push(format!(
                         "{}flags {} set among {}",
                         not(f.negated),
-                        flag_list(f.value.comp),
-                        flag_list(f.value.mask)
+                        f.value.comp,
+                        f.value.mask
                     ));
                 }
             }
@@ -329,19 +329,6 @@ fn types(t: AddrTypes) -> String {
         .map(|(_, n)| n.to_ascii_lowercase())
         .collect::<Vec<_>>()
         .join(",")
-}
-
-fn flag_list(f: TcpFlags) -> String {
-    let names: Vec<&str> = TcpFlags::NAMES
-        .iter()
-        .filter(|(_, b)| f.0 & b != 0)
-        .map(|(n, _)| *n)
-        .collect();
-    if names.is_empty() {
-        "none".into()
-    } else {
-        names.join(",")
-    }
 }
 
 /// The usual names of common ICMP and ICMPv6 types.

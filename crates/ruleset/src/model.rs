@@ -532,6 +532,23 @@ impl TcpFlags {
     }
 }
 
+impl fmt::Display for TcpFlags {
+    /// The flag names in iptables' order, comma-separated (`SYN,ACK`), or `NONE`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut names = TcpFlags::NAMES
+            .iter()
+            .filter(|(_, b)| self.0 & b != 0)
+            .map(|(n, _)| *n);
+        match names.next() {
+            None => f.write_str("NONE"),
+            Some(first) => {
+                f.write_str(first)?;
+                names.try_for_each(|n| write!(f, ",{n}"))
+            }
+        }
+    }
+}
+
 /// `--tcp-flags MASK COMP`: the flags in `mask` are examined and must equal `comp`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct TcpFlagsMatch {

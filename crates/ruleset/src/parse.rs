@@ -116,8 +116,10 @@ impl<'a> Loader<'a> {
     }
 
     /// An `ipset` command (script) or `create`/`add` line (save file).
-    fn ipset(&mut self, words: &[Word]) {
-        match crate::ipset::parse_args(self.source, words) {
+    fn ipset(&mut self, words: &[Word], program: &Word) {
+        match crate::ipset::parse_args(self.source, words)
+            .map_err(|e| anchored(self.source, e, program))
+        {
             Ok((command, span)) => {
                 if let Err(kind) = self.parsed.ruleset.apply_set(command) {
                     self.error(span, kind, None);
@@ -202,6 +204,19 @@ pub fn parse_script(source: &Source, opts: ParseOptions) -> Result<Parsed, Parse
     loader.finish()
 }
 
+/// An error from a command with no arguments has no word to point at: point at the
+/// program name instead.
+fn anchored(source: &Source, e: ParseError, program: &Word) -> ParseError {
+    if e.span.line != 0 {
+        return e;
+    }
+    let fixed = ParseError::new(source, program.span, e.kind);
+    match e.hint {
+        Some(hint) => fixed.with_hint(hint),
+        None => fixed,
+    }
+}
+
 fn script_command(loader: &mut Loader<'_>, words: &[Word]) {
     let start = skip_sudo(words);
     let Some(program) = words.get(start) else {
@@ -213,17 +228,19 @@ fn script_command(loader: &mut Loader<'_>, words: &[Word]) {
     if let Some((_, family)) = PROGRAMS.iter().find(|(p, _)| *p == name) {
         // Errors about the whole command underline it from `sudo`/the program name on.
         let span = command_span(words);
-        let result = crate::iptables::parse_args(loader.source, args, *family).map(|invs| {
-            invs.into_iter()
-                .map(|inv| with_span(inv, span))
-                .collect::<Vec<_>>()
-        });
+        let result = crate::iptables::parse_args(loader.source, args, *family)
+            .map(|invs| {
+                invs.into_iter()
+                    .map(|inv| with_span(inv, span))
+                    .collect::<Vec<_>>()
+            })
+            .map_err(|e| anchored(loader.source, e, program));
         if matches!(&result, Ok(invs) if invs.is_empty()) {
             loader.note(program, "skipped read-only command");
         }
         loader.apply_all(result);
     } else if name == "ipset" {
-        loader.ipset(args);
+        loader.ipset(args, program);
     } else if HARMLESS.contains(&name) {
         loader.note(program, &format!("skipped `{name}`"));
     } else if SERVICE.contains(&name) {
@@ -279,7 +296,7 @@ pub fn parse_save(source: &Source, opts: ParseOptions) -> Result<Parsed, ParseEr
                 );
             }
         } else if text == "create" || text == "add" {
-            loader.ipset(words);
+            loader.ipset(words, first);
         } else if let Some(b) = block.as_mut() {
             b.line(&mut loader, words);
         } else {

@@ -208,19 +208,6 @@ fn ports(w: &mut Words, opt: &str, p: &Option<Neg<PortRange>>) {
     }
 }
 
-fn flag_names(bits: TcpFlags) -> String {
-    let names: Vec<&str> = TcpFlags::NAMES
-        .iter()
-        .filter(|(_, b)| bits.0 & b != 0)
-        .map(|(n, _)| *n)
-        .collect();
-    if names.is_empty() {
-        "NONE".into()
-    } else {
-        names.join(",")
-    }
-}
-
 /// Names of the states in `states`, in iptables' order.
 pub fn state_names(states: CtStates) -> String {
     CtStates::NAMES
@@ -279,8 +266,8 @@ fn match_args(w: &mut Words, m: &Match, family: Family) {
             if let Some(f) = &t.flags {
                 w.neg(f.negated)
                     .opt("--tcp-flags")
-                    .val(flag_names(f.value.mask))
-                    .val(flag_names(f.value.comp));
+                    .val(f.value.mask)
+                    .val(f.value.comp);
             }
         }
         Match::Udp(u) => {

@@ -7,7 +7,7 @@
 use std::net::IpAddr;
 
 use rampart_ruleset::{
-    rule_args, state_names, CtStates, Match, Neg, PortRange, Protocol, RuleSpec, TcpFlags,
+    rule_args, state_names, CtStates, Match, Neg, PortRange, Protocol, RuleSpec,
 };
 
 use crate::matcher::{Ctx, Test};
@@ -160,12 +160,12 @@ fn module(m: &Match, ctx: &Ctx) -> String {
                 let f = t.flags.as_ref()?;
                 let got = pkt
                     .tcp_flags
-                    .map_or_else(|| "unknown".to_string(), |g| flags_word(g.0));
+                    .map_or_else(|| "unknown".to_string(), |g| g.to_string());
                 Some(format!(
                     "TCP flags are {got}, rule wants {}--tcp-flags {} {}",
                     bang(f),
-                    flags_word(f.value.mask.0),
-                    flags_word(f.value.comp.0)
+                    f.value.mask,
+                    f.value.comp
                 ))
             }),
         Match::Udp(u) => l4(Protocol::UDP)
@@ -275,19 +275,4 @@ fn addr_test(
     let t = test.as_ref()?;
     (!t.apply(t.value.contains(got)))
         .then(|| format!("{what} is {got}, rule wants {}{}", bang(t), t.value))
-}
-
-fn flags_word(bits: u8) -> String {
-    if bits == TcpFlags::ALL {
-        return "ALL".to_string();
-    }
-    if bits == 0 {
-        return "NONE".to_string();
-    }
-    TcpFlags::NAMES
-        .iter()
-        .filter(|(_, b)| bits & b != 0)
-        .map(|(n, _)| *n)
-        .collect::<Vec<_>>()
-        .join(",")
 }

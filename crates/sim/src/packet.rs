@@ -80,6 +80,12 @@ pub struct Packet {
     /// ICMP / ICMPv6 code.
     #[serde(default)]
     pub icmp_code: Option<u8>,
+    /// ICMP / ICMPv6 echo identifier (the kernel's conntrack keys echo flows on it, so an
+    /// echo reply answers only the request with the same id). `None` counts as
+    /// [`Packet::DEFAULT_ECHO_ID`]: packets that do not say belong to one echo session, so
+    /// a trace of a request and its reply still pairs them.
+    #[serde(default)]
+    pub echo_id: Option<u16>,
     /// Conntrack state forced by the caller; `None` lets the simulator's conntrack model
     /// decide from the flows it has seen.
     #[serde(default)]
@@ -103,6 +109,9 @@ pub struct Packet {
 }
 
 impl Packet {
+    /// The echo id conntrack assumes for an ICMP packet that sets none.
+    pub const DEFAULT_ECHO_ID: u16 = 0;
+
     /// A packet with only protocol and addresses set; every other field unknown.
     pub fn new(protocol: Protocol, src: IpAddr, dst: IpAddr) -> Packet {
         Packet {
@@ -115,6 +124,7 @@ impl Packet {
             tcp_flags: None,
             icmp_type: None,
             icmp_code: None,
+            echo_id: None,
             ct_state: None,
             mark: 0,
             length: None,
@@ -172,6 +182,14 @@ impl Packet {
     /// Marks the packet as a TCP SYN (connection opening).
     pub fn syn(self) -> Packet {
         self.flags(TcpFlags::SYN)
+    }
+
+    /// Sets the ICMP type, code and echo id (an echo request is type 8 / ICMPv6 128).
+    pub fn icmp(mut self, ty: u8, code: u8, echo_id: u16) -> Packet {
+        self.icmp_type = Some(ty);
+        self.icmp_code = Some(code);
+        self.echo_id = Some(echo_id);
+        self
     }
 
     /// Sets the arrival time in seconds.
@@ -233,6 +251,9 @@ impl fmt::Display for Packet {
             (Some(t), Some(c)) => write!(f, " type {t}/{c}")?,
             (Some(t), None) => write!(f, " type {t}")?,
             _ => {}
+        }
+        if let Some(id) = self.echo_id {
+            write!(f, " id {id}")?;
         }
         match &self.in_iface {
             Some(iface) => write!(f, " in {iface}")?,

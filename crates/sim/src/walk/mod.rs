@@ -11,7 +11,7 @@ use rampart_ruleset::{
     rule_args, Action, ConnmarkTarget, CtStates, Family, Policy, Ruleset, Table, TableKind, Target,
 };
 
-use crate::conntrack::{Dir, Flow, Tuple};
+use crate::conntrack::{self, Dir, Flow, Tuple};
 use crate::explain::describe;
 use crate::host::{Host, RouteDecision};
 use crate::matcher::{failing_tests, rule_matches, Atom, Ctx, Decider, Env, Sets, Test};
@@ -76,6 +76,9 @@ struct Ct {
     /// Set by NOTRACK before the conntrack hook.
     notrack: bool,
     flow: Option<(usize, Dir, Flow)>,
+    /// The flow is the one an ICMP error quotes (RELATED): its NAT binding rewrites the
+    /// error's addresses only, and the error neither answers nor refreshes it.
+    related: bool,
     orig: Tuple,
     mark: u32,
     dst_done: bool,
@@ -144,13 +147,7 @@ impl<'a, 'r> Walk<'a, 'r> {
         assumptions: Vec<(Atom, bool)>,
         explain: bool,
     ) -> Walk<'a, 'r> {
-        let orig = Tuple {
-            proto: pkt.protocol,
-            src: pkt.src,
-            sport: pkt.sport,
-            dst: pkt.dst,
-            dport: pkt.dport,
-        };
+        let orig = Tuple::of(pkt, pkt.src, pkt.sport, pkt.dst, pkt.dport);
         Walk {
             c,
             host,
@@ -177,6 +174,7 @@ impl<'a, 'r> Walk<'a, 'r> {
                 state: CtState::New,
                 notrack: false,
                 flow: None,
+                related: false,
                 orig,
                 mark: 0,
                 dst_done: false,
@@ -323,7 +321,7 @@ impl<'a, 'r> Walk<'a, 'r> {
                 Ok("lo".to_string())
             }
             RouteDecision::Out { dev, via } => {
-                self.route(route_text("out", &dev, via));
+                self.route(route_text("", &dev, via));
                 Ok(dev)
             }
             RouteDecision::Unreachable => {
@@ -364,13 +362,7 @@ impl<'a, 'r> Walk<'a, 'r> {
     }
 
     fn tuple(&self) -> Tuple {
-        Tuple {
-            proto: self.pkt.protocol,
-            src: self.src,
-            sport: self.sport,
-            dst: self.dst,
-            dport: self.dport,
-        }
+        Tuple::of(self.pkt, self.src, self.sport, self.dst, self.dport)
     }
 
     /// The conntrack hook (priority -200): decides the state once per packet.
@@ -382,32 +374,59 @@ impl<'a, 'r> Walk<'a, 'r> {
         let tuple = self.tuple();
         self.ct.orig = tuple;
         let now = self.pkt.time_us();
-        let found = self
-            .view
-            .base
-            .conntrack
-            .lookup(&tuple, now)
-            .map(|(id, dir)| {
-                let flow = self.view.base.conntrack.flow(id).clone();
-                (id, dir, flow)
-            });
+        let proto = self.pkt.protocol;
+        // ICMP errors are not looked up as a flow of their own: they belong to the flow
+        // of the packet they quote (nf_conntrack_inet_error).
+        let icmp = tuple.icmp.map(|k| k.ty);
+        let error = icmp.is_some_and(|ty| conntrack::icmp_is_error(proto, ty));
+        let ct = &self.view.base.conntrack;
+        let found = if error {
+            ct.related(self.src, self.dst, now)
+        } else {
+            ct.lookup(&tuple, now)
+        }
+        .map(|(id, dir)| (id, dir, ct.flow(id).clone()));
         let (state, detail) = if self.ct.notrack {
             (CtState::Untracked, "NOTRACK in raw".to_string())
         } else if let Some(state) = self.pkt.ct_state {
             (state, "given by the packet".to_string())
         } else {
-            match &found {
-                Some((_, Dir::Original, flow)) if flow.seen_reply => {
+            match (&found, icmp) {
+                (Some(_), _) if error => (
+                    CtState::Related,
+                    "ICMP error between the ends of a known flow: taken to quote one of its \
+                     packets (the simulated packet carries no quoted header)"
+                        .to_string(),
+                ),
+                (None, _) if error => (
+                    CtState::Invalid,
+                    "ICMP error quoting no known flow (an error from a router on the path, \
+                     whose source is neither end of the flow, is not matched either: \
+                     give `state RELATED`)"
+                        .to_string(),
+                ),
+                (None, Some(ty)) if conntrack::icmpv6_untracked(proto, ty) => (
+                    CtState::Untracked,
+                    "neighbour discovery and MLD are not tracked".to_string(),
+                ),
+                (Some((_, Dir::Original, flow)), _) if flow.seen_reply => {
                     (CtState::Established, "known flow, reply seen".to_string())
                 }
-                Some((_, Dir::Original, _)) => (
+                (Some((_, Dir::Original, _)), _) => (
                     CtState::New,
                     "known flow, no reply seen yet; NAT binding already fixed".to_string(),
                 ),
-                Some((_, Dir::Reply, _)) => {
+                (Some((_, Dir::Reply, _)), _) => {
                     (CtState::Established, "reply of a known flow".to_string())
                 }
-                None if self.pkt.protocol == rampart_ruleset::Protocol::TCP
+                (None, Some(ty)) if !conntrack::icmp_opens_flow(proto, ty) => (
+                    CtState::Invalid,
+                    format!(
+                        "no flow known, and ICMP type {ty} is not a request that opens one \
+                         (a reply answers only a request with the same type pair and echo id)"
+                    ),
+                ),
+                (None, _) if proto == rampart_ruleset::Protocol::TCP
                     && self.pkt.tcp_flags.is_some_and(|f| !f.has(rampart_ruleset::TcpFlags::SYN)) =>
                 {
                     (
@@ -416,17 +435,23 @@ impl<'a, 'r> Walk<'a, 'r> {
                             .to_string(),
                     )
                 }
-                None => (CtState::New, "no flow known: first packet".to_string()),
+                (None, _) => (CtState::New, "no flow known: first packet".to_string()),
             }
         };
         self.ct.state = state;
         if !self.ct.notrack {
             if let Some((id, dir, mut flow)) = found {
-                // Every packet refreshes the timeout, and a reply marks the flow
-                // answered, whatever later tables decide (nf_conntrack_in runs first).
                 self.ct.mark = flow.mark;
-                flow.seen_reply |= dir == Dir::Reply;
-                flow.last_us = now;
+                if error {
+                    // A related error shares the flow's mark and NAT binding but
+                    // neither answers nor refreshes it.
+                    self.ct.related = true;
+                } else {
+                    // Every packet refreshes the timeout, and a reply marks the flow
+                    // answered, whatever later tables decide (nf_conntrack_in runs first).
+                    flow.seen_reply |= dir == Dir::Reply;
+                    flow.last_us = now;
+                }
                 self.ct.flow = Some((id, dir, flow));
             }
         }
@@ -784,6 +809,8 @@ impl<'a, 'r> Walk<'a, 'r> {
 
     fn matches(&mut self, table: usize, chain: usize, rule: usize) -> Result<(), Test> {
         let spec = &self.c.ruleset.tables[table].chains[chain].rules[rule].spec;
+        // Field by field rather than `self.ctx(..)`: `env` below borrows other fields of
+        // `self` mutably, which a method borrowing all of `self` would forbid.
         let ctx = Ctx {
             pkt: self.pkt,
             family: self.family,
@@ -882,9 +909,15 @@ impl Finished {
     }
 }
 
+/// `forward out eth0 via 192.0.2.254`; an empty verb gives `out eth0 ...`.
 fn route_text(verb: &str, dev: &str, via: Option<IpAddr>) -> String {
+    let verb = if verb.is_empty() {
+        String::new()
+    } else {
+        format!("{verb} ")
+    };
     match via {
-        Some(gw) => format!("{verb} out {dev} via {gw}"),
-        None => format!("{verb} out {dev}"),
+        Some(gw) => format!("{verb}out {dev} via {gw}"),
+        None => format!("{verb}out {dev}"),
     }
 }

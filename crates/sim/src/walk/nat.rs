@@ -40,7 +40,12 @@ impl Walk<'_, '_> {
             return Ok(());
         }
         if let Some((_, dir, flow)) = &self.ct.flow {
-            let target = flow.target(*dir);
+            let mut target = flow.target(*dir);
+            if self.ct.related {
+                // An ICMP error: only its addresses follow the binding (the kernel's
+                // nf_nat_icmp_reply_translation also rewrites the quoted header).
+                (target.sport, target.dport) = (self.sport, self.dport);
+            }
             let stage = Stage::Hook(hook);
             match manip {
                 Manip::Dst if (self.dst, self.dport) != (target.dst, target.dport) => {
@@ -185,13 +190,7 @@ impl Walk<'_, '_> {
             None => (1024, u16::MAX),
         };
         let taken = |port: u16| {
-            let reply = Tuple {
-                proto: self.pkt.protocol,
-                src: self.dst,
-                sport: self.dport,
-                dst: self.src,
-                dport: Some(port),
-            };
+            let reply = Tuple::of(self.pkt, self.src, Some(port), self.dst, self.dport).invert();
             self.view
                 .base
                 .conntrack

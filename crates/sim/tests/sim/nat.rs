@@ -376,3 +376,121 @@ fn snat_picks_another_port_when_the_tuple_is_taken() {
         matches!(fate(&sim.run(&back(40001))), Fate::Forwarded { dst, dport: Some(40000), .. } if *dst == ip("192.0.2.51"))
     );
 }
+
+/// The conntrack state the walk decided.
+fn ct_state(t: &rampart_sim::Trace) -> rampart_sim::CtState {
+    t.branches[0]
+        .steps
+        .iter()
+        .find_map(|s| match &s.event {
+            Event::Conntrack { state, .. } => Some(*state),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no conntrack step:\n{t}"))
+}
+
+/// router.probes lines 6 and 15: a LAN ping out through SNAT, then the remote host
+/// pinging the router's WAN address. The second is an echo request, not the reply of
+/// the first: NEW, delivered locally, not un-NATed into the LAN.
+#[test]
+fn echo_flows_are_keyed_on_icmp_type_and_id() {
+    use rampart_sim::CtState;
+    let mut rs = Ruleset::default();
+    router_filter(&mut rs);
+    add4(
+        &mut rs,
+        NAT,
+        "POSTROUTING",
+        spec().out_if("ppp0").j(snat_to("203.0.113.2")),
+    );
+    let mut sim = Simulator::new(&rs, router());
+    let icmp = |src: &str, dst: &str| {
+        Packet::new(rampart_ruleset::Protocol::ICMP, ip(src), ip(dst)).on("ppp0")
+    };
+    let ping = Packet::new(
+        rampart_ruleset::Protocol::ICMP,
+        ip("192.0.2.10"),
+        ip("198.51.100.7"),
+    )
+    .on("eth0")
+    .icmp(8, 0, 7);
+    let t = sim.run(&ping);
+    assert_eq!(ct_state(&t), CtState::New);
+    assert!(matches!(fate(&t), Fate::Forwarded { src, .. } if *src == ip("203.0.113.2")));
+
+    // An echo request from the remote host to the WAN address: NEW, delivered.
+    let t = sim.run(&icmp("198.51.100.7", "203.0.113.2").icmp(8, 0, 7));
+    assert_eq!(ct_state(&t), CtState::New, "{t}");
+    assert!(matches!(fate(&t), Fate::DeliveredLocally { .. }), "{t}");
+
+    // An echo reply with another id answers nothing: INVALID (addressed to the router,
+    // whose INPUT accepts everything here).
+    let t = sim.run(&icmp("198.51.100.7", "203.0.113.2").icmp(0, 0, 8));
+    assert_eq!(ct_state(&t), CtState::Invalid, "{t}");
+    assert!(matches!(fate(&t), Fate::DeliveredLocally { .. }), "{t}");
+
+    // The echo reply with the same id: ESTABLISHED, un-NATed to the LAN host.
+    let t = sim.run(&icmp("198.51.100.7", "203.0.113.2").icmp(0, 0, 7));
+    assert_eq!(ct_state(&t), CtState::Established, "{t}");
+    assert!(
+        matches!(fate(&t), Fate::Forwarded { out_iface, dst, .. }
+            if out_iface == "eth0" && *dst == ip("192.0.2.10")),
+        "{t}"
+    );
+
+    // A port unreachable from the remote host is RELATED to the flow and un-NATed too.
+    let mut unreachable = icmp("198.51.100.7", "203.0.113.2");
+    unreachable.icmp_type = Some(3);
+    unreachable.icmp_code = Some(3);
+    let t = sim.run(&unreachable);
+    assert_eq!(ct_state(&t), CtState::Related, "{t}");
+    assert!(
+        matches!(fate(&t), Fate::Forwarded { dst, sport: None, dport: None, .. }
+            if *dst == ip("192.0.2.10")),
+        "{t}"
+    );
+    // From a router on the path it quotes no flow the simulator can find: INVALID.
+    let mut exceeded = icmp("203.0.113.1", "203.0.113.2");
+    exceeded.icmp_type = Some(11);
+    let t = sim.run(&exceeded);
+    assert_eq!(ct_state(&t), CtState::Invalid, "{t}");
+}
+
+/// Packets that set no echo id share one: a request and its reply still pair up.
+#[test]
+fn unset_echo_ids_count_as_one_id() {
+    use rampart_sim::CtState;
+    let rs = Ruleset::default();
+    let mut sim = Simulator::new(&rs, router());
+    let mut ping = Packet::new(
+        rampart_ruleset::Protocol::ICMP,
+        ip("192.0.2.10"),
+        ip("198.51.100.7"),
+    )
+    .on("eth0");
+    ping.icmp_type = Some(8);
+    assert_eq!(ct_state(&sim.run(&ping)), CtState::New);
+    let mut pong = Packet::new(
+        rampart_ruleset::Protocol::ICMP,
+        ip("198.51.100.7"),
+        ip("192.0.2.10"),
+    )
+    .on("ppp0");
+    pong.icmp_type = Some(0);
+    assert_eq!(ct_state(&sim.run(&pong)), CtState::Established);
+    assert_eq!(
+        ct_state(&sim.run(&pong.clone().icmp(0, 0, 1))),
+        CtState::Invalid
+    );
+}
+
+/// A locally generated packet's route reads `out ppp0 via ...`, not `out out ppp0`.
+#[test]
+fn local_route_text_names_out_once() {
+    let rs = Ruleset::default();
+    let mut sim = Simulator::new(&rs, router());
+    let t = sim.run(&Packet::tcp("203.0.113.2", 40000, "198.51.100.7", 80));
+    let text = t.to_string();
+    assert!(text.contains("out ppp0 via 203.0.113.1"), "{text}");
+    assert!(!text.contains("out out"), "{text}");
+}

@@ -1,0 +1,291 @@
+//! `rampart otp`: create, inspect and revoke users' one-time password secrets for
+//! pam_rampart_otp.so. Flags are defined here (not in flags.rs) so the subcommand stays
+//! one self-contained module.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+use rampart_otp::{
+    scratch_codes, totp, Entropy, KdfParams, Kind, OsEntropy, Secrets, Sheet, Store,
+};
+
+/// Warn when this few passwords are left (the PAM module warns at the same count).
+const LOW_WATER: usize = 20;
+
+/// `rampart otp`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  rampart otp init alice                 # 280 passwords; prints the sheet, writes otp-alice.html
+  rampart otp init alice --totp          # authenticator app: QR code, URI, scratch codes
+  rampart otp status alice --json
+  rampart otp revoke alice
+See docs/otp.md for the sshd_config and /etc/pam.d/sshd lines.")]
+pub struct OtpArgs {
+    /// State directory holding one secret file per user (root-owned, mode 0700).
+    #[arg(long, global = true, value_name = "DIR", default_value = rampart_otp::DEFAULT_DIR)]
+    pub statedir: PathBuf,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: OtpCommand,
+}
+
+/// The `rampart otp` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum OtpCommand {
+    /// Generate a new sheet (or TOTP secret) for USER, replacing no existing one unless
+    /// --force; prints the sheet and writes a printable HTML page.
+    Init(InitArgs),
+    /// Show how many passwords USER has left (warns when few are left).
+    Status {
+        /// The user.
+        user: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete USER's secrets: no one-time password works for USER any more.
+    Revoke {
+        /// The user.
+        user: String,
+    },
+}
+
+/// `rampart otp init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The user (login name).
+    pub user: String,
+    /// Passwords on the sheet (1 to 999).
+    #[arg(long, default_value_t = 280)]
+    pub count: usize,
+    /// Bits of entropy per password (40 to 128); 64 bits is 13 characters.
+    #[arg(long, default_value_t = 64)]
+    pub entropy: u32,
+    /// A TOTP secret for an authenticator app instead of a sheet.
+    #[arg(long, conflicts_with_all = ["count", "entropy", "html"])]
+    pub totp: bool,
+    /// Scratch codes printed with a TOTP secret (each works once).
+    #[arg(long, default_value_t = 5, requires = "totp")]
+    pub scratch: usize,
+    /// Where to write the printable HTML sheet (default: otp-USER.html here; `-` for none).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// Replace the user's existing secrets.
+    #[arg(long)]
+    pub force: bool,
+    /// Read the secret prefix as one line from standard input (for scripts) instead of
+    /// asking twice on the terminal.
+    #[arg(long)]
+    pub prefix_stdin: bool,
+}
+
+/// Runs `rampart otp`.
+pub fn run(args: OtpArgs) -> Result<ExitCode> {
+    let store = Store::new(&args.statedir);
+    match args.command {
+        OtpCommand::Init(init) => run_init(&store, init),
+        OtpCommand::Status { user, json } => run_status(&store, &user, json),
+        OtpCommand::Revoke { user } => {
+            let lock = store
+                .lock(&user)
+                .with_context(|| format!("cannot lock the secrets of {user}"))?;
+            if store.remove(lock)? {
+                println!("{user}: one-time passwords revoked");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                bail!(
+                    "{user} has no one-time passwords in {}",
+                    store.dir().display()
+                )
+            }
+        }
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+fn read_prefix(from_stdin: bool) -> Result<String> {
+    if from_stdin || !std::io::stdin().is_terminal() {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("reading the prefix from standard input")?;
+        return Ok(line.trim_end_matches(['\n', '\r']).to_string());
+    }
+    let a = rpassword::prompt_password(
+        "Secret prefix (typed before every one-time password; not printed on the sheet): ",
+    )
+    .context("reading the prefix from the terminal")?;
+    let b = rpassword::prompt_password("Secret prefix again: ")
+        .context("reading the prefix from the terminal")?;
+    if a != b {
+        bail!("the two prefixes differ; nothing was changed");
+    }
+    if a.is_empty() {
+        eprintln!(
+            "warning: empty prefix: whoever finds the sheet can log in; a prefix makes the \
+             sheet useless on its own"
+        );
+    }
+    Ok(a)
+}
+
+fn run_init(store: &Store, args: InitArgs) -> Result<ExitCode> {
+    store.create().with_context(|| {
+        format!(
+            "cannot use the state directory {} (run as root?)",
+            store.dir().display()
+        )
+    })?;
+    let lock = store
+        .lock(&args.user)
+        .with_context(|| format!("cannot lock the secrets of {}", args.user))?;
+    if let Some(old) = store.load(&lock)? {
+        if !args.force {
+            bail!(
+                "{} already has one-time passwords ({} left); add --force to replace them",
+                args.user,
+                old.remaining()
+            );
+        }
+    }
+    let mut rng = OsEntropy;
+    let host = hostname();
+    let mut out = std::io::stdout().lock();
+    if args.totp {
+        let mut key = [0u8; totp::KEY_LEN];
+        rng.fill(&mut key);
+        let codes = scratch_codes(&mut rng, args.scratch);
+        let secrets = Secrets::from_totp(&args.user, &key, &codes, KdfParams::DEFAULT, &mut rng)?;
+        store.save(&lock, &secrets)?;
+        let uri = totp::uri(&key, "rampart", &format!("{}@{host}", args.user), 6, 30);
+        let qr = qrcode::QrCode::new(uri.as_bytes()).context("building the QR code")?;
+        let art = qr
+            .render::<qrcode::render::unicode::Dense1x2>()
+            .quiet_zone(true)
+            .build();
+        writeln!(
+            out,
+            "TOTP for {}@{host}: scan with an authenticator app\n",
+            args.user
+        )?;
+        writeln!(out, "{art}\n")?;
+        writeln!(out, "URI: {uri}")?;
+        writeln!(
+            out,
+            "Key (type it in if the app cannot scan): {}",
+            totp::key_base32(&key)
+        )?;
+        writeln!(
+            out,
+            "\nScratch codes (each works once; keep them apart from the phone):"
+        )?;
+        for c in &codes {
+            writeln!(out, "  {c}")?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let sheet = Sheet::generate(&mut rng, args.count, args.entropy)?;
+    let prefix = read_prefix(args.prefix_stdin)?;
+    eprintln!("hashing {} passwords (Argon2id)...", sheet.len());
+    let secrets = Secrets::from_sheet(&args.user, &sheet, &prefix, KdfParams::DEFAULT, &mut rng)?;
+    let html_path = args
+        .html
+        .unwrap_or_else(|| PathBuf::from(format!("otp-{}.html", args.user)));
+    if html_path.as_os_str() != "-" {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&html_path)
+            .with_context(|| format!("cannot write {}", html_path.display()))?;
+        f.write_all(sheet.to_html(&args.user, &host).as_bytes())
+            .with_context(|| format!("cannot write {}", html_path.display()))?;
+    }
+    store.save(&lock, &secrets)?;
+    write!(out, "{}", sheet.to_text(&args.user, &host, 4))?;
+    if html_path.as_os_str() != "-" {
+        eprintln!(
+            "printable page: {} (print it, then delete it: shred -u {0})",
+            html_path.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_status(store: &Store, user: &str, json: bool) -> Result<ExitCode> {
+    let lock = store
+        .lock(user)
+        .with_context(|| format!("cannot lock the secrets of {user}"))?;
+    let Some(s) = store.load(&lock)? else {
+        bail!(
+            "{user} has no one-time passwords in {}; create them with: rampart otp init {user}",
+            store.dir().display()
+        );
+    };
+    drop(lock);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let kind = match s.kind {
+        Kind::Sheet { .. } => "sheet",
+        Kind::Totp { .. } => "totp",
+        _ => "other",
+    };
+    let remaining = s.remaining();
+    let low = kind == "sheet" && remaining <= LOW_WATER;
+    let held = s.held.filter(|h| h.until > now);
+    if json {
+        let v = serde_json::json!({
+            "user": user,
+            "kind": kind,
+            "total": s.entries.len(),
+            "remaining": remaining,
+            "low": low,
+            "held": held.map(|h| serde_json::json!({"number": h.number, "until": h.until})),
+            "failures": s.throttle.failures,
+            "last_failure": (s.throttle.failures > 0).then_some(s.throttle.last),
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        let what = if kind == "sheet" {
+            "passwords"
+        } else {
+            "scratch codes"
+        };
+        println!(
+            "{user}: {kind}, {remaining} of {} {what} left",
+            s.entries.len()
+        );
+        if let Some(h) = held {
+            println!(
+                "login in progress: holds password {:03} for {} more seconds",
+                h.number,
+                h.until - now
+            );
+        }
+        if s.throttle.failures > 0 {
+            println!(
+                "{} failed logins since the last success",
+                s.throttle.failures
+            );
+        }
+        if low {
+            eprintln!(
+                "warning: only {remaining} passwords left; print a new sheet with: rampart otp init {user} --force"
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,280 @@
+//! The state directory: one secret file per user (`USER.otp`) and one lock file
+//! (`USER.lock`), root-owned, directory 0700, files 0600.
+//!
+//! Every change is written with the atomic-replace protocol, so a crash or a `kill -9` at
+//! any instant leaves either the old or the new file, never a mix:
+//!
+//! ```text
+//!   write .USER.otp.tmp (O_CREAT|O_EXCL, 0600) ─▶ fsync ─▶ rename over USER.otp ─▶ fsync dir
+//! ```
+//!
+//! Concurrent logins of one user are serialised by `flock(2)` on `USER.lock`; the kernel
+//! drops the lock when a holder dies, so no stale lock outlives its process.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{ErrorKind, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{Flock, FlockArg};
+
+use crate::format::check_user;
+use crate::{Secrets, StoreError};
+
+/// Largest secret file read: 999 entries of ~110 bytes plus headers. A bigger file is
+/// corrupt or hostile and is refused before it is read into memory.
+const MAX_FILE: u64 = 256 * 1024;
+
+/// The default state directory.
+pub const DEFAULT_DIR: &str = "/var/lib/rampart/otp";
+
+/// A state directory.
+#[derive(Debug, Clone)]
+pub struct Store {
+    dir: PathBuf,
+}
+
+/// Proof that the caller holds a user's lock; dropping it unlocks.
+#[derive(Debug)]
+pub struct Locked {
+    user: String,
+    _lock: Flock<File>,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+impl Store {
+    /// The store in `dir` (nothing is touched yet).
+    pub fn new(dir: impl Into<PathBuf>) -> Store {
+        Store { dir: dir.into() }
+    }
+
+    /// The default store, [`DEFAULT_DIR`].
+    pub fn default_dir() -> Store {
+        Store::new(DEFAULT_DIR)
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Path of a user's secret file.
+    pub fn secret_path(&self, user: &str) -> PathBuf {
+        self.dir.join(format!("{user}.otp"))
+    }
+
+    /// Creates the directory (and parents) with mode 0700 if missing, and checks it.
+    pub fn create(&self) -> Result<(), StoreError> {
+        if !self.dir.exists() {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&self.dir)
+                .map_err(io(&self.dir))?;
+        }
+        self.check_dir()
+    }
+
+    /// Refuses a directory that others could write to or that is not ours.
+    fn check_dir(&self) -> Result<(), StoreError> {
+        let md = fs::symlink_metadata(&self.dir).map_err(io(&self.dir))?;
+        let insecure = |what: &str| StoreError::Insecure {
+            path: self.dir.clone(),
+            what: what.to_string(),
+            mode: 0o700,
+        };
+        if !md.is_dir() {
+            return Err(insecure("not a directory"));
+        }
+        if md.uid() != nix::unistd::geteuid().as_raw() {
+            return Err(insecure("owned by another user"));
+        }
+        if md.mode() & 0o077 != 0 {
+            return Err(insecure("readable or writable by group or others"));
+        }
+        Ok(())
+    }
+
+    /// Takes the user's lock, waiting for other logins of the same user.
+    pub fn lock(&self, user: &str) -> Result<Locked, StoreError> {
+        check_user(user)?;
+        self.check_dir()?;
+        let path = self.dir.join(format!("{user}.lock"));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
+            .open(&path)
+            .map_err(io(&path))?;
+        let lock = Flock::lock(file, FlockArg::LockExclusive)
+            .map_err(|(_, e)| io(&path)(std::io::Error::from(e)))?;
+        Ok(Locked {
+            user: user.to_string(),
+            _lock: lock,
+        })
+    }
+
+    /// The user's secrets; `None` if the user has none.
+    pub fn load(&self, lock: &Locked) -> Result<Option<Secrets>, StoreError> {
+        let path = self.secret_path(&lock.user);
+        let mut file = match OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
+            .open(&path)
+        {
+            Ok(f) => f,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io(&path)(e)),
+        };
+        let md = file.metadata().map_err(io(&path))?;
+        if md.uid() != nix::unistd::geteuid().as_raw() || md.mode() & 0o077 != 0 {
+            return Err(StoreError::Insecure {
+                path,
+                what: "owned by another user or readable by group or others".into(),
+                mode: 0o600,
+            });
+        }
+        if md.len() > MAX_FILE {
+            return Err(io(&path)(std::io::Error::new(
+                ErrorKind::InvalidData,
+                format!("larger than {MAX_FILE} bytes: not a secret file"),
+            )));
+        }
+        let mut text = String::new();
+        file.read_to_string(&mut text).map_err(io(&path))?;
+        let secrets = Secrets::parse(&text).map_err(|source| StoreError::Format {
+            path: path.clone(),
+            source,
+        })?;
+        if secrets.user != lock.user {
+            return Err(io(&path)(std::io::Error::new(
+                ErrorKind::InvalidData,
+                format!("holds the secrets of user {:?}", secrets.user),
+            )));
+        }
+        Ok(Some(secrets))
+    }
+
+    /// Replaces the user's secret file atomically (see the module doc).
+    pub fn save(&self, lock: &Locked, secrets: &Secrets) -> Result<(), StoreError> {
+        assert_eq!(lock.user, secrets.user, "saving under another user's lock");
+        let path = self.secret_path(&lock.user);
+        let tmp = self.dir.join(format!(".{}.otp.tmp", lock.user));
+        // A temp file left by a process killed mid-write; we hold the lock, so it is dead.
+        match fs::remove_file(&tmp) {
+            Err(e) if e.kind() != ErrorKind::NotFound => return Err(io(&tmp)(e)),
+            _ => {}
+        }
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
+            .open(&tmp)
+            .map_err(io(&tmp))?;
+        let written = f
+            .write_all(secrets.emit().as_bytes())
+            .and_then(|()| f.sync_all());
+        if let Err(e) = written {
+            let _ = fs::remove_file(&tmp);
+            return Err(io(&tmp)(e));
+        }
+        drop(f);
+        fs::rename(&tmp, &path).map_err(io(&path))?;
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io(&self.dir))
+    }
+
+    /// Removes the user's secret and lock files; `false` if there were none.
+    pub fn remove(&self, lock: Locked) -> Result<bool, StoreError> {
+        let path = self.secret_path(&lock.user);
+        let existed = match fs::remove_file(&path) {
+            Ok(()) => true,
+            Err(e) if e.kind() == ErrorKind::NotFound => false,
+            Err(e) => return Err(io(&path)(e)),
+        };
+        let lock_path = self.dir.join(format!("{}.lock", lock.user));
+        let _ = fs::remove_file(lock_path);
+        drop(lock);
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io(&self.dir))?;
+        Ok(existed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sheet::tests::Seeded;
+    use crate::{KdfParams, Sheet};
+
+    fn tempdir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("rampart-otp-{}-{name}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        d
+    }
+
+    #[test]
+    fn save_load_remove() {
+        let dir = tempdir("store");
+        let store = Store::new(dir.join("otp"));
+        store.create().unwrap();
+        assert_eq!(fs::metadata(store.dir()).unwrap().mode() & 0o777, 0o700);
+        let sheet = Sheet::generate(&mut Seeded(1), 3, 64).unwrap();
+        let s = Secrets::from_sheet("carol", &sheet, "p", KdfParams::TEST, &mut Seeded(2)).unwrap();
+        let lock = store.lock("carol").unwrap();
+        assert_eq!(store.load(&lock).unwrap(), None);
+        store.save(&lock, &s).unwrap();
+        store.save(&lock, &s).unwrap();
+        assert_eq!(store.load(&lock).unwrap(), Some(s.clone()));
+        let md = fs::metadata(store.secret_path("carol")).unwrap();
+        assert_eq!(md.mode() & 0o777, 0o600);
+        // Only the secret and lock files remain (no temp files).
+        let mut names: Vec<_> = fs::read_dir(store.dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["carol.lock", "carol.otp"]);
+
+        // A corrupt file is an error naming the path, never "no secrets".
+        fs::write(store.secret_path("carol"), "rampart-otp 1\nuser carol\n").unwrap();
+        let err = store.load(&lock).unwrap_err().to_string();
+        assert!(
+            err.contains("carol.otp") && err.contains("truncated"),
+            "{err}"
+        );
+
+        // Loose permissions are refused with the fix.
+        fs::set_permissions(
+            store.secret_path("carol"),
+            fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        let err = store.load(&lock).unwrap_err().to_string();
+        assert!(err.contains("chmod 600"), "{err}");
+
+        assert!(store.remove(lock).unwrap());
+        let lock = store.lock("carol").unwrap();
+        assert!(!store.remove(lock).unwrap());
+        assert!(store.lock("../x").is_err());
+
+        fs::set_permissions(store.dir(), fs::Permissions::from_mode(0o755)).unwrap();
+        let err = store.lock("carol").unwrap_err().to_string();
+        assert!(err.contains("chmod 700"), "{err}");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    use std::os::unix::fs::PermissionsExt;
+}

@@ -1,0 +1,466 @@
+//! End to end: a real OpenSSH sshd in a network namespace created by the test, PAM through
+//! libpam-wrapper (so the host's /etc/pam.d is untouched), and OpenSSH's `ssh` answering
+//! the keyboard-interactive prompt through an SSH_ASKPASS helper that reads the sheet.
+//! Logs in as root (no user is created on the host). Needs root.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::util::{have, installed, module, numbers, pam_wrapper, system_module, Account, TempDir};
+
+const SSHD: &str = "/usr/sbin/sshd";
+
+/// Answers `$1` (the prompt) from `$OTP_MAP` (`NNN password` lines) with `$OTP_PREFIX` in
+/// front; logs the prompt to `$OTP_LOG` and, while `$OTP_WAIT` exists, waits before
+/// answering (a user who is slow to type).
+const ASKPASS: &str = r#"#!/bin/sh
+printf '%s\n' "$1" >> "$OTP_LOG"
+while [ -n "$OTP_WAIT" ] && [ -e "$OTP_WAIT" ]; do sleep 0.05; done
+p=${1##*) }
+out="$OTP_PREFIX"
+for n in $(printf '%s' "$p" | grep -o '[0-9][0-9][0-9]'); do
+  out="$out$(grep "^$n " "$OTP_MAP" | cut -d' ' -f2)"
+done
+printf '%s\n' "$out"
+"#;
+
+/// An sshd in its own network namespace, with its own config, host key and PAM service.
+struct Lab {
+    ns: String,
+    dir: TempDir,
+    sshd: Child,
+    acct: Account,
+    runs: AtomicUsize,
+}
+
+impl Lab {
+    fn start(tag: &str, module_args: &str) -> Option<Lab> {
+        let root = nix_is_root();
+        if !have(root, "root (network namespace, sshd)") {
+            return None;
+        }
+        let wrapper = pam_wrapper();
+        if !have(
+            installed(SSHD) && installed("ssh") && installed("ip") && wrapper.is_some(),
+            "openssh-server, openssh-client, iproute2 and libpam-wrapper",
+        ) {
+            return None;
+        }
+        let ns = format!("rampart-t{}-otp-{tag}", std::process::id());
+        let _ = Command::new("ip")
+            .args(["netns", "del", &ns])
+            .stderr(Stdio::null())
+            .status();
+        run_ok(Command::new("ip").args(["netns", "add", &ns]));
+        run_ok(Command::new("ip").args(["netns", "exec", &ns, "ip", "link", "set", "lo", "up"]));
+        let dir = TempDir::new(&format!("sshd-{tag}"));
+        let d = dir.path();
+        let acct = Account::create(d, "root", "s3cret-Prefix", 30);
+        run_ok(
+            Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", ""])
+                .arg("-f")
+                .arg(d.join("hostkey")),
+        );
+        let svc = d.join("services");
+        fs::create_dir(&svc).unwrap();
+        let permit = system_module("pam_permit.so");
+        fs::write(
+            svc.join("sshd"),
+            format!(
+                "auth required {} statedir={} {module_args}\n\
+                 account required {p}\nsession required {p}\npassword required {}\n",
+                module().display(),
+                acct.store.dir().display(),
+                system_module("pam_deny.so").display(),
+                p = permit.display(),
+            ),
+        )
+        .unwrap();
+        fs::write(
+            svc.join("other"),
+            format!("auth required {}\n", system_module("pam_deny.so").display()),
+        )
+        .unwrap();
+        fs::write(
+            d.join("sshd_config"),
+            format!(
+                "ListenAddress 127.0.0.1:22\nHostKey {key}\nPidFile {pid}\n\
+                 UsePAM yes\nKbdInteractiveAuthentication yes\nPasswordAuthentication no\n\
+                 PubkeyAuthentication no\nAuthenticationMethods keyboard-interactive\n\
+                 PermitRootLogin yes\nLoginGraceTime 60\nMaxStartups 20\nStrictModes no\n\
+                 LogLevel VERBOSE\n",
+                key = d.join("hostkey").display(),
+                pid = d.join("sshd.pid").display()
+            ),
+        )
+        .unwrap();
+        let helper = d.join("askpass");
+        fs::write(&helper, ASKPASS).unwrap();
+        fs::set_permissions(&helper, fs::Permissions::from_mode(0o755)).unwrap();
+        // sshd's privilege-separation directory (an empty, root-owned directory).
+        fs::create_dir_all("/run/sshd").unwrap();
+        let log = fs::File::create(d.join("sshd.log")).unwrap();
+        let sshd = Command::new("ip")
+            .args(["netns", "exec", &ns, "env"])
+            .arg(format!("LD_PRELOAD={}", wrapper.unwrap().display()))
+            .arg("PAM_WRAPPER=1")
+            .arg(format!("PAM_WRAPPER_SERVICE_DIR={}", svc.display()))
+            .arg(SSHD)
+            .args(["-D", "-e", "-f"])
+            .arg(d.join("sshd_config"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start sshd");
+        let lab = Lab {
+            ns,
+            dir,
+            sshd,
+            acct,
+            runs: AtomicUsize::new(0),
+        };
+        let start = Instant::now();
+        while !lab.log().contains("Server listening") {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "sshd did not start:\n{}",
+                lab.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(lab)
+    }
+
+    fn log(&self) -> String {
+        fs::read_to_string(self.dir.path().join("sshd.log")).unwrap_or_default()
+    }
+
+    /// Starts `ssh root@127.0.0.1 true` answering from `map` (None: the right answers).
+    /// Returns the client and the file its prompts are logged to.
+    fn login(&self, map: Option<&str>, wait: Option<&Path>) -> (Child, PathBuf) {
+        let n = self.runs.fetch_add(1, Ordering::Relaxed);
+        let d = self.dir.path();
+        let map_path = d.join(format!("map{n}"));
+        self.acct.write_map(&map_path, map);
+        let prompts = d.join(format!("prompts{n}"));
+        fs::write(&prompts, "").unwrap();
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.ns, "ssh", "-F", "/dev/null"])
+            .args([
+                "-o",
+                "StrictHostKeyChecking=no",
+                "-o",
+                "UserKnownHostsFile=/dev/null",
+                "-o",
+                "PreferredAuthentications=keyboard-interactive",
+                "-o",
+                "NumberOfPasswordPrompts=1",
+                "-o",
+                "ConnectTimeout=10",
+                "-o",
+                "LogLevel=ERROR",
+                "root@127.0.0.1",
+                "true",
+            ])
+            .env("SSH_ASKPASS", d.join("askpass"))
+            .env("SSH_ASKPASS_REQUIRE", "force")
+            .env("OTP_MAP", &map_path)
+            .env("OTP_PREFIX", &self.acct.prefix)
+            .env("OTP_LOG", &prompts)
+            .env("OTP_WAIT", wait.map(Path::as_os_str).unwrap_or_default())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start ssh");
+        (child, prompts)
+    }
+
+    /// Logs in and returns (logged in, prompts seen).
+    fn try_login(&self, map: Option<&str>) -> (bool, Vec<String>) {
+        let (child, prompts) = self.login(map, None);
+        let out = wait_timeout(child, Duration::from_secs(30));
+        let seen = read_prompts(&prompts);
+        (out.status.success(), seen)
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = self.sshd.kill();
+        let _ = self.sshd.wait();
+        // Stragglers (per-connection sshd processes) die with the namespace's last user.
+        for pid in descendants_in(&self.ns) {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        }
+        let _ = Command::new("ip").args(["netns", "del", &self.ns]).status();
+    }
+}
+
+fn nix_is_root() -> bool {
+    fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(2) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+fn run_ok(cmd: &mut Command) {
+    let out = cmd.output().expect("run");
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn wait_timeout(mut child: Child, limit: Duration) -> std::process::Output {
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!("ssh did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn read_prompts(path: &Path) -> Vec<String> {
+    fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn wait_for_prompt(path: &Path) -> String {
+    let start = Instant::now();
+    loop {
+        if let Some(p) = read_prompts(path).pop() {
+            return p;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "no prompt");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// PIDs of sshd processes other than the listener, in namespace `ns`.
+fn descendants_in(ns: &str) -> Vec<u32> {
+    let out = Command::new("ip")
+        .args(["netns", "pids", ns])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    out.split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+/// Per-connection sshd processes (children of the listener, and theirs).
+fn connection_sshds(listener: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    let mut frontier = vec![listener];
+    while let Some(parent) = frontier.pop() {
+        for e in fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                continue;
+            };
+            // pid (comm) state ppid ...
+            let after = stat.rsplit(") ").next().unwrap_or("");
+            let ppid: u32 = after
+                .split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(0);
+            if ppid == parent {
+                found.push(pid);
+                frontier.push(pid);
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn sshd_one_password_logs_in_once_and_bad_answers_are_refused() {
+    let Some(lab) = Lab::start("once", "free_failures=5") else {
+        return;
+    };
+    let (ok, prompts) = lab.try_login(None);
+    assert!(
+        ok,
+        "right password refused; prompts {prompts:?}\n{}",
+        lab.log()
+    );
+    assert_eq!(prompts.len(), 1);
+    let used_no = numbers(&prompts[0]);
+    assert_eq!(used_no.len(), 1, "{prompts:?}");
+    let used_pw = lab.acct.sheet.password(used_no[0]).unwrap().to_string();
+    assert_eq!(lab.acct.secrets().remaining(), 29);
+    assert_eq!(
+        lab.acct.secrets().entry(used_no[0]),
+        Some(&rampart_otp::Entry::Used)
+    );
+
+    // The used password, whatever number is asked, is refused.
+    let (ok, prompts) = lab.try_login(Some(&used_pw));
+    assert!(!ok, "used password accepted; {prompts:?}");
+    assert_eq!(prompts.len(), 1);
+    // A wrong password.
+    let (ok, _) = lab.try_login(Some("abcdefghjkmnp"));
+    assert!(!ok);
+    assert_eq!(lab.acct.secrets().remaining(), 29);
+    // The right password with a wrong prefix: edit the helper's prefix via the map.
+    let (child, prompts) = {
+        let n = lab.runs.fetch_add(1, Ordering::Relaxed);
+        let d = lab.dir.path();
+        let map = d.join(format!("map{n}"));
+        lab.acct.write_map(&map, None);
+        let prompts = d.join(format!("prompts{n}"));
+        let child = Command::new("ip")
+            .args(["netns", "exec", &lab.ns, "ssh", "-F", "/dev/null"])
+            .args([
+                "-o",
+                "StrictHostKeyChecking=no",
+                "-o",
+                "UserKnownHostsFile=/dev/null",
+            ])
+            .args(["-o", "PreferredAuthentications=keyboard-interactive"])
+            .args(["-o", "NumberOfPasswordPrompts=1", "-o", "LogLevel=ERROR"])
+            .args(["root@127.0.0.1", "true"])
+            .env("SSH_ASKPASS", d.join("askpass"))
+            .env("SSH_ASKPASS_REQUIRE", "force")
+            .env("OTP_MAP", &map)
+            .env("OTP_PREFIX", "s3cret-prefix")
+            .env("OTP_LOG", &prompts)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        (child, prompts)
+    };
+    let out = wait_timeout(child, Duration::from_secs(30));
+    assert!(!out.status.success(), "wrong prefix accepted");
+    assert_eq!(read_prompts(&prompts).len(), 1);
+    let s = lab.acct.secrets();
+    assert_eq!(s.remaining(), 29);
+    assert_eq!(s.throttle.failures, 3);
+    // And the right answer still works afterwards (5 failures are free here).
+    let (ok, _) = lab.try_login(None);
+    assert!(ok, "{}", lab.log());
+    assert_eq!(lab.acct.secrets().remaining(), 28);
+}
+
+#[test]
+fn sshd_concurrent_logins_get_the_triple_challenge_and_a_killed_login_expires() {
+    let Some(lab) = Lab::start("race", "grace=5") else {
+        return;
+    };
+    let d = lab.dir.path().to_path_buf();
+    // The user's login: shown its prompt, slow to answer.
+    let wait = d.join("wait-user");
+    fs::write(&wait, "").unwrap();
+    let (user, user_prompts) = lab.login(None, Some(&wait));
+    let p_user = wait_for_prompt(&user_prompts);
+    assert_eq!(numbers(&p_user).len(), 1, "{p_user}");
+    // The attacker's concurrent login must answer three other passwords.
+    let (ok, p_att) = lab.try_login(None);
+    assert_eq!(p_att.len(), 1);
+    let n_att = numbers(&p_att[0]);
+    assert_eq!(n_att.len(), 3, "{p_att:?}");
+    assert!(!n_att.contains(&numbers(&p_user)[0]));
+    assert!(
+        ok,
+        "triple challenge answered right but refused\n{}",
+        lab.log()
+    );
+    // An attacker who knows only the user's password fails the triple challenge.
+    let user_pw = lab
+        .acct
+        .sheet
+        .password(numbers(&p_user)[0])
+        .unwrap()
+        .to_string();
+    let (ok, p) = lab.try_login(Some(&user_pw));
+    assert!(!ok);
+    assert_eq!(numbers(&p[0]).len(), 3);
+    // The user answers; the login succeeds.
+    fs::remove_file(&wait).unwrap();
+    let out = wait_timeout(user, Duration::from_secs(30));
+    assert!(out.status.success(), "{}", lab.log());
+    assert_eq!(lab.acct.secrets().remaining(), 30 - 4);
+    assert_eq!(lab.acct.secrets().held, None);
+
+    // kill -9 of sshd's per-connection processes while a login holds a challenge.
+    let wait = d.join("wait-victim");
+    fs::write(&wait, "").unwrap();
+    let (victim, victim_prompts) = lab.login(None, Some(&wait));
+    let p_victim = wait_for_prompt(&victim_prompts);
+    let held_no = numbers(&p_victim)[0];
+    let kids = connection_sshds(lab.sshd.id());
+    assert!(!kids.is_empty(), "no per-connection sshd found");
+    for pid in &kids {
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+    }
+    let killed_at = Instant::now();
+    fs::remove_file(&wait).unwrap();
+    let out = wait_timeout(victim, Duration::from_secs(30));
+    assert!(!out.status.success());
+    // The store is consistent: parses, nothing struck out, the hold still there, no temp
+    // file left behind.
+    let s = lab.acct.secrets();
+    assert_eq!(s.remaining(), 26);
+    assert_eq!(s.held.map(|h| h.number), Some(held_no));
+    assert!(fs::read_dir(lab.acct.store.dir()).unwrap().all(|e| !e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .contains("tmp")));
+    // Within the grace time the next login gets the triple challenge ...
+    let (ok, p) = lab.try_login(None);
+    assert!(ok);
+    assert_eq!(numbers(&p[0]).len(), 3, "{p:?}");
+    // ... and after it, a single password again.
+    let left = Duration::from_secs(6).saturating_sub(killed_at.elapsed());
+    std::thread::sleep(left);
+    let (ok, p) = lab.try_login(None);
+    assert!(ok);
+    assert_eq!(numbers(&p[0]).len(), 1, "{p:?}");
+    assert_eq!(lab.acct.secrets().remaining(), 30 - 4 - 3 - 1);
+}
+
+#[test]
+fn sshd_repeated_failures_are_throttled() {
+    let Some(lab) = Lab::start("throttle", "free_failures=3 backoff=4") else {
+        return;
+    };
+    for _ in 0..3 {
+        let (ok, p) = lab.try_login(Some("wrongwrongwro"));
+        assert!(!ok);
+        assert_eq!(p.len(), 1);
+    }
+    // Throttled: even the right answer is refused, without a prompt being shown, and no
+    // password is used up.
+    let (ok, p) = lab.try_login(None);
+    assert!(!ok);
+    assert!(p.is_empty(), "{p:?}");
+    assert_eq!(lab.acct.secrets().remaining(), 30);
+    std::thread::sleep(Duration::from_secs(4));
+    let (ok, p) = lab.try_login(None);
+    assert!(ok, "{p:?}\n{}", lab.log());
+    assert_eq!(lab.acct.secrets().throttle.failures, 0);
+}

@@ -1,0 +1,166 @@
+//! Shared helpers: the built module, temp dirs, secret files, skip rules.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rampart_otp::{KdfParams, OsEntropy, Secrets, Sheet, Store};
+
+/// The module built by cargo for this test run.
+pub fn module() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    // target/<profile>/deps/<test binary> → target/<profile>/libpam_rampart_otp.so
+    let so = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test binary in target/<profile>/deps")
+        .join("libpam_rampart_otp.so");
+    assert!(
+        so.exists(),
+        "{} is missing: build it with `cargo build -p pam_rampart_otp` (same profile as the tests)",
+        so.display()
+    );
+    so
+}
+
+/// Whether a test that needs `what` may run: skips with a message, or fails under CI.
+pub fn have(ok: bool, what: &str) -> bool {
+    if ok {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("{what} is required and skipping is not allowed when CI is set");
+    }
+    eprintln!("skipped: needs {what}");
+    false
+}
+
+/// Whether a program is on PATH or at an absolute path.
+pub fn installed(prog: &str) -> bool {
+    if prog.starts_with('/') {
+        return Path::new(prog).exists();
+    }
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(prog).exists()))
+        .unwrap_or(false)
+}
+
+/// libpam-wrapper's preload library, if installed.
+pub fn pam_wrapper() -> Option<PathBuf> {
+    [
+        "/usr/lib/x86_64-linux-gnu/libpam_wrapper.so",
+        "/usr/lib/aarch64-linux-gnu/libpam_wrapper.so",
+        "/usr/lib64/libpam_wrapper.so",
+        "/usr/lib/libpam_wrapper.so",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.exists())
+}
+
+/// The directory of the system's PAM modules (for pam_permit.so).
+pub fn system_module(name: &str) -> PathBuf {
+    [
+        "/lib/x86_64-linux-gnu/security",
+        "/usr/lib/x86_64-linux-gnu/security",
+        "/lib/aarch64-linux-gnu/security",
+        "/usr/lib64/security",
+        "/lib/security",
+    ]
+    .iter()
+    .map(|d| Path::new(d).join(name))
+    .find(|p| p.exists())
+    .unwrap_or_else(|| panic!("{name} not found"))
+}
+
+/// A temp dir removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let d = std::env::temp_dir().join(format!(
+            "rampart-pam-{}-{}-{tag}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).unwrap();
+        // sshd and the askpass helper run as root, tests may not: keep it traversable.
+        fs::set_permissions(&d, fs::Permissions::from_mode(0o755)).unwrap();
+        TempDir(d)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A user's sheet, written into a fresh state directory under `dir`.
+pub struct Account {
+    pub user: String,
+    pub prefix: String,
+    pub sheet: Sheet,
+    pub store: Store,
+}
+
+impl Account {
+    pub fn create(dir: &Path, user: &str, prefix: &str, count: usize) -> Account {
+        let store = Store::new(dir.join("state"));
+        store.create().unwrap();
+        let mut rng = OsEntropy;
+        let sheet = Sheet::generate(&mut rng, count, 64).unwrap();
+        // Real cost parameters: the timing of the module under sshd is part of the test.
+        let secrets =
+            Secrets::from_sheet(user, &sheet, prefix, KdfParams::DEFAULT, &mut rng).unwrap();
+        let lock = store.lock(user).unwrap();
+        store.save(&lock, &secrets).unwrap();
+        Account {
+            user: user.into(),
+            prefix: prefix.into(),
+            sheet,
+            store,
+        }
+    }
+
+    /// The right answer to a prompt `... Password 017/153/230: `.
+    pub fn answer(&self, prompt: &str) -> String {
+        let pws: Vec<&str> = numbers(prompt)
+            .iter()
+            .map(|n| self.sheet.password(*n).unwrap())
+            .collect();
+        format!("{}{}", self.prefix, pws.join(""))
+    }
+
+    /// The stored state, read the way the module reads it.
+    pub fn secrets(&self) -> Secrets {
+        let lock = self.store.lock(&self.user).unwrap();
+        self.store.load(&lock).unwrap().unwrap()
+    }
+
+    /// Writes `NNN password` lines for the askpass helper.
+    pub fn write_map(&self, path: &Path, only: Option<&str>) {
+        let text: String = self
+            .sheet
+            .iter()
+            .map(|(n, p)| format!("{n:03} {}\n", only.unwrap_or(p)))
+            .collect();
+        fs::write(path, text).unwrap();
+    }
+}
+
+/// The entry numbers in a prompt (after ssh's `(user@host) ` label).
+pub fn numbers(prompt: &str) -> Vec<u16> {
+    let p = prompt.rsplit(") ").next().unwrap_or(prompt);
+    let p = p.split("Password ").nth(1).unwrap_or("");
+    p.trim_end_matches([' ', ':', '\n'])
+        .split('/')
+        .filter_map(|n| n.parse().ok())
+        .collect()
+}

@@ -1,0 +1,166 @@
+//! `rampart otp`: init, status, revoke against a temp state directory; the stored file
+//! verifies the printed passwords and holds no password in clear.
+
+use std::os::unix::fs::PermissionsExt;
+
+use rampart_otp::{Secrets, Store};
+
+use crate::util::{rampart, rampart_stdin};
+
+fn tempdir(tag: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("rampart-cli-otp-{}-{tag}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn init_status_revoke() {
+    let dir = tempdir("init");
+    let state = dir.join("state");
+    let html = dir.join("sheet.html");
+    let st = state.to_str().unwrap();
+    let args = [
+        "otp",
+        "init",
+        "alice",
+        "--count",
+        "12",
+        "--statedir",
+        st,
+        "--html",
+        html.to_str().unwrap(),
+        "--prefix-stdin",
+    ];
+    let out = rampart_stdin(&args, "my prefix\n");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("rampart OTP sheet for alice@"),
+        "{}",
+        out.stdout
+    );
+    // Twelve numbered lines of 13 characters in groups of four.
+    let pw: Vec<(u16, String)> = out
+        .stdout
+        .split("   ")
+        .flat_map(|c| c.lines())
+        .filter_map(|l| {
+            let (n, p) = l.trim().split_once(' ')?;
+            Some((n.parse().ok()?, p.replace(' ', "")))
+        })
+        .collect();
+    assert_eq!(pw.len(), 12, "{}", out.stdout);
+    assert!(pw.iter().all(|(_, p)| p.len() == 13));
+    // Modes: directory 0700, files 0600, HTML 0600.
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&state), 0o700);
+    assert_eq!(mode(&state.join("alice.otp")), 0o600);
+    assert_eq!(mode(&html), 0o600);
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("<b>001</b>"));
+    // The file holds hashes only.
+    let text = std::fs::read_to_string(state.join("alice.otp")).unwrap();
+    for (_, p) in &pw {
+        assert!(!text.contains(p.as_str()));
+    }
+    assert!(!text.contains("my prefix"));
+    let secrets = Secrets::parse(&text).unwrap();
+    assert_eq!(secrets.remaining(), 12);
+    let _ = Store::new(&state);
+
+    // A second init refuses to overwrite.
+    let out = rampart(&args);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("--force"), "{}", out.stderr);
+
+    let out = rampart_stdin(&["otp", "status", "alice", "--statedir", st, "--json"], "");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["remaining"], 12);
+    assert_eq!(v["low"], true);
+    let out = rampart_stdin(&["otp", "status", "alice", "--statedir", st], "");
+    assert_eq!(out.stdout, "alice: sheet, 12 of 12 passwords left\n");
+    assert!(out.stderr.contains("warning: only 12 passwords left"));
+
+    let out = rampart_stdin(&["otp", "revoke", "alice", "--statedir", st], "");
+    assert_eq!(out.code, 0);
+    let out = rampart_stdin(&["otp", "status", "alice", "--statedir", st], "");
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("rampart otp init alice"),
+        "{}",
+        out.stderr
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bad_input_is_refused_with_the_fix() {
+    let dir = tempdir("bad").join("state");
+    let st = dir.to_str().unwrap();
+    let out = rampart(&["otp", "init", "../root", "--statedir", st, "--prefix-stdin"]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("user name \"../root\" is not allowed"),
+        "{}",
+        out.stderr
+    );
+    let out = rampart(&[
+        "otp",
+        "init",
+        "bob",
+        "--count",
+        "1000",
+        "--statedir",
+        st,
+        "--prefix-stdin",
+    ]);
+    assert!(out.stderr.contains("use 1 to 999"), "{}", out.stderr);
+    let out = rampart_stdin(
+        &[
+            "otp",
+            "init",
+            "bob",
+            "--count",
+            "2",
+            "--statedir",
+            st,
+            "--prefix-stdin",
+            "--html",
+            "-",
+        ],
+        " p\n",
+    );
+    assert!(
+        out.stderr
+            .contains("prefix must not start or end with whitespace"),
+        "{}",
+        out.stderr
+    );
+    let _ = std::fs::remove_dir_all(dir.parent().unwrap());
+}
+
+#[test]
+fn totp_init_prints_uri_qr_and_scratch_codes() {
+    let dir = tempdir("totp").join("state");
+    let st = dir.to_str().unwrap();
+    let out = rampart_stdin(&["otp", "init", "carol", "--totp", "--statedir", st], "");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("otpauth://totp/rampart:carol%40"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains('█'));
+    let codes = out
+        .stdout
+        .lines()
+        .filter(|l| {
+            l.len() == 10 && l.trim().len() == 8 && l.trim().bytes().all(|b| b.is_ascii_digit())
+        })
+        .count();
+    assert_eq!(codes, 5);
+    let out = rampart_stdin(&["otp", "status", "carol", "--statedir", st], "");
+    assert_eq!(out.stdout, "carol: totp, 5 of 5 scratch codes left\n");
+    std::fs::remove_dir_all(dir.parent().unwrap()).unwrap();
+}
