@@ -50,7 +50,7 @@ enum Backend {
 impl Backend {
     fn describe(self) -> &'static str {
         match self {
-            Backend::Nft => "nft -f (rampart's compiled nft script, table inet rampart)",
+            Backend::Nft => "rampart apply (compiled to nft, checked, one transaction, table inet rampart)",
             Backend::IptablesRestore => {
                 "iptables-restore (rampart's iptables-save rendering; `nft` is not installed)"
             }
@@ -242,8 +242,10 @@ fn apply_server_policy(lab: &Lab, ruleset: &Ruleset) -> Result<Backend> {
             Ok(s) => s,
             Err(e) => bail!("compiling the webserver policy to nft:\n{e}"),
         };
-        lab.load_nft(SERVER, script.text())
-            .context("loading the compiled policy with nft -f in the server's namespace")?;
+        // The same path as `rampart apply`: nft -c, then one transaction on our table only.
+        let nft = rampart_kernel::Nft::in_netns(lab.ns(SERVER)?);
+        rampart_kernel::apply(&nft, script.text(), &rampart_kernel::ApplyOptions::default())
+            .context("applying the compiled policy in the server's namespace")?;
         return Ok(Backend::Nft);
     }
     let v4 = to_save(ruleset, Family::Ipv4, false);
