@@ -50,7 +50,9 @@ enum Backend {
 impl Backend {
     fn describe(self) -> &'static str {
         match self {
-            Backend::Nft => "rampart apply (compiled to nft, checked, one transaction, table inet rampart)",
+            Backend::Nft => {
+                "rampart apply (compiled to nft, checked, one transaction, table inet rampart)"
+            }
             Backend::IptablesRestore => {
                 "iptables-restore (rampart's iptables-save rendering; `nft` is not installed)"
             }
@@ -244,8 +246,12 @@ fn apply_server_policy(lab: &Lab, ruleset: &Ruleset) -> Result<Backend> {
         };
         // The same path as `rampart apply`: nft -c, then one transaction on our table only.
         let nft = rampart_kernel::Nft::in_netns(lab.ns(SERVER)?);
-        rampart_kernel::apply(&nft, script.text(), &rampart_kernel::ApplyOptions::default())
-            .context("applying the compiled policy in the server's namespace")?;
+        rampart_kernel::apply(
+            &nft,
+            script.text(),
+            &rampart_kernel::ApplyOptions::default(),
+        )
+        .context("applying the compiled policy in the server's namespace")?;
         return Ok(Backend::Nft);
     }
     let v4 = to_save(ruleset, Family::Ipv4, false);
