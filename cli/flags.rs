@@ -46,6 +46,9 @@ pub enum Command {
     /// One-time passwords for SSH logins: printed sheets or TOTP, checked by
     /// pam_rampart_otp.so.
     Otp(crate::cmd::otp::OtpArgs),
+    /// A network-namespace lab (server, clients, attackers) to see rampart work on real
+    /// traffic without touching this machine's own network.
+    Lab(crate::cmd::lab::LabArgs),
     /// Print a shell completion script.
     Completions {
         /// The shell.

@@ -7,10 +7,9 @@ use std::time::{Duration, SystemTime};
 use anyhow::{bail, Context, Result};
 use rampart_kernel::{ApplyOptions, Nft, Outcome, StateDir, DEFAULT_STATE_DIR, STATE_DIR_ENV};
 use rampart_nft::CompileOptions;
-use rampart_ruleset::Ruleset;
 
 use crate::flags::{ApplyArgs, ConfirmWatchArgs, PolicyArgs, StateArgs};
-use crate::input::{load_ruleset, Format};
+use crate::input::load_ruleset_args;
 
 /// The state directory from `--state-dir`, `$RAMPART_STATE_DIR` or the default, made
 /// absolute (the rollback watcher gets it as an argument).
@@ -35,24 +34,10 @@ pub fn compiled_policy(args: &PolicyArgs) -> Result<Option<String>> {
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         return Ok(Some(rampart_kernel::without_replace_preamble(&text)));
     }
-    let r = &args.ruleset;
-    let mut ruleset: Ruleset = match (&r.rules, &r.script) {
-        (Some(path), _) => load_ruleset(path, Format::Auto, r.lenient)?.ruleset,
-        (None, Some(path)) => load_ruleset(path, Format::Script, r.lenient)?.ruleset,
-        (None, None) => return Ok(None),
-    };
-    if let Some(path) = &r.sets {
-        for set in load_ruleset(path, Format::Save, r.lenient)?.ruleset.sets {
-            if ruleset.set(&set.name).is_some() {
-                bail!(
-                    "set `{}` is defined both in the ruleset and in {}",
-                    set.name,
-                    path.display()
-                );
-            }
-            ruleset.sets.push(set);
-        }
+    if args.ruleset.rules.is_none() && args.ruleset.script.is_none() {
+        return Ok(None);
     }
+    let (ruleset, _) = load_ruleset_args(&args.ruleset)?;
     // The kernel crate builds the replace transaction itself (keeping set elements), so
     // the script must not delete the table.
     let mut opts = CompileOptions::default();

@@ -3,6 +3,7 @@
 mod apply;
 mod check;
 mod compile;
+pub mod lab;
 mod lockout;
 pub mod otp;
 mod persist;
@@ -37,6 +38,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Restore { state } => persist::restore(state),
         Command::Status(args) => status::run(*args),
         Command::Down { state } => status::down(state),
+        Command::Lab(args) => lab::run(args),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

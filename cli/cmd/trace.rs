@@ -10,16 +10,16 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use rampart_ruleset::lex::{self, LexOptions};
-use rampart_ruleset::{MacAddr, Protocol, Ruleset, TcpFlags};
+use rampart_ruleset::{MacAddr, Protocol, TcpFlags};
 use rampart_sim::{CtState, Fate, Host, HostInterface, IfAddr, Packet, Simulator, Trace};
 use serde::Serialize;
 
 use crate::flags::{CtStateArg, PacketArgs, TraceArgs};
-use crate::input::{load_ruleset, read_source, Format};
+use crate::input::{load_ruleset_args, read_source};
 
 /// Traces one packet or a batch.
 pub fn run(args: TraceArgs) -> Result<ExitCode> {
-    let ruleset = load(&args)?;
+    let (ruleset, _) = load_ruleset_args(&args.ruleset)?;
     let (packets, mut notes) = match &args.packets {
         Some(path) => (read_batch(path)?, Vec::new()),
         None => {
@@ -90,30 +90,6 @@ fn implied_host(packets: &[Packet]) -> Host {
         }
     }
     host
-}
-
-/// Reads the ruleset named by `--rules`/`--script`, plus `--sets`.
-fn load(args: &TraceArgs) -> Result<Ruleset> {
-    let r = &args.ruleset;
-    let mut ruleset = match (&r.rules, &r.script) {
-        (Some(path), _) => load_ruleset(path, Format::Auto, r.lenient)?.ruleset,
-        (None, Some(path)) => load_ruleset(path, Format::Script, r.lenient)?.ruleset,
-        (None, None) => bail!("give the ruleset with --rules FILE or --script FILE"),
-    };
-    if let Some(path) = &r.sets {
-        let sets = load_ruleset(path, Format::Save, r.lenient)?.ruleset.sets;
-        for set in sets {
-            if ruleset.set(&set.name).is_some() {
-                bail!(
-                    "set `{}` is defined both in the ruleset and in {}",
-                    set.name,
-                    path.display()
-                );
-            }
-            ruleset.sets.push(set);
-        }
-    }
-    Ok(ruleset)
 }
 
 /// Builds a packet from flags, returning it with notes on the defaults that were chosen.

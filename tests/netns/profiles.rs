@@ -199,3 +199,85 @@ tcp 192.0.2.10:22 from 198.51.100.7 in ppp0 => dropped
 ",
     );
 }
+
+/// `rampart up` through the binary in the lab's host namespace: it refuses a policy that
+/// would drop the admin's SSH source (nothing applied), applies the shipped example, and
+/// `rampart down` removes the table again.
+#[test]
+fn up_refuses_a_lockout_then_applies_and_down_removes() {
+    if !have_root() {
+        return;
+    }
+    let probes = parse_probes(
+        "tcp 203.0.113.5:22 from 198.51.100.7 in eth0 => delivered
+tcp 203.0.113.5:25 from 198.51.100.7 in eth0 => dropped
+",
+    )
+    .unwrap();
+    let host = HostSpec::parse(WEBSERVER_HOST).unwrap();
+    let topo = Topology::plan(&host, &probes).unwrap();
+    let lab = build_lab(&topo).unwrap_or_else(|e| panic!("building the lab: {e}"));
+    let dir = std::env::temp_dir().join(format!("{}-up", lab.id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("no-ssh.toml");
+    std::fs::write(&bad, "[input]\ntcp = [80, 443]\n").unwrap();
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/dist/rampart.toml");
+    let up = |policy: &str| {
+        let args: Vec<String> = [
+            "up",
+            "--policy",
+            policy,
+            "--no-confirm",
+            "--state-dir",
+            dir.join("state").to_str().unwrap(),
+        ]
+        .map(String::from)
+        .to_vec();
+        lab.command(HOST, env!("CARGO_BIN_EXE_rampart"), &args)
+            .unwrap()
+            .env("SSH_CONNECTION", "198.51.100.7 50000 203.0.113.5 22")
+            .output()
+            .unwrap()
+    };
+    let tables = || lab.exec(HOST, &["nft", "list", "tables"]).unwrap();
+
+    let out = up(bad.to_str().unwrap());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "up applied a lockout policy");
+    assert!(
+        stderr.contains(
+            "LOCKOUT new SSH connection 198.51.100.7 → 203.0.113.5:22 (in eth0): dropped by filter:INPUT policy"
+        ),
+        "{stderr}"
+    );
+    assert!(!tables().contains("rampart"), "nothing may be applied");
+
+    let out = up(example);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(tables().contains("table inet rampart"));
+    for p in &probes {
+        let got = lab.probe(&peer_role("eth0"), &p.probe, TIMEOUT).unwrap();
+        assert_eq!(got, p.expect, "{}", p.text);
+    }
+
+    let down = lab
+        .command(
+            HOST,
+            env!("CARGO_BIN_EXE_rampart"),
+            &[
+                "down".to_string(),
+                "--state-dir".to_string(),
+                dir.join("state").display().to_string(),
+            ],
+        )
+        .unwrap()
+        .output()
+        .unwrap();
+    assert!(down.status.success());
+    assert!(!tables().contains("rampart"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

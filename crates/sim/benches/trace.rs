@@ -10,17 +10,17 @@ fn trace(c: &mut Criterion) {
     let ruleset = parse_save(&Source::new("bench.rules", text), ParseOptions::default())
         .expect("synthetic rules parse")
         .ruleset;
-    let host = Host::parse("interface eth0 192.0.2.1/24\n").expect("valid host");
+    let host = Host::parse("interface eth0 192.0.2.250/24\n").expect("valid host");
     let mut group = c.benchmark_group("trace");
     group.throughput(Throughput::Elements(1));
-    let miss = Packet::tcp("203.0.113.250", 40000, "192.0.2.1", 9)
+    let miss = Packet::tcp("203.0.113.250", 40000, "192.0.2.250", 9)
         .on("eth0")
         .syn();
     group.bench_function("5k rules, no match (walks all)", |b| {
         let mut sim = Simulator::new(&ruleset, host.clone());
         b.iter(|| sim.run(&miss))
     });
-    let early = Packet::udp("198.51.100.0", 40000, "192.0.2.1", 1000).on("eth0");
+    let early = Packet::udp("198.51.100.0", 40000, "192.0.2.250", 1000).on("eth0");
     group.bench_function("5k rules, accepted by rule 2", |b| {
         let mut sim = Simulator::new(&ruleset, host.clone());
         b.iter(|| sim.run(&early))

@@ -1,0 +1,219 @@
+//! `rampart lab up|down|status|exec|demo`: the namespace lab of `rampart-lab`.
+
+mod demo;
+
+use std::io::{ErrorKind, Write};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+use rampart_lab::topology::{self, LAB_PREFIX};
+use rampart_lab::{have_tool, is_root, remove_lab, Lab};
+
+/// `rampart lab`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "The lab is a set of network namespaces named rampart-lab-*: a server, \
+two clients and two attackers joined by a bridge in a `switch` namespace, addressed only from \
+the documentation ranges. It never touches this machine's own network. Needs root, iproute2 and \
+nftables or iptables.
+
+Examples:
+  sudo rampart lab demo
+  sudo rampart lab up
+  sudo rampart lab exec client1 -- ping -c1 203.0.113.10
+  sudo rampart lab status --json
+  sudo rampart lab down"
+)]
+pub struct LabArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: LabAction,
+    /// Name prefix of the lab's namespaces (tests use their own, beside a real lab).
+    #[arg(long, global = true, default_value = LAB_PREFIX, hide = true)]
+    pub prefix: String,
+}
+
+/// The `rampart lab` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum LabAction {
+    /// Create the lab's namespaces, links and addresses (says so if the lab is already up).
+    Up,
+    /// Remove every rampart-lab-* namespace, also those left behind by a crash; idempotent.
+    Down,
+    /// List the lab's namespaces and their addresses.
+    Status {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a command inside a role's namespace (`ip netns exec`), e.g.
+    /// `rampart lab exec server -- nft list ruleset`.
+    Exec {
+        /// The role: server, client1, client2, attacker1, attacker2 or switch.
+        role: String,
+        /// The command and its arguments (after `--`).
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
+    /// Show the main job end to end: the server gets the webserver policy, a client is
+    /// served, a port closed by the policy is refused, outbound works; prints a report.
+    /// Builds the lab if it is not up, and takes it down afterwards unless it was up before
+    /// or --keep is given.
+    Demo {
+        /// Leave the lab up afterwards (`rampart lab down` removes it).
+        #[arg(long)]
+        keep: bool,
+    },
+}
+
+/// Runs `rampart lab`.
+pub fn run(args: LabArgs) -> Result<ExitCode> {
+    preflight(matches!(args.action, LabAction::Demo { .. }))?;
+    let prefix = args.prefix.as_str();
+    match args.action {
+        LabAction::Up => up(prefix),
+        LabAction::Down => down(prefix),
+        LabAction::Status { json } => status(prefix, json),
+        LabAction::Exec { role, command } => exec(prefix, &role, &command),
+        LabAction::Demo { keep } => demo::run(prefix, keep),
+    }
+}
+
+/// Root and the tools the lab runs, with a remedy when something is missing.
+fn preflight(demo: bool) -> Result<()> {
+    if !is_root() {
+        bail!("`rampart lab` creates network namespaces and needs root: run it with sudo");
+    }
+    let mut missing = Vec::new();
+    for (tool, package) in [
+        ("ip", "iproute2"),
+        ("sysctl", "procps"),
+        ("timeout", "coreutils"),
+    ] {
+        if !have_tool(tool) {
+            missing.push(format!("`{tool}` ({package})"));
+        }
+    }
+    if demo && !have_tool("nft") && !have_tool("iptables-restore") {
+        missing.push("`nft` (nftables) or `iptables-restore` (iptables)".to_owned());
+    }
+    if !missing.is_empty() {
+        bail!(
+            "`rampart lab` needs {}; install them, e.g. `apt install iproute2 procps nftables \
+             iptables`",
+            missing.join(", ")
+        );
+    }
+    Ok(())
+}
+
+fn up(prefix: &str) -> Result<ExitCode> {
+    let status = topology::status(prefix)?;
+    if !status.namespaces.is_empty() {
+        if status.complete {
+            println!("the lab is already up ({} namespaces {prefix}-*); `rampart lab status` shows it, `rampart lab down` removes it", status.namespaces.len());
+            return Ok(ExitCode::SUCCESS);
+        }
+        bail!(
+            "a partial lab exists ({}), probably left by a crash: run `rampart lab down` first",
+            status
+                .namespaces
+                .iter()
+                .map(|n| n.namespace.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let mut lab = topology::up(prefix).context("building the lab")?;
+    lab.keep();
+    println!("lab up: {} namespaces", lab.namespaces().len());
+    print_status(prefix)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn down(prefix: &str) -> Result<ExitCode> {
+    let removed = remove_lab(prefix)?;
+    if removed.is_empty() {
+        println!("the lab is not up: nothing to remove");
+    } else {
+        println!(
+            "lab down: removed {} namespaces ({})",
+            removed.len(),
+            removed.join(", ")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn status(prefix: &str, json: bool) -> Result<ExitCode> {
+    if json {
+        let status = topology::status(prefix)?;
+        let mut out = std::io::stdout().lock();
+        serde_json::to_writer_pretty(&mut out, &status)?;
+        writeln!(out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    print_status(prefix)
+}
+
+fn print_status(prefix: &str) -> Result<ExitCode> {
+    let status = topology::status(prefix)?;
+    let mut out = std::io::stdout().lock();
+    if status.namespaces.is_empty() {
+        writeln!(out, "the lab is not up (no {prefix}-* namespaces)")?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !status.complete {
+        writeln!(
+            out,
+            "the lab is incomplete (left by a crash?): `rampart lab down` removes it"
+        )?;
+    }
+    for ns in &status.namespaces {
+        let kind = ns
+            .kind
+            .map(|k| format!("{k:?}").to_lowercase())
+            .unwrap_or_else(|| "unknown".to_owned());
+        let addrs: Vec<String> = ns
+            .addresses
+            .iter()
+            .map(|a| format!("{}/{} ({})", a.addr, a.len, a.ifname))
+            .collect();
+        let addrs = if addrs.is_empty() {
+            "bridge br0".to_owned()
+        } else {
+            addrs.join(", ")
+        };
+        writeln!(
+            out,
+            "{:<10} {:<9} {:<22} {addrs}",
+            ns.role, kind, ns.namespace
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn exec(prefix: &str, role: &str, command: &[String]) -> Result<ExitCode> {
+    let lab = Lab::attach(prefix)?;
+    if lab.roles().is_empty() {
+        bail!("the lab is not up: run `rampart lab up` first");
+    }
+    if !lab.roles().iter().any(|r| r == role) {
+        bail!(
+            "the lab has no role {role:?}; its roles are {}",
+            lab.roles().join(", ")
+        );
+    }
+    let (program, rest) = command.split_first().context("no command given")?;
+    let mut cmd = lab.command(role, program, rest)?;
+    let status = match cmd.status() {
+        Ok(s) => s,
+        Err(e) if e.kind() == ErrorKind::NotFound => bail!("`ip` not found (iproute2)"),
+        Err(e) => return Err(e).context("running ip netns exec"),
+    };
+    Ok(match status.code() {
+        Some(c) => ExitCode::from(u8::try_from(c).unwrap_or(1)),
+        None => ExitCode::from(128),
+    })
+}

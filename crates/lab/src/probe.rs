@@ -1,0 +1,363 @@
+//! Probes: one packet or connection sent from one namespace, a listener in
+//! the namespace owning the destination, and the fate the two observe.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use nix::sys::socket::{
+    bind, recvfrom, sendto, socket, AddressFamily, MsgFlags, SockFlag, SockProtocol, SockType,
+    SockaddrIn, SockaddrIn6, SockaddrStorage,
+};
+
+use crate::cmd::invalid;
+
+/// Transport of a probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proto {
+    /// TCP connect to `dst:port`.
+    Tcp,
+    /// One UDP datagram to `dst:port`.
+    Udp,
+    /// ICMP (v4) or ICMPv6 echo request to `dst`, by the family of `dst`.
+    Icmp,
+}
+
+/// One packet (or connection) to send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Probe {
+    /// Transport.
+    pub proto: Proto,
+    /// Source address the sender binds to (must be configured in the sending namespace).
+    pub src: IpAddr,
+    /// Destination address.
+    pub dst: IpAddr,
+    /// Destination port (ignored for ICMP).
+    pub port: u16,
+}
+
+/// What happened to a probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "fate", rename_all = "snake_case")]
+pub enum Fate {
+    /// The listener got it and saw this source address.
+    Delivered {
+        /// Source address as seen by the receiver (differs from the probe's when NATed).
+        seen_src: IpAddr,
+    },
+    /// The sender got a RST or an ICMP error.
+    Rejected,
+    /// Nothing came back before the timeout.
+    Dropped,
+}
+
+/// What the sending side observed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Handshake completed / reply received.
+    Answered,
+    /// RST or ICMP error.
+    Refused,
+    /// Timeout.
+    Silent,
+}
+
+fn unspecified(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    }
+}
+
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map(IpAddr::V4)
+            .unwrap_or(IpAddr::V6(v6)),
+        v4 => v4,
+    }
+}
+
+const POLL: Duration = Duration::from_millis(5);
+
+/// Bind the TCP listener for `p`. The previous probe's accepted connection
+/// on the same port may still be closing (FIN_WAIT / LAST_ACK); the kernel
+/// then refuses an explicit bind of the port for a few milliseconds even
+/// with SO_REUSEADDR, so `EADDRINUSE` is retried for up to 500 ms.
+fn bind_listener(p: &Probe) -> io::Result<TcpListener> {
+    let end = Instant::now() + Duration::from_millis(500);
+    loop {
+        match TcpListener::bind((unspecified(p.dst), p.port)) {
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse && Instant::now() < end => {
+                thread::sleep(POLL);
+            }
+            r => return r,
+        }
+    }
+}
+
+/// Listen for the probe until it arrives, `stop` is set, or `deadline` passes.
+pub(crate) fn listen(
+    p: &Probe,
+    echo_id: u16,
+    deadline: Duration,
+    stop: &AtomicBool,
+    ready: mpsc::Sender<()>,
+) -> io::Result<Option<IpAddr>> {
+    let end = Instant::now() + deadline;
+    let give_up = || stop.load(Ordering::SeqCst) || Instant::now() >= end;
+    match p.proto {
+        Proto::Tcp => {
+            let l = bind_listener(p)?;
+            l.set_nonblocking(true)?;
+            let _ = ready.send(());
+            loop {
+                match l.accept() {
+                    Ok((_conn, peer)) => return Ok(Some(canonical(peer.ip()))),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(e),
+                }
+                if give_up() {
+                    return Ok(None);
+                }
+                thread::sleep(POLL);
+            }
+        }
+        Proto::Udp => {
+            let s = UdpSocket::bind((unspecified(p.dst), p.port))?;
+            s.set_read_timeout(Some(POLL))?;
+            let _ = ready.send(());
+            let mut buf = [0u8; 1500];
+            loop {
+                match s.recv_from(&mut buf) {
+                    Ok((_, peer)) => {
+                        let _ = s.send_to(b"rampart-reply", peer);
+                        return Ok(Some(canonical(peer.ip())));
+                    }
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                        ) => {}
+                    Err(e) => return Err(e),
+                }
+                if give_up() {
+                    return Ok(None);
+                }
+            }
+        }
+        Proto::Icmp => {
+            let v6 = p.dst.is_ipv6();
+            let fd = raw_icmp_socket(v6)?;
+            let _ = ready.send(());
+            let mut buf = [0u8; 2048];
+            loop {
+                match recvfrom::<SockaddrStorage>(fd.as_raw_fd_i32(), &mut buf) {
+                    Ok((n, from)) => {
+                        if let Some(src) = echo_request_source(&buf[..n], from, v6, echo_id) {
+                            return Ok(Some(src));
+                        }
+                        continue;
+                    }
+                    Err(nix::errno::Errno::EAGAIN) => {}
+                    Err(e) => return Err(e.into()),
+                }
+                if give_up() {
+                    return Ok(None);
+                }
+                thread::sleep(POLL);
+            }
+        }
+    }
+}
+
+/// Send the probe and watch for an answer.
+pub(crate) fn send(p: &Probe, echo_id: u16, timeout: Duration) -> io::Result<Outcome> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let dst = SocketAddr::new(p.dst, p.port);
+    let src = SocketAddr::new(p.src, 0);
+    match p.proto {
+        Proto::Tcp => {
+            let s = Socket::new(Domain::for_address(dst), Type::STREAM, Some(Protocol::TCP))?;
+            s.bind(&src.into())?;
+            match s.connect_timeout(&dst.into(), timeout) {
+                Ok(()) => Ok(Outcome::Answered),
+                Err(e) => Ok(classify_error(&e)),
+            }
+        }
+        Proto::Udp => {
+            let s = Socket::new(Domain::for_address(dst), Type::DGRAM, Some(Protocol::UDP))?;
+            s.bind(&src.into())?;
+            s.connect(&dst.into())?;
+            let s = UdpSocket::from(s);
+            s.set_read_timeout(Some(timeout))?;
+            // A send error (EPERM: dropped or rejected by OUTPUT) is not
+            // final: a local REJECT still delivers an ICMP error to us.
+            let _ = s.send(b"rampart-probe");
+            let mut buf = [0u8; 64];
+            match s.recv(&mut buf) {
+                Ok(_) => Ok(Outcome::Answered),
+                Err(e) => Ok(classify_error(&e)),
+            }
+        }
+        Proto::Icmp => {
+            let v6 = p.dst.is_ipv6();
+            let fd = raw_icmp_socket(v6)?;
+            let raw = fd.as_raw_fd_i32();
+            let seq = 1u16;
+            let mut msg = vec![if v6 { 128 } else { 8 }, 0, 0, 0];
+            msg.extend_from_slice(&echo_id.to_be_bytes());
+            msg.extend_from_slice(&seq.to_be_bytes());
+            msg.extend_from_slice(b"rampart-probe");
+            if !v6 {
+                let c = checksum(&msg);
+                msg[2..4].copy_from_slice(&c.to_be_bytes());
+            }
+            // Errors (EPERM from an OUTPUT drop/reject) are not final, see UDP.
+            match (p.src, p.dst) {
+                (IpAddr::V4(s), IpAddr::V4(d)) => {
+                    bind(raw, &SockaddrIn::from(std::net::SocketAddrV4::new(s, 0)))?;
+                    let to = SockaddrIn::from(std::net::SocketAddrV4::new(d, 0));
+                    let _ = sendto(raw, &msg, &to, MsgFlags::empty());
+                }
+                (IpAddr::V6(s), IpAddr::V6(d)) => {
+                    bind(
+                        raw,
+                        &SockaddrIn6::from(std::net::SocketAddrV6::new(s, 0, 0, 0)),
+                    )?;
+                    let to = SockaddrIn6::from(std::net::SocketAddrV6::new(d, 0, 0, 0));
+                    let _ = sendto(raw, &msg, &to, MsgFlags::empty());
+                }
+                _ => return Err(invalid("ICMP probe mixes address families".into())),
+            }
+            let end = Instant::now() + timeout;
+            let mut buf = [0u8; 2048];
+            loop {
+                match recvfrom::<SockaddrStorage>(raw, &mut buf) {
+                    Ok((n, _)) => {
+                        if let Some(o) = echo_answer(&buf[..n], v6, echo_id) {
+                            return Ok(o);
+                        }
+                        continue;
+                    }
+                    Err(nix::errno::Errno::EAGAIN) => {}
+                    Err(e) => return Err(e.into()),
+                }
+                if Instant::now() >= end {
+                    return Ok(Outcome::Silent);
+                }
+                thread::sleep(POLL);
+            }
+        }
+    }
+}
+
+fn classify_error(e: &io::Error) -> Outcome {
+    use nix::errno::Errno;
+    if e.kind() == io::ErrorKind::ConnectionRefused {
+        return Outcome::Refused;
+    }
+    match e.raw_os_error().map(Errno::from_raw) {
+        Some(Errno::ECONNREFUSED | Errno::EHOSTUNREACH | Errno::ENETUNREACH) => Outcome::Refused,
+        _ => Outcome::Silent,
+    }
+}
+
+/// A non-blocking raw ICMP / ICMPv6 socket.
+fn raw_icmp_socket(v6: bool) -> io::Result<std::os::fd::OwnedFd> {
+    let (family, proto) = if v6 {
+        (AddressFamily::Inet6, SockProtocol::IcmpV6)
+    } else {
+        (AddressFamily::Inet, SockProtocol::Icmp)
+    };
+    Ok(socket(
+        family,
+        SockType::Raw,
+        SockFlag::SOCK_NONBLOCK,
+        proto,
+    )?)
+}
+
+trait RawFdI32 {
+    fn as_raw_fd_i32(&self) -> std::os::fd::RawFd;
+}
+
+impl RawFdI32 for std::os::fd::OwnedFd {
+    fn as_raw_fd_i32(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        self.as_raw_fd()
+    }
+}
+
+/// The ICMP part of a received raw packet (IPv4 raw sockets include the IP header).
+fn icmp_part(pkt: &[u8], v6: bool) -> Option<&[u8]> {
+    if v6 {
+        Some(pkt)
+    } else {
+        let ihl = usize::from(*pkt.first()? & 0x0f) * 4;
+        pkt.get(ihl..)
+    }
+}
+
+fn echo_id_of(icmp: &[u8], want_type: u8) -> Option<u16> {
+    if icmp.len() >= 8 && icmp[0] == want_type {
+        Some(u16::from_be_bytes([icmp[4], icmp[5]]))
+    } else {
+        None
+    }
+}
+
+/// Source of an echo request with our id, as seen by the destination.
+fn echo_request_source(
+    pkt: &[u8],
+    from: Option<SockaddrStorage>,
+    v6: bool,
+    id: u16,
+) -> Option<IpAddr> {
+    let icmp = icmp_part(pkt, v6)?;
+    if echo_id_of(icmp, if v6 { 128 } else { 8 })? != id {
+        return None;
+    }
+    if v6 {
+        Some(IpAddr::V6(from?.as_sockaddr_in6()?.ip()))
+    } else {
+        let s: [u8; 4] = pkt.get(12..16)?.try_into().ok()?;
+        Some(IpAddr::V4(Ipv4Addr::from(s)))
+    }
+}
+
+/// Is this an echo reply to us (answered) or an unreachable quoting our echo (refused)?
+fn echo_answer(pkt: &[u8], v6: bool, id: u16) -> Option<Outcome> {
+    let icmp = icmp_part(pkt, v6)?;
+    let (reply, unreach, request) = if v6 { (129, 1, 128) } else { (0, 3, 8) };
+    if echo_id_of(icmp, reply) == Some(id) {
+        return Some(Outcome::Answered);
+    }
+    if icmp.first() == Some(&unreach) {
+        let inner = icmp.get(8..)?;
+        let inner_icmp = if v6 {
+            inner.get(40..)?
+        } else {
+            icmp_part(inner, false)?
+        };
+        if echo_id_of(inner_icmp, request) == Some(id) {
+            return Some(Outcome::Refused);
+        }
+    }
+    None
+}
+
+fn checksum(data: &[u8]) -> u16 {
+    let mut sum: u32 = data
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
