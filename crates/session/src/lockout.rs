@@ -291,6 +291,7 @@ mod tests {
         let rs = ruleset(
             "*filter\n:INPUT DROP [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
              -A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n\
+             -A INPUT -p icmp -m icmp --icmp-type 8 -m limit --limit 5/sec -j ACCEPT\n\
              -A INPUT -p tcp -m tcp --dport 80 -j ACCEPT\nCOMMIT\n",
         );
         let r = check(&rs, &host(), &sessions());
@@ -299,6 +300,11 @@ mod tests {
         assert_eq!(p.from.to_string(), "198.51.100.7");
         assert_eq!(p.to.to_string(), "203.0.113.10:22");
         assert_eq!(p.fate, "dropped by filter:INPUT policy");
+        // The near miss named is the tcp rule with another port, not the ping rule.
+        assert!(
+            p.hints[0].contains("filter:INPUT:3 `-p tcp -m tcp --dport 80 -j ACCEPT`"),
+            "{r}"
+        );
         let text = r.to_string();
         assert!(
             text.contains("LOCKOUT new SSH connection 198.51.100.7 → 203.0.113.10:22"),

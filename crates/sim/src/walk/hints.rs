@@ -9,6 +9,7 @@ use rampart_ruleset::{rule_args, Action, Policy, TableKind, Target};
 use super::Walk;
 use crate::explain::describe;
 use crate::host::Host;
+use crate::matcher::Test;
 use crate::trace::{Event, Fate, Hint, HintKind, Hook, Stage};
 
 /// nat misses listed in a "not NATed" hint before "and N more".
@@ -198,7 +199,15 @@ impl Walk<'_, '_> {
                         && failing.len() <= MAX_NEAREST_FAILING
                         && (failing.len() > 1 || *passed > 0)
                 })
-                .min_by_key(|(_, _, (failing, passed))| (failing.len(), usize::MAX - passed));
+                // On a tie, a rule for another protocol is farther than one for this
+                // protocol with another port: ping is not the near miss of an ssh SYN.
+                .min_by_key(|(_, _, (failing, passed))| {
+                    (
+                        failing.len(),
+                        failing.contains(&Test::Protocol),
+                        usize::MAX - passed,
+                    )
+                });
             if let Some((i, r, (failing, _))) = nearest {
                 let ctx = self.ctx((ti, ci, i));
                 let reasons: Vec<String> = failing
