@@ -17,8 +17,6 @@ struct Link {
 struct AddrInfo {
     local: String,
     prefixlen: u8,
-    #[serde(default)]
-    scope: String,
 }
 
 #[derive(Deserialize)]
@@ -38,7 +36,7 @@ pub fn host_from_ip_json(addrs: &str, routes: &[&str], forwarding: bool) -> Resu
         let list: Vec<String> = link
             .addr_info
             .iter()
-            .filter(|a| a.scope != "link" || a.local.parse::<IpAddr>().is_ok_and(|ip| ip.is_ipv4()))
+            // Link-local addresses too: an admin may come in over fe80::.
             .filter(|a| a.local.parse::<IpAddr>().is_ok())
             .map(|a| format!("{}/{}", a.local, a.prefixlen))
             .collect();
@@ -108,7 +106,8 @@ mod tests {
             {"family":"inet6","local":"fe80::1","prefixlen":64,"scope":"link"}]}]"#;
         let routes = r#"[{"dst":"default","gateway":"203.0.113.1","dev":"eth0"},{"dst":"203.0.113.0/24","dev":"eth0"},{"dst":"198.51.100.0/24","dev":"tun9"}]"#;
         let host = host_from_ip_json(addrs, &[routes], false).unwrap();
-        assert_eq!(host.interface("eth0").unwrap().addrs.len(), 1);
+        assert_eq!(host.interface("eth0").unwrap().addrs.len(), 2);
+        assert!(host.is_local("fe80::1".parse().unwrap()));
         assert_eq!(host.routes.len(), 2);
     }
 }
