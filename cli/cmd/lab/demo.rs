@@ -5,13 +5,12 @@
 //! the server itself → report each check with ✔/✘ and its time → take the
 //! lab down (unless it was up before, or `--keep`).
 //!
-//! The policy is `examples/webserver.sh` (compiled into the binary), read by
-//! the ruleset engine. [`apply_server_policy`] compiles it with
-//! `rampart-nft` and loads the script with `nft -f` inside the server's
-//! namespace (one transaction, table `inet rampart`); without `nft` on the
-//! machine it falls back to rampart's iptables-save rendering through
-//! `iptables-restore`. The report says which was used. When the kernel
-//! apply crate lands, `nft -f` here becomes its apply.
+//! The policy is the built-in `webserver` profile, what `rampart up` applies
+//! when there is no policy file. [`apply_server_policy`] compiles it with
+//! `rampart-nft` and applies it with `rampart-kernel` inside the server's
+//! namespace (checked, one transaction, table `inet rampart`); without `nft`
+//! on the machine it falls back to rampart's iptables-save rendering through
+//! `iptables-restore`. The report says which was used.
 
 use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
@@ -23,10 +22,10 @@ use anyhow::{bail, Context, Result};
 use rampart_lab::topology::{self, Host};
 use rampart_lab::{have_tool, Fate, Lab, Probe, Proto};
 use rampart_nft::CompileOptions;
-use rampart_ruleset::{parse_script, to_save, Family, ParseOptions, Ruleset, Source};
+use rampart_policy::{Policy, Profile};
+use rampart_ruleset::{to_save, Family, Ruleset};
 
 /// The policy the server gets: the classic single-web-server script.
-const WEBSERVER_SH: &str = include_str!("../../../examples/webserver.sh");
 
 /// Wait for an answer to a probe the policy should let through (it comes in
 /// microseconds; this only bounds a failure).
@@ -178,7 +177,7 @@ pub fn run(prefix: &str, keep: bool) -> Result<ExitCode> {
     let backend = apply_server_policy(&lab, &ruleset)?;
     writeln!(
         out,
-        "  policy  webserver (examples/webserver.sh) on {}  {}\n          \
+        "  policy  webserver profile (the default of `rampart up`) on {}  {}\n          \
          deny in; ssh, http, https, ping and replies in; all out\n          \
          loaded with {}",
         lab.ns(SERVER)?,
@@ -266,11 +265,16 @@ fn apply_server_policy(lab: &Lab, ruleset: &Ruleset) -> Result<Backend> {
     Ok(Backend::IptablesRestore)
 }
 
+/// The built-in webserver profile, as `rampart up` applies it without a policy file.
 fn webserver_ruleset() -> Result<Ruleset> {
-    let source = Source::new("examples/webserver.sh", WEBSERVER_SH);
-    match parse_script(&source, ParseOptions::default()) {
-        Ok(p) => Ok(p.ruleset),
-        Err(e) => bail!("examples/webserver.sh does not parse:\n{e}"),
+    let policy = Policy::builtin(Profile::Webserver);
+    match policy.to_ruleset(|path| {
+        Err(std::io::Error::other(format!(
+            "the built-in profile imports nothing ({path})"
+        )))
+    }) {
+        Ok(compiled) => Ok(compiled.ruleset),
+        Err(e) => bail!("the built-in webserver profile does not compile:\n{e}"),
     }
 }
 
