@@ -25,8 +25,6 @@ use rampart_nft::CompileOptions;
 use rampart_policy::{Policy, Profile};
 use rampart_ruleset::{to_save, Family, Ruleset};
 
-/// The policy the server gets: the classic single-web-server script.
-
 /// Wait for an answer to a probe the policy should let through (it comes in
 /// microseconds; this only bounds a failure).
 const SERVED_TIMEOUT: Duration = Duration::from_secs(1);
