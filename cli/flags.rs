@@ -6,8 +6,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Host defence for Internet-facing Linux servers.
 ///
-/// rampart reads iptables scripts, iptables-save and ipset files into one netfilter model
-/// and traces packets through it, offline, to show which rule drops or NATs them.
+/// A firewall policy (profiles, or your iptables rules) applied atomically through
+/// nftables with no way to lock yourself out; packet traces that show which rule drops or
+/// NATs a packet; a network-namespace lab; SSH one-time passwords. Only rampart's own
+/// nftables table is ever touched.
 #[derive(Debug, Parser)]
 #[command(
     name = "rampart",
@@ -24,38 +26,15 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Trace a packet (or a batch) through a ruleset: every rule it meets, each verdict and
-    /// NAT translation, and its fate.
-    Trace(Box<TraceArgs>),
-    /// Print a ruleset file in canonical iptables-save form, as text for people, or as JSON.
-    Show(ShowArgs),
-    /// Check that a ruleset file parses and loads; report every error with file:line:column.
-    Check(CheckArgs),
-    /// Check or show the policy file (/etc/rampart/rampart.toml) and the rules it makes.
-    #[command(subcommand)]
-    Policy(PolicyCommand),
-    /// Would applying the policy lock out the admin's SSH sessions? Decided with the
-    /// simulator for a NEW connection from each admin source to each sshd address.
-    LockoutCheck(LockoutArgs),
     /// Load the policy (/etc/rampart/rampart.toml, or the built-in webserver profile),
     /// refuse it if it would lock out an SSH session, and apply it; on a terminal with
     /// automatic rollback unless `rampart confirm` follows.
     Up(UpArgs),
-    /// Compile a ruleset to an nftables script for `table inet rampart` and print it.
-    Compile(CompileArgs),
-    /// One-time passwords for SSH logins: printed sheets or TOTP, checked by
-    /// pam_rampart_otp.so.
-    Otp(crate::cmd::otp::OtpArgs),
-    /// A network-namespace lab (server, clients, attackers) to see rampart work on real
-    /// traffic without touching this machine's own network.
-    Lab(crate::cmd::lab::LabArgs),
-    /// Print a shell completion script.
-    Completions {
-        /// The shell.
-        shell: clap_complete::Shell,
+    /// Remove rampart's table from the kernel (only ours; idempotent).
+    Down {
+        #[command(flatten)]
+        state: StateArgs,
     },
-    /// Print the man page (roff) to standard output.
-    Man,
     /// Apply a policy to the kernel as one transaction (our table only), optionally with
     /// automatic rollback unless confirmed.
     Apply(Box<ApplyArgs>),
@@ -64,6 +43,8 @@ pub enum Command {
         #[command(flatten)]
         state: StateArgs,
     },
+    /// Show the applied policy, drift from the policy file, and per-rule counters.
+    Status(Box<StatusArgs>),
     /// Save the applied table, set contents included, for `rampart restore` at boot.
     Save {
         #[command(flatten)]
@@ -74,13 +55,34 @@ pub enum Command {
         #[command(flatten)]
         state: StateArgs,
     },
-    /// Show the applied policy, drift from the policy file, and per-rule counters.
-    Status(Box<StatusArgs>),
-    /// Remove rampart's table from the kernel (only ours; idempotent).
-    Down {
-        #[command(flatten)]
-        state: StateArgs,
+    /// Check or show the policy file (/etc/rampart/rampart.toml) and the rules it makes.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Would applying the policy lock out the admin's SSH sessions? Decided with the
+    /// simulator for a NEW connection from each admin source to each sshd address.
+    LockoutCheck(LockoutArgs),
+    /// Compile a ruleset to an nftables script for `table inet rampart` and print it.
+    Compile(CompileArgs),
+    /// Trace a packet (or a batch) through a ruleset: every rule it meets, each verdict and
+    /// NAT translation, and its fate.
+    Trace(Box<TraceArgs>),
+    /// Print a ruleset file in canonical iptables-save form, as text for people, or as JSON.
+    Show(ShowArgs),
+    /// Check that a ruleset file parses and loads; report every error with file:line:column.
+    Check(CheckArgs),
+    /// A network-namespace lab (server, clients, attackers) to see rampart work on real
+    /// traffic without touching this machine's own network.
+    Lab(crate::cmd::lab::LabArgs),
+    /// One-time passwords for SSH logins: printed sheets or TOTP, checked by
+    /// pam_rampart_otp.so.
+    Otp(crate::cmd::otp::OtpArgs),
+    /// Print a shell completion script.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
     },
+    /// Print the man page (roff) to standard output.
+    Man,
     /// The detached rollback watcher started by `apply --confirm`.
     #[command(hide = true)]
     ConfirmWatch(ConfirmWatchArgs),
