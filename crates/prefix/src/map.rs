@@ -1,0 +1,395 @@
+//! [`PrefixMap`]: longest-prefix match from addresses to values (country codes, list names).
+//!
+//! # Data structure
+//!
+//! Building flattens the (possibly nested) prefixes into the partition of the address space
+//! they induce: a sorted array of segment starts, each with the value of the longest prefix
+//! covering it (or none). A lookup finds the last start not above the address. A direct
+//! index on the address's top bits (16 for IPv4, up to 20 for IPv6) narrows that search to
+//! the few segments starting in the same block, then a binary search finishes it.
+//!
+//! Why not a trie: the whole tor-geoipdb (385k IPv4 + 277k IPv6 ranges) flattens to about
+//! 650k segments, 7 MB with the index; a lookup touches one index word and a handful of
+//! neighbouring starts, which measured faster than a binary trie and close to a multibit
+//! trie at a fraction of its build time and memory (figures in BENCHMARKS.md). Values are
+//! stored once each and referenced by a `u32` slot, so 660k entries of 250 countries cost
+//! 250 values.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use crate::word::{range_blocks, Word};
+use crate::{AddrRange, Prefix, PrefixSet};
+
+/// Slot of a segment no prefix covers.
+const NONE: u32 = u32::MAX;
+
+/// One family's table: segment starts, their value slots, and the top-bits index.
+#[derive(Debug, Clone)]
+struct Table<W> {
+    starts: Vec<W>,
+    slots: Vec<u32>,
+    /// `index[b]` = number of starts below block `b`'s first address; `2^bits + 1` entries.
+    index: Vec<u32>,
+    bits: u8,
+}
+
+impl<W: Word> Table<W> {
+    fn empty() -> Table<W> {
+        Table::from_segments(vec![(W::ZERO, NONE)], 0)
+    }
+
+    fn from_segments(segs: Vec<(W, u32)>, max_bits: u8) -> Table<W> {
+        let (starts, slots): (Vec<W>, Vec<u32>) = segs.into_iter().unzip();
+        // About one segment per block: enough to make the binary search short, never more
+        // than 2^max_bits words of index.
+        let bits = (usize::BITS - starts.len().leading_zeros()).min(u32::from(max_bits)) as u8;
+        let blocks = 1usize << bits;
+        let mut index = Vec::with_capacity(blocks + 1);
+        let mut i = 0usize;
+        for b in 0..blocks {
+            while i < starts.len() && (bits > 0 && starts[i].top(bits) < b) {
+                i += 1;
+            }
+            index.push(i as u32);
+        }
+        index.push(starts.len() as u32);
+        Table {
+            starts,
+            slots,
+            index,
+            bits,
+        }
+    }
+
+    #[inline]
+    fn slot(&self, addr: W) -> u32 {
+        let b = if self.bits == 0 {
+            0
+        } else {
+            addr.top(self.bits)
+        };
+        let lo = self.index[b] as usize;
+        let hi = self.index[b + 1] as usize;
+        let k = self.starts[lo..hi].partition_point(|&s| s <= addr);
+        // starts[0] is zero, so some start is <= addr and lo + k >= 1.
+        self.slots[lo + k - 1]
+    }
+
+    /// `(start, end, slot)` of every covered segment.
+    fn segments(&self) -> impl Iterator<Item = (W, W, u32)> + '_ {
+        (0..self.starts.len()).filter_map(move |i| {
+            let end = match self.starts.get(i + 1) {
+                Some(&next) => next.checked_dec().expect("starts ascend"),
+                None => W::MAX,
+            };
+            (self.slots[i] != NONE).then_some((self.starts[i], end, self.slots[i]))
+        })
+    }
+}
+
+/// A longest-prefix-match table from prefixes (or ranges) of both families to values.
+///
+/// Build it with [`PrefixMapBuilder`] or by collecting `(Prefix, V)` pairs; look addresses
+/// up with [`PrefixMap::get`]. Where prefixes nest, the longest (most specific) wins; where
+/// the same prefix is inserted twice, the later value wins.
+///
+/// IPv4-mapped IPv6 addresses: [`PrefixMap::get`] keeps families apart (a mapped address is
+/// looked up among the IPv6 entries), [`PrefixMap::get_unmapped`] looks `::ffff:a.b.c.d` up
+/// as `a.b.c.d`, which is what a GeoIP query about a dual-stack socket's peer wants.
+///
+/// ```
+/// use rampart_prefix::{Prefix, PrefixMap};
+/// let p = |s: &str| s.parse::<Prefix>().unwrap();
+/// let map: PrefixMap<&str> = [(p("192.0.2.0/24"), "lab"), (p("192.0.2.128/25"), "dmz")]
+///     .into_iter()
+///     .collect();
+/// assert_eq!(map.get("192.0.2.7".parse().unwrap()), Some(&"lab"));
+/// assert_eq!(map.get("192.0.2.200".parse().unwrap()), Some(&"dmz"));
+/// assert_eq!(map.get("198.51.100.1".parse().unwrap()), None);
+/// assert_eq!(map.get_unmapped("::ffff:192.0.2.200".parse().unwrap()), Some(&"dmz"));
+/// ```
+#[derive(Debug, Clone)]
+pub struct PrefixMap<V> {
+    v4: Table<u32>,
+    v6: Table<u128>,
+    values: Vec<V>,
+}
+
+impl<V> Default for PrefixMap<V> {
+    fn default() -> PrefixMap<V> {
+        PrefixMap {
+            v4: Table::empty(),
+            v6: Table::empty(),
+            values: Vec::new(),
+        }
+    }
+}
+
+impl<V> PrefixMap<V> {
+    /// The value of the longest prefix containing `ip`, families kept apart.
+    #[inline]
+    pub fn get(&self, ip: IpAddr) -> Option<&V> {
+        self.values.get(self.get_index(ip)?)
+    }
+
+    /// Like [`PrefixMap::get`], but an IPv4-mapped IPv6 address is looked up as IPv4.
+    #[inline]
+    pub fn get_unmapped(&self, ip: IpAddr) -> Option<&V> {
+        self.get(crate::unmap_addr(ip))
+    }
+
+    /// The position in [`PrefixMap::values`] of `ip`'s value: for counting per value
+    /// without hashing (families kept apart).
+    #[inline]
+    pub fn get_index(&self, ip: IpAddr) -> Option<usize> {
+        let slot = match ip {
+            IpAddr::V4(a) => self.v4.slot(u32::from(a)),
+            IpAddr::V6(a) => self.v6.slot(u128::from(a)),
+        };
+        (slot != NONE).then_some(slot as usize)
+    }
+
+    /// The value for an IPv4 address.
+    #[inline]
+    pub fn get_v4(&self, ip: Ipv4Addr) -> Option<&V> {
+        self.values.get(self.v4.slot(u32::from(ip)) as usize)
+    }
+
+    /// The value for an IPv6 address (no unmapping).
+    #[inline]
+    pub fn get_v6(&self, ip: Ipv6Addr) -> Option<&V> {
+        self.values.get(self.v6.slot(u128::from(ip)) as usize)
+    }
+
+    /// The distinct values, each once, in order of first insertion.
+    pub fn values(&self) -> &[V] {
+        &self.values
+    }
+
+    /// True when no address has a value.
+    pub fn is_empty(&self) -> bool {
+        self.range_count() == 0
+    }
+
+    /// The number of maximal ranges with a value (adjacent ranges with equal values merged).
+    pub fn range_count(&self) -> usize {
+        self.v4.segments().count() + self.v6.segments().count()
+    }
+
+    /// Every maximal range with its value, IPv4 first, ascending.
+    pub fn ranges(&self) -> impl Iterator<Item = (AddrRange, &V)> + '_ {
+        let v4 = self
+            .v4
+            .segments()
+            .map(|(s, e, v)| (s.to_ip(), e.to_ip(), v));
+        let v6 = self
+            .v6
+            .segments()
+            .map(|(s, e, v)| (s.to_ip(), e.to_ip(), v));
+        v4.chain(v6).map(|(s, e, v)| {
+            (
+                AddrRange::new(s, e).expect("segments are ordered"),
+                &self.values[v as usize],
+            )
+        })
+    }
+
+    /// The addresses of each value as an aggregated [`PrefixSet`], in the order of
+    /// [`PrefixMap::values`] (a country's whole address space, say).
+    pub fn sets(&self) -> Vec<PrefixSet> {
+        let mut per: Vec<Vec<AddrRange>> = vec![Vec::new(); self.values.len()];
+        for (r, i) in self
+            .v4
+            .segments()
+            .map(|(s, e, v)| ((s.to_ip(), e.to_ip()), v))
+            .chain(
+                self.v6
+                    .segments()
+                    .map(|(s, e, v)| ((s.to_ip(), e.to_ip()), v)),
+            )
+        {
+            per[i as usize].push(AddrRange::new(r.0, r.1).expect("ordered"));
+        }
+        per.into_iter().map(PrefixSet::from_iter).collect()
+    }
+
+    /// Approximate heap size in bytes of the lookup tables (values not included).
+    pub fn table_bytes(&self) -> usize {
+        self.v4.starts.len() * 8
+            + self.v4.index.len() * 4
+            + self.v6.starts.len() * 20
+            + self.v6.index.len() * 4
+    }
+}
+
+/// Collects prefixes and ranges with values, then builds a [`PrefixMap`].
+///
+/// Ranges are stored as given when all ranges of a family are disjoint (the GeoIP case);
+/// otherwise they are split into CIDRs so that "most specific wins" has a meaning.
+#[derive(Debug, Clone)]
+pub struct PrefixMapBuilder<V> {
+    values: Vec<V>,
+    slot_of: HashMap<V, u32>,
+    v4: Vec<Entry<u32>>,
+    v6: Vec<Entry<u128>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Entry<W> {
+    start: W,
+    end: W,
+    /// Whether the entry is a CIDR block (nests properly) rather than an arbitrary range.
+    cidr: bool,
+    slot: u32,
+}
+
+impl<V: Clone + Eq + Hash> Default for PrefixMapBuilder<V> {
+    fn default() -> PrefixMapBuilder<V> {
+        PrefixMapBuilder {
+            values: Vec::new(),
+            slot_of: HashMap::new(),
+            v4: Vec::new(),
+            v6: Vec::new(),
+        }
+    }
+}
+
+impl<V: Clone + Eq + Hash> PrefixMapBuilder<V> {
+    /// An empty builder.
+    pub fn new() -> PrefixMapBuilder<V> {
+        PrefixMapBuilder::default()
+    }
+
+    fn slot(&mut self, value: V) -> u32 {
+        if let Some(&s) = self.slot_of.get(&value) {
+            return s;
+        }
+        let s = u32::try_from(self.values.len()).expect("fewer than 2^32 distinct values");
+        self.values.push(value.clone());
+        self.slot_of.insert(value, s);
+        s
+    }
+
+    /// Maps `prefix` to `value`.
+    pub fn insert(&mut self, prefix: Prefix, value: V) {
+        let slot = self.slot(value);
+        self.push(prefix.range(), true, slot);
+    }
+
+    /// Maps every address of `range` to `value`. An overlapping range is split into its
+    /// CIDRs, each then as specific as its length.
+    pub fn insert_range(&mut self, range: AddrRange, value: V) {
+        let slot = self.slot(value);
+        self.push(range, false, slot);
+    }
+
+    fn push(&mut self, range: AddrRange, cidr: bool, slot: u32) {
+        match (range.start(), range.end()) {
+            (IpAddr::V4(s), IpAddr::V4(e)) => self.v4.push(Entry {
+                start: u32::from(s),
+                end: u32::from(e),
+                cidr,
+                slot,
+            }),
+            (IpAddr::V6(s), IpAddr::V6(e)) => self.v6.push(Entry {
+                start: u128::from(s),
+                end: u128::from(e),
+                cidr,
+                slot,
+            }),
+            _ => unreachable!("AddrRange ends share a family"),
+        }
+    }
+
+    /// Builds the lookup table: O(n log n) in the number of entries.
+    pub fn build(self) -> PrefixMap<V> {
+        PrefixMap {
+            v4: Table::from_segments(flatten(self.v4), 16),
+            v6: Table::from_segments(flatten(self.v6), 20),
+            values: self.values,
+        }
+    }
+}
+
+impl<V: Clone + Eq + Hash> FromIterator<(Prefix, V)> for PrefixMap<V> {
+    fn from_iter<I: IntoIterator<Item = (Prefix, V)>>(iter: I) -> PrefixMap<V> {
+        let mut b = PrefixMapBuilder::new();
+        for (p, v) in iter {
+            b.insert(p, v);
+        }
+        b.build()
+    }
+}
+
+impl<V: Clone + Eq + Hash> FromIterator<(AddrRange, V)> for PrefixMap<V> {
+    fn from_iter<I: IntoIterator<Item = (AddrRange, V)>>(iter: I) -> PrefixMap<V> {
+        let mut b = PrefixMapBuilder::new();
+        for (r, v) in iter {
+            b.insert_range(r, v);
+        }
+        b.build()
+    }
+}
+
+/// Turns entries into the segment partition `(start, slot)`, starting at zero, with adjacent
+/// equal slots merged.
+fn flatten<W: Word>(mut entries: Vec<Entry<W>>) -> Vec<(W, u32)> {
+    // Stable sort: for equal (start, end), insertion order is kept, so the later one ends up
+    // on top of the stack and wins.
+    entries.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
+    let disjoint = entries.windows(2).all(|w| w[0].end < w[1].start);
+    if !disjoint && entries.iter().any(|e| !e.cidr) {
+        let mut split = Vec::with_capacity(entries.len() * 2);
+        for e in &entries {
+            range_blocks(e.start, e.end, |s, len| {
+                split.push(Entry {
+                    start: s,
+                    end: s.block_end(W::BITS - len),
+                    cidr: true,
+                    slot: e.slot,
+                })
+            });
+        }
+        split.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
+        entries = split;
+    }
+    let mut segs: Vec<(W, u32)> = Vec::with_capacity(entries.len() * 2 + 1);
+    let emit = |segs: &mut Vec<(W, u32)>, start: W, slot: u32| {
+        if segs.last().is_some_and(|&(_, s)| s == slot) {
+            return;
+        }
+        segs.push((start, slot));
+    };
+    // Everything below `pos` has been emitted; `None` once past the last address.
+    let mut pos = Some(W::ZERO);
+    let mut stack: Vec<(W, u32)> = Vec::new();
+    for e in &entries {
+        while let Some(&(end, slot)) = stack.last() {
+            if end >= e.start {
+                break;
+            }
+            stack.pop();
+            if let Some(p) = pos.filter(|&p| p <= end) {
+                emit(&mut segs, p, slot);
+                pos = end.checked_inc();
+            }
+        }
+        if let Some(p) = pos.filter(|&p| p < e.start) {
+            emit(&mut segs, p, stack.last().map_or(NONE, |&(_, s)| s));
+            pos = Some(e.start);
+        }
+        stack.push((e.end, e.slot));
+    }
+    while let Some((end, slot)) = stack.pop() {
+        if let Some(p) = pos.filter(|&p| p <= end) {
+            emit(&mut segs, p, slot);
+            pos = end.checked_inc();
+        }
+    }
+    if let Some(p) = pos {
+        emit(&mut segs, p, NONE);
+    }
+    segs
+}
