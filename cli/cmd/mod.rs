@@ -2,6 +2,7 @@
 
 mod check;
 mod compile;
+pub mod geo;
 pub mod otp;
 mod show;
 mod trace;
@@ -21,6 +22,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Check(args) => check::run(args),
         Command::Compile(args) => compile::run(args),
         Command::Otp(args) => otp::run(args),
+        Command::Geo(args) => geo::run(args),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

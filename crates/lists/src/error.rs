@@ -19,6 +19,9 @@ pub enum LineErrorKind {
     /// An address, prefix or range the prefix parser rejected, with its reason.
     #[error("{0}")]
     Prefix(rampart_prefix::PrefixError),
+    /// A line of an address file that is not one address.
+    #[error("`{0}` is not an IP address")]
+    NotAddress(String),
     /// A zone-file line that is not a network.
     #[error("`{0}` is not a CIDR")]
     NotCidr(String),
@@ -67,6 +70,9 @@ impl LineErrorKind {
                 "write one address (192.0.2.1), network (192.0.2.0/24) or range \
                  (192.0.2.1-192.0.2.9) per line; comments start with # or ;"
                     .into()
+            }
+            LineErrorKind::NotAddress(_) => {
+                "write one address per line, such as 192.0.2.1 or 2001:db8::1".into()
             }
             LineErrorKind::NotCidr(_) => {
                 "a zone file holds one network per line, such as 192.0.2.0/24".into()

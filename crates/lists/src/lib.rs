@@ -47,8 +47,8 @@ pub use country::Country;
 pub use error::{ImportErrors, LineError, LineErrorKind, MmdbError, Skipped};
 pub use geoip::read_tor_geoip;
 pub use ipset::{read_ipset, IpsetList, MAX_ROUNDS as IPSET_MAX_ROUNDS};
-pub use mmdb::{read_mmdb, write_country_mmdb};
-pub use plain::{read_plain, read_zone};
+pub use mmdb::{is_mmdb, read_mmdb, write_country_mmdb};
+pub use plain::{read_addresses, read_plain, read_zone};
 pub use rir::read_rir;
 
 /// Options common to the text importers.

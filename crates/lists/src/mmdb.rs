@@ -23,6 +23,17 @@ struct Names<'a> {
     iso_code: Option<&'a str>,
 }
 
+/// The marker that starts a MaxMind DB's metadata section.
+const METADATA_MARKER: &[u8] = b"\xAB\xCD\xEFMaxMind.com";
+
+/// Whether `bytes` look like a MaxMind DB (the metadata marker is in its last 128 KiB,
+/// where the format puts it), as opposed to a text file.
+pub fn is_mmdb(bytes: &[u8]) -> bool {
+    let tail = &bytes[bytes.len().saturating_sub(128 * 1024)..];
+    tail.windows(METADATA_MARKER.len())
+        .any(|w| w == METADATA_MARKER)
+}
+
 /// Reads every network of a country database (GeoLite2-Country, GeoIP2-Country,
 /// dbip-country-lite, or a City database, which has the same `country` field) with its
 /// country: `country.iso_code`, else `registered_country.iso_code`. Networks with neither
@@ -150,7 +161,7 @@ pub fn write_country_mmdb(map: &PrefixMap<Country>, build_epoch: u64) -> Vec<u8>
     }
     out.extend_from_slice(&[0; 16]);
     out.extend_from_slice(&data);
-    out.extend_from_slice(b"\xAB\xCD\xEFMaxMind.com");
+    out.extend_from_slice(METADATA_MARKER);
     map_header(&mut out, 9);
     string(&mut out, "binary_format_major_version");
     uint(&mut out, 5, 2);

@@ -88,3 +88,32 @@ fn parse_entry(entry: &str, zone: bool) -> Result<AddrRange, LineErrorKind> {
         Err(e) => Err(LineErrorKind::Prefix(e)),
     }
 }
+
+/// Reads addresses to look up, one per line (comments and blank lines as in
+/// [`read_plain`]). Networks and ranges are errors: a lookup is about one address.
+pub fn read_addresses(
+    input: impl BufRead,
+    name: &str,
+    opts: ImportOptions,
+) -> Result<Imported<std::net::IpAddr>, ImportErrors> {
+    let mut errs = Collector::new(name, opts);
+    let mut items = Vec::new();
+    let lines = for_each_line(input, |n, line| {
+        let entry = strip_comment(line);
+        if entry.is_empty() {
+            return;
+        }
+        match entry.parse::<std::net::IpAddr>() {
+            Ok(a) => items.push(if opts.unmap_v4 {
+                rampart_prefix::unmap_addr(a)
+            } else {
+                a
+            }),
+            Err(_) => errs.error(n, line, LineErrorKind::NotAddress(entry.to_string())),
+        }
+    });
+    match lines {
+        Ok(lines) => errs.finish(items, lines),
+        Err((n, e)) => Err(errs.io(n, &e)),
+    }
+}
