@@ -5,8 +5,8 @@
 //! Building flattens the (possibly nested) prefixes into the partition of the address space
 //! they induce: a sorted array of segment starts, each with the value of the longest prefix
 //! covering it (or none). A lookup finds the last start not above the address. A direct
-//! index on the address's top bits (16 for IPv4, up to 20 for IPv6) narrows that search to
-//! the few segments starting in the same block, then a binary search finishes it.
+//! two-level radix index on the address's top bits narrows that search to the few segments
+//! starting in the same block, then a binary search finishes it.
 //!
 //! Why not a trie: the whole tor-geoipdb (385k IPv4 + 277k IPv6 ranges) flattens to about
 //! 650k segments, 7 MB with the index; a lookup touches one index word and a handful of
@@ -25,55 +25,85 @@ use crate::{AddrRange, Prefix, PrefixSet};
 /// Slot of a segment no prefix covers.
 const NONE: u32 = u32::MAX;
 
-/// One family's table: segment starts, their value slots, and the top-bits index.
+/// Most segments a block of the first-level index may hold before it gets a second level.
+const DENSE: usize = 16;
+/// Widest first-level index: 2^16 + 1 words (256 KiB).
+const L1_MAX_BITS: u8 = 16;
+/// Widest second-level index of one block. Each is sized to about two entries per segment
+/// of its block, so all second levels together cost at most ~8 bytes per segment.
+const L2_MAX_BITS: u8 = 16;
+
+/// One family's table: segment starts, their value slots, and a two-level radix index.
+///
+/// ```text
+///  key: | l1_bits | l2 bits | rest ...            |
+///          │          │
+///          ▼          │
+///  l1[b], l1[b+1] ── positions in `starts` of the block's first and next block's first
+///  l2_at[b] ─────────┘ NONE, or (offset << 5 | bits) of a second level for a dense block:
+///                      l2[off + c], l2[off + c + 1] narrow the positions the same way
+///  then: binary search in starts[lo..hi] for the last start <= key (at most ~DENSE long)
+/// ```
 #[derive(Debug, Clone)]
 struct Table<W> {
     starts: Vec<W>,
     slots: Vec<u32>,
-    /// `index[b]` = number of starts below block `b`'s first address; `2^bits + 1` entries.
-    index: Vec<u32>,
-    bits: u8,
+    l1_bits: u8,
+    l1: Vec<u32>,
+    l2_at: Vec<u32>,
+    l2: Vec<u32>,
 }
 
 impl<W: Word> Table<W> {
     fn empty() -> Table<W> {
-        Table::from_segments(vec![(W::ZERO, NONE)], 0)
+        Table::from_segments(vec![(W::ZERO, NONE)])
     }
 
-    fn from_segments(segs: Vec<(W, u32)>, max_bits: u8) -> Table<W> {
+    fn from_segments(segs: Vec<(W, u32)>) -> Table<W> {
         let (starts, slots): (Vec<W>, Vec<u32>) = segs.into_iter().unzip();
-        // About one segment per block: enough to make the binary search short, never more
-        // than 2^max_bits words of index.
-        let bits = (usize::BITS - starts.len().leading_zeros()).min(u32::from(max_bits)) as u8;
-        let blocks = 1usize << bits;
-        let mut index = Vec::with_capacity(blocks + 1);
-        let mut i = 0usize;
-        for b in 0..blocks {
-            while i < starts.len() && (bits > 0 && starts[i].top(bits) < b) {
-                i += 1;
+        // About one segment per block, never more than 2^L1_MAX_BITS blocks.
+        let l1_bits =
+            (usize::BITS - starts.len().leading_zeros()).min(u32::from(L1_MAX_BITS)) as u8;
+        let l1 = positions(&starts, 0, l1_bits, 0);
+        let mut l2_at = vec![NONE; l1.len() - 1];
+        let mut l2 = Vec::new();
+        for b in 0..l1.len() - 1 {
+            let (lo, hi) = (l1[b] as usize, l1[b + 1] as usize);
+            let n = hi - lo;
+            if n <= DENSE || W::BITS <= l1_bits {
+                continue;
             }
-            index.push(i as u32);
+            let bits = (usize::BITS - n.leading_zeros())
+                .min(u32::from(L2_MAX_BITS))
+                .min(u32::from(W::BITS - l1_bits)) as u8;
+            let off = u32::try_from(l2.len()).expect("index below 2^32 words");
+            assert!(off < 1 << 27, "second-level offset fits beside its width");
+            l2_at[b] = off << 5 | u32::from(bits);
+            l2.extend(positions(&starts[lo..hi], l1_bits, bits, lo));
         }
-        index.push(starts.len() as u32);
         Table {
             starts,
             slots,
-            index,
-            bits,
+            l1_bits,
+            l1,
+            l2_at,
+            l2,
         }
     }
 
     #[inline]
-    fn slot(&self, addr: W) -> u32 {
-        let b = if self.bits == 0 {
-            0
-        } else {
-            addr.top(self.bits)
-        };
-        let lo = self.index[b] as usize;
-        let hi = self.index[b + 1] as usize;
-        let k = self.starts[lo..hi].partition_point(|&s| s <= addr);
-        // starts[0] is zero, so some start is <= addr and lo + k >= 1.
+    fn slot(&self, key: W) -> u32 {
+        let b = key.bits(0, self.l1_bits);
+        let (mut lo, mut hi) = (self.l1[b] as usize, self.l1[b + 1] as usize);
+        let sub = self.l2_at[b];
+        if sub != NONE {
+            let (off, bits) = ((sub >> 5) as usize, (sub & 31) as u8);
+            let c = key.bits(self.l1_bits, bits);
+            lo = self.l2[off + c] as usize;
+            hi = self.l2[off + c + 1] as usize;
+        }
+        let k = self.starts[lo..hi].partition_point(|&s| s <= key);
+        // starts[0] is zero, so some start is <= key and lo + k >= 1.
         self.slots[lo + k - 1]
     }
 
@@ -86,6 +116,78 @@ impl<W: Word> Table<W> {
             };
             (self.slots[i] != NONE).then_some((self.starts[i], end, self.slots[i]))
         })
+    }
+
+    fn bytes(&self) -> usize {
+        self.starts.len() * (std::mem::size_of::<W>() + 4)
+            + (self.l1.len() + self.l2_at.len() + self.l2.len()) * 4
+    }
+}
+
+/// For each of the `2^bits` blocks of the field `bits` wide after `skip` bits, the position
+/// (plus `base`) of the first start in or after it; one more entry for the end.
+fn positions<W: Word>(starts: &[W], skip: u8, bits: u8, base: usize) -> Vec<u32> {
+    let blocks = 1usize << bits;
+    let mut out = Vec::with_capacity(blocks + 1);
+    let mut i = 0usize;
+    for b in 0..blocks {
+        while i < starts.len() && starts[i].bits(skip, bits) < b {
+            i += 1;
+        }
+        out.push((base + i) as u32);
+    }
+    out.push((base + starts.len()) as u32);
+    out
+}
+
+/// IPv6 segments, keyed by the top 64 bits when every boundary is /64-aligned (true of the
+/// GeoIP databases: nobody allocates less than a /64), which halves the array and the cost
+/// of each comparison; by the whole address otherwise.
+#[derive(Debug, Clone)]
+enum V6Table {
+    Narrow(Table<u64>),
+    Wide(Table<u128>),
+}
+
+impl V6Table {
+    fn new(segs: Vec<(u128, u32)>) -> V6Table {
+        if segs.iter().all(|&(s, _)| s as u64 == 0) {
+            V6Table::Narrow(Table::from_segments(
+                segs.into_iter()
+                    .map(|(s, v)| ((s >> 64) as u64, v))
+                    .collect(),
+            ))
+        } else {
+            V6Table::Wide(Table::from_segments(segs))
+        }
+    }
+
+    #[inline]
+    fn slot(&self, a: u128) -> u32 {
+        match self {
+            V6Table::Narrow(t) => t.slot((a >> 64) as u64),
+            V6Table::Wide(t) => t.slot(a),
+        }
+    }
+
+    fn segments(&self) -> Box<dyn Iterator<Item = (u128, u128, u32)> + '_> {
+        match self {
+            V6Table::Narrow(t) => Box::new(t.segments().map(|(s, e, v)| {
+                (
+                    u128::from(s) << 64,
+                    u128::from(e) << 64 | u128::from(u64::MAX),
+                    v,
+                )
+            })),
+            V6Table::Wide(t) => Box::new(t.segments()),
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        match self {
+            V6Table::Narrow(t) => t.bytes(),
+            V6Table::Wide(t) => t.bytes(),
+        }
     }
 }
 
@@ -113,7 +215,7 @@ impl<W: Word> Table<W> {
 #[derive(Debug, Clone)]
 pub struct PrefixMap<V> {
     v4: Table<u32>,
-    v6: Table<u128>,
+    v6: V6Table,
     values: Vec<V>,
 }
 
@@ -121,7 +223,7 @@ impl<V> Default for PrefixMap<V> {
     fn default() -> PrefixMap<V> {
         PrefixMap {
             v4: Table::empty(),
-            v6: Table::empty(),
+            v6: V6Table::Wide(Table::empty()),
             values: Vec::new(),
         }
     }
@@ -217,10 +319,7 @@ impl<V> PrefixMap<V> {
 
     /// Approximate heap size in bytes of the lookup tables (values not included).
     pub fn table_bytes(&self) -> usize {
-        self.v4.starts.len() * 8
-            + self.v4.index.len() * 4
-            + self.v6.starts.len() * 20
-            + self.v6.index.len() * 4
+        self.v4.bytes() + self.v6.bytes()
     }
 }
 
@@ -306,8 +405,8 @@ impl<V: Clone + Eq + Hash> PrefixMapBuilder<V> {
     /// Builds the lookup table: O(n log n) in the number of entries.
     pub fn build(self) -> PrefixMap<V> {
         PrefixMap {
-            v4: Table::from_segments(flatten(self.v4), 16),
-            v6: Table::from_segments(flatten(self.v6), 20),
+            v4: Table::from_segments(flatten(self.v4)),
+            v6: V6Table::new(flatten(self.v6)),
             values: self.values,
         }
     }

@@ -24,73 +24,55 @@ pub(crate) trait Word: Copy + Ord + Debug + Default + Send + Sync + 'static {
         self.block_end(bits) <= end
     }
     fn to_ip(self) -> IpAddr;
-    /// The top `n` bits as an index (n <= 32).
-    fn top(self, n: u8) -> usize;
+    /// `n` bits (at most 32) after the top `skip` bits, as an index; 0 when `n` is 0.
+    fn bits(self, skip: u8, n: u8) -> usize;
 }
 
-impl Word for u32 {
-    const BITS: u8 = 32;
-    const MAX: u32 = u32::MAX;
-    const ZERO: u32 = 0;
-    fn checked_inc(self) -> Option<u32> {
-        self.checked_add(1)
-    }
-    fn checked_dec(self) -> Option<u32> {
-        self.checked_sub(1)
-    }
-    fn trailing_zeros(self) -> u8 {
-        u32::trailing_zeros(self) as u8
-    }
-    fn span(start: u32, end: u32) -> u128 {
-        u128::from(end - start) + 1
-    }
-    fn block_end(self, bits: u8) -> u32 {
-        if bits >= 32 {
-            u32::MAX
-        } else {
-            self | ((1u32 << bits) - 1)
+macro_rules! word {
+    ($t:ty, $bits:expr, $ip:expr) => {
+        impl Word for $t {
+            const BITS: u8 = $bits;
+            const MAX: $t = <$t>::MAX;
+            const ZERO: $t = 0;
+            fn checked_inc(self) -> Option<$t> {
+                self.checked_add(1)
+            }
+            fn checked_dec(self) -> Option<$t> {
+                self.checked_sub(1)
+            }
+            fn trailing_zeros(self) -> u8 {
+                <$t>::trailing_zeros(self) as u8
+            }
+            fn span(start: $t, end: $t) -> u128 {
+                ((end - start) as u128).saturating_add(1)
+            }
+            fn block_end(self, bits: u8) -> $t {
+                if bits >= $bits {
+                    <$t>::MAX
+                } else {
+                    self | ((1 << bits) - 1)
+                }
+            }
+            fn to_ip(self) -> IpAddr {
+                $ip(self)
+            }
+            #[inline(always)]
+            fn bits(self, skip: u8, n: u8) -> usize {
+                if n == 0 {
+                    0
+                } else {
+                    ((self << skip) >> ($bits - u32::from(n))) as usize
+                }
+            }
         }
-    }
-    fn to_ip(self) -> IpAddr {
-        IpAddr::V4(Ipv4Addr::from(self))
-    }
-    #[inline(always)]
-    fn top(self, n: u8) -> usize {
-        (self >> (32 - u32::from(n))) as usize
-    }
+    };
 }
 
-impl Word for u128 {
-    const BITS: u8 = 128;
-    const MAX: u128 = u128::MAX;
-    const ZERO: u128 = 0;
-    fn checked_inc(self) -> Option<u128> {
-        self.checked_add(1)
-    }
-    fn checked_dec(self) -> Option<u128> {
-        self.checked_sub(1)
-    }
-    fn trailing_zeros(self) -> u8 {
-        u128::trailing_zeros(self) as u8
-    }
-    fn span(start: u128, end: u128) -> u128 {
-        (end - start).saturating_add(1)
-    }
-    fn block_end(self, bits: u8) -> u128 {
-        if bits >= 128 {
-            u128::MAX
-        } else {
-            self | ((1u128 << bits) - 1)
-        }
-    }
-    fn to_ip(self) -> IpAddr {
-        IpAddr::V6(Ipv6Addr::from(self))
-    }
-    #[inline(always)]
-    fn top(self, n: u8) -> usize {
-        (self >> (128 - u32::from(n))) as usize
-    }
-}
+word!(u32, 32, |a: u32| IpAddr::V4(Ipv4Addr::from(a)));
+word!(u64, 64, |a: u64| IpAddr::V6(Ipv6Addr::from(
+    u128::from(a) << 64
+)));
+word!(u128, 128, |a: u128| IpAddr::V6(Ipv6Addr::from(a)));
 
 /// Calls `emit(start, prefix_len)` for each CIDR block of the minimal cover of `start..=end`,
 /// in ascending order. Greedy: at each step the largest aligned block that fits, which is

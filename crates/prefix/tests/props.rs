@@ -263,3 +263,57 @@ fn whole_spaces_and_mapped_addresses() {
     assert!(empty.is_empty());
     assert_eq!(empty.get("::".parse().unwrap()), None);
 }
+
+/// Lookups that agree with a linear scan on tables large enough to use both index levels,
+/// and, for IPv6 prefixes no longer than /64, the table keyed by the top 64 bits.
+fn lpm_large_case(ps: &[(Prefix, u16)], probes: &[IpAddr]) -> Result<(), TestCaseError> {
+    let map: PrefixMap<u16> = ps.iter().copied().collect();
+    let mut all: Vec<IpAddr> = probes.to_vec();
+    for (p, _) in ps {
+        all.push(p.addr());
+        all.push(p.last());
+    }
+    for ip in all {
+        let mut best: Option<(u8, u16)> = None;
+        for &(p, v) in ps {
+            if p.contains(ip) && best.map_or(true, |(l, _)| l <= p.len()) {
+                best = Some((p.len(), v));
+            }
+        }
+        prop_assert_eq!(map.get(ip).copied(), best.map(|b| b.1), "at {}", ip);
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn lpm_large_tables_agree_with_linear_scan(
+        v4 in proptest::collection::vec((any::<u32>(), 8u8..=32, any::<u16>()), 0..300),
+        v6 in proptest::collection::vec((any::<u128>(), 8u8..=64, any::<u16>()), 0..300),
+        wide in proptest::collection::vec((any::<u128>(), 65u8..=128, any::<u16>()), 0..3),
+        probe4 in proptest::collection::vec(any::<u32>(), 200),
+        probe6 in proptest::collection::vec(any::<u128>(), 200),
+    ) {
+        // Cluster addresses in a few /8s and /16s so that blocks get dense.
+        let ps: Vec<(Prefix, u16)> = v4
+            .iter()
+            .map(|&(a, l, v)| (IpAddr::V4(Ipv4Addr::from(a & 0x03ff_ffff | 0x0a00_0000)), l, v))
+            .chain(v6.iter().map(|&(a, l, v)| {
+                (IpAddr::V6(Ipv6Addr::from(a & (u128::MAX >> 20) | 0x2a00 << 112)), l, v)
+            }))
+            .map(|(a, l, v)| (Prefix::new(a, l).unwrap(), v))
+            .collect();
+        let probes: Vec<IpAddr> = probe4
+            .iter()
+            .map(|&a| IpAddr::V4(Ipv4Addr::from(a & 0x03ff_ffff | 0x0a00_0000)))
+            .chain(probe6.iter().map(|&a| IpAddr::V6(Ipv6Addr::from(a & (u128::MAX >> 20) | 0x2a00 << 112))))
+            .collect();
+        lpm_large_case(&ps, &probes)?;
+        // The same with a few long IPv6 prefixes, which force the full-width table.
+        let mut ps = ps;
+        ps.extend(wide.iter().map(|&(a, l, v)| (Prefix::new(IpAddr::V6(Ipv6Addr::from(a)), l).unwrap(), v)));
+        lpm_large_case(&ps, &probes)?;
+    }
+}
