@@ -17,8 +17,8 @@ const GEOIP6: &str = "/usr/share/tor/geoip6";
 const N: usize = 1 << 20;
 
 fn read(path: &str) -> Vec<(AddrRange, Country)> {
-    let text = std::fs::read(path)
-        .unwrap_or_else(|e| panic!("{path}: {e}; apt-get install tor-geoipdb"));
+    let text =
+        std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}; apt-get install tor-geoipdb"));
     read_tor_geoip(&text[..], path, ImportOptions::default())
         .expect("tor-geoipdb parses")
         .items
@@ -71,7 +71,12 @@ fn geo(c: &mut Criterion) {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let v6_ranges: Vec<AddrRange> = v6.iter().map(|r| r.0).collect();
     let (a4, a6) = addresses(&v6_ranges, &mut rng);
-    let mixed: Vec<IpAddr> = a4.iter().zip(&a6).flat_map(|(a, b)| [*a, *b]).take(N).collect();
+    let mixed: Vec<IpAddr> = a4
+        .iter()
+        .zip(&a6)
+        .flat_map(|(a, b)| [*a, *b])
+        .take(N)
+        .collect();
 
     let mut g = c.benchmark_group("geo lookup");
     g.throughput(Throughput::Elements(N as u64));
@@ -92,15 +97,19 @@ fn geo(c: &mut Criterion) {
     eprintln!("generated .mmdb: {} MiB", mmdb.len() >> 20);
     let reader = maxminddb::Reader::from_source(mmdb).expect("our .mmdb reads back");
     for (name, addrs) in [("IPv4", &a4), ("IPv6", &a6)] {
-        g.bench_function(format!("maxminddb crate {name} (tree walk, no decode)"), |b| {
-            b.iter(|| {
-                let mut hits = 0usize;
-                for &a in addrs.iter() {
-                    hits += usize::from(reader.lookup(a).map(|r| r.has_data()).unwrap_or(false));
-                }
-                black_box(hits)
-            })
-        });
+        g.bench_function(
+            format!("maxminddb crate {name} (tree walk, no decode)"),
+            |b| {
+                b.iter(|| {
+                    let mut hits = 0usize;
+                    for &a in addrs.iter() {
+                        hits +=
+                            usize::from(reader.lookup(a).map(|r| r.has_data()).unwrap_or(false));
+                    }
+                    black_box(hits)
+                })
+            },
+        );
     }
     g.finish();
 
@@ -126,9 +135,10 @@ fn geo(c: &mut Criterion) {
     g.bench_function("aggregate geoip per country (IPv4, minimal CIDRs)", |b| {
         b.iter(|| black_box(aggregate_per_country(&v4)))
     });
-    g.bench_function("aggregate geoip + geoip6 per country (minimal CIDRs)", |b| {
-        b.iter(|| black_box(aggregate_per_country(&all)))
-    });
+    g.bench_function(
+        "aggregate geoip + geoip6 per country (minimal CIDRs)",
+        |b| b.iter(|| black_box(aggregate_per_country(&all))),
+    );
     g.finish();
     let cidrs = aggregate_per_country(&v4);
     eprintln!("IPv4 aggregated per country: {cidrs} CIDRs");

@@ -281,7 +281,53 @@ fn real_tor_geoipdb() {
     };
     let (a, b) = (read(&v4), read(&v6));
     assert!(a.items.len() > 100_000 && b.items.len() > 100_000);
-    let map: PrefixMap<Country> = a.items.into_iter().chain(b.items).collect();
+    let ranges: Vec<(AddrRange, Country)> = a.items.into_iter().chain(b.items).collect();
+    let map: PrefixMap<Country> = ranges.iter().copied().collect();
+    // Every range's first and last address, and the addresses just outside, agree with a
+    // binary search over the file's own (sorted, disjoint) ranges: this walks both index
+    // levels and the full-width IPv6 table of the /64s that hold unaligned boundaries.
+    let mut sorted = ranges.clone();
+    sorted.sort_by_key(|(r, _)| (r.start().is_ipv6(), r.start()));
+    let oracle = |ip: IpAddr| {
+        let i =
+            sorted.partition_point(|(r, _)| (r.start().is_ipv6(), r.start()) <= (ip.is_ipv6(), ip));
+        (i > 0 && sorted[i - 1].0.contains(ip)).then(|| sorted[i - 1].1)
+    };
+    let step = |ip: IpAddr, up: bool| -> Option<IpAddr> {
+        match ip {
+            IpAddr::V4(a) => {
+                let v = u32::from(a);
+                let v = if up {
+                    v.checked_add(1)
+                } else {
+                    v.checked_sub(1)
+                };
+                v.map(|v| IpAddr::V4(v.into()))
+            }
+            IpAddr::V6(a) => {
+                let v = u128::from(a);
+                let v = if up {
+                    v.checked_add(1)
+                } else {
+                    v.checked_sub(1)
+                };
+                v.map(|v| IpAddr::V6(v.into()))
+            }
+        }
+    };
+    for (r, _) in &ranges {
+        for ip in [
+            Some(r.start()),
+            Some(r.end()),
+            step(r.start(), false),
+            step(r.end(), true),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            assert_eq!(map.get(ip).copied(), oracle(ip), "at {ip}");
+        }
+    }
     assert!(map.values().len() > 200, "about 250 countries");
     // Addresses whose country does not move: APNIC's 1.1.1.0/24 test net is registered in AU.
     assert_eq!(map.get(ip("1.1.1.1")).map(|c| c.as_str()), Some("AU"));

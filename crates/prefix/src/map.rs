@@ -55,10 +55,6 @@ struct Table<W> {
 }
 
 impl<W: Word> Table<W> {
-    fn empty() -> Table<W> {
-        Table::from_segments(vec![(W::ZERO, NONE)])
-    }
-
     fn from_segments(segs: Vec<(W, u32)>) -> Table<W> {
         let (starts, slots): (Vec<W>, Vec<u32>) = segs.into_iter().unzip();
         // About one segment per block, never more than 2^L1_MAX_BITS blocks.
@@ -140,54 +136,125 @@ fn positions<W: Word>(starts: &[W], skip: u8, bits: u8, base: usize) -> Vec<u32>
     out
 }
 
-/// IPv6 segments, keyed by the top 64 bits when every boundary is /64-aligned (true of the
-/// GeoIP databases: nobody allocates less than a /64), which halves the array and the cost
-/// of each comparison; by the whole address otherwise.
+/// Slot of a /64 in the IPv6 table whose segment boundaries fall inside it: look the whole
+/// address up in the full-width table.
+const MIXED: u32 = u32::MAX - 1;
+
+/// IPv6 segments, keyed by the top 64 bits: almost every boundary in GeoIP data is
+/// /64-aligned (7,806 of 276,389 tor-geoipdb ranges are not), and 64-bit keys halve the
+/// array and the cost of each comparison. A /64 holding unaligned boundaries gets the slot
+/// [`MIXED`], and its addresses are looked up again, at full width, in a second table that
+/// holds only the segments of such /64s.
 #[derive(Debug, Clone)]
-enum V6Table {
-    Narrow(Table<u64>),
-    Wide(Table<u128>),
+struct V6Table {
+    narrow: Table<u64>,
+    wide: Option<Table<u128>>,
 }
 
 impl V6Table {
     fn new(segs: Vec<(u128, u32)>) -> V6Table {
-        if segs.iter().all(|&(s, _)| s as u64 == 0) {
-            V6Table::Narrow(Table::from_segments(
-                segs.into_iter()
-                    .map(|(s, v)| ((s >> 64) as u64, v))
-                    .collect(),
-            ))
-        } else {
-            V6Table::Wide(Table::from_segments(segs))
+        let key = |s: u128| (s >> 64) as u64;
+        let mut mixed: Vec<u64> = segs
+            .iter()
+            .filter(|&&(s, _)| s as u64 != 0)
+            .map(|&(s, _)| key(s))
+            .collect();
+        mixed.dedup();
+        let is_mixed = |k: u64| mixed.binary_search(&k).is_ok();
+        let mut narrow: Vec<(u64, u32)> = Vec::with_capacity(segs.len());
+        let mut wide: Vec<(u128, u32)> = Vec::new();
+        let push = |v: &mut Vec<(u64, u32)>, k: u64, slot: u32| {
+            if v.last().map_or(true, |l| l.1 != slot) {
+                v.push((k, slot));
+            }
+        };
+        // Key and slot of the previous segment, when its /64 was mixed.
+        let mut prev_mixed: Option<u64> = None;
+        let mut prev_slot = NONE;
+        for &(s, slot) in &segs {
+            let k = key(s);
+            if let Some(pk) = prev_mixed.filter(|&pk| k > pk.saturating_add(1)) {
+                // The /64 after a mixed one starts inside the previous segment.
+                push(&mut narrow, pk + 1, prev_slot);
+            }
+            if is_mixed(k) {
+                if prev_mixed != Some(k) && s != u128::from(k) << 64 {
+                    wide.push((u128::from(k) << 64, prev_slot));
+                }
+                wide.push((s, slot));
+                push(&mut narrow, k, MIXED);
+                prev_mixed = Some(k);
+            } else {
+                push(&mut narrow, k, slot);
+                prev_mixed = None;
+            }
+            prev_slot = slot;
+        }
+        if let Some(pk) = prev_mixed.filter(|&pk| pk < u64::MAX) {
+            push(&mut narrow, pk + 1, prev_slot);
+        }
+        if wide.first().is_some_and(|&(s, _)| s != 0) {
+            wide.insert(0, (0, NONE));
+        }
+        V6Table {
+            narrow: Table::from_segments(narrow),
+            wide: (!wide.is_empty()).then(|| Table::from_segments(wide)),
         }
     }
 
     #[inline]
     fn slot(&self, a: u128) -> u32 {
-        match self {
-            V6Table::Narrow(t) => t.slot((a >> 64) as u64),
-            V6Table::Wide(t) => t.slot(a),
+        match self.narrow.slot((a >> 64) as u64) {
+            MIXED => self
+                .wide
+                .as_ref()
+                .expect("a mixed /64 has a wide table")
+                .slot(a),
+            slot => slot,
         }
     }
 
-    fn segments(&self) -> Box<dyn Iterator<Item = (u128, u128, u32)> + '_> {
-        match self {
-            V6Table::Narrow(t) => Box::new(t.segments().map(|(s, e, v)| {
-                (
-                    u128::from(s) << 64,
-                    u128::from(e) << 64 | u128::from(u64::MAX),
-                    v,
-                )
-            })),
-            V6Table::Wide(t) => Box::new(t.segments()),
+    /// Covered segments at full width, adjacent equal slots merged.
+    fn segments(&self) -> Vec<(u128, u128, u32)> {
+        let mut wide = self
+            .wide
+            .as_ref()
+            .map(|w| w.segments().collect::<Vec<_>>())
+            .unwrap_or_default()
+            .into_iter()
+            .peekable();
+        let mut out: Vec<(u128, u128, u32)> = Vec::new();
+        let mut push = |s: u128, e: u128, slot: u32| match out.last_mut() {
+            Some(last) if last.2 == slot && last.1.checked_add(1) == Some(s) => last.1 = e,
+            _ => out.push((s, e, slot)),
+        };
+        for (s, e, slot) in self.narrow.segments() {
+            let (s, e) = (
+                u128::from(s) << 64,
+                u128::from(e) << 64 | u128::from(u64::MAX),
+            );
+            if slot != MIXED {
+                push(s, e, slot);
+                continue;
+            }
+            while let Some(&(ws, we, wslot)) = wide.peek() {
+                if ws > e {
+                    break;
+                }
+                if we >= s {
+                    push(ws.max(s), we.min(e), wslot);
+                }
+                if we > e {
+                    break;
+                }
+                wide.next();
+            }
         }
+        out
     }
 
     fn bytes(&self) -> usize {
-        match self {
-            V6Table::Narrow(t) => t.bytes(),
-            V6Table::Wide(t) => t.bytes(),
-        }
+        self.narrow.bytes() + self.wide.as_ref().map_or(0, Table::bytes)
     }
 }
 
@@ -222,8 +289,8 @@ pub struct PrefixMap<V> {
 impl<V> Default for PrefixMap<V> {
     fn default() -> PrefixMap<V> {
         PrefixMap {
-            v4: Table::empty(),
-            v6: V6Table::Wide(Table::empty()),
+            v4: Table::from_segments(vec![(0, NONE)]),
+            v6: V6Table::new(vec![(0, NONE)]),
             values: Vec::new(),
         }
     }
@@ -277,11 +344,16 @@ impl<V> PrefixMap<V> {
 
     /// The number of maximal ranges with a value (adjacent ranges with equal values merged).
     pub fn range_count(&self) -> usize {
-        self.v4.segments().count() + self.v6.segments().count()
+        self.v4.segments().count() + self.v6.segments().len()
     }
 
     /// Every maximal range with its value, IPv4 first, ascending.
     pub fn ranges(&self) -> impl Iterator<Item = (AddrRange, &V)> + '_ {
+        self.slot_ranges()
+            .map(|(r, i)| (r, &self.values[i as usize]))
+    }
+
+    fn slot_ranges(&self) -> impl Iterator<Item = (AddrRange, u32)> + '_ {
         let v4 = self
             .v4
             .segments()
@@ -289,30 +361,18 @@ impl<V> PrefixMap<V> {
         let v6 = self
             .v6
             .segments()
+            .into_iter()
             .map(|(s, e, v)| (s.to_ip(), e.to_ip(), v));
-        v4.chain(v6).map(|(s, e, v)| {
-            (
-                AddrRange::new(s, e).expect("segments are ordered"),
-                &self.values[v as usize],
-            )
-        })
+        v4.chain(v6)
+            .map(|(s, e, v)| (AddrRange::new(s, e).expect("segments are ordered"), v))
     }
 
     /// The addresses of each value as an aggregated [`PrefixSet`], in the order of
     /// [`PrefixMap::values`] (a country's whole address space, say).
     pub fn sets(&self) -> Vec<PrefixSet> {
         let mut per: Vec<Vec<AddrRange>> = vec![Vec::new(); self.values.len()];
-        for (r, i) in self
-            .v4
-            .segments()
-            .map(|(s, e, v)| ((s.to_ip(), e.to_ip()), v))
-            .chain(
-                self.v6
-                    .segments()
-                    .map(|(s, e, v)| ((s.to_ip(), e.to_ip()), v)),
-            )
-        {
-            per[i as usize].push(AddrRange::new(r.0, r.1).expect("ordered"));
+        for (r, i) in self.slot_ranges() {
+            per[i as usize].push(r);
         }
         per.into_iter().map(PrefixSet::from_iter).collect()
     }
