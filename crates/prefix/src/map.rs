@@ -5,8 +5,9 @@
 //! Building flattens the (possibly nested) prefixes into the partition of the address space
 //! they induce: a sorted array of segment starts, each with the value of the longest prefix
 //! covering it (or none). A lookup finds the last start not above the address. A direct
-//! two-level radix index on the address's top bits narrows that search to the few segments
-//! starting in the same block, then a binary search finishes it.
+//! radix index on the address's top bits (more levels where the data is dense) narrows
+//! that search to the few segments starting in the same block, then a binary search
+//! finishes it.
 //!
 //! Why not a trie: the whole tor-geoipdb (385k IPv4 + 277k IPv6 ranges) flattens to about
 //! 650k segments, 7 MB with the index; a lookup touches one index word and a handful of
@@ -25,79 +26,115 @@ use crate::{AddrRange, Prefix, PrefixSet};
 /// Slot of a segment no prefix covers.
 const NONE: u32 = u32::MAX;
 
-/// Most segments a block of the first-level index may hold before it gets a second level.
+/// Most segments a block of the index may hold before it gets a level of its own: the
+/// binary search over them stays within a cache line or two.
 const DENSE: usize = 16;
-/// Widest first-level index: 2^16 + 1 words (256 KiB).
-const L1_MAX_BITS: u8 = 16;
-/// Widest second-level index of one block. Each is sized to about two entries per segment
-/// of its block, so all second levels together cost at most ~8 bytes per segment.
-const L2_MAX_BITS: u8 = 16;
+/// A node has about 2^-SPARSENESS blocks per start it covers: a few starts per block keep
+/// the final search short while the index stays a fraction of the starts' size.
+const SPARSENESS: u32 = 2;
+/// Widest level: 2^16 + 1 position words (256 KiB).
+const MAX_LEVEL_BITS: u8 = 16;
 
-/// One family's table: segment starts, their value slots, and a two-level radix index.
+/// One family's table: segment starts, their value slots, and a radix index over the
+/// starts.
 ///
 /// ```text
-///  key: | l1_bits | l2 bits | rest ...            |
-///          │          │
-///          ▼          │
-///  l1[b], l1[b+1] ── positions in `starts` of the block's first and next block's first
-///  l2_at[b] ─────────┘ NONE, or (offset << 5 | bits) of a second level for a dense block:
-///                      l2[off + c], l2[off + c + 1] narrow the positions the same way
-///  then: binary search in starts[lo..hi] for the last start <= key (at most ~DENSE long)
+///  key: | root bits | level-2 bits | level-3 bits | ...
+///  node: blocks[c].0, blocks[c + 1].0 = positions in `starts` of the first start in
+///        block c and in block c + 1; if more than DENSE starts fall in block c,
+///        blocks[c].1 is a node indexing the next bits of that block the same way
+///  then: binary search in starts[lo..hi] for the last start <= key (at most DENSE long,
+///        unless the key's bits ran out)
 /// ```
+///
+/// Each node has about one block per start it covers (at most 2^16), so a level costs at
+/// most ~8 bytes per start; dense regions (thousands of /48s in one /32 of the GeoIP
+/// data) get more levels, sparse ones stop at the root.
 #[derive(Debug, Clone)]
 struct Table<W> {
     starts: Vec<W>,
     slots: Vec<u32>,
-    l1_bits: u8,
-    l1: Vec<u32>,
-    l2_at: Vec<u32>,
-    l2: Vec<u32>,
+    nodes: Vec<Node>,
+    /// Per block: (position of its first start, child node or NONE); side by side so
+    /// that one cache line answers both.
+    blocks: Vec<(u32, u32)>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Node {
+    /// Key bits above this node's field.
+    skip: u8,
+    /// Width of this node's field.
+    bits: u8,
+    /// Where its `2^bits + 1` blocks start in `blocks`.
+    at: u32,
 }
 
 impl<W: Word> Table<W> {
     fn from_segments(segs: Vec<(W, u32)>) -> Table<W> {
         let (starts, slots): (Vec<W>, Vec<u32>) = segs.into_iter().unzip();
-        // About one segment per block, never more than 2^L1_MAX_BITS blocks.
-        let l1_bits =
-            (usize::BITS - starts.len().leading_zeros()).min(u32::from(L1_MAX_BITS)) as u8;
-        let l1 = positions(&starts, 0, l1_bits, 0);
-        let mut l2_at = vec![NONE; l1.len() - 1];
-        let mut l2 = Vec::new();
-        for b in 0..l1.len() - 1 {
-            let (lo, hi) = (l1[b] as usize, l1[b + 1] as usize);
-            let n = hi - lo;
-            if n <= DENSE || W::BITS <= l1_bits {
-                continue;
-            }
-            let bits = (usize::BITS - n.leading_zeros())
-                .min(u32::from(L2_MAX_BITS))
-                .min(u32::from(W::BITS - l1_bits)) as u8;
-            let off = u32::try_from(l2.len()).expect("index below 2^32 words");
-            assert!(off < 1 << 27, "second-level offset fits beside its width");
-            l2_at[b] = off << 5 | u32::from(bits);
-            l2.extend(positions(&starts[lo..hi], l1_bits, bits, lo));
-        }
-        Table {
+        let mut t = Table {
             starts,
             slots,
-            l1_bits,
-            l1,
-            l2_at,
-            l2,
+            nodes: Vec::new(),
+            blocks: Vec::new(),
+        };
+        let n = t.starts.len();
+        t.node(0, n, 0);
+        t
+    }
+
+    /// Adds the node indexing `starts[lo..hi]` (which share their top `skip` bits) and,
+    /// recursively, its dense blocks' nodes; returns its number.
+    fn node(&mut self, lo: usize, hi: usize, skip: u8) -> u32 {
+        let bits = (usize::BITS - (hi - lo).leading_zeros())
+            .saturating_sub(SPARSENESS)
+            .max(1)
+            .min(u32::from(MAX_LEVEL_BITS))
+            .min(u32::from(W::BITS - skip)) as u8;
+        let id = u32::try_from(self.nodes.len()).expect("fewer than 2^32 nodes");
+        let at = self.blocks.len();
+        self.nodes.push(Node {
+            skip,
+            bits,
+            at: u32::try_from(at).expect("index below 2^32 entries"),
+        });
+        let blocks = 1usize << bits;
+        let mut i = lo;
+        for b in 0..blocks {
+            while i < hi && self.starts[i].bits(skip, bits) < b {
+                i += 1;
+            }
+            self.blocks.push((i as u32, NONE));
         }
+        self.blocks.push((hi as u32, NONE));
+        if skip + bits < W::BITS {
+            for b in 0..blocks {
+                let (l, h) = (
+                    self.blocks[at + b].0 as usize,
+                    self.blocks[at + b + 1].0 as usize,
+                );
+                if h - l > DENSE {
+                    let c = self.node(l, h, skip + bits);
+                    self.blocks[at + b].1 = c;
+                }
+            }
+        }
+        id
     }
 
     #[inline]
     fn slot(&self, key: W) -> u32 {
-        let b = key.bits(0, self.l1_bits);
-        let (mut lo, mut hi) = (self.l1[b] as usize, self.l1[b + 1] as usize);
-        let sub = self.l2_at[b];
-        if sub != NONE {
-            let (off, bits) = ((sub >> 5) as usize, (sub & 31) as u8);
-            let c = key.bits(self.l1_bits, bits);
-            lo = self.l2[off + c] as usize;
-            hi = self.l2[off + c + 1] as usize;
-        }
+        let mut node = self.nodes[0];
+        let (lo, hi) = loop {
+            let c = key.bits(node.skip, node.bits);
+            let i = node.at as usize + c;
+            let ((lo, child), hi) = (self.blocks[i], self.blocks[i + 1].0);
+            match child {
+                NONE => break (lo as usize, hi as usize),
+                n => node = self.nodes[n as usize],
+            }
+        };
         let k = self.starts[lo..hi].partition_point(|&s| s <= key);
         // starts[0] is zero, so some start is <= key and lo + k >= 1.
         self.slots[lo + k - 1]
@@ -116,24 +153,9 @@ impl<W: Word> Table<W> {
 
     fn bytes(&self) -> usize {
         self.starts.len() * (std::mem::size_of::<W>() + 4)
-            + (self.l1.len() + self.l2_at.len() + self.l2.len()) * 4
+            + self.blocks.len() * 8
+            + self.nodes.len() * std::mem::size_of::<Node>()
     }
-}
-
-/// For each of the `2^bits` blocks of the field `bits` wide after `skip` bits, the position
-/// (plus `base`) of the first start in or after it; one more entry for the end.
-fn positions<W: Word>(starts: &[W], skip: u8, bits: u8, base: usize) -> Vec<u32> {
-    let blocks = 1usize << bits;
-    let mut out = Vec::with_capacity(blocks + 1);
-    let mut i = 0usize;
-    for b in 0..blocks {
-        while i < starts.len() && starts[i].bits(skip, bits) < b {
-            i += 1;
-        }
-        out.push((base + i) as u32);
-    }
-    out.push((base + starts.len()) as u32);
-    out
 }
 
 /// Slot of a /64 in the IPv6 table whose segment boundaries fall inside it: look the whole
