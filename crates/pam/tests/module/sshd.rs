@@ -95,7 +95,7 @@ impl Lab {
                 "ListenAddress 127.0.0.1:22\nHostKey {key}\nPidFile {pid}\n\
                  UsePAM yes\nKbdInteractiveAuthentication yes\nPasswordAuthentication no\n\
                  PubkeyAuthentication no\nAuthenticationMethods keyboard-interactive\n\
-                 PermitRootLogin yes\nLoginGraceTime 60\nMaxStartups 20\nStrictModes no\n\
+                 PermitRootLogin yes\nLoginGraceTime 120\nMaxStartups 20\nStrictModes no\n\
                  LogLevel VERBOSE\n",
                 key = d.join("hostkey").display(),
                 pid = d.join("sshd.pid").display()
@@ -383,8 +383,9 @@ fn sshd_one_password_logs_in_once_and_bad_answers_are_refused() {
 
 #[test]
 fn sshd_concurrent_logins_get_the_triple_challenge_and_a_killed_login_expires() {
-    // The module's default grace (120 s) outlasts any run of this test, so "within the
-    // grace time" holds however slow the machine is; its end is simulated below.
+    // The module's default grace (120 s, sshd's LoginGraceTime here too) outlasts any run
+    // of this test, so "within the grace time" holds however slow the machine is; its end
+    // is simulated below.
     let Some(lab) = Lab::start("race", "") else {
         return;
     };
