@@ -650,6 +650,45 @@ mod tests {
         assert_eq!(finish(&mut s, &c, "x", 1, &POLICY), Outcome::Rejected);
     }
 
+    /// The property behind "unknown users are refused in the same time": a decoy refusal
+    /// does exactly the hashing work of a known user's refused single-password login (one
+    /// Argon2id evaluation at the default parameters, which `rampart otp init` writes),
+    /// whatever was typed. Counted, not timed; the timing is in BENCHMARKS.md.
+    #[test]
+    fn decoys_do_the_same_hashing_work_as_a_refused_login() {
+        use crate::kdf::evaluations;
+        let mut rng = Seeded(9);
+        let sheet = Sheet::generate(&mut rng, 2, 64).unwrap();
+        let mut s =
+            Secrets::from_sheet("alice", &sheet, "pre", KdfParams::DEFAULT, &mut rng).unwrap();
+        // Entry 2 struck out by another login while this one was typing.
+        s.entries[1] = Entry::Used;
+        let full_length = format!("pre{}", "x".repeat(sheet.password(1).unwrap().len()));
+        for typed in [full_length.as_str(), "pre", ""] {
+            for n in [1, 2] {
+                let c = Challenge {
+                    numbers: vec![n],
+                    token: None,
+                    totp: false,
+                    decoy: false,
+                };
+                s.throttle = Throttle::default();
+                evaluations::take();
+                assert_eq!(finish(&mut s, &c, typed, 11, &POLICY), Outcome::Rejected);
+                let known = evaluations::take();
+                assert_eq!(known, [KdfParams::DEFAULT], "typed {typed:?} for {n}");
+                let decoy = decoy_begin(&mut rng);
+                assert_eq!(
+                    decoy.numbers().len(),
+                    c.numbers().len(),
+                    "same prompt shape"
+                );
+                assert_eq!(decoy_finish(typed), Outcome::Rejected);
+                assert_eq!(evaluations::take(), known, "typed {typed:?} for {n}");
+            }
+        }
+    }
+
     #[test]
     fn split_answer_reads_from_the_end() {
         assert_eq!(

@@ -60,11 +60,14 @@ impl KdfParams {
         prefix: &[u8],
         password: &[u8],
     ) -> Result<[u8; HASH_LEN], SecretsError> {
+        let argon2 = self.argon2()?;
         let mut input = Vec::with_capacity(prefix.len() + password.len());
         input.extend_from_slice(prefix);
         input.extend_from_slice(password);
         let mut out = [0u8; HASH_LEN];
-        let res = self.argon2()?.hash_password_into(&input, salt, &mut out);
+        #[cfg(test)]
+        evaluations::record(*self);
+        let res = argon2.hash_password_into(&input, salt, &mut out);
         input.fill(0);
         res.map_err(|_| SecretsError::Kdf {
             m: self.m,
@@ -102,6 +105,29 @@ impl KdfParams {
     }
 }
 
+/// Test-only record of every Argon2id evaluation made on the current thread, so tests can
+/// prove that two code paths do the same hashing work (how many hashes, with which
+/// parameters) without timing them.
+#[cfg(test)]
+pub(crate) mod evaluations {
+    use std::cell::RefCell;
+
+    use super::KdfParams;
+
+    thread_local! {
+        static SEEN: RefCell<Vec<KdfParams>> = const { RefCell::new(Vec::new()) };
+    }
+
+    pub(crate) fn record(params: KdfParams) {
+        SEEN.with(|s| s.borrow_mut().push(params));
+    }
+
+    /// The evaluations since the last call, oldest first.
+    pub(crate) fn take() -> Vec<KdfParams> {
+        SEEN.with(|s| std::mem::take(&mut *s.borrow_mut()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,6 +141,16 @@ mod tests {
         assert!(!p.verify(&salt, &h, b"pre", b"abd"));
         assert!(!p.verify(&salt, &h, b"prf", b"abc"));
         assert!(!p.verify(&[8u8; SALT_LEN], &h, b"pre", b"abc"));
+    }
+
+    #[test]
+    fn every_evaluation_is_recorded_with_its_parameters() {
+        evaluations::take();
+        let p = KdfParams::TEST;
+        let h = p.hash(&[1; SALT_LEN], b"", b"x").unwrap();
+        p.verify(&[1; SALT_LEN], &h, b"", b"y");
+        assert_eq!(evaluations::take(), [p, p]);
+        assert_eq!(evaluations::take(), []);
     }
 
     #[test]

@@ -5,11 +5,15 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use rampart_otp::Entry;
 
-use crate::util::{have, installed, module, numbers, pam_wrapper, system_module, Account, TempDir};
+use crate::util::{
+    have, installed, module, numbers, pam_wrapper, system_module, unix_now, Account, TempDir,
+    PATIENCE,
+};
 
 /// A PAM service named `otptest` in a private directory.
 struct Service {
@@ -67,12 +71,13 @@ impl Service {
             .spawn()
             .expect("spawn pamtester");
         let out = Arc::new(Mutex::new(Vec::new()));
+        let mut readers = Vec::new();
         for mut r in [
             Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
             Box::new(child.stderr.take().unwrap()),
         ] {
             let out = out.clone();
-            std::thread::spawn(move || {
+            readers.push(std::thread::spawn(move || {
                 let mut buf = [0u8; 256];
                 while let Ok(n) = r.read(&mut buf) {
                     if n == 0 {
@@ -80,9 +85,28 @@ impl Service {
                     }
                     out.lock().unwrap().extend_from_slice(&buf[..n]);
                 }
-            });
+            }));
         }
-        Login { child, out }
+        Login {
+            child,
+            out,
+            readers,
+        }
+    }
+
+    /// pamtester with nothing to type (stdin closed): its output and whether it succeeded.
+    fn run_closed(&self, user: &str) -> (bool, String) {
+        let out = Command::new("pamtester")
+            .args(["-v", "otptest", user, "authenticate"])
+            .env("LD_PRELOAD", &self.wrapper)
+            .env("PAM_WRAPPER", "1")
+            .env("PAM_WRAPPER_SERVICE_DIR", self.dir.path().join("services"))
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.success(), text)
     }
 }
 
@@ -90,6 +114,8 @@ impl Service {
 struct Login {
     child: Child,
     out: Arc<Mutex<Vec<u8>>>,
+    /// The threads copying stdout and stderr into `out`; they end at EOF.
+    readers: Vec<JoinHandle<()>>,
 }
 
 impl Login {
@@ -97,31 +123,41 @@ impl Login {
         String::from_utf8_lossy(&self.out.lock().unwrap()).into_owned()
     }
 
-    /// Waits for the prompt and returns it.
-    fn prompt(&self) -> String {
+    /// Waits (bounded) until the output holds `prompt` and returns the prompt's line from
+    /// there up to its `: `.
+    fn wait_for(&self, prompt: &str) -> String {
         let start = Instant::now();
         loop {
             let o = self.output();
-            if let Some(i) = o.rfind("Password ") {
+            if let Some(i) = o.rfind(prompt) {
                 if let Some(j) = o[i..].find(": ") {
                     return o[i..i + j + 2].to_string();
                 }
             }
             assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "no prompt; output so far:\n{o}"
+                start.elapsed() < PATIENCE,
+                "no {prompt:?} prompt within {PATIENCE:?}; output so far:\n{o}"
             );
             std::thread::sleep(Duration::from_millis(10));
         }
     }
 
-    /// Answers and returns whether authentication succeeded, with the output.
+    /// Waits for the sheet prompt and returns it.
+    fn prompt(&self) -> String {
+        self.wait_for("Password ")
+    }
+
+    /// Answers and returns whether authentication succeeded, with the whole output.
     fn answer(mut self, text: &str) -> (bool, String) {
         let mut stdin = self.child.stdin.take().unwrap();
         writeln!(stdin, "{text}").unwrap();
         drop(stdin);
         let status = self.child.wait().unwrap();
-        std::thread::sleep(Duration::from_millis(50));
+        // All output is in only once both readers have reached EOF; a fixed sleep here
+        // lost pamtester's last line on a loaded machine.
+        for r in self.readers.drain(..) {
+            r.join().unwrap();
+        }
         let out = self.output();
         (
             status.success() && out.contains("successfully authenticated"),
@@ -212,17 +248,22 @@ fn concurrent_login_gets_the_triple_challenge() {
 
 #[test]
 fn killed_login_leaves_a_consistent_store_and_its_hold_expires() {
-    let Some(svc) = Service::new("grace=2") else {
+    let Some(svc) = Service::new("grace=600") else {
         return;
     };
     let acct = svc.account("dave", 10);
+    let before = unix_now();
     let mut victim = svc.start("dave");
     let p = victim.prompt();
+    let after = unix_now();
     victim.child.kill().unwrap(); // SIGKILL
     victim.child.wait().unwrap();
     let s = acct.secrets();
     assert_eq!(s.remaining(), 10);
     assert_eq!(s.held.map(|h| h.number), Some(numbers(&p)[0]));
+    // Held for `grace` from the module's clock reading, which lies between ours.
+    let until = s.held.unwrap().until;
+    assert!((before + 600..=after + 600).contains(&until), "{until}");
     let names: Vec<_> = fs::read_dir(acct.store.dir())
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -232,7 +273,8 @@ fn killed_login_leaves_a_consistent_store_and_its_hold_expires() {
     let l = svc.start("dave");
     assert_eq!(numbers(&l.prompt()).len(), 3);
     drop(l.answer(""));
-    std::thread::sleep(Duration::from_millis(2100));
+    // The grace time passes: the module's clock is now past the hold's end.
+    acct.update(|s| s.held.as_mut().unwrap().until = unix_now() - 1);
     let (ok, out) = run(&svc, "dave", |p| {
         assert_eq!(numbers(p).len(), 1, "{p}");
         acct.answer(p)
@@ -242,61 +284,112 @@ fn killed_login_leaves_a_consistent_store_and_its_hold_expires() {
 
 #[test]
 fn repeated_failures_are_throttled() {
-    let Some(svc) = Service::new("free_failures=2 backoff=3") else {
+    // A back-off far longer than any run of this test: the throttled attempt is throttled
+    // however slow the machine is.
+    let Some(svc) = Service::new("free_failures=2 backoff=600") else {
         return;
     };
     let acct = svc.account("erin", 10);
     for _ in 0..2 {
-        let (ok, _) = run(&svc, "erin", |_| "wrong".into());
-        assert!(!ok);
+        let (ok, out) = run(&svc, "erin", |_| "wrong".into());
+        assert!(!ok, "{out}");
     }
-    // Throttled: refused at once, with the reason, and no prompt.
-    let start = Instant::now();
-    let out = Command::new("pamtester")
-        .args(["-v", "otptest", "erin", "authenticate"])
-        .env("LD_PRELOAD", &svc.wrapper)
-        .env("PAM_WRAPPER", "1")
-        .env("PAM_WRAPPER_SERVICE_DIR", svc.dir.path().join("services"))
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
-    assert!(text.contains("Too many failed"), "{text}");
+    let last = acct.secrets().throttle.last;
+    // Throttled: refused without a prompt, with the reason and the wait.
+    let (ok, text) = svc.run_closed("erin");
+    assert!(!ok, "{text}");
     assert!(!text.contains("Password "), "{text}");
-    assert!(start.elapsed() < Duration::from_secs(2));
-    std::thread::sleep(Duration::from_millis(3100));
+    let wait: u64 = text
+        .split("try again in ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no wait in {text:?}"));
+    assert!((1..=600).contains(&wait), "{text}");
+    // The refusal neither counts as a failure nor moves the back-off.
+    assert_eq!(acct.secrets().throttle.failures, 2);
+    assert_eq!(acct.secrets().throttle.last, last);
+    assert_eq!(acct.secrets().remaining(), 10);
+    // The back-off passes (the last failure is now 600 s old): the right answer works and
+    // the count resets.
+    acct.update(|s| s.throttle.last = unix_now() - 600);
     let (ok, out) = run(&svc, "erin", |p| acct.answer(p));
     assert!(ok, "{out}");
+    assert_eq!(acct.secrets().throttle.failures, 0);
 }
 
+/// pamtester's output with the entry numbers blanked: what an observer can compare.
+fn shape(out: &str) -> String {
+    out.chars()
+        .map(|c| if c.is_ascii_digit() { '#' } else { c })
+        .collect()
+}
+
+/// An unknown user is asked a question of the same shape and refused the same way as a
+/// known user who answers wrongly, so neither the dialogue nor the result tells who has a
+/// sheet. That the refusal also costs the same hashing work is proved in rampart-otp
+/// (`decoys_do_the_same_hashing_work_as_a_refused_login`, counting Argon2id evaluations);
+/// the time itself is measured by `measure_refusal_time_known_and_unknown` (BENCHMARKS.md),
+/// never asserted.
 #[test]
-fn unknown_users_are_asked_and_refused_in_the_same_time() {
+fn unknown_users_are_asked_and_refused_like_known_users() {
     let Some(svc) = Service::new("") else { return };
     let acct = svc.account("frank", 10);
-    let time = |user: &str, answer: &dyn Fn(&str) -> String| {
+    let wrong = "aaaaaaaaaaaaa";
+    let (ok, known) = run(&svc, "frank", |_| format!("{}{wrong}", acct.prefix));
+    assert!(!ok, "{known}");
+    for _ in 0..3 {
+        let (ok, unknown) = run(&svc, "nosuchuser", |p| {
+            let n = numbers(p);
+            assert_eq!(n.len(), 1, "{p}");
+            assert!((1..=280).contains(&n[0]), "{p}");
+            format!("{}{wrong}", acct.prefix)
+        });
+        assert!(!ok, "{unknown}");
+        assert_eq!(
+            shape(&unknown).replace("nosuchuser", "USER"),
+            shape(&known).replace("frank", "USER")
+        );
+    }
+    // Nothing is written for the unknown user.
+    assert!(!acct.store.secret_path("nosuchuser").exists());
+    assert_eq!(acct.secrets().throttle.failures, 1);
+}
+
+/// Wall-clock time of a refused login, known user vs unknown user (median of 15 each,
+/// interleaved). A measurement, not a test: run it with
+/// `cargo test -p pam_rampart_otp --test module -- --ignored --nocapture measure_`.
+#[test]
+#[ignore = "measurement; prints timings, asserts nothing about them"]
+fn measure_refusal_time_known_and_unknown() {
+    let Some(svc) = Service::new("free_failures=1000") else {
+        return;
+    };
+    let acct = svc.account("frank", 10);
+    let time = |user: &str| {
         let start = Instant::now();
-        let (ok, out) = run(&svc, user, answer);
+        let (ok, out) = run(&svc, user, |_| format!("{}aaaaaaaaaaaaa", acct.prefix));
         assert!(!ok, "{out}");
         start.elapsed()
     };
-    let mut known = Vec::new();
-    let mut unknown = Vec::new();
-    for _ in 0..3 {
-        known.push(time("frank", &|_| format!("{}aaaaaaaaaaaaa", acct.prefix)));
-        unknown.push(time("nosuchuser", &|p| {
-            assert_eq!(numbers(p).len(), 1, "{p}");
-            "aaaaaaaaaaaaa".into()
-        }));
+    let (mut known, mut unknown) = (Vec::new(), Vec::new());
+    for _ in 0..15 {
+        known.push(time("frank"));
+        unknown.push(time("nosuchuser"));
     }
     known.sort();
     unknown.sort();
-    let (k, u) = (known[1].as_secs_f64(), unknown[1].as_secs_f64());
-    // Same order of time (one Argon2id hash each); generous bounds for a shared machine.
-    assert!(
-        u > k * 0.5 && u < k * 2.0,
-        "known {known:?}, unknown {unknown:?}"
+    let ms = |v: &[Duration]| format!("{:.1} ms", v[v.len() / 2].as_secs_f64() * 1000.0);
+    println!(
+        "refused login through pamtester, median of {}: known user {}, unknown user {} \
+         (min {:?} / {:?}, max {:?} / {:?})",
+        known.len(),
+        ms(&known),
+        ms(&unknown),
+        known[0],
+        unknown[0],
+        known[known.len() - 1],
+        unknown[unknown.len() - 1]
     );
 }
 
@@ -343,7 +436,7 @@ fn a_corrupt_file_refuses_the_login() {
 
 #[test]
 fn totp_codes_and_scratch_codes_through_the_module() {
-    use rampart_otp::{scratch_codes, totp, KdfParams, OsEntropy, Secrets, Store};
+    use rampart_otp::{scratch_codes, totp, KdfParams, Kind, OsEntropy, Secrets, Store};
     let Some(svc) = Service::new("") else { return };
     let store = Store::new(svc.dir.path().join("state"));
     store.create().unwrap();
@@ -354,37 +447,36 @@ fn totp_codes_and_scratch_codes_through_the_module() {
     let lock = store.lock("hana").unwrap();
     store.save(&lock, &secrets).unwrap();
     drop(lock);
-    let now = || {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs()
-    };
-    let login = svc.start("hana");
-    let prompt = {
-        let start = Instant::now();
-        loop {
-            let o = login.output();
-            if o.contains("Verification code: ") {
-                break o;
-            }
-            assert!(start.elapsed() < Duration::from_secs(20), "{o}");
-            std::thread::sleep(Duration::from_millis(10));
+    let last_step = || {
+        let lock = store.lock("hana").unwrap();
+        match store.load(&lock).unwrap().unwrap().kind {
+            Kind::Totp { last_step, .. } => last_step,
+            other => panic!("{other:?}"),
         }
     };
-    assert!(prompt.contains("Verification code: "));
-    let code = totp::code(key, now(), 30, 6);
+    let login = svc.start("hana");
+    login.wait_for("Verification code");
+    // The code is computed right before it is typed, as an app shows it. The module accepts
+    // one step either side of its own clock (totp::SKEW), so a step boundary between here
+    // and the module's check does not matter.
+    let now = unix_now();
+    let code = totp::code(key, now, 30, 6);
     let (ok, out) = login.answer(&code);
     assert!(ok, "{out}");
-    // The same code again is a replay.
+    assert_eq!(
+        last_step(),
+        now / 30,
+        "the step of the accepted code is recorded"
+    );
+    // The same code again is a replay, whatever the time: its step is not after the last.
     let login = svc.start("hana");
-    std::thread::sleep(Duration::from_millis(300));
-    let (ok, _) = login.answer(&code);
-    assert!(!ok, "replayed TOTP code accepted");
+    login.wait_for("Verification code");
+    let (ok, out) = login.answer(&code);
+    assert!(!ok, "replayed TOTP code accepted: {out}");
     // A scratch code works once.
     for expect in [true, false] {
         let login = svc.start("hana");
-        std::thread::sleep(Duration::from_millis(300));
+        login.wait_for("Verification code");
         let (ok, out) = login.answer(&scratch[0]);
         assert_eq!(ok, expect, "{out}");
     }

@@ -144,6 +144,17 @@ impl Account {
         self.store.load(&lock).unwrap().unwrap()
     }
 
+    /// Changes the stored state under the user's lock, as another login would. Tests use it
+    /// to let time pass without sleeping: moving a hold's `until` or the last failure into
+    /// the past is what the module sees once that much time has gone by (the core's unit
+    /// tests check the arithmetic to the second with an injected clock).
+    pub fn update(&self, change: impl FnOnce(&mut Secrets)) {
+        let lock = self.store.lock(&self.user).unwrap();
+        let mut s = self.store.load(&lock).unwrap().unwrap();
+        change(&mut s);
+        self.store.save(&lock, &s).unwrap();
+    }
+
     /// Writes `NNN password` lines for the askpass helper.
     pub fn write_map(&self, path: &Path, only: Option<&str>) {
         let text: String = self
@@ -154,6 +165,19 @@ impl Account {
         fs::write(path, text).unwrap();
     }
 }
+
+/// Unix time now, seconds (what the module reads).
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// How long a test waits for something that normally takes milliseconds (a prompt, a
+/// process exit). Only a bound against hanging forever: generous, because a loaded CI
+/// machine may be very slow, and never part of what a test asserts.
+pub const PATIENCE: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// The entry numbers in a prompt (after ssh's `(user@host) ` label).
 pub fn numbers(prompt: &str) -> Vec<u16> {
