@@ -345,6 +345,10 @@ pub struct ApplyArgs {
 pub struct StatusArgs {
     #[command(flatten)]
     pub policy: PolicyArgs,
+    /// The policy file to compare with when no ruleset is given (default
+    /// /etc/rampart/rampart.toml, or the built-in webserver profile when it does not exist).
+    #[arg(long = "policy", value_name = "FILE", conflicts_with_all = ["rules", "script", "nft"])]
+    pub policy_file: Option<std::path::PathBuf>,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,

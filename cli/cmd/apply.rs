@@ -81,6 +81,7 @@ pub fn apply_script(
             state.set_applied(&record)?;
         }
         report(&outcome)?;
+        persist(state, &nft)?;
         return Ok(ExitCode::SUCCESS);
     };
     let now = SystemTime::now();
@@ -108,7 +109,8 @@ pub fn apply_script(
             say(&format!(
                 "rollback armed: the previous rules come back in {secs} s unless confirmed.\n\
                  Open a NEW SSH connection to this host now and run `rampart confirm` from it \
-                 within {secs} seconds. If you cannot connect, do nothing."
+                 within {secs} seconds. If you cannot connect, do nothing.\n\
+                 Until confirmed, a reboot also brings back the previous rules."
             ))?;
         }
         Err(e) => {
@@ -117,6 +119,18 @@ pub fn apply_script(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Saves what the kernel now holds (rules and set contents) for `rampart restore` at boot,
+/// so an applied, confirmed policy survives a reboot without a separate `rampart save`.
+fn persist(state: &StateDir, nft: &Nft) -> Result<()> {
+    if rampart_kernel::save(nft, state)? {
+        say(&format!(
+            "saved for boot: {} (restored by rampart-restore.service)",
+            state.path("saved.nft").display()
+        ))?;
+    }
+    Ok(())
 }
 
 /// Writes a line to standard output; a closed pipe is an error (that `main` treats as
@@ -156,6 +170,7 @@ pub fn confirm(args: StateArgs) -> Result<ExitCode> {
                 let left = p.remaining(SystemTime::now()).as_secs();
                 println!("confirmed: the new rules stay (rollback cancelled with {left} s left)");
             }
+            persist(&state, &Nft::new())?;
             Ok(ExitCode::SUCCESS)
         }
         Err(e @ rampart_kernel::Error::NothingPending) => {

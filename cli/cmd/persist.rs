@@ -24,6 +24,15 @@ pub fn save(args: StateArgs) -> Result<ExitCode> {
 /// `rampart restore`.
 pub fn restore(args: StateArgs) -> Result<ExitCode> {
     let state = state_dir(&args)?;
+    // A confirmation still pending at boot was never given: the saved rules are the ones
+    // from before that apply, so restoring them is its rollback, and its token is stale.
+    for p in rampart_kernel::pending(&state)? {
+        rampart_kernel::disarm(&state, &p.id)?;
+        println!(
+            "unconfirmed apply {} dropped: restoring the rules saved before it",
+            p.id
+        );
+    }
     match rampart_kernel::restore(&Nft::new(), &state)? {
         Outcome::Unchanged => println!("restore: unchanged"),
         _ => println!(

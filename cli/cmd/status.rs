@@ -22,13 +22,15 @@ struct Drift {
 
 #[derive(Debug, Serialize)]
 struct Status {
+    /// What the applied rules were compared with.
+    policy: String,
     /// Whether `table inet rampart` is in the kernel.
     table_present: bool,
     /// Whether rampart has a record of an apply.
     applied: bool,
     /// The kernel's table differs from what rampart applied (edited by hand?).
     kernel_modified: Option<bool>,
-    /// Drift between the policy given and the applied script (`None`: no policy given).
+    /// Drift between the policy and the applied script.
     drift: Option<Drift>,
     /// Seconds left of a pending `apply --confirm`.
     pending_confirm_secs: Option<u64>,
@@ -79,8 +81,18 @@ pub fn run(args: StatusArgs) -> Result<ExitCode> {
         (None, Some(_)) => Some(true),
         _ => None,
     };
-    let drift = compiled_policy(&args.policy)?
-        .map(|policy| diff(applied.as_ref().map_or("", |a| a.script.as_str()), &policy));
+    // Against the ruleset given, else against what `rampart up` would apply now.
+    let (policy_script, policy_origin) = match compiled_policy(&args.policy)? {
+        Some(script) => (script, "the given ruleset".to_string()),
+        None => {
+            let loaded = super::policy::load(args.policy_file.as_deref())?;
+            (super::up::nft_script(&loaded)?, loaded.origin)
+        }
+    };
+    let drift = Some(diff(
+        applied.as_ref().map_or("", |a| a.script.as_str()),
+        &policy_script,
+    ));
     let rules = match nft.list_table_json()? {
         Some(json) => rule_counters(&json)?,
         None => Vec::new(),
@@ -89,6 +101,7 @@ pub fn run(args: StatusArgs) -> Result<ExitCode> {
         .first()
         .map(|p| p.remaining(SystemTime::now()).as_secs());
     let status = Status {
+        policy: policy_origin,
         table_present: listing.is_some(),
         applied: applied.is_some(),
         kernel_modified,
@@ -105,6 +118,7 @@ pub fn run(args: StatusArgs) -> Result<ExitCode> {
 }
 
 fn print_text(s: &Status) {
+    println!("policy: {}", s.policy);
     println!(
         "table inet rampart: {}",
         if s.table_present { "present" } else { "absent" }
@@ -118,7 +132,7 @@ fn print_text(s: &Status) {
         }
     );
     match &s.drift {
-        None => println!("drift: unknown (give the policy with --rules, --script or --nft)"),
+        None => println!("drift: unknown"),
         Some(d) if d.added.is_empty() && d.removed.is_empty() => {
             println!("drift: no, the policy compiles to what was applied")
         }

@@ -14,6 +14,16 @@ use crate::flags::UpArgs;
 /// The rollback window `up` uses on a terminal when `--confirm` is not given.
 const DEFAULT_CONFIRM_SECS: u64 = 60;
 
+/// The nft script `up` applies for a loaded policy (our table only, no table delete: the
+/// kernel crate builds the replace transaction itself, keeping set elements).
+pub fn nft_script(loaded: &policy::Loaded) -> Result<String> {
+    let mut opts = CompileOptions::default();
+    opts.replace = false;
+    let script =
+        rampart_nft::compile(&loaded.compiled.ruleset, &opts).map_err(|e| anyhow!("{e}"))?;
+    Ok(rampart_kernel::without_replace_preamble(script.text()))
+}
+
 /// Runs `rampart up`.
 pub fn run(args: UpArgs) -> Result<ExitCode> {
     let state = state_dir(&args.state)?;
@@ -23,12 +33,7 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
         say(&format!("note: {note}"))?;
     }
     lockout::guard(&loaded.compiled.ruleset, args.force)?;
-    let mut opts = CompileOptions::default();
-    // The kernel crate builds the replace transaction itself (keeping set elements).
-    opts.replace = false;
-    let script =
-        rampart_nft::compile(&loaded.compiled.ruleset, &opts).map_err(|e| anyhow!("{e}"))?;
-    let script = rampart_kernel::without_replace_preamble(script.text());
+    let script = nft_script(&loaded)?;
     let confirm = match (args.confirm, args.no_confirm) {
         (Some(secs), _) => Some(secs),
         (None, true) => None,

@@ -216,6 +216,35 @@ fn confirm_within_the_window_keeps_the_new_policy() {
 }
 
 #[test]
+fn applied_and_confirmed_policies_come_back_at_boot_without_a_save() {
+    if !super::have_root() {
+        return;
+    }
+    let s = setup();
+    // A plain apply is saved for boot at once.
+    assert!(s
+        .rampart(&["apply", "--nft", "block.nft"])
+        .contains("saved for boot"));
+    let reboot = |s: &Setup| {
+        s.lab
+            .exec("host", &["nft", "delete", "table", "inet", "rampart"])
+            .unwrap();
+        s.rampart(&["restore"]);
+    };
+    reboot(&s);
+    assert!(s.listing().contains("block the probe"));
+    // An unconfirmed apply is not: a reboot in the window brings back the previous rules.
+    s.apply_confirm_and_kill("open.nft", "30");
+    reboot(&s);
+    assert!(s.listing().contains("block the probe"), "{}", s.listing());
+    // Once confirmed, it is.
+    s.apply_confirm_and_kill("open.nft", "30");
+    assert!(s.rampart(&["confirm"]).contains("saved for boot"));
+    reboot(&s);
+    assert!(!s.listing().contains("block the probe"), "{}", s.listing());
+}
+
+#[test]
 fn confirm_rollback_to_no_table() {
     if !super::have_root() {
         return;
