@@ -76,6 +76,8 @@ pub enum Command {
     /// One-time passwords for SSH logins: printed sheets or TOTP, checked by
     /// pam_rampart_otp.so.
     Otp(crate::cmd::otp::OtpArgs),
+    /// Look up the country of addresses, one by one or in bulk with counts per country.
+    Geo(crate::cmd::geo::GeoArgs),
     /// Print a shell completion script.
     Completions {
         /// The shell.

@@ -3,6 +3,7 @@
 mod apply;
 mod check;
 mod compile;
+pub mod geo;
 pub mod lab;
 mod lockout;
 pub mod otp;
@@ -39,6 +40,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Status(args) => status::run(*args),
         Command::Down { state } => status::down(state),
         Command::Lab(args) => lab::run(args),
+        Command::Geo(args) => geo::run(args),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

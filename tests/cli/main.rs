@@ -7,6 +7,7 @@ mod util;
 
 mod check;
 mod compile;
+mod geo;
 mod otp;
 mod policy;
 mod show;

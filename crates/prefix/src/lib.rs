@@ -13,9 +13,36 @@
 //! assert!(lan.contains("192.0.2.200".parse().unwrap()));
 //! ```
 //!
-//! IPv4-mapped IPv6 addresses are kept as IPv6: netfilter keeps the families apart, so a
-//! mapped address never matches an IPv4 rule.
+//! - [`PrefixSet`]: a set of addresses of both families with set algebra (union,
+//!   intersection, difference for allow exceptions) and minimal CIDR output
+//!   ([`aggregate`], [`AddrRange::to_prefixes`]);
+//! - [`PrefixMap`]: a longest-prefix-match table from prefixes or ranges to values, built
+//!   with [`PrefixMapBuilder`], for GeoIP lookups at tens of millions of addresses a second.
+//!
+//! ```
+//! use rampart_prefix::{AddrRange, Prefix, PrefixSet};
+//! let range: AddrRange = "192.0.2.1-192.0.2.6".parse().unwrap();
+//! let cidrs: Vec<String> = range.to_prefixes().iter().map(|p| p.to_string()).collect();
+//! assert_eq!(cidrs, ["192.0.2.1/32", "192.0.2.2/31", "192.0.2.4/31", "192.0.2.6/32"]);
+//! let set: PrefixSet = range.to_prefixes().into_iter().collect();
+//! assert_eq!(set.prefix_count(), 4);
+//! assert_eq!(set.v4_addresses(), 6);
+//! ```
+//!
+//! IPv4-mapped IPv6 addresses (`::ffff:192.0.2.1`) are kept as IPv6 by default: netfilter
+//! keeps the families apart, so a mapped address never matches an IPv4 rule. Each API says
+//! what it does; the ones that fold mapped addresses into IPv4 do so only when asked:
+//! [`unmap_addr`], [`Prefix::unmapped`], [`PrefixSet::unmapped`] and
+//! [`PrefixMap::get_unmapped`].
 #![forbid(unsafe_code)]
+
+mod intervals;
+mod map;
+mod set;
+mod word;
+
+pub use map::{PrefixMap, PrefixMapBuilder};
+pub use set::{aggregate, PrefixSet};
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -111,6 +138,37 @@ impl Prefix {
         }
     }
 
+    /// The last address of the prefix (the broadcast address of an IPv4 network).
+    pub fn last(&self) -> IpAddr {
+        match self.addr {
+            IpAddr::V4(a) => IpAddr::V4(Ipv4Addr::from(u32::from(a) | !mask_bits32(self.len))),
+            IpAddr::V6(a) => IpAddr::V6(Ipv6Addr::from(u128::from(a) | !mask_bits128(self.len))),
+        }
+    }
+
+    /// The prefix as a range of addresses.
+    pub fn range(&self) -> AddrRange {
+        AddrRange {
+            start: self.addr,
+            end: self.last(),
+        }
+    }
+
+    /// An IPv6 prefix inside `::ffff:0:0/96` as the IPv4 prefix it maps
+    /// (`::ffff:192.0.2.0/120` → `192.0.2.0/24`); any other prefix unchanged.
+    pub fn unmapped(&self) -> Prefix {
+        match self.addr {
+            IpAddr::V6(a) if self.len >= 96 => match a.to_ipv4_mapped() {
+                Some(v4) => Prefix {
+                    addr: IpAddr::V4(v4),
+                    len: self.len - 96,
+                },
+                None => *self,
+            },
+            _ => *self,
+        }
+    }
+
     /// The netmask as an address (`255.255.255.0` for a /24).
     pub fn netmask(&self) -> IpAddr {
         match self.addr {
@@ -148,6 +206,14 @@ fn mask_addr(addr: IpAddr, len: u8) -> IpAddr {
     match addr {
         IpAddr::V4(a) => IpAddr::V4(Ipv4Addr::from(u32::from(a) & mask_bits32(len))),
         IpAddr::V6(a) => IpAddr::V6(Ipv6Addr::from(u128::from(a) & mask_bits128(len))),
+    }
+}
+
+/// `::ffff:a.b.c.d` as `a.b.c.d`; any other address unchanged.
+pub fn unmap_addr(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(a) => a.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        IpAddr::V4(_) => ip,
     }
 }
 
@@ -232,6 +298,42 @@ impl AddrRange {
     /// Last address.
     pub fn end(&self) -> IpAddr {
         self.end
+    }
+
+    /// The minimal list of CIDRs covering exactly the range, ascending.
+    pub fn to_prefixes(&self) -> Vec<Prefix> {
+        let mut out = Vec::new();
+        match (self.start, self.end) {
+            (IpAddr::V4(s), IpAddr::V4(e)) => {
+                word::range_blocks(u32::from(s), u32::from(e), |a, len| {
+                    out.push(Prefix::new(IpAddr::V4(Ipv4Addr::from(a)), len).expect("len <= 32"))
+                })
+            }
+            (IpAddr::V6(s), IpAddr::V6(e)) => {
+                word::range_blocks(u128::from(s), u128::from(e), |a, len| {
+                    out.push(Prefix::new(IpAddr::V6(Ipv6Addr::from(a)), len).expect("len <= 128"))
+                })
+            }
+            _ => unreachable!("AddrRange ends share a family"),
+        }
+        out
+    }
+
+    /// A range inside `::ffff:0:0/96` as the IPv4 range it maps; any other range unchanged.
+    pub fn unmapped(&self) -> AddrRange {
+        match (unmap_addr(self.start), unmap_addr(self.end)) {
+            (s @ IpAddr::V4(_), e @ IpAddr::V4(_)) => AddrRange { start: s, end: e },
+            _ => *self,
+        }
+    }
+
+    /// The number of addresses, saturating at `u128::MAX` (only for all of IPv6).
+    pub fn address_count(&self) -> u128 {
+        match (self.start, self.end) {
+            (IpAddr::V4(s), IpAddr::V4(e)) => u128::from(u32::from(e) - u32::from(s)) + 1,
+            (IpAddr::V6(s), IpAddr::V6(e)) => (u128::from(e) - u128::from(s)).saturating_add(1),
+            _ => unreachable!("AddrRange ends share a family"),
+        }
     }
 
     /// Whether `ip` lies within the range.

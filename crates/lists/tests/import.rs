@@ -1,0 +1,341 @@
+//! The importers on small inputs with exact error texts, an `.mmdb` round trip through the
+//! writer and the `maxminddb` reader, and the real tor-geoipdb files when installed.
+
+use std::net::IpAddr;
+
+use rampart_lists::{
+    read_ipset, read_mmdb, read_plain, read_rir, read_tor_geoip, read_zone, write_country_mmdb,
+    Country, ImportOptions,
+};
+use rampart_prefix::{AddrRange, Prefix, PrefixMap, PrefixSet};
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn p(s: &str) -> Prefix {
+    s.parse().unwrap()
+}
+
+fn skip() -> ImportOptions {
+    ImportOptions {
+        skip_invalid: true,
+        ..ImportOptions::default()
+    }
+}
+
+#[test]
+fn plain_list_forms() {
+    let text = "\u{feff}# block list\n\
+                192.0.2.1\n\
+                \n\
+                192.0.2.0/255.255.255.254   # netmask\n\
+                ; a whole-line comment\n\
+                198.51.100.10 - 198.51.100.13 ; range with spaces\n\
+                2001:db8::/48\r\n\
+                ::ffff:203.0.113.5\n";
+    let got = read_plain(text.as_bytes(), "list.txt", ImportOptions::default()).unwrap();
+    assert_eq!(got.lines, 8);
+    let set: PrefixSet = got.items.into_iter().collect();
+    let shown: Vec<String> = set.prefixes().iter().map(|p| p.to_string()).collect();
+    assert_eq!(
+        shown,
+        [
+            "192.0.2.0/31",
+            "198.51.100.10/31",
+            "198.51.100.12/31",
+            "203.0.113.5/32",
+            "2001:db8::/48"
+        ]
+    );
+    // Without unmapping, the mapped address stays IPv6.
+    let opts = ImportOptions {
+        unmap_v4: false,
+        ..ImportOptions::default()
+    };
+    let got = read_plain("::ffff:203.0.113.5\n".as_bytes(), "l", opts).unwrap();
+    assert_eq!(got.items, vec![p("::ffff:203.0.113.5/128").range()]);
+}
+
+const BAD_LIST: &str =
+    "192.0.2.1\nexample.com\n192.0.2.0/33\n192.0.2.9-192.0.2.1\n10.0.0.1 10.0.0.2\n";
+
+#[test]
+fn plain_list_errors_are_all_reported() {
+    let err = read_plain(BAD_LIST.as_bytes(), "bad.txt", ImportOptions::default()).unwrap_err();
+    assert_eq!(err.total, 4);
+    assert_eq!(
+        err.to_string(),
+        "bad.txt:2: `example.com` is not an IP address, CIDR or range
+  | example.com
+  = hint: write one address (192.0.2.1), network (192.0.2.0/24) or range (192.0.2.1-192.0.2.9) per line; comments start with # or ;
+bad.txt:3: `192.0.2.0/33` has a bad prefix length: IPv4 allows 0 to 32
+  | 192.0.2.0/33
+  = hint: write one address (192.0.2.1), network (192.0.2.0/24) or range (192.0.2.1-192.0.2.9) per line; comments start with # or ;
+bad.txt:4: `192.0.2.9-192.0.2.1` is not a range: both ends must be the same family and start <= end
+  | 192.0.2.9-192.0.2.1
+  = hint: write the lower address first
+bad.txt:5: `10.0.0.1 10.0.0.2` is not an IP address, CIDR or range
+  | 10.0.0.1 10.0.0.2
+  = hint: write one address (192.0.2.1), network (192.0.2.0/24) or range (192.0.2.1-192.0.2.9) per line; comments start with # or ;
+4 bad lines"
+    );
+}
+
+#[test]
+fn skip_invalid_counts_and_keeps_the_rest() {
+    let got = read_plain(BAD_LIST.as_bytes(), "bad.txt", skip()).unwrap();
+    assert_eq!(got.items, vec![p("192.0.2.1").range()]);
+    assert_eq!(got.skipped.count, 4);
+    assert_eq!(got.skipped.first.len(), 4);
+    assert!(got
+        .skipped
+        .to_string()
+        .starts_with("skipped 4 invalid lines; the first:\nbad.txt:2: `example.com`"));
+    // Only the first few are kept.
+    let many = "junk\n".repeat(50);
+    let got = read_plain(many.as_bytes(), "j", skip()).unwrap();
+    assert_eq!((got.skipped.count, got.skipped.first.len()), (50, 5));
+}
+
+#[test]
+fn zone_files_take_cidrs_only() {
+    let got = read_zone(
+        "1.0.1.0/24\n1.0.2.0/23\n".as_bytes(),
+        "cn.zone",
+        ImportOptions::default(),
+    )
+    .unwrap();
+    let set: PrefixSet = got.items.into_iter().collect();
+    assert_eq!(set.prefixes(), vec![p("1.0.1.0/24"), p("1.0.2.0/23")]);
+    let err = read_zone(
+        "1.0.1.0-1.0.1.9\n".as_bytes(),
+        "cn.zone",
+        ImportOptions::default(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "cn.zone:1: `1.0.1.0-1.0.1.9` is not a CIDR
+  | 1.0.1.0-1.0.1.9
+  = hint: a zone file holds one network per line, such as 192.0.2.0/24"
+    );
+}
+
+#[test]
+fn tor_geoip_both_files() {
+    let v4 = "# comment\n16777216,16777471,AU\n16777472,16778239,cn\n";
+    let got = read_tor_geoip(v4.as_bytes(), "geoip", ImportOptions::default()).unwrap();
+    assert_eq!(
+        got.items,
+        vec![
+            (
+                "1.0.0.0-1.0.0.255".parse().unwrap(),
+                Country::new("AU").unwrap()
+            ),
+            (
+                "1.0.1.0-1.0.3.255".parse().unwrap(),
+                Country::new("CN").unwrap()
+            ),
+        ]
+    );
+    let v6 = "2001::,2001:0:ffff:ffff:ffff:ffff:ffff:ffff,??\n\
+              2001:200::,2001:200:ffff:ffff:ffff:ffff:ffff:ffff,JP\n";
+    let got = read_tor_geoip(v6.as_bytes(), "geoip6", ImportOptions::default()).unwrap();
+    assert_eq!(got.items.len(), 1, "?? ranges have no country");
+    let bad =
+        "16777216,16777471\n1.0.0.0,16777471,AU\n16777471,16777216,AU\n16777216,16777471,AUS\n";
+    let err = read_tor_geoip(bad.as_bytes(), "geoip", ImportOptions::default()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "geoip:1: expected 3 (INTSTART,INTEND,CC) `,`-separated fields, found 2
+  | 16777216,16777471
+  = hint: tor geoip lines are INTSTART,INTEND,CC (IPv4) or START,END,CC (IPv6)
+geoip:2: `1.0.0.0` is not an IPv4 address as an integer (0 to 4294967295)
+  | 1.0.0.0,16777471,AU
+  = hint: the IPv4 geoip file gives addresses as integers, e.g. 16777216 for 1.0.0.0
+geoip:3: `16777471,16777216` is not a range: both ends must be the same family and start <= end
+  | 16777471,16777216,AU
+  = hint: write the lower address first
+geoip:4: `AUS` is not a two-letter country code
+  | 16777216,16777471,AUS
+  = hint: use an ISO 3166 code such as CN or DE
+4 bad lines"
+    );
+}
+
+#[test]
+fn rir_delegated_stats() {
+    let text = "2|apnic|20240101|4|19830613|20231231|+1000\n\
+                # comment\n\
+                apnic|*|ipv4|*|3|summary\n\
+                apnic|CN|ipv4|1.0.1.0|768|20110414|allocated\n\
+                apnic|JP|ipv6|2001:200::|35|19990813|allocated|A91A7381|e-stats\n\
+                apnic|AU|asn|173|1|20020801|allocated\n\
+                apnic||ipv4|1.0.16.0|4096||available\n\
+                apnic|ZZ|ipv4|1.0.32.0|256||reserved\n";
+    let got = read_rir(text.as_bytes(), "delegated-apnic", ImportOptions::default()).unwrap();
+    let cn = Country::new("CN").unwrap();
+    assert_eq!(got.items.len(), 2);
+    assert_eq!(got.items[0], ("1.0.1.0-1.0.3.255".parse().unwrap(), cn));
+    let set: PrefixSet = std::iter::once(got.items[0].0).collect();
+    assert_eq!(set.prefixes(), vec![p("1.0.1.0/24"), p("1.0.2.0/23")]);
+    assert_eq!(got.items[1].0, p("2001:200::/35").range());
+    let bad = "apnic|CN|ipv4|255.255.255.0|512|20110414|allocated\n\
+               apnic|CN|ipv6|2001:200::|129|19990813|allocated\n\
+               apnic|CN|ipv4|1.0.1.0\n";
+    let err = read_rir(bad.as_bytes(), "d", ImportOptions::default()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "d:1: 512 addresses from 255.255.255.0 run past 255.255.255.255
+  | apnic|CN|ipv4|255.255.255.0|512|20110414|allocated
+  = hint: ipv4 records give an address count, ipv6 records a prefix length
+d:2: `129` is not a valid IPv6 prefix length
+  | apnic|CN|ipv6|2001:200::|129|19990813|allocated
+  = hint: ipv4 records give an address count, ipv6 records a prefix length
+d:3: expected at least 7 `|`-separated fields, found 4
+  | apnic|CN|ipv4|1.0.1.0
+  = hint: RIR delegated-stats lines are registry|cc|type|start|value|date|status
+3 bad lines"
+    );
+}
+
+#[test]
+fn ipset_save_files() {
+    let text = "create blocked hash:net family inet hashsize 1024 maxelem 65536\n\
+                add blocked 192.0.2.0/24\n\
+                add blocked 198.51.100.7\n\
+                create six hash:ip family inet6\n\
+                add six 2001:db8::1\n";
+    let got = read_ipset(text.as_bytes(), "sets.save", ImportOptions::default()).unwrap();
+    assert_eq!(got.items.len(), 2);
+    assert_eq!(got.items[0].name, "blocked");
+    assert_eq!(
+        got.items[0].entries,
+        vec![p("192.0.2.0/24"), p("198.51.100.7")]
+    );
+    assert_eq!(got.items[1].entries, vec![p("2001:db8::1")]);
+    let bad =
+        "create blocked hash:net family inet\nadd blocked 192.0.2.0/33\nadd blocked 192.0.2.1\n";
+    let err = read_ipset(bad.as_bytes(), "sets.save", ImportOptions::default()).unwrap_err();
+    assert_eq!(err.total, 1);
+    assert_eq!(err.errors[0].line, 2);
+    assert!(err.to_string().starts_with("sets.save:2: "), "{err}");
+    let got = read_ipset(bad.as_bytes(), "sets.save", skip()).unwrap();
+    assert_eq!(got.items[0].entries, vec![p("192.0.2.1")]);
+    assert_eq!(got.skipped.count, 1);
+}
+
+#[test]
+fn mmdb_round_trip() {
+    let cc = |s: &str| Country::new(s).unwrap();
+    let entries = [
+        (p("1.0.0.0/24"), cc("AU")),
+        (p("1.0.1.0/24"), cc("CN")),
+        (p("1.0.2.0/23"), cc("CN")),
+        (p("203.0.113.0/24"), cc("AU")),
+        (p("2001:200::/35"), cc("JP")),
+        (p("2a00::/12"), cc("DE")),
+    ];
+    let map: PrefixMap<Country> = entries.iter().copied().collect();
+    let bytes = write_country_mmdb(&map, 1_700_000_000);
+    let got = read_mmdb(bytes, "test.mmdb").unwrap();
+    let back: PrefixMap<Country> = got.items.iter().copied().collect();
+    for addr in [
+        "1.0.0.1",
+        "1.0.3.255",
+        "203.0.113.9",
+        "2001:200::1",
+        "2a0f::1",
+        "8.8.8.8",
+    ] {
+        assert_eq!(back.get(ip(addr)), map.get(ip(addr)), "{addr}");
+    }
+    // The reader merges nothing: 1.0.1.0/24 + 1.0.2.0/23 stay as written, the ranges agree.
+    let ranges: Vec<(AddrRange, &Country)> = back.ranges().collect();
+    assert_eq!(ranges, map.ranges().collect::<Vec<_>>());
+    let err = read_mmdb(b"not a database".to_vec(), "x.mmdb").unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("x.mmdb: not a MaxMind DB file: "),
+        "{err}"
+    );
+}
+
+/// The real Debian files: every line parses, and well-known addresses land where expected.
+#[test]
+fn real_tor_geoipdb() {
+    let dir = std::path::Path::new("/usr/share/tor");
+    let (v4, v6) = (dir.join("geoip"), dir.join("geoip6"));
+    if !v4.exists() || !v6.exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "tor-geoipdb is not installed; scripts/test installs it under CI"
+        );
+        eprintln!("skipped: /usr/share/tor/geoip{{,6}} absent (apt-get install tor-geoipdb)");
+        return;
+    }
+    let read = |path: &std::path::Path| {
+        let f = std::io::BufReader::new(std::fs::File::open(path).unwrap());
+        read_tor_geoip(f, &path.display().to_string(), ImportOptions::default()).unwrap()
+    };
+    let (a, b) = (read(&v4), read(&v6));
+    assert!(a.items.len() > 100_000 && b.items.len() > 100_000);
+    let ranges: Vec<(AddrRange, Country)> = a.items.into_iter().chain(b.items).collect();
+    let map: PrefixMap<Country> = ranges.iter().copied().collect();
+    // Every range's first and last address, and the addresses just outside, agree with a
+    // binary search over the file's own (sorted, disjoint) ranges: this walks both index
+    // levels and the full-width IPv6 table of the /64s that hold unaligned boundaries.
+    let mut sorted = ranges.clone();
+    sorted.sort_by_key(|(r, _)| (r.start().is_ipv6(), r.start()));
+    let oracle = |ip: IpAddr| {
+        let i =
+            sorted.partition_point(|(r, _)| (r.start().is_ipv6(), r.start()) <= (ip.is_ipv6(), ip));
+        (i > 0 && sorted[i - 1].0.contains(ip)).then(|| sorted[i - 1].1)
+    };
+    let step = |ip: IpAddr, up: bool| -> Option<IpAddr> {
+        match ip {
+            IpAddr::V4(a) => {
+                let v = u32::from(a);
+                let v = if up {
+                    v.checked_add(1)
+                } else {
+                    v.checked_sub(1)
+                };
+                v.map(|v| IpAddr::V4(v.into()))
+            }
+            IpAddr::V6(a) => {
+                let v = u128::from(a);
+                let v = if up {
+                    v.checked_add(1)
+                } else {
+                    v.checked_sub(1)
+                };
+                v.map(|v| IpAddr::V6(v.into()))
+            }
+        }
+    };
+    for (r, _) in &ranges {
+        for ip in [
+            Some(r.start()),
+            Some(r.end()),
+            step(r.start(), false),
+            step(r.end(), true),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            assert_eq!(map.get(ip).copied(), oracle(ip), "at {ip}");
+        }
+    }
+    assert!(map.values().len() > 200, "about 250 countries");
+    // Addresses whose country does not move: APNIC's 1.1.1.0/24 test net is registered in AU.
+    assert_eq!(map.get(ip("1.1.1.1")).map(|c| c.as_str()), Some("AU"));
+    assert_eq!(
+        map.get(ip("10.0.0.1")),
+        None,
+        "private space has no country"
+    );
+    // The file's own ranges are disjoint, so the map keeps each as given.
+    assert!(map.range_count() > 200_000);
+}
