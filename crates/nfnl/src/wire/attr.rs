@@ -261,7 +261,7 @@ mod tests {
         };
         let mut buf = vec![0xa5; raw.buffer_len()];
         raw.emit(&mut buf);
-        assert_eq!(buf, [8, 0, 0x07, 0x40, 9, 8, 7, 0]);
+        assert_eq!(buf, [7, 0, 0x07, 0x40, 9, 8, 7, 0]);
         let back = RawAttr::from_nla(&NlaBuffer::new_checked(&buf).unwrap());
         assert_eq!(back, raw);
     }

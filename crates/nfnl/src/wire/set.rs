@@ -17,7 +17,7 @@ const NFTA_SET_KEY_LEN: u16 = 5;
 // expressions…) are not read; they stay `SetAttr::Other`.
 
 /// `NFT_SET_INTERVAL`: elements are ranges.
-pub(crate) const NFT_SET_INTERVAL: u32 = 0x2;
+pub(crate) const NFT_SET_INTERVAL: u32 = 0x4;
 /// `NFT_SET_TIMEOUT`: elements may carry a timeout.
 pub(crate) const NFT_SET_TIMEOUT: u32 = 0x10;
 
