@@ -80,6 +80,8 @@ pub fn run(args: StatusArgs) -> Result<ExitCode> {
         _ => None,
     };
     let drift = compiled_policy(&args.policy)?
+        .map(|policy| super::block::splice(&state, &policy))
+        .transpose()?
         .map(|policy| diff(applied.as_ref().map_or("", |a| a.script.as_str()), &policy));
     let rules = match nft.list_table_json()? {
         Some(json) => rule_counters(&json)?,

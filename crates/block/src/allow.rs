@@ -135,10 +135,16 @@ mod tests {
             c[0].to_string(),
             "198.51.0.0/16 contains allowlisted 198.51.100.10/32 (admin SSH session)"
         );
-        assert_eq!(a.conflicts(p("203.0.113.7/32"))[0].kind, ConflictKind::Inside);
+        assert_eq!(
+            a.conflicts(p("203.0.113.7/32"))[0].kind,
+            ConflictKind::Inside
+        );
         assert_eq!(a.conflicts(p("0.0.0.0/0")).len(), 3);
         assert!(a.conflicts(p("192.0.2.0/24")).is_empty());
-        assert_eq!(a.conflicts(p("::ffff:127.0.0.1/128"))[0].kind, ConflictKind::Inside);
+        assert_eq!(
+            a.conflicts(p("::ffff:127.0.0.1/128"))[0].kind,
+            ConflictKind::Inside
+        );
         assert!(a.conflicts(p("2001:db8::/32")).is_empty());
     }
 }

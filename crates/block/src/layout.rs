@@ -87,10 +87,7 @@ impl Layout {
     /// block sets and chains added inside the table.
     pub fn splice(&self, script: &str) -> String {
         let Some(end) = script.rfind('}') else {
-            return format!(
-                "table inet rampart {{\n{}}}\n{script}",
-                self.table_items()
-            );
+            return format!("table inet rampart {{\n{}}}\n{script}", self.table_items());
         };
         let mut out = String::with_capacity(script.len() + 1024);
         out.push_str(&script[..end]);
@@ -168,14 +165,16 @@ mod tests {
             ListName::new("manual").unwrap(),
         ]);
         let items = l.table_items();
-        assert!(items.contains("\tset bl_country-cn_4 {\n\t\ttype ipv4_addr\n\t\tflags interval\n\t}\n"));
+        assert!(items
+            .contains("\tset bl_country-cn_4 {\n\t\ttype ipv4_addr\n\t\tflags interval\n\t}\n"));
         assert!(items.contains("\tset ban_6 {\n\t\ttype ipv6_addr\n\t\tflags timeout\n\t}\n"));
         assert!(items.contains(
             "chain block_forward {\n\t\ttype filter hook forward priority filter - 10; policy accept;\n\t\tip saddr @ban_4 counter drop"
         ));
         assert!(!items.contains("size"));
         let spliced = l.splice("table inet rampart {\n\tchain filter_input {\n\t}\n}\n");
-        assert!(spliced.starts_with("table inet rampart {\n\tchain filter_input {\n\t}\n\t# rampart block"));
+        assert!(spliced
+            .starts_with("table inet rampart {\n\tchain filter_input {\n\t}\n\t# rampart block"));
         assert!(spliced.ends_with("\t}\n}\n"));
         let ensure = l.ensure_script();
         assert!(ensure.starts_with("add table inet rampart\nadd set inet rampart ban_4 { type ipv4_addr; flags timeout; }\n"));

@@ -66,9 +66,7 @@ mod layout;
 mod list;
 
 pub use allow::{Allowed, Allowlist, Conflict, ConflictKind};
-pub use layout::{
-    reload_script, set_name, Layout, BAN_SET_V4, BAN_SET_V6, CHAINS, CHAIN_PRIORITY,
-};
+pub use layout::{reload_script, set_name, Layout, BAN_SET_V4, BAN_SET_V6, CHAINS, CHAIN_PRIORITY};
 pub use list::{
     parse_target, Ban, Bans, List, ListError, ListName, Located, DEFAULT_LIST, MAX_NAME_LEN,
 };

@@ -380,7 +380,10 @@ mod tests {
     #[test]
     fn targets() {
         assert_eq!(parse_target("192.0.2.1").unwrap(), vec![p("192.0.2.1/32")]);
-        assert_eq!(parse_target("::ffff:192.0.2.1").unwrap(), vec![p("192.0.2.1/32")]);
+        assert_eq!(
+            parse_target("::ffff:192.0.2.1").unwrap(),
+            vec![p("192.0.2.1/32")]
+        );
         assert_eq!(
             parse_target("192.0.2.0-192.0.2.2").unwrap(),
             vec![p("192.0.2.0/31"), p("192.0.2.2/32")]
@@ -400,7 +403,10 @@ mod tests {
         let back = List::parse(&l.to_text(), "/var/lib/rampart/lists/x.list").unwrap();
         assert_eq!(back, l);
         assert_eq!(
-            back.locate("198.51.100.7".parse().unwrap()).unwrap().comment.as_deref(),
+            back.locate("198.51.100.7".parse().unwrap())
+                .unwrap()
+                .comment
+                .as_deref(),
             Some("scanner")
         );
         assert_eq!(
@@ -412,7 +418,9 @@ mod tests {
         assert!(l.remove(p("2001:db8::/64")));
         assert!(!l.remove(p("203.0.113.0/24")));
         assert_eq!(
-            List::parse("192.0.2.x\n", "x.list").unwrap_err().to_string(),
+            List::parse("192.0.2.x\n", "x.list")
+                .unwrap_err()
+                .to_string(),
             "x.list:1: not a CIDR\n  | 192.0.2.x"
         );
     }
