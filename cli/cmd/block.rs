@@ -655,16 +655,25 @@ fn add(
     }
     if needs_reload {
         say(&format!(
-            "blocked {} (list {name} reloaded in one transaction: {} prefixes)",
+            "blocked {} (list {name} reloaded in one transaction: {})",
             prefixes
                 .iter()
                 .map(Prefix::to_string)
                 .collect::<Vec<_>>()
                 .join(", "),
-            l.len()
+            n_prefixes(l.len())
         ))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `1 prefix`, `7 prefixes`.
+fn n_prefixes(n: usize) -> String {
+    if n == 1 {
+        "1 prefix".into()
+    } else {
+        format!("{n} prefixes")
+    }
 }
 
 fn human(d: Duration) -> String {
@@ -737,7 +746,7 @@ fn del(targets: &[String], only: Option<&str>, state: &StateArgs) -> Result<Exit
             if fast_ok {
                 String::new()
             } else {
-                format!(", reloaded in one transaction: {} prefixes", l.len())
+                format!(", reloaded in one transaction: {}", n_prefixes(l.len()))
             }
         ))?;
     }
@@ -1060,8 +1069,8 @@ fn replace(
     let layout = store.layout(Some(name))?;
     let mut kernel = Kernel::new();
     progress.step(&format!(
-        "loading list {name} into the kernel ({} prefixes, one transaction)",
-        list.len()
+        "loading list {name} into the kernel ({}, one transaction)",
+        n_prefixes(list.len())
     ));
     kernel.reload(&layout, &list)?;
     store.save(&list)?;
@@ -1117,8 +1126,8 @@ fn import(file: &Path, list: &str, skip_invalid: bool, common: &Common) -> Resul
     )?;
     progress.done();
     say(&format!(
-        "imported {label}: {lines} lines -> list {name}: {} prefixes ({} IPv4 addresses), loaded in one transaction",
-        l.len(),
+        "imported {label}: {lines} lines -> list {name}: {} ({} IPv4 addresses), loaded in one transaction",
+        n_prefixes(l.len()),
         l.set().v4_addresses()
     ))?;
     if skipped.count > 0 {
@@ -1176,11 +1185,11 @@ fn country(
         let l = replace(&store, &name, set, common, &progress)?;
         progress.done();
         say(&format!(
-            "blocked {}: list {name}, {} prefixes ({} IPv4 addresses, {} IPv6 prefixes), loaded in one transaction",
+            "blocked {}: list {name}, {} ({} IPv4 addresses, {} IPv6), loaded in one transaction",
             ccs.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(" "),
-            l.len(),
+            n_prefixes(l.len()),
             l.set().v4_addresses(),
-            l.prefixes().iter().filter(|p| !p.is_ipv4()).count()
+            n_prefixes(l.prefixes().iter().filter(|p| !p.is_ipv4()).count())
         ))?;
     }
     if !except.is_empty() {
@@ -1369,7 +1378,7 @@ pub fn load_after(state: &StateDir, before: Option<&[String]>) -> Result<Option<
             continue;
         }
         let l = store.load(n)?;
-        progress.step(&format!("loading list {n} ({} prefixes)", l.len()));
+        progress.step(&format!("loading list {n} ({})", n_prefixes(l.len())));
         kernel.reload(&layout, &l)?;
         loaded.push(format!("{n} ({})", l.len()));
     }

@@ -79,10 +79,13 @@ impl Allowlist {
 
     /// Adds an entry.
     pub fn push(&mut self, prefix: Prefix, why: impl Into<String>) {
-        self.entries.push(Allowed {
+        let a = Allowed {
             prefix: prefix.unmapped(),
             why: why.into(),
-        });
+        };
+        if !self.entries.contains(&a) {
+            self.entries.push(a);
+        }
     }
 
     /// Every allowed prefix that `target` would block, and how.
