@@ -52,21 +52,38 @@ fn in_netns<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
 }
 
 fn run_stdin(cmd: &str, args: &[&str], input: &str) {
-    let mut child = Command::new(cmd).args(args).stdin(Stdio::piped()).spawn().expect("spawn");
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let mut child = Command::new(cmd)
+        .args(args)
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
     assert!(child.wait().unwrap().success(), "{cmd} {args:?} failed");
 }
 
 /// `/usr/bin/time -v cmd args`: wall time and peak RSS in MiB.
 fn time_v(cmd: &str, args: &[&str]) -> (Duration, f64) {
     let t = Instant::now();
-    let out = Command::new("/usr/bin/time").arg("-v").arg(cmd).args(args).output().expect("/usr/bin/time");
+    let out = Command::new("/usr/bin/time")
+        .arg("-v")
+        .arg(cmd)
+        .args(args)
+        .output()
+        .expect("/usr/bin/time");
     let wall = t.elapsed();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{cmd} {args:?}: {err}");
     let kib: f64 = err
         .lines()
-        .find_map(|l| l.trim().strip_prefix("Maximum resident set size (kbytes): "))
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("Maximum resident set size (kbytes): ")
+        })
         .and_then(|v| v.parse().ok())
         .unwrap_or(f64::NAN);
     (wall, kib / 1024.0)
@@ -75,7 +92,11 @@ fn time_v(cmd: &str, args: &[&str]) -> (Duration, f64) {
 fn timed(cmd: &str, args: &[&str]) -> Duration {
     let t = Instant::now();
     let out = Command::new(cmd).args(args).output().expect("spawn");
-    assert!(out.status.success(), "{cmd} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{cmd} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     t.elapsed()
 }
 
@@ -98,7 +119,9 @@ fn secs(d: Duration) -> String {
 }
 
 fn main() {
-    let n: u128 = std::env::args().nth(1).map_or(1_000_000, |s| s.parse().expect("N"));
+    let n: u128 = std::env::args()
+        .nth(1)
+        .map_or(1_000_000, |s| s.parse().expect("N"));
     let set = SetRef::inet("rampart", "cidr6");
     let mut report = String::new();
 
@@ -127,16 +150,26 @@ fn main() {
             let nft_single: Vec<Duration> = (0..CLI_RUNS)
                 .map(|i| {
                     let elem = format!("{{ {} }}", probe(1000 + i));
-                    timed("nft", &["add", "element", "inet", "rampart", "cidr6", &elem])
+                    timed(
+                        "nft",
+                        &["add", "element", "inet", "rampart", "cidr6", &elem],
+                    )
                 })
                 .collect();
             // A ban: one address into the plain timeout set of the same table.
             let bans = SetRef::inet("rampart", "blocklist");
             let mut ban: Vec<Duration> = (0..SINGLE_RUNS)
                 .map(|i| {
-                    let e = [Element::from(IpAddr::V4(Ipv4Addr::new(192, 0, 2, i as u8 + 1)))];
+                    let e = [Element::from(IpAddr::V4(Ipv4Addr::new(
+                        192,
+                        0,
+                        2,
+                        i as u8 + 1,
+                    )))];
                     let t = Instant::now();
-                    client.add(&bans, &e, Some(Duration::from_secs(3600))).expect("ban");
+                    client
+                        .add(&bans, &e, Some(Duration::from_secs(3600)))
+                        .expect("ban");
                     t.elapsed()
                 })
                 .collect();
@@ -144,18 +177,31 @@ fn main() {
             let nft_ban: Vec<Duration> = (0..CLI_RUNS)
                 .map(|i| {
                     let elem = format!("{{ 198.51.100.{} timeout 1h }}", i + 1);
-                    timed("nft", &["add", "element", "inet", "rampart", "blocklist", &elem])
+                    timed(
+                        "nft",
+                        &["add", "element", "inet", "rampart", "blocklist", &elem],
+                    )
                 })
                 .collect();
             let (median, worst) = (times[SINGLE_RUNS / 2], times[SINGLE_RUNS - 1]);
-            (load, rss, first, median, worst, nft_single, (ban[SINGLE_RUNS / 2], ban[SINGLE_RUNS - 1]), nft_ban)
+            (
+                load,
+                rss,
+                first,
+                median,
+                worst,
+                nft_single,
+                (ban[SINGLE_RUNS / 2], ban[SINGLE_RUNS - 1]),
+                nft_ban,
+            )
         }
     });
 
     // (a) nft -f of the same elements into an empty set.
     let (nft_load, nft_rss) = in_netns(move || {
         run_stdin("nft", &["-f", "-"], SETUP);
-        let path = std::env::temp_dir().join(format!("rampart-setbench-{}.nft", std::process::id()));
+        let path =
+            std::env::temp_dir().join(format!("rampart-setbench-{}.nft", std::process::id()));
         let mut text = String::with_capacity(n as usize * 24);
         text.push_str("add element inet rampart cidr6 {\n");
         for i in 0..n {
@@ -170,9 +216,14 @@ fn main() {
 
     // ipset: restore N into hash:net, then single adds.
     let (ipset_load, ipset_rss, ipset_single) = in_netns(move || {
-        let path = std::env::temp_dir().join(format!("rampart-setbench-{}.ipset", std::process::id()));
+        let path =
+            std::env::temp_dir().join(format!("rampart-setbench-{}.ipset", std::process::id()));
         let mut text = String::with_capacity(n as usize * 40);
-        let _ = writeln!(text, "create bench6 hash:net family inet6 hashsize 1048576 maxelem {}", n * 2);
+        let _ = writeln!(
+            text,
+            "create bench6 hash:net family inet6 hashsize 1048576 maxelem {}",
+            n * 2
+        );
         for i in 0..n {
             let _ = writeln!(text, "add bench6 {}/128", addr(i));
         }
@@ -180,19 +231,40 @@ fn main() {
         let (t, rss) = time_v("ipset", &["restore", "-file", path.to_str().unwrap()]);
         let _ = std::fs::remove_file(&path);
         let single: Vec<Duration> = (0..CLI_RUNS)
-            .map(|i| timed("ipset", &["add", "bench6", &format!("{}/128", probe(2000 + i))]))
+            .map(|i| {
+                timed(
+                    "ipset",
+                    &["add", "bench6", &format!("{}/128", probe(2000 + i))],
+                )
+            })
             .collect();
         let _ = Command::new("ipset").args(["destroy", "bench6"]).status();
         (t, rss, single)
     });
 
-    let list = |v: &[Duration], f: fn(Duration) -> String| v.iter().map(|d| f(*d)).collect::<Vec<_>>().join(", ");
-    let _ = writeln!(report, "N = {n} IPv6 /128s (every other address of 2001:db8::/32), interval set\n");
-    let _ = writeln!(report, "| (a) load N in one transaction | time | peak RSS |");
+    let list = |v: &[Duration], f: fn(Duration) -> String| {
+        v.iter().map(|d| f(*d)).collect::<Vec<_>>().join(", ")
+    };
+    let _ = writeln!(
+        report,
+        "N = {n} IPv6 /128s (every other address of 2001:db8::/32), interval set\n"
+    );
+    let _ = writeln!(
+        report,
+        "| (a) load N in one transaction | time | peak RSS |"
+    );
     let _ = writeln!(report, "|---|---|---|");
-    let _ = writeln!(report, "| rampart-nfnl SetClient::add | {} | {rss:.0} MiB (whole process, elements included) |", secs(load));
+    let _ = writeln!(
+        report,
+        "| rampart-nfnl SetClient::add | {} | {rss:.0} MiB (whole process, elements included) |",
+        secs(load)
+    );
     let _ = writeln!(report, "| nft -f | {} | {nft_rss:.0} MiB |", secs(nft_load));
-    let _ = writeln!(report, "| ipset restore (hash:net inet6) | {} | {ipset_rss:.0} MiB |", secs(ipset_load));
+    let _ = writeln!(
+        report,
+        "| ipset restore (hash:net inet6) | {} | {ipset_rss:.0} MiB |",
+        secs(ipset_load)
+    );
     let _ = writeln!(report);
     let _ = writeln!(report, "| (b) one add, N present | time |");
     let _ = writeln!(report, "|---|---|");
@@ -203,14 +275,26 @@ fn main() {
         ms(worst),
         ms(first)
     );
-    let _ = writeln!(report, "| nft add element ({CLI_RUNS} runs) | {} |", list(&nft_single, secs));
+    let _ = writeln!(
+        report,
+        "| nft add element ({CLI_RUNS} runs) | {} |",
+        list(&nft_single, secs)
+    );
     let _ = writeln!(
         report,
         "| rampart-nfnl, one ban into the plain timeout set beside it, {SINGLE_RUNS} adds | median {}, worst {} |",
         ms(ban.0),
         ms(ban.1)
     );
-    let _ = writeln!(report, "| nft add element, same ban ({CLI_RUNS} runs) | {} |", list(&nft_ban, secs));
-    let _ = writeln!(report, "| ipset add ({CLI_RUNS} runs) | {} |", list(&ipset_single, ms));
+    let _ = writeln!(
+        report,
+        "| nft add element, same ban ({CLI_RUNS} runs) | {} |",
+        list(&nft_ban, secs)
+    );
+    let _ = writeln!(
+        report,
+        "| ipset add ({CLI_RUNS} runs) | {} |",
+        list(&ipset_single, ms)
+    );
     print!("{report}");
 }
