@@ -353,6 +353,7 @@ impl SetClient {
             }
             attrs.push(ElemAttr::key(&key_bytes(bits, info.ipv4)));
             // libnftnl numbers the nests NFTA_LIST_ELEM, 2, 3…; the kernel ignores the number.
+            // A 64 KiB nest holds at most 4,095 keys, so the number never reaches the flags.
             let elem = ListElem {
                 index: NFTA_LIST_ELEM + chunk.len() as u16,
                 flagged: true,
@@ -376,7 +377,6 @@ impl SetClient {
                 flush(&mut chunk, &mut chunk_keys, true, &mut batch, seq);
             }
         }
-        drop(flush);
         let last_seq = self.seq;
         let end_seq = self.next_seq();
         push(&mut batch, &Message::batch(false, end_seq));
@@ -560,11 +560,14 @@ fn expand(
     Ok(keys)
 }
 
+/// A dumped key: address, interval end, IPv4, timeout and expiration in ms.
+type DumpedKey = (u128, bool, bool, Option<u64>, Option<u64>);
+
 /// Turns dumped keys into entries: single keys for plain sets, start/end pairs (in any
 /// order, as the rbtree dumps them backwards) for interval sets.
 fn entries(keys: Vec<ListElem>, interval: bool) -> Vec<Entry> {
     let ms = |v: Option<u64>| v.map(Duration::from_millis);
-    let mut parsed: Vec<(u128, bool, bool, Option<u64>, Option<u64>)> = keys
+    let mut parsed: Vec<DumpedKey> = keys
         .iter()
         .filter_map(|k| {
             let (bits, v4) = key_bits(k.key()?)?;
@@ -586,7 +589,7 @@ fn entries(keys: Vec<ListElem>, interval: bool) -> Vec<Entry> {
                 expires: ms(x),
             })
             .collect();
-        out.sort_by(|a, b| a.element.cmp(&b.element));
+        out.sort_by_key(|e| e.element);
         return out;
     }
     // At one address an end sorts before a start: [a, b) then [b, c) are adjacent.
@@ -628,4 +631,95 @@ fn entries(keys: Vec<ListElem>, interval: bool) -> Vec<Entry> {
 #[doc(hidden)]
 pub fn key_message_len(ipv4: bool, end: bool) -> usize {
     4 + 4 + 4 + align(if ipv4 { 4 } else { 16 }) + if end { 8 } else { 0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::NlmsgBuffer;
+
+    fn p(s: &str) -> Element {
+        Element::Prefix(s.parse().unwrap())
+    }
+
+    #[test]
+    fn kernel_dump_pairs_into_ranges() {
+        let bytes = crate::wire::tests::KERNEL_DUMP_INTERVAL;
+        let msg = Message::parse(&NlmsgBuffer::new_checked(bytes).unwrap()).unwrap();
+        let Body::SetElems { attrs, .. } = msg.body else {
+            panic!()
+        };
+        let ListAttr::Elements(n) = attrs.into_iter().nth(2).unwrap() else {
+            panic!()
+        };
+        let got: Vec<Element> = entries(n.attrs, true)
+            .into_iter()
+            .map(|e| e.element)
+            .collect();
+        assert_eq!(got, vec![p("192.0.2.0/24"), p("198.51.100.7/32")]);
+    }
+
+    #[test]
+    fn expansion_checks_family_and_kind() {
+        let set = SetRef::inet("rampart", "s");
+        let interval = SetInfo {
+            ipv4: true,
+            interval: true,
+            timeout: false,
+        };
+        let keys = expand(
+            &set,
+            interval,
+            &[p("192.0.2.0/24"), p("255.255.255.255/32")],
+        )
+        .unwrap();
+        assert_eq!(
+            keys,
+            vec![
+                (0xc000_0200, false, 0),
+                (0xc000_0300, true, 0),
+                (0xffff_ffff, false, 1)
+            ]
+        );
+        let plain = SetInfo {
+            interval: false,
+            ..interval
+        };
+        assert_eq!(
+            expand(&set, plain, &[p("192.0.2.1/32")]).unwrap(),
+            vec![(0xc000_0201, false, 0)]
+        );
+        assert!(matches!(
+            expand(&set, plain, &[p("192.0.2.0/31")]),
+            Err(Error::NotInterval { index: 0, .. })
+        ));
+        assert!(matches!(
+            expand(&set, plain, &[p("2001:db8::1/128")]),
+            Err(Error::WrongFamily { .. })
+        ));
+    }
+
+    #[test]
+    fn an_open_range_at_the_top_lists_as_its_prefix() {
+        let key = |v: [u8; 4], end: bool| ListElem {
+            index: 1,
+            flagged: false,
+            attrs: if end {
+                vec![
+                    ElemAttr::key(&v),
+                    ElemAttr::Flags(NFT_SET_ELEM_INTERVAL_END),
+                ]
+            } else {
+                vec![ElemAttr::key(&v)]
+            },
+        };
+        let got: Vec<Element> = entries(
+            vec![key([255, 255, 255, 0], false), key([0, 0, 0, 0], true)],
+            true,
+        )
+        .into_iter()
+        .map(|e| e.element)
+        .collect();
+        assert_eq!(got, vec![p("255.255.255.0/24")]);
+    }
 }

@@ -268,15 +268,10 @@ fn a_million_ipv6_addresses_into_an_interval_set_in_one_transaction() {
                     elems[123_456]
                 )
             );
-            assert!(nft(&[
-                "get",
-                "element",
-                "inet",
-                "rampart",
-                "cidr6",
-                "{ 2001:db8::2 }"
-            ])
-            .contains("2001:db8::2"));
+            // Present now: adding it again is refused. (No nft here: with a million keys
+            // present every nft command dumps them all, minutes on this machine.)
+            let e = c.add(&set, &[el("2001:db8:ffff::1")], None).unwrap_err();
+            assert_eq!(e.index(), Some(0));
         },
     );
 }

@@ -55,4 +55,4 @@ pub enum WireError {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
