@@ -339,3 +339,58 @@ fn real_tor_geoipdb() {
     // The file's own ranges are disjoint, so the map keeps each as given.
     assert!(map.range_count() > 200_000);
 }
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    fn entry() -> impl Strategy<Value = (AddrRange, String)> {
+        let v4 = (any::<u32>(), any::<u32>()).prop_map(|(a, b)| {
+            AddrRange::new(
+                Ipv4Addr::from(a.min(b)).into(),
+                Ipv4Addr::from(a.max(b)).into(),
+            )
+            .unwrap()
+        });
+        let v6 = (any::<u128>(), any::<u128>()).prop_map(|(a, b)| {
+            AddrRange::new(
+                Ipv6Addr::from(a.min(b)).into(),
+                Ipv6Addr::from(a.max(b)).into(),
+            )
+            .unwrap()
+        });
+        let range = prop_oneof![v4, v6].prop_map(|r| (r, r.to_string()));
+        let cidr = (any::<u32>(), 0u8..=32).prop_map(|(a, l)| {
+            let p = Prefix::new(Ipv4Addr::from(a).into(), l).unwrap();
+            (p.range(), p.to_string())
+        });
+        prop_oneof![range, cidr]
+    }
+
+    proptest! {
+        /// Whatever rampart prints, the plain importer reads back, with comments and blank
+        /// lines anywhere; and the set is the same as the one built directly.
+        #[test]
+        fn plain_reads_what_is_printed(
+            entries in proptest::collection::vec((entry(), 0u8..4), 0..40)
+        ) {
+            let mut text = String::new();
+            for ((_, shown), deco) in &entries {
+                match deco {
+                    0 => text.push_str(&format!("{shown}\n")),
+                    1 => text.push_str(&format!("  {shown}\t# why\n")),
+                    2 => text.push_str(&format!("; note\n{shown} ;x\n")),
+                    _ => text.push_str(&format!("\n{shown}\r\n")),
+                }
+            }
+            let opts = ImportOptions { unmap_v4: false, ..ImportOptions::default() };
+            let got = read_plain(text.as_bytes(), "p", opts).unwrap();
+            let want: Vec<AddrRange> = entries.iter().map(|((r, _), _)| *r).collect();
+            prop_assert_eq!(&got.items, &want);
+            let a: PrefixSet = got.items.into_iter().collect();
+            let b: PrefixSet = want.into_iter().collect();
+            prop_assert_eq!(a, b);
+        }
+    }
+}

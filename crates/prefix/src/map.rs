@@ -9,12 +9,18 @@
 //! that search to the few segments starting in the same block, then a binary search
 //! finishes it.
 //!
-//! Why not a trie: the whole tor-geoipdb (385k IPv4 + 277k IPv6 ranges) flattens to about
-//! 650k segments, 7 MB with the index; a lookup touches one index word and a handful of
-//! neighbouring starts, which measured faster than a binary trie and close to a multibit
-//! trie at a fraction of its build time and memory (figures in BENCHMARKS.md). Values are
-//! stored once each and referenced by a `u32` slot, so 660k entries of 250 countries cost
-//! 250 values.
+//! Why this and not a trie: GeoIP data is ranges, not prefixes (tor-geoipdb's 662k ranges
+//! would be over a million CIDRs in a trie), and the flattened form is what the data
+//! already is: 662k segments, 11 MiB with the index, built in tens of milliseconds. A
+//! lookup touches one index entry per level (one level in sparse space, two or three in
+//! dense IPv6 space) and then one or two cache lines of starts. A binary trie walks up to
+//! 32 or 128 dependent nodes; the `maxminddb` crate's tree over the same data measured
+//! 3–7 times slower (BENCHMARKS.md). A poptrie-style multibit trie was not tried.
+//!
+//! Values are stored once each and referenced by a `u32` slot, so 662k entries of 259
+//! countries cost 259 values.
+//!
+//! Build cost: O(n log n) in the number of entries; memory about 12–20 bytes per segment.
 
 use std::collections::HashMap;
 use std::hash::Hash;
