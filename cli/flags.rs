@@ -76,6 +76,9 @@ pub enum Command {
     /// One-time passwords for SSH logins: printed sheets or TOTP, checked by
     /// pam_rampart_otp.so.
     Otp(crate::cmd::otp::OtpArgs),
+    /// Block addresses, networks, ranges, countries and neighbourhoods: named lists loaded
+    /// as kernel sets, timed bans that expire by themselves; never the admin or this host.
+    Block(crate::cmd::block::BlockArgs),
     /// Look up the country of addresses, one by one or in bulk with counts per country.
     Geo(crate::cmd::geo::GeoArgs),
     /// Print a shell completion script.

@@ -70,6 +70,10 @@ pub fn apply_script(
             remaining_secs: p.remaining(SystemTime::now()).as_secs()
         });
     }
+    // Block lists: their sets and chains go into the same transaction; lists whose sets
+    // are new are loaded right after it.
+    let script = &super::block::splice(state, script)?;
+    let before = super::block::existing_sets(state);
     let nft = Nft::new();
     let opts = ApplyOptions {
         force,
@@ -81,6 +85,9 @@ pub fn apply_script(
             state.set_applied(&record)?;
         }
         report(&outcome)?;
+        if let Some(line) = super::block::load_after(state, Some(&before))? {
+            say(&line)?;
+        }
         persist(state, &nft)?;
         return Ok(ExitCode::SUCCESS);
     };
@@ -106,6 +113,9 @@ pub fn apply_script(
         Ok((outcome, record)) => {
             state.set_applied(&record)?;
             report(&outcome)?;
+            if let Some(line) = super::block::load_after(state, Some(&before))? {
+                say(&line)?;
+            }
             say(&format!(
                 "rollback armed: the previous rules come back in {secs} s unless confirmed.\n\
                  Open a NEW SSH connection to this host now and run `rampart confirm` from it \

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 mod apply;
+pub mod block;
 mod check;
 mod compile;
 pub mod geo;
@@ -40,6 +41,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Status(args) => status::run(*args),
         Command::Down { state } => status::down(state),
         Command::Lab(args) => lab::run(args),
+        Command::Block(args) => block::run(args),
         Command::Geo(args) => geo::run(args),
         Command::Completions { shell } => {
             clap_complete::generate(

@@ -40,5 +40,9 @@ pub fn restore(args: StateArgs) -> Result<ExitCode> {
             state.path("saved.nft").display()
         ),
     }
+    // Lists stored since the save (or changed) come back from the store, with contents.
+    if let Some(line) = super::block::load_after(&state, None)? {
+        println!("{line}");
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -89,6 +89,8 @@ pub fn run(args: StatusArgs) -> Result<ExitCode> {
             (super::up::nft_script(&loaded)?, loaded.origin)
         }
     };
+    // What `up`/`apply` add to the policy: the block lists' sets and chains.
+    let policy_script = super::block::splice(&state, &policy_script)?;
     let drift = Some(diff(
         applied.as_ref().map_or("", |a| a.script.as_str()),
         &policy_script,

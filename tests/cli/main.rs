@@ -5,6 +5,7 @@
 
 mod util;
 
+mod block;
 mod check;
 mod compile;
 mod geo;

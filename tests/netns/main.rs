@@ -7,6 +7,7 @@
 //! pass, unless the `CI` environment variable is set: then they fail.
 
 mod apply;
+mod block;
 mod cli_lab;
 mod diff;
 mod lab;

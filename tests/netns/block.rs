@@ -1,0 +1,455 @@
+//! `rampart block` against the real kernel: the binary runs inside a lab namespace
+//! (`ip netns exec NS rampart block ...`) and real TCP probes come from a client namespace
+//! holding several documentation addresses.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::lab::{Fate, Lab, Probe, Proto};
+
+const HOST_IP: &str = "192.0.2.1";
+const HOST_IP6: &str = "2001:db8::1";
+/// The client's ordinary address.
+const GOOD: &str = "192.0.2.2";
+/// Addresses the tests block.
+const BAD: &str = "192.0.2.3";
+const BAD6: &str = "2001:db8::3";
+const GOOD6: &str = "2001:db8::2";
+const CN: &str = "192.0.2.66";
+const CN_EXCEPTION: &str = "192.0.2.70";
+const PORT: u16 = 8080;
+
+/// Accept everything: a policy to apply after `down`.
+const OPEN: &str = "table inet rampart {
+\tchain input {
+\t\ttype filter hook input priority filter; policy accept;
+\t}
+}
+";
+
+struct Setup {
+    lab: Lab,
+    state: PathBuf,
+    dir: PathBuf,
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn setup() -> Setup {
+    let mut lab = Lab::new().unwrap();
+    lab.add_ns("host").unwrap();
+    lab.add_ns("client").unwrap();
+    lab.veth("host", "eth0", "client", "link0").unwrap();
+    lab.addr("host", "eth0", &format!("{HOST_IP}/24")).unwrap();
+    lab.addr("host", "eth0", &format!("{HOST_IP6}/64")).unwrap();
+    for a in [GOOD, BAD, CN, CN_EXCEPTION] {
+        lab.addr("client", "link0", &format!("{a}/24")).unwrap();
+    }
+    for a in [GOOD6, BAD6] {
+        lab.addr("client", "link0", &format!("{a}/64")).unwrap();
+    }
+    let dir = std::env::temp_dir().join(format!("{}-block", lab.id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("open.nft"), OPEN).unwrap();
+    Setup {
+        state: dir.join("state"),
+        lab,
+        dir,
+    }
+}
+
+impl Setup {
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("timeout");
+        c.args(["60", "ip", "netns", "exec", self.lab.ns("host").unwrap()])
+            .arg(env!("CARGO_BIN_EXE_rampart"))
+            .args(args)
+            .env("RAMPART_STATE_DIR", &self.state)
+            .env_remove("SSH_CONNECTION")
+            .current_dir(&self.dir);
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "rampart {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            !out.status.success(),
+            "rampart {args:?} should fail: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8(out.stderr).unwrap()
+    }
+
+    fn write(&self, name: &str, text: &str) -> String {
+        let p = self.dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p.display().to_string()
+    }
+
+    fn nft(&self, args: &[&str]) -> String {
+        let mut a = vec!["nft"];
+        a.extend_from_slice(args);
+        self.lab.exec("host", &a).unwrap_or_default()
+    }
+
+    fn set(&self, name: &str) -> String {
+        self.nft(&["list", "set", "inet", "rampart", name])
+    }
+
+    fn from(&self, src: &str) -> Fate {
+        let src: IpAddr = src.parse().unwrap();
+        let dst: IpAddr = if src.is_ipv4() { HOST_IP } else { HOST_IP6 }
+            .parse()
+            .unwrap();
+        let probe = Probe {
+            proto: Proto::Tcp,
+            src,
+            dst,
+            port: PORT,
+        };
+        self.lab
+            .probe("client", &probe, Duration::from_millis(400))
+            .unwrap()
+    }
+
+    fn stored(&self, list: &str) -> String {
+        std::fs::read_to_string(self.state.join("lists").join(format!("{list}.list")))
+            .unwrap_or_default()
+    }
+}
+
+fn delivered(f: Fate) -> bool {
+    matches!(f, Fate::Delivered { .. })
+}
+
+#[test]
+fn block_add_drops_that_source_and_serves_the_others() {
+    if !super::have_root() {
+        return;
+    }
+    let s = setup();
+    // Neighbour discovery first: once the client's solicitations come from a blocked
+    // address (the first packet queued picks the source), its other addresses cannot
+    // resolve the host either; that is the kernel doing as told, not what this tests.
+    assert!(delivered(s.from(GOOD6)));
+    assert!(delivered(s.from(BAD)));
+    let out = s.ok(&["block", "add", BAD, BAD6, "--comment", "scanner"]);
+    assert!(out.contains("blocked 192.0.2.3/32 (list manual)"), "{out}");
+    assert!(delivered(s.from(GOOD)));
+    assert!(delivered(s.from(GOOD6)));
+    assert_eq!(s.from(BAD), Fate::Dropped);
+    assert_eq!(s.from(BAD6), Fate::Dropped);
+    // Where is it blocked: the store and the kernel agree.
+    let t = s.ok(&["block", "test", BAD]);
+    assert!(t.contains("list manual: 192.0.2.3/32  # scanner"), "{t}");
+    assert!(t.contains("kernel: set bl_manual_4 holds 192.0.2.3"), "{t}");
+    let json = s.ok(&["block", "test", BAD6, "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v[0]["blocked"], true);
+    assert_eq!(v[0]["kernel"][0]["set"], "bl_manual_6");
+    assert_eq!(s.run(&["block", "test", GOOD]).status.code(), Some(1));
+    // A network containing the first entry: the list is reloaded as one prefix.
+    s.ok(&["block", "add", "192.0.2.0/30", "--force"]);
+    assert!(s.stored("manual").contains("192.0.2.0/30\n"));
+    s.ok(&["block", "del", "192.0.2.0/30"]);
+    assert!(delivered(s.from(BAD)) && delivered(s.from(GOOD)));
+    assert_eq!(s.from(BAD6), Fate::Dropped);
+    s.ok(&["block", "del", BAD6]);
+    assert!(delivered(s.from(BAD6)));
+    let lists = s.ok(&["block", "lists", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&lists).unwrap();
+    assert_eq!(v["lists"][0]["name"], "manual");
+    assert_eq!(v["lists"][0]["prefixes"], 0);
+    assert_eq!(v["lists"][0]["kernel_elements"], 0);
+}
+
+#[test]
+fn timed_ban_expires_in_the_kernel() {
+    if !super::have_root() {
+        return;
+    }
+    let s = setup();
+    let out = s.ok(&["block", "add", BAD, "--timeout", "2s"]);
+    assert!(out.contains("banned 192.0.2.3 for 2s (set ban_4"), "{out}");
+    assert_eq!(s.from(BAD), Fate::Dropped);
+    assert!(delivered(s.from(GOOD)));
+    assert!(s.set("ban_4").contains("192.0.2.3 timeout 2s"));
+    let t = Instant::now();
+    while s.set("ban_4").contains("192.0.2.3") {
+        assert!(t.elapsed() < Duration::from_secs(10), "ban did not expire");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(delivered(s.from(BAD)));
+    let err = s.fails(&["block", "add", "192.0.2.0/28", "--timeout", "1h"]);
+    assert!(
+        err.contains("a timed ban takes single addresses; 192.0.2.0/28 is a network"),
+        "{err}"
+    );
+}
+
+#[test]
+fn import_with_a_bad_line_changes_nothing_unless_skip_invalid() {
+    if !super::have_root() {
+        return;
+    }
+    let s = setup();
+    let good = s.write("good.txt", "# first version\n198.51.100.0/24\n");
+    s.ok(&["block", "import", &good, "--list", "drop"]);
+    let before_set = s.set("bl_drop_4");
+    let before_file = s.stored("drop");
+    assert!(before_set.contains("198.51.100.0/24"), "{before_set}");
+    let bad = s.write(
+        "bad.txt",
+        "192.0.2.3\n203.0.113.0/24\n192.0.2.300\n203.0.113.5-203.0.113.1\n",
+    );
+    let err = s.fails(&["block", "import", &bad, "--list", "drop"]);
+    assert!(err.contains("bad.txt:3: `192.0.2.300`"), "{err}");
+    assert!(err.contains("nothing was changed"), "{err}");
+    assert_eq!(s.set("bl_drop_4"), before_set);
+    assert_eq!(s.stored("drop"), before_file);
+    assert!(delivered(s.from(BAD)));
+    let out = s.run(&["block", "import", &bad, "--list", "drop", "--skip-invalid"]);
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("skipped 2 invalid lines; the first:"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("bad.txt:3:"), "{stderr}");
+    let after = s.set("bl_drop_4");
+    assert!(
+        after.contains("192.0.2.3") && after.contains("203.0.113.0/24"),
+        "{after}"
+    );
+    assert!(
+        !after.contains("198.51.100.0/24"),
+        "import replaces the list: {after}"
+    );
+    assert_eq!(s.from(BAD), Fate::Dropped);
+}
+
+#[test]
+fn refuses_to_block_the_admin_this_host_and_allow_from() {
+    if !super::have_root() {
+        return;
+    }
+    let s = setup();
+    let ssh = format!("{GOOD} 40000 {HOST_IP} 22");
+    let run = |args: &[&str]| s.cmd(args).env("SSH_CONNECTION", &ssh).output().unwrap();
+    let out = run(&["block", "add", GOOD]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("192.0.2.2/32 is allowlisted: 192.0.2.2/32 (admin SSH session"),
+        "{err}"
+    );
+    let out = run(&["block", "add", HOST_IP]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("(this host's address on eth0)"), "{err}");
+    let out = run(&["block", "neighbours", GOOD, "--prefix", "24"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("192.0.2.0/24 contains allowlisted 192.0.2.2/32 (admin SSH session"),
+        "{err}"
+    );
+    assert!(err.contains("or give --force"), "{err}");
+    // Nothing reached the kernel or the store.
+    assert!(delivered(s.from(GOOD)));
+    assert!(!s.state.join("lists/manual.list").exists());
+    // The policy's allow_from.
+    let policy = s.write(
+        "rampart.toml",
+        "profile = \"webserver\"\n[input]\nallow_from = [\"198.51.100.0/24\"]\n",
+    );
+    let out = run(&["block", "add", "198.51.100.7", "--policy", &policy]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("198.51.100.7/32 is allowlisted: 198.51.100.0/24 (policy allow_from"),
+        "{err}"
+    );
+    // --force blocks it all the same.
+    let out = run(&["block", "add", GOOD, "--force"]);
+    assert!(out.status.success());
+    assert_eq!(s.from(GOOD), Fate::Dropped);
+}
+
+#[test]
+fn country_block_from_a_generated_mmdb_with_an_exception() {
+    if !super::have_root() {
+        return;
+    }
+    use rampart_lists::{write_country_mmdb, Country};
+    use rampart_prefix::{Prefix, PrefixMap};
+    let s = setup();
+    let p = |t: &str| t.parse::<Prefix>().unwrap();
+    let map: PrefixMap<Country> = [
+        (p("192.0.2.64/26"), Country::new("CN").unwrap()),
+        (p("198.51.100.0/24"), Country::new("RU").unwrap()),
+        (p("2001:db8::/33"), Country::new("AU").unwrap()),
+    ]
+    .into_iter()
+    .collect();
+    let db = s.dir.join("country.mmdb");
+    std::fs::write(&db, write_country_mmdb(&map, 0)).unwrap();
+    let db = db.display().to_string();
+    let out = s.ok(&[
+        "block",
+        "country",
+        "cn",
+        "RU",
+        "--db",
+        &db,
+        "--allow",
+        &format!("{CN_EXCEPTION}/32"),
+    ]);
+    assert!(
+        out.contains("blocked CN: list country-cn, 6 prefixes"),
+        "{out}"
+    );
+    assert!(
+        out.contains("blocked RU: list country-ru, 1 prefix"),
+        "{out}"
+    );
+    assert_eq!(s.from(CN), Fate::Dropped);
+    assert!(delivered(s.from(CN_EXCEPTION)));
+    assert!(delivered(s.from(GOOD)));
+    let t = s.ok(&["block", "test", CN]);
+    assert!(t.contains("list country-cn: 192.0.2.64/30"), "{t}");
+    // A country holding this host's address is refused.
+    let map: PrefixMap<Country> = [(p("192.0.2.0/24"), Country::new("AU").unwrap())]
+        .into_iter()
+        .collect();
+    std::fs::write(s.dir.join("au.mmdb"), write_country_mmdb(&map, 0)).unwrap();
+    let err = s.fails(&["block", "country", "AU", "--db", "au.mmdb"]);
+    assert!(
+        err.contains(
+            "192.0.2.0/24 contains allowlisted 192.0.2.1/32 (this host's address on eth0)"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn list_reload_swaps_contents_in_one_transaction() {
+    if !super::have_root() {
+        return;
+    }
+    let s = setup();
+    // Set contents are data: any addresses will do; traffic stays in the lab.
+    let list = |base: u32| -> String {
+        (0..4000u32)
+            .map(|i| format!("{}/32\n", std::net::Ipv4Addr::from(base + i * 2)))
+            .collect()
+    };
+    let a = s.write("a.txt", &list(0x0a00_0000));
+    let b = s.write("b.txt", &list(0x0b00_0000));
+    s.ok(&["block", "import", &a, "--list", "big"]);
+    assert!(s.set("bl_big_4").contains("10.0.0.0,"));
+    let stop = Arc::new(AtomicBool::new(false));
+    let ns = s.lab.ns("host").unwrap().to_string();
+    let watcher = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut looks = 0;
+            let mut empty = 0;
+            while !stop.load(Ordering::Relaxed) || looks == 0 {
+                let out = Command::new("ip")
+                    .args([
+                        "netns", "exec", &ns, "nft", "list", "set", "inet", "rampart", "bl_big_4",
+                    ])
+                    .output()
+                    .unwrap();
+                if !out.status.success() {
+                    continue;
+                }
+                let text = String::from_utf8_lossy(&out.stdout);
+                looks += 1;
+                if !text.contains("elements = {") {
+                    empty += 1;
+                }
+            }
+            (looks, empty)
+        })
+    };
+    for f in [&b, &a, &b] {
+        s.ok(&["block", "import", f, "--list", "big"]);
+    }
+    stop.store(true, Ordering::Relaxed);
+    let (looks, empty) = watcher.join().unwrap();
+    assert_eq!(
+        empty, 0,
+        "the list was seen empty in {empty} of {looks} listings"
+    );
+    let after = s.set("bl_big_4");
+    assert!(
+        after.contains("11.0.0.0,") && !after.contains("10.0.0.0,"),
+        "{after}"
+    );
+    assert!(s
+        .stored("big")
+        .starts_with("# rampart block list big: 4000 prefixes"));
+}
+
+#[test]
+fn save_down_restore_and_apply_bring_the_lists_back() {
+    if !super::have_root() {
+        return;
+    }
+    let s = setup();
+    s.ok(&["block", "add", BAD]);
+    s.ok(&["block", "add", BAD6, "--timeout", "1h"]);
+    s.ok(&["save"]);
+    // Changed after the save: comes back from the store.
+    let later = s.write("later.txt", &format!("{CN}\n"));
+    s.ok(&["block", "import", &later, "--list", "later"]);
+    s.ok(&["down"]);
+    assert!(delivered(s.from(BAD)) && delivered(s.from(CN)) && delivered(s.from(BAD6)));
+    let out = s.ok(&["restore"]);
+    assert!(out.contains("block lists loaded"), "{out}");
+    assert_eq!(s.from(BAD), Fate::Dropped);
+    assert_eq!(s.from(CN), Fate::Dropped);
+    assert_eq!(s.from(BAD6), Fate::Dropped);
+    assert!(delivered(s.from(GOOD)));
+    // Down, then a policy apply: the lists come with it.
+    s.ok(&["down"]);
+    let out = s.ok(&["apply", "--nft", "open.nft"]);
+    assert!(
+        out.contains("block lists loaded: later (1), manual (1)"),
+        "{out}"
+    );
+    let table = s.nft(&["list", "table", "inet", "rampart"]);
+    assert!(
+        table.contains("chain block_input") && table.contains("chain input"),
+        "{table}"
+    );
+    assert_eq!(s.from(BAD), Fate::Dropped);
+    assert_eq!(s.from(BAD6), Fate::Dropped);
+    // Re-applying keeps the elements (no reload needed).
+    let out = s.ok(&["apply", "--nft", "open.nft", "--force"]);
+    assert!(!out.contains("block lists loaded: later"), "{out}");
+    assert_eq!(s.from(CN), Fate::Dropped);
+    assert!(s.ok(&["status", "--nft", "open.nft"]).contains("drift: no"));
+}
