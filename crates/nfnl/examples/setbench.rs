@@ -17,7 +17,10 @@
 //! (b) one element add with those N present: this client on its long-lived socket
 //!     (median and worst of 20), `nft add element`, `ipset add`; and one ban (an IPv4
 //!     address with a timeout) into a plain timeout set of the same table, this client
-//!     beside `nft add element`.
+//!     beside `nft add element`;
+//! (c) listing the set back through this client (a GETSETELEM dump).
+//!
+//! `--ours-only` skips the nft and ipset runs (with N = 1M each nft command takes minutes).
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -119,14 +122,17 @@ fn secs(d: Duration) -> String {
 }
 
 fn main() {
-    let n: u128 = std::env::args()
-        .nth(1)
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let ours_only = args.iter().any(|a| a == "--ours-only");
+    let n: u128 = args
+        .iter()
+        .find(|a| !a.starts_with("--"))
         .map_or(1_000_000, |s| s.parse().expect("N"));
     let set = SetRef::inet("rampart", "cidr6");
     let mut report = String::new();
 
     // (a) and (b) for this client, one namespace.
-    let (load, rss, first, median, worst, nft_single, ban, nft_ban) = in_netns({
+    let (load, rss, first, median, worst, nft_single, ban, nft_ban, listing) = in_netns({
         let set = set.clone();
         move || {
             run_stdin("nft", &["-f", "-"], SETUP);
@@ -147,7 +153,11 @@ fn main() {
                 .collect();
             let first = times[0];
             times.sort();
-            let nft_single: Vec<Duration> = (0..CLI_RUNS)
+            let t = Instant::now();
+            let listed = client.list(&set).expect("list").len();
+            let listing = (t.elapsed(), listed);
+            let cli_runs = if ours_only { 0 } else { CLI_RUNS };
+            let nft_single: Vec<Duration> = (0..cli_runs)
                 .map(|i| {
                     let elem = format!("{{ {} }}", probe(1000 + i));
                     timed(
@@ -174,7 +184,7 @@ fn main() {
                 })
                 .collect();
             ban.sort();
-            let nft_ban: Vec<Duration> = (0..CLI_RUNS)
+            let nft_ban: Vec<Duration> = (0..cli_runs)
                 .map(|i| {
                     let elem = format!("{{ 198.51.100.{} timeout 1h }}", i + 1);
                     timed(
@@ -193,54 +203,63 @@ fn main() {
                 nft_single,
                 (ban[SINGLE_RUNS / 2], ban[SINGLE_RUNS - 1]),
                 nft_ban,
+                listing,
             )
         }
     });
 
     // (a) nft -f of the same elements into an empty set.
-    let (nft_load, nft_rss) = in_netns(move || {
-        run_stdin("nft", &["-f", "-"], SETUP);
-        let path =
-            std::env::temp_dir().join(format!("rampart-setbench-{}.nft", std::process::id()));
-        let mut text = String::with_capacity(n as usize * 24);
-        text.push_str("add element inet rampart cidr6 {\n");
-        for i in 0..n {
-            let _ = writeln!(text, "{},", addr(i));
-        }
-        text.push_str("}\n");
-        std::fs::write(&path, text).unwrap();
-        let r = time_v("nft", &["-f", path.to_str().unwrap()]);
-        let _ = std::fs::remove_file(&path);
-        r
-    });
+    let (nft_load, nft_rss) = if ours_only {
+        (Duration::ZERO, f64::NAN)
+    } else {
+        in_netns(move || {
+            run_stdin("nft", &["-f", "-"], SETUP);
+            let path =
+                std::env::temp_dir().join(format!("rampart-setbench-{}.nft", std::process::id()));
+            let mut text = String::with_capacity(n as usize * 24);
+            text.push_str("add element inet rampart cidr6 {\n");
+            for i in 0..n {
+                let _ = writeln!(text, "{},", addr(i));
+            }
+            text.push_str("}\n");
+            std::fs::write(&path, text).unwrap();
+            let r = time_v("nft", &["-f", path.to_str().unwrap()]);
+            let _ = std::fs::remove_file(&path);
+            r
+        })
+    };
 
     // ipset: restore N into hash:net, then single adds.
-    let (ipset_load, ipset_rss, ipset_single) = in_netns(move || {
-        let path =
-            std::env::temp_dir().join(format!("rampart-setbench-{}.ipset", std::process::id()));
-        let mut text = String::with_capacity(n as usize * 40);
-        let _ = writeln!(
-            text,
-            "create bench6 hash:net family inet6 hashsize 1048576 maxelem {}",
-            n * 2
-        );
-        for i in 0..n {
-            let _ = writeln!(text, "add bench6 {}/128", addr(i));
-        }
-        std::fs::write(&path, text).unwrap();
-        let (t, rss) = time_v("ipset", &["restore", "-file", path.to_str().unwrap()]);
-        let _ = std::fs::remove_file(&path);
-        let single: Vec<Duration> = (0..CLI_RUNS)
-            .map(|i| {
-                timed(
-                    "ipset",
-                    &["add", "bench6", &format!("{}/128", probe(2000 + i))],
-                )
-            })
-            .collect();
-        let _ = Command::new("ipset").args(["destroy", "bench6"]).status();
-        (t, rss, single)
-    });
+    let (ipset_load, ipset_rss, ipset_single) = if ours_only {
+        (Duration::ZERO, f64::NAN, Vec::new())
+    } else {
+        in_netns(move || {
+            let path =
+                std::env::temp_dir().join(format!("rampart-setbench-{}.ipset", std::process::id()));
+            let mut text = String::with_capacity(n as usize * 40);
+            let _ = writeln!(
+                text,
+                "create bench6 hash:net family inet6 hashsize 1048576 maxelem {}",
+                n * 2
+            );
+            for i in 0..n {
+                let _ = writeln!(text, "add bench6 {}/128", addr(i));
+            }
+            std::fs::write(&path, text).unwrap();
+            let (t, rss) = time_v("ipset", &["restore", "-file", path.to_str().unwrap()]);
+            let _ = std::fs::remove_file(&path);
+            let single: Vec<Duration> = (0..CLI_RUNS)
+                .map(|i| {
+                    timed(
+                        "ipset",
+                        &["add", "bench6", &format!("{}/128", probe(2000 + i))],
+                    )
+                })
+                .collect();
+            let _ = Command::new("ipset").args(["destroy", "bench6"]).status();
+            (t, rss, single)
+        })
+    };
 
     let list = |v: &[Duration], f: fn(Duration) -> String| {
         v.iter().map(|d| f(*d)).collect::<Vec<_>>().join(", ")
@@ -295,6 +314,15 @@ fn main() {
         report,
         "| ipset add ({CLI_RUNS} runs) | {} |",
         list(&ipset_single, ms)
+    );
+    let _ = writeln!(report);
+    let _ = writeln!(report, "| (c) list the set back | time |");
+    let _ = writeln!(report, "|---|---|");
+    let _ = writeln!(
+        report,
+        "| rampart-nfnl SetClient::list, {} elements | {} |",
+        listing.1,
+        secs(listing.0)
     );
     print!("{report}");
 }
