@@ -240,12 +240,15 @@ fn errors_name_the_set_and_the_element_and_change_nothing() {
     );
 }
 
+/// Large enough to span hundreds of messages and dump replies; the million-key load is
+/// measured by `examples/setbench.rs` instead, because listing an interval set is
+/// quadratic in the kernel (about 2 s at 100k keys, 125 s at 1M on this machine).
 #[test]
-fn a_million_ipv6_addresses_into_an_interval_set_in_one_transaction() {
+fn a_hundred_thousand_ipv6_addresses_into_an_interval_set_in_one_transaction() {
     in_netns(
-        "a_million_ipv6_addresses_into_an_interval_set_in_one_transaction",
+        "a_hundred_thousand_ipv6_addresses_into_an_interval_set_in_one_transaction",
         || {
-            const N: u128 = 1_000_000;
+            const N: u128 = 100_000;
             let mut c = SetClient::open().unwrap();
             let set = SetRef::inet("rampart", "cidr6");
             // Every other /128 of 2001:db8::/32, so no two are adjacent.
@@ -260,16 +263,16 @@ fn a_million_ipv6_addresses_into_an_interval_set_in_one_transaction() {
             assert_eq!(listed[N as usize - 1].element, elems[N as usize - 1]);
             // One more, and a duplicate, on the same socket with the big set present.
             c.add(&set, &[el("2001:db8:ffff::1")], None).unwrap();
-            let e = c.add(&set, &[elems[123_456]], None).unwrap_err();
+            let e = c.add(&set, &[elems[12_345]], None).unwrap_err();
             assert_eq!(
                 e.to_string(),
                 format!(
                     "element {} already exists in set inet rampart cidr6",
-                    elems[123_456]
+                    elems[12_345]
                 )
             );
-            // Present now: adding it again is refused. (No nft here: with a million keys
-            // present every nft command dumps them all, minutes on this machine.)
+            // Present now: adding it again is refused. (No nft here: with this many keys
+            // present every nft command dumps them all first.)
             let e = c.add(&set, &[el("2001:db8:ffff::1")], None).unwrap_err();
             assert_eq!(e.index(), Some(0));
         },
