@@ -86,8 +86,12 @@ pub enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff) to standard output.
-    Man,
+    /// Print the man page (roff), or write one page per command into a directory.
+    Man {
+        /// Write rampart.1 and rampart-COMMAND.1 for every command into DIR.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<std::path::PathBuf>,
+    },
     /// The detached rollback watcher started by `apply --confirm`.
     #[command(hide = true)]
     ConfirmWatch(ConfirmWatchArgs),

@@ -58,9 +58,31 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             std::io::stdout().write_all(text.as_bytes())?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Man => {
+        Command::Man { dir: None } => {
             clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Man { dir: Some(dir) } => {
+            std::fs::create_dir_all(&dir)?;
+            let mut cmd = Cli::command();
+            cmd.build();
+            write_man_pages(&cmd, "rampart", &dir)?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
+}
+
+/// Writes `NAME.1` for `cmd` and `NAME-SUB.1` for each visible subcommand, recursively.
+fn write_man_pages(cmd: &clap::Command, name: &str, dir: &std::path::Path) -> Result<()> {
+    let page = cmd.clone().name(name.to_string());
+    let mut out = Vec::new();
+    clap_mangen::Man::new(page).render(&mut out)?;
+    std::fs::write(dir.join(format!("{name}.1")), out)?;
+    for sub in cmd
+        .get_subcommands()
+        .filter(|s| !s.is_hide_set() && s.get_name() != "help")
+    {
+        write_man_pages(sub, &format!("{name}-{}", sub.get_name()), dir)?;
+    }
+    Ok(())
 }

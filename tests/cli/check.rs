@@ -90,4 +90,17 @@ fn help_on_every_subcommand() {
     assert!(out.stdout.contains("_rampart()"));
     let out = rampart(&["man"]);
     assert!(out.stdout.starts_with(".ie"), "{}", &out.stdout[..40]);
+    let dir = std::env::temp_dir().join(format!("rampart-man-{}", std::process::id()));
+    let out = rampart(&["man", "--dir", dir.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    for page in [
+        "rampart.1",
+        "rampart-trace.1",
+        "rampart-block-add.1",
+        "rampart-lab-demo.1",
+    ] {
+        let text = std::fs::read_to_string(dir.join(page)).unwrap_or_default();
+        assert!(text.contains(".TH"), "{page} missing or empty");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }
