@@ -104,3 +104,28 @@ fn help_on_every_subcommand() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_reader_closing_the_pipe_early_is_not_an_error() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    // Far more output than a pipe holds, printed with `println!`, of which the reader
+    // takes one line (`rampart ... | head -1`).
+    let mut args = vec!["check", "--json"];
+    args.extend(std::iter::repeat_n("examples/webserver.sh", 1500));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rampart"))
+        .args(&args)
+        .current_dir(crate::util::root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert_eq!(first, "[\n");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+}
