@@ -206,15 +206,6 @@ impl Element {
     }
 }
 
-/// Network byte order key bytes for an address number.
-pub(crate) fn key_bytes(bits: u128, v4: bool) -> Vec<u8> {
-    if v4 {
-        (bits as u32).to_be_bytes().to_vec()
-    } else {
-        bits.to_be_bytes().to_vec()
-    }
-}
-
 /// The number in a 4- or 16-byte key.
 pub(crate) fn key_bits(key: &[u8]) -> Option<(u128, bool)> {
     match key.len() {

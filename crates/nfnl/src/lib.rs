@@ -35,10 +35,12 @@
 
 mod client;
 mod element;
+mod encode;
 mod error;
 pub mod wire;
 
 pub use client::{key_message_len, SetClient, SetInfo, DEFAULT_MAX_PER_MESSAGE};
+pub use encode::PROGRESS_EVERY;
 pub use element::{Element, Entry, Family, SetRef};
 pub use error::Error;
 pub use wire::WireError;
