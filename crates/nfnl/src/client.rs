@@ -1,8 +1,9 @@
 //! [`SetClient`]: one long-lived `NETLINK_NETFILTER` socket that adds, deletes and lists
 //! set elements, each call one nf_tables transaction.
 //!
-//! A call expands the caller's elements into kernel keys (an interval set gets a start
-//! key and an end key flagged `NFT_SET_ELEM_INTERVAL_END` per range), packs them into
+//! A call encodes the caller's elements as kernel keys (an interval set gets a start
+//! key and an end key flagged `NFT_SET_ELEM_INTERVAL_END` per range; see `encode.rs`)
+//! written straight into the batch, in
 //! `NFT_MSG_NEWSETELEM`/`DELSETELEM` messages of at most `max_per_message` keys (and at
 //! most what a 64 KiB `NFTA_SET_ELEM_LIST_ELEMENTS` nest holds), wraps those in
 //! `NFNL_MSG_BATCH_BEGIN`/`_END` and sends the lot in one `sendmsg`: the kernel applies
@@ -495,6 +496,13 @@ impl SetClient {
         });
         let element = index.and_then(|i| elements.get(i).copied());
         match (errno, index, element) {
+            (Errno::EEXIST, Some(index), Some(element)) if op == (Op::Add { strict: false }) => {
+                Error::Overlaps {
+                    set: set.clone(),
+                    element,
+                    index,
+                }
+            }
             (Errno::EEXIST, Some(index), Some(element)) if op != Op::Delete => Error::Exists {
                 set: set.clone(),
                 element,
