@@ -367,7 +367,7 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 // ---------------------------------------------------------------------------------------
 // The kernel.
 
-/// Our table's block sets, over netlink (single elements) and nft files (whole lists).
+/// Our table's block sets: elements over netlink, declarations through nft.
 struct Kernel {
     nft: Nft,
     client: Option<SetClient>,
