@@ -15,6 +15,8 @@ SETUP='table inet rampart { set bl_bench_4 { type ipv4_addr; flags interval; }; 
 
 echo "== rampart-nfnl SetClient::replace (our process: time, peak RSS)"
 unshare -n $TIME "$BIN" load "$DIR/cidrs.txt"
+echo "== the same addresses as rampart block loads a list (joined into ranges)"
+unshare -n $TIME "$BIN" load "$DIR/cidrs.txt" --ranges
 
 echo "== nft -f load.nft (flush set + add element, 4096 per statement) into the empty set"
 unshare -n sh -c "echo '$SETUP' | nft -f - && $TIME nft -f '$DIR/load.nft' &&

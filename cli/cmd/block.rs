@@ -417,14 +417,17 @@ impl Kernel {
     /// nft only declares the sets and chains, when one is missing ([`Kernel::ensure`]).
     fn reload(&mut self, layout: &Layout, list: &List, progress: &Progress) -> Result<()> {
         self.ensure(layout)?;
+        // One interval per range of the list, not per stored CIDR: the same addresses in
+        // fewer kernel keys (a country's CIDRs often join into far fewer ranges), and the
+        // kernel's insert, not our encoding, is what a big load waits for.
         let (mut v4, mut v6) = (Vec::new(), Vec::new());
-        list.set().for_each_prefix(|p| {
-            if p.is_ipv4() {
-                v4.push(Element::from(p))
+        for r in list.set().ranges() {
+            if r.start().is_ipv4() {
+                v4.push(Element::from(r))
             } else {
-                v6.push(Element::from(p))
+                v6.push(Element::from(r))
             }
-        });
+        }
         let total = v4.len() + v6.len();
         let (s4, s6) = (
             SetRef::inet("rampart", &set_name(&list.name, true)),

@@ -16,6 +16,9 @@
 //! (default 1,000,000), every other /32 from 240.0.0.0 (class E, in no country), so no two
 //! synthetic elements are adjacent and none touches a country CIDR.
 //!
+//! `load FILE --ranges` loads the same addresses the way `rampart block` loads a list: the
+//! CIDRs aggregated into a `PrefixSet`, one interval per range.
+//!
 //! `load` must run in a network namespace of its own (`unshare -n`); it refuses to run
 //! where the table `inet rampart` already exists. It creates `table inet rampart` with
 //! `set bl_bench_4 { type ipv4_addr; flags interval; }`, reads the CIDRs, then:
@@ -47,7 +50,10 @@ fn main() {
             let n = args.get(3).map_or(1_000_000, |n| n.parse().expect("N"));
             gen(&dir, n);
         }
-        Some("load") => load(args.get(2).expect("load FILE")),
+        Some("load") => load(
+            args.get(2).expect("load FILE [--ranges]"),
+            args.get(3).is_some_and(|a| a == "--ranges"),
+        ),
         _ => {
             eprintln!("usage: listbench gen DIR [N] | listbench load FILE");
             std::process::exit(2);
@@ -112,7 +118,7 @@ fn gen(dir: &std::path::Path, n: usize) {
     );
 }
 
-fn load(file: &str) {
+fn load(file: &str, ranges: bool) {
     let t0 = Instant::now();
     let set = SetRef::inet("rampart", SET);
     let mut client = SetClient::open().expect("netlink socket");
@@ -135,10 +141,24 @@ fn load(file: &str) {
         .lines()
         .map(|l| Element::from(l.unwrap().trim().parse::<Prefix>().expect("a CIDR")))
         .collect();
+    let elements = if ranges {
+        // As `rampart block` loads a list: one interval per range of the aggregated set.
+        let set: PrefixSet = elements
+            .iter()
+            .map(|e| match e {
+                Element::Prefix(p) => *p,
+                _ => unreachable!("the file holds CIDRs"),
+            })
+            .collect();
+        set.ranges().map(Element::from).collect()
+    } else {
+        elements
+    };
     let read = t0.elapsed();
     println!(
-        "read {} CIDRs in {:.2} s; peak RSS so far {} MiB",
+        "read {} {} in {:.2} s; peak RSS so far {} MiB",
         elements.len(),
+        if ranges { "ranges (the CIDRs joined)" } else { "CIDRs" },
         read.as_secs_f64(),
         peak_rss_kib() / 1024
     );
