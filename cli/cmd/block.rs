@@ -18,8 +18,8 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use rampart_block::{
-    parse_target, set_name, Allowlist, Ban, Bans, Conflict, Layout, List, ListName,
-    Located, BAN_SET_V4, BAN_SET_V6, DEFAULT_LIST,
+    parse_target, set_name, Allowlist, Ban, Bans, Conflict, Layout, List, ListName, Located,
+    BAN_SET_V4, BAN_SET_V6, DEFAULT_LIST,
 };
 use rampart_kernel::{write_atomic, Nft, StateDir};
 use rampart_lists::{Country, ImportOptions};
@@ -558,8 +558,7 @@ impl Progress {
 
     fn spin(&self) {
         self.bar.set_style(
-            ProgressStyle::with_template("[{elapsed:>4}] {spinner} {msg}")
-                .expect("valid template"),
+            ProgressStyle::with_template("[{elapsed:>4}] {spinner} {msg}").expect("valid template"),
         );
         self.bar.enable_steady_tick(Duration::from_millis(120));
     }
@@ -572,7 +571,7 @@ impl Progress {
         self.bar.set_message(what.to_string());
     }
 
-    /// Called by the netlink encoder: `n` of `total` elements of list `name` encoded.
+    /// Called by the netlink encoder: `n` of `total` intervals of list `name` encoded.
     fn encoded(&self, n: usize, total: usize, name: &ListName) {
         if n < total {
             if self.bar.length() != Some(total as u64) {
@@ -589,8 +588,7 @@ impl Progress {
         } else {
             self.spin();
             self.bar.set_message(format!(
-                "kernel committing list {name} ({}, one transaction)",
-                n_prefixes(total)
+                "kernel committing list {name} ({total} intervals, one transaction)"
             ));
         }
     }

@@ -1,6 +1,5 @@
 //! The nft sets and chains of the block lists (their contents go over netlink).
 
-
 use crate::list::ListName;
 
 /// Timed bans, IPv4 (`flags timeout`).

@@ -158,11 +158,18 @@ fn load(file: &str, ranges: bool) {
     println!(
         "read {} {} in {:.2} s; peak RSS so far {} MiB",
         elements.len(),
-        if ranges { "ranges (the CIDRs joined)" } else { "CIDRs" },
+        if ranges {
+            "ranges (the CIDRs joined)"
+        } else {
+            "CIDRs"
+        },
         read.as_secs_f64(),
         peak_rss_kib() / 1024
     );
-    for what in ["replace into the empty set", "replace again (reload onto the full set)"] {
+    for what in [
+        "replace into the empty set",
+        "replace again (reload onto the full set)",
+    ] {
         let start = Instant::now();
         let mut encoded_at = None;
         client

@@ -376,7 +376,11 @@ impl SetClient {
     }
 
     /// Encodes `parts` into one batch, sends it and waits for the verdict.
-    fn transact(&mut self, parts: &[Part<'_>], progress: &mut dyn FnMut(usize)) -> Result<(), Error> {
+    fn transact(
+        &mut self,
+        parts: &[Part<'_>],
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<(), Error> {
         let mut batch = std::mem::take(&mut self.batch);
         batch.clear();
         let mut sent: Vec<Sent> = Vec::new();

@@ -167,7 +167,8 @@ impl<'b> Encoder<'b> {
         let info = part.info;
         let open_for = |enc: &mut Encoder<'_>, len: usize| {
             let full = enc.open.as_ref().is_some_and(|o| {
-                o.keys == enc.max_per_message || enc.batch.len() - o.nest - 4 + len > MAX_NEST_PAYLOAD
+                o.keys == enc.max_per_message
+                    || enc.batch.len() - o.nest - 4 + len > MAX_NEST_PAYLOAD
             });
             if full {
                 enc.close();
@@ -297,8 +298,9 @@ mod tests {
         0x0b, 0x00, 0x02, 0x00, // NFTA_SET_ELEM_LIST_SET, len 11
         0x62, 0x6c, 0x5f, 0x78, 0x5f, 0x34, 0x00, 0x00, // "bl_x_4\0" + 1 pad
         0x0c, 0x00, 0x01, 0x00, // NFTA_SET_ELEM_LIST_TABLE, len 12
-        0x72, 0x61, 0x6d, 0x70, 0x61, 0x72, 0x74, 0x00, // "rampart\0"
-        // no NFTA_SET_ELEM_LIST_ELEMENTS: nf_tables_delsetelem() calls nft_set_flush()
+        0x72, 0x61, 0x6d, 0x70, 0x61, 0x72, 0x74,
+        0x00, // "rampart\0"
+              // no NFTA_SET_ELEM_LIST_ELEMENTS: nf_tables_delsetelem() calls nft_set_flush()
     ];
 
     fn p(s: &str) -> Element {
@@ -402,7 +404,11 @@ mod tests {
             &set,
             flags,
             2,
-            &[(&[192, 0, 2, 0], false), (&[192, 0, 3, 0], true), (&[198, 51, 100, 7], false)],
+            &[
+                (&[192, 0, 2, 0], false),
+                (&[192, 0, 3, 0], true),
+                (&[198, 51, 100, 7], false),
+            ],
             None,
         ));
         want.extend(by_values(
@@ -446,7 +452,10 @@ mod tests {
         };
         enc.part(0, &part, &mut |_| {}).unwrap();
         enc.close();
-        let key: [u8; 16] = "2001:db8::1".parse::<std::net::Ipv6Addr>().unwrap().octets();
+        let key: [u8; 16] = "2001:db8::1"
+            .parse::<std::net::Ipv6Addr>()
+            .unwrap()
+            .octets();
         let want = by_values(
             &set,
             NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL,

@@ -46,7 +46,7 @@ mod error;
 pub mod wire;
 
 pub use client::{key_message_len, SetClient, SetInfo, DEFAULT_MAX_PER_MESSAGE};
-pub use encode::PROGRESS_EVERY;
 pub use element::{Element, Entry, Family, SetRef};
+pub use encode::PROGRESS_EVERY;
 pub use error::Error;
 pub use wire::WireError;

@@ -306,7 +306,10 @@ fn replace_swaps_the_contents_of_both_families_in_one_transaction() {
                 nft_elements("cidr4"),
                 vec!["192.0.2.0/25", "203.0.113.10-203.0.113.20"]
             );
-            assert_eq!(nft_elements("cidr6"), vec!["2001:db8:1::1", "2001:db8::/64"]);
+            assert_eq!(
+                nft_elements("cidr6"),
+                vec!["2001:db8:1::1", "2001:db8::/64"]
+            );
             assert_eq!(ours(&mut c, &v4), nft_elements("cidr4"));
             // Replacing with nothing empties the set; a plain set is flushed the same way.
             c.replace(&v4, &[]).unwrap();
@@ -412,7 +415,10 @@ fn a_watcher_never_sees_the_set_empty_during_replaces() {
         stop.store(true, Ordering::Relaxed);
         let (looks, whole, empty, strangers) = watcher.join().unwrap();
         eprintln!("{looks} listings, {whole} of them one whole list, {strangers} strangers");
-        assert_eq!(empty, 0, "the set was listed empty {empty} times of {looks}");
+        assert_eq!(
+            empty, 0,
+            "the set was listed empty {empty} times of {looks}"
+        );
         let mut want: Vec<String> = a.iter().map(|e| e.to_string()).collect();
         want.sort();
         assert_eq!(ours(&mut c, &set), want);
