@@ -2,7 +2,8 @@
 //!
 //! The pure parts (storage format, nft layout, reload transaction, allowlist check) are in
 //! `rampart-block`; this module reads and writes the state directory (`lists/`), talks to
-//! the kernel (nft files for list loads, `rampart-nfnl` for single elements) and finds the
+//! the kernel (`rampart-nfnl` for elements, whole lists included; nft only to declare the
+//! sets and chains) and finds the
 //! addresses that must never be blocked (loopback, this host, the admin's SSH sources, the
 //! policy's `allow_from`).
 
@@ -11,13 +12,14 @@ use std::io::{BufReader, IsTerminal, Write};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
 use rampart_block::{
-    parse_target, reload_script, set_name, Allowlist, Ban, Bans, Conflict, Layout, List, ListName,
-    Located, BAN_SET_V4, BAN_SET_V6, DEFAULT_LIST,
+    parse_target, set_name, Allowlist, Ban, Bans, Conflict, Layout, List, ListName, Located,
+    BAN_SET_V4, BAN_SET_V6, DEFAULT_LIST,
 };
 use rampart_kernel::{write_atomic, Nft, StateDir};
 use rampart_lists::{Country, ImportOptions};
@@ -365,7 +367,7 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 // ---------------------------------------------------------------------------------------
 // The kernel.
 
-/// Our table's block sets, over netlink (single elements) and nft files (whole lists).
+/// Our table's block sets: elements over netlink, declarations through nft.
 struct Kernel {
     nft: Nft,
     client: Option<SetClient>,
@@ -409,11 +411,32 @@ impl Kernel {
         Ok(())
     }
 
-    /// Replaces the list's contents in one transaction (flush + add in one nft file).
-    fn reload(&mut self, layout: &Layout, list: &List) -> Result<()> {
-        let text = reload_script(&layout.ensure_script(), &list.name, list.set());
-        self.nft
-            .load(&text)
+    /// Replaces the list's contents (both families) in one netlink transaction: a flush of
+    /// each set and the new elements ([`SetClient::replace_sets`]). The kernel swaps the
+    /// contents at commit, so no packet sees the list empty; a refusal keeps the old ones.
+    /// nft only declares the sets and chains, when one is missing ([`Kernel::ensure`]).
+    fn reload(&mut self, layout: &Layout, list: &List, progress: &Progress) -> Result<()> {
+        self.ensure(layout)?;
+        // One interval per range of the list, not per stored CIDR: the same addresses in
+        // fewer kernel keys (a country's CIDRs often join into far fewer ranges), and the
+        // kernel's insert, not our encoding, is what a big load waits for.
+        let (mut v4, mut v6) = (Vec::new(), Vec::new());
+        for r in list.set().ranges() {
+            if r.start().is_ipv4() {
+                v4.push(Element::from(r))
+            } else {
+                v6.push(Element::from(r))
+            }
+        }
+        let total = v4.len() + v6.len();
+        let (s4, s6) = (
+            SetRef::inet("rampart", &set_name(&list.name, true)),
+            SetRef::inet("rampart", &set_name(&list.name, false)),
+        );
+        self.client()?
+            .replace_sets(&[(&s4, &v4), (&s6, &v6)], &mut |n| {
+                progress.encoded(n, total, &list.name)
+            })
             .with_context(|| format!("loading list {} into the kernel", list.name))?;
         Ok(())
     }
@@ -515,35 +538,63 @@ fn guard(common: &Common, targets: &[Prefix]) -> Result<()> {
 // ---------------------------------------------------------------------------------------
 // Progress on a terminal.
 
+/// A spinner with the current step and, while a list is encoded, a bar of its elements;
+/// drawn on stderr when it is a terminal, hidden otherwise.
 struct Progress {
-    on: bool,
-    start: Instant,
+    bar: ProgressBar,
 }
 
 impl Progress {
     fn new() -> Progress {
-        Progress {
-            on: std::io::stderr().is_terminal(),
-            start: Instant::now(),
-        }
+        let bar = if std::io::stderr().is_terminal() {
+            ProgressBar::new_spinner()
+        } else {
+            ProgressBar::hidden()
+        };
+        let p = Progress { bar };
+        p.spin();
+        p
+    }
+
+    fn spin(&self) {
+        self.bar.set_style(
+            ProgressStyle::with_template("[{elapsed:>4}] {spinner} {msg}").expect("valid template"),
+        );
+        self.bar.enable_steady_tick(Duration::from_millis(120));
     }
 
     fn step(&self, what: &str) {
-        if self.on {
-            let mut e = std::io::stderr().lock();
-            let _ = write!(
-                e,
-                "\r\x1b[2K[{:>6.1}s] {what}",
-                self.start.elapsed().as_secs_f64()
-            );
-            let _ = e.flush();
+        if self.bar.is_finished() {
+            self.bar.reset();
+            self.spin();
+        }
+        self.bar.set_message(what.to_string());
+    }
+
+    /// Called by the netlink encoder: `n` of `total` intervals of list `name` encoded.
+    fn encoded(&self, n: usize, total: usize, name: &ListName) {
+        if n < total {
+            if self.bar.length() != Some(total as u64) {
+                self.bar.set_style(
+                    ProgressStyle::with_template(
+                        "[{elapsed:>4}] {bar:40} {human_pos}/{human_len} {msg}",
+                    )
+                    .expect("valid template"),
+                );
+                self.bar.set_length(total as u64);
+                self.bar.set_message(format!("encoding list {name}"));
+            }
+            self.bar.set_position(n as u64);
+        } else {
+            self.spin();
+            self.bar.set_message(format!(
+                "kernel committing list {name} ({total} intervals, one transaction)"
+            ));
         }
     }
 
     fn done(&self) {
-        if self.on {
-            eprint!("\r\x1b[2K");
-        }
+        self.bar.finish_and_clear();
     }
 }
 
@@ -629,7 +680,7 @@ fn add(
         l.insert(*p, comment.clone());
     }
     if needs_reload {
-        kernel.reload(&layout, &l)?;
+        kernel.reload(&layout, &l, &Progress::new())?;
     } else if !fast.is_empty() {
         let mut by_set: BTreeMap<String, Vec<Element>> = BTreeMap::new();
         for p in &fast {
@@ -644,7 +695,7 @@ fn add(
                 .merge(&SetRef::inet("rampart", &set), &els, None);
             if r.is_err() {
                 // The kernel's elements differ from the store (edited by hand?): reload.
-                kernel.reload(&layout, &l)?;
+                kernel.reload(&layout, &l, &Progress::new())?;
                 break;
             }
         }
@@ -733,7 +784,7 @@ fn del(targets: &[String], only: Option<&str>, state: &StateArgs) -> Result<Exit
             ok
         };
         if !fast_ok {
-            kernel.reload(&layout, &l)?;
+            kernel.reload(&layout, &l, &Progress::new())?;
         }
         store.save(&l)?;
         say(&format!(
@@ -1072,7 +1123,7 @@ fn replace(
         "loading list {name} into the kernel ({}, one transaction)",
         n_prefixes(list.len())
     ));
-    kernel.reload(&layout, &list)?;
+    kernel.reload(&layout, &list, progress)?;
     store.save(&list)?;
     Ok(list)
 }
@@ -1379,7 +1430,7 @@ pub fn load_after(state: &StateDir, before: Option<&[String]>) -> Result<Option<
         }
         let l = store.load(n)?;
         progress.step(&format!("loading list {n} ({})", n_prefixes(l.len())));
-        kernel.reload(&layout, &l)?;
+        kernel.reload(&layout, &l, &progress)?;
         loaded.push(format!("{n} ({})", l.len()));
     }
     let now = unix_now();

@@ -1,6 +1,4 @@
-//! The nft sets and chains of the block lists, and the reload transaction.
-
-use rampart_prefix::PrefixSet;
+//! The nft sets and chains of the block lists (their contents go over netlink).
 
 use crate::list::ListName;
 
@@ -121,39 +119,6 @@ impl Layout {
     }
 }
 
-/// Elements per `add element` statement: keeps nft's line buffer and error messages small;
-/// all statements are still one transaction (one file).
-const ELEMENTS_PER_STATEMENT: usize = 4096;
-
-/// One nft file that replaces list `name`'s contents with `set`: for each family `flush
-/// set` then `add element`, preceded by `prelude` (usually [`Layout::ensure_script`], so
-/// the sets exist). nft commits the file as one transaction, so the list is never seen
-/// empty or half full.
-pub fn reload_script(prelude: &str, name: &ListName, set: &PrefixSet) -> String {
-    let mut v4 = Vec::new();
-    let mut v6 = Vec::new();
-    set.for_each_prefix(|p| {
-        if p.is_ipv4() {
-            v4.push(p.to_string())
-        } else {
-            v6.push(p.to_string())
-        }
-    });
-    let mut out = String::with_capacity(prelude.len() + (v4.len() + v6.len()) * 20 + 256);
-    out.push_str(prelude);
-    for (is4, elems) in [(true, v4), (false, v6)] {
-        let s = set_name(name, is4);
-        out.push_str(&format!("flush set inet rampart {s}\n"));
-        for chunk in elems.chunks(ELEMENTS_PER_STATEMENT) {
-            out.push_str(&format!(
-                "add element inet rampart {s} {{ {} }}\n",
-                chunk.join(", ")
-            ));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,22 +144,5 @@ mod tests {
         let ensure = l.ensure_script();
         assert!(ensure.starts_with("add table inet rampart\nadd set inet rampart ban_4 { type ipv4_addr; flags timeout; }\n"));
         assert!(ensure.contains("flush chain inet rampart block_input\nadd rule inet rampart block_input ip saddr @ban_4"));
-    }
-
-    #[test]
-    fn reload_is_flush_then_add_in_one_text() {
-        let name = ListName::new("x").unwrap();
-        let set: PrefixSet = ["192.0.2.0/24", "2001:db8::/32", "198.51.100.7/32"]
-            .iter()
-            .map(|s| s.parse::<rampart_prefix::Prefix>().unwrap())
-            .collect();
-        let t = reload_script("", &name, &set);
-        assert_eq!(
-            t,
-            "flush set inet rampart bl_x_4\n\
-             add element inet rampart bl_x_4 { 192.0.2.0/24, 198.51.100.7/32 }\n\
-             flush set inet rampart bl_x_6\n\
-             add element inet rampart bl_x_6 { 2001:db8::/32 }\n"
-        );
     }
 }

@@ -9,8 +9,9 @@
 //! ```text
 //!  block import FILE ─▶ rampart_lists ─▶ PrefixSet ─▶ List ─▶ lists/NAME.list (atomic write)
 //!                                                      │
-//!                                                      └─▶ reload_script(): one nft file,
-//!                                                          flush set + add elements
+//!                                                      └─▶ CLI: SetClient::replace_sets,
+//!                                                          flush + elements, one netlink
+//!                                                          transaction (rampart-nfnl)
 //!  block add ADDR ─▶ Allowlist::conflicts ─▶ List::insert ─▶ SetClient add (fast path)
 //!  block add ADDR --timeout 1h ─▶ Bans ─▶ SetClient add with timeout (ban_4 / ban_6)
 //!  up / apply / restore ─▶ Layout::splice(policy script) ─▶ one transaction
@@ -42,9 +43,12 @@
 //! - **No `size`.** nftables sets have no element limit unless one is declared (only
 //!   dynamic sets, filled from the packet path, default to 65535), so a list never fills
 //!   up silently, unlike ipset's default `maxelem 65536`. Nothing here declares `size`.
-//! - **Reload is one transaction.** [`reload_script`] flushes and refills both sets of a
-//!   list in one nft file: the kernel swaps the contents at commit, so no packet ever sees
-//!   the list empty.
+//! - **Reload is one transaction, over netlink.** The CLI flushes and refills both sets of
+//!   a list in one nf_tables transaction (`rampart_nfnl::SetClient::replace_sets`): the
+//!   kernel swaps the contents at commit, so no packet ever sees the list empty. nft is
+//!   used only to declare the sets and chains ([`Layout::ensure_script`]): an nft file of
+//!   a million elements took ~20 s and 760 MB, and every nft command first reads all the
+//!   table's interval sets.
 //! - **Stored aggregated.** A list file holds the minimal CIDR list of its contents (one
 //!   per line); a comment given with `block add` stays with its prefix while that prefix
 //!   survives aggregation unchanged.
@@ -66,7 +70,7 @@ mod layout;
 mod list;
 
 pub use allow::{Allowed, Allowlist, Conflict, ConflictKind};
-pub use layout::{reload_script, set_name, Layout, BAN_SET_V4, BAN_SET_V6, CHAINS, CHAIN_PRIORITY};
+pub use layout::{set_name, Layout, BAN_SET_V4, BAN_SET_V6, CHAINS, CHAIN_PRIORITY};
 pub use list::{
     parse_target, Ban, Bans, List, ListError, ListName, Located, DEFAULT_LIST, MAX_NAME_LEN,
 };

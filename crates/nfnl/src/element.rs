@@ -5,7 +5,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
-use rampart_prefix::Prefix;
+use rampart_prefix::{AddrRange, Prefix};
 
 /// A netfilter family (`NFPROTO_*`), the `nfgen_family` of every message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -101,6 +101,17 @@ impl From<Prefix> for Element {
 impl From<IpAddr> for Element {
     fn from(a: IpAddr) -> Element {
         Element::Prefix(Prefix::host(a))
+    }
+}
+
+/// An inclusive range becomes one interval (a prefix when it is exactly one): in an
+/// interval set that is two kernel keys however many CIDRs the range spans.
+impl From<AddrRange> for Element {
+    fn from(r: AddrRange) -> Element {
+        let (start, v4) = to_bits(r.start());
+        let (last, _) = to_bits(r.end());
+        let end = last.checked_add(1).filter(|e| *e <= max_bits(v4));
+        Element::from_bounds(start, end, v4)
     }
 }
 
@@ -206,15 +217,6 @@ impl Element {
     }
 }
 
-/// Network byte order key bytes for an address number.
-pub(crate) fn key_bytes(bits: u128, v4: bool) -> Vec<u8> {
-    if v4 {
-        (bits as u32).to_be_bytes().to_vec()
-    } else {
-        bits.to_be_bytes().to_vec()
-    }
-}
-
 /// The number in a 4- or 16-byte key.
 pub(crate) fn key_bits(key: &[u8]) -> Option<(u128, bool)> {
     match key.len() {
@@ -259,6 +261,21 @@ mod tests {
 
     fn p(s: &str) -> Element {
         Element::Prefix(s.parse().unwrap())
+    }
+
+    #[test]
+    fn ranges_become_one_interval_or_their_prefix() {
+        let r = |a: &str, b: &str| {
+            Element::from(AddrRange::new(a.parse().unwrap(), b.parse().unwrap()).unwrap())
+        };
+        assert_eq!(r("192.0.2.0", "192.0.2.255"), p("192.0.2.0/24"));
+        assert_eq!(r("255.255.255.0", "255.255.255.255"), p("255.255.255.0/24"));
+        assert_eq!(r("0.0.0.0", "255.255.255.255"), p("0.0.0.0/0"));
+        assert_eq!(
+            r("192.0.2.10", "192.0.2.20").bounds(),
+            Some((0xc000_020a, Some(0xc000_0215), true))
+        );
+        assert_eq!(r("2001:db8::", "2001:db8::1").to_string(), "2001:db8::/127");
     }
 
     #[test]

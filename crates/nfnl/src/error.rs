@@ -37,6 +37,18 @@ pub enum Error {
         /// Its index in the caller's slice.
         index: usize,
     },
+    /// `merge` or `replace` met an interval that overlaps one already in the set or
+    /// earlier in the same call (the kernel keeps an identical element without
+    /// complaint, so EEXIST there means an overlap).
+    #[error("element {element} overlaps an element of interval set {set}")]
+    Overlaps {
+        /// The set.
+        set: SetRef,
+        /// The element the kernel rejected.
+        element: Element,
+        /// Its index in the caller's slice.
+        index: usize,
+    },
     /// `delete` met an element that is not in the set.
     #[error("element {element} does not exist in set {set}")]
     Missing {
@@ -112,7 +124,7 @@ impl Error {
     pub fn errno(&self) -> Option<Errno> {
         match self {
             Error::SetMissing(_) | Error::Missing { .. } => Some(Errno::ENOENT),
-            Error::Exists { .. } => Some(Errno::EEXIST),
+            Error::Exists { .. } | Error::Overlaps { .. } => Some(Errno::EEXIST),
             Error::Kernel { errno, .. } => Some(*errno),
             _ => None,
         }
@@ -122,6 +134,7 @@ impl Error {
     pub fn index(&self) -> Option<usize> {
         match self {
             Error::Exists { index, .. }
+            | Error::Overlaps { index, .. }
             | Error::Missing { index, .. }
             | Error::WrongFamily { index, .. }
             | Error::NotInterval { index, .. }

@@ -6,6 +6,11 @@
 //!   lists elements of a named set ([`SetRef`]), each call one transaction
 //!   (`NFNL_MSG_BATCH_BEGIN` … `_END`), with kernel errors mapped back to the caller's
 //!   [`Element`] ([`Error`]);
+//! - [`SetClient::replace`] / [`SetClient::replace_sets`]: a set's whole contents swapped
+//!   in one transaction, a flush (`NFT_MSG_DELSETELEM` with no element list, which the
+//!   kernel's `nf_tables_delsetelem` turns into `nft_set_flush`) followed by the new
+//!   elements; lookups see the old contents or the new, never an empty set, and a refusal
+//!   anywhere in the batch leaves the old contents;
 //! - [`wire`]: the messages themselves, a view over received bytes plus values with
 //!   `parse`, `buffer_len` and `emit` ([`wire::Message`]).
 //!
@@ -14,8 +19,9 @@
 //! only the elements and reads only the replies.
 //!
 //! ```text
-//! &[Element] ──expand──▶ kernel keys (start, end|INTERVAL_END) ──pack──▶ NEWSETELEM ×n
-//!            ──batch──▶ BEGIN, NEWSETELEM…(last: NLM_F_ACK), END ──sendmsg──▶ kernel
+//! &[Element] ──encode (keys written in place: start, end|INTERVAL_END)──▶ NEWSETELEM ×n
+//!            ──batch──▶ BEGIN, [DELSETELEM flush], NEWSETELEM…(last: NLM_F_ACK), END
+//!            ──sendmsg──▶ kernel
 //!            ◀── NLMSG_ERROR per failed message (+ NLMSGERR_ATTR_OFFS), ACK of the last
 //! ```
 //!
@@ -35,10 +41,12 @@
 
 mod client;
 mod element;
+mod encode;
 mod error;
 pub mod wire;
 
 pub use client::{key_message_len, SetClient, SetInfo, DEFAULT_MAX_PER_MESSAGE};
 pub use element::{Element, Entry, Family, SetRef};
+pub use encode::PROGRESS_EVERY;
 pub use error::Error;
 pub use wire::WireError;

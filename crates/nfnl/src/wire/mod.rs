@@ -28,7 +28,6 @@ pub use set::SetAttr;
 pub use setelem::{DataAttr, ElemAttr, ListAttr, ListElem, Nest};
 
 pub(crate) use attr::align;
-pub(crate) use header::{NFGENMSG_LEN, NLMSG_HDRLEN};
 pub(crate) use message::{NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST};
 pub(crate) use set::{NFT_SET_INTERVAL, NFT_SET_TIMEOUT};
 pub(crate) use setelem::{NFTA_LIST_ELEM, NFT_SET_ELEM_INTERVAL_END};
