@@ -76,6 +76,9 @@ pub enum Command {
     /// One-time passwords for SSH logins: printed sheets or TOTP, checked by
     /// pam_rampart_otp.so.
     Otp(crate::cmd::otp::OtpArgs),
+    /// Rewrite an iptables script or save file: runs of per-address DROP/REJECT rules
+    /// become one set and one `-m set` rule each, with the same verdict for every packet.
+    Import(crate::cmd::import::ImportArgs),
     /// Look up the country of addresses, one by one or in bulk with counts per country.
     Geo(crate::cmd::geo::GeoArgs),
     /// Print a shell completion script.

@@ -4,6 +4,7 @@ mod apply;
 mod check;
 mod compile;
 pub mod geo;
+pub mod import;
 pub mod lab;
 mod lockout;
 pub mod otp;
@@ -41,6 +42,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Down { state } => status::down(state),
         Command::Lab(args) => lab::run(args),
         Command::Geo(args) => geo::run(args),
+        Command::Import(args) => import::run(args),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

@@ -8,6 +8,7 @@ mod util;
 mod check;
 mod compile;
 mod geo;
+mod import;
 mod otp;
 mod policy;
 mod show;
