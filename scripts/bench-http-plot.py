@@ -3,8 +3,9 @@
 
 Usage: bench-http-plot.py SUMMARY_CSV PNG
 Writes the PNG and prints the Markdown table of BENCHMARKS.md to stdout. Each loaded
-point is compared with its paired baseline: the same lab, the same rounds, measured with
-no rules just before the addresses were loaded.
+point is compared with its paired baseline: the same lab, measured with no rules just
+before the addresses were loaded; the ratio is the median over rounds of each round's
+ratio of medians.
 """
 import csv
 import sys
@@ -45,20 +46,20 @@ def fmt_n(n):
 
 def table(points):
     print("| N | blocked as | load | connect median / p99 | first byte median / p99 "
-          "| complete median / p99 | complete median vs no rules |")
+          "| complete median / p99 | complete vs no rules: median of rounds (range) |")
     print("|---|---|---|---|---|---|---|")
     order = {"none": 0, "rules": 1, "ipset": 2, "nft": 3}
     for (variant, n), p in sorted(points.items(), key=lambda kv: (kv[0][1], order[kv[0][0]])):
-        row, base = p["loaded"], p["base"]
+        row = p["loaded"]
         cells = []
         for metric, _ in METRICS:
             cells.append(f"{us(row, metric, 'median'):.0f} / {us(row, metric, 'p99'):.0f} µs")
-        ratio = us(row, "complete", "median") / us(base, "complete", "median")
+        ratio = f"{float(row['ratio_median']):.2f}× ({float(row['ratio_min']):.2f}–{float(row['ratio_max']):.2f})"
         name = "no rules" if variant == "none" else LABELS[variant]
         if n == 0 and variant != "none":
             name = name.replace("one ipset", "one EMPTY ipset").replace("one nft set", "one EMPTY nft set")
         load_s = "—" if variant == "none" else f"{p['load_s']:.2f} s"
-        print(f"| {fmt_n(n)} | {name} | {load_s} | " + " | ".join(cells) + f" | {ratio:.2f}× |")
+        print(f"| {fmt_n(n)} | {name} | {load_s} | " + " | ".join(cells) + f" | {ratio} |")
 
 
 def plot(points, png):

@@ -21,8 +21,10 @@
 //! and 192.0.2.2 inside the two namespaces, which are removed after each point.
 //!
 //! The whole plan runs `--rounds` times, points interleaved, so a burst of load from
-//! other work on the machine spreads over all points instead of spoiling one; the summary
-//! pools a point's rounds.
+//! other work on the machine spreads over all points instead of spoiling one. The summary
+//! pools a point's rounds for the latencies; its ratio to no rules is the median over the
+//! rounds of each round's paired ratio (loaded median / baseline median), with the
+//! rounds' spread, so one disturbed round cannot move it.
 //!
 //! Raw rows are whole microseconds (the summary is computed from the unrounded times).
 //!
@@ -94,8 +96,8 @@ struct Args {
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         out: PathBuf::from("bench/http"),
-        requests: 1000,
-        rounds: 3,
+        requests: 600,
+        rounds: 5,
         sizes: vec![0, 1_000, 10_000, 50_000],
         big: Some(1_000_000),
         variants: vec![Variant::Rules, Variant::Ipset, Variant::Nft],
@@ -407,6 +409,14 @@ struct Point {
     load_s: f64,
     base: Vec<Sample>,
     loaded: Vec<Sample>,
+    /// Per round: median complete time loaded / median complete time of its baseline.
+    ratios: Vec<f64>,
+}
+
+fn median_complete(samples: &[Sample]) -> f64 {
+    let mut v: Vec<f64> = samples.iter().map(|s| s.complete).collect();
+    v.sort_by(f64::total_cmp);
+    quantile(&v, 0.5)
 }
 
 fn point(variant: Variant, n: usize, requests: usize) -> io::Result<Point> {
@@ -430,6 +440,7 @@ fn point(variant: Variant, n: usize, requests: usize) -> io::Result<Point> {
             variant: if none { "none" } else { variant.name() },
             n,
             load_s,
+            ratios: vec![median_complete(&loaded) / median_complete(&base)],
             base,
             loaded,
         })
@@ -480,7 +491,7 @@ fn main() -> io::Result<()> {
     )?;
     let mut summary = String::from(
         "variant,n,max_load_s,phase,requests,connect_median_us,connect_p99_us,first_byte_median_us,\
-         first_byte_p99_us,complete_median_us,complete_p99_us\n",
+         first_byte_p99_us,complete_median_us,complete_p99_us,ratio_median,ratio_min,ratio_max\n",
     );
     let mut points: Vec<Point> = Vec::new();
     for round in 0..args.rounds {
@@ -511,12 +522,16 @@ fn main() -> io::Result<()> {
                     q.load_s = q.load_s.max(p.load_s);
                     q.base.extend(p.base);
                     q.loaded.extend(p.loaded);
+                    q.ratios.extend(p.ratios);
                 }
                 None => points.push(p),
             }
         }
     }
-    for p in &points {
+    for p in &mut points {
+        p.ratios.sort_by(f64::total_cmp);
+        let ratio = quantile(&p.ratios, 0.5);
+        let (lo, hi) = (p.ratios[0], p.ratios[p.ratios.len() - 1]);
         for (phase, samples) in [("base", &p.base), ("loaded", &p.loaded)] {
             let stats = |f: fn(&Sample) -> f64| {
                 let mut v: Vec<f64> = samples.iter().map(f).collect();
@@ -528,7 +543,8 @@ fn main() -> io::Result<()> {
             let (om, op) = stats(|s| s.complete);
             let _ = writeln!(
                 summary,
-                "{},{},{:.2},{phase},{},{cm:.1},{cp:.1},{fm:.1},{fp:.1},{om:.1},{op:.1}",
+                "{},{},{:.2},{phase},{},{cm:.1},{cp:.1},{fm:.1},{fp:.1},{om:.1},{op:.1},\
+                 {ratio:.3},{lo:.3},{hi:.3}",
                 p.variant,
                 p.n,
                 p.load_s,

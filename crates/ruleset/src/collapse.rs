@@ -280,7 +280,7 @@ fn member_prefix(spec: &RuleSpec) -> Option<Prefix> {
         spec.action,
         Some(Action::Jump(Target::Drop | Target::Reject(_)))
     );
-    (verdict && prefix.len() > 0 && spec.matches.iter().all(stateless)).then_some(prefix)
+    (verdict && !prefix.is_empty() && spec.matches.iter().all(stateless)).then_some(prefix)
 }
 
 /// Whether a match keeps no state of its own (so which rule evaluates it does not matter).
@@ -377,7 +377,7 @@ fn build(rules: &[Rule], run: &[usize], name: &str, family: Family) -> (Rule, Ip
         .prefixes()
         .into_iter()
         .flat_map(|p| {
-            if p.len() == 0 {
+            if p.is_empty() {
                 let half = |a| Prefix::new(a, 1).expect("a /1");
                 let high = match p.addr() {
                     std::net::IpAddr::V4(_) => std::net::IpAddr::from([128u8, 0, 0, 0]),
