@@ -91,7 +91,7 @@ fn collapse_twenty_thousand_rules_into_files() {
             "\
 collapsed 20,000 rules in filter:INPUT into set blocklist (18,750 prefixes after aggregation) and one rule, at position 2
 20,001 rules before, 2 after
-wrote {0} (iptables-restore) and {0}.ipset (ipset restore; load it first)
+wrote {0} (iptables-restore), {0}.ipset (ipset restore; load it first)
 ",
             out_path.display()
         )

@@ -8,6 +8,7 @@
 
 mod apply;
 mod cli_lab;
+mod collapse;
 mod diff;
 mod lab;
 mod nft;
