@@ -140,6 +140,17 @@ fn summary(report: &CollapseReport, before: usize, after: usize) -> String {
             thousands(report.kept)
         );
     }
+    for (family, table, chain) in &report.stopped {
+        let family = match family {
+            Family::Ipv4 => "",
+            Family::Ipv6 => " (IPv6)",
+        };
+        out += &format!(
+            "stopped early in {table}:{chain}{family}: too many conflicting rules between \
+             per-address rules (each one held back starts a scan of its own); the rest of the \
+             chain is unchanged\n"
+        );
+    }
     out += &format!(
         "{} rules before, {} after\n",
         thousands(before),

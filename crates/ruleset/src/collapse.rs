@@ -70,6 +70,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
 use rampart_prefix::{Prefix, PrefixSet};
 
 use crate::model::{
@@ -81,6 +84,14 @@ use crate::span::Span;
 /// ipset's limit on set names (`IPSET_MAXNAMELEN` 32, with the terminating NUL).
 const MAX_SET_NAME: usize = 31;
 
+/// Rule visits one [`collapse`] call may make beyond 20 per rule of the ruleset.
+///
+/// DoS warning: every member that a conflict holds back may start a scan of the rest of
+/// its chain, so an adversarial chain (`ACCEPT X/30` before every `DROP X`) costs O(n²)
+/// visits. A blog-post script (few conflicts) needs one scan per run, about n visits; this
+/// bounds the rest to a fraction of a second.
+pub const MAX_VISITS: usize = 10_000_000;
+
 /// ipset's default `maxelem`; a larger set gets a `maxelem` that fits it.
 const DEFAULT_MAXELEM: usize = 65_536;
 
@@ -91,6 +102,8 @@ pub struct CollapseOptions {
     pub set_name: String,
     /// Shortest run worth a set (at least 2: one rule gains nothing from a set).
     pub min_rules: usize,
+    /// Work budget: rule visits beyond 20 per rule (default [`MAX_VISITS`]).
+    pub max_visits: usize,
 }
 
 impl Default for CollapseOptions {
@@ -98,6 +111,7 @@ impl Default for CollapseOptions {
         CollapseOptions {
             set_name: "collapsed".to_string(),
             min_rules: 2,
+            max_visits: MAX_VISITS,
         }
     }
 }
@@ -143,6 +157,11 @@ pub struct CollapseReport {
     /// Members that stayed in place because a conflicting rule stood between them and
     /// their run's first rule, and no later run took them.
     pub kept: usize,
+    /// Chains where collapsing stopped early, `(family, table, chain)`: the work budget
+    /// ([`CollapseOptions::max_visits`] plus 20 per rule) ran out because many held-back rules each
+    /// started a scan of their own. Runs collapsed before stopping stand; the rest of
+    /// the chain is unchanged.
+    pub stopped: Vec<(Family, TableKind, String)>,
 }
 
 impl CollapseReport {
@@ -156,8 +175,10 @@ impl CollapseReport {
 /// one rule, preserving every packet's verdict (see the module doc for the condition and
 /// its proof). Adds the sets to `ruleset.sets`.
 ///
-/// Work is linear in the chain per run (quadratic only in the number of runs, each a
-/// distinct key or a group split by a conflict).
+/// Work is O(n log n) in the chain per run; runs started by held-back members make it
+/// quadratic in adversarial chains, which the [`CollapseOptions::max_visits`] budget
+/// bounds (the chain is then left partly collapsed, listed in
+/// [`CollapseReport::stopped`]). A collapse is always all-or-nothing per run.
 pub fn collapse(
     ruleset: &mut Ruleset,
     opts: &CollapseOptions,
@@ -172,6 +193,7 @@ pub fn collapse(
         next: 1,
     };
     let mut report = CollapseReport::default();
+    let mut budget = opts.max_visits + 20 * ruleset.rule_count();
     let mut new_sets = Vec::new();
     for table in &mut ruleset.tables {
         let (family, kind) = (table.family, table.kind);
@@ -184,7 +206,10 @@ pub fn collapse(
                     i += 1;
                     continue;
                 };
-                let (run, blocked) = scan_run(&chain.rules, i, first);
+                let Some((run, blocked)) = scan_run(&chain.rules, i, first, &mut budget) else {
+                    report.stopped.push((family, kind, chain.name.clone()));
+                    break;
+                };
                 if run.len() < min_rules {
                     i += 1;
                     continue;
@@ -233,14 +258,20 @@ pub fn collapse(
 
 /// The indices of the run starting at member `start` (ascending, `start` first), and of
 /// the members with its key that a conflicting rule held back.
-fn scan_run(rules: &[Rule], start: usize, first: Prefix) -> (Vec<usize>, Vec<usize>) {
+/// `None` when `budget` (rule visits) runs out first.
+fn scan_run(
+    rules: &[Rule],
+    start: usize,
+    first: Prefix,
+    budget: &mut usize,
+) -> Option<(Vec<usize>, Vec<usize>)> {
     let key = &rules[start].spec;
     let mut run = vec![start];
     let mut held = Vec::new();
     // Sources of the conflicting rules seen so far: a member overlapping them must stay.
-    let mut blocked = PrefixSet::new();
-    let everything = whole_family(first);
+    let mut blocked = Blocked::default();
     for (k, rule) in rules.iter().enumerate().skip(start + 1) {
+        *budget = budget.checked_sub(1)?;
         let spec = &rule.spec;
         if let Some(prefix) = member_prefix(spec) {
             if same_key(key, spec) {
@@ -256,15 +287,15 @@ fn scan_run(rules: &[Rule], start: usize, first: Prefix) -> (Vec<usize>, Vec<usi
         if same_verdict(key, spec) || disjoint_headers(spec, key) {
             continue;
         }
-        blocked = blocked.union(&coverage(spec, first));
-        if blocked.contains_prefix(everything) {
+        blocked.add(spec, first);
+        if blocked.everything() {
             held.extend((k + 1..rules.len()).filter(|&m| {
                 member_prefix(&rules[m].spec).is_some() && same_key(key, &rules[m].spec)
             }));
             break;
         }
     }
-    (run, held)
+    Some((run, held))
 }
 
 /// The source prefix of a rule that can be collapsed, or `None`.
@@ -340,30 +371,85 @@ fn disjoint_headers(rule: &RuleSpec, key: &RuleSpec) -> bool {
         || exact(&rule.out_interface, &key.out_interface)
 }
 
-/// The sources a conflicting rule may match (condition 2's source part), within the
-/// family of `like`.
-fn coverage(rule: &RuleSpec, like: Prefix) -> PrefixSet {
-    let everything: PrefixSet = std::iter::once(whole_family(like)).collect();
-    match rule.source {
-        Some(Neg {
-            negated: false,
-            value,
-        }) => std::iter::once(value).collect(),
-        Some(Neg {
-            negated: true,
-            value,
-        }) => everything.difference(&std::iter::once(value).collect()),
-        None => everything,
+/// The sources the conflicting rules seen so far may match (condition 2's source part),
+/// as disjoint, non-adjacent inclusive ranges of one family keyed by their start: adding
+/// and testing a prefix are O(log n), so one scan is O(n log n) in the chain's length.
+#[derive(Default)]
+struct Blocked {
+    ranges: BTreeMap<u128, u128>,
+    /// The family's last address, once a rule was added.
+    max: u128,
+}
+
+impl Blocked {
+    /// Adds the sources `rule` may match: its `-s`, the complement of its `! -s`, or the
+    /// whole family of `like` when it has no `-s`.
+    fn add(&mut self, rule: &RuleSpec, like: Prefix) {
+        let max = if like.is_ipv4() {
+            u128::from(u32::MAX)
+        } else {
+            u128::MAX
+        };
+        match rule.source {
+            Some(Neg {
+                negated: false,
+                value,
+            }) => {
+                let (s, e) = bounds(value);
+                self.insert(s, e);
+            }
+            Some(Neg {
+                negated: true,
+                value,
+            }) => {
+                let (s, e) = bounds(value);
+                if s > 0 {
+                    self.insert(0, s - 1);
+                }
+                if e < max {
+                    self.insert(e + 1, max);
+                }
+            }
+            None => self.insert(0, max),
+        }
+        self.max = max;
+    }
+
+    fn insert(&mut self, mut s: u128, mut e: u128) {
+        // Merge every range overlapping or adjacent to [s, e].
+        while let Some((&rs, &re)) = self.ranges.range(..=e.saturating_add(1)).next_back() {
+            if re.saturating_add(1) < s {
+                break;
+            }
+            self.ranges.remove(&rs);
+            s = s.min(rs);
+            e = e.max(re);
+        }
+        self.ranges.insert(s, e);
+    }
+
+    fn overlaps(&self, prefix: Prefix) -> bool {
+        let (s, e) = bounds(prefix);
+        // The range starting last at or before `e` is the only candidate: every earlier
+        // one ends before it starts.
+        self.ranges
+            .range(..=e)
+            .next_back()
+            .is_some_and(|(_, &re)| re >= s)
+    }
+
+    fn everything(&self) -> bool {
+        self.ranges.get(&0).is_some_and(|&e| e == self.max) && self.max > 0
     }
 }
 
-fn whole_family(like: Prefix) -> Prefix {
-    let zero = if like.is_ipv4() {
-        std::net::IpAddr::from([0u8; 4])
-    } else {
-        std::net::IpAddr::from([0u8; 16])
+/// A prefix's first and last address as integers (IPv4 in the low 32 bits).
+fn bounds(prefix: Prefix) -> (u128, u128) {
+    let int = |ip: IpAddr| match ip {
+        IpAddr::V4(a) => u128::from(u32::from(a)),
+        IpAddr::V6(a) => u128::from(a),
     };
-    Prefix::new(zero, 0).expect("a /0 is a prefix")
+    (int(prefix.addr()), int(prefix.last()))
 }
 
 /// The new rule, its set and the number of prefixes in it.
@@ -610,6 +696,34 @@ mod tests {
         assert_eq!(chain.rules.len(), 2);
         assert_eq!(chain.rules[0].counters.packets, 7);
         assert_eq!(chain.rules[0].counters.bytes, 420);
+    }
+
+    #[test]
+    fn an_adversarial_chain_stops_at_the_budget_and_keeps_what_it_did() {
+        // DROP a, DROP b (a run), then ACCEPT x/30 before every DROP x: each DROP is held
+        // back by the ACCEPT for its own /30 and restarts a scan.
+        let mut text = String::from(
+            "iptables -A INPUT -s 198.51.100.1 -j DROP\niptables -A INPUT -s 198.51.100.2 -j DROP\n",
+        );
+        for i in 0..40 {
+            let a = format!("203.0.113.{}", i * 4 % 256);
+            text += &format!("iptables -A INPUT -s {a}/30 -p tcp --dport 22 -j ACCEPT\n");
+            text += &format!("iptables -A INPUT -s {a} -j DROP\n");
+        }
+        let mut rs = parse_script(&Source::new("fw.sh", text), ParseOptions::default())
+            .unwrap()
+            .ruleset;
+        let opts = CollapseOptions {
+            max_visits: 0,
+            ..CollapseOptions::default()
+        };
+        let report = collapse(&mut rs, &opts).unwrap();
+        // 82 rules: a budget of 20 per rule allows the first scans, not one per member.
+        assert!(!report.runs.is_empty());
+        assert_eq!(
+            report.stopped,
+            [(Family::Ipv4, TableKind::Filter, "INPUT".to_string())]
+        );
     }
 
     #[test]
