@@ -79,6 +79,9 @@ pub enum Command {
     /// Block addresses, networks, ranges, countries and neighbourhoods: named lists loaded
     /// as kernel sets, timed bans that expire by themselves; never the admin or this host.
     Block(crate::cmd::block::BlockArgs),
+    /// Rewrite an iptables script or save file: runs of per-address DROP/REJECT rules
+    /// become one set and one `-m set` rule each, with the same verdict for every packet.
+    Import(crate::cmd::import::ImportArgs),
     /// Look up the country of addresses, one by one or in bulk with counts per country.
     Geo(crate::cmd::geo::GeoArgs),
     /// Print a shell completion script.

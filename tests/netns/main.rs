@@ -9,6 +9,7 @@
 mod apply;
 mod block;
 mod cli_lab;
+mod collapse;
 mod diff;
 mod lab;
 mod nft;

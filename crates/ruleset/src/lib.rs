@@ -16,6 +16,7 @@
 //! [`RuleSpec`] (matches + action), [`ParseError`] (file:line:column, token, hint).
 #![forbid(unsafe_code)]
 
+mod collapse;
 mod command;
 mod describe;
 mod error;
@@ -28,6 +29,7 @@ mod print;
 mod span;
 pub mod synthetic;
 
+pub use collapse::{collapse, CollapseError, CollapseOptions, CollapseReport, CollapsedRun};
 pub use command::{target_name, Command, Invocation};
 pub use describe::{describe_rule, RuleDescription};
 pub use error::{ErrorKind, ParseError, ParseErrors};
