@@ -31,7 +31,6 @@ use super::apply::state_dir;
 use crate::flags::StateArgs;
 
 /// The country databases Debian's tor-geoipdb installs.
-const DEFAULT_DBS: [&str; 2] = ["/usr/share/tor/geoip", "/usr/share/tor/geoip6"];
 
 /// `rampart block`.
 #[derive(Debug, Args)]
@@ -1259,20 +1258,7 @@ fn country(
 
 /// Each wanted country's prefixes from the databases.
 fn load_countries(paths: &[PathBuf], wanted: &[Country]) -> Result<Vec<(Country, PrefixSet)>> {
-    let defaults: Vec<PathBuf>;
-    let paths = if paths.is_empty() {
-        defaults = DEFAULT_DBS.iter().map(PathBuf::from).collect();
-        if let Some(missing) = defaults.iter().find(|p| !p.exists()) {
-            bail!(
-                "no country database: {} is missing\n  install it with: apt-get install \
-                 tor-geoipdb\n  or name one with --db FILE (a .mmdb file or a tor geoip file)",
-                missing.display()
-            );
-        }
-        &defaults[..]
-    } else {
-        paths
-    };
+    let paths = &super::geo::country_databases(paths)?;
     let mut sets: Vec<(Country, PrefixSet)> =
         wanted.iter().map(|c| (*c, PrefixSet::new())).collect();
     for path in paths {

@@ -206,22 +206,26 @@ fn print_text(out: &mut impl Write, r: &Report, summary: bool) -> Result<()> {
     Ok(())
 }
 
+/// The country databases to read: those given with `--db`, else tor-geoipdb's two files
+/// (with the apt command when they are missing). Shared with `rampart block country`.
+pub(crate) fn country_databases(given: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    if !given.is_empty() {
+        return Ok(given.to_vec());
+    }
+    let defaults: Vec<PathBuf> = DEFAULT_DBS.iter().map(PathBuf::from).collect();
+    if let Some(missing) = defaults.iter().find(|p| !p.exists()) {
+        bail!(
+            "no country database: {} is missing\n  install it with: apt-get install \
+             tor-geoipdb\n  or name one with --db FILE (a .mmdb file or a tor geoip file)",
+            missing.display()
+        );
+    }
+    Ok(defaults)
+}
+
 /// Reads the databases into one map; without `--db`, tor-geoipdb's two files.
 fn load(paths: &[PathBuf]) -> Result<PrefixMap<Country>> {
-    let defaults: Vec<PathBuf>;
-    let paths = if paths.is_empty() {
-        defaults = DEFAULT_DBS.iter().map(PathBuf::from).collect();
-        if let Some(missing) = defaults.iter().find(|p| !p.exists()) {
-            bail!(
-                "no country database: {} is missing\n  install it with: apt-get install \
-                 tor-geoipdb\n  or name one with --db FILE (a .mmdb file or a tor geoip file)",
-                missing.display()
-            );
-        }
-        &defaults[..]
-    } else {
-        paths
-    };
+    let paths = &country_databases(paths)?;
     let mut b = PrefixMapBuilder::new();
     for path in paths {
         let name = path.display().to_string();
