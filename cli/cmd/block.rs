@@ -30,8 +30,6 @@ use serde::Serialize;
 use super::apply::state_dir;
 use crate::flags::StateArgs;
 
-/// The country databases Debian's tor-geoipdb installs.
-
 /// `rampart block`.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
