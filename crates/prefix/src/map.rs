@@ -29,8 +29,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use crate::word::{range_blocks, Word};
 use crate::{AddrRange, Prefix, PrefixSet};
 
-/// Slot of a segment no prefix covers.
-const NONE: u32 = u32::MAX;
+/// Slot of a segment no prefix covers. Slots stay below 2^31 so that an index block can
+/// hold one beside its tag.
+const NONE: u32 = 0x7fff_ffff;
 
 /// Most segments a block of the index may hold before it gets a level of its own: the
 /// binary search over them stays within a cache line or two.
@@ -38,32 +39,55 @@ const DENSE: usize = 16;
 /// A node has about 2^-SPARSENESS blocks per start it covers: a few starts per block keep
 /// the final search short while the index stays a fraction of the starts' size.
 const SPARSENESS: u32 = 2;
-/// Widest level: 2^16 + 1 position words (256 KiB).
+/// Widest level below the root: 2^16 + 1 blocks (512 KiB).
 const MAX_LEVEL_BITS: u8 = 16;
+/// Widest root: 2^18 + 1 blocks (2 MiB), for the million-start tables.
+const MAX_ROOT_BITS: u8 = 18;
+
+/// `Block::child` of a block whose starts are searched.
+const SEARCH: u32 = 0;
+/// Tag of `Block::child` for a block inside one segment: the rest is the segment's slot.
+const LEAF: u32 = 0x8000_0000;
 
 /// One family's table: segment starts, their value slots, and a radix index over the
 /// starts.
 ///
 /// ```text
-///  key: | root bits | level-2 bits | level-3 bits | ...
-///  node: blocks[c].0, blocks[c + 1].0 = positions in `starts` of the first start in
-///        block c and in block c + 1; if more than DENSE starts fall in block c,
-///        blocks[c].1 is a node indexing the next bits of that block the same way
+///  key: | window bits | root bits | level-2 bits | level-3 bits | ...
+///  window: the top bits every start but the first shares (0010 for the IPv6 table, whose
+///        data all lies in 2000::/3); a key outside it is searched among the few starts
+///        outside it
+///  node: blocks[c].pos, blocks[c + 1].pos = positions in `starts` of the first start in
+///        block c and in block c + 1; blocks[c].child is LEAF | slot when block c lies
+///        inside one segment (the lookup ends there), a node indexing the next bits of
+///        the block the same way when more than DENSE starts fall in it, else SEARCH
 ///  then: binary search in starts[lo..hi] for the last start <= key (at most DENSE long,
 ///        unless the key's bits ran out)
 /// ```
 ///
-/// Each node has about one block per start it covers (at most 2^16), so a level costs at
-/// most ~8 bytes per start; dense regions (thousands of /48s in one /32 of the GeoIP
-/// data) get more levels, sparse ones stop at the root.
+/// Each node has about one block per four starts it covers (at most 2^16, 2^18 at the
+/// root), so the index costs a few bytes per start; dense regions (thousands of /48s in
+/// one /32 of the GeoIP data) get more levels, sparse ones stop at the root.
 #[derive(Debug, Clone)]
 struct Table<W> {
     starts: Vec<W>,
     slots: Vec<u32>,
     nodes: Vec<Node>,
-    /// Per block: (position of its first start, child node or NONE); side by side so
-    /// that one cache line answers both.
-    blocks: Vec<(u32, u32)>,
+    blocks: Vec<Block>,
+    /// The top bits every start after the first shares, and how many there are.
+    window: usize,
+    window_bits: u8,
+    /// Positions in `starts` of the first start in the window and one past the last.
+    first: usize,
+    last: usize,
+}
+
+/// Per block: position of its first start and what to do next; side by side so that one
+/// cache line answers both.
+#[derive(Debug, Clone, Copy)]
+struct Block {
+    pos: u32,
+    child: u32,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -79,26 +103,51 @@ struct Node {
 impl<W: Word> Table<W> {
     fn from_segments(segs: Vec<(W, u32)>) -> Table<W> {
         let (starts, slots): (Vec<W>, Vec<u32>) = segs.into_iter().unzip();
+        let n = starts.len();
+        // Starts after the first share their top `window_bits`: those of the second and
+        // the last (at most 32 of them, and at least one bit left for the root).
+        let window_bits = match (starts.get(1), starts.last()) {
+            (Some(&a), Some(&b)) if n > 2 => common_bits(a, b).min(32).min(W::BITS - 1),
+            _ => 0,
+        };
+        let window = starts.get(1).map_or(0, |s| s.bits(0, window_bits));
+        let first = (1..n)
+            .find(|&i| starts[i].bits(0, window_bits) == window)
+            .unwrap_or(n);
+        let last = (first..n)
+            .find(|&i| starts[i].bits(0, window_bits) != window)
+            .unwrap_or(n);
         let mut t = Table {
             starts,
             slots,
             nodes: Vec::new(),
             blocks: Vec::new(),
+            window,
+            window_bits,
+            first: if window_bits == 0 { 0 } else { first },
+            last: if window_bits == 0 { n } else { last },
         };
-        let n = t.starts.len();
-        t.node(0, n, 0);
+        t.node(t.first, t.last, window_bits);
         t
     }
 
     /// Adds the node indexing `starts[lo..hi]` (which share their top `skip` bits) and,
     /// recursively, its dense blocks' nodes; returns its number.
     fn node(&mut self, lo: usize, hi: usize, skip: u8) -> u32 {
+        let max = if self.nodes.is_empty() {
+            MAX_ROOT_BITS
+        } else {
+            MAX_LEVEL_BITS
+        };
         let bits = (usize::BITS - (hi - lo).leading_zeros())
             .saturating_sub(SPARSENESS)
             .max(1)
-            .min(u32::from(MAX_LEVEL_BITS))
+            .min(u32::from(max))
             .min(u32::from(W::BITS - skip)) as u8;
-        let id = u32::try_from(self.nodes.len()).expect("fewer than 2^32 nodes");
+        let id = u32::try_from(self.nodes.len())
+            .ok()
+            .filter(|&id| id < LEAF)
+            .expect("fewer than 2^31 nodes");
         let at = self.blocks.len();
         self.nodes.push(Node {
             skip,
@@ -111,38 +160,72 @@ impl<W: Word> Table<W> {
             while i < hi && self.starts[i].bits(skip, bits) < b {
                 i += 1;
             }
-            self.blocks.push((i as u32, NONE));
+            self.blocks.push(Block {
+                pos: i as u32,
+                child: SEARCH,
+            });
         }
-        self.blocks.push((hi as u32, NONE));
-        if skip + bits < W::BITS {
-            for b in 0..blocks {
-                let (l, h) = (
-                    self.blocks[at + b].0 as usize,
-                    self.blocks[at + b + 1].0 as usize,
-                );
-                if h - l > DENSE {
-                    let c = self.node(l, h, skip + bits);
-                    self.blocks[at + b].1 = c;
-                }
-            }
+        self.blocks.push(Block {
+            pos: hi as u32,
+            child: SEARCH,
+        });
+        // Key bits below this node's field.
+        let below = W::BITS - skip - bits;
+        for b in 0..blocks {
+            let (l, h) = (
+                self.blocks[at + b].pos as usize,
+                self.blocks[at + b + 1].pos as usize,
+            );
+            let child = if l == h {
+                // No start inside: the segment before covers the whole block (l >= 1, as
+                // starts[0] is zero and lies in the first block of the root).
+                LEAF | self.slots[l - 1]
+            } else if h == l + 1 && self.starts[l].trailing_zeros() >= below {
+                // One start, at the block's first address.
+                LEAF | self.slots[l]
+            } else if h - l > DENSE && below > 0 {
+                self.node(l, h, skip + bits)
+            } else {
+                SEARCH
+            };
+            self.blocks[at + b].child = child;
         }
         id
     }
 
     #[inline]
     fn slot(&self, key: W) -> u32 {
+        if key.bits(0, self.window_bits) != self.window {
+            return self.outside(key);
+        }
         let mut node = self.nodes[0];
         let (lo, hi) = loop {
-            let c = key.bits(node.skip, node.bits);
-            let i = node.at as usize + c;
-            let ((lo, child), hi) = (self.blocks[i], self.blocks[i + 1].0);
-            match child {
-                NONE => break (lo as usize, hi as usize),
-                n => node = self.nodes[n as usize],
+            let i = node.at as usize + key.bits(node.skip, node.bits);
+            let b = self.blocks[i];
+            if b.child >= LEAF {
+                return b.child & !LEAF;
             }
+            if b.child == SEARCH {
+                break (b.pos as usize, self.blocks[i + 1].pos as usize);
+            }
+            node = self.nodes[b.child as usize];
         };
         let k = self.starts[lo..hi].partition_point(|&s| s <= key);
-        // starts[0] is zero, so some start is <= key and lo + k >= 1.
+        // The block's segment before lo covers keys below starts[lo]: lo + k >= 1 as
+        // starts[0] is zero.
+        self.slots[lo + k - 1]
+    }
+
+    /// The slot of a key outside the window: below it, among the starts before the
+    /// window; above it, among those after.
+    #[cold]
+    fn outside(&self, key: W) -> u32 {
+        let (lo, hi) = if key < self.starts[self.first.min(self.starts.len() - 1)] {
+            (0, self.first)
+        } else {
+            (self.last, self.starts.len())
+        };
+        let k = self.starts[lo..hi].partition_point(|&s| s <= key);
         self.slots[lo + k - 1]
     }
 
@@ -159,14 +242,22 @@ impl<W: Word> Table<W> {
 
     fn bytes(&self) -> usize {
         self.starts.len() * (std::mem::size_of::<W>() + 4)
-            + self.blocks.len() * 8
+            + self.blocks.len() * std::mem::size_of::<Block>()
             + self.nodes.len() * std::mem::size_of::<Node>()
     }
 }
 
+/// The number of top bits `a` and `b` share, counting at most 32.
+fn common_bits<W: Word>(a: W, b: W) -> u8 {
+    let most = W::BITS.min(32);
+    (0..most)
+        .find(|&n| a.bits(0, n + 1) != b.bits(0, n + 1))
+        .unwrap_or(most)
+}
+
 /// Slot of a /64 in the IPv6 table whose segment boundaries fall inside it: look the whole
 /// address up in the full-width table.
-const MIXED: u32 = u32::MAX - 1;
+const MIXED: u32 = NONE - 1;
 
 /// IPv6 segments, keyed by the top 64 bits: almost every boundary in GeoIP data is
 /// /64-aligned (7,806 of 276,389 tor-geoipdb ranges are not), and 64-bit keys halve the
@@ -453,7 +544,10 @@ impl<V: Clone + Eq + Hash> PrefixMapBuilder<V> {
         if let Some(&s) = self.slot_of.get(&value) {
             return s;
         }
-        let s = u32::try_from(self.values.len()).expect("fewer than 2^32 distinct values");
+        let s = u32::try_from(self.values.len())
+            .ok()
+            .filter(|&s| s < MIXED)
+            .expect("fewer than 2^31 - 2 distinct values");
         self.values.push(value.clone());
         self.slot_of.insert(value, s);
         s
@@ -579,4 +673,47 @@ fn flatten<W: Word>(mut entries: Vec<Entry<W>>) -> Vec<(W, u32)> {
         emit(&mut segs, p, NONE);
     }
     segs
+}
+
+#[cfg(test)]
+mod stats_tmp {
+    use super::*;
+    #[test]
+    #[ignore]
+    fn v6_stats() {
+        let text = std::fs::read_to_string("/usr/share/tor/geoip6").unwrap();
+        let mut b = PrefixMapBuilder::new();
+        let mut ranges = Vec::new();
+        for l in text.lines().filter(|l| !l.starts_with('#')) {
+            let f: Vec<&str> = l.split(',').collect();
+            if f[2] == "??" { continue; }
+            let s: Ipv6Addr = f[0].parse().unwrap();
+            let e: Ipv6Addr = f[1].parse().unwrap();
+            ranges.push((u128::from(s), u128::from(e)));
+            b.insert_range(AddrRange::new(IpAddr::V6(s), IpAddr::V6(e)).unwrap(), f[2].to_string());
+        }
+        let m = b.build();
+        let t = &m.v6.narrow;
+        eprintln!("narrow starts {} blocks {} nodes {} window {}/{} wide {:?}", t.starts.len(), t.blocks.len(), t.nodes.len(), t.window, t.window_bits, m.v6.wide.as_ref().map(|w| w.starts.len()));
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || { x ^= x >> 12; x ^= x << 25; x ^= x >> 27; x.wrapping_mul(0x2545_f491_4f6c_dd1d) };
+        let mut hist = std::collections::BTreeMap::new();
+        for _ in 0..1_000_000 {
+            let (s, e) = ranges[next() as usize % ranges.len()];
+            let off = (u128::from(next()) << 64 | u128::from(next())) % (e - s + 1).max(1);
+            let key = ((s + off) >> 64) as u64;
+            let mut node = t.nodes[0];
+            let mut depth = 0;
+            let what = loop {
+                depth += 1;
+                let i = node.at as usize + key.bits(node.skip, node.bits);
+                let b = t.blocks[i];
+                if b.child >= LEAF { break if b.child & !LEAF == MIXED { "mixed" } else { "leaf" }.to_string(); }
+                if b.child == SEARCH { break format!("search{}", t.blocks[i+1].pos - b.pos); }
+                node = t.nodes[b.child as usize];
+            };
+            *hist.entry((depth, what)).or_insert(0) += 1;
+        }
+        for (k, v) in hist { eprintln!("{k:?} {v}"); }
+    }
 }
