@@ -53,33 +53,28 @@ const LEAF: u32 = 0x8000_0000;
 /// starts.
 ///
 /// ```text
-///  key: | window bits | root bits | level-2 bits | level-3 bits | ...
-///  window: the top bits every start but the first shares (0010 for the IPv6 table, whose
-///        data all lies in 2000::/3); a key outside it is searched among the few starts
-///        outside it
-///  node: blocks[c].pos, blocks[c + 1].pos = positions in `starts` of the first start in
+///  key:  | prefix bits | field bits | ...
+///  node: the starts it covers share their top `skip` bits (`prefix`); a key without
+///        them lies below or above them all: its slot is that of the start before them
+///        (`below`) or of their last (`above`). Otherwise the next `bits` bits of the
+///        key choose block c:
+///        blocks[c].pos, blocks[c + 1].pos = positions in `starts` of the first start in
 ///        block c and in block c + 1; blocks[c].child is LEAF | slot when block c lies
-///        inside one segment (the lookup ends there), a node indexing the next bits of
-///        the block the same way when more than DENSE starts fall in it, else SEARCH
-///  then: binary search in starts[lo..hi] for the last start <= key (at most DENSE long,
-///        unless the key's bits ran out)
+///        inside one segment (the lookup ends there), a child node when more than DENSE
+///        starts fall in it, else SEARCH
+///  then: binary search in starts[lo..hi] for the last start <= key (at most DENSE long)
 /// ```
 ///
-/// Each node has about one block per four starts it covers (at most 2^16, 2^18 at the
-/// root), so the index costs a few bytes per start; dense regions (thousands of /48s in
-/// one /32 of the GeoIP data) get more levels, sparse ones stop at the root.
+/// Each node skips the bits its starts share (path compression: the IPv6 data all lies in
+/// 2000::/4, and a dense /32 may hold thousands of /48s under one /44), so every level
+/// splits its starts. A node has about one block per four starts it covers (at most
+/// 2^16, 2^18 at the root), so the index costs a few bytes per start.
 #[derive(Debug, Clone)]
 struct Table<W> {
     starts: Vec<W>,
     slots: Vec<u32>,
-    nodes: Vec<Node>,
+    nodes: Vec<Node<W>>,
     blocks: Vec<Block>,
-    /// The top bits every start after the first shares, and how many there are.
-    window: usize,
-    window_bits: u8,
-    /// Positions in `starts` of the first start in the window and one past the last.
-    first: usize,
-    last: usize,
 }
 
 /// Per block: position of its first start and what to do next; side by side so that one
@@ -91,49 +86,42 @@ struct Block {
 }
 
 #[derive(Debug, Clone, Copy)]
-struct Node {
+struct Node<W> {
+    /// The top `skip` bits of every start under the node, the rest zero.
+    prefix: W,
+    /// Slot of keys below `prefix`, and above it.
+    below: u32,
+    above: u32,
+    /// Where its `2^bits + 1` blocks start in `blocks`.
+    at: u32,
     /// Key bits above this node's field.
     skip: u8,
     /// Width of this node's field.
     bits: u8,
-    /// Where its `2^bits + 1` blocks start in `blocks`.
-    at: u32,
 }
 
 impl<W: Word> Table<W> {
     fn from_segments(segs: Vec<(W, u32)>) -> Table<W> {
         let (starts, slots): (Vec<W>, Vec<u32>) = segs.into_iter().unzip();
-        let n = starts.len();
-        // Starts after the first share their top `window_bits`: those of the second and
-        // the last (at most 32 of them, and at least one bit left for the root).
-        let window_bits = match (starts.get(1), starts.last()) {
-            (Some(&a), Some(&b)) if n > 2 => common_bits(a, b).min(32).min(W::BITS - 1),
-            _ => 0,
-        };
-        let window = starts.get(1).map_or(0, |s| s.bits(0, window_bits));
-        let first = (1..n)
-            .find(|&i| starts[i].bits(0, window_bits) == window)
-            .unwrap_or(n);
-        let last = (first..n)
-            .find(|&i| starts[i].bits(0, window_bits) != window)
-            .unwrap_or(n);
         let mut t = Table {
             starts,
             slots,
             nodes: Vec::new(),
             blocks: Vec::new(),
-            window,
-            window_bits,
-            first: if window_bits == 0 { 0 } else { first },
-            last: if window_bits == 0 { n } else { last },
         };
-        t.node(t.first, t.last, window_bits);
+        // The root covers every start but the first (zero), unless that is the only one:
+        // then its prefix is the common prefix of the data, not zero.
+        let n = t.starts.len();
+        t.node(usize::from(n > 1), n, 0);
         t
     }
 
-    /// Adds the node indexing `starts[lo..hi]` (which share their top `skip` bits) and,
-    /// recursively, its dense blocks' nodes; returns its number.
+    /// Adds the node indexing `starts[lo..hi]` (which share at least their top `skip`
+    /// bits) and, recursively, its dense blocks' nodes; returns its number.
     fn node(&mut self, lo: usize, hi: usize, skip: u8) -> u32 {
+        let skip = skip
+            .max(self.starts[lo].common(self.starts[hi - 1]))
+            .min(W::BITS - 1);
         let max = if self.nodes.is_empty() {
             MAX_ROOT_BITS
         } else {
@@ -150,9 +138,13 @@ impl<W: Word> Table<W> {
             .expect("fewer than 2^31 nodes");
         let at = self.blocks.len();
         self.nodes.push(Node {
+            prefix: self.starts[lo].high(skip),
+            // lo is 0 only at the root of a table with one start, zero: no key is below.
+            below: lo.checked_sub(1).map_or(NONE, |p| self.slots[p]),
+            above: self.slots[hi - 1],
+            at: u32::try_from(at).expect("index below 2^32 entries"),
             skip,
             bits,
-            at: u32::try_from(at).expect("index below 2^32 entries"),
         });
         let blocks = 1usize << bits;
         let mut i = lo;
@@ -177,8 +169,9 @@ impl<W: Word> Table<W> {
                 self.blocks[at + b + 1].pos as usize,
             );
             let child = if l == h {
-                // No start inside: the segment before covers the whole block (l >= 1, as
-                // starts[0] is zero and lies in the first block of the root).
+                // No start inside: the segment before covers the whole block (l >= 1:
+                // the only node covering starts[0] is a root with that start alone, and
+                // its first block holds it).
                 LEAF | self.slots[l - 1]
             } else if h == l + 1 && self.starts[l].trailing_zeros() >= below {
                 // One start, at the block's first address.
@@ -195,11 +188,16 @@ impl<W: Word> Table<W> {
 
     #[inline]
     fn slot(&self, key: W) -> u32 {
-        if key.bits(0, self.window_bits) != self.window {
-            return self.outside(key);
-        }
-        let mut node = self.nodes[0];
+        let mut node = &self.nodes[0];
         let (lo, hi) = loop {
+            let high = key.high(node.skip);
+            if high != node.prefix {
+                return if high < node.prefix {
+                    node.below
+                } else {
+                    node.above
+                };
+            }
             let i = node.at as usize + key.bits(node.skip, node.bits);
             let b = self.blocks[i];
             if b.child >= LEAF {
@@ -208,28 +206,15 @@ impl<W: Word> Table<W> {
             if b.child == SEARCH {
                 break (b.pos as usize, self.blocks[i + 1].pos as usize);
             }
-            node = self.nodes[b.child as usize];
+            node = &self.nodes[b.child as usize];
         };
         let k = self.starts[lo..hi].partition_point(|&s| s <= key);
-        // The block's segment before lo covers keys below starts[lo]: lo + k >= 1 as
-        // starts[0] is zero.
+        // The segment before lo covers the block's keys below starts[lo]: lo + k >= 1,
+        // as a key below starts[0] = 0 does not exist.
         self.slots[lo + k - 1]
     }
 
-    /// The slot of a key outside the window: below it, among the starts before the
-    /// window; above it, among those after.
-    #[cold]
-    fn outside(&self, key: W) -> u32 {
-        let (lo, hi) = if key < self.starts[self.first.min(self.starts.len() - 1)] {
-            (0, self.first)
-        } else {
-            (self.last, self.starts.len())
-        };
-        let k = self.starts[lo..hi].partition_point(|&s| s <= key);
-        self.slots[lo + k - 1]
-    }
-
-    /// `(start, end, slot)` of every covered segment.
+/// `(start, end, slot)` of every covered segment.
     fn segments(&self) -> impl Iterator<Item = (W, W, u32)> + '_ {
         (0..self.starts.len()).filter_map(move |i| {
             let end = match self.starts.get(i + 1) {
@@ -243,16 +228,8 @@ impl<W: Word> Table<W> {
     fn bytes(&self) -> usize {
         self.starts.len() * (std::mem::size_of::<W>() + 4)
             + self.blocks.len() * std::mem::size_of::<Block>()
-            + self.nodes.len() * std::mem::size_of::<Node>()
+            + self.nodes.len() * std::mem::size_of::<Node<W>>()
     }
-}
-
-/// The number of top bits `a` and `b` share, counting at most 32.
-fn common_bits<W: Word>(a: W, b: W) -> u8 {
-    let most = W::BITS.min(32);
-    (0..most)
-        .find(|&n| a.bits(0, n + 1) != b.bits(0, n + 1))
-        .unwrap_or(most)
 }
 
 /// Slot of a /64 in the IPv6 table whose segment boundaries fall inside it: look the whole
@@ -694,7 +671,7 @@ mod stats_tmp {
         }
         let m = b.build();
         let t = &m.v6.narrow;
-        eprintln!("narrow starts {} blocks {} nodes {} window {}/{} wide {:?}", t.starts.len(), t.blocks.len(), t.nodes.len(), t.window, t.window_bits, m.v6.wide.as_ref().map(|w| w.starts.len()));
+        eprintln!("narrow starts {} blocks {} nodes {} wide {:?}", t.starts.len(), t.blocks.len(), t.nodes.len(), m.v6.wide.as_ref().map(|w| w.starts.len()));
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
         let mut next = || { x ^= x >> 12; x ^= x << 25; x ^= x >> 27; x.wrapping_mul(0x2545_f491_4f6c_dd1d) };
         let mut hist = std::collections::BTreeMap::new();
@@ -706,6 +683,7 @@ mod stats_tmp {
             let mut depth = 0;
             let what = loop {
                 depth += 1;
+                if key.high(node.skip) != node.prefix { break "out".to_string(); }
                 let i = node.at as usize + key.bits(node.skip, node.bits);
                 let b = t.blocks[i];
                 if b.child >= LEAF { break if b.child & !LEAF == MIXED { "mixed" } else { "leaf" }.to_string(); }
