@@ -71,8 +71,9 @@ const LEAF: u32 = 0x8000_0000;
 /// 2^16, 2^18 at the root), so the index costs a few bytes per start.
 #[derive(Debug, Clone)]
 struct Table<W> {
-    starts: Vec<W>,
-    slots: Vec<u32>,
+    /// Segment starts, ascending from zero, each beside its slot: the search's last
+    /// probe and the slot share a cache line.
+    segs: Vec<(W, u32)>,
     nodes: Vec<Node<W>>,
     blocks: Vec<Block>,
 }
@@ -102,16 +103,14 @@ struct Node<W> {
 
 impl<W: Word> Table<W> {
     fn from_segments(segs: Vec<(W, u32)>) -> Table<W> {
-        let (starts, slots): (Vec<W>, Vec<u32>) = segs.into_iter().unzip();
         let mut t = Table {
-            starts,
-            slots,
+            segs,
             nodes: Vec::new(),
             blocks: Vec::new(),
         };
         // The root covers every start but the first (zero), unless that is the only one:
         // then its prefix is the common prefix of the data, not zero.
-        let n = t.starts.len();
+        let n = t.segs.len();
         t.node(usize::from(n > 1), n, 0);
         t
     }
@@ -120,7 +119,7 @@ impl<W: Word> Table<W> {
     /// bits) and, recursively, its dense blocks' nodes; returns its number.
     fn node(&mut self, lo: usize, hi: usize, skip: u8) -> u32 {
         let skip = skip
-            .max(self.starts[lo].common(self.starts[hi - 1]))
+            .max(self.segs[lo].0.common(self.segs[hi - 1].0))
             .min(W::BITS - 1);
         let max = if self.nodes.is_empty() {
             MAX_ROOT_BITS
@@ -138,10 +137,10 @@ impl<W: Word> Table<W> {
             .expect("fewer than 2^31 nodes");
         let at = self.blocks.len();
         self.nodes.push(Node {
-            prefix: self.starts[lo].high(skip),
+            prefix: self.segs[lo].0.high(skip),
             // lo is 0 only at the root of a table with one start, zero: no key is below.
-            below: lo.checked_sub(1).map_or(NONE, |p| self.slots[p]),
-            above: self.slots[hi - 1],
+            below: lo.checked_sub(1).map_or(NONE, |p| self.segs[p].1),
+            above: self.segs[hi - 1].1,
             at: u32::try_from(at).expect("index below 2^32 entries"),
             skip,
             bits,
@@ -149,7 +148,7 @@ impl<W: Word> Table<W> {
         let blocks = 1usize << bits;
         let mut i = lo;
         for b in 0..blocks {
-            while i < hi && self.starts[i].bits(skip, bits) < b {
+            while i < hi && self.segs[i].0.bits(skip, bits) < b {
                 i += 1;
             }
             self.blocks.push(Block {
@@ -172,10 +171,10 @@ impl<W: Word> Table<W> {
                 // No start inside: the segment before covers the whole block (l >= 1:
                 // the only node covering starts[0] is a root with that start alone, and
                 // its first block holds it).
-                LEAF | self.slots[l - 1]
-            } else if h == l + 1 && self.starts[l].trailing_zeros() >= below {
+                LEAF | self.segs[l - 1].1
+            } else if h == l + 1 && self.segs[l].0.trailing_zeros() >= below {
                 // One start, at the block's first address.
-                LEAF | self.slots[l]
+                LEAF | self.segs[l].1
             } else if h - l > DENSE && below > 0 {
                 self.node(l, h, skip + bits)
             } else {
@@ -208,25 +207,26 @@ impl<W: Word> Table<W> {
             }
             node = &self.nodes[b.child as usize];
         };
-        let k = self.starts[lo..hi].partition_point(|&s| s <= key);
+        let k = self.segs[lo..hi].partition_point(|&(s, _)| s <= key);
         // The segment before lo covers the block's keys below starts[lo]: lo + k >= 1,
         // as a key below starts[0] = 0 does not exist.
-        self.slots[lo + k - 1]
+        self.segs[lo + k - 1].1
     }
 
 /// `(start, end, slot)` of every covered segment.
     fn segments(&self) -> impl Iterator<Item = (W, W, u32)> + '_ {
-        (0..self.starts.len()).filter_map(move |i| {
-            let end = match self.starts.get(i + 1) {
-                Some(&next) => next.checked_dec().expect("starts ascend"),
+        (0..self.segs.len()).filter_map(move |i| {
+            let end = match self.segs.get(i + 1) {
+                Some(&(next, _)) => next.checked_dec().expect("starts ascend"),
                 None => W::MAX,
             };
-            (self.slots[i] != NONE).then_some((self.starts[i], end, self.slots[i]))
+            let (start, slot) = self.segs[i];
+            (slot != NONE).then_some((start, end, slot))
         })
     }
 
     fn bytes(&self) -> usize {
-        self.starts.len() * (std::mem::size_of::<W>() + 4)
+        self.segs.len() * std::mem::size_of::<(W, u32)>()
             + self.blocks.len() * std::mem::size_of::<Block>()
             + self.nodes.len() * std::mem::size_of::<Node<W>>()
     }
@@ -671,7 +671,7 @@ mod stats_tmp {
         }
         let m = b.build();
         let t = &m.v6.narrow;
-        eprintln!("narrow starts {} blocks {} nodes {} wide {:?}", t.starts.len(), t.blocks.len(), t.nodes.len(), m.v6.wide.as_ref().map(|w| w.starts.len()));
+        eprintln!("narrow starts {} blocks {} nodes {} wide {:?}", t.segs.len(), t.blocks.len(), t.nodes.len(), m.v6.wide.as_ref().map(|w| w.segs.len()));
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
         let mut next = || { x ^= x >> 12; x ^= x << 25; x ^= x >> 27; x.wrapping_mul(0x2545_f491_4f6c_dd1d) };
         let mut hist = std::collections::BTreeMap::new();
