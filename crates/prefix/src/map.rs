@@ -88,17 +88,18 @@ struct Block {
 
 #[derive(Debug, Clone, Copy)]
 struct Node<W> {
-    /// The top `skip` bits of every start under the node, the rest zero.
-    prefix: W,
-    /// Slot of keys below `prefix`, and above it.
+    /// The top bits every start under the node shares (its prefix), the rest zero: the
+    /// node's first key.
+    base: W,
+    /// Offset from `base` of the node's last key (ones below the prefix).
+    last: W,
+    /// Slot of keys below `base`, and of keys above `base + last`.
     below: u32,
     above: u32,
     /// Where its `2^bits + 1` blocks start in `blocks`.
     at: u32,
-    /// Key bits above this node's field.
-    skip: u8,
-    /// Width of this node's field.
-    bits: u8,
+    /// Key bits below the node's field: a key's block is `(key - base) >> low`.
+    low: u8,
 }
 
 impl<W: Word> Table<W> {
@@ -137,13 +138,13 @@ impl<W: Word> Table<W> {
             .expect("fewer than 2^31 nodes");
         let at = self.blocks.len();
         self.nodes.push(Node {
-            prefix: self.segs[lo].0.high(skip),
+            base: self.segs[lo].0.high(skip),
+            last: W::MAX.shr(skip),
             // lo is 0 only at the root of a table with one start, zero: no key is below.
             below: lo.checked_sub(1).map_or(NONE, |p| self.segs[p].1),
             above: self.segs[hi - 1].1,
             at: u32::try_from(at).expect("index below 2^32 entries"),
-            skip,
-            bits,
+            low: W::BITS - skip - bits,
         });
         let blocks = 1usize << bits;
         let mut i = lo;
@@ -189,15 +190,17 @@ impl<W: Word> Table<W> {
     fn slot(&self, key: W) -> u32 {
         let mut node = &self.nodes[0];
         let (lo, hi) = loop {
-            let high = key.high(node.skip);
-            if high != node.prefix {
-                return if high < node.prefix {
+            // One subtraction checks the prefix and finds the field: keys outside the
+            // node wrap around to offsets above `last`.
+            let x = key.wrapping_sub(node.base);
+            if x > node.last {
+                return if key < node.base {
                     node.below
                 } else {
                     node.above
                 };
             }
-            let i = node.at as usize + key.bits(node.skip, node.bits);
+            let i = node.at as usize + x.shr(node.low).as_index();
             let b = self.blocks[i];
             if b.child >= LEAF {
                 return b.child & !LEAF;
@@ -650,48 +653,4 @@ fn flatten<W: Word>(mut entries: Vec<Entry<W>>) -> Vec<(W, u32)> {
         emit(&mut segs, p, NONE);
     }
     segs
-}
-
-#[cfg(test)]
-mod stats_tmp {
-    use super::*;
-    #[test]
-    #[ignore]
-    fn v6_stats() {
-        let text = std::fs::read_to_string("/usr/share/tor/geoip6").unwrap();
-        let mut b = PrefixMapBuilder::new();
-        let mut ranges = Vec::new();
-        for l in text.lines().filter(|l| !l.starts_with('#')) {
-            let f: Vec<&str> = l.split(',').collect();
-            if f[2] == "??" { continue; }
-            let s: Ipv6Addr = f[0].parse().unwrap();
-            let e: Ipv6Addr = f[1].parse().unwrap();
-            ranges.push((u128::from(s), u128::from(e)));
-            b.insert_range(AddrRange::new(IpAddr::V6(s), IpAddr::V6(e)).unwrap(), f[2].to_string());
-        }
-        let m = b.build();
-        let t = &m.v6.narrow;
-        eprintln!("narrow starts {} blocks {} nodes {} wide {:?}", t.segs.len(), t.blocks.len(), t.nodes.len(), m.v6.wide.as_ref().map(|w| w.segs.len()));
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = || { x ^= x >> 12; x ^= x << 25; x ^= x >> 27; x.wrapping_mul(0x2545_f491_4f6c_dd1d) };
-        let mut hist = std::collections::BTreeMap::new();
-        for _ in 0..1_000_000 {
-            let (s, e) = ranges[next() as usize % ranges.len()];
-            let off = (u128::from(next()) << 64 | u128::from(next())) % (e - s + 1).max(1);
-            let key = ((s + off) >> 64) as u64;
-            let mut node = t.nodes[0];
-            let mut depth = 0;
-            let what = loop {
-                depth += 1;
-                if key.high(node.skip) != node.prefix { break "out".to_string(); }
-                let i = node.at as usize + key.bits(node.skip, node.bits);
-                let b = t.blocks[i];
-                if b.child >= LEAF { break if b.child & !LEAF == MIXED { "mixed" } else { "leaf" }.to_string(); }
-                if b.child == SEARCH { break format!("search{}", t.blocks[i+1].pos - b.pos); }
-                node = t.nodes[b.child as usize];
-            };
-            *hist.entry((depth, what)).or_insert(0) += 1;
-        }
-        for (k, v) in hist { eprintln!("{k:?} {v}"); }
-    }
 }

@@ -30,6 +30,11 @@ pub(crate) trait Word: Copy + Ord + Debug + Default + Send + Sync + 'static {
     fn high(self, n: u8) -> Self;
     /// The number of top bits `self` and `other` share.
     fn common(self, other: Self) -> u8;
+    fn wrapping_sub(self, other: Self) -> Self;
+    /// `self >> n` (`n` below BITS).
+    fn shr(self, n: u8) -> Self;
+    /// The low bits as an index (the caller knows the value fits).
+    fn as_index(self) -> usize;
 }
 
 macro_rules! word {
@@ -74,6 +79,18 @@ macro_rules! word {
             }
             fn common(self, other: $t) -> u8 {
                 (self ^ other).leading_zeros() as u8
+            }
+            #[inline(always)]
+            fn wrapping_sub(self, other: $t) -> $t {
+                <$t>::wrapping_sub(self, other)
+            }
+            #[inline(always)]
+            fn shr(self, n: u8) -> $t {
+                self >> n
+            }
+            #[inline(always)]
+            fn as_index(self) -> usize {
+                self as usize
             }
         }
     };
