@@ -36,9 +36,14 @@ const NONE: u32 = 0x7fff_ffff;
 /// Most segments a block of the index may hold before it gets a level of its own: the
 /// binary search over them stays within a cache line or two.
 const DENSE: usize = 16;
-/// A node has about 2^-SPARSENESS blocks per start it covers: a few starts per block keep
-/// the final search short while the index stays a fraction of the starts' size.
-const SPARSENESS: u32 = 2;
+/// The root has about 2^-ROOT_SPARSENESS blocks per start it covers, a node below it
+/// 2^-SPARSENESS: a few starts per block keep the final search short while the index
+/// stays a fraction of the starts' size. Nodes below the root cover the dense regions;
+/// two starts per block there instead of four cut a level from many IPv6 lookups
+/// (tor-geoipdb: 149 instead of 161 instructions and 4.6 instead of 4.8 L1 misses per
+/// lookup under callgrind) for 2.4 MiB more index.
+const ROOT_SPARSENESS: u32 = 2;
+const SPARSENESS: u32 = 1;
 /// Widest level below the root: 2^16 + 1 blocks (512 KiB).
 const MAX_LEVEL_BITS: u8 = 16;
 /// Widest root: 2^18 + 1 blocks (2 MiB), for the million-start tables.
@@ -122,13 +127,13 @@ impl<W: Word> Table<W> {
         let skip = skip
             .max(self.segs[lo].0.common(self.segs[hi - 1].0))
             .min(W::BITS - 1);
-        let max = if self.nodes.is_empty() {
-            MAX_ROOT_BITS
+        let (max, sparseness) = if self.nodes.is_empty() {
+            (MAX_ROOT_BITS, ROOT_SPARSENESS)
         } else {
-            MAX_LEVEL_BITS
+            (MAX_LEVEL_BITS, SPARSENESS)
         };
         let bits = (usize::BITS - (hi - lo).leading_zeros())
-            .saturating_sub(SPARSENESS)
+            .saturating_sub(sparseness)
             .max(1)
             .min(u32::from(max))
             .min(u32::from(W::BITS - skip)) as u8;
@@ -216,7 +221,7 @@ impl<W: Word> Table<W> {
         self.segs[lo + k - 1].1
     }
 
-/// `(start, end, slot)` of every covered segment.
+    /// `(start, end, slot)` of every covered segment.
     fn segments(&self) -> impl Iterator<Item = (W, W, u32)> + '_ {
         (0..self.segs.len()).filter_map(move |i| {
             let end = match self.segs.get(i + 1) {
