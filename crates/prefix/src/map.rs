@@ -5,22 +5,35 @@
 //! Building flattens the (possibly nested) prefixes into the partition of the address space
 //! they induce: a sorted array of segment starts, each with the value of the longest prefix
 //! covering it (or none). A lookup finds the last start not above the address. A direct
-//! radix index on the address's top bits (more levels where the data is dense) narrows
-//! that search to the few segments starting in the same block, then a binary search
-//! finishes it.
+//! radix index on the address's bits (more levels where the data is dense) narrows that
+//! search to the few segments starting in the same block, then a binary search finishes
+//! it. Each index node first skips the bits all its starts share (path compression: the
+//! IPv6 data lies in 2000::/4, and a dense /32 holds thousands of /48s under one /44), and
+//! a block that lies inside one segment holds that segment's value, so the lookup ends in
+//! the index.
 //!
 //! Why this and not a trie: GeoIP data is ranges, not prefixes (tor-geoipdb's 662k ranges
 //! would be over a million CIDRs in a trie), and the flattened form is what the data
-//! already is: 662k segments, 11 MiB with the index, built in tens of milliseconds. A
-//! lookup touches one index entry per level (one level in sparse space, two or three in
+//! already is: 662k segments, 15 MiB with the index, built in tens of milliseconds. A
+//! lookup touches one index entry per level (one level in sparse space, two to four in
 //! dense IPv6 space) and then one or two cache lines of starts. A binary trie walks up to
 //! 32 or 128 dependent nodes; the `maxminddb` crate's tree over the same data measured
 //! 3–7 times slower (BENCHMARKS.md). A poptrie-style multibit trie was not tried.
 //!
+//! What was measured and not kept (tor-geoipdb, IPv6 lookups; callgrind counts per lookup
+//! are repeatable where the shared machine's wall clock is not): a batch lookup in
+//! lockstep over 16 addresses, so that their cache misses overlap, was no faster than one
+//! lookup after another (the out-of-order core already overlaps independent lookups, and
+//! the lanes' bookkeeping costs what it saves); a root of 2^20 or 2^22 blocks instead of
+//! 2^17 tripled the index for no gain; searching a fixed 16 starts (predictable branches)
+//! or counting them linearly instead of a binary search was no faster; one block per
+//! start below the root saved a little more (131 instructions, 3.8 L1 misses) for 7 MiB
+//! more index.
+//!
 //! Values are stored once each and referenced by a `u32` slot, so 662k entries of 259
 //! countries cost 259 values.
 //!
-//! Build cost: O(n log n) in the number of entries; memory about 12–20 bytes per segment.
+//! Build cost: O(n log n) in the number of entries; memory about 16–30 bytes per segment.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -58,22 +71,24 @@ const LEAF: u32 = 0x8000_0000;
 /// starts.
 ///
 /// ```text
-///  key:  | prefix bits | field bits | ...
-///  node: the starts it covers share their top `skip` bits (`prefix`); a key without
-///        them lies below or above them all: its slot is that of the start before them
-///        (`below`) or of their last (`above`). Otherwise the next `bits` bits of the
-///        key choose block c:
-///        blocks[c].pos, blocks[c + 1].pos = positions in `starts` of the first start in
+///  key:  | prefix bits | field bits | low bits
+///  node: the starts it covers share their prefix bits; `base` is that prefix with zero
+///        low bits, `last` all ones below the prefix. x = key - base (wrapping): if
+///        x > last, the key lies below or above all the node's starts and its slot is that
+///        of the start before them (`below`) or of their last (`above`). Otherwise
+///        c = x >> low chooses block c:
+///        blocks[c].pos, blocks[c + 1].pos = positions in `segs` of the first start in
 ///        block c and in block c + 1; blocks[c].child is LEAF | slot when block c lies
 ///        inside one segment (the lookup ends there), a child node when more than DENSE
 ///        starts fall in it, else SEARCH
-///  then: binary search in starts[lo..hi] for the last start <= key (at most DENSE long)
+///  then: binary search in segs[lo..hi] for the last start <= key (at most DENSE long)
 /// ```
 ///
 /// Each node skips the bits its starts share (path compression: the IPv6 data all lies in
 /// 2000::/4, and a dense /32 may hold thousands of /48s under one /44), so every level
-/// splits its starts. A node has about one block per four starts it covers (at most
-/// 2^16, 2^18 at the root), so the index costs a few bytes per start.
+/// splits its starts. The root has about one block per four starts it covers (at most
+/// 2^18), a node below it one per two (at most 2^16), so the index costs a few bytes per
+/// start.
 #[derive(Debug, Clone)]
 struct Table<W> {
     /// Segment starts, ascending from zero, each beside its slot: the search's last
