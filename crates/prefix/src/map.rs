@@ -23,12 +23,12 @@
 //! What was measured and not kept (tor-geoipdb, IPv6 lookups; callgrind counts per lookup
 //! are repeatable where the shared machine's wall clock is not): a batch lookup in
 //! lockstep over 16 addresses, so that their cache misses overlap, was no faster than one
-//! lookup after another (the out-of-order core already overlaps independent lookups, and
-//! the lanes' bookkeeping costs what it saves); a root of 2^20 or 2^22 blocks instead of
-//! 2^17 tripled the index for no gain; searching a fixed 16 starts (predictable branches)
-//! or counting them linearly instead of a binary search was no faster; one block per
-//! start below the root saved a little more (131 instructions, 3.8 L1 misses) for 7 MiB
-//! more index.
+//! lookup after another, and slower for IPv4 (the out-of-order core already overlaps
+//! independent lookups, and the lanes' bookkeeping costs what it saves); a root of 2^20
+//! or 2^22 blocks instead of 2^17 grew the index 2.5 or 8 times for no clear gain;
+//! searching a fixed 16 starts (predictable branches) or counting them linearly instead
+//! of a binary search was no faster; one block per start below the root saved a little
+//! more (131 instructions, 3.8 L1 misses) for 4.6 MiB more index.
 //!
 //! Values are stored once each and referenced by a `u32` slot, so 662k entries of 259
 //! countries cost 259 values.
