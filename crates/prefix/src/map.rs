@@ -5,22 +5,35 @@
 //! Building flattens the (possibly nested) prefixes into the partition of the address space
 //! they induce: a sorted array of segment starts, each with the value of the longest prefix
 //! covering it (or none). A lookup finds the last start not above the address. A direct
-//! radix index on the address's top bits (more levels where the data is dense) narrows
-//! that search to the few segments starting in the same block, then a binary search
-//! finishes it.
+//! radix index on the address's bits (more levels where the data is dense) narrows that
+//! search to the few segments starting in the same block, then a binary search finishes
+//! it. Each index node first skips the bits all its starts share (path compression: the
+//! IPv6 data lies in 2000::/4, and a dense /32 holds thousands of /48s under one /44), and
+//! a block that lies inside one segment holds that segment's value, so the lookup ends in
+//! the index.
 //!
 //! Why this and not a trie: GeoIP data is ranges, not prefixes (tor-geoipdb's 662k ranges
 //! would be over a million CIDRs in a trie), and the flattened form is what the data
-//! already is: 662k segments, 11 MiB with the index, built in tens of milliseconds. A
-//! lookup touches one index entry per level (one level in sparse space, two or three in
+//! already is: 662k segments, 15 MiB with the index, built in tens of milliseconds. A
+//! lookup touches one index entry per level (one level in sparse space, two to four in
 //! dense IPv6 space) and then one or two cache lines of starts. A binary trie walks up to
 //! 32 or 128 dependent nodes; the `maxminddb` crate's tree over the same data measured
 //! 3–7 times slower (BENCHMARKS.md). A poptrie-style multibit trie was not tried.
 //!
+//! What was measured and not kept (tor-geoipdb, IPv6 lookups; callgrind counts per lookup
+//! are repeatable where the shared machine's wall clock is not): a batch lookup in
+//! lockstep over 16 addresses, so that their cache misses overlap, was no faster than one
+//! lookup after another, and slower for IPv4 (the out-of-order core already overlaps
+//! independent lookups, and the lanes' bookkeeping costs what it saves); a root of 2^20
+//! or 2^22 blocks instead of 2^17 grew the index 2.5 or 8 times for no clear gain;
+//! searching a fixed 16 starts (predictable branches) or counting them linearly instead
+//! of a binary search was no faster; one block per start below the root saved a little
+//! more (131 instructions, 3.8 L1 misses) for 4.6 MiB more index.
+//!
 //! Values are stored once each and referenced by a `u32` slot, so 662k entries of 259
 //! countries cost 259 values.
 //!
-//! Build cost: O(n log n) in the number of entries; memory about 12–20 bytes per segment.
+//! Build cost: O(n log n) in the number of entries; memory about 16–30 bytes per segment.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -29,144 +42,222 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use crate::word::{range_blocks, Word};
 use crate::{AddrRange, Prefix, PrefixSet};
 
-/// Slot of a segment no prefix covers.
-const NONE: u32 = u32::MAX;
+/// Slot of a segment no prefix covers. Slots stay below 2^31 so that an index block can
+/// hold one beside its tag.
+const NONE: u32 = 0x7fff_ffff;
 
 /// Most segments a block of the index may hold before it gets a level of its own: the
 /// binary search over them stays within a cache line or two.
 const DENSE: usize = 16;
-/// A node has about 2^-SPARSENESS blocks per start it covers: a few starts per block keep
-/// the final search short while the index stays a fraction of the starts' size.
-const SPARSENESS: u32 = 2;
-/// Widest level: 2^16 + 1 position words (256 KiB).
+/// The root has about 2^-ROOT_SPARSENESS blocks per start it covers, a node below it
+/// 2^-SPARSENESS: a few starts per block keep the final search short while the index
+/// stays a fraction of the starts' size. Nodes below the root cover the dense regions;
+/// two starts per block there instead of four cut a level from many IPv6 lookups
+/// (tor-geoipdb: 149 instead of 161 instructions and 4.6 instead of 4.8 L1 misses per
+/// lookup under callgrind) for 2.4 MiB more index.
+const ROOT_SPARSENESS: u32 = 2;
+const SPARSENESS: u32 = 1;
+/// Widest level below the root: 2^16 + 1 blocks (512 KiB).
 const MAX_LEVEL_BITS: u8 = 16;
+/// Widest root: 2^18 + 1 blocks (2 MiB), for the million-start tables.
+const MAX_ROOT_BITS: u8 = 18;
+
+/// `Block::child` of a block whose starts are searched.
+const SEARCH: u32 = 0;
+/// Tag of `Block::child` for a block inside one segment: the rest is the segment's slot.
+const LEAF: u32 = 0x8000_0000;
 
 /// One family's table: segment starts, their value slots, and a radix index over the
 /// starts.
 ///
 /// ```text
-///  key: | root bits | level-2 bits | level-3 bits | ...
-///  node: blocks[c].0, blocks[c + 1].0 = positions in `starts` of the first start in
-///        block c and in block c + 1; if more than DENSE starts fall in block c,
-///        blocks[c].1 is a node indexing the next bits of that block the same way
-///  then: binary search in starts[lo..hi] for the last start <= key (at most DENSE long,
-///        unless the key's bits ran out)
+///  key:  | prefix bits | field bits | low bits
+///  node: the starts it covers share their prefix bits; `base` is that prefix with zero
+///        low bits, `last` all ones below the prefix. x = key - base (wrapping): if
+///        x > last, the key lies below or above all the node's starts and its slot is that
+///        of the start before them (`below`) or of their last (`above`). Otherwise
+///        c = x >> low chooses block c:
+///        blocks[c].pos, blocks[c + 1].pos = positions in `segs` of the first start in
+///        block c and in block c + 1; blocks[c].child is LEAF | slot when block c lies
+///        inside one segment (the lookup ends there), a child node when more than DENSE
+///        starts fall in it, else SEARCH
+///  then: binary search in segs[lo..hi] for the last start <= key (at most DENSE long)
 /// ```
 ///
-/// Each node has about one block per start it covers (at most 2^16), so a level costs at
-/// most ~8 bytes per start; dense regions (thousands of /48s in one /32 of the GeoIP
-/// data) get more levels, sparse ones stop at the root.
+/// Each node skips the bits its starts share (path compression: the IPv6 data all lies in
+/// 2000::/4, and a dense /32 may hold thousands of /48s under one /44), so every level
+/// splits its starts. The root has about one block per four starts it covers (at most
+/// 2^18), a node below it one per two (at most 2^16), so the index costs a few bytes per
+/// start.
 #[derive(Debug, Clone)]
 struct Table<W> {
-    starts: Vec<W>,
-    slots: Vec<u32>,
-    nodes: Vec<Node>,
-    /// Per block: (position of its first start, child node or NONE); side by side so
-    /// that one cache line answers both.
-    blocks: Vec<(u32, u32)>,
+    /// Segment starts, ascending from zero, each beside its slot: the search's last
+    /// probe and the slot share a cache line.
+    segs: Vec<(W, u32)>,
+    nodes: Vec<Node<W>>,
+    blocks: Vec<Block>,
+}
+
+/// Per block: position of its first start and what to do next; side by side so that one
+/// cache line answers both.
+#[derive(Debug, Clone, Copy)]
+struct Block {
+    pos: u32,
+    child: u32,
 }
 
 #[derive(Debug, Clone, Copy)]
-struct Node {
-    /// Key bits above this node's field.
-    skip: u8,
-    /// Width of this node's field.
-    bits: u8,
+struct Node<W> {
+    /// The top bits every start under the node shares (its prefix), the rest zero: the
+    /// node's first key.
+    base: W,
+    /// Offset from `base` of the node's last key (ones below the prefix).
+    last: W,
+    /// Slot of keys below `base`, and of keys above `base + last`.
+    below: u32,
+    above: u32,
     /// Where its `2^bits + 1` blocks start in `blocks`.
     at: u32,
+    /// Key bits below the node's field: a key's block is `(key - base) >> low`.
+    low: u8,
 }
 
 impl<W: Word> Table<W> {
     fn from_segments(segs: Vec<(W, u32)>) -> Table<W> {
-        let (starts, slots): (Vec<W>, Vec<u32>) = segs.into_iter().unzip();
         let mut t = Table {
-            starts,
-            slots,
+            segs,
             nodes: Vec::new(),
             blocks: Vec::new(),
         };
-        let n = t.starts.len();
-        t.node(0, n, 0);
+        // The root covers every start but the first (zero), unless that is the only one:
+        // then its prefix is the common prefix of the data, not zero.
+        let n = t.segs.len();
+        t.node(usize::from(n > 1), n, 0);
         t
     }
 
-    /// Adds the node indexing `starts[lo..hi]` (which share their top `skip` bits) and,
-    /// recursively, its dense blocks' nodes; returns its number.
+    /// Adds the node indexing `starts[lo..hi]` (which share at least their top `skip`
+    /// bits) and, recursively, its dense blocks' nodes; returns its number.
     fn node(&mut self, lo: usize, hi: usize, skip: u8) -> u32 {
+        let skip = skip
+            .max(self.segs[lo].0.common(self.segs[hi - 1].0))
+            .min(W::BITS - 1);
+        let (max, sparseness) = if self.nodes.is_empty() {
+            (MAX_ROOT_BITS, ROOT_SPARSENESS)
+        } else {
+            (MAX_LEVEL_BITS, SPARSENESS)
+        };
         let bits = (usize::BITS - (hi - lo).leading_zeros())
-            .saturating_sub(SPARSENESS)
+            .saturating_sub(sparseness)
             .max(1)
-            .min(u32::from(MAX_LEVEL_BITS))
+            .min(u32::from(max))
             .min(u32::from(W::BITS - skip)) as u8;
-        let id = u32::try_from(self.nodes.len()).expect("fewer than 2^32 nodes");
+        let id = u32::try_from(self.nodes.len())
+            .ok()
+            .filter(|&id| id < LEAF)
+            .expect("fewer than 2^31 nodes");
         let at = self.blocks.len();
         self.nodes.push(Node {
-            skip,
-            bits,
+            base: self.segs[lo].0.high(skip),
+            last: W::MAX.shr(skip),
+            // lo is 0 only at the root of a table with one start, zero: no key is below.
+            below: lo.checked_sub(1).map_or(NONE, |p| self.segs[p].1),
+            above: self.segs[hi - 1].1,
             at: u32::try_from(at).expect("index below 2^32 entries"),
+            low: W::BITS - skip - bits,
         });
         let blocks = 1usize << bits;
         let mut i = lo;
         for b in 0..blocks {
-            while i < hi && self.starts[i].bits(skip, bits) < b {
+            while i < hi && self.segs[i].0.bits(skip, bits) < b {
                 i += 1;
             }
-            self.blocks.push((i as u32, NONE));
+            self.blocks.push(Block {
+                pos: i as u32,
+                child: SEARCH,
+            });
         }
-        self.blocks.push((hi as u32, NONE));
-        if skip + bits < W::BITS {
-            for b in 0..blocks {
-                let (l, h) = (
-                    self.blocks[at + b].0 as usize,
-                    self.blocks[at + b + 1].0 as usize,
-                );
-                if h - l > DENSE {
-                    let c = self.node(l, h, skip + bits);
-                    self.blocks[at + b].1 = c;
-                }
-            }
+        self.blocks.push(Block {
+            pos: hi as u32,
+            child: SEARCH,
+        });
+        // Key bits below this node's field.
+        let below = W::BITS - skip - bits;
+        for b in 0..blocks {
+            let (l, h) = (
+                self.blocks[at + b].pos as usize,
+                self.blocks[at + b + 1].pos as usize,
+            );
+            let child = if l == h {
+                // No start inside: the segment before covers the whole block (l >= 1:
+                // the only node covering starts[0] is a root with that start alone, and
+                // its first block holds it).
+                LEAF | self.segs[l - 1].1
+            } else if h == l + 1 && self.segs[l].0.trailing_zeros() >= below {
+                // One start, at the block's first address.
+                LEAF | self.segs[l].1
+            } else if h - l > DENSE && below > 0 {
+                self.node(l, h, skip + bits)
+            } else {
+                SEARCH
+            };
+            self.blocks[at + b].child = child;
         }
         id
     }
 
     #[inline]
     fn slot(&self, key: W) -> u32 {
-        let mut node = self.nodes[0];
+        let mut node = &self.nodes[0];
         let (lo, hi) = loop {
-            let c = key.bits(node.skip, node.bits);
-            let i = node.at as usize + c;
-            let ((lo, child), hi) = (self.blocks[i], self.blocks[i + 1].0);
-            match child {
-                NONE => break (lo as usize, hi as usize),
-                n => node = self.nodes[n as usize],
+            // One subtraction checks the prefix and finds the field: keys outside the
+            // node wrap around to offsets above `last`.
+            let x = key.wrapping_sub(node.base);
+            if x > node.last {
+                return if key < node.base {
+                    node.below
+                } else {
+                    node.above
+                };
             }
+            let i = node.at as usize + x.shr(node.low).as_index();
+            let b = self.blocks[i];
+            if b.child >= LEAF {
+                return b.child & !LEAF;
+            }
+            if b.child == SEARCH {
+                break (b.pos as usize, self.blocks[i + 1].pos as usize);
+            }
+            node = &self.nodes[b.child as usize];
         };
-        let k = self.starts[lo..hi].partition_point(|&s| s <= key);
-        // starts[0] is zero, so some start is <= key and lo + k >= 1.
-        self.slots[lo + k - 1]
+        let k = self.segs[lo..hi].partition_point(|&(s, _)| s <= key);
+        // The segment before lo covers the block's keys below starts[lo]: lo + k >= 1,
+        // as a key below starts[0] = 0 does not exist.
+        self.segs[lo + k - 1].1
     }
 
     /// `(start, end, slot)` of every covered segment.
     fn segments(&self) -> impl Iterator<Item = (W, W, u32)> + '_ {
-        (0..self.starts.len()).filter_map(move |i| {
-            let end = match self.starts.get(i + 1) {
-                Some(&next) => next.checked_dec().expect("starts ascend"),
+        (0..self.segs.len()).filter_map(move |i| {
+            let end = match self.segs.get(i + 1) {
+                Some(&(next, _)) => next.checked_dec().expect("starts ascend"),
                 None => W::MAX,
             };
-            (self.slots[i] != NONE).then_some((self.starts[i], end, self.slots[i]))
+            let (start, slot) = self.segs[i];
+            (slot != NONE).then_some((start, end, slot))
         })
     }
 
     fn bytes(&self) -> usize {
-        self.starts.len() * (std::mem::size_of::<W>() + 4)
-            + self.blocks.len() * 8
-            + self.nodes.len() * std::mem::size_of::<Node>()
+        self.segs.len() * std::mem::size_of::<(W, u32)>()
+            + self.blocks.len() * std::mem::size_of::<Block>()
+            + self.nodes.len() * std::mem::size_of::<Node<W>>()
     }
 }
 
 /// Slot of a /64 in the IPv6 table whose segment boundaries fall inside it: look the whole
 /// address up in the full-width table.
-const MIXED: u32 = u32::MAX - 1;
+const MIXED: u32 = NONE - 1;
 
 /// IPv6 segments, keyed by the top 64 bits: almost every boundary in GeoIP data is
 /// /64-aligned (7,806 of 276,389 tor-geoipdb ranges are not), and 64-bit keys halve the
@@ -453,7 +544,10 @@ impl<V: Clone + Eq + Hash> PrefixMapBuilder<V> {
         if let Some(&s) = self.slot_of.get(&value) {
             return s;
         }
-        let s = u32::try_from(self.values.len()).expect("fewer than 2^32 distinct values");
+        let s = u32::try_from(self.values.len())
+            .ok()
+            .filter(|&s| s < MIXED)
+            .expect("fewer than 2^31 - 2 distinct values");
         self.values.push(value.clone());
         self.slot_of.insert(value, s);
         s

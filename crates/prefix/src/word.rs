@@ -26,6 +26,15 @@ pub(crate) trait Word: Copy + Ord + Debug + Default + Send + Sync + 'static {
     fn to_ip(self) -> IpAddr;
     /// `n` bits (at most 32) after the top `skip` bits, as an index; 0 when `n` is 0.
     fn bits(self, skip: u8, n: u8) -> usize;
+    /// The top `n` bits, the rest cleared (zero when `n` is 0).
+    fn high(self, n: u8) -> Self;
+    /// The number of top bits `self` and `other` share.
+    fn common(self, other: Self) -> u8;
+    fn wrapping_sub(self, other: Self) -> Self;
+    /// `self >> n` (`n` below BITS).
+    fn shr(self, n: u8) -> Self;
+    /// The low bits as an index (the caller knows the value fits).
+    fn as_index(self) -> usize;
 }
 
 macro_rules! word {
@@ -63,6 +72,25 @@ macro_rules! word {
                 } else {
                     ((self << skip) >> ($bits - u32::from(n))) as usize
                 }
+            }
+            #[inline(always)]
+            fn high(self, n: u8) -> $t {
+                self & !(<$t>::MAX.checked_shr(u32::from(n)).unwrap_or(0))
+            }
+            fn common(self, other: $t) -> u8 {
+                (self ^ other).leading_zeros() as u8
+            }
+            #[inline(always)]
+            fn wrapping_sub(self, other: $t) -> $t {
+                <$t>::wrapping_sub(self, other)
+            }
+            #[inline(always)]
+            fn shr(self, n: u8) -> $t {
+                self >> n
+            }
+            #[inline(always)]
+            fn as_index(self) -> usize {
+                self as usize
             }
         }
     };

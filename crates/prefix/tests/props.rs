@@ -317,3 +317,95 @@ proptest! {
         lpm_large_case(&ps, &probes)?;
     }
 }
+
+/// Clustered tables: prefixes nested in a few far-apart blocks of several depths (like
+/// the GeoIP data's thousands of /48s under a few /32s), so that index nodes skip the bits
+/// their starts share at every level, each prefix with its own value, and probes anywhere
+/// (outside every cluster too) and next to every boundary.
+fn clustered(bases: &[(u128, u8)], width: u8, a: u128, pick: u8, len: u8) -> (u128, u8) {
+    let (base, base_len) = bases[usize::from(pick) % bases.len()];
+    let len = base_len + len % (width - base_len + 1);
+    (base | (a & (u128::MAX >> (128 - width + base_len))), len)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn lpm_clustered_tables_agree_with_linear_scan(
+        v4 in proptest::collection::vec((any::<u32>(), any::<u8>(), any::<u8>()), 0..300),
+        v6 in proptest::collection::vec((any::<u128>(), any::<u8>(), any::<u8>()), 0..300),
+        wide in proptest::collection::vec((any::<u128>(), any::<u8>(), 65u8..=128), 0..4),
+        probe4 in proptest::collection::vec((any::<u32>(), any::<u8>(), any::<bool>()), 100),
+        probe6 in proptest::collection::vec((any::<u128>(), any::<u8>(), any::<bool>()), 100),
+    ) {
+        let b4: [(u128, u8); 4] = [(0x0a01_0000, 16), (0x0a01_4000, 20), (0x0a01_4a00, 24), (0xc000_0200, 24)];
+        let b6: [(u128, u8); 4] = [
+            (0x2a00_1450 << 96, 32),
+            (0x2a00_1450_4000 << 80, 44),
+            (0x2a00_1450_4000_ab00 << 64, 56),
+            (0x2001_0db8 << 96, 32),
+        ];
+        let v4p = |a: u32, pick: u8, len: u8| {
+            let (a, l) = clustered(&b4, 32, u128::from(a), pick, len);
+            (IpAddr::V4(Ipv4Addr::from(a as u32)), l)
+        };
+        let v6p = |a: u128, pick: u8, len: u8| {
+            let (a, l) = clustered(&b6, 64, a >> 64 << 64, pick, len);
+            (IpAddr::V6(Ipv6Addr::from(a | (a & u128::from(u64::MAX)))), l)
+        };
+        let mut ps: Vec<(Prefix, u16)> = v4
+            .iter()
+            .map(|&(a, pick, l)| v4p(a, pick, l))
+            .chain(v6.iter().map(|&(a, pick, l)| v6p(a, pick, l)))
+            .chain(wide.iter().map(|&(a, pick, l)| {
+                let (base, _) = b6[usize::from(pick) % b6.len()];
+                (IpAddr::V6(Ipv6Addr::from(base | (a & (u128::MAX >> 64)))), l)
+            }))
+            .enumerate()
+            .map(|(i, (a, l))| (Prefix::new(a, l).unwrap(), i as u16))
+            .collect();
+        // Probes: in the clusters, or anywhere (below and above every cluster).
+        let mut probes: Vec<IpAddr> = probe4
+            .iter()
+            .map(|&(a, pick, inside)| if inside { v4p(a, pick, 32).0 } else { IpAddr::V4(Ipv4Addr::from(a)) })
+            .chain(probe6.iter().map(|&(a, pick, inside)| {
+                if inside {
+                    let (IpAddr::V6(p), _) = v6p(a, pick, 64) else { unreachable!() };
+                    IpAddr::V6(Ipv6Addr::from(u128::from(p) | (a & u128::from(u64::MAX))))
+                } else {
+                    IpAddr::V6(Ipv6Addr::from(a))
+                }
+            }))
+            .collect();
+        for (p, _) in &ps {
+            let (first, last) = match (p.addr(), p.last()) {
+                (IpAddr::V4(a), IpAddr::V4(b)) => (
+                    IpAddr::V4(Ipv4Addr::from(u32::from(a).wrapping_sub(1))),
+                    IpAddr::V4(Ipv4Addr::from(u32::from(b).wrapping_add(1))),
+                ),
+                (IpAddr::V6(a), IpAddr::V6(b)) => (
+                    IpAddr::V6(Ipv6Addr::from(u128::from(a).wrapping_sub(1))),
+                    IpAddr::V6(Ipv6Addr::from(u128::from(b).wrapping_add(1))),
+                ),
+                _ => unreachable!(),
+            };
+            probes.extend([first, p.addr(), p.last(), last]);
+        }
+        let wide_ps = ps.split_off(ps.len() - wide.len());
+        let scan = |ps: &[(Prefix, u16)], ip: IpAddr| {
+            // Where the same prefix appears twice, the later one wins.
+            ps.iter()
+                .enumerate()
+                .filter(|(_, (p, _))| p.contains(ip))
+                .max_by_key(|&(i, (p, _))| (p.len(), i))
+                .map(|(_, &(_, v))| v)
+        };
+        for ps in [ps.clone(), [ps, wide_ps].concat()] {
+            let map: PrefixMap<u16> = ps.iter().copied().collect();
+            for &ip in &probes {
+                prop_assert_eq!(map.get(ip).copied(), scan(&ps, ip), "at {}", ip);
+            }
+        }
+    }
+}
