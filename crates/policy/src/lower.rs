@@ -128,6 +128,24 @@ fn icmp_type(family: Family, ty: u8) -> (Option<Neg<Protocol>>, Match) {
     }
 }
 
+/// One accept rule per open port of `lists` (tcp, then udp) in `chain`, each labelled with
+/// the port's own words (`ssh in`, `tcp port 8443 out`).
+fn open_ports(b: &mut Builder, family: Family, chain: &str, lists: [&Vec<PortRule>; 2]) {
+    let direction = if chain == "INPUT" { "in" } else { "out" };
+    for ((protocol, name), list) in [(Protocol::TCP, "tcp"), (Protocol::UDP, "udp")]
+        .into_iter()
+        .zip(lists)
+    {
+        for port in list {
+            let label = match port.label() {
+                l if l.starts_with("port") => format!("{name} {l} {direction}"),
+                l => format!("{l} {direction}"),
+            };
+            b.filter(family, chain, port_spec(protocol, port), &port.why, &label);
+        }
+    }
+}
+
 fn port_spec(protocol: Protocol, port: &PortRule) -> RuleSpec {
     let dport = Some(Neg::plain(port.ports));
     let m = if protocol == Protocol::TCP {
@@ -315,24 +333,7 @@ impl Policy {
                 &format!("LAN {} to the router", router.lan),
             );
         }
-        for (protocol, list, name) in [
-            (Protocol::TCP, &self.input_tcp, "tcp"),
-            (Protocol::UDP, &self.input_udp, "udp"),
-        ] {
-            for port in list {
-                let label = match port.label() {
-                    l if l.starts_with("port") => format!("{name} {l} in"),
-                    l => format!("{l} in"),
-                };
-                b.filter(
-                    family,
-                    "INPUT",
-                    port_spec(protocol, port),
-                    &port.why,
-                    &label,
-                );
-            }
-        }
+        open_ports(b, family, "INPUT", [&self.input_tcp, &self.input_udp]);
     }
 
     fn output(&self, b: &mut Builder, family: Family) {
@@ -366,24 +367,7 @@ impl Policy {
         if family == Family::Ipv6 {
             icmpv6_needed(b, "OUTPUT", why);
         }
-        for (protocol, list, name) in [
-            (Protocol::TCP, &self.output_tcp, "tcp"),
-            (Protocol::UDP, &self.output_udp, "udp"),
-        ] {
-            for port in list {
-                let label = match port.label() {
-                    l if l.starts_with("port") => format!("{name} {l} out"),
-                    l => format!("{l} out"),
-                };
-                b.filter(
-                    family,
-                    "OUTPUT",
-                    port_spec(protocol, port),
-                    &port.why,
-                    &label,
-                );
-            }
-        }
+        open_ports(b, family, "OUTPUT", [&self.output_tcp, &self.output_udp]);
     }
 
     fn forward(&self, b: &mut Builder, family: Family) {
