@@ -4,9 +4,13 @@
 # ("Set elements over netlink", list loads). The data is described in
 # crates/nfnl/examples/listbench.rs.
 #
-#   cargo build --release -p rampart-nfnl --example listbench
-#   scripts/listbench.sh [DIR] [--no-nft-reload]
+#   scripts/listbench.sh [DIR] [--no-nft-reload]     (builds the example itself)
 set -e
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+need_cargo
+need_packages time nftables ipset tor-geoipdb
+cargo build --release --quiet -p rampart-nfnl --example listbench
 DIR=${1:-/tmp/listbench}
 BIN=target/release/examples/listbench
 TIME="/usr/bin/time -f %e_s_%M_KiB"
