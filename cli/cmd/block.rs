@@ -447,7 +447,7 @@ fn element_contains(e: &Element, ip: IpAddr) -> bool {
     match e {
         Element::Prefix(p) => p.contains(ip),
         Element::Range { start, end } => {
-            start.is_ipv4() == ip.is_ipv4() && *start <= ip && end.map_or(true, |end| ip < end)
+            start.is_ipv4() == ip.is_ipv4() && *start <= ip && end.is_none_or(|end| ip < end)
         }
         _ => false,
     }
@@ -861,7 +861,7 @@ fn list_cmd(
     let store = Store::new(state_dir(state)?);
     let mut kernel = Kernel::new();
     let keep = |p: Prefix| {
-        filter.as_ref().map_or(true, |f| {
+        filter.as_ref().is_none_or(|f| {
             f.iter()
                 .any(|q| q.contains(p.addr()) || p.contains(q.addr()))
         })

@@ -75,7 +75,7 @@ pub fn plan(
             t.push_str(&format!("delete chain inet rampart {}\n", quote(c)));
         }
         for s in &cur.sets {
-            let gone = new.set(&s.name).map_or(true, |n| n.kind != s.kind);
+            let gone = new.set(&s.name).is_none_or(|n| n.kind != s.kind);
             if gone || recreate.contains(&s.name) {
                 t.push_str(&format!(
                     "delete {} inet rampart {}\n",

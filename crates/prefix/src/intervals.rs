@@ -14,7 +14,7 @@ pub(crate) fn normalise<W: Word>(v: &mut Vec<(W, W)>) {
         if out > 0 {
             let last = &mut v[out - 1];
             // Adjacent (last.1 + 1 == s) or overlapping: extend.
-            if last.1.checked_inc().map_or(true, |n| n >= s) {
+            if last.1.checked_inc().is_none_or(|n| n >= s) {
                 if e > last.1 {
                     last.1 = e;
                 }
@@ -41,7 +41,7 @@ pub(crate) fn union<W: Word>(a: &[(W, W)], b: &[(W, W)]) -> Vec<(W, W)> {
             b[j - 1]
         };
         match v.last_mut() {
-            Some(last) if last.1.checked_inc().map_or(true, |n: W| n >= x.0) => {
+            Some(last) if last.1.checked_inc().is_none_or(|n: W| n >= x.0) => {
                 if x.1 > last.1 {
                     last.1 = x.1;
                 }

@@ -283,7 +283,7 @@ impl V6Table {
         let mut narrow: Vec<(u64, u32)> = Vec::with_capacity(segs.len());
         let mut wide: Vec<(u128, u32)> = Vec::new();
         let push = |v: &mut Vec<(u64, u32)>, k: u64, slot: u32| {
-            if v.last().map_or(true, |l| l.1 != slot) {
+            if v.last().is_none_or(|l| l.1 != slot) {
                 v.push((k, slot));
             }
         };

@@ -225,7 +225,7 @@ trait BestExt {
 
 impl BestExt for Option<(u8, u8)> {
     fn is_none_or_le(&self, len: u8) -> bool {
-        self.map_or(true, |(l, _)| l <= len)
+        self.is_none_or(|(l, _)| l <= len)
     }
 }
 
@@ -276,7 +276,7 @@ fn lpm_large_case(ps: &[(Prefix, u16)], probes: &[IpAddr]) -> Result<(), TestCas
     for ip in all {
         let mut best: Option<(u8, u16)> = None;
         for &(p, v) in ps {
-            if p.contains(ip) && best.map_or(true, |(l, _)| l <= p.len()) {
+            if p.contains(ip) && best.is_none_or(|(l, _)| l <= p.len()) {
                 best = Some((p.len(), v));
             }
         }

@@ -274,7 +274,7 @@ impl Host {
         let declared = self.routes.iter().map(|r| (r.dest, r.dev.as_str(), r.via));
         let mut best: Option<(Prefix, &str, Option<IpAddr>)> = None;
         for (dest, dev, via) in connected.chain(declared) {
-            if dest.contains(dst) && best.map_or(true, |(b, _, _)| dest.len() > b.len()) {
+            if dest.contains(dst) && best.is_none_or(|(b, _, _)| dest.len() > b.len()) {
                 best = Some((dest, dev, via));
             }
         }

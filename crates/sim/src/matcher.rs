@@ -296,24 +296,24 @@ pub(crate) fn header_holds(spec: &RuleSpec, test: Test, ctx: &Ctx) -> bool {
         Test::Source => spec
             .source
             .as_ref()
-            .map_or(true, |s| neg(s, |p| p.contains(ctx.src))),
+            .is_none_or(|s| neg(s, |p| p.contains(ctx.src))),
         Test::Destination => spec
             .destination
             .as_ref()
-            .map_or(true, |d| neg(d, |p| p.contains(ctx.dst))),
+            .is_none_or(|d| neg(d, |p| p.contains(ctx.dst))),
         Test::InIface => spec
             .in_interface
             .as_ref()
-            .map_or(true, |i| neg(i, |i| i.matches(ctx.in_iface))),
+            .is_none_or(|i| neg(i, |i| i.matches(ctx.in_iface))),
         Test::OutIface => spec
             .out_interface
             .as_ref()
-            .map_or(true, |o| neg(o, |o| o.matches(ctx.out_iface))),
+            .is_none_or(|o| neg(o, |o| o.matches(ctx.out_iface))),
         Test::Protocol => spec
             .protocol
             .as_ref()
-            .map_or(true, |p| neg(p, |p| *p == ctx.pkt.protocol)),
-        Test::Fragment => spec.fragment.map_or(true, |f| f == ctx.pkt.fragment),
+            .is_none_or(|p| neg(p, |p| *p == ctx.pkt.protocol)),
+        Test::Fragment => spec.fragment.is_none_or(|f| f == ctx.pkt.fragment),
         Test::Module(_) => true,
     }
 }
@@ -388,7 +388,7 @@ fn match_one(m: &Match, index: usize, ctx: &Ctx, env: &mut Env) -> bool {
                 && pkt.protocol == Protocol::TCP
                 && ports(&t.sport, Side::Src, ctx.sport, env)
                 && ports(&t.dport, Side::Dst, ctx.dport, env)
-                && t.flags.as_ref().map_or(true, |f| {
+                && t.flags.as_ref().is_none_or(|f| {
                     let (mask, comp) = (f.value.mask.0, f.value.comp.0);
                     f.apply(env.decide.field(
                         pkt.tcp_flags,
@@ -438,16 +438,16 @@ fn match_one(m: &Match, index: usize, ctx: &Ctx, env: &mut Env) -> bool {
         Match::Conntrack(c) => {
             c.state
                 .as_ref()
-                .map_or(true, |s| neg(s, |st| st.0 & ctx.ct_bits != 0))
+                .is_none_or(|s| neg(s, |st| st.0 & ctx.ct_bits != 0))
                 && c.proto
                     .as_ref()
-                    .map_or(true, |p| neg(p, |p| *p == pkt.protocol))
+                    .is_none_or(|p| neg(p, |p| *p == pkt.protocol))
                 && c.orig_src
                     .as_ref()
-                    .map_or(true, |p| neg(p, |p| p.contains(ctx.orig_src)))
+                    .is_none_or(|p| neg(p, |p| p.contains(ctx.orig_src)))
                 && c.orig_dst
                     .as_ref()
-                    .map_or(true, |p| neg(p, |p| p.contains(ctx.orig_dst)))
+                    .is_none_or(|p| neg(p, |p| p.contains(ctx.orig_dst)))
         }
         Match::Limit(l) => {
             let (table, chain, rule) = ctx.rule_at;
@@ -475,10 +475,10 @@ fn match_one(m: &Match, index: usize, ctx: &Ctx, env: &mut Env) -> bool {
         Match::Iprange(r) => {
             r.src
                 .as_ref()
-                .map_or(true, |n| neg(n, |r| r.contains(ctx.src)))
+                .is_none_or(|n| neg(n, |r| r.contains(ctx.src)))
                 && r.dst
                     .as_ref()
-                    .map_or(true, |n| neg(n, |r| r.contains(ctx.dst)))
+                    .is_none_or(|n| neg(n, |r| r.contains(ctx.dst)))
         }
         // Locally generated packets have no source MAC: the kernel only allows the match
         // where one exists, and it never matches in OUTPUT.
@@ -505,11 +505,12 @@ fn match_one(m: &Match, index: usize, ctx: &Ctx, env: &mut Env) -> bool {
                 (limit && !name.is_empty()).then_some(name)
             };
             let limit = iface(a.limit_iface_in || a.limit_iface_out);
-            a.src.as_ref().map_or(true, |t| {
-                neg(t, |t| ctx.host.addr_type(ctx.src, limit) & t.0 != 0)
-            }) && a.dst.as_ref().map_or(true, |t| {
-                neg(t, |t| ctx.host.addr_type(ctx.dst, limit) & t.0 != 0)
-            })
+            a.src
+                .as_ref()
+                .is_none_or(|t| neg(t, |t| ctx.host.addr_type(ctx.src, limit) & t.0 != 0))
+                && a.dst
+                    .as_ref()
+                    .is_none_or(|t| neg(t, |t| ctx.host.addr_type(ctx.dst, limit) & t.0 != 0))
         }
         Match::Mark(mk) => neg(mk, |v| ctx.mark & v.mask == v.value),
         other => {
@@ -523,9 +524,8 @@ fn match_one(m: &Match, index: usize, ctx: &Ctx, env: &mut Env) -> bool {
 }
 
 fn ports(test: &Option<Neg<PortRange>>, side: Side, value: Option<u16>, env: &mut Env) -> bool {
-    test.as_ref().map_or(true, |t| {
-        t.apply(env.decide.port(side, std::slice::from_ref(&t.value), value))
-    })
+    test.as_ref()
+        .is_none_or(|t| t.apply(env.decide.port(side, std::slice::from_ref(&t.value), value)))
 }
 
 fn icmp(t: &Neg<IcmpType>, flag: &str, pkt: &Packet, env: &mut Env) -> bool {

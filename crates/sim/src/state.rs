@@ -147,7 +147,7 @@ impl View<'_> {
             RecentCommand::Rcheck | RecentCommand::Update => {
                 let hits = stamps
                     .iter()
-                    .filter(|t| window_start.map_or(true, |w| **t >= w))
+                    .filter(|t| window_start.is_none_or(|w| **t >= w))
                     .count();
                 if hits >= m.hitcount.map_or(1, |h| h.max(1) as usize) {
                     ret = !ret;
