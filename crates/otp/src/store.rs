@@ -48,6 +48,10 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     }
 }
 
+/// Size of the decoy file: about a default 280-password sheet's secret file (salt and
+/// Argon2id hash per entry, hex-encoded), so the decoy writes as much as a real save.
+const DECOY_BYTES: usize = 32 * 1024;
+
 impl Store {
     /// The store in `dir` (nothing is touched yet).
     pub fn new(dir: impl Into<PathBuf>) -> Store {
@@ -195,6 +199,53 @@ impl Store {
             .map_err(io(&self.dir))
     }
 
+    /// The disk work of one refused login's `save`, done on one fixed decoy file: write a
+    /// temp file, fsync, rename, fsync the directory, then read it back. Refusing a user
+    /// without a sheet then costs the same I/O as refusing one with a sheet (whose secret
+    /// file is rewritten before the prompt and after the answer), so the answer time does
+    /// not tell who has a sheet — without creating a file per user name tried.
+    pub fn decoy_round(&self) -> Result<(), StoreError> {
+        self.check_dir()?;
+        let lock_path = self.dir.join(".decoy.lock");
+        let lock = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
+            .open(&lock_path)
+            .map_err(io(&lock_path))?;
+        let _lock = Flock::lock(lock, FlockArg::LockExclusive)
+            .map_err(|(_, e)| io(&lock_path)(std::io::Error::from(e)))?;
+        let path = self.dir.join(".decoy");
+        let tmp = self.dir.join(".decoy.tmp");
+        match fs::remove_file(&tmp) {
+            Err(e) if e.kind() != ErrorKind::NotFound => return Err(io(&tmp)(e)),
+            _ => {}
+        }
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
+            .open(&tmp)
+            .map_err(io(&tmp))?;
+        f.write_all(&[b'#'; DECOY_BYTES])
+            .and_then(|()| f.sync_all())
+            .map_err(io(&tmp))?;
+        drop(f);
+        fs::rename(&tmp, &path).map_err(io(&path))?;
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io(&self.dir))?;
+        let mut back = Vec::with_capacity(DECOY_BYTES);
+        File::open(&path)
+            .and_then(|mut f| f.read_to_end(&mut back))
+            .map_err(io(&path))?;
+        Ok(())
+    }
+
     /// Removes the user's secret and lock files; `false` if there were none.
     pub fn remove(&self, lock: Locked) -> Result<bool, StoreError> {
         let path = self.secret_path(&lock.user);
@@ -223,6 +274,31 @@ mod tests {
         let d = std::env::temp_dir().join(format!("rampart-otp-{}-{name}", std::process::id()));
         let _ = fs::remove_dir_all(&d);
         d
+    }
+
+    #[test]
+    fn decoy_rounds_write_like_a_save_into_one_fixed_file() {
+        let dir = tempdir("decoy");
+        let store = Store::new(dir.join("otp"));
+        store.create().unwrap();
+        let sheet = Sheet::generate(&mut Seeded(1), 280, 64).unwrap();
+        let s = Secrets::from_sheet("dave", &sheet, "p", KdfParams::TEST, &mut Seeded(2)).unwrap();
+        // The decoy writes about as much as a real save of a default sheet.
+        let real = s.emit().len();
+        assert!(DECOY_BYTES / 2 < real && real < DECOY_BYTES * 2, "{real}");
+        for _ in 0..3 {
+            store.decoy_round().unwrap();
+        }
+        let md = fs::metadata(store.dir().join(".decoy")).unwrap();
+        assert_eq!((md.len() as usize, md.mode() & 0o777), (DECOY_BYTES, 0o600));
+        // One fixed file and its lock, whatever the user names tried: nothing per user.
+        let mut names: Vec<_> = fs::read_dir(store.dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, [".decoy", ".decoy.lock"]);
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

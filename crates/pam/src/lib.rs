@@ -138,12 +138,15 @@ fn authenticate(pamh: &Handle, flags: c_int, args: &[String]) -> c_int {
         }
         Ok(None) if opts.nullok => return PAM_IGNORE,
         Ok(None) => {
-            // Unknown user or user without a sheet: ask and refuse, taking as long as a
-            // real check so the answer time does not tell who has a sheet.
+            // Unknown user or user without a sheet: ask and refuse, doing the same hashing
+            // and the same store writes as a real check (before the prompt and after the
+            // answer), so the answer time does not tell who has a sheet.
             let c = rampart_otp::decoy_begin(&mut OsEntropy);
+            let _ = store.decoy_round();
             if let Ok(Some(answer)) = pamh.converse(PAM_PROMPT_ECHO_OFF, &c.prompt()) {
                 let answer = String::from_utf8_lossy(&answer).into_owned();
                 let _ = rampart_otp::decoy_finish(&answer);
+                let _ = store.decoy_round();
             }
             return PAM_AUTH_ERR;
         }
