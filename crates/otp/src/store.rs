@@ -48,6 +48,21 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     }
 }
 
+/// Opens (creating it 0600 if needed) and exclusively locks a lock file; the kernel drops
+/// the lock when the process dies, so a killed login never leaves it stale.
+fn lock_file(path: &Path) -> Result<Flock<File>, StoreError> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
+        .open(path)
+        .map_err(io(path))?;
+    Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| io(path)(std::io::Error::from(e)))
+}
+
 /// Size of the decoy file: about a default 280-password sheet's secret file (salt and
 /// Argon2id hash per entry, hex-encoded), so the decoy writes as much as a real save.
 const DECOY_BYTES: usize = 32 * 1024;
@@ -109,18 +124,7 @@ impl Store {
     pub fn lock(&self, user: &str) -> Result<Locked, StoreError> {
         check_user(user)?;
         self.check_dir()?;
-        let path = self.dir.join(format!("{user}.lock"));
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
-            .open(&path)
-            .map_err(io(&path))?;
-        let lock = Flock::lock(file, FlockArg::LockExclusive)
-            .map_err(|(_, e)| io(&path)(std::io::Error::from(e)))?;
+        let lock = lock_file(&self.dir.join(format!("{user}.lock")))?;
         Ok(Locked {
             user: user.to_string(),
             _lock: lock,
@@ -173,9 +177,15 @@ impl Store {
         assert_eq!(lock.user, secrets.user, "saving under another user's lock");
         let path = self.secret_path(&lock.user);
         let tmp = self.dir.join(format!(".{}.otp.tmp", lock.user));
-        // A temp file left by a process killed mid-write; we hold the lock, so it is dead.
-        match fs::remove_file(&tmp) {
-            Err(e) if e.kind() != ErrorKind::NotFound => return Err(io(&tmp)(e)),
+        self.replace_file(&tmp, &path, secrets.emit().as_bytes())
+    }
+
+    /// Writes `bytes` to `tmp` (created fresh, 0600), fsyncs it, renames it over `path` and
+    /// fsyncs the directory: the store's one atomic-write protocol. The caller holds the
+    /// lock that owns `tmp`, so a `tmp` left by a killed process is dead and removed first.
+    fn replace_file(&self, tmp: &Path, path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+        match fs::remove_file(tmp) {
+            Err(e) if e.kind() != ErrorKind::NotFound => return Err(io(tmp)(e)),
             _ => {}
         }
         let mut f = OpenOptions::new()
@@ -183,17 +193,15 @@ impl Store {
             .create_new(true)
             .mode(0o600)
             .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
-            .open(&tmp)
-            .map_err(io(&tmp))?;
-        let written = f
-            .write_all(secrets.emit().as_bytes())
-            .and_then(|()| f.sync_all());
+            .open(tmp)
+            .map_err(io(tmp))?;
+        let written = f.write_all(bytes).and_then(|()| f.sync_all());
         if let Err(e) = written {
-            let _ = fs::remove_file(&tmp);
-            return Err(io(&tmp)(e));
+            let _ = fs::remove_file(tmp);
+            return Err(io(tmp)(e));
         }
         drop(f);
-        fs::rename(&tmp, &path).map_err(io(&path))?;
+        fs::rename(tmp, path).map_err(io(path))?;
         File::open(&self.dir)
             .and_then(|d| d.sync_all())
             .map_err(io(&self.dir))
@@ -206,39 +214,9 @@ impl Store {
     /// not tell who has a sheet — without creating a file per user name tried.
     pub fn decoy_round(&self) -> Result<(), StoreError> {
         self.check_dir()?;
-        let lock_path = self.dir.join(".decoy.lock");
-        let lock = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
-            .open(&lock_path)
-            .map_err(io(&lock_path))?;
-        let _lock = Flock::lock(lock, FlockArg::LockExclusive)
-            .map_err(|(_, e)| io(&lock_path)(std::io::Error::from(e)))?;
+        let _lock = lock_file(&self.dir.join(".decoy.lock"))?;
         let path = self.dir.join(".decoy");
-        let tmp = self.dir.join(".decoy.tmp");
-        match fs::remove_file(&tmp) {
-            Err(e) if e.kind() != ErrorKind::NotFound => return Err(io(&tmp)(e)),
-            _ => {}
-        }
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
-            .open(&tmp)
-            .map_err(io(&tmp))?;
-        f.write_all(&[b'#'; DECOY_BYTES])
-            .and_then(|()| f.sync_all())
-            .map_err(io(&tmp))?;
-        drop(f);
-        fs::rename(&tmp, &path).map_err(io(&path))?;
-        File::open(&self.dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io(&self.dir))?;
+        self.replace_file(&self.dir.join(".decoy.tmp"), &path, &[b'#'; DECOY_BYTES])?;
         let mut back = Vec::with_capacity(DECOY_BYTES);
         File::open(&path)
             .and_then(|mut f| f.read_to_end(&mut back))
