@@ -85,6 +85,26 @@ impl Builder {
         self.push(family, TableKind::Filter, chain, spec, why, what);
     }
 
+    /// Accepts packets of known connections (replies and related traffic) in `chain`.
+    fn replies(&mut self, family: Family, chain: &str, why: &Why, what: &str) {
+        let spec = RuleSpec {
+            matches: vec![ct(CtStates::RELATED | CtStates::ESTABLISHED)],
+            action: accept(),
+            ..Default::default()
+        };
+        self.filter(family, chain, spec, why, what);
+    }
+
+    /// Drops packets conntrack calls INVALID in `chain`.
+    fn drop_invalid(&mut self, family: Family, chain: &str, why: &Why) {
+        let spec = RuleSpec {
+            matches: vec![ct(CtStates::INVALID)],
+            action: Some(Action::Jump(Target::Drop)),
+            ..Default::default()
+        };
+        self.filter(family, chain, spec, why, "invalid packets");
+    }
+
     fn set_policy(&mut self, family: Family, chain: &str, policy: ChainPolicy) {
         let verdict = match policy {
             ChainPolicy::Accept => ChainVerdict::Accept,
@@ -235,28 +255,8 @@ impl Policy {
             why,
             "loopback",
         );
-        b.filter(
-            family,
-            "INPUT",
-            RuleSpec {
-                matches: vec![ct(CtStates::RELATED | CtStates::ESTABLISHED)],
-                action: accept(),
-                ..Default::default()
-            },
-            why,
-            "replies and related traffic",
-        );
-        b.filter(
-            family,
-            "INPUT",
-            RuleSpec {
-                matches: vec![ct(CtStates::INVALID)],
-                action: Some(Action::Jump(Target::Drop)),
-                ..Default::default()
-            },
-            why,
-            "invalid packets",
-        );
+        b.replies(family, "INPUT", why, "replies and related traffic");
+        b.drop_invalid(family, "INPUT", why);
         for a in self
             .deny_from
             .iter()
@@ -353,17 +353,7 @@ impl Policy {
             why,
             "loopback",
         );
-        b.filter(
-            family,
-            "OUTPUT",
-            RuleSpec {
-                matches: vec![ct(CtStates::RELATED | CtStates::ESTABLISHED)],
-                action: accept(),
-                ..Default::default()
-            },
-            why,
-            "replies and related traffic",
-        );
+        b.replies(family, "OUTPUT", why, "replies and related traffic");
         if family == Family::Ipv6 {
             icmpv6_needed(b, "OUTPUT", why);
         }
@@ -376,28 +366,8 @@ impl Policy {
             return;
         };
         let why = &router.why;
-        b.filter(
-            family,
-            "FORWARD",
-            RuleSpec {
-                matches: vec![ct(CtStates::RELATED | CtStates::ESTABLISHED)],
-                action: accept(),
-                ..Default::default()
-            },
-            why,
-            "replies to the LAN",
-        );
-        b.filter(
-            family,
-            "FORWARD",
-            RuleSpec {
-                matches: vec![ct(CtStates::INVALID)],
-                action: Some(Action::Jump(Target::Drop)),
-                ..Default::default()
-            },
-            why,
-            "invalid packets",
-        );
+        b.replies(family, "FORWARD", why, "replies to the LAN");
+        b.drop_invalid(family, "FORWARD", why);
         b.filter(
             family,
             "FORWARD",
