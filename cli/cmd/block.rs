@@ -1,13 +1,10 @@
 //! `rampart block`: named block lists, country and neighbourhood blocks, timed bans.
 //!
-//! The pure parts (storage format, nft layout, reload transaction, allowlist check) are in
-//! `rampart-block`; this module reads and writes the state directory (`lists/`), talks to
-//! the kernel (`rampart-nfnl` for elements, whole lists included; nft only to declare the
-//! sets and chains) and finds the
-//! addresses that must never be blocked (loopback, this host, the admin's SSH sources, the
-//! policy's `allow_from`).
+//! Flags and rendering only: every operation is `rampart_enforce::Enforcer`'s (the guard
+//! daemon uses the same library). This module computes the allowlist once per command
+//! (loopback, this host, the admin's SSH sources, the policy's `allow_from`), reads the
+//! input files and prints the typed reports.
 
-use std::collections::BTreeMap;
 use std::io::{BufReader, IsTerminal, Write};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -17,15 +14,11 @@ use std::time::{Duration, SystemTime};
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use rampart_block::{
-    parse_target, set_name, Allowlist, Ban, Bans, Conflict, Layout, List, ListName, Located,
-    BAN_SET_V4, BAN_SET_V6, DEFAULT_LIST,
-};
-use rampart_kernel::{write_atomic, Nft, StateDir};
+use rampart_block::{parse_target, Allowlist, ListName, DEFAULT_LIST};
+use rampart_enforce::{Enforcer, Kernel, Replaced};
+use rampart_kernel::StateDir;
 use rampart_lists::{Country, ImportOptions};
-use rampart_nfnl::{Element, SetClient, SetRef};
 use rampart_prefix::{Prefix, PrefixSet};
-use serde::Serialize;
 
 use super::apply::state_dir;
 use crate::flags::StateArgs;
@@ -236,7 +229,7 @@ pub fn run(args: BlockArgs) -> Result<ExitCode> {
                 )
             })?;
             let net = Prefix::new(net.range().start(), prefix).expect("checked");
-            add(&[net.to_string()], None, comment, &list, &common)
+            neighbours(net, &list, comment, &common)
         }
         BlockCommand::Import {
             file,
@@ -249,90 +242,7 @@ pub fn run(args: BlockArgs) -> Result<ExitCode> {
 }
 
 // ---------------------------------------------------------------------------------------
-// The store: STATE_DIR/lists/NAME.list and STATE_DIR/lists/bans.
-
-/// The `lists/` directory of the state dir.
-struct Store {
-    state: StateDir,
-}
-
-impl Store {
-    fn new(state: StateDir) -> Store {
-        Store { state }
-    }
-
-    fn dir(&self) -> PathBuf {
-        self.state.path("lists")
-    }
-
-    fn names(&self) -> Result<Vec<ListName>> {
-        let mut out = Vec::new();
-        let rd = match std::fs::read_dir(self.dir()) {
-            Ok(rd) => rd,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-            Err(e) => return Err(e).context(format!("reading {}", self.dir().display())),
-        };
-        for e in rd {
-            let name = e?.file_name();
-            let name = name.to_string_lossy();
-            if let Some(stem) = name.strip_suffix(".list") {
-                if let Ok(n) = ListName::new(stem) {
-                    out.push(n);
-                }
-            }
-        }
-        out.sort();
-        Ok(out)
-    }
-
-    fn exists(&self, name: &ListName) -> bool {
-        self.dir().join(name.file_name()).exists()
-    }
-
-    fn load(&self, name: &ListName) -> Result<List> {
-        let p = self.dir().join(name.file_name());
-        match std::fs::read_to_string(&p) {
-            Ok(text) => Ok(List::parse(&text, &p.display().to_string())?),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(List::new(name.clone())),
-            Err(e) => Err(e).context(format!("reading {}", p.display())),
-        }
-    }
-
-    fn save(&self, list: &List) -> Result<()> {
-        let p = self.dir().join(list.name.file_name());
-        write_atomic(&p, list.to_text().as_bytes())?;
-        Ok(())
-    }
-
-    fn bans(&self) -> Result<Bans> {
-        let p = self.dir().join("bans");
-        match std::fs::read_to_string(&p) {
-            Ok(text) => Ok(Bans::parse(&text, &p.display().to_string())?),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Bans::default()),
-            Err(e) => Err(e).context(format!("reading {}", p.display())),
-        }
-    }
-
-    fn save_bans(&self, bans: &Bans) -> Result<()> {
-        write_atomic(
-            &self.dir().join("bans"),
-            bans.to_text(unix_now()).as_bytes(),
-        )?;
-        Ok(())
-    }
-
-    /// The kernel layout for the stored lists plus `extra`.
-    fn layout(&self, extra: Option<&ListName>) -> Result<Layout> {
-        let mut names = self.names()?;
-        names.extend(extra.cloned());
-        Ok(Layout::new(names))
-    }
-
-    /// Whether anything was ever blocked (then the layout belongs in every apply).
-    fn in_use(&self) -> bool {
-        self.dir().exists()
-    }
-}
+// What the commands share.
 
 fn unix_now() -> u64 {
     SystemTime::now()
@@ -361,175 +271,84 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(secs))
 }
 
-// ---------------------------------------------------------------------------------------
-// The kernel.
-
-/// Our table's block sets: elements over netlink, declarations through nft.
-struct Kernel {
-    nft: Nft,
-    client: Option<SetClient>,
-}
-
-impl Kernel {
-    fn new() -> Kernel {
-        Kernel {
-            nft: Nft::new(),
-            client: None,
-        }
-    }
-
-    fn client(&mut self) -> Result<&mut SetClient> {
-        if self.client.is_none() {
-            self.client = Some(SetClient::open()?);
-        }
-        Ok(self.client.as_mut().expect("opened"))
-    }
-
-    fn has_set(&mut self, name: &str) -> bool {
-        match self.client() {
-            Ok(c) => c.info(&SetRef::inet("rampart", name)).is_ok(),
-            Err(_) => false,
-        }
-    }
-
-    /// Makes the table hold the block sets and chains of `layout` when a set is missing.
-    fn ensure(&mut self, layout: &Layout) -> Result<()> {
-        let mut names = vec![BAN_SET_V4.to_string(), BAN_SET_V6.to_string()];
-        for l in &layout.lists {
-            names.push(set_name(l, true));
-            names.push(set_name(l, false));
-        }
-        if names.iter().all(|n| self.has_set(n)) {
-            return Ok(());
-        }
-        self.nft
-            .load(&layout.ensure_script())
-            .context("adding the block sets and chains to table inet rampart")?;
-        Ok(())
-    }
-
-    /// Replaces the list's contents (both families) in one netlink transaction: a flush of
-    /// each set and the new elements ([`SetClient::replace_sets`]). The kernel swaps the
-    /// contents at commit, so no packet sees the list empty; a refusal keeps the old ones.
-    /// nft only declares the sets and chains, when one is missing ([`Kernel::ensure`]).
-    fn reload(&mut self, layout: &Layout, list: &List, progress: &Progress) -> Result<()> {
-        self.ensure(layout)?;
-        // One interval per range of the list, not per stored CIDR: the same addresses in
-        // fewer kernel keys (a country's CIDRs often join into far fewer ranges), and the
-        // kernel's insert, not our encoding, is what a big load waits for.
-        let (mut v4, mut v6) = (Vec::new(), Vec::new());
-        for r in list.set().ranges() {
-            if r.start().is_ipv4() {
-                v4.push(Element::from(r))
-            } else {
-                v6.push(Element::from(r))
-            }
-        }
-        let total = v4.len() + v6.len();
-        let (s4, s6) = (
-            SetRef::inet("rampart", &set_name(&list.name, true)),
-            SetRef::inet("rampart", &set_name(&list.name, false)),
-        );
-        self.client()?
-            .replace_sets(&[(&s4, &v4), (&s6, &v6)], &mut |n| {
-                progress.encoded(n, total, &list.name)
-            })
-            .with_context(|| format!("loading list {} into the kernel", list.name))?;
-        Ok(())
-    }
-
-    fn list_set(&mut self, name: &str) -> Result<Vec<rampart_nfnl::Entry>> {
-        Ok(self.client()?.list(&SetRef::inet("rampart", name))?)
+fn human(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        _ if s % 86400 == 0 => format!("{}d", s / 86400),
+        _ if s % 3600 == 0 => format!("{}h", s / 3600),
+        _ if s % 60 == 0 => format!("{}m", s / 60),
+        _ => format!("{s}s"),
     }
 }
 
-fn element_contains(e: &Element, ip: IpAddr) -> bool {
-    match e {
-        Element::Prefix(p) => p.contains(ip),
-        Element::Range { start, end } => {
-            start.is_ipv4() == ip.is_ipv4() && *start <= ip && end.is_none_or(|end| ip < end)
-        }
-        _ => false,
+/// `1 prefix`, `7 prefixes`.
+fn n_prefixes(n: usize) -> String {
+    if n == 1 {
+        "1 prefix".into()
+    } else {
+        format!("{n} prefixes")
     }
 }
 
-// ---------------------------------------------------------------------------------------
-// The allowlist.
+fn enforcer(state: &StateArgs) -> Result<Enforcer> {
+    Ok(Enforcer::new(state_dir(state)?, Kernel::default()))
+}
 
-/// Loopback, this host's addresses, the admin's SSH sources, the policy's allow_from.
+/// This host's allowlist: loopback, its addresses, the admin's SSH sources and the
+/// policy's `allow_from` (the given file, else /etc/rampart/rampart.toml when present).
 fn allowlist(common: &Common) -> Result<Allowlist> {
-    let mut a = Allowlist::loopback();
-    match rampart_session::system_host() {
-        Ok(host) => {
-            for i in &host.interfaces {
-                for addr in &i.addrs {
-                    a.push(
-                        Prefix::host(addr.addr),
-                        format!("this host's address on {}", i.name),
-                    );
-                }
-            }
-        }
-        Err(e) => eprintln!("rampart: warning: cannot read this host's addresses: {e}"),
-    }
-    let ssh = std::env::var("SSH_CONNECTION").ok();
-    match rampart_session::discover(ssh.as_deref()) {
-        Ok(sessions) => {
-            for s in sessions.admins {
-                a.push(
-                    Prefix::host(s.client.ip()),
-                    format!("admin SSH session to port {}", s.server.port()),
-                );
-            }
-        }
-        Err(_) => {
-            if let Some(admin) = ssh
-                .as_deref()
-                .and_then(rampart_session::from_ssh_connection)
-            {
-                a.push(
-                    Prefix::host(admin.client.ip()),
-                    "admin SSH session (SSH_CONNECTION)",
-                );
-            }
-        }
-    }
     let default = Path::new(rampart_policy::DEFAULT_PATH);
     let path = common
         .policy
         .as_deref()
         .or_else(|| default.exists().then_some(default));
+    let mut extra = Vec::new();
     if let Some(path) = path {
         let loaded = super::policy::load(Some(path))?;
         for entry in &loaded.policy.allow_from {
-            a.push(
+            extra.push((
                 entry.prefix,
                 format!("policy allow_from ({})", path.display()),
-            );
+            ));
         }
     }
-    Ok(a)
+    let ssh = std::env::var("SSH_CONNECTION").ok();
+    let (allow, warnings) = rampart_enforce::discover_allowlist(ssh.as_deref(), extra);
+    for w in warnings {
+        eprintln!("rampart: warning: {w}");
+    }
+    Ok(allow)
 }
 
-/// Refuses (unless forced) targets that block allowlisted addresses.
-fn guard(common: &Common, targets: &[Prefix]) -> Result<()> {
-    let allow = allowlist(common)?;
-    let conflicts: Vec<Conflict> = targets.iter().flat_map(|t| allow.conflicts(*t)).collect();
-    if conflicts.is_empty() {
-        return Ok(());
+/// Says which allowlisted addresses `--force` lets through.
+fn warn_forced(allow: &Allowlist, targets: &[Prefix], force: bool) {
+    if !force {
+        return;
     }
-    let mut msg = String::new();
-    for c in &conflicts {
-        msg.push_str(&format!("\n  {c}"));
-    }
-    if common.force {
+    let msg: String = targets
+        .iter()
+        .flat_map(|t| allow.conflicts(*t))
+        .map(|c| format!("\n  {c}"))
+        .collect();
+    if !msg.is_empty() {
         eprintln!("rampart: warning: blocking allowlisted addresses (--force):{msg}");
-        return Ok(());
     }
-    bail!(
-        "refusing to block allowlisted addresses:{msg}\n  \
-         remedy: leave them out (block the rest with a range or --allow), or give --force"
-    )
+}
+
+fn targets(texts: &[String]) -> Result<Vec<Prefix>> {
+    let mut out = Vec::new();
+    for t in texts {
+        out.extend(parse_target(t)?);
+    }
+    Ok(out)
+}
+
+fn joined(prefixes: &[Prefix]) -> String {
+    prefixes
+        .iter()
+        .map(Prefix::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 // ---------------------------------------------------------------------------------------
@@ -560,6 +379,12 @@ impl Progress {
         self.bar.enable_steady_tick(Duration::from_millis(120));
     }
 
+    fn done(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+impl rampart_enforce::Progress for Progress {
     fn step(&self, what: &str) {
         if self.bar.is_finished() {
             self.bar.reset();
@@ -568,7 +393,6 @@ impl Progress {
         self.bar.set_message(what.to_string());
     }
 
-    /// Called by the netlink encoder: `n` of `total` intervals of list `name` encoded.
     fn encoded(&self, n: usize, total: usize, name: &ListName) {
         if n < total {
             if self.bar.length() != Some(total as u64) {
@@ -589,10 +413,6 @@ impl Progress {
             ));
         }
     }
-
-    fn done(&self) {
-        self.bar.finish_and_clear();
-    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -603,253 +423,136 @@ fn say(line: &str) -> Result<()> {
 }
 
 fn add(
-    targets: &[String],
+    texts: &[String],
     timeout: Option<Duration>,
     comment: Option<String>,
     list: &str,
     common: &Common,
 ) -> Result<ExitCode> {
     let name = ListName::new(list)?;
-    let mut prefixes = Vec::new();
-    for t in targets {
-        prefixes.extend(parse_target(t)?);
-    }
-    if timeout.is_some() {
+    let prefixes = targets(texts)?;
+    let allow = allowlist(common)?;
+    let mut e = enforcer(&common.state)?;
+    if let Some(ttl) = timeout {
         if let Some(net) = prefixes.iter().find(|p| !p.is_host()) {
-            bail!(
-                "a timed ban takes single addresses; {net} is a network\n  \
-                 remedy: leave out --timeout (lists of networks are permanent, `rampart block del` lifts them)"
-            );
+            return Err(rampart_enforce::Error::TimedNetwork(*net).into());
         }
-    }
-    guard(common, &prefixes)?;
-    let store = Store::new(state_dir(&common.state)?);
-    let mut kernel = Kernel::new();
-    if let Some(t) = timeout {
-        let layout = store.layout(None)?;
-        kernel.ensure(&layout)?;
-        let mut bans = store.bans()?;
-        let expires = unix_now() + t.as_secs();
-        for p in &prefixes {
-            let set = SetRef::inet("rampart", if p.is_ipv4() { BAN_SET_V4 } else { BAN_SET_V6 });
-            let el = [Element::from(p.addr())];
-            let c = kernel.client()?;
-            // A ban already there gets the new timeout: delete, then add.
-            let _ = c.delete(&set, &el);
-            c.add(&set, &el, Some(t))?;
-            bans.bans.insert(
-                p.addr(),
-                Ban {
-                    addr: p.addr(),
-                    expires,
-                    list: name.to_string(),
-                    comment: comment.clone(),
-                },
-            );
+        let addrs: Vec<IpAddr> = prefixes.iter().map(|p| p.addr()).collect();
+        warn_forced(&allow, &prefixes, common.force);
+        let bans = e.ban(
+            &addrs,
+            ttl,
+            &name,
+            comment.as_deref(),
+            &allow,
+            common.force,
+            unix_now(),
+        )?;
+        for b in bans {
             say(&format!(
                 "banned {} for {} (set {}, expires by itself)",
-                p.addr(),
-                human(t),
-                set.name
+                b.addr,
+                human(ttl),
+                if b.addr.is_ipv4() { "ban_4" } else { "ban_6" }
             ))?;
         }
-        store.save_bans(&bans)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let mut l = store.load(&name)?;
-    let layout = store.layout(Some(&name))?;
-    kernel.ensure(&layout)?;
-    let mut fast = Vec::new();
-    let mut needs_reload = false;
-    for p in &prefixes {
-        if let Some(at) = l.locate(p.addr()).filter(|_| l.set().contains_prefix(*p)) {
-            say(&format!(
-                "already blocked: {p} (list {}, {})",
-                at.list, at.prefix
-            ))?;
-            continue;
-        }
-        if l.set().overlaps(*p) {
-            needs_reload = true;
-        } else {
-            fast.push(*p);
-        }
-        l.insert(*p, comment.clone());
+    warn_forced(&allow, &prefixes, common.force);
+    let progress = Progress::new();
+    let done = e.block(
+        &name,
+        &prefixes,
+        comment.as_deref(),
+        &allow,
+        common.force,
+        &progress,
+    )?;
+    progress.done();
+    for at in &done.already {
+        say(&format!("already blocked: {} (list {})", at.prefix, at.list))?;
     }
-    if needs_reload {
-        kernel.reload(&layout, &l, &Progress::new())?;
-    } else if !fast.is_empty() {
-        let mut by_set: BTreeMap<String, Vec<Element>> = BTreeMap::new();
-        for p in &fast {
-            by_set
-                .entry(set_name(&name, p.is_ipv4()))
-                .or_default()
-                .push(Element::from(*p));
-        }
-        for (set, els) in by_set {
-            let r = kernel
-                .client()?
-                .merge(&SetRef::inet("rampart", &set), &els, None);
-            if r.is_err() {
-                // The kernel's elements differ from the store (edited by hand?): reload.
-                kernel.reload(&layout, &l, &Progress::new())?;
-                break;
+    match done.reloaded {
+        None => {
+            for p in &done.added {
+                say(&format!("blocked {p} (list {name})"))?;
             }
         }
-    }
-    store.save(&l)?;
-    for p in fast.iter() {
-        say(&format!("blocked {p} (list {name})"))?;
-    }
-    if needs_reload {
-        say(&format!(
+        Some(n) => say(&format!(
             "blocked {} (list {name} reloaded in one transaction: {})",
-            prefixes
-                .iter()
-                .map(Prefix::to_string)
-                .collect::<Vec<_>>()
-                .join(", "),
-            n_prefixes(l.len())
-        ))?;
+            joined(&done.added),
+            n_prefixes(n)
+        ))?,
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// `1 prefix`, `7 prefixes`.
-fn n_prefixes(n: usize) -> String {
-    if n == 1 {
-        "1 prefix".into()
-    } else {
-        format!("{n} prefixes")
+/// `block neighbours`: the network around an address, less the allowlist (said).
+fn neighbours(
+    net: Prefix,
+    list: &str,
+    comment: Option<String>,
+    common: &Common,
+) -> Result<ExitCode> {
+    let name = ListName::new(list)?;
+    let allow = allowlist(common)?;
+    let mut whole = PrefixSet::new();
+    whole.insert(net);
+    let (rest, carved) = allow.carve(&whole, common.force);
+    for c in &carved {
+        say(&format!("kept open: {c}"))?;
     }
+    let prefixes = rest.prefixes();
+    if prefixes.is_empty() {
+        bail!("nothing left of {net} to block after the allowlist");
+    }
+    let mut e = enforcer(&common.state)?;
+    let progress = Progress::new();
+    // The allowlist was carved out above; what is left conflicts with nothing.
+    let done = e.block(&name, &prefixes, comment.as_deref(), &allow, true, &progress)?;
+    progress.done();
+    say(&format!(
+        "blocked {net}{} (list {name}{})",
+        if carved.is_empty() {
+            String::new()
+        } else {
+            format!(" less {} allowlisted", n_prefixes(carved.len()))
+        },
+        done.reloaded
+            .map(|n| format!(", reloaded in one transaction: {}", n_prefixes(n)))
+            .unwrap_or_default()
+    ))?;
+    Ok(ExitCode::SUCCESS)
 }
 
-fn human(d: Duration) -> String {
-    let s = d.as_secs();
-    match s {
-        _ if s % 86400 == 0 => format!("{}d", s / 86400),
-        _ if s % 3600 == 0 => format!("{}h", s / 3600),
-        _ if s % 60 == 0 => format!("{}m", s / 60),
-        _ => format!("{s}s"),
-    }
-}
-
-fn del(targets: &[String], only: Option<&str>, state: &StateArgs) -> Result<ExitCode> {
+fn del(texts: &[String], only: Option<&str>, state: &StateArgs) -> Result<ExitCode> {
     let only = only.map(ListName::new).transpose()?;
-    let mut prefixes = Vec::new();
-    for t in targets {
-        prefixes.extend(parse_target(t)?);
-    }
-    let store = Store::new(state_dir(state)?);
-    let names = match &only {
-        Some(n) => {
-            if !store.exists(n) {
-                bail!("there is no list {n} (see `rampart block lists`)");
-            }
-            vec![n.clone()]
-        }
-        None => store.names()?,
-    };
-    let layout = store.layout(None)?;
-    let mut kernel = Kernel::new();
-    let mut found = false;
-    for n in &names {
-        let mut l = store.load(n)?;
-        let exact: Vec<Prefix> = prefixes
-            .iter()
-            .copied()
-            .filter(|p| l.has_exact(*p))
-            .collect();
-        let mut changed = false;
-        for p in &prefixes {
-            changed |= l.remove(*p);
-        }
-        if !changed {
-            continue;
-        }
-        found = true;
-        kernel.ensure(&layout)?;
-        let fast_ok = exact.len() == prefixes.len() && {
-            let mut ok = true;
-            for p in &exact {
-                let set = SetRef::inet("rampart", &set_name(n, p.is_ipv4()));
-                ok &= kernel
-                    .client()
-                    .and_then(|c| Ok(c.delete(&set, &[Element::from(*p)])?))
-                    .is_ok();
-            }
-            ok
-        };
-        if !fast_ok {
-            kernel.reload(&layout, &l, &Progress::new())?;
-        }
-        store.save(&l)?;
+    let prefixes = targets(texts)?;
+    let mut e = enforcer(state)?;
+    let progress = Progress::new();
+    let done = e.unblock(&prefixes, only.as_ref(), &progress, unix_now())?;
+    progress.done();
+    for (n, reloaded) in &done.lists {
         say(&format!(
             "unblocked {} (list {n}{})",
-            prefixes
-                .iter()
-                .map(Prefix::to_string)
-                .collect::<Vec<_>>()
-                .join(", "),
-            if fast_ok {
-                String::new()
-            } else {
-                format!(", reloaded in one transaction: {}", n_prefixes(l.len()))
-            }
+            joined(&prefixes),
+            reloaded
+                .map(|len| format!(", reloaded in one transaction: {}", n_prefixes(len)))
+                .unwrap_or_default()
         ))?;
     }
-    if only.is_none() {
-        let mut bans = store.bans()?;
-        for p in prefixes.iter().filter(|p| p.is_host()) {
-            if bans.bans.remove(&p.addr()).is_some() {
-                found = true;
-                let set = if p.is_ipv4() { BAN_SET_V4 } else { BAN_SET_V6 };
-                let _ = kernel
-                    .client()
-                    .map(|c| c.delete(&SetRef::inet("rampart", set), &[Element::from(p.addr())]));
-                say(&format!("ban lifted: {}", p.addr()))?;
-            }
-        }
-        store.save_bans(&bans)?;
+    for a in &done.bans_lifted {
+        say(&format!("ban lifted: {a}"))?;
     }
-    if !found {
-        eprintln!("rampart: not blocked: {}", targets.join(" "));
+    if done.lists.is_empty() && done.bans_lifted.is_empty() {
+        eprintln!("rampart: not blocked: {}", texts.join(" "));
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
 }
 
-#[derive(Serialize)]
-struct ListRow {
-    list: String,
-    #[serde(serialize_with = "display")]
-    prefix: Prefix,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    comment: Option<String>,
-    /// Whether the kernel's set holds it (`None`: the kernel could not be read).
-    in_kernel: Option<bool>,
-}
-
-#[derive(Serialize)]
-struct BanRow {
-    #[serde(flatten)]
-    ban: Ban,
-    /// Seconds left in the store's record.
-    remaining_secs: u64,
-    /// Seconds left in the kernel (`None`: not there, or the kernel could not be read).
-    kernel_expires_secs: Option<u64>,
-}
-
-#[derive(Serialize)]
-struct ListReport {
-    entries: Vec<ListRow>,
-    bans: Vec<BanRow>,
-}
-
-fn display<T: std::fmt::Display, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(v)
-}
-
+/// `block list`: streams the store, one line per stored prefix, then the bans. The
+/// kernel is asked once per list whether it holds the list's sets (never per entry).
 fn list_cmd(
     target: Option<&str>,
     only: Option<&str>,
@@ -858,137 +561,98 @@ fn list_cmd(
 ) -> Result<ExitCode> {
     let filter = target.map(parse_target).transpose()?;
     let only = only.map(ListName::new).transpose()?;
-    let store = Store::new(state_dir(state)?);
-    let mut kernel = Kernel::new();
+    let mut e = enforcer(state)?;
+    let now = unix_now();
+    let (lists, _) = e.lists(now)?;
     let keep = |p: Prefix| {
         filter.as_ref().is_none_or(|f| {
             f.iter()
                 .any(|q| q.contains(p.addr()) || p.contains(q.addr()))
         })
     };
-    let mut report = ListReport {
-        entries: Vec::new(),
-        bans: Vec::new(),
-    };
-    for n in store.names()? {
-        if only.as_ref().is_some_and(|o| *o != n) {
-            continue;
-        }
-        let l = store.load(&n)?;
-        let mut sets: [Option<Vec<rampart_nfnl::Entry>>; 2] = [None, None];
-        for (i, v4) in [true, false].into_iter().enumerate() {
-            sets[i] = kernel.list_set(&set_name(&n, v4)).ok();
-        }
-        for p in l.prefixes().into_iter().filter(|p| keep(*p)) {
-            let k = &sets[usize::from(!p.is_ipv4())];
-            report.entries.push(ListRow {
-                list: n.to_string(),
-                prefix: p,
-                comment: l.locate(p.addr()).and_then(|x| x.comment),
-                in_kernel: k.as_ref().map(|es| {
-                    es.iter().any(|e| {
-                        element_contains(&e.element, p.addr())
-                            && element_contains(&e.element, p.last())
-                    })
-                }),
-            });
-        }
-    }
-    let now = unix_now();
-    let bans = store.bans()?;
-    let mut kb: BTreeMap<IpAddr, Option<u64>> = BTreeMap::new();
-    let mut kernel_ok = true;
-    for set in [BAN_SET_V4, BAN_SET_V6] {
-        match kernel.list_set(set) {
-            Ok(es) => {
-                for e in es {
-                    if let Element::Prefix(p) = e.element {
-                        kb.insert(p.addr(), e.expires.map(|d| d.as_secs()));
-                    }
-                }
-            }
-            Err(_) => kernel_ok = false,
-        }
-    }
-    for b in bans.bans.values() {
-        if b.expires <= now || !keep(Prefix::host(b.addr)) {
-            continue;
-        }
-        if only.as_ref().is_some_and(|o| o.as_str() != b.list) {
-            continue;
-        }
-        report.bans.push(BanRow {
-            ban: b.clone(),
-            remaining_secs: b.expires - now,
-            kernel_expires_secs: if kernel_ok {
-                kb.get(&b.addr).copied().flatten()
-            } else {
-                None
-            },
-        });
-    }
-    let mut out = std::io::stdout().lock();
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    let mut shown = 0usize;
     if json {
-        serde_json::to_writer_pretty(&mut out, &report)?;
-        writeln!(out)?;
+        out.write_all(b"{\"entries\":[")?;
+    }
+    for l in &lists {
+        if only.as_ref().is_some_and(|o| o.as_str() != l.name) {
+            continue;
+        }
+        let name = ListName::new(&l.name)?;
+        if l.loaded == Some(false) {
+            eprintln!(
+                "rampart: list {} is stored but not in the kernel (run `rampart restore`)",
+                l.name
+            );
+        }
+        e.store().for_each_line(&name, &mut |line| {
+            let (entry, comment) = match line.split_once(" # ") {
+                Some((p, c)) => (p, Some(c)),
+                None => (line, None),
+            };
+            if filter.is_some() && !entry.parse::<Prefix>().is_ok_and(keep) {
+                return Ok(());
+            }
+            let r = if json {
+                let row = serde_json::json!({
+                    "list": l.name, "prefix": entry, "comment": comment, "in_kernel": l.loaded,
+                });
+                let sep = if shown == 0 { "" } else { "," };
+                write!(out, "{sep}\n{row}")
+            } else {
+                match comment {
+                    Some(c) => writeln!(out, "{:<12} {entry}  # {c}", l.name),
+                    None => writeln!(out, "{:<12} {entry}", l.name),
+                }
+            };
+            shown += 1;
+            r.map_err(|source| rampart_enforce::Error::Io {
+                path: "standard output".into(),
+                source,
+            })
+        })?;
+    }
+    let bans = e.store().bans()?;
+    let running: Vec<_> = bans
+        .bans
+        .values()
+        .filter(|b| b.expires > now && keep(Prefix::host(b.addr)))
+        .filter(|b| only.as_ref().is_none_or(|o| o.as_str() == b.list))
+        .collect();
+    if json {
+        out.write_all(b"\n],\"bans\":[")?;
+        for (i, b) in running.iter().enumerate() {
+            let row = serde_json::json!({
+                "addr": b.addr, "expires": b.expires, "list": b.list, "comment": b.comment,
+                "remaining_secs": b.expires - now,
+            });
+            write!(out, "{}\n{row}", if i == 0 { "" } else { "," })?;
+        }
+        out.write_all(b"\n]}\n")?;
+        out.flush()?;
         return Ok(ExitCode::SUCCESS);
     }
-    for r in &report.entries {
-        let k = match r.in_kernel {
-            Some(true) => "",
-            Some(false) => "  (not in the kernel)",
-            None => "  (kernel not readable)",
-        };
-        let c = r
-            .comment
-            .as_deref()
-            .map(|c| format!("  # {c}"))
-            .unwrap_or_default();
-        writeln!(out, "{:<12} {}{c}{k}", r.list, r.prefix)?;
-    }
-    for b in &report.bans {
-        let k = match b.kernel_expires_secs {
-            Some(s) => format!("kernel expires in {}", human(Duration::from_secs(s.max(1)))),
-            None => "not in the kernel".into(),
-        };
+    for b in &running {
         let c = b
-            .ban
             .comment
             .as_deref()
             .map(|c| format!("  # {c}"))
             .unwrap_or_default();
         writeln!(
             out,
-            "{:<12} {}  timed ban, {} left, {k}{c}",
-            b.ban.list,
-            b.ban.addr,
-            human(Duration::from_secs(b.remaining_secs))
+            "{:<12} {}  timed ban, {} left{c}",
+            b.list,
+            b.addr,
+            human(Duration::from_secs(b.expires - now))
         )?;
     }
-    if report.entries.is_empty() && report.bans.is_empty() {
+    if shown == 0 && running.is_empty() {
         writeln!(out, "nothing blocked")?;
     }
+    out.flush()?;
     Ok(ExitCode::SUCCESS)
-}
-
-#[derive(Serialize)]
-struct TestRow {
-    address: IpAddr,
-    blocked: bool,
-    /// Stored lists holding it.
-    store: Vec<Located>,
-    /// Kernel sets holding it: set name and the element that covers it.
-    kernel: Vec<KernelHit>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    ban: Option<Ban>,
-}
-
-#[derive(Serialize)]
-struct KernelHit {
-    set: String,
-    element: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    expires_secs: Option<u64>,
 }
 
 fn test(addrs: &[String], json: bool, state: &StateArgs) -> Result<ExitCode> {
@@ -999,55 +663,11 @@ fn test(addrs: &[String], json: bool, state: &StateArgs) -> Result<ExitCode> {
             .map_err(|_| anyhow!("`{a}` is not an IP address"))?;
         ips.push(rampart_prefix::unmap_addr(ip));
     }
-    let store = Store::new(state_dir(state)?);
-    let lists: Vec<List> = store
-        .names()?
-        .iter()
-        .map(|n| store.load(n))
-        .collect::<Result<_>>()?;
-    let bans = store.bans()?;
+    let mut e = enforcer(state)?;
     let now = unix_now();
-    let mut kernel = Kernel::new();
-    let mut set_names: Vec<String> = vec![BAN_SET_V4.into(), BAN_SET_V6.into()];
-    for l in &lists {
-        set_names.push(set_name(&l.name, true));
-        set_names.push(set_name(&l.name, false));
-    }
-    let mut cache: BTreeMap<String, Option<Vec<rampart_nfnl::Entry>>> = BTreeMap::new();
     let mut rows = Vec::new();
-    let mut kernel_unreadable = false;
-    for &ip in &ips {
-        let mut hits = Vec::new();
-        for s in &set_names {
-            if s.ends_with("_4") != ip.is_ipv4() {
-                continue;
-            }
-            let entries = cache
-                .entry(s.clone())
-                .or_insert_with(|| kernel.list_set(s).ok());
-            match entries {
-                Some(es) => {
-                    for e in es.iter().filter(|e| element_contains(&e.element, ip)) {
-                        hits.push(KernelHit {
-                            set: s.clone(),
-                            element: e.element.to_string(),
-                            expires_secs: e.expires.map(|d| d.as_secs()),
-                        });
-                    }
-                }
-                None => kernel_unreadable = true,
-            }
-        }
-        let located: Vec<Located> = lists.iter().filter_map(|l| l.locate(ip)).collect();
-        let ban = bans.active(ip, now).cloned();
-        rows.push(TestRow {
-            address: ip,
-            blocked: !hits.is_empty()
-                || (kernel_unreadable && (!located.is_empty() || ban.is_some())),
-            store: located,
-            kernel: hits,
-            ban,
-        });
+    for ip in ips {
+        rows.push(e.test(ip, now)?);
     }
     let mut out = std::io::stdout().lock();
     if json {
@@ -1055,45 +675,52 @@ fn test(addrs: &[String], json: bool, state: &StateArgs) -> Result<ExitCode> {
         writeln!(out)?;
     } else {
         for r in &rows {
-            if r.store.is_empty() && r.kernel.is_empty() && r.ban.is_none() {
+            if r.lists.is_empty() && r.ban.is_none() {
                 writeln!(out, "{}: not blocked", r.address)?;
                 continue;
             }
+            let in_kernel = r.lists.iter().any(|h| h.kernel_element.is_some())
+                || r.ban.as_ref().is_some_and(|b| b.kernel_expires_secs.is_some());
             writeln!(
                 out,
                 "{}: {}",
                 r.address,
-                if r.kernel.is_empty() {
-                    "NOT blocked in the kernel (stored only: run `rampart up` or `rampart restore`)"
-                } else {
+                if in_kernel || !r.kernel_readable {
                     "blocked"
+                } else {
+                    "NOT blocked in the kernel (stored only: run `rampart up` or `rampart restore`)"
                 }
             )?;
-            for l in &r.store {
-                let c = l
+            for h in &r.lists {
+                let c = h
                     .comment
                     .as_deref()
                     .map(|c| format!("  # {c}"))
                     .unwrap_or_default();
-                writeln!(out, "  list {}: {}{c}", l.list, l.prefix)?;
+                writeln!(out, "  list {}: {}{c}", h.list, h.prefix)?;
+                if let Some(el) = &h.kernel_element {
+                    writeln!(out, "  kernel: set {} holds {el}", h.set)?;
+                }
             }
             if let Some(b) = &r.ban {
                 writeln!(
                     out,
                     "  timed ban ({}), {} left",
-                    b.list,
-                    human(Duration::from_secs(b.expires.saturating_sub(now).max(1)))
+                    b.ban.list,
+                    human(Duration::from_secs(b.ban.expires.saturating_sub(now).max(1)))
                 )?;
-            }
-            for h in &r.kernel {
-                let x = h
-                    .expires_secs
-                    .map(|s| format!(", expires in {}", human(Duration::from_secs(s.max(1)))))
-                    .unwrap_or_default();
-                writeln!(out, "  kernel: set {} holds {}{x}", h.set, h.element)?;
+                if let Some(s) = b.kernel_expires_secs {
+                    writeln!(
+                        out,
+                        "  kernel: set {} holds {}, expires in {}",
+                        b.set,
+                        b.ban.addr,
+                        human(Duration::from_secs(s.max(1)))
+                    )?;
+                }
             }
         }
-        if kernel_unreadable {
+        if rows.iter().any(|r| !r.kernel_readable) {
             writeln!(out, "note: the kernel's sets could not be read (not root?)")?;
         }
     }
@@ -1104,25 +731,16 @@ fn test(addrs: &[String], json: bool, state: &StateArgs) -> Result<ExitCode> {
     })
 }
 
-/// Replaces list `name` with `set` (store and kernel), after the allowlist check.
-fn replace(
-    store: &Store,
-    name: &ListName,
-    set: PrefixSet,
-    common: &Common,
-    progress: &Progress,
-) -> Result<List> {
-    let list = List::from_set(name.clone(), set);
-    guard(common, &list.prefixes())?;
-    let layout = store.layout(Some(name))?;
-    let mut kernel = Kernel::new();
-    progress.step(&format!(
-        "loading list {name} into the kernel ({}, one transaction)",
-        n_prefixes(list.len())
-    ));
-    kernel.reload(&layout, &list, progress)?;
-    store.save(&list)?;
-    Ok(list)
+/// Replaces list `name` with `set` less the allowlist, and says what was kept open.
+fn replace(name: &ListName, set: &PrefixSet, common: &Common, progress: &Progress) -> Result<Replaced> {
+    let allow = allowlist(common)?;
+    let mut e = enforcer(&common.state)?;
+    let done = e.replace(name, set, &allow, common.force, progress)?;
+    progress.done();
+    for c in &done.carved {
+        say(&format!("kept open (allowlisted, not loaded): {c}"))?;
+    }
+    Ok(done)
 }
 
 fn import(file: &Path, list: &str, skip_invalid: bool, common: &Common) -> Result<ExitCode> {
@@ -1132,7 +750,7 @@ fn import(file: &Path, list: &str, skip_invalid: bool, common: &Common) -> Resul
         ..ImportOptions::default()
     };
     let progress = Progress::new();
-    progress.step(&format!("reading {}", file.display()));
+    rampart_enforce::Progress::step(&progress, &format!("reading {}", file.display()));
     let (label, bytes) = if file == Path::new("-") {
         let mut b = Vec::new();
         std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut b)?;
@@ -1161,22 +779,18 @@ fn import(file: &Path, list: &str, skip_invalid: bool, common: &Common) -> Resul
             rampart_lists::read_plain(BufReader::new(&bytes[..]), &label, opts).map_err(|e| {
                 anyhow!("{e}\nnothing was changed (give --skip-invalid to load the valid lines)")
             })?;
-        progress.step(&format!("aggregating {} entries", got.items.len()));
+        rampart_enforce::Progress::step(
+            &progress,
+            &format!("aggregating {} entries", got.items.len()),
+        );
         let set: PrefixSet = got.items.into_iter().collect();
         (set, got.skipped, got.lines)
     };
-    let l = replace(
-        &Store::new(state_dir(&common.state)?),
-        &name,
-        set,
-        common,
-        &progress,
-    )?;
-    progress.done();
+    let done = replace(&name, &set, common, &progress)?;
     say(&format!(
         "imported {label}: {lines} lines -> list {name}: {} ({} IPv4 addresses), loaded in one transaction",
-        n_prefixes(l.len()),
-        l.set().v4_addresses()
+        n_prefixes(done.summary.prefixes),
+        done.summary.ipv4_addresses
     ))?;
     if skipped.count > 0 {
         eprintln!("rampart: {skipped}");
@@ -1205,9 +819,8 @@ fn country(
     }
     let one_list = one_list.map(ListName::new).transpose()?;
     let progress = Progress::new();
-    progress.step("reading the country database");
+    rampart_enforce::Progress::step(&progress, "reading the country database");
     let per_country = load_countries(dbs, &wanted)?;
-    let store = Store::new(state_dir(&common.state)?);
     let mut groups: Vec<(ListName, PrefixSet, Vec<Country>)> = Vec::new();
     for (cc, set) in per_country {
         let set = set.difference(&except);
@@ -1230,26 +843,17 @@ fn country(
         }
     }
     for (name, set, ccs) in groups {
-        let l = replace(&store, &name, set, common, &progress)?;
-        progress.done();
+        let done = replace(&name, &set, common, &progress)?;
         say(&format!(
-            "blocked {}: list {name}, {} ({} IPv4 addresses, {} IPv6), loaded in one transaction",
+            "blocked {}: list {name}, {} ({} IPv4 addresses, {} IPv6 prefixes), loaded in one transaction",
             ccs.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(" "),
-            n_prefixes(l.len()),
-            l.set().v4_addresses(),
-            n_prefixes(l.prefixes().iter().filter(|p| !p.is_ipv4()).count())
+            n_prefixes(done.summary.prefixes),
+            done.summary.ipv4_addresses,
+            done.summary.ipv6_prefixes
         ))?;
     }
     if !except.is_empty() {
-        say(&format!(
-            "exceptions kept open: {}",
-            except
-                .prefixes()
-                .iter()
-                .map(Prefix::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))?;
+        say(&format!("exceptions kept open: {}", joined(&except.prefixes())))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -1285,52 +889,13 @@ fn load_countries(paths: &[PathBuf], wanted: &[Country]) -> Result<Vec<(Country,
     Ok(sets)
 }
 
-#[derive(Serialize)]
-struct ListSummary {
-    name: String,
-    prefixes: usize,
-    ipv4_addresses: u64,
-    ipv6_prefixes: usize,
-    /// Elements in the kernel's two sets (`None`: not readable or not loaded).
-    kernel_elements: Option<usize>,
-}
-
 fn lists(json: bool, state: &StateArgs) -> Result<ExitCode> {
-    let store = Store::new(state_dir(state)?);
-    let mut kernel = Kernel::new();
-    let mut rows = Vec::new();
-    for n in store.names()? {
-        let l = store.load(&n)?;
-        let k4 = kernel.list_set(&set_name(&n, true)).ok();
-        let k6 = kernel.list_set(&set_name(&n, false)).ok();
-        rows.push(ListSummary {
-            name: n.to_string(),
-            prefixes: l.len(),
-            ipv4_addresses: l.set().v4_addresses(),
-            ipv6_prefixes: l.prefixes().iter().filter(|p| !p.is_ipv4()).count(),
-            kernel_elements: match (k4, k6) {
-                (Some(a), Some(b)) => Some(a.len() + b.len()),
-                _ => None,
-            },
-        });
-    }
-    let bans = store.bans()?;
-    let now = unix_now();
-    let active = bans.bans.values().filter(|b| b.expires > now).count();
+    let mut e = enforcer(state)?;
+    let (rows, bans) = e.lists(unix_now())?;
     let mut out = std::io::stdout().lock();
     if json {
-        #[derive(Serialize)]
-        struct Out {
-            lists: Vec<ListSummary>,
-            timed_bans: usize,
-        }
-        serde_json::to_writer_pretty(
-            &mut out,
-            &Out {
-                lists: rows,
-                timed_bans: active,
-            },
-        )?;
+        let v = serde_json::json!({ "lists": rows, "timed_bans": bans });
+        serde_json::to_writer_pretty(&mut out, &v)?;
         writeln!(out)?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -1344,14 +909,17 @@ fn lists(json: bool, state: &StateArgs) -> Result<ExitCode> {
             out,
             "{:<16} {:>10} {:>14} {:>10} {:>10}",
             r.name,
-            r.prefixes,
-            r.ipv4_addresses,
-            r.ipv6_prefixes,
-            r.kernel_elements
-                .map_or_else(|| "-".to_string(), |n| n.to_string())
+            r.summary.prefixes,
+            r.summary.ipv4_addresses,
+            r.summary.ipv6_prefixes,
+            match r.loaded {
+                Some(true) => "loaded",
+                Some(false) => "MISSING",
+                None => "-",
+            }
         )?;
     }
-    writeln!(out, "timed bans: {active}")?;
+    writeln!(out, "timed bans: {bans}")?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -1361,90 +929,43 @@ fn lists(json: bool, state: &StateArgs) -> Result<ExitCode> {
 /// The policy script with the block sets and chains added, when anything was ever blocked
 /// (the script is returned unchanged otherwise).
 pub fn splice(state: &StateDir, script: &str) -> Result<String> {
-    let store = Store::new(state.clone());
-    if !store.in_use() {
+    let e = Enforcer::new(state.clone(), Kernel::default());
+    if !e.store().in_use() {
         return Ok(script.to_string());
     }
-    Ok(store.layout(None)?.splice(script))
+    Ok(e.layout(None)?.splice(script))
 }
 
 /// The block sets the kernel has now (call before an apply, pass to [`load_after`]).
 pub fn existing_sets(state: &StateDir) -> Vec<String> {
-    let store = Store::new(state.clone());
-    if !store.in_use() {
-        return Vec::new();
-    }
-    let mut kernel = Kernel::new();
-    let mut out = Vec::new();
-    for s in all_set_names(&store) {
-        if kernel.has_set(&s) {
-            out.push(s);
-        }
-    }
-    out
-}
-
-fn all_set_names(store: &Store) -> Vec<String> {
-    let mut v = vec![BAN_SET_V4.to_string(), BAN_SET_V6.to_string()];
-    for n in store.names().unwrap_or_default() {
-        v.push(set_name(&n, true));
-        v.push(set_name(&n, false));
-    }
-    v
+    Enforcer::new(state.clone(), Kernel::default())
+        .existing_sets()
+        .unwrap_or_default()
 }
 
 /// After an apply or a restore: loads every stored list whose sets were not in the kernel
 /// before (`before`; `None`: every list, as at boot) and re-adds the timed bans still
 /// running. Returns a line to print, if anything was loaded.
 pub fn load_after(state: &StateDir, before: Option<&[String]>) -> Result<Option<String>> {
-    let store = Store::new(state.clone());
-    if !store.in_use() {
-        return Ok(None);
-    }
-    let layout = store.layout(None)?;
-    let mut kernel = Kernel::new();
-    kernel.ensure(&layout)?;
+    let mut e = Enforcer::new(state.clone(), Kernel::default());
     let progress = Progress::new();
-    let mut loaded = Vec::new();
-    for n in &layout.lists {
-        let had = before
-            .is_some_and(|b| b.contains(&set_name(n, true)) && b.contains(&set_name(n, false)));
-        if had {
-            continue;
-        }
-        let l = store.load(n)?;
-        progress.step(&format!("loading list {n} ({})", n_prefixes(l.len())));
-        kernel.reload(&layout, &l, &progress)?;
-        loaded.push(format!("{n} ({})", l.len()));
-    }
-    let now = unix_now();
-    let bans = store.bans()?;
-    let mut rebanned = 0;
-    for b in bans.bans.values().filter(|b| b.expires > now) {
-        let set = if b.addr.is_ipv4() {
-            BAN_SET_V4
-        } else {
-            BAN_SET_V6
-        };
-        let c = kernel.client()?;
-        c.merge(
-            &SetRef::inet("rampart", set),
-            &[Element::from(b.addr)],
-            Some(Duration::from_secs(b.expires - now)),
-        )?;
-        rebanned += 1;
-    }
+    let done = e.restore(before, &progress, unix_now())?;
     progress.done();
-    if loaded.is_empty() && rebanned == 0 {
+    if done.lists.is_empty() && done.bans == 0 {
         return Ok(None);
     }
     Ok(Some(format!(
-        "block lists loaded: {}; timed bans re-added: {rebanned}",
-        if loaded.is_empty() {
+        "block lists loaded: {}; timed bans re-added: {}",
+        if done.lists.is_empty() {
             "none needed".to_string()
         } else {
-            loaded.join(", ")
-        }
+            done.lists
+                .iter()
+                .map(|(n, len)| format!("{n} ({len})"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        },
+        done.bans
     )))
 }
 
@@ -1463,15 +984,5 @@ mod tests {
         assert!(parse_duration("1w").is_err());
         assert!(parse_duration("0s").is_err());
         assert_eq!(human(Duration::from_secs(5400)), "90m");
-    }
-
-    #[test]
-    fn kernel_elements_cover() {
-        let e = Element::Range {
-            start: "192.0.2.10".parse().unwrap(),
-            end: Some("192.0.2.20".parse().unwrap()),
-        };
-        assert!(element_contains(&e, "192.0.2.19".parse().unwrap()));
-        assert!(!element_contains(&e, "192.0.2.20".parse().unwrap()));
     }
 }

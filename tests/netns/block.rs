@@ -169,7 +169,8 @@ fn block_add_drops_that_source_and_serves_the_others() {
     let json = s.ok(&["block", "test", BAD6, "--json"]);
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v[0]["blocked"], true);
-    assert_eq!(v[0]["kernel"][0]["set"], "bl_manual_6");
+    assert_eq!(v[0]["lists"][0]["set"], "bl_manual_6");
+    assert_eq!(v[0]["lists"][0]["kernel_element"], format!("{BAD6}"));
     assert_eq!(s.run(&["block", "test", GOOD]).status.code(), Some(1));
     // A network containing the first entry: the list is reloaded as one prefix.
     s.ok(&["block", "add", "192.0.2.0/30", "--force"]);
@@ -183,7 +184,7 @@ fn block_add_drops_that_source_and_serves_the_others() {
     let v: serde_json::Value = serde_json::from_str(&lists).unwrap();
     assert_eq!(v["lists"][0]["name"], "manual");
     assert_eq!(v["lists"][0]["prefixes"], 0);
-    assert_eq!(v["lists"][0]["kernel_elements"], 0);
+    assert_eq!(v["lists"][0]["loaded"], true);
 }
 
 #[test]
@@ -269,16 +270,24 @@ fn refuses_to_block_the_admin_this_host_and_allow_from() {
     let out = run(&["block", "add", HOST_IP]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("(this host's address on eth0)"), "{err}");
-    let out = run(&["block", "neighbours", GOOD, "--prefix", "24"]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("192.0.2.0/24 contains allowlisted 192.0.2.2/32 (admin SSH session"),
-        "{err}"
-    );
-    assert!(err.contains("or give --force"), "{err}");
     // Nothing reached the kernel or the store.
     assert!(delivered(s.from(GOOD)));
     assert!(!s.state.join("lists/manual.list").exists());
+    // A neighbourhood is blocked less the allowlisted addresses, each said.
+    let out = run(&["block", "neighbours", GOOD, "--prefix", "24"]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("kept open: 192.0.2.2/32 (192.0.2.2/32: admin SSH session"),
+        "{said}"
+    );
+    assert!(
+        said.contains("kept open: 192.0.2.1/32 (192.0.2.1/32: this host's address on eth0)"),
+        "{said}"
+    );
+    assert!(delivered(s.from(GOOD)));
+    assert_eq!(s.from(BAD), Fate::Dropped);
+    s.ok(&["block", "del", "192.0.2.0/24"]);
     // The policy's allow_from.
     let policy = s.write(
         "rampart.toml",
@@ -338,18 +347,17 @@ fn country_block_from_a_generated_mmdb_with_an_exception() {
     assert!(delivered(s.from(GOOD)));
     let t = s.ok(&["block", "test", CN]);
     assert!(t.contains("list country-cn: 192.0.2.64/30"), "{t}");
-    // A country holding this host's address is refused.
+    // A country holding this host's address is loaded without it, and says so.
     let map: PrefixMap<Country> = [(p("192.0.2.0/24"), Country::new("AU").unwrap())]
         .into_iter()
         .collect();
     std::fs::write(s.dir.join("au.mmdb"), write_country_mmdb(&map, 0)).unwrap();
-    let err = s.fails(&["block", "country", "AU", "--db", "au.mmdb"]);
+    let out = s.ok(&["block", "country", "AU", "--db", "au.mmdb"]);
     assert!(
-        err.contains(
-            "192.0.2.0/24 contains allowlisted 192.0.2.1/32 (this host's address on eth0)"
-        ),
-        "{err}"
+        out.contains("kept open (allowlisted, not loaded): 192.0.2.1/32 (192.0.2.1/32: this host's address on eth0)"),
+        "{out}"
     );
+    assert!(out.contains("blocked AU: list country-au, 8 prefixes (255 IPv4 addresses"), "{out}");
 }
 
 #[test]

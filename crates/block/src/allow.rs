@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use rampart_prefix::Prefix;
+use rampart_prefix::{Prefix, PrefixSet};
 use serde::Serialize;
 
 /// One allowed prefix and why it is allowed.
@@ -51,6 +51,35 @@ pub struct Conflict {
     pub kind: ConflictKind,
 }
 
+/// Addresses taken out of a list because they are allowlisted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Carved {
+    /// What the list held of the allowed prefix (the list's own prefixes, cut to it).
+    #[serde(serialize_with = "display_all")]
+    pub removed: Vec<Prefix>,
+    /// The allowed prefix and why.
+    pub allowed: Allowed,
+}
+
+fn display_all<S: serde::Serializer>(v: &[Prefix], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(v.iter().map(|p| p.to_string()))
+}
+
+impl fmt::Display for Carved {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shown: Vec<String> = self.removed.iter().take(4).map(|p| p.to_string()).collect();
+        let more = self.removed.len().saturating_sub(4);
+        write!(
+            f,
+            "{}{} ({}: {})",
+            shown.join(", "),
+            if more > 0 { format!(" and {more} more") } else { String::new() },
+            self.allowed.prefix,
+            self.allowed.why
+        )
+    }
+}
+
 impl fmt::Display for Conflict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.kind {
@@ -88,6 +117,41 @@ impl Allowlist {
         }
     }
 
+    /// Whether `p` lies inside loopback (127.0.0.0/8, ::1): never blockable, `--force` or
+    /// not, since traffic on `lo` is never dropped anyway.
+    pub fn is_loopback(p: Prefix) -> bool {
+        let p = p.unmapped();
+        match p.addr() {
+            std::net::IpAddr::V4(a) => a.is_loopback() && p.len() >= 8,
+            std::net::IpAddr::V6(a) => a.is_loopback(),
+        }
+    }
+
+    /// `set` without the allowlisted addresses, and what was taken out and why: for list
+    /// imports, countries and neighbourhoods, which load the rest. With `only_loopback`
+    /// (`--force`) only loopback is carved out.
+    pub fn carve(&self, set: &PrefixSet, only_loopback: bool) -> (PrefixSet, Vec<Carved>) {
+        let mut out = set.clone();
+        let mut carved = Vec::new();
+        for a in &self.entries {
+            if only_loopback && !Allowlist::is_loopback(a.prefix) {
+                continue;
+            }
+            if !out.overlaps(a.prefix) {
+                continue;
+            }
+            let mut one = PrefixSet::new();
+            one.insert(a.prefix);
+            let removed = out.intersection(&one);
+            out = out.difference(&one);
+            carved.push(Carved {
+                removed: removed.prefixes(),
+                allowed: a.clone(),
+            });
+        }
+        (out, carved)
+    }
+
     /// Every allowed prefix that `target` would block, and how.
     pub fn conflicts(&self, target: Prefix) -> Vec<Conflict> {
         let t = target.unmapped();
@@ -120,6 +184,31 @@ mod tests {
 
     fn p(s: &str) -> Prefix {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn carving_takes_out_allowed_addresses_and_says_why() {
+        let mut a = Allowlist::loopback();
+        a.push(p("192.0.2.1/32"), "this host's address on eth0");
+        let mut set = PrefixSet::new();
+        for x in ["127.0.0.0/8", "192.0.2.0/24", "198.51.100.0/24"] {
+            set.insert(p(x));
+        }
+        let (rest, carved) = a.carve(&set, false);
+        assert!(!rest.contains("127.0.0.1".parse().unwrap()));
+        assert!(!rest.contains("192.0.2.1".parse().unwrap()));
+        assert!(rest.contains("192.0.2.2".parse().unwrap()));
+        assert_eq!(carved.len(), 2);
+        assert_eq!(carved[0].to_string(), "127.0.0.0/8 (127.0.0.0/8: loopback)");
+        assert_eq!(
+            carved[1].to_string(),
+            "192.0.2.1/32 (192.0.2.1/32: this host's address on eth0)"
+        );
+        let (rest, carved) = a.carve(&set, true);
+        assert!(rest.contains("192.0.2.1".parse().unwrap()));
+        assert_eq!(carved.len(), 1);
+        assert!(Allowlist::is_loopback(p("127.0.0.1/32")));
+        assert!(!Allowlist::is_loopback(p("0.0.0.0/0")));
     }
 
     #[test]

@@ -11,6 +11,9 @@ pub const CHAINS: [(&str, &str); 2] = [("block_input", "input"), ("block_forward
 /// Before the policy's filter chains (priority `filter`).
 pub const CHAIN_PRIORITY: &str = "filter - 10";
 
+/// First rule of `block_input`: loopback traffic is never dropped by a list or a ban.
+pub const LOOPBACK_RULE: &str = "iif \"lo\" accept comment \"rampart: loopback is never blocked\"";
+
 /// The nft set holding list `name`'s IPv4 (`v4`) or IPv6 prefixes.
 pub fn set_name(name: &ListName, v4: bool) -> String {
     // nft identifiers take `-` after the first character, so the name is used as is.
@@ -33,6 +36,11 @@ impl Layout {
         Layout { lists }
     }
 
+    /// Every set the layout declares.
+    pub fn set_names(&self) -> Vec<String> {
+        self.set_decls().into_iter().map(|(n, _, _)| n).collect()
+    }
+
     fn set_decls(&self) -> Vec<(String, &'static str, &'static str)> {
         let mut out = vec![
             (BAN_SET_V4.to_string(), "ipv4_addr", "timeout"),
@@ -45,11 +53,18 @@ impl Layout {
         out
     }
 
-    fn rules(&self) -> Vec<String> {
-        let mut out = vec![
+    /// The rules of block chain `chain`. On input, traffic on `lo` is accepted first: a
+    /// list or ban never cuts a host off from itself (a web application's connection to
+    /// its database on 127.0.0.1), whatever was loaded or forced.
+    fn rules(&self, chain: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        if chain == CHAINS[0].0 {
+            out.push(LOOPBACK_RULE.to_string());
+        }
+        out.extend([
             format!("ip saddr @{BAN_SET_V4} counter drop comment \"rampart: timed ban\""),
             format!("ip6 saddr @{BAN_SET_V6} counter drop comment \"rampart: timed ban\""),
-        ];
+        ]);
         for l in &self.lists {
             for (v4, fam) in [(true, "ip"), (false, "ip6")] {
                 out.push(format!(
@@ -73,7 +88,7 @@ impl Layout {
             out.push_str(&format!(
                 "\tchain {chain} {{\n\t\ttype filter hook {hook} priority {CHAIN_PRIORITY}; policy accept;\n"
             ));
-            for r in self.rules() {
+            for r in self.rules(chain) {
                 out.push_str(&format!("\t\t{r}\n"));
             }
             out.push_str("\t}\n");
@@ -111,7 +126,7 @@ impl Layout {
             out.push_str(&format!(
                 "add chain inet rampart {chain} {{ type filter hook {hook} priority {CHAIN_PRIORITY}; policy accept; }}\nflush chain inet rampart {chain}\n"
             ));
-            for r in self.rules() {
+            for r in self.rules(chain) {
                 out.push_str(&format!("add rule inet rampart {chain} {r}\n"));
             }
         }
@@ -143,6 +158,7 @@ mod tests {
         assert!(spliced.ends_with("\t}\n}\n"));
         let ensure = l.ensure_script();
         assert!(ensure.starts_with("add table inet rampart\nadd set inet rampart ban_4 { type ipv4_addr; flags timeout; }\n"));
-        assert!(ensure.contains("flush chain inet rampart block_input\nadd rule inet rampart block_input ip saddr @ban_4"));
+        assert!(ensure.contains("flush chain inet rampart block_input\nadd rule inet rampart block_input iif \"lo\" accept"));
+        assert!(ensure.contains("flush chain inet rampart block_forward\nadd rule inet rampart block_forward ip saddr @ban_4"));
     }
 }

@@ -69,8 +69,11 @@ mod allow;
 mod layout;
 mod list;
 
-pub use allow::{Allowed, Allowlist, Conflict, ConflictKind};
-pub use layout::{set_name, Layout, BAN_SET_V4, BAN_SET_V6, CHAINS, CHAIN_PRIORITY};
+pub use allow::{Allowed, Allowlist, Carved, Conflict, ConflictKind};
+pub use layout::{
+    set_name, Layout, BAN_SET_V4, BAN_SET_V6, CHAINS, CHAIN_PRIORITY, LOOPBACK_RULE,
+};
 pub use list::{
-    parse_target, Ban, Bans, List, ListError, ListName, Located, DEFAULT_LIST, MAX_NAME_LEN,
+    parse_target, Ban, Bans, List, ListError, ListName, ListSummary, Located, DEFAULT_LIST,
+    MAX_NAME_LEN,
 };

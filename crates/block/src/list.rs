@@ -212,6 +212,16 @@ impl List {
         })
     }
 
+    /// Its sizes.
+    pub fn summary(&self) -> ListSummary {
+        let ipv6_prefixes = self.set.prefixes().iter().filter(|p| !p.is_ipv4()).count();
+        ListSummary {
+            prefixes: self.len(),
+            ipv4_addresses: self.set.v4_addresses(),
+            ipv6_prefixes,
+        }
+    }
+
     fn prune_comments(&mut self) {
         if self.comments.is_empty() {
             return;
@@ -223,11 +233,7 @@ impl List {
     /// The stored form: a header, then one prefix per line (`PREFIX # comment`).
     pub fn to_text(&self) -> String {
         let mut out = String::with_capacity(self.len() * 20 + 128);
-        out.push_str(&format!(
-            "# rampart block list {}: {} prefixes, aggregated; written by rampart, edit with `rampart block`\n",
-            self.name,
-            self.len()
-        ));
+        out.push_str(&self.summary().header(&self.name));
         self.set.for_each_prefix(|p| {
             out.push_str(&p.to_string());
             if let Some(c) = self.comments.get(&p) {
@@ -271,6 +277,43 @@ impl List {
         list.set = prefixes.into_iter().collect();
         list.prune_comments();
         Ok(list)
+    }
+}
+
+/// The sizes of a list, written in its file's header line so that they are read without
+/// parsing the list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ListSummary {
+    /// Stored (aggregated) prefixes.
+    pub prefixes: usize,
+    /// IPv4 addresses covered.
+    pub ipv4_addresses: u64,
+    /// IPv6 prefixes stored.
+    pub ipv6_prefixes: usize,
+}
+
+impl ListSummary {
+    const TAG: &'static str = "# rampart block list ";
+
+    /// The header line of list `name`'s file.
+    pub fn header(&self, name: &ListName) -> String {
+        format!(
+            "{}{name}: {} prefixes, {} IPv4 addresses, {} IPv6 prefixes; aggregated, written by rampart, edit with `rampart block`\n",
+            Self::TAG, self.prefixes, self.ipv4_addresses, self.ipv6_prefixes
+        )
+    }
+
+    /// Reads a header line written by [`ListSummary::header`] (`None` for anything else).
+    pub fn from_header(line: &str) -> Option<ListSummary> {
+        let rest = line.strip_prefix(Self::TAG)?;
+        let (_, rest) = rest.split_once(": ")?;
+        let (sizes, _) = rest.split_once(';')?;
+        let mut n = sizes.split(", ").map(|part| part.split(' ').next());
+        Some(ListSummary {
+            prefixes: n.next()??.parse().ok()?,
+            ipv4_addresses: n.next()??.parse().ok()?,
+            ipv6_prefixes: n.next()??.parse().ok()?,
+        })
     }
 }
 
@@ -340,13 +383,25 @@ impl Bans {
     pub fn to_text(&self, now: u64) -> String {
         let mut out = String::from("# rampart timed bans: ADDR EXPIRES(unix) LIST # comment\n");
         for b in self.bans.values().filter(|b| b.expires > now) {
-            out.push_str(&format!("{} {} {}", b.addr, b.expires, b.list));
-            if let Some(c) = &b.comment {
-                out.push_str(&format!(" # {}", c.replace('\n', " ")));
-            }
-            out.push('\n');
+            out.push_str(&Bans::line(b));
         }
         out
+    }
+
+    /// One ban's line, as [`Bans::to_text`] writes it and [`Bans::parse`] reads it; a
+    /// later line for the same address replaces an earlier one, so lines can be appended.
+    pub fn line(b: &Ban) -> String {
+        let mut out = format!("{} {} {}", b.addr, b.expires, b.list);
+        if let Some(c) = &b.comment {
+            out.push_str(&format!(" # {}", c.replace('\n', " ")));
+        }
+        out.push('\n');
+        out
+    }
+
+    /// Bans still running at `now`.
+    pub fn active_count(&self, now: u64) -> usize {
+        self.bans.values().filter(|b| b.expires > now).count()
     }
 
     /// Drops bans expired at `now`.

@@ -148,6 +148,28 @@ impl Element {
         }
     }
 
+    /// The addresses it covers, as an inclusive range.
+    pub fn range(&self) -> AddrRange {
+        match self {
+            Element::Prefix(p) => p.range(),
+            Element::Range { start, end } => {
+                let (s, v4) = to_bits(*start);
+                let last = end.map_or(max_bits(v4), |e| to_bits(e).0 - 1);
+                AddrRange::new(*start, from_bits(last.max(s), v4)).expect("start <= last")
+            }
+        }
+    }
+
+    /// The CIDR of the element that holds `ip` (an interval the kernel returns spans
+    /// one or more CIDRs; a list stores them as CIDRs), or `None` when it does not hold it.
+    pub fn covering_prefix(&self, ip: IpAddr) -> Option<Prefix> {
+        let r = self.range();
+        if !r.contains(ip) {
+            return None;
+        }
+        r.to_prefixes().into_iter().find(|p| p.contains(ip))
+    }
+
     /// Whether the element is one address.
     pub fn is_single(&self) -> bool {
         match self {

@@ -1,0 +1,54 @@
+//! Finding what must never be blocked on this host: computed once by the CLI or the
+//! guard, then passed to every operation as data ([`Allowlist`]).
+
+use rampart_block::Allowlist;
+use rampart_prefix::Prefix;
+
+/// The allowlist of this host: loopback, every address of every interface, the admin's
+/// SSH sources (sshd's live sessions over sock_diag, else `ssh_connection`, the value of
+/// `SSH_CONNECTION`), and `extra` (the policy's `allow_from`, with why).
+///
+/// Returns the list and the warnings met on the way (a part that could not be read is
+/// left out, and said).
+pub fn discover_allowlist(
+    ssh_connection: Option<&str>,
+    extra: impl IntoIterator<Item = (Prefix, String)>,
+) -> (Allowlist, Vec<String>) {
+    let mut a = Allowlist::loopback();
+    let mut warnings = Vec::new();
+    match rampart_session::system_host() {
+        Ok(host) => {
+            for i in &host.interfaces {
+                for addr in &i.addrs {
+                    a.push(
+                        Prefix::host(addr.addr),
+                        format!("this host's address on {}", i.name),
+                    );
+                }
+            }
+        }
+        Err(e) => warnings.push(format!("cannot read this host's addresses: {e}")),
+    }
+    match rampart_session::discover(ssh_connection) {
+        Ok(sessions) => {
+            for s in sessions.admins {
+                a.push(
+                    Prefix::host(s.client.ip()),
+                    format!("admin SSH session to port {}", s.server.port()),
+                );
+            }
+        }
+        Err(_) => {
+            if let Some(admin) = ssh_connection.and_then(rampart_session::from_ssh_connection) {
+                a.push(
+                    Prefix::host(admin.client.ip()),
+                    "admin SSH session (SSH_CONNECTION)",
+                );
+            }
+        }
+    }
+    for (p, why) in extra {
+        a.push(p, why);
+    }
+    (a, warnings)
+}

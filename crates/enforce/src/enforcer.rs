@@ -1,0 +1,512 @@
+//! [`Enforcer`]: every block-list and ban operation, store and kernel together.
+//!
+//! Each operation decides from the store (the source of truth) and asks the kernel only
+//! what it needs: one key (`block test`), one set's declaration, one transaction. Nothing
+//! here dumps a set, so every call costs the same with ten entries or a million.
+//!
+//! Order within an operation: validate (nothing changed on error) → kernel transaction →
+//! store write. A crash between the two leaves the kernel ahead of the store; the next
+//! `up`, `restore` or reload makes the kernel equal to the store again.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use rampart_block::{
+    set_name, Allowlist, Ban, Carved, Layout, List, ListName, ListSummary, Located, BAN_SET_V4,
+    BAN_SET_V6,
+};
+use rampart_kernel::StateDir;
+use rampart_prefix::{Prefix, PrefixSet};
+use serde::Serialize;
+
+use crate::error::Error;
+use crate::kernel::{ban_set, Kernel};
+use crate::store::Store;
+
+/// Progress of long work (a million-entry load), for a terminal's progress bar. Every
+/// method has a default that does nothing.
+pub trait Progress {
+    /// A new step starts.
+    fn step(&self, _what: &str) {}
+    /// `n` of `total` intervals of list `list` encoded for the kernel (`n == total`:
+    /// the kernel is committing).
+    fn encoded(&self, _n: usize, _total: usize, _list: &ListName) {}
+}
+
+/// No progress shown.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Silent;
+
+impl Progress for Silent {}
+
+/// The store and the kernel of one host (or one network namespace).
+#[derive(Debug)]
+pub struct Enforcer {
+    store: Store,
+    kernel: Kernel,
+}
+
+/// What [`Enforcer::block`] did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Blocked {
+    /// Prefixes newly blocked.
+    pub added: Vec<Prefix>,
+    /// Prefixes that were blocked already, and where.
+    pub already: Vec<Located>,
+    /// The list was reloaded whole in one transaction (an addition overlapped what it
+    /// held, or the kernel's elements differed): its size after.
+    pub reloaded: Option<usize>,
+}
+
+/// What [`Enforcer::unblock`] did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Unblocked {
+    /// Lists changed, each with its size when it had to be reloaded whole.
+    pub lists: Vec<(ListName, Option<usize>)>,
+    /// Timed bans lifted.
+    pub bans_lifted: Vec<IpAddr>,
+}
+
+/// What [`Enforcer::replace`] loaded.
+#[derive(Debug, Clone, Serialize)]
+pub struct Replaced {
+    /// The list.
+    pub list: ListName,
+    /// Its sizes after.
+    pub summary: ListSummary,
+    /// Allowlisted addresses taken out of what was given, and why.
+    pub carved: Vec<Carved>,
+}
+
+/// Where an address is blocked: the answer of `block test`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verdict {
+    /// The address.
+    pub address: IpAddr,
+    /// Whether the kernel drops it (or, when the kernel could not be asked, the store
+    /// says it should).
+    pub blocked: bool,
+    /// The lists holding it.
+    pub lists: Vec<ListHit>,
+    /// Its timed ban, if one runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ban: Option<BanHit>,
+    /// Whether the kernel could be asked.
+    pub kernel_readable: bool,
+}
+
+/// One list holding an address.
+#[derive(Debug, Clone, Serialize)]
+pub struct ListHit {
+    /// The list.
+    pub list: String,
+    /// The kernel set asked.
+    pub set: String,
+    /// The stored prefix covering the address.
+    #[serde(serialize_with = "display")]
+    pub prefix: Prefix,
+    /// Its comment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// The kernel's element covering the address (`None`: not in the kernel, or not
+    /// readable).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kernel_element: Option<String>,
+}
+
+/// A timed ban on an address.
+#[derive(Debug, Clone, Serialize)]
+pub struct BanHit {
+    /// The stored record.
+    #[serde(flatten)]
+    pub ban: Ban,
+    /// The kernel set.
+    pub set: String,
+    /// Seconds the kernel still holds it (`None`: not in the kernel, or not readable).
+    pub kernel_expires_secs: Option<u64>,
+}
+
+/// One list's line in `block lists`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ListState {
+    /// The list.
+    pub name: String,
+    /// Sizes, from the store.
+    #[serde(flatten)]
+    pub summary: ListSummary,
+    /// Whether the kernel has both its sets (`None`: could not be asked).
+    pub loaded: Option<bool>,
+}
+
+/// What [`Enforcer::restore`] loaded.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Restored {
+    /// Lists loaded, with their sizes.
+    pub lists: Vec<(ListName, usize)>,
+    /// Timed bans re-added with the time they have left.
+    pub bans: usize,
+}
+
+fn display<T: std::fmt::Display, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
+}
+
+impl Enforcer {
+    /// The store under `state` and `kernel`.
+    pub fn new(state: StateDir, kernel: Kernel) -> Enforcer {
+        Enforcer {
+            store: Store::new(state),
+            kernel,
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The kernel side.
+    pub fn kernel(&mut self) -> &mut Kernel {
+        &mut self.kernel
+    }
+
+    /// The kernel layout for the stored lists plus `extra`.
+    pub fn layout(&self, extra: Option<&ListName>) -> Result<Layout, Error> {
+        let mut names = self.store.names()?;
+        names.extend(extra.cloned());
+        Ok(Layout::new(names))
+    }
+
+    /// Bans `addrs` for `ttl` from `now` (seconds since the epoch), in the kernel (one
+    /// transaction per family; a ban already running gets the new timeout) and in the
+    /// store's journal. Loopback is refused always, other allowlisted addresses unless
+    /// `force`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn ban(
+        &mut self,
+        addrs: &[IpAddr],
+        ttl: Duration,
+        list: &ListName,
+        comment: Option<&str>,
+        allow: &Allowlist,
+        force: bool,
+        now: u64,
+    ) -> Result<Vec<Ban>, Error> {
+        let addrs: Vec<IpAddr> = addrs.iter().map(|a| rampart_prefix::unmap_addr(*a)).collect();
+        let hosts: Vec<Prefix> = addrs.iter().map(|a| Prefix::host(*a)).collect();
+        check_allowed(allow, &hosts, force)?;
+        if !(self.kernel.has_set(BAN_SET_V4) && self.kernel.has_set(BAN_SET_V6)) {
+            let layout = self.layout(None)?;
+            self.kernel.ensure(&layout)?;
+        }
+        self.kernel.ban(&addrs, ttl)?;
+        let bans: Vec<Ban> = addrs
+            .iter()
+            .map(|a| Ban {
+                addr: *a,
+                expires: now + ttl.as_secs().max(1),
+                list: list.to_string(),
+                comment: comment.map(str::to_string),
+            })
+            .collect();
+        self.store.record_bans(&bans, now)?;
+        Ok(bans)
+    }
+
+    /// Lifts the timed bans on `addrs`; returns those that were running.
+    pub fn unban(&mut self, addrs: &[IpAddr], now: u64) -> Result<Vec<IpAddr>, Error> {
+        let current = self.store.bans()?;
+        let lifted: Vec<Ban> = addrs
+            .iter()
+            .filter_map(|a| current.active(rampart_prefix::unmap_addr(*a), now))
+            .map(|b| Ban {
+                expires: 0,
+                ..b.clone()
+            })
+            .collect();
+        let ips: Vec<IpAddr> = lifted.iter().map(|b| b.addr).collect();
+        self.kernel.unban(&ips)?;
+        if !lifted.is_empty() {
+            self.store.record_bans(&lifted, now)?;
+        }
+        Ok(ips)
+    }
+
+    /// Adds `prefixes` to list `list` (created if new): prefixes that overlap nothing in
+    /// it go to the kernel as elements, one small transaction; an overlap reloads the list
+    /// whole, in one transaction. Allowlisted prefixes are refused unless `force`
+    /// (loopback always).
+    pub fn block(
+        &mut self,
+        list: &ListName,
+        prefixes: &[Prefix],
+        comment: Option<&str>,
+        allow: &Allowlist,
+        force: bool,
+        progress: &dyn Progress,
+    ) -> Result<Blocked, Error> {
+        check_allowed(allow, prefixes, force)?;
+        let _lock = self.store.lock_lists()?;
+        let mut l = self.store.load(list)?;
+        let layout = self.layout(Some(list))?;
+        self.kernel.ensure(&layout)?;
+        let mut out = Blocked::default();
+        let mut overlap = false;
+        for p in prefixes {
+            if let Some(at) = l.locate(p.addr()).filter(|_| l.set().contains_prefix(*p)) {
+                out.already.push(at);
+                continue;
+            }
+            overlap |= l.set().overlaps(*p);
+            l.insert(*p, comment.map(str::to_string));
+            out.added.push(*p);
+        }
+        if out.added.is_empty() {
+            return Ok(out);
+        }
+        if overlap || !self.kernel.add_disjoint(list, &out.added)? {
+            progress.step(&format!("reloading list {list}"));
+            self.kernel.reload(&l, progress)?;
+            out.reloaded = Some(l.len());
+        }
+        self.store.save(&l)?;
+        Ok(out)
+    }
+
+    /// Removes `prefixes` from every list holding them (or only from `only`) and lifts
+    /// timed bans on them.
+    pub fn unblock(
+        &mut self,
+        prefixes: &[Prefix],
+        only: Option<&ListName>,
+        progress: &dyn Progress,
+        now: u64,
+    ) -> Result<Unblocked, Error> {
+        let _lock = self.store.lock_lists()?;
+        let names = match only {
+            Some(n) if !self.store.exists(n) => return Err(Error::NoSuchList(n.to_string())),
+            Some(n) => vec![n.clone()],
+            None => self.store.names()?,
+        };
+        let mut out = Unblocked::default();
+        for n in &names {
+            let mut l = self.store.load(n)?;
+            let exact: Vec<Prefix> = prefixes.iter().copied().filter(|p| l.has_exact(*p)).collect();
+            let mut changed = false;
+            for p in prefixes {
+                changed |= l.remove(*p);
+            }
+            if !changed {
+                continue;
+            }
+            let layout = self.layout(None)?;
+            self.kernel.ensure(&layout)?;
+            let fast = exact.len() == prefixes.len() && self.kernel.delete_exact(n, &exact)?;
+            let reloaded = if fast {
+                None
+            } else {
+                self.kernel.reload(&l, progress)?;
+                Some(l.len())
+            };
+            self.store.save(&l)?;
+            out.lists.push((n.clone(), reloaded));
+        }
+        if only.is_none() {
+            let hosts: Vec<IpAddr> = prefixes
+                .iter()
+                .filter(|p| p.is_host())
+                .map(|p| p.addr())
+                .collect();
+            out.bans_lifted = self.unban(&hosts, now)?;
+        }
+        Ok(out)
+    }
+
+    /// Replaces list `list` with `set` less the allowlist (with `force`, less loopback
+    /// only): kernel first (one transaction), then the store. Says what was carved out.
+    pub fn replace(
+        &mut self,
+        list: &ListName,
+        set: &PrefixSet,
+        allow: &Allowlist,
+        force: bool,
+        progress: &dyn Progress,
+    ) -> Result<Replaced, Error> {
+        let (rest, carved) = allow.carve(set, force);
+        let l = List::from_set(list.clone(), rest);
+        let _lock = self.store.lock_lists()?;
+        let layout = self.layout(Some(list))?;
+        self.kernel.ensure(&layout)?;
+        progress.step(&format!(
+            "loading list {list} into the kernel ({} prefixes, one transaction)",
+            l.len()
+        ));
+        self.kernel.reload(&l, progress)?;
+        self.store.save(&l)?;
+        Ok(Replaced {
+            list: list.clone(),
+            summary: l.summary(),
+            carved,
+        })
+    }
+
+    /// Where `ip` is blocked: one kernel lookup per list of its family and one for the
+    /// bans; the store is read for comments (one scan of the list that holds it) and, when
+    /// the kernel cannot be asked, for the answer itself.
+    pub fn test(&mut self, ip: IpAddr, now: u64) -> Result<Verdict, Error> {
+        let ip = rampart_prefix::unmap_addr(ip);
+        let v4 = ip.is_ipv4();
+        let mut out = Verdict {
+            address: ip,
+            blocked: false,
+            lists: Vec::new(),
+            ban: None,
+            kernel_readable: true,
+        };
+        for n in self.store.names()? {
+            let set = set_name(&n, v4);
+            match self.kernel.lookup(&set, ip) {
+                Ok(Some(entry)) => {
+                    let prefix = entry
+                        .element
+                        .covering_prefix(ip)
+                        .unwrap_or_else(|| Prefix::host(ip));
+                    out.blocked = true;
+                    out.lists.push(ListHit {
+                        list: n.to_string(),
+                        set,
+                        prefix,
+                        comment: self.store.comment_of(&n, prefix)?,
+                        kernel_element: Some(entry.element.to_string()),
+                    });
+                }
+                Ok(None) => {}
+                Err(_) => {
+                    // Not readable (not root) or not loaded: answer from the store.
+                    out.kernel_readable &= self.kernel.client().is_ok();
+                    if let Some(at) = self.store.load(&n)?.locate(ip) {
+                        out.blocked |= !out.kernel_readable;
+                        out.lists.push(ListHit {
+                            list: at.list,
+                            set,
+                            prefix: at.prefix,
+                            comment: at.comment,
+                            kernel_element: None,
+                        });
+                    }
+                }
+            }
+        }
+        let set = ban_set(ip).to_string();
+        let kernel_ban = self.kernel.lookup(&set, ip);
+        let stored = self.store.bans()?.active(ip, now).cloned();
+        let kernel_expires_secs = match &kernel_ban {
+            Ok(Some(e)) => Some(e.expires.map_or(0, |d| d.as_secs())),
+            _ => None,
+        };
+        if matches!(kernel_ban, Ok(Some(_))) {
+            out.blocked = true;
+        }
+        if let Some(ban) = stored.or_else(|| {
+            kernel_expires_secs.map(|s| Ban {
+                addr: ip,
+                expires: now + s,
+                list: "(kernel only)".into(),
+                comment: None,
+            })
+        }) {
+            out.blocked |= kernel_ban.is_err();
+            out.ban = Some(BanHit {
+                ban,
+                set,
+                kernel_expires_secs,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Every list with its sizes (from the store's header lines) and whether the kernel
+    /// has its sets (one declaration lookup each), and the count of running bans.
+    pub fn lists(&mut self, now: u64) -> Result<(Vec<ListState>, usize), Error> {
+        let readable = self.kernel.client().is_ok();
+        let mut out = Vec::new();
+        for n in self.store.names()? {
+            let summary = match self.store.summary(&n)? {
+                Some(s) => s,
+                None => self.store.load(&n)?.summary(),
+            };
+            let loaded = readable.then(|| {
+                self.kernel.has_set(&set_name(&n, true)) && self.kernel.has_set(&set_name(&n, false))
+            });
+            out.push(ListState {
+                name: n.to_string(),
+                summary,
+                loaded,
+            });
+        }
+        let bans = self.store.bans()?.active_count(now);
+        Ok((out, bans))
+    }
+
+    /// The block sets the kernel has now (call before an apply, pass to
+    /// [`Enforcer::restore`]).
+    pub fn existing_sets(&mut self) -> Result<Vec<String>, Error> {
+        if !self.store.in_use() {
+            return Ok(Vec::new());
+        }
+        let names = self.layout(None)?.set_names();
+        Ok(names.into_iter().filter(|s| self.kernel.has_set(s)).collect())
+    }
+
+    /// After an apply or at boot: declares the layout, loads every stored list whose sets
+    /// were not in the kernel before (`before`; `None`: every list) and re-adds the timed
+    /// bans still running with the time they have left.
+    pub fn restore(
+        &mut self,
+        before: Option<&[String]>,
+        progress: &dyn Progress,
+        now: u64,
+    ) -> Result<Restored, Error> {
+        let mut out = Restored::default();
+        if !self.store.in_use() {
+            return Ok(out);
+        }
+        let layout = self.layout(None)?;
+        self.kernel.ensure(&layout)?;
+        for n in &layout.lists {
+            let had = before.is_some_and(|b| {
+                b.contains(&set_name(n, true)) && b.contains(&set_name(n, false))
+            });
+            if had {
+                continue;
+            }
+            let l = self.store.load(n)?;
+            progress.step(&format!("loading list {n} ({} prefixes)", l.len()));
+            self.kernel.reload(&l, progress)?;
+            out.lists.push((n.clone(), l.len()));
+        }
+        let running: Vec<(IpAddr, Duration)> = self
+            .store
+            .bans()?
+            .bans
+            .values()
+            .filter(|b| b.expires > now)
+            .map(|b| (b.addr, Duration::from_secs(b.expires - now)))
+            .collect();
+        self.kernel.reban(&running)?;
+        out.bans = running.len();
+        Ok(out)
+    }
+}
+
+/// Refuses loopback always, and other allowlisted targets unless `force`.
+fn check_allowed(allow: &Allowlist, targets: &[Prefix], force: bool) -> Result<(), Error> {
+    if let Some(p) = targets.iter().find(|p| Allowlist::is_loopback(**p)) {
+        return Err(Error::Loopback(*p));
+    }
+    let conflicts: Vec<_> = targets.iter().flat_map(|t| allow.conflicts(*t)).collect();
+    if conflicts.is_empty() || force {
+        return Ok(());
+    }
+    Err(Error::Allowlisted(conflicts))
+}

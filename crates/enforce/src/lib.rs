@@ -1,0 +1,52 @@
+//! Enforcement of block lists and timed bans: one library for the CLI, the guard daemon
+//! and the fleet (DESIGN decision 8), so that each bans, unbans, loads lists and
+//! restores the same way.
+//!
+//! Central types: [`Enforcer`] (every operation), built from a [`Store`] (the state
+//! directory's `lists/`, the source of truth, safe for concurrent writers) and a
+//! [`Kernel`] (our table's sets: elements over one long-lived netlink socket,
+//! declarations through nft). What must never be blocked is data, an
+//! [`Allowlist`](rampart_block::Allowlist), computed once by the caller
+//! ([`discover_allowlist`]); long work reports through [`Progress`].
+//!
+//! ```text
+//!  CLI / guard ──▶ Enforcer::ban ──▶ check allowlist ─▶ Kernel::ban (one netlink
+//!                  │                                    transaction) ─▶ Store journal
+//!                  ├─ block / unblock ─▶ lock lists ─▶ Kernel (elements or reload) ─▶ Store
+//!                  ├─ replace (import, country) ─▶ Allowlist::carve ─▶ reload ─▶ Store
+//!                  ├─ test ─▶ one kernel lookup per set (never a dump) + Store comment
+//!                  ├─ lists ─▶ Store header lines + one declaration lookup per set
+//!                  └─ restore (boot, after apply) ─▶ declare layout, load lists, re-ban
+//! ```
+//!
+//! Nothing here reads the clock: `now` (seconds since the epoch) is an argument.
+//!
+//! ```no_run
+//! use rampart_enforce::{Enforcer, Kernel, Silent};
+//! use rampart_block::{Allowlist, ListName};
+//! use rampart_kernel::StateDir;
+//! let mut e = Enforcer::new(StateDir::new("/var/lib/rampart"), Kernel::default());
+//! let allow = Allowlist::loopback();
+//! let manual = ListName::new("manual").unwrap();
+//! let ip = "192.0.2.7".parse().unwrap();
+//! e.ban(&[ip], std::time::Duration::from_secs(3600), &manual, Some("ssh"), &allow, false, 1_700_000_000)?;
+//! println!("{:?}", e.test(ip, 1_700_000_000)?);
+//! # Ok::<(), rampart_enforce::Error>(())
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod allow;
+mod enforcer;
+mod error;
+mod kernel;
+mod store;
+
+pub use allow::discover_allowlist;
+pub use enforcer::{
+    BanHit, Blocked, Enforcer, ListHit, ListState, Progress, Replaced, Restored, Silent,
+    Unblocked, Verdict,
+};
+pub use error::Error;
+pub use kernel::Kernel;
+pub use store::{Lock, Store};

@@ -1,0 +1,345 @@
+//! The store: `STATE_DIR/lists/`, the source of truth for lists and bans.
+//!
+//! ```text
+//! lists/NAME.list     one aggregated list (rampart_block::List text form); its header
+//!                     line carries the sizes, so `block lists` reads one line per list
+//! lists/bans          the timed bans, a journal: one line per ban or unban, appended;
+//!                     later lines win, rewritten compact when it grows
+//! lists/.lock         flock: one writer of the list files at a time
+//! lists/.bans.lock    flock: one appender or compactor of `bans` at a time
+//! ```
+//!
+//! Two processes (the CLI and the guard) may write at once. A list change is a
+//! read-modify-write of one file under `.lock`, so neither loses the other's update; the
+//! file itself is replaced atomically (temporary file, fsync, rename), so a crash leaves
+//! the old list or the new one. A ban is one `write(2)` of one line to the journal under
+//! `.bans.lock`: microseconds, where rewriting the whole file would cost a millisecond per
+//! thousand bans. Compaction rewrites the journal under the same lock, so no append can
+//! go to a file that is being replaced.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{Flock, FlockArg};
+use rampart_block::{Ban, Bans, List, ListName, ListSummary};
+use rampart_kernel::{write_atomic, StateDir};
+
+use crate::error::Error;
+
+/// Journal lines beyond which an append also compacts (when more than half are stale):
+/// bounds the file a reader replays to a few MB whatever the ban rate.
+const COMPACT_AFTER_LINES: usize = 50_000;
+
+/// The list store of one state directory.
+#[derive(Debug, Clone)]
+pub struct Store {
+    state: StateDir,
+}
+
+/// An exclusive lock on part of the store; released on drop.
+#[derive(Debug)]
+pub struct Lock {
+    _flock: Flock<File>,
+}
+
+impl Store {
+    /// The store under `state`.
+    pub fn new(state: StateDir) -> Store {
+        Store { state }
+    }
+
+    /// The state directory.
+    pub fn state(&self) -> &StateDir {
+        &self.state
+    }
+
+    /// `STATE_DIR/lists`.
+    pub fn dir(&self) -> PathBuf {
+        self.state.path("lists")
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir().join(name)
+    }
+
+    fn lock_file(&self, name: &str) -> Result<Lock, Error> {
+        let dir = self.dir();
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        let p = self.path(name);
+        let f = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&p)
+            .map_err(|e| Error::io(&p, e))?;
+        let flock = Flock::lock(f, FlockArg::LockExclusive)
+            .map_err(|(_, e)| Error::io(&p, std::io::Error::from(e)))?;
+        Ok(Lock { _flock: flock })
+    }
+
+    /// Takes the list lock: hold it across a read-modify-write of list files.
+    pub fn lock_lists(&self) -> Result<Lock, Error> {
+        self.lock_file(".lock")
+    }
+
+    /// Whether anything was ever blocked here (then the layout belongs in every apply).
+    pub fn in_use(&self) -> bool {
+        self.dir().exists()
+    }
+
+    /// The stored lists' names, sorted.
+    pub fn names(&self) -> Result<Vec<ListName>, Error> {
+        let dir = self.dir();
+        let rd = match std::fs::read_dir(&dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io(&dir, e)),
+        };
+        let mut out = Vec::new();
+        for e in rd {
+            let name = e.map_err(|e| Error::io(&dir, e))?.file_name();
+            let name = name.to_string_lossy();
+            if let Some(n) = name
+                .strip_suffix(".list")
+                .and_then(|s| ListName::new(s).ok())
+            {
+                out.push(n);
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Whether list `name` is stored.
+    pub fn exists(&self, name: &ListName) -> bool {
+        self.path(&name.file_name()).exists()
+    }
+
+    /// The file of list `name`.
+    pub fn list_path(&self, name: &ListName) -> PathBuf {
+        self.path(&name.file_name())
+    }
+
+    /// Reads list `name` (empty when not stored).
+    pub fn load(&self, name: &ListName) -> Result<List, Error> {
+        let p = self.list_path(name);
+        match std::fs::read_to_string(&p) {
+            Ok(text) => Ok(List::parse(&text, &p.display().to_string())?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(List::new(name.clone())),
+            Err(e) => Err(Error::io(&p, e)),
+        }
+    }
+
+    /// The sizes of list `name` from its header line alone (`None` for a file written
+    /// before headers carried them: then the caller loads the list).
+    pub fn summary(&self, name: &ListName) -> Result<Option<ListSummary>, Error> {
+        let p = self.list_path(name);
+        let f = match File::open(&p) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io(&p, e)),
+        };
+        let mut first = String::new();
+        BufReader::new(f)
+            .read_line(&mut first)
+            .map_err(|e| Error::io(&p, e))?;
+        Ok(ListSummary::from_header(&first))
+    }
+
+    /// Writes `list` atomically (call under [`Store::lock_lists`]).
+    pub fn save(&self, list: &List) -> Result<(), Error> {
+        let p = self.list_path(&list.name);
+        write_atomic(&p, list.to_text().as_bytes())?;
+        Ok(())
+    }
+
+    /// The comment stored with exactly `prefix` in list `name`, found by scanning the
+    /// file for its line (no parse of the whole list).
+    pub fn comment_of(
+        &self,
+        name: &ListName,
+        prefix: rampart_prefix::Prefix,
+    ) -> Result<Option<String>, Error> {
+        let p = self.list_path(name);
+        let bytes = match std::fs::read(&p) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io(&p, e)),
+        };
+        let needle = format!("\n{prefix} # ");
+        let Some(at) = find(&bytes, needle.as_bytes()) else {
+            return Ok(None);
+        };
+        let rest = &bytes[at + needle.len()..];
+        let end = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
+        Ok(Some(String::from_utf8_lossy(&rest[..end]).trim().to_string()))
+    }
+
+    /// Streams the stored lines of list `name` (`PREFIX` or `PREFIX # comment`) to `f`
+    /// without building the list: `block list` on a million entries.
+    pub fn for_each_line(
+        &self,
+        name: &ListName,
+        f: &mut dyn FnMut(&str) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let p = self.list_path(name);
+        let file = match File::open(&p) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(Error::io(&p, e)),
+        };
+        let mut r = BufReader::with_capacity(1 << 16, file);
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if r.read_line(&mut line).map_err(|e| Error::io(&p, e))? == 0 {
+                return Ok(());
+            }
+            let l = line.trim_end();
+            if l.is_empty() || l.starts_with('#') {
+                continue;
+            }
+            f(l)?;
+        }
+    }
+
+    fn bans_path(&self) -> PathBuf {
+        self.path("bans")
+    }
+
+    /// The timed bans: the journal replayed (expired ones included; see [`Bans::active`]).
+    pub fn bans(&self) -> Result<Bans, Error> {
+        let p = self.bans_path();
+        match std::fs::read_to_string(&p) {
+            Ok(text) => Ok(Bans::parse(&text, &p.display().to_string())?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Bans::default()),
+            Err(e) => Err(Error::io(&p, e)),
+        }
+    }
+
+    /// Appends bans (an unban is a ban that expires at 0) to the journal in one write,
+    /// under the journal lock; compacts it when it has grown mostly stale.
+    pub fn record_bans(&self, bans: &[Ban], now: u64) -> Result<(), Error> {
+        let _lock = self.lock_file(".bans.lock")?;
+        let p = self.bans_path();
+        let mut text = String::new();
+        for b in bans {
+            text.push_str(&Bans::line(b));
+        }
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&p)
+            .map_err(|e| Error::io(&p, e))?;
+        f.write_all(text.as_bytes())
+            .map_err(|e| Error::io(&p, e))?;
+        drop(f);
+        let lines = std::fs::read(&p)
+            .map_err(|e| Error::io(&p, e))?
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
+        if lines > COMPACT_AFTER_LINES {
+            let all = self.bans()?;
+            if all.active_count(now) * 2 < lines {
+                write_atomic(&p, all.to_text(now).as_bytes())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Rewrites the journal with only the bans running at `now`.
+    pub fn compact_bans(&self, now: u64) -> Result<(), Error> {
+        let _lock = self.lock_file(".bans.lock")?;
+        let all = self.bans()?;
+        write_atomic(&self.bans_path(), all.to_text(now).as_bytes())?;
+        Ok(())
+    }
+}
+
+/// First index of `needle` in `hay` (a plain scan: list files are read once per call).
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() || hay.len() < needle.len() {
+        return None;
+    }
+    let first = needle[0];
+    let mut i = 0;
+    while i + needle.len() <= hay.len() {
+        match hay[i..=hay.len() - needle.len()]
+            .iter()
+            .position(|&b| b == first)
+        {
+            Some(off) => {
+                i += off;
+                if &hay[i..i + needle.len()] == needle {
+                    return Some(i);
+                }
+                i += 1;
+            }
+            None => return None,
+        }
+    }
+    None
+}
+
+/// The path of a state-directory file, for error messages.
+pub(crate) fn show(p: &Path) -> String {
+    p.display().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::new(StateDir::new(d.path()));
+        (d, s)
+    }
+
+    #[test]
+    fn journal_appends_and_later_lines_win() {
+        let (_d, s) = store();
+        let addr = "192.0.2.7".parse().unwrap();
+        let ban = |expires| Ban {
+            addr,
+            expires,
+            list: "manual".into(),
+            comment: Some("ssh".into()),
+        };
+        s.record_bans(&[ban(1000)], 10).unwrap();
+        assert_eq!(s.bans().unwrap().active(addr, 10).unwrap().expires, 1000);
+        s.record_bans(&[ban(0)], 10).unwrap();
+        assert!(s.bans().unwrap().active(addr, 10).is_none());
+        s.record_bans(&[ban(2000)], 10).unwrap();
+        s.compact_bans(10).unwrap();
+        let text = std::fs::read_to_string(s.dir().join("bans")).unwrap();
+        assert_eq!(text.lines().filter(|l| !l.starts_with('#')).count(), 1);
+    }
+
+    #[test]
+    fn comment_and_summary_without_parsing() {
+        let (_d, s) = store();
+        let name = ListName::new("manual").unwrap();
+        let mut l = List::new(name.clone());
+        l.insert("198.51.100.0/24".parse().unwrap(), Some("scanner".into()));
+        l.insert("2001:db8::/48".parse().unwrap(), None);
+        s.save(&l).unwrap();
+        assert_eq!(
+            s.comment_of(&name, "198.51.100.0/24".parse().unwrap())
+                .unwrap()
+                .as_deref(),
+            Some("scanner")
+        );
+        let sum = s.summary(&name).unwrap().unwrap();
+        assert_eq!((sum.prefixes, sum.ipv4_addresses, sum.ipv6_prefixes), (2, 256, 1));
+        let mut lines = Vec::new();
+        s.for_each_line(&name, &mut |l| {
+            lines.push(l.to_string());
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(lines, ["198.51.100.0/24 # scanner", "2001:db8::/48"]);
+    }
+}
