@@ -470,7 +470,10 @@ fn add(
     )?;
     progress.done();
     for at in &done.already {
-        say(&format!("already blocked: {} (list {})", at.prefix, at.list))?;
+        say(&format!(
+            "already blocked: {} (list {})",
+            at.prefix, at.list
+        ))?;
     }
     match done.reloaded {
         None => {
@@ -509,7 +512,14 @@ fn neighbours(
     let mut e = enforcer(&common.state)?;
     let progress = Progress::new();
     // The allowlist was carved out above; what is left conflicts with nothing.
-    let done = e.block(&name, &prefixes, comment.as_deref(), &allow, true, &progress)?;
+    let done = e.block(
+        &name,
+        &prefixes,
+        comment.as_deref(),
+        &allow,
+        true,
+        &progress,
+    )?;
     progress.done();
     say(&format!(
         "blocked {net}{} (list {name}{})",
@@ -680,7 +690,9 @@ fn test(addrs: &[String], json: bool, state: &StateArgs) -> Result<ExitCode> {
                 continue;
             }
             let in_kernel = r.lists.iter().any(|h| h.kernel_element.is_some())
-                || r.ban.as_ref().is_some_and(|b| b.kernel_expires_secs.is_some());
+                || r.ban
+                    .as_ref()
+                    .is_some_and(|b| b.kernel_expires_secs.is_some());
             writeln!(
                 out,
                 "{}: {}",
@@ -707,7 +719,9 @@ fn test(addrs: &[String], json: bool, state: &StateArgs) -> Result<ExitCode> {
                     out,
                     "  timed ban ({}), {} left",
                     b.ban.list,
-                    human(Duration::from_secs(b.ban.expires.saturating_sub(now).max(1)))
+                    human(Duration::from_secs(
+                        b.ban.expires.saturating_sub(now).max(1)
+                    ))
                 )?;
                 if let Some(s) = b.kernel_expires_secs {
                     writeln!(
@@ -732,7 +746,12 @@ fn test(addrs: &[String], json: bool, state: &StateArgs) -> Result<ExitCode> {
 }
 
 /// Replaces list `name` with `set` less the allowlist, and says what was kept open.
-fn replace(name: &ListName, set: &PrefixSet, common: &Common, progress: &Progress) -> Result<Replaced> {
+fn replace(
+    name: &ListName,
+    set: &PrefixSet,
+    common: &Common,
+    progress: &Progress,
+) -> Result<Replaced> {
     let allow = allowlist(common)?;
     let mut e = enforcer(&common.state)?;
     let done = e.replace(name, set, &allow, common.force, progress)?;
@@ -853,7 +872,10 @@ fn country(
         ))?;
     }
     if !except.is_empty() {
-        say(&format!("exceptions kept open: {}", joined(&except.prefixes())))?;
+        say(&format!(
+            "exceptions kept open: {}",
+            joined(&except.prefixes())
+        ))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -925,16 +947,6 @@ fn lists(json: bool, state: &StateArgs) -> Result<ExitCode> {
 
 // ---------------------------------------------------------------------------------------
 // `up`, `apply` and `restore`.
-
-/// The policy script with the block sets and chains added, when anything was ever blocked
-/// (the script is returned unchanged otherwise).
-pub fn splice(state: &StateDir, script: &str) -> Result<String> {
-    let e = Enforcer::new(state.clone(), Kernel::default());
-    if !e.store().in_use() {
-        return Ok(script.to_string());
-    }
-    Ok(e.layout(None)?.splice(script))
-}
 
 /// The block sets the kernel has now (call before an apply, pass to [`load_after`]).
 pub fn existing_sets(state: &StateDir) -> Vec<String> {

@@ -82,17 +82,24 @@ pub fn run(args: StatusArgs) -> Result<ExitCode> {
         _ => None,
     };
     // Against the ruleset given, else against what `rampart up` would apply now.
-    let (policy_script, policy_origin) = match compiled_policy(&args.policy)? {
-        Some(script) => (script, "the given ruleset".to_string()),
+    let (policy_script, policy_origin) = match compiled_policy(&args.policy, &state)? {
+        Some(script) => (script.policy_text(), "the given ruleset".to_string()),
         None => {
             let loaded = super::policy::load(args.policy_file.as_deref())?;
-            (super::up::nft_script(&loaded)?, loaded.origin)
+            (
+                super::up::policy_script(&loaded, &state)?.policy_text(),
+                loaded.origin,
+            )
         }
     };
-    // What `up`/`apply` add to the policy: the block lists' sets and chains.
-    let policy_script = super::block::splice(&state, &policy_script)?;
+    // The applied policy alone (a block list created since is no drift); an apply from
+    // before this record existed is compared whole.
+    let applied_policy = match state.read(rampart_kernel::APPLIED_POLICY)? {
+        Some(p) => Some(p),
+        None => applied.as_ref().map(|a| a.script.clone()),
+    };
     let drift = Some(diff(
-        applied.as_ref().map_or("", |a| a.script.as_str()),
+        applied_policy.as_deref().unwrap_or(""),
         &policy_script,
     ));
     let rules = match nft.list_table_json()? {

@@ -4,24 +4,19 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use anyhow::{anyhow, Result};
-use rampart_nft::CompileOptions;
+use anyhow::Result;
+use rampart_kernel::StateDir;
 
-use super::apply::{apply_script, say, state_dir};
+use super::apply::{apply_script, say, state_dir, PolicyScript};
 use super::{lockout, policy};
 use crate::flags::UpArgs;
 
 /// The rollback window `up` uses on a terminal when `--confirm` is not given.
 const DEFAULT_CONFIRM_SECS: u64 = 60;
 
-/// The nft script `up` applies for a loaded policy (our table only, no table delete: the
-/// kernel crate builds the replace transaction itself, keeping set elements).
-pub fn nft_script(loaded: &policy::Loaded) -> Result<String> {
-    let mut opts = CompileOptions::default();
-    opts.replace = false;
-    let script =
-        rampart_nft::compile(&loaded.compiled.ruleset, &opts).map_err(|e| anyhow!("{e}"))?;
-    Ok(rampart_kernel::without_replace_preamble(script.text()))
+/// What `up` applies for a loaded policy: its ruleset compiled with the block layout.
+pub fn policy_script(loaded: &policy::Loaded, state: &StateDir) -> Result<PolicyScript> {
+    PolicyScript::compile(&loaded.compiled.ruleset, state, loaded.origin.clone())
 }
 
 /// Runs `rampart up`.
@@ -33,7 +28,7 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
         say(&format!("note: {note}"))?;
     }
     lockout::guard(&loaded.compiled.ruleset, args.force)?;
-    let script = nft_script(&loaded)?;
+    let script = policy_script(&loaded, &state)?;
     let confirm = match (args.confirm, args.no_confirm) {
         (Some(secs), _) => Some(secs),
         (None, true) => None,

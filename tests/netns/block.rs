@@ -357,7 +357,10 @@ fn country_block_from_a_generated_mmdb_with_an_exception() {
         out.contains("kept open (allowlisted, not loaded): 192.0.2.1/32 (192.0.2.1/32: this host's address on eth0)"),
         "{out}"
     );
-    assert!(out.contains("blocked AU: list country-au, 8 prefixes (255 IPv4 addresses"), "{out}");
+    assert!(
+        out.contains("blocked AU: list country-au, 8 prefixes (255 IPv4 addresses"),
+        "{out}"
+    );
 }
 
 #[test]

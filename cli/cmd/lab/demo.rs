@@ -21,7 +21,6 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use rampart_lab::topology::{self, Host};
 use rampart_lab::{have_tool, Fate, Lab, Probe, Proto};
-use rampart_nft::CompileOptions;
 use rampart_policy::{Policy, Profile};
 use rampart_ruleset::{to_save, Family, Ruleset};
 
@@ -237,7 +236,7 @@ pub fn run(prefix: &str, keep: bool) -> Result<ExitCode> {
 /// place that changes when the nft compiler and the kernel apply land.
 fn apply_server_policy(lab: &Lab, ruleset: &Ruleset) -> Result<Backend> {
     if have_tool("nft") {
-        let script = match rampart_nft::compile(ruleset, &CompileOptions::default()) {
+        let script = match rampart_enforce::compile_for_apply(ruleset, None) {
             Ok(s) => s,
             Err(e) => bail!("compiling the webserver policy to nft:\n{e}"),
         };

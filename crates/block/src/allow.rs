@@ -73,7 +73,11 @@ impl fmt::Display for Carved {
             f,
             "{}{} ({}: {})",
             shown.join(", "),
-            if more > 0 { format!(" and {more} more") } else { String::new() },
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            },
             self.allowed.prefix,
             self.allowed.why
         )

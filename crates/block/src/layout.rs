@@ -1,5 +1,8 @@
 //! The nft sets and chains of the block lists (their contents go over netlink).
 
+use rampart_nft::ir::{BaseChain, Chain, ChainType, Hook, Op, Priority, Rule, Set, Stmt, Verdict};
+use rampart_nft::{emit, CompileOptions, Table};
+
 use crate::list::ListName;
 
 /// Timed bans, IPv4 (`flags timeout`).
@@ -7,12 +10,18 @@ pub const BAN_SET_V4: &str = "ban_4";
 /// Timed bans, IPv6 (`flags timeout`).
 pub const BAN_SET_V6: &str = "ban_6";
 /// The base chains and their hooks.
-pub const CHAINS: [(&str, &str); 2] = [("block_input", "input"), ("block_forward", "forward")];
-/// Before the policy's filter chains (priority `filter`).
-pub const CHAIN_PRIORITY: &str = "filter - 10";
+pub const CHAINS: [(&str, Hook); 2] = [
+    ("block_input", Hook::Input),
+    ("block_forward", Hook::Forward),
+];
+/// Before the policy's filter chains (priority `filter`, 0).
+pub const CHAIN_PRIORITY: Priority = Priority {
+    value: -10,
+    name: "filter - 10",
+};
 
-/// First rule of `block_input`: loopback traffic is never dropped by a list or a ban.
-pub const LOOPBACK_RULE: &str = "iif \"lo\" accept comment \"rampart: loopback is never blocked\"";
+/// The comment of the first rule of `block_input`, which accepts loopback traffic.
+pub const LOOPBACK_COMMENT: &str = "rampart: loopback is never blocked";
 
 /// The nft set holding list `name`'s IPv4 (`v4`) or IPv6 prefixes.
 pub fn set_name(name: &ListName, v4: bool) -> String {
@@ -27,6 +36,36 @@ pub struct Layout {
     pub lists: Vec<ListName>,
 }
 
+fn set(name: String, v4: bool, interval: bool, note: String) -> Set {
+    Set {
+        name,
+        key: if v4 { "ipv4_addr" } else { "ipv6_addr" }.into(),
+        interval,
+        timeout_flag: !interval,
+        dynamic: false,
+        timeout_ms: None,
+        size: None,
+        elements: Vec::new(),
+        note,
+    }
+}
+
+fn drop_from(set: &str, v4: bool, comment: String) -> Rule {
+    Rule {
+        stmts: vec![
+            Stmt::Match {
+                left: if v4 { "ip saddr" } else { "ip6 saddr" }.into(),
+                op: Op::Implicit,
+                right: format!("@{set}"),
+            },
+            Stmt::Counter,
+            Stmt::Verdict(Verdict::Drop),
+        ],
+        comment: Some(comment),
+        origin: None,
+    }
+}
+
 impl Layout {
     /// The layout for these lists.
     pub fn new(lists: impl IntoIterator<Item = ListName>) -> Layout {
@@ -38,98 +77,133 @@ impl Layout {
 
     /// Every set the layout declares.
     pub fn set_names(&self) -> Vec<String> {
-        self.set_decls().into_iter().map(|(n, _, _)| n).collect()
+        self.sets().into_iter().map(|s| s.name).collect()
     }
 
-    fn set_decls(&self) -> Vec<(String, &'static str, &'static str)> {
+    /// The sets: two timed-ban sets, then two interval sets per list. Declared empty:
+    /// their contents go over netlink.
+    pub fn sets(&self) -> Vec<Set> {
         let mut out = vec![
-            (BAN_SET_V4.to_string(), "ipv4_addr", "timeout"),
-            (BAN_SET_V6.to_string(), "ipv6_addr", "timeout"),
+            set(
+                BAN_SET_V4.into(),
+                true,
+                false,
+                "rampart timed bans, IPv4".into(),
+            ),
+            set(
+                BAN_SET_V6.into(),
+                false,
+                false,
+                "rampart timed bans, IPv6".into(),
+            ),
         ];
         for l in &self.lists {
-            out.push((set_name(l, true), "ipv4_addr", "interval"));
-            out.push((set_name(l, false), "ipv6_addr", "interval"));
-        }
-        out
-    }
-
-    /// The rules of block chain `chain`. On input, traffic on `lo` is accepted first: a
-    /// list or ban never cuts a host off from itself (a web application's connection to
-    /// its database on 127.0.0.1), whatever was loaded or forced.
-    fn rules(&self, chain: &str) -> Vec<String> {
-        let mut out = Vec::new();
-        if chain == CHAINS[0].0 {
-            out.push(LOOPBACK_RULE.to_string());
-        }
-        out.extend([
-            format!("ip saddr @{BAN_SET_V4} counter drop comment \"rampart: timed ban\""),
-            format!("ip6 saddr @{BAN_SET_V6} counter drop comment \"rampart: timed ban\""),
-        ]);
-        for l in &self.lists {
-            for (v4, fam) in [(true, "ip"), (false, "ip6")] {
-                out.push(format!(
-                    "{fam} saddr @{} counter drop comment \"rampart: block list {l}\"",
-                    set_name(l, v4)
+            for v4 in [true, false] {
+                out.push(set(
+                    set_name(l, v4),
+                    v4,
+                    true,
+                    format!("rampart block list {l}"),
                 ));
             }
         }
         out
     }
 
-    /// The sets and chains as the body of a `table inet rampart { ... }` block.
-    pub fn table_items(&self) -> String {
-        let mut out = String::from("\t# rampart block lists (rampart block lists)\n");
-        for (name, ty, flag) in self.set_decls() {
-            out.push_str(&format!(
-                "\tset {name} {{\n\t\ttype {ty}\n\t\tflags {flag}\n\t}}\n"
-            ));
-        }
-        for (chain, hook) in CHAINS {
-            out.push_str(&format!(
-                "\tchain {chain} {{\n\t\ttype filter hook {hook} priority {CHAIN_PRIORITY}; policy accept;\n"
-            ));
-            for r in self.rules(chain) {
-                out.push_str(&format!("\t\t{r}\n"));
-            }
-            out.push_str("\t}\n");
-        }
-        out
+    /// The base chains `block_input` and `block_forward`. On input, traffic on `lo` is
+    /// accepted first: a list or ban never cuts a host off from itself (a web
+    /// application's connection to its database on 127.0.0.1), whatever was loaded or
+    /// forced.
+    pub fn chains(&self) -> Vec<Chain> {
+        CHAINS
+            .iter()
+            .map(|(name, hook)| {
+                let mut rules = Vec::new();
+                if *hook == Hook::Input {
+                    rules.push(Rule {
+                        stmts: vec![
+                            Stmt::Match {
+                                left: "iif".into(),
+                                op: Op::Implicit,
+                                right: "\"lo\"".into(),
+                            },
+                            Stmt::Verdict(Verdict::Accept),
+                        ],
+                        comment: Some(LOOPBACK_COMMENT.into()),
+                        origin: None,
+                    });
+                }
+                rules.push(drop_from(BAN_SET_V4, true, "rampart: timed ban".into()));
+                rules.push(drop_from(BAN_SET_V6, false, "rampart: timed ban".into()));
+                for l in &self.lists {
+                    for v4 in [true, false] {
+                        rules.push(drop_from(
+                            &set_name(l, v4),
+                            v4,
+                            format!("rampart: block list {l}"),
+                        ));
+                    }
+                }
+                Chain {
+                    name: (*name).into(),
+                    base: Some(BaseChain {
+                        kind: ChainType::Filter,
+                        hook: *hook,
+                        priority: CHAIN_PRIORITY,
+                    }),
+                    rules,
+                }
+            })
+            .collect()
     }
 
-    /// `script` (one `table inet rampart { ... }` block, as the policy compiles) with the
-    /// block sets and chains added inside the table.
-    pub fn splice(&self, script: &str) -> String {
-        let Some(end) = script.rfind('}') else {
-            return format!("table inet rampart {{\n{}}}\n{script}", self.table_items());
+    /// Adds the sets and chains to a compiled table (`up`, `apply`).
+    pub fn add_to(&self, table: &mut Table) {
+        table.sets.extend(self.sets());
+        table.chains.extend(self.chains());
+    }
+
+    /// The sets and chains as one `table inet TABLE { ... }` block, to load after a
+    /// policy script given as nft text (nft merges two blocks of one table).
+    pub fn table_block(&self, table: &str) -> String {
+        let t = Table {
+            name: table.into(),
+            sets: self.sets(),
+            chains: self.chains(),
         };
-        let mut out = String::with_capacity(script.len() + 1024);
-        out.push_str(&script[..end]);
-        if !out.ends_with('\n') {
-            out.push('\n');
-        }
-        out.push_str(&self.table_items());
-        out.push_str(&script[end..]);
-        out
+        emit(&t, &CompileOptions::new(table, false))
+            .text()
+            .to_string()
     }
 
-    /// Commands that make the table hold exactly these sets and block chains, keeping
-    /// every set's elements and the policy's chains: for `rampart block` on a host where
-    /// the table lacks a list (or does not exist).
-    pub fn ensure_script(&self) -> String {
-        let mut out = String::from("add table inet rampart\n");
-        for (name, ty, flag) in self.set_decls() {
-            out.push_str(&format!(
-                "add set inet rampart {name} {{ type {ty}; flags {flag}; }}\n"
-            ));
+    /// One nft transaction that makes `table inet TABLE` hold exactly these sets and
+    /// block chains, keeping every set's elements and the policy's chains: for
+    /// `rampart block` on a host where the table lacks a list (or does not exist).
+    pub fn ensure_script(&self, table: &str) -> String {
+        let opts = CompileOptions::new(table, false);
+        let bare: Vec<Chain> = self
+            .chains()
+            .into_iter()
+            .map(|c| Chain {
+                rules: Vec::new(),
+                ..c
+            })
+            .collect();
+        let declare = Table {
+            name: table.into(),
+            sets: self.sets(),
+            chains: bare,
+        };
+        let mut out = emit(&declare, &opts).text().to_string();
+        for (chain, _) in CHAINS {
+            out.push_str(&format!("flush chain inet {table} {chain}\n"));
         }
-        for (chain, hook) in CHAINS {
-            out.push_str(&format!(
-                "add chain inet rampart {chain} {{ type filter hook {hook} priority {CHAIN_PRIORITY}; policy accept; }}\nflush chain inet rampart {chain}\n"
-            ));
-            for r in self.rules(chain) {
-                out.push_str(&format!("add rule inet rampart {chain} {r}\n"));
-            }
-        }
+        let rules = Table {
+            name: table.into(),
+            sets: Vec::new(),
+            chains: self.chains(),
+        };
+        out.push_str(emit(&rules, &opts).text());
         out
     }
 }
@@ -139,26 +213,40 @@ mod tests {
     use super::*;
 
     #[test]
-    fn layout_text() {
+    fn layout_in_ir_and_as_nft_text() {
         let l = Layout::new([
             ListName::new("country-cn").unwrap(),
             ListName::new("manual").unwrap(),
         ]);
-        let items = l.table_items();
-        assert!(items
-            .contains("\tset bl_country-cn_4 {\n\t\ttype ipv4_addr\n\t\tflags interval\n\t}\n"));
-        assert!(items.contains("\tset ban_6 {\n\t\ttype ipv6_addr\n\t\tflags timeout\n\t}\n"));
-        assert!(items.contains(
-            "chain block_forward {\n\t\ttype filter hook forward priority filter - 10; policy accept;\n\t\tip saddr @ban_4 counter drop"
+        assert_eq!(
+            l.set_names(),
+            [
+                "ban_4",
+                "ban_6",
+                "bl_country-cn_4",
+                "bl_country-cn_6",
+                "bl_manual_4",
+                "bl_manual_6"
+            ]
+        );
+        let chains = l.chains();
+        assert_eq!(chains[0].rules.len(), 1 + 2 + 4);
+        assert_eq!(chains[1].rules.len(), 2 + 4);
+        let text = l.ensure_script("rampart");
+        assert!(text.contains("\tset bl_country-cn_4 {\n\t\t# rampart block list country-cn\n\t\ttype ipv4_addr\n\t\tflags interval\n"), "{text}");
+        assert!(text.contains("\tset ban_6 {\n\t\t# rampart timed bans, IPv6\n\t\ttype ipv6_addr\n\t\tflags timeout\n"), "{text}");
+        assert!(text.contains(
+            "flush chain inet rampart block_input\nflush chain inet rampart block_forward\n"
         ));
-        assert!(!items.contains("size"));
-        let spliced = l.splice("table inet rampart {\n\tchain filter_input {\n\t}\n}\n");
-        assert!(spliced
-            .starts_with("table inet rampart {\n\tchain filter_input {\n\t}\n\t# rampart block"));
-        assert!(spliced.ends_with("\t}\n}\n"));
-        let ensure = l.ensure_script();
-        assert!(ensure.starts_with("add table inet rampart\nadd set inet rampart ban_4 { type ipv4_addr; flags timeout; }\n"));
-        assert!(ensure.contains("flush chain inet rampart block_input\nadd rule inet rampart block_input iif \"lo\" accept"));
-        assert!(ensure.contains("flush chain inet rampart block_forward\nadd rule inet rampart block_forward ip saddr @ban_4"));
+        assert!(text.contains("\t\ttype filter hook input priority filter - 10; policy accept;\n\t\tiif \"lo\" accept comment \"rampart: loopback is never blocked\"\n\t\tip saddr @ban_4 counter drop comment \"rampart: timed ban\"\n"), "{text}");
+        assert!(!text.contains("size"));
+        let mut table = Table {
+            name: "rampart".into(),
+            sets: Vec::new(),
+            chains: Vec::new(),
+        };
+        l.add_to(&mut table);
+        assert_eq!(table.sets.len(), 6);
+        assert_eq!(table.chain("block_forward").unwrap().rules.len(), 6);
     }
 }

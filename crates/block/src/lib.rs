@@ -1,5 +1,5 @@
 //! Named block lists and timed bans: how they are stored, how they sit in the kernel, and
-//! which addresses must never be blocked. Pure: the CLI does the I/O.
+//! which addresses must never be blocked. Pure: `rampart-enforce` does the I/O.
 //!
 //! Central types: [`List`] (a named, aggregated set of prefixes, stored as
 //! `lists/NAME.list` in the state directory), [`Bans`] (timed single-address bans,
@@ -14,7 +14,7 @@
 //!                                                          transaction (rampart-nfnl)
 //!  block add ADDR ─▶ Allowlist::conflicts ─▶ List::insert ─▶ SetClient add (fast path)
 //!  block add ADDR --timeout 1h ─▶ Bans ─▶ SetClient add with timeout (ban_4 / ban_6)
-//!  up / apply / restore ─▶ Layout::splice(policy script) ─▶ one transaction
+//!  up / apply / restore ─▶ Layout::add_to(compiled nft IR table) ─▶ one transaction
 //! ```
 //!
 //! # Kernel layout
@@ -27,18 +27,24 @@
 //!
 //! ```text
 //! chain block_input   { type filter hook input   priority filter - 10; policy accept;
+//!                       iif "lo" accept comment "rampart: loopback is never blocked"
 //!                       ip saddr @ban_4 counter drop comment "rampart: timed ban"
 //!                       ip6 saddr @ban_6 ...
 //!                       ip saddr @bl_NAME_4 counter drop comment "rampart: block list NAME"
 //!                       ip6 saddr @bl_NAME_6 ... }
-//! chain block_forward { the same on hook forward }
+//! chain block_forward { the same on hook forward, without the loopback rule }
 //! ```
+//!
+//! Loopback is never blocked: the first rule accepts traffic on `lo` (a web
+//! application's connection to its database on 127.0.0.1 survives a list that holds
+//! 127.0.0.0/8), and imports carve the allowlist out of what they load
+//! ([`Allowlist::carve`]).
 //!
 //! Decisions and their reasons:
 //! - **Own base chains, not rules inside the policy's chains.** The chains depend only on
 //!   the list names, so `rampart block` can create a new list with one small transaction
 //!   ([`Layout::ensure_script`]) without recompiling the policy, and `up`/`apply` add the
-//!   same text to the policy's table ([`Layout::splice`]). At priority `filter - 10` they
+//!   same sets and chains, as nft IR, to the policy's compiled table ([`Layout::add_to`]). At priority `filter - 10` they
 //!   run before the policy's `filter_input`; a drop in any base chain is final.
 //! - **No `size`.** nftables sets have no element limit unless one is declared (only
 //!   dynamic sets, filled from the packet path, default to 65535), so a list never fills
@@ -71,7 +77,7 @@ mod list;
 
 pub use allow::{Allowed, Allowlist, Carved, Conflict, ConflictKind};
 pub use layout::{
-    set_name, Layout, BAN_SET_V4, BAN_SET_V6, CHAINS, CHAIN_PRIORITY, LOOPBACK_RULE,
+    set_name, Layout, BAN_SET_V4, BAN_SET_V6, CHAINS, CHAIN_PRIORITY, LOOPBACK_COMMENT,
 };
 pub use list::{
     parse_target, Ban, Bans, List, ListError, ListName, ListSummary, Located, DEFAULT_LIST,

@@ -177,6 +177,15 @@ impl Enforcer {
         Ok(Layout::new(names))
     }
 
+    /// The layout `up` and `apply` add to the policy: `None` until anything was ever
+    /// blocked (then a host that never used lists gets no block chains).
+    pub fn applied_layout(&self) -> Result<Option<Layout>, Error> {
+        if !self.store.in_use() {
+            return Ok(None);
+        }
+        Ok(Some(self.layout(None)?))
+    }
+
     /// Bans `addrs` for `ttl` from `now` (seconds since the epoch), in the kernel (one
     /// transaction per family; a ban already running gets the new timeout) and in the
     /// store's journal. Loopback is refused always, other allowlisted addresses unless
@@ -192,7 +201,10 @@ impl Enforcer {
         force: bool,
         now: u64,
     ) -> Result<Vec<Ban>, Error> {
-        let addrs: Vec<IpAddr> = addrs.iter().map(|a| rampart_prefix::unmap_addr(*a)).collect();
+        let addrs: Vec<IpAddr> = addrs
+            .iter()
+            .map(|a| rampart_prefix::unmap_addr(*a))
+            .collect();
         let hosts: Vec<Prefix> = addrs.iter().map(|a| Prefix::host(*a)).collect();
         check_allowed(allow, &hosts, force)?;
         if !(self.kernel.has_set(BAN_SET_V4) && self.kernel.has_set(BAN_SET_V6)) {
@@ -291,7 +303,11 @@ impl Enforcer {
         let mut out = Unblocked::default();
         for n in &names {
             let mut l = self.store.load(n)?;
-            let exact: Vec<Prefix> = prefixes.iter().copied().filter(|p| l.has_exact(*p)).collect();
+            let exact: Vec<Prefix> = prefixes
+                .iter()
+                .copied()
+                .filter(|p| l.has_exact(*p))
+                .collect();
             let mut changed = false;
             for p in prefixes {
                 changed |= l.remove(*p);
@@ -436,7 +452,8 @@ impl Enforcer {
                 None => self.store.load(&n)?.summary(),
             };
             let loaded = readable.then(|| {
-                self.kernel.has_set(&set_name(&n, true)) && self.kernel.has_set(&set_name(&n, false))
+                self.kernel.has_set(&set_name(&n, true))
+                    && self.kernel.has_set(&set_name(&n, false))
             });
             out.push(ListState {
                 name: n.to_string(),
@@ -455,7 +472,10 @@ impl Enforcer {
             return Ok(Vec::new());
         }
         let names = self.layout(None)?.set_names();
-        Ok(names.into_iter().filter(|s| self.kernel.has_set(s)).collect())
+        Ok(names
+            .into_iter()
+            .filter(|s| self.kernel.has_set(s))
+            .collect())
     }
 
     /// After an apply or at boot: declares the layout, loads every stored list whose sets
@@ -474,9 +494,8 @@ impl Enforcer {
         let layout = self.layout(None)?;
         self.kernel.ensure(&layout)?;
         for n in &layout.lists {
-            let had = before.is_some_and(|b| {
-                b.contains(&set_name(n, true)) && b.contains(&set_name(n, false))
-            });
+            let had = before
+                .is_some_and(|b| b.contains(&set_name(n, true)) && b.contains(&set_name(n, false)));
             if had {
                 continue;
             }

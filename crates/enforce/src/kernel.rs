@@ -68,7 +68,7 @@ impl Kernel {
         if layout.set_names().iter().all(|n| self.has_set(n)) {
             return Ok(());
         }
-        self.nft.load(&layout.ensure_script())?;
+        self.nft.load(&layout.ensure_script(TABLE.1))?;
         Ok(())
     }
 

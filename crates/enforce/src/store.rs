@@ -173,7 +173,9 @@ impl Store {
         };
         let rest = &bytes[at + needle.len()..];
         let end = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
-        Ok(Some(String::from_utf8_lossy(&rest[..end]).trim().to_string()))
+        Ok(Some(
+            String::from_utf8_lossy(&rest[..end]).trim().to_string(),
+        ))
     }
 
     /// Streams the stored lines of list `name` (`PREFIX` or `PREFIX # comment`) to `f`
@@ -232,8 +234,7 @@ impl Store {
             .append(true)
             .open(&p)
             .map_err(|e| Error::io(&p, e))?;
-        f.write_all(text.as_bytes())
-            .map_err(|e| Error::io(&p, e))?;
+        f.write_all(text.as_bytes()).map_err(|e| Error::io(&p, e))?;
         drop(f);
         let lines = std::fs::read(&p)
             .map_err(|e| Error::io(&p, e))?
@@ -333,7 +334,10 @@ mod tests {
             Some("scanner")
         );
         let sum = s.summary(&name).unwrap().unwrap();
-        assert_eq!((sum.prefixes, sum.ipv4_addresses, sum.ipv6_prefixes), (2, 256, 1));
+        assert_eq!(
+            (sum.prefixes, sum.ipv4_addresses, sum.ipv6_prefixes),
+            (2, 256, 1)
+        );
         let mut lines = Vec::new();
         s.for_each_line(&name, &mut |l| {
             lines.push(l.to_string());

@@ -171,9 +171,10 @@ fn same_rules(a: &str, b: &str) -> bool {
 /// Rewrites `/dev/stdin:L:` in nft's message to `script line L'` where L falls inside
 /// the script part of the transaction.
 fn map_lines(err: Error, text: &str, script: &str) -> Error {
-    let Error::Rejected { stage, stderr } = err else {
+    let Error::Rejected { stage, stderr, .. } = err else {
         return err;
     };
+    let mut lines = Vec::new();
     let offset = text[..text.len() - script.len().min(text.len())]
         .matches('\n')
         .count();
@@ -184,13 +185,20 @@ fn map_lines(err: Error, text: &str, script: &str) -> Error {
             .and_then(|rest| {
                 let (n, tail) = rest.split_once(':')?;
                 let n: usize = n.parse().ok()?;
-                (n > offset).then(|| format!("script line {}:{tail}", n - offset))
+                (n > offset).then(|| {
+                    lines.push(n - offset);
+                    format!("script line {}:{tail}", n - offset)
+                })
             })
             .unwrap_or_else(|| line.to_string());
         out.push_str(&mapped);
         out.push('\n');
     }
-    Error::Rejected { stage, stderr: out }
+    Error::Rejected {
+        stage,
+        stderr: out,
+        lines,
+    }
 }
 
 /// Removes our table (and only it). `Ok(false)` when there was none.
@@ -235,10 +243,12 @@ mod tests {
             Error::Rejected {
                 stage: "check",
                 stderr: "/dev/stdin:4:2-6: Error: syntax error\n".into(),
+                lines: Vec::new(),
             },
             &text,
             script,
         );
         assert!(e.to_string().contains("script line 2:2-6: Error"), "{e}");
+        assert!(matches!(e, Error::Rejected { lines, .. } if lines == [2]));
     }
 }

@@ -25,6 +25,9 @@ pub enum Error {
         stage: &'static str,
         /// nft's message, line numbers mapped to the script where possible.
         stderr: String,
+        /// The 1-based lines of the script nft pointed at (for mapping back to the
+        /// policy's own source through the compiler's provenance).
+        lines: Vec<usize>,
     },
     /// The script is not one `table inet rampart { ... }` block.
     #[error("not a rampart script: {0}")]

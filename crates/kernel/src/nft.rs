@@ -86,6 +86,7 @@ impl Nft {
             Err(Error::Rejected {
                 stage: "check",
                 stderr: out.stderr,
+                lines: Vec::new(),
             })
         }
     }
@@ -99,6 +100,7 @@ impl Nft {
             Err(Error::Rejected {
                 stage: "apply",
                 stderr: out.stderr,
+                lines: Vec::new(),
             })
         }
     }
@@ -125,6 +127,7 @@ impl Nft {
             Err(Error::Rejected {
                 stage: "list",
                 stderr: out.stderr,
+                lines: Vec::new(),
             })
         }
     }
@@ -140,6 +143,7 @@ impl Nft {
             Err(Error::Rejected {
                 stage: "down",
                 stderr: out.stderr,
+                lines: Vec::new(),
             })
         }
     }

@@ -143,20 +143,30 @@ fn collapse(s: &str) -> String {
 /// a rampart script may only describe rampart's table.
 pub fn parse_table(text: &str) -> Result<TableShape, Error> {
     let top = statements(text, (0, text.len()))?;
-    let mut body = None;
+    let mut bodies = Vec::new();
     for (head, block) in top {
         match (head.as_str(), block) {
-            ("table inet rampart", Some(span)) if body.is_none() => body = Some(span),
+            ("table inet rampart", Some(span)) => bodies.push(span),
             (h, _) => {
                 return Err(Error::Script(format!(
-                    "only one `table inet rampart {{ ... }}` block is allowed, found `{h}`"
+                    "only `table inet rampart {{ ... }}` blocks are allowed, found `{h}`"
                 )))
             }
         }
     }
-    let body = body.ok_or_else(|| Error::Script("no `table inet rampart` block".into()))?;
+    if bodies.is_empty() {
+        return Err(Error::Script("no `table inet rampart` block".into()));
+    }
+    // nft merges several blocks of one table; so does the shape (a given script plus the
+    // block layout's own block).
     let mut shape = TableShape::default();
-    for (head, block) in statements(text, body)? {
+    for (head, block) in bodies
+        .into_iter()
+        .map(|body| statements(text, body))
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .flatten()
+    {
         let mut words = head.split(' ');
         let kind = words.next().unwrap_or_default().to_string();
         let name = words

@@ -123,6 +123,16 @@ impl Default for CompileOptions {
     }
 }
 
+impl CompileOptions {
+    /// Options for table `inet TABLE`; `replace`: see [`CompileOptions::replace`].
+    pub fn new(table: &str, replace: bool) -> CompileOptions {
+        CompileOptions {
+            table: table.into(),
+            replace,
+        }
+    }
+}
+
 /// Compiles a ruleset to an nft script: [`lower`] then [`emit`].
 pub fn compile(ruleset: &Ruleset, opts: &CompileOptions) -> Result<NftScript, CompileErrors> {
     let table = lower(ruleset, opts)?;
