@@ -464,3 +464,169 @@ fn save_down_restore_and_apply_bring_the_lists_back() {
     assert_eq!(s.from(CN), Fate::Dropped);
     assert!(s.ok(&["status", "--nft", "open.nft"]).contains("drift: no"));
 }
+
+/// A TCP connection to a listener on 127.0.0.1 inside the host namespace (a web
+/// application talking to its database): `true` when it connects.
+fn loopback_tcp_works(s: &Setup) -> bool {
+    let ns = s.lab.ns("host").unwrap().to_string();
+    std::thread::spawn(move || {
+        let f = std::fs::File::open(format!("/var/run/netns/{ns}")).unwrap();
+        nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok()
+    })
+    .join()
+    .unwrap()
+}
+
+/// An excerpt of FireHOL's level1 netset as published: its comment header, bogons
+/// (0.0.0.0/8, 10/8, 100.64/10, 127/8, 192.168/16, 224/3) and listed networks, among them
+/// 192.0.2.0/24, which holds this host's own address.
+const FIREHOL_LEVEL1: &str = "#
+# firehol_level1
+#
+# ipv4 hash:net ipset
+#
+# A firewall blacklist composed from IP lists, providing
+# maximum protection with minimum false positives. Suitable
+# for basic protection on all internet facing servers,
+# routers and firewalls. (includes: bambenek_c2 dshield
+# feodo fullbogons spamhaus_drop spamhaus_edrop sslbl)
+#
+# Maintainer      : FireHOL
+# Maintainer URL  : http://iplists.firehol.org/
+# List source URL :
+# Source File Date: Sun Dec  6 10:00:00 UTC 2026
+#
+# This File Date  : Sun Dec  6 10:10:04 UTC 2026
+# Update Frequency: 1 min
+# Aggregation     : none
+# Entries         : 4552 unique IPs
+#
+0.0.0.0/8
+2.56.192.0/22
+10.0.0.0/8
+100.64.0.0/10
+127.0.0.0/8
+192.0.2.0/24
+192.168.0.0/16
+198.51.100.0/24
+224.0.0.0/3
+";
+
+#[test]
+fn firehol_level1_loads_less_the_allowlist_and_loopback_keeps_working() {
+    if !super::have_root() {
+        return;
+    }
+    let s = setup();
+    assert!(loopback_tcp_works(&s), "loopback TCP before the import");
+    let list = s.write("firehol_level1.netset", FIREHOL_LEVEL1);
+    let out = s.ok(&["block", "import", &list, "--list", "firehol"]);
+    assert!(
+        out.contains("kept open (allowlisted, not loaded): 127.0.0.0/8 (127.0.0.0/8: loopback)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("kept open (allowlisted, not loaded): 192.0.2.1/32 (192.0.2.1/32: this host's address on eth0)"),
+        "{out}"
+    );
+    assert!(out.contains("-> list firehol:"), "{out}");
+    assert!(loopback_tcp_works(&s), "loopback TCP after the import");
+    assert_eq!(s.from(BAD), Fate::Dropped);
+    assert!(!s.stored("firehol").contains("127.0.0.0/8"));
+    assert_eq!(s.run(&["block", "test", "127.0.0.1"]).status.code(), Some(1));
+    let t = s.ok(&["block", "test", BAD]);
+    assert!(t.contains("list firehol: 192.0.2.2/31"), "{t}");
+    // --force keeps this host's address in the list, never loopback; and traffic on lo
+    // passes even if loopback were in a set (the chain's first rule accepts lo).
+    let out = s.ok(&["block", "import", &list, "--list", "firehol", "--force"]);
+    assert!(out.contains("127.0.0.0/8 (127.0.0.0/8: loopback)"), "{out}");
+    assert!(!out.contains("this host's address"), "{out}");
+    assert!(s.stored("firehol").contains("192.0.2.0/24"));
+    let err = s.fails(&["block", "add", "127.0.0.1", "--force"]);
+    assert!(err.contains("rampart never blocks loopback"), "{err}");
+    assert!(loopback_tcp_works(&s), "loopback TCP after --force");
+    let chain = s.nft(&["list", "chain", "inet", "rampart", "block_input"]);
+    assert!(chain.contains("iif \"lo\" accept"), "{chain}");
+}
+
+/// Spamhaus DROP as published: `CIDR ; SBLnnnnnn` lines under `;` comments.
+#[test]
+fn spamhaus_drop_with_sbl_comments_imports() {
+    if !super::have_root() {
+        return;
+    }
+    let s = setup();
+    let drop = s.write(
+        "drop.txt",
+        "; Spamhaus DROP List 2026/12/06 - (c) 2026 The Spamhaus Project SLU\n\
+         ; https://www.spamhaus.org/drop/drop.txt\n\
+         ; Last-Modified: Sun, 06 Dec 2026 09:37:18 GMT\n\
+         ; Expires: Sun, 06 Dec 2026 11:08:09 GMT\n\
+         192.0.2.0/25 ; SBL123456\n\
+         198.51.100.0/24 ; SBL654321\n",
+    );
+    let out = s.ok(&["block", "import", &drop, "--list", "spamhaus-drop"]);
+    assert!(out.contains("6 lines -> list spamhaus-drop"), "{out}");
+    assert_eq!(s.from(BAD), Fate::Dropped);
+    assert!(delivered(s.from(CN)));
+}
+
+/// The CLI and a second writer using the library (as the guard will) ban 1,000
+/// addresses at the same time: the store and the kernel end with all of them.
+#[test]
+fn cli_and_library_racing_for_1000_bans_lose_nothing() {
+    if !super::have_root() {
+        return;
+    }
+    use rampart_block::{Allowlist, ListName};
+    use rampart_enforce::{Enforcer, Kernel};
+    let s = setup();
+    // Data only: these addresses never send a packet.
+    let addr = |i: u32| -> IpAddr { std::net::Ipv4Addr::from(0x6440_0000 + i).into() };
+    let ns = s.lab.ns("host").unwrap().to_string();
+    let state = s.state.clone();
+    let library = std::thread::spawn(move || {
+        let f = std::fs::File::open(format!("/var/run/netns/{ns}")).unwrap();
+        nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+        let mut e = Enforcer::new(
+            rampart_kernel::StateDir::new(state),
+            Kernel::new(rampart_kernel::Nft::in_netns(&ns)),
+        );
+        let guard = ListName::new("guard").unwrap();
+        let allow = Allowlist::loopback();
+        for i in 0..500 {
+            e.ban(
+                &[addr(i)],
+                Duration::from_secs(3600),
+                &guard,
+                Some("library"),
+                &allow,
+                false,
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs(),
+            )
+            .unwrap();
+        }
+    });
+    for chunk in (500..1000).collect::<Vec<u32>>().chunks(10) {
+        let mut args = vec!["block".to_string(), "add".into()];
+        args.extend(chunk.iter().map(|i| addr(*i).to_string()));
+        args.extend(["--timeout".into(), "1h".into()]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        s.ok(&args);
+    }
+    library.join().unwrap();
+    let listed = s.ok(&["block", "list", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(v["bans"].as_array().unwrap().len(), 1000);
+    let set = s.set("ban_4");
+    for i in [0, 499, 500, 999] {
+        assert!(set.contains(&addr(i).to_string()), "{i} missing from the kernel");
+    }
+    assert_eq!(set.matches(" expires ").count(), 1000, "{set}");
+}
