@@ -27,6 +27,7 @@
 
 use std::collections::HashMap;
 use std::io;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use netlink_sys::{protocols::NETLINK_NETFILTER, Socket, SocketAddr};
@@ -36,9 +37,12 @@ use nix::sys::socket::{setsockopt, sockopt};
 use crate::element::key_bits;
 use crate::encode::{Encoder, Part, Sent};
 use crate::wire::{
-    align, Body, Emitable, ErrorMessage, ListAttr, ListElem, Message, MessageIter, NfGenMsg,
-    NftKind, SetAttr, NFT_SET_INTERVAL, NFT_SET_TIMEOUT, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST,
+    align, Body, ElemAttr, Emitable, ErrorMessage, GenAttr, ListAttr, ListElem, Message,
+    MessageIter, Nest, NfGenMsg, NftKind, SetAttr, NFGENMSG_LEN, NFTA_LIST_ELEM,
+    NFT_SET_ELEM_INTERVAL_END, NFT_SET_INTERVAL, NFT_SET_TIMEOUT, NLMSG_HDRLEN, NLM_F_ACK,
+    NLM_F_DUMP, NLM_F_REQUEST,
 };
+use crate::WireError;
 use crate::{Element, Entry, Error, SetRef};
 
 /// Keys per message unless told otherwise. The kernel takes a whole message's keys under
@@ -332,9 +336,268 @@ impl SetClient {
                 op,
                 elements,
                 timeout_ms,
+                refresh: false,
             }],
             &mut |_| {},
         )
+    }
+
+    /// Makes each element present with `timeout`, in one transaction, whether or not it
+    /// was there before: the ban that is refreshed without a moment unbanned. Unlike
+    /// [`SetClient::add`] it never fails because an element is present, and unlike
+    /// [`SetClient::merge`] an element already present takes the new timeout and its
+    /// clock restarts. An interval that overlaps a different one is still refused.
+    ///
+    /// How (kernel 6.18): with a timeout, one `NFT_MSG_NEWSETELEM` without `NLM_F_EXCL`
+    /// carrying `NFTA_SET_ELEM_TIMEOUT` and `NFTA_SET_ELEM_EXPIRATION`; since 6.10
+    /// `nft_add_set_elem` turns the EEXIST of a present element into an update of its
+    /// timeout and expiration, committed with the rest (without the expiration, a
+    /// re-add with an unchanged timeout would leave the clock running). Without a
+    /// timeout, in a set with `flags timeout`, the update path cannot take a timeout
+    /// away, so the batch is add-if-absent, delete, add, per element: each step valid
+    /// whatever was there, and lookups see the element throughout (the kernel swaps at
+    /// commit). Without a timeout in a set without `flags timeout` it is
+    /// [`SetClient::merge`].
+    pub fn upsert(
+        &mut self,
+        set: &SetRef,
+        elements: &[Element],
+        timeout: Option<Duration>,
+    ) -> Result<(), Error> {
+        if elements.is_empty() {
+            return Ok(());
+        }
+        let info = self.info(set)?;
+        if timeout.is_some() && !info.timeout {
+            return Err(Error::NoTimeout(set.clone()));
+        }
+        let part = |op, timeout_ms, refresh| Part {
+            set,
+            info,
+            flush: false,
+            op,
+            elements,
+            timeout_ms,
+            refresh,
+        };
+        let lenient = Op::Add { strict: false };
+        match timeout {
+            Some(t) => {
+                let ms = u64::try_from(t.as_millis()).unwrap_or(u64::MAX);
+                self.transact(&[part(lenient, Some(ms), true)], &mut |_| {})
+            }
+            None if info.timeout => self.transact(
+                &[
+                    part(lenient, None, false),
+                    part(Op::Delete, None, false),
+                    part(Op::Add { strict: true }, None, false),
+                ],
+                &mut |_| {},
+            ),
+            None => self.transact(&[part(lenient, None, false)], &mut |_| {}),
+        }
+    }
+
+    /// The entry of `set` that holds `addr`, or `None`: one `NFT_MSG_GETSETELEM` request
+    /// (not a dump) and its answer, whatever the size of the set.
+    ///
+    /// In a plain set that is the element `addr` itself, with its timeout and time left.
+    /// In an interval set it is the interval or prefix that contains `addr`, found by
+    /// four lookups packed in the one request. The kernel's `nft_rbtree_get` (6.18)
+    /// answers a key without flags with the start of the interval holding it (ENOENT if
+    /// none), and a key flagged `NFT_SET_ELEM_INTERVAL_END` with the nearest end at or
+    /// above it (nothing, and no error, if there is none; `NFTA_SET_ELEM_KEY_END` is
+    /// ignored). So the request asks: start(addr), end(addr), end(addr+1),
+    /// start(addr+1). end(addr) is the answer unless it is an end sitting exactly at the
+    /// start (an adjacent interval closing where this one opens); then start(addr+1)
+    /// says whether addr+1 is still inside (the end is end(addr+1)) or not (the end is
+    /// addr+1). nft 1.0.6 sends only the first lookup and finds the end in its cache of
+    /// the whole set, which it dumps first.
+    ///
+    /// The first call for a set also asks for the set's flags (then cached); a set
+    /// that does not exist is [`Error::SetMissing`]; an address of the other family is
+    /// [`Error::WrongFamily`].
+    pub fn get(&mut self, set: &SetRef, addr: IpAddr) -> Result<Option<Entry>, Error> {
+        let info = self.info(set)?;
+        let (a, v4) = match addr {
+            IpAddr::V4(v) => (u128::from(u32::from(v)), true),
+            IpAddr::V6(v) => (u128::from(v), false),
+        };
+        if v4 != info.ipv4 {
+            return Err(Error::WrongFamily {
+                set: set.clone(),
+                set_family: if info.ipv4 { 4 } else { 6 },
+                element: Element::from(addr),
+                index: 0,
+            });
+        }
+        let max = if v4 { u128::from(u32::MAX) } else { u128::MAX };
+        let mut lookups = vec![(a, false)];
+        if info.interval {
+            lookups.push((a, true));
+            if a < max {
+                lookups.extend([(a + 1, true), (a + 1, false)]);
+            }
+        }
+        for _ in 0..MAX_DUMP_ATTEMPTS {
+            let Some(found) = self.get_once(set, &lookups, v4)? else {
+                return Ok(None);
+            };
+            if !info.interval {
+                return Ok(Some(found.entry(a, Some(a + 1), v4)));
+            }
+            let entry = found.interval(a, max, v4);
+            // The lookups run one after another under RCU; a commit between them could
+            // pair keys of two generations. Such an answer does not contain `addr`.
+            if entry.as_ref().is_none_or(|e| {
+                e.element
+                    .bounds()
+                    .is_some_and(|(s, end, _)| s <= a && end.is_none_or(|end| a < end))
+            }) {
+                return Ok(entry);
+            }
+        }
+        Err(Error::Io {
+            what: "receive",
+            source: io::Error::new(
+                io::ErrorKind::Interrupted,
+                format!("set {set} changed during each of {MAX_DUMP_ATTEMPTS} lookups"),
+            ),
+        })
+    }
+
+    /// One GETSETELEM with `lookups` (key, interval-end flag); the answers in order, or
+    /// `None` when the first lookup found nothing.
+    fn get_once(
+        &mut self,
+        set: &SetRef,
+        lookups: &[(u128, bool)],
+        v4: bool,
+    ) -> Result<Option<Found>, Error> {
+        let seq = self.next_seq();
+        let key_len = if v4 { 4 } else { 16 };
+        let elems = lookups
+            .iter()
+            .enumerate()
+            .map(|(n, &(key, end))| {
+                let mut attrs = Vec::with_capacity(2);
+                if end {
+                    attrs.push(ElemAttr::Flags(NFT_SET_ELEM_INTERVAL_END));
+                }
+                attrs.push(ElemAttr::key(&key.to_be_bytes()[16 - key_len..]));
+                ListElem {
+                    index: NFTA_LIST_ELEM + n as u16,
+                    flagged: true,
+                    attrs,
+                }
+            })
+            .collect();
+        let head = [
+            ListAttr::Table(set.table.clone()),
+            ListAttr::Set(set.name.clone()),
+        ];
+        // Where the element list starts in the request: an error pointing at or after it
+        // is about an element, one before it about the table or set.
+        let elements_at =
+            (NLMSG_HDRLEN + NFGENMSG_LEN + head.iter().map(Emitable::buffer_len).sum::<usize>())
+                as u32;
+        let mut attrs = head.to_vec();
+        attrs.push(ListAttr::Elements(Nest::new(elems)));
+        let msg = Message::new(
+            NLM_F_REQUEST | NLM_F_ACK,
+            seq,
+            Body::SetElems {
+                kind: NftKind::GetSetElem,
+                nfgen: NfGenMsg::new(set.family.number()),
+                attrs,
+            },
+        );
+        self.send_one(&msg)?;
+        let mut found = Found::default();
+        loop {
+            for m in self.receive()? {
+                if m.header.seq != seq {
+                    continue;
+                }
+                match m.body {
+                    Body::SetElems { attrs, .. } => {
+                        for a in attrs {
+                            let ListAttr::Elements(n) = a else { continue };
+                            for k in n.attrs {
+                                let Some((bits, _)) = k.key().and_then(key_bits) else {
+                                    continue;
+                                };
+                                if k.is_interval_end() {
+                                    found.ends.push(bits);
+                                } else {
+                                    found.starts.push((bits, k.timeout_ms(), k.expiration_ms()));
+                                }
+                            }
+                        }
+                    }
+                    Body::Error(e) if e.code == 0 => {
+                        return Ok((!found.starts.is_empty()).then_some(found));
+                    }
+                    Body::Error(e) if e.code == -(Errno::ENOENT as i32) => {
+                        if e.offset().is_some_and(|o| o >= elements_at) {
+                            // A lookup found nothing; the kernel stops at the first such
+                            // one. Without a start, `addr` is in no element.
+                            return Ok((!found.starts.is_empty()).then_some(found));
+                        }
+                        self.sets.remove(set);
+                        return Err(Error::SetMissing(set.clone()));
+                    }
+                    Body::Error(e) => {
+                        self.sets.remove(set);
+                        return Err(self.refusal(set, &e, &[], &[], Op::Delete));
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// The ruleset generation (`NFT_MSG_GETGEN`, `NFTA_GEN_ID`): it moves on with every
+    /// commit that changed anything in this network namespace (any table, any tool) and
+    /// stays put across reads. Compare two readings to learn whether a cached view of
+    /// the ruleset may be stale; one request, one answer.
+    pub fn generation(&mut self) -> Result<u32, Error> {
+        let seq = self.next_seq();
+        let msg = Message::new(
+            NLM_F_REQUEST,
+            seq,
+            Body::Gen {
+                kind: NftKind::GetGen,
+                nfgen: NfGenMsg::new(0),
+                attrs: Vec::new(),
+            },
+        );
+        self.send_one(&msg)?;
+        loop {
+            for m in self.receive()? {
+                if m.header.seq != seq {
+                    continue;
+                }
+                match m.body {
+                    Body::Gen { attrs, .. } => {
+                        if let Some(id) = attrs.iter().find_map(|a| match a {
+                            GenAttr::Id(id) => Some(*id),
+                            _ => None,
+                        }) {
+                            return Ok(id);
+                        }
+                        return Err(Error::Wire(WireError::Truncated("NFTA_GEN_ID")));
+                    }
+                    Body::Error(e) if e.code != 0 => {
+                        return Err(Error::Io {
+                            what: "receive",
+                            source: io::Error::from_raw_os_error(-e.code),
+                        })
+                    }
+                    _ => {}
+                }
+            }
+        }
     }
 
     /// Replaces the set's contents with `elements` in one transaction: a flush of the set
@@ -370,6 +633,7 @@ impl SetClient {
                 op: Op::Add { strict: false },
                 elements,
                 timeout_ms: None,
+                refresh: false,
             });
         }
         self.transact(&parts, progress)
@@ -561,6 +825,45 @@ impl SetClient {
                 reason: e.message().map(str::to_owned),
             },
         }
+    }
+}
+
+/// What the lookups of one [`SetClient::get`] found: start keys (with their timeout and
+/// expiration) and end keys, each in request order.
+#[derive(Debug, Default)]
+struct Found {
+    starts: Vec<(u128, Option<u64>, Option<u64>)>,
+    ends: Vec<u128>,
+}
+
+impl Found {
+    fn entry(&self, start: u128, end: Option<u128>, v4: bool) -> Entry {
+        let (_, t, x) = self.starts[0];
+        Entry {
+            element: Element::from_bounds(start, end, v4),
+            timeout: t.map(Duration::from_millis),
+            expires: x.map(Duration::from_millis),
+        }
+    }
+
+    /// The interval holding `a`, from the answers to start(a), end(a), end(a+1),
+    /// start(a+1) (see [`SetClient::get`]); `max` is the family's last address.
+    fn interval(&self, a: u128, max: u128, v4: bool) -> Option<Entry> {
+        let (s, ..) = *self.starts.first()?;
+        let end = match self.ends.first() {
+            // No end at or above `a`: the interval runs to the top of the family.
+            None => None,
+            Some(&e) if e > s => Some(e),
+            // An end at `a` itself, closing the interval before: `a` is this one's start.
+            Some(_) if a == max => None,
+            Some(_) => match self.starts.get(1) {
+                // a+1 is still inside: its nearest end is ours.
+                Some(&(s1, ..)) if s1 == s => self.ends.get(1).copied(),
+                // a+1 starts another interval or is in none: ours is [a, a+1).
+                _ => Some(a + 1),
+            },
+        };
+        Some(self.entry(s, end.filter(|e| *e <= max), v4))
     }
 }
 
@@ -762,5 +1065,59 @@ mod tests {
         .map(|e| e.element)
         .collect();
         assert_eq!(got, vec![p("255.255.255.0/24")]);
+    }
+}
+
+#[cfg(test)]
+mod get_tests {
+    use super::*;
+
+    const MAX4: u128 = u32::MAX as u128;
+
+    fn found(starts: &[u128], ends: &[u128]) -> Found {
+        Found {
+            starts: starts.iter().map(|s| (*s, None, None)).collect(),
+            ends: ends.to_vec(),
+        }
+    }
+
+    fn shown(f: &Found, a: u128) -> Option<String> {
+        f.interval(a, MAX4, true).map(|e| e.element.to_string())
+    }
+
+    #[test]
+    fn the_nearest_end_above_the_start_closes_the_interval() {
+        // 192.0.2.7 in 192.0.2.0/24: start(a) = .0, end(a) = 192.0.3.0.
+        let f = found(&[0xc000_0200, 0xc000_0200], &[0xc000_0300, 0xc000_0300]);
+        assert_eq!(shown(&f, 0xc000_0207).as_deref(), Some("192.0.2.0/24"));
+    }
+
+    #[test]
+    fn an_end_at_the_start_belongs_to_the_interval_before() {
+        // 192.0.2.128/25 right after 192.0.2.0/25, asked for 192.0.2.128: end(a) is the
+        // /25 before's end; a+1 is still inside, so end(a+1) is ours.
+        let f = found(&[0xc000_0280, 0xc000_0280], &[0xc000_0280, 0xc000_0300]);
+        assert_eq!(shown(&f, 0xc000_0280).as_deref(), Some("192.0.2.128/25"));
+        // A single address right after an interval, followed by another interval: a+1
+        // starts elsewhere, so ours ends at a+1 whatever end(a+1) said.
+        let f = found(&[0xc000_0280, 0xc000_0281], &[0xc000_0280, 0xc000_0300]);
+        assert_eq!(shown(&f, 0xc000_0280).as_deref(), Some("192.0.2.128"));
+        // … and followed by nothing (start(a+1) found nothing, the kernel stopped).
+        let f = found(&[0xc000_0280], &[0xc000_0280, 0xc000_0281]);
+        assert_eq!(shown(&f, 0xc000_0280).as_deref(), Some("192.0.2.128"));
+    }
+
+    #[test]
+    fn no_end_means_the_top_of_the_family() {
+        let f = found(&[0xffff_ff00, 0xffff_ff00], &[]);
+        assert_eq!(shown(&f, 0xffff_fff0).as_deref(), Some("255.255.255.0/24"));
+        // The last address alone, after an interval ending there: two lookups only.
+        let f = found(&[MAX4], &[MAX4]);
+        assert_eq!(shown(&f, MAX4).as_deref(), Some("255.255.255.255"));
+    }
+
+    #[test]
+    fn no_start_is_no_entry() {
+        assert_eq!(shown(&found(&[], &[0xc000_0300]), 0xc000_0300), None);
     }
 }

@@ -20,6 +20,7 @@
 //!   n | NLA_F_NESTED                              (n = 1, 2, 3… like libnftnl)
 //!     [NFTA_SET_ELEM_FLAGS be32 INTERVAL_END]     (end keys only)
 //!     [NFTA_SET_ELEM_TIMEOUT be64 ms]             (start keys with a timeout only)
+//!     [NFTA_SET_ELEM_EXPIRATION be64 ms]          (the same, for upsert only)
 //!     NFTA_SET_ELEM_KEY | NLA_F_NESTED
 //!       NFTA_DATA_VALUE  4 or 16 bytes, network order
 //! ```
@@ -49,6 +50,7 @@ const NFTA_SET_ELEM_LIST_ELEMENTS: u16 = 3;
 const NFTA_SET_ELEM_KEY: u16 = 1;
 const NFTA_SET_ELEM_FLAGS: u16 = 3;
 const NFTA_SET_ELEM_TIMEOUT: u16 = 4;
+const NFTA_SET_ELEM_EXPIRATION: u16 = 5;
 const NFTA_DATA_VALUE: u16 = 1;
 
 /// One part of a transaction: what to do to one set.
@@ -60,6 +62,10 @@ pub(crate) struct Part<'a> {
     pub op: Op,
     pub elements: &'a [Element],
     pub timeout_ms: Option<u64>,
+    /// With a timeout, also send `NFTA_SET_ELEM_EXPIRATION` = timeout: the kernel (6.10+,
+    /// `nft_add_set_elem`) then restarts the clock of an element that is already there
+    /// even when its timeout is unchanged.
+    pub refresh: bool,
 }
 
 /// One message of a batch: its sequence number, where it starts in the batch, the part
@@ -206,12 +212,11 @@ impl<'b> Encoder<'b> {
             let (start, end) = to_key(part.set, info, element, i)?;
             for (bits, is_end) in [(Some(start), false), (end, true)] {
                 let Some(bits) = bits else { continue };
-                let extra = if is_end {
-                    8
-                } else if timeout.is_some() {
-                    12
-                } else {
-                    0
+                let extra = match (is_end, timeout) {
+                    (true, _) => 8,
+                    (false, Some(_)) if part.refresh => 24,
+                    (false, Some(_)) => 12,
+                    (false, None) => 0,
                 };
                 let len = 4 + extra + 4 + 4 + key_len;
                 open_for(self, len);
@@ -235,6 +240,9 @@ impl<'b> Encoder<'b> {
                     );
                 } else if let Some(ms) = timeout {
                     put_nla(self.batch, NFTA_SET_ELEM_TIMEOUT, &ms.to_be_bytes());
+                    if part.refresh {
+                        put_nla(self.batch, NFTA_SET_ELEM_EXPIRATION, &ms.to_be_bytes());
+                    }
                 }
                 self.batch
                     .extend_from_slice(&((8 + key_len) as u16).to_ne_bytes());
@@ -330,7 +338,7 @@ mod tests {
         flags: u16,
         seq: u32,
         keys: &[(&[u8], bool)],
-        timeout: Option<u64>,
+        timeout: Option<(u64, bool)>,
     ) -> Vec<u8> {
         let elems = keys
             .iter()
@@ -339,8 +347,11 @@ mod tests {
                 let mut attrs = Vec::new();
                 if *end {
                     attrs.push(ElemAttr::Flags(NFT_SET_ELEM_INTERVAL_END));
-                } else if let Some(ms) = timeout {
+                } else if let Some((ms, refresh)) = timeout {
                     attrs.push(ElemAttr::Timeout(ms));
+                    if refresh {
+                        attrs.push(ElemAttr::Expiration(ms));
+                    }
                 }
                 attrs.push(ElemAttr::key(key));
                 ListElem {
@@ -390,6 +401,7 @@ mod tests {
             op: Op::Add { strict: false },
             elements: &elements,
             timeout_ms: None,
+            refresh: false,
         };
         enc.part(0, &part, &mut |_| {}).unwrap();
         enc.close();
@@ -449,6 +461,7 @@ mod tests {
             op: Op::Add { strict: true },
             elements: &elements,
             timeout_ms: Some(3_600_000),
+            refresh: false,
         };
         enc.part(0, &part, &mut |_| {}).unwrap();
         enc.close();
@@ -461,9 +474,44 @@ mod tests {
             NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL,
             7,
             &[(&key, false)],
-            Some(3_600_000),
+            Some((3_600_000, false)),
         );
         assert_eq!(batch, want);
+    }
+
+    #[test]
+    fn upsert_keys_carry_the_expiration_beside_the_timeout() {
+        let set = SetRef::inet("rampart", "blocklist");
+        let info = SetInfo {
+            ipv4: true,
+            interval: false,
+            timeout: true,
+        };
+        let elements = [p("192.0.2.1/32"), p("192.0.2.2/32")];
+        let (mut batch, mut sent) = (Vec::new(), Vec::new());
+        let mut enc = Encoder::new(&mut batch, &mut sent, 0, 1024);
+        let part = Part {
+            set: &set,
+            info,
+            flush: false,
+            op: Op::Add { strict: false },
+            elements: &elements,
+            timeout_ms: Some(7_200_000),
+            refresh: true,
+        };
+        enc.part(0, &part, &mut |_| {}).unwrap();
+        enc.close();
+        let want = by_values(
+            &set,
+            NLM_F_REQUEST | NLM_F_CREATE,
+            1,
+            &[(&[192, 0, 2, 1], false), (&[192, 0, 2, 2], false)],
+            Some((7_200_000, true)),
+        );
+        assert_eq!(batch, want);
+        // Each key: nest 4 + timeout 12 + expiration 12 + key nest 12.
+        let first = 16 + 4 + 12 + 16 + 4;
+        assert_eq!(sent[0].keys, [(first, 0), (first + 40, 1)]);
     }
 
     #[test]
@@ -484,6 +532,7 @@ mod tests {
             op: Op::Add { strict: false },
             elements: &elements,
             timeout_ms: None,
+            refresh: false,
         };
         let e = enc.part(0, &part, &mut |_| {}).unwrap_err();
         assert!(matches!(e, Error::WrongFamily { index: 1, .. }));

@@ -11,6 +11,12 @@
 //!   kernel's `nf_tables_delsetelem` turns into `nft_set_flush`) followed by the new
 //!   elements; lookups see the old contents or the new, never an empty set, and a refusal
 //!   anywhere in the batch leaves the old contents;
+//! - [`SetClient::upsert`]: a ban made present with a new timeout in one transaction,
+//!   whether or not it was there (no moment without the ban, no EEXIST);
+//! - [`SetClient::get`]: the entry holding one address (in an interval set, the interval
+//!   that contains it), one `NFT_MSG_GETSETELEM` request and answer whatever the set's
+//!   size; [`SetClient::generation`]: the ruleset generation (`NFT_MSG_GETGEN`), which
+//!   moves with every commit and tells a cache whether it may be stale;
 //! - [`wire`]: the messages themselves, a view over received bytes plus values with
 //!   `parse`, `buffer_len` and `emit` ([`wire::Message`]).
 //!
@@ -23,6 +29,14 @@
 //!            ──batch──▶ BEGIN, [DELSETELEM flush], NEWSETELEM…(last: NLM_F_ACK), END
 //!            ──sendmsg──▶ kernel
 //!            ◀── NLMSG_ERROR per failed message (+ NLMSGERR_ATTR_OFFS), ACK of the last
+//!
+//! upsert: NEWSETELEM without NLM_F_EXCL, TIMEOUT + EXPIRATION   (one batch, as above)
+//!
+//! get(addr) ──▶ GETSETELEM (NLM_F_ACK): start(addr) [, end(addr), end(addr+1), start(addr+1)]
+//!           ◀── NEWSETELEM per lookup that found a key, then ACK (or ENOENT at the first
+//!               start lookup that found none) ──pair──▶ Entry (the interval holding addr)
+//!
+//! generation() ──▶ GETGEN ◀── NEWGEN { NFTA_GEN_ID }
 //! ```
 //!
 //! ```no_run
@@ -34,6 +48,12 @@
 //! for entry in client.list(&lists)? {
 //!     println!("{}", entry.element);
 //! }
+//! let inside: std::net::IpAddr = "198.51.100.7".parse().unwrap();
+//! assert_eq!(client.get(&lists, inside)?.map(|e| e.element), Some(Element::from(net)));
+//! let bans = SetRef::inet("rampart", "blocklist");
+//! let hour = std::time::Duration::from_secs(3600);
+//! client.upsert(&bans, &[inside.into()], Some(hour))?;
+//! let seen = client.generation()?;
 //! # Ok::<(), rampart_nfnl::Error>(())
 //! ```
 #![forbid(unsafe_code)]

@@ -2,6 +2,7 @@
 
 use super::attr::{align, emit_all, len_all, NlaIter};
 use super::errmsg::ErrorMessage;
+use super::gen::GenAttr;
 use super::header::{NetlinkHeader, NfGenMsg, NlmsgBuffer, NFGENMSG_LEN, NLMSG_HDRLEN};
 use super::set::SetAttr;
 use super::setelem::ListAttr;
@@ -29,6 +30,8 @@ const NFT_MSG_GETSET: u16 = 10;
 const NFT_MSG_NEWSETELEM: u16 = 12;
 const NFT_MSG_GETSETELEM: u16 = 13;
 const NFT_MSG_DELSETELEM: u16 = 14;
+const NFT_MSG_NEWGEN: u16 = 15;
+const NFT_MSG_GETGEN: u16 = 16;
 // Table, chain, rule, object and flowtable messages are the nft CLI's business
 // (rampart applies rulesets with `nft -f`); they parse as `Body::Other`.
 
@@ -46,6 +49,10 @@ pub enum NftKind {
     GetSetElem,
     /// `NFT_MSG_DELSETELEM`.
     DelSetElem,
+    /// `NFT_MSG_NEWGEN` (the reply to a GETGEN).
+    NewGen,
+    /// `NFT_MSG_GETGEN`.
+    GetGen,
 }
 
 impl NftKind {
@@ -56,6 +63,8 @@ impl NftKind {
             NFT_MSG_NEWSETELEM => NftKind::NewSetElem,
             NFT_MSG_GETSETELEM => NftKind::GetSetElem,
             NFT_MSG_DELSETELEM => NftKind::DelSetElem,
+            NFT_MSG_NEWGEN => NftKind::NewGen,
+            NFT_MSG_GETGEN => NftKind::GetGen,
             _ => return None,
         })
     }
@@ -66,10 +75,15 @@ impl NftKind {
             NftKind::NewSetElem => NFT_MSG_NEWSETELEM,
             NftKind::GetSetElem => NFT_MSG_GETSETELEM,
             NftKind::DelSetElem => NFT_MSG_DELSETELEM,
+            NftKind::NewGen => NFT_MSG_NEWGEN,
+            NftKind::GetGen => NFT_MSG_GETGEN,
         }
     }
     fn is_set(self) -> bool {
         matches!(self, NftKind::NewSet | NftKind::GetSet)
+    }
+    fn is_gen(self) -> bool {
+        matches!(self, NftKind::NewGen | NftKind::GetGen)
     }
     /// `nlmsg_type` for this message.
     pub fn nlmsg_type(self) -> u16 {
@@ -103,6 +117,15 @@ pub enum Body {
         /// Set attributes.
         attrs: Vec<SetAttr>,
     },
+    /// A generation message: a GETGEN request (no attributes) or its NEWGEN answer.
+    Gen {
+        /// New or get.
+        kind: NftKind,
+        /// Family (`AF_UNSPEC`) and res_id (the generation's low 16 bits in replies).
+        nfgen: NfGenMsg,
+        /// Generation attributes.
+        attrs: Vec<GenAttr>,
+    },
     /// `NLMSG_ERROR`: an error or (code 0) an ACK.
     Error(ErrorMessage),
     /// `NLMSG_DONE`: the end of a dump, payload kept raw.
@@ -127,7 +150,9 @@ impl Message {
         let kind = match &body {
             Body::BatchBegin(_) => NFNL_MSG_BATCH_BEGIN,
             Body::BatchEnd(_) => NFNL_MSG_BATCH_END,
-            Body::SetElems { kind, .. } | Body::Set { kind, .. } => kind.nlmsg_type(),
+            Body::SetElems { kind, .. } | Body::Set { kind, .. } | Body::Gen { kind, .. } => {
+                kind.nlmsg_type()
+            }
             Body::Error(_) => NLMSG_ERROR,
             Body::Done(_) => NLMSG_DONE,
             Body::Other(_) => 0,
@@ -175,7 +200,12 @@ impl Message {
             (_, Some(kind)) => {
                 let nfgen = NfGenMsg::parse(payload)?;
                 let attrs = NlaIter::new(&payload[NFGENMSG_LEN..]);
-                if kind.is_set() {
+                if kind.is_gen() {
+                    let attrs = attrs
+                        .map(|a| a.map(|a| GenAttr::parse(&a)))
+                        .collect::<Result<_, _>>()?;
+                    Body::Gen { kind, nfgen, attrs }
+                } else if kind.is_set() {
                     let attrs = attrs
                         .map(|a| a.map(|a| SetAttr::parse(&a)))
                         .collect::<Result<_, _>>()?;
@@ -197,6 +227,7 @@ impl Message {
             Body::BatchBegin(_) | Body::BatchEnd(_) => NFGENMSG_LEN,
             Body::SetElems { attrs, .. } => NFGENMSG_LEN + len_all(attrs),
             Body::Set { attrs, .. } => NFGENMSG_LEN + len_all(attrs),
+            Body::Gen { attrs, .. } => NFGENMSG_LEN + len_all(attrs),
             Body::Error(e) => e.buffer_len(),
             Body::Done(raw) | Body::Other(raw) => raw.len(),
         }
@@ -223,6 +254,10 @@ impl Emitable for Message {
                 emit_all(attrs, &mut body[NFGENMSG_LEN..]);
             }
             Body::Set { nfgen, attrs, .. } => {
+                nfgen.emit(body);
+                emit_all(attrs, &mut body[NFGENMSG_LEN..]);
+            }
+            Body::Gen { nfgen, attrs, .. } => {
                 nfgen.emit(body);
                 emit_all(attrs, &mut body[NFGENMSG_LEN..]);
             }

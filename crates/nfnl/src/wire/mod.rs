@@ -6,15 +6,18 @@
 //!   body: batch begin/end (nfgenmsg)            NFNL_MSG_BATCH_BEGIN / _END
 //!       | set-element list (nfgenmsg + attrs)   NFT_MSG_NEWSETELEM / DELSETELEM / GETSETELEM
 //!       | set (nfgenmsg + attrs)                NFT_MSG_NEWSET / GETSET
+//!       | generation (nfgenmsg + attrs)         NFT_MSG_GETGEN / NEWGEN
 //!       | error or ack (nlmsgerr)               NLMSG_ERROR
 //!       | done                                  NLMSG_DONE
 //!       | anything else, raw
 //! set-element list attrs: TABLE, SET, SET_ID, ELEMENTS → LIST_ELEM* → KEY → DATA_VALUE,
 //!                          KEY_END, FLAGS, TIMEOUT, EXPIRATION, … (unknown kept raw)
+//! generation attrs: GEN_ID, GEN_PROC_PID, GEN_PROC_NAME
 //! ```
 
 mod attr;
 mod errmsg;
+mod gen;
 mod header;
 mod message;
 mod set;
@@ -22,12 +25,14 @@ mod setelem;
 
 pub use attr::{NlaBuffer, NlaIter, RawAttr};
 pub use errmsg::{ErrAttr, ErrorMessage};
+pub use gen::GenAttr;
 pub use header::{NetlinkHeader, NfGenMsg, NlmsgBuffer};
 pub use message::{Body, Message, MessageIter, NftKind};
 pub use set::SetAttr;
 pub use setelem::{DataAttr, ElemAttr, ListAttr, ListElem, Nest};
 
 pub(crate) use attr::align;
+pub(crate) use header::{NFGENMSG_LEN, NLMSG_HDRLEN};
 pub(crate) use message::{NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST};
 pub(crate) use set::{NFT_SET_INTERVAL, NFT_SET_TIMEOUT};
 pub(crate) use setelem::{NFTA_LIST_ELEM, NFT_SET_ELEM_INTERVAL_END};
