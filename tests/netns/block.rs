@@ -565,7 +565,7 @@ fn spamhaus_drop_with_sbl_comments_imports() {
          ; https://www.spamhaus.org/drop/drop.txt\n\
          ; Last-Modified: Sun, 06 Dec 2026 09:37:18 GMT\n\
          ; Expires: Sun, 06 Dec 2026 11:08:09 GMT\n\
-         192.0.2.0/25 ; SBL123456\n\
+         192.0.2.0/30 ; SBL123456\n\
          198.51.100.0/24 ; SBL654321\n",
     );
     let out = s.ok(&["block", "import", &drop, "--list", "spamhaus-drop"]);

@@ -155,10 +155,7 @@ impl Kernel {
                 continue;
             }
             let set = set_ref(if v4 { BAN_SET_V4 } else { BAN_SET_V6 });
-            let c = self.client()?;
-            // INTERIM until SetClient::upsert lands: delete, then add.
-            let _ = c.delete(&set, &els);
-            c.add(&set, &els, Some(ttl))?;
+            self.client()?.upsert(&set, &els, Some(ttl))?;
         }
         Ok(())
     }
@@ -175,9 +172,7 @@ impl Kernel {
 
     /// The element of set `name` holding `ip`, asked of the kernel for this one key.
     pub fn lookup(&mut self, name: &str, ip: IpAddr) -> Result<Option<Entry>, Error> {
-        // INTERIM until SetClient::get lands: a dump.
-        let entries = self.client()?.list(&set_ref(name))?;
-        Ok(entries.into_iter().find(|e| e.element.range().contains(ip)))
+        Ok(self.client()?.get(&set_ref(name), ip)?)
     }
 
     /// Re-adds timed bans (at boot, after a restore) with the time they have left.
