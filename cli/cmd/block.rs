@@ -304,8 +304,14 @@ fn allowlist(common: &Common) -> Result<Allowlist> {
         .or_else(|| default.exists().then_some(default));
     let mut extra = Vec::new();
     if let Some(path) = path {
-        let loaded = super::policy::load(Some(path))?;
-        for entry in &loaded.policy.allow_from {
+        // The policy's allow_from only: parsed and validated, not compiled.
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read policy file {}", path.display()))?;
+        let policy = rampart_policy::Policy::parse(&rampart_ruleset::Source::new(
+            path.display().to_string(),
+            text,
+        ))?;
+        for entry in &policy.allow_from {
             extra.push((
                 entry.prefix,
                 format!("policy allow_from ({})", path.display()),

@@ -16,15 +16,10 @@ pub fn discover_allowlist(
 ) -> (Allowlist, Vec<String>) {
     let mut a = Allowlist::loopback();
     let mut warnings = Vec::new();
-    match rampart_session::system_host() {
-        Ok(host) => {
-            for i in &host.interfaces {
-                for addr in &i.addrs {
-                    a.push(
-                        Prefix::host(addr.addr),
-                        format!("this host's address on {}", i.name),
-                    );
-                }
+    match rampart_session::host_addresses() {
+        Ok(addrs) => {
+            for (name, addr) in addrs {
+                a.push(Prefix::host(addr), format!("this host's address on {name}"));
             }
         }
         Err(e) => warnings.push(format!("cannot read this host's addresses: {e}")),

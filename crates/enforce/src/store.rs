@@ -27,9 +27,10 @@ use rampart_kernel::{write_atomic, StateDir};
 
 use crate::error::Error;
 
-/// Journal lines beyond which an append also compacts (when more than half are stale):
-/// bounds the file a reader replays to a few MB whatever the ban rate.
-const COMPACT_AFTER_LINES: usize = 50_000;
+/// Journal size beyond which an append also compacts (when more than half of its lines
+/// are stale): bounds the file a reader replays to a few MB whatever the ban rate, and
+/// costs an append one `fstat` until then.
+const COMPACT_AFTER_BYTES: u64 = 4 << 20;
 
 /// The list store of one state directory.
 #[derive(Debug, Clone)]
@@ -235,15 +236,12 @@ impl Store {
             .open(&p)
             .map_err(|e| Error::io(&p, e))?;
         f.write_all(text.as_bytes()).map_err(|e| Error::io(&p, e))?;
+        let size = f.metadata().map_err(|e| Error::io(&p, e))?.len();
         drop(f);
-        let lines = std::fs::read(&p)
-            .map_err(|e| Error::io(&p, e))?
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count();
-        if lines > COMPACT_AFTER_LINES {
-            let all = self.bans()?;
-            if all.active_count(now) * 2 < lines {
+        if size > COMPACT_AFTER_BYTES {
+            let journal = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
+            let all = Bans::parse(&journal, &show(&p))?;
+            if all.active_count(now) * 2 < journal.lines().count() {
                 write_atomic(&p, all.to_text(now).as_bytes())?;
             }
         }

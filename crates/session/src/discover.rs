@@ -31,8 +31,10 @@ pub fn from_ssh_connection(value: &str) -> Option<Admin> {
     })
 }
 
-/// Maps socket inodes to (pid, command name) by reading `/proc/*/fd`; processes the caller
-/// may not inspect are skipped (run as root to see sshd's).
+/// Maps the socket inodes of sshd processes to (pid, command name) by reading
+/// `/proc/*/fd`; processes the caller may not inspect are skipped (run as root to see
+/// sshd's). Only sshd's descriptors are read: on a busy server the other processes hold
+/// thousands, and a ban from the CLI must not wait for them.
 pub fn socket_owners() -> HashMap<u32, (u32, String)> {
     let mut owners = HashMap::new();
     let Ok(procs) = fs::read_dir("/proc") else {
@@ -46,12 +48,15 @@ pub fn socket_owners() -> HashMap<u32, (u32, String)> {
         else {
             continue;
         };
-        let Ok(fds) = fs::read_dir(entry.path().join("fd")) else {
-            continue;
-        };
         let comm = fs::read_to_string(entry.path().join("comm"))
             .map(|c| c.trim().to_string())
             .unwrap_or_default();
+        if !is_sshd(&comm) {
+            continue;
+        }
+        let Ok(fds) = fs::read_dir(entry.path().join("fd")) else {
+            continue;
+        };
         for fd in fds.flatten() {
             let Ok(link) = fs::read_link(fd.path()) else {
                 continue;

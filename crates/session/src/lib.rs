@@ -36,4 +36,4 @@ mod system;
 pub use discover::{discover, from_ssh_connection, socket_owners, DiscoverError};
 pub use lockout::{check, Admin, AdminOrigin, Listener, LockoutReport, Probe, Sessions};
 pub use sockdiag::{dump_tcp, TcpSocket, TcpState};
-pub use system::{host_from_ip_json, system_host};
+pub use system::{host_addresses, host_from_ip_json, system_host};

@@ -70,6 +70,26 @@ pub fn host_from_ip_json(addrs: &str, routes: &[&str], forwarding: bool) -> Resu
     Host::parse(&text).map_err(|e| format!("{e}\n{text}"))
 }
 
+/// Every address of every interface of the caller's network namespace, with the
+/// interface's name: `getifaddrs(3)`, one netlink dump inside libc, no process spawned
+/// (what the allowlist of a ban needs; [`system_host`] also reads routes).
+pub fn host_addresses() -> Result<Vec<(String, std::net::IpAddr)>, String> {
+    let addrs = nix::ifaddrs::getifaddrs().map_err(|e| format!("getifaddrs: {e}"))?;
+    let mut out = Vec::new();
+    for a in addrs {
+        let Some(addr) = a.address else { continue };
+        let ip = if let Some(v4) = addr.as_sockaddr_in() {
+            std::net::IpAddr::V4(v4.ip())
+        } else if let Some(v6) = addr.as_sockaddr_in6() {
+            std::net::IpAddr::V6(v6.ip())
+        } else {
+            continue;
+        };
+        out.push((a.interface_name, ip));
+    }
+    Ok(out)
+}
+
 /// The running machine (its current network namespace) as a host, from `ip -j`.
 pub fn system_host() -> Result<Host, String> {
     let run = |args: &[&str]| -> Result<String, String> {
