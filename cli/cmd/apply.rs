@@ -5,9 +5,7 @@ use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
 use anyhow::{bail, Context, Result};
-use rampart_kernel::{
-    ApplyOptions, Nft, Outcome, StateDir, APPLIED_POLICY, DEFAULT_STATE_DIR, STATE_DIR_ENV,
-};
+use rampart_kernel::{ApplyOptions, Nft, Outcome, StateDir, DEFAULT_STATE_DIR, STATE_DIR_ENV};
 use rampart_nft::NftScript;
 use rampart_ruleset::Ruleset;
 
@@ -32,72 +30,37 @@ pub fn state_dir(args: &StateArgs) -> Result<StateDir> {
 
 /// A policy ready for the kernel.
 pub enum PolicyScript {
-    /// Compiled here ([`rampart_enforce::compile_for_apply`], block layout included): a
-    /// line nft refuses maps back to the rule of `source` it came from.
+    /// Compiled here ([`rampart_enforce::compile_for_apply`]): a line nft refuses maps
+    /// back to the rule of `source` it came from.
     Compiled {
         /// The script and its provenance.
         script: NftScript,
-        /// The policy alone, without the block layout: what `status` compares for drift
-        /// (a list created since is no drift).
-        policy: String,
         /// The name of the ruleset's source, for error messages.
         source: String,
     },
-    /// An nft script given as is (`--nft FILE`): the block layout's own table block is
-    /// loaded with it, in the same transaction.
-    Given {
-        /// The script.
-        text: String,
-        /// The block layout as a `table inet rampart { ... }` block, when lists exist.
-        layout: Option<String>,
-    },
+    /// An nft script given as is (`--nft FILE`).
+    Given(String),
 }
 
 impl PolicyScript {
+    /// Compiles `ruleset` for `up`/`apply`.
+    pub fn compile(ruleset: &Ruleset, source: String) -> Result<PolicyScript> {
+        let script =
+            rampart_enforce::compile_for_apply(ruleset).map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(PolicyScript::Compiled { script, source })
+    }
+
     /// The script text for the kernel.
     pub fn text(&self) -> String {
         match self {
             PolicyScript::Compiled { script, .. } => script.text().to_string(),
-            PolicyScript::Given { text, layout } => {
-                let mut t = rampart_kernel::without_replace_preamble(text);
-                if let Some(l) = layout {
-                    t.push_str(l);
-                }
-                t
-            }
-        }
-    }
-
-    /// Compiles `ruleset` for `up`/`apply`, with the block layout of `state`.
-    pub fn compile(ruleset: &Ruleset, state: &StateDir, source: String) -> Result<PolicyScript> {
-        let layout = block_layout(state)?;
-        let script = rampart_enforce::compile_for_apply(ruleset, layout.as_ref())
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let policy = match layout {
-            None => script.text().to_string(),
-            Some(_) => rampart_enforce::compile_for_apply(ruleset, None)
-                .map_err(|e| anyhow::anyhow!("{e}"))?
-                .text()
-                .to_string(),
-        };
-        Ok(PolicyScript::Compiled {
-            script,
-            policy,
-            source,
-        })
-    }
-
-    /// The policy without the block layout (for drift).
-    pub fn policy_text(&self) -> String {
-        match self {
-            PolicyScript::Compiled { policy, .. } => policy.clone(),
-            PolicyScript::Given { text, .. } => rampart_kernel::without_replace_preamble(text),
+            PolicyScript::Given(text) => rampart_kernel::without_replace_preamble(text),
         }
     }
 
     /// An nft refusal told at the policy's own lines, when it was compiled here.
     fn explain(&self, err: rampart_kernel::Error) -> anyhow::Error {
-        let PolicyScript::Compiled { script, source, .. } = self else {
+        let PolicyScript::Compiled { script, source } = self else {
             return err.into();
         };
         let rampart_kernel::Error::Rejected { lines, .. } = &err else {
@@ -122,21 +85,12 @@ impl PolicyScript {
     }
 }
 
-/// The layout of the block lists to add to a compiled policy.
-pub fn block_layout(state: &StateDir) -> Result<Option<rampart_block::Layout>> {
-    Ok(
-        rampart_enforce::Enforcer::new(state.clone(), rampart_enforce::Kernel::default())
-            .applied_layout()?,
-    )
-}
-
 /// The policy named on the command line, or `None` when none is named.
-pub fn compiled_policy(args: &PolicyArgs, state: &StateDir) -> Result<Option<PolicyScript>> {
+pub fn compiled_policy(args: &PolicyArgs) -> Result<Option<PolicyScript>> {
     if let Some(path) = &args.nft {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let layout = block_layout(state)?.map(|l| l.table_block(rampart_kernel::TABLE.1));
-        return Ok(Some(PolicyScript::Given { text, layout }));
+        return Ok(Some(PolicyScript::Given(text)));
     }
     if args.ruleset.rules.is_none() && args.ruleset.script.is_none() {
         return Ok(None);
@@ -144,7 +98,6 @@ pub fn compiled_policy(args: &PolicyArgs, state: &StateDir) -> Result<Option<Pol
     let (ruleset, source) = load_ruleset_args(&args.ruleset)?;
     Ok(Some(PolicyScript::compile(
         &ruleset,
-        state,
         source.name().to_string(),
     )?))
 }
@@ -152,7 +105,7 @@ pub fn compiled_policy(args: &PolicyArgs, state: &StateDir) -> Result<Option<Pol
 /// `rampart apply`.
 pub fn run(args: ApplyArgs) -> Result<ExitCode> {
     let state = state_dir(&args.state)?;
-    let Some(script) = compiled_policy(&args.policy, &state)? else {
+    let Some(script) = compiled_policy(&args.policy)? else {
         bail!("give the policy with --rules FILE, --script FILE or --nft FILE");
     };
     apply_script(&state, &script, args.force, args.confirm)
@@ -171,9 +124,6 @@ pub fn apply_script(
             remaining_secs: p.remaining(SystemTime::now()).as_secs()
         });
     }
-    // Block lists: their sets and chains are in the script's transaction; lists whose
-    // sets are new are loaded right after it.
-    let before = Some(super::block::existing_sets(state));
     let text = script.text();
     let nft = Nft::new();
     let opts = ApplyOptions {
@@ -185,10 +135,9 @@ pub fn apply_script(
             rampart_kernel::apply(&nft, &text, &opts).map_err(|e| script.explain(e))?;
         if outcome != Outcome::Unchanged {
             state.set_applied(&record)?;
-            state.write(APPLIED_POLICY, &script.policy_text())?;
         }
         report(&outcome)?;
-        if let Some(line) = super::block::load_after(state, before.as_deref())? {
+        if let Some(line) = super::block::load_after(state)? {
             say(&line)?;
         }
         persist(state, &nft)?;
@@ -215,9 +164,8 @@ pub fn apply_script(
         }
         Ok((outcome, record)) => {
             state.set_applied(&record)?;
-            state.write(APPLIED_POLICY, &script.policy_text())?;
             report(&outcome)?;
-            if let Some(line) = super::block::load_after(state, before.as_deref())? {
+            if let Some(line) = super::block::load_after(state)? {
                 say(&line)?;
             }
             say(&format!(

@@ -34,11 +34,14 @@ use crate::flags::StateArgs;
   rampart block test 198.51.100.7
   rampart block lists
 
-Lists are stored in STATE_DIR/lists/NAME.list (aggregated CIDRs) and loaded into
-table inet rampart as interval sets bl_NAME_4 / bl_NAME_6, dropped before the policy on
-the input and forward hooks. Timed bans live in the sets ban_4 / ban_6 (flags timeout):
-the kernel expires them even while rampart is not running. `rampart up`, `apply` and
-`restore` bring every list back with its contents.")]
+Lists are stored in STATE_DIR/lists/NAME.list (aggregated CIDRs) and loaded into a
+table of their own, inet rampart_bl_NAME (interval sets bl_NAME_4 / bl_NAME_6), dropped
+before the policy on the input and forward hooks; loopback traffic is never dropped.
+Timed bans live in table inet rampart_bans (sets ban_4 / ban_6, flags timeout): the
+kernel expires them even while rampart is not running. Imports, countries and
+neighbourhoods are loaded less the allowlist (loopback, this host's addresses, the
+admin's SSH sources, the policy's allow_from), and say what was kept open. `rampart up`,
+`apply` and `restore` bring back every table the kernel lacks, with its contents.")]
 pub struct BlockArgs {
     /// What to do.
     #[command(subcommand)]
@@ -954,20 +957,12 @@ fn lists(json: bool, state: &StateArgs) -> Result<ExitCode> {
 // ---------------------------------------------------------------------------------------
 // `up`, `apply` and `restore`.
 
-/// The block sets the kernel has now (call before an apply, pass to [`load_after`]).
-pub fn existing_sets(state: &StateDir) -> Vec<String> {
-    Enforcer::new(state.clone(), Kernel::default())
-        .existing_sets()
-        .unwrap_or_default()
-}
-
-/// After an apply or a restore: loads every stored list whose sets were not in the kernel
-/// before (`before`; `None`: every list, as at boot) and re-adds the timed bans still
-/// running. Returns a line to print, if anything was loaded.
-pub fn load_after(state: &StateDir, before: Option<&[String]>) -> Result<Option<String>> {
+/// After an apply or at boot: brings back the block tables the kernel lacks, with their
+/// lists and running bans. Returns a line to print, if anything was loaded.
+pub fn load_after(state: &StateDir) -> Result<Option<String>> {
     let mut e = Enforcer::new(state.clone(), Kernel::default());
     let progress = Progress::new();
-    let done = e.restore(before, &progress, unix_now())?;
+    let done = e.restore(&progress, unix_now())?;
     progress.done();
     if done.lists.is_empty() && done.bans == 0 {
         return Ok(None);
@@ -985,6 +980,11 @@ pub fn load_after(state: &StateDir, before: Option<&[String]>) -> Result<Option<
         },
         done.bans
     )))
+}
+
+/// `rampart down`: the block tables go too (the store keeps the lists).
+pub fn remove_from_kernel(state: &StateDir) -> Result<Vec<String>> {
+    Ok(Enforcer::new(state.clone(), Kernel::default()).remove_from_kernel()?)
 }
 
 #[cfg(test)]

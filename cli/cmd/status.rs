@@ -82,24 +82,15 @@ pub fn run(args: StatusArgs) -> Result<ExitCode> {
         _ => None,
     };
     // Against the ruleset given, else against what `rampart up` would apply now.
-    let (policy_script, policy_origin) = match compiled_policy(&args.policy, &state)? {
-        Some(script) => (script.policy_text(), "the given ruleset".to_string()),
+    let (policy_script, policy_origin) = match compiled_policy(&args.policy)? {
+        Some(script) => (script.text(), "the given ruleset".to_string()),
         None => {
             let loaded = super::policy::load(args.policy_file.as_deref())?;
-            (
-                super::up::policy_script(&loaded, &state)?.policy_text(),
-                loaded.origin,
-            )
+            (super::up::policy_script(&loaded)?.text(), loaded.origin)
         }
     };
-    // The applied policy alone (a block list created since is no drift); an apply from
-    // before this record existed is compared whole.
-    let applied_policy = match state.read(rampart_kernel::APPLIED_POLICY)? {
-        Some(p) => Some(p),
-        None => applied.as_ref().map(|a| a.script.clone()),
-    };
     let drift = Some(diff(
-        applied_policy.as_deref().unwrap_or(""),
+        applied.as_ref().map_or("", |a| a.script.as_str()),
         &policy_script,
     ));
     let rules = match nft.list_table_json()? {
@@ -188,6 +179,7 @@ pub fn down(args: StateArgs) -> Result<ExitCode> {
         println!("note: the pending rollback was cancelled");
     }
     let removed = rampart_kernel::down(&Nft::new())?;
+    let blocks = super::block::remove_from_kernel(&state)?;
     state.clear_applied()?;
     println!(
         "{}",
@@ -197,5 +189,11 @@ pub fn down(args: StateArgs) -> Result<ExitCode> {
             "down: table inet rampart was not present"
         }
     );
+    if !blocks.is_empty() {
+        println!(
+            "down: block tables removed: {} (lists and bans stay stored: `rampart up` or `rampart restore` brings them back)",
+            blocks.join(", ")
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -4,19 +4,17 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use anyhow::Result;
-use rampart_kernel::StateDir;
-
 use super::apply::{apply_script, say, state_dir, PolicyScript};
 use super::{lockout, policy};
 use crate::flags::UpArgs;
+use anyhow::Result;
 
 /// The rollback window `up` uses on a terminal when `--confirm` is not given.
 const DEFAULT_CONFIRM_SECS: u64 = 60;
 
-/// What `up` applies for a loaded policy: its ruleset compiled with the block layout.
-pub fn policy_script(loaded: &policy::Loaded, state: &StateDir) -> Result<PolicyScript> {
-    PolicyScript::compile(&loaded.compiled.ruleset, state, loaded.origin.clone())
+/// What `up` applies for a loaded policy.
+pub fn policy_script(loaded: &policy::Loaded) -> Result<PolicyScript> {
+    PolicyScript::compile(&loaded.compiled.ruleset, loaded.origin.clone())
 }
 
 /// Runs `rampart up`.
@@ -28,7 +26,7 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
         say(&format!("note: {note}"))?;
     }
     lockout::guard(&loaded.compiled.ruleset, args.force)?;
-    let script = policy_script(&loaded, &state)?;
+    let script = policy_script(&loaded)?;
     let confirm = match (args.confirm, args.no_confirm) {
         (Some(secs), _) => Some(secs),
         (None, true) => None,

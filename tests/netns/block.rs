@@ -116,7 +116,12 @@ impl Setup {
     }
 
     fn set(&self, name: &str) -> String {
-        self.nft(&["list", "set", "inet", "rampart", name])
+        // ban_4 lives in the bans' table; bl_NAME_4 in list NAME's own table.
+        let table = match name.strip_prefix("bl_") {
+            Some(rest) => format!("rampart_bl_{}", &rest[..rest.len() - 2]),
+            None => "rampart_bans".to_string(),
+        };
+        self.nft(&["list", "set", "inet", &table, name])
     }
 
     fn from(&self, src: &str) -> Fate {
@@ -389,7 +394,15 @@ fn list_reload_swaps_contents_in_one_transaction() {
             while !stop.load(Ordering::Relaxed) || looks == 0 {
                 let out = Command::new("ip")
                     .args([
-                        "netns", "exec", &ns, "nft", "list", "set", "inet", "rampart", "bl_big_4",
+                        "netns",
+                        "exec",
+                        &ns,
+                        "nft",
+                        "list",
+                        "set",
+                        "inet",
+                        "rampart_bl_big",
+                        "bl_big_4",
                     ])
                     .output()
                     .unwrap();
@@ -451,10 +464,12 @@ fn save_down_restore_and_apply_bring_the_lists_back() {
         out.contains("block lists loaded: later (1), manual (1)"),
         "{out}"
     );
-    let table = s.nft(&["list", "table", "inet", "rampart"]);
+    let tables = s.nft(&["list", "tables"]);
     assert!(
-        table.contains("chain block_input") && table.contains("chain input"),
-        "{table}"
+        tables.contains("table inet rampart\n")
+            && tables.contains("table inet rampart_bl_manual\n")
+            && tables.contains("table inet rampart_bans\n"),
+        "{tables}"
     );
     assert_eq!(s.from(BAD), Fate::Dropped);
     assert_eq!(s.from(BAD6), Fate::Dropped);
@@ -551,7 +566,7 @@ fn firehol_level1_loads_less_the_allowlist_and_loopback_keeps_working() {
     let err = s.fails(&["block", "add", "127.0.0.1", "--force"]);
     assert!(err.contains("rampart never blocks loopback"), "{err}");
     assert!(loopback_tcp_works(&s), "loopback TCP after --force");
-    let chain = s.nft(&["list", "chain", "inet", "rampart", "block_input"]);
+    let chain = s.nft(&["list", "chain", "inet", "rampart_bl_firehol", "input"]);
     assert!(chain.contains("iif \"lo\" accept"), "{chain}");
 }
 

@@ -236,7 +236,7 @@ pub fn run(prefix: &str, keep: bool) -> Result<ExitCode> {
 /// place that changes when the nft compiler and the kernel apply land.
 fn apply_server_policy(lab: &Lab, ruleset: &Ruleset) -> Result<Backend> {
     if have_tool("nft") {
-        let script = match rampart_enforce::compile_for_apply(ruleset, None) {
+        let script = match rampart_enforce::compile_for_apply(ruleset) {
             Ok(s) => s,
             Err(e) => bail!("compiling the webserver policy to nft:\n{e}"),
         };

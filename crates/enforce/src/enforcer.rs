@@ -12,15 +12,15 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use rampart_block::{
-    set_name, Allowlist, Ban, Carved, Layout, List, ListName, ListSummary, Located, BAN_SET_V4,
-    BAN_SET_V6,
+    ban_set, list_set, list_table, Allowlist, Ban, Carved, Layout, List, ListName, ListSummary,
+    Located, BANS_TABLE,
 };
 use rampart_kernel::StateDir;
 use rampart_prefix::{Prefix, PrefixSet};
 use serde::Serialize;
 
 use crate::error::Error;
-use crate::kernel::{ban_set, Kernel};
+use crate::kernel::Kernel;
 use crate::store::Store;
 
 /// Progress of long work (a million-entry load), for a terminal's progress bar. Every
@@ -177,15 +177,6 @@ impl Enforcer {
         Ok(Layout::new(names))
     }
 
-    /// The layout `up` and `apply` add to the policy: `None` until anything was ever
-    /// blocked (then a host that never used lists gets no block chains).
-    pub fn applied_layout(&self) -> Result<Option<Layout>, Error> {
-        if !self.store.in_use() {
-            return Ok(None);
-        }
-        Ok(Some(self.layout(None)?))
-    }
-
     /// Bans `addrs` for `ttl` from `now` (seconds since the epoch), in the kernel (one
     /// transaction per family; a ban already running gets the new timeout) and in the
     /// store's journal. Loopback is refused always, other allowlisted addresses unless
@@ -207,9 +198,9 @@ impl Enforcer {
             .collect();
         let hosts: Vec<Prefix> = addrs.iter().map(|a| Prefix::host(*a)).collect();
         check_allowed(allow, &hosts, force)?;
-        if !(self.kernel.has_set(BAN_SET_V4) && self.kernel.has_set(BAN_SET_V6)) {
-            let layout = self.layout(None)?;
-            self.kernel.ensure(&layout)?;
+        if !(self.kernel.has_set(&ban_set(true)) && self.kernel.has_set(&ban_set(false))) {
+            // Only the bans' table: the layout without lists.
+            self.kernel.ensure(&Layout::default())?;
         }
         self.kernel.ban(&addrs, ttl)?;
         let bans: Vec<Ban> = addrs
@@ -260,8 +251,8 @@ impl Enforcer {
         check_allowed(allow, prefixes, force)?;
         let _lock = self.store.lock_lists()?;
         let mut l = self.store.load(list)?;
-        let layout = self.layout(Some(list))?;
-        self.kernel.ensure(&layout)?;
+        // A table made just now is empty: a list stored before goes in whole.
+        let fresh = self.ensure_list(list)? && !l.is_empty();
         let mut out = Blocked::default();
         let mut overlap = false;
         for p in prefixes {
@@ -276,7 +267,7 @@ impl Enforcer {
         if out.added.is_empty() {
             return Ok(out);
         }
-        if overlap || !self.kernel.add_disjoint(list, &out.added)? {
+        if fresh || overlap || !self.kernel.add_disjoint(list, &out.added)? {
             progress.step(&format!("reloading list {list}"));
             self.kernel.reload(&l, progress)?;
             out.reloaded = Some(l.len());
@@ -315,9 +306,9 @@ impl Enforcer {
             if !changed {
                 continue;
             }
-            let layout = self.layout(None)?;
-            self.kernel.ensure(&layout)?;
-            let fast = exact.len() == prefixes.len() && self.kernel.delete_exact(n, &exact)?;
+            let fresh = self.ensure_list(n)?;
+            let fast =
+                !fresh && exact.len() == prefixes.len() && self.kernel.delete_exact(n, &exact)?;
             let reloaded = if fast {
                 None
             } else {
@@ -351,8 +342,7 @@ impl Enforcer {
         let (rest, carved) = allow.carve(set, force);
         let l = List::from_set(list.clone(), rest);
         let _lock = self.store.lock_lists()?;
-        let layout = self.layout(Some(list))?;
-        self.kernel.ensure(&layout)?;
+        self.ensure_list(list)?;
         progress.step(&format!(
             "loading list {list} into the kernel ({} prefixes, one transaction)",
             l.len()
@@ -380,8 +370,9 @@ impl Enforcer {
             kernel_readable: true,
         };
         for n in self.store.names()? {
-            let set = set_name(&n, v4);
-            match self.kernel.lookup(&set, ip) {
+            let id = list_set(&n, v4);
+            let set = id.set.clone();
+            match self.kernel.lookup(&id, ip) {
                 Ok(Some(entry)) => {
                     let prefix = entry
                         .element
@@ -413,8 +404,9 @@ impl Enforcer {
                 }
             }
         }
-        let set = ban_set(ip).to_string();
-        let kernel_ban = self.kernel.lookup(&set, ip);
+        let id = ban_set(v4);
+        let set = id.set.clone();
+        let kernel_ban = self.kernel.lookup(&id, ip);
         let stored = self.store.bans()?.active(ip, now).cloned();
         let kernel_expires_secs = match &kernel_ban {
             Ok(Some(e)) => Some(e.expires.map_or(0, |d| d.as_secs())),
@@ -452,8 +444,8 @@ impl Enforcer {
                 None => self.store.load(&n)?.summary(),
             };
             let loaded = readable.then(|| {
-                self.kernel.has_set(&set_name(&n, true))
-                    && self.kernel.has_set(&set_name(&n, false))
+                self.kernel.has_set(&list_set(&n, true))
+                    && self.kernel.has_set(&list_set(&n, false))
             });
             out.push(ListState {
                 name: n.to_string(),
@@ -465,38 +457,25 @@ impl Enforcer {
         Ok((out, bans))
     }
 
-    /// The block sets the kernel has now (call before an apply, pass to
-    /// [`Enforcer::restore`]).
-    pub fn existing_sets(&mut self) -> Result<Vec<String>, Error> {
-        if !self.store.in_use() {
-            return Ok(Vec::new());
-        }
-        let names = self.layout(None)?.set_names();
-        Ok(names
-            .into_iter()
-            .filter(|s| self.kernel.has_set(s))
-            .collect())
+    /// Makes list `name`'s table exist; `true` when it was created just now (empty).
+    fn ensure_list(&mut self, name: &ListName) -> Result<bool, Error> {
+        let created = self.kernel.ensure(&Layout::new([name.clone()]))?;
+        Ok(created.contains(&list_table(name)))
     }
 
-    /// After an apply or at boot: declares the layout, loads every stored list whose sets
-    /// were not in the kernel before (`before`; `None`: every list) and re-adds the timed
-    /// bans still running with the time they have left.
-    pub fn restore(
-        &mut self,
-        before: Option<&[String]>,
-        progress: &dyn Progress,
-        now: u64,
-    ) -> Result<Restored, Error> {
+    /// Brings back what the kernel lacks (at boot, after `up` following a `down`): every
+    /// stored list whose table is missing is created and loaded, and when the bans'
+    /// table is missing the bans still running are re-added with the time they have
+    /// left. Tables that are there are not touched: one declaration lookup per set.
+    pub fn restore(&mut self, progress: &dyn Progress, now: u64) -> Result<Restored, Error> {
         let mut out = Restored::default();
         if !self.store.in_use() {
             return Ok(out);
         }
         let layout = self.layout(None)?;
-        self.kernel.ensure(&layout)?;
+        let created = self.kernel.ensure(&layout)?;
         for n in &layout.lists {
-            let had = before
-                .is_some_and(|b| b.contains(&set_name(n, true)) && b.contains(&set_name(n, false)));
-            if had {
+            if !created.contains(&list_table(n)) {
                 continue;
             }
             let l = self.store.load(n)?;
@@ -504,17 +483,25 @@ impl Enforcer {
             self.kernel.reload(&l, progress)?;
             out.lists.push((n.clone(), l.len()));
         }
-        let running: Vec<(IpAddr, Duration)> = self
-            .store
-            .bans()?
-            .bans
-            .values()
-            .filter(|b| b.expires > now)
-            .map(|b| (b.addr, Duration::from_secs(b.expires - now)))
-            .collect();
-        self.kernel.reban(&running)?;
-        out.bans = running.len();
+        if created.iter().any(|t| t == BANS_TABLE) {
+            let running: Vec<(IpAddr, Duration)> = self
+                .store
+                .bans()?
+                .bans
+                .values()
+                .filter(|b| b.expires > now)
+                .map(|b| (b.addr, Duration::from_secs(b.expires - now)))
+                .collect();
+            self.kernel.reban(&running)?;
+            out.bans = running.len();
+        }
         Ok(out)
+    }
+
+    /// Removes every block table from the kernel (`rampart down`); the store keeps the
+    /// lists and bans for the next `up` or `restore`. Returns the tables removed.
+    pub fn remove_from_kernel(&mut self) -> Result<Vec<String>, Error> {
+        self.kernel.remove_all()
     }
 }
 

@@ -4,29 +4,21 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use rampart_block::{set_name, Layout, List, ListName, BAN_SET_V4, BAN_SET_V6};
-use rampart_kernel::{Nft, TABLE};
+use rampart_block::{ban_set, is_block_table, list_set, Layout, List, ListName, SetId};
+use rampart_kernel::Nft;
 use rampart_nfnl::{Element, Entry, SetClient, SetRef};
 
 use crate::error::Error;
 use crate::Progress;
 
-/// A set of our table.
-pub(crate) fn set_ref(name: &str) -> SetRef {
-    SetRef::inet(TABLE.1, name)
+/// The netlink name of a block set.
+pub(crate) fn set_ref(id: &SetId) -> SetRef {
+    SetRef::inet(&id.table, &id.set)
 }
 
-/// The timed-ban set for `addr`'s family.
-pub(crate) fn ban_set(addr: IpAddr) -> &'static str {
-    if addr.is_ipv4() {
-        BAN_SET_V4
-    } else {
-        BAN_SET_V6
-    }
-}
-
-/// Our table's block sets in the caller's network namespace. The netlink socket is
-/// opened on first use and kept: a ban is then one `sendmsg` and one `recv`.
+/// The block tables in the caller's network namespace: their sets' elements over
+/// netlink (the socket is opened on first use and kept: a ban is then one `sendmsg` and
+/// one `recv`), their declarations through nft.
 #[derive(Debug)]
 pub struct Kernel {
     nft: Nft,
@@ -54,22 +46,54 @@ impl Kernel {
         Ok(self.client.as_mut().expect("opened"))
     }
 
-    /// Whether our table has set `name`.
-    pub fn has_set(&mut self, name: &str) -> bool {
+    /// Whether the kernel has set `id`.
+    pub fn has_set(&mut self, id: &SetId) -> bool {
         match self.client() {
-            Ok(c) => c.info(&set_ref(name)).is_ok(),
+            Ok(c) => c.info(&set_ref(id)).is_ok(),
             Err(_) => false,
         }
     }
 
-    /// Makes the table hold the block sets and chains of `layout` when a set is missing
-    /// (one nft transaction; elements of existing sets are kept).
-    pub fn ensure(&mut self, layout: &Layout) -> Result<(), Error> {
-        if layout.set_names().iter().all(|n| self.has_set(n)) {
-            return Ok(());
+    /// Creates the tables of `layout` whose sets are missing (one nft transaction; a
+    /// table that is there is not touched, so its elements stay). Returns the tables
+    /// created: their sets are empty.
+    pub fn ensure(&mut self, layout: &Layout) -> Result<Vec<String>, Error> {
+        let missing: Vec<_> = layout
+            .tables()
+            .into_iter()
+            .filter(|t| {
+                t.sets.iter().any(|s| {
+                    !self.has_set(&SetId {
+                        table: t.name.clone(),
+                        set: s.name.clone(),
+                    })
+                })
+            })
+            .collect();
+        if missing.is_empty() {
+            return Ok(Vec::new());
         }
-        self.nft.load(&layout.ensure_script(TABLE.1))?;
-        Ok(())
+        self.nft.load(&Layout::create_script(&missing))?;
+        Ok(missing.into_iter().map(|t| t.name).collect())
+    }
+
+    /// Deletes every block table (the bans' and every list's), found by name among the
+    /// kernel's tables: `rampart down`. Returns their names.
+    pub fn remove_all(&mut self) -> Result<Vec<String>, Error> {
+        let ours: Vec<String> = self
+            .nft
+            .list_tables("inet")?
+            .into_iter()
+            .filter(|t| is_block_table(t))
+            .collect();
+        if !ours.is_empty() {
+            let script: String = ours
+                .iter()
+                .map(|t| format!("delete table inet {t}\n"))
+                .collect();
+            self.nft.load(&script)?;
+        }
+        Ok(ours)
     }
 
     /// Replaces `list`'s contents (both families) in one netlink transaction: a flush of
@@ -88,8 +112,8 @@ impl Kernel {
         }
         let total = v4.len() + v6.len();
         let (s4, s6) = (
-            set_ref(&set_name(&list.name, true)),
-            set_ref(&set_name(&list.name, false)),
+            set_ref(&list_set(&list.name, true)),
+            set_ref(&list_set(&list.name, false)),
         );
         let name = &list.name;
         self.client()?
@@ -117,7 +141,7 @@ impl Kernel {
             }
             if self
                 .client()?
-                .merge(&set_ref(&set_name(name, v4)), &els, None)
+                .merge(&set_ref(&list_set(name, v4)), &els, None)
                 .is_err()
             {
                 return Ok(false);
@@ -134,7 +158,7 @@ impl Kernel {
         prefixes: &[rampart_prefix::Prefix],
     ) -> Result<bool, Error> {
         for p in prefixes {
-            let set = set_ref(&set_name(name, p.is_ipv4()));
+            let set = set_ref(&list_set(name, p.is_ipv4()));
             if self.client()?.delete(&set, &[Element::from(*p)]).is_err() {
                 return Ok(false);
             }
@@ -154,7 +178,7 @@ impl Kernel {
             if els.is_empty() {
                 continue;
             }
-            let set = set_ref(if v4 { BAN_SET_V4 } else { BAN_SET_V6 });
+            let set = set_ref(&ban_set(v4));
             self.client()?.upsert(&set, &els, Some(ttl))?;
         }
         Ok(())
@@ -165,21 +189,24 @@ impl Kernel {
         for a in addrs {
             let c = self.client()?;
             // Absent: nothing to lift.
-            let _ = c.delete(&set_ref(ban_set(*a)), &[Element::from(*a)]);
+            let _ = c.delete(&set_ref(&ban_set(a.is_ipv4())), &[Element::from(*a)]);
         }
         Ok(())
     }
 
-    /// The element of set `name` holding `ip`, asked of the kernel for this one key.
-    pub fn lookup(&mut self, name: &str, ip: IpAddr) -> Result<Option<Entry>, Error> {
-        Ok(self.client()?.get(&set_ref(name), ip)?)
+    /// The element of set `id` holding `ip`, asked of the kernel for this one key.
+    pub fn lookup(&mut self, id: &SetId, ip: IpAddr) -> Result<Option<Entry>, Error> {
+        Ok(self.client()?.get(&set_ref(id), ip)?)
     }
 
     /// Re-adds timed bans (at boot, after a restore) with the time they have left.
     pub fn reban(&mut self, bans: &[(IpAddr, Duration)]) -> Result<(), Error> {
         for (a, left) in bans {
-            self.client()?
-                .merge(&set_ref(ban_set(*a)), &[Element::from(*a)], Some(*left))?;
+            self.client()?.merge(
+                &set_ref(&ban_set(a.is_ipv4())),
+                &[Element::from(*a)],
+                Some(*left),
+            )?;
         }
         Ok(())
     }

@@ -51,22 +51,18 @@ pub use error::Error;
 pub use kernel::Kernel;
 pub use store::{Lock, Store};
 
-use rampart_block::Layout;
 use rampart_nft::{CompileErrors, CompileOptions, NftScript};
 use rampart_ruleset::Ruleset;
 
 /// The one way a policy is compiled for the kernel (`up`, `apply`, `status`, the lab):
-/// the ruleset lowered to nft IR, the block layout's sets and chains added to that IR
-/// (when anything is blocked), then printed. The script has no replace preamble:
-/// `rampart_kernel::apply` builds the transaction around it, keeping set elements.
-pub fn compile_for_apply(
-    ruleset: &Ruleset,
-    layout: Option<&Layout>,
-) -> Result<NftScript, CompileErrors> {
-    let opts = CompileOptions::new(rampart_kernel::TABLE.1, false);
-    let mut table = rampart_nft::lower(ruleset, &opts)?;
-    if let Some(l) = layout {
-        l.add_to(&mut table);
-    }
-    Ok(rampart_nft::emit(&table, &opts))
+/// lowered to nft IR and printed for `table inet rampart`, without the replace preamble
+/// (`rampart_kernel::apply` builds the transaction around it, keeping set elements).
+/// The block lists are not in it: they live in tables of their own (see
+/// `rampart_block::Layout`), so that no nft command on the policy's table reads a
+/// million list elements.
+pub fn compile_for_apply(ruleset: &Ruleset) -> Result<NftScript, CompileErrors> {
+    rampart_nft::compile(
+        ruleset,
+        &CompileOptions::new(rampart_kernel::TABLE.1, false),
+    )
 }

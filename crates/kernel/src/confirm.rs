@@ -29,7 +29,6 @@ use crate::error::Error;
 use crate::nft::Nft;
 use crate::script::normalise_listing;
 use crate::state::StateDir;
-use crate::state::APPLIED_POLICY;
 
 /// Snapshot content meaning "there was no table".
 const ABSENT: &str = "# rampart: no table inet rampart existed\n";
@@ -127,9 +126,7 @@ pub fn arm(
     if let Some(prev) = state.read("applied.nft")? {
         state.write(&format!("confirm/{id}.applied"), &prev)?;
     }
-    if let Some(prev) = state.read(APPLIED_POLICY)? {
-        state.write(&format!("confirm/{id}.policy"), &prev)?;
-    }
+
     let deadline = now + window;
     state.write(
         &format!("confirm/{id}.pending"),
@@ -140,7 +137,7 @@ pub fn arm(
 
 /// Undoes [`arm`] after a failed apply: removes the token and the snapshot.
 pub fn disarm(state: &StateDir, id: &str) -> Result<(), Error> {
-    for ext in ["pending", "snapshot", "applied", "policy"] {
+    for ext in ["pending", "snapshot", "applied"] {
         state.remove(&format!("confirm/{id}.{ext}"))?;
     }
     Ok(())
@@ -201,7 +198,6 @@ pub fn watch(state: &StateDir, nft: &Nft, id: &str) -> Result<WatchOutcome, Erro
 fn rollback(state: &StateDir, nft: &Nft, id: &str) -> Result<(), Error> {
     let snapshot = state.read(&format!("confirm/{id}.snapshot"))?;
     let prev = state.read(&format!("confirm/{id}.applied"))?;
-    let prev_policy = state.read(&format!("confirm/{id}.policy"))?;
     match snapshot.as_deref() {
         None | Some(ABSENT) => {
             nft.delete_table()?;
@@ -218,10 +214,6 @@ fn rollback(state: &StateDir, nft: &Nft, id: &str) -> Result<(), Error> {
                     let listing = normalise_listing(&nft.list_table()?.unwrap_or_default());
                     state.write("applied.nft", &script)?;
                     state.write("applied.listing", &listing)?;
-                    match &prev_policy {
-                        Some(p) => state.write(APPLIED_POLICY, p)?,
-                        None => state.remove(APPLIED_POLICY)?,
-                    }
                 }
                 None => state.clear_applied()?,
             }

@@ -46,7 +46,7 @@ pub use counters::{rule_counters, RuleCounter};
 pub use error::Error;
 pub use nft::Nft;
 pub use script::{normalise_listing, parse_table, without_replace_preamble, SetDecl, TableShape};
-pub use state::{write_atomic, StateDir, APPLIED_POLICY, DEFAULT_STATE_DIR, STATE_DIR_ENV};
+pub use state::{write_atomic, StateDir, DEFAULT_STATE_DIR, STATE_DIR_ENV};
 
 /// The one table rampart owns: (family, name).
 pub const TABLE: (&str, &str) = ("inet", "rampart");

@@ -8,8 +8,8 @@ use crate::TABLE;
 
 /// How to run `nft`: the program and any prefix (`ip netns exec NS nft` in tests).
 ///
-/// Every command addresses `table inet rampart` only; nothing here lists, flushes or
-/// deletes anything else.
+/// Every command that changes something addresses `table inet rampart` only (the block
+/// tables are rampart-enforce's); nothing here flushes or deletes anything else.
 #[derive(Debug, Clone)]
 pub struct Nft {
     argv: Vec<String>,
@@ -130,6 +130,26 @@ impl Nft {
                 lines: Vec::new(),
             })
         }
+    }
+
+    /// `nft list tables FAMILY`: the names of the family's tables (no set contents are
+    /// read, whatever the tables hold).
+    pub fn list_tables(&self, family: &str) -> Result<Vec<String>, Error> {
+        let out = self.run(&["list", "tables", family], None)?;
+        if !out.ok {
+            return Err(Error::Rejected {
+                stage: "list",
+                stderr: out.stderr,
+                lines: Vec::new(),
+            });
+        }
+        Ok(out
+            .stdout
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("table "))
+            .filter_map(|l| l.split_whitespace().nth(1))
+            .map(str::to_string)
+            .collect())
     }
 
     /// `nft delete table inet rampart`; `Ok(false)` when it did not exist.

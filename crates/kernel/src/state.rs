@@ -89,7 +89,6 @@ impl StateDir {
 
     /// Forgets the last apply (after `down`).
     pub fn clear_applied(&self) -> Result<(), Error> {
-        self.remove(APPLIED_POLICY)?;
         self.remove("applied.listing")?;
         self.remove("applied.nft")
     }
@@ -102,11 +101,6 @@ impl StateDir {
         }
     }
 }
-
-/// The applied policy without the block layout (written by the CLI after an apply,
-/// restored with the rest of the record by a rollback): what `status` compares with the
-/// policy file, so that a block list created since is no drift.
-pub const APPLIED_POLICY: &str = "applied.policy.nft";
 
 /// Writes `path` atomically: temporary file in the same directory, fsync, rename over the
 /// target, fsync of the directory. Creates the directory (mode per umask) if needed.
