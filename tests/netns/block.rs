@@ -118,10 +118,20 @@ impl Setup {
     fn set(&self, name: &str) -> String {
         // ban_4 lives in the bans' table; bl_NAME_4 in list NAME's own table.
         let table = match name.strip_prefix("bl_") {
-            Some(rest) => format!("rampart_bl_{}", &rest[..rest.len() - 2]),
+            Some(rest) => format!(
+                "rampart_bl_{}",
+                rest.trim_end_matches('h')
+                    .trim_end_matches(['4', '6'])
+                    .trim_end_matches('_')
+            ),
             None => "rampart_bans".to_string(),
         };
         self.nft(&["list", "set", "inet", &table, name])
+    }
+
+    /// List `name`'s IPv4 sets as nft lists them: single addresses, then networks.
+    fn list4(&self, name: &str) -> String {
+        self.set(&format!("bl_{name}_4h")) + &self.set(&format!("bl_{name}_4"))
     }
 
     fn from(&self, src: &str) -> Fate {
@@ -170,11 +180,14 @@ fn block_add_drops_that_source_and_serves_the_others() {
     // Where is it blocked: the store and the kernel agree.
     let t = s.ok(&["block", "test", BAD]);
     assert!(t.contains("list manual: 192.0.2.3/32  # scanner"), "{t}");
-    assert!(t.contains("kernel: set bl_manual_4 holds 192.0.2.3"), "{t}");
+    assert!(
+        t.contains("kernel: set bl_manual_4h holds 192.0.2.3"),
+        "{t}"
+    );
     let json = s.ok(&["block", "test", BAD6, "--json"]);
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v[0]["blocked"], true);
-    assert_eq!(v[0]["lists"][0]["set"], "bl_manual_6");
+    assert_eq!(v[0]["lists"][0]["set"], "bl_manual_6h");
     assert_eq!(v[0]["lists"][0]["kernel_element"], format!("{BAD6}"));
     assert_eq!(s.run(&["block", "test", GOOD]).status.code(), Some(1));
     // A network containing the first entry: the list is reloaded as one prefix.
@@ -224,7 +237,7 @@ fn import_with_a_bad_line_changes_nothing_unless_skip_invalid() {
     let s = setup();
     let good = s.write("good.txt", "# first version\n198.51.100.0/24\n");
     s.ok(&["block", "import", &good, "--list", "drop"]);
-    let before_set = s.set("bl_drop_4");
+    let before_set = s.list4("drop");
     let before_file = s.stored("drop");
     assert!(before_set.contains("198.51.100.0/24"), "{before_set}");
     let bad = s.write(
@@ -234,7 +247,7 @@ fn import_with_a_bad_line_changes_nothing_unless_skip_invalid() {
     let err = s.fails(&["block", "import", &bad, "--list", "drop"]);
     assert!(err.contains("bad.txt:3: `192.0.2.300`"), "{err}");
     assert!(err.contains("nothing was changed"), "{err}");
-    assert_eq!(s.set("bl_drop_4"), before_set);
+    assert_eq!(s.list4("drop"), before_set);
     assert_eq!(s.stored("drop"), before_file);
     assert!(delivered(s.from(BAD)));
     let out = s.run(&["block", "import", &bad, "--list", "drop", "--skip-invalid"]);
@@ -245,7 +258,7 @@ fn import_with_a_bad_line_changes_nothing_unless_skip_invalid() {
         "{stderr}"
     );
     assert!(stderr.contains("bad.txt:3:"), "{stderr}");
-    let after = s.set("bl_drop_4");
+    let after = s.list4("drop");
     assert!(
         after.contains("192.0.2.3") && after.contains("203.0.113.0/24"),
         "{after}"
@@ -383,7 +396,7 @@ fn list_reload_swaps_contents_in_one_transaction() {
     let a = s.write("a.txt", &list(0x0a00_0000));
     let b = s.write("b.txt", &list(0x0b00_0000));
     s.ok(&["block", "import", &a, "--list", "big"]);
-    assert!(s.set("bl_big_4").contains("10.0.0.0,"));
+    assert!(s.set("bl_big_4h").contains("10.0.0.0,"));
     let stop = Arc::new(AtomicBool::new(false));
     let ns = s.lab.ns("host").unwrap().to_string();
     let watcher = {
@@ -402,7 +415,7 @@ fn list_reload_swaps_contents_in_one_transaction() {
                         "set",
                         "inet",
                         "rampart_bl_big",
-                        "bl_big_4",
+                        "bl_big_4h",
                     ])
                     .output()
                     .unwrap();
@@ -427,7 +440,7 @@ fn list_reload_swaps_contents_in_one_transaction() {
         empty, 0,
         "the list was seen empty in {empty} of {looks} listings"
     );
-    let after = s.set("bl_big_4");
+    let after = s.set("bl_big_4h");
     assert!(
         after.contains("11.0.0.0,") && !after.contains("10.0.0.0,"),
         "{after}"

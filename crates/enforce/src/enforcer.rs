@@ -12,8 +12,8 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use rampart_block::{
-    ban_set, list_set, list_table, Allowlist, Ban, Carved, Layout, List, ListName, ListSummary,
-    Located, BANS_TABLE,
+    ban_set, list_host_set, list_set, list_table, Allowlist, Ban, Carved, Layout, List, ListName,
+    ListSummary, Located, BANS_TABLE,
 };
 use rampart_kernel::StateDir;
 use rampart_prefix::{Prefix, PrefixSet};
@@ -370,10 +370,19 @@ impl Enforcer {
             kernel_readable: true,
         };
         for n in self.store.names()? {
-            let id = list_set(&n, v4);
-            let set = id.set.clone();
-            match self.kernel.lookup(&id, ip) {
-                Ok(Some(entry)) => {
+            let hosts = list_host_set(&n, v4);
+            let found = match self.kernel.lookup(&hosts, ip) {
+                Ok(None) => self
+                    .kernel
+                    .lookup(&list_set(&n, v4), ip)
+                    .map(|e| e.map(|e| (list_set(&n, v4), e))),
+                Ok(Some(e)) => Ok(Some((hosts, e))),
+                Err(e) => Err(e),
+            };
+            let set = list_set(&n, v4).set;
+            match found {
+                Ok(Some((id, entry))) => {
+                    let set = id.set;
                     let prefix = entry
                         .element
                         .covering_prefix(ip)

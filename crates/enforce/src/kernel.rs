@@ -4,7 +4,9 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use rampart_block::{ban_set, is_block_table, list_set, Layout, List, ListName, SetId};
+use rampart_block::{
+    ban_set, is_block_table, list_host_set, list_set, Layout, List, ListName, SetId,
+};
 use rampart_kernel::Nft;
 use rampart_nfnl::{Element, Entry, SetClient, SetRef};
 
@@ -96,31 +98,44 @@ impl Kernel {
         Ok(ours)
     }
 
-    /// Replaces `list`'s contents (both families) in one netlink transaction: a flush of
-    /// each set and the new elements. The kernel swaps the contents at commit, so no
-    /// packet sees the list empty; a refusal keeps the old ones.
+    /// Replaces `list`'s contents (its four sets: single addresses and networks, per
+    /// family) in one netlink transaction: a flush of each set and the new elements. The
+    /// kernel swaps the contents at commit, so no packet sees the list empty; a refusal
+    /// keeps the old ones.
     pub fn reload(&mut self, list: &List, progress: &dyn Progress) -> Result<(), Error> {
         // One interval per range of the list, not per stored CIDR: the same addresses in
-        // fewer kernel keys, and the kernel's insert is what a big load waits for.
-        let (mut v4, mut v6) = (Vec::new(), Vec::new());
+        // fewer kernel keys; a range of one address goes to the hash set.
+        let mut els: [Vec<Element>; 4] = Default::default();
         for r in list.set().ranges() {
-            if r.start().is_ipv4() {
-                v4.push(Element::from(r))
-            } else {
-                v6.push(Element::from(r))
-            }
+            let host = r.start() == r.end();
+            let i = usize::from(!r.start().is_ipv4()) * 2 + usize::from(!host);
+            els[i].push(Element::from(r));
         }
-        let total = v4.len() + v6.len();
-        let (s4, s6) = (
-            set_ref(&list_set(&list.name, true)),
-            set_ref(&list_set(&list.name, false)),
-        );
+        let total = els.iter().map(Vec::len).sum();
         let name = &list.name;
+        let sets = [
+            set_ref(&list_host_set(name, true)),
+            set_ref(&list_set(name, true)),
+            set_ref(&list_host_set(name, false)),
+            set_ref(&list_set(name, false)),
+        ];
+        let pairs: Vec<(&SetRef, &[Element])> = sets
+            .iter()
+            .zip(els.iter())
+            .map(|(s, e)| (s, e.as_slice()))
+            .collect();
         self.client()?
-            .replace_sets(&[(&s4, &v4), (&s6, &v6)], &mut |n| {
-                progress.encoded(n, total, name)
-            })?;
+            .replace_sets(&pairs, &mut |n| progress.encoded(n, total, name))?;
         Ok(())
+    }
+
+    /// The set of list `name` a prefix belongs in: hosts or networks, by family.
+    fn set_for(name: &ListName, p: &rampart_prefix::Prefix) -> SetId {
+        if p.is_host() {
+            list_host_set(name, p.is_ipv4())
+        } else {
+            list_set(name, p.is_ipv4())
+        }
     }
 
     /// Adds prefixes that overlap nothing in list `name`'s sets. `Ok(false)`: the kernel
@@ -130,20 +145,15 @@ impl Kernel {
         name: &ListName,
         prefixes: &[rampart_prefix::Prefix],
     ) -> Result<bool, Error> {
-        for v4 in [true, false] {
-            let els: Vec<Element> = prefixes
-                .iter()
-                .filter(|p| p.is_ipv4() == v4)
-                .map(|p| Element::from(*p))
-                .collect();
-            if els.is_empty() {
-                continue;
-            }
-            if self
-                .client()?
-                .merge(&set_ref(&list_set(name, v4)), &els, None)
-                .is_err()
-            {
+        let mut by_set: std::collections::BTreeMap<SetId, Vec<Element>> = Default::default();
+        for p in prefixes {
+            by_set
+                .entry(Kernel::set_for(name, p))
+                .or_default()
+                .push(Element::from(*p));
+        }
+        for (set, els) in by_set {
+            if self.client()?.merge(&set_ref(&set), &els, None).is_err() {
                 return Ok(false);
             }
         }
@@ -158,7 +168,7 @@ impl Kernel {
         prefixes: &[rampart_prefix::Prefix],
     ) -> Result<bool, Error> {
         for p in prefixes {
-            let set = set_ref(&list_set(name, p.is_ipv4()));
+            let set = set_ref(&Kernel::set_for(name, p));
             if self.client()?.delete(&set, &[Element::from(*p)]).is_err() {
                 return Ok(false);
             }
