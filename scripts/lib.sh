@@ -13,7 +13,8 @@ need_packages() {
     fi
     echo "installing:$missing" >&2
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq && apt-get install -y -qq $missing >/dev/null
+    # Another apt or dpkg run holding the lock is waited for (up to 5 minutes), not an error.
+    apt-get update -qq && apt-get -o DPkg::Lock::Timeout=300 install -y -qq $missing >/dev/null
 }
 
 # The oldest Rust that builds rampart (rust-version in Cargo.toml).
