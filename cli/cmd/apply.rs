@@ -70,7 +70,16 @@ impl PolicyScript {
             .iter()
             .filter_map(|l| script.origin_of_line(*l))
             .map(|o| match o.span {
-                Some(span) => format!("{source}:{}:{}: {o}", span.line, span.col),
+                // The place without its span: the line is said once, in front.
+                Some(span) => format!(
+                    "{source}:{}:{}: {}",
+                    span.line,
+                    span.col,
+                    rampart_nft::RulePlace {
+                        span: None,
+                        ..o.clone()
+                    }
+                ),
                 None => format!("{source}: {o}"),
             })
             .collect();

@@ -756,3 +756,29 @@ fn every_command_answers_right_with_200k_entries() {
     assert_eq!(kernel_counts(&s, "big"), before);
     assert_eq!(s.from(BAD), Fate::Dropped);
 }
+
+/// The kernel refuses a rule the parser cannot judge (a jump loop): the error names the
+/// user's own file and line, and nothing changes.
+#[test]
+fn an_nft_rejection_names_the_source_line() {
+    if !super::have_root() {
+        return;
+    }
+    let s = setup();
+    s.ok(&["apply", "--nft", "open.nft"]);
+    let script = s.write(
+        "loop.sh",
+        "iptables -N alpha\niptables -N beta\niptables -A INPUT -p tcp --dport 22 -j ACCEPT\n\
+         iptables -A INPUT -j alpha\niptables -A alpha -j beta\n\
+         iptables -A beta -s 192.0.2.0/24 -j alpha\n",
+    );
+    let err = s.fails(&["apply", "--script", &script]);
+    assert!(
+        err.contains(&format!(
+            "the kernel refused the rule at:\n  {script}:6:1: iptables -t filter beta rule 1: "
+        )),
+        "{err}"
+    );
+    assert!(err.contains("Too many links"), "{err}");
+    assert!(delivered(s.from(GOOD)), "the previous rules stand");
+}
