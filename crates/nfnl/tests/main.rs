@@ -3,4 +3,5 @@
 //! processes it starts), never in the machine's own namespace.
 
 mod kernel;
+mod shape;
 mod util;

@@ -4,6 +4,8 @@
 //! ```text
 //! Message = nlmsghdr + body
 //!   body: batch begin/end (nfgenmsg)            NFNL_MSG_BATCH_BEGIN / _END
+//!       | chain (nfgenmsg + attrs)              NFT_MSG_NEWCHAIN / GETCHAIN
+//!       | rule (nfgenmsg + attrs)               NFT_MSG_NEWRULE / GETRULE
 //!       | set-element list (nfgenmsg + attrs)   NFT_MSG_NEWSETELEM / DELSETELEM / GETSETELEM
 //!       | set (nfgenmsg + attrs)                NFT_MSG_NEWSET / GETSET
 //!       | error or ack (nlmsgerr)               NLMSG_ERROR
@@ -11,21 +13,30 @@
 //!       | anything else, raw
 //! set-element list attrs: TABLE, SET, SET_ID, ELEMENTS → LIST_ELEM* → KEY → DATA_VALUE,
 //!                          KEY_END, FLAGS, TIMEOUT, EXPIRATION, … (unknown kept raw)
+//! chain attrs: TABLE, HANDLE, NAME, HOOK → HOOKNUM, PRIORITY; POLICY, TYPE, FLAGS, USE
+//! rule attrs: TABLE, CHAIN, HANDLE, EXPRESSIONS → LIST_ELEM* → NAME, DATA (raw);
+//!             USERDATA (libnftnl TLVs: comment)
 //! ```
 
 mod attr;
+mod chain;
 mod errmsg;
 mod header;
 mod message;
+mod rule;
 mod set;
 mod setelem;
+mod udata;
 
 pub use attr::{NlaBuffer, NlaIter, RawAttr};
+pub use chain::{ChainAttr, HookAttr};
 pub use errmsg::{ErrAttr, ErrorMessage};
 pub use header::{NetlinkHeader, NfGenMsg, NlmsgBuffer};
 pub use message::{Body, Message, MessageIter, NftKind};
+pub use rule::{Counter, Expr, ExprAttr, RuleAttr};
 pub use set::SetAttr;
 pub use setelem::{DataAttr, ElemAttr, ListAttr, ListElem, Nest};
+pub use udata::Udata;
 
 pub(crate) use attr::align;
 pub(crate) use message::{NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST};
@@ -53,5 +64,7 @@ pub enum WireError {
     BadLength(&'static str),
 }
 
+#[cfg(test)]
+pub(crate) mod shape_tests;
 #[cfg(test)]
 pub(crate) mod tests;
