@@ -3,5 +3,7 @@
 //! processes it starts), never in the machine's own namespace.
 
 mod kernel;
-mod shape;
 mod util;
+
+// Table shapes: chains, set declarations and rules, read without set elements.
+mod shape;

@@ -26,6 +26,8 @@ const NFNL_MSG_BATCH_END: u16 = 0x11;
 /// `res_id` of batch messages: the subsystem the batch is for.
 pub(crate) const NFNL_SUBSYS_NFTABLES: u16 = 10;
 
+// Chains and rules are read (`SetClient::table_shape`), never written: they parse as
+// `Body::Chain` and `Body::Rule`.
 const NFT_MSG_NEWCHAIN: u16 = 3;
 const NFT_MSG_GETCHAIN: u16 = 4;
 const NFT_MSG_NEWRULE: u16 = 6;
@@ -35,8 +37,8 @@ const NFT_MSG_GETSET: u16 = 10;
 const NFT_MSG_NEWSETELEM: u16 = 12;
 const NFT_MSG_GETSETELEM: u16 = 13;
 const NFT_MSG_DELSETELEM: u16 = 14;
-// Table, object and flowtable messages are the nft CLI's business (rampart applies
-// rulesets with `nft -f`); they parse as `Body::Other`. Chains and rules are read only.
+// Table, chain, rule, object and flowtable messages are the nft CLI's business
+// (rampart applies rulesets with `nft -f`); they parse as `Body::Other`.
 
 /// The nf_tables message types this crate reads and writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,11 +11,11 @@
 //!       | error or ack (nlmsgerr)               NLMSG_ERROR
 //!       | done                                  NLMSG_DONE
 //!       | anything else, raw
-//! set-element list attrs: TABLE, SET, SET_ID, ELEMENTS → LIST_ELEM* → KEY → DATA_VALUE,
-//!                          KEY_END, FLAGS, TIMEOUT, EXPIRATION, … (unknown kept raw)
 //! chain attrs: TABLE, HANDLE, NAME, HOOK → HOOKNUM, PRIORITY; POLICY, TYPE, FLAGS, USE
 //! rule attrs: TABLE, CHAIN, HANDLE, EXPRESSIONS → LIST_ELEM* → NAME, DATA (raw);
 //!             USERDATA (libnftnl TLVs: comment)
+//! set-element list attrs: TABLE, SET, SET_ID, ELEMENTS → LIST_ELEM* → KEY → DATA_VALUE,
+//!                          KEY_END, FLAGS, TIMEOUT, EXPIRATION, … (unknown kept raw)
 //! ```
 
 mod attr;
