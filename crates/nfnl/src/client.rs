@@ -58,11 +58,11 @@ const KEEP_BATCH: usize = 1 << 20;
 const RCVBUF: usize = 8 << 20;
 
 /// `NLM_F_DUMP_INTR`: the dump was interrupted by a change (`include/uapi/linux/netlink.h`).
-const NLM_F_DUMP_INTR: u16 = 0x10;
+pub(crate) const NLM_F_DUMP_INTR: u16 = 0x10;
 
 /// Listings of a set that keeps changing, before giving up: each commit between two
 /// datagrams of a dump spoils that dump.
-const MAX_DUMP_ATTEMPTS: usize = 20;
+pub(crate) const MAX_DUMP_ATTEMPTS: usize = 20;
 
 /// One datagram: the kernel's dump skbs are at most 64 KiB; errors are capped.
 const RECV_BUF: usize = 1 << 17;
@@ -308,7 +308,7 @@ impl SetClient {
         Ok(info)
     }
 
-    fn next_seq(&mut self) -> u32 {
+    pub(crate) fn next_seq(&mut self) -> u32 {
         self.seq = self.seq.wrapping_add(1).max(1);
         self.seq
     }
@@ -721,7 +721,7 @@ impl SetClient {
         Ok(())
     }
 
-    fn send_one(&mut self, msg: &Message) -> Result<(), Error> {
+    pub(crate) fn send_one(&mut self, msg: &Message) -> Result<(), Error> {
         let mut buf = vec![0; msg.buffer_len()];
         msg.emit(&mut buf);
         self.socket.send(&buf, 0).map_err(|source| Error::Io {
@@ -761,7 +761,7 @@ impl SetClient {
     }
 
     /// One datagram, parsed.
-    fn receive(&mut self) -> Result<Vec<Message>, Error> {
+    pub(crate) fn receive(&mut self) -> Result<Vec<Message>, Error> {
         self.recv.clear();
         self.recv.reserve(RECV_BUF);
         let n = self

@@ -5,7 +5,7 @@ use std::io;
 
 use nix::errno::Errno;
 
-use crate::{Element, SetRef, WireError};
+use crate::{Element, Family, SetRef, WireError};
 
 /// Why a set operation failed. A failed transaction changed nothing.
 #[derive(Debug, thiserror::Error)]
@@ -114,6 +114,22 @@ pub enum Error {
         /// The kernel's extended-ACK message, if any.
         reason: Option<String>,
     },
+    /// The kernel refused a dump of a table's chains, sets or rules (other than for a
+    /// missing table, which [`SetClient::table_shape`](crate::SetClient::table_shape)
+    /// reports as `None`).
+    #[error("kernel refused the {what} dump of table {family} {table}: {errno}{}", reason.as_ref().map_or(String::new(), |r| format!(" ({r})")))]
+    Dump {
+        /// The table's family.
+        family: Family,
+        /// The table's name.
+        table: String,
+        /// "chain", "set" or "rule".
+        what: &'static str,
+        /// What the kernel said.
+        errno: Errno,
+        /// The kernel's extended-ACK message, if any.
+        reason: Option<String>,
+    },
     /// The kernel's reply could not be read.
     #[error("malformed netlink reply: {0}")]
     Wire(#[from] WireError),
@@ -125,7 +141,7 @@ impl Error {
         match self {
             Error::SetMissing(_) | Error::Missing { .. } => Some(Errno::ENOENT),
             Error::Exists { .. } | Error::Overlaps { .. } => Some(Errno::EEXIST),
-            Error::Kernel { errno, .. } => Some(*errno),
+            Error::Kernel { errno, .. } | Error::Dump { errno, .. } => Some(*errno),
             _ => None,
         }
     }

@@ -20,11 +20,22 @@
 //! - [`wire`]: the messages themselves, a view over received bytes plus values with
 //!   `parse`, `buffer_len` and `emit` ([`wire::Message`]).
 //!
+//! And for `status`, `apply` and `save`: [`SetClient::table_shape`] reads a table's chains
+//! ([`ChainShape`]), set declarations ([`SetShape`]) and rules ([`RuleShape`]: position,
+//! counter, comment, fingerprint) as one [`TableShape`], from GETSET/GETCHAIN/GETRULE
+//! dumps that never read set elements: it costs the same with a million elements as
+//! with ten.
+//!
 //! Why not the nft CLI for this: `nft add element` reads every interval set of the table
 //! before each command (~1.2 s once a 100k-element interval set exists); the client sends
-//! only the elements and reads only the replies.
+//! only the elements and reads only the replies. Likewise `nft list table`, even with
+//! `-t`, fetches every element before it prints the table's chains and rules.
 //!
 //! ```text
+//! table_shape ──▶ GETSET, GETCHAIN, GETRULE dumps (table named; ENOENT → None)
+//!             ◀── NEWSET*, NEWCHAIN*, NEWRULE* (one generation, else read again)
+//!             ──▶ TableShape { chains, sets, rules (fingerprint: FNV-1a, counts left out) }
+//!
 //! &[Element] ──encode (keys written in place: start, end|INTERVAL_END)──▶ NEWSETELEM ×n
 //!            ──batch──▶ BEGIN, [DELSETELEM flush], NEWSETELEM…(last: NLM_F_ACK), END
 //!            ──sendmsg──▶ kernel
@@ -63,10 +74,12 @@ mod client;
 mod element;
 mod encode;
 mod error;
+mod shape;
 pub mod wire;
 
 pub use client::{key_message_len, SetClient, SetInfo, DEFAULT_MAX_PER_MESSAGE};
 pub use element::{Element, Entry, Family, SetRef};
 pub use encode::PROGRESS_EVERY;
 pub use error::Error;
+pub use shape::{BaseHook, ChainShape, RuleShape, SetShape, TableShape};
 pub use wire::WireError;

@@ -5,3 +5,6 @@
 mod kernel;
 mod lookup;
 mod util;
+
+// Table shapes: chains, set declarations and rules, read without set elements.
+mod shape;

@@ -1,9 +1,11 @@
 //! Whole messages: a `nlmsghdr` and a typed body, and an iterator over a receive buffer.
 
 use super::attr::{align, emit_all, len_all, NlaIter};
+use super::chain::ChainAttr;
 use super::errmsg::ErrorMessage;
 use super::gen::GenAttr;
 use super::header::{NetlinkHeader, NfGenMsg, NlmsgBuffer, NFGENMSG_LEN, NLMSG_HDRLEN};
+use super::rule::RuleAttr;
 use super::set::SetAttr;
 use super::setelem::ListAttr;
 use super::{Emitable, WireError};
@@ -25,6 +27,12 @@ const NFNL_MSG_BATCH_END: u16 = 0x11;
 /// `res_id` of batch messages: the subsystem the batch is for.
 pub(crate) const NFNL_SUBSYS_NFTABLES: u16 = 10;
 
+// Chains and rules are read (`SetClient::table_shape`), never written: they parse as
+// `Body::Chain` and `Body::Rule`.
+const NFT_MSG_NEWCHAIN: u16 = 3;
+const NFT_MSG_GETCHAIN: u16 = 4;
+const NFT_MSG_NEWRULE: u16 = 6;
+const NFT_MSG_GETRULE: u16 = 7;
 const NFT_MSG_NEWSET: u16 = 9;
 const NFT_MSG_GETSET: u16 = 10;
 const NFT_MSG_NEWSETELEM: u16 = 12;
@@ -39,6 +47,14 @@ const NFT_MSG_GETGEN: u16 = 16;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum NftKind {
+    /// `NFT_MSG_NEWCHAIN` (every message of a GETCHAIN dump).
+    NewChain,
+    /// `NFT_MSG_GETCHAIN`.
+    GetChain,
+    /// `NFT_MSG_NEWRULE` (every message of a GETRULE dump).
+    NewRule,
+    /// `NFT_MSG_GETRULE`.
+    GetRule,
     /// `NFT_MSG_NEWSET` (the reply to a GETSET).
     NewSet,
     /// `NFT_MSG_GETSET`.
@@ -58,6 +74,10 @@ pub enum NftKind {
 impl NftKind {
     fn from_msg(msg: u16) -> Option<NftKind> {
         Some(match msg {
+            NFT_MSG_NEWCHAIN => NftKind::NewChain,
+            NFT_MSG_GETCHAIN => NftKind::GetChain,
+            NFT_MSG_NEWRULE => NftKind::NewRule,
+            NFT_MSG_GETRULE => NftKind::GetRule,
             NFT_MSG_NEWSET => NftKind::NewSet,
             NFT_MSG_GETSET => NftKind::GetSet,
             NFT_MSG_NEWSETELEM => NftKind::NewSetElem,
@@ -70,6 +90,10 @@ impl NftKind {
     }
     fn msg(self) -> u16 {
         match self {
+            NftKind::NewChain => NFT_MSG_NEWCHAIN,
+            NftKind::GetChain => NFT_MSG_GETCHAIN,
+            NftKind::NewRule => NFT_MSG_NEWRULE,
+            NftKind::GetRule => NFT_MSG_GETRULE,
             NftKind::NewSet => NFT_MSG_NEWSET,
             NftKind::GetSet => NFT_MSG_GETSET,
             NftKind::NewSetElem => NFT_MSG_NEWSETELEM,
@@ -78,6 +102,12 @@ impl NftKind {
             NftKind::NewGen => NFT_MSG_NEWGEN,
             NftKind::GetGen => NFT_MSG_GETGEN,
         }
+    }
+    fn is_chain(self) -> bool {
+        matches!(self, NftKind::NewChain | NftKind::GetChain)
+    }
+    fn is_rule(self) -> bool {
+        matches!(self, NftKind::NewRule | NftKind::GetRule)
     }
     fn is_set(self) -> bool {
         matches!(self, NftKind::NewSet | NftKind::GetSet)
@@ -99,6 +129,24 @@ pub enum Body {
     BatchBegin(NfGenMsg),
     /// `NFNL_MSG_BATCH_END`.
     BatchEnd(NfGenMsg),
+    /// A chain message.
+    Chain {
+        /// New or get.
+        kind: NftKind,
+        /// Family and res_id.
+        nfgen: NfGenMsg,
+        /// Chain attributes.
+        attrs: Vec<ChainAttr>,
+    },
+    /// A rule message.
+    Rule {
+        /// New or get.
+        kind: NftKind,
+        /// Family and res_id.
+        nfgen: NfGenMsg,
+        /// Rule attributes.
+        attrs: Vec<RuleAttr>,
+    },
     /// A set-element message.
     SetElems {
         /// New, get or delete.
@@ -155,6 +203,7 @@ impl Message {
             }
             Body::Error(_) => NLMSG_ERROR,
             Body::Done(_) => NLMSG_DONE,
+            Body::Chain { kind, .. } | Body::Rule { kind, .. } => kind.nlmsg_type(),
             Body::Other(_) => 0,
         };
         let mut m = Message {
@@ -197,6 +246,20 @@ impl Message {
             (NFNL_MSG_BATCH_END, _) => Body::BatchEnd(NfGenMsg::parse(payload)?),
             (NLMSG_ERROR, _) => Body::Error(ErrorMessage::parse(payload, header.flags)?),
             (NLMSG_DONE, _) => Body::Done(payload.to_vec()),
+            (_, Some(kind)) if kind.is_chain() => {
+                let nfgen = NfGenMsg::parse(payload)?;
+                let attrs = NlaIter::new(&payload[NFGENMSG_LEN..])
+                    .map(|a| a.and_then(|a| ChainAttr::parse(&a)))
+                    .collect::<Result<_, _>>()?;
+                Body::Chain { kind, nfgen, attrs }
+            }
+            (_, Some(kind)) if kind.is_rule() => {
+                let nfgen = NfGenMsg::parse(payload)?;
+                let attrs = NlaIter::new(&payload[NFGENMSG_LEN..])
+                    .map(|a| a.and_then(|a| RuleAttr::parse(&a)))
+                    .collect::<Result<_, _>>()?;
+                Body::Rule { kind, nfgen, attrs }
+            }
             (_, Some(kind)) => {
                 let nfgen = NfGenMsg::parse(payload)?;
                 let attrs = NlaIter::new(&payload[NFGENMSG_LEN..]);
@@ -225,6 +288,8 @@ impl Message {
     fn body_len(&self) -> usize {
         match &self.body {
             Body::BatchBegin(_) | Body::BatchEnd(_) => NFGENMSG_LEN,
+            Body::Chain { attrs, .. } => NFGENMSG_LEN + len_all(attrs),
+            Body::Rule { attrs, .. } => NFGENMSG_LEN + len_all(attrs),
             Body::SetElems { attrs, .. } => NFGENMSG_LEN + len_all(attrs),
             Body::Set { attrs, .. } => NFGENMSG_LEN + len_all(attrs),
             Body::Gen { attrs, .. } => NFGENMSG_LEN + len_all(attrs),
@@ -249,6 +314,14 @@ impl Emitable for Message {
         let body = &mut buffer[NLMSG_HDRLEN..len];
         match &self.body {
             Body::BatchBegin(g) | Body::BatchEnd(g) => g.emit(body),
+            Body::Chain { nfgen, attrs, .. } => {
+                nfgen.emit(body);
+                emit_all(attrs, &mut body[NFGENMSG_LEN..]);
+            }
+            Body::Rule { nfgen, attrs, .. } => {
+                nfgen.emit(body);
+                emit_all(attrs, &mut body[NFGENMSG_LEN..]);
+            }
             Body::SetElems { nfgen, attrs, .. } => {
                 nfgen.emit(body);
                 emit_all(attrs, &mut body[NFGENMSG_LEN..]);

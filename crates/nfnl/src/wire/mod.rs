@@ -4,32 +4,43 @@
 //! ```text
 //! Message = nlmsghdr + body
 //!   body: batch begin/end (nfgenmsg)            NFNL_MSG_BATCH_BEGIN / _END
+//!       | chain (nfgenmsg + attrs)              NFT_MSG_NEWCHAIN / GETCHAIN
+//!       | rule (nfgenmsg + attrs)               NFT_MSG_NEWRULE / GETRULE
 //!       | set-element list (nfgenmsg + attrs)   NFT_MSG_NEWSETELEM / DELSETELEM / GETSETELEM
 //!       | set (nfgenmsg + attrs)                NFT_MSG_NEWSET / GETSET
 //!       | generation (nfgenmsg + attrs)         NFT_MSG_GETGEN / NEWGEN
 //!       | error or ack (nlmsgerr)               NLMSG_ERROR
 //!       | done                                  NLMSG_DONE
 //!       | anything else, raw
+//! chain attrs: TABLE, HANDLE, NAME, HOOK → HOOKNUM, PRIORITY; POLICY, TYPE, FLAGS, USE
+//! rule attrs: TABLE, CHAIN, HANDLE, EXPRESSIONS → LIST_ELEM* → NAME, DATA (raw);
+//!             USERDATA (libnftnl TLVs: comment)
 //! set-element list attrs: TABLE, SET, SET_ID, ELEMENTS → LIST_ELEM* → KEY → DATA_VALUE,
 //!                          KEY_END, FLAGS, TIMEOUT, EXPIRATION, … (unknown kept raw)
 //! generation attrs: GEN_ID, GEN_PROC_PID, GEN_PROC_NAME
 //! ```
 
 mod attr;
+mod chain;
 mod errmsg;
 mod gen;
 mod header;
 mod message;
+mod rule;
 mod set;
 mod setelem;
+mod udata;
 
 pub use attr::{NlaBuffer, NlaIter, RawAttr};
+pub use chain::{ChainAttr, HookAttr};
 pub use errmsg::{ErrAttr, ErrorMessage};
 pub use gen::GenAttr;
 pub use header::{NetlinkHeader, NfGenMsg, NlmsgBuffer};
 pub use message::{Body, Message, MessageIter, NftKind};
+pub use rule::{Counter, Expr, ExprAttr, RuleAttr};
 pub use set::SetAttr;
 pub use setelem::{DataAttr, ElemAttr, ListAttr, ListElem, Nest};
+pub use udata::Udata;
 
 pub(crate) use attr::align;
 pub(crate) use header::{NFGENMSG_LEN, NLMSG_HDRLEN};
@@ -58,5 +69,7 @@ pub enum WireError {
     BadLength(&'static str),
 }
 
+#[cfg(test)]
+pub(crate) mod shape_tests;
 #[cfg(test)]
 pub(crate) mod tests;

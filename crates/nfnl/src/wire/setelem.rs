@@ -78,12 +78,16 @@ impl<T> Nest<T> {
 }
 
 impl<T: Emitable> Nest<T> {
-    fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         NLA_HDRLEN + len_all(&self.attrs)
+    }
+    /// Emits the nest as attribute `kind`, flagged as it was received.
+    pub(crate) fn emit_as(&self, buffer: &mut [u8], kind: u16) -> usize {
+        emit_nest(buffer, self.raw_kind(kind), &self.attrs)
     }
 }
 
-fn parse_nest<T>(
+pub(crate) fn parse_nest<T>(
     nla: &NlaBuffer<'_>,
     item: impl Fn(&NlaBuffer<'_>) -> Result<T, WireError>,
 ) -> Result<Nest<T>, WireError> {
