@@ -40,8 +40,9 @@ const NFT_MSG_GETSETELEM: u16 = 13;
 const NFT_MSG_DELSETELEM: u16 = 14;
 const NFT_MSG_NEWGEN: u16 = 15;
 const NFT_MSG_GETGEN: u16 = 16;
-// Table, chain, rule, object and flowtable messages are the nft CLI's business
-// (rampart applies rulesets with `nft -f`); they parse as `Body::Other`.
+// Chain and rule messages are read (dumps for a table's shape), never written: rampart
+// applies rulesets with `nft -f`. Table, object and flowtable messages parse as
+// `Body::Other`.
 
 /// The nf_tables message types this crate reads and writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
