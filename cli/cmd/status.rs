@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::SystemTime;
 
 use anyhow::Result;
-use rampart_kernel::{normalise_listing, rule_counters, Nft, RuleCounter};
+use rampart_kernel::{rule_counters, Nft, RuleCounter};
 use serde::Serialize;
 
 use super::apply::{compiled_policy, state_dir};
@@ -74,10 +74,11 @@ fn diff(applied: &str, policy: &str) -> Drift {
 pub fn run(args: StatusArgs) -> Result<ExitCode> {
     let state = state_dir(&args.state)?;
     let nft = Nft::new();
-    let listing = nft.list_table()?;
+    // The kernel's table over netlink: its shape and counters, never a set element.
+    let now = rampart_kernel::snapshot(&nft)?;
     let applied = state.applied()?;
-    let kernel_modified = match (&listing, &applied) {
-        (Some(l), Some(a)) => Some(normalise_listing(l) != a.listing),
+    let kernel_modified = match (&now.shape, &applied) {
+        (Some(_), Some(a)) => Some(a.generation != Some(now.generation) && now.digest() != a.shape),
         (None, Some(_)) => Some(true),
         _ => None,
     };
@@ -93,16 +94,13 @@ pub fn run(args: StatusArgs) -> Result<ExitCode> {
         applied.as_ref().map_or("", |a| a.script.as_str()),
         &policy_script,
     ));
-    let rules = match nft.list_table_json()? {
-        Some(json) => rule_counters(&json)?,
-        None => Vec::new(),
-    };
+    let rules = now.shape.as_ref().map(rule_counters).unwrap_or_default();
     let pending_confirm_secs = rampart_kernel::pending(&state)?
         .first()
         .map(|p| p.remaining(SystemTime::now()).as_secs());
     let status = Status {
         policy: policy_origin,
-        table_present: listing.is_some(),
+        table_present: now.shape.is_some(),
         applied: applied.is_some(),
         kernel_modified,
         drift,

@@ -25,8 +25,9 @@
 //! libvirt's) are untouched; `flush ruleset` is never used.
 
 use crate::error::Error;
+use crate::netlink::{self, KernelShape};
 use crate::nft::Nft;
-use crate::script::{normalise_listing, parse_table, without_replace_preamble, TableShape};
+use crate::script::{parse_table, without_replace_preamble, SetDecl, TableShape};
 
 /// What an apply did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,8 +47,8 @@ pub enum Outcome {
 pub struct ApplyOptions {
     /// Apply even when the kernel seems to hold the same rules already.
     pub force: bool,
-    /// The normalised listing recorded after the last apply of this same script (see
-    /// [`Applied`]); with it an unchanged policy is detected without touching the kernel.
+    /// The record of the last apply (see [`Applied`]); with it an unchanged policy is
+    /// detected from the ruleset generation, or the table's shape, without `nft list`.
     pub previous: Option<Applied>,
 }
 
@@ -56,8 +57,11 @@ pub struct ApplyOptions {
 pub struct Applied {
     /// The script as given to [`apply`].
     pub script: String,
-    /// `nft list table inet rampart` right after it, normalised.
-    pub listing: String,
+    /// The digest of the table's shape right after it ([`netlink::digest`]: chains,
+    /// set declarations, rules; counters left out).
+    pub shape: String,
+    /// The ruleset generation right after it: while it has not moved, nothing changed.
+    pub generation: Option<u32>,
 }
 
 /// Builds the replace transaction for `script`, given the current table (`None`: absent).
@@ -109,27 +113,60 @@ fn quote(name: &str) -> String {
     }
 }
 
+/// `NFT_SET_ANONYMOUS` (include/uapi/linux/netfilter/nf_tables.h).
+const NFT_SET_ANONYMOUS: u32 = 0x1;
+
+/// The current table as [`plan`] needs it (chain and set names), from the kernel's
+/// shape.
+fn current_of(shape: &KernelShape) -> TableShape {
+    TableShape {
+        sets: shape
+            .sets
+            .iter()
+            // Anonymous sets (`{ 22, 80 }` in a rule) live and die with their rules.
+            .filter(|s| s.flags & NFT_SET_ANONYMOUS == 0)
+            .map(|s| SetDecl {
+                kind: if s.is_map() { "map" } else { "set" }.into(),
+                name: s.name.clone(),
+                decl: Vec::new(),
+                has_elements: false,
+            })
+            .collect(),
+        chains: shape.chains.iter().map(|c| c.name.clone()).collect(),
+        objects: Vec::new(),
+    }
+}
+
 /// Applies `script` (one `table inet rampart { ... }` block; the replace preamble of
-/// `rampart compile` output is dropped) atomically: checks the
-/// transaction with `nft -c`, then commits it with one `nft -f`. On any error the table
-/// is as it was. Returns the outcome and the record to keep for the next apply.
+/// `rampart compile` output is dropped) atomically, as one `nft -f` transaction: on any
+/// error the table is as it was. Returns the outcome and the record to keep for the next
+/// apply.
+///
+/// The kernel is read over netlink, never with `nft list`: an unchanged policy is
+/// answered from the ruleset generation (or, when something else moved it, from the
+/// table's shape), and the transaction is planned from the table's chain and set names.
+/// Only when nft refuses the first plan is the table listed, to find sets whose
+/// declaration changed (they are then recreated).
 pub fn apply(nft: &Nft, script: &str, opts: &ApplyOptions) -> Result<(Outcome, Applied), Error> {
     let script = without_replace_preamble(script);
     let script = script.as_str();
     let new = parse_table(script)?;
-    let listing = nft.list_table()?;
-    if let (false, Some(prev), Some(cur)) = (opts.force, &opts.previous, &listing) {
-        if same_rules(&prev.script, script) && prev.listing == normalise_listing(cur) {
+    let before = netlink::snapshot(nft)?;
+    if let (false, Some(prev), Some(_)) = (opts.force, &opts.previous, &before.shape) {
+        let still = prev.generation == Some(before.generation) || prev.shape == before.digest();
+        if still && same_rules(&prev.script, script) {
             return Ok((Outcome::Unchanged, prev.clone()));
         }
     }
-    let current = listing.as_deref().map(parse_table).transpose()?;
+    let current = before.shape.as_ref().map(current_of);
     let mut recreate = Vec::new();
-    let mut text = plan(current.as_ref(), &new, script, &recreate);
-    if let Err(first) = nft.check(&text) {
+    let text = plan(current.as_ref(), &new, script, &recreate);
+    if let Err(first) = nft.load(&text) {
         // Sets whose declaration differs are kept when nft agrees; recreate them only if
         // keeping them is what fails.
-        if let Some(cur) = &current {
+        let listed = nft.list_table()?;
+        let listed = listed.as_deref().map(parse_table).transpose()?;
+        if let Some(cur) = &listed {
             recreate = cur
                 .sets
                 .iter()
@@ -140,18 +177,18 @@ pub fn apply(nft: &Nft, script: &str, opts: &ApplyOptions) -> Result<(Outcome, A
         if recreate.is_empty() {
             return Err(map_lines(first, &text, script));
         }
-        text = plan(current.as_ref(), &new, script, &recreate);
-        nft.check(&text).map_err(|e| map_lines(e, &text, script))?;
+        let text = plan(listed.as_ref(), &new, script, &recreate);
+        nft.load(&text).map_err(|e| map_lines(e, &text, script))?;
     }
-    nft.load(&text).map_err(|e| map_lines(e, &text, script))?;
-    let after = nft.list_table()?.unwrap_or_default();
+    let after = netlink::snapshot(nft)?;
     Ok((
         Outcome::Applied {
             recreated_sets: recreate,
         },
         Applied {
             script: script.to_string(),
-            listing: normalise_listing(&after),
+            shape: after.digest(),
+            generation: Some(after.generation),
         },
     ))
 }

@@ -24,10 +24,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::apply::{apply, ApplyOptions};
+use crate::apply::{apply, Applied, ApplyOptions};
 use crate::error::Error;
 use crate::nft::Nft;
-use crate::script::normalise_listing;
 use crate::state::StateDir;
 
 /// Snapshot content meaning "there was no table".
@@ -211,9 +210,12 @@ fn rollback(state: &StateDir, nft: &Nft, id: &str) -> Result<(), Error> {
             apply(nft, text, &opts)?;
             match prev {
                 Some(script) => {
-                    let listing = normalise_listing(&nft.list_table()?.unwrap_or_default());
-                    state.write("applied.nft", &script)?;
-                    state.write("applied.listing", &listing)?;
+                    let after = crate::netlink::snapshot(nft)?;
+                    state.set_applied(&Applied {
+                        script,
+                        shape: after.digest(),
+                        generation: Some(after.generation),
+                    })?;
                 }
                 None => state.clear_applied()?,
             }

@@ -53,6 +53,9 @@ pub enum Error {
     /// Nothing has been saved or applied yet.
     #[error("no saved table in {0} (run `rampart save` after an apply)")]
     NothingSaved(PathBuf),
+    /// The kernel could not be asked over netlink.
+    #[error("reading the kernel's table over netlink: {0}")]
+    Netlink(#[from] rampart_nfnl::Error),
     /// `nft -j` output could not be read.
     #[error("cannot read nft JSON output: {0}")]
     Json(String),

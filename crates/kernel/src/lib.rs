@@ -9,7 +9,7 @@
 //!
 //!  apply --confirm: arm() ─▶ spawn_detached(watcher) ─▶ apply() ─▶ … confirm() | watch() rolls back
 //!  save: nft list table ─▶ saved.nft          restore: saved.nft ─▶ apply()
-//!  status: nft -j list table ─▶ rule_counters()        down: delete table inet rampart
+//!  status: netlink snapshot (shape, generation) ─▶ rule_counters()   down: delete table
 //! ```
 //!
 //! Decisions and their reasons:
@@ -17,8 +17,10 @@
 //!   commits all of it or nothing, and it names nothing outside `table inet rampart`.
 //! - **Set contents survive.** `flush table` on nftables 1.0.6 / kernel 6.18 removes
 //!   rules only; sets and their elements stay. See [`plan`].
-//! - **Unchanged is detected in user space.** The last applied script and the normalised
-//!   listing after it are kept; when both match, nothing is sent to the kernel.
+//! - **Unchanged is detected without listing.** The last applied script, the ruleset
+//!   generation and a digest of the table's shape (over netlink, no set element read)
+//!   are kept; when the script is the same and the generation has not moved (or the
+//!   shape is the same), nothing is sent to the kernel.
 //! - **The rollback is a detached process**, not a thread or a timer in the CLI. See
 //!   the `confirm` functions ([`arm`], [`watch`], [`confirm()`]).
 //!
@@ -36,6 +38,7 @@ mod apply;
 mod confirm;
 mod counters;
 mod error;
+mod netlink;
 mod nft;
 mod script;
 mod state;
@@ -44,8 +47,9 @@ pub use apply::{apply, down, plan, Applied, ApplyOptions, Outcome};
 pub use confirm::{arm, confirm, disarm, pending, spawn_detached, watch, Pending, WatchOutcome};
 pub use counters::{rule_counters, RuleCounter};
 pub use error::Error;
+pub use netlink::{digest, generation, snapshot, KernelShape, Snapshot};
 pub use nft::Nft;
-pub use script::{normalise_listing, parse_table, without_replace_preamble, SetDecl, TableShape};
+pub use script::{parse_table, without_replace_preamble, SetDecl, TableShape};
 pub use state::{write_atomic, StateDir, DEFAULT_STATE_DIR, STATE_DIR_ENV};
 
 /// The one table rampart owns: (family, name).
@@ -82,7 +86,8 @@ pub fn restore(nft: &Nft, state: &StateDir) -> Result<Outcome, Error> {
     if let Some(script) = state.read("saved.applied.nft")? {
         state.set_applied(&Applied {
             script,
-            listing: after.listing,
+            shape: after.shape,
+            generation: after.generation,
         })?;
     }
     Ok(outcome)

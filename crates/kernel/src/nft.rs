@@ -46,6 +46,16 @@ impl Nft {
         Nft::with_argv(["ip", "netns", "exec", ns, "nft"])
     }
 
+    /// The network namespace of [`Nft::in_netns`], `None` for the caller's own.
+    pub fn netns(&self) -> Option<&str> {
+        match self.argv.as_slice() {
+            [ip, netns, exec, ns, _] if ip == "ip" && netns == "netns" && exec == "exec" => {
+                Some(ns)
+            }
+            _ => None,
+        }
+    }
+
     fn run(&self, args: &[&str], stdin: Option<&str>) -> Result<Output, Error> {
         let (prog, pre) = self.argv.split_first().ok_or(Error::NoProgram)?;
         let mut cmd = Command::new(prog);

@@ -143,30 +143,20 @@ fn collapse(s: &str) -> String {
 /// a rampart script may only describe rampart's table.
 pub fn parse_table(text: &str) -> Result<TableShape, Error> {
     let top = statements(text, (0, text.len()))?;
-    let mut bodies = Vec::new();
+    let mut body = None;
     for (head, block) in top {
         match (head.as_str(), block) {
-            ("table inet rampart", Some(span)) => bodies.push(span),
+            ("table inet rampart", Some(span)) if body.is_none() => body = Some(span),
             (h, _) => {
                 return Err(Error::Script(format!(
-                    "only `table inet rampart {{ ... }}` blocks are allowed, found `{h}`"
+                    "only one `table inet rampart {{ ... }}` block is allowed, found `{h}`"
                 )))
             }
         }
     }
-    if bodies.is_empty() {
-        return Err(Error::Script("no `table inet rampart` block".into()));
-    }
-    // nft merges several blocks of one table; so does the shape (a given script plus the
-    // block layout's own block).
+    let body = body.ok_or_else(|| Error::Script("no `table inet rampart` block".into()))?;
     let mut shape = TableShape::default();
-    for (head, block) in bodies
-        .into_iter()
-        .map(|body| statements(text, body))
-        .collect::<Result<Vec<_>, _>>()?
-        .into_iter()
-        .flatten()
-    {
+    for (head, block) in statements(text, body)? {
         let mut words = head.split(' ');
         let kind = words.next().unwrap_or_default().to_string();
         let name = words
@@ -230,50 +220,6 @@ pub fn without_replace_preamble(script: &str) -> String {
             continue;
         }
         out.push_str(line);
-        out.push('\n');
-    }
-    out
-}
-
-/// A listing with runtime state removed: counter values, set and map elements, quota
-/// usage, and `# handle` comments. Two listings that compare equal after this describe
-/// the same rules.
-pub fn normalise_listing(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut in_elements = false;
-    for line in text.lines() {
-        let t = line.trim();
-        if in_elements {
-            if t.ends_with('}') {
-                in_elements = false;
-            }
-            continue;
-        }
-        if t.starts_with("elements = {") {
-            in_elements = !t.ends_with('}');
-            continue;
-        }
-        if t.is_empty() {
-            continue;
-        }
-        let mut words: Vec<&str> = Vec::new();
-        let mut it = t.split(' ').peekable();
-        while let Some(w) = it.next() {
-            match w {
-                // `counter packets N bytes M`: once `packets N` is dropped, the last word
-                // is `counter` again for `bytes M`.
-                "packets" | "bytes" if words.last() == Some(&"counter") => {
-                    it.next();
-                }
-                "used" if words.contains(&"quota") => {
-                    it.next();
-                    it.next();
-                }
-                "#" => break,
-                _ => words.push(w),
-            }
-        }
-        out.push_str(&words.join(" "));
         out.push('\n');
     }
     out
@@ -350,17 +296,5 @@ mod tests {
         ] {
             assert!(parse_table(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn normalised_listing_drops_state() {
-        let n = normalise_listing(LISTING);
-        assert!(!n.contains("192.0.2.7"));
-        assert!(!n.contains("packets"));
-        assert!(!n.contains("used"));
-        assert!(n.contains("counter comment \"r2 {x}\"\n"));
-        assert!(n.contains("quota 10 mbytes accept\n"));
-        let other = LISTING.replace("packets 3 bytes 180", "packets 9 bytes 999");
-        assert_eq!(n, normalise_listing(&other));
     }
 }

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! applied.nft          the script of the last successful apply
-//! applied.listing      `nft list table inet rampart` right after it, normalised
+//! applied.shape        the digest of the table's shape and the ruleset generation after it
 //! saved.nft            `rampart save`: the whole table with set elements (the boot path)
 //! confirm/ID.pending   a commit-confirmed apply waiting for `rampart confirm`
 //! confirm/ID.snapshot  the table before it ("absent" marker when there was none)
@@ -74,8 +74,15 @@ impl StateDir {
     /// The record of the last apply, if any.
     pub fn applied(&self) -> Result<Option<Applied>, Error> {
         Ok(
-            match (self.read("applied.nft")?, self.read("applied.listing")?) {
-                (Some(script), Some(listing)) => Some(Applied { script, listing }),
+            match (self.read("applied.nft")?, self.read("applied.shape")?) {
+                (Some(script), Some(shape)) => {
+                    let mut words = shape.split_whitespace();
+                    Some(Applied {
+                        script,
+                        shape: words.next().unwrap_or_default().to_string(),
+                        generation: words.next().and_then(|g| g.parse().ok()),
+                    })
+                }
                 _ => None,
             },
         )
@@ -84,11 +91,14 @@ impl StateDir {
     /// Records a successful apply.
     pub fn set_applied(&self, a: &Applied) -> Result<(), Error> {
         self.write("applied.nft", &a.script)?;
-        self.write("applied.listing", &a.listing)
+        let generation = a.generation.map(|g| g.to_string()).unwrap_or_default();
+        self.write("applied.shape", &format!("{} {generation}\n", a.shape))
     }
 
     /// Forgets the last apply (after `down`).
     pub fn clear_applied(&self) -> Result<(), Error> {
+        self.remove("applied.shape")?;
+        // Written by versions that listed the table to compare it.
         self.remove("applied.listing")?;
         self.remove("applied.nft")
     }
