@@ -147,7 +147,7 @@ fn delivered(f: Fate) -> bool {
 
 #[test]
 fn block_add_drops_that_source_and_serves_the_others() {
-    if !super::have_root() {
+    if !super::require(&[super::Need::Root]) {
         return;
     }
     let s = setup();
@@ -188,7 +188,7 @@ fn block_add_drops_that_source_and_serves_the_others() {
 
 #[test]
 fn timed_ban_expires_in_the_kernel() {
-    if !super::have_root() {
+    if !super::require(&[super::Need::Root]) {
         return;
     }
     let s = setup();
@@ -212,7 +212,7 @@ fn timed_ban_expires_in_the_kernel() {
 
 #[test]
 fn import_with_a_bad_line_changes_nothing_unless_skip_invalid() {
-    if !super::have_root() {
+    if !super::require(&[super::Need::Root]) {
         return;
     }
     let s = setup();
@@ -253,7 +253,7 @@ fn import_with_a_bad_line_changes_nothing_unless_skip_invalid() {
 
 #[test]
 fn refuses_to_block_the_admin_this_host_and_allow_from() {
-    if !super::have_root() {
+    if !super::require(&[super::Need::Root]) {
         return;
     }
     let s = setup();
@@ -298,7 +298,7 @@ fn refuses_to_block_the_admin_this_host_and_allow_from() {
 
 #[test]
 fn country_block_from_a_generated_mmdb_with_an_exception() {
-    if !super::have_root() {
+    if !super::require(&[super::Need::Root]) {
         return;
     }
     use rampart_lists::{write_country_mmdb, Country};
@@ -354,7 +354,7 @@ fn country_block_from_a_generated_mmdb_with_an_exception() {
 
 #[test]
 fn list_reload_swaps_contents_in_one_transaction() {
-    if !super::have_root() {
+    if !super::require(&[super::Need::Root]) {
         return;
     }
     let s = setup();
@@ -415,7 +415,7 @@ fn list_reload_swaps_contents_in_one_transaction() {
 
 #[test]
 fn save_down_restore_and_apply_bring_the_lists_back() {
-    if !super::have_root() {
+    if !super::require(&[super::Need::Root]) {
         return;
     }
     let s = setup();
