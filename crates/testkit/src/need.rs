@@ -89,6 +89,7 @@ fn is_executable(path: &Path) -> bool {
 /// }
 /// // ... the kernel part of the test
 /// ```
+#[track_caller]
 pub fn require(needs: &[Need<'_>]) -> bool {
     let missing: Vec<String> = needs
         .iter()
@@ -107,7 +108,8 @@ pub fn require(needs: &[Need<'_>]) -> bool {
 ///
 /// TEST is the name of the current thread, which the test harness names after the test
 /// (`block::timed_ban_expires_in_the_kernel`); on an unnamed or the main thread it is
-/// `this test`.
+/// `this test`. Under CI the panic points at the caller.
+#[track_caller]
 pub fn skip(why: &str) {
     let thread = std::thread::current();
     let test = match thread.name() {
