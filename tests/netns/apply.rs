@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use rampart_testkit::{require, Need};
+
 use crate::lab::{Fate, Lab, Probe, Proto};
 
 const HOST_IP: &str = "192.0.2.1";
@@ -155,7 +157,7 @@ fn is_delivered(f: Fate) -> bool {
 
 #[test]
 fn confirm_timeout_restores_connectivity_after_kill_9() {
-    if !super::have_root() {
+    if !require(&[Need::Root]) {
         return;
     }
     let s = setup();
@@ -192,7 +194,7 @@ fn confirm_timeout_restores_connectivity_after_kill_9() {
 
 #[test]
 fn confirm_within_the_window_keeps_the_new_policy() {
-    if !super::have_root() {
+    if !require(&[Need::Root]) {
         return;
     }
     let s = setup();
@@ -217,7 +219,7 @@ fn confirm_within_the_window_keeps_the_new_policy() {
 
 #[test]
 fn applied_and_confirmed_policies_come_back_at_boot_without_a_save() {
-    if !super::have_root() {
+    if !require(&[Need::Root]) {
         return;
     }
     let s = setup();
@@ -246,7 +248,7 @@ fn applied_and_confirmed_policies_come_back_at_boot_without_a_save() {
 
 #[test]
 fn confirm_rollback_to_no_table() {
-    if !super::have_root() {
+    if !require(&[Need::Root]) {
         return;
     }
     let s = setup();
@@ -257,7 +259,7 @@ fn confirm_rollback_to_no_table() {
 
 #[test]
 fn boot_restore_brings_back_rules_and_sets() {
-    if !super::have_root() {
+    if !require(&[Need::Root]) {
         return;
     }
     let s = setup();
@@ -299,7 +301,7 @@ fn boot_restore_brings_back_rules_and_sets() {
 
 #[test]
 fn webserver_example_compiled_and_applied() {
-    if !super::have_root() {
+    if !require(&[Need::Root]) {
         return;
     }
     let s = setup();

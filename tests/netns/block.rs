@@ -162,7 +162,7 @@ fn delivered(f: Fate) -> bool {
 
 #[test]
 fn block_add_drops_that_source_and_serves_the_others() {
-    if !super::have_root() {
+    if !super::require(&[super::Need::Root]) {
         return;
     }
     let s = setup();
@@ -207,7 +207,7 @@ fn block_add_drops_that_source_and_serves_the_others() {
 
 #[test]
 fn timed_ban_expires_in_the_kernel() {
-    if !super::have_root() {
+    if !super::require(&[super::Need::Root]) {
         return;
     }
     let s = setup();
@@ -231,7 +231,7 @@ fn timed_ban_expires_in_the_kernel() {
 
 #[test]
 fn import_with_a_bad_line_changes_nothing_unless_skip_invalid() {
-    if !super::have_root() {
+    if !super::require(&[super::Need::Root]) {
         return;
     }
     let s = setup();
@@ -272,7 +272,7 @@ fn import_with_a_bad_line_changes_nothing_unless_skip_invalid() {
 
 #[test]
 fn refuses_to_block_the_admin_this_host_and_allow_from() {
-    if !super::have_root() {
+    if !super::require(&[super::Need::Root]) {
         return;
     }
     let s = setup();
@@ -325,7 +325,7 @@ fn refuses_to_block_the_admin_this_host_and_allow_from() {
 
 #[test]
 fn country_block_from_a_generated_mmdb_with_an_exception() {
-    if !super::have_root() {
+    if !super::require(&[super::Need::Root]) {
         return;
     }
     use rampart_lists::{write_country_mmdb, Country};
@@ -383,7 +383,7 @@ fn country_block_from_a_generated_mmdb_with_an_exception() {
 
 #[test]
 fn list_reload_swaps_contents_in_one_transaction() {
-    if !super::have_root() {
+    if !super::require(&[super::Need::Root]) {
         return;
     }
     let s = setup();
@@ -452,7 +452,7 @@ fn list_reload_swaps_contents_in_one_transaction() {
 
 #[test]
 fn save_down_restore_and_apply_bring_the_lists_back() {
-    if !super::have_root() {
+    if !super::require(&[super::Need::Root]) {
         return;
     }
     let s = setup();
@@ -496,16 +496,11 @@ fn save_down_restore_and_apply_bring_the_lists_back() {
 /// A TCP connection to a listener on 127.0.0.1 inside the host namespace (a web
 /// application talking to its database): `true` when it connects.
 fn loopback_tcp_works(s: &Setup) -> bool {
-    let ns = s.lab.ns("host").unwrap().to_string();
-    std::thread::spawn(move || {
-        let f = std::fs::File::open(format!("/var/run/netns/{ns}")).unwrap();
-        nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+    in_host(s, || {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap();
         std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok()
     })
-    .join()
-    .unwrap()
 }
 
 /// An excerpt of FireHOL's level1 netset as published: its comment header, bogons
@@ -545,7 +540,7 @@ const FIREHOL_LEVEL1: &str = "#
 
 #[test]
 fn firehol_level1_loads_less_the_allowlist_and_loopback_keeps_working() {
-    if !super::have_root() {
+    if !super::require(&[super::Need::Root]) {
         return;
     }
     let s = setup();
@@ -586,7 +581,7 @@ fn firehol_level1_loads_less_the_allowlist_and_loopback_keeps_working() {
 /// Spamhaus DROP as published: `CIDR ; SBLnnnnnn` lines under `;` comments.
 #[test]
 fn spamhaus_drop_with_sbl_comments_imports() {
-    if !super::have_root() {
+    if !super::require(&[super::Need::Root]) {
         return;
     }
     let s = setup();
@@ -609,7 +604,7 @@ fn spamhaus_drop_with_sbl_comments_imports() {
 /// addresses at the same time: the store and the kernel end with all of them.
 #[test]
 fn cli_and_library_racing_for_1000_bans_lose_nothing() {
-    if !super::have_root() {
+    if !super::require(&[super::Need::Root]) {
         return;
     }
     use rampart_block::{Allowlist, ListName};
@@ -620,29 +615,29 @@ fn cli_and_library_racing_for_1000_bans_lose_nothing() {
     let ns = s.lab.ns("host").unwrap().to_string();
     let state = s.state.clone();
     let library = std::thread::spawn(move || {
-        let f = std::fs::File::open(format!("/var/run/netns/{ns}")).unwrap();
-        nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
-        let mut e = Enforcer::new(
-            rampart_kernel::StateDir::new(state),
-            Kernel::new(rampart_kernel::Nft::in_netns(&ns)),
-        );
-        let guard = ListName::new("guard").unwrap();
-        let allow = Allowlist::loopback();
-        for i in 0..500 {
-            e.ban(
-                &[addr(i)],
-                Duration::from_secs(3600),
-                &guard,
-                Some("library"),
-                &allow,
-                false,
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap()
-                    .as_secs(),
-            )
-            .unwrap();
-        }
+        rampart_testkit::run_in_named(&ns.clone(), || {
+            let mut e = Enforcer::new(
+                rampart_kernel::StateDir::new(state),
+                Kernel::new(rampart_kernel::Nft::in_netns(&ns)),
+            );
+            let guard = ListName::new("guard").unwrap();
+            let allow = Allowlist::loopback();
+            for i in 0..500 {
+                e.ban(
+                    &[addr(i)],
+                    Duration::from_secs(3600),
+                    &guard,
+                    Some("library"),
+                    &allow,
+                    false,
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .unwrap()
+                        .as_secs(),
+                )
+                .unwrap();
+            }
+        })
     });
     for chunk in (500..1000).collect::<Vec<u32>>().chunks(10) {
         let mut args = vec!["block".to_string(), "add".into()];
@@ -666,15 +661,8 @@ fn cli_and_library_racing_for_1000_bans_lose_nothing() {
 }
 
 /// Runs `f` on a thread inside the host's namespace (for in-process netlink reads).
-fn in_host<T: Send + 'static>(s: &Setup, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let ns = s.lab.ns("host").unwrap().to_string();
-    std::thread::spawn(move || {
-        let file = std::fs::File::open(format!("/var/run/netns/{ns}")).unwrap();
-        nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
-        f()
-    })
-    .join()
-    .unwrap()
+fn in_host<T: Send>(s: &Setup, f: impl FnOnce() -> T + Send) -> T {
+    rampart_testkit::run_in_named(s.lab.ns("host").unwrap(), f)
 }
 
 /// The elements of list `name`'s IPv4 sets (hosts, networks), read over netlink.
@@ -697,7 +685,7 @@ fn kernel_counts(s: &Setup, name: &str) -> (usize, usize) {
 /// adjacent; data only, but for BAD, which the test sends from): the right answers.
 #[test]
 fn every_command_answers_right_with_200k_entries() {
-    if !super::have_root() {
+    if !super::require(&[super::Need::Root]) {
         return;
     }
     let s = setup();
@@ -761,7 +749,7 @@ fn every_command_answers_right_with_200k_entries() {
 /// user's own file and line, and nothing changes.
 #[test]
 fn an_nft_rejection_names_the_source_line() {
-    if !super::have_root() {
+    if !super::require(&[super::Need::Root]) {
         return;
     }
     let s = setup();

@@ -8,6 +8,8 @@
 
 use std::process::Command;
 
+use rampart_testkit::{require, Need};
+
 use crate::lab;
 
 struct Run {
@@ -61,7 +63,7 @@ fn live(prefix: &str) -> Vec<String> {
 
 #[test]
 fn lab_cli_up_status_exec_demo_down() {
-    if !crate::have_root() {
+    if !require(&[Need::Root]) {
         return;
     }
     let prefix = format!("{}{}-cli", lab::NS_PREFIX, std::process::id());

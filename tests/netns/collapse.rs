@@ -9,9 +9,10 @@ use rampart_ruleset::{
     Source,
 };
 use rampart_sim::{Fate as SimFate, Host, Packet, Simulator};
+use rampart_testkit::{require, Need};
 
 use super::lab::{Fate, Lab, Probe, Proto};
-use super::{have_root, TIMEOUT};
+use super::TIMEOUT;
 
 const HOST_ADDR: &str = "203.0.113.254";
 /// Sources the peer holds: members, held-back members, a REJECT run and an outsider.
@@ -91,7 +92,7 @@ fn sim_fates(ruleset: &Ruleset) -> Vec<(String, Fate)> {
 
 #[test]
 fn collapsed_rules_give_every_probe_the_same_fate_in_the_kernel() {
-    if !have_root() {
+    if !require(&[Need::Root]) {
         return;
     }
     let before = parse_script(&Source::new("fw.sh", SCRIPT), ParseOptions::default())

@@ -3,8 +3,12 @@
 //! packets are sent, and the observed fate must equal the one written in the
 //! example's `.probes` file. See `examples/README.md` for the topology.
 //!
-//! Needs root. Without root the kernel tests print "skipped: needs root" and
-//! pass, unless the `CI` environment variable is set: then they fail.
+//! Hosts are `rampart_sim::Host`s, read by the simulator's own parser from
+//! the `.host` files (the `--host FILE` format of `rampart trace`).
+//!
+//! Needs root. Without root the kernel tests print "skipped TEST: needs root"
+//! and pass, unless the `CI` environment variable is set: then they fail
+//! (`rampart_testkit::require`).
 
 mod apply;
 mod block;
@@ -23,8 +27,9 @@ use std::time::{Duration, Instant};
 
 use lab::{Fate, Lab, Probe, Proto};
 use rampart_ruleset::{parse_script, to_save, Family, ParseOptions, Ruleset, Source};
-use rampart_sim::Simulator;
-use spec::{parse_probes, Cidr, HostSpec, Origin, ProbeSpec};
+use rampart_sim::{Host, HostInterface, IfAddr, RouteDecision, Simulator};
+use rampart_testkit::{require, Need};
+use spec::{parse_probes, Origin, ProbeSpec};
 
 /// Role of the host under test (the one whose ruleset is loaded).
 const HOST: &str = "host";
@@ -44,17 +49,6 @@ const EXAMPLES: &[&str] = &[
     "router-fault-not-natted",
     "router-fault-wrong-address",
 ];
-
-fn have_root() -> bool {
-    if nix::unistd::Uid::effective().is_root() {
-        return true;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("netns tests need root, and skipping is not allowed when CI is set");
-    }
-    eprintln!("skipped: needs root");
-    false
-}
 
 fn examples_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples")
@@ -78,22 +72,28 @@ fn host_len(ip: IpAddr) -> u8 {
     }
 }
 
+/// The host's interfaces that lead to a peer: all but `lo` (which
+/// `rampart_sim::Host` always has).
+fn links(host: &Host) -> impl Iterator<Item = &HostInterface> {
+    host.interfaces.iter().filter(|i| i.name != "lo")
+}
+
 /// Addresses a peer needs: on its link (`link0`, with the subnet's length)
 /// or "behind" it (`lo`, as a host route).
 #[derive(Default)]
 struct PeerPlan {
-    link: Vec<Cidr>,
+    link: Vec<IfAddr>,
     lo: Vec<IpAddr>,
     host_routes: Vec<IpAddr>,
 }
 
 impl PeerPlan {
-    fn place(&mut self, host: &HostSpec, iface: &str, ip: IpAddr) {
+    fn place(&mut self, host: &Host, iface: &str, ip: IpAddr) {
         if self.link.iter().any(|c| c.addr == ip) || self.lo.contains(&ip) {
             return;
         }
         match host.connected(ip) {
-            Some((i, c)) if i == iface => self.link.push(Cidr {
+            Some((i, c)) if i.name == iface => self.link.push(IfAddr {
                 addr: ip,
                 len: c.len,
             }),
@@ -103,25 +103,23 @@ impl PeerPlan {
 }
 
 /// Does the host route (non-connected prefixes) through `iface` for this family?
-fn is_upstream(host: &HostSpec, iface: &str, v4: bool) -> bool {
+fn is_upstream(host: &Host, iface: &str, v4: bool) -> bool {
     host.routes
         .iter()
-        .any(|r| r.dev == iface && r.dst.addr.is_ipv4() == v4)
+        .any(|r| r.dev == iface && r.dest.is_ipv4() == v4)
 }
 
-fn host_addr_on(host: &HostSpec, iface: &str, v4: bool) -> Option<IpAddr> {
-    host.interfaces
-        .iter()
-        .find(|(n, _)| n == iface)
-        .and_then(|(_, a)| a.iter().find(|c| c.addr.is_ipv4() == v4))
-        .map(|c| c.addr)
+fn host_addr_on(host: &Host, iface: &str, v4: bool) -> Option<IpAddr> {
+    let family = if v4 { Family::Ipv4 } else { Family::Ipv6 };
+    host.primary_addr(iface, family)
 }
 
-/// Which host interface leads to `ip` (connected first, then routes).
-fn iface_towards(host: &HostSpec, ip: IpAddr) -> Option<&str> {
-    host.connected(ip)
-        .map(|(i, _)| i)
-        .or_else(|| host.route_for(ip).map(|r| r.dev.as_str()))
+/// Which host interface leads to `ip` (the host's routing decision).
+fn iface_towards(host: &Host, ip: IpAddr) -> Option<String> {
+    match host.route(ip) {
+        RouteDecision::Out { dev, .. } => Some(dev),
+        RouteDecision::Local | RouteDecision::Unreachable => None,
+    }
 }
 
 /// The lab's topology, derived from a `.host` file and the probes: which
@@ -130,7 +128,7 @@ fn iface_towards(host: &HostSpec, ip: IpAddr) -> Option<&str> {
 /// route (the lab's own knowledge, not the simulator's).
 pub struct Topology {
     /// The host under test.
-    pub host: HostSpec,
+    pub host: Host,
     /// Per host interface, what its peer holds.
     plans: BTreeMap<String, PeerPlan>,
 }
@@ -139,11 +137,9 @@ impl Topology {
     /// Plan the peers a `.host` file and its probes need: the gateways,
     /// probe sources and probe destinations on each side (see
     /// `examples/README.md`).
-    pub fn plan(host: &HostSpec, probes: &[ProbeSpec]) -> Result<Topology, String> {
-        let mut plans: BTreeMap<String, PeerPlan> = host
-            .interfaces
-            .iter()
-            .map(|(n, _)| (n.clone(), PeerPlan::default()))
+    pub fn plan(host: &Host, probes: &[ProbeSpec]) -> Result<Topology, String> {
+        let mut plans: BTreeMap<String, PeerPlan> = links(host)
+            .map(|i| (i.name.clone(), PeerPlan::default()))
             .collect();
         for r in &host.routes {
             let plan = plans
@@ -161,7 +157,7 @@ impl Topology {
                         .get_mut(i)
                         .ok_or_else(|| format!("line {}: unknown interface {i}", p.line))?;
                     plan.place(host, i, src);
-                    let own_side = host.connected(dst).is_some_and(|(j, _)| j == i);
+                    let own_side = host.connected(dst).is_some_and(|(j, _)| j.name == *i);
                     if is_upstream(host, i, dst.is_ipv4())
                         && !own_side
                         && !plan.host_routes.contains(&dst)
@@ -170,7 +166,7 @@ impl Topology {
                     }
                 }
                 Origin::Local => {
-                    if !host.owns(src) {
+                    if !host.is_local(src) {
                         return Err(format!(
                             "line {}: local probe from {src}, not a host address",
                             p.line
@@ -178,9 +174,8 @@ impl Topology {
                     }
                 }
             }
-            if !host.owns(dst) {
+            if !host.is_local(dst) {
                 if let Some(i) = iface_towards(host, dst) {
-                    let i = i.to_owned();
                     if let Some(plan) = plans.get_mut(&i) {
                         plan.place(host, &i, dst);
                     }
@@ -195,7 +190,7 @@ impl Topology {
 
     /// The namespace holding `ip`.
     pub fn holder(&self, ip: IpAddr) -> Holder<'_> {
-        if self.host.owns(ip) {
+        if self.host.is_local(ip) {
             return Holder::Host;
         }
         self.plans
@@ -225,12 +220,10 @@ impl Topology {
         }
         let on_link = self
             .host
-            .interfaces
-            .iter()
-            .find(|(n, _)| n == iface)
-            .is_some_and(|(_, a)| a.iter().any(|c| c.contains(ip)));
+            .interface(iface)
+            .is_some_and(|i| i.addrs.iter().any(|a| a.network().contains(ip)));
         if on_link {
-            return self.host.owns(ip);
+            return self.host.is_local(ip);
         }
         !is_upstream(&self.host, iface, ip.is_ipv4()) || plan.host_routes.contains(&ip)
     }
@@ -266,19 +259,19 @@ fn build_lab(topo: &Topology) -> Result<Lab, String> {
     let (host, plans) = (&topo.host, &topo.plans);
     let mut lab = Lab::new().map_err(e)?;
     lab.add_ns(HOST).map_err(e)?;
-    for (iface, addrs) in &host.interfaces {
-        let peer = peer_role(iface);
+    for iface in links(host) {
+        let peer = peer_role(&iface.name);
         lab.add_ns(&peer).map_err(e)?;
-        lab.veth(HOST, iface, &peer, PEER_IF).map_err(e)?;
-        for a in addrs {
-            lab.addr(HOST, iface, &a.to_string()).map_err(e)?;
+        lab.veth(HOST, &iface.name, &peer, PEER_IF).map_err(e)?;
+        for a in &iface.addrs {
+            lab.addr(HOST, &iface.name, &a.to_string()).map_err(e)?;
         }
     }
     for r in &host.routes {
-        let mut route = match (r.dst.len, r.dst.addr) {
+        let mut route = match (r.dest.len(), r.dest.addr()) {
             (0, IpAddr::V4(_)) => "default".to_owned(),
             (0, IpAddr::V6(_)) => "::/0".to_owned(),
-            _ => r.dst.to_string(),
+            _ => r.dest.to_string(),
         };
         if let Some(gw) = r.via {
             route.push_str(&format!(" via {gw}"));
@@ -340,10 +333,11 @@ struct Example {
 }
 
 /// Read and parse `examples/NAME.{sh,host,probes}`: the script with
-/// rampart's iptables parser, the host for both the lab and the simulator.
+/// rampart's iptables parser, the host (the simulator's parser) for both the
+/// lab and the simulator.
 fn load_example(name: &'static str) -> Example {
-    let host =
-        HostSpec::parse(&read_example(name, "host")).unwrap_or_else(|e| panic!("{name}.host: {e}"));
+    let host = Host::parse(&read_example(name, "host"))
+        .unwrap_or_else(|e| panic!("rampart_sim cannot parse examples/{name}.host: {e}"));
     let probes = parse_probes(&read_example(name, "probes"))
         .unwrap_or_else(|e| panic!("{name}.probes: {e}"));
     assert!(!probes.is_empty(), "{name}.probes has no probes");
@@ -364,9 +358,7 @@ fn load_example(name: &'static str) -> Example {
 /// file (state carries over as in the kernel), the clock advancing
 /// [`diff::PROBE_INTERVAL`] per probe.
 fn simulate(ex: &Example) -> Vec<diff::Prediction> {
-    let host = rampart_sim::Host::parse(&read_example(ex.name, "host"))
-        .unwrap_or_else(|e| panic!("rampart_sim cannot parse examples/{}.host: {e}", ex.name));
-    let mut sim = Simulator::new(&ex.ruleset, host);
+    let mut sim = Simulator::new(&ex.ruleset, ex.topo.host.clone());
     ex.probes
         .iter()
         .enumerate()
@@ -455,7 +447,7 @@ fn run_example(name: &'static str) {
     let started = Instant::now();
     let ex = load_example(name);
     let predictions = simulate(&ex);
-    let kernel = if have_root() {
+    let kernel = if require(&[Need::Root]) {
         let (script, printed) = std::thread::scope(|s| {
             let a = s.spawn(|| kernel_fates(&ex, Load::Script));
             let b = s.spawn(|| kernel_fates(&ex, Load::Printed));
@@ -554,7 +546,7 @@ fn rate_limit_differential(
     let ex = load_example(name);
     let src: IpAddr = "198.51.100.7".parse().unwrap();
     let dst: std::net::SocketAddr = "203.0.113.5:80".parse().unwrap();
-    if !have_root() {
+    if !require(&[Need::Root]) {
         return;
     }
     let started = Instant::now();
@@ -578,8 +570,7 @@ fn rate_limit_differential(
     let k_drop = rule_packets(&save, drop_rule)
         .unwrap_or_else(|| panic!("{name}: no rule with {drop_rule:?} in\n{save}"));
 
-    let host = rampart_sim::Host::parse(&read_example(name, "host")).unwrap();
-    let mut sim = Simulator::new(&ex.ruleset, host);
+    let mut sim = Simulator::new(&ex.ruleset, ex.topo.host.clone());
     let (mut s_pass, mut s_drop, mut other) = (0u64, 0u64, Vec::new());
     let t0 = sent[0];
     for (i, t) in sent.iter().enumerate() {
@@ -692,9 +683,12 @@ fn example_router_fault_wrong_address() {
 fn example_files_parse() {
     for name in EXAMPLES {
         let _ = read_example(name, "sh");
-        let host = HostSpec::parse(&read_example(name, "host"))
-            .unwrap_or_else(|e| panic!("{name}.host: {e}"));
-        assert!(!host.interfaces.is_empty(), "{name}.host has no interfaces");
+        let host =
+            Host::parse(&read_example(name, "host")).unwrap_or_else(|e| panic!("{name}.host: {e}"));
+        assert!(
+            links(&host).next().is_some(),
+            "{name}.host has no interfaces"
+        );
         let probes = parse_probes(&read_example(name, "probes"))
             .unwrap_or_else(|e| panic!("{name}.probes: {e}"));
         assert!(!probes.is_empty(), "{name}.probes is empty");
@@ -762,7 +756,7 @@ fn probe_syntax() {
 /// processes are removed; non-documentation addresses are refused.
 #[test]
 fn lab_cleans_up_namespaces() {
-    if !have_root() {
+    if !require(&[Need::Root]) {
         return;
     }
     // A leftover of a "dead process" (no pid is this large).
@@ -820,7 +814,7 @@ fn lab_cleans_up_namespaces() {
 /// ICMP echo and IPv6 TCP, on a two-namespace lab.
 #[test]
 fn lab_restore_and_counters() {
-    if !have_root() {
+    if !require(&[Need::Root]) {
         return;
     }
     let mut lab = Lab::new().unwrap();

@@ -5,13 +5,14 @@
 use std::time::Instant;
 
 use rampart_nft::{compile, CompileOptions};
+use rampart_testkit::{require, Need};
 
 use super::spec::Origin;
-use super::{build_lab, describe, have_root, load_example, peer_role, HOST, TIMEOUT};
+use super::{build_lab, describe, load_example, peer_role, HOST, TIMEOUT};
 
 /// Compiles `examples/NAME.sh`, loads it with nft in a fresh lab and runs every probe.
 fn run_compiled(name: &'static str) {
-    if !have_root() {
+    if !require(&[Need::Root]) {
         return;
     }
     let started = Instant::now();

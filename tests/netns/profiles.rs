@@ -8,10 +8,11 @@ use std::time::Instant;
 use rampart_nft::{compile, CompileOptions};
 use rampart_policy::Policy;
 use rampart_ruleset::Source;
-use rampart_sim::Simulator;
+use rampart_sim::{Host, Simulator};
+use rampart_testkit::{require, Need};
 
-use super::spec::{parse_probes, HostSpec, Origin};
-use super::{build_lab, describe, diff, have_root, peer_role, Topology, HOST, TIMEOUT};
+use super::spec::{parse_probes, Origin};
+use super::{build_lab, describe, diff, peer_role, Topology, HOST, TIMEOUT};
 
 const WEBSERVER_HOST: &str = "interface eth0 203.0.113.5/24 2001:db8:5::5/64
 route default via 203.0.113.1 dev eth0
@@ -27,7 +28,7 @@ forwarding yes
 /// Runs one profile: the probes' fates in the kernel (nft) and in the simulator must equal
 /// the expected ones.
 fn run_profile(name: &str, policy: &str, host_text: &str, probes_text: &str) {
-    if !have_root() {
+    if !require(&[Need::Root]) {
         return;
     }
     let started = Instant::now();
@@ -36,13 +37,12 @@ fn run_profile(name: &str, policy: &str, host_text: &str, probes_text: &str) {
         .to_ruleset(|p| panic!("{name}: unexpected import {p}"))
         .unwrap_or_else(|e| panic!("{name}: {e}"))
         .ruleset;
-    let host = HostSpec::parse(host_text).unwrap_or_else(|e| panic!("{name} host: {e}"));
+    let host = Host::parse(host_text).unwrap_or_else(|e| panic!("{name} host: {e}"));
     let probes = parse_probes(probes_text).unwrap_or_else(|e| panic!("{name} probes: {e}"));
     let topo = Topology::plan(&host, &probes).unwrap_or_else(|e| panic!("{name}: {e}"));
 
     // The simulator's predictions, one simulator across the probes as in the kernel.
-    let sim_host = rampart_sim::Host::parse(host_text).unwrap();
-    let mut sim = Simulator::new(&ruleset, sim_host);
+    let mut sim = Simulator::new(&ruleset, host);
     let predictions: Vec<diff::Prediction> = probes
         .iter()
         .enumerate()
@@ -205,7 +205,7 @@ tcp 192.0.2.10:22 from 198.51.100.7 in ppp0 => dropped
 /// `rampart down` removes the table again.
 #[test]
 fn up_refuses_a_lockout_then_applies_and_down_removes() {
-    if !have_root() {
+    if !require(&[Need::Root]) {
         return;
     }
     let probes = parse_probes(
@@ -214,7 +214,7 @@ tcp 203.0.113.5:25 from 198.51.100.7 in eth0 => dropped
 ",
     )
     .unwrap();
-    let host = HostSpec::parse(WEBSERVER_HOST).unwrap();
+    let host = Host::parse(WEBSERVER_HOST).unwrap();
     let topo = Topology::plan(&host, &probes).unwrap();
     let lab = build_lab(&topo).unwrap_or_else(|e| panic!("building the lab: {e}"));
     let dir = std::env::temp_dir().join(format!("{}-up", lab.id()));

@@ -1,88 +1,21 @@
-//! rampart-kernel against the real kernel, each test in a network namespace it creates
-//! (`rampart-t<pid>-k<n>`) and removes on drop. Never the machine's own namespace.
+//! rampart-kernel against the real kernel, each test in a fresh network namespace of its
+//! own (`rampart_testkit::Netns`, removed on drop). Never the machine's own namespace.
 //!
-//! Needs root: without it a test prints "skipped: needs root" and passes, unless `CI` is
-//! set, then it fails.
-
-use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
+//! Needs root, ip, nft and iptables: without them a test prints "skipped TEST: needs …"
+//! and passes, unless `CI` is set, then it fails.
 
 use rampart_kernel::{
     apply, down, parse_table, plan, restore, save, ApplyOptions, Nft, Outcome, StateDir,
 };
+use rampart_testkit::{require, Need, Netns};
 
-static N: AtomicUsize = AtomicUsize::new(0);
-
-fn have_root() -> bool {
-    if Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout == b"0\n")
-    {
-        return true;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("kernel tests need root, and skipping is not allowed when CI is set");
-    }
-    eprintln!("skipped: needs root");
-    false
-}
-
-/// A network namespace, removed on drop.
-struct Ns {
-    name: String,
-    state: std::path::PathBuf,
-}
-
-impl Ns {
-    fn new() -> Ns {
-        let name = format!(
-            "rampart-t{}-k{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        );
-        run(&["ip", "netns", "add", &name]);
-        let state = std::env::temp_dir().join(format!("{name}-state"));
-        Ns { name, state }
-    }
-    fn nft(&self) -> Nft {
-        Nft::in_netns(&self.name)
-    }
-    fn exec(&self, args: &[&str]) -> String {
-        let mut a = vec!["ip", "netns", "exec", &self.name];
-        a.extend_from_slice(args);
-        run(&a)
-    }
-    fn listing(&self) -> Option<String> {
-        self.nft().list_table().unwrap()
-    }
-    fn state(&self) -> StateDir {
-        StateDir::new(&self.state)
-    }
-}
-
-impl Drop for Ns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-        let _ = std::fs::remove_dir_all(&self.state);
-    }
-}
-
-fn run(args: &[&str]) -> String {
-    let out = Command::new("timeout")
-        .arg("20")
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+/// What every test here needs (`iptables` for the table another tool owns).
+const NEEDS: &[Need] = &[
+    Need::Root,
+    Need::Tool("ip"),
+    Need::Tool("nft"),
+    Need::Tool("iptables"),
+];
 
 const V1: &str = "table inet rampart {
 \tset bans {
@@ -132,7 +65,7 @@ const V2: &str = "table inet rampart {
 }
 ";
 
-fn fill_sets(ns: &Ns) {
+fn fill_sets(ns: &Netns) {
     ns.exec(&[
         "nft",
         "add",
@@ -155,11 +88,11 @@ fn fill_sets(ns: &Ns) {
 
 #[test]
 fn reapply_keeps_set_elements_and_replaces_chains() {
-    if !have_root() {
+    if !require(NEEDS) {
         return;
     }
-    let ns = Ns::new();
-    let nft = ns.nft();
+    let ns = Netns::fresh("kernel");
+    let nft = Nft::in_netns(ns.name());
     apply(&nft, V1, &ApplyOptions::default()).unwrap();
     fill_sets(&ns);
     let (outcome, _) = apply(&nft, V2, &ApplyOptions::default()).unwrap();
@@ -169,7 +102,7 @@ fn reapply_keeps_set_elements_and_replaces_chains() {
             recreated_sets: vec![]
         }
     );
-    let l = ns.listing().unwrap();
+    let l = nft.list_table().unwrap().unwrap();
     assert!(l.contains("192.0.2.7 timeout 1h"), "{l}");
     assert!(l.contains("203.0.113.0/24"), "{l}");
     assert!(l.contains("priority filter + 10"), "{l}");
@@ -178,7 +111,7 @@ fn reapply_keeps_set_elements_and_replaces_chains() {
     assert!(l.contains("comment \"ssh, https\""), "{l}");
     // Back to V1: the policy-owned set `allow` goes, the runtime sets still keep theirs.
     apply(&nft, V1, &ApplyOptions::default()).unwrap();
-    let l = ns.listing().unwrap();
+    let l = nft.list_table().unwrap().unwrap();
     assert!(
         l.contains("192.0.2.7") && l.contains("203.0.113.0/24"),
         "{l}"
@@ -188,11 +121,11 @@ fn reapply_keeps_set_elements_and_replaces_chains() {
 
 #[test]
 fn policy_owned_elements_are_replaced_and_incompatible_sets_recreated() {
-    if !have_root() {
+    if !require(NEEDS) {
         return;
     }
-    let ns = Ns::new();
-    let nft = ns.nft();
+    let ns = Netns::fresh("kernel");
+    let nft = Nft::in_netns(ns.name());
     apply(&nft, V2, &ApplyOptions::default()).unwrap();
     let v3 = V2.replace("198.51.100.1 }", "198.51.100.2 }").replace(
         "\t\ttype ipv4_addr\n\t\tflags interval\n",
@@ -205,7 +138,7 @@ fn policy_owned_elements_are_replaced_and_incompatible_sets_recreated() {
             recreated_sets: vec!["blocklist".into()]
         }
     );
-    let l = ns.listing().unwrap();
+    let l = nft.list_table().unwrap().unwrap();
     assert!(
         l.contains("198.51.100.2") && !l.contains("198.51.100.1"),
         "{l}"
@@ -215,11 +148,11 @@ fn policy_owned_elements_are_replaced_and_incompatible_sets_recreated() {
 
 #[test]
 fn unchanged_reapply_does_not_touch_the_kernel() {
-    if !have_root() {
+    if !require(NEEDS) {
         return;
     }
-    let ns = Ns::new();
-    let nft = ns.nft();
+    let ns = Netns::fresh("kernel");
+    let nft = Nft::in_netns(ns.name());
     let (_, rec) = apply(&nft, V1, &ApplyOptions::default()).unwrap();
     fill_sets(&ns);
     let opts = ApplyOptions {
@@ -234,19 +167,19 @@ fn unchanged_reapply_does_not_touch_the_kernel() {
     ]);
     let (outcome, _) = apply(&nft, V1, &opts).unwrap();
     assert!(matches!(outcome, Outcome::Applied { .. }));
-    assert!(!ns.listing().unwrap().contains("dport 53"));
+    assert!(!nft.list_table().unwrap().unwrap().contains("dport 53"));
 }
 
 #[test]
 fn a_failure_half_way_leaves_the_previous_table() {
-    if !have_root() {
+    if !require(NEEDS) {
         return;
     }
-    let ns = Ns::new();
-    let nft = ns.nft();
+    let ns = Netns::fresh("kernel");
+    let nft = Nft::in_netns(ns.name());
     apply(&nft, V1, &ApplyOptions::default()).unwrap();
     fill_sets(&ns);
-    let before = ns.listing().unwrap();
+    let before = nft.list_table().unwrap().unwrap();
     let handles = || strip_expires(&ns.exec(&["nft", "-a", "list", "table", "inet", "rampart"]));
     let before_handles = handles();
     // The real transaction with a statement that fails in the kernel injected after
@@ -264,7 +197,7 @@ fn a_failure_half_way_leaves_the_previous_table() {
     let err = apply(&nft, &bad, &ApplyOptions::default()).unwrap_err();
     assert!(err.to_string().contains("script line"), "{err}");
     assert_eq!(
-        strip_expires(&ns.listing().unwrap()),
+        strip_expires(&nft.list_table().unwrap().unwrap()),
         strip_expires(&before)
     );
 }
@@ -286,11 +219,11 @@ fn strip_expires(s: &str) -> String {
 
 #[test]
 fn other_tables_are_untouched_by_apply_and_down() {
-    if !have_root() {
+    if !require(NEEDS) {
         return;
     }
-    let ns = Ns::new();
-    let nft = ns.nft();
+    let ns = Netns::fresh("kernel");
+    let nft = Nft::in_netns(ns.name());
     ns.exec(&[
         "iptables",
         "-A",
@@ -341,7 +274,7 @@ fn other_tables_are_untouched_by_apply_and_down() {
         "in",
         "ip saddr @s counter drop",
     ]);
-    let theirs = |ns: &Ns| {
+    let theirs = |ns: &Netns| {
         (
             ns.exec(&["nft", "list", "table", "ip", "filter"]),
             ns.exec(&["nft", "list", "table", "inet", "other"]),
@@ -359,27 +292,29 @@ fn other_tables_are_untouched_by_apply_and_down() {
     assert!(down(&nft).unwrap());
     assert!(!down(&nft).unwrap(), "down is idempotent");
     assert_eq!(theirs(&ns), before);
-    assert_eq!(ns.listing(), None);
+    assert_eq!(nft.list_table().unwrap(), None);
 }
 
 #[test]
 fn save_then_restore_brings_back_rules_and_set_elements() {
-    if !have_root() {
+    if !require(NEEDS) {
         return;
     }
-    let ns = Ns::new();
-    let nft = ns.nft();
-    let state = ns.state();
+    let ns = Netns::fresh("kernel");
+    let nft = Nft::in_netns(ns.name());
+    let dir = std::env::temp_dir().join(format!("{}-state", ns.name()));
+    let state = StateDir::new(&dir);
     apply(&nft, V1, &ApplyOptions::default()).unwrap();
     fill_sets(&ns);
     assert!(save(&nft, &state).unwrap());
-    let before = ns.listing().unwrap();
+    let before = nft.list_table().unwrap().unwrap();
     ns.exec(&["nft", "delete", "table", "inet", "rampart"]);
-    assert_eq!(ns.listing(), None);
+    assert_eq!(nft.list_table().unwrap(), None);
     restore(&nft, &state).unwrap();
-    let after = ns.listing().unwrap();
+    let after = nft.list_table().unwrap().unwrap();
     assert_eq!(strip_expires(&after), strip_expires(&before));
     assert!(after.contains("192.0.2.7") && after.contains("203.0.113.0/24"));
     // Restoring over a present table is fine too.
     restore(&nft, &state).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
 }

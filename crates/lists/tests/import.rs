@@ -8,6 +8,7 @@ use rampart_lists::{
     Country, ImportOptions,
 };
 use rampart_prefix::{AddrRange, Prefix, PrefixMap, PrefixSet};
+use rampart_testkit::{require, Need};
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
@@ -265,21 +266,17 @@ fn mmdb_round_trip() {
 /// The real Debian files: every line parses, and well-known addresses land where expected.
 #[test]
 fn real_tor_geoipdb() {
-    let dir = std::path::Path::new("/usr/share/tor");
-    let (v4, v6) = (dir.join("geoip"), dir.join("geoip6"));
-    if !v4.exists() || !v6.exists() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "tor-geoipdb is not installed; scripts/test installs it under CI"
-        );
-        eprintln!("skipped: /usr/share/tor/geoip{{,6}} absent (apt-get install tor-geoipdb)");
+    const V4: &str = "/usr/share/tor/geoip";
+    const V6: &str = "/usr/share/tor/geoip6";
+    if !require(&[Need::File(V4), Need::File(V6)]) {
         return;
     }
+    let (v4, v6) = (std::path::Path::new(V4), std::path::Path::new(V6));
     let read = |path: &std::path::Path| {
         let f = std::io::BufReader::new(std::fs::File::open(path).unwrap());
         read_tor_geoip(f, &path.display().to_string(), ImportOptions::default()).unwrap()
     };
-    let (a, b) = (read(&v4), read(&v6));
+    let (a, b) = (read(v4), read(v6));
     assert!(a.items.len() > 100_000 && b.items.len() > 100_000);
     let ranges: Vec<(AddrRange, Country)> = a.items.into_iter().chain(b.items).collect();
     let map: PrefixMap<Country> = ranges.iter().copied().collect();

@@ -1,6 +1,6 @@
 //! rampart-nfnl integration tests: the client against the real kernel, each test in a
-//! network namespace of its own (a thread that `unshare`s CLONE_NEWNET, and the `nft`
-//! processes it starts), never in the machine's own namespace.
+//! fresh network namespace of its own (`rampart_testkit::Netns`: a thread that entered it,
+//! and the `nft` processes it starts), never in the machine's own namespace.
 
 mod kernel;
 mod lookup;

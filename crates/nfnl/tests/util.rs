@@ -1,9 +1,8 @@
 //! Namespace and nft helpers.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use nix::sched::{unshare, CloneFlags};
+use rampart_testkit::{require, Need, Netns};
 
 /// The test sets: a plain timeout set and interval sets for both families.
 pub const SETUP: &str = "table inet rampart {
@@ -13,63 +12,16 @@ pub const SETUP: &str = "table inet rampart {
 }
 ";
 
-/// Whether kernel tests can run here; panics under CI when they cannot.
-pub fn can_run(test: &str) -> bool {
-    let root = nix::unistd::geteuid().is_root();
-    let nft = Command::new("nft")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    let reason = match (root, nft) {
-        (false, _) => "needs root (CAP_SYS_ADMIN for a network namespace)",
-        (_, false) => "needs nft (Debian package nftables)",
-        _ => return true,
-    };
-    if std::env::var_os("CI").is_some() {
-        panic!("{test} cannot run under CI: {reason}");
-    }
-    eprintln!("skipped {test}: {reason}");
-    false
-}
-
-/// Runs `f` on a new thread that first moves into a fresh network namespace, with
-/// [`SETUP`] loaded there. The namespace goes away with the thread.
-pub fn in_netns<T: Send + 'static>(
-    test: &str,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Option<T> {
-    if !can_run(test) {
+/// Runs `f` inside a fresh network namespace with [`SETUP`] loaded, on a thread that
+/// entered it (the `nft` processes it starts are inside too); `None` when the test is
+/// skipped (no root or no nft; under CI that fails instead).
+pub fn in_netns<T: Send>(f: impl FnOnce() -> T + Send) -> Option<T> {
+    if !require(&[Need::Root, Need::Tool("ip"), Need::Tool("nft")]) {
         return None;
     }
-    let handle = std::thread::spawn(move || {
-        unshare(CloneFlags::CLONE_NEWNET).expect("unshare(CLONE_NEWNET)");
-        nft_stdin(SETUP);
-        f()
-    });
-    Some(
-        handle
-            .join()
-            .unwrap_or_else(|e| std::panic::resume_unwind(e)),
-    )
-}
-
-/// `nft -f -` with `script` on stdin, in the calling thread's namespace.
-pub fn nft_stdin(script: &str) {
-    let mut child = Command::new("nft")
-        .args(["-f", "-"])
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("nft runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(script.as_bytes())
-        .unwrap();
-    assert!(
-        child.wait().unwrap().success(),
-        "nft -f failed on:\n{script}"
-    );
+    let ns = Netns::fresh("nfnl");
+    ns.nft(SETUP);
+    Some(ns.run_in(f))
 }
 
 /// `nft args…`, its stdout; panics on failure.

@@ -1,38 +1,25 @@
 //! The kernel accepts what we emit: every golden script passes `nft -c -f` and loads with
-//! `nft -f`, each inside a network namespace made for it (`unshare -n`), never in the
-//! machine's own. Needs root; without it the test says so and passes, unless `CI` is set.
+//! `nft -f`, each inside a network namespace made for it (`rampart_testkit::Netns`), never
+//! in the machine's own. Needs root and nft; without them the test says so and passes,
+//! unless `CI` is set.
 
 use std::path::Path;
-use std::process::Command;
+
+use rampart_testkit::{require, Need, Netns};
 
 use crate::util::tests_dir;
 
-fn can_run() -> bool {
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-    let nft = Command::new("nft").arg("--version").output().is_ok();
-    if root && nft {
-        return true;
-    }
-    let why = if root { "needs nft" } else { "needs root" };
-    if std::env::var_os("CI").is_some() {
-        panic!("kernel test {why}, and skipping is not allowed when CI is set");
-    }
-    eprintln!("skipped: {why}");
-    false
-}
+/// What the tests here need.
+const NEEDS: &[Need] = &[Need::Root, Need::Tool("ip"), Need::Tool("nft")];
 
 /// Runs `nft ARGS FILE` in a fresh network namespace; the error text on failure.
 fn nft_in_netns(args: &[&str], file: &Path) -> Result<(), String> {
-    let out = Command::new("unshare")
-        .arg("-n")
-        .arg("nft")
+    let out = Netns::fresh("nft-golden")
+        .command("nft")
         .args(args)
         .arg(file)
         .output()
-        .map_err(|e| format!("unshare: {e}"))?;
+        .map_err(|e| format!("ip netns exec: {e}"))?;
     if out.status.success() {
         Ok(())
     } else {
@@ -42,7 +29,7 @@ fn nft_in_netns(args: &[&str], file: &Path) -> Result<(), String> {
 
 #[test]
 fn golden_scripts_load_into_the_kernel() {
-    if !can_run() {
+    if !require(NEEDS) {
         return;
     }
     let mut files: Vec<_> = std::fs::read_dir(tests_dir().join("golden"))
@@ -66,13 +53,14 @@ fn golden_scripts_load_into_the_kernel() {
 /// Loading the same script twice (the `delete table` preamble) replaces, not duplicates.
 #[test]
 fn script_reloads_in_one_namespace() {
-    if !can_run() {
+    if !require(NEEDS) {
         return;
     }
     let f = tests_dir().join("golden").join("corpus.nft");
     let path = f.display().to_string();
-    let out = Command::new("unshare")
-        .args(["-n", "sh", "-e", "-c"])
+    let out = Netns::fresh("nft-reload")
+        .command("sh")
+        .args(["-e", "-c"])
         .arg(format!(
             "nft -f {path}; nft -f {path}; nft list table inet rampart | grep -c 'chain ' "
         ))

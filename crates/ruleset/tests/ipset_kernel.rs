@@ -1,11 +1,12 @@
 //! Checks the ipset model against the real kernel: the same commands run by `ipset` inside a
-//! fresh network namespace (`unshare -n`, so the host's sets are never touched) must give, once
-//! `ipset save` is read back, the sets rampart builds from the commands themselves.
+//! fresh network namespace (`rampart_testkit::Netns`, so the host's sets are never touched)
+//! must give, once `ipset save` is read back, the sets rampart builds from the commands
+//! themselves.
 use std::collections::HashSet;
-use std::process::Command;
 
 use rampart_ruleset::lex::{split, LexOptions};
 use rampart_ruleset::{parse_ipset_args, IpSet, Ruleset, SetEntry, Source};
+use rampart_testkit::{require, skip, Need, Netns};
 
 /// Commands covering every type, expansion and extension rampart models. No `forceadd`:
 /// the kernel accepts it but `ipset save` does not print it back.
@@ -42,20 +43,6 @@ add swapped 192.0.2.50
 swap ips swapped
 ";
 
-fn skip(reason: &str) {
-    if std::env::var_os("CI").is_some() {
-        panic!("ipset kernel test cannot run under CI: {reason}");
-    }
-    eprintln!("skipped: {reason}");
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
-
 /// Each line applied to a ruleset, as `ipset restore` would apply it.
 fn model(text: &str) -> Ruleset {
     let src = Source::new("cmds", text);
@@ -88,11 +75,8 @@ fn comparable(set: &IpSet) -> (IpSet, HashSet<SetEntry>) {
 
 #[test]
 fn kernel_agrees_with_the_model() {
-    if !is_root() {
-        return skip("needs root for unshare -n");
-    }
-    if Command::new("ipset").arg("--version").output().is_err() {
-        return skip("no ipset binary");
+    if !require(&[Need::Root, Need::Tool("ip"), Need::Tool("ipset")]) {
+        return;
     }
     let script = format!(
         "set -e\n{}ipset save\n",
@@ -101,16 +85,15 @@ fn kernel_agrees_with_the_model() {
             .map(|l| format!("ipset {l}\n"))
             .collect::<String>()
     );
-    let out = Command::new("unshare")
-        .args(["-n", "sh", "-c", &script])
+    let out = Netns::fresh("ipset-kernel")
+        .command("sh")
+        .args(["-c", &script])
         .output()
-        .expect("runs unshare");
+        .expect("ip netns exec runs");
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
-        if stderr.contains("unshare failed") || stderr.contains("Kernel error") {
-            return skip(&format!(
-                "no network namespace or ipset kernel support: {stderr}"
-            ));
+        if stderr.contains("Kernel error") {
+            return skip(&format!("no ipset kernel support: {stderr}"));
         }
         panic!("ipset failed: {stderr}");
     }

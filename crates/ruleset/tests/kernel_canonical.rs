@@ -5,22 +5,22 @@
 //! Needs root and iptables (nft backend, as the kernel's printer); skipped with a message
 //! otherwise, except under CI (`CI` set), where a skip would hide a regression.
 
-use std::process::Command;
-
 use rampart_ruleset::{parse_save, parse_script, ParseOptions, Source};
+use rampart_testkit::{require, Need, Netns};
 
 mod common;
 
-use common::{can_run, normalised, COMMANDS};
+use common::{normalised, COMMANDS};
 
 /// Runs the commands in a fresh network namespace (never the host's firewall) and returns
 /// what iptables-save and ip6tables-save print afterwards.
 fn kernel_save(script: &str) -> String {
     let shell = format!("set -e\n{script}\niptables-save\nip6tables-save\n");
-    let out = Command::new("unshare")
-        .args(["-n", "sh", "-c", &shell])
+    let out = Netns::fresh("kernel-canonical")
+        .command("sh")
+        .args(["-c", &shell])
         .output()
-        .expect("unshare runs");
+        .expect("ip netns exec runs");
     assert!(
         out.status.success(),
         "the kernel refused a command: {}",
@@ -31,7 +31,7 @@ fn kernel_save(script: &str) -> String {
 
 #[test]
 fn script_and_kernel_save_give_the_same_model() {
-    if !can_run("kernel_canonical") {
+    if !require(&[Need::Root, Need::Tool("ip"), Need::Tool("iptables")]) {
         return;
     }
     let script = COMMANDS.join("\n");

@@ -5,12 +5,11 @@
 //! * the dump must read back to our model (tables, counters and sets), and
 //! * every table's dump must be, line for line, the text we printed for it.
 //!
-//! Needs root, iptables (nft backend), ipset and unshare; skipped with a message otherwise,
+//! Needs root, iptables (nft backend), ipset and ip; skipped with a message otherwise,
 //! except under CI (`CI` set), where a skip would hide a regression.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use rampart_ruleset::{
     parse_save, parse_script, print_sets, to_save, Counters, Family, IpSet, ParseOptions, Ruleset,
@@ -19,7 +18,8 @@ use rampart_ruleset::{
 
 mod common;
 
-use common::{can_run, COMMANDS};
+use common::COMMANDS;
+use rampart_testkit::{require, Need, Netns};
 
 /// Rules the canonical corpus does not reach: sets, quoting, counters' extremes, names.
 const EXTRA: &str = r#"
@@ -136,11 +136,12 @@ fn kernel_round_trip(dir: &Path, sets: &str, v4: &str, v6: &str) -> String {
                  iptables-save -c\n\
                  ip6tables-save -c\n\
                  ipset save\n";
-    let out = Command::new("unshare")
-        .args(["-n", "sh", "-c", shell])
+    let out = Netns::fresh("print-kernel")
+        .command("sh")
+        .args(["-c", shell])
         .current_dir(dir)
         .output()
-        .expect("unshare runs");
+        .expect("ip netns exec runs");
     assert!(
         out.status.success(),
         "the kernel refused our text: {}\n--- sets\n{sets}--- v4\n{v4}--- v6\n{v6}",
@@ -219,14 +220,12 @@ fn sorted_tables(mut rs: Ruleset) -> Ruleset {
 
 #[test]
 fn kernel_dump_of_our_text_is_our_text_and_our_model() {
-    if !can_run("print_kernel") {
-        return;
-    }
-    if Command::new("ipset").arg("--version").output().is_err() {
-        if std::env::var_os("CI").is_some() {
-            panic!("print_kernel cannot run under CI: needs ipset");
-        }
-        eprintln!("skipped: needs ipset");
+    if !require(&[
+        Need::Root,
+        Need::Tool("ip"),
+        Need::Tool("iptables"),
+        Need::Tool("ipset"),
+    ]) {
         return;
     }
     let opts = ParseOptions::default();

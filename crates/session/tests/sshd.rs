@@ -2,32 +2,22 @@
 //! discovery finds the listener and a real client's ESTABLISHED session, and the guard
 //! refuses a policy that drops the admin's source while accepting the webserver profile.
 //!
-//! Needs root (skips with a message otherwise; fails under CI). Uses only 192.0.2.0/24 and
-//! never touches the machine's own namespace: every command runs in `rampart-j-*`
-//! namespaces, removed on drop.
+//! Needs root and sshd (skips with a message otherwise; fails under CI). Uses only
+//! 192.0.2.0/24 and never touches the machine's own namespace: everything runs in two
+//! fresh `rampart_testkit::Netns`, removed on drop.
 
-use std::fs::File;
 use std::io::Read;
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use nix::sched::{setns, CloneFlags};
 use rampart_policy::{Policy, Profile};
 use rampart_ruleset::Source;
 use rampart_session::{check, discover, dump_tcp, system_host, AdminOrigin, TcpSocket, TcpState};
+use rampart_testkit::{require, Need, Netns};
 
-fn have_root() -> bool {
-    if nix::unistd::Uid::effective().is_root() {
-        return true;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("the sshd namespace test needs root, and skipping is not allowed when CI is set");
-    }
-    eprintln!("skipped: needs root");
-    false
-}
+const SSHD: &str = "/usr/sbin/sshd";
 
 fn sh(args: &[&str]) {
     let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
@@ -38,94 +28,42 @@ fn sh(args: &[&str]) {
     );
 }
 
-/// Two named namespaces joined by a veth pair, removed (with sshd) on drop.
-struct Netns {
-    server: String,
-    client: String,
+/// Two fresh namespaces joined by a veth pair (`vs` in the server, `vc` in the client), and
+/// sshd's files; sshd is killed on drop, before the namespaces go.
+struct Lab {
+    server: Netns,
+    client: Netns,
     dir: PathBuf,
     sshd: Option<Child>,
 }
 
-impl Drop for Netns {
+impl Drop for Lab {
     fn drop(&mut self) {
         if let Some(mut child) = self.sshd.take() {
             let _ = child.kill();
             let _ = child.wait();
         }
-        for ns in [&self.server, &self.client] {
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
-        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
-/// Runs `f` on a thread that has joined namespace `ns`; processes it spawns are in it too.
-fn in_ns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let path = format!("/run/netns/{ns}");
-    std::thread::spawn(move || {
-        let file = File::open(&path).unwrap();
-        setns(&file, CloneFlags::CLONE_NEWNET).unwrap();
-        f()
-    })
-    .join()
-    .unwrap()
-}
-
-fn setup() -> Netns {
-    let tag = std::process::id();
-    let dir = std::env::temp_dir().join(format!("rampart-j-sshd-{tag}"));
+fn setup() -> Lab {
+    let server = Netns::fresh("sshd-srv");
+    let client = Netns::fresh("sshd-cli");
+    let dir = std::env::temp_dir().join(format!("{}-sshd", server.name()));
     std::fs::create_dir_all(&dir).unwrap();
-    let lab = Netns {
-        server: format!("rampart-j-srv-{tag}"),
-        client: format!("rampart-j-cli-{tag}"),
+    server.veth("vs", &client, "vc");
+    server.exec(&["ip", "addr", "add", "192.0.2.1/24", "dev", "vs"]);
+    client.exec(&["ip", "addr", "add", "192.0.2.2/24", "dev", "vc"]);
+    Lab {
+        server,
+        client,
         dir,
         sshd: None,
-    };
-    for ns in [&lab.server, &lab.client] {
-        sh(&["ip", "netns", "add", ns]);
-        sh(&["ip", "-n", ns, "link", "set", "lo", "up"]);
     }
-    sh(&[
-        "ip",
-        "link",
-        "add",
-        "vs",
-        "netns",
-        &lab.server,
-        "type",
-        "veth",
-        "peer",
-        "name",
-        "vc",
-        "netns",
-        &lab.client,
-    ]);
-    sh(&[
-        "ip",
-        "-n",
-        &lab.server,
-        "addr",
-        "add",
-        "192.0.2.1/24",
-        "dev",
-        "vs",
-    ]);
-    sh(&[
-        "ip",
-        "-n",
-        &lab.client,
-        "addr",
-        "add",
-        "192.0.2.2/24",
-        "dev",
-        "vc",
-    ]);
-    sh(&["ip", "-n", &lab.server, "link", "set", "vs", "up"]);
-    sh(&["ip", "-n", &lab.client, "link", "set", "vc", "up"]);
-    lab
 }
 
-fn start_sshd(lab: &mut Netns) {
+fn start_sshd(lab: &mut Lab) {
     let key = lab.dir.join("host_ed25519");
     sh(&[
         "ssh-keygen",
@@ -150,16 +88,10 @@ fn start_sshd(lab: &mut Netns) {
     .unwrap();
     // sshd insists on its privilege-separation directory.
     std::fs::create_dir_all("/run/sshd").unwrap();
-    let child = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &lab.server,
-            "/usr/sbin/sshd",
-            "-D",
-            "-e",
-            "-f",
-        ])
+    let child = lab
+        .server
+        .command(SSHD)
+        .args(["-D", "-e", "-f"])
         .arg(&config)
         .args(["-o", "LogLevel=QUIET"])
         .stdin(Stdio::null())
@@ -168,10 +100,10 @@ fn start_sshd(lab: &mut Netns) {
     lab.sshd = Some(child);
 }
 
-fn wait_for(ns: &str, what: &str, pred: fn(&[TcpSocket]) -> bool) {
+fn wait_for(ns: &Netns, what: &str, pred: fn(&[TcpSocket]) -> bool) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        if in_ns(ns, move || pred(&dump_tcp().unwrap())) {
+        if ns.run_in(|| pred(&dump_tcp().unwrap())) {
             return;
         }
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
@@ -189,14 +121,12 @@ fn policy(text: &str) -> rampart_ruleset::Ruleset {
 
 #[test]
 fn guard_finds_real_sshd_sessions_and_refuses_a_lockout() {
-    if !have_root() {
-        return;
-    }
-    if !Path::new("/usr/sbin/sshd").exists() {
-        if std::env::var_os("CI").is_some() {
-            panic!("/usr/sbin/sshd missing (apt-get install openssh-server)");
-        }
-        eprintln!("skipped: /usr/sbin/sshd missing (apt-get install openssh-server)");
+    if !require(&[
+        Need::Root,
+        Need::Tool("ip"),
+        Need::Tool(SSHD),
+        Need::Tool("ssh-keygen"),
+    ]) {
         return;
     }
     let mut lab = setup();
@@ -208,7 +138,7 @@ fn guard_finds_real_sshd_sessions_and_refuses_a_lockout() {
 
     // A real client connection from the client namespace, kept open; read the banner so
     // the session is past accept() in sshd's child.
-    let mut stream: TcpStream = in_ns(&lab.client, || {
+    let mut stream: TcpStream = lab.client.run_in(|| {
         TcpStream::connect_timeout(&"192.0.2.1:22".parse().unwrap(), Duration::from_secs(5))
             .unwrap()
     });
@@ -220,9 +150,9 @@ fn guard_finds_real_sshd_sessions_and_refuses_a_lockout() {
     assert_eq!(&banner, b"SSH-");
     let client_port = stream.local_addr().unwrap().port();
 
-    let (sessions, host) = in_ns(&lab.server, || {
-        (discover(None).unwrap(), system_host().unwrap())
-    });
+    let (sessions, host) = lab
+        .server
+        .run_in(|| (discover(None).unwrap(), system_host().unwrap()));
     assert!(
         sessions
             .listeners
@@ -279,7 +209,7 @@ fn guard_finds_real_sshd_sessions_and_refuses_a_lockout() {
     // With SSH_CONNECTION the admin at the keyboard is found, and is one session with the
     // socket sshd holds for it.
     let env = format!("192.0.2.2 {client_port} 192.0.2.1 22");
-    let sessions = in_ns(&lab.server, move || discover(Some(&env)).unwrap());
+    let sessions = lab.server.run_in(|| discover(Some(&env)).unwrap());
     assert_eq!(sessions.admins[0].origin, AdminOrigin::SshConnection);
     assert_eq!(sessions.admins.len(), 1, "{sessions:?}");
     drop(stream);

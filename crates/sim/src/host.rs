@@ -223,6 +223,25 @@ impl Host {
         self.interfaces.iter_mut().find(|i| i.name == name)
     }
 
+    /// The interface whose connected network holds `addr`, with the interface address
+    /// that makes it connected (the longest such prefix, as [`Host::route`] picks).
+    ///
+    /// ```
+    /// # use rampart_sim::Host;
+    /// let host = Host::parse("interface eth0 192.0.2.1/24\ninterface ppp0 203.0.113.2/30\n")?;
+    /// let (iface, ifaddr) = host.connected("192.0.2.77".parse().unwrap()).unwrap();
+    /// assert_eq!((iface.name.as_str(), ifaddr.to_string().as_str()), ("eth0", "192.0.2.1/24"));
+    /// assert!(host.connected("198.51.100.1".parse().unwrap()).is_none());
+    /// # Ok::<(), rampart_sim::HostError>(())
+    /// ```
+    pub fn connected(&self, addr: IpAddr) -> Option<(&HostInterface, IfAddr)> {
+        self.interfaces
+            .iter()
+            .flat_map(|i| i.addrs.iter().map(move |a| (i, *a)))
+            .filter(|(_, a)| a.network().contains(addr))
+            .max_by_key(|(_, a)| a.len)
+    }
+
     /// The first address of `family` on an interface: what MASQUERADE and REDIRECT use.
     pub fn primary_addr(&self, iface: &str, family: Family) -> Option<IpAddr> {
         self.interface(iface)?

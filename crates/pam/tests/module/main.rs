@@ -12,8 +12,8 @@
 //! and fail with the build command if it is missing. (Running `cargo build` from inside the
 //! test would wait forever on the build-directory lock the outer cargo holds.)
 //!
-//! Missing tools or root: the test prints "skipped: ..." and passes, unless `CI` is set,
-//! where it fails.
+//! Missing tools or root: the test prints "skipped TEST: needs ..." and passes, unless `CI`
+//! is set, where it fails (`rampart_testkit::require`).
 
 mod pamtester;
 mod sshd;

@@ -10,8 +10,10 @@ use std::time::{Duration, Instant};
 
 use rampart_otp::Entry;
 
+use rampart_testkit::{require, Need};
+
 use crate::util::{
-    have, installed, module, numbers, pam_wrapper, system_module, unix_now, Account, TempDir,
+    module, numbers, pam_wrapper, system_module, unix_now, Account, TempDir, LIBPAM_WRAPPER,
     PATIENCE,
 };
 
@@ -24,10 +26,10 @@ struct Service {
 impl Service {
     fn new(args: &str) -> Option<Service> {
         let wrapper = pam_wrapper();
-        if !have(
-            installed("pamtester") && wrapper.is_some(),
-            "pamtester and libpam-wrapper (apt-get install pamtester libpam-wrapper)",
-        ) {
+        if !require(&[
+            Need::Tool("pamtester"),
+            Need::Check(LIBPAM_WRAPPER, wrapper.is_some()),
+        ]) {
             return None;
         }
         let dir = TempDir::new("pamtester");

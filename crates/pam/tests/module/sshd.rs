@@ -10,8 +10,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use rampart_testkit::{require, Need, Netns};
+
 use crate::util::{
-    have, installed, module, numbers, pam_wrapper, system_module, unix_now, Account, TempDir,
+    module, numbers, pam_wrapper, system_module, unix_now, Account, TempDir, LIBPAM_WRAPPER,
     PATIENCE,
 };
 
@@ -33,7 +35,7 @@ printf '%s\n' "$out"
 
 /// An sshd in its own network namespace, with its own config, host key and PAM service.
 struct Lab {
-    ns: String,
+    ns: Netns,
     dir: TempDir,
     sshd: Child,
     acct: Account,
@@ -42,24 +44,18 @@ struct Lab {
 
 impl Lab {
     fn start(tag: &str, module_args: &str) -> Option<Lab> {
-        let root = nix_is_root();
-        if !have(root, "root (network namespace, sshd)") {
-            return None;
-        }
         let wrapper = pam_wrapper();
-        if !have(
-            installed(SSHD) && installed("ssh") && installed("ip") && wrapper.is_some(),
-            "openssh-server, openssh-client, iproute2 and libpam-wrapper",
-        ) {
+        if !require(&[
+            Need::Root,
+            Need::Tool("ip"),
+            Need::Tool(SSHD),
+            Need::Tool("ssh"),
+            Need::Tool("ssh-keygen"),
+            Need::Check(LIBPAM_WRAPPER, wrapper.is_some()),
+        ]) {
             return None;
         }
-        let ns = format!("rampart-t{}-otp-{tag}", std::process::id());
-        let _ = Command::new("ip")
-            .args(["netns", "del", &ns])
-            .stderr(Stdio::null())
-            .status();
-        run_ok(Command::new("ip").args(["netns", "add", &ns]));
-        run_ok(Command::new("ip").args(["netns", "exec", &ns, "ip", "link", "set", "lo", "up"]));
+        let ns = Netns::fresh(&format!("otp-{tag}"));
         let dir = TempDir::new(&format!("sshd-{tag}"));
         let d = dir.path();
         let acct = Account::create(d, "root", "s3cret-Prefix", 30);
@@ -108,8 +104,8 @@ impl Lab {
         // sshd's privilege-separation directory (an empty, root-owned directory).
         fs::create_dir_all("/run/sshd").unwrap();
         let log = fs::File::create(d.join("sshd.log")).unwrap();
-        let sshd = Command::new("ip")
-            .args(["netns", "exec", &ns, "env"])
+        let sshd = ns
+            .command("env")
             .arg(format!("LD_PRELOAD={}", wrapper.unwrap().display()))
             .arg("PAM_WRAPPER=1")
             .arg(format!("PAM_WRAPPER_SERVICE_DIR={}", svc.display()))
@@ -153,8 +149,10 @@ impl Lab {
         self.acct.write_map(&map_path, map);
         let prompts = d.join(format!("prompts{n}"));
         fs::write(&prompts, "").unwrap();
-        let child = Command::new("ip")
-            .args(["netns", "exec", &self.ns, "ssh", "-F", "/dev/null"])
+        let child = self
+            .ns
+            .command("ssh")
+            .args(["-F", "/dev/null"])
             .args([
                 "-o",
                 "StrictHostKeyChecking=no",
@@ -211,23 +209,8 @@ impl Drop for Lab {
     fn drop(&mut self) {
         let _ = self.sshd.kill();
         let _ = self.sshd.wait();
-        // Stragglers (per-connection sshd processes) die with the namespace's last user.
-        for pid in descendants_in(&self.ns) {
-            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-        }
-        let _ = Command::new("ip").args(["netns", "del", &self.ns]).status();
+        // Stragglers (per-connection sshd processes) are killed when `ns` is dropped.
     }
-}
-
-fn nix_is_root() -> bool {
-    fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(2) == Some("0"))
-        })
-        .unwrap_or(false)
 }
 
 fn run_ok(cmd: &mut Command) {
@@ -268,18 +251,6 @@ fn wait_for_prompt(path: &Path) -> String {
         assert!(start.elapsed() < PATIENCE, "no prompt within {PATIENCE:?}");
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-/// PIDs of sshd processes other than the listener, in namespace `ns`.
-fn descendants_in(ns: &str) -> Vec<u32> {
-    let out = Command::new("ip")
-        .args(["netns", "pids", ns])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default();
-    out.split_whitespace()
-        .filter_map(|p| p.parse().ok())
-        .collect()
 }
 
 /// Per-connection sshd processes (children of the listener, and theirs).
@@ -346,8 +317,10 @@ fn sshd_one_password_logs_in_once_and_bad_answers_are_refused() {
         let map = d.join(format!("map{n}"));
         lab.acct.write_map(&map, None);
         let prompts = d.join(format!("prompts{n}"));
-        let child = Command::new("ip")
-            .args(["netns", "exec", &lab.ns, "ssh", "-F", "/dev/null"])
+        let child = lab
+            .ns
+            .command("ssh")
+            .args(["-F", "/dev/null"])
             .args([
                 "-o",
                 "StrictHostKeyChecking=no",

@@ -1,4 +1,4 @@
-//! Shared helpers: the built module, temp dirs, secret files, skip rules.
+//! Shared helpers: the built module, temp dirs, secret files.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -24,27 +24,8 @@ pub fn module() -> PathBuf {
     so
 }
 
-/// Whether a test that needs `what` may run: skips with a message, or fails under CI.
-pub fn have(ok: bool, what: &str) -> bool {
-    if ok {
-        return true;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("{what} is required and skipping is not allowed when CI is set");
-    }
-    eprintln!("skipped: needs {what}");
-    false
-}
-
-/// Whether a program is on PATH or at an absolute path.
-pub fn installed(prog: &str) -> bool {
-    if prog.starts_with('/') {
-        return Path::new(prog).exists();
-    }
-    std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(prog).exists()))
-        .unwrap_or(false)
-}
+/// How a skip message names libpam-wrapper ([`pam_wrapper`] finds it).
+pub const LIBPAM_WRAPPER: &str = "libpam-wrapper (apt-get install libpam-wrapper)";
 
 /// libpam-wrapper's preload library, if installed.
 pub fn pam_wrapper() -> Option<PathBuf> {

@@ -1,7 +1,5 @@
-//! Shared by the kernel tests: the command corpus, the root/CI skip rule, normalisation.
+//! Shared by the kernel tests: the command corpus, normalisation.
 #![allow(dead_code)] // each test crate uses its own part
-
-use std::process::Command;
 
 use rampart_ruleset::Ruleset;
 
@@ -91,32 +89,6 @@ pub const COMMANDS: &[&str] = &[
     "ip6tables -A INPUT -m connlimit --connlimit-upto 5 --connlimit-mask 64 --connlimit-daddr -j ACCEPT",
     "ip6tables -A INPUT -m recent --name x --rcheck --mask ffff:ffff:ffff:ffff:: -j DROP",
 ];
-
-/// Whether the test can run here; panics under CI when it cannot.
-pub fn can_run(test: &str) -> bool {
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-    let iptables = Command::new("which")
-        .arg("iptables")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    let unshare = Command::new("which")
-        .arg("unshare")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    let reason = match (root, iptables && unshare) {
-        (false, _) => "needs root",
-        (_, false) => "needs iptables and unshare",
-        _ => return true,
-    };
-    if std::env::var_os("CI").is_some() {
-        panic!("{test} cannot run under CI: {reason}");
-    }
-    eprintln!("skipped: {reason}");
-    false
-}
 
 /// Tables in a fixed order with counters cleared: counters are runtime state.
 pub fn normalised(mut rs: Ruleset) -> Ruleset {
