@@ -55,7 +55,7 @@ fn nft_get(set: &str, addr: &str) -> Option<String> {
 
 #[test]
 fn get_finds_the_interval_that_contains_an_address() {
-    in_netns("get_finds_the_interval_that_contains_an_address", || {
+    in_netns(|| {
         let mut c = SetClient::open().unwrap();
         let set = SetRef::inet("rampart", "cidr4");
         c.add(
@@ -116,7 +116,7 @@ fn get_finds_the_interval_that_contains_an_address() {
 
 #[test]
 fn get_in_an_ipv6_interval_set() {
-    in_netns("get_in_an_ipv6_interval_set", || {
+    in_netns(|| {
         let mut c = SetClient::open().unwrap();
         let set = SetRef::inet("rampart", "cidr6");
         c.add(
@@ -154,7 +154,7 @@ fn get_in_an_ipv6_interval_set() {
 /// matter.
 #[test]
 fn get_agrees_with_a_model_at_every_boundary() {
-    in_netns("get_agrees_with_a_model_at_every_boundary", || {
+    in_netns(|| {
         let mut c = SetClient::open().unwrap();
         let set = SetRef::inet("rampart", "cidr4");
         // Deterministic pseudo-random layout in 10.0.0.0/16 (set contents only).
@@ -223,36 +223,33 @@ fn get_agrees_with_a_model_at_every_boundary() {
 
 #[test]
 fn get_in_plain_sets_returns_the_element_with_its_expiry() {
-    in_netns(
-        "get_in_plain_sets_returns_the_element_with_its_expiry",
-        || {
-            nft_stdin("add set inet rampart plain6 { type ipv6_addr; }\n");
-            let mut c = SetClient::open().unwrap();
-            let bl = SetRef::inet("rampart", "blocklist");
-            let hour = Duration::from_secs(3600);
-            c.add(&bl, &[el("192.0.2.1")], Some(hour)).unwrap();
-            c.add(&bl, &[el("192.0.2.2")], None).unwrap();
-            let e = c.get(&bl, ip("192.0.2.1")).unwrap().unwrap();
-            assert_eq!(e.element, el("192.0.2.1"));
-            assert_eq!(e.timeout, Some(hour));
-            assert!(e.expires.is_some_and(|x| x <= hour && x > hour / 2));
-            let e = c.get(&bl, ip("192.0.2.2")).unwrap().unwrap();
-            assert_eq!((e.timeout, e.expires), (None, None));
-            assert_eq!(c.get(&bl, ip("192.0.2.3")).unwrap(), None);
-            let p6 = SetRef::inet("rampart", "plain6");
-            c.add(&p6, &[el("2001:db8::7")], None).unwrap();
-            assert_eq!(
-                got(&mut c, &p6, "2001:db8::7").as_deref(),
-                Some("2001:db8::7")
-            );
-            assert_eq!(got(&mut c, &p6, "2001:db8::8"), None);
-        },
-    );
+    in_netns(|| {
+        nft_stdin("add set inet rampart plain6 { type ipv6_addr; }\n");
+        let mut c = SetClient::open().unwrap();
+        let bl = SetRef::inet("rampart", "blocklist");
+        let hour = Duration::from_secs(3600);
+        c.add(&bl, &[el("192.0.2.1")], Some(hour)).unwrap();
+        c.add(&bl, &[el("192.0.2.2")], None).unwrap();
+        let e = c.get(&bl, ip("192.0.2.1")).unwrap().unwrap();
+        assert_eq!(e.element, el("192.0.2.1"));
+        assert_eq!(e.timeout, Some(hour));
+        assert!(e.expires.is_some_and(|x| x <= hour && x > hour / 2));
+        let e = c.get(&bl, ip("192.0.2.2")).unwrap().unwrap();
+        assert_eq!((e.timeout, e.expires), (None, None));
+        assert_eq!(c.get(&bl, ip("192.0.2.3")).unwrap(), None);
+        let p6 = SetRef::inet("rampart", "plain6");
+        c.add(&p6, &[el("2001:db8::7")], None).unwrap();
+        assert_eq!(
+            got(&mut c, &p6, "2001:db8::7").as_deref(),
+            Some("2001:db8::7")
+        );
+        assert_eq!(got(&mut c, &p6, "2001:db8::8"), None);
+    });
 }
 
 #[test]
 fn get_errors_name_the_set() {
-    in_netns("get_errors_name_the_set", || {
+    in_netns(|| {
         let mut c = SetClient::open().unwrap();
         let e = c
             .get(&SetRef::inet("rampart", "nosuch"), ip("192.0.2.1"))
@@ -279,7 +276,7 @@ fn get_errors_name_the_set() {
 
 #[test]
 fn generation_moves_with_commits_and_not_with_reads() {
-    in_netns("generation_moves_with_commits_and_not_with_reads", || {
+    in_netns(|| {
         let mut c = SetClient::open().unwrap();
         let bl = SetRef::inet("rampart", "blocklist");
         let g0 = c.generation().unwrap();
@@ -309,7 +306,7 @@ fn generation_moves_with_commits_and_not_with_reads() {
 
 #[test]
 fn upsert_refreshes_or_adds_in_one_transaction() {
-    in_netns("upsert_refreshes_or_adds_in_one_transaction", || {
+    in_netns(|| {
         let mut c = SetClient::open().unwrap();
         let bl = SetRef::inet("rampart", "blocklist");
         let (hour, two) = (Duration::from_secs(3600), Duration::from_secs(7200));
@@ -380,7 +377,7 @@ fn upsert_refreshes_or_adds_in_one_transaction() {
 /// add, in one batch).
 #[test]
 fn a_watcher_never_sees_an_upserted_ban_missing() {
-    in_netns("a_watcher_never_sees_an_upserted_ban_missing", || {
+    in_netns(|| {
         use std::sync::atomic::{AtomicBool, Ordering};
         use std::sync::Arc;
         let bl = SetRef::inet("rampart", "blocklist");

@@ -70,7 +70,7 @@ fn nft_handles(chain: &str) -> Vec<u64> {
 
 #[test]
 fn shape_has_chains_hooks_sets_and_rules_in_order() {
-    in_netns("shape_has_chains_hooks_sets_and_rules_in_order", || {
+    in_netns(|| {
         nft_stdin(RULESET);
         let shape = shape();
         assert_eq!(shape.family, Family::Inet);
@@ -143,7 +143,7 @@ fn shape_has_chains_hooks_sets_and_rules_in_order() {
 
 #[test]
 fn counters_count_and_fingerprints_stay() {
-    in_netns("counters_count_and_fingerprints_stay", || {
+    in_netns(|| {
         nft_stdin(RULESET);
         let before = shape();
         let lo_out = |s: &TableShape| (*rules(s, "output")[0]).clone();
@@ -179,11 +179,9 @@ fn counters_count_and_fingerprints_stay() {
 
 #[test]
 fn fingerprint_tells_rules_apart_by_match_verdict_counter_and_comment() {
-    in_netns(
-        "fingerprint_tells_rules_apart_by_match_verdict_counter_and_comment",
-        || {
-            nft_stdin(
-                r#"flush ruleset
+    in_netns(|| {
+        nft_stdin(
+            r#"flush ruleset
 table inet rampart {
     chain c {
         tcp dport 22 counter accept comment "ssh"
@@ -196,30 +194,29 @@ table inet rampart {
     }
 }
 "#,
-            );
-            let shape = shape();
-            let f: Vec<u64> = shape.rules.iter().map(|r| r.fingerprint).collect();
-            assert_eq!(f.len(), 7);
-            assert_eq!(f[0], f[1], "the same rule twice");
-            for (i, other) in f.iter().enumerate().skip(2) {
-                assert_ne!(f[0], *other, "rule {i} differs from rule 0");
-            }
-            let mut distinct = f[1..].to_vec();
-            distinct.sort_unstable();
-            distinct.dedup();
-            assert_eq!(distinct.len(), 6);
-            // Handles differ, positions count up.
-            assert_eq!(
-                shape.rules.iter().map(|r| r.position).collect::<Vec<_>>(),
-                (0..7).collect::<Vec<_>>()
-            );
-        },
-    );
+        );
+        let shape = shape();
+        let f: Vec<u64> = shape.rules.iter().map(|r| r.fingerprint).collect();
+        assert_eq!(f.len(), 7);
+        assert_eq!(f[0], f[1], "the same rule twice");
+        for (i, other) in f.iter().enumerate().skip(2) {
+            assert_ne!(f[0], *other, "rule {i} differs from rule 0");
+        }
+        let mut distinct = f[1..].to_vec();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), 6);
+        // Handles differ, positions count up.
+        assert_eq!(
+            shape.rules.iter().map(|r| r.position).collect::<Vec<_>>(),
+            (0..7).collect::<Vec<_>>()
+        );
+    });
 }
 
 #[test]
 fn a_missing_table_is_none() {
-    in_netns("a_missing_table_is_none", || {
+    in_netns(|| {
         nft_stdin(RULESET);
         let mut c = SetClient::open().unwrap();
         assert_eq!(c.table_shape(Family::Inet, "nope").unwrap(), None);
@@ -237,7 +234,7 @@ fn a_missing_table_is_none() {
 
 #[test]
 fn a_big_interval_set_still_gives_the_shape() {
-    in_netns("a_big_interval_set_still_gives_the_shape", || {
+    in_netns(|| {
         nft_stdin(RULESET);
         let mut c = SetClient::open().unwrap();
         // 200,000 separate /32s (every other address from 10.0.0.0): 400,000 kernel keys.
@@ -259,7 +256,7 @@ fn a_big_interval_set_still_gives_the_shape() {
 
 #[test]
 fn readings_during_commits_are_each_one_generation() {
-    in_netns("readings_during_commits_are_each_one_generation", || {
+    in_netns(|| {
         nft_stdin(RULESET);
         // Another thread of this namespace (threads inherit it) replaces chain `sub` 200
         // times, each time with n rules all commented "gen-n"; every reading must show one

@@ -24,6 +24,30 @@ pub fn in_netns<T: Send>(f: impl FnOnce() -> T + Send) -> Option<T> {
     Some(ns.run_in(f))
 }
 
+/// `nft -f -` with `script` on stdin, in the calling thread's namespace; panics on
+/// failure.
+pub fn nft_stdin(script: &str) {
+    use std::io::Write;
+    let mut child = Command::new("nft")
+        .args(["-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("nft runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "nft -f: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// `nft args…`, its stdout; panics on failure.
 pub fn nft(args: &[&str]) -> String {
     let out = Command::new("nft").args(args).output().expect("nft runs");
