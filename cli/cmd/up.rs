@@ -27,7 +27,7 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
     for note in &loaded.compiled.notes {
         say(&format!("note: {note}"))?;
     }
-    lockout::guard(&loaded.compiled.ruleset, args.force)?;
+    lockout::guard(&loaded.compiled.ruleset, &state, args.force)?;
     let script = policy_script(&loaded, &state)?;
     let confirm = match (args.confirm, args.no_confirm) {
         (Some(secs), _) => Some(secs),

@@ -536,7 +536,10 @@ fn firehol_level1_loads_less_the_allowlist_and_loopback_keeps_working() {
     assert!(loopback_tcp_works(&s), "loopback TCP after the import");
     assert_eq!(s.from(BAD), Fate::Dropped);
     assert!(!s.stored("firehol").contains("127.0.0.0/8"));
-    assert_eq!(s.run(&["block", "test", "127.0.0.1"]).status.code(), Some(1));
+    assert_eq!(
+        s.run(&["block", "test", "127.0.0.1"]).status.code(),
+        Some(1)
+    );
     let t = s.ok(&["block", "test", BAD]);
     assert!(t.contains("list firehol: 192.0.2.2/31"), "{t}");
     // --force keeps this host's address in the list, never loopback; and traffic on lo
@@ -626,7 +629,10 @@ fn cli_and_library_racing_for_1000_bans_lose_nothing() {
     assert_eq!(v["bans"].as_array().unwrap().len(), 1000);
     let set = s.set("ban_4");
     for i in [0, 499, 500, 999] {
-        assert!(set.contains(&addr(i).to_string()), "{i} missing from the kernel");
+        assert!(
+            set.contains(&addr(i).to_string()),
+            "{i} missing from the kernel"
+        );
     }
     assert_eq!(set.matches(" expires ").count(), 1000, "{set}");
 }

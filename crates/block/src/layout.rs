@@ -23,6 +23,29 @@ pub const CHAIN_PRIORITY: Priority = Priority {
 /// The comment of the first rule of `block_input`, which accepts loopback traffic.
 pub const LOOPBACK_COMMENT: &str = "rampart: loopback is never blocked";
 
+/// The comment of the rules dropping timed bans.
+pub const BAN_COMMENT: &str = "rampart: timed ban";
+
+/// The comment of the rules dropping list `name`'s sources.
+pub fn list_comment(name: &ListName) -> String {
+    format!("rampart: block list {name}")
+}
+
+/// What one drop rule of the block chains tests: a packet whose source is in `set` is
+/// dropped. The nft chains ([`Layout::chains`]) and the ruleset model the simulator walks
+/// (`rampart_enforce::BlockModel`) are both made from these, in this order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DropRule {
+    /// The set's name (`ban_4`, `bl_NAME_6`).
+    pub set: String,
+    /// IPv4 (`ip saddr`) or IPv6 (`ip6 saddr`).
+    pub v4: bool,
+    /// The list, or `None` for the timed bans.
+    pub list: Option<ListName>,
+    /// The rule's comment.
+    pub comment: String,
+}
+
 /// The nft set holding list `name`'s IPv4 (`v4`) or IPv6 prefixes.
 pub fn set_name(name: &ListName, v4: bool) -> String {
     // nft identifiers take `-` after the first character, so the name is used as is.
@@ -50,18 +73,18 @@ fn set(name: String, v4: bool, interval: bool, note: String) -> Set {
     }
 }
 
-fn drop_from(set: &str, v4: bool, comment: String) -> Rule {
+fn drop_from(d: DropRule) -> Rule {
     Rule {
         stmts: vec![
             Stmt::Match {
-                left: if v4 { "ip saddr" } else { "ip6 saddr" }.into(),
+                left: if d.v4 { "ip saddr" } else { "ip6 saddr" }.into(),
                 op: Op::Implicit,
-                right: format!("@{set}"),
+                right: format!("@{}", d.set),
             },
             Stmt::Counter,
             Stmt::Verdict(Verdict::Drop),
         ],
-        comment: Some(comment),
+        comment: Some(d.comment),
         origin: None,
     }
 }
@@ -110,6 +133,31 @@ impl Layout {
         out
     }
 
+    /// The drop rules of both chains, in order: the timed bans, then each list; IPv4
+    /// before IPv6.
+    pub fn drop_rules(&self) -> Vec<DropRule> {
+        let mut out = Vec::with_capacity(2 + 2 * self.lists.len());
+        for (set, v4) in [(BAN_SET_V4, true), (BAN_SET_V6, false)] {
+            out.push(DropRule {
+                set: set.into(),
+                v4,
+                list: None,
+                comment: BAN_COMMENT.into(),
+            });
+        }
+        for l in &self.lists {
+            for v4 in [true, false] {
+                out.push(DropRule {
+                    set: set_name(l, v4),
+                    v4,
+                    list: Some(l.clone()),
+                    comment: list_comment(l),
+                });
+            }
+        }
+        out
+    }
+
     /// The base chains `block_input` and `block_forward`. On input, traffic on `lo` is
     /// accepted first: a list or ban never cuts a host off from itself (a web
     /// application's connection to its database on 127.0.0.1), whatever was loaded or
@@ -133,17 +181,7 @@ impl Layout {
                         origin: None,
                     });
                 }
-                rules.push(drop_from(BAN_SET_V4, true, "rampart: timed ban".into()));
-                rules.push(drop_from(BAN_SET_V6, false, "rampart: timed ban".into()));
-                for l in &self.lists {
-                    for v4 in [true, false] {
-                        rules.push(drop_from(
-                            &set_name(l, v4),
-                            v4,
-                            format!("rampart: block list {l}"),
-                        ));
-                    }
-                }
+                rules.extend(self.drop_rules().into_iter().map(drop_from));
                 Chain {
                     name: (*name).into(),
                     base: Some(BaseChain {

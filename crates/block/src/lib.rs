@@ -77,7 +77,8 @@ mod list;
 
 pub use allow::{Allowed, Allowlist, Carved, Conflict, ConflictKind};
 pub use layout::{
-    set_name, Layout, BAN_SET_V4, BAN_SET_V6, CHAINS, CHAIN_PRIORITY, LOOPBACK_COMMENT,
+    list_comment, set_name, DropRule, Layout, BAN_COMMENT, BAN_SET_V4, BAN_SET_V6, CHAINS,
+    CHAIN_PRIORITY, LOOPBACK_COMMENT,
 };
 pub use list::{
     parse_target, Ban, Bans, List, ListError, ListName, ListSummary, Located, DEFAULT_LIST,
