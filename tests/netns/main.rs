@@ -8,6 +8,7 @@
 
 mod apply;
 mod block;
+mod block_trace;
 mod cli_lab;
 mod collapse;
 mod diff;
