@@ -31,11 +31,21 @@ pub fn run(args: TraceArgs) -> Result<ExitCode> {
     };
     if !args.no_block_lists {
         let state = super::apply::state_dir(&args.store)?;
-        if let Some(m) = add_block_lists(&mut ruleset, &state)? {
-            notes.push(format!(
+        match add_block_lists(&mut ruleset, &state) {
+            Ok(Some(m)) => notes.push(format!(
                 "{}, traced first as the kernel runs them; --no-block-lists leaves them out",
                 block_summary(&m)
-            ));
+            )),
+            Ok(None) => {}
+            // Tracing is offline work a user without root does too: unreadable lists
+            // are said, not fatal.
+            Err(e) if permission_denied(&e) => {
+                let detail = e.chain().nth(1).map_or(e.to_string(), |c| c.to_string());
+                notes.push(format!(
+                    "block lists left out: {detail} (run as root, or give --state-dir)"
+                ));
+            }
+            Err(e) => bail!("{e:#}\n  remedy: --no-block-lists traces without them"),
         }
     }
     let host = match &args.host {
@@ -100,6 +110,13 @@ pub fn block_summary(m: &BlockModel) -> String {
         plural(m.prefix_count(), "prefix", "prefixes"),
         plural(m.ban_count(), "timed ban", "timed bans")
     )
+}
+
+fn permission_denied(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::PermissionDenied)
+    })
 }
 
 fn unix_now() -> u64 {

@@ -343,3 +343,39 @@ fn blocked_sources_name_their_list_and_stored_prefix() {
     );
     let _ = std::fs::remove_dir_all(&state);
 }
+
+#[test]
+fn a_bad_stored_list_fails_the_trace_and_names_the_way_around() {
+    let state = block_state("bad");
+    std::fs::write(state.join("lists/hand.list"), "198.51.100.0/33\n").unwrap();
+    let state_arg = state.display().to_string();
+    let args = [
+        "trace",
+        "--script",
+        "examples/webserver.sh",
+        "--state-dir",
+        &state_arg,
+        "--in",
+        "eth0",
+        "--src",
+        "192.0.2.200",
+        "--dst",
+        "203.0.113.5",
+        "--dport",
+        "22",
+    ];
+    let out = rampart(&args);
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    assert!(
+        out.stderr.contains("hand.list:1: not a CIDR")
+            && out
+                .stderr
+                .contains("remedy: --no-block-lists traces without them"),
+        "{}",
+        out.stderr
+    );
+    let mut without = args.to_vec();
+    without.push("--no-block-lists");
+    assert_eq!(rampart(&without).code, 0);
+    let _ = std::fs::remove_dir_all(&state);
+}
