@@ -153,6 +153,12 @@ pub struct TraceArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Leave out the block lists and timed bans of the state directory (by default they
+    /// are traced first, as the kernel runs them before the policy).
+    #[arg(long)]
+    pub no_block_lists: bool,
+    #[command(flatten)]
+    pub store: StateArgs,
 }
 
 /// One packet, as flags (also the syntax of a `--packets` file line).
@@ -309,6 +315,9 @@ pub struct LockoutArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// The block lists and timed bans of this state directory are checked too.
+    #[command(flatten)]
+    pub state: StateArgs,
 }
 
 /// Where rampart keeps what it applied and saved.

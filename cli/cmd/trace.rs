@@ -5,12 +5,14 @@ use std::io::Write;
 use std::net::IpAddr;
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
+use rampart_enforce::{BlockModel, Store};
+use rampart_kernel::StateDir;
 use rampart_ruleset::lex::{self, LexOptions};
-use rampart_ruleset::{MacAddr, Protocol, TcpFlags};
+use rampart_ruleset::{MacAddr, Protocol, Ruleset, TcpFlags};
 use rampart_sim::{CtState, Fate, Host, HostInterface, IfAddr, Packet, Simulator, Trace};
 use serde::Serialize;
 
@@ -19,7 +21,7 @@ use crate::input::{load_ruleset_args, read_source};
 
 /// Traces one packet or a batch.
 pub fn run(args: TraceArgs) -> Result<ExitCode> {
-    let (ruleset, _) = load_ruleset_args(&args.ruleset)?;
+    let (mut ruleset, _) = load_ruleset_args(&args.ruleset)?;
     let (packets, mut notes) = match &args.packets {
         Some(path) => (read_batch(path)?, Vec::new()),
         None => {
@@ -27,6 +29,25 @@ pub fn run(args: TraceArgs) -> Result<ExitCode> {
             (vec![packet], notes)
         }
     };
+    if !args.no_block_lists {
+        let state = super::apply::state_dir(&args.store)?;
+        match add_block_lists(&mut ruleset, &state) {
+            Ok(Some(m)) => notes.push(format!(
+                "{}, traced first as the kernel runs them; --no-block-lists leaves them out",
+                block_summary(&m)
+            )),
+            Ok(None) => {}
+            // Tracing is offline work a user without root does too: unreadable lists
+            // are said, not fatal.
+            Err(e) if permission_denied(&e) => {
+                let detail = e.chain().nth(1).map_or(e.to_string(), |c| c.to_string());
+                notes.push(format!(
+                    "block lists left out: {detail} (run as root, or give --state-dir)"
+                ));
+            }
+            Err(e) => bail!("{e:#}\n  remedy: --no-block-lists traces without them"),
+        }
+    }
     let host = match &args.host {
         Some(path) => {
             let source = read_source(path)?;
@@ -68,6 +89,41 @@ pub fn run(args: TraceArgs) -> Result<ExitCode> {
         write!(out, "{trace}")?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Adds the block lists and the bans running now of `state` to `ruleset`, as the kernel
+/// enforces them (chains `block_input`/`block_forward` before the policy); `None` when
+/// nothing was ever blocked there.
+pub fn add_block_lists(ruleset: &mut Ruleset, state: &StateDir) -> Result<Option<BlockModel>> {
+    let store = Store::new(state.clone());
+    rampart_enforce::add_block_lists(ruleset, &store, unix_now())
+        .with_context(|| format!("the block lists of {}", state.root().display()))
+}
+
+/// `block lists included: 2 lists (4 prefixes), 1 timed ban`.
+pub fn block_summary(m: &BlockModel) -> String {
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    format!(
+        "block lists included: {} ({}), {}",
+        plural(m.list_count(), "list", "lists"),
+        plural(m.prefix_count(), "prefix", "prefixes"),
+        plural(m.ban_count(), "timed ban", "timed bans")
+    )
+}
+
+fn permission_denied(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::PermissionDenied)
+    })
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
 }
 
 /// Without a host description: a host that owns every destination, on the interface the

@@ -25,7 +25,7 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
     for note in &loaded.compiled.notes {
         say(&format!("note: {note}"))?;
     }
-    lockout::guard(&loaded.compiled.ruleset, args.force)?;
+    lockout::guard(&loaded.compiled.ruleset, &state, args.force)?;
     let script = policy_script(&loaded)?;
     let confirm = match (args.confirm, args.no_confirm) {
         (Some(secs), _) => Some(secs),

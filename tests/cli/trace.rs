@@ -222,3 +222,160 @@ fn bad_packet_flags_are_explained() {
         "rampart: --src example.com: not an IP address (host names are not resolved)\n"
     );
 }
+
+/// A state directory holding list `manual` (a network with a comment, an IPv6 network),
+/// list `drop` and a timed ban, written in the stored formats.
+fn block_state(tag: &str) -> std::path::PathBuf {
+    use rampart_block::{Ban, Bans, List, ListName};
+    let dir = std::env::temp_dir().join(format!("rampart-cli-trace-{}-{tag}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let lists = dir.join("lists");
+    std::fs::create_dir_all(&lists).unwrap();
+    let mut manual = List::new(ListName::new("manual").unwrap());
+    manual.insert("198.51.100.0/24".parse().unwrap(), Some("scanner".into()));
+    manual.insert("2001:db8:bad::/48".parse().unwrap(), None);
+    std::fs::write(lists.join("manual.list"), manual.to_text()).unwrap();
+    let mut drop = List::new(ListName::new("drop").unwrap());
+    drop.insert("192.0.2.128/25".parse().unwrap(), None);
+    std::fs::write(lists.join("drop.list"), drop.to_text()).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    // Two days, three and a half hours: printed as `2d 3h` for the next half hour.
+    let ban = Ban {
+        addr: "192.0.2.9".parse().unwrap(),
+        expires: now + 2 * 86_400 + 3 * 3_600 + 1_800,
+        list: "manual".into(),
+        comment: Some("ssh brute force".into()),
+    };
+    let lifted = Ban {
+        addr: "192.0.2.10".parse().unwrap(),
+        expires: 0,
+        list: "manual".into(),
+        comment: None,
+    };
+    let mut journal = Bans::default().to_text(now);
+    journal.push_str(&Bans::line(&Ban {
+        expires: now + 60,
+        ..lifted.clone()
+    }));
+    journal.push_str(&Bans::line(&ban));
+    journal.push_str(&Bans::line(&lifted));
+    std::fs::write(lists.join("bans"), journal).unwrap();
+    dir
+}
+
+/// `rampart trace` of the webserver example, ssh from `src`, with `--state-dir`.
+fn trace_blocked(state: &std::path::Path, src: &str, extra: &[&str]) -> String {
+    let state = state.display().to_string();
+    let mut args = vec![
+        "trace",
+        "--script",
+        "examples/webserver.sh",
+        "--host",
+        "examples/webserver.host",
+        "--state-dir",
+        &state,
+        "--in",
+        "eth0",
+        "--src",
+        src,
+        "--dst",
+        if src.contains(':') {
+            "2001:db8:5::5"
+        } else {
+            "203.0.113.5"
+        },
+        "--dport",
+        "22",
+    ];
+    args.extend_from_slice(extra);
+    let out = rampart(&args);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    out.stdout
+}
+
+#[test]
+fn blocked_sources_name_their_list_and_stored_prefix() {
+    let state = block_state("blocked");
+    golden(
+        "webserver-blocked-list.txt",
+        &trace_blocked(&state, "198.51.100.9", &[]),
+    );
+    golden(
+        "webserver-blocked-ban.txt",
+        &trace_blocked(&state, "192.0.2.9", &[]),
+    );
+    let v6 = trace_blocked(&state, "2001:db8:bad::7", &[]);
+    assert!(
+        v6.contains("hint: rampart: block list manual: source 2001:db8:bad::7 is in set bl_manual_6 as 2001:db8:bad::/48\n"),
+        "{v6}"
+    );
+    // A lifted ban (a later journal line with expiry 0) is not traced.
+    let lifted = trace_blocked(&state, "192.0.2.10", &[]);
+    assert!(lifted.contains("fate: delivered locally"), "{lifted}");
+    // The policy alone: no block chains, no note, ssh accepted.
+    let open = trace_blocked(&state, "198.51.100.9", &["--no-block-lists"]);
+    assert!(!open.contains("block"), "{open}");
+    assert!(open.contains("fate: delivered locally"), "{open}");
+    // The environment names the state directory too.
+    let out = crate::util::rampart_env(
+        &[
+            "trace",
+            "--script",
+            "examples/webserver.sh",
+            "--in",
+            "eth0",
+            "--src",
+            "198.51.100.9",
+            "--dst",
+            "203.0.113.5",
+            "--dport",
+            "22",
+        ],
+        &[("RAMPART_STATE_DIR", state.to_str().unwrap())],
+    );
+    assert!(
+        out.stdout.contains("fate: dropped by filter:block_input:4"),
+        "{}",
+        out.stdout
+    );
+    let _ = std::fs::remove_dir_all(&state);
+}
+
+#[test]
+fn a_bad_stored_list_fails_the_trace_and_names_the_way_around() {
+    let state = block_state("bad");
+    std::fs::write(state.join("lists/hand.list"), "198.51.100.0/33\n").unwrap();
+    let state_arg = state.display().to_string();
+    let args = [
+        "trace",
+        "--script",
+        "examples/webserver.sh",
+        "--state-dir",
+        &state_arg,
+        "--in",
+        "eth0",
+        "--src",
+        "192.0.2.200",
+        "--dst",
+        "203.0.113.5",
+        "--dport",
+        "22",
+    ];
+    let out = rampart(&args);
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    assert!(
+        out.stderr.contains("hand.list:1: not a CIDR")
+            && out
+                .stderr
+                .contains("remedy: --no-block-lists traces without them"),
+        "{}",
+        out.stderr
+    );
+    let mut without = args.to_vec();
+    without.push("--no-block-lists");
+    assert_eq!(rampart(&without).code, 0);
+    let _ = std::fs::remove_dir_all(&state);
+}

@@ -18,8 +18,24 @@ pub struct Output {
 
 /// Runs `rampart ARGS` from the repository root with `stdin` as standard input.
 pub fn rampart_stdin(args: &[&str], stdin: &str) -> Output {
+    run(args, stdin, &[])
+}
+
+/// Runs `rampart ARGS` with these environment variables set.
+pub fn rampart_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    run(args, "", env)
+}
+
+fn run(args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_rampart"))
         .args(args)
+        // No state directory unless a test names one: the machine's /var/lib/rampart
+        // (block lists that `trace` and `lockout-check` would include) stays out.
+        .env(
+            "RAMPART_STATE_DIR",
+            root().join("target/cli-tests-no-state-dir"),
+        )
+        .envs(env.iter().copied())
         .current_dir(root())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

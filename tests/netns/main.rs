@@ -12,6 +12,7 @@
 
 mod apply;
 mod block;
+mod block_trace;
 mod cli_lab;
 mod collapse;
 mod diff;

@@ -25,6 +25,30 @@ pub const CHAIN_PRIORITY: Priority = Priority {
 /// loopback traffic.
 pub const LOOPBACK_COMMENT: &str = "rampart: loopback is never blocked";
 
+/// The comment of the rules dropping timed bans.
+pub const BAN_COMMENT: &str = "rampart: timed ban";
+
+/// The comment of the rules dropping list `name`'s sources.
+pub fn list_comment(name: &ListName) -> String {
+    format!("rampart: block list {name}")
+}
+
+/// What the block tables drop, one rule per list (or the bans) and family, for the ruleset
+/// model the simulator walks (`rampart_enforce::BlockModel`): a packet whose source is in
+/// `set` is dropped. The kernel holds a list in two sets per family (single addresses,
+/// networks) for loading speed; for verdicts they are one set, named as the networks'.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DropRule {
+    /// The set's name (`ban_4`, `bl_NAME_6`).
+    pub set: String,
+    /// IPv4 (`ip saddr`) or IPv6 (`ip6 saddr`).
+    pub v4: bool,
+    /// The list, or `None` for the timed bans.
+    pub list: Option<ListName>,
+    /// The rule's comment, as in the kernel.
+    pub comment: String,
+}
+
 /// A set of one of the block tables (family `inet`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SetId {
@@ -189,7 +213,7 @@ impl Layout {
                 set(BAN_SET_V4.into(), true, Kind::Bans, note("IPv4")),
                 set(BAN_SET_V6.into(), false, Kind::Bans, note("IPv6")),
             ],
-            "rampart: timed ban",
+            BAN_COMMENT,
         )
     }
 
@@ -209,7 +233,7 @@ impl Layout {
                 set(host_set_name(name, false), false, Kind::Hosts, hosts),
                 set(set_name(name, false), false, Kind::Networks, nets),
             ],
-            &format!("rampart: block list {name}"),
+            &list_comment(name),
         )
     }
 
@@ -217,6 +241,31 @@ impl Layout {
     pub fn tables(&self) -> Vec<Table> {
         let mut out = vec![Layout::bans_table()];
         out.extend(self.lists.iter().map(Layout::list_table));
+        out
+    }
+
+    /// The drop rules, in the kernel's order: the timed bans, then each list; IPv4 before
+    /// IPv6 (see [`DropRule`]).
+    pub fn drop_rules(&self) -> Vec<DropRule> {
+        let mut out = Vec::with_capacity(2 + 2 * self.lists.len());
+        for (set, v4) in [(BAN_SET_V4, true), (BAN_SET_V6, false)] {
+            out.push(DropRule {
+                set: set.into(),
+                v4,
+                list: None,
+                comment: BAN_COMMENT.into(),
+            });
+        }
+        for l in &self.lists {
+            for v4 in [true, false] {
+                out.push(DropRule {
+                    set: set_name(l, v4),
+                    v4,
+                    list: Some(l.clone()),
+                    comment: list_comment(l),
+                });
+            }
+        }
         out
     }
 

@@ -77,9 +77,9 @@ mod list;
 
 pub use allow::{Allowed, Allowlist, Carved, Conflict, ConflictKind};
 pub use layout::{
-    ban_set, host_set_name, is_block_table, list_host_set, list_set, list_table, set_name, Layout,
-    SetId, BANS_TABLE, BAN_SET_V4, BAN_SET_V6, CHAINS, CHAIN_PRIORITY, LIST_TABLE_PREFIX,
-    LOOPBACK_COMMENT,
+    ban_set, host_set_name, is_block_table, list_comment, list_host_set, list_set, list_table,
+    set_name, DropRule, Layout, SetId, BANS_TABLE, BAN_COMMENT, BAN_SET_V4, BAN_SET_V6, CHAINS,
+    CHAIN_PRIORITY, LIST_TABLE_PREFIX, LOOPBACK_COMMENT,
 };
 pub use list::{
     parse_target, Ban, Bans, List, ListError, ListName, ListSummary, Located, DEFAULT_LIST,

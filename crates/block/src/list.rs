@@ -202,6 +202,11 @@ impl List {
         range.to_prefixes().into_iter().find(|p| p.contains(ip))
     }
 
+    /// The comment stored with exactly `p`.
+    pub fn comment(&self, p: Prefix) -> Option<&str> {
+        self.comments.get(&p).map(String::as_str)
+    }
+
     /// Where `ip` is in this list, if it is.
     pub fn locate(&self, ip: IpAddr) -> Option<Located> {
         let prefix = self.covering(ip)?;

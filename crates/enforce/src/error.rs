@@ -37,6 +37,10 @@ pub enum Error {
     /// A timed ban was asked for a network.
     #[error("a timed ban takes single addresses; {0} is a network\n  remedy: leave out --timeout (lists of networks are permanent, `rampart block del` lifts them)")]
     TimedNetwork(Prefix),
+    /// The ruleset given to [`crate::BlockModel::add_to`] already has a set or chain of
+    /// the block layout's names.
+    #[error("the ruleset already has a {0}, a name rampart's block lists use")]
+    NameTaken(String),
     /// A list that is not stored.
     #[error("there is no list {0} (see `rampart block lists`)")]
     NoSuchList(String),

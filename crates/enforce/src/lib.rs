@@ -17,6 +17,7 @@
 //!                  ├─ test ─▶ one kernel lookup per set (never a dump) + Store comment
 //!                  ├─ lists ─▶ Store header lines + one declaration lookup per set
 //!                  └─ restore (boot, after apply) ─▶ declare layout, load lists, re-ban
+//!  trace / lockout check ─▶ BlockModel::load(Store) ─▶ add_to(Ruleset) ─▶ simulator
 //! ```
 //!
 //! Nothing here reads the clock: `now` (seconds since the epoch) is an argument.
@@ -40,6 +41,7 @@ mod allow;
 mod enforcer;
 mod error;
 mod kernel;
+mod model;
 mod store;
 
 pub use allow::discover_allowlist;
@@ -49,6 +51,7 @@ pub use enforcer::{
 };
 pub use error::Error;
 pub use kernel::Kernel;
+pub use model::{add_block_lists, BlockModel, JUMP_COMMENT};
 pub use store::{Lock, Store};
 
 use rampart_nft::{CompileErrors, CompileOptions, NftScript};

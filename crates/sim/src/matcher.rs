@@ -8,7 +8,7 @@
 //! answers it from the branch's assumptions, or assumes it matches and records a fork in
 //! which it does not.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
 
@@ -150,9 +150,11 @@ impl Decider<'_> {
 pub(crate) struct PreparedSet {
     family: Family,
     kind: SetKind,
-    /// Address-only kinds: masked networks grouped by prefix length, so a lookup costs one
-    /// hash probe per distinct length instead of a scan of (possibly a million) entries.
-    by_len: Vec<(u8, HashSet<IpAddr>)>,
+    /// Address-only kinds: masked networks grouped by prefix length, longest first, each
+    /// with its index in the set's entries: a lookup is a longest-prefix match costing one
+    /// hash probe per distinct length (at most 129), never a scan of (possibly a million)
+    /// entries.
+    by_len: Vec<(u8, HashMap<IpAddr, usize>)>,
     /// Kinds with ports: scanned.
     with_ports: Vec<PortEntry>,
 }
@@ -162,12 +164,16 @@ type PortEntry = (Option<Prefix>, Option<(Protocol, PortRange)>);
 
 impl PreparedSet {
     fn new(set: &IpSet) -> PreparedSet {
-        let mut by_len: HashMap<u8, HashSet<IpAddr>> = HashMap::new();
+        let mut by_len: HashMap<u8, HashMap<IpAddr, usize>> = HashMap::new();
         let mut with_ports = Vec::new();
-        for entry in &set.entries {
+        for (i, entry) in set.entries.iter().enumerate() {
             match (set.kind, entry.addr) {
                 (SetKind::HashIp | SetKind::HashNet, Some(p)) => {
-                    by_len.entry(p.len()).or_default().insert(p.addr());
+                    by_len
+                        .entry(p.len())
+                        .or_default()
+                        .entry(p.addr())
+                        .or_insert(i);
                 }
                 _ => with_ports.push((entry.addr, entry.port)),
             }
@@ -183,9 +189,18 @@ impl PreparedSet {
     }
 
     fn has_addr(&self, addr: IpAddr) -> bool {
-        self.by_len
-            .iter()
-            .any(|(len, nets)| Prefix::new(addr, *len).is_some_and(|p| nets.contains(&p.addr())))
+        self.entry_of(addr).is_some()
+    }
+
+    /// The index (in the set's entries) of the most specific network holding `addr`, for
+    /// address-only kinds of the address's family.
+    pub(crate) fn entry_of(&self, addr: IpAddr) -> Option<usize> {
+        if Family::of(addr) != self.family {
+            return None;
+        }
+        self.by_len.iter().find_map(|(len, nets)| {
+            Prefix::new(addr, *len).and_then(|p| nets.get(&p.addr()).copied())
+        })
     }
 
     /// bitmap:port: the port alone, whatever the protocol (ipset ignores it there).
@@ -214,6 +229,13 @@ impl PreparedSet {
 /// All sets of a ruleset by name.
 #[derive(Debug, Default)]
 pub(crate) struct Sets(HashMap<String, PreparedSet>);
+
+impl Sets {
+    /// The prepared set called `name`.
+    pub fn get(&self, name: &str) -> Option<&PreparedSet> {
+        self.0.get(name)
+    }
+}
 
 impl Sets {
     pub fn new(sets: &[IpSet]) -> Sets {

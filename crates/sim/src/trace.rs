@@ -439,6 +439,9 @@ pub enum HintKind {
     /// DNAT sends the packet back out the interface it came in by, source unchanged: the
     /// server answers the client directly and the reply bypasses the reverse NAT.
     Hairpin,
+    /// Dropped or rejected by a rule matching a set: the entry holding the address (a
+    /// block list's stored network and its comment, a timed ban and the time it has left).
+    SetMember,
 }
 
 /// A remark on a branch's outcome, for the admin asking "why".

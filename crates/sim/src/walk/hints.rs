@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 
 use rampart_prefix::Prefix;
-use rampart_ruleset::{rule_args, Action, Policy, TableKind, Target};
+use rampart_ruleset::{rule_args, Action, Match, Policy, SetDir, TableKind, Target};
 
 use super::Walk;
 use crate::explain::describe;
@@ -41,6 +41,17 @@ impl Walk<'_, '_> {
                 chain,
                 rule: None,
             } => hints.push(self.policy_drop(*table, chain)),
+            Fate::Dropped {
+                table,
+                chain,
+                rule: Some(n),
+            }
+            | Fate::Rejected {
+                table,
+                chain,
+                rule: Some(n),
+                ..
+            } => hints.extend(self.set_members(*table, chain, *n)),
             _ => {}
         }
         hints
@@ -164,6 +175,67 @@ impl Walk<'_, '_> {
         })
     }
 
+    /// The set entries that made rule `n` of `table:chain` match: which stored network
+    /// (with its comment and, for a timed entry, the time left) holds the packet's
+    /// address. Led by the rule's comment, which says what the set is for (`rampart:
+    /// block list manual`).
+    fn set_members(&self, table: TableKind, chain: &str, n: usize) -> Vec<Hint> {
+        let c = self.c;
+        let Some(rule) = c
+            .tables
+            .get(&(self.family, table))
+            .and_then(|&ti| Some(&c.ruleset.tables[ti].chains[c.chain(ti, chain)?]))
+            .and_then(|ch| ch.rules.get(n.checked_sub(1)?))
+        else {
+            return Vec::new();
+        };
+        let why = rule.spec.matches.iter().find_map(|m| match m {
+            Match::Comment(text) => Some(text.as_str()),
+            _ => None,
+        });
+        let mut hints = Vec::new();
+        for m in &rule.spec.matches {
+            let Match::Set(sm) = m else { continue };
+            if sm.negated || sm.dirs.len() != 1 {
+                continue;
+            }
+            let (dir, addr) = match sm.dirs[0] {
+                SetDir::Src => ("source", self.src),
+                SetDir::Dst => ("destination", self.dst),
+            };
+            let Some(entry) = c
+                .sets
+                .get(&sm.name)
+                .and_then(|p| p.entry_of(addr))
+                .and_then(|i| c.ruleset.set(&sm.name)?.entries.get(i))
+            else {
+                continue;
+            };
+            let Some(net) = entry.addr else { continue };
+            let mut text = String::new();
+            if let Some(why) = why {
+                text.push_str(&format!("{why}: "));
+            }
+            let net = if net.len() == rampart_prefix::width(net.addr()) {
+                net.addr().to_string()
+            } else {
+                net.to_string()
+            };
+            text.push_str(&format!("{dir} {addr} is in set {} as {net}", sm.name));
+            if let Some(secs) = entry.timeout.filter(|s| *s > 0) {
+                text.push_str(&format!(", expires in {}", duration(secs)));
+            }
+            if let Some(comment) = &entry.comment {
+                text.push_str(&format!("  # {comment}"));
+            }
+            hints.push(Hint {
+                kind: HintKind::SetMember,
+                text,
+            });
+        }
+        hints
+    }
+
     /// A built-in chain's DROP policy, with the nearest ACCEPT rule.
     fn policy_drop(&self, table: TableKind, chain: &str) -> Hint {
         let place = format!("{table}:{chain}");
@@ -236,6 +308,22 @@ impl Walk<'_, '_> {
     }
 }
 
+/// Seconds in words, the two largest units: `59m`, `1h 30m`, `2d 3h`, `45s`.
+fn duration(secs: u32) -> String {
+    let units = [(86_400, "d"), (3_600, "h"), (60, "m"), (1, "s")];
+    let mut parts = Vec::new();
+    let mut left = secs;
+    for (size, name) in units {
+        if left >= size && parts.len() < 2 {
+            parts.push(format!("{}{name}", left / size));
+            left %= size;
+        } else if !parts.is_empty() {
+            break;
+        }
+    }
+    parts.join(" ")
+}
+
 /// Whether a default route of the address's family leaves by `iface`.
 fn carries_default(host: &Host, iface: &str, addr: IpAddr) -> bool {
     host.routes
@@ -251,4 +339,22 @@ fn connected_elsewhere(host: &Host, iface: &str, addr: IpAddr) -> Option<Prefix>
         .flat_map(|i| &i.addrs)
         .map(|a| a.network())
         .find(|n| n.contains(addr))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn durations_in_words() {
+        for (secs, text) in [
+            (45, "45s"),
+            (60, "1m"),
+            (3_540, "59m"),
+            (3_600, "1h"),
+            (5_400, "1h 30m"),
+            (3_601, "1h"),
+            (183_600, "2d 3h"),
+        ] {
+            assert_eq!(super::duration(secs), text);
+        }
+    }
 }
