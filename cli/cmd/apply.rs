@@ -111,20 +111,71 @@ pub fn compiled_policy(args: &PolicyArgs) -> Result<Option<PolicyScript>> {
     )?))
 }
 
+/// A digest of what `apply` compiles from: this binary's version, the flags that change
+/// the result and every input file's bytes. The same digest and an unmoved ruleset
+/// generation mean the kernel has this policy: a re-apply answers without parsing ten
+/// thousand rules again.
+fn input_digest(args: &PolicyArgs) -> Result<Option<String>> {
+    let r = &args.ruleset;
+    let files = [
+        ("rules", &r.rules),
+        ("script", &r.script),
+        ("sets", &r.sets),
+        ("nft", &args.nft),
+    ];
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    eat(env!("CARGO_PKG_VERSION").as_bytes());
+    eat(&[u8::from(r.lenient)]);
+    let mut any = false;
+    for (what, path) in files {
+        eat(what.as_bytes());
+        if let Some(p) = path {
+            any = true;
+            eat(&std::fs::read(p).with_context(|| format!("reading {}", p.display()))?);
+        }
+    }
+    Ok(any.then(|| format!("{h:016x}")))
+}
+
 /// `rampart apply`.
 pub fn run(args: ApplyArgs) -> Result<ExitCode> {
     let state = state_dir(&args.state)?;
+    let input = input_digest(&args.policy)?;
+    let nft = Nft::new();
+    if let (false, None, Some(key), Some(prev)) =
+        (args.force, args.confirm, &input, state.applied()?)
+    {
+        let unmoved =
+            prev.generation.is_some() && prev.generation == rampart_kernel::generation(&nft).ok();
+        if prev.input.as_ref() == Some(key)
+            && unmoved
+            && rampart_kernel::pending(&state)?.is_empty()
+        {
+            report(&Outcome::Unchanged)?;
+            persist(&state, &nft)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
     let Some(script) = compiled_policy(&args.policy)? else {
         bail!("give the policy with --rules FILE, --script FILE or --nft FILE");
     };
-    apply_script(&state, &script, args.force, args.confirm)
+    apply_script(&state, &script, input, args.force, args.confirm)
 }
 
 /// Applies a compiled nft script (our table only) in one transaction; with `confirm`, arms
 /// the detached rollback watcher first. Shared by `apply` and `up`.
+/// `input` is the digest of what `script` was compiled from, when known
+/// (see [`input_digest`]); it is kept with the record.
 pub fn apply_script(
     state: &StateDir,
     script: &PolicyScript,
+    input: Option<String>,
     force: bool,
     confirm: Option<u64>,
 ) -> Result<ExitCode> {
@@ -140,9 +191,10 @@ pub fn apply_script(
         previous: state.applied()?,
     };
     let Some(secs) = confirm else {
-        let (outcome, record) =
+        let (outcome, mut record) =
             rampart_kernel::apply(&nft, &text, &opts).map_err(|e| script.explain(e))?;
-        if outcome != Outcome::Unchanged {
+        record.input = input;
+        if opts.previous.as_ref() != Some(&record) {
             state.set_applied(&record)?;
         }
         report(&outcome)?;
@@ -166,12 +218,17 @@ pub fn apply_script(
         return Err(e).context("starting the rollback watcher (setsid -f); nothing was applied");
     }
     match rampart_kernel::apply(&nft, &text, &opts) {
-        Ok((Outcome::Unchanged, _)) => {
+        Ok((Outcome::Unchanged, mut record)) => {
+            record.input = input;
             rampart_kernel::disarm(state, &pending.id)?;
+            if opts.previous.as_ref() != Some(&record) {
+                state.set_applied(&record)?;
+            }
             report(&Outcome::Unchanged)?;
             say("nothing to confirm")?;
         }
-        Ok((outcome, record)) => {
+        Ok((outcome, mut record)) => {
+            record.input = input;
             state.set_applied(&record)?;
             report(&outcome)?;
             if let Some(line) = super::block::load_after(state)? {

@@ -34,5 +34,5 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
             .is_terminal()
             .then_some(DEFAULT_CONFIRM_SECS),
     };
-    apply_script(&state, &script, false, confirm)
+    apply_script(&state, &script, None, false, confirm)
 }

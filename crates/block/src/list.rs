@@ -224,6 +224,7 @@ impl List {
             prefixes: self.len(),
             ipv4_addresses: self.set.v4_addresses(),
             ipv6_prefixes,
+            comments: self.comments.len(),
         }
     }
 
@@ -295,6 +296,8 @@ pub struct ListSummary {
     pub ipv4_addresses: u64,
     /// IPv6 prefixes stored.
     pub ipv6_prefixes: usize,
+    /// Prefixes stored with a comment (none: a reader needs no scan for one).
+    pub comments: usize,
 }
 
 impl ListSummary {
@@ -303,8 +306,8 @@ impl ListSummary {
     /// The header line of list `name`'s file.
     pub fn header(&self, name: &ListName) -> String {
         format!(
-            "{}{name}: {} prefixes, {} IPv4 addresses, {} IPv6 prefixes; aggregated, written by rampart, edit with `rampart block`\n",
-            Self::TAG, self.prefixes, self.ipv4_addresses, self.ipv6_prefixes
+            "{}{name}: {} prefixes, {} IPv4 addresses, {} IPv6 prefixes, {} comments; aggregated, written by rampart, edit with `rampart block`\n",
+            Self::TAG, self.prefixes, self.ipv4_addresses, self.ipv6_prefixes, self.comments
         )
     }
 
@@ -318,6 +321,7 @@ impl ListSummary {
             prefixes: n.next()??.parse().ok()?,
             ipv4_addresses: n.next()??.parse().ok()?,
             ipv6_prefixes: n.next()??.parse().ok()?,
+            comments: n.next()??.parse().ok()?,
         })
     }
 }

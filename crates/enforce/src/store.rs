@@ -162,6 +162,9 @@ impl Store {
         name: &ListName,
         prefix: rampart_prefix::Prefix,
     ) -> Result<Option<String>, Error> {
+        if self.summary(name)?.is_some_and(|s| s.comments == 0) {
+            return Ok(None);
+        }
         let p = self.list_path(name);
         let bytes = match std::fs::read(&p) {
             Ok(b) => b,

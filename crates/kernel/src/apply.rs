@@ -62,6 +62,10 @@ pub struct Applied {
     pub shape: String,
     /// The ruleset generation right after it: while it has not moved, nothing changed.
     pub generation: Option<u32>,
+    /// A digest of what the script was compiled from (the caller's: files, options,
+    /// compiler version), when the caller keeps one: the same input and an unmoved
+    /// generation mean unchanged, without compiling again.
+    pub input: Option<String>,
 }
 
 /// Builds the replace transaction for `script`, given the current table (`None`: absent).
@@ -150,12 +154,26 @@ fn current_of(shape: &KernelShape) -> TableShape {
 pub fn apply(nft: &Nft, script: &str, opts: &ApplyOptions) -> Result<(Outcome, Applied), Error> {
     let script = without_replace_preamble(script);
     let script = script.as_str();
+    // Nothing committed since our last apply of this script: unchanged, from the
+    // generation alone (one netlink round trip).
+    let unforced = (!opts.force).then_some(opts.previous.as_ref()).flatten();
+    let same = unforced.filter(|prev| same_rules(&prev.script, script));
+    if let Some(prev) = same {
+        if prev.generation == Some(netlink::generation(nft)?) {
+            return Ok((Outcome::Unchanged, prev.clone()));
+        }
+    }
     let new = parse_table(script)?;
     let before = netlink::snapshot(nft)?;
-    if let (false, Some(prev), Some(_)) = (opts.force, &opts.previous, &before.shape) {
-        let still = prev.generation == Some(before.generation) || prev.shape == before.digest();
-        if still && same_rules(&prev.script, script) {
-            return Ok((Outcome::Unchanged, prev.clone()));
+    // Something else committed (a ban, another table): unchanged if our table's shape is.
+    // The record then takes the new generation, so the next check is the cheap one.
+    if let (Some(prev), Some(_)) = (same, &before.shape) {
+        if prev.shape == before.digest() {
+            let record = Applied {
+                generation: Some(before.generation),
+                ..prev.clone()
+            };
+            return Ok((Outcome::Unchanged, record));
         }
     }
     let current = before.shape.as_ref().map(current_of);
@@ -189,6 +207,7 @@ pub fn apply(nft: &Nft, script: &str, opts: &ApplyOptions) -> Result<(Outcome, A
             script: script.to_string(),
             shape: after.digest(),
             generation: Some(after.generation),
+            input: None,
         },
     ))
 }

@@ -215,6 +215,7 @@ fn rollback(state: &StateDir, nft: &Nft, id: &str) -> Result<(), Error> {
                         script,
                         shape: after.digest(),
                         generation: Some(after.generation),
+                        input: None,
                     })?;
                 }
                 None => state.clear_applied()?,

@@ -5,6 +5,7 @@
 //! ```text
 //! applied.nft          the script of the last successful apply
 //! applied.shape        the digest of the table's shape and the ruleset generation after it
+//! applied.input        a digest of what the script was compiled from (when the caller gave one)
 //! saved.nft            `rampart save`: the whole table with set elements (the boot path)
 //! confirm/ID.pending   a commit-confirmed apply waiting for `rampart confirm`
 //! confirm/ID.snapshot  the table before it ("absent" marker when there was none)
@@ -73,30 +74,33 @@ impl StateDir {
 
     /// The record of the last apply, if any.
     pub fn applied(&self) -> Result<Option<Applied>, Error> {
-        Ok(
-            match (self.read("applied.nft")?, self.read("applied.shape")?) {
-                (Some(script), Some(shape)) => {
-                    let mut words = shape.split_whitespace();
-                    Some(Applied {
-                        script,
-                        shape: words.next().unwrap_or_default().to_string(),
-                        generation: words.next().and_then(|g| g.parse().ok()),
-                    })
-                }
-                _ => None,
-            },
-        )
+        let (Some(script), Some(shape)) = (self.read("applied.nft")?, self.read("applied.shape")?)
+        else {
+            return Ok(None);
+        };
+        let mut words = shape.split_whitespace();
+        Ok(Some(Applied {
+            script,
+            shape: words.next().unwrap_or_default().to_string(),
+            generation: words.next().and_then(|g| g.parse().ok()),
+            input: self.read("applied.input")?.map(|i| i.trim().to_string()),
+        }))
     }
 
     /// Records a successful apply.
     pub fn set_applied(&self, a: &Applied) -> Result<(), Error> {
         self.write("applied.nft", &a.script)?;
         let generation = a.generation.map(|g| g.to_string()).unwrap_or_default();
-        self.write("applied.shape", &format!("{} {generation}\n", a.shape))
+        self.write("applied.shape", &format!("{} {generation}\n", a.shape))?;
+        match &a.input {
+            Some(i) => self.write("applied.input", &format!("{i}\n")),
+            None => self.remove("applied.input"),
+        }
     }
 
     /// Forgets the last apply (after `down`).
     pub fn clear_applied(&self) -> Result<(), Error> {
+        self.remove("applied.input")?;
         self.remove("applied.shape")?;
         // Written by versions that listed the table to compare it.
         self.remove("applied.listing")?;

@@ -429,8 +429,12 @@ fn rule_shapes(bodies: Vec<Body>, table: &str) -> Vec<RuleShape> {
         let (true, Some(chain)) = (ours, chain) else {
             continue;
         };
-        // The dump gives each chain's rules together and in order.
-        let position = out.iter().rev().take_while(|r| r.chain == chain).count();
+        // The dump gives each chain's rules together and in order: one more than the
+        // rule before when it is of the same chain (a count back would be quadratic).
+        let position = match out.last() {
+            Some(prev) if prev.chain == chain => prev.position + 1,
+            _ => 0,
+        };
         let counter = exprs.iter().find_map(Expr::counter);
         out.push(RuleShape {
             chain,
