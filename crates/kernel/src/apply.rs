@@ -28,6 +28,7 @@ use crate::error::Error;
 use crate::netlink::{self, KernelShape};
 use crate::nft::Nft;
 use crate::script::{parse_table, without_replace_preamble, SetDecl, TableShape};
+use crate::NFT_SET_ANONYMOUS;
 
 /// What an apply did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,9 +117,6 @@ fn quote(name: &str) -> String {
         format!("\"{name}\"")
     }
 }
-
-/// `NFT_SET_ANONYMOUS` (include/uapi/linux/netfilter/nf_tables.h).
-const NFT_SET_ANONYMOUS: u32 = 0x1;
 
 /// The current table as [`plan`] needs it (chain and set names), from the kernel's
 /// shape.

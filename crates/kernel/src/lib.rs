@@ -55,11 +55,15 @@ pub use state::{write_atomic, StateDir, DEFAULT_STATE_DIR, STATE_DIR_ENV};
 /// The one table rampart owns: (family, name).
 pub const TABLE: (&str, &str) = ("inet", "rampart");
 
+/// `NFT_SET_ANONYMOUS` (include/uapi/linux/netfilter/nf_tables.h).
+pub(crate) const NFT_SET_ANONYMOUS: u32 = 0x1;
+
 /// `rampart save`: writes the table to `saved.nft` (and the applied policy script beside
 /// it, for `status` after a restore). When the kernel's table is what rampart applied
-/// (its shape over netlink equals the record), that script is written as it is: no
-/// `nft list`, which costs most of a second with ten thousand rules. A table changed
-/// outside rampart is listed, set elements included, and saved as the kernel has it.
+/// (nothing committed since, or the same shape and no set holding elements), that script
+/// is written as it is: no `nft list`, which costs most of a second with ten thousand
+/// rules. Otherwise the table is listed, set elements included, and saved as the kernel
+/// has it.
 /// Returns `false` (and writes nothing) when there is no table.
 pub fn save(nft: &Nft, state: &StateDir) -> Result<bool, Error> {
     let applied = state.applied()?;
@@ -73,7 +77,16 @@ pub fn save(nft: &Nft, state: &StateDir) -> Result<bool, Error> {
             let now = netlink::snapshot(nft)?;
             match (&applied, &now.shape) {
                 (_, None) => return Ok(false),
-                (Some(a), Some(_)) if a.shape == now.digest() => a.script.clone(),
+                // Same rules, and no set holds elements the script may lack (added at
+                // run time by a rule or by hand): the script is the table.
+                (Some(a), Some(shape))
+                    if a.shape == now.digest()
+                        && shape.sets.iter().all(|s| {
+                            s.flags & NFT_SET_ANONYMOUS != 0 || s.elements.unwrap_or(0) == 0
+                        }) =>
+                {
+                    a.script.clone()
+                }
                 _ => match nft.list_table()? {
                     Some(text) => text,
                     None => return Ok(false),
