@@ -335,3 +335,59 @@ fn webserver_example_compiled_and_applied() {
         .sum();
     assert!(counted > 0, "the probes were counted: {status}");
 }
+
+/// The kernel is read over netlink: a re-apply is unchanged while nothing was committed
+/// (the generation) and after a block list change elsewhere (the table's shape); a rule
+/// added by hand is seen by `status` and replaced by the next apply.
+#[test]
+fn unchanged_and_changed_outside_are_told_apart_without_listing() {
+    if !require(&[Need::Root]) {
+        return;
+    }
+    let s = setup();
+    let script = super::examples_dir().join("webserver.sh");
+    let script = script.to_str().unwrap();
+    assert!(s
+        .rampart(&["apply", "--script", script])
+        .contains("applied"));
+    assert!(s
+        .rampart(&["apply", "--script", script])
+        .contains("unchanged"));
+    // A block list commits in its own table: the policy's table is unchanged.
+    s.rampart(&["block", "add", "198.51.100.7"]);
+    let status = s.rampart(&["status", "--script", script]);
+    assert!(status.contains("yes, the kernel matches"), "{status}");
+    assert!(status.contains("drift: no"), "{status}");
+    assert!(s
+        .rampart(&["apply", "--script", script])
+        .contains("unchanged"));
+    // A rule added by hand.
+    s.lab
+        .exec(
+            "host",
+            &[
+                "nft",
+                "add",
+                "rule",
+                "inet",
+                "rampart",
+                "filter_input",
+                "tcp",
+                "dport",
+                "9",
+                "accept",
+            ],
+        )
+        .unwrap();
+    let status = s.rampart(&["status", "--script", script]);
+    assert!(
+        status.contains("the kernel's table differs (changed outside rampart)"),
+        "{status}"
+    );
+    assert!(s
+        .rampart(&["apply", "--script", script])
+        .contains("applied"));
+    assert!(!s.listing().contains("dport 9 "));
+    let status = s.rampart(&["status", "--script", script]);
+    assert!(status.contains("yes, the kernel matches"), "{status}");
+}
