@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use crate::lab::{Fate, Lab, Probe, Proto};
 
-const HOST_IP: &str = "192.0.2.1";
-const HOST_IP6: &str = "2001:db8::1";
+pub(crate) const HOST_IP: &str = "192.0.2.1";
+pub(crate) const HOST_IP6: &str = "2001:db8::1";
 /// The client's ordinary address.
 const GOOD: &str = "192.0.2.2";
 /// Addresses the tests block.
@@ -31,10 +31,14 @@ const OPEN: &str = "table inet rampart {
 }
 ";
 
-struct Setup {
-    lab: Lab,
-    state: PathBuf,
-    dir: PathBuf,
+/// A host (eth0: 192.0.2.1, 2001:db8::1) and a client holding the source addresses the
+/// tests send from, a temporary directory with `open.nft`, and rampart run inside the
+/// host's namespace with its state there. Shared by the block tests (here and in
+/// `block_trace`).
+pub(crate) struct Setup {
+    pub(crate) lab: Lab,
+    pub(crate) state: PathBuf,
+    pub(crate) dir: PathBuf,
 }
 
 impl Drop for Setup {
@@ -44,29 +48,36 @@ impl Drop for Setup {
 }
 
 fn setup() -> Setup {
-    let mut lab = Lab::new().unwrap();
-    lab.add_ns("host").unwrap();
-    lab.add_ns("client").unwrap();
-    lab.veth("host", "eth0", "client", "link0").unwrap();
-    lab.addr("host", "eth0", &format!("{HOST_IP}/24")).unwrap();
-    lab.addr("host", "eth0", &format!("{HOST_IP6}/64")).unwrap();
-    for a in [GOOD, BAD, CN, CN_EXCEPTION] {
-        lab.addr("client", "link0", &format!("{a}/24")).unwrap();
-    }
-    for a in [GOOD6, BAD6] {
-        lab.addr("client", "link0", &format!("{a}/64")).unwrap();
-    }
-    let dir = std::env::temp_dir().join(format!("{}-block", lab.id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("open.nft"), OPEN).unwrap();
-    Setup {
-        state: dir.join("state"),
-        lab,
-        dir,
-    }
+    Setup::with_sources(&[GOOD, BAD, CN, CN_EXCEPTION, GOOD6, BAD6])
 }
 
 impl Setup {
+    /// The lab with the client holding `sources` (IPv4 in 192.0.2.0/24, IPv6 in
+    /// 2001:db8::/64).
+    pub(crate) fn with_sources(sources: &[&str]) -> Setup {
+        let mut lab = Lab::new().unwrap();
+        lab.add_ns("host").unwrap();
+        lab.add_ns("client").unwrap();
+        lab.veth("host", "eth0", "client", "link0").unwrap();
+        lab.addr("host", "eth0", &format!("{HOST_IP}/24")).unwrap();
+        lab.addr("host", "eth0", &format!("{HOST_IP6}/64")).unwrap();
+        let mut sources = sources.to_vec();
+        sources.sort_unstable();
+        sources.dedup();
+        for a in sources {
+            let len = if a.contains(':') { 64 } else { 24 };
+            lab.addr("client", "link0", &format!("{a}/{len}")).unwrap();
+        }
+        let dir = std::env::temp_dir().join(format!("{}-block", lab.id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("open.nft"), OPEN).unwrap();
+        Setup {
+            state: dir.join("state"),
+            lab,
+            dir,
+        }
+    }
+
     fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new("timeout");
         c.args(["60", "ip", "netns", "exec", self.lab.ns("host").unwrap()])
@@ -78,11 +89,16 @@ impl Setup {
         c
     }
 
-    fn run(&self, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
         self.cmd(args).output().unwrap()
     }
 
-    fn ok(&self, args: &[&str]) -> String {
+    /// `rampart ARGS` as an admin connected from `ssh` (an `SSH_CONNECTION` value).
+    pub(crate) fn run_as_admin(&self, args: &[&str], ssh: &str) -> Output {
+        self.cmd(args).env("SSH_CONNECTION", ssh).output().unwrap()
+    }
+
+    pub(crate) fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
         assert!(
             out.status.success(),
@@ -135,7 +151,11 @@ impl Setup {
     }
 
     fn from(&self, src: &str) -> Fate {
-        let src: IpAddr = src.parse().unwrap();
+        self.probe(src.parse().unwrap(), PORT)
+    }
+
+    /// A TCP connection from `src` (a client address) to the host's `port`.
+    pub(crate) fn probe(&self, src: IpAddr, port: u16) -> Fate {
         let dst: IpAddr = if src.is_ipv4() { HOST_IP } else { HOST_IP6 }
             .parse()
             .unwrap();
@@ -143,7 +163,7 @@ impl Setup {
             proto: Proto::Tcp,
             src,
             dst,
-            port: PORT,
+            port,
         };
         self.lab
             .probe("client", &probe, Duration::from_millis(400))

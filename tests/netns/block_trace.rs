@@ -5,19 +5,16 @@
 //! admin's address.
 
 use std::net::IpAddr;
-use std::path::PathBuf;
-use std::process::{Command, Output};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use rampart_enforce::{BlockModel, Store};
 use rampart_kernel::StateDir;
 use rampart_ruleset::{parse_script, ParseOptions, Source};
 use rampart_sim::{Fate as SimFate, Host, Packet, Simulator};
 
-use crate::lab::{Fate, Lab, Probe, Proto};
+use crate::block::{Setup, HOST_IP, HOST_IP6};
+use crate::lab::Fate;
 
-const HOST_IP: &str = "192.0.2.1";
-const HOST_IP6: &str = "2001:db8::1";
 const OPEN_PORT: u16 = 8080;
 const CLOSED_PORT: u16 = 9090;
 
@@ -77,82 +74,12 @@ enum Expect {
     Dropped(Option<&'static str>),
 }
 
-struct Setup {
-    lab: Lab,
-    dir: PathBuf,
-}
-
-impl Drop for Setup {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-impl Setup {
-    fn new() -> Setup {
-        let mut lab = Lab::new().unwrap();
-        lab.add_ns("host").unwrap();
-        lab.add_ns("client").unwrap();
-        lab.veth("host", "eth0", "client", "link0").unwrap();
-        lab.addr("host", "eth0", &format!("{HOST_IP}/24")).unwrap();
-        lab.addr("host", "eth0", &format!("{HOST_IP6}/64")).unwrap();
-        let mut sources: Vec<&str> = PROBES.iter().map(|p| p.0).collect();
-        sources.sort();
-        sources.dedup();
-        for a in sources {
-            let len = if a.contains(':') { 64 } else { 24 };
-            lab.addr("client", "link0", &format!("{a}/{len}")).unwrap();
-        }
-        let dir = std::env::temp_dir().join(format!("{}-block-trace", lab.id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("policy.sh"), POLICY).unwrap();
-        std::fs::write(dir.join("rampart.toml"), "profile = \"webserver\"\n").unwrap();
-        Setup { lab, dir }
-    }
-
-    fn state(&self) -> PathBuf {
-        self.dir.join("state")
-    }
-
-    fn run(&self, args: &[&str], ssh: Option<&str>) -> Output {
-        let mut c = Command::new("timeout");
-        c.args(["60", "ip", "netns", "exec", self.lab.ns("host").unwrap()])
-            .arg(env!("CARGO_BIN_EXE_rampart"))
-            .args(args)
-            .env("RAMPART_STATE_DIR", self.state())
-            .current_dir(&self.dir);
-        match ssh {
-            Some(s) => c.env("SSH_CONNECTION", s),
-            None => c.env_remove("SSH_CONNECTION"),
-        };
-        c.output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args, None);
-        assert!(
-            out.status.success(),
-            "rampart {args:?}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    fn kernel(&self, src: IpAddr, port: u16) -> Fate {
-        let dst: IpAddr = if src.is_ipv4() { HOST_IP } else { HOST_IP6 }
-            .parse()
-            .unwrap();
-        let probe = Probe {
-            proto: Proto::Tcp,
-            src,
-            dst,
-            port,
-        };
-        self.lab
-            .probe("client", &probe, Duration::from_millis(400))
-            .unwrap()
-    }
+fn setup() -> Setup {
+    let sources: Vec<&str> = PROBES.iter().map(|p| p.0).collect();
+    let s = Setup::with_sources(&sources);
+    std::fs::write(s.dir.join("policy.sh"), POLICY).unwrap();
+    std::fs::write(s.dir.join("rampart.toml"), "profile = \"webserver\"\n").unwrap();
+    s
 }
 
 fn unix_now() -> u64 {
@@ -167,7 +94,7 @@ fn kernel_and_simulator_agree_on_blocked_sources() {
     if !super::require(&[super::Need::Root]) {
         return;
     }
-    let s = Setup::new();
+    let s = setup();
     s.ok(&["apply", "--script", "policy.sh"]);
     s.ok(&[
         "block",
@@ -199,7 +126,7 @@ fn kernel_and_simulator_agree_on_blocked_sources() {
     )
     .unwrap()
     .ruleset;
-    let store = Store::new(StateDir::new(s.state()));
+    let store = Store::new(StateDir::new(s.state.clone()));
     let model = BlockModel::load(&store, unix_now()).unwrap().unwrap();
     assert_eq!((model.list_count(), model.ban_count()), (2, 1));
     model.add_to(&mut ruleset).unwrap();
@@ -221,7 +148,7 @@ fn kernel_and_simulator_agree_on_blocked_sources() {
             }
             _ => false,
         };
-        let kernel = match s.kernel(ip, port) {
+        let kernel = match s.probe(ip, port) {
             Fate::Delivered { seen_src } if seen_src == ip => Expect::Delivered,
             Fate::Dropped => Expect::Dropped(None),
             other => panic!("{src}:{port}: kernel fate {other:?}"),
@@ -251,10 +178,10 @@ fn a_list_holding_the_admin_is_a_lockout() {
     if !super::require(&[super::Need::Root]) {
         return;
     }
-    let s = Setup::new();
+    let s = setup();
     s.ok(&["block", "add", "192.0.2.32/27", "--comment", "scanners"]);
     let admin = format!("192.0.2.40 50000 {HOST_IP} 22");
-    let out = s.run(&["lockout-check", "--policy", "rampart.toml"], Some(&admin));
+    let out = s.run_as_admin(&["lockout-check", "--policy", "rampart.toml"], &admin);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(
@@ -267,16 +194,13 @@ fn a_list_holding_the_admin_is_a_lockout() {
         "{text}"
     );
     // `up` refuses the same, and applies nothing.
-    let out = s.run(
-        &["up", "--policy", "rampart.toml", "--no-confirm"],
-        Some(&admin),
-    );
+    let out = s.run_as_admin(&["up", "--policy", "rampart.toml", "--no-confirm"], &admin);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("LOCKOUT"), "{err}");
     // Another admin address is fine.
-    let out = s.run(
+    let out = s.run_as_admin(
         &["lockout-check", "--policy", "rampart.toml"],
-        Some(&format!("192.0.2.2 50000 {HOST_IP} 22")),
+        &format!("192.0.2.2 50000 {HOST_IP} 22"),
     );
     assert!(
         out.status.success(),
