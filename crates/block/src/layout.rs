@@ -1,4 +1,5 @@
-//! The nft sets and chains of the block lists (their contents go over netlink).
+//! The nft tables, sets and chains of the block lists, as nft IR (their contents go over
+//! netlink).
 
 use rampart_nft::ir::{BaseChain, Chain, ChainType, Hook, Op, Priority, Rule, Set, Stmt, Verdict};
 use rampart_nft::{emit, CompileOptions, Table};

@@ -3,36 +3,36 @@
 //!
 //! Central types: [`List`] (a named, aggregated set of prefixes, stored as
 //! `lists/NAME.list` in the state directory), [`Bans`] (timed single-address bans,
-//! `lists/bans`), [`Layout`] (the nft sets and chains that hold them) and [`Allowlist`]
-//! (loopback, the host's addresses, the admin's SSH sources, the policy's `allow_from`).
+//! `lists/bans`, a journal), [`Layout`] (the nft tables, sets and chains that hold them,
+//! as nft IR) and [`Allowlist`] (loopback, the host's addresses, the admin's SSH sources,
+//! the policy's `allow_from`).
 //!
 //! ```text
-//!  block import FILE ─▶ rampart_lists ─▶ PrefixSet ─▶ List ─▶ lists/NAME.list (atomic write)
-//!                                                      │
-//!                                                      └─▶ CLI: SetClient::replace_sets,
-//!                                                          flush + elements, one netlink
-//!                                                          transaction (rampart-nfnl)
-//!  block add ADDR ─▶ Allowlist::conflicts ─▶ List::insert ─▶ SetClient add (fast path)
-//!  block add ADDR --timeout 1h ─▶ Bans ─▶ SetClient add with timeout (ban_4 / ban_6)
-//!  up / apply / restore ─▶ Layout::add_to(compiled nft IR table) ─▶ one transaction
+//!  block import FILE ─▶ rampart_lists ─▶ PrefixSet ─▶ Allowlist::carve ─▶ List
+//!        ─▶ rampart-enforce: one netlink transaction (flush + elements), lists/NAME.list
+//!  block add ADDR ─▶ Allowlist::conflicts ─▶ List::insert ─▶ elements added (fast path)
+//!  block add ADDR --timeout 1h ─▶ Ban ─▶ upsert with timeout (ban_4 / ban_6), journal line
+//!  a new list / boot ─▶ Layout::create_script (nft, the list's table, empty) ─▶ load
 //! ```
 //!
 //! # Kernel layout
 //!
-//! In `table inet rampart`, per list `NAME` two interval sets `bl_NAME_4` (`ipv4_addr`) and
-//! `bl_NAME_6` (`ipv6_addr`), and for timed bans two plain sets `ban_4` / `ban_6` with
-//! `flags timeout` (the kernel expires their elements itself, also while rampart is not
-//! running; DESIGN decision 2 keeps them apart from interval sets). Two base chains drop
-//! their sources before anything else of ours sees the packet:
+//! Each list `NAME` has a table of its own, `inet rampart_bl_NAME`, holding per family a
+//! hash set of its single addresses (`bl_NAME_4h`, `bl_NAME_6h`) and an interval set of its
+//! networks and ranges (`bl_NAME_4`, `bl_NAME_6`); the timed bans live in `inet
+//! rampart_bans`, plain sets `ban_4` / `ban_6` with `flags timeout` (the kernel expires
+//! their elements itself, also while rampart is not running; DESIGN decision 2 keeps them
+//! apart from interval sets). Each table has two base chains that drop their sources
+//! before the policy's chains see the packet:
 //!
 //! ```text
-//! chain block_input   { type filter hook input   priority filter - 10; policy accept;
-//!                       iif "lo" accept comment "rampart: loopback is never blocked"
-//!                       ip saddr @ban_4 counter drop comment "rampart: timed ban"
-//!                       ip6 saddr @ban_6 ...
-//!                       ip saddr @bl_NAME_4 counter drop comment "rampart: block list NAME"
-//!                       ip6 saddr @bl_NAME_6 ... }
-//! chain block_forward { the same on hook forward, without the loopback rule }
+//! table inet rampart_bl_NAME {
+//!   chain input   { type filter hook input   priority filter - 10; policy accept;
+//!                   iif "lo" accept comment "rampart: loopback is never blocked"
+//!                   ip saddr @bl_NAME_4h counter drop comment "rampart: block list NAME"
+//!                   ip saddr @bl_NAME_4 counter drop comment "rampart: block list NAME"
+//!                   ip6 saddr ... }
+//!   chain forward { the same on hook forward, without the loopback rule } }
 //! ```
 //!
 //! Loopback is never blocked: the first rule accepts traffic on `lo` (a web
@@ -41,23 +41,28 @@
 //! ([`Allowlist::carve`]).
 //!
 //! Decisions and their reasons:
-//! - **Own base chains, not rules inside the policy's chains.** The chains depend only on
-//!   the list names, so `rampart block` can create a new list with one small transaction
-//!   ([`Layout::ensure_script`]) without recompiling the policy, and `up`/`apply` add the
-//!   same sets and chains, as nft IR, to the policy's compiled table ([`Layout::add_to`]). At priority `filter - 10` they
-//!   run before the policy's `filter_input`; a drop in any base chain is final.
+//! - **A table per list, apart from the policy's.** Every nft command on a table reads all
+//!   of its interval sets' elements first, whatever it does (`nft list chain`, `nft -t
+//!   list table`, even a failing `nft -f`: 13–15 s with 300,000 elements, measured). Apart,
+//!   the policy's `up`, `status` and `save` never pay for a list, and creating a list is
+//!   one small nft transaction on a new, empty table ([`Layout::create_script`]). At
+//!   priority `filter - 10` the chains run before the policy's `filter_input`; a drop in
+//!   any base chain is final, and an accept (loopback) ends only that chain. Per packet a
+//!   list costs one more base chain on the hook.
+//! - **Single addresses in a hash set.** Most entries of real lists are single addresses;
+//!   a hash set takes them faster than the interval rbtree on a replace (BENCHMARKS.md).
 //! - **No `size`.** nftables sets have no element limit unless one is declared (only
 //!   dynamic sets, filled from the packet path, default to 65535), so a list never fills
 //!   up silently, unlike ipset's default `maxelem 65536`. Nothing here declares `size`.
-//! - **Reload is one transaction, over netlink.** The CLI flushes and refills both sets of
-//!   a list in one nf_tables transaction (`rampart_nfnl::SetClient::replace_sets`): the
-//!   kernel swaps the contents at commit, so no packet ever sees the list empty. nft is
-//!   used only to declare the sets and chains ([`Layout::ensure_script`]): an nft file of
-//!   a million elements took ~20 s and 760 MB, and every nft command first reads all the
-//!   table's interval sets.
+//! - **Reload is one transaction, over netlink.** `rampart-enforce` flushes and refills
+//!   the four sets of a list in one nf_tables transaction
+//!   (`rampart_nfnl::SetClient::replace_sets`): the kernel swaps the contents at commit,
+//!   so no packet ever sees the list empty. nft only declares the tables: an nft file of a
+//!   million elements took ~20 s and 760 MB.
 //! - **Stored aggregated.** A list file holds the minimal CIDR list of its contents (one
-//!   per line); a comment given with `block add` stays with its prefix while that prefix
-//!   survives aggregation unchanged.
+//!   per line) under a header line with its sizes (read alone by `block lists`); a comment
+//!   given with `block add` stays with its prefix while that prefix survives aggregation
+//!   unchanged.
 //!
 //! ```
 //! use rampart_block::{List, ListName};

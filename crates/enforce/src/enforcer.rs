@@ -370,17 +370,8 @@ impl Enforcer {
             kernel_readable: true,
         };
         for n in self.store.names()? {
-            let hosts = list_host_set(&n, v4);
-            let found = match self.kernel.lookup(&hosts, ip) {
-                Ok(None) => self
-                    .kernel
-                    .lookup(&list_set(&n, v4), ip)
-                    .map(|e| e.map(|e| (list_set(&n, v4), e))),
-                Ok(Some(e)) => Ok(Some((hosts, e))),
-                Err(e) => Err(e),
-            };
             let set = list_set(&n, v4).set;
-            match found {
+            match self.list_lookup(&n, ip) {
                 Ok(Some((id, entry))) => {
                     let set = id.set;
                     let prefix = entry
@@ -440,6 +431,24 @@ impl Enforcer {
             });
         }
         Ok(out)
+    }
+
+    /// The kernel's element of list `name` holding `ip` and the set it is in: the single
+    /// addresses' hash set first, then the networks' interval set (one key each).
+    fn list_lookup(
+        &mut self,
+        name: &ListName,
+        ip: IpAddr,
+    ) -> Result<Option<(rampart_block::SetId, rampart_nfnl::Entry)>, Error> {
+        for id in [
+            list_host_set(name, ip.is_ipv4()),
+            list_set(name, ip.is_ipv4()),
+        ] {
+            if let Some(entry) = self.kernel.lookup(&id, ip)? {
+                return Ok(Some((id, entry)));
+            }
+        }
+        Ok(None)
     }
 
     /// Every list with its sizes (from the store's header lines) and whether the kernel

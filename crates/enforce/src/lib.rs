@@ -4,8 +4,8 @@
 //!
 //! Central types: [`Enforcer`] (every operation), built from a [`Store`] (the state
 //! directory's `lists/`, the source of truth, safe for concurrent writers) and a
-//! [`Kernel`] (our table's sets: elements over one long-lived netlink socket,
-//! declarations through nft). What must never be blocked is data, an
+//! [`Kernel`] (the block tables, one per list and one for the bans: elements over one
+//! long-lived netlink socket, table declarations through nft). What must never be blocked is data, an
 //! [`Allowlist`](rampart_block::Allowlist), computed once by the caller
 //! ([`discover_allowlist`]); long work reports through [`Progress`].
 //!
@@ -16,7 +16,7 @@
 //!                  ├─ replace (import, country) ─▶ Allowlist::carve ─▶ reload ─▶ Store
 //!                  ├─ test ─▶ one kernel lookup per set (never a dump) + Store comment
 //!                  ├─ lists ─▶ Store header lines + one declaration lookup per set
-//!                  └─ restore (boot, after apply) ─▶ declare layout, load lists, re-ban
+//!                  └─ restore (boot, after apply) ─▶ create missing tables, load, re-ban
 //!  trace / lockout check ─▶ BlockModel::load(Store) ─▶ add_to(Ruleset) ─▶ simulator
 //! ```
 //!
