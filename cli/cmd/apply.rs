@@ -318,26 +318,23 @@ pub fn watch(args: ConfirmWatchArgs) -> Result<ExitCode> {
         Ok(rampart_kernel::WatchOutcome::RolledBack) => {
             state.log(&format!(
                 "{}: apply {} not confirmed in time: previous rules restored",
-                unix_now(),
+                super::unix_now(),
                 args.id
             ));
         }
-        Ok(_) => state.log(&format!("{}: apply {} confirmed", unix_now(), args.id)),
+        Ok(_) => state.log(&format!(
+            "{}: apply {} confirmed",
+            super::unix_now(),
+            args.id
+        )),
         Err(e) => {
             state.log(&format!(
                 "{}: rollback of {} FAILED: {e}",
-                unix_now(),
+                super::unix_now(),
                 args.id
             ));
             return Ok(ExitCode::from(2));
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs()
 }

@@ -9,7 +9,7 @@ use std::io::{BufReader, IsTerminal, Write};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Subcommand};
@@ -247,13 +247,6 @@ pub fn run(args: BlockArgs) -> Result<ExitCode> {
 // ---------------------------------------------------------------------------------------
 // What the commands share.
 
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs()
-}
-
 /// `90`, `90s`, `30m`, `1h`, `7d`.
 fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
@@ -455,7 +448,7 @@ fn add(
             comment.as_deref(),
             &allow,
             common.force,
-            unix_now(),
+            super::unix_now(),
         )?;
         for b in bans {
             say(&format!(
@@ -549,7 +542,7 @@ fn del(texts: &[String], only: Option<&str>, state: &StateArgs) -> Result<ExitCo
     let prefixes = targets(texts)?;
     let mut e = enforcer(state)?;
     let progress = Progress::new();
-    let done = e.unblock(&prefixes, only.as_ref(), &progress, unix_now())?;
+    let done = e.unblock(&prefixes, only.as_ref(), &progress, super::unix_now())?;
     progress.done();
     for (n, reloaded) in &done.lists {
         say(&format!(
@@ -581,7 +574,7 @@ fn list_cmd(
     let filter = target.map(parse_target).transpose()?;
     let only = only.map(ListName::new).transpose()?;
     let mut e = enforcer(state)?;
-    let now = unix_now();
+    let now = super::unix_now();
     let (lists, _) = e.lists(now)?;
     let keep = |p: Prefix| {
         filter.as_ref().is_none_or(|f| {
@@ -683,7 +676,7 @@ fn test(addrs: &[String], json: bool, state: &StateArgs) -> Result<ExitCode> {
         ips.push(rampart_prefix::unmap_addr(ip));
     }
     let mut e = enforcer(state)?;
-    let now = unix_now();
+    let now = super::unix_now();
     let mut rows = Vec::new();
     for ip in ips {
         rows.push(e.test(ip, now)?);
@@ -922,7 +915,7 @@ fn load_countries(paths: &[PathBuf], wanted: &[Country]) -> Result<Vec<(Country,
 
 fn lists(json: bool, state: &StateArgs) -> Result<ExitCode> {
     let mut e = enforcer(state)?;
-    let (rows, bans) = e.lists(unix_now())?;
+    let (rows, bans) = e.lists(super::unix_now())?;
     let mut out = std::io::stdout().lock();
     if json {
         let v = serde_json::json!({ "lists": rows, "timed_bans": bans });
@@ -962,7 +955,7 @@ fn lists(json: bool, state: &StateArgs) -> Result<ExitCode> {
 pub fn load_after(state: &StateDir) -> Result<Option<String>> {
     let mut e = Enforcer::new(state.clone(), Kernel::default());
     let progress = Progress::new();
-    let done = e.restore(&progress, unix_now())?;
+    let done = e.restore(&progress, super::unix_now())?;
     progress.done();
     if done.lists.is_empty() && done.bans == 0 {
         return Ok(None);

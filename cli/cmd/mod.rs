@@ -23,6 +23,14 @@ use clap::CommandFactory;
 
 use crate::flags::{Cli, Command};
 
+/// Seconds since the epoch: the `now` the libraries take (they never read the clock).
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+}
+
 /// Runs the chosen subcommand.
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {

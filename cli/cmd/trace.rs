@@ -5,7 +5,7 @@ use std::io::Write;
 use std::net::IpAddr;
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
@@ -96,7 +96,7 @@ pub fn run(args: TraceArgs) -> Result<ExitCode> {
 /// nothing was ever blocked there.
 pub fn add_block_lists(ruleset: &mut Ruleset, state: &StateDir) -> Result<Option<BlockModel>> {
     let store = Store::new(state.clone());
-    rampart_enforce::add_block_lists(ruleset, &store, unix_now())
+    rampart_enforce::add_block_lists(ruleset, &store, super::unix_now())
         .with_context(|| format!("the block lists of {}", state.root().display()))
 }
 
@@ -117,13 +117,6 @@ fn permission_denied(e: &anyhow::Error) -> bool {
         c.downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::PermissionDenied)
     })
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs()
 }
 
 /// Without a host description: a host that owns every destination, on the interface the
