@@ -8,7 +8,7 @@
 //! The policy is the built-in `webserver` profile, what `rampart up` applies
 //! when there is no policy file. [`apply_server_policy`] compiles it with
 //! `rampart-nft` and applies it with `rampart-kernel` inside the server's
-//! namespace (checked, one transaction, table `inet rampart`); without `nft`
+//! namespace (one transaction, table `inet rampart`); without `nft`
 //! on the machine it falls back to rampart's iptables-save rendering through
 //! `iptables-restore`. The report says which was used.
 
@@ -46,9 +46,7 @@ enum Backend {
 impl Backend {
     fn describe(self) -> &'static str {
         match self {
-            Backend::Nft => {
-                "rampart apply (compiled to nft, checked, one transaction, table inet rampart)"
-            }
+            Backend::Nft => "rampart apply (compiled to nft, one transaction, table inet rampart)",
             Backend::IptablesRestore => {
                 "iptables-restore (rampart's iptables-save rendering; `nft` is not installed)"
             }
@@ -240,7 +238,7 @@ fn apply_server_policy(lab: &Lab, ruleset: &Ruleset) -> Result<Backend> {
             Ok(s) => s,
             Err(e) => bail!("compiling the webserver policy to nft:\n{e}"),
         };
-        // The same path as `rampart apply`: nft -c, then one transaction on our table only.
+        // The same path as `rampart apply`: one transaction on our table only.
         let nft = rampart_kernel::Nft::in_netns(lab.ns(SERVER)?);
         rampart_kernel::apply(
             &nft,

@@ -1,14 +1,15 @@
-//! rampart's way into the kernel: the only crate (with the lab) that runs `nft`.
+//! rampart's way into the kernel for the policy's table: `nft -f` for the transaction,
+//! netlink (rampart-nfnl) to read what the kernel holds.
 //!
 //! Central types: [`Nft`] (how to run nft, and where), [`StateDir`] (what was applied and
 //! saved), and the operations on `table inet rampart`:
 //!
 //! ```text
-//!  compiled script ──▶ apply(): parse shape ─▶ plan() ─▶ nft -c -f ─▶ nft -f ─▶ Applied
-//!  (one table block)            (script.rs)  (apply.rs)   (check)     (commit)   (state)
+//!  compiled script ──▶ apply(): generation ─▶ table shape ─▶ plan() ─▶ nft -f ─▶ Applied
+//!  (one table block)            (netlink: unchanged?) (netlink) (apply.rs) (commit) (state)
 //!
 //!  apply --confirm: arm() ─▶ spawn_detached(watcher) ─▶ apply() ─▶ … confirm() | watch() rolls back
-//!  save: nft list table ─▶ saved.nft          restore: saved.nft ─▶ apply()
+//!  save: the applied script (or nft list table) ─▶ saved.nft    restore: saved.nft ─▶ apply()
 //!  status: netlink snapshot (shape, generation) ─▶ rule_counters()   down: delete table
 //! ```
 //!

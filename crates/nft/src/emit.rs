@@ -30,7 +30,7 @@ pub struct Provenance {
 }
 
 impl NftScript {
-    /// The script, for `nft -f` (and `nft -c -f` first).
+    /// The script, for `nft -f`.
     pub fn text(&self) -> &str {
         &self.text
     }

@@ -1,5 +1,5 @@
 //! Compiler from the ruleset model to nftables: `rampart compile`, and what `rampart apply`
-//! loads with `nft -c -f` then `nft -f`.
+//! loads with `nft -f`.
 //!
 //! # Pipeline
 //!
