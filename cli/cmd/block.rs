@@ -975,6 +975,11 @@ pub fn load_after(state: &StateDir) -> Result<Option<String>> {
     )))
 }
 
+/// The lists with their sizes and kernel state, and the running bans (for `status`).
+pub fn states(state: &StateDir) -> Result<(Vec<rampart_enforce::ListState>, usize)> {
+    Ok(Enforcer::new(state.clone(), Kernel::default()).lists(super::unix_now())?)
+}
+
 /// `rampart down`: the block tables go too (the store keeps the lists).
 pub fn remove_from_kernel(state: &StateDir) -> Result<Vec<String>> {
     Ok(Enforcer::new(state.clone(), Kernel::default()).remove_from_kernel()?)

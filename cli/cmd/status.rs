@@ -34,6 +34,10 @@ struct Status {
     drift: Option<Drift>,
     /// Seconds left of a pending `apply --confirm`.
     pending_confirm_secs: Option<u64>,
+    /// The block lists (sizes from the store; whether the kernel has their tables).
+    block_lists: Vec<rampart_enforce::ListState>,
+    /// Timed bans running.
+    timed_bans: usize,
     /// Per-rule counters.
     rules: Vec<RuleCounter>,
 }
@@ -98,6 +102,7 @@ pub fn run(args: StatusArgs) -> Result<ExitCode> {
     let pending_confirm_secs = rampart_kernel::pending(&state)?
         .first()
         .map(|p| p.remaining(SystemTime::now()).as_secs());
+    let (block_lists, timed_bans) = super::block::states(&state)?;
     let status = Status {
         policy: policy_origin,
         table_present: now.shape.is_some(),
@@ -105,6 +110,8 @@ pub fn run(args: StatusArgs) -> Result<ExitCode> {
         kernel_modified,
         drift,
         pending_confirm_secs,
+        block_lists,
+        timed_bans,
         rules,
     };
     if args.json {
@@ -147,6 +154,31 @@ fn print_text(s: &Status) {
                 println!("  - {l}");
             }
         }
+    }
+    if !s.block_lists.is_empty() || s.timed_bans > 0 {
+        let missing: Vec<&str> = s
+            .block_lists
+            .iter()
+            .filter(|l| l.loaded == Some(false))
+            .map(|l| l.name.as_str())
+            .collect();
+        println!(
+            "block lists: {} ({} prefixes); timed bans: {}{}",
+            s.block_lists.len(),
+            s.block_lists
+                .iter()
+                .map(|l| l.summary.prefixes)
+                .sum::<usize>(),
+            s.timed_bans,
+            if missing.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; NOT in the kernel: {} (run `rampart restore`)",
+                    missing.join(", ")
+                )
+            }
+        );
     }
     if let Some(secs) = s.pending_confirm_secs {
         println!("pending: rollback in {secs} s unless `rampart confirm` is run");
