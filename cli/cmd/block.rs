@@ -599,7 +599,7 @@ fn list_cmd(
                 l.name
             );
         }
-        e.store().for_each_line(&name, &mut |line| {
+        e.store().for_each_line(&name, &mut |_, line| {
             let (entry, comment) = match line.split_once(" # ") {
                 Some((p, c)) => (p, Some(c)),
                 None => (line, None),

@@ -14,10 +14,13 @@ use crate::flags::LockoutArgs;
 /// the block lists and running bans of `state` in front of it as in the kernel, against
 /// them with the simulator. Returns the report and what was added from `state`.
 pub fn report(ruleset: &Ruleset, state: &StateDir) -> Result<(LockoutReport, Option<String>)> {
-    let mut ruleset = ruleset.clone();
-    let blocks = super::trace::add_block_lists(&mut ruleset, state)?;
     let ssh = std::env::var("SSH_CONNECTION").ok();
     let sessions = discover(ssh.as_deref())?;
+    // The lockout probes come from the admins' addresses: the list entries holding them
+    // are all that can decide their fate.
+    let sources: Vec<std::net::IpAddr> = sessions.admins.iter().map(|a| a.client.ip()).collect();
+    let mut ruleset = ruleset.clone();
+    let blocks = super::trace::add_block_lists(&mut ruleset, state, &sources)?;
     let host = system_host().map_err(|e| anyhow!("cannot describe this host: {e}"))?;
     Ok((
         check(&ruleset, &host, &sessions),

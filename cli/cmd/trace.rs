@@ -31,7 +31,8 @@ pub fn run(args: TraceArgs) -> Result<ExitCode> {
     };
     if !args.no_block_lists {
         let state = super::apply::state_dir(&args.store)?;
-        match add_block_lists(&mut ruleset, &state) {
+        let sources: Vec<std::net::IpAddr> = packets.iter().map(|p| p.src).collect();
+        match add_block_lists(&mut ruleset, &state, &sources) {
             Ok(Some(m)) => notes.push(format!(
                 "{}, traced first as the kernel runs them; --no-block-lists leaves them out",
                 block_summary(&m)
@@ -92,11 +93,16 @@ pub fn run(args: TraceArgs) -> Result<ExitCode> {
 }
 
 /// Adds the block lists and the bans running now of `state` to `ruleset`, as the kernel
-/// enforces them (chains `block_input`/`block_forward` before the policy); `None` when
-/// nothing was ever blocked there.
-pub fn add_block_lists(ruleset: &mut Ruleset, state: &StateDir) -> Result<Option<BlockModel>> {
+/// enforces them (chains `block_input`/`block_forward` before the policy), with the list
+/// entries that hold one of `sources` (the traced packets' sources); `None` when nothing
+/// was ever blocked there.
+pub fn add_block_lists(
+    ruleset: &mut Ruleset,
+    state: &StateDir,
+    sources: &[std::net::IpAddr],
+) -> Result<Option<BlockModel>> {
     let store = Store::new(state.clone());
-    rampart_enforce::add_block_lists(ruleset, &store, super::unix_now())
+    rampart_enforce::add_block_lists(ruleset, &store, super::unix_now(), sources)
         .with_context(|| format!("the block lists of {}", state.root().display()))
 }
 

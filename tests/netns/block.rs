@@ -749,7 +749,10 @@ fn every_command_answers_right_with_200k_entries() {
     let st = s.ok(&["status", "--nft", "open.nft"]);
     assert!(st.contains("drift: no"), "{st}");
     assert!(st.contains("yes, the kernel matches"), "{st}");
-    assert!(st.contains("block lists: 1 (200001 prefixes); timed bans: 0\n"), "{st}");
+    assert!(
+        st.contains("block lists: 1 (200001 prefixes); timed bans: 0\n"),
+        "{st}"
+    );
     // block list: every entry, streamed.
     let listed = s.ok(&["block", "list"]);
     assert_eq!(listed.lines().count(), 200_001, "{}", &listed[..200]);

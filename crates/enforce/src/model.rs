@@ -64,14 +64,14 @@ use rampart_ruleset::{
     SetEntry, SetKind, SetMatch, TableKind, Target,
 };
 
+use crate::error::Error;
+use crate::store::Store;
+
 /// The model's block chains (filter, both families) and the hooks they stand for.
 const MODEL_CHAINS: [(&str, Hook); 2] = [
     ("block_input", Hook::Input),
     ("block_forward", Hook::Forward),
 ];
-
-use crate::error::Error;
-use crate::store::Store;
 
 /// The comment of the jumps into the block chains, which the kernel has not (its block
 /// chains are base chains of their own): says where they really are.
@@ -84,6 +84,9 @@ pub struct BlockModel {
     lists: Vec<List>,
     bans: Vec<Ban>,
     now: u64,
+    /// Stored prefixes, all lists together (more than `lists` holds when it was loaded
+    /// for some sources only).
+    stored: usize,
 }
 
 impl BlockModel {
@@ -101,13 +104,60 @@ impl BlockModel {
         Ok(Some(BlockModel::new(lists, &store.bans()?, now)))
     }
 
+    /// Like [`BlockModel::load`], but each list holds only the stored prefixes that
+    /// contain one of `sources`: a set lookup by source address needs no other entry, so
+    /// the verdicts of packets from `sources` are the same, and a million-entry list is
+    /// streamed from its file, never built (`trace`, the lockout check).
+    pub fn load_for(
+        store: &Store,
+        now: u64,
+        sources: &[std::net::IpAddr],
+    ) -> Result<Option<BlockModel>, Error> {
+        if !store.in_use() {
+            return Ok(None);
+        }
+        let wanted: rampart_prefix::PrefixSet = sources.iter().map(|a| Prefix::host(*a)).collect();
+        let mut lists = Vec::new();
+        let mut stored = 0;
+        for name in store.names()? {
+            let mut list = List::new(name.clone());
+            let mut seen = 0;
+            store.for_each_line(&name, &mut |number, line| {
+                seen += 1;
+                let (entry, comment) = match line.split_once(" # ") {
+                    Some((p, c)) => (p, Some(c.to_string())),
+                    None => (line, None),
+                };
+                let p: Prefix = entry.trim().parse().map_err(|_| {
+                    Error::List(rampart_block::ListError::BadLine {
+                        file: store.list_path(&name).display().to_string(),
+                        line: number,
+                        text: line.to_string(),
+                        what: "not a CIDR".into(),
+                    })
+                })?;
+                if wanted.overlaps(p) {
+                    list.insert(p, comment);
+                }
+                Ok(())
+            })?;
+            stored += seen;
+            lists.push(list);
+        }
+        let mut model = BlockModel::new(lists, &store.bans()?, now);
+        model.stored = stored;
+        Ok(Some(model))
+    }
+
     /// The model of these lists and of the bans running at `now`.
     pub fn new(lists: Vec<List>, bans: &Bans, now: u64) -> BlockModel {
         let layout = Layout::new(lists.iter().map(|l| l.name.clone()));
         let mut lists = lists;
         lists.sort_by(|a, b| a.name.cmp(&b.name));
         lists.dedup_by(|a, b| a.name == b.name);
+        let stored = lists.iter().map(List::len).sum();
         BlockModel {
+            stored,
             layout,
             lists,
             bans: bans
@@ -132,7 +182,7 @@ impl BlockModel {
 
     /// Number of stored prefixes, all lists together.
     pub fn prefix_count(&self) -> usize {
-        self.lists.iter().map(List::len).sum()
+        self.stored
     }
 
     /// Number of bans running at `now`.
@@ -292,15 +342,16 @@ fn rule(mut spec: RuleSpec, comment: &str, target: Target) -> Rule {
     }
 }
 
-/// Adds the block lists and bans of `store` running at `now` to `ruleset`
-/// ([`BlockModel::load`] then [`BlockModel::add_to`]); returns the model, for its sizes,
-/// or `None` when nothing was ever blocked here.
+/// Adds the block lists and bans of `store` running at `now` to `ruleset`, as they decide
+/// packets from `sources` ([`BlockModel::load_for`] then [`BlockModel::add_to`]); returns
+/// the model, for its sizes, or `None` when nothing was ever blocked here.
 pub fn add_block_lists(
     ruleset: &mut Ruleset,
     store: &Store,
     now: u64,
+    sources: &[std::net::IpAddr],
 ) -> Result<Option<BlockModel>, Error> {
-    let Some(model) = BlockModel::load(store, now)? else {
+    let Some(model) = BlockModel::load_for(store, now, sources)? else {
         return Ok(None);
     };
     model.add_to(ruleset)?;

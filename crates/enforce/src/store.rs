@@ -183,11 +183,12 @@ impl Store {
     }
 
     /// Streams the stored lines of list `name` (`PREFIX` or `PREFIX # comment`) to `f`
-    /// without building the list: `block list` on a million entries.
+    /// with their 1-based line numbers, without building the list: `block list` on a
+    /// million entries.
     pub fn for_each_line(
         &self,
         name: &ListName,
-        f: &mut dyn FnMut(&str) -> Result<(), Error>,
+        f: &mut dyn FnMut(usize, &str) -> Result<(), Error>,
     ) -> Result<(), Error> {
         let p = self.list_path(name);
         let file = match File::open(&p) {
@@ -197,8 +198,10 @@ impl Store {
         };
         let mut r = BufReader::with_capacity(1 << 16, file);
         let mut line = String::new();
+        let mut number = 0;
         loop {
             line.clear();
+            number += 1;
             if r.read_line(&mut line).map_err(|e| Error::io(&p, e))? == 0 {
                 return Ok(());
             }
@@ -206,7 +209,7 @@ impl Store {
             if l.is_empty() || l.starts_with('#') {
                 continue;
             }
-            f(l)?;
+            f(number, l)?;
         }
     }
 
@@ -340,7 +343,7 @@ mod tests {
             (2, 256, 1)
         );
         let mut lines = Vec::new();
-        s.for_each_line(&name, &mut |l| {
+        s.for_each_line(&name, &mut |_, l| {
             lines.push(l.to_string());
             Ok(())
         })
