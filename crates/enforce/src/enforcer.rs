@@ -383,7 +383,7 @@ impl Enforcer {
                         list: n.to_string(),
                         set,
                         prefix,
-                        comment: self.store.comment_of(&n, prefix)?,
+                        comment: self.store.locate(&n, ip)?.and_then(|at| at.comment),
                         kernel_element: Some(entry.element.to_string()),
                     });
                 }
@@ -391,7 +391,7 @@ impl Enforcer {
                 Err(_) => {
                     // Not readable (not root) or not loaded: answer from the store.
                     out.kernel_readable &= self.kernel.client().is_ok();
-                    if let Some(at) = self.store.load(&n)?.locate(ip) {
+                    if let Some(at) = self.store.locate(&n, ip)? {
                         out.blocked |= !out.kernel_readable;
                         out.lists.push(ListHit {
                             list: at.list,

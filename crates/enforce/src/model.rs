@@ -107,7 +107,8 @@ impl BlockModel {
     /// Like [`BlockModel::load`], but each list holds only the stored prefixes that
     /// contain one of `sources`: a set lookup by source address needs no other entry, so
     /// the verdicts of packets from `sources` are the same, and a million-entry list is
-    /// streamed from its file, never built (`trace`, the lockout check).
+    /// never read whole (`trace`, the lockout check: one binary search of the list file
+    /// per source).
     pub fn load_for(
         store: &Store,
         now: u64,
@@ -116,32 +117,20 @@ impl BlockModel {
         if !store.in_use() {
             return Ok(None);
         }
-        let wanted: rampart_prefix::PrefixSet = sources.iter().map(|a| Prefix::host(*a)).collect();
         let mut lists = Vec::new();
         let mut stored = 0;
         for name in store.names()? {
             let mut list = List::new(name.clone());
-            let mut seen = 0;
-            store.for_each_line(&name, &mut |number, line| {
-                seen += 1;
-                let (entry, comment) = match line.split_once(" # ") {
-                    Some((p, c)) => (p, Some(c.to_string())),
-                    None => (line, None),
-                };
-                let p: Prefix = entry.trim().parse().map_err(|_| {
-                    Error::List(rampart_block::ListError::BadLine {
-                        file: store.list_path(&name).display().to_string(),
-                        line: number,
-                        text: line.to_string(),
-                        what: "not a CIDR".into(),
-                    })
-                })?;
-                if wanted.overlaps(p) {
-                    list.insert(p, comment);
+            stored += match store.summary(&name)? {
+                Some(summary) => summary.prefixes,
+                None => store.load(&name)?.len(),
+            };
+            // One binary search of the sorted file per source (a few KiB read each).
+            for ip in sources {
+                if let Some(at) = store.locate(&name, *ip)? {
+                    list.insert(at.prefix, at.comment);
                 }
-                Ok(())
-            })?;
-            stored += seen;
+            }
             lists.push(list);
         }
         let mut model = BlockModel::new(lists, &store.bans()?, now);

@@ -22,8 +22,11 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::{Flock, FlockArg};
-use rampart_block::{Ban, Bans, List, ListName, ListSummary};
+use std::net::IpAddr;
+
+use rampart_block::{Ban, Bans, List, ListError, ListName, ListSummary, Located};
 use rampart_kernel::{write_atomic, StateDir};
+use rampart_prefix::Prefix;
 
 use crate::error::Error;
 
@@ -155,31 +158,46 @@ impl Store {
         Ok(())
     }
 
-    /// The comment stored with exactly `prefix` in list `name`, found by scanning the
-    /// file for its line (no parse of the whole list).
-    pub fn comment_of(
-        &self,
-        name: &ListName,
-        prefix: rampart_prefix::Prefix,
-    ) -> Result<Option<String>, Error> {
-        if self.summary(name)?.is_some_and(|s| s.comments == 0) {
-            return Ok(None);
-        }
+    /// The stored prefix of list `name` that holds `ip`, with its comment: a binary search
+    /// over the sorted file (rampart writes IPv4 then IPv6, each by address, under its
+    /// header line), reading a few KiB whatever the list's size. A file without
+    /// rampart's header (written by hand) is parsed whole instead.
+    pub fn locate(&self, name: &ListName, ip: IpAddr) -> Result<Option<Located>, Error> {
         let p = self.list_path(name);
-        let bytes = match std::fs::read(&p) {
-            Ok(b) => b,
+        let file = match File::open(&p) {
+            Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(Error::io(&p, e)),
         };
-        let needle = format!("\n{prefix} # ");
-        let Some(at) = find(&bytes, needle.as_bytes()) else {
-            return Ok(None);
+        let len = file.metadata().map_err(|e| Error::io(&p, e))?.len();
+        let header_end = {
+            let mut first = String::new();
+            BufReader::new(&file)
+                .read_line(&mut first)
+                .map_err(|e| Error::io(&p, e))?;
+            if ListSummary::from_header(&first).is_none() {
+                return Ok(self.load(name)?.locate(ip));
+            }
+            first.len() as u64
         };
-        let rest = &bytes[at + needle.len()..];
-        let end = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
-        Ok(Some(
-            String::from_utf8_lossy(&rest[..end]).trim().to_string(),
-        ))
+        let line = sorted::last_at_or_below(&file, header_end, len, key(ip))
+            .map_err(|e| Error::io(&p, e))?;
+        let Some(line) = line else { return Ok(None) };
+        let (entry, comment) = split_comment(&line);
+        match entry.parse::<Prefix>() {
+            Ok(prefix) if prefix.contains(ip) => Ok(Some(Located {
+                list: name.to_string(),
+                prefix,
+                comment: comment.map(str::to_string),
+            })),
+            Ok(_) => Ok(None),
+            Err(_) => Err(Error::List(ListError::BadLine {
+                file: show(&p),
+                line: 0,
+                text: line.clone(),
+                what: "not a CIDR".into(),
+            })),
+        }
     }
 
     /// Streams the stored lines of list `name` (`PREFIX` or `PREFIX # comment`) to `f`
@@ -263,29 +281,112 @@ impl Store {
     }
 }
 
-/// First index of `needle` in `hay` (a plain scan: list files are read once per call).
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.is_empty() || hay.len() < needle.len() {
-        return None;
+/// `PREFIX # comment` → (`PREFIX`, `comment`).
+fn split_comment(line: &str) -> (&str, Option<&str>) {
+    match line.split_once(" # ") {
+        Some((p, c)) => (p.trim(), Some(c.trim())),
+        None => (line.trim(), None),
     }
-    let first = needle[0];
-    let mut i = 0;
-    while i + needle.len() <= hay.len() {
-        match hay[i..=hay.len() - needle.len()]
-            .iter()
-            .position(|&b| b == first)
-        {
-            Some(off) => {
-                i += off;
-                if &hay[i..i + needle.len()] == needle {
-                    return Some(i);
-                }
-                i += 1;
+}
+
+/// The order of a list file: IPv4 before IPv6, then by address.
+fn key(ip: IpAddr) -> (bool, u128) {
+    match ip {
+        IpAddr::V4(a) => (false, u128::from(u32::from(a))),
+        IpAddr::V6(a) => (true, u128::from(a)),
+    }
+}
+
+/// Binary search over a file of sorted lines, by positioned reads.
+mod sorted {
+    use std::fs::File;
+    use std::io;
+    use std::os::unix::fs::FileExt;
+
+    /// Below this span the search reads the lines one after another.
+    const SCAN: u64 = 8192;
+
+    /// The line's key: its address (the text before `/`, a space or the end).
+    fn line_key(line: &str) -> Option<(bool, u128)> {
+        let addr = line.split(['/', ' ']).next()?;
+        addr.parse().ok().map(super::key)
+    }
+
+    /// The text of the line starting at `at` (up to 256 bytes: far longer than any entry
+    /// line's address part), and where the next line starts.
+    fn line_at(file: &File, at: u64, end: u64) -> io::Result<(String, u64)> {
+        let mut buf = vec![0u8; 4096.min((end - at) as usize)];
+        let n = file.read_at(&mut buf, at)?;
+        buf.truncate(n);
+        let stop = buf.iter().position(|&b| b == b'\n').unwrap_or(buf.len());
+        let next = at + stop as u64 + 1;
+        Ok((
+            String::from_utf8_lossy(&buf[..stop]).into_owned(),
+            next.min(end),
+        ))
+    }
+
+    /// The start of the first line beginning at or after `at` (`end` if none).
+    fn next_line_start(file: &File, at: u64, end: u64) -> io::Result<u64> {
+        let mut pos = at;
+        let mut buf = [0u8; 512];
+        while pos < end {
+            let n = file.read_at(&mut buf, pos)?;
+            if n == 0 {
+                break;
             }
-            None => return None,
+            if let Some(i) = buf[..n].iter().position(|&b| b == b'\n') {
+                return Ok((pos + i as u64 + 1).min(end));
+            }
+            pos += n as u64;
         }
+        Ok(end)
     }
-    None
+
+    /// The last line in `[start, end)` (line starts; `start` is one) whose key is at most
+    /// `target`.
+    pub(super) fn last_at_or_below(
+        file: &File,
+        mut start: u64,
+        end: u64,
+        target: (bool, u128),
+    ) -> io::Result<Option<String>> {
+        // Invariant: every line starting before `start` has a key ≤ target (or none was
+        // seen yet), and every line starting at or after `hi` has a key > target.
+        let mut hi = end;
+        let mut best: Option<String> = None;
+        while hi - start > SCAN {
+            let mid = start + (hi - start) / 2;
+            // From the byte before `mid`: a line starting exactly at `mid` is found too.
+            let at = next_line_start(file, mid - 1, hi)?;
+            if at >= hi {
+                hi = mid;
+                continue;
+            }
+            let (line, next) = line_at(file, at, hi)?;
+            match line_key(&line) {
+                Some(k) if k <= target => {
+                    best = Some(line);
+                    start = next;
+                }
+                _ => hi = at,
+            }
+        }
+        let mut at = start;
+        while at < hi {
+            let (line, next) = line_at(file, at, hi)?;
+            match line_key(&line) {
+                Some(k) if k <= target => best = Some(line),
+                Some(_) => break,
+                None => {}
+            }
+            if next <= at {
+                break;
+            }
+            at = next;
+        }
+        Ok(best)
+    }
 }
 
 /// The path of a state-directory file, for error messages.
@@ -323,6 +424,62 @@ mod tests {
         assert_eq!(text.lines().filter(|l| !l.starts_with('#')).count(), 1);
     }
 
+    /// The binary search over the file answers as the parsed list does, for addresses
+    /// inside, between and around 20,000 stored prefixes of both families.
+    #[test]
+    fn locate_by_binary_search_agrees_with_the_parsed_list() {
+        let (_d, s) = store();
+        let name = ListName::new("big").unwrap();
+        let mut set = rampart_prefix::PrefixSet::new();
+        let mut commented = Vec::new();
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for i in 0..20_000u32 {
+            let r = next();
+            let p: Prefix = if i % 5 == 0 {
+                let a = std::net::Ipv6Addr::from(
+                    (0x2001_0db8u128 << 96) | u128::from(r & 0xffff_ffff) << 64,
+                );
+                Prefix::new(IpAddr::V6(a), 48 + (r % 17) as u8).unwrap()
+            } else {
+                let a = std::net::Ipv4Addr::from(r as u32);
+                Prefix::new(IpAddr::V4(a), 20 + (r % 13) as u8).unwrap()
+            };
+            let p = Prefix::new(p.range().start(), p.len()).unwrap();
+            if i % 100 == 0 {
+                commented.push((p, format!("entry {i}")));
+            } else {
+                set.insert(p);
+            }
+        }
+        // Most entries at once (List::insert re-aggregates every time), a few commented.
+        let mut l = List::from_set(name.clone(), set);
+        for (p, c) in commented {
+            l.insert(p, Some(c));
+        }
+        s.save(&l).unwrap();
+        let stored = l.prefixes();
+        let mut probes: Vec<IpAddr> = Vec::new();
+        for p in stored.iter().step_by(97) {
+            probes.extend([p.addr(), p.last()]);
+        }
+        for _ in 0..500 {
+            let r = next();
+            probes.push(IpAddr::V4((r as u32).into()));
+            probes.push(IpAddr::V6(
+                ((0x2001_0db8u128 << 96) | u128::from(r) << 32).into(),
+            ));
+        }
+        for ip in probes {
+            assert_eq!(s.locate(&name, ip).unwrap(), l.locate(ip), "{ip}");
+        }
+    }
+
     #[test]
     fn comment_and_summary_without_parsing() {
         let (_d, s) = store();
@@ -331,11 +488,25 @@ mod tests {
         l.insert("198.51.100.0/24".parse().unwrap(), Some("scanner".into()));
         l.insert("2001:db8::/48".parse().unwrap(), None);
         s.save(&l).unwrap();
+        let at = s
+            .locate(&name, "198.51.100.77".parse().unwrap())
+            .unwrap()
+            .unwrap();
         assert_eq!(
-            s.comment_of(&name, "198.51.100.0/24".parse().unwrap())
+            (at.prefix.to_string(), at.comment.as_deref()),
+            ("198.51.100.0/24".into(), Some("scanner"))
+        );
+        assert!(s
+            .locate(&name, "198.51.101.1".parse().unwrap())
+            .unwrap()
+            .is_none());
+        assert_eq!(
+            s.locate(&name, "2001:db8::1".parse().unwrap())
                 .unwrap()
-                .as_deref(),
-            Some("scanner")
+                .unwrap()
+                .prefix
+                .to_string(),
+            "2001:db8::/48"
         );
         let sum = s.summary(&name).unwrap().unwrap();
         assert_eq!(
