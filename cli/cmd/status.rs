@@ -162,13 +162,11 @@ fn print_text(s: &Status) {
             .filter(|l| l.loaded == Some(false))
             .map(|l| l.name.as_str())
             .collect();
+        let prefixes: usize = s.block_lists.iter().map(|l| l.summary.prefixes).sum();
         println!(
-            "block lists: {} ({} prefixes); timed bans: {}{}",
+            "block lists: {} ({prefixes} {}); timed bans: {}{}",
             s.block_lists.len(),
-            s.block_lists
-                .iter()
-                .map(|l| l.summary.prefixes)
-                .sum::<usize>(),
+            if prefixes == 1 { "prefix" } else { "prefixes" },
             s.timed_bans,
             if missing.is_empty() {
                 String::new()
