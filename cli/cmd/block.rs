@@ -35,8 +35,9 @@ use crate::flags::StateArgs;
   rampart block lists
 
 Lists are stored in STATE_DIR/lists/NAME.list (aggregated CIDRs) and loaded into a
-table of their own, inet rampart_bl_NAME (interval sets bl_NAME_4 / bl_NAME_6), dropped
-before the policy on the input and forward hooks; loopback traffic is never dropped.
+table of their own, inet rampart_bl_NAME (single addresses in hash sets bl_NAME_4h /
+bl_NAME_6h, networks and ranges in interval sets bl_NAME_4 / bl_NAME_6), dropped before
+the policy on the input and forward hooks; loopback traffic is never dropped.
 Timed bans live in table inet rampart_bans (sets ban_4 / ban_6, flags timeout): the
 kernel expires them even while rampart is not running. Imports, countries and
 neighbourhoods are loaded less the allowlist (loopback, this host's addresses, the
@@ -57,8 +58,9 @@ pub struct Common {
     /// [default: /etc/rampart/rampart.toml when it exists].
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
-    /// Block even allowlisted addresses (loopback, this host, the admin's SSH source,
-    /// the policy's allow_from) and prefixes containing them.
+    /// Block even allowlisted addresses (this host, the admin's SSH sources, the
+    /// policy's allow_from) and prefixes containing them; imports keep them in. Loopback
+    /// is never blocked, and traffic on lo is always accepted.
     #[arg(long)]
     pub force: bool,
 }
