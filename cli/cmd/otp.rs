@@ -92,17 +92,20 @@ pub fn run(args: OtpArgs) -> Result<ExitCode> {
         OtpCommand::Status { user, json } => run_status(&store, &user, json),
         OtpCommand::Revoke { user } => {
             let lock = store
-                .lock(&user)
+                .lock_existing(&user)
                 .with_context(|| format!("cannot lock the secrets of {user}"))?;
-            if store.remove(lock)? {
-                println!("{user}: one-time passwords revoked");
-                Ok(ExitCode::SUCCESS)
-            } else {
+            let removed = match lock {
+                Some(lock) => store.remove(lock)?,
+                None => false,
+            };
+            if !removed {
                 bail!(
                     "{user} has no one-time passwords in {}",
                     store.dir().display()
-                )
+                );
             }
+            println!("{user}: one-time passwords revoked");
+            Ok(ExitCode::SUCCESS)
         }
     }
 }
@@ -226,9 +229,13 @@ fn run_init(store: &Store, args: InitArgs) -> Result<ExitCode> {
 
 fn run_status(store: &Store, user: &str, json: bool) -> Result<ExitCode> {
     let lock = store
-        .lock(user)
+        .lock_existing(user)
         .with_context(|| format!("cannot lock the secrets of {user}"))?;
-    let Some(s) = store.load(&lock)? else {
+    let secrets = match &lock {
+        Some(lock) => store.load(lock)?,
+        None => None,
+    };
+    let Some(s) = secrets else {
         bail!(
             "{user} has no one-time passwords in {}; create them with: rampart otp init {user}",
             store.dir().display()

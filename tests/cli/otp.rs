@@ -164,3 +164,28 @@ fn totp_init_prints_uri_qr_and_scratch_codes() {
     assert_eq!(out.stdout, "carol: totp, 5 of 5 scratch codes left\n");
     std::fs::remove_dir_all(dir.parent().unwrap()).unwrap();
 }
+
+/// Issue 15, finding 1: `status` and `revoke` of names without secrets create no file in
+/// the state directory.
+#[test]
+fn status_and_revoke_of_unknown_names_create_no_file() {
+    let dir = tempdir("unknown");
+    let state = dir.join("state");
+    std::fs::create_dir(&state).unwrap();
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let st = state.to_str().unwrap();
+    for cmd in ["status", "revoke"] {
+        for name in ["nosuchuser", "mallory", "x1"] {
+            let out = rampart(&["otp", cmd, name, "--statedir", st]);
+            assert_eq!(out.code, 2, "{}", out.stderr);
+            assert!(
+                out.stderr.contains("has no one-time passwords"),
+                "{}",
+                out.stderr
+            );
+        }
+        let left: Vec<_> = std::fs::read_dir(&state).unwrap().collect();
+        assert!(left.is_empty(), "after {cmd}: {left:?}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
