@@ -69,8 +69,8 @@ pub struct InitArgs {
     /// A TOTP secret for an authenticator app instead of a sheet.
     #[arg(long, conflicts_with_all = ["count", "entropy", "html"])]
     pub totp: bool,
-    /// Scratch codes printed with a TOTP secret (each works once).
-    #[arg(long, default_value_t = 5, requires = "totp")]
+    /// Scratch codes printed with a TOTP secret (each works once; at most 999).
+    #[arg(long, default_value_t = 5, requires = "totp", value_parser = scratch_count)]
     pub scratch: usize,
     /// Where to write the printable HTML sheet (default: otp-USER.html here; `-` for none).
     /// It must not exist yet: an existing file or symlink there is refused.
@@ -83,6 +83,23 @@ pub struct InitArgs {
     /// asking twice on the terminal.
     #[arg(long)]
     pub prefix_stdin: bool,
+}
+
+/// Parses `--scratch`: at most [`rampart_otp::MAX_COUNT`] codes, the most entries a
+/// secret file may hold and so the most pam_rampart_otp.so reads (a bigger file would lock
+/// the user out).
+fn scratch_count(s: &str) -> Result<usize, String> {
+    let n: usize = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of scratch codes"))?;
+    let max = rampart_otp::MAX_COUNT;
+    if n > max {
+        return Err(format!(
+            "at most {max} scratch codes: a secret file holds, and pam_rampart_otp.so reads, \
+             at most {max} entries"
+        ));
+    }
+    Ok(n)
 }
 
 /// Runs `rampart otp`.

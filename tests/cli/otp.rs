@@ -277,3 +277,29 @@ fn init_refuses_an_existing_html_file() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Issue 15, finding 3: more scratch codes than a secret file holds (and the module reads)
+/// are refused where the flag is parsed, naming the maximum; nothing is written.
+#[test]
+fn too_many_scratch_codes_are_refused() {
+    let dir = tempdir("scratch").join("state");
+    let st = dir.to_str().unwrap();
+    let out = rampart(&[
+        "otp",
+        "init",
+        "carol",
+        "--totp",
+        "--scratch",
+        "1000",
+        "--statedir",
+        st,
+    ]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("--scratch") && out.stderr.contains("at most 999"),
+        "{}",
+        out.stderr
+    );
+    assert!(!dir.join("carol.otp").exists());
+    let _ = std::fs::remove_dir_all(dir.parent().unwrap());
+}
