@@ -69,10 +69,11 @@ pub struct InitArgs {
     /// A TOTP secret for an authenticator app instead of a sheet.
     #[arg(long, conflicts_with_all = ["count", "entropy", "html"])]
     pub totp: bool,
-    /// Scratch codes printed with a TOTP secret (each works once).
-    #[arg(long, default_value_t = 5, requires = "totp")]
+    /// Scratch codes printed with a TOTP secret (each works once; at most 999).
+    #[arg(long, default_value_t = 5, requires = "totp", value_parser = scratch_count)]
     pub scratch: usize,
     /// Where to write the printable HTML sheet (default: otp-USER.html here; `-` for none).
+    /// It must not exist yet: an existing file or symlink there is refused.
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
     /// Replace the user's existing secrets.
@@ -84,6 +85,23 @@ pub struct InitArgs {
     pub prefix_stdin: bool,
 }
 
+/// Parses `--scratch`: at most [`rampart_otp::MAX_COUNT`] codes, the most entries a
+/// secret file may hold and so the most pam_rampart_otp.so reads (a bigger file would lock
+/// the user out).
+fn scratch_count(s: &str) -> Result<usize, String> {
+    let n: usize = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of scratch codes"))?;
+    let max = rampart_otp::MAX_COUNT;
+    if n > max {
+        return Err(format!(
+            "at most {max} scratch codes: a secret file holds, and pam_rampart_otp.so reads, \
+             at most {max} entries"
+        ));
+    }
+    Ok(n)
+}
+
 /// Runs `rampart otp`.
 pub fn run(args: OtpArgs) -> Result<ExitCode> {
     let store = Store::new(&args.statedir);
@@ -92,17 +110,20 @@ pub fn run(args: OtpArgs) -> Result<ExitCode> {
         OtpCommand::Status { user, json } => run_status(&store, &user, json),
         OtpCommand::Revoke { user } => {
             let lock = store
-                .lock(&user)
+                .lock_existing(&user)
                 .with_context(|| format!("cannot lock the secrets of {user}"))?;
-            if store.remove(lock)? {
-                println!("{user}: one-time passwords revoked");
-                Ok(ExitCode::SUCCESS)
-            } else {
+            let removed = match lock {
+                Some(lock) => store.remove(lock)?,
+                None => false,
+            };
+            if !removed {
                 bail!(
                     "{user} has no one-time passwords in {}",
                     store.dir().display()
-                )
+                );
             }
+            println!("{user}: one-time passwords revoked");
+            Ok(ExitCode::SUCCESS)
         }
     }
 }
@@ -196,39 +217,102 @@ fn run_init(store: &Store, args: InitArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let sheet = Sheet::generate(&mut rng, args.count, args.entropy)?;
-    let prefix = read_prefix(args.prefix_stdin)?;
-    eprintln!("hashing {} passwords (Argon2id)...", sheet.len());
-    let secrets = Secrets::from_sheet(&args.user, &sheet, &prefix, KdfParams::DEFAULT, &mut rng)?;
     let html_path = args
         .html
         .unwrap_or_else(|| PathBuf::from(format!("otp-{}.html", args.user)));
-    if html_path.as_os_str() != "-" {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&html_path)
-            .with_context(|| format!("cannot write {}", html_path.display()))?;
-        f.write_all(sheet.to_html(&args.user, &host).as_bytes())
-            .with_context(|| format!("cannot write {}", html_path.display()))?;
+    // Created before the prefix is asked and the passwords hashed, so a refused path costs
+    // the user nothing; removed again if anything below fails.
+    let mut html = if html_path.as_os_str() == "-" {
+        None
+    } else {
+        Some(NewFile::create(html_path)?)
+    };
+    let prefix = read_prefix(args.prefix_stdin)?;
+    eprintln!("hashing {} passwords (Argon2id)...", sheet.len());
+    let secrets = Secrets::from_sheet(&args.user, &sheet, &prefix, KdfParams::DEFAULT, &mut rng)?;
+    if let Some(h) = &mut html {
+        h.file
+            .write_all(sheet.to_html(&args.user, &host).as_bytes())
+            .and_then(|()| h.file.sync_all())
+            .with_context(|| format!("cannot write {}", h.path.display()))?;
     }
     store.save(&lock, &secrets)?;
     write!(out, "{}", sheet.to_text(&args.user, &host, 4))?;
-    if html_path.as_os_str() != "-" {
+    if let Some(h) = html {
+        let path = h.keep();
         eprintln!(
-            "printable page: {} (print it, then delete it: shred -u {0})",
-            html_path.display()
+            "printable page written to {} (print it, then delete it: shred -u {0})",
+            path.display()
         );
     }
     Ok(ExitCode::SUCCESS)
 }
 
+/// A file this run created (the printable sheet), removed on drop unless kept.
+struct NewFile {
+    path: PathBuf,
+    file: std::fs::File,
+    keep: bool,
+}
+
+impl NewFile {
+    /// Creates `path` for writing, mode 0600, only if nothing is there: `O_CREAT|O_EXCL`
+    /// with `O_NOFOLLOW`, so root never writes through a symlink planted in the current
+    /// directory, nor into (or truncates) a file someone else made and may still read.
+    fn create(path: PathBuf) -> Result<NewFile> {
+        // Absolute, so the message says where the page is wherever the user runs from.
+        let path = std::path::absolute(&path).unwrap_or(path);
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&path);
+        match file {
+            Ok(file) => Ok(NewFile {
+                path,
+                file,
+                keep: false,
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let what = match std::fs::symlink_metadata(&path) {
+                    Ok(md) if md.file_type().is_symlink() => " (a symbolic link)",
+                    _ => "",
+                };
+                bail!(
+                    "{} already exists{what}; nothing was changed. Remove it, or choose \
+                     another path with --html FILE (--html - for no page)",
+                    path.display()
+                )
+            }
+            Err(e) => Err(e).with_context(|| format!("cannot create {}", path.display())),
+        }
+    }
+
+    /// Keeps the file; its path.
+    fn keep(mut self) -> PathBuf {
+        self.keep = true;
+        std::mem::take(&mut self.path)
+    }
+}
+
+impl Drop for NewFile {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
 fn run_status(store: &Store, user: &str, json: bool) -> Result<ExitCode> {
     let lock = store
-        .lock(user)
+        .lock_existing(user)
         .with_context(|| format!("cannot lock the secrets of {user}"))?;
-    let Some(s) = store.load(&lock)? else {
+    let secrets = match &lock {
+        Some(lock) => store.load(lock)?,
+        None => None,
+    };
+    let Some(s) = secrets else {
         bail!(
             "{user} has no one-time passwords in {}; create them with: rampart otp init {user}",
             store.dir().display()

@@ -164,3 +164,142 @@ fn totp_init_prints_uri_qr_and_scratch_codes() {
     assert_eq!(out.stdout, "carol: totp, 5 of 5 scratch codes left\n");
     std::fs::remove_dir_all(dir.parent().unwrap()).unwrap();
 }
+
+/// Issue 15, finding 1: `status` and `revoke` of names without secrets create no file in
+/// the state directory.
+#[test]
+fn status_and_revoke_of_unknown_names_create_no_file() {
+    let dir = tempdir("unknown");
+    let state = dir.join("state");
+    std::fs::create_dir(&state).unwrap();
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let st = state.to_str().unwrap();
+    for cmd in ["status", "revoke"] {
+        for name in ["nosuchuser", "mallory", "x1"] {
+            let out = rampart(&["otp", cmd, name, "--statedir", st]);
+            assert_eq!(out.code, 2, "{}", out.stderr);
+            assert!(
+                out.stderr.contains("has no one-time passwords"),
+                "{}",
+                out.stderr
+            );
+        }
+        let left: Vec<_> = std::fs::read_dir(&state).unwrap().collect();
+        assert!(left.is_empty(), "after {cmd}: {left:?}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+/// `rampart otp init` for bob with `--html PATH`, prefix from stdin.
+fn init_with_html(state: &std::path::Path, html: &std::path::Path) -> crate::util::Output {
+    rampart_stdin(
+        &[
+            "otp",
+            "init",
+            "bob",
+            "--count",
+            "2",
+            "--statedir",
+            state.to_str().unwrap(),
+            "--html",
+            html.to_str().unwrap(),
+            "--prefix-stdin",
+        ],
+        "pre\n",
+    )
+}
+
+/// Issue 15, finding 2: the HTML sheet is never written through a planted symlink (root
+/// would overwrite the target), whether the target exists or not; nothing is saved either.
+#[test]
+fn init_refuses_a_symlink_at_the_html_path() {
+    let dir = tempdir("html-symlink");
+    let state = dir.join("state");
+    let target = dir.join("target");
+    std::fs::write(&target, "keep me\n").unwrap();
+    let html = dir.join("sheet.html");
+    std::os::unix::fs::symlink(&target, &html).unwrap();
+    let out = init_with_html(&state, &html);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains(&format!("{} already exists", html.display())),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me\n");
+    assert!(!state.join("bob.otp").exists());
+
+    // A dangling symlink: its target is not created.
+    let absent = dir.join("absent");
+    let dangling = dir.join("dangling.html");
+    std::os::unix::fs::symlink(&absent, &dangling).unwrap();
+    let out = init_with_html(&state, &dangling);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(!absent.exists());
+    assert!(!state.join("bob.otp").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Issue 15, finding 2: an existing file at the HTML path is refused with the remedy and
+/// left as it was (not truncated, not reused with its old mode).
+#[test]
+fn init_refuses_an_existing_html_file() {
+    let dir = tempdir("html-exists");
+    let state = dir.join("state");
+    let html = dir.join("sheet.html");
+    std::fs::write(&html, "old sheet\n").unwrap();
+    std::fs::set_permissions(&html, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = init_with_html(&state, &html);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains(&format!("{} already exists", html.display()))
+            && out.stderr.contains("--html"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(std::fs::read_to_string(&html).unwrap(), "old sheet\n");
+    let mode = std::fs::metadata(&html).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o644);
+    assert!(!state.join("bob.otp").exists());
+
+    // With a fresh path the page is written 0600 and its location is printed.
+    let fresh = dir.join("fresh.html");
+    let out = init_with_html(&state, &fresh);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let mode = std::fs::metadata(&fresh).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    assert!(
+        out.stderr
+            .contains(&format!("printable page written to {}", fresh.display())),
+        "{}",
+        out.stderr
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Issue 15, finding 3: more scratch codes than a secret file holds (and the module reads)
+/// are refused where the flag is parsed, naming the maximum; nothing is written.
+#[test]
+fn too_many_scratch_codes_are_refused() {
+    let dir = tempdir("scratch").join("state");
+    let st = dir.to_str().unwrap();
+    let out = rampart(&[
+        "otp",
+        "init",
+        "carol",
+        "--totp",
+        "--scratch",
+        "1000",
+        "--statedir",
+        st,
+    ]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("--scratch") && out.stderr.contains("at most 999"),
+        "{}",
+        out.stderr
+    );
+    assert!(!dir.join("carol.otp").exists());
+    let _ = std::fs::remove_dir_all(dir.parent().unwrap());
+}

@@ -345,6 +345,10 @@ impl Secrets {
         check_user(user)?;
         check_prefix("")?;
         kdf.validate()?;
+        // A file with more entries would not parse, locking the user out.
+        if scratch.len() > crate::MAX_COUNT {
+            return Err(SecretsError::Scratch(scratch.len()));
+        }
         let entries = scratch
             .iter()
             .map(|c| {
@@ -638,6 +642,15 @@ mod tests {
         assert_eq!(s.remaining(), 2);
         let text = s.emit();
         assert_eq!(Secrets::parse(&text), Ok(s));
+    }
+
+    #[test]
+    fn at_most_999_scratch_codes() {
+        let codes = vec!["12345678".to_string(); crate::MAX_COUNT + 1];
+        assert_eq!(
+            Secrets::from_totp("hana", &[1; 20], &codes, KdfParams::TEST, &mut Seeded(1)),
+            Err(SecretsError::Scratch(1000))
+        );
     }
 
     #[test]

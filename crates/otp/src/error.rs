@@ -26,9 +26,14 @@ pub enum FormatErrorKind {
     /// The file ends before the `end` line: it was cut short.
     #[error("the file is truncated (no `end` line); re-create it with `rampart otp init`")]
     Truncated,
-    /// A line that is not one of the known keys or has the wrong fields.
-    #[error("cannot read `{0}`")]
-    BadLine(String),
+    /// A line with a known key (named here) but wrong fields. The line's text is not
+    /// kept: it may hold the TOTP key or a hash, and errors are logged.
+    #[error("cannot read the `{0}` line (its text is not shown: it may hold a secret)")]
+    BadLine(&'static str),
+    /// A line whose first word is none of the known keys (text not kept, as for
+    /// [`FormatErrorKind::BadLine`]).
+    #[error("unknown line (its text is not shown: it may hold a secret)")]
+    UnknownLine,
     /// A required header line is missing.
     #[error("the `{0}` line is missing")]
     Missing(&'static str),
@@ -63,6 +68,9 @@ pub enum SecretsError {
     /// `--count` outside 1..=999.
     #[error("count {0} is out of range: use 1 to 999 passwords per sheet")]
     Count(usize),
+    /// More scratch codes than a secret file may hold (999).
+    #[error("{0} scratch codes are too many: a secret file holds at most 999")]
+    Scratch(usize),
     /// `--entropy` outside the allowed range.
     #[error("entropy {0} bits is out of range: use 40 to 128 bits")]
     Entropy(u32),

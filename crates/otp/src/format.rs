@@ -25,6 +25,16 @@ use crate::{Entropy, FormatError, FormatErrorKind, KdfParams, SecretsError, Shee
 
 /// The format version this build reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
+/// The keys of the lines after the header, as errors name them.
+const KEYS: [&str; 7] = [
+    "user",
+    "kind",
+    "kdf",
+    "entry",
+    "challenge",
+    "failures",
+    "end",
+];
 /// Most entries a file may hold (bounds the memory a corrupt file can make us allocate).
 const MAX_ENTRIES: usize = crate::MAX_COUNT;
 
@@ -237,8 +247,16 @@ impl Secrets {
             if ended {
                 return Err(err(n, FormatErrorKind::TrailingText));
             }
-            let bad = || err(n, FormatErrorKind::BadLine(line.to_string()));
             let f: Vec<&str> = line.split(' ').collect();
+            // Errors name the line's key, never its text: the text may hold the TOTP key
+            // or a hash, and the PAM module logs these errors.
+            let key = KEYS.iter().copied().find(|k| *k == f[0]);
+            let bad = || {
+                err(
+                    n,
+                    key.map_or(FormatErrorKind::UnknownLine, FormatErrorKind::BadLine),
+                )
+            };
             let once = |set: bool, key: &'static str| {
                 if set {
                     Err(err(n, FormatErrorKind::Duplicate(key)))
@@ -478,7 +496,7 @@ mod tests {
         );
         assert!(matches!(
             kind(&text.replace("user alice", "user ../etc")),
-            FormatErrorKind::BadLine(_)
+            FormatErrorKind::BadLine("user")
         ));
         assert!(matches!(
             kind(&text.replace("entry 2 used", "entry 2 usd")),
@@ -494,6 +512,48 @@ mod tests {
             kind(&text.replace(e1, &e1.replacen(' ', " z", 2))),
             FormatErrorKind::BadLine(_)
         ));
+    }
+
+    /// Issue 15, finding 3: an error about a malformed line names the line number and
+    /// the line's key, never its text, which can hold the TOTP key (or a hash): the PAM
+    /// module logs these errors to syslog.
+    #[test]
+    fn errors_do_not_quote_a_line_that_may_hold_a_secret() {
+        let key = b"rampart-totp-test-key";
+        let s = Secrets::from_totp(
+            "hana",
+            key,
+            &["12345678".to_string()],
+            KdfParams::TEST,
+            &mut crate::sheet::tests::Seeded(3),
+        )
+        .unwrap();
+        let text = s.emit();
+        let b32 = BASE32_NOPAD.encode(key);
+        let kind_line = text.lines().nth(2).unwrap();
+        assert!(kind_line.contains(&b32), "{kind_line}");
+        let entry_line = text.lines().nth(4).unwrap();
+        let hash = entry_line.rsplit(' ').next().unwrap();
+        for (broken, line, field) in [
+            // 9 digits: not allowed.
+            (kind_line.replace(" 6 30 ", " 9 30 "), 3, "kind"),
+            (format!("{entry_line} x"), 5, "entry"),
+            (format!("kind-ish {b32}"), 3, "kind-ish"),
+        ] {
+            let e = Secrets::parse(
+                &text.replace(if line == 3 { kind_line } else { entry_line }, &broken),
+            )
+            .unwrap_err();
+            let shown = e.to_string();
+            assert_eq!(e.line, line, "{shown}");
+            assert!(!shown.contains(&b32) && !shown.contains(hash), "{shown}");
+            if field == "kind-ish" {
+                assert_eq!(e.kind, FormatErrorKind::UnknownLine);
+            } else {
+                assert_eq!(e.kind, FormatErrorKind::BadLine(field));
+                assert!(shown.contains(&format!("`{field}`")), "{shown}");
+            }
+        }
     }
 
     #[test]

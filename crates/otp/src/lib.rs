@@ -16,9 +16,13 @@
 //! asked). A login is two pure steps over a `Secrets` value and the current time:
 //!
 //! ```text
-//!   Store::lock ─▶ load ─▶ begin(now) ─▶ save ─▶ unlock ─▶ (user types) ─▶
-//!   Store::lock ─▶ load ─▶ finish(answer, now) ─▶ save ─▶ unlock ─▶ Outcome
+//!   Store::lock_existing ─▶ load ─▶ begin(now) ─▶ save ─▶ unlock ─▶ (user types) ─▶
+//!   Store::lock_existing ─▶ load ─▶ finish(answer, now) ─▶ save ─▶ unlock ─▶ Outcome
 //! ```
+//!
+//! A name without secrets (`lock_existing` returns `None`) gets [`decoy_begin`],
+//! [`decoy_finish`] and [`Store::decoy_round`] instead: the same work, on one fixed file,
+//! creating no file for the name.
 //!
 //! Decisions and their reasons:
 //! - **Pure core, time passed in.** [`begin`] and [`finish`] read no clock and take their

@@ -1,5 +1,7 @@
 //! The state directory: one secret file per user (`USER.otp`) and one lock file
-//! (`USER.lock`), root-owned, directory 0700, files 0600.
+//! (`USER.lock`), root-owned, directory 0700, files 0600. Only users with secrets have
+//! files: a login for any other name touches only the fixed decoy pair (`.decoy`,
+//! `.decoy.lock`), so trying names never creates a file per name.
 //!
 //! Every change is written with the atomic-replace protocol, so a crash or a `kill -9` at
 //! any instant leaves either the old or the new file, never a mix:
@@ -120,10 +122,37 @@ impl Store {
         Ok(())
     }
 
-    /// Takes the user's lock, waiting for other logins of the same user.
+    /// Takes the user's lock, waiting for other logins of the same user, and creates the
+    /// lock file if needed: for writing a user's first secrets (`rampart otp init`). Logins
+    /// and everything else that only reads or changes existing secrets use
+    /// [`Store::lock_existing`], which creates no file for a name without secrets.
     pub fn lock(&self, user: &str) -> Result<Locked, StoreError> {
         check_user(user)?;
         self.check_dir()?;
+        self.lock_checked(user)
+    }
+
+    /// Takes the user's lock if the user has a secret file, waiting for other logins of the
+    /// same user; `None`, having created, opened and locked no file of that name, if not.
+    ///
+    /// This is what logins use: a name that has no secrets costs one `stat` here and no
+    /// inode, so trying many names cannot fill the directory. (The caller then does the
+    /// same disk work as a real login on the fixed decoy file, [`Store::decoy_round`].) A
+    /// name whose secrets are created or removed meanwhile is seen either way; [`Store::load`]
+    /// under the lock has the last word.
+    pub fn lock_existing(&self, user: &str) -> Result<Option<Locked>, StoreError> {
+        check_user(user)?;
+        self.check_dir()?;
+        let path = self.secret_path(user);
+        match fs::symlink_metadata(&path) {
+            Ok(_) => self.lock_checked(user).map(Some),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io(&path)(e)),
+        }
+    }
+
+    /// [`Store::lock`] after the user name and the directory were checked.
+    fn lock_checked(&self, user: &str) -> Result<Locked, StoreError> {
         let lock = lock_file(&self.dir.join(format!("{user}.lock")))?;
         Ok(Locked {
             user: user.to_string(),
@@ -279,6 +308,29 @@ mod tests {
         fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// Issue 15, finding 1: a login for a name without secrets (what pam_rampart_otp.so
+    /// and `rampart otp status` do) creates no file for that name. Cycling through names
+    /// must not fill the directory's inodes; the only files are the fixed decoy pair.
+    #[test]
+    fn unknown_names_create_no_file_per_name() {
+        let dir = tempdir("unknown");
+        let store = Store::new(dir.join("otp"));
+        store.create().unwrap();
+        for i in 0..1000 {
+            let name = format!("nosuchuser{i}");
+            // The module's step 1 for a user without secrets.
+            assert!(store.lock_existing(&name).unwrap().is_none());
+            store.decoy_round().unwrap();
+        }
+        let mut names: Vec<_> = fs::read_dir(store.dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, [".decoy", ".decoy.lock"]);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn save_load_remove() {
         let dir = tempdir("store");
@@ -319,7 +371,15 @@ mod tests {
         let err = store.load(&lock).unwrap_err().to_string();
         assert!(err.contains("chmod 600"), "{err}");
 
+        drop(lock);
+        let lock = store
+            .lock_existing("carol")
+            .unwrap()
+            .expect("carol has secrets");
         assert!(store.remove(lock).unwrap());
+        assert!(store.lock_existing("carol").unwrap().is_none());
+        assert!(store.lock_existing("../x").is_err());
+        assert_eq!(fs::read_dir(store.dir()).unwrap().count(), 0);
         let lock = store.lock("carol").unwrap();
         assert!(!store.remove(lock).unwrap());
         assert!(store.lock("../x").is_err());

@@ -108,7 +108,10 @@ fn authenticate(pamh: &Handle, flags: c_int, args: &[String]) -> c_int {
 
     // Step 1: pick and hold the challenge.
     let begun = (|| {
-        let lock = store.lock(&user)?;
+        // A name without secrets gets no lock file (nor any other file of its own).
+        let Some(lock) = store.lock_existing(&user)? else {
+            return Ok(None);
+        };
         let Some(mut secrets) = store.load(&lock)? else {
             return Ok(None);
         };
@@ -140,7 +143,8 @@ fn authenticate(pamh: &Handle, flags: c_int, args: &[String]) -> c_int {
         Ok(None) => {
             // Unknown user or user without a sheet: ask and refuse, doing the same hashing
             // and the same store writes as a real check (before the prompt and after the
-            // answer), so the answer time does not tell who has a sheet.
+            // answer), so the answer time does not tell who has a sheet. The writes go to
+            // the one fixed decoy file: no file is created for the name tried.
             let c = rampart_otp::decoy_begin(&mut OsEntropy);
             let _ = store.decoy_round();
             if let Ok(Some(answer)) = pamh.converse(PAM_PROMPT_ECHO_OFF, &c.prompt()) {
@@ -207,10 +211,13 @@ fn finish(
     answer: &str,
     opts: &Options,
 ) -> Result<(Outcome, usize, bool), rampart_otp::StoreError> {
-    let lock = store.lock(user)?;
+    let revoked = || Ok((rampart_otp::decoy_finish(answer), 0, false));
+    // Revoked while the user was typing: no file is created for the name.
+    let Some(lock) = store.lock_existing(user)? else {
+        return revoked();
+    };
     let Some(mut secrets) = store.load(&lock)? else {
-        // Revoked while the user was typing.
-        return Ok((rampart_otp::decoy_finish(answer), 0, false));
+        return revoked();
     };
     let outcome = rampart_otp::finish(&mut secrets, challenge, answer, now(), &opts.policy);
     // The strike-out must be on disk before success is reported; if it cannot be written

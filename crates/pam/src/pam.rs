@@ -109,11 +109,50 @@ pub unsafe fn args(argc: c_int, argv: *const *const c_char) -> Vec<String> {
         .collect()
 }
 
-/// Writes to syslog (authpriv), where sshd's PAM messages go.
+/// Writes to syslog (authpriv), where sshd's PAM messages go, with control characters
+/// escaped ([`log_line`]).
 pub fn log(priority: c_int, msg: &str) {
-    let Ok(m) = CString::new(format!("pam_rampart_otp: {}", msg.replace('\0', " "))) else {
-        return;
-    };
+    let m = log_line(msg);
     // SAFETY: a constant "%s" format and one NUL-terminated argument.
     unsafe { libc::syslog(libc::LOG_AUTHPRIV | priority, c"%s".as_ptr(), m.as_ptr()) };
+}
+
+/// The text of one log line: `msg` with control characters (newline, carriage return,
+/// escape, NUL, ...) and backslashes escaped Rust-style (`\n`, `\u{1b}`, `\\`). Messages
+/// carry the user name as the client sent it, which must not forge or split log lines.
+fn log_line(msg: &str) -> CString {
+    let mut line = String::from("pam_rampart_otp: ");
+    for c in msg.chars() {
+        if c.is_control() || c == '\\' {
+            line.extend(c.escape_default());
+        } else {
+            line.push(c);
+        }
+    }
+    CString::new(line).expect("NUL is escaped")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 15, finding 3: a user name (or anything else) with control characters cannot
+    /// forge log lines: it stays on one line, escaped, and so does everything else.
+    #[test]
+    fn log_lines_escape_control_characters() {
+        let user = "bob\nJan  1 00:00:00 host sshd[1]: Accepted password for root\r\x1b[2J\0";
+        let line = log_line(&format!("{user}: one-time password refused"));
+        let text = line.to_str().unwrap();
+        assert_eq!(
+            text,
+            "pam_rampart_otp: bob\\nJan  1 00:00:00 host sshd[1]: Accepted password for \
+             root\\r\\u{1b}[2J\\u{0}: one-time password refused"
+        );
+        assert!(!text.chars().any(char::is_control), "{text:?}");
+        // A backslash is escaped too, so an escape in the log is never ambiguous.
+        assert_eq!(
+            log_line("a\\nb").to_str().unwrap(),
+            "pam_rampart_otp: a\\\\nb"
+        );
+    }
 }

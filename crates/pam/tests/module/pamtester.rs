@@ -358,6 +358,36 @@ fn unknown_users_are_asked_and_refused_like_known_users() {
     assert_eq!(acct.secrets().throttle.failures, 1);
 }
 
+/// Issue 15, finding 1: logins for names without secrets create no file per name in the
+/// state directory (cycling names must not fill its inodes): only the fixed decoy pair.
+/// The same for a thousand names through the library calls the module makes is
+/// `unknown_names_create_no_file_per_name` in rampart-otp.
+#[test]
+fn unknown_names_create_no_file_in_the_state_directory() {
+    let Some(svc) = Service::new("") else { return };
+    let acct = svc.account("frank", 3);
+    let state = acct.store.dir().to_path_buf();
+    let files = || {
+        let mut names: Vec<String> = fs::read_dir(&state)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    };
+    for i in 0..200 {
+        let (ok, out) = svc.run_closed(&format!("nosuchuser{i}"));
+        assert!(!ok, "{out}");
+    }
+    // One with an answer too: the decoy round after the prompt.
+    let (ok, out) = run(&svc, "nosuchuser-answers", |_| "x".to_string());
+    assert!(!ok, "{out}");
+    assert_eq!(
+        files(),
+        [".decoy", ".decoy.lock", "frank.lock", "frank.otp"]
+    );
+}
+
 /// Wall-clock time of a refused login, known user vs unknown user (median of 15 each,
 /// interleaved). A measurement, not a test: run it with
 /// `cargo test -p pam_rampart_otp --test module -- --ignored --nocapture measure_`.
