@@ -179,6 +179,7 @@ pub fn apply_script(
     force: bool,
     confirm: Option<u64>,
 ) -> Result<ExitCode> {
+    clear_stale(state)?;
     if let Some(p) = rampart_kernel::pending(state)?.first() {
         bail!(rampart_kernel::Error::Pending {
             remaining_secs: p.remaining(SystemTime::now()).as_secs()
@@ -206,16 +207,26 @@ pub fn apply_script(
     };
     let now = SystemTime::now();
     let pending = rampart_kernel::arm(state, &nft, now, Duration::from_secs(secs))?;
-    let exe = std::env::current_exe().context("finding the rampart binary for the watcher")?;
     let watcher_args = vec![
         "confirm-watch".to_string(),
         pending.id.clone(),
         "--state-dir".to_string(),
         state.root().display().to_string(),
     ];
-    if let Err(e) = rampart_kernel::spawn_detached(&exe, &watcher_args) {
+    let started = watcher_program().and_then(|exe| {
+        Ok(rampart_kernel::spawn_watcher(
+            state,
+            &pending.id,
+            &exe,
+            &watcher_args,
+            rampart_kernel::WATCHER_START,
+        )?)
+    });
+    if let Err(e) = started {
         rampart_kernel::disarm(state, &pending.id)?;
-        return Err(e).context("starting the rollback watcher (setsid -f); nothing was applied");
+        return Err(e.context(
+            "nothing was applied: --confirm needs a running rollback watcher (the rules in place stay)",
+        ));
     }
     match rampart_kernel::apply(&nft, &text, &opts) {
         Ok((Outcome::Unchanged, mut record)) => {
@@ -247,6 +258,32 @@ pub fn apply_script(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The program the rollback watcher runs: this very binary through `/proc/PID/exe`, which
+/// still opens it after a package upgrade has replaced the file (the caller lives until
+/// the watcher runs, see [`rampart_kernel::spawn_watcher`]).
+fn watcher_program() -> Result<PathBuf> {
+    let own = PathBuf::from(format!("/proc/{}/exe", std::process::id()));
+    if own.exists() {
+        return Ok(own);
+    }
+    std::env::current_exe().context("finding the rampart binary for the watcher")
+}
+
+/// Clears the pending confirmations whose rollback watcher is gone, saying so; returns
+/// how many there were.
+fn clear_stale(state: &StateDir) -> Result<usize> {
+    let stale = rampart_kernel::clear_stale(state)?;
+    for p in &stale {
+        say(&format!(
+            "note: the apply {} waiting for confirmation has no rollback watcher (it was \
+             killed or never started): its pending confirmation is cleared, and the rules \
+             it applied stay in place",
+            p.id
+        ))?;
+    }
+    Ok(stale.len())
 }
 
 /// Saves what the kernel now holds (rules and set contents) for `rampart restore` at boot,
@@ -292,12 +329,18 @@ fn report(outcome: &Outcome) -> Result<()> {
 /// `rampart confirm`.
 pub fn confirm(args: StateArgs) -> Result<ExitCode> {
     let state = state_dir(&args)?;
+    let stale = clear_stale(&state)?;
     match rampart_kernel::confirm(&state) {
         Ok(done) => {
             for p in done {
                 let left = p.remaining(SystemTime::now()).as_secs();
                 println!("confirmed: the new rules stay (rollback cancelled with {left} s left)");
             }
+            persist(&state, &Nft::new())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        // The rules of a stale confirmation stay: that is what confirming means.
+        Err(rampart_kernel::Error::NothingPending) if stale > 0 => {
             persist(&state, &Nft::new())?;
             Ok(ExitCode::SUCCESS)
         }
@@ -309,9 +352,16 @@ pub fn confirm(args: StateArgs) -> Result<ExitCode> {
     }
 }
 
+/// Test-only: when set, `confirm-watch` exits with an error before it runs, as a watcher
+/// whose binary vanished would. It can only make `apply --confirm` refuse.
+const WATCHER_FAULT_ENV: &str = "RAMPART_TEST_WATCHER_FAULT";
+
 /// `rampart confirm-watch ID`: the detached watcher. Its output goes to
 /// `rollback.log` in the state directory (its standard streams are /dev/null).
 pub fn watch(args: ConfirmWatchArgs) -> Result<ExitCode> {
+    if std::env::var_os(WATCHER_FAULT_ENV).is_some() {
+        return Ok(ExitCode::from(3));
+    }
     let state = state_dir(&args.state)?;
     let nft = Nft::new();
     match rampart_kernel::watch(&state, &nft, &args.id) {
@@ -322,6 +372,11 @@ pub fn watch(args: ConfirmWatchArgs) -> Result<ExitCode> {
                 args.id
             ));
         }
+        Ok(rampart_kernel::WatchOutcome::Abandoned) => state.log(&format!(
+            "{}: apply {} was given up before its watcher ran: nothing to do",
+            super::unix_now(),
+            args.id
+        )),
         Ok(_) => state.log(&format!(
             "{}: apply {} confirmed",
             super::unix_now(),

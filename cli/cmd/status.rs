@@ -34,6 +34,9 @@ struct Status {
     drift: Option<Drift>,
     /// Seconds left of a pending `apply --confirm`.
     pending_confirm_secs: Option<u64>,
+    /// The pending `apply --confirm` has no rollback watcher running (the next `apply`,
+    /// `up` or `confirm` clears it; nothing will roll it back).
+    pending_confirm_stale: bool,
     /// The block lists (sizes from the store; whether the kernel has their tables).
     block_lists: Vec<rampart_enforce::ListState>,
     /// Timed bans running.
@@ -99,9 +102,13 @@ pub fn run(args: StatusArgs) -> Result<ExitCode> {
         &policy_script,
     ));
     let rules = now.shape.as_ref().map(rule_counters).unwrap_or_default();
-    let pending_confirm_secs = rampart_kernel::pending(&state)?
+    let pending = rampart_kernel::pending(&state)?;
+    let pending_confirm_secs = pending
         .first()
         .map(|p| p.remaining(SystemTime::now()).as_secs());
+    let pending_confirm_stale = pending
+        .first()
+        .is_some_and(|p| p.watcher == rampart_kernel::Watcher::Gone);
     let (block_lists, timed_bans) = super::block::states(&state)?;
     let status = Status {
         policy: policy_origin,
@@ -110,6 +117,7 @@ pub fn run(args: StatusArgs) -> Result<ExitCode> {
         kernel_modified,
         drift,
         pending_confirm_secs,
+        pending_confirm_stale,
         block_lists,
         timed_bans,
         rules,
@@ -178,8 +186,13 @@ fn print_text(s: &Status) {
             }
         );
     }
-    if let Some(secs) = s.pending_confirm_secs {
-        println!("pending: rollback in {secs} s unless `rampart confirm` is run");
+    match s.pending_confirm_secs {
+        Some(_) if s.pending_confirm_stale => println!(
+            "pending: an apply waits for confirmation but its rollback watcher is not running: \
+             nothing will roll it back (the next `apply`, `up` or `confirm` clears it)"
+        ),
+        Some(secs) => println!("pending: rollback in {secs} s unless `rampart confirm` is run"),
+        None => {}
     }
     if !s.rules.is_empty() {
         println!("{:>12} {:>14}  rule", "packets", "bytes");

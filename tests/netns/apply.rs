@@ -391,3 +391,137 @@ fn unchanged_and_changed_outside_are_told_apart_without_listing() {
     let status = s.rampart(&["status", "--script", script]);
     assert!(status.contains("yes, the kernel matches"), "{status}");
 }
+
+impl Setup {
+    /// The pid of the rollback watcher of this setup's state directory, found by its
+    /// command line (`confirm-watch ID --state-dir STATE`).
+    fn watcher_pid(&self) -> Option<u32> {
+        let state = self.state.to_str().unwrap();
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+            .find(|pid| {
+                let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+                args.contains(&&b"confirm-watch"[..]) && args.contains(&state.as_bytes())
+            })
+    }
+
+    /// `kill -9`s the watcher and waits (bounded) until it is gone.
+    fn kill_watcher(&self) {
+        let pid = self.watcher_pid().expect("a running rollback watcher");
+        let st = Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let t = Instant::now();
+        while self.watcher_pid().is_some() {
+            assert!(
+                t.elapsed() < Duration::from_secs(5),
+                "watcher {pid} survived kill -9"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn pending_tokens(&self) -> Vec<String> {
+        std::fs::read_dir(self.state.join("confirm"))
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.ends_with(".pending"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// Issue 15: `setsid -f` returned before the watcher ran, so an apply could say "rollback
+/// armed" with no watcher. A watcher that exits before it runs makes the apply refuse.
+#[test]
+fn regression_15_confirm_refuses_when_the_watcher_cannot_start() {
+    if !require(&[Need::Root]) {
+        return;
+    }
+    let s = setup();
+    s.rampart(&["apply", "--nft", "open.nft"]);
+    let out = s
+        .rampart_cmd(&["apply", "--nft", "block.nft", "--confirm", "30"])
+        .env("RAMPART_TEST_WATCHER_FAULT", "exit")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stdout}{stderr}");
+    assert!(!stdout.contains("rollback armed"), "{stdout}");
+    assert!(
+        stderr.contains("nothing was applied") && stderr.contains("watcher did not start"),
+        "{stderr}"
+    );
+    assert!(!s.listing().contains("block the probe"), "{}", s.listing());
+    assert!(is_delivered(s.connect()));
+    assert!(s.pending_tokens().is_empty(), "{:?}", s.pending_tokens());
+    // Nothing is left to refuse the next apply, and a working watcher arms.
+    s.apply_confirm_and_kill("block.nft", "30");
+    assert!(s.rampart(&["confirm"]).contains("confirmed"));
+}
+
+/// Issue 15: a pending confirmation whose watcher was killed refused every later apply.
+/// The next apply (or confirm) clears it and says so.
+#[test]
+fn regression_15_killed_watcher_leaves_the_next_apply_possible() {
+    if !require(&[Need::Root]) {
+        return;
+    }
+    let s = setup();
+    s.rampart(&["apply", "--nft", "open.nft"]);
+    s.apply_confirm_and_kill("block.nft", "30");
+    s.kill_watcher();
+    assert_eq!(s.pending_tokens().len(), 1);
+    let status = s.rampart(&["status"]);
+    assert!(
+        status.contains("its rollback watcher is not running"),
+        "{status}"
+    );
+    let out = s.rampart(&["apply", "--nft", "open.nft"]);
+    assert!(out.contains("has no rollback watcher"), "{out}");
+    assert!(out.contains("applied"), "{out}");
+    assert!(!s.listing().contains("block the probe"), "{}", s.listing());
+    assert!(s.pending_tokens().is_empty(), "{:?}", s.pending_tokens());
+
+    // The same at `confirm`: the rules of the stale apply stay, saved for boot.
+    s.apply_confirm_and_kill("block.nft", "30");
+    s.kill_watcher();
+    let out = s.rampart(&["confirm"]);
+    assert!(out.contains("has no rollback watcher"), "{out}");
+    assert!(out.contains("saved for boot"), "{out}");
+    assert!(s.listing().contains("block the probe"));
+    assert!(s.pending_tokens().is_empty(), "{:?}", s.pending_tokens());
+}
+
+/// Issue 15: an error while the watcher waits ends in the rollback at once, not in a
+/// watcher gone with the new rules left in place.
+#[test]
+fn regression_15_an_error_in_the_watch_loop_rolls_back() {
+    if !require(&[Need::Root]) {
+        return;
+    }
+    let s = setup();
+    s.rampart(&["apply", "--nft", "open.nft"]);
+    s.apply_confirm_and_kill("block.nft", "30");
+    assert!(s.listing().contains("block the probe"));
+    // The token becomes unreadable: a directory in its place.
+    let token = s.state.join("confirm").join(&s.pending_tokens()[0]);
+    std::fs::remove_file(&token).unwrap();
+    std::fs::create_dir(&token).unwrap();
+    assert!(
+        s.wait_log("previous rules restored", Duration::from_secs(8)),
+        "no rollback within 8 s of the error"
+    );
+    assert!(s.wait_log("rolling back now", Duration::from_secs(1)));
+    assert!(!s.listing().contains("block the probe"), "{}", s.listing());
+    assert!(is_delivered(s.connect()));
+    s.rampart(&["apply", "--nft", "block.nft"]);
+}

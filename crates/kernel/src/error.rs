@@ -47,6 +47,12 @@ pub enum Error {
         /// Seconds left before the rollback.
         remaining_secs: u64,
     },
+    /// The rollback watcher did not start, so nothing may be applied.
+    #[error("the rollback watcher did not start: {why}")]
+    WatcherNotStarted {
+        /// What was seen.
+        why: String,
+    },
     /// `rampart confirm` found nothing to confirm.
     #[error("no apply is waiting for confirmation (it was confirmed, or it has already been rolled back)")]
     NothingPending,

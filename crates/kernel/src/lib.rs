@@ -8,7 +8,7 @@
 //!  compiled script ──▶ apply(): generation ─▶ table shape ─▶ plan() ─▶ nft -f ─▶ Applied
 //!  (one table block)            (netlink: unchanged?) (netlink) (apply.rs) (commit) (state)
 //!
-//!  apply --confirm: arm() ─▶ spawn_detached(watcher) ─▶ apply() ─▶ … confirm() | watch() rolls back
+//!  apply --confirm: arm() ─▶ spawn_watcher() (waits for its ID.alive) ─▶ apply() ─▶ … confirm() | watch() rolls back
 //!  save: the applied script (or nft list table) ─▶ saved.nft    restore: saved.nft ─▶ apply()
 //!  status: netlink snapshot (shape, generation) ─▶ rule_counters()   down: delete table
 //! ```
@@ -45,7 +45,10 @@ mod script;
 mod state;
 
 pub use apply::{apply, down, plan, Applied, ApplyOptions, Outcome};
-pub use confirm::{arm, confirm, disarm, pending, spawn_detached, watch, Pending, WatchOutcome};
+pub use confirm::{
+    arm, clear_stale, confirm, disarm, pending, spawn_watcher, watch, Pending, WatchOutcome,
+    Watcher, WATCHER_START,
+};
 pub use counters::{rule_counters, RuleCounter};
 pub use error::Error;
 pub use netlink::{digest, generation, snapshot, KernelShape, Snapshot};

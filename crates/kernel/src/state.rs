@@ -9,6 +9,7 @@
 //! saved.nft            `rampart save`: the whole table with set elements (the boot path)
 //! confirm/ID.pending   a commit-confirmed apply waiting for `rampart confirm`
 //! confirm/ID.snapshot  the table before it ("absent" marker when there was none)
+//! confirm/ID.alive     the rollback watcher's pid, written when it runs
 //! rollback.log         what the rollback watcher did
 //! ```
 
