@@ -129,3 +129,93 @@ fn a_reader_closing_the_pipe_early_is_not_an_error() {
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");
 }
+
+/// The review's loop (issue 15, finding 1): the kernel refuses it at load ("Too many
+/// links"), so `check` does too, naming the chain path and underlining the rule.
+const LOOP: &str = "iptables -N alpha\n\
+                    iptables -N beta\n\
+                    iptables -A INPUT -j alpha\n\
+                    iptables -A alpha -j beta\n\
+                    iptables -A beta -s 192.0.2.0/24 -j alpha\n";
+
+const LOOP_ERROR: &str = "<stdin>:5:1: chain loop alpha → beta → alpha: the kernel refuses a chain that can reach itself\n  \
+     | iptables -A beta -s 192.0.2.0/24 -j alpha\n  \
+     | ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n  \
+     = hint: a match or RETURN before the jump does not help: the kernel refuses any loop a packet could follow; jump to a chain that does not lead back\n";
+
+#[test]
+fn issue_15_check_refuses_a_chain_loop() {
+    let out = rampart_stdin(&["check", "-"], LOOP);
+    assert_eq!(out.code, 1);
+    assert_eq!(out.stderr, LOOP_ERROR);
+    assert_eq!(out.stdout, "<stdin>: 1 error(s), nothing loaded\n");
+}
+
+#[test]
+fn issue_15_check_refuses_a_self_jump_and_too_deep_nesting() {
+    let out = rampart_stdin(
+        &["check", "-"],
+        "iptables -N a\niptables -A INPUT -j a\niptables -A a -j a\n",
+    );
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.starts_with("<stdin>:3:1: chain loop a → a: "),
+        "{}",
+        out.stderr
+    );
+    // INPUT → c1 → … → c15: one level past rampart's 14.
+    let mut script: String = (1..=15).map(|i| format!("iptables -N c{i}\n")).collect();
+    script.push_str("iptables -A INPUT -j c1\n");
+    for i in 1..15 {
+        script.push_str(&format!("iptables -A c{i} -j c{}\n", i + 1));
+    }
+    let out = rampart_stdin(&["check", "-"], &script);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.starts_with(
+            "<stdin>:30:1: jump to `c15` nests 15 chains below INPUT; the kernel allows 14\n"
+        ),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn issue_15_a_loop_no_built_in_chain_reaches_loads_as_in_the_kernel() {
+    let out = rampart_stdin(
+        &["check", "-"],
+        "iptables -N a\niptables -N b\niptables -A a -j b\niptables -A b -j a\n",
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+}
+
+#[test]
+fn issue_15_compile_and_apply_refuse_a_loop_before_nft() {
+    // 2: the exit code of input refused while loading, before any compiling.
+    let out = rampart_stdin(&["compile", "--script", "-"], LOOP);
+    assert_eq!(out.code, 2);
+    assert_eq!(out.stdout, "");
+    assert_eq!(out.stderr, format!("rampart: {LOOP_ERROR}"));
+    // No nft on PATH: had the loop got past the check, apply would fail differently.
+    let state = crate::util::root().join("target/cli-tests-issue-15-apply");
+    let file = state.with_extension("sh");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, LOOP).unwrap();
+    let out = crate::util::rampart_env(
+        &["apply", "--script", file.to_str().unwrap()],
+        &[
+            ("PATH", "/nonexistent"),
+            ("RAMPART_STATE_DIR", state.to_str().unwrap()),
+        ],
+    );
+    // 2: apply's exit code for input it refuses before touching the kernel.
+    assert_eq!(out.code, 2, "{}{}", out.stdout, out.stderr);
+    let name = file.display().to_string();
+    assert!(
+        out.stderr
+            .contains(&format!("{name}:5:1: chain loop alpha → beta → alpha")),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("nft"), "{}", out.stderr);
+}

@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use rampart_ruleset::{Family, Span, TableKind};
+use rampart_ruleset::{ErrorKind, Family, Span, TableKind};
 
 /// Where a rule of the model lives: family, table, chain, 1-based position (as
 /// `iptables -L --line-numbers` counts) and the span it was written at.
@@ -63,6 +63,15 @@ impl fmt::Display for SetPlace {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CompileError {
+    /// A jump or goto the kernel refuses once the table is loaded: a chain loop, or
+    /// nesting deeper than its jump stack ([`rampart_ruleset::validate`]).
+    #[error("{at}: {kind}")]
+    ChainGraph {
+        /// The rule that closes the loop or jumps too deep.
+        at: RulePlace,
+        /// [`ErrorKind::ChainLoop`] or [`ErrorKind::JumpTooDeep`].
+        kind: ErrorKind,
+    },
     /// `-m recent --hitcount`: nft sets keep no per-element hit history.
     #[error("{at}: `-m recent --hitcount` has no nftables equivalent (sets keep no hit history); use a hashlimit rate limit")]
     RecentHitcount {
@@ -254,7 +263,8 @@ impl CompileError {
     pub fn place(&self) -> Option<&RulePlace> {
         use CompileError::*;
         match self {
-            RecentHitcount { at }
+            ChainGraph { at, .. }
+            | RecentHitcount { at }
             | RecentRttl { at }
             | RecentNegatedUpdate { at, .. }
             | RecentSecondsConflict { at, .. }

@@ -48,6 +48,20 @@ pub fn lower(ruleset: &Ruleset, opts: &CompileOptions) -> Result<Table, CompileE
             Err(e) => l.errors.push(e),
         }
     }
+    // Refused by the kernel at load time ("Too many links"), and the parsers already
+    // refuse it; checked again for models built without a parser.
+    for e in rampart_ruleset::validate(ruleset) {
+        l.errors.push(CompileError::ChainGraph {
+            at: RulePlace {
+                family: e.family,
+                table: e.table,
+                chain: e.chain,
+                index: e.index,
+                span: e.span,
+            },
+            kind: e.kind,
+        });
+    }
     l.recent_lists();
     let mut chains = Vec::new();
     let mut family_chains = Vec::new();
@@ -1262,7 +1276,7 @@ fn connmark(at: &RulePlace, c: ConnmarkTarget) -> Result<String, CompileError> {
 
 #[cfg(test)]
 mod tests {
-    use rampart_ruleset::{parse_script, ParseOptions, Source};
+    use rampart_ruleset::{parse_script, Action, Family, ParseOptions, Source, TableKind, Target};
 
     use crate::{compile, rule_text, CompileOptions};
 
@@ -1284,6 +1298,32 @@ mod tests {
             }
         }
         out
+    }
+
+    /// A loop the parser would refuse, built behind its back (as a policy or import
+    /// could), is still refused before any nft text exists (issue 15, finding 1).
+    #[test]
+    fn chain_loop_is_refused_before_nft() {
+        let src = Source::new(
+            "<t>",
+            "iptables -N alpha\niptables -N beta\niptables -A INPUT -j alpha\n\
+             iptables -A alpha -j beta\niptables -A beta -s 192.0.2.0/24 -j RETURN\n",
+        );
+        let mut rs = parse_script(&src, ParseOptions::default()).unwrap().ruleset;
+        let beta = rs
+            .table_mut(Family::Ipv4, TableKind::Filter)
+            .chain_mut("beta")
+            .unwrap();
+        beta.rules[0].spec.action = Some(Action::Jump(Target::Chain("alpha".into())));
+        let errors = compile(&rs, &CompileOptions::default()).unwrap_err();
+        let text: Vec<String> = errors.errors().iter().map(|e| e.to_string()).collect();
+        assert_eq!(
+            text,
+            [
+                "iptables -t filter beta rule 1 (line 5:1): chain loop alpha → beta → alpha: \
+              the kernel refuses a chain that can reach itself"
+            ]
+        );
     }
 
     /// Table-driven: iptables rule; the nft rule(s) it becomes.

@@ -151,6 +151,24 @@ pub enum ErrorKind {
     /// The iptables-save structure is wrong (rule outside a table, missing COMMIT...).
     #[error("{0}")]
     Structure(String),
+    /// A jump or goto that lets a chain reachable from a built-in chain call itself again
+    /// (the kernel: "Too many links"). `path` starts and ends with the same chain.
+    #[error("chain loop {}: the kernel refuses a chain that can reach itself", .path.join(" → "))]
+    ChainLoop {
+        /// The chains of the loop, first and last equal.
+        path: Vec<String>,
+    },
+    /// A jump or goto nesting chains deeper than the kernel allows (the kernel: "Too many
+    /// links"). `path` starts at the built-in chain.
+    #[error("jump to `{}` nests {depth} chains below {}; the kernel allows {limit}", .path.last().map_or("", String::as_str), .path.first().map_or("", String::as_str))]
+    JumpTooDeep {
+        /// The chains from the built-in chain to the one jumped to.
+        path: Vec<String>,
+        /// Jumps from the built-in chain to the target.
+        depth: usize,
+        /// The deepest nesting allowed ([`crate::MAX_JUMP_DEPTH`]).
+        limit: usize,
+    },
 }
 
 /// An error in user-written input, with its place and a hint.

@@ -9,7 +9,9 @@
 //!        │                    Invocation / SetCommand
 //!        │                         │ Ruleset::apply (kernel's checks)
 //!        ▼                         ▼
-//!                               Ruleset ──print──▶ iptables-save text, human text
+//!                               Ruleset ──validate──▶ chain loops, jump depth
+//!                                  │
+//!                                  └──print──▶ iptables-save text, human text
 //! ```
 //!
 //! Central types: [`Ruleset`] (tables → chains → rules, plus ipsets), [`Rule`] and
@@ -28,6 +30,7 @@ mod parse;
 mod print;
 mod span;
 pub mod synthetic;
+mod validate;
 
 pub use collapse::{collapse, CollapseError, CollapseOptions, CollapseReport, CollapsedRun};
 pub use command::{target_name, Command, Invocation};
@@ -40,3 +43,4 @@ pub use model::*;
 pub use parse::{parse_any, parse_save, parse_script, ParseOptions, Parsed};
 pub use print::{rule_args, rule_args_in, state_names, to_human, to_save, to_save_all};
 pub use span::{Source, Span};
+pub use validate::{validate, ChainError, MAX_JUMP_DEPTH};

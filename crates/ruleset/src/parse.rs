@@ -129,7 +129,14 @@ impl<'a> Loader<'a> {
         }
     }
 
-    fn finish(self) -> Result<Parsed, ParseErrors> {
+    fn finish(mut self) -> Result<Parsed, ParseErrors> {
+        if self.errors.is_empty() {
+            // Checks the kernel makes on the whole ruleset, once every command is in.
+            for e in crate::validate::validate(&self.parsed.ruleset) {
+                let hint = Some(e.hint());
+                self.error(e.span.unwrap_or_default(), e.kind, hint);
+            }
+        }
         if self.errors.is_empty() {
             Ok(self.parsed)
         } else {
