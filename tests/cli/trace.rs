@@ -379,3 +379,44 @@ fn a_bad_stored_list_fails_the_trace_and_names_the_way_around() {
     assert_eq!(rampart(&without).code, 0);
     let _ = std::fs::remove_dir_all(&state);
 }
+
+/// Issue 15, finding 2: INPUT calls a 20,000-rule chain ten times (no loop, so it loads);
+/// `--explain` stops at the simulator's bound instead of printing 200,000 misses.
+#[test]
+fn issue_15_trace_explain_of_a_huge_fan_out_is_bounded() {
+    let mut script = String::from("iptables -N big\n");
+    for _ in 0..10 {
+        script.push_str("iptables -A INPUT -j big\n");
+    }
+    for _ in 0..20_000 {
+        script.push_str("iptables -A big -s 192.0.2.0/24 -j DROP\n");
+    }
+    let file = crate::util::root().join("target/cli-tests-issue-15-fan-out.sh");
+    std::fs::write(&file, script).unwrap();
+    let out = rampart(&[
+        "trace",
+        "--script",
+        file.to_str().unwrap(),
+        "--explain",
+        "--in",
+        "eth0",
+        "--src",
+        "198.51.100.9",
+        "--dst",
+        "203.0.113.5",
+        "-p",
+        "tcp",
+        "--dport",
+        "22",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout
+            .contains("stopped: more than 65536 rule evaluations (a loop?)"),
+        "{}",
+        &out.stdout[out.stdout.len().saturating_sub(2000)..]
+    );
+    // Two lines per evaluated rule (the rule, then why it did not match).
+    let lines = out.stdout.lines().count();
+    assert!(lines <= 2 * 65_536 + 200, "{lines} lines");
+}

@@ -79,12 +79,20 @@ pub use trace::{
 };
 
 use state::State;
+pub use walk::MAX_RULE_EVALUATIONS;
 use walk::{Compiled, Walk};
 
 /// Most branches one packet's trace may have. Each unknown test can double the count, so
 /// this bounds the work a packet with many unset fields causes; 64 branches already
 /// exceed what a person reads.
 pub const MAX_BRANCHES: usize = 64;
+
+/// Rule evaluations one packet's branches may spend together before no further branch is
+/// explored (the trace is then marked truncated). Each branch re-walks from the start and
+/// may spend up to [`MAX_RULE_EVALUATIONS`] itself, so without this [`MAX_BRANCHES`] walks
+/// of a huge ruleset would multiply the work and, under explain, the steps kept; four full
+/// walks' worth keeps a packet's trace within some hundred megabytes at worst.
+pub const MAX_PACKET_EVALUATIONS: usize = 4 * MAX_RULE_EVALUATIONS;
 
 /// Simulates packets through one ruleset on one host, keeping conntrack, rate-limit and
 /// `recent` state from packet to packet.
@@ -135,7 +143,12 @@ impl<'r> Simulator<'r> {
         let mut committed = None;
         let mut truncated = false;
         let mut planned = 1usize;
+        let mut spent = 0usize;
         while let Some(assumptions) = queue.pop_front() {
+            if spent >= MAX_PACKET_EVALUATIONS {
+                truncated = true;
+                break;
+            }
             let done = Walk::new(
                 &self.compiled,
                 &self.host,
@@ -145,6 +158,7 @@ impl<'r> Simulator<'r> {
                 self.explain,
             )
             .finish();
+            spent += done.evaluations;
             for fork in done.forks {
                 if planned < MAX_BRANCHES {
                     planned += 1;

@@ -298,6 +298,12 @@ pub enum Fate {
         /// Why.
         reason: String,
     },
+    /// The walk evaluated more rules than [`crate::MAX_RULE_EVALUATIONS`] (a loop?) and
+    /// stopped there.
+    Stopped {
+        /// The limit reached.
+        limit: usize,
+    },
 }
 
 impl Fate {
@@ -371,6 +377,9 @@ impl fmt::Display for Fate {
                 write!(f, "not forwarded: {dst} is not local and forwarding is off")
             }
             Fate::Aborted { reason } => write!(f, "aborted: {reason}"),
+            Fate::Stopped { limit } => {
+                write!(f, "stopped: more than {limit} rule evaluations (a loop?)")
+            }
         }
     }
 }
@@ -464,7 +473,8 @@ impl fmt::Display for Hint {
 pub struct Trace {
     /// One branch when every test was decidable; more when the walk forked.
     pub branches: Vec<Branch>,
-    /// True when forks beyond [`crate::MAX_BRANCHES`] were not explored.
+    /// True when forks beyond [`crate::MAX_BRANCHES`], or beyond
+    /// [`crate::MAX_PACKET_EVALUATIONS`] rule evaluations, were not explored.
     pub truncated: bool,
     /// The branch whose state changes (conntrack, limits, recent lists) were kept.
     pub committed_branch: usize,
@@ -590,8 +600,9 @@ impl fmt::Display for Trace {
         if self.truncated {
             writeln!(
                 f,
-                "(more branches not explored: limit of {} reached)",
-                crate::MAX_BRANCHES
+                "(more branches not explored: limit of {} branches or {} rule evaluations reached)",
+                crate::MAX_BRANCHES,
+                crate::MAX_PACKET_EVALUATIONS
             )?;
         }
         Ok(())

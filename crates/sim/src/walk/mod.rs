@@ -31,6 +31,18 @@ pub(crate) const MAX_CALL_DEPTH: usize = 16;
 /// loops at load time, so a model that gets this far loops and the walk stops.
 const MAX_CHAIN_ENTRIES: usize = 4096;
 
+/// Rule evaluations allowed in one walk (one branch of a packet's trace), whatever the
+/// ruleset does.
+///
+/// DoS warning: a loop the validator did not see (a model built without it), or a long
+/// chain entered again and again, makes the walk's work (and, under `--explain`, its steps:
+/// one `NotMatched` of some hundred bytes per rule) grow without bound. A loop-free ruleset
+/// evaluates each rule at most once per entry of its chain, so 65,536 covers every hook of
+/// a packet's path through a 20,000-rule ruleset (large blocklist imports) three times
+/// over; reaching it means a loop, or fan-out no person reads. The trace then ends with
+/// [`Fate::Stopped`], and a walk's steps stay within some tens of megabytes.
+pub const MAX_RULE_EVALUATIONS: usize = 1 << 16;
+
 /// The ruleset with lookup tables built once per simulator.
 pub(crate) struct Compiled<'r> {
     pub ruleset: &'r Ruleset,
@@ -119,6 +131,8 @@ pub(crate) struct Walk<'a, 'r> {
     nat_misses: Vec<Miss>,
     /// Whether the nat table's POSTROUTING chain was traversed.
     nat_post_walked: bool,
+    /// Rules evaluated so far, bounded by [`MAX_RULE_EVALUATIONS`].
+    evaluations: usize,
 }
 
 /// A rule that did not match and why.
@@ -136,6 +150,8 @@ pub(crate) struct Finished {
     pub branch: Branch,
     pub delta: Delta,
     pub forks: Vec<Vec<(Atom, bool)>>,
+    /// Rules evaluated.
+    pub evaluations: usize,
 }
 
 impl<'a, 'r> Walk<'a, 'r> {
@@ -183,6 +199,7 @@ impl<'a, 'r> Walk<'a, 'r> {
             explain,
             nat_misses: Vec::new(),
             nat_post_walked: false,
+            evaluations: 0,
         }
     }
 
@@ -219,6 +236,7 @@ impl<'a, 'r> Walk<'a, 'r> {
             },
             delta: self.view.delta,
             forks: self.forks,
+            evaluations: self.evaluations,
         }
         .with_assumptions(self.assumptions)
     }
@@ -544,6 +562,12 @@ impl<'a, 'r> Walk<'a, 'r> {
                 );
                 return self.policy(table, name, policy);
             };
+            self.evaluations += 1;
+            if self.evaluations > MAX_RULE_EVALUATIONS {
+                return Err(Fate::Stopped {
+                    limit: MAX_RULE_EVALUATIONS,
+                });
+            }
             let number = next + 1;
             next += 1;
             let matched = self.matches(ti, chain, number - 1);
