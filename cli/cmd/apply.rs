@@ -393,3 +393,38 @@ pub fn watch(args: ConfirmWatchArgs) -> Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rampart_ruleset::{parse_script, ParseOptions, Source};
+
+    /// A line nft refuses is told as the user's file, line and rule (the kernel's own
+    /// refusals, reported by line of the script, map back through the provenance).
+    #[test]
+    fn a_refused_script_line_is_told_at_the_source_line() {
+        let src = Source::new(
+            "fw.sh",
+            "iptables -P INPUT DROP\niptables -A INPUT -p tcp --dport 22 -j ACCEPT\n\
+             iptables -A INPUT -p tcp --dport 80 -j ACCEPT\n",
+        );
+        let ruleset = parse_script(&src, ParseOptions::default()).unwrap().ruleset;
+        let script = PolicyScript::compile(&ruleset, "fw.sh".into()).unwrap();
+        let PolicyScript::Compiled { script: nft, .. } = &script else {
+            unreachable!()
+        };
+        let line = nft.provenance()[1].line;
+        let err = script.explain(rampart_kernel::Error::Rejected {
+            stage: "apply",
+            stderr: format!("script line {line}:1-5: Error: Could not process rule\n"),
+            lines: vec![line],
+        });
+        let text = format!("{err:#}");
+        assert!(
+            text.starts_with(
+                "the kernel refused the rule at:\n  fw.sh:3:1: iptables -t filter INPUT rule 2: "
+            ),
+            "{text}"
+        );
+    }
+}
