@@ -44,9 +44,9 @@ pub struct Locked {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
-    move |source| StoreError::Io {
+    move |error| StoreError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     }
 }
 
@@ -188,9 +188,9 @@ impl Store {
         }
         let mut text = String::new();
         file.read_to_string(&mut text).map_err(io(&path))?;
-        let secrets = Secrets::parse(&text).map_err(|source| StoreError::Format {
+        let secrets = Secrets::parse(&text).map_err(|error| StoreError::Format {
             path: path.clone(),
-            source,
+            error,
         })?;
         if secrets.user != lock.user {
             return Err(io(&path)(std::io::Error::new(
