@@ -80,9 +80,13 @@ pub struct InitArgs {
     #[arg(long)]
     pub force: bool,
     /// Read the secret prefix as one line from standard input (for scripts) instead of
-    /// asking twice on the terminal.
+    /// asking twice on the terminal. An empty line is refused unless --no-prefix.
     #[arg(long)]
     pub prefix_stdin: bool,
+    /// Make a sheet without a secret prefix: whoever finds the sheet can log in. Needed for
+    /// an empty prefix when standard input is not a terminal.
+    #[arg(long, conflicts_with_all = ["prefix_stdin", "totp"])]
+    pub no_prefix: bool,
 }
 
 /// Parses `--scratch`: at most [`rampart_otp::MAX_COUNT`] codes, the most entries a
@@ -134,14 +138,30 @@ fn hostname() -> String {
         .unwrap_or_else(|_| "localhost".into())
 }
 
-fn read_prefix(from_stdin: bool) -> Result<String> {
-    if from_stdin || !std::io::stdin().is_terminal() {
+/// The secret prefix: `--no-prefix`, one line of standard input (`--prefix-stdin`, or
+/// standard input not a terminal), or typed twice on the terminal. Read before the user's
+/// lock is taken: logins of the user are not blocked while someone types.
+fn read_prefix(args: &InitArgs) -> Result<String> {
+    if args.no_prefix {
+        return Ok(String::new());
+    }
+    if args.prefix_stdin || !std::io::stdin().is_terminal() {
         let mut line = String::new();
         std::io::stdin()
             .lock()
             .read_line(&mut line)
             .context("reading the prefix from standard input")?;
-        return Ok(line.trim_end_matches(['\n', '\r']).to_string());
+        let prefix = line.trim_end_matches(['\n', '\r']).to_string();
+        if prefix.is_empty() {
+            // A script that forgot to send the prefix (or sent nothing) must not get a
+            // sheet that works on its own.
+            bail!(
+                "no prefix on standard input (an empty line or none); nothing was changed. \
+                 Send the prefix as one line, or pass --no-prefix for a sheet without one \
+                 (whoever finds it can log in)"
+            );
+        }
+        return Ok(prefix);
     }
     let a = rpassword::prompt_password(
         "Secret prefix (typed before every one-time password; not printed on the sheet): ",
@@ -161,17 +181,11 @@ fn read_prefix(from_stdin: bool) -> Result<String> {
     Ok(a)
 }
 
-fn run_init(store: &Store, args: InitArgs) -> Result<ExitCode> {
-    store.create().with_context(|| {
-        format!(
-            "cannot use the state directory {} (run as root?)",
-            store.dir().display()
-        )
-    })?;
-    let lock = store
-        .lock(&args.user)
-        .with_context(|| format!("cannot lock the secrets of {}", args.user))?;
-    if let Some(old) = store.load(&lock)? {
+/// Refuses to replace `user`'s secrets without `--force`. Run once before any input is read
+/// (so a refusal costs the user nothing) and again under the lock (someone may have
+/// enrolled the user meanwhile).
+fn check_replace(store: &Store, lock: &rampart_otp::Locked, args: &InitArgs) -> Result<()> {
+    if let Some(old) = store.load(lock)? {
         if !args.force {
             bail!(
                 "{} already has one-time passwords ({} left); add --force to replace them",
@@ -180,6 +194,32 @@ fn run_init(store: &Store, args: InitArgs) -> Result<ExitCode> {
             );
         }
     }
+    Ok(())
+}
+
+fn run_init(store: &Store, args: InitArgs) -> Result<ExitCode> {
+    store.create().with_context(|| {
+        format!(
+            "cannot use the state directory {} (run as root?)",
+            store.dir().display()
+        )
+    })?;
+    // Early refusal, with the lock held only for the check: the lock is taken again below,
+    // after the prefix is read and the passwords hashed, so that logins of the user never
+    // wait for someone typing (or for a script that never sends its line).
+    let early = store
+        .lock_existing(&args.user)
+        .with_context(|| format!("cannot lock the secrets of {}", args.user))?;
+    if let Some(lock) = early {
+        check_replace(store, &lock, &args)?;
+    }
+    let lock_and_check = || -> Result<rampart_otp::Locked> {
+        let lock = store
+            .lock(&args.user)
+            .with_context(|| format!("cannot lock the secrets of {}", args.user))?;
+        check_replace(store, &lock, &args)?;
+        Ok(lock)
+    };
     let mut rng = OsEntropy;
     let host = hostname();
     let mut out = std::io::stdout().lock();
@@ -188,7 +228,7 @@ fn run_init(store: &Store, args: InitArgs) -> Result<ExitCode> {
         rng.fill(&mut key);
         let codes = scratch_codes(&mut rng, args.scratch);
         let secrets = Secrets::from_totp(&args.user, &key, &codes, KdfParams::DEFAULT, &mut rng)?;
-        store.save(&lock, &secrets)?;
+        store.save(&lock_and_check()?, &secrets)?;
         let uri = totp::uri(&key, "rampart", &format!("{}@{host}", args.user), 6, 30);
         let qr = qrcode::QrCode::new(uri.as_bytes()).context("building the QR code")?;
         let art = qr
@@ -219,6 +259,7 @@ fn run_init(store: &Store, args: InitArgs) -> Result<ExitCode> {
     let sheet = Sheet::generate(&mut rng, args.count, args.entropy)?;
     let html_path = args
         .html
+        .clone()
         .unwrap_or_else(|| PathBuf::from(format!("otp-{}.html", args.user)));
     // Created before the prefix is asked and the passwords hashed, so a refused path costs
     // the user nothing; removed again if anything below fails.
@@ -227,7 +268,7 @@ fn run_init(store: &Store, args: InitArgs) -> Result<ExitCode> {
     } else {
         Some(NewFile::create(html_path)?)
     };
-    let prefix = read_prefix(args.prefix_stdin)?;
+    let prefix = read_prefix(&args)?;
     eprintln!("hashing {} passwords (Argon2id)...", sheet.len());
     let secrets = Secrets::from_sheet(&args.user, &sheet, &prefix, KdfParams::DEFAULT, &mut rng)?;
     if let Some(h) = &mut html {
@@ -236,7 +277,7 @@ fn run_init(store: &Store, args: InitArgs) -> Result<ExitCode> {
             .and_then(|()| h.file.sync_all())
             .with_context(|| format!("cannot write {}", h.path.display()))?;
     }
-    store.save(&lock, &secrets)?;
+    store.save(&lock_and_check()?, &secrets)?;
     write!(out, "{}", sheet.to_text(&args.user, &host, 4))?;
     if let Some(h) = html {
         let path = h.keep();
@@ -305,6 +346,15 @@ impl Drop for NewFile {
 }
 
 fn run_status(store: &Store, user: &str, json: bool) -> Result<ExitCode> {
+    if let Err(e) = std::fs::symlink_metadata(store.dir()) {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            bail!(
+                "{user} is not enrolled: no OTP state directory at {} (rampart otp init \
+                 {user} creates it)",
+                store.dir().display()
+            );
+        }
+    }
     let lock = store
         .lock_existing(user)
         .with_context(|| format!("cannot lock the secrets of {user}"))?;

@@ -303,3 +303,162 @@ fn too_many_scratch_codes_are_refused() {
     assert!(!dir.join("carol.otp").exists());
     let _ = std::fs::remove_dir_all(dir.parent().unwrap());
 }
+
+/// Issue 15, finding 3: `init` reads the prefix before it takes the user's lock, so logins
+/// of a user whose sheet is being replaced do not wait for someone typing (or for a script
+/// that never sends its line). Seen from outside: while `init --force` waits for the prefix
+/// (its HTML page, created just before the prefix is read, exists), the lock is free.
+#[test]
+fn init_does_not_hold_the_lock_while_reading_the_prefix() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let dir = tempdir("lock-wait");
+    let state = dir.join("state");
+    let st = state.to_str().unwrap();
+    let first = rampart_stdin(
+        &[
+            "otp",
+            "init",
+            "alice",
+            "--count",
+            "2",
+            "--statedir",
+            st,
+            "--html",
+            "-",
+        ],
+        "first\n",
+    );
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let page = dir.join("page.html");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rampart"))
+        .args([
+            "otp",
+            "init",
+            "alice",
+            "--force",
+            "--count",
+            "2",
+            "--prefix-stdin",
+        ])
+        .args(["--statedir", st, "--html", page.to_str().unwrap()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while !page.exists() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(120),
+            "init never got to the prefix"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // `flock -n` fails (exit 99 here) if the lock is held; a free lock is taken and dropped.
+    let probe = Command::new("flock")
+        .args(["-n", "-E", "99"])
+        .arg(state.join("alice.lock"))
+        .arg("true")
+        .status()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "second").unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        probe.code(),
+        Some(0),
+        "alice's lock held while waiting for input"
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Issue 15, finding 4: with standard input not a terminal, an empty prefix (an empty line,
+/// or nothing at all) is refused unless `--no-prefix` asks for a sheet without one.
+#[test]
+fn an_empty_prefix_from_a_pipe_needs_no_prefix() {
+    let dir = tempdir("no-prefix");
+    let state = dir.join("state");
+    let st = state.to_str().unwrap();
+    let base = [
+        "otp",
+        "init",
+        "dan",
+        "--count",
+        "2",
+        "--statedir",
+        st,
+        "--html",
+        "-",
+    ];
+    for (extra, input) in [
+        (None, ""),
+        (None, "\n"),
+        (Some("--prefix-stdin"), "\n"),
+        (Some("--prefix-stdin"), ""),
+    ] {
+        let mut args = base.to_vec();
+        args.extend(extra);
+        let out = rampart_stdin(&args, input);
+        assert_eq!(out.code, 2, "{extra:?} {input:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("no prefix on standard input")
+                && out.stderr.contains("--no-prefix"),
+            "{}",
+            out.stderr
+        );
+        assert!(!state.join("dan.otp").exists());
+    }
+    let mut args = base.to_vec();
+    args.push("--no-prefix");
+    let out = rampart_stdin(&args, "");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(state.join("dan.otp").exists());
+    // --no-prefix reads nothing, so it cannot be combined with reading a prefix.
+    let out = rampart(&[
+        "otp",
+        "init",
+        "eve",
+        "--no-prefix",
+        "--prefix-stdin",
+        "--statedir",
+        st,
+    ]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Issue 15, finding 5: `status` without a state directory says the user is not enrolled,
+/// naming the directory, and every OS error is printed once (it was printed twice: in the
+/// store error's message and again as its source).
+#[test]
+fn status_without_a_state_directory_says_not_enrolled_once() {
+    let dir = tempdir("no-statedir");
+    let st = dir.join("absent");
+    let st = st.to_str().unwrap();
+    let out = rampart(&["otp", "status", "alice", "--statedir", st]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "alice is not enrolled: no OTP state directory at {st}"
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("os error"), "{}", out.stderr);
+    let out = rampart(&["otp", "revoke", "alice", "--statedir", st]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert_eq!(
+        out.stderr.matches("No such file or directory").count(),
+        1,
+        "{}",
+        out.stderr
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

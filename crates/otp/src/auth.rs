@@ -12,8 +12,11 @@
 //! - A hold that its login never finishes (connection dropped, sshd child killed) lapses at
 //!   `until`; OTPW's lock lasted 24 hours, during which every login needed three passwords.
 //! - Passwords are struck out only when the whole answer is right.
-//! - Failures count towards the back-off ([`Throttle`]); a throttled login is refused before
-//!   any password is checked or shown.
+//! - Failures count towards the back-off ([`Throttle`]). A throttled login is still asked
+//!   (numbers picked as usual, nothing held) with the wait in the prompt itself, `Password
+//!   017 (locked for 40 s after failed logins): `, and its answer is refused unchecked and
+//!   uncounted. The prompt is the only text ssh's keyboard-interactive client surely shows,
+//!   and an unknown user ([`Decoys`](crate::Decoys)) is asked and locked out the same way.
 
 use crate::format::{check_prefix, check_user};
 use crate::kdf::SALT_LEN;
@@ -51,10 +54,12 @@ impl Default for Policy {
 /// What a login is asked.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Challenge {
-    numbers: Vec<u16>,
-    token: Option<[u8; 16]>,
-    totp: bool,
-    decoy: bool,
+    pub(crate) numbers: Vec<u16>,
+    pub(crate) token: Option<[u8; 16]>,
+    pub(crate) totp: bool,
+    pub(crate) decoy: bool,
+    /// Seconds of back-off left when asked: the answer is refused unchecked.
+    pub(crate) locked: Option<u64>,
 }
 
 impl std::fmt::Debug for Challenge {
@@ -64,6 +69,7 @@ impl std::fmt::Debug for Challenge {
             .field("numbers", &self.numbers)
             .field("holds", &self.token.is_some())
             .field("totp", &self.totp)
+            .field("locked", &self.locked)
             .finish()
     }
 }
@@ -79,23 +85,34 @@ impl Challenge {
         self.numbers.len() == 3
     }
 
-    /// The prompt: `Password 017: `, `Password 017/153/230: ` or `Verification code: `.
+    /// Seconds of back-off left when the login was asked, if it was throttled: then the
+    /// answer is refused whatever it is.
+    pub fn locked(&self) -> Option<u64> {
+        self.locked
+    }
+
+    /// The prompt: `Password 017: `, `Password 017/153/230: ` or `Verification code: `;
+    /// throttled, `Password 017 (locked for 40 s after failed logins): `.
     pub fn prompt(&self) -> String {
-        if self.totp {
-            return "Verification code: ".to_string();
+        let ask = if self.totp {
+            "Verification code".to_string()
+        } else {
+            let nums: Vec<String> = self.numbers.iter().map(|n| format!("{n:03}")).collect();
+            format!("Password {}", nums.join("/"))
+        };
+        match self.locked {
+            Some(wait) => format!("{ask} (locked for {wait} s after failed logins): "),
+            None => format!("{ask}: "),
         }
-        let nums: Vec<String> = self.numbers.iter().map(|n| format!("{n:03}")).collect();
-        format!("Password {}: ", nums.join("/"))
     }
 }
 
 /// The result of [`begin`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Begin {
-    /// Ask this.
+    /// Ask this (when throttled, a challenge whose answer is refused: see
+    /// [`Challenge::locked`]).
     Ask(Challenge),
-    /// Too many failures: refuse without asking; retry after this many seconds.
-    Throttled(u64),
     /// No unused passwords left (or too few for a triple challenge): the user needs a new
     /// sheet.
     Exhausted,
@@ -118,15 +135,14 @@ pub fn begin(secrets: &mut Secrets, now: u64, policy: &Policy, rng: &mut dyn Ent
         policy.backoff_base,
         policy.backoff_max,
     );
-    if wait > 0 {
-        return Begin::Throttled(wait);
-    }
+    let locked = (wait > 0).then_some(wait);
     if let Kind::Totp { .. } = secrets.kind {
         return Begin::Ask(Challenge {
             numbers: Vec::new(),
             token: None,
             totp: true,
             decoy: false,
+            locked,
         });
     }
     if secrets.held.is_some_and(|h| h.until <= now) {
@@ -147,7 +163,8 @@ pub fn begin(secrets: &mut Secrets, now: u64, policy: &Policy, rng: &mut dyn Ent
         return Begin::Exhausted;
     }
     let numbers = pick(rng, unused, want);
-    let token = if want == 1 {
+    // A throttled login holds nothing: its answer is refused anyway.
+    let token = if want == 1 && locked.is_none() {
         let mut token = [0u8; 16];
         rng.fill(&mut token);
         secrets.held = Some(Held {
@@ -164,11 +181,12 @@ pub fn begin(secrets: &mut Secrets, now: u64, policy: &Policy, rng: &mut dyn Ent
         token,
         totp: false,
         decoy: false,
+        locked,
     })
 }
 
 /// `want` distinct numbers from `pool`, in random order (partial Fisher–Yates).
-fn pick(rng: &mut dyn Entropy, mut pool: Vec<u16>, want: usize) -> Vec<u16> {
+pub(crate) fn pick(rng: &mut dyn Entropy, mut pool: Vec<u16>, want: usize) -> Vec<u16> {
     for i in 0..want {
         let j = i + rng.below((pool.len() - i) as u32) as usize;
         pool.swap(i, j);
@@ -188,6 +206,12 @@ pub fn finish(
 ) -> Outcome {
     if challenge.decoy {
         return decoy_finish(answer);
+    }
+    if challenge.locked.is_some() {
+        // Asked while throttled: refused unchecked, not counted, nothing released (it
+        // held nothing); the same work as an unknown user's locked refusal.
+        refusal_work(challenge, answer);
+        return Outcome::Rejected;
     }
     if let (Some(t), Some(h)) = (challenge.token, secrets.held) {
         if h.token == t {
@@ -315,22 +339,41 @@ fn check_scratch(entries: &mut [Entry], kdf: KdfParams, code: &str) -> bool {
     }
 }
 
-/// A challenge for a user without a secret file, indistinguishable from a real one: a
-/// random number within a default sheet's range.
-pub fn decoy_begin(rng: &mut dyn Entropy) -> Challenge {
-    Challenge {
-        numbers: vec![rng.below(280) as u16 + 1],
-        token: None,
-        totp: false,
-        decoy: true,
-    }
-}
-
-/// Refuses a decoy answer after the work a real check costs (one Argon2id hash at the
-/// default parameters), so unknown users take as long as known ones.
+/// Refuses a decoy answer after the work a real check of one password costs (one
+/// Argon2id hash at the default parameters), so unknown users take as long as known ones.
 pub fn decoy_finish(answer: &str) -> Outcome {
     let _ = KdfParams::DEFAULT.hash(&[0; SALT_LEN], b"", answer.as_bytes());
     Outcome::Rejected
+}
+
+/// Length of a default sheet's passwords (64 bits).
+pub(crate) const DEFAULT_LENGTH: usize = 13;
+/// Scratch codes `rampart otp init --totp` makes by default.
+pub(crate) const DEFAULT_SCRATCH: usize = 5;
+
+/// The Argon2id work (default parameters) a check of `answer` to `challenge` costs for a
+/// default sheet or TOTP secret, done for answers refused unchecked (throttled logins,
+/// unknown users): one hash per password when the answer is long enough to hold them all,
+/// else one; for TOTP, one per scratch code when the answer looks like one, else none.
+pub(crate) fn refusal_work(challenge: &Challenge, answer: &str) {
+    let hashes = if challenge.totp {
+        let given: String = answer.chars().filter(|c| !c.is_whitespace()).collect();
+        if given.len() == SCRATCH_DIGITS && given.bytes().all(|b| b.is_ascii_digit()) {
+            DEFAULT_SCRATCH
+        } else {
+            0
+        }
+    } else {
+        let n = challenge.numbers.len();
+        if split_answer(answer, n, DEFAULT_LENGTH).is_some() {
+            n
+        } else {
+            1
+        }
+    };
+    for _ in 0..hashes {
+        let _ = KdfParams::DEFAULT.hash(&[0; SALT_LEN], b"", answer.as_bytes());
+    }
 }
 
 impl Secrets {
@@ -578,12 +621,26 @@ mod tests {
                 Outcome::Rejected
             );
         }
-        // Third failure at 102: wait 5 s.
-        assert_eq!(begin(&mut s, 103, &POLICY, &mut rng), Begin::Throttled(4));
+        // Third failure at 102: wait 5 s. A throttled login is still asked, with the wait
+        // in the prompt, holds nothing, and its answer is refused even when right, without
+        // counting as a failure (issue 15, finding 2).
+        let locked = ask(begin(&mut s, 103, &POLICY, &mut rng));
+        assert_eq!(locked.locked(), Some(4));
+        assert_eq!(
+            locked.prompt(),
+            format!(
+                "Password {:03} (locked for 4 s after failed logins): ",
+                locked.numbers()[0]
+            )
+        );
         assert_eq!(s.held, None, "a throttled login holds nothing");
+        let a = answer(&sheet, "my pre", &locked);
+        assert_eq!(finish(&mut s, &locked, &a, 104, &POLICY), Outcome::Rejected);
+        assert_eq!((s.throttle.failures, s.remaining()), (3, 10));
         let c = ask(begin(&mut s, 107, &POLICY, &mut rng));
+        assert_eq!(c.locked(), None);
         assert_eq!(finish(&mut s, &c, "nope", 107, &POLICY), Outcome::Rejected);
-        assert_eq!(begin(&mut s, 116, &POLICY, &mut rng), Begin::Throttled(1));
+        assert_eq!(ask(begin(&mut s, 116, &POLICY, &mut rng)).locked(), Some(1));
         // A login begun before the back-off that finishes during it is refused, even with
         // the right password, and the password stays unused.
         let c = ask(begin(&mut s, 117, &POLICY, &mut rng));
@@ -596,10 +653,9 @@ mod tests {
         assert_eq!(finish(&mut s, &c, &a, 119, &POLICY), Outcome::Rejected);
         assert_eq!(s.remaining(), 10);
         // After the wait, the right password works and the count resets.
-        let wait = match begin(&mut s, 120, &POLICY, &mut rng) {
-            Begin::Throttled(w) => w,
-            other => panic!("{other:?}"),
-        };
+        let wait = ask(begin(&mut s, 120, &POLICY, &mut rng))
+            .locked()
+            .expect("throttled");
         let c = ask(begin(&mut s, 120 + wait, &POLICY, &mut rng));
         let a = answer(&sheet, "my pre", &c);
         assert_eq!(
@@ -656,11 +712,31 @@ mod tests {
     #[test]
     fn decoys_look_like_challenges_and_always_fail() {
         let mut rng = Seeded(8);
-        let c = decoy_begin(&mut rng);
+        let c = crate::Decoys::default().begin("x", crate::DecoyKind::Sheet, 1, &POLICY, &mut rng);
         assert_eq!(c.numbers().len(), 1);
         assert!((1..=280).contains(&c.numbers()[0]));
         let (_, mut s, _) = setup(1);
         assert_eq!(finish(&mut s, &c, "x", 1, &POLICY), Outcome::Rejected);
+    }
+
+    /// A TOTP user is throttled the same way: asked, with the wait in the prompt.
+    #[test]
+    fn a_throttled_totp_user_is_asked_with_the_wait() {
+        let mut rng = Seeded(6);
+        let key = b"12345678901234567890";
+        let mut s = Secrets::from_totp("bob", key, &[], KdfParams::TEST, &mut rng).unwrap();
+        s.throttle = Throttle {
+            failures: 3,
+            last: 1000,
+        };
+        let c = ask(begin(&mut s, 1001, &POLICY, &mut rng));
+        assert_eq!(
+            c.prompt(),
+            "Verification code (locked for 4 s after failed logins): "
+        );
+        let code = totp::code(key, 1001, 30, 6);
+        assert_eq!(finish(&mut s, &c, &code, 1001, &POLICY), Outcome::Rejected);
+        assert_eq!(s.throttle.failures, 3);
     }
 
     /// The property behind "unknown users are refused in the same time": a decoy refusal
@@ -684,20 +760,35 @@ mod tests {
                     token: None,
                     totp: false,
                     decoy: false,
+                    locked: None,
                 };
                 s.throttle = Throttle::default();
                 evaluations::take();
                 assert_eq!(finish(&mut s, &c, typed, 11, &POLICY), Outcome::Rejected);
                 let known = evaluations::take();
                 assert_eq!(known, [KdfParams::DEFAULT], "typed {typed:?} for {n}");
-                let decoy = decoy_begin(&mut rng);
+                let mut decoys = crate::Decoys::default();
+                let decoy = decoys.begin("bob", crate::DecoyKind::Sheet, 10, &POLICY, &mut rng);
                 assert_eq!(
                     decoy.numbers().len(),
                     c.numbers().len(),
                     "same prompt shape"
                 );
-                assert_eq!(decoy_finish(typed), Outcome::Rejected);
+                evaluations::take();
+                assert_eq!(decoys.finish("bob", &decoy, typed, 11), Outcome::Rejected);
                 assert_eq!(evaluations::take(), known, "typed {typed:?} for {n}");
+                // Locked out, both refuse unchecked after the same work.
+                let mut locked = c.clone();
+                locked.locked = Some(5);
+                let mut decoy = decoy.clone();
+                decoy.locked = Some(5);
+                assert_eq!(
+                    finish(&mut s, &locked, typed, 11, &POLICY),
+                    Outcome::Rejected
+                );
+                let known = evaluations::take();
+                assert_eq!(decoys.finish("bob", &decoy, typed, 11), Outcome::Rejected);
+                assert_eq!(evaluations::take(), known, "locked, typed {typed:?}");
             }
         }
     }

@@ -93,24 +93,27 @@ pub enum SecretsError {
 }
 
 /// A failure reading or writing the state directory.
+///
+/// The message includes the OS error or format problem, which is therefore not also
+/// reported as the error's `source()`: printed as a chain (`{:#}`), it appears once.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
     /// I/O error on a path.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Io {
         /// The file or directory.
         path: PathBuf,
         /// The OS error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The file exists but does not parse.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Format {
         /// The file.
         path: PathBuf,
         /// What is wrong.
-        source: FormatError,
+        error: FormatError,
     },
     /// Permissions or ownership that would let someone else read or change the secrets.
     #[error("{p}: {what}; fix with: chown root:root {p} && chmod {mode:o} {p}", p = path.display())]

@@ -20,9 +20,10 @@
 //!   Store::lock_existing ─▶ load ─▶ finish(answer, now) ─▶ save ─▶ unlock ─▶ Outcome
 //! ```
 //!
-//! A name without secrets (`lock_existing` returns `None`) gets [`decoy_begin`],
-//! [`decoy_finish`] and [`Store::decoy_round`] instead: the same work, on one fixed file,
-//! creating no file for the name.
+//! A name without secrets (`lock_existing` returns `None`) gets [`Decoys::begin`] and
+//! [`Decoys::finish`] inside [`Store::decoy_round`] instead: the same prompts, back-off and
+//! work as an enrolled sheet user, with its state in one fixed file, creating no file for
+//! the name.
 //!
 //! Decisions and their reasons:
 //! - **Pure core, time passed in.** [`begin`] and [`finish`] read no clock and take their
@@ -60,6 +61,7 @@
 #![deny(missing_docs)]
 
 mod auth;
+mod decoy;
 mod entropy;
 mod error;
 mod format;
@@ -70,9 +72,9 @@ mod throttle;
 pub mod totp;
 
 pub use auth::{
-    begin, decoy_begin, decoy_finish, finish, scratch_codes, Begin, Challenge, Outcome, Policy,
-    SCRATCH_DIGITS,
+    begin, decoy_finish, finish, scratch_codes, Begin, Challenge, Outcome, Policy, SCRATCH_DIGITS,
 };
+pub use decoy::{DecoyKind, Decoys, DECOY_SHEET, MAX_DECOYS};
 pub use entropy::{Entropy, OsEntropy};
 pub use error::{FormatError, FormatErrorKind, SecretsError, StoreError};
 pub use format::{Entry, Held, Kind, Secrets, FORMAT_VERSION};

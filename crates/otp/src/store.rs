@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use nix::fcntl::{Flock, FlockArg};
 
 use crate::format::check_user;
-use crate::{Secrets, StoreError};
+use crate::{Decoys, Secrets, StoreError};
 
 /// Largest secret file read: 999 entries of ~110 bytes plus headers. A bigger file is
 /// corrupt or hostile and is refused before it is read into memory.
@@ -44,9 +44,9 @@ pub struct Locked {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
-    move |source| StoreError::Io {
+    move |error| StoreError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     }
 }
 
@@ -188,9 +188,9 @@ impl Store {
         }
         let mut text = String::new();
         file.read_to_string(&mut text).map_err(io(&path))?;
-        let secrets = Secrets::parse(&text).map_err(|source| StoreError::Format {
+        let secrets = Secrets::parse(&text).map_err(|error| StoreError::Format {
             path: path.clone(),
-            source,
+            error,
         })?;
         if secrets.user != lock.user {
             return Err(io(&path)(std::io::Error::new(
@@ -236,21 +236,37 @@ impl Store {
             .map_err(io(&self.dir))
     }
 
-    /// The disk work of one refused login's `save`, done on one fixed decoy file: write a
-    /// temp file, fsync, rename, fsync the directory, then read it back. Refusing a user
-    /// without a sheet then costs the same I/O as refusing one with a sheet (whose secret
-    /// file is rewritten before the prompt and after the answer), so the answer time does
-    /// not tell who has a sheet — without creating a file per user name tried.
-    pub fn decoy_round(&self) -> Result<(), StoreError> {
+    /// One step of a login for a name without secrets: under the fixed decoy lock, reads
+    /// the [`Decoys`] table from the fixed `.decoy` file, lets `step` change it, and writes
+    /// it back with the atomic-replace protocol, padded to about a default secret file's
+    /// size. That is the disk work of a real login's load and save, so the answer time does
+    /// not tell who has a sheet, and no file is created per user name tried. An unreadable
+    /// table counts as empty.
+    pub fn decoy_round<T>(&self, step: impl FnOnce(&mut Decoys) -> T) -> Result<T, StoreError> {
         self.check_dir()?;
         let _lock = lock_file(&self.dir.join(".decoy.lock"))?;
         let path = self.dir.join(".decoy");
-        self.replace_file(&self.dir.join(".decoy.tmp"), &path, &[b'#'; DECOY_BYTES])?;
-        let mut back = Vec::with_capacity(DECOY_BYTES);
-        File::open(&path)
-            .and_then(|mut f| f.read_to_end(&mut back))
-            .map_err(io(&path))?;
-        Ok(())
+        let mut text = String::new();
+        match OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
+            .open(&path)
+        {
+            Ok(f) => {
+                let _ = f.take(MAX_FILE).read_to_string(&mut text);
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(io(&path)(e)),
+        }
+        let mut decoys = Decoys::parse(&text);
+        let out = step(&mut decoys);
+        let mut bytes = decoys.emit().into_bytes();
+        if bytes.len() < DECOY_BYTES {
+            bytes.resize(DECOY_BYTES - 1, b'#');
+            bytes.push(b'\n');
+        }
+        self.replace_file(&self.dir.join(".decoy.tmp"), &path, &bytes)?;
+        Ok(out)
     }
 
     /// Removes the user's secret and lock files; `false` if there were none.
@@ -294,7 +310,7 @@ mod tests {
         let real = s.emit().len();
         assert!(DECOY_BYTES / 2 < real && real < DECOY_BYTES * 2, "{real}");
         for _ in 0..3 {
-            store.decoy_round().unwrap();
+            store.decoy_round(|_| ()).unwrap();
         }
         let md = fs::metadata(store.dir().join(".decoy")).unwrap();
         assert_eq!((md.len() as usize, md.mode() & 0o777), (DECOY_BYTES, 0o600));
@@ -320,7 +336,7 @@ mod tests {
             let name = format!("nosuchuser{i}");
             // The module's step 1 for a user without secrets.
             assert!(store.lock_existing(&name).unwrap().is_none());
-            store.decoy_round().unwrap();
+            store.decoy_round(|_| ()).unwrap();
         }
         let mut names: Vec<_> = fs::read_dir(store.dir())
             .unwrap()

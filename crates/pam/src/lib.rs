@@ -4,6 +4,7 @@
 //! ```text
 //! auth required pam_rampart_otp.so [nullok] [statedir=/var/lib/rampart/otp] [grace=120]
 //!                                  [free_failures=3] [backoff=5] [backoff_max=900]
+//!                                  [decoy=sheet|totp]
 //! ```
 //!
 //! One `pam_sm_authenticate` call does the whole login (see `rampart_otp::begin`):
@@ -121,16 +122,6 @@ fn authenticate(pamh: &Handle, flags: c_int, args: &[String]) -> c_int {
     })();
     let challenge = match begun {
         Ok(Some(Begin::Ask(c))) => c,
-        Ok(Some(Begin::Throttled(wait))) => {
-            log(
-                libc::LOG_NOTICE,
-                &format!("{user}: throttled after repeated failures, {wait} s left"),
-            );
-            error(&format!(
-                "Too many failed one-time password logins; try again in {wait} seconds."
-            ));
-            return PAM_AUTH_ERR;
-        }
         Ok(Some(Begin::Exhausted)) => {
             log(
                 libc::LOG_WARNING,
@@ -141,16 +132,37 @@ fn authenticate(pamh: &Handle, flags: c_int, args: &[String]) -> c_int {
         }
         Ok(None) if opts.nullok => return PAM_IGNORE,
         Ok(None) => {
-            // Unknown user or user without a sheet: ask and refuse, doing the same hashing
-            // and the same store writes as a real check (before the prompt and after the
-            // answer), so the answer time does not tell who has a sheet. The writes go to
-            // the one fixed decoy file: no file is created for the name tried.
-            let c = rampart_otp::decoy_begin(&mut OsEntropy);
-            let _ = store.decoy_round();
+            // Unknown user or user without a sheet: asked and refused like a user with a
+            // default secret (the same prompts, holds and back-off, the same hashing and the
+            // same store reads and writes before the prompt and after the answer), so neither
+            // the dialogue nor the time tells who has a sheet. The state goes to the one
+            // fixed decoy file: no file is created for the name tried.
+            let begun = store
+                .decoy_round(|d| d.begin(&user, opts.decoy, now(), &opts.policy, &mut OsEntropy));
+            let c = begun.unwrap_or_else(|e| {
+                log(libc::LOG_ERR, &format!("decoy state: {e}"));
+                rampart_otp::Decoys::default().begin(
+                    &user,
+                    opts.decoy,
+                    now(),
+                    &opts.policy,
+                    &mut OsEntropy,
+                )
+            });
+            if let Some(wait) = c.locked() {
+                log_throttled(&user, wait);
+            }
             if let Ok(Some(answer)) = pamh.converse(PAM_PROMPT_ECHO_OFF, &c.prompt()) {
                 let answer = String::from_utf8_lossy(&answer).into_owned();
-                let _ = rampart_otp::decoy_finish(&answer);
-                let _ = store.decoy_round();
+                let finished = store.decoy_round(|d| d.finish(&user, &c, &answer, now()));
+                if let Err(e) = finished {
+                    log(libc::LOG_ERR, &format!("decoy state: {e}"));
+                    let _ = rampart_otp::Decoys::default().finish(&user, &c, &answer, now());
+                }
+                log(
+                    libc::LOG_NOTICE,
+                    &format!("{user}: one-time password refused"),
+                );
             }
             return PAM_AUTH_ERR;
         }
@@ -159,6 +171,11 @@ fn authenticate(pamh: &Handle, flags: c_int, args: &[String]) -> c_int {
             return PAM_AUTH_ERR;
         }
     };
+    if let Some(wait) = challenge.locked() {
+        // Still asked, with the wait in the prompt (ssh's keyboard-interactive client may
+        // not show a separate message); the answer is refused unchecked.
+        log_throttled(&user, wait);
+    }
 
     // Step 2: ask.
     let answer = match pamh.converse(PAM_PROMPT_ECHO_OFF, &challenge.prompt()) {
@@ -195,6 +212,13 @@ fn authenticate(pamh: &Handle, flags: c_int, args: &[String]) -> c_int {
             PAM_AUTH_ERR
         }
     }
+}
+
+fn log_throttled(user: &str, wait: u64) {
+    log(
+        libc::LOG_NOTICE,
+        &format!("{user}: throttled after repeated failures, {wait} s left"),
+    );
 }
 
 /// Overwrites a typed password before its memory is freed.

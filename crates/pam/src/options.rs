@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use rampart_otp::Policy;
+use rampart_otp::{DecoyKind, Policy};
 
 /// Parsed module arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,6 +14,8 @@ pub struct Options {
     pub statedir: PathBuf,
     /// Hold time, free failures and back-off.
     pub policy: Policy,
+    /// What users without a secret file seem to have (`decoy=sheet|totp`).
+    pub decoy: DecoyKind,
 }
 
 impl Options {
@@ -24,6 +26,7 @@ impl Options {
             nullok: false,
             statedir: PathBuf::from(rampart_otp::DEFAULT_DIR),
             policy: Policy::default(),
+            decoy: DecoyKind::Sheet,
         };
         for a in args {
             let secs = |v: &str| {
@@ -36,6 +39,8 @@ impl Options {
                 Some(("grace", v)) => o.policy.grace = secs(v)?.max(1),
                 Some(("backoff", v)) => o.policy.backoff_base = secs(v)?,
                 Some(("backoff_max", v)) => o.policy.backoff_max = secs(v)?,
+                Some(("decoy", "sheet")) => o.decoy = DecoyKind::Sheet,
+                Some(("decoy", "totp")) => o.decoy = DecoyKind::Totp,
                 Some(("free_failures", v)) => {
                     o.policy.free_failures =
                         v.parse().map_err(|_| format!("{a}: expected a count"))?
@@ -43,7 +48,8 @@ impl Options {
                 _ => {
                     return Err(format!(
                         "unknown or malformed argument {a:?} (known: nullok, statedir=/ABS/PATH, \
-                         grace=SECS, free_failures=N, backoff=SECS, backoff_max=SECS)"
+                         grace=SECS, free_failures=N, backoff=SECS, backoff_max=SECS, \
+                         decoy=sheet|totp)"
                     ))
                 }
             }
@@ -59,6 +65,11 @@ mod tests {
     #[test]
     fn parses_known_arguments_and_refuses_others() {
         let o = Options::parse(["nullok", "statedir=/tmp/x", "grace=30", "backoff=2"]).unwrap();
+        assert_eq!(o.decoy, DecoyKind::Sheet);
+        assert_eq!(
+            Options::parse(["decoy=totp"]).unwrap().decoy,
+            DecoyKind::Totp
+        );
         assert!(o.nullok);
         assert_eq!(o.statedir, PathBuf::from("/tmp/x"));
         assert_eq!(o.policy.grace, 30);
@@ -66,7 +77,13 @@ mod tests {
         let d = Options::parse([]).unwrap();
         assert!(!d.nullok);
         assert_eq!(d.policy, Policy::default());
-        for bad in ["nulok", "statedir=relative", "grace=soon", "x=1"] {
+        for bad in [
+            "nulok",
+            "statedir=relative",
+            "grace=soon",
+            "x=1",
+            "decoy=app",
+        ] {
             assert!(Options::parse([bad]).is_err(), "{bad}");
         }
     }

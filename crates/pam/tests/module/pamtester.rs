@@ -297,17 +297,24 @@ fn repeated_failures_are_throttled() {
         assert!(!ok, "{out}");
     }
     let last = acct.secrets().throttle.last;
-    // Throttled: refused without a prompt, with the reason and the wait.
-    let (ok, text) = svc.run_closed("erin");
-    assert!(!ok, "{text}");
-    assert!(!text.contains("Password "), "{text}");
-    let wait: u64 = text
-        .split("try again in ")
+    // Throttled (issue 15, finding 2): still asked, with the wait in the prompt itself (ssh
+    // clients may not show a separate message), and refused even with the right answer.
+    let login = svc.start("erin");
+    let prompt = login.wait_for("Password ");
+    let wait: u64 = prompt
+        .split("(locked for ")
         .nth(1)
-        .and_then(|t| t.split(' ').next())
+        .and_then(|t| t.strip_suffix(" s after failed logins): "))
         .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no wait in {text:?}"));
-    assert!((1..=600).contains(&wait), "{text}");
+        .unwrap_or_else(|| panic!("no wait in {prompt:?}"));
+    assert!((1..=600).contains(&wait), "{prompt}");
+    let n: u16 = prompt["Password ".len().."Password ".len() + 3]
+        .parse()
+        .unwrap();
+    let right = format!("{}{}", acct.prefix, acct.sheet.password(n).unwrap());
+    let (ok, text) = login.answer(&right);
+    assert!(!ok, "{text}");
+    assert_eq!(acct.secrets().held, None, "a throttled login holds nothing");
     // The refusal neither counts as a failure nor moves the back-off.
     assert_eq!(acct.secrets().throttle.failures, 2);
     assert_eq!(acct.secrets().throttle.last, last);
@@ -356,6 +363,37 @@ fn unknown_users_are_asked_and_refused_like_known_users() {
     // Nothing is written for the unknown user.
     assert!(!acct.store.secret_path("nosuchuser").exists());
     assert_eq!(acct.secrets().throttle.failures, 1);
+}
+
+/// Issue 15, findings 1 and 2: an unknown name is locked out after the same failures as an
+/// enrolled sheet user, and every step of the dialogue (prompts, with the lock time in
+/// them, and messages) has the same shape.
+#[test]
+fn unknown_users_are_locked_out_like_known_users() {
+    let Some(svc) = Service::new("free_failures=2 backoff=600") else {
+        return;
+    };
+    let acct = svc.account("frank", 280);
+    let wrong = |_: &str| "wrongwrongwrongwrong".to_string();
+    for step in 0..4 {
+        let (ok, known) = run(&svc, "frank", wrong);
+        assert!(!ok, "{known}");
+        let (ok, unknown) = run(&svc, "nosuchuser", wrong);
+        assert!(!ok, "{unknown}");
+        assert_eq!(
+            shape(&unknown).replace("nosuchuser", "USER"),
+            shape(&known).replace("frank", "USER"),
+            "step {step}"
+        );
+        assert_eq!(
+            known.contains("(locked for "),
+            step >= 2,
+            "step {step}: {known}"
+        );
+    }
+    assert_eq!(acct.secrets().throttle.failures, 2);
+    // Still one file for all unknown names.
+    assert!(!acct.store.secret_path("nosuchuser").exists());
 }
 
 /// Issue 15, finding 1: logins for names without secrets create no file per name in the

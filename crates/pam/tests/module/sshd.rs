@@ -447,11 +447,15 @@ fn sshd_repeated_failures_are_throttled() {
         assert!(!ok);
         assert_eq!(p.len(), 1);
     }
-    // Throttled: even the right answer is refused, without a prompt being shown, and no
-    // password is used up.
+    // Throttled (issue 15, finding 2): still asked, the wait in the prompt (ssh shows no
+    // separate PAM message in keyboard-interactive), the answer refused, no password used.
     let (ok, p) = lab.try_login(None);
     assert!(!ok);
-    assert!(p.is_empty(), "{p:?}");
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(
+        p[0].contains("(locked for ") && p[0].ends_with(" s after failed logins): "),
+        "{p:?}"
+    );
     assert_eq!(lab.acct.secrets().remaining(), 30);
     assert_eq!(lab.acct.secrets().throttle.failures, 3);
     // The back-off passes: the last failure is now 600 s old.
@@ -459,4 +463,33 @@ fn sshd_repeated_failures_are_throttled() {
     let (ok, p, why) = lab.try_login_why(None);
     assert!(ok, "{p:?}\n{why}");
     assert_eq!(lab.acct.secrets().throttle.failures, 0);
+}
+
+/// Issue 15, findings 1 and 2, through sshd: a user without secrets (root, unenrolled) is
+/// asked and locked out exactly like the enrolled root before: one prompt per login, the
+/// lock time in the prompt after the free failures.
+#[test]
+fn sshd_users_without_secrets_are_locked_out_like_enrolled_users() {
+    let Some(lab) = Lab::start("decoy", "free_failures=2 backoff=600") else {
+        return;
+    };
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let (ok, p) = lab.try_login(Some("wrongwrongwro"));
+        assert!(!ok);
+        seen.push(p);
+    }
+    let lock = lab.acct.store.lock_existing("root").unwrap().unwrap();
+    assert!(lab.acct.store.remove(lock).unwrap());
+    for (i, known) in seen.iter().enumerate() {
+        let (ok, p) = lab.try_login(Some("wrongwrongwro"));
+        assert!(!ok);
+        let blank = |v: &[String]| {
+            v.iter()
+                .map(|l| l.replace(|c: char| c.is_ascii_digit(), "#"))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(blank(&p), blank(known), "login {i}");
+        assert_eq!(p[0].contains("(locked for "), i == 2, "{p:?}");
+    }
 }
