@@ -141,6 +141,9 @@ pub enum BlockCommand {
         /// Put all the countries in this one list instead.
         #[arg(long, value_name = "NAME")]
         list: Option<String>,
+        /// Refuse a database with more than N entries (networks or lines), changing nothing.
+        #[arg(long, value_name = "N", default_value_t = rampart_lists::DEFAULT_MAX_ENTRIES)]
+        max_entries: usize,
         #[command(flatten)]
         common: Common,
     },
@@ -174,6 +177,10 @@ pub enum BlockCommand {
         /// Skip malformed lines (reporting how many and the first ones).
         #[arg(long)]
         skip_invalid: bool,
+        /// Refuse a file with more than N entries, changing nothing. Lines longer than
+        /// 4096 bytes and inputs larger than 512 MiB are refused too.
+        #[arg(long, value_name = "N", default_value_t = rampart_lists::DEFAULT_MAX_ENTRIES)]
+        max_entries: usize,
         #[command(flatten)]
         common: Common,
     },
@@ -214,8 +221,16 @@ pub fn run(args: BlockArgs) -> Result<ExitCode> {
             allow,
             db,
             list,
+            max_entries,
             common,
-        } => country(&countries, &allow, &db, list.as_deref(), &common),
+        } => country(
+            &countries,
+            &allow,
+            &db,
+            list.as_deref(),
+            max_entries,
+            &common,
+        ),
         BlockCommand::Neighbours {
             addr,
             prefix,
@@ -240,8 +255,9 @@ pub fn run(args: BlockArgs) -> Result<ExitCode> {
             file,
             list,
             skip_invalid,
+            max_entries,
             common,
-        } => import(&file, &list, skip_invalid, &common),
+        } => import(&file, &list, skip_invalid, max_entries, &common),
         BlockCommand::Lists { json, state } => lists(json, &state),
     }
 }
@@ -766,31 +782,47 @@ fn replace(
     Ok(done)
 }
 
-fn import(file: &Path, list: &str, skip_invalid: bool, common: &Common) -> Result<ExitCode> {
+fn import(
+    file: &Path,
+    list: &str,
+    skip_invalid: bool,
+    max_entries: usize,
+    common: &Common,
+) -> Result<ExitCode> {
     let name = ListName::new(list)?;
     let opts = ImportOptions {
         skip_invalid,
+        max_entries,
         ..ImportOptions::default()
     };
     let progress = Progress::new();
     rampart_enforce::Progress::step(&progress, &format!("reading {}", file.display()));
-    let (label, bytes) = if file == Path::new("-") {
-        let mut b = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut b)?;
-        ("<stdin>".to_string(), b)
+    // Streamed: the importers read line by line within their limits (line length, input
+    // size, entries), so neither a huge file nor an endless stdin is read whole.
+    let (label, input): (String, Box<dyn std::io::Read>) = if file == Path::new("-") {
+        ("<stdin>".to_string(), Box::new(std::io::stdin().lock()))
     } else {
         (
             file.display().to_string(),
-            std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?,
+            Box::new(
+                std::fs::File::open(file)
+                    .with_context(|| format!("cannot read {}", file.display()))?,
+            ),
         )
     };
-    let is_ipset = String::from_utf8_lossy(&bytes[..bytes.len().min(4096)])
+    // The first 4 KiB tell an `ipset save` file from a list; they are read again after.
+    let mut input = BufReader::new(input);
+    let mut head = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::Read::take(&mut input, 4096), &mut head)
+        .with_context(|| format!("cannot read {label}"))?;
+    let is_ipset = String::from_utf8_lossy(&head)
         .lines()
         .map(str::trim)
         .find(|l| !l.is_empty() && !l.starts_with('#'))
         .is_some_and(|l| l.starts_with("create ") || l.starts_with("add "));
+    let input = BufReader::new(std::io::Read::chain(&head[..], input));
     let (set, skipped, lines) = if is_ipset {
-        let got = rampart_lists::read_ipset(BufReader::new(&bytes[..]), &label, opts)
+        let got = rampart_lists::read_ipset(input, &label, opts)
             .map_err(|e| anyhow!("{e}\nnothing was changed"))?;
         let mut set = PrefixSet::new();
         for s in got.items {
@@ -798,10 +830,9 @@ fn import(file: &Path, list: &str, skip_invalid: bool, common: &Common) -> Resul
         }
         (set, got.skipped, got.lines)
     } else {
-        let got =
-            rampart_lists::read_plain(BufReader::new(&bytes[..]), &label, opts).map_err(|e| {
-                anyhow!("{e}\nnothing was changed (give --skip-invalid to load the valid lines)")
-            })?;
+        let got = rampart_lists::read_plain(input, &label, opts).map_err(|e| {
+            anyhow!("{e}\nnothing was changed (give --skip-invalid to load the valid lines)")
+        })?;
         rampart_enforce::Progress::step(
             &progress,
             &format!("aggregating {} entries", got.items.len()),
@@ -826,6 +857,7 @@ fn country(
     allow: &[String],
     dbs: &[PathBuf],
     one_list: Option<&str>,
+    max_entries: usize,
     common: &Common,
 ) -> Result<ExitCode> {
     let mut wanted = Vec::new();
@@ -843,7 +875,7 @@ fn country(
     let one_list = one_list.map(ListName::new).transpose()?;
     let progress = Progress::new();
     rampart_enforce::Progress::step(&progress, "reading the country database");
-    let per_country = load_countries(dbs, &wanted)?;
+    let per_country = load_countries(dbs, &wanted, max_entries)?;
     let mut groups: Vec<(ListName, PrefixSet, Vec<Country>)> = Vec::new();
     for (cc, set) in per_country {
         let set = set.difference(&except);
@@ -885,22 +917,47 @@ fn country(
 }
 
 /// Each wanted country's prefixes from the databases.
-fn load_countries(paths: &[PathBuf], wanted: &[Country]) -> Result<Vec<(Country, PrefixSet)>> {
+fn load_countries(
+    paths: &[PathBuf],
+    wanted: &[Country],
+    max_entries: usize,
+) -> Result<Vec<(Country, PrefixSet)>> {
     let paths = &super::geo::country_databases(paths)?;
     let mut sets: Vec<(Country, PrefixSet)> =
         wanted.iter().map(|c| (*c, PrefixSet::new())).collect();
     for path in paths {
         let name = path.display().to_string();
-        let bytes = std::fs::read(path).with_context(|| format!("cannot read {name}"))?;
+        // Read at most one byte past the limit: a larger file is refused, not read whole.
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|f| {
+                std::io::Read::read_to_end(
+                    &mut std::io::Read::take(f, rampart_lists::MAX_INPUT_BYTES + 1),
+                    &mut bytes,
+                )
+            })
+            .with_context(|| format!("cannot read {name}"))?;
+        if bytes.len() as u64 > rampart_lists::MAX_INPUT_BYTES {
+            bail!(
+                "{name}: larger than {} bytes, the most rampart reads from one database\n\
+                 nothing was changed",
+                rampart_lists::MAX_INPUT_BYTES
+            );
+        }
         if rampart_lists::is_mmdb(&bytes) {
-            let got = rampart_lists::read_mmdb(bytes, &name)?;
+            let got = rampart_lists::read_mmdb_limited(bytes, &name, max_entries)
+                .map_err(|e| anyhow!("{e}\nnothing was changed"))?;
             for (p, c) in got.items {
                 if let Some(s) = sets.iter_mut().find(|(w, _)| *w == c) {
                     s.1.insert(p);
                 }
             }
         } else {
-            let got = rampart_lists::read_tor_geoip(&bytes[..], &name, ImportOptions::default())
+            let opts = ImportOptions {
+                max_entries,
+                ..ImportOptions::default()
+            };
+            let got = rampart_lists::read_tor_geoip(&bytes[..], &name, opts)
                 .map_err(|e| anyhow!("{e}"))
                 .with_context(|| {
                     format!("{name} is neither a .mmdb database nor a tor geoip file")

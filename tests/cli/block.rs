@@ -207,3 +207,119 @@ fn help_everywhere() {
     let out = rampart(&["block", "--help"]);
     assert!(out.stdout.contains("interval sets bl_NAME_4 / bl_NAME_6"));
 }
+
+/// Issue 15, "hostile and huge inputs": a line over the limit, an escape sequence, more
+/// entries than --max-entries; each refused while reading, before the kernel or the store
+/// is touched.
+#[test]
+fn issue15_import_refuses_huge_and_hostile_inputs_before_anything_changes() {
+    let dir = tempdir("issue15");
+    let file = dir.join("huge.txt");
+    let mut text = "192.0.2.1\n".to_string();
+    text.push_str(&"A".repeat(1 << 20));
+    text.push('\n');
+    std::fs::write(&file, &text).unwrap();
+    let path = file.display().to_string();
+    let out = block(&dir, &["import", &path, "--list", "drop"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert_eq!(
+        out.stderr,
+        format!(
+            "rampart: {path}:2: line longer than 4096 bytes, the most a list line may have; \
+             nothing was read past it\n  | {}…\n  \
+             = hint: is this a list of addresses? (a binary file, /dev/zero?)\n\
+             nothing was changed (give --skip-invalid to load the valid lines)\n",
+            "A".repeat(80)
+        )
+    );
+    // The same from standard input.
+    let state = dir.join("state").display().to_string();
+    let policy = dir.join("none.toml").display().to_string();
+    let args = [
+        "block",
+        "import",
+        "-",
+        "--list",
+        "drop",
+        "--policy",
+        &policy,
+        "--state-dir",
+        &state,
+    ];
+    let out = crate::util::rampart_stdin(&args, &text);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .starts_with("rampart: <stdin>:2: line longer than 4096 bytes"),
+        "{}",
+        out.stderr
+    );
+    // An escape sequence in a bad line reaches the terminal escaped.
+    std::fs::write(&file, "192.0.2.1\n\u{1b}]0;owned\u{7}\n").unwrap();
+    let out = block(&dir, &["import", &path, "--list", "drop"]);
+    assert_eq!(out.code, 2);
+    assert!(!out.stderr.contains('\u{1b}'), "{:?}", out.stderr);
+    assert!(
+        out.stderr.contains(r"  | \u{1b}]0;owned\u{7}"),
+        "{}",
+        out.stderr
+    );
+    // More entries than --max-entries.
+    std::fs::write(&file, "192.0.2.1\n192.0.2.2\n192.0.2.3\n").unwrap();
+    let out = block(
+        &dir,
+        &["import", &path, "--list", "drop", "--max-entries", "2"],
+    );
+    assert_eq!(out.code, 2);
+    assert_eq!(
+        out.stderr,
+        format!(
+            "rampart: {path}:3: more than 2 entries, the most one import loads\n  \
+             | 192.0.2.3\n  \
+             = hint: give --max-entries N to load more, or aggregate the list first\n\
+             nothing was changed (give --skip-invalid to load the valid lines)\n"
+        )
+    );
+    let out = block(
+        &dir,
+        &[
+            "import",
+            &path,
+            "--list",
+            "drop",
+            "--max-entries",
+            "2",
+            "--skip-invalid",
+        ],
+    );
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains(":3: more than 2 entries"),
+        "{}",
+        out.stderr
+    );
+    // `block country` takes the same limit.
+    let db = dir.join("geoip");
+    std::fs::write(&db, "16777216,16777471,AU\n16777472,16777727,CN\n").unwrap();
+    let out = block(
+        &dir,
+        &[
+            "country",
+            "AU",
+            "--db",
+            &db.display().to_string(),
+            "--max-entries",
+            "1",
+        ],
+    );
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains(&format!(
+            "{}:2: more than 1 entries, the most one import loads",
+            db.display()
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(!dir.join("state/lists").exists(), "nothing stored");
+}

@@ -2,10 +2,51 @@
 
 use std::fmt;
 
-/// Most errors one import keeps (the total is still counted). A million-line file of
-/// garbage must not need a million error records to say so; the first thousand show the
-/// pattern.
-pub(crate) const MAX_ERRORS: usize = 1000;
+/// Most errors one import keeps and shows (the total is still counted, and shown as
+/// `... and N more`). A million-line file of garbage must not need a million error
+/// records, or a terminal full of them, to say so; the first twenty show the pattern.
+pub const MAX_ERRORS: usize = 20;
+
+/// Most characters of a line (or of a value from it) an error quotes; longer ones end in
+/// `…`. A 4 KiB line of garbage is not worth 4 KiB of terminal per error.
+pub const EXCERPT_CHARS: usize = 80;
+
+/// Most characters of a message from the ipset parser, which quotes tokens itself.
+const MESSAGE_CHARS: usize = 4 * EXCERPT_CHARS;
+
+/// At most `max` characters of `text`, then `…` if there were more, with control
+/// characters (ESC, CR, BEL, C1 controls) and bidirectional overrides escaped as
+/// `\u{1b}`: a list line must not reach the terminal as an escape sequence. O(`max`),
+/// whatever the length of `text`.
+pub(crate) fn excerpt(text: &str, max: usize) -> String {
+    let mut out = String::new();
+    for (i, c) in text.chars().enumerate() {
+        if i == max {
+            out.push('…');
+            break;
+        }
+        push_escaped(&mut out, c);
+    }
+    out
+}
+
+/// `text` with control characters escaped, not shortened (for names).
+fn escaped(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        push_escaped(&mut out, c);
+    }
+    out
+}
+
+fn push_escaped(out: &mut String, c: char) {
+    let bidi = matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    if c.is_control() || bidi {
+        out.extend(c.escape_default());
+    } else {
+        out.push(c);
+    }
+}
 /// Skipped lines shown under `skip_invalid`.
 pub(crate) const SKIPPED_SHOWN: usize = 5;
 
@@ -61,6 +102,26 @@ pub enum LineErrorKind {
     /// Reading failed.
     #[error("read error: {0}")]
     Io(String),
+    /// A line longer than [`crate::MAX_LINE_LEN`] (ends the import).
+    #[error(
+        "line longer than {limit} bytes, the most a list line may have; nothing was read past it"
+    )]
+    LineTooLong {
+        /// The limit.
+        limit: usize,
+    },
+    /// An input larger than [`crate::ImportOptions::max_bytes`] (ends the import).
+    #[error("input larger than {limit} bytes, the most rampart reads from one list")]
+    InputTooLarge {
+        /// The limit.
+        limit: u64,
+    },
+    /// More entries than [`crate::ImportOptions::max_entries`] (ends the import).
+    #[error("more than {limit} entries, the most one import loads")]
+    TooManyEntries {
+        /// The limit.
+        limit: usize,
+    },
 }
 
 impl LineErrorKind {
@@ -91,8 +152,46 @@ impl LineErrorKind {
             LineErrorKind::RirOverflow { .. } | LineErrorKind::RirValue(..) => {
                 "ipv4 records give an address count, ipv6 records a prefix length".into()
             }
+            LineErrorKind::LineTooLong { .. } | LineErrorKind::InputTooLarge { .. } => {
+                "is this a list of addresses? (a binary file, /dev/zero?)".into()
+            }
+            LineErrorKind::TooManyEntries { .. } => {
+                "give --max-entries N to load more, or aggregate the list first".into()
+            }
             LineErrorKind::Ipset(_) | LineErrorKind::Io(_) => return None,
         })
+    }
+
+    /// The kind with the values it quotes shortened to [`EXCERPT_CHARS`] and escaped.
+    fn quoted(self) -> LineErrorKind {
+        use rampart_prefix::PrefixError as P;
+        let q = |s: String| excerpt(&s, EXCERPT_CHARS);
+        match self {
+            LineErrorKind::BadEntry(s) => LineErrorKind::BadEntry(q(s)),
+            LineErrorKind::Prefix(P::BadAddress(s)) => LineErrorKind::Prefix(P::BadAddress(q(s))),
+            LineErrorKind::Prefix(P::BadLength { text, family, max }) => {
+                LineErrorKind::Prefix(P::BadLength {
+                    text: q(text),
+                    family,
+                    max,
+                })
+            }
+            LineErrorKind::Prefix(P::BadNetmask(s)) => LineErrorKind::Prefix(P::BadNetmask(q(s))),
+            LineErrorKind::Prefix(P::BadRange(s)) => LineErrorKind::Prefix(P::BadRange(q(s))),
+            LineErrorKind::NotAddress(s) => LineErrorKind::NotAddress(q(s)),
+            LineErrorKind::NotCidr(s) => LineErrorKind::NotCidr(q(s)),
+            LineErrorKind::BadInteger(s) => LineErrorKind::BadInteger(q(s)),
+            LineErrorKind::BadCountry(s) => LineErrorKind::BadCountry(q(s)),
+            LineErrorKind::BadRange(s) => LineErrorKind::BadRange(q(s)),
+            LineErrorKind::RirOverflow { start, count } => LineErrorKind::RirOverflow {
+                start: q(start),
+                count,
+            },
+            LineErrorKind::RirValue(s, what) => LineErrorKind::RirValue(q(s), what),
+            LineErrorKind::Ipset(s) => LineErrorKind::Ipset(excerpt(&s, MESSAGE_CHARS)),
+            LineErrorKind::Io(s) => LineErrorKind::Io(escaped(&s)),
+            other => other,
+        }
     }
 }
 
@@ -103,7 +202,8 @@ pub struct LineError {
     pub source_name: String,
     /// 1-based line number.
     pub line: usize,
-    /// The line as written.
+    /// The start of the line as written: at most [`EXCERPT_CHARS`] characters (then `…`),
+    /// control characters escaped.
     pub text: String,
     /// What is wrong.
     pub kind: LineErrorKind,
@@ -112,11 +212,14 @@ pub struct LineError {
 }
 
 impl LineError {
+    /// The error, quoting at most [`EXCERPT_CHARS`] characters of `text` and of the values
+    /// in `kind`, escaped.
     pub(crate) fn new(source: &str, line: usize, text: &str, kind: LineErrorKind) -> LineError {
+        let kind = kind.quoted();
         LineError {
-            source_name: source.to_string(),
+            source_name: escaped(source),
             line,
-            text: text.to_string(),
+            text: excerpt(text, EXCERPT_CHARS),
             hint: kind.hint(),
             kind,
         }
@@ -211,5 +314,21 @@ pub enum MmdbError {
         name: String,
         /// The metadata's `database_type`.
         kind: String,
+    },
+    /// The file is larger than [`crate::MAX_INPUT_BYTES`].
+    #[error("{name}: larger than {limit} bytes, the most rampart reads from one database")]
+    TooLarge {
+        /// The input's name.
+        name: String,
+        /// The limit.
+        limit: u64,
+    },
+    /// The database has more networks than the import may load.
+    #[error("{name}: more than {limit} networks, the most one import loads")]
+    TooManyEntries {
+        /// The input's name.
+        name: String,
+        /// The limit.
+        limit: usize,
     },
 }

@@ -12,7 +12,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use rampart_prefix::AddrRange;
 
 use crate::{
-    for_each_line, Collector, Country, ImportErrors, ImportOptions, Imported, LineErrorKind,
+    for_each_line, push, Collector, Country, ImportErrors, ImportOptions, Imported, LineErrorKind,
 };
 
 /// Reads a tor geoip or geoip6 file (either; each line's form is recognised by itself).
@@ -23,20 +23,25 @@ pub fn read_tor_geoip(
 ) -> Result<Imported<(AddrRange, Country)>, ImportErrors> {
     let mut errs = Collector::new(name, opts);
     let mut items = Vec::new();
-    let lines = for_each_line(input, |n, line| {
+    let lines = for_each_line(input, opts.max_bytes, |n, line| {
         let entry = line.trim();
         if entry.is_empty() || entry.starts_with('#') {
-            return;
+            return Ok(());
         }
         match parse_line(entry) {
-            Ok(Some((r, c))) => items.push((if opts.unmap_v4 { r.unmapped() } else { r }, c)),
+            Ok(Some((r, c))) => push(
+                &mut items,
+                (if opts.unmap_v4 { r.unmapped() } else { r }, c),
+                opts.max_entries,
+            )?,
             Ok(None) => {}
             Err(kind) => errs.error(n, line, kind),
         }
+        Ok(())
     });
     match lines {
         Ok(lines) => errs.finish(items, lines),
-        Err((n, e)) => Err(errs.io(n, &e)),
+        Err(fatal) => Err(errs.fatal(fatal)),
     }
 }
 

@@ -6,8 +6,10 @@ use std::io::BufRead;
 use rampart_prefix::Prefix;
 use rampart_ruleset::{parse_save, ParseError, ParseOptions, Source};
 
-use crate::error::{LineError, SKIPPED_SHOWN};
-use crate::{ImportErrors, ImportOptions, Imported, LineErrorKind, Skipped};
+use crate::error::{LineError, MAX_ERRORS, SKIPPED_SHOWN};
+use crate::{
+    for_each_line, Collector, ImportErrors, ImportOptions, Imported, LineErrorKind, Skipped,
+};
 
 /// One set from an `ipset save` file, with its address entries.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,23 +28,31 @@ pub struct IpsetList {
 /// set whose `create` was bad then fails in turn, so this repeats, at most
 /// [`MAX_ROUNDS`] times).
 pub fn read_ipset(
-    mut input: impl BufRead,
+    input: impl BufRead,
     name: &str,
     opts: ImportOptions,
 ) -> Result<Imported<IpsetList>, ImportErrors> {
+    // Read line by line, within the line and input limits; each `add` line is at most one
+    // entry, so counting them bounds the entries before anything is parsed.
     let mut text = String::new();
-    if let Err(e) = input.read_to_string(&mut text) {
-        return Err(ImportErrors {
-            errors: vec![LineError::new(
-                name,
-                1,
-                "",
-                LineErrorKind::Io(e.to_string()),
-            )],
-            total: 1,
-        });
-    }
-    let lines = text.lines().count();
+    let mut adds = 0usize;
+    let read = for_each_line(input, opts.max_bytes, |_, line| {
+        if line.trim_start().starts_with("add ") {
+            adds += 1;
+            if adds > opts.max_entries {
+                return Err(LineErrorKind::TooManyEntries {
+                    limit: opts.max_entries,
+                });
+            }
+        }
+        text.push_str(line);
+        text.push('\n');
+        Ok(())
+    });
+    let lines = match read {
+        Ok(lines) => lines,
+        Err(fatal) => return Err(Collector::new(name, opts).fatal(fatal)),
+    };
     let mut skipped = Skipped::default();
     for _ in 0..MAX_ROUNDS {
         let errors = match parse_save(&Source::new(name, text.as_str()), ParseOptions::default()) {
@@ -69,20 +79,21 @@ pub fn read_ipset(
             }
             Err(e) => e.0,
         };
-        let converted: Vec<LineError> = errors.iter().map(convert).collect();
         if !opts.skip_invalid {
             return Err(ImportErrors {
-                total: converted.len(),
-                errors: converted,
+                total: errors.len(),
+                errors: errors.iter().take(MAX_ERRORS).map(convert).collect(),
             });
         }
-        let bad: std::collections::HashSet<usize> = converted.iter().map(|e| e.line).collect();
+        let bad: std::collections::HashSet<usize> =
+            errors.iter().map(|e| e.span.line as usize).collect();
         skipped.count += bad.len();
-        for e in converted {
-            if skipped.first.len() < SKIPPED_SHOWN
-                && !skipped.first.iter().any(|s| s.line == e.line)
-            {
-                skipped.first.push(e);
+        for e in &errors {
+            if skipped.first.len() >= SKIPPED_SHOWN {
+                break;
+            }
+            if !skipped.first.iter().any(|s| s.line == e.span.line as usize) {
+                skipped.first.push(convert(e));
             }
         }
         text = text
@@ -103,11 +114,12 @@ pub fn read_ipset(
 pub const MAX_ROUNDS: usize = 3;
 
 fn convert(e: &ParseError) -> LineError {
-    LineError {
-        source_name: e.source_name.clone(),
-        line: e.span.line as usize,
-        text: e.excerpt.clone(),
-        kind: LineErrorKind::Ipset(e.kind.to_string()),
-        hint: e.hint.clone(),
-    }
+    let mut l = LineError::new(
+        &e.source_name,
+        e.span.line as usize,
+        &e.excerpt,
+        LineErrorKind::Ipset(e.kind.to_string()),
+    );
+    l.hint.clone_from(&e.hint);
+    l
 }

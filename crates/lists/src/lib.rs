@@ -29,6 +29,25 @@
 //! `maxminddb` dependency, and so that the `ipset save` importer can reuse
 //! `rampart-ruleset`'s parser (which itself depends on `rampart-prefix`).
 //!
+//! # Hostile and huge inputs
+//!
+//! A list comes from a download, a pipe or another tool, and is read as root, so every
+//! importer bounds what it reads (issue 15):
+//!
+//! - a line is read with a bounded `read_until`: one longer than [`MAX_LINE_LEN`] ends the
+//!   import (`/dev/zero`, which has no line ends, is refused after 4 KiB, not when memory
+//!   runs out);
+//! - an input longer than [`ImportOptions::max_bytes`] (default [`MAX_INPUT_BYTES`]) ends
+//!   the import;
+//! - more entries than [`ImportOptions::max_entries`] (default [`DEFAULT_MAX_ENTRIES`])
+//!   end the import;
+//! - an error quotes at most [`EXCERPT_CHARS`] characters of its line, with control
+//!   characters and escape sequences escaped (`\u{1b}`), and only the first
+//!   [`MAX_ERRORS`] errors are kept, the rest counted (`... and N more`).
+//!
+//! These refusals are errors whatever [`ImportOptions::skip_invalid`] says: the rest of
+//! the input is unknown, so nothing of it should be loaded.
+//!
 //! IPv4-mapped IPv6 addresses in input (`::ffff:192.0.2.1`) are folded into IPv4 when
 //! [`ImportOptions::unmap_v4`] is set (the default): a list entry written that way means the
 //! IPv4 host, which is how the kernel will see its packets.
@@ -44,12 +63,35 @@ mod plain;
 mod rir;
 
 pub use country::Country;
-pub use error::{ImportErrors, LineError, LineErrorKind, MmdbError, Skipped};
+pub use error::{
+    ImportErrors, LineError, LineErrorKind, MmdbError, Skipped, EXCERPT_CHARS, MAX_ERRORS,
+};
 pub use geoip::read_tor_geoip;
 pub use ipset::{read_ipset, IpsetList, MAX_ROUNDS as IPSET_MAX_ROUNDS};
-pub use mmdb::{is_mmdb, read_mmdb, write_country_mmdb};
+pub use mmdb::{is_mmdb, read_mmdb, read_mmdb_limited, write_country_mmdb};
 pub use plain::{read_addresses, read_plain, read_zone};
 pub use rir::read_rir;
+
+/// The longest line a text importer reads, in bytes, without its end of line.
+///
+/// The longest valid list line, an IPv6 range (`a-b`, two addresses of at most 45
+/// characters) or an `ipset save` `add` line, is under 200 bytes; 4 KiB leaves room for a
+/// trailing comment. Each line is read with a bounded `read_until`, so a line of garbage
+/// costs at most this much memory before it is refused.
+pub const MAX_LINE_LEN: usize = 4096;
+
+/// The largest input an importer reads, in bytes: 512 MiB.
+///
+/// The largest real inputs are far smaller (tor's geoip is 9 MB, a RIR extended
+/// delegated-stats file 30 MB, a City `.mmdb` about 130 MB; [`DEFAULT_MAX_ENTRIES`] lines
+/// of 20 bytes are 200 MB). An `ipset save` file and an `.mmdb` are held in memory whole,
+/// so this also bounds that memory.
+pub const MAX_INPUT_BYTES: u64 = 512 << 20;
+
+/// The most entries one import yields unless [`ImportOptions::max_entries`] says otherwise:
+/// ten million. The largest public block lists and a whole country database hold well
+/// under a million; each entry costs memory here, in the store and in the kernel's set.
+pub const DEFAULT_MAX_ENTRIES: usize = 10_000_000;
 
 /// Options common to the text importers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +100,12 @@ pub struct ImportOptions {
     pub skip_invalid: bool,
     /// Fold IPv4-mapped IPv6 entries into IPv4.
     pub unmap_v4: bool,
+    /// The most entries to read: one more ends the import with
+    /// [`LineErrorKind::TooManyEntries`].
+    pub max_entries: usize,
+    /// The most bytes to read (default [`MAX_INPUT_BYTES`]): one more ends the import with
+    /// [`LineErrorKind::InputTooLarge`].
+    pub max_bytes: u64,
 }
 
 impl Default for ImportOptions {
@@ -65,6 +113,8 @@ impl Default for ImportOptions {
         ImportOptions {
             skip_invalid: false,
             unmap_v4: true,
+            max_entries: DEFAULT_MAX_ENTRIES,
+            max_bytes: MAX_INPUT_BYTES,
         }
     }
 }
@@ -113,14 +163,11 @@ impl Collector {
         }
     }
 
-    /// An I/O error ends the import whatever the options: the rest of the input is unknown.
-    pub(crate) fn io(mut self, line: usize, e: &std::io::Error) -> ImportErrors {
-        self.errors.push(LineError::new(
-            &self.name,
-            line,
-            "",
-            LineErrorKind::Io(e.to_string()),
-        ));
+    /// A read error or a refused limit ends the import whatever the options: the rest of
+    /// the input is unknown.
+    pub(crate) fn fatal(mut self, e: Fatal) -> ImportErrors {
+        self.errors
+            .push(LineError::new(&self.name, e.line, &e.text, e.kind));
         ImportErrors {
             errors: self.errors,
             total: self.count + 1,
@@ -149,24 +196,77 @@ impl Collector {
     }
 }
 
-/// Calls `f(line_number, line)` for each line, without its end of line, reusing one buffer.
-/// Invalid UTF-8 is replaced (and then fails to parse, with the replaced text shown).
+/// What ends an import early: where, the start of the line, and why.
+#[derive(Debug)]
+pub(crate) struct Fatal {
+    pub(crate) line: usize,
+    pub(crate) text: String,
+    pub(crate) kind: LineErrorKind,
+}
+
+/// Appends `item`, unless `items` already holds `max` entries.
+pub(crate) fn push<T>(items: &mut Vec<T>, item: T, max: usize) -> Result<(), LineErrorKind> {
+    if items.len() >= max {
+        return Err(LineErrorKind::TooManyEntries { limit: max });
+    }
+    items.push(item);
+    Ok(())
+}
+
+/// Calls `f(line_number, line)` for each line, without its end of line, reusing one buffer;
+/// an error from `f` ends the reading. Invalid UTF-8 is replaced (and then fails to parse,
+/// with the replaced text shown).
+///
+/// Reads at most [`MAX_LINE_LEN`] + 1 bytes per line and `max_bytes` in all: a longer line
+/// or input is an error, so memory stays bounded whatever the input.
 pub(crate) fn for_each_line(
     mut input: impl std::io::BufRead,
-    mut f: impl FnMut(usize, &str),
-) -> Result<usize, (usize, std::io::Error)> {
+    max_bytes: u64,
+    mut f: impl FnMut(usize, &str) -> Result<(), LineErrorKind>,
+) -> Result<usize, Fatal> {
+    use std::io::{BufRead, Read};
     let mut buf = Vec::with_capacity(128);
     let mut n = 0usize;
+    let mut total = 0u64;
     loop {
         buf.clear();
-        match input.read_until(b'\n', &mut buf) {
+        let read = (&mut input)
+            .take(MAX_LINE_LEN as u64 + 1)
+            .read_until(b'\n', &mut buf);
+        match read {
             Ok(0) => return Ok(n),
-            Ok(_) => {
+            Ok(len) => {
                 n += 1;
+                total += len as u64;
                 let text = String::from_utf8_lossy(&buf);
-                f(n, text.trim_end_matches(['\n', '\r']));
+                let line = text.trim_end_matches(['\n', '\r']);
+                let fatal = |kind| Fatal {
+                    line: n,
+                    text: line.to_string(),
+                    kind,
+                };
+                let content = buf.len() - usize::from(buf.ends_with(b"\n"));
+                if content > MAX_LINE_LEN {
+                    return Err(fatal(LineErrorKind::LineTooLong {
+                        limit: MAX_LINE_LEN,
+                    }));
+                }
+                if total > max_bytes {
+                    return Err(fatal(LineErrorKind::InputTooLarge { limit: max_bytes }));
+                }
+                f(n, line).map_err(|kind| Fatal {
+                    line: n,
+                    text: line.to_string(),
+                    kind,
+                })?;
             }
-            Err(e) => return Err((n + 1, e)),
+            Err(e) => {
+                return Err(Fatal {
+                    line: n + 1,
+                    text: String::new(),
+                    kind: LineErrorKind::Io(e.to_string()),
+                })
+            }
         }
     }
 }

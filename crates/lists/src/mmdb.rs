@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use rampart_prefix::{Prefix, PrefixMap};
 use serde::Deserialize;
 
-use crate::{Country, Imported, MmdbError, Skipped};
+use crate::{Country, Imported, MmdbError, Skipped, MAX_INPUT_BYTES};
 
 #[derive(Deserialize)]
 struct Record<'a> {
@@ -39,7 +39,26 @@ pub fn is_mmdb(bytes: &[u8]) -> bool {
 /// country: `country.iso_code`, else `registered_country.iso_code`. Networks with neither
 /// are skipped and counted in [`Imported::skipped`]. IPv4 networks come out as IPv4
 /// whether the database stores them in an IPv4 tree or under `::/96`.
+///
+/// Reads at most [`DEFAULT_MAX_ENTRIES`](crate::DEFAULT_MAX_ENTRIES) networks; see
+/// [`read_mmdb_limited`].
 pub fn read_mmdb(bytes: Vec<u8>, name: &str) -> Result<Imported<(Prefix, Country)>, MmdbError> {
+    read_mmdb_limited(bytes, name, crate::DEFAULT_MAX_ENTRIES)
+}
+
+/// [`read_mmdb`], refusing a database of more than [`MAX_INPUT_BYTES`] bytes or with more
+/// than `max_entries` networks ([`MmdbError::TooLarge`], [`MmdbError::TooManyEntries`]).
+pub fn read_mmdb_limited(
+    bytes: Vec<u8>,
+    name: &str,
+    max_entries: usize,
+) -> Result<Imported<(Prefix, Country)>, MmdbError> {
+    if bytes.len() as u64 > MAX_INPUT_BYTES {
+        return Err(MmdbError::TooLarge {
+            name: name.to_string(),
+            limit: MAX_INPUT_BYTES,
+        });
+    }
     let format = |e: maxminddb::MaxMindDbError| MmdbError::Format {
         name: name.to_string(),
         reason: e.to_string(),
@@ -54,8 +73,17 @@ pub fn read_mmdb(bytes: Vec<u8>, name: &str) -> Result<Imported<(Prefix, Country
     {
         let item = item.map_err(format)?;
         let net = item.network().map_err(format)?;
-        let prefix = Prefix::new(net.ip(), net.prefix()).expect("the reader gives valid networks");
+        let prefix = Prefix::new(net.ip(), net.prefix()).ok_or_else(|| MmdbError::Format {
+            name: name.to_string(),
+            reason: format!("network {}/{} is not valid", net.ip(), net.prefix()),
+        })?;
         any_record = true;
+        if items.len() + skipped.count >= max_entries {
+            return Err(MmdbError::TooManyEntries {
+                name: name.to_string(),
+                limit: max_entries,
+            });
+        }
         let rec: Option<Record> = item.decode().map_err(format)?;
         let code = rec.and_then(|r| {
             r.country

@@ -4,7 +4,7 @@ use std::io::BufRead;
 
 use rampart_prefix::{AddrRange, Prefix};
 
-use crate::{for_each_line, Collector, ImportErrors, ImportOptions, Imported, LineErrorKind};
+use crate::{for_each_line, push, Collector, ImportErrors, ImportOptions, Imported, LineErrorKind};
 
 /// Reads a plain list: one address (`192.0.2.1`), CIDR (`192.0.2.0/24`, or
 /// `192.0.2.0/255.255.255.0`) or range (`192.0.2.1-192.0.2.9`, spaces allowed around the
@@ -36,19 +36,24 @@ fn read(
 ) -> Result<Imported<AddrRange>, ImportErrors> {
     let mut errs = Collector::new(name, opts);
     let mut items = Vec::new();
-    let lines = for_each_line(input, |n, line| {
+    let lines = for_each_line(input, opts.max_bytes, |n, line| {
         let entry = strip_comment(line);
         if entry.is_empty() {
-            return;
+            return Ok(());
         }
         match parse_entry(entry, zone) {
-            Ok(r) => items.push(if opts.unmap_v4 { r.unmapped() } else { r }),
+            Ok(r) => push(
+                &mut items,
+                if opts.unmap_v4 { r.unmapped() } else { r },
+                opts.max_entries,
+            )?,
             Err(kind) => errs.error(n, line, kind),
         }
+        Ok(())
     });
     match lines {
         Ok(lines) => errs.finish(items, lines),
-        Err((n, e)) => Err(errs.io(n, &e)),
+        Err(fatal) => Err(errs.fatal(fatal)),
     }
 }
 
@@ -98,22 +103,27 @@ pub fn read_addresses(
 ) -> Result<Imported<std::net::IpAddr>, ImportErrors> {
     let mut errs = Collector::new(name, opts);
     let mut items = Vec::new();
-    let lines = for_each_line(input, |n, line| {
+    let lines = for_each_line(input, opts.max_bytes, |n, line| {
         let entry = strip_comment(line);
         if entry.is_empty() {
-            return;
+            return Ok(());
         }
         match entry.parse::<std::net::IpAddr>() {
-            Ok(a) => items.push(if opts.unmap_v4 {
-                rampart_prefix::unmap_addr(a)
-            } else {
-                a
-            }),
+            Ok(a) => push(
+                &mut items,
+                if opts.unmap_v4 {
+                    rampart_prefix::unmap_addr(a)
+                } else {
+                    a
+                },
+                opts.max_entries,
+            )?,
             Err(_) => errs.error(n, line, LineErrorKind::NotAddress(entry.to_string())),
         }
+        Ok(())
     });
     match lines {
         Ok(lines) => errs.finish(items, lines),
-        Err((n, e)) => Err(errs.io(n, &e)),
+        Err(fatal) => Err(errs.fatal(fatal)),
     }
 }

@@ -20,7 +20,7 @@ use std::net::IpAddr;
 use rampart_prefix::{AddrRange, Prefix};
 
 use crate::{
-    for_each_line, Collector, Country, ImportErrors, ImportOptions, Imported, LineErrorKind,
+    for_each_line, push, Collector, Country, ImportErrors, ImportOptions, Imported, LineErrorKind,
 };
 
 /// Reads a delegated-stats file into ranges with their countries.
@@ -31,20 +31,21 @@ pub fn read_rir(
 ) -> Result<Imported<(AddrRange, Country)>, ImportErrors> {
     let mut errs = Collector::new(name, opts);
     let mut items = Vec::new();
-    let lines = for_each_line(input, |n, line| {
+    let lines = for_each_line(input, opts.max_bytes, |n, line| {
         let entry = line.trim();
         if entry.is_empty() || entry.starts_with('#') {
-            return;
+            return Ok(());
         }
         match parse_line(entry) {
-            Ok(Some(r)) => items.push(r),
+            Ok(Some(r)) => push(&mut items, r, opts.max_entries)?,
             Ok(None) => {}
             Err(kind) => errs.error(n, line, kind),
         }
+        Ok(())
     });
     match lines {
         Ok(lines) => errs.finish(items, lines),
-        Err((n, e)) => Err(errs.io(n, &e)),
+        Err(fatal) => Err(errs.fatal(fatal)),
     }
 }
 

@@ -391,3 +391,250 @@ mod props {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Issue 15, "hostile and huge inputs": bounded reads, short escaped excerpts, bounded
+// reports, bounded entries, and an `.mmdb` reader that never panics.
+
+/// Input that never ends: what `/dev/zero` gives.
+struct Endless(u8);
+
+impl std::io::Read for Endless {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        buf.fill(self.0);
+        Ok(buf.len())
+    }
+}
+
+#[test]
+fn issue15_a_line_of_a_megabyte_is_refused_at_the_limit() {
+    let mut text = "192.0.2.1\n".to_string();
+    text.push_str(&"x".repeat(1 << 20));
+    text.push_str("\n198.51.100.1\n");
+    for opts in [ImportOptions::default(), skip()] {
+        let err = read_plain(text.as_bytes(), "big.txt", opts).unwrap_err();
+        assert_eq!(err.total, 1);
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "big.txt:2: line longer than 4096 bytes, the most a list line may have; \
+                 nothing was read past it\n  | {}…\n  \
+                 = hint: is this a list of addresses? (a binary file, /dev/zero?)",
+                "x".repeat(80)
+            )
+        );
+    }
+    assert_eq!(rampart_lists::MAX_LINE_LEN, 4096);
+    // A line of exactly the limit is read (and is bad for what it says, not its length).
+    let err = read_plain(
+        "y".repeat(4096).as_bytes(),
+        "edge.txt",
+        ImportOptions::default(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().starts_with("edge.txt:1: `yyyy"), "{err}");
+    // Every text importer reads the same way.
+    let err = read_tor_geoip(text.as_bytes(), "g", ImportOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("g:2: line longer than 4096 bytes"));
+    let err = read_rir(text.as_bytes(), "r", ImportOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("r:2: line longer than 4096 bytes"));
+    let ipset = format!(
+        "create s hash:ip\nadd s 192.0.2.1 {}\n",
+        "x".repeat(1 << 20)
+    );
+    let err = read_ipset(ipset.as_bytes(), "s", ImportOptions::default()).unwrap_err();
+    assert!(err
+        .to_string()
+        .starts_with("s:2: line longer than 4096 bytes"));
+}
+
+#[test]
+fn issue15_endless_input_is_refused_not_read_until_memory_runs_out() {
+    let zero = std::io::BufReader::new(Endless(0));
+    let err = read_plain(zero, "/dev/zero", ImportOptions::default()).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("/dev/zero:1: line longer than 4096 bytes"),
+        "{err}"
+    );
+}
+
+#[test]
+fn issue15_input_larger_than_the_limit_is_refused() {
+    assert_eq!(rampart_lists::MAX_INPUT_BYTES, 512 << 20);
+    assert_eq!(
+        ImportOptions::default().max_bytes,
+        rampart_lists::MAX_INPUT_BYTES
+    );
+    // Endless valid lines, against a limit small enough for a test.
+    let opts = ImportOptions {
+        max_bytes: 1000,
+        ..ImportOptions::default()
+    };
+    let endless = std::io::BufReader::new(std::io::Read::chain(
+        "192.0.2.1\n".as_bytes(),
+        Endless(b'\n'),
+    ));
+    let err = read_plain(endless, "<stdin>", opts).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "<stdin>:992: input larger than 1000 bytes, the most rampart reads from one list\n  \
+         = hint: is this a list of addresses? (a binary file, /dev/zero?)"
+    );
+    let ipset = format!("create s hash:ip\n{}", "add s 192.0.2.1\n".repeat(100));
+    let err = read_ipset(ipset.as_bytes(), "s", opts).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("s:63: input larger than 1000 bytes"),
+        "{err}"
+    );
+}
+
+#[test]
+fn issue15_escape_sequences_are_escaped_and_excerpts_short() {
+    let text = "192.0.2.1\n\u{1b}]0;owned\u{7} \u{1b}[2J\u{202e}evil\r\n";
+    let err = read_plain(text.as_bytes(), "esc.txt", ImportOptions::default()).unwrap_err();
+    let shown = err.to_string();
+    assert!(
+        !shown.contains('\u{1b}') && !shown.contains('\u{7}'),
+        "{shown:?}"
+    );
+    assert!(!shown.contains('\u{202e}'), "{shown:?}");
+    assert_eq!(
+        shown.lines().take(2).collect::<Vec<_>>(),
+        [
+            r"esc.txt:2: `\u{1b}]0` is not an IP address, CIDR or range",
+            r"  | \u{1b}]0;owned\u{7} \u{1b}[2J\u{202e}evil",
+        ]
+    );
+    // A comment is not an error, whatever it holds.
+    let got = read_plain(
+        "# \u{1b}]0;title\u{7}\n192.0.2.1\n".as_bytes(),
+        "c",
+        ImportOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(got.items.len(), 1);
+    // The ipset parser's messages and lines are escaped too, and the name.
+    let ipset = "create s hash:ip\nadd s \u{1b}[31m\n";
+    let err = read_ipset(ipset.as_bytes(), "s\u{1b}", ImportOptions::default()).unwrap_err();
+    assert!(!err.to_string().contains('\u{1b}'), "{err:?}");
+    assert!(err.to_string().starts_with(r"s\u{1b}:2"), "{err}");
+    // A long bad line is quoted by its first 80 characters.
+    let long = format!("{}\n", "z".repeat(300));
+    let err = read_zone(long.as_bytes(), "z", ImportOptions::default()).unwrap_err();
+    let z80 = "z".repeat(80);
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "z:1: `{z80}…` is not a CIDR\n  | {z80}…\n  \
+             = hint: a zone file holds one network per line, such as 192.0.2.0/24"
+        )
+    );
+}
+
+#[test]
+fn issue15_many_bad_lines_are_counted_not_all_shown() {
+    let text = "not-an-address\n".repeat(100_000);
+    let err = read_plain(text.as_bytes(), "junk", ImportOptions::default()).unwrap_err();
+    assert_eq!(err.total, 100_000);
+    assert_eq!(err.errors.len(), rampart_lists::MAX_ERRORS);
+    let shown = err.to_string();
+    assert!(
+        shown.ends_with("\n... and 99980 more\n100000 bad lines"),
+        "{}",
+        &shown[shown.len() - 100..]
+    );
+    assert_eq!(shown.matches("  | ").count(), 20);
+    // The same through the ipset parser (1,000 lines: its errors find their lines by
+    // scanning the text, see issue 15's ruleset findings).
+    let mut ipset = "create s hash:ip\n".to_string();
+    ipset.push_str(&"add s not-an-address\n".repeat(1000));
+    let err = read_ipset(ipset.as_bytes(), "s", ImportOptions::default()).unwrap_err();
+    assert_eq!(err.total, 1000);
+    assert_eq!(err.errors.len(), rampart_lists::MAX_ERRORS);
+    assert!(err.to_string().contains("\n... and 980 more\n"));
+    let got = read_ipset(ipset.as_bytes(), "s", skip()).unwrap();
+    assert_eq!(got.skipped.count, 1000);
+    assert_eq!(got.skipped.first.len(), 5);
+}
+
+#[test]
+fn issue15_entries_beyond_the_maximum_are_refused() {
+    assert_eq!(rampart_lists::DEFAULT_MAX_ENTRIES, 10_000_000);
+    assert_eq!(
+        ImportOptions::default().max_entries,
+        rampart_lists::DEFAULT_MAX_ENTRIES
+    );
+    let opts = ImportOptions {
+        max_entries: 2,
+        ..ImportOptions::default()
+    };
+    let text = "192.0.2.1\n192.0.2.2\n# three\n192.0.2.3\n";
+    let err = read_plain(text.as_bytes(), "l", opts).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "l:4: more than 2 entries, the most one import loads\n  | 192.0.2.3\n  \
+         = hint: give --max-entries N to load more, or aggregate the list first"
+    );
+    assert!(read_plain("192.0.2.1\n192.0.2.2\n".as_bytes(), "l", opts).is_ok());
+    let err = read_ipset(
+        "create s hash:ip\nadd s 192.0.2.1\nadd s 192.0.2.2\nadd s 192.0.2.3\n".as_bytes(),
+        "s",
+        opts,
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().starts_with("s:4: more than 2 entries"),
+        "{err}"
+    );
+    let err = read_tor_geoip("1,2,AU\n3,4,AU\n5,6,AU\n".as_bytes(), "g", opts).unwrap_err();
+    assert!(
+        err.to_string().starts_with("g:3: more than 2 entries"),
+        "{err}"
+    );
+    // And an `.mmdb`'s networks.
+    let cc = Country::new("AU").unwrap();
+    let map: PrefixMap<Country> = [p("192.0.2.0/25"), p("198.51.100.0/24"), p("2001:db8::/32")]
+        .into_iter()
+        .map(|p| (p, cc))
+        .collect();
+    let bytes = write_country_mmdb(&map, 0);
+    let err = rampart_lists::read_mmdb_limited(bytes.clone(), "c.mmdb", 2).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "c.mmdb: more than 2 networks, the most one import loads"
+    );
+    assert_eq!(
+        rampart_lists::read_mmdb_limited(bytes, "c.mmdb", 3)
+            .unwrap()
+            .items
+            .len(),
+        3
+    );
+}
+
+/// Every truncation and many single-byte corruptions of a small database: each is read or
+/// refused with an error, never a panic.
+#[test]
+fn issue15_a_crafted_mmdb_is_refused_without_panicking() {
+    let cc = |s: &str| Country::new(s).unwrap();
+    let map: PrefixMap<Country> = [
+        (p("1.0.0.0/24"), cc("AU")),
+        (p("203.0.113.0/24"), cc("CN")),
+        (p("2001:200::/35"), cc("JP")),
+    ]
+    .into_iter()
+    .collect();
+    let good = write_country_mmdb(&map, 1_700_000_000);
+    for len in 0..good.len() {
+        let _ = read_mmdb(good[..len].to_vec(), "cut.mmdb");
+    }
+    for at in 0..good.len() {
+        for value in [0x00, 0xff, 0x7f, 0x20, 0xe0, good[at] ^ 0x01] {
+            let mut bad = good.clone();
+            bad[at] = value;
+            let _ = read_mmdb(bad, "bad.mmdb");
+        }
+    }
+}
