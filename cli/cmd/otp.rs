@@ -48,6 +48,12 @@ pub enum OtpCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Lift USER's back-off after failed or dropped logins, and release any held
+    /// password, without changing the secrets.
+    Unlock {
+        /// The user.
+        user: String,
+    },
     /// Delete USER's secrets: no one-time password works for USER any more.
     Revoke {
         /// The user.
@@ -112,6 +118,28 @@ pub fn run(args: OtpArgs) -> Result<ExitCode> {
     match args.command {
         OtpCommand::Init(init) => run_init(&store, init),
         OtpCommand::Status { user, json } => run_status(&store, &user, json),
+        OtpCommand::Unlock { user } => {
+            let lock = store
+                .lock_existing(&user)
+                .with_context(|| format!("cannot lock the secrets of {user}"))?;
+            let loaded = match &lock {
+                Some(lock) => store.load(lock)?,
+                None => None,
+            };
+            let (Some(lock), Some(mut secrets)) = (lock, loaded) else {
+                bail!(
+                    "{user} has no one-time passwords in {}",
+                    store.dir().display()
+                );
+            };
+            if secrets.unlock() {
+                store.save(&lock, &secrets)?;
+                println!("{user}: back-off lifted, no password held");
+            } else {
+                println!("{user}: not throttled, no password held");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         OtpCommand::Revoke { user } => {
             let lock = store
                 .lock_existing(&user)

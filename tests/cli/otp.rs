@@ -462,3 +462,58 @@ fn status_without_a_state_directory_says_not_enrolled_once() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Issue 15, finding 1: dropped logins count as failures, so someone who knows a user name
+/// can keep that user throttled; `rampart otp unlock` lifts the back-off and any hold
+/// without touching the passwords.
+#[test]
+fn unlock_lifts_the_back_off_and_the_hold() {
+    let dir = tempdir("unlock");
+    let state = dir.join("state");
+    let st = state.to_str().unwrap();
+    let out = rampart_stdin(
+        &[
+            "otp",
+            "init",
+            "alice",
+            "--count",
+            "5",
+            "--statedir",
+            st,
+            "--html",
+            "-",
+            "--prefix-stdin",
+        ],
+        "pre\n",
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let store = Store::new(&state);
+    let lock = store.lock("alice").unwrap();
+    let mut s = store.load(&lock).unwrap().unwrap();
+    s.throttle = rampart_otp::Throttle {
+        failures: 9,
+        last: 4_000_000_000,
+    };
+    s.held = Some(rampart_otp::Held {
+        number: 2,
+        until: 4_000_000_000,
+        token: [7; 16],
+    });
+    store.save(&lock, &s).unwrap();
+    drop(lock);
+    let out = rampart(&["otp", "unlock", "alice", "--statedir", st]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout, "alice: back-off lifted, no password held\n");
+    let lock = store.lock("alice").unwrap();
+    let after = store.load(&lock).unwrap().unwrap();
+    drop(lock);
+    assert_eq!(after.throttle, rampart_otp::Throttle::default());
+    assert_eq!(after.held, None);
+    assert_eq!(after.entries, s.entries);
+    let out = rampart(&["otp", "unlock", "alice", "--statedir", st]);
+    assert_eq!(out.stdout, "alice: not throttled, no password held\n");
+    let out = rampart(&["otp", "unlock", "bob", "--statedir", st]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(!state.join("bob.lock").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -12,10 +12,18 @@
 //! confirm/ID.alive     the rollback watcher's pid, written when it runs
 //! rollback.log         what the rollback watcher did
 //! ```
+//!
+//! Directories are created mode 0700 and files 0600 whatever the umask (the scripts name
+//! the host's addresses and policy). No path is followed through a symbolic link
+//! (`O_NOFOLLOW`): a link planted at a state file's path is replaced by a write, refused
+//! by a read and by the log, and its target is never touched (issue 15, finding 5).
 
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::io::{Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+
+use nix::libc::{O_CLOEXEC, O_NOFOLLOW};
 
 use crate::apply::Applied;
 use crate::error::Error;
@@ -50,7 +58,15 @@ impl StateDir {
     /// Reads `name`; `None` when it does not exist.
     pub fn read(&self, name: &str) -> Result<Option<String>, Error> {
         let p = self.path(name);
-        match fs::read_to_string(&p) {
+        let read = OpenOptions::new()
+            .read(true)
+            .custom_flags(O_NOFOLLOW | O_CLOEXEC)
+            .open(&p)
+            .and_then(|mut f| {
+                let mut s = String::new();
+                f.read_to_string(&mut s).map(|_| s)
+            });
+        match read {
             Ok(s) => Ok(Some(s)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(source) => Err(Error::State { path: p, source }),
@@ -108,27 +124,52 @@ impl StateDir {
         self.remove("applied.nft")
     }
 
-    /// Appends a line to `rollback.log`.
+    /// Appends a line to `rollback.log` (created 0600; a symbolic link there is not
+    /// followed and the line is dropped).
     pub fn log(&self, line: &str) {
         let p = self.path("rollback.log");
-        if let Ok(mut f) = OpenOptions::new().create(true).append(true).open(p) {
+        if let Ok(mut f) = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .custom_flags(O_NOFOLLOW | O_CLOEXEC)
+            .open(p)
+        {
             let _ = writeln!(f, "{line}");
         }
     }
 }
 
 /// Writes `path` atomically: temporary file in the same directory, fsync, rename over the
-/// target, fsync of the directory. Creates the directory (mode per umask) if needed.
+/// target, fsync of the directory. Creates the directory (and missing parents) mode 0700
+/// if needed; the file is created 0600, and a symbolic link at `path` or at the temporary
+/// path is replaced, never followed.
 pub fn write_atomic(path: &Path, content: &[u8]) -> Result<(), Error> {
     let err = |p: &Path| {
         let p = p.to_path_buf();
         move |source| Error::State { path: p, source }
     };
     let dir = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir).map_err(err(dir))?;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(err(dir))?;
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("state");
     let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
-    let mut f = File::create(&tmp).map_err(err(&tmp))?;
+    // A leftover of a killed writer with our pid, or something planted: removed (a link
+    // itself, not its target), then created afresh.
+    match fs::remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(err(&tmp)(e)),
+        _ => {}
+    }
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(O_NOFOLLOW | O_CLOEXEC)
+        .open(&tmp)
+        .map_err(err(&tmp))?;
     f.write_all(content).map_err(err(&tmp))?;
     f.sync_all().map_err(err(&tmp))?;
     drop(f);
@@ -158,6 +199,54 @@ mod tests {
         assert_eq!(names.len(), 1, "{names:?}");
         s.remove("x").unwrap();
         s.remove("x").unwrap();
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// Issue 15, finding 5: state files are created 0600 in a 0700 directory whatever the
+    /// umask, and a symbolic link planted at a state file's path is not followed: its
+    /// target is left untouched, by writes, reads and the rollback log.
+    #[test]
+    fn issue15_state_files_are_private_and_links_are_not_followed() {
+        use std::os::unix::fs::{symlink, PermissionsExt};
+        let mode = |p: &Path| fs::symlink_metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = std::env::temp_dir().join(format!("rampart-state-link-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let victim = dir.join("victim");
+        fs::write(&victim, "precious\n").unwrap();
+        fs::set_permissions(&victim, fs::Permissions::from_mode(0o644)).unwrap();
+        let s = StateDir::new(dir.join("state/sub"));
+        // A lax umask must not leak into the modes.
+        let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o000));
+        s.write("x", "one").unwrap();
+        nix::sys::stat::umask(old);
+        assert_eq!(mode(s.root()), 0o700);
+        assert_eq!(mode(&dir.join("state")), 0o700);
+        assert_eq!(mode(&s.path("x")), 0o600);
+
+        // Links planted at the file, at the temporary file and at the log.
+        symlink(&victim, s.path("applied.nft")).unwrap();
+        symlink(
+            &victim,
+            s.path(&format!(".saved.nft.tmp{}", std::process::id())),
+        )
+        .unwrap();
+        symlink(&victim, s.path("rollback.log")).unwrap();
+        assert!(s.read("applied.nft").is_err(), "a read follows no link");
+        s.log("rolled back");
+        s.write("saved.nft", "table\n").unwrap();
+        s.write("applied.nft", "table\n").unwrap();
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious\n");
+        assert_eq!(mode(&victim), 0o644);
+        for name in ["applied.nft", "saved.nft"] {
+            let md = fs::symlink_metadata(s.path(name)).unwrap();
+            assert!(md.file_type().is_file(), "{name}");
+            assert_eq!(mode(&s.path(name)), 0o600, "{name}");
+        }
+        // A new log is private.
+        fs::remove_file(s.path("rollback.log")).unwrap();
+        s.log("rolled back");
+        assert_eq!(mode(&s.path("rollback.log")), 0o600);
         fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -11,6 +11,13 @@
 //!   asked for passwords the user has not typed.
 //! - A hold that its login never finishes (connection dropped, sshd child killed) lapses at
 //!   `until`; OTPW's lock lasted 24 hours, during which every login needed three passwords.
+//!   A lapsed hold counts as a failure (at its `until`), seen by the next [`begin`]: a
+//!   dropped login is a refused login, so someone who drops connections at the prompt to
+//!   force triple challenges on a user is throttled like someone who types wrong answers
+//!   (issue 15, finding 1).
+//! - A success releases the hold it was asked under: its own, or for a triple challenge the
+//!   one that forced the triple (left by a dropped login); a hold placed by a login begun
+//!   later is kept (issue 15, finding 2).
 //! - Passwords are struck out only when the whole answer is right.
 //! - Failures count towards the back-off ([`Throttle`]). A throttled login is still asked
 //!   (numbers picked as usual, nothing held) with the wait in the prompt itself, `Password
@@ -21,7 +28,7 @@
 use crate::format::{check_prefix, check_user};
 use crate::kdf::SALT_LEN;
 use crate::totp;
-use crate::{Entropy, Entry, Held, KdfParams, Kind, Secrets, SecretsError};
+use crate::{Entropy, Entry, Held, KdfParams, Kind, Secrets, SecretsError, Throttle};
 
 /// Scratch codes: digits each. Eight digits (26.6 bits) behind the back-off is what
 /// google-authenticator-libpam uses too.
@@ -60,6 +67,8 @@ pub struct Challenge {
     pub(crate) decoy: bool,
     /// Seconds of back-off left when asked: the answer is refused unchecked.
     pub(crate) locked: Option<u64>,
+    /// The token of the hold that made this a triple challenge: a success releases it.
+    pub(crate) over: Option<[u8; 16]>,
 }
 
 impl std::fmt::Debug for Challenge {
@@ -70,6 +79,7 @@ impl std::fmt::Debug for Challenge {
             .field("holds", &self.token.is_some())
             .field("totp", &self.totp)
             .field("locked", &self.locked)
+            .field("over_hold", &self.over.is_some())
             .finish()
     }
 }
@@ -129,6 +139,12 @@ pub enum Outcome {
 
 /// Picks the challenge for a login at `now` and records a hold on it in `secrets`.
 pub fn begin(secrets: &mut Secrets, now: u64, policy: &Policy, rng: &mut dyn Entropy) -> Begin {
+    if let Some(h) = secrets.held.filter(|h| h.until <= now) {
+        // Its login never answered: a failure, dated when the hold lapsed.
+        secrets.held = None;
+        let at = h.until.max(secrets.throttle.last);
+        secrets.throttle.fail(at);
+    }
     let wait = secrets.throttle.wait(
         now,
         policy.free_failures,
@@ -143,10 +159,8 @@ pub fn begin(secrets: &mut Secrets, now: u64, policy: &Policy, rng: &mut dyn Ent
             totp: true,
             decoy: false,
             locked,
+            over: None,
         });
-    }
-    if secrets.held.is_some_and(|h| h.until <= now) {
-        secrets.held = None;
     }
     let unused: Vec<u16> = secrets
         .entries
@@ -182,6 +196,11 @@ pub fn begin(secrets: &mut Secrets, now: u64, policy: &Policy, rng: &mut dyn Ent
         totp: false,
         decoy: false,
         locked,
+        over: if want == 3 {
+            secrets.held.map(|h| h.token)
+        } else {
+            None
+        },
     })
 }
 
@@ -256,6 +275,12 @@ pub fn finish(
         };
     if ok {
         secrets.throttle = Default::default();
+        // A hold older than this login (left by a dropped one) is released too.
+        if let (Some(o), Some(h)) = (challenge.over, secrets.held) {
+            if h.token == o {
+                secrets.held = None;
+            }
+        }
         Outcome::Accepted
     } else {
         secrets.throttle.fail(now);
@@ -377,6 +402,16 @@ pub(crate) fn refusal_work(challenge: &Challenge, answer: &str) {
 }
 
 impl Secrets {
+    /// Lifts the back-off and releases any hold, as a success would, without using a
+    /// password: what an administrator does for a user locked out by someone else's
+    /// failures (`rampart otp unlock`). Returns whether there was anything to lift.
+    pub fn unlock(&mut self) -> bool {
+        let had = self.throttle != Throttle::default() || self.held.is_some();
+        self.throttle = Throttle::default();
+        self.held = None;
+        had
+    }
+
     /// The secret file for a TOTP user: the key, and hashed scratch codes.
     pub fn from_totp(
         user: &str,
@@ -563,11 +598,67 @@ mod tests {
         let a = format!("my pre {}", pws.join(" "));
         assert_eq!(finish(&mut s, &third, &a, 104, &POLICY), Outcome::Accepted);
         assert_eq!(s.remaining(), 7);
+        // The success released the hold it was asked under (issue 15, finding 2).
+        assert_eq!(s.held, None);
         // The first login still succeeds with its own password.
         let a = answer(&sheet, "my pre", &first);
         assert_eq!(finish(&mut s, &first, &a, 105, &POLICY), Outcome::Accepted);
         assert_eq!(s.held, None);
         assert_eq!(s.remaining(), 6);
+    }
+
+    /// Issue 15, finding 1: a login dropped at the prompt counts as a failure once its
+    /// hold lapses, so dropping connections to force triple challenges is throttled like
+    /// wrong answers; a success still resets the count.
+    #[test]
+    fn issue15_a_dropped_login_counts_as_a_failure() {
+        let (sheet, mut s, mut rng) = setup(20);
+        let mut t = 100;
+        for dropped in 0..3 {
+            let c = ask(begin(&mut s, t, &POLICY, &mut rng));
+            assert_eq!((c.locked(), s.throttle.failures), (None, dropped), "at {t}");
+            assert!(s.held.is_some());
+            t += POLICY.grace + 1;
+        }
+        // The third dropped hold lapsed: the user is throttled from its end, and a
+        // throttled login holds nothing, so no more triples are forced meanwhile.
+        let c = ask(begin(&mut s, t, &POLICY, &mut rng));
+        assert_eq!(s.throttle.failures, 3);
+        assert_eq!(s.throttle.last, t - 1);
+        assert_eq!(c.locked(), Some(POLICY.backoff_base - 1));
+        assert_eq!(s.held, None);
+        let c = ask(begin(&mut s, t + 10, &POLICY, &mut rng));
+        assert!(!c.is_triple() && c.locked().is_none());
+        let a = answer(&sheet, "my pre", &c);
+        assert_eq!(finish(&mut s, &c, &a, t + 11, &POLICY), Outcome::Accepted);
+        assert_eq!(s.throttle, Throttle::default());
+    }
+
+    /// Issue 15, finding 2: a success clears the hold a dropped login left, so the next
+    /// login is asked for one password again, not three.
+    #[test]
+    fn issue15_a_success_clears_the_hold_of_a_dropped_login() {
+        let (sheet, mut s, mut rng) = setup(20);
+        let _dropped = ask(begin(&mut s, 100, &POLICY, &mut rng));
+        for t in [110, 120] {
+            let c = ask(begin(&mut s, t, &POLICY, &mut rng));
+            assert!(c.is_triple(), "at {t}");
+            let a = answer(&sheet, "my pre", &c);
+            assert_eq!(finish(&mut s, &c, &a, t + 1, &POLICY), Outcome::Accepted);
+            assert_eq!(s.held, None, "at {t}");
+            // The next login is asked one password (it then holds it: answer it).
+            let c = ask(begin(&mut s, t + 2, &POLICY, &mut rng));
+            assert!(!c.is_triple(), "at {t}");
+            let a = answer(&sheet, "my pre", &c);
+            assert_eq!(finish(&mut s, &c, &a, t + 3, &POLICY), Outcome::Accepted);
+            // Drop another for the next round.
+            let _ = ask(begin(&mut s, t + 4, &POLICY, &mut rng));
+        }
+        // A failure does not release another login's hold.
+        let c = ask(begin(&mut s, 130, &POLICY, &mut rng));
+        assert!(c.is_triple());
+        assert_eq!(finish(&mut s, &c, "nope", 131, &POLICY), Outcome::Rejected);
+        assert!(s.held.is_some());
     }
 
     #[test]
@@ -761,6 +852,7 @@ mod tests {
                     totp: false,
                     decoy: false,
                     locked: None,
+                    over: None,
                 };
                 s.throttle = Throttle::default();
                 evaluations::take();

@@ -11,7 +11,8 @@
 //!
 //! That needs per-name state (failures, last failure, hold) without a file per name: it
 //! is [`Decoys`], one small table kept in the fixed `.decoy` file, at most [`MAX_DECOYS`]
-//! names. A name without live state (no failures, no live hold) is not kept.
+//! names. A name without state (no failures, no hold) is not kept; a lapsed hold is kept
+//! until the name's next login counts it as a failure.
 //!
 //! DoS warning / limit: the table is bounded; when it is full the name with the oldest
 //! activity is dropped, which to that name looks like a success resetting its count. An
@@ -50,8 +51,10 @@ struct DecoyEntry {
 }
 
 impl DecoyEntry {
-    fn live(&self, now: u64) -> bool {
-        self.throttle.failures > 0 || self.held_until > now
+    /// Failures, or a hold (live, or lapsed and so a failure to count at the next
+    /// `begin`, as for an enrolled user).
+    fn live(&self) -> bool {
+        self.throttle.failures > 0 || self.held_until != 0
     }
     fn activity(&self) -> u64 {
         self.throttle.last.max(self.held_until)
@@ -119,8 +122,8 @@ impl Decoys {
     }
 
     /// The entry of `user`, created (dropping the least recently active name if full).
-    fn entry(&mut self, user: &str, now: u64) -> &mut DecoyEntry {
-        self.entries.retain(|e| e.live(now) || e.name == user);
+    fn entry(&mut self, user: &str) -> &mut DecoyEntry {
+        self.entries.retain(|e| e.live() || e.name == user);
         let i = match self.entries.iter().position(|e| e.name == user) {
             Some(i) => i,
             None => {
@@ -151,7 +154,13 @@ impl Decoys {
         policy: &Policy,
         rng: &mut dyn Entropy,
     ) -> Challenge {
-        let e = self.entry(user, now);
+        let e = self.entry(user);
+        if e.held_until != 0 && e.held_until <= now {
+            // As `begin`: a lapsed hold is a failure at its end.
+            let at = e.held_until.max(e.throttle.last);
+            e.held_until = 0;
+            e.throttle.fail(at);
+        }
         let wait = e.throttle.wait(
             now,
             policy.free_failures,
@@ -166,6 +175,7 @@ impl Decoys {
                 totp: true,
                 decoy: true,
                 locked,
+                over: None,
             };
         }
         let want = if e.held_until > now { 3 } else { 1 };
@@ -178,6 +188,7 @@ impl Decoys {
             totp: false,
             decoy: true,
             locked,
+            over: None,
         }
     }
 
@@ -188,7 +199,7 @@ impl Decoys {
         if challenge.locked.is_some() {
             return Outcome::Rejected;
         }
-        let e = self.entry(user, now);
+        let e = self.entry(user);
         if challenge.numbers.len() == 1 {
             e.held_until = 0;
         }
@@ -279,11 +290,16 @@ mod tests {
     fn the_table_is_bounded_and_keeps_only_live_names() {
         let mut decoys = Decoys::default();
         let mut rng = Seeded(4);
-        // A name asked once and never answered holds until the grace time ends.
+        // A name asked once and never answered holds until the grace time ends; the lapsed
+        // hold is kept, to count as a failure at the name's next login (issue 15, finding 1).
         let c = decoys.begin("a", DecoyKind::Sheet, 10, &POLICY, &mut rng);
         assert_eq!(decoys.len(), 1);
         let _ = decoys.begin("b", DecoyKind::Sheet, 10 + POLICY.grace, &POLICY, &mut rng);
-        assert_eq!(decoys.len(), 1, "a's hold lapsed");
+        assert_eq!(decoys.len(), 2, "a's lapsed hold is kept");
+        let _ = decoys.begin("a", DecoyKind::Sheet, 11 + POLICY.grace, &POLICY, &mut rng);
+        assert!(decoys
+            .emit()
+            .contains(&format!("\na 1 {} ", 10 + POLICY.grace)));
         let _ = c;
         for i in 0..MAX_DECOYS + 10 {
             let name = format!("n{i}");

@@ -129,3 +129,17 @@ pub enum StoreError {
     #[error(transparent)]
     User(#[from] SecretsError),
 }
+
+impl StoreError {
+    /// Whether the error says only that the user cannot have secrets here: the state
+    /// directory does not exist, or the name cannot be a secret file's (`user@REALM`).
+    /// With `nullok` such a user is passed over; every other error (a corrupt or insecure
+    /// file, a failed read or write) refuses the login.
+    pub fn is_not_enrolled(&self) -> bool {
+        match self {
+            StoreError::User(_) => true,
+            StoreError::Io { error, .. } => error.kind() == std::io::ErrorKind::NotFound,
+            _ => false,
+        }
+    }
+}

@@ -1,8 +1,8 @@
 //! The part of `<security/pam_modules.h>` and `<security/_pam_types.h>` this module uses
-//! (Linux-PAM 1.5). Hand-written: five functions and four structs do not justify a
+//! (Linux-PAM 1.5). Hand-written: six functions and four structs do not justify a
 //! bindgen build step or a dependency.
 
-use std::ffi::{c_char, c_int, c_void};
+use std::ffi::{c_char, c_int, c_uint, c_void};
 
 /// Opaque `pam_handle_t`.
 #[repr(C)]
@@ -67,4 +67,5 @@ extern "C" {
         item_type: c_int,
         item: *mut *const c_void,
     ) -> c_int;
+    pub fn pam_fail_delay(pamh: *mut PamHandle, musec_delay: c_uint) -> c_int;
 }

@@ -7,6 +7,10 @@
 //!                                  [decoy=sheet|totp]
 //! ```
 //!
+//! A refused login is delayed about 2 s (`pam_fail_delay`, as pam_unix does). With
+//! `nullok`, a user without secrets is passed over (`PAM_IGNORE`), also while the state
+//! directory does not exist and for names that cannot have a secret file (`user@REALM`).
+//!
 //! One `pam_sm_authenticate` call does the whole login (see `rampart_otp::begin`):
 //!
 //! ```text
@@ -40,6 +44,12 @@ use pam::{log, Handle};
 
 /// Warn at login when this few passwords are left.
 const LOW_WATER: usize = 20;
+
+/// Delay of a refused login, microseconds: pam_unix's 2 s, asked with `pam_fail_delay`
+/// because the documented stacks replace pam_unix (common-auth, password-auth) with this
+/// module, which would otherwise answer a wrong password in the time of one Argon2id hash.
+/// libpam applies the longest delay any module asked for, only when the stack fails.
+const FAIL_DELAY_USEC: u32 = 2_000_000;
 
 /// The PAM entry point for `auth` (see the crate doc).
 ///
@@ -93,6 +103,7 @@ fn authenticate(pamh: &Handle, flags: c_int, args: &[String]) -> c_int {
             return PAM_SERVICE_ERR;
         }
     };
+    pamh.fail_delay(FAIL_DELAY_USEC);
     let user = match pamh.user() {
         Ok(u) => u,
         Err(code) => return code,
@@ -166,6 +177,9 @@ fn authenticate(pamh: &Handle, flags: c_int, args: &[String]) -> c_int {
             }
             return PAM_AUTH_ERR;
         }
+        // No state directory yet, or a name that cannot have secrets (`user@REALM`): not
+        // enrolled, so passed over like any other user without secrets.
+        Err(e) if opts.nullok && e.is_not_enrolled() => return PAM_IGNORE,
         Err(e) => {
             log(libc::LOG_ERR, &format!("{user}: {e}"));
             return PAM_AUTH_ERR;

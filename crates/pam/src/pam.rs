@@ -28,6 +28,15 @@ impl Handle {
         s.to_str().map(str::to_owned).map_err(|_| PAM_SERVICE_ERR)
     }
 
+    /// Asks libpam to delay a failed authentication by about `usec` microseconds
+    /// (`pam_fail_delay`: libpam waits the longest delay any module asked for, randomised
+    /// by up to a quarter, and only when the stack fails).
+    pub fn fail_delay(&self, usec: u32) {
+        // SAFETY: `self.0` is the handle libpam passed to the entry point; the call only
+        // records the delay in it.
+        let _ = unsafe { pam_fail_delay(self.0, usec) };
+    }
+
     /// Sends one message and returns the reply (for prompts) through the application's
     /// conversation function.
     pub fn converse(&self, style: c_int, text: &str) -> Result<Option<Vec<u8>>, c_int> {

@@ -25,6 +25,11 @@ struct Service {
 
 impl Service {
     fn new(args: &str) -> Option<Service> {
+        Service::stack("required", args, "")
+    }
+
+    /// The module with the `control` field given, followed by the `then` lines.
+    fn stack(control: &str, args: &str, then: &str) -> Option<Service> {
         let wrapper = pam_wrapper();
         if !require(&[
             Need::Tool("pamtester"),
@@ -39,7 +44,7 @@ impl Service {
         fs::write(
             svc.join("otptest"),
             format!(
-                "auth required {} statedir={} {args}\naccount required {}\n",
+                "auth {control} {} statedir={} {args}\n{then}account required {}\n",
                 module().display(),
                 state.display(),
                 system_module("pam_permit.so").display()
@@ -480,6 +485,62 @@ fn nullok_passes_over_users_without_a_sheet() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!text.contains("Password "), "{text}");
+}
+
+/// Issue 15, finding 3: with `nullok`, every user without secrets is passed over
+/// (PAM_IGNORE), as the rollout stanza of docs/otp.md needs: also while the state
+/// directory does not exist yet, and for names that cannot have a secret file
+/// (`user@REALM`). A user with secrets is still asked and refused.
+#[test]
+fn issue15_nullok_ignores_every_user_without_secrets() {
+    let permit = format!(
+        "auth required {}\n",
+        system_module("pam_permit.so").display()
+    );
+    let Some(svc) = Service::stack(
+        "[success=done ignore=ignore default=die]",
+        "nullok",
+        &permit,
+    ) else {
+        return;
+    };
+    let state = svc.dir.path().join("state");
+    assert!(!state.exists());
+    for user in ["nosheet", "user@REALM"] {
+        let (ok, out) = svc.run_closed(user);
+        assert!(ok, "no state directory, {user}: {out}");
+        assert!(!out.contains("Password "), "{out}");
+    }
+    let _acct = svc.account("alice", 3);
+    for user in ["nosheet", "user@REALM"] {
+        let (ok, out) = svc.run_closed(user);
+        assert!(ok, "{user}: {out}");
+        assert!(!out.contains("Password "), "{out}");
+    }
+    let (ok, out) = svc.run_closed("alice");
+    assert!(!ok, "{out}");
+    assert!(out.contains("Password "), "{out}");
+    assert!(!state.join("user@REALM.lock").exists());
+}
+
+/// Issue 15, finding 4: a refused login is delayed (`pam_fail_delay`, as pam_unix does),
+/// since the documented stack has no pam_unix before the module. libpam randomises the
+/// delay by up to a quarter either way around the module's 2 s; only a lower bound is
+/// asserted (a slow machine only adds time).
+#[test]
+fn issue15_a_refused_login_is_delayed() {
+    let Some(svc) = Service::new("") else { return };
+    let _acct = svc.account("ivan", 3);
+    let login = svc.start("ivan");
+    let _ = login.prompt();
+    let start = Instant::now();
+    let (ok, out) = login.answer("wrong");
+    let took = start.elapsed();
+    assert!(!ok, "{out}");
+    assert!(
+        took >= Duration::from_millis(1400),
+        "refused after {took:?}"
+    );
 }
 
 #[test]
