@@ -7,7 +7,8 @@
 //!                                  [decoy=sheet|totp]
 //! ```
 //!
-//! A refused login is delayed about 2 s (`pam_fail_delay`, as pam_unix does). With
+//! A refused login is delayed about 2 s (`pam_fail_delay`, as pam_unix does; `fail_delay=MS`
+//! sets it). With
 //! `nullok`, a user without secrets is passed over (`PAM_IGNORE`), also while the state
 //! directory does not exist and for names that cannot have a secret file (`user@REALM`).
 //!
@@ -44,12 +45,6 @@ use pam::{log, Handle};
 
 /// Warn at login when this few passwords are left.
 const LOW_WATER: usize = 20;
-
-/// Delay of a refused login, microseconds: pam_unix's 2 s, asked with `pam_fail_delay`
-/// because the documented stacks replace pam_unix (common-auth, password-auth) with this
-/// module, which would otherwise answer a wrong password in the time of one Argon2id hash.
-/// libpam applies the longest delay any module asked for, only when the stack fails.
-const FAIL_DELAY_USEC: u32 = 2_000_000;
 
 /// The PAM entry point for `auth` (see the crate doc).
 ///
@@ -103,7 +98,7 @@ fn authenticate(pamh: &Handle, flags: c_int, args: &[String]) -> c_int {
             return PAM_SERVICE_ERR;
         }
     };
-    pamh.fail_delay(FAIL_DELAY_USEC);
+    pamh.fail_delay(opts.fail_delay_ms.saturating_mul(1000));
     let user = match pamh.user() {
         Ok(u) => u,
         Err(code) => return code,

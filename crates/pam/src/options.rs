@@ -16,6 +16,8 @@ pub struct Options {
     pub policy: Policy,
     /// What users without a secret file seem to have (`decoy=sheet|totp`).
     pub decoy: DecoyKind,
+    /// Delay of a refused login, milliseconds (`fail_delay=MS`, default 2000: pam_unix's).
+    pub fail_delay_ms: u32,
 }
 
 impl Options {
@@ -27,6 +29,7 @@ impl Options {
             statedir: PathBuf::from(rampart_otp::DEFAULT_DIR),
             policy: Policy::default(),
             decoy: DecoyKind::Sheet,
+            fail_delay_ms: 2000,
         };
         for a in args {
             let secs = |v: &str| {
@@ -41,6 +44,13 @@ impl Options {
                 Some(("backoff_max", v)) => o.policy.backoff_max = secs(v)?,
                 Some(("decoy", "sheet")) => o.decoy = DecoyKind::Sheet,
                 Some(("decoy", "totp")) => o.decoy = DecoyKind::Totp,
+                Some(("fail_delay", v)) => {
+                    o.fail_delay_ms = v
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|ms| *ms <= 60_000)
+                        .ok_or_else(|| format!("{a}: expected milliseconds, at most 60000"))?
+                }
                 Some(("free_failures", v)) => {
                     o.policy.free_failures =
                         v.parse().map_err(|_| format!("{a}: expected a count"))?
@@ -49,7 +59,7 @@ impl Options {
                     return Err(format!(
                         "unknown or malformed argument {a:?} (known: nullok, statedir=/ABS/PATH, \
                          grace=SECS, free_failures=N, backoff=SECS, backoff_max=SECS, \
-                         decoy=sheet|totp)"
+                         decoy=sheet|totp, fail_delay=MS)"
                     ))
                 }
             }

@@ -71,7 +71,7 @@ impl Lab {
         fs::write(
             svc.join("sshd"),
             format!(
-                "auth required {} statedir={} {module_args}\n\
+                "auth required {} statedir={} fail_delay=0 {module_args}\n\
                  account required {p}\nsession required {p}\npassword required {}\n",
                 module().display(),
                 acct.store.dir().display(),
