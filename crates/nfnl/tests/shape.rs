@@ -12,7 +12,8 @@ use crate::util::{in_netns, nft, nft_stdin};
 /// The table under test, and two neighbours whose chains, sets and rules must not show:
 /// another `inet` table with the same chain and set names, and an `ip` table named
 /// `rampart`.
-const RULESET: &str = r#"flush ruleset
+const RULESET: &str = r#"table inet rampart {}
+delete table inet rampart
 table inet rampart {
     set s { type ipv4_addr; flags interval; }
     set bans { type ipv4_addr; flags timeout; timeout 1h; }
@@ -181,7 +182,8 @@ fn counters_count_and_fingerprints_stay() {
 fn fingerprint_tells_rules_apart_by_match_verdict_counter_and_comment() {
     in_netns(|| {
         nft_stdin(
-            r#"flush ruleset
+            r#"table inet rampart {}
+delete table inet rampart
 table inet rampart {
     chain c {
         tcp dport 22 counter accept comment "ssh"
