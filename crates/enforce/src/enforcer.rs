@@ -519,7 +519,8 @@ impl Enforcer {
     /// Removes every block table from the kernel (`rampart down`); the store keeps the
     /// lists and bans for the next `up` or `restore`. Returns the tables removed.
     pub fn remove_from_kernel(&mut self) -> Result<Vec<String>, Error> {
-        self.kernel.remove_all()
+        let layout = self.layout(None)?;
+        self.kernel.remove_all(&layout)
     }
 }
 

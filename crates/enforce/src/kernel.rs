@@ -4,9 +4,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use rampart_block::{
-    ban_set, is_block_table, list_host_set, list_set, Layout, List, ListName, SetId,
-};
+use rampart_block::{ban_set, list_host_set, list_set, Layout, List, ListName, SetId};
 use rampart_kernel::Nft;
 use rampart_nfnl::{Element, Entry, SetClient, SetRef};
 
@@ -75,19 +73,36 @@ impl Kernel {
         if missing.is_empty() {
             return Ok(Vec::new());
         }
-        self.nft.load(&Layout::create_script(&missing))?;
+        // Tables present but half-made are replaced; absent ones only declared.
+        let mut present = Vec::new();
+        for t in &missing {
+            if self.table_exists(&t.name)? {
+                present.push(t.name.clone());
+            }
+        }
+        self.nft.load(&Layout::create_script(&missing, &present))?;
         Ok(missing.into_iter().map(|t| t.name).collect())
     }
 
-    /// Deletes every block table (the bans' and every list's), found by name among the
-    /// kernel's tables: `rampart down`. Returns their names.
-    pub fn remove_all(&mut self) -> Result<Vec<String>, Error> {
-        let ours: Vec<String> = self
-            .nft
-            .list_tables("inet")?
-            .into_iter()
-            .filter(|t| is_block_table(t))
-            .collect();
+    /// Whether the kernel has table `inet NAME`, asked over netlink (its declarations
+    /// only): `nft list tables` reads every set element of every table first (8.9 s and
+    /// 540 MB beside a million-entry list, measured).
+    fn table_exists(&mut self, name: &str) -> Result<bool, Error> {
+        Ok(self
+            .client()?
+            .table_shape(rampart_nfnl::Family::Inet, name)?
+            .is_some())
+    }
+
+    /// Deletes the block tables of `layout` that the kernel has (the bans' and every
+    /// stored list's): `rampart down`. Returns their names.
+    pub fn remove_all(&mut self, layout: &Layout) -> Result<Vec<String>, Error> {
+        let mut ours = Vec::new();
+        for t in layout.tables() {
+            if self.table_exists(&t.name)? {
+                ours.push(t.name);
+            }
+        }
         if !ours.is_empty() {
             let script: String = ours
                 .iter()

@@ -132,7 +132,7 @@ fn emit_set(out: &mut Out, set: &Set) {
     if !flags.is_empty() {
         out.line(&format!("\t\tflags {}", flags.join(",")));
     }
-    if set.interval && !set.dynamic {
+    if set.auto_merge {
         out.line("\t\tauto-merge");
     }
     if let Some(ms) = set.timeout_ms {

@@ -228,6 +228,10 @@ pub struct Set {
     pub timeout_flag: bool,
     /// `flags dynamic`: filled from the packet path by rules.
     pub dynamic: bool,
+    /// `auto-merge` (interval sets): nft joins adjacent and overlapping elements it adds.
+    /// Off for sets filled over netlink: with it nft reads every set element of every
+    /// table before the command (1.37 s beside a million-entry list, measured).
+    pub auto_merge: bool,
     /// Default element timeout in milliseconds.
     pub timeout_ms: Option<u64>,
     /// `size`: maximum number of elements.

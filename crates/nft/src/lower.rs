@@ -514,6 +514,7 @@ impl Lowerer<'_> {
                 interval: false,
                 timeout_flag: timeout.is_some(),
                 dynamic: true,
+                auto_merge: false,
                 timeout_ms: timeout.map(|s| u64::from(s) * 1000),
                 size: Some(DYNAMIC_SET_SIZE),
                 elements: Vec::new(),
@@ -833,6 +834,7 @@ impl Lowerer<'_> {
                     interval: false,
                     timeout_flag: true,
                     dynamic: true,
+                    auto_merge: false,
                     timeout_ms: Some(u64::from(
                         h.expire_ms.unwrap_or(h.rate.unit.seconds() * 1000),
                     )),
@@ -873,6 +875,7 @@ impl Lowerer<'_> {
             interval: false,
             timeout_flag: false,
             dynamic: true,
+            auto_merge: false,
             timeout_ms: None,
             size: Some(DYNAMIC_SET_SIZE),
             elements: Vec::new(),

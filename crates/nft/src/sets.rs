@@ -75,6 +75,7 @@ pub(crate) fn lower_ipset(set: &IpSet, name: String) -> Result<Set, CompileError
         interval,
         timeout_flag: timeout.is_some(),
         dynamic: false,
+        auto_merge: interval,
         timeout_ms: timeout.map(|t| u64::from(t) * 1000),
         size: None,
         elements,
