@@ -115,4 +115,47 @@ fn the_packet_over_a_meter_bans_its_source_in_kernel_and_simulator() {
     let bans = server.exec(&["nft", "list", "set", "inet", "rampart", "flood_udp9000_4"]);
     assert!(bans.contains(ATTACKER), "the attacker is banned:\n{bans}");
     assert!(!bans.contains(CLIENT), "the client is not:\n{bans}");
+
+    // The admin sees the kernel's ban, and why, and can lift it.
+    let state = std::env::temp_dir().join(format!("{}-state", server.name()));
+    let rampart = |args: &[&str]| {
+        let out = server
+            .command(env!("CARGO_BIN_EXE_rampart"))
+            .args(args)
+            .arg("--state-dir")
+            .arg(&state)
+            .output()
+            .expect("run rampart");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, list) = rampart(&["block", "list"]);
+    assert_eq!(code, Some(0), "block list: {list}");
+    assert!(
+        list.lines().any(|l| l.starts_with("flood:udp9000")
+            && l.contains(ATTACKER)
+            && l.contains("banned by the kernel (flood limit udp9000)")),
+        "{list}"
+    );
+    assert!(!list.contains(CLIENT), "{list}");
+    let (code, json) = rampart(&["block", "list", "--json"]);
+    assert_eq!(code, Some(0), "block list --json: {json}");
+    let v: serde_json::Value = serde_json::from_str(&json).expect("json");
+    assert_eq!(v["kernel_bans"][0]["addr"], ATTACKER, "{json}");
+    assert_eq!(v["kernel_bans"][0]["limit"], "udp9000", "{json}");
+    let (code, test) = rampart(&["block", "test", ATTACKER]);
+    assert_eq!(code, Some(0), "block test: {test}");
+    assert!(
+        test.contains("banned by the kernel: flood limit udp9000"),
+        "{test}"
+    );
+    let (code, test) = rampart(&["block", "test", CLIENT]);
+    assert_eq!(code, Some(1), "block test of the client: {test}");
+    let (code, del) = rampart(&["block", "del", ATTACKER]);
+    assert_eq!(code, Some(0), "block del: {del}");
+    let bans = server.exec(&["nft", "list", "set", "inet", "rampart", "flood_udp9000_4"]);
+    assert!(!bans.contains(ATTACKER), "the ban is lifted:\n{bans}");
+    let _ = std::fs::remove_dir_all(&state);
 }

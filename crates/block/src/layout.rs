@@ -22,6 +22,30 @@ pub const CHAIN_PRIORITY: Priority = Priority {
     name: "filter - 10",
 };
 
+/// The policy's table (`rampart apply`), which holds the sets `[flood]` limits ban into.
+pub const POLICY_TABLE: &str = "rampart";
+/// Every `[flood]` ban set is named this, the limit's name, then `_4` or `_6`.
+pub const FLOOD_BAN_PREFIX: &str = "flood_";
+
+/// The policy-table set the kernel bans into for `[flood]` limit `limit`, per family:
+/// `flood_web_4`.
+pub fn flood_ban_set(limit: &str, v4: bool) -> String {
+    format!("{FLOOD_BAN_PREFIX}{limit}_{}", if v4 { 4 } else { 6 })
+}
+
+/// The limit and family of a `[flood]` ban set's name ([`flood_ban_set`]'s inverse);
+/// `None` for other names.
+pub fn flood_ban_limit(set: &str) -> Option<(&str, bool)> {
+    let rest = set.strip_prefix(FLOOD_BAN_PREFIX)?;
+    let (limit, fam) = rest.rsplit_once('_')?;
+    let v4 = match fam {
+        "4" => true,
+        "6" => false,
+        _ => return None,
+    };
+    (!limit.is_empty()).then_some((limit, v4))
+}
+
 /// The comment of the first rule of every block table's input chain, which accepts
 /// loopback traffic.
 pub const LOOPBACK_COMMENT: &str = "rampart: loopback is never blocked";

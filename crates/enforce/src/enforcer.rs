@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use rampart_block::{
     ban_set, list_host_set, list_set, list_table, Allowlist, Ban, Carved, Layout, List, ListName,
-    ListSummary, Located, BANS_TABLE,
+    ListSummary, Located, SetId, BANS_TABLE,
 };
 use rampart_kernel::StateDir;
 use rampart_prefix::{Prefix, PrefixSet};
@@ -91,6 +91,9 @@ pub struct Verdict {
     /// Its timed ban, if one runs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ban: Option<BanHit>,
+    /// Bans the kernel made by itself (`[flood]` limits of the policy).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kernel_bans: Vec<KernelBan>,
     /// Whether the kernel could be asked.
     pub kernel_readable: bool,
 }
@@ -124,6 +127,20 @@ pub struct BanHit {
     pub set: String,
     /// Seconds the kernel still holds it (`None`: not in the kernel, or not readable).
     pub kernel_expires_secs: Option<u64>,
+}
+
+/// A ban the kernel made from the packet path: a `[flood]` limit of the policy saw the
+/// source cross it and added it to the limit's ban set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KernelBan {
+    /// The source.
+    pub addr: IpAddr,
+    /// The `[[flood.limit]]` that banned it.
+    pub limit: String,
+    /// The set (`inet rampart flood_NAME_4`).
+    pub set: String,
+    /// Seconds left before the kernel lifts it.
+    pub expires_secs: Option<u64>,
 }
 
 /// One list's line in `block lists`.
@@ -216,8 +233,69 @@ impl Enforcer {
         Ok(bans)
     }
 
-    /// Lifts the timed bans on `addrs`; returns those that were running.
+    /// Every ban the policy's `[flood]` limits made in the kernel, set by set (one dump
+    /// each; they are bounded by the limits' `meter_size`).
+    pub fn kernel_bans(&mut self) -> Result<Vec<KernelBan>, Error> {
+        let mut out = Vec::new();
+        for id in self.kernel.flood_ban_sets()? {
+            let Some((limit, _)) = rampart_block::flood_ban_limit(&id.set) else {
+                continue;
+            };
+            let limit = limit.to_string();
+            for entry in self.kernel.elements(&id)? {
+                if let rampart_nfnl::Element::Prefix(p) = entry.element {
+                    let addr = p.addr();
+                    out.push(KernelBan {
+                        addr,
+                        limit: limit.clone(),
+                        set: id.set.clone(),
+                        expires_secs: entry.expires.map(|d| d.as_secs()),
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The kernel bans holding `ip` (one lookup per `[flood]` ban set of its family).
+    fn kernel_bans_of(&mut self, ip: IpAddr) -> Result<Vec<KernelBan>, Error> {
+        let mut out = Vec::new();
+        for id in self.kernel.flood_ban_sets()? {
+            let Some((limit, v4)) = rampart_block::flood_ban_limit(&id.set) else {
+                continue;
+            };
+            if v4 != ip.is_ipv4() {
+                continue;
+            }
+            if let Some(entry) = self.kernel.lookup(&id, ip)? {
+                out.push(KernelBan {
+                    addr: ip,
+                    limit: limit.to_string(),
+                    set: id.set.clone(),
+                    expires_secs: entry.expires.map(|d| d.as_secs()),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Lifts the timed bans on `addrs`, the kernel's own (`[flood]`) included; returns the
+    /// addresses that were banned.
     pub fn unban(&mut self, addrs: &[IpAddr], now: u64) -> Result<Vec<IpAddr>, Error> {
+        let mut kernel_lifted = Vec::new();
+        if self.kernel.client().is_ok() {
+            for a in addrs {
+                let a = rampart_prefix::unmap_addr(*a);
+                for ban in self.kernel_bans_of(a)? {
+                    let id = SetId {
+                        table: rampart_block::POLICY_TABLE.to_string(),
+                        set: ban.set,
+                    };
+                    self.kernel.remove(&id, a)?;
+                    kernel_lifted.push(a);
+                }
+            }
+        }
         let current = self.store.bans()?;
         let lifted: Vec<Ban> = addrs
             .iter()
@@ -227,10 +305,15 @@ impl Enforcer {
                 ..b.clone()
             })
             .collect();
-        let ips: Vec<IpAddr> = lifted.iter().map(|b| b.addr).collect();
+        let mut ips: Vec<IpAddr> = lifted.iter().map(|b| b.addr).collect();
         self.kernel.unban(&ips)?;
         if !lifted.is_empty() {
             self.store.record_bans(&lifted, now)?;
+        }
+        for a in kernel_lifted {
+            if !ips.contains(&a) {
+                ips.push(a);
+            }
         }
         Ok(ips)
     }
@@ -367,6 +450,7 @@ impl Enforcer {
             blocked: false,
             lists: Vec::new(),
             ban: None,
+            kernel_bans: Vec::new(),
             kernel_readable: true,
         };
         for n in self.store.names()? {
@@ -414,6 +498,10 @@ impl Enforcer {
         };
         if matches!(kernel_ban, Ok(Some(_))) {
             out.blocked = true;
+        }
+        if let Ok(hits) = self.kernel_bans_of(ip) {
+            out.blocked |= !hits.is_empty();
+            out.kernel_bans = hits;
         }
         if let Some(ban) = stored.or_else(|| {
             kernel_expires_secs.map(|s| Ban {

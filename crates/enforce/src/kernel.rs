@@ -4,7 +4,9 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use rampart_block::{ban_set, list_host_set, list_set, Layout, List, ListName, SetId};
+use rampart_block::{
+    ban_set, flood_ban_limit, list_host_set, list_set, Layout, List, ListName, SetId, POLICY_TABLE,
+};
 use rampart_kernel::Nft;
 use rampart_nfnl::{Element, Entry, SetClient, SetRef};
 
@@ -216,6 +218,35 @@ impl Kernel {
             // Absent: nothing to lift.
             let _ = c.delete(&set_ref(&ban_set(a.is_ipv4())), &[Element::from(*a)]);
         }
+        Ok(())
+    }
+
+    /// The policy table's `[flood]` ban sets (`flood_NAME_4` / `_6`), from one set
+    /// declaration dump; empty when no policy is applied.
+    pub fn flood_ban_sets(&mut self) -> Result<Vec<SetId>, Error> {
+        let shape = self
+            .client()?
+            .table_shape(rampart_nfnl::Family::Inet, POLICY_TABLE)?;
+        Ok(shape
+            .map(|s| s.sets)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|s| flood_ban_limit(&s.name).is_some())
+            .map(|s| SetId {
+                table: POLICY_TABLE.to_string(),
+                set: s.name,
+            })
+            .collect())
+    }
+
+    /// Every element of set `id`.
+    pub fn elements(&mut self, id: &SetId) -> Result<Vec<Entry>, Error> {
+        Ok(self.client()?.list(&set_ref(id))?)
+    }
+
+    /// Removes `ip` from set `id` (absent: no error).
+    pub fn remove(&mut self, id: &SetId, ip: IpAddr) -> Result<(), Error> {
+        let _ = self.client()?.delete(&set_ref(id), &[Element::from(ip)]);
         Ok(())
     }
 

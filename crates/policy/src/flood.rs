@@ -139,7 +139,7 @@ pub struct SourceLimit {
 impl SourceLimit {
     /// The timed set this limit bans into, per family (`flood_web_4`).
     pub fn ban_set(&self, v4: bool) -> String {
-        format!("flood_{}_{}", self.name, if v4 { 4 } else { 6 })
+        rampart_block::flood_ban_set(&self.name, v4)
     }
 }
 
