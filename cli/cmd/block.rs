@@ -1081,6 +1081,13 @@ pub fn remove_from_kernel(state: &StateDir) -> Result<Vec<String>> {
     Ok(Enforcer::new(state.clone(), Kernel::default()).remove_from_kernel()?)
 }
 
+/// `, 9m58s left` for a kernel ban's expiry, empty when it has none.
+fn left_text(expires_secs: Option<u64>) -> String {
+    expires_secs
+        .map(|s| format!(", {} left", human(Duration::from_secs(s.max(1)))))
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1097,11 +1104,4 @@ mod tests {
         assert!(parse_duration("0s").is_err());
         assert_eq!(human(Duration::from_secs(5400)), "90m");
     }
-}
-
-/// `, 9m58s left` for a kernel ban's expiry, empty when it has none.
-fn left_text(expires_secs: Option<u64>) -> String {
-    expires_secs
-        .map(|s| format!(", {} left", human(Duration::from_secs(s.max(1)))))
-        .unwrap_or_default()
 }
