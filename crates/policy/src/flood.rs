@@ -29,6 +29,10 @@ pub const DEFAULT_IPV6_PREFIX: u8 = 64;
 pub const DEFAULT_LOG_GROUP: u16 = 5;
 /// The prefix of the NFLOG message each kernel ban sends, followed by the limit's name.
 pub const BAN_LOG_PREFIX: &str = "rampart-ban ";
+/// Names of the chains `[flood]` makes for its own limits (`flood_udp`, `flood_icmp`).
+const RESERVED: [&str; 2] = ["udp", "icmp"];
+/// The default shared rate of a per-source limit is this many sources' worth.
+const TOTAL_SOURCES: u32 = 100;
 /// Limit names become set and chain names (`flood_NAME_4`): short, lower case.
 const MAX_NAME: usize = 16;
 /// The kernel's log prefix limit (29 characters after iptables' own checks).
@@ -128,6 +132,10 @@ pub struct SourceLimit {
     pub measure: Measure,
     /// Who shares a counter.
     pub per: Per,
+    /// A rate all sources share on top of a per-source one (rate, burst): every new
+    /// connection counts against it, so the sources a full meter cannot track are still
+    /// limited. `None` for `per = "all"` and connection counts.
+    pub total: Option<(Rate, u32)>,
     /// Over the limit.
     pub action: OverAction,
     /// Log prefix (logged at most once a second).
@@ -159,6 +167,13 @@ impl Flood {
                 burst: 200,
             },
             per: Per::Source,
+            total: Some(default_total(
+                Rate {
+                    count: 50,
+                    unit: RateUnit::Minute,
+                },
+                200,
+            )),
             action: OverAction::Drop,
             log: None,
             why,
@@ -362,7 +377,8 @@ impl Validator<'_> {
             missing(self, "name", "give the limit a name, e.g. name = \"web\"");
             return None;
         };
-        let name_ok = !name.is_empty()
+        let name_ok = !RESERVED.contains(&name.as_str())
+            && !name.is_empty()
             && name.len() <= MAX_NAME
             && name
                 .bytes()
@@ -374,7 +390,7 @@ impl Validator<'_> {
                 PolicyErrorKind::BadValue {
                     value: name,
                     reason: format!(
-                        "a limit name is 1 to {MAX_NAME} characters a-z, 0-9 and -, starting with a letter"
+                        "a limit name is 1 to {MAX_NAME} characters a-z, 0-9 and -, starting with a letter, and not udp or icmp"
                     ),
                 },
                 "e.g. name = \"web\"",
@@ -474,17 +490,51 @@ impl Validator<'_> {
             );
             return None;
         }
+        let total = match (measure, per) {
+            (_, Per::All) | (Measure::Connections { .. }, _) => {
+                if l.total.is_some() || l.total_burst.is_some() {
+                    self.error(
+                        span.clone(),
+                        PolicyErrorKind::BadValue {
+                            value: "total".into(),
+                            reason: "total goes with a per-source rate".into(),
+                        },
+                        "remove total, or count new or packets per source",
+                    );
+                    return None;
+                }
+                None
+            }
+            (Measure::New { rate, burst } | Measure::Packets { rate, burst }, _) => match l.total {
+                Some(text) => Some(self.rate_burst(Some(&text), l.total_burst, span.clone())?),
+                None => Some(default_total(rate, burst)),
+            },
+        };
         Some(SourceLimit {
             name,
             tcp,
             udp,
             measure,
             per,
+            total,
             action,
             log: self.log_prefix(l.log, span.clone()),
             why: self.why(span, l.comment),
         })
     }
+}
+
+/// What all sources share by default on top of a per-source rate: a hundred sources'
+/// worth (within iptables' limits, 10,000 per unit and a burst of 10,000).
+fn default_total(rate: Rate, burst: u32) -> (Rate, u32) {
+    let count = rate.count.saturating_mul(TOTAL_SOURCES).min(10_000);
+    (
+        Rate {
+            count,
+            unit: rate.unit,
+        },
+        burst.saturating_mul(TOTAL_SOURCES).min(10_000),
+    )
 }
 
 /// `90s`, `30m`, `1h`, `2d`; at most 24 days (the kernel's set timeouts are milliseconds

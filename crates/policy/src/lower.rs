@@ -822,6 +822,11 @@ impl Policy {
         }
         let label = format!("flood limit {}", l.name);
         for spec in specs {
+            let total = l.total.map(|(rate, burst)| {
+                let mut spec = spec.clone();
+                spec.matches.pop();
+                (spec, within(rate, burst))
+            });
             let over = Over {
                 chain: format!("flood_{}", l.name),
                 within: shared.clone(),
@@ -829,6 +834,24 @@ impl Policy {
                 ban: ban.clone(),
             };
             over_limit(b, family, spec, over, &l.why, &label);
+            // Past the meter (within it, or not tracked because it is full): the rate all
+            // sources share.
+            if let Some((spec, shared)) = total {
+                let over = Over {
+                    chain: format!("flood_{}_all", l.name),
+                    within: Some(shared),
+                    log: l.log.as_deref(),
+                    ban: None,
+                };
+                over_limit(
+                    b,
+                    family,
+                    spec,
+                    over,
+                    &l.why,
+                    &format!("{label}, all sources"),
+                );
+            }
         }
     }
 }
