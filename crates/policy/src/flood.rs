@@ -569,3 +569,62 @@ mod tests {
         assert_eq!(parse_duration("10"), None);
     }
 }
+
+#[cfg(test)]
+mod policy_tests {
+    use rampart_ruleset::Source;
+
+    use crate::Policy;
+
+    fn errors(text: &str) -> String {
+        match Policy::parse(&Source::new("p.toml", text)) {
+            Ok(_) => panic!("accepted: {text}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn limits_are_checked_with_a_hint() {
+        let e = errors("[flood]\n[[flood.limit]]\nname = \"Web\"\nnew = \"5/second\"\n");
+        assert!(e.contains("a limit name is 1 to 16 characters"), "{e}");
+        let e = errors("[flood]\n[[flood.limit]]\nname = \"udp\"\nnew = \"5/second\"\n");
+        assert!(e.contains("not udp or icmp"), "{e}");
+        let e = errors("[flood]\n[[flood.limit]]\nname = \"web\"\n");
+        assert!(
+            e.contains("new = \\\"50/minute\\\"") || e.contains("new, packets or connections"),
+            "{e}"
+        );
+        let e = errors(
+            "[flood]\n[[flood.limit]]\nname = \"web\"\nnew = \"5/second\"\nper = \"all\"\naction = \"ban\"\n",
+        );
+        assert!(e.contains("cannot say whom to ban"), "{e}");
+        let e = errors("[flood]\nban_time = \"30d\"\n");
+        assert!(e.contains("not a duration"), "{e}");
+        let e = errors("[flood]\nmeter_size = 3\n");
+        assert!(e.contains("16 to 1048576"), "{e}");
+        let e = errors("[flood]\n[[flood.limit]]\nname = \"web\"\nnew = \"5/second\"\n[[flood.limit]]\nname = \"web\"\nnew = \"9/second\"\n");
+        assert!(e.contains("two limits have this name"), "{e}");
+        let e = errors("[flood]\nsyn_flod = true\n");
+        assert!(e.contains("did you mean `syn_flood`"), "{e}");
+    }
+
+    #[test]
+    fn defaults_and_presets() {
+        let p = Policy::parse(&Source::new(
+            "p.toml",
+            "[flood]\nsyn_flood = true\nhttp = true\n[[flood.limit]]\nname = \"web\"\ntcp = [80]\nconnections = 150\n",
+        ))
+        .expect("parses");
+        let f = p.flood.expect("flood");
+        assert_eq!(f.ban_time, super::DEFAULT_BAN_SECONDS);
+        let syn = f.syn_flood.expect("syn_flood");
+        assert_eq!((syn.rate.count, syn.burst), (100, 150));
+        assert_eq!(syn.log.as_deref(), Some("SYN flood: "));
+        assert_eq!(f.limits[0].name, "http");
+        assert_eq!(
+            f.limits[1].measure,
+            super::Measure::Connections { max: 150 }
+        );
+        assert_eq!(f.limits[1].total, None);
+    }
+}
