@@ -1071,6 +1071,12 @@ pub fn load_after(state: &StateDir) -> Result<Option<String>> {
     )))
 }
 
+/// Records and applies `[flood] early_drop` (for `up`); returns the interfaces absent.
+pub fn set_early_drop(state: &StateDir, devices: &[String]) -> Result<Vec<String>> {
+    let mut e = Enforcer::new(state.clone(), Kernel::default());
+    Ok(e.set_early_drop(devices)?)
+}
+
 /// The lists with their sizes and kernel state, and the running bans (for `status`).
 pub fn states(state: &StateDir) -> Result<(Vec<rampart_enforce::ListState>, usize)> {
     Ok(Enforcer::new(state.clone(), Kernel::default()).lists(super::unix_now())?)

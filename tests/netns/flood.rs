@@ -247,3 +247,70 @@ total_burst = 30
     assert_eq!(delivered, expected, "kernel deliveries\n{}", bench.script);
     assert_eq!(predicted, expected, "simulator deliveries");
 }
+
+#[test]
+fn early_drop_stops_blocked_sources_at_ingress_before_input() {
+    if !require(&[Need::Root, Need::Tool("nft")]) {
+        return;
+    }
+    let (a, c) = (addr(ATTACKER), addr(CLIENT));
+    let bench = Bench::new("flood-early", "profile = \"webserver\"\n", &[a, c]);
+    let state = std::env::temp_dir().join(format!("{}-state", bench.server.name()));
+    let policy = state.with_extension("toml");
+    std::fs::write(
+        &policy,
+        "profile = \"webserver\"\n[input]\nudp = [9000]\n[flood]\nearly_drop = [\"eth0\", \"nosuch0\"]\n",
+    )
+    .unwrap();
+    let policy_arg = policy.to_str().unwrap();
+    let (code, out) = bench.rampart(&state, &["block", "add", ATTACKER]);
+    assert_eq!(code, Some(0), "block add: {out}");
+    let (code, out) = bench.rampart(&state, &["up", "--policy", policy_arg, "--no-confirm"]);
+    assert_eq!(code, Some(0), "up: {out}");
+    assert!(out.contains("no interface nosuch0 here"), "{out}");
+
+    let sequence: Vec<IpAddr> = (0..20).map(|i| if i % 4 == 3 { c } else { a }).collect();
+    let delivered = bench.send(&sequence);
+    let expected: BTreeSet<usize> = (0..20).filter(|i| i % 4 == 3).collect();
+    assert_eq!(delivered, expected, "only the client is served");
+
+    // The attacker's 15 packets (and the ARP warm-up's UDP packet) died at ingress: the
+    // input chain's drop rule never saw one.
+    let ingress = bench.server.exec(&[
+        "nft",
+        "list",
+        "chain",
+        "inet",
+        "rampart_bl_manual",
+        "ingress_eth0",
+    ]);
+    let input = bench
+        .server
+        .exec(&["nft", "list", "chain", "inet", "rampart_bl_manual", "input"]);
+    let packets = |text: &str| -> u64 {
+        text.lines()
+            .filter(|l| l.contains("ip saddr @bl_manual_4h"))
+            .filter_map(|l| {
+                l.split("packets ")
+                    .nth(1)?
+                    .split(' ')
+                    .next()?
+                    .parse::<u64>()
+                    .ok()
+            })
+            .sum()
+    };
+    assert_eq!(packets(&ingress), 16, "ingress:\n{ingress}");
+    assert_eq!(packets(&input), 0, "input:\n{input}");
+
+    // Without early_drop, the next `up` takes the ingress chains away.
+    std::fs::write(&policy, "profile = \"webserver\"\n[input]\nudp = [9000]\n").unwrap();
+    let (code, out) = bench.rampart(&state, &["up", "--policy", policy_arg, "--no-confirm"]);
+    assert_eq!(code, Some(0), "up: {out}");
+    let table = bench
+        .server
+        .exec(&["nft", "list", "table", "inet", "rampart_bl_manual"]);
+    assert!(!table.contains("ingress"), "{table}");
+    let _ = std::fs::remove_dir_all(&state);
+    let _ = std::fs::remove_file(&policy);
+}

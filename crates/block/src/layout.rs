@@ -139,6 +139,9 @@ pub fn is_block_table(table: &str) -> bool {
 pub struct Layout {
     /// The list names, sorted, without duplicates.
     pub lists: Vec<ListName>,
+    /// Interfaces whose ingress hook also drops every list's and ban's sources, before
+    /// conntrack and routing (`[flood] early_drop`), sorted.
+    pub ingress: Vec<String>,
 }
 
 /// What a block set holds.
@@ -184,10 +187,29 @@ fn drop_from(set: &str, v4: bool, comment: &str) -> Rule {
     }
 }
 
+/// The ingress chain of interface `device` in every block table: `ingress_eth0`.
+pub fn ingress_chain(device: &str) -> String {
+    let safe: String = device
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    format!("{INGRESS_PREFIX}{safe}")
+}
+
+/// Every block table's ingress chains are named this, then the interface.
+pub const INGRESS_PREFIX: &str = "ingress_";
+
+/// Ingress chains run before everything (the kernel's defragmentation hook is -400, at
+/// ingress there is none): the lowest value nft's `filter` chains commonly use.
+pub const INGRESS_PRIORITY: Priority = Priority {
+    value: -500,
+    name: "-500",
+};
+
 /// A block table: its sets and base chains that drop their sources, input first
-/// accepting loopback.
-fn block_table(name: String, sets: Vec<Set>, comment: &str) -> Table {
-    let chains = CHAINS
+/// accepting loopback, then one ingress chain per interface of `ingress`.
+fn block_table(name: String, sets: Vec<Set>, comment: &str, ingress: &[String]) -> Table {
+    let mut chains: Vec<Chain> = CHAINS
         .iter()
         .map(|(chain, hook)| {
             let mut rules = Vec::new();
@@ -214,11 +236,27 @@ fn block_table(name: String, sets: Vec<Set>, comment: &str) -> Table {
                     kind: ChainType::Filter,
                     hook: *hook,
                     priority: CHAIN_PRIORITY,
+                    device: None,
                 }),
                 rules,
             }
         })
         .collect();
+    for device in ingress {
+        chains.push(Chain {
+            name: ingress_chain(device),
+            base: Some(BaseChain {
+                kind: ChainType::Filter,
+                hook: Hook::Ingress,
+                priority: INGRESS_PRIORITY,
+                device: Some(device.clone()),
+            }),
+            rules: sets
+                .iter()
+                .map(|s| drop_from(&s.name, s.key == "ipv4_addr", comment))
+                .collect(),
+        });
+    }
     Table { name, sets, chains }
 }
 
@@ -228,11 +266,22 @@ impl Layout {
         let mut lists: Vec<ListName> = lists.into_iter().collect();
         lists.sort();
         lists.dedup();
-        Layout { lists }
+        Layout {
+            lists,
+            ingress: Vec::new(),
+        }
+    }
+
+    /// The same, also dropping at the ingress hook of `devices`.
+    pub fn with_ingress(mut self, devices: impl IntoIterator<Item = String>) -> Layout {
+        self.ingress = devices.into_iter().collect();
+        self.ingress.sort();
+        self.ingress.dedup();
+        self
     }
 
     /// The bans' table: sets `ban_4`/`ban_6` with `flags timeout`, declared empty.
-    pub fn bans_table() -> Table {
+    pub fn bans_table(&self) -> Table {
         let note = |f| format!("rampart timed bans, {f}");
         block_table(
             BANS_TABLE.into(),
@@ -241,6 +290,7 @@ impl Layout {
                 set(BAN_SET_V6.into(), false, Kind::Bans, note("IPv6")),
             ],
             BAN_COMMENT,
+            &self.ingress,
         )
     }
 
@@ -249,7 +299,7 @@ impl Layout {
     /// contents go over netlink). The split is for loading: a million keys go into a hash
     /// set 20–30 % faster than into the kernel's interval rbtree (BENCHMARKS.md), and most
     /// entries of real lists are single addresses.
-    pub fn list_table(name: &ListName) -> Table {
+    pub fn list_table(&self, name: &ListName) -> Table {
         let hosts = format!("rampart block list {name}: single addresses");
         let nets = format!("rampart block list {name}: networks and ranges");
         block_table(
@@ -261,13 +311,14 @@ impl Layout {
                 set(set_name(name, false), false, Kind::Networks, nets),
             ],
             &list_comment(name),
+            &self.ingress,
         )
     }
 
     /// Every table: the bans', then one per list.
     pub fn tables(&self) -> Vec<Table> {
-        let mut out = vec![Layout::bans_table()];
-        out.extend(self.lists.iter().map(Layout::list_table));
+        let mut out = vec![self.bans_table()];
+        out.extend(self.lists.iter().map(|l| self.list_table(l)));
         out
     }
 

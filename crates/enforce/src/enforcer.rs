@@ -164,6 +164,15 @@ pub struct Restored {
     pub bans: usize,
 }
 
+/// The interfaces of `devices` this network namespace has (nft refuses a chain on an
+/// absent one).
+fn present_devices(devices: Vec<String>) -> Vec<String> {
+    devices
+        .into_iter()
+        .filter(|d| nix::net::if_::if_nametoindex(d.as_str()).is_ok())
+        .collect()
+}
+
 fn display<T: std::fmt::Display, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(v)
 }
@@ -191,7 +200,31 @@ impl Enforcer {
     pub fn layout(&self, extra: Option<&ListName>) -> Result<Layout, Error> {
         let mut names = self.store.names()?;
         names.extend(extra.cloned());
-        Ok(Layout::new(names))
+        Ok(Layout::new(names).with_ingress(present_devices(self.store.ingress()?)))
+    }
+
+    /// Drops every list's and ban's sources also at the ingress hook of `devices` (none:
+    /// only at input and forward), from now on and after every restore: recorded in the
+    /// store, and the tables in the kernel changed in one transaction. Interfaces this
+    /// host does not have are left out (and returned), and added when they exist at a
+    /// later `up` or `restore`.
+    pub fn set_early_drop(&mut self, devices: &[String]) -> Result<Vec<String>, Error> {
+        // Nothing to record or undo: the store is not created for it.
+        if devices.is_empty() && self.store.ingress()?.is_empty() {
+            return Ok(Vec::new());
+        }
+        let _lock = self.store.lock_lists()?;
+        self.store.set_ingress(devices)?;
+        let layout = self.layout(None)?;
+        let absent: Vec<String> = devices
+            .iter()
+            .filter(|d| !layout.ingress.contains(d))
+            .cloned()
+            .collect();
+        if self.kernel.client().is_ok() {
+            self.kernel.sync_ingress(&layout)?;
+        }
+        Ok(absent)
     }
 
     /// Bans `addrs` for `ttl` from `now` (seconds since the epoch), in the kernel (one

@@ -57,6 +57,9 @@ pub struct Flood {
     pub udp: Option<GlobalLimit>,
     /// Per-source (or per-service) limits, in file order.
     pub limits: Vec<SourceLimit>,
+    /// Interfaces whose ingress hook also drops banned and blocked sources, before
+    /// conntrack and routing.
+    pub early_drop: Vec<String>,
 }
 
 /// A limit shared by every source.
@@ -192,7 +195,19 @@ impl Validator<'_> {
             icmp: None,
             udp: None,
             limits: Vec::new(),
+            early_drop: Vec::new(),
         };
+        for dev in f.early_drop.unwrap_or_default() {
+            if crate::policy::valid_ifname(dev.get_ref()) && !dev.get_ref().ends_with('+') {
+                out.early_drop.push(dev.into_inner());
+            } else {
+                self.bad(
+                    &dev,
+                    "not an interface name",
+                    "write the interface's name as `ip link` shows it, e.g. \"eth0\" (no wildcard)",
+                );
+            }
+        }
         if let Some(t) = f.ban_time {
             match parse_duration(t.get_ref()) {
                 Some(s) => out.ban_time = s,

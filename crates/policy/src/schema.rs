@@ -38,6 +38,7 @@ pub(crate) struct Flood {
     pub icmp: Option<Spanned<Rated>>,
     pub udp: Option<Spanned<Rated>>,
     pub limit: Option<Vec<Spanned<Limit>>>,
+    pub early_drop: Option<Vec<Spanned<String>>>,
 }
 
 pub(crate) const FLOOD_KEYS: &[&str] = &[
@@ -50,6 +51,7 @@ pub(crate) const FLOOD_KEYS: &[&str] = &[
     "icmp",
     "udp",
     "limit",
+    "early_drop",
 ];
 
 /// `true`, `false` or a table.
