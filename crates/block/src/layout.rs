@@ -408,14 +408,14 @@ mod tests {
         assert!(text.contains("\tset bl_country-cn_4h {\n\t\t# rampart block list country-cn: single addresses\n\t\ttype ipv4_addr\n\t}\n"), "{text}");
         assert!(text.contains("\t\ttype filter hook input priority filter - 10; policy accept;\n\t\tiif \"lo\" accept comment \"rampart: loopback is never blocked\"\n\t\tip saddr @bl_country-cn_4h counter drop comment \"rampart: block list country-cn\"\n\t\tip saddr @bl_country-cn_4 counter drop"), "{text}");
         assert!(!text.contains("size"));
-        let bans = Layout::create_script(&[Layout::bans_table()], &[]);
+        let bans = Layout::create_script(&[Layout::default().bans_table()], &[]);
         assert!(!bans.contains("delete table"), "{bans}");
         assert!(
             bans.contains("\t\ttype ipv6_addr\n\t\tflags timeout\n"),
             "{bans}"
         );
         assert_eq!(
-            Layout::bans_table().chain("forward").unwrap().rules.len(),
+            Layout::default().bans_table().chain("forward").unwrap().rules.len(),
             2
         );
     }
