@@ -1071,6 +1071,18 @@ pub fn load_after(state: &StateDir) -> Result<Option<String>> {
     )))
 }
 
+/// Gives the applied policy's `[flood]` meters the admin's live SSH sources to skip (for
+/// `up`); returns them, or `None` when the policy has no `[flood]`.
+pub fn flood_admins(state: &StateDir) -> Result<Option<Vec<IpAddr>>> {
+    let ssh = std::env::var("SSH_CONNECTION").ok();
+    let admins: Vec<IpAddr> = rampart_enforce::admin_sources(ssh.as_deref())
+        .into_iter()
+        .map(|(a, _)| a)
+        .collect();
+    let mut e = Enforcer::new(state.clone(), Kernel::default());
+    Ok(e.set_flood_admins(&admins)?.then_some(admins))
+}
+
 /// Records and applies `[flood] early_drop` (for `up`); returns the interfaces absent.
 pub fn set_early_drop(state: &StateDir, devices: &[String]) -> Result<Vec<String>> {
     let mut e = Enforcer::new(state.clone(), Kernel::default());

@@ -45,5 +45,17 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
             .is_terminal()
             .then_some(DEFAULT_CONFIRM_SECS),
     };
-    apply_script(&state, &script, None, false, confirm)
+    let code = apply_script(&state, &script, None, false, confirm)?;
+    if code == ExitCode::SUCCESS {
+        if let Some(admins) = super::block::flood_admins(&state)? {
+            if !admins.is_empty() {
+                let list: Vec<String> = admins.iter().map(|a| a.to_string()).collect();
+                say(&format!(
+                    "flood limits never count the admin's SSH sources: {}",
+                    list.join(", ")
+                ))?;
+            }
+        }
+    }
+    Ok(code)
 }

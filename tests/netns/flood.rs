@@ -116,9 +116,20 @@ impl Bench {
 
     /// `rampart ARGS --state-dir DIR` inside the server namespace: exit code and stdout.
     fn rampart(&self, state: &PathBuf, args: &[&str]) -> (Option<i32>, String) {
+        self.rampart_env(state, args, &[])
+    }
+
+    /// [`Bench::rampart`] with environment variables.
+    fn rampart_env(
+        &self,
+        state: &PathBuf,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> (Option<i32>, String) {
         let out = self
             .server
             .command(env!("CARGO_BIN_EXE_rampart"))
+            .envs(env.iter().copied())
             .args(args)
             .arg("--state-dir")
             .arg(state)
@@ -313,4 +324,53 @@ fn early_drop_stops_blocked_sources_at_ingress_before_input() {
     assert!(!table.contains("ingress"), "{table}");
     let _ = std::fs::remove_dir_all(&state);
     let _ = std::fs::remove_file(&policy);
+}
+
+#[test]
+fn the_admins_ssh_source_is_never_limited() {
+    if !require(&[Need::Root, Need::Tool("nft")]) {
+        return;
+    }
+    let policy = r#"
+profile = "webserver"
+[input]
+udp = [9000]
+[[flood.limit]]
+name = "udp9000"
+udp = [9000]
+new = "5/second"
+burst = 3
+action = "ban"
+"#;
+    let (a, c) = (addr(ATTACKER), addr(CLIENT));
+    let bench = Bench::new("flood-admin", policy, &[a, c]);
+    let state = std::env::temp_dir().join(format!("{}-state", bench.server.name()));
+    let file = state.with_extension("toml");
+    std::fs::write(&file, policy).unwrap();
+    // `up` from the attacker's address's SSH session: that source is the admin's.
+    let session = format!("{ATTACKER} 50022 {SERVER} 22");
+    let (code, out) = bench.rampart_env(
+        &state,
+        &["up", "--policy", file.to_str().unwrap(), "--no-confirm"],
+        &[("SSH_CONNECTION", &session)],
+    );
+    assert_eq!(code, Some(0), "up: {out}");
+    assert!(
+        out.contains(&format!("never count the admin's SSH sources: {ATTACKER}")),
+        "{out}"
+    );
+    let sequence = [a, a, a, a, a, a, c, c, c, c, c];
+    let delivered = bench.send(&sequence);
+    let expected: BTreeSet<usize> = [0, 1, 2, 3, 4, 5, 6, 7, 8].into_iter().collect();
+    assert_eq!(
+        delivered, expected,
+        "the admin is never limited; the client is"
+    );
+    let bans = bench
+        .server
+        .exec(&["nft", "list", "set", "inet", "rampart", "flood_udp9000_4"]);
+    assert!(!bans.contains(ATTACKER), "{bans}");
+    assert!(bans.contains(CLIENT), "{bans}");
+    let _ = std::fs::remove_dir_all(&state);
+    let _ = std::fs::remove_file(&file);
 }

@@ -33,6 +33,12 @@ pub fn flood_ban_set(limit: &str, v4: bool) -> String {
     format!("{FLOOD_BAN_PREFIX}{limit}_{}", if v4 { 4 } else { 6 })
 }
 
+/// The policy-table set of the admin's SSH sources, which `[flood]` limits never count
+/// (filled by `rampart up` from the live sessions), per family: `rampart_admin_4`.
+pub fn flood_admin_set(v4: bool) -> String {
+    format!("rampart_admin_{}", if v4 { 4 } else { 6 })
+}
+
 /// The limit and family of a `[flood]` ban set's name ([`flood_ban_set`]'s inverse);
 /// `None` for other names.
 pub fn flood_ban_limit(set: &str) -> Option<(&str, bool)> {
@@ -415,7 +421,12 @@ mod tests {
             "{bans}"
         );
         assert_eq!(
-            Layout::default().bans_table().chain("forward").unwrap().rules.len(),
+            Layout::default()
+                .bans_table()
+                .chain("forward")
+                .unwrap()
+                .rules
+                .len(),
             2
         );
     }

@@ -266,6 +266,30 @@ impl Enforcer {
         Ok(bans)
     }
 
+    /// Records `admins` (the admin's SSH sources) in the applied policy's
+    /// `rampart_admin_4`/`_6` sets, which its `[flood]` limits skip; returns whether the
+    /// policy has them (no `[flood]`: nothing to do).
+    pub fn set_flood_admins(&mut self, admins: &[IpAddr]) -> Result<bool, Error> {
+        let mut any = false;
+        for v4 in [true, false] {
+            let id = SetId {
+                table: rampart_block::POLICY_TABLE.to_string(),
+                set: rampart_block::flood_admin_set(v4),
+            };
+            if !self.kernel.has_set(&id) {
+                continue;
+            }
+            any = true;
+            let mine: Vec<IpAddr> = admins
+                .iter()
+                .map(|a| rampart_prefix::unmap_addr(*a))
+                .filter(|a| a.is_ipv4() == v4)
+                .collect();
+            self.kernel.replace_addrs(&id, &mine)?;
+        }
+        Ok(any)
+    }
+
     /// Every ban the policy's `[flood]` limits made in the kernel, set by set (one dump
     /// each; they are bounded by the limits' `meter_size`).
     pub fn kernel_bans(&mut self) -> Result<Vec<KernelBan>, Error> {

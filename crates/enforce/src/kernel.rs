@@ -297,6 +297,12 @@ impl Kernel {
             .collect())
     }
 
+    /// Replaces the contents of set `id` with `addrs` in one transaction.
+    pub fn replace_addrs(&mut self, id: &SetId, addrs: &[IpAddr]) -> Result<(), Error> {
+        let els: Vec<Element> = addrs.iter().map(|a| Element::from(*a)).collect();
+        Ok(self.client()?.replace(&set_ref(id), &els)?)
+    }
+
     /// Every element of set `id`.
     pub fn elements(&mut self, id: &SetId) -> Result<Vec<Entry>, Error> {
         Ok(self.client()?.list(&set_ref(id))?)

@@ -44,7 +44,7 @@ mod kernel;
 mod model;
 mod store;
 
-pub use allow::discover_allowlist;
+pub use allow::{admin_sources, discover_allowlist};
 pub use enforcer::{
     BanHit, Blocked, Enforcer, KernelBan, ListHit, ListState, Progress, Replaced, Restored, Silent,
     Unblocked, Verdict,
