@@ -16,6 +16,7 @@ mod block_trace;
 mod cli_lab;
 mod collapse;
 mod diff;
+mod flood;
 mod lab;
 mod loops;
 mod nft;
