@@ -17,6 +17,7 @@ mod cli_lab;
 mod collapse;
 mod diff;
 mod flood;
+mod harden;
 mod lab;
 mod loops;
 mod nft;
