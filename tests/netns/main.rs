@@ -19,6 +19,7 @@ mod diff;
 mod flood;
 mod harden;
 mod lab;
+mod lab_flood;
 mod loops;
 mod nft;
 mod profiles;

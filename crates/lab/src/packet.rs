@@ -464,7 +464,7 @@ mod tests {
     /// A SYN, one field per line. The checksums come from an independent
     /// implementation (Python's `struct` and RFC 1071's fold, over the same
     /// fields); Linux accepts such packets (the netns test
-    /// `flood_syn_arrives_from_spoofed_sources` sees no InCsumErrors).
+    /// `lab_flood::flood_syn_arrives_from_spoofed_sources` sees no InCsumErrors).
     const SYN4_BYTES: &[u8] = &[
         0x45, 0x00, // version 4, IHL 5, TOS 0
         0x00, 0x2c, // total length 44
