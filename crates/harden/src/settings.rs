@@ -284,7 +284,7 @@ mod tests {
         assert_eq!(CONNTRACK.value(2 * GIB), 65_536);
         assert_eq!(CONNTRACK.value(8 * GIB), 262_144, "the kernel's default");
         assert_eq!(CONNTRACK.value(24 * GIB), 786_432);
-        assert_eq!(CONNTRACK.value(24683772 * 1024), 770_048, "rounded to 1024");
+        assert_eq!(CONNTRACK.value(24683772 * 1024), 771_072, "rounded to 1024");
         assert_eq!(CONNTRACK.value(1 << 50), 4 << 20, "the ceiling");
         assert_eq!(Amount::Fixed(7).value(GIB), 7);
     }
