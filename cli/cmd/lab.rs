@@ -96,6 +96,18 @@ pub enum FloodKindArg {
 
 /// `rampart lab flood`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Limits: at most 2,000,000 packets per second, 600 seconds, 60 million \
+packets, 20,000 held connections, 1,048,576 spoofed sources. Spoofed sources come only from \
+192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24 and 2001:db8::/32, never the lab's own addresses.
+
+Examples:
+  rampart lab flood syn --from attacker1 --to server:80 --rate 50000 --duration 10 \\
+      --spoof 198.51.100.0/24
+  rampart lab flood udp --from attacker2 --to server:53 -6 --rate 10000 --duration 5 --sources 500
+  rampart lab flood connect --from attacker1 --to server:80 --rate 200 --duration 30 --count 1000
+  rampart lab flood http --from attacker2 --to server:80 --rate 500 --duration 10 --json"
+)]
 pub struct FloodArgs {
     /// What to send.
     #[arg(value_enum)]

@@ -450,6 +450,43 @@ fn own_source(dst: SocketAddr) -> io::Result<IpAddr> {
     Ok(s.local_addr()?.ip())
 }
 
+/// Call `send(i)` for packet `i = 0, 1, …` when the pacer says it is due,
+/// until every packet is sent or `duration` is over. When a sleep overshoots
+/// the end by a little, the packets due before it are still sent (at most
+/// [`BATCH`]), so a flood below the sender's top speed sends exactly rate ×
+/// duration. Returns how many were sent and the time from the first to the last.
+fn paced(
+    pacer: &Pacer,
+    duration: Duration,
+    mut send: impl FnMut(u64) -> io::Result<()>,
+) -> io::Result<(u64, Duration)> {
+    let in_time = pacer.due(duration.saturating_sub(Duration::from_nanos(1)));
+    let start = Instant::now();
+    let mut last = start;
+    let mut i = 0u64;
+    while i < in_time {
+        let elapsed = Instant::now() - start;
+        let due = if elapsed >= duration {
+            if in_time - i > BATCH {
+                break; // behind schedule: the time is up
+            }
+            in_time
+        } else {
+            pacer.due(elapsed)
+        };
+        if i >= due {
+            std::thread::sleep(pacer.at(i).saturating_sub(elapsed));
+            continue;
+        }
+        for _ in 0..(due - i).min(BATCH) {
+            send(i)?;
+            i += 1;
+        }
+        last = Instant::now();
+    }
+    Ok((i, last - start))
+}
+
 fn raw_flood(spec: &FloodSpec, exclude: &[IpAddr]) -> io::Result<FloodReport> {
     let dst_ip = spec.dst.ip();
     let sources = match &spec.spoof {
@@ -474,63 +511,45 @@ fn raw_flood(spec: &FloodSpec, exclude: &[IpAddr]) -> io::Result<FloodReport> {
     let mut rng = Rng(spec.seed | 1);
     let mut buf = [0u8; crate::packet::MAX_DATAGRAM];
     let (mut sent, mut errors, mut first_error) = (0u64, 0u64, None);
-    let mut i = 0u64;
-    let start = Instant::now();
-    let deadline = start + spec.duration;
-    let mut last = start;
-    while i < total {
-        let now = Instant::now();
-        if now >= deadline {
-            break;
-        }
-        let due = pacer.due(now - start);
-        if i >= due {
-            let wait = pacer.at(i).saturating_sub(now - start);
-            std::thread::sleep(wait.min(deadline - now));
-            continue;
-        }
-        for _ in 0..(due - i).min(BATCH) {
-            let r = rng.next();
-            let src = sources[(i % sources.len() as u64) as usize];
-            let sport = 1024 + (r % 64_512) as u16;
-            let transport = match spec.kind {
-                FloodKind::Syn => Transport::Tcp(TcpRepr {
-                    sport,
-                    dport: spec.dst.port(),
-                    seq: (r >> 32) as u32,
-                    ack: 0,
-                    flags: tcp_flags::SYN,
-                    window: 64_240,
-                    mss: Some(1460),
-                }),
-                _ => Transport::Udp(UdpRepr {
-                    sport,
-                    dport: spec.dst.port(),
-                    payload: UDP_PAYLOAD.to_vec(),
-                }),
-            };
-            let d = Datagram {
-                src,
-                dst: dst_ip,
-                ttl: 64,
-                ident: (r >> 16) as u16,
-                transport,
-            };
-            let n = d
-                .emit(&mut buf)
-                .map_err(|e| io::Error::other(format!("building a packet: {e}")))?;
-            match sock.send_to(&buf[..n], &to) {
-                Ok(_) => sent += 1,
-                Err(e) => {
-                    errors += 1;
-                    first_error.get_or_insert_with(|| e.to_string());
-                }
+    let (i, elapsed) = paced(&pacer, spec.duration, |i| {
+        let r = rng.next();
+        let src = sources[(i % sources.len() as u64) as usize];
+        let sport = 1024 + (r % 64_512) as u16;
+        let transport = match spec.kind {
+            FloodKind::Syn => Transport::Tcp(TcpRepr {
+                sport,
+                dport: spec.dst.port(),
+                seq: (r >> 32) as u32,
+                ack: 0,
+                flags: tcp_flags::SYN,
+                window: 64_240,
+                mss: Some(1460),
+            }),
+            _ => Transport::Udp(UdpRepr {
+                sport,
+                dport: spec.dst.port(),
+                payload: UDP_PAYLOAD.to_vec(),
+            }),
+        };
+        let d = Datagram {
+            src,
+            dst: dst_ip,
+            ttl: 64,
+            ident: (r >> 16) as u16,
+            transport,
+        };
+        let n = d
+            .emit(&mut buf)
+            .map_err(|e| io::Error::other(format!("building a packet: {e}")))?;
+        match sock.send_to(&buf[..n], &to) {
+            Ok(_) => sent += 1,
+            Err(e) => {
+                errors += 1;
+                first_error.get_or_insert_with(|| e.to_string());
             }
-            i += 1;
         }
-        last = Instant::now();
-    }
-    let elapsed = (last - start).as_secs_f64();
+        Ok(())
+    })?;
     Ok(FloodReport {
         kind: spec.kind,
         target: spec.dst,
@@ -538,8 +557,8 @@ fn raw_flood(spec: &FloodSpec, exclude: &[IpAddr]) -> io::Result<FloodReport> {
         sent,
         errors,
         first_error,
-        elapsed_secs: elapsed,
-        rate_achieved: rate(sent, elapsed),
+        elapsed_secs: elapsed.as_secs_f64(),
+        rate_achieved: rate(sent, elapsed.as_secs_f64()),
         sources: sources.len().min(usize::try_from(i).unwrap_or(usize::MAX)) as u64,
         spoofed: spec.spoof.is_some(),
         connections: None,
@@ -583,38 +602,23 @@ fn connect_flood(spec: &FloodSpec) -> io::Result<FloodReport> {
     let (mut errors, mut first_error) = (0u64, None);
     let start = Instant::now();
     let deadline = start + spec.duration;
-    let mut last = start;
-    let mut i = 0u64;
-    while i < total {
-        let now = Instant::now();
-        if now >= deadline {
-            break;
-        }
-        let due = pacer.due(now - start);
-        if i >= due {
-            let wait = pacer.at(i).saturating_sub(now - start);
-            std::thread::sleep(wait.min(deadline - now));
-            continue;
-        }
-        for _ in 0..(due - i).min(BATCH) {
-            i += 1;
-            let s = Socket::new(domain, Type::STREAM, Some(Protocol::TCP))
-                .and_then(|s| s.set_nonblocking(true).map(|()| s));
-            let r = s.and_then(|s| match s.connect(&to) {
-                Ok(()) => Ok(s),
-                Err(e) if e.raw_os_error() == Some(nix::errno::Errno::EINPROGRESS as i32) => Ok(s),
-                Err(e) => Err(e),
-            });
-            match r {
-                Ok(s) => sockets.push(s),
-                Err(e) => {
-                    errors += 1;
-                    first_error.get_or_insert_with(|| e.to_string());
-                }
+    let (i, elapsed) = paced(&pacer, spec.duration, |_| {
+        let s = Socket::new(domain, Type::STREAM, Some(Protocol::TCP))
+            .and_then(|s| s.set_nonblocking(true).map(|()| s));
+        let r = s.and_then(|s| match s.connect(&to) {
+            Ok(()) => Ok(s),
+            Err(e) if e.raw_os_error() == Some(nix::errno::Errno::EINPROGRESS as i32) => Ok(s),
+            Err(e) => Err(e),
+        });
+        match r {
+            Ok(s) => sockets.push(s),
+            Err(e) => {
+                errors += 1;
+                first_error.get_or_insert_with(|| e.to_string());
             }
         }
-        last = Instant::now();
-    }
+        Ok(())
+    })?;
     // Hold every connection until the flood's time is up.
     std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
     let mut stats = ConnectStats {
@@ -632,7 +636,7 @@ fn connect_flood(spec: &FloodSpec) -> io::Result<FloodReport> {
         }
     }
     drop(sockets);
-    let elapsed = (last - start).as_secs_f64();
+    let elapsed = elapsed.as_secs_f64();
     let sent = i - errors;
     Ok(FloodReport {
         kind: spec.kind,
@@ -682,6 +686,35 @@ mod tests {
         assert_eq!(p.at(1500), Duration::from_millis(1500));
         let fast = Pacer::new(MAX_RATE, MAX_PACKETS);
         assert_eq!(fast.due(MAX_DURATION), MAX_PACKETS);
+    }
+
+    /// The pacing loop itself, on the real clock, at a rate it keeps easily:
+    /// exactly rate × duration, each packet not before its time.
+    #[test]
+    fn paced_sends_exactly_what_is_due() {
+        let pacer = Pacer::new(2000, u64::MAX);
+        let start = Instant::now();
+        let mut late = Vec::new();
+        let (n, _) = paced(&pacer, Duration::from_millis(100), |i| {
+            late.push(start.elapsed() >= pacer.at(i));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(n, 200);
+        assert!(
+            late.iter().all(|ok| *ok),
+            "a packet went out before its time"
+        );
+        let (n, _) = paced(&Pacer::new(2000, 7), Duration::from_secs(10), |_| Ok(())).unwrap();
+        assert_eq!(n, 7, "the total bounds it");
+        let e = paced(&pacer, Duration::from_secs(1), |i| {
+            if i == 3 {
+                Err(io::Error::other("boom"))
+            } else {
+                Ok(())
+            }
+        });
+        assert!(e.is_err(), "a send error stops the flood");
     }
 
     #[test]
