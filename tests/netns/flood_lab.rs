@@ -130,8 +130,8 @@ fn connection_flood_bans_only_the_source_over_the_limit() {
         ],
         &http(5, 1.0),
     );
-    let a1 = reports[0].connections.clone().expect("connect stats");
-    let a2 = reports[1].connections.clone().expect("connect stats");
+    let a1 = reports[0].connections.expect("connect stats");
+    let a2 = reports[1].connections.expect("connect stats");
     // Burst 20, then about 10/s while the flood lasts; after the crossing packet the
     // kernel drops everything attacker1 sends.
     assert!(
@@ -172,7 +172,7 @@ fn guides_port_80_rules_drop_the_201st_new_connection() {
         &[("attacker1", connect(250, 2.0, 250))],
         &http(5, 1.0),
     );
-    let a1 = reports[0].connections.clone().expect("connect stats");
+    let a1 = reports[0].connections.expect("connect stats");
     // 50/minute adds less than one token in the two seconds.
     assert!(
         (200..=201).contains(&a1.established),
