@@ -199,6 +199,7 @@ fn base_chain(kind: TableKind, hook: Hook) -> BaseChain {
         kind: chain_type,
         hook,
         priority: Priority { value, name },
+        device: None,
     }
 }
 

@@ -29,6 +29,10 @@ pub const DEFAULT_IPV6_PREFIX: u8 = 64;
 pub const DEFAULT_LOG_GROUP: u16 = 5;
 /// The prefix of the NFLOG message each kernel ban sends, followed by the limit's name.
 pub const BAN_LOG_PREFIX: &str = "rampart-ban ";
+/// Names of the chains `[flood]` makes for its own limits (`flood_udp`, `flood_icmp`).
+const RESERVED: [&str; 2] = ["udp", "icmp"];
+/// The default shared rate of a per-source limit is this many sources' worth.
+const TOTAL_SOURCES: u32 = 100;
 /// Limit names become set and chain names (`flood_NAME_4`): short, lower case.
 const MAX_NAME: usize = 16;
 /// The kernel's log prefix limit (29 characters after iptables' own checks).
@@ -53,6 +57,9 @@ pub struct Flood {
     pub udp: Option<GlobalLimit>,
     /// Per-source (or per-service) limits, in file order.
     pub limits: Vec<SourceLimit>,
+    /// Interfaces whose ingress hook also drops banned and blocked sources, before
+    /// conntrack and routing.
+    pub early_drop: Vec<String>,
 }
 
 /// A limit shared by every source.
@@ -128,6 +135,10 @@ pub struct SourceLimit {
     pub measure: Measure,
     /// Who shares a counter.
     pub per: Per,
+    /// A rate all sources share on top of a per-source one (rate, burst): every new
+    /// connection counts against it, so the sources a full meter cannot track are still
+    /// limited. `None` for `per = "all"` and connection counts.
+    pub total: Option<(Rate, u32)>,
     /// Over the limit.
     pub action: OverAction,
     /// Log prefix (logged at most once a second).
@@ -139,7 +150,7 @@ pub struct SourceLimit {
 impl SourceLimit {
     /// The timed set this limit bans into, per family (`flood_web_4`).
     pub fn ban_set(&self, v4: bool) -> String {
-        format!("flood_{}_{}", self.name, if v4 { 4 } else { 6 })
+        rampart_block::flood_ban_set(&self.name, v4)
     }
 }
 
@@ -159,6 +170,13 @@ impl Flood {
                 burst: 200,
             },
             per: Per::Source,
+            total: Some(default_total(
+                Rate {
+                    count: 50,
+                    unit: RateUnit::Minute,
+                },
+                200,
+            )),
             action: OverAction::Drop,
             log: None,
             why,
@@ -177,7 +195,19 @@ impl Validator<'_> {
             icmp: None,
             udp: None,
             limits: Vec::new(),
+            early_drop: Vec::new(),
         };
+        for dev in f.early_drop.unwrap_or_default() {
+            if crate::policy::valid_ifname(dev.get_ref()) && !dev.get_ref().ends_with('+') {
+                out.early_drop.push(dev.into_inner());
+            } else {
+                self.bad(
+                    &dev,
+                    "not an interface name",
+                    "write the interface's name as `ip link` shows it, e.g. \"eth0\" (no wildcard)",
+                );
+            }
+        }
         if let Some(t) = f.ban_time {
             match parse_duration(t.get_ref()) {
                 Some(s) => out.ban_time = s,
@@ -362,7 +392,8 @@ impl Validator<'_> {
             missing(self, "name", "give the limit a name, e.g. name = \"web\"");
             return None;
         };
-        let name_ok = !name.is_empty()
+        let name_ok = !RESERVED.contains(&name.as_str())
+            && !name.is_empty()
             && name.len() <= MAX_NAME
             && name
                 .bytes()
@@ -374,7 +405,7 @@ impl Validator<'_> {
                 PolicyErrorKind::BadValue {
                     value: name,
                     reason: format!(
-                        "a limit name is 1 to {MAX_NAME} characters a-z, 0-9 and -, starting with a letter"
+                        "a limit name is 1 to {MAX_NAME} characters a-z, 0-9 and -, starting with a letter, and not udp or icmp"
                     ),
                 },
                 "e.g. name = \"web\"",
@@ -474,17 +505,51 @@ impl Validator<'_> {
             );
             return None;
         }
+        let total = match (measure, per) {
+            (_, Per::All) | (Measure::Connections { .. }, _) => {
+                if l.total.is_some() || l.total_burst.is_some() {
+                    self.error(
+                        span.clone(),
+                        PolicyErrorKind::BadValue {
+                            value: "total".into(),
+                            reason: "total goes with a per-source rate".into(),
+                        },
+                        "remove total, or count new or packets per source",
+                    );
+                    return None;
+                }
+                None
+            }
+            (Measure::New { rate, burst } | Measure::Packets { rate, burst }, _) => match l.total {
+                Some(text) => Some(self.rate_burst(Some(&text), l.total_burst, span.clone())?),
+                None => Some(default_total(rate, burst)),
+            },
+        };
         Some(SourceLimit {
             name,
             tcp,
             udp,
             measure,
             per,
+            total,
             action,
             log: self.log_prefix(l.log, span.clone()),
             why: self.why(span, l.comment),
         })
     }
+}
+
+/// What all sources share by default on top of a per-source rate: a hundred sources'
+/// worth (within iptables' limits, 10,000 per unit and a burst of 10,000).
+fn default_total(rate: Rate, burst: u32) -> (Rate, u32) {
+    let count = rate.count.saturating_mul(TOTAL_SOURCES).min(10_000);
+    (
+        Rate {
+            count,
+            unit: rate.unit,
+        },
+        burst.saturating_mul(TOTAL_SOURCES).min(10_000),
+    )
 }
 
 /// `90s`, `30m`, `1h`, `2d`; at most 24 days (the kernel's set timeouts are milliseconds
@@ -517,5 +582,64 @@ mod tests {
         assert_eq!(parse_duration("25d"), None);
         assert_eq!(parse_duration("0s"), None);
         assert_eq!(parse_duration("10"), None);
+    }
+}
+
+#[cfg(test)]
+mod policy_tests {
+    use rampart_ruleset::Source;
+
+    use crate::Policy;
+
+    fn errors(text: &str) -> String {
+        match Policy::parse(&Source::new("p.toml", text)) {
+            Ok(_) => panic!("accepted: {text}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn limits_are_checked_with_a_hint() {
+        let e = errors("[flood]\n[[flood.limit]]\nname = \"Web\"\nnew = \"5/second\"\n");
+        assert!(e.contains("a limit name is 1 to 16 characters"), "{e}");
+        let e = errors("[flood]\n[[flood.limit]]\nname = \"udp\"\nnew = \"5/second\"\n");
+        assert!(e.contains("not udp or icmp"), "{e}");
+        let e = errors("[flood]\n[[flood.limit]]\nname = \"web\"\n");
+        assert!(
+            e.contains("new = \\\"50/minute\\\"") || e.contains("new, packets or connections"),
+            "{e}"
+        );
+        let e = errors(
+            "[flood]\n[[flood.limit]]\nname = \"web\"\nnew = \"5/second\"\nper = \"all\"\naction = \"ban\"\n",
+        );
+        assert!(e.contains("cannot say whom to ban"), "{e}");
+        let e = errors("[flood]\nban_time = \"30d\"\n");
+        assert!(e.contains("not a duration"), "{e}");
+        let e = errors("[flood]\nmeter_size = 3\n");
+        assert!(e.contains("16 to 1048576"), "{e}");
+        let e = errors("[flood]\n[[flood.limit]]\nname = \"web\"\nnew = \"5/second\"\n[[flood.limit]]\nname = \"web\"\nnew = \"9/second\"\n");
+        assert!(e.contains("two limits have this name"), "{e}");
+        let e = errors("[flood]\nsyn_flod = true\n");
+        assert!(e.contains("did you mean `syn_flood`"), "{e}");
+    }
+
+    #[test]
+    fn defaults_and_presets() {
+        let p = Policy::parse(&Source::new(
+            "p.toml",
+            "[flood]\nsyn_flood = true\nhttp = true\n[[flood.limit]]\nname = \"web\"\ntcp = [80]\nconnections = 150\n",
+        ))
+        .expect("parses");
+        let f = p.flood.expect("flood");
+        assert_eq!(f.ban_time, super::DEFAULT_BAN_SECONDS);
+        let syn = f.syn_flood.expect("syn_flood");
+        assert_eq!((syn.rate.count, syn.burst), (100, 150));
+        assert_eq!(syn.log.as_deref(), Some("SYN flood: "));
+        assert_eq!(f.limits[0].name, "http");
+        assert_eq!(
+            f.limits[1].measure,
+            super::Measure::Connections { max: 150 }
+        );
+        assert_eq!(f.limits[1].total, None);
     }
 }

@@ -561,6 +561,8 @@ const LOG_RATE: Rate = Rate {
     count: 1,
     unit: RateUnit::Second,
 };
+/// The admin's SSH sources `up` can record for the meters to skip.
+const ADMIN_SET_SIZE: u32 = 1024;
 /// Meter entries live at most an hour idle.
 const MAX_METER_EXPIRE_MS: u64 = 3_600_000;
 
@@ -692,6 +694,36 @@ impl Policy {
             why,
             "this host is never limited",
         );
+        let admins = rampart_block::flood_admin_set(family == Family::Ipv4);
+        if b.ruleset.set(&admins).is_none() {
+            b.ruleset.sets.push(IpSet {
+                name: admins.clone(),
+                kind: SetKind::HashIp,
+                family,
+                timeout: None,
+                maxelem: Some(ADMIN_SET_SIZE),
+                hashsize: None,
+                port_range: None,
+                flags: Vec::new(),
+                entries: Vec::new(),
+                span: None,
+            });
+        }
+        b.filter(
+            family,
+            FLOOD_CHAIN,
+            RuleSpec {
+                matches: vec![Match::Set(SetMatch {
+                    name: admins,
+                    dirs: vec![SetDir::Src],
+                    negated: false,
+                })],
+                action: Some(Action::Jump(Target::Return)),
+                ..Default::default()
+            },
+            why,
+            "the admin's SSH sources are never limited (filled by rampart up)",
+        );
         if let Some(syn) = &flood.syn_flood {
             let spec = RuleSpec {
                 protocol: proto(Protocol::TCP),
@@ -822,6 +854,11 @@ impl Policy {
         }
         let label = format!("flood limit {}", l.name);
         for spec in specs {
+            let total = l.total.map(|(rate, burst)| {
+                let mut spec = spec.clone();
+                spec.matches.pop();
+                (spec, within(rate, burst))
+            });
             let over = Over {
                 chain: format!("flood_{}", l.name),
                 within: shared.clone(),
@@ -829,6 +866,24 @@ impl Policy {
                 ban: ban.clone(),
             };
             over_limit(b, family, spec, over, &l.why, &label);
+            // Past the meter (within it, or not tracked because it is full): the rate all
+            // sources share.
+            if let Some((spec, shared)) = total {
+                let over = Over {
+                    chain: format!("flood_{}_all", l.name),
+                    within: Some(shared),
+                    log: l.log.as_deref(),
+                    ban: None,
+                };
+                over_limit(
+                    b,
+                    family,
+                    spec,
+                    over,
+                    &l.why,
+                    &format!("{label}, all sources"),
+                );
+            }
         }
     }
 }

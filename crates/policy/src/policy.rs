@@ -906,7 +906,7 @@ pub(crate) fn parse_rate(text: &str) -> Option<Rate> {
 
 /// The kernel's rule: 1-15 bytes, no `/`, no whitespace; a trailing `+` is iptables'
 /// wildcard.
-fn valid_ifname(name: &str) -> bool {
+pub(crate) fn valid_ifname(name: &str) -> bool {
     (1..16).contains(&name.len())
         && !name.contains(['/', ':'])
         && !name.chars().any(char::is_whitespace)

@@ -38,6 +38,7 @@ pub(crate) struct Flood {
     pub icmp: Option<Spanned<Rated>>,
     pub udp: Option<Spanned<Rated>>,
     pub limit: Option<Vec<Spanned<Limit>>>,
+    pub early_drop: Option<Vec<Spanned<String>>>,
 }
 
 pub(crate) const FLOOD_KEYS: &[&str] = &[
@@ -50,6 +51,7 @@ pub(crate) const FLOOD_KEYS: &[&str] = &[
     "icmp",
     "udp",
     "limit",
+    "early_drop",
 ];
 
 /// `true`, `false` or a table.
@@ -82,6 +84,8 @@ pub(crate) struct Limit {
     pub packets: Option<String>,
     pub connections: Option<i64>,
     pub burst: Option<i64>,
+    pub total: Option<String>,
+    pub total_burst: Option<i64>,
     pub per: Option<String>,
     pub action: Option<String>,
     pub log: Option<String>,
@@ -96,6 +100,8 @@ pub(crate) const LIMIT_KEYS: &[&str] = &[
     "packets",
     "connections",
     "burst",
+    "total",
+    "total_burst",
     "per",
     "action",
     "log",
