@@ -5,6 +5,7 @@ pub mod block;
 mod check;
 mod compile;
 pub mod geo;
+mod guard;
 pub mod import;
 pub mod lab;
 mod lockout;
@@ -52,6 +53,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Lab(args) => lab::run(args),
         Command::Block(args) => block::run(args),
         Command::Geo(args) => geo::run(args),
+        Command::Guard(command) => guard::run(command),
         Command::Import(args) => import::run(args),
         Command::Completions { shell } => {
             clap_complete::generate(
