@@ -159,6 +159,9 @@ struct Tail {
     base: u64,
     head_len: u32,
     head_hash: u64,
+    /// A copy left by copytruncate: read to its end once, then closed (nobody appends to
+    /// a copy, and the next rotation may rewrite it in place).
+    once: bool,
 }
 
 impl Tail {
@@ -174,6 +177,7 @@ impl Tail {
             base: offset,
             head_len,
             head_hash,
+            once: false,
         })
     }
 
@@ -219,6 +223,70 @@ impl Tail {
         }
         Ok(n)
     }
+
+    /// Like `drain`, for a file that may be truncated under us: lines are gathered in
+    /// batches, and a batch is given only once the file is seen to be still as long as
+    /// what was read and to start with the same bytes; bytes read after a truncation are
+    /// another file's middle. A truncated file gives `Err(offset)`: the position before
+    /// the batch, from where the copy is to be read.
+    fn drain_checked(
+        &mut self,
+        f: &mut impl FnMut(Line<'_>),
+        batch: &mut Batch,
+    ) -> io::Result<Result<u64, Position>> {
+        let mut n = 0;
+        loop {
+            let before = self.position();
+            batch.clear();
+            while batch.text.len() < BATCH {
+                match self.reader.next_line()? {
+                    Some(Line::Text(t)) => {
+                        batch.text.extend_from_slice(t);
+                        batch.ends.push((batch.text.len(), 0));
+                    }
+                    Some(Line::Overlong(len)) => batch.ends.push((batch.text.len(), len)),
+                    None => break,
+                }
+            }
+            // Checked even when nothing was read: a file truncated and written again up
+            // to the length read before shows only in its first bytes.
+            let len = self.reader.get_mut().metadata()?.len();
+            if len < self.read_to() || !self.same_head()? {
+                return Ok(Err(before));
+            }
+            if batch.ends.is_empty() {
+                return Ok(Ok(n));
+            }
+            let mut start = 0;
+            for &(end, overlong) in &batch.ends {
+                if overlong > 0 {
+                    f(Line::Overlong(overlong));
+                } else {
+                    f(Line::Text(&batch.text[start..end]));
+                }
+                start = end;
+                n += 1;
+            }
+        }
+    }
+}
+
+/// How many bytes of lines `drain_checked` gathers before checking the file.
+const BATCH: usize = 1 << 20;
+
+/// Lines gathered by `drain_checked`: their bytes, and per line its end (and its length
+/// if it was overlong).
+#[derive(Debug, Default)]
+struct Batch {
+    text: Vec<u8>,
+    ends: Vec<(usize, u64)>,
+}
+
+impl Batch {
+    fn clear(&mut self) {
+        self.text.clear();
+        self.ends.clear();
+    }
 }
 
 /// A log file read as it grows and across rotation.
@@ -249,6 +317,7 @@ pub struct Follower {
     current: Option<Tail>,
     previous: Option<Tail>,
     max_line: usize,
+    batch: Batch,
 }
 
 impl Follower {
@@ -264,6 +333,7 @@ impl Follower {
             current: None,
             previous: None,
             max_line: MAX_LINE,
+            batch: Batch::default(),
         };
         let meta = match fs::metadata(&f.path) {
             Ok(m) => Some(m),
@@ -315,44 +385,62 @@ impl Follower {
         let mut polled = Polled::default();
         if let Some(prev) = &mut self.previous {
             polled.lines += prev.drain(&mut f)?;
+            if prev.once {
+                self.previous = None;
+            }
         }
-        if let Some(cur) = &mut self.current {
-            polled.lines += cur.drain(&mut f)?;
-        }
+        self.drain_current(&mut f, &mut polled)?;
         let meta = match fs::metadata(&self.path) {
             Ok(m) => m,
             // Renamed away and not yet re-created: keep reading the open file.
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(polled),
             Err(e) => return Err(e),
         };
-        let Some(cur) = &mut self.current else {
-            let mut t = Tail::open(&self.path, 0, self.max_line)?;
-            polled.lines += t.drain(&mut f)?;
-            self.current = Some(t);
-            return Ok(polled);
-        };
-        if meta.dev() != cur.dev || meta.ino() != cur.ino {
-            polled.renamed = true;
-            polled.lines += cur.drain(&mut f)?;
-            let new = Tail::open(&self.path, 0, self.max_line)?;
-            let old = self.current.replace(new).expect("current is open");
-            self.retire(old, &mut f);
-        } else if meta.len() < cur.read_to() || !cur.same_head()? {
-            polled.truncated = true;
-            let pos = cur.position();
-            let copy = self.find_copy(&pos)?;
-            self.current = Some(Tail::open(&self.path, 0, self.max_line)?);
-            if let Some(mut copy) = copy {
-                polled.lines += copy.drain(&mut f)?;
-                self.retire(copy, &mut f);
+        match &self.current {
+            None => self.current = Some(Tail::open(&self.path, 0, self.max_line)?),
+            Some(cur) if meta.dev() != cur.dev || meta.ino() != cur.ino => {
+                polled.renamed = true;
+                self.drain_current(&mut f, &mut polled)?;
+                let new = Tail::open(&self.path, 0, self.max_line)?;
+                if let Some(old) = self.current.replace(new) {
+                    self.retire(old, &mut f);
+                }
             }
-        } else {
-            return Ok(polled);
+            Some(_) => return Ok(polled),
         }
-        if let Some(cur) = &mut self.current {
-            polled.lines += cur.drain(&mut f)?;
-        }
+        self.drain_current(&mut f, &mut polled)?;
         Ok(polled)
+    }
+
+    /// Reads the current file; on a truncation, finishes its copy and starts it over.
+    fn drain_current(
+        &mut self,
+        f: &mut impl FnMut(Line<'_>),
+        polled: &mut Polled,
+    ) -> io::Result<()> {
+        // A second truncation while the first is handled is read on the next poll.
+        for _ in 0..2 {
+            let Some(cur) = &mut self.current else {
+                return Ok(());
+            };
+            match cur.drain_checked(f, &mut self.batch)? {
+                Ok(n) => {
+                    polled.lines += n;
+                    return Ok(());
+                }
+                Err(at) => {
+                    polled.truncated = true;
+                    let copy = self.find_copy(&at)?;
+                    self.current = Some(Tail::open(&self.path, 0, self.max_line)?);
+                    if let Some(mut copy) = copy {
+                        // An unterminated last line in the copy was cut by the copy; the
+                        // daemon's rest of it is in neither file.
+                        polled.lines += copy.drain(f)?;
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Keeps `old` as the previous file; the one it replaces gives its unterminated last
@@ -418,7 +506,9 @@ impl Follower {
             {
                 continue;
             }
-            return Tail::open(&s, p.offset, self.max_line).map(Some);
+            let mut t = Tail::open(&s, p.offset, self.max_line)?;
+            t.once = true;
+            return Ok(Some(t));
         }
         Ok(None)
     }
