@@ -17,6 +17,7 @@ mod cli_lab;
 mod collapse;
 mod diff;
 mod lab;
+mod logs;
 mod loops;
 mod nft;
 mod profiles;
