@@ -114,7 +114,12 @@ impl<W: Write> Out<W> {
             Parsed::Event(e) => {
                 write!(self.w, "{n}: {} {}", e.kind, e.origin)?;
                 if let Some(u) = e.user {
-                    write!(self.w, " user={}", escape(u, EXCERPT))?;
+                    // Quoted: a client's name may hold spaces and look like more fields.
+                    write!(
+                        self.w,
+                        " user=\"{}\"",
+                        escape(u, EXCERPT).replace('"', "\\\"")
+                    )?;
                 }
                 if let Some(s) = e.status {
                     write!(self.w, " status={s}")?;

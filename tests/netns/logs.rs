@@ -162,7 +162,7 @@ fn check_log_reports_every_attempt_on_a_real_sshd_with_the_right_address() {
     let (text, _) = check_log(&[sshd.log_path().to_str().unwrap()]);
     assert!(
         text.lines()
-            .any(|l| l.ends_with(&format!("invalid-user 192.0.2.2 user={forged}"))),
+            .any(|l| l.ends_with(&format!("invalid-user 192.0.2.2 user=\"{forged}\""))),
         "{text}"
     );
     assert!(text.contains("sshd: "), "{text}");
@@ -204,7 +204,7 @@ fn check_log_reads_the_journal_where_one_runs() {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
         let (text, _) = check_log(&["--journal", &unit]);
-        if text.contains(&format!("invalid-user 203.0.113.77 user={tag}")) {
+        if text.contains(&format!("invalid-user 203.0.113.77 user=\"{tag}\"")) {
             return;
         }
         assert!(
