@@ -149,7 +149,7 @@ fn check_log_reports_every_attempt_on_a_real_sshd_with_the_right_address() {
     want_invalid.push(v6.clone());
     want_invalid.sort();
     assert_eq!(addrs("invalid-user"), want_invalid, "{json}\nlog:\n{log}");
-    assert_eq!(addrs("no-banner"), [v4.clone()], "{json}\nlog:\n{log}");
+    assert_eq!(addrs("no-banner"), vec![v4.as_str()], "{json}\nlog:\n{log}");
     // Whatever else is reported (closes before authentication), no address but the
     // client's, never the forged one.
     for (kind, list) in &per_kind {
