@@ -87,6 +87,10 @@ pub enum Command {
     Guard(GuardCommand),
     /// Look up the country of addresses, one by one or in bulk with counts per country.
     Geo(crate::cmd::geo::GeoArgs),
+    /// Kernel settings against floods and spoofing (SYN cookies, backlogs, reverse-path
+    /// filter, redirects, conntrack size and timeouts): current against recommended, with
+    /// the reason for each; --apply sets them and keeps them in /etc/sysctl.d/90-rampart.conf.
+    Harden(crate::cmd::harden::HardenArgs),
     /// Print a shell completion script.
     Completions {
         /// The shell.

@@ -6,6 +6,7 @@ mod check;
 mod compile;
 pub mod geo;
 mod guard;
+pub mod harden;
 pub mod import;
 pub mod lab;
 mod lockout;
@@ -54,6 +55,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Block(args) => block::run(args),
         Command::Geo(args) => geo::run(args),
         Command::Guard(command) => guard::run(command),
+        Command::Harden(args) => harden::run(args),
         Command::Import(args) => import::run(args),
         Command::Completions { shell } => {
             clap_complete::generate(

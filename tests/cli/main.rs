@@ -10,6 +10,7 @@ mod check;
 mod compile;
 mod geo;
 mod guard;
+mod harden;
 mod import;
 mod otp;
 mod policy;
