@@ -214,3 +214,229 @@ fn check_log_reads_the_journal_where_one_runs() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// Standard base64 (for a Basic authorization header).
+fn base64(input: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in input.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(T[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// One HTTP/1.1 request from the client namespace; the status (0: closed unanswered).
+fn http(client: &Netns, to: &str, path: &str, auth: Option<&str>) -> u16 {
+    use std::io::Read;
+    let to: std::net::SocketAddr = to.parse().unwrap();
+    let mut s = client.run_in(|| TcpStream::connect_timeout(&to, Duration::from_secs(10)).unwrap());
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let auth = auth
+        .map(|a| format!("Authorization: Basic {}\r\n", base64(a.as_bytes())))
+        .unwrap_or_default();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: example.com\r\nUser-Agent: rampart-test\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut resp = Vec::new();
+    let _ = s.read_to_end(&mut resp);
+    let head = String::from_utf8_lossy(&resp);
+    head.split(' ')
+        .nth(1)
+        .and_then(|c| c.get(..3))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The events of `check-log --json` on a file: (kind, address or `?`) sorted, and the
+/// number of lines not understood.
+fn events(file: &std::path::Path, source: &str) -> (Vec<(String, String)>, u64, String) {
+    let (json, _) = check_log(&[file.to_str().unwrap(), "--source", source, "--json"]);
+    let mut out = Vec::new();
+    let mut not_understood = u64::MAX;
+    for l in json.lines() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        if let Some(s) = v.get("summary") {
+            not_understood = s["not_understood"].as_u64().unwrap();
+            continue;
+        }
+        out.push((
+            v["kind"].as_str().unwrap().to_string(),
+            v["addr"].as_str().unwrap_or("?").to_string(),
+        ));
+    }
+    out.sort();
+    (out, not_understood, json)
+}
+
+/// A real nginx (Debian's, `nginx -c` with a config of the test's own) in a namespace,
+/// requests from a client namespace over IPv4 and IPv6: 200, 404, basic-auth failures
+/// (no credentials, wrong password, unknown user, a user name with quotes), `deny all`,
+/// `limit_req`, `return 444`, and a path forging a `client:` field in the error line. check-log finds each in the access and the
+/// error log with the client's address, and never the forged one.
+#[test]
+fn check_log_reads_a_real_nginx_access_and_error_log() {
+    const NGINX: &str = "/usr/sbin/nginx";
+    if !require(&[Need::Root, Need::Tool("ip"), Need::Tool(NGINX)]) {
+        return;
+    }
+    let (server, client) = (Netns::fresh("nginx-srv"), Netns::fresh("nginx-cli"));
+    server.veth("vs", &client, "vc");
+    server.exec(&["ip", "addr", "add", "192.0.2.1/24", "dev", "vs"]);
+    client.exec(&["ip", "addr", "add", "192.0.2.2/24", "dev", "vc"]);
+    server.exec(&["ip", "addr", "add", "2001:db8::1/64", "dev", "vs", "nodad"]);
+    client.exec(&["ip", "addr", "add", "2001:db8::2/64", "dev", "vc", "nodad"]);
+    let dir = Dir(std::env::temp_dir().join(format!("{}-nginx", server.name())));
+    let d = &dir.0;
+    for sub in ["www/limited", "www/admin", "tmp"] {
+        std::fs::create_dir_all(d.join(sub)).unwrap();
+    }
+    std::fs::write(d.join("www/index.html"), "hello\n").unwrap();
+    std::fs::write(d.join("www/limited/index.html"), "limited\n").unwrap();
+    std::fs::write(d.join("www/admin/index.html"), "admin\n").unwrap();
+    std::fs::write(d.join("htpasswd"), "admin:{PLAIN}right\n").unwrap();
+    let t = d.join("tmp").display().to_string();
+    let conf = format!(
+        "user root;\ndaemon off;\nworker_processes 1;\npid {d}/nginx.pid;\n\
+         error_log {d}/error.log info;\nevents {{ worker_connections 64; }}\n\
+         http {{\n  access_log {d}/access.log combined;\n\
+           client_body_temp_path {t}; proxy_temp_path {t}; fastcgi_temp_path {t};\n\
+           uwsgi_temp_path {t}; scgi_temp_path {t};\n\
+           limit_req_zone $binary_remote_addr zone=one:1m rate=1r/m;\n\
+           limit_req_status 429;\n\
+           server {{\n    listen 192.0.2.1:80; listen [2001:db8::1]:80;\n\
+             server_name example.com;\n    root {d}/www;\n\
+             location /admin/ {{ auth_basic \"admin\"; auth_basic_user_file {d}/htpasswd; }}\n\
+             location /private/ {{ deny all; }}\n\
+             location /limited/ {{ limit_req zone=one nodelay; }}\n\
+             location /closed {{ return 444; }}\n  }}\n}}\n",
+        d = d.display()
+    );
+    std::fs::write(d.join("nginx.conf"), conf).unwrap();
+    let mut nginx = server
+        .command(NGINX)
+        .arg("-c")
+        .arg(d.join("nginx.conf"))
+        .arg("-e")
+        .arg(d.join("error.log"))
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    struct Kill<'a>(&'a mut std::process::Child);
+    impl Drop for Kill<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _kill = Kill(&mut nginx);
+    // Listening?
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !client.run_in(|| {
+        TcpStream::connect_timeout(&"192.0.2.1:80".parse().unwrap(), Duration::from_secs(1)).is_ok()
+    }) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nginx did not start: {}",
+            std::fs::read_to_string(d.join("error.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let v4 = "192.0.2.1:80";
+    let v6 = "[2001:db8::1]:80";
+    // A basic-auth user name ends at its first colon, so it cannot hold `client: A`; a
+    // path can (nginx decodes it before it names the file in its error line).
+    let forged = "x\" was not found in \"/etc/x\", client 198.51.100.9:pw";
+    let forged_path = "/a%22,%20client:%20198.51.100.9,%20server:%20b";
+    let got = [
+        http(&client, v4, "/", None),
+        http(&client, v4, "/wp-login.php", None),
+        http(&client, v6, "/wp-login.php", None),
+        http(&client, v4, "/admin/", None),
+        http(&client, v4, "/admin/", Some("admin:wrong")),
+        http(&client, v4, "/admin/", Some("nosuch:x")),
+        http(&client, v6, "/admin/", Some(forged)),
+        http(&client, v4, "/private/", None),
+        http(&client, v4, "/limited/", None),
+        http(&client, v4, "/limited/", None),
+        http(&client, v4, "/closed", None),
+        http(&client, v4, forged_path, None),
+    ];
+    assert_eq!(
+        got,
+        [200, 404, 404, 401, 401, 401, 401, 403, 200, 429, 0, 404]
+    );
+    // nginx writes its access line after the response: wait for all 12.
+    let access = d.join("access.log");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::fs::read_to_string(&access)
+        .unwrap_or_default()
+        .lines()
+        .count()
+        < 12
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "access log incomplete"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (a4, a6) = ("192.0.2.2".to_string(), "2001:db8::2".to_string());
+    let e = |k: &str, a: &String| (k.to_string(), a.clone());
+    let (acc, bad, json) = events(&access, "nginx-access");
+    let mut want = vec![
+        e("request", &a4),
+        e("http-404", &a4),
+        e("http-404", &a6),
+        e("http-401", &a4),
+        e("http-401", &a4),
+        e("http-401", &a4),
+        e("http-401", &a6),
+        e("http-403", &a4),
+        e("request", &a4),
+        e("http-429", &a4),
+        e("http-444", &a4),
+        e("http-404", &a4),
+    ];
+    want.sort();
+    let access_text = std::fs::read_to_string(&access).unwrap();
+    assert_eq!((acc, bad), (want, 0), "{json}\naccess log:\n{access_text}");
+
+    let error = d.join("error.log");
+    let error_text = std::fs::read_to_string(&error).unwrap();
+    let (err, bad, json) = events(&error, "nginx-error");
+    let mut want = vec![
+        e("http-404", &a4),
+        e("http-404", &a6),
+        e("http-401", &a4),
+        e("http-401", &a4),
+        e("http-401", &a4),
+        e("http-401", &a6),
+        e("http-403", &a4),
+        e("limit-req", &a4),
+    ];
+    want.sort();
+    // The forged path's line has two `client:` fields: not understood, never
+    // 198.51.100.9.
+    assert_eq!((err, bad), (want, 1), "{json}\nerror log:\n{error_text}");
+    assert!(!json.contains("198.51.100.9"), "{json}");
+    eprintln!(
+        "nginx access log ({}):\n{access_text}\nerror log:\n{error_text}",
+        nginx_version()
+    );
+}
+
+fn nginx_version() -> String {
+    let out = Command::new("/usr/sbin/nginx").arg("-v").output().unwrap();
+    String::from_utf8_lossy(&out.stderr).trim().to_string()
+}
