@@ -1,7 +1,7 @@
 //! `rampart guard check-log` on the log of a real sshd (OpenSSH, `sshd -E FILE`) in a
 //! namespace of the test's own, attacked by a real `ssh` client from another namespace
-//! over IPv4 and IPv6: wrong passwords, invalid users, a user name forging another
-//! address, a scanner that sends no SSH banner. (A user name with a terminal escape cannot
+//! over IPv4 and IPv6: wrong passwords, invalid users, too many attempts on one
+//! connection, a user name forging another address, a scanner that sends no SSH banner. (A user name with a terminal escape cannot
 //! be sent with OpenSSH's client, which refuses it: "remote username contains invalid
 //! characters"; sshd's escaped form of one is in crates/logs' golden lines, raw escapes
 //! in check-log's output in tests/cli/guard.rs.)
@@ -66,7 +66,7 @@ fn check_log_reports_every_attempt_on_a_real_sshd_with_the_right_address() {
         &dir.0,
         "ListenAddress 0.0.0.0\nListenAddress ::\nUsePAM no\nPasswordAuthentication yes\n\
          KbdInteractiveAuthentication no\nPubkeyAuthentication no\nPermitRootLogin yes\n\
-         MaxStartups 50\n",
+         MaxStartups 50\nMaxAuthTries 2\n",
         &[],
     );
     let wrong = askpass(&dir.0, "askpass", "not-the-password");
@@ -101,6 +101,22 @@ fn check_log_reports_every_attempt_on_a_real_sshd_with_the_right_address() {
             "{user}@{host} logged in with a wrong password"
         );
     }
+    // Three wrong passwords on one connection: MaxAuthTries 2 ends it after two.
+    let out = wait_output(
+        ssh_client(
+            &client,
+            "root",
+            "192.0.2.1",
+            &wrong,
+            &[
+                "PreferredAuthentications=password",
+                "NumberOfPasswordPrompts=3",
+            ],
+        )
+        .spawn()
+        .unwrap(),
+    );
+    assert!(!out.status.success());
     // A scanner: a TCP connection that sends no SSH identification.
     let mut s = client.run_in(|| {
         TcpStream::connect_timeout(&"192.0.2.1:22".parse().unwrap(), Duration::from_secs(10))
@@ -110,9 +126,10 @@ fn check_log_reports_every_attempt_on_a_real_sshd_with_the_right_address() {
     drop(s);
     let n_invalid = attempts.iter().filter(|a| a.2).count();
     sshd.wait_log("every attempt logged", |l| {
-        l.matches("Failed password").count() == attempts.len()
+        l.matches("Failed password").count() == attempts.len() + 2
             && l.matches("Invalid user").count() == n_invalid
             && l.contains("banner exchange")
+            && l.contains("maximum authentication attempts exceeded")
     });
     let log = sshd.log();
 
@@ -141,7 +158,7 @@ fn check_log_reports_every_attempt_on_a_real_sshd_with_the_right_address() {
     };
     let v4 = "192.0.2.2".to_string();
     let v6 = "2001:db8::2".to_string();
-    let mut want_failed = vec![v4.clone(); 3];
+    let mut want_failed = vec![v4.clone(); 5];
     want_failed.extend([v6.clone(), v6.clone()]);
     want_failed.sort();
     assert_eq!(addrs("failed-password"), want_failed, "{json}\nlog:\n{log}");
@@ -150,6 +167,11 @@ fn check_log_reports_every_attempt_on_a_real_sshd_with_the_right_address() {
     want_invalid.sort();
     assert_eq!(addrs("invalid-user"), want_invalid, "{json}\nlog:\n{log}");
     assert_eq!(addrs("no-banner"), vec![v4.as_str()], "{json}\nlog:\n{log}");
+    assert_eq!(
+        addrs("max-auth-tries"),
+        vec![v4.as_str()],
+        "{json}\nlog:\n{log}"
+    );
     // Whatever else is reported (closes before authentication), no address but the
     // client's, never the forged one.
     for (kind, list) in &per_kind {
