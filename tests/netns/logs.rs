@@ -462,3 +462,212 @@ fn nginx_version() -> String {
     let out = Command::new("/usr/sbin/nginx").arg("-v").output().unwrap();
     String::from_utf8_lossy(&out.stderr).trim().to_string()
 }
+
+/// Mounts a private /dev for sshd (in the mount namespace `unshare -m` made, inside the
+/// test's network namespace): a tmpfs holding the host's device nodes sshd needs, bound
+/// one by one, and `/dev/log` bound to the test's syslog socket `$1`. The host's /dev is
+/// untouched (it has no /dev/log here; containers often have none).
+const PRIVATE_DEVLOG: &str = r#"set -e
+sock=$1; old=$2; shift 2
+mount --make-rprivate /
+mount --bind /dev "$old"
+mount -t tmpfs -o mode=755 rampart-dev /dev
+for n in null zero full random urandom tty ptmx; do
+  [ -e "$old/$n" ] || continue
+  touch "/dev/$n"; mount --bind "$old/$n" "/dev/$n"
+done
+mkdir -p /dev/pts && mount --bind "$old/pts" /dev/pts
+touch /dev/log; mount --bind "$sock" /dev/log
+exec "$@"
+"#;
+
+/// What sshd's PAM module sends to syslog — rampart's OTP module's `one-time password
+/// refused` — received on a socket of the test's own bound
+/// at sshd's /dev/log, written to a file the way rsyslog writes auth.log (syslog's raw
+/// datagrams carry no host name: rsyslog adds it), and read by check-log beside sshd's
+/// own `-E` log (sshd's `PAM: Authentication failure for root from A`, its `Failed
+/// keyboard-interactive/pam` at LogLevel VERBOSE). Every failure must be reported with the
+/// client's address or, for the OTP module's lines, which carry none, without one.
+#[test]
+fn check_log_reads_pam_and_otp_lines_of_a_real_sshd() {
+    use std::os::unix::net::UnixDatagram;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    let wrapper = rampart_testkit::pam_wrapper();
+    if !require(&[
+        Need::Root,
+        Need::Tool("ip"),
+        Need::Tool(SSHD),
+        Need::Tool("ssh"),
+        Need::Tool("ssh-keygen"),
+        Need::Tool("unshare"),
+        Need::Check(rampart_testkit::LIBPAM_WRAPPER, wrapper.is_some()),
+    ]) {
+        return;
+    }
+    let (server, client) = (Netns::fresh("pamlog-srv"), Netns::fresh("pamlog-cli"));
+    server.veth("vs", &client, "vc");
+    server.exec(&["ip", "addr", "add", "192.0.2.1/24", "dev", "vs"]);
+    client.exec(&["ip", "addr", "add", "192.0.2.2/24", "dev", "vc"]);
+    let dir = Dir(std::env::temp_dir().join(format!("{}-pamlog", server.name())));
+    let d = &dir.0;
+    std::fs::create_dir_all(d.join("olddev")).unwrap();
+    std::fs::create_dir_all(d.join("otp-state")).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let private = std::fs::Permissions::from_mode(0o700);
+        std::fs::set_permissions(d.join("otp-state"), private).unwrap();
+    }
+
+    // The syslog socket, read on a thread until the test ends.
+    let sock_path = d.join("devlog");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let received = Arc::new(Mutex::new(Vec::<Vec<u8>>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (received, stop) = (received.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 64 * 1024];
+            while !stop.load(Ordering::SeqCst) {
+                if let Ok(n) = sock.recv(&mut buf) {
+                    received.lock().unwrap().push(buf[..n].to_vec());
+                }
+            }
+        })
+    };
+
+    // PAM: rampart's module. (pam_unix's `authentication failure; … rhost=` line cannot
+    // come through here: libpam-wrapper keeps modules' pam_syslog() unless
+    // PAM_WRAPPER_USE_SYSLOG is set, and sshd's PAM child clears its environment. The
+    // line it would send, captured with pamtester, is in crates/logs' golden lines.)
+    let svc = d.join("services");
+    std::fs::create_dir_all(&svc).unwrap();
+    let m = rampart_testkit::system_pam_module;
+    std::fs::write(
+        svc.join("sshd"),
+        format!(
+            "auth required {} statedir={} fail_delay=0\n\
+             account required {p}\nsession required {p}\n",
+            rampart_testkit::built_otp_module().display(),
+            d.join("otp-state").display(),
+            p = m("pam_permit.so").display(),
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        svc.join("other"),
+        format!("auth required {}\n", m("pam_deny.so").display()),
+    )
+    .unwrap();
+    let preload = wrapper.unwrap().display().to_string();
+    let services = svc.display().to_string();
+    let (sock_s, old_s) = (
+        sock_path.display().to_string(),
+        d.join("olddev").display().to_string(),
+    );
+    let sshd = Sshd::start_prefixed(
+        &server,
+        d,
+        "ListenAddress 0.0.0.0\nUsePAM yes\nKbdInteractiveAuthentication yes\n\
+         PasswordAuthentication no\nPubkeyAuthentication no\n\
+         AuthenticationMethods keyboard-interactive\nPermitRootLogin yes\n\
+         LogLevel VERBOSE\n",
+        &[
+            ("LD_PRELOAD", &preload),
+            ("PAM_WRAPPER", "1"),
+            ("PAM_WRAPPER_SERVICE_DIR", &services),
+        ],
+        &[
+            "unshare",
+            "-m",
+            "sh",
+            "-c",
+            PRIVATE_DEVLOG,
+            "sh",
+            &sock_s,
+            &old_s,
+        ],
+    );
+    let wrong = askpass(d, "askpass", "not-the-password");
+    for _ in 0..2 {
+        let out = wait_output(
+            ssh_client(
+                &client,
+                "root",
+                "192.0.2.1",
+                &wrong,
+                &[
+                    "PreferredAuthentications=keyboard-interactive",
+                    "NumberOfPasswordPrompts=1",
+                ],
+            )
+            .spawn()
+            .unwrap(),
+        );
+        assert!(!out.status.success(), "logged in with wrong answers");
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let syslog_text = loop {
+        let text: Vec<String> = received
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|m| String::from_utf8_lossy(m).into_owned())
+            .collect();
+        let refused = text
+            .iter()
+            .filter(|l| l.contains("one-time password refused"))
+            .count();
+        if refused == 2 {
+            break text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "syslog so far:\n{}\nsshd log:\n{}",
+            text.join("\n"),
+            sshd.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    sshd.wait_log("sshd's failures", |l| {
+        l.matches("Failed keyboard-interactive/pam").count() == 2
+    });
+    stop.store(true, Ordering::SeqCst);
+    reader.join().unwrap();
+
+    // As rsyslog writes auth.log: `<PRI>Dec  6 18:00:00 sshd[PID]: MSG` becomes
+    // `Dec  6 18:00:00 HOST sshd[PID]: MSG`.
+    let mut auth_log = String::new();
+    for m in &syslog_text {
+        let m = m.trim_end_matches(['\n', '\0']);
+        let rest = m.split_once('>').map_or(m, |(_, r)| r);
+        if rest.len() > 16 {
+            auth_log.push_str(&format!("{}testhost {}\n", &rest[..16], &rest[16..]));
+        }
+    }
+    auth_log.push_str(&sshd.log());
+    let auth = d.join("auth.log");
+    std::fs::write(&auth, &auth_log).unwrap();
+    let (evs, bad, json) = events(&auth, "sshd");
+    let count = |k: &str, a: &str| evs.iter().filter(|e| e.0 == k && e.1 == a).count();
+    let ctx = format!("{json}\nauth.log:\n{auth_log}");
+    assert_eq!(bad, 0, "{ctx}");
+    assert_eq!(count("pam-failure", "192.0.2.2"), 2, "{ctx}");
+    assert_eq!(count("closed-preauth", "192.0.2.2"), 2, "{ctx}");
+    assert_eq!(count("otp-refused", "?"), 2, "{ctx}");
+    assert_eq!(
+        count("failed-keyboard-interactive", "192.0.2.2"),
+        2,
+        "{ctx}"
+    );
+    for (k, a) in &evs {
+        assert!(
+            a == "192.0.2.2" || (a == "?" && k == "otp-refused"),
+            "{k} {a}\n{ctx}"
+        );
+    }
+    eprintln!("auth.log ({}):\n{auth_log}", sshd_version());
+}

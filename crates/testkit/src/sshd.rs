@@ -33,6 +33,18 @@ impl Sshd {
     /// INFO` (in sshd_config the first value of a keyword wins: `config` can set its own
     /// `LogLevel`). Panics with the log if sshd does not start.
     pub fn start(ns: &Netns, dir: &Path, config: &str, env: &[(&str, &str)]) -> Sshd {
+        Sshd::start_prefixed(ns, dir, config, env, &[])
+    }
+
+    /// [`Sshd::start`] with `prefix` run in front of `env … sshd …` inside the namespace
+    /// (`unshare -m sh -c SCRIPT sh`, to set up a private mount namespace first).
+    pub fn start_prefixed(
+        ns: &Netns,
+        dir: &Path,
+        config: &str,
+        env: &[(&str, &str)],
+        prefix: &[&str],
+    ) -> Sshd {
         let key = dir.join("ssh_host_ed25519_key");
         if !key.exists() {
             let out = Command::new("ssh-keygen")
@@ -61,7 +73,14 @@ impl Sshd {
         fs::create_dir_all("/run/sshd").unwrap();
         let log = dir.join("sshd.log");
         let _ = fs::remove_file(&log);
-        let mut cmd = ns.command("env");
+        let mut cmd = match prefix.split_first() {
+            Some((first, rest)) => {
+                let mut c = ns.command(first);
+                c.args(rest).arg("env");
+                c
+            }
+            None => ns.command("env"),
+        };
         cmd.args(env.iter().map(|(k, v)| format!("{k}={v}")))
             .arg(SSHD)
             .args(["-D", "-f"])
