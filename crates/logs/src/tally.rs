@@ -25,6 +25,17 @@ impl fmt::Display for Culprit {
     }
 }
 
+impl Culprit {
+    /// The owned form of an event's origin (`None` for [`Origin::Unknown`]).
+    pub fn of(origin: &Origin<'_>) -> Option<Culprit> {
+        match origin {
+            Origin::Addr(a) => Some(Culprit::Addr(*a)),
+            Origin::Name(n) => Some(Culprit::Name((*n).to_string())),
+            Origin::Unknown => None,
+        }
+    }
+}
+
 /// Counts of lines, events, kinds and origins.
 #[derive(Debug, Clone, Default)]
 pub struct Tally {
