@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::util::{golden, rampart, root};
+use crate::util::{golden, rampart, rampart_stdin, root};
 
 /// A file under target/ holding `bytes`, removed on drop.
 struct Temp(PathBuf);
@@ -203,5 +203,21 @@ fn check_log_errors_are_clear() {
         out.stderr.contains("<FILE|--journal <UNIT>>") || out.stderr.contains("required"),
         "{}",
         out.stderr
+    );
+}
+
+#[test]
+fn check_log_reads_standard_input() {
+    let out = rampart_stdin(
+        &["guard", "check-log", "-", "--json"],
+        "Invalid user x from 192.0.2.1 port 1\nServer listening on 0.0.0.0 port 22.\n",
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.starts_with(
+            "{\"line\":1,\"kind\":\"invalid-user\",\"addr\":\"192.0.2.1\",\"user\":\"x\",\"port\":1}\n{\"summary\":"
+        ),
+        "{}",
+        out.stdout
     );
 }
