@@ -68,6 +68,11 @@ pub fn run(args: HardenArgs) -> Result<ExitCode> {
         (None, false) => None,
     };
     let applied = if args.apply {
+        if args.proc == Path::new("/proc") && !is_root() {
+            bail!(
+                "`rampart harden --apply` changes kernel settings and needs root: run it with sudo"
+            );
+        }
         if let Some(d) = &conf_dir {
             if !d.is_dir() {
                 bail!(
@@ -227,6 +232,12 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
         lines.push(line);
     }
     lines
+}
+
+/// Root owns `/proc/self` of a process running as root (its effective uid).
+fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
 
 fn fmt_set(v: Option<i64>) -> String {

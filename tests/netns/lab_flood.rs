@@ -22,7 +22,7 @@ use rampart_testkit::{require, Need, Netns};
 use crate::lab;
 
 /// A full lab topology under a test prefix, removed on drop.
-fn lab_up(tag: &str) -> Lab {
+pub(crate) fn lab_up(tag: &str) -> Lab {
     let prefix = format!("{}{}-{tag}", lab::NS_PREFIX, std::process::id());
     let _ = lab::remove_lab(&prefix);
     topology::up(&prefix).unwrap_or_else(|e| panic!("building the lab {prefix}: {e}"))

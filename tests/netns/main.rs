@@ -17,6 +17,7 @@ mod cli_lab;
 mod collapse;
 mod diff;
 mod flood;
+mod flood_lab;
 mod harden;
 mod lab;
 mod lab_flood;

@@ -340,8 +340,22 @@ impl HttpServer {
         let accept = thread::spawn(move || {
             let mut handlers = Vec::new();
             while !stop_a.load(Ordering::Relaxed) {
-                let Ok((conn, _)) = sock.accept() else {
-                    continue;
+                let conn = match sock.accept() {
+                    Ok((conn, _)) => conn,
+                    // The accept timeout: look at the stop flag again.
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                        ) =>
+                    {
+                        continue;
+                    }
+                    // Out of descriptors or memory: wait a little rather than spin.
+                    Err(_) => {
+                        thread::sleep(ACCEPT_POLL);
+                        continue;
+                    }
                 };
                 handlers.retain(|h: &thread::JoinHandle<()>| !h.is_finished());
                 if live.load(Ordering::Relaxed) >= SERVER_MAX_CONNS {

@@ -602,4 +602,104 @@ mod tests {
             PacketError::Length { need: 44, have: 10 }
         ));
     }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn addrs() -> impl Strategy<Value = (IpAddr, IpAddr)> {
+            prop_oneof![
+                (any::<u32>(), any::<u32>()).prop_map(|(a, b)| (
+                    IpAddr::V4(Ipv4Addr::from(a)),
+                    IpAddr::V4(Ipv4Addr::from(b))
+                )),
+                (any::<u128>(), any::<u128>()).prop_map(|(a, b)| (
+                    IpAddr::V6(Ipv6Addr::from(a)),
+                    IpAddr::V6(Ipv6Addr::from(b))
+                )),
+            ]
+        }
+
+        fn transport() -> impl Strategy<Value = Transport> {
+            prop_oneof![
+                (
+                    any::<u16>(),
+                    any::<u16>(),
+                    any::<u32>(),
+                    any::<u32>(),
+                    any::<u8>(),
+                    any::<u16>(),
+                    proptest::option::of(any::<u16>())
+                )
+                    .prop_map(|(sport, dport, seq, ack, flags, window, mss)| {
+                        Transport::Tcp(TcpRepr {
+                            sport,
+                            dport,
+                            seq,
+                            ack,
+                            flags,
+                            window,
+                            mss,
+                        })
+                    }),
+                (
+                    any::<u16>(),
+                    any::<u16>(),
+                    proptest::collection::vec(any::<u8>(), 0..1400)
+                )
+                    .prop_map(|(sport, dport, payload)| Transport::Udp(UdpRepr {
+                        sport,
+                        dport,
+                        payload
+                    })),
+            ]
+        }
+
+        proptest! {
+            /// Any value emits into a junk-filled buffer and parses back equal.
+            #[test]
+            fn emit_then_parse_is_identity(
+                (src, dst) in addrs(),
+                ttl in any::<u8>(),
+                ident in any::<u16>(),
+                transport in transport(),
+                junk in any::<u8>(),
+            ) {
+                let d = Datagram {
+                    src,
+                    dst,
+                    ttl,
+                    ident: if src.is_ipv4() { ident } else { 0 },
+                    transport,
+                };
+                let mut buf = vec![junk; MAX_DATAGRAM];
+                let n = d.emit(&mut buf).unwrap();
+                prop_assert_eq!(Datagram::parse(&buf[..n]).unwrap(), d);
+            }
+
+            /// A valid packet with one byte changed, or cut short: an error
+            /// or a packet, never a panic.
+            #[test]
+            fn damaged_packets_never_panic(
+                (src, dst) in addrs(),
+                transport in transport(),
+                at in any::<usize>(),
+                xor in 1..=255u8,
+                cut in any::<usize>(),
+            ) {
+                let d = Datagram { src, dst, ttl: 64, ident: 0, transport };
+                let mut buf = vec![0u8; MAX_DATAGRAM];
+                let n = d.emit(&mut buf).unwrap();
+                buf[at % n] ^= xor;
+                let _ = Datagram::parse(&buf[..n]);
+                let _ = Datagram::parse(&buf[..cut % (n + 1)]);
+            }
+
+            /// Arbitrary bytes: an error or a packet, never a panic.
+            #[test]
+            fn parse_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+                let _ = Datagram::parse(&bytes);
+            }
+        }
+    }
 }
