@@ -606,7 +606,9 @@ impl Emitable for Conntrack {
     }
 
     /// Writes the attributes in the order of the kernel's `ctnetlink_fill_info` (tuples,
-    /// zone, status, timeout, counters, protoinfo, mark, id, use), the raw ones after.
+    /// zone, status, mark, id, use, then `ctnetlink_dump_info`'s timeout, protoinfo,
+    /// counters), the raw ones after: a kernel message without secctx, master or helper
+    /// (which would sit between them) comes out byte for byte.
     fn emit(&self, b: &mut [u8]) {
         let mut at = 0;
         for (kind, t) in [(CTA_TUPLE_ORIG, &self.orig), (CTA_TUPLE_REPLY, &self.reply)] {
@@ -622,15 +624,17 @@ impl Emitable for Conntrack {
         if let Some(s) = self.status {
             at += emit_be32(&mut b[at..], CTA_STATUS, s);
         }
+        if let Some(m) = self.mark {
+            at += emit_be32(&mut b[at..], CTA_MARK, m);
+        }
+        if let Some(id) = self.id {
+            at += emit_be32(&mut b[at..], CTA_ID, id);
+        }
+        if let Some(u) = self.use_count {
+            at += emit_be32(&mut b[at..], CTA_USE, u);
+        }
         if let Some(t) = self.timeout {
             at += emit_be32(&mut b[at..], CTA_TIMEOUT, t);
-        }
-        if let Some((o, r)) = self.counters {
-            for (kind, c) in [(CTA_COUNTERS_ORIG, o), (CTA_COUNTERS_REPLY, r)] {
-                let raw = counters_raw(kind, c);
-                raw.emit(&mut b[at..at + raw.buffer_len()]);
-                at += raw.buffer_len();
-            }
         }
         if let Some(tcp) = self.tcp {
             at += emit_nla(
@@ -640,14 +644,12 @@ impl Emitable for Conntrack {
                 |b| tcp.emit_payload(b),
             );
         }
-        if let Some(m) = self.mark {
-            at += emit_be32(&mut b[at..], CTA_MARK, m);
-        }
-        if let Some(id) = self.id {
-            at += emit_be32(&mut b[at..], CTA_ID, id);
-        }
-        if let Some(u) = self.use_count {
-            at += emit_be32(&mut b[at..], CTA_USE, u);
+        if let Some((o, r)) = self.counters {
+            for (kind, c) in [(CTA_COUNTERS_ORIG, o), (CTA_COUNTERS_REPLY, r)] {
+                let raw = counters_raw(kind, c);
+                raw.emit(&mut b[at..at + raw.buffer_len()]);
+                at += raw.buffer_len();
+            }
         }
         for raw in &self.other {
             let len = raw.buffer_len();

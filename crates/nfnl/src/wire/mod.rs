@@ -92,6 +92,8 @@ pub enum WireError {
 }
 
 #[cfg(test)]
+mod observe_tests;
+#[cfg(test)]
 pub(crate) mod shape_tests;
 #[cfg(test)]
 pub(crate) mod tests;
