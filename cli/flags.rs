@@ -84,6 +84,10 @@ pub enum Command {
     Import(crate::cmd::import::ImportArgs),
     /// Look up the country of addresses, one by one or in bulk with counts per country.
     Geo(crate::cmd::geo::GeoArgs),
+    /// Who holds this host's connections: per source address, /24 and /16 (IPv6 /64 and
+    /// /48), country, port and state, incoming and outgoing apart; from sockets or the
+    /// conntrack table, once or refreshed.
+    Top(crate::cmd::top::TopArgs),
     /// Print a shell completion script.
     Completions {
         /// The shell.

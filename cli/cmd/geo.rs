@@ -223,8 +223,9 @@ pub(crate) fn country_databases(given: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(defaults)
 }
 
-/// Reads the databases into one map; without `--db`, tor-geoipdb's two files.
-fn load(paths: &[PathBuf]) -> Result<PrefixMap<Country>> {
+/// Reads the databases into one map; without `--db`, tor-geoipdb's two files. Shared
+/// with `rampart top`.
+pub(crate) fn load(paths: &[PathBuf]) -> Result<PrefixMap<Country>> {
     let paths = &country_databases(paths)?;
     let mut b = PrefixMapBuilder::new();
     for path in paths {

@@ -13,6 +13,7 @@ mod persist;
 mod policy;
 mod show;
 mod status;
+pub mod top;
 mod trace;
 mod up;
 
@@ -52,6 +53,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Lab(args) => lab::run(args),
         Command::Block(args) => block::run(args),
         Command::Geo(args) => geo::run(args),
+        Command::Top(args) => top::run(args),
         Command::Import(args) => import::run(args),
         Command::Completions { shell } => {
             clap_complete::generate(

@@ -147,11 +147,12 @@ pub struct Flow {
 }
 
 impl Flow {
-    /// The service port: the local port of an incoming flow, the remote port of others.
+    /// The service port: the remote port of an outgoing flow, the local port (for a
+    /// forwarded flow: the original destination's) of the others.
     pub fn service_port(&self) -> u16 {
         match self.direction {
-            Direction::Incoming => self.local.port(),
-            _ => self.remote.port(),
+            Direction::Outgoing => self.remote.port(),
+            _ => self.local.port(),
         }
     }
 }

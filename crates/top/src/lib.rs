@@ -23,7 +23,8 @@
 //!   NATed through the host, which sockets never see).
 //! - **The port of the service.** The port table counts the port the service runs on:
 //!   the local port of an incoming connection, the remote port of an outgoing one
-//!   (an ephemeral local port says nothing).
+//!   (an ephemeral local port says nothing), the original destination port of a
+//!   forwarded one.
 //! - **SYN_RECV is a request socket.** Half-open connections of a SYN flood live in the
 //!   listener's request queue; sock_diag reports them as `TCP_NEW_SYN_RECV`, counted here
 //!   as [`State::SynRecv`] with the rare Fast Open child that is a real `TCP_SYN_RECV`.
