@@ -233,7 +233,7 @@ fn render(out: &mut String, r: &Report, source: &str, conntrack: bool, geo: bool
 
 fn section(out: &mut String, s: &Section, geo: bool) {
     // One key column width for the whole section, so its tables line up.
-    let mut rows: Vec<(&str, Vec<(String, Counts)>, usize)> = Vec::new();
+    let mut rows: Vec<(&str, Rendered, usize)> = Vec::new();
     let mut add = |title, keys: Vec<(String, Counts)>, distinct| rows.push((title, keys, distinct));
     add(
         "source address",
@@ -280,7 +280,10 @@ fn section(out: &mut String, s: &Section, geo: bool) {
     }
 }
 
-fn keyed<K>(t: &Table<K>, key: impl Fn(&K) -> String) -> Vec<(String, Counts)> {
+/// A table's rows with their keys as text.
+type Rendered = Vec<(String, Counts)>;
+
+fn keyed<K>(t: &Table<K>, key: impl Fn(&K) -> String) -> Rendered {
     t.rows.iter().map(|r| (key(&r.key), r.counts)).collect()
 }
 
