@@ -12,7 +12,7 @@ use rampart_prefix::{PrefixMap, PrefixMapBuilder};
 use serde::Serialize;
 
 /// The country databases Debian's tor-geoipdb installs.
-const DEFAULT_DBS: [&str; 2] = ["/usr/share/tor/geoip", "/usr/share/tor/geoip6"];
+pub(crate) const DEFAULT_DBS: [&str; 2] = ["/usr/share/tor/geoip", "/usr/share/tor/geoip6"];
 
 /// `rampart geo`.
 #[derive(Debug, Args)]

@@ -71,12 +71,12 @@ struct Output<'a> {
 
 /// Takes snapshots and prints them.
 pub fn run(args: TopArgs) -> Result<ExitCode> {
-    let (geo, geo_note) = load_geo(&args)?;
+    let mut geo = Geo::new(&args);
     let mut diag = None;
     let mut ct = None;
     if !args.watch {
-        let report = snapshot(&args, geo.as_ref(), &mut diag, &mut ct)?;
-        print(&args, &report, geo_note.as_deref(), false)?;
+        let report = snapshot(&args, &mut geo, &mut diag, &mut ct)?;
+        print(&args, &report, geo.names.as_deref(), false)?;
         return Ok(ExitCode::SUCCESS);
     }
     // ctrl-C and SIGTERM arrive on a descriptor, polled between refreshes: the loop ends
@@ -89,8 +89,8 @@ pub fn run(args: TopArgs) -> Result<ExitCode> {
         .context("cannot watch for ctrl-C")?;
     let tty = std::io::stdout().is_terminal();
     loop {
-        let report = snapshot(&args, geo.as_ref(), &mut diag, &mut ct)?;
-        print(&args, &report, geo_note.as_deref(), tty)?;
+        let report = snapshot(&args, &mut geo, &mut diag, &mut ct)?;
+        print(&args, &report, geo.names.as_deref(), tty)?;
         let deadline = Instant::now() + Duration::from_secs(args.interval);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -111,7 +111,7 @@ pub fn run(args: TopArgs) -> Result<ExitCode> {
 /// Reads the kernel's table once and counts it.
 fn snapshot(
     args: &TopArgs,
-    geo: Option<&PrefixMap<Country>>,
+    geo: &mut Geo,
     diag: &mut Option<SockDiag>,
     ct: &mut Option<ConntrackClient>,
 ) -> Result<Report> {
@@ -138,22 +138,69 @@ fn snapshot(
         }
         rampart_top::from_sockets(&sockets)
     };
-    Ok(summarize(&flows, geo, args.top))
+    Ok(summarize(&flows, geo.for_flows(&flows)?, args.top))
 }
 
-/// The country database, unless --no-geo; without --db a missing default is a note, not
-/// an error (top is useful without countries).
-fn load_geo(args: &TopArgs) -> Result<(Option<PrefixMap<Country>>, Option<String>)> {
-    if args.no_geo {
-        return Ok((None, None));
-    }
-    match crate::cmd::geo::country_databases(&args.db) {
-        Ok(paths) => {
-            let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-            Ok((Some(crate::cmd::geo::load(&paths)?), Some(names.join(", "))))
+/// The country database, read when first needed: without `--db`, only the default file
+/// of each family that has remote addresses (the IPv6 file is the bigger one: a host
+/// with only IPv4 peers never reads it). A missing default is a note, not an error
+/// (`top` is useful without countries).
+struct Geo {
+    given: Vec<PathBuf>,
+    off: bool,
+    /// Families loaded so far (IPv4, IPv6).
+    loaded: (bool, bool),
+    map: Option<PrefixMap<Country>>,
+    names: Option<String>,
+}
+
+impl Geo {
+    fn new(args: &TopArgs) -> Geo {
+        Geo {
+            given: args.db.clone(),
+            off: args.no_geo,
+            loaded: (false, false),
+            map: None,
+            names: None,
         }
-        Err(_) if args.db.is_empty() => Ok((None, None)),
-        Err(e) => Err(e),
+    }
+
+    fn for_flows(&mut self, flows: &[Flow]) -> Result<Option<&PrefixMap<Country>>> {
+        if self.off {
+            return Ok(None);
+        }
+        let v4 = flows.iter().any(|f| unmap_addr(f.remote.ip()).is_ipv4());
+        let v6 = flows.iter().any(|f| !unmap_addr(f.remote.ip()).is_ipv4());
+        let want = (self.loaded.0 || v4, self.loaded.1 || v6);
+        if !self.given.is_empty() {
+            if self.map.is_none() {
+                self.load(self.given.clone())?;
+            }
+        } else if want != self.loaded {
+            let mut paths = Vec::new();
+            for (on, path) in [
+                (want.0, crate::cmd::geo::DEFAULT_DBS[0]),
+                (want.1, crate::cmd::geo::DEFAULT_DBS[1]),
+            ] {
+                let path = PathBuf::from(path);
+                if on && path.exists() {
+                    paths.push(path);
+                }
+            }
+            self.loaded = want;
+            if !paths.is_empty() {
+                self.load(paths)?;
+            }
+        }
+        Ok(self.map.as_ref())
+    }
+
+    fn load(&mut self, paths: Vec<PathBuf>) -> Result<()> {
+        let paths = crate::cmd::geo::country_databases(&paths)?;
+        self.map = Some(crate::cmd::geo::load(&paths)?);
+        let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        self.names = Some(names.join(", "));
+        Ok(())
     }
 }
 
@@ -223,7 +270,7 @@ fn render(out: &mut String, r: &Report, source: &str, conntrack: bool, geo: bool
         }
         section(out, s, geo);
     }
-    if !geo && !no_geo {
+    if !geo && !no_geo && r.total.total > 0 {
         let _ = writeln!(
             out,
             "\n(no country database: apt-get install tor-geoipdb, or --db FILE)"

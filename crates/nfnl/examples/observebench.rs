@@ -3,12 +3,16 @@
 //! the figures for BENCHMARKS.md, "Observers").
 //!
 //! ```text
-//! observebench hold SERVER_NS CLIENT_NS N   N TCP connections client → server
-//!                                           (198.51.100.1:80 from 198.51.100.10-13),
-//!                                           held until standard input closes
-//! observebench scan                         sock_diag dump of every TCP socket here
+//! observebench hold SERVER_NS CLIENT_NS N PORT
+//!                                           N TCP connections client → server
+//!                                           (198.51.100.1:PORT from 198.51.100.10-13),
+//!                                           held until standard input closes (both
+//!                                           ends: 2N descriptors; the script starts
+//!                                           several when N exceeds one process's limit)
+//! observebench scan [R]                     sock_diag dump of every TCP socket here
+//!                                           (R times: min and median to stderr)
 //! observebench fill N                       N conntrack entries here (ctnetlink NEW)
-//! observebench ctdump                       ctnetlink dump of the conntrack table here
+//! observebench ctdump [R]                   ctnetlink dump of the conntrack table here
 //! ```
 //!
 //! Root only. `hold` enters the two namespaces on threads of its own
@@ -31,23 +35,20 @@ const SOURCES: u8 = 4;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = "usage: observebench hold SERVER_NS CLIENT_NS N | scan | fill N | ctdump";
+    let usage =
+        "usage: observebench hold SERVER_NS CLIENT_NS N PORT | scan [R] | fill N | ctdump [R]";
     match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
-        ["hold", server, client, n] => hold(server, client, n.parse().expect(usage)),
-        ["scan"] => {
-            let mut diag = SockDiag::open().expect("sock_diag");
-            let mut n = 0usize;
-            diag.for_each(Protocol::Tcp, ALL_STATES, |_| n += 1)
-                .expect("dump");
-            println!("{n}");
-        }
+        ["hold", server, client, n, port] => hold(
+            server,
+            client,
+            n.parse().expect(usage),
+            port.parse().expect(usage),
+        ),
+        ["scan"] => scan(1),
+        ["scan", r] => scan(r.parse().expect(usage)),
         ["fill", n] => fill(n.parse().expect(usage)),
-        ["ctdump"] => {
-            let mut ct = ConntrackClient::open().expect("ctnetlink");
-            let mut n = 0usize;
-            ct.for_each(|_| n += 1).expect("dump");
-            println!("{n}");
-        }
+        ["ctdump"] => ctdump(1),
+        ["ctdump", r] => ctdump(r.parse().expect(usage)),
         _ => {
             eprintln!("{usage}");
             std::process::exit(2);
@@ -55,8 +56,47 @@ fn main() {
     }
 }
 
-fn hold(server: &str, client: &str, n: usize) {
-    let to: SocketAddr = "198.51.100.1:80".parse().unwrap();
+/// Runs `f` `runs` times; prints its count, and with several runs min and median.
+fn timed(what: &str, runs: usize, mut f: impl FnMut() -> usize) {
+    let mut times = Vec::new();
+    let mut n = 0;
+    for _ in 0..runs.max(1) {
+        let t = Instant::now();
+        n = f();
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    println!("{n}");
+    if runs > 1 {
+        times.sort_by(f64::total_cmp);
+        eprintln!(
+            "{what} of {n}: min {:.1} ms, median {:.1} ms ({runs} runs, one process)",
+            times[0],
+            times[times.len() / 2]
+        );
+    }
+}
+
+fn scan(runs: usize) {
+    let mut diag = SockDiag::open().expect("sock_diag");
+    timed("sock_diag scan", runs, || {
+        let mut n = 0usize;
+        diag.for_each(Protocol::Tcp, ALL_STATES, |_| n += 1)
+            .expect("dump");
+        n
+    });
+}
+
+fn ctdump(runs: usize) {
+    let mut ct = ConntrackClient::open().expect("ctnetlink");
+    timed("ctnetlink dump", runs, || {
+        let mut n = 0usize;
+        ct.for_each(|_| n += 1).expect("dump");
+        n
+    });
+}
+
+fn hold(server: &str, client: &str, n: usize, port: u16) {
+    let to = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1)), port);
     let listener = run_in_named(server, || {
         let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
         s.set_reuse_address(true).unwrap();
