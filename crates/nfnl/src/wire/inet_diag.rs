@@ -152,9 +152,11 @@ impl TcpState {
     }
 }
 
-/// `idiag_states` asking for every state, request sockets (`TCP_NEW_SYN_RECV`) and
-/// time-wait sockets included.
-pub const ALL_STATES: u32 = u32::MAX;
+/// `idiag_states` asking for every state of a connection or listener, `TCP_ESTABLISHED`
+/// (1) to `TCP_NEW_SYN_RECV` (12): request sockets (a SYN backlog) and time-wait sockets
+/// included. Not `TCP_BOUND_INACTIVE` (13): a socket bound and never used is no
+/// connection, and asking for it makes the kernel walk its whole bind hash as well.
+pub const ALL_STATES: u32 = 0x1ffe;
 
 /// `struct inet_diag_sockid`: the socket's addresses as the kernel names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
