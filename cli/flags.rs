@@ -88,6 +88,10 @@ pub enum Command {
     /// /48), country, port and state, incoming and outgoing apart; from sockets or the
     /// conntrack table, once or refreshed.
     Top(crate::cmd::top::TopArgs),
+    /// Kernel settings against floods and spoofing (SYN cookies, backlogs, reverse-path
+    /// filter, redirects, conntrack size and timeouts): current against recommended, with
+    /// the reason for each; --apply sets them and keeps them in /etc/sysctl.d/90-rampart.conf.
+    Harden(crate::cmd::harden::HardenArgs),
     /// Print a shell completion script.
     Completions {
         /// The shell.

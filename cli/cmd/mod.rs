@@ -5,6 +5,7 @@ pub mod block;
 mod check;
 mod compile;
 pub mod geo;
+pub mod harden;
 pub mod import;
 pub mod lab;
 mod lockout;
@@ -54,6 +55,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Block(args) => block::run(args),
         Command::Geo(args) => geo::run(args),
         Command::Top(args) => top::run(args),
+        Command::Harden(args) => harden::run(args),
         Command::Import(args) => import::run(args),
         Command::Completions { shell } => {
             clap_complete::generate(

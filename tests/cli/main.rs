@@ -9,6 +9,7 @@ mod block;
 mod check;
 mod compile;
 mod geo;
+mod harden;
 mod import;
 mod otp;
 mod policy;
