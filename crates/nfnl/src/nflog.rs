@@ -8,8 +8,9 @@
 //!                     (prefix, hook, in/out interface, IPv4/IPv6 header, ports)
 //! ```
 //!
-//! This is how the kernel tells user space about the bans its own rules make
-//! (`add @ban_4 { ip saddr } log prefix "rampart-ban:RULE " group 5 drop`): the packet
+//! This is how the kernel tells user space about the bans its own rules make (`[flood]`
+//! limits compile to `add @flood_NAME_4 { ip saddr } log prefix "rampart-ban NAME"
+//! group 5 drop`, rampart-policy's `BAN_LOG_PREFIX` and `DEFAULT_LOG_GROUP`): the packet
 //! that crossed the line arrives here with its prefix and source address.
 //!
 //! Decisions:
@@ -114,8 +115,8 @@ pub struct Interface {
 /// let mut bans = NflogListener::bind(5)?;
 /// loop {
 ///     for p in bans.recv(Duration::from_millis(200))? {
-///         if let Some(rule) = p.prefix.strip_prefix("rampart-ban:") {
-///             println!("kernel banned {} ({})", p.src, rule.trim_end());
+///         if let Some(limit) = p.prefix.strip_prefix("rampart-ban ") {
+///             println!("kernel banned {} (flood limit {limit})", p.src);
 ///         }
 ///     }
 /// #   break;
