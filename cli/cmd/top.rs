@@ -71,12 +71,12 @@ struct Output<'a> {
 
 /// Takes snapshots and prints them.
 pub fn run(args: TopArgs) -> Result<ExitCode> {
-    let mut geo = Geo::new(&args);
+    let mut geo = Geo::start(&args)?;
     let mut diag = None;
     let mut ct = None;
     if !args.watch {
         let report = snapshot(&args, &mut geo, &mut diag, &mut ct)?;
-        print(&args, &report, geo.names.as_deref(), false)?;
+        print(&args, &report, geo.names().as_deref(), false)?;
         return Ok(ExitCode::SUCCESS);
     }
     // ctrl-C and SIGTERM arrive on a descriptor, polled between refreshes: the loop ends
@@ -90,7 +90,7 @@ pub fn run(args: TopArgs) -> Result<ExitCode> {
     let tty = std::io::stdout().is_terminal();
     loop {
         let report = snapshot(&args, &mut geo, &mut diag, &mut ct)?;
-        print(&args, &report, geo.names.as_deref(), tty)?;
+        print(&args, &report, geo.names().as_deref(), tty)?;
         let deadline = Instant::now() + Duration::from_secs(args.interval);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -138,69 +138,111 @@ fn snapshot(
         }
         rampart_top::from_sockets(&sockets)
     };
-    Ok(summarize(&flows, geo.for_flows(&flows)?, args.top))
+    let lookup = geo.for_flows(&flows)?;
+    Ok(summarize(
+        &flows,
+        lookup.as_ref().map(|f| f as rampart_top::CountryOf<'_>),
+        args.top,
+    ))
 }
 
-/// The country database, read when first needed: without `--db`, only the default file
-/// of each family that has remote addresses (the IPv6 file is the bigger one: a host
-/// with only IPv4 peers never reads it). A missing default is a note, not an error
-/// (`top` is useful without countries).
+/// The country databases, each read on a thread of its own while the kernel is read:
+/// without `--db`, tor-geoipdb's IPv4 file at once (almost every host has IPv4 peers) and
+/// its IPv6 file, the bigger one, only once an IPv6 peer is counted. A missing default
+/// is a note, not an error (`top` is useful without countries).
 struct Geo {
-    given: Vec<PathBuf>,
-    off: bool,
-    /// Families loaded so far (IPv4, IPv6).
-    loaded: (bool, bool),
-    map: Option<PrefixMap<Country>>,
-    names: Option<String>,
+    /// `--db`: one map of every file given, in `maps[0]`.
+    given: bool,
+    /// IPv4 and IPv6 (defaults), or everything given.
+    maps: [Slot; 2],
+    /// tor-geoipdb's IPv6 file, until it is asked for.
+    v6_file: Option<PathBuf>,
+    names: Vec<String>,
+}
+
+/// A database being read, read, or not there.
+enum Slot {
+    Absent,
+    Loading(std::thread::JoinHandle<Result<PrefixMap<Country>>>),
+    Ready(PrefixMap<Country>),
+}
+
+impl Slot {
+    fn load(paths: Vec<PathBuf>) -> Slot {
+        Slot::Loading(std::thread::spawn(move || crate::cmd::geo::load(&paths)))
+    }
+
+    fn ready(&mut self) -> Result<Option<&PrefixMap<Country>>> {
+        if let Slot::Loading(_) = self {
+            let Slot::Loading(handle) = std::mem::replace(self, Slot::Absent) else {
+                unreachable!()
+            };
+            let map = handle
+                .join()
+                .map_err(|_| anyhow::anyhow!("reading the country database panicked"))??;
+            *self = Slot::Ready(map);
+        }
+        Ok(match self {
+            Slot::Ready(map) => Some(map),
+            _ => None,
+        })
+    }
 }
 
 impl Geo {
-    fn new(args: &TopArgs) -> Geo {
-        Geo {
-            given: args.db.clone(),
-            off: args.no_geo,
-            loaded: (false, false),
-            map: None,
-            names: None,
+    fn start(args: &TopArgs) -> Result<Geo> {
+        let mut geo = Geo {
+            given: !args.db.is_empty(),
+            maps: [Slot::Absent, Slot::Absent],
+            v6_file: None,
+            names: Vec::new(),
+        };
+        if args.no_geo {
+            return Ok(geo);
         }
+        if geo.given {
+            let paths = crate::cmd::geo::country_databases(&args.db)?;
+            geo.names = paths.iter().map(|p| p.display().to_string()).collect();
+            geo.maps[0] = Slot::load(paths);
+            return Ok(geo);
+        }
+        let [v4, v6] = crate::cmd::geo::DEFAULT_DBS.map(PathBuf::from);
+        if v4.exists() {
+            geo.names.push(v4.display().to_string());
+            geo.maps[0] = Slot::load(vec![v4]);
+        }
+        geo.v6_file = v6.exists().then_some(v6);
+        Ok(geo)
     }
 
-    fn for_flows(&mut self, flows: &[Flow]) -> Result<Option<&PrefixMap<Country>>> {
-        if self.off {
+    /// The lookup for these flows, once the databases they need are read.
+    fn for_flows(
+        &mut self,
+        flows: &[Flow],
+    ) -> Result<Option<impl Fn(IpAddr) -> Option<Country> + '_>> {
+        if flows.iter().any(|f| unmap_addr(f.remote.ip()).is_ipv6()) {
+            if let Some(v6) = self.v6_file.take() {
+                self.names.push(v6.display().to_string());
+                self.maps[1] = Slot::load(vec![v6]);
+            }
+        }
+        let given = self.given;
+        let [a, b] = &mut self.maps;
+        let (a, b) = (a.ready()?, b.ready()?);
+        if a.is_none() && b.is_none() {
             return Ok(None);
         }
-        let v4 = flows.iter().any(|f| unmap_addr(f.remote.ip()).is_ipv4());
-        let v6 = flows.iter().any(|f| !unmap_addr(f.remote.ip()).is_ipv4());
-        let want = (self.loaded.0 || v4, self.loaded.1 || v6);
-        if !self.given.is_empty() {
-            if self.map.is_none() {
-                self.load(self.given.clone())?;
-            }
-        } else if want != self.loaded {
-            let mut paths = Vec::new();
-            for (on, path) in [
-                (want.0, crate::cmd::geo::DEFAULT_DBS[0]),
-                (want.1, crate::cmd::geo::DEFAULT_DBS[1]),
-            ] {
-                let path = PathBuf::from(path);
-                if on && path.exists() {
-                    paths.push(path);
-                }
-            }
-            self.loaded = want;
-            if !paths.is_empty() {
-                self.load(paths)?;
-            }
-        }
-        Ok(self.map.as_ref())
+        Ok(Some(move |ip: IpAddr| {
+            let map = if given || ip.is_ipv4() { a } else { b };
+            map.and_then(|m| m.get(ip).copied())
+        }))
     }
 
-    fn load(&mut self, paths: Vec<PathBuf>) -> Result<()> {
-        let paths = crate::cmd::geo::country_databases(&paths)?;
-        self.map = Some(crate::cmd::geo::load(&paths)?);
-        let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-        self.names = Some(names.join(", "));
-        Ok(())
+    /// The files read so far, for the report.
+    fn names(&self) -> Option<String> {
+        let loaded =
+            matches!(self.maps[0], Slot::Ready(_)) || matches!(self.maps[1], Slot::Ready(_));
+        (loaded && !self.names.is_empty()).then(|| self.names.join(", "))
     }
 }
 

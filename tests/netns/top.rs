@@ -198,10 +198,18 @@ fn rows(section: &Value, table: &str) -> BTreeMap<String, (usize, usize, usize, 
         .collect()
 }
 
+/// `rampart top --json --top 50 ARGS` in the namespace (`--no-geo` unless a `--db` is
+/// given).
 fn cli(server: &Netns, args: &[&str]) -> Value {
+    let geo: &[&str] = if args.contains(&"--db") {
+        &[]
+    } else {
+        &["--no-geo"]
+    };
     let out = server
         .command(env!("CARGO_BIN_EXE_rampart"))
-        .args(["top", "--json", "--no-geo", "--top", "50"])
+        .args(["top", "--json", "--top", "50"])
+        .args(geo)
         .args(args)
         .output()
         .unwrap();
@@ -282,6 +290,34 @@ fn top_counts_connections_per_address_network_and_state_exactly() {
         assert_eq!(rows(&bin["incoming"], table), rows(inc, table), "{table}");
         assert_eq!(rows(&bin["outgoing"], table), rows(out, table), "{table}");
     }
+
+    // Countries from a country database in tor-geoipdb's two formats: 192.0.2.0/24 AU,
+    // 198.51.100.0/24 CN, 2001:db8::/32 JP; 203.0.113.0/24 in none.
+    let dir = std::env::temp_dir().join(format!("rampart-top-geo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (v4, v6) = (dir.join("geoip"), dir.join("geoip6"));
+    std::fs::write(&v4, "3221225984,3221226239,AU\n3325256704,3325256959,CN\n").unwrap();
+    std::fs::write(
+        &v6,
+        "2001:db8::,2001:db8:ffff:ffff:ffff:ffff:ffff:ffff,JP\n",
+    )
+    .unwrap();
+    let (v4, v6) = (v4.to_str().unwrap(), v6.to_str().unwrap());
+    let geo = cli(&lab.server, &["--db", v4, "--db", v6]);
+    let countries: BTreeMap<_, _> = [
+        ("AU".to_string(), (8, 8, 0, 0)),
+        ("CN".to_string(), (3, 2, 0, 1)),
+        ("JP".to_string(), (2, 2, 0, 0)),
+        ("null".to_string(), (4, 0, 4, 0)),
+    ]
+    .into();
+    assert_eq!(
+        rows(&geo["incoming"], "countries"),
+        countries,
+        "{:#}",
+        geo["incoming"]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 
     // So does the conntrack table, for what it sees the same way.
     let ct = cli(&lab.server, &["--conntrack"]);

@@ -29,7 +29,8 @@
 //!   listener's request queue; sock_diag reports them as `TCP_NEW_SYN_RECV`, counted here
 //!   as [`State::SynRecv`] with the rare Fast Open child that is a real `TCP_SYN_RECV`.
 //! - **Pure.** No I/O: the caller reads the kernel (rampart-nfnl) and the country
-//!   database, and passes `geo` in; the same snapshot always gives the same report.
+//!   database, and passes a lookup in ([`CountryOf`]); the same snapshot always gives
+//!   the same report.
 //!
 //! ```
 //! use rampart_top::{summarize, Direction, Flow, Proto, State};
@@ -54,4 +55,4 @@ mod flow;
 mod report;
 
 pub use flow::{from_conntrack, from_sockets, Direction, Flow, Proto, State};
-pub use report::{summarize, Counts, PortKey, Report, Row, Section, Table};
+pub use report::{summarize, CountryOf, Counts, PortKey, Report, Row, Section, Table};

@@ -5,7 +5,7 @@ use std::hash::Hash;
 use std::net::IpAddr;
 
 use rampart_lists::Country;
-use rampart_prefix::{unmap_addr, Prefix, PrefixMap};
+use rampart_prefix::{unmap_addr, Prefix};
 use serde::Serialize;
 
 use crate::flow::{Direction, Flow, Proto, State};
@@ -118,9 +118,13 @@ pub struct Report {
     pub nat: usize,
 }
 
+/// Where an address is: a country, or `None` when the database has no entry for it.
+/// (A closure, so that the caller may keep one map per family, or several databases.)
+pub type CountryOf<'a> = &'a dyn Fn(IpAddr) -> Option<Country>;
+
 /// Counts `flows` into ranked tables of at most `top` rows each. With `geo`, countries
 /// are looked up once per distinct remote address.
-pub fn summarize(flows: &[Flow], geo: Option<&PrefixMap<Country>>, top: usize) -> Report {
+pub fn summarize(flows: &[Flow], geo: Option<CountryOf<'_>>, top: usize) -> Report {
     let mut report = Report::default();
     for dir in [
         Direction::Incoming,
@@ -143,7 +147,7 @@ pub fn summarize(flows: &[Flow], geo: Option<&PrefixMap<Country>>, top: usize) -
 
 fn section<'a>(
     flows: impl Iterator<Item = &'a Flow>,
-    geo: Option<&PrefixMap<Country>>,
+    geo: Option<CountryOf<'_>>,
     top: usize,
 ) -> Section {
     let mut total = Counts::default();
@@ -179,7 +183,7 @@ fn section<'a>(
             merge(nets[table].entry(net).or_default(), c);
         }
         if let Some(geo) = geo {
-            merge(countries.entry(geo.get(*ip).copied()).or_default(), c);
+            merge(countries.entry(geo(*ip)).or_default(), c);
         }
     }
     let [n24, n16, n64, n48] = nets;
@@ -278,7 +282,7 @@ mod tests {
             Country::new("NL").unwrap(),
         );
         let geo = geo.build();
-        let r = summarize(&flows, Some(&geo), 2);
+        let r = summarize(&flows, Some(&|ip| geo.get(ip).copied()), 2);
 
         let inc = &r.incoming;
         assert_eq!(
