@@ -164,7 +164,7 @@ struct Geo {
 enum Slot {
     Absent,
     Loading(std::thread::JoinHandle<Result<PrefixMap<Country>>>),
-    Ready(PrefixMap<Country>),
+    Ready(Box<PrefixMap<Country>>),
 }
 
 impl Slot {
@@ -180,7 +180,7 @@ impl Slot {
             let map = handle
                 .join()
                 .map_err(|_| anyhow::anyhow!("reading the country database panicked"))??;
-            *self = Slot::Ready(map);
+            *self = Slot::Ready(Box::new(map));
         }
         Ok(match self {
             Slot::Ready(map) => Some(map),
