@@ -1,0 +1,473 @@
+//! [`Daemon`]: the loop. Observations in (a batch at a time), the engine's decisions
+//! enforced in the kernel (one transaction per batch and ban time), then recorded in the
+//! store, then the observers' positions saved: a crash anywhere re-reads at most what was
+//! not yet decided, and never loses a ban the kernel holds.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use rampart_block::{Allowlist, ListName};
+use rampart_enforce::{Enforcer, Silent};
+use rampart_guard::{Decision, DecisionStore, Observation, Origin, StoredDecision, Target};
+use rampart_prefix::{Prefix, PrefixSet};
+
+use crate::feed::Msg;
+use crate::sd::Notify;
+
+/// The block list timed addresses are banned under (`rampart block list` shows them as
+/// `guard`, with the detector as comment).
+pub const BAN_LIST: &str = "guard";
+/// The block list neighbourhood bans (`/24`, `/64`, …) go to: the kernel's ban sets hold
+/// single addresses only, so prefixes are listed, and lifted by the guard at expiry
+/// (while the guard is down they stay: a roll-up outlives its time rather than lapsing).
+pub const ROLLUP_LIST: &str = "guard-rollup";
+/// Observations decided per batch at most (a flood's backlog is decided in slices, each
+/// one kernel transaction per ban time).
+pub const MAX_BATCH: usize = 4096;
+/// The engine's clock tick (windows, roll-ups, expiries).
+pub const TICK: Duration = Duration::from_secs(1);
+
+/// The decision engine: `rampart_guard::Guard` (this seam keeps the loop testable and the
+/// engine free of I/O).
+pub trait Engine {
+    /// Decisions caused by one observation at `now`.
+    fn observe(&mut self, obs: &Observation, now: u64) -> Vec<Decision>;
+    /// Decisions due at `now` without a new observation (roll-ups, windows).
+    fn tick(&mut self, now: u64) -> Vec<Decision>;
+    /// After a restart: the decisions still running (bans known, offences remembered).
+    fn restore(&mut self, active: &[StoredDecision]);
+}
+
+/// Something the daemon did or saw, for its log, the metrics and the notices.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// A decision was enforced and recorded.
+    Banned {
+        /// The decision.
+        decision: Decision,
+        /// Its id in the store.
+        id: i64,
+        /// From the observation's read to the kernel's ban.
+        latency: Duration,
+    },
+    /// A decision could not be enforced (allowlisted, kernel error): not recorded.
+    Refused {
+        /// What.
+        target: Target,
+        /// Why.
+        why: String,
+    },
+    /// A neighbourhood ban reached its time and was lifted.
+    Lifted {
+        /// The prefix.
+        prefix: Prefix,
+    },
+    /// An observer's or the store's trouble.
+    Trouble(String),
+}
+
+/// Where the daemon's events go (the log, metrics, notices).
+pub trait Sink {
+    /// One event.
+    fn event(&mut self, e: &Event);
+    /// Lines read by the log observers, and how many were not understood.
+    fn lines(&mut self, _read: u64, _not_understood: u64) {}
+    /// A socket snapshot of `n` sockets was taken.
+    fn scanned(&mut self, _n: u64) {}
+    /// The bans running now, by detector.
+    fn active(&mut self, _by_detector: &HashMap<String, u64>) {}
+}
+
+/// The daemon's parts.
+pub struct Daemon<E: Engine, S: DecisionStore> {
+    engine: E,
+    store: S,
+    enforcer: Enforcer,
+    allow: Allowlist,
+    rollups: Vec<(Prefix, u64, i64)>,
+    active_by_detector: HashMap<String, u64>,
+    active_until: Vec<(u64, String)>,
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn list(name: &str) -> ListName {
+    ListName::new(name).expect("a valid list name")
+}
+
+impl<E: Engine, S: DecisionStore> Daemon<E, S> {
+    /// The daemon over `engine`, `store`, `enforcer` and what must never be banned.
+    pub fn new(engine: E, store: S, enforcer: Enforcer, allow: Allowlist) -> Daemon<E, S> {
+        Daemon {
+            engine,
+            store,
+            enforcer,
+            allow,
+            rollups: Vec::new(),
+            active_by_detector: HashMap::new(),
+            active_until: Vec::new(),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The saved positions of every observer in `names`.
+    pub fn positions(&self, names: &[String]) -> HashMap<String, String> {
+        names
+            .iter()
+            .filter_map(|n| {
+                self.store
+                    .position(n)
+                    .ok()
+                    .flatten()
+                    .map(|p| (n.clone(), p))
+            })
+            .collect()
+    }
+
+    /// After a (re)start: the running decisions from the store, given to the engine, and
+    /// re-asserted in the kernel with the time they have left (a ban the kernel still
+    /// holds keeps it: nothing is ever removed first). Returns how many.
+    pub fn restore(&mut self, now: u64) -> Result<usize, rampart_guard::StoreError> {
+        let active = self.store.active(now)?;
+        self.engine.restore(&active);
+        let mut rebans: Vec<(IpAddr, Duration)> = Vec::new();
+        let mut expired_rollups = Vec::new();
+        for s in &active {
+            let d = &s.decision;
+            self.count_active(d);
+            let left = Duration::from_secs(d.until.saturating_sub(now).max(1));
+            match (d.target, d.origin) {
+                // The kernel's own bans live in the policy's sets, which `up` keeps.
+                (_, Origin::Kernel) => {}
+                (Target::Addr(a), _) => rebans.push((a, left)),
+                (Target::Prefix(p), _) => self.rollups.push((p, d.until, s.id)),
+            }
+        }
+        if !rebans.is_empty() {
+            let have = self
+                .enforcer
+                .kernel()
+                .has_set(&rampart_block::ban_set(true));
+            let ok = (have
+                || self
+                    .enforcer
+                    .kernel()
+                    .ensure(&rampart_block::Layout::default())
+                    .is_ok())
+                && self.enforcer.kernel().reban(&rebans).is_ok();
+            if !ok {
+                return Err(rampart_guard::StoreError {
+                    path: "kernel".into(),
+                    message: "cannot re-assert the running bans in the kernel".into(),
+                });
+            }
+        }
+        // Roll-ups that ended while the guard was down.
+        for (p, until, _) in &self.rollups {
+            if *until <= now {
+                expired_rollups.push(*p);
+            }
+        }
+        if !expired_rollups.is_empty() {
+            let _ = self
+                .enforcer
+                .unblock(&expired_rollups, Some(&list(ROLLUP_LIST)), &Silent, now);
+            self.rollups.retain(|(_, until, _)| *until > now);
+        }
+        Ok(active.len())
+    }
+
+    fn count_active(&mut self, d: &Decision) {
+        *self
+            .active_by_detector
+            .entry(d.reason.detector.clone())
+            .or_default() += 1;
+        self.active_until.push((d.until, d.reason.detector.clone()));
+    }
+
+    fn expire_counts(&mut self, now: u64) {
+        let mut gone = Vec::new();
+        self.active_until.retain(|(until, det)| {
+            if *until <= now {
+                gone.push(det.clone());
+                false
+            } else {
+                true
+            }
+        });
+        for det in gone {
+            if let Some(n) = self.active_by_detector.get_mut(&det) {
+                *n = n.saturating_sub(1);
+            }
+        }
+    }
+
+    /// Feeds `batch` to the engine and carries out what it decides.
+    pub fn decide(&mut self, batch: Vec<(Observation, u64, Instant)>, sink: &mut dyn Sink) {
+        let mut decided: Vec<(Decision, Instant)> = Vec::new();
+        for (obs, now, at) in batch {
+            for d in self.engine.observe(&obs, now) {
+                decided.push((d, at));
+            }
+        }
+        self.enforce(decided, sink);
+    }
+
+    /// The engine's tick at `now`, and roll-ups due to be lifted.
+    pub fn tick(&mut self, now: u64, sink: &mut dyn Sink) {
+        let at = Instant::now();
+        let decided: Vec<(Decision, Instant)> =
+            self.engine.tick(now).into_iter().map(|d| (d, at)).collect();
+        self.enforce(decided, sink);
+        let due: Vec<(Prefix, u64, i64)> = self
+            .rollups
+            .iter()
+            .copied()
+            .filter(|(_, until, _)| *until <= now)
+            .collect();
+        if !due.is_empty() {
+            let prefixes: Vec<Prefix> = due.iter().map(|(p, _, _)| *p).collect();
+            match self
+                .enforcer
+                .unblock(&prefixes, Some(&list(ROLLUP_LIST)), &Silent, now)
+            {
+                Ok(_) => {
+                    self.rollups.retain(|(_, until, _)| *until > now);
+                    for p in prefixes {
+                        sink.event(&Event::Lifted { prefix: p });
+                    }
+                }
+                Err(e) => sink.event(&Event::Trouble(format!("lifting roll-ups: {e}"))),
+            }
+        }
+        self.expire_counts(now);
+        sink.active(&self.active_by_detector);
+    }
+
+    /// Enforces `decided` (kernel first, one transaction per ban time and detector), then
+    /// records each enforced one.
+    fn enforce(&mut self, decided: Vec<(Decision, Instant)>, sink: &mut dyn Sink) {
+        if decided.is_empty() {
+            return;
+        }
+        let now = now_secs();
+        let mut groups: HashMap<(u64, String), Vec<usize>> = HashMap::new();
+        let mut done: Vec<bool> = vec![false; decided.len()];
+        for (i, (d, _)) in decided.iter().enumerate() {
+            match (d.target, d.origin) {
+                // Already in the kernel's own set: recorded only.
+                (_, Origin::Kernel) => done[i] = true,
+                (Target::Addr(_), _) => {
+                    let ttl = d.until.saturating_sub(now).max(1);
+                    groups
+                        .entry((ttl, d.reason.detector.clone()))
+                        .or_default()
+                        .push(i);
+                }
+                (Target::Prefix(p), _) => match self.ban_prefix(p, &d.reason.detector) {
+                    Ok(()) => {
+                        done[i] = true;
+                        self.rollups.push((p, d.until, 0));
+                    }
+                    Err(why) => sink.event(&Event::Refused {
+                        target: d.target,
+                        why,
+                    }),
+                },
+            }
+        }
+        let banlist = list(BAN_LIST);
+        for ((ttl, detector), idx) in groups {
+            let addrs: Vec<IpAddr> = idx
+                .iter()
+                .filter_map(|i| match decided[*i].0.target {
+                    Target::Addr(a) => Some(a),
+                    Target::Prefix(_) => None,
+                })
+                .collect();
+            let comment = format!("guard: {detector}");
+            let ttl = Duration::from_secs(ttl);
+            let all = self.enforcer.ban(
+                &addrs,
+                ttl,
+                &banlist,
+                Some(&comment),
+                &self.allow,
+                false,
+                now,
+            );
+            if all.is_ok() {
+                for i in idx {
+                    done[i] = true;
+                }
+                continue;
+            }
+            // One refused (allowlisted) or the kernel failed: one by one, to say which.
+            for i in idx {
+                let Target::Addr(a) = decided[i].0.target else {
+                    continue;
+                };
+                match self.enforcer.ban(
+                    &[a],
+                    ttl,
+                    &banlist,
+                    Some(&comment),
+                    &self.allow,
+                    false,
+                    now,
+                ) {
+                    Ok(_) => done[i] = true,
+                    Err(e) => sink.event(&Event::Refused {
+                        target: decided[i].0.target,
+                        why: e.to_string(),
+                    }),
+                }
+            }
+        }
+        for (i, (d, at)) in decided.into_iter().enumerate() {
+            if !done[i] {
+                continue;
+            }
+            let latency = at.elapsed();
+            match self.store.record(&d) {
+                Ok(id) => {
+                    if let (Target::Prefix(p), Some(r)) =
+                        (d.target, self.rollups.iter_mut().rev().find(|r| r.2 == 0))
+                    {
+                        if r.0 == p {
+                            r.2 = id;
+                        }
+                    }
+                    self.count_active(&d);
+                    sink.event(&Event::Banned {
+                        decision: d,
+                        id,
+                        latency,
+                    });
+                }
+                Err(e) => sink.event(&Event::Trouble(format!(
+                    "recording the ban of {:?}: {e}",
+                    d.target
+                ))),
+            }
+        }
+    }
+
+    /// A neighbourhood ban: the prefix in the roll-up list, less what is allowlisted.
+    fn ban_prefix(&mut self, p: Prefix, detector: &str) -> Result<(), String> {
+        let mut set = PrefixSet::new();
+        set.insert(p);
+        let (rest, _carved) = self.allow.carve(&set, false);
+        let parts = rest.prefixes();
+        if parts.is_empty() {
+            return Err(format!("{p} is allowlisted whole"));
+        }
+        self.enforcer
+            .block(
+                &list(ROLLUP_LIST),
+                &parts,
+                Some(&format!("guard: {detector}")),
+                &self.allow,
+                false,
+                &Silent,
+            )
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    /// Saves an observer's position (after what it read before was decided).
+    pub fn save_position(&mut self, observer: &str, position: &str) -> Result<(), String> {
+        self.store
+            .set_position(observer, position)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Runs until `stop` is set (SIGTERM): messages from the observers in batches, a tick
+    /// every [`TICK`], systemd told READY once restored and pinged for its watchdog.
+    /// Never removes a ban on the way out: the kernel expires them.
+    pub fn run(
+        &mut self,
+        rx: Receiver<Msg>,
+        stop: &AtomicBool,
+        notify: Option<&Notify>,
+        watchdog: Option<Duration>,
+        sink: &mut dyn Sink,
+    ) {
+        if let Some(n) = notify {
+            n.send("READY=1\nSTATUS=guarding");
+        }
+        let mut next_tick = Instant::now() + TICK;
+        let mut next_ping = watchdog.map(|w| Instant::now() + w);
+        while !stop.load(Ordering::Relaxed) {
+            let wait = next_tick
+                .saturating_duration_since(Instant::now())
+                .min(Duration::from_millis(200));
+            let mut msgs = Vec::new();
+            match rx.recv_timeout(wait) {
+                Ok(m) => msgs.push(m),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            while msgs.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(m) => msgs.push(m),
+                    Err(_) => break,
+                }
+            }
+            self.handle(msgs, sink);
+            let now = Instant::now();
+            if now >= next_tick {
+                self.tick(now_secs(), sink);
+                next_tick = now + TICK;
+            }
+            if let (Some(n), Some(at), Some(w)) = (notify, next_ping, watchdog) {
+                if now >= at {
+                    n.send("WATCHDOG=1");
+                    next_ping = Some(now + w);
+                }
+            }
+        }
+        if let Some(n) = notify {
+            n.send("STOPPING=1");
+        }
+    }
+
+    /// One batch of messages: observations decided together, positions saved after.
+    pub fn handle(&mut self, msgs: Vec<Msg>, sink: &mut dyn Sink) {
+        let mut batch = Vec::new();
+        let mut positions: Vec<(String, String)> = Vec::new();
+        for m in msgs {
+            match m {
+                Msg::Seen { obs, now, at } => batch.push((obs, now, at)),
+                Msg::Position { observer, position } => {
+                    positions.retain(|(o, _)| *o != observer);
+                    positions.push((observer, position));
+                }
+                Msg::Lines {
+                    read,
+                    not_understood,
+                } => sink.lines(read, not_understood),
+                Msg::Scanned { sockets } => sink.scanned(sockets),
+                Msg::Trouble(t) => sink.event(&Event::Trouble(t)),
+            }
+        }
+        self.decide(batch, sink);
+        for (o, p) in positions {
+            if let Err(e) = self.save_position(&o, &p) {
+                sink.event(&Event::Trouble(format!("saving the position of {o}: {e}")));
+            }
+        }
+    }
+}
