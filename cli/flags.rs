@@ -82,7 +82,8 @@ pub enum Command {
     /// Rewrite an iptables script or save file: runs of per-address DROP/REJECT rules
     /// become one set and one `-m set` rule each, with the same verdict for every packet.
     Import(crate::cmd::import::ImportArgs),
-    /// The guard: for now `check-log`, which shows what rampart finds in a log.
+    /// The guard: `run` (the daemon: bans floods and abusers within a second, explains
+    /// every ban, forgets nothing across restarts) and `check-log` (what it finds in a log).
     #[command(subcommand)]
     Guard(GuardCommand),
     /// Look up the country of addresses, one by one or in bulk with counts per country.
@@ -319,6 +320,15 @@ pub enum PolicyCommand {
 /// `rampart guard`.
 #[derive(Debug, Subcommand)]
 pub enum GuardCommand {
+    /// Run the guard daemon in the foreground (systemd's rampart-guard.service, the lab):
+    /// watches sockets, conntrack, the kernel's own bans and the logs of the policy's
+    /// [guard] table, bans in the kernel's timed sets, records every decision under the
+    /// state directory. SIGTERM stops it; bans stay in the kernel.
+    #[command(after_help = "Examples:
+  rampart guard run
+  rampart guard run --policy ./rampart.toml --state-dir /tmp/state
+  systemctl start rampart-guard")]
+    Run(GuardRunArgs),
     /// Read a log with rampart's parsers, as fail2ban-regex does for fail2ban: each event
     /// line (kind, address), each line not understood, then a summary (lines, events, top
     /// addresses) and the throughput.
@@ -328,6 +338,21 @@ pub enum GuardCommand {
   rampart guard check-log /var/log/nginx/access.log --source nginx-access --quiet
   rampart guard check-log /var/log/auth.log --json | jq -r .addr | sort | uniq -c")]
     CheckLog(CheckLogArgs),
+}
+
+/// `rampart guard run`.
+#[derive(Debug, Args)]
+pub struct GuardRunArgs {
+    /// The policy file whose [guard] table configures the guard (default
+    /// /etc/rampart/rampart.toml).
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Read log files without a saved position from their first line (default: from
+    /// their end, as a daemon's first start on a big log should).
+    #[arg(long)]
+    pub from_start: bool,
+    #[command(flatten)]
+    pub state: StateArgs,
 }
 
 /// `rampart guard check-log`.

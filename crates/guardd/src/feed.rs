@@ -99,6 +99,36 @@ pub struct Feeds {
     pub kernel_ban_secs: HashMap<String, u32>,
     /// The ban time of a limit missing from `kernel_ban_secs`.
     pub default_kernel_ban_secs: u32,
+    /// Where a log file without a saved position is read from.
+    pub start: Start,
+}
+
+impl Feeds {
+    /// In words, for the start-up line: `sockets every 500 ms, conntrack, NFLOG group 5,
+    /// /var/log/auth.log (sshd)`.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(d) = self.sockets {
+            parts.push(format!("sockets every {} ms", d.as_millis()));
+        }
+        if self.conntrack {
+            parts.push("conntrack".to_string());
+        }
+        if let Some(g) = self.nflog_group {
+            parts.push(format!("kernel bans on NFLOG group {g}"));
+        }
+        for l in &self.logs {
+            parts.push(format!("{} ({})", l.path.display(), l.source));
+        }
+        for j in &self.journals {
+            parts.push(format!("journal {} ({})", j.unit, j.source));
+        }
+        if parts.is_empty() {
+            "nothing".to_string()
+        } else {
+            parts.join(", ")
+        }
+    }
 }
 
 impl Default for Feeds {
@@ -111,6 +141,7 @@ impl Default for Feeds {
             nflog_group: Some(5),
             kernel_ban_secs: HashMap::new(),
             default_kernel_ban_secs: 3600,
+            start: Start::End,
         }
     }
 }
@@ -182,7 +213,10 @@ impl Observers {
                 .and_then(|p| serde_json::from_str::<Position>(p).ok());
             let (feed, tx, stop) = (feed.clone(), tx.clone(), stop.clone());
             let thread = name.clone();
-            o.spawn(&thread, move || follow_file(feed, saved, name, tx, stop))?;
+            let start = feeds.start;
+            o.spawn(&thread, move || {
+                follow_file(feed, saved, start, name, tx, stop)
+            })?;
         }
         for feed in &feeds.journals {
             let name = journal_observer(&feed.unit);
@@ -246,12 +280,13 @@ fn send(tx: &SyncSender<Msg>, m: Msg) -> bool {
 fn follow_file(
     feed: LogFeed,
     saved: Option<Position>,
+    start: Start,
     name: String,
     tx: SyncSender<Msg>,
     stop: Arc<AtomicBool>,
 ) {
     let mut follower = loop {
-        match rampart_logs::Follower::open(&feed.path, saved.as_ref(), Start::End) {
+        match rampart_logs::Follower::open(&feed.path, saved.as_ref(), start) {
             Ok(f) => break f,
             Err(e) => {
                 let _ = send(

@@ -35,6 +35,7 @@ mod daemon;
 mod feed;
 mod log;
 mod sd;
+mod serve;
 mod signals;
 
 pub use daemon::{Daemon, Engine, Event, Sink, BAN_LIST, MAX_BATCH, ROLLUP_LIST, TICK};
@@ -44,4 +45,7 @@ pub use feed::{
 };
 pub use log::{target_text, Log};
 pub use sd::{watchdog_interval, Notify};
+pub use serve::{
+    allow_ranges, feeds, serve, KernelBans, ServeError, Setup, DB_FILE, QUEUE, SOCKET_SCAN,
+};
 pub use signals::stop_flag;

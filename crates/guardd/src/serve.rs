@@ -1,0 +1,186 @@
+//! [`serve`]: the whole daemon from its settings: allowlist discovered, store opened,
+//! bans restored, observers started, the loop run until SIGTERM.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::mpsc::sync_channel;
+use std::time::Duration;
+
+use rampart_enforce::{Enforcer, Kernel};
+use rampart_guard::{GuardConfig, SqliteStore};
+use rampart_kernel::StateDir;
+use rampart_logs::Start;
+use rampart_prefix::Prefix;
+
+use crate::daemon::Daemon;
+use crate::feed::{file_observer, journal_observer, Feeds, JournalFeed, LogFeed, Observers};
+use crate::log::Log;
+use crate::sd::{watchdog_interval, Notify};
+
+/// Messages queued between the observers and the loop at most (about 100 bytes each).
+pub const QUEUE: usize = 65_536;
+/// The database under the state directory.
+pub const DB_FILE: &str = "guard.db";
+/// How often the sockets are read (sock_diag): twice a second, so that a source holding
+/// too many connections is banned within a second of crossing the limit.
+pub const SOCKET_SCAN: Duration = Duration::from_millis(500);
+
+/// The kernel's own bans (`[flood]` limits with `action = "ban"`), from the policy.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KernelBans {
+    /// The NFLOG group they are reported to.
+    pub log_group: u16,
+    /// Each limit's ban time, in seconds.
+    pub ban_secs: HashMap<String, u32>,
+    /// `[flood] ban_time`.
+    pub default_secs: u32,
+}
+
+/// What the daemon needs to start.
+#[derive(Debug, Clone)]
+pub struct Setup {
+    /// The `[guard]` table.
+    pub config: GuardConfig,
+    /// The state directory (the database, the block lists, the bans' journal).
+    pub state: StateDir,
+    /// The policy's `allow_from`, with why.
+    pub allow_from: Vec<(Prefix, String)>,
+    /// The policy's kernel bans, if it has `[flood]`.
+    pub kernel_bans: Option<KernelBans>,
+    /// `SSH_CONNECTION`, for the admin's source when sessions cannot be read.
+    pub ssh_connection: Option<String>,
+    /// Log files without a saved position are read from their first line.
+    pub from_start: bool,
+}
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The allow ranges file.
+    #[error("allow range file {path}: {message}")]
+    AllowFile {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The store.
+    #[error(transparent)]
+    Store(#[from] rampart_guard::StoreError),
+    /// Starting the observers.
+    #[error("starting the observers: {0}")]
+    Observers(std::io::Error),
+}
+
+/// The feeds the config asks for.
+pub fn feeds(config: &GuardConfig, kernel: Option<&KernelBans>, from_start: bool) -> Feeds {
+    Feeds {
+        logs: config
+            .logs
+            .iter()
+            .map(|l| LogFeed {
+                path: PathBuf::from(&l.path),
+                source: l.source,
+            })
+            .collect(),
+        journals: config
+            .journal
+            .iter()
+            .map(|j| JournalFeed {
+                unit: j.unit.clone(),
+                source: j.source,
+            })
+            .collect(),
+        sockets: config.sockets.then_some(SOCKET_SCAN),
+        conntrack: config.conntrack,
+        nflog_group: kernel
+            .filter(|_| config.kernel_bans)
+            .map(|k| k.log_group),
+        kernel_ban_secs: kernel.map(|k| k.ban_secs.clone()).unwrap_or_default(),
+        default_kernel_ban_secs: kernel.map(|k| k.default_secs).unwrap_or(3600),
+        start: if from_start { Start::Beginning } else { Start::End },
+    }
+}
+
+/// The config's allow ranges, its files read: each with why.
+pub fn allow_ranges(config: &GuardConfig) -> Result<Vec<(Prefix, String)>, ServeError> {
+    let mut out: Vec<(Prefix, String)> = config
+        .allow
+        .ranges
+        .iter()
+        .map(|p| (*p, "[guard] allow".to_string()))
+        .collect();
+    for f in &config.allow.files {
+        let text = std::fs::read_to_string(f).map_err(|e| ServeError::AllowFile {
+            path: f.clone(),
+            message: e.to_string(),
+        })?;
+        let ranges =
+            rampart_guard::parse_ranges(f, &text).map_err(|e| ServeError::AllowFile {
+                path: f.clone(),
+                message: e.to_string(),
+            })?;
+        out.extend(ranges.into_iter().map(|p| (p, format!("[guard] allow file {f}"))));
+    }
+    Ok(out)
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Runs the daemon until `stop` (see [`crate::stop_flag`]); returns the bans it made.
+pub fn serve(setup: Setup, stop: &AtomicBool) -> Result<u64, ServeError> {
+    let mut log = Log::new();
+    let mut extra = setup.allow_from.clone();
+    extra.extend(allow_ranges(&setup.config)?);
+    let (allow, warnings) =
+        rampart_enforce::discover_allowlist(setup.ssh_connection.as_deref(), extra);
+    for w in warnings {
+        log.line(4, &format!("warning: {w}"));
+    }
+    let never: Vec<(Prefix, String)> = allow
+        .entries
+        .iter()
+        .map(|a| (a.prefix, a.why.clone()))
+        .collect();
+    let db = setup.state.path(DB_FILE);
+    let store = SqliteStore::open(&db)?;
+    let engine = rampart_guard::Guard::new(setup.config.clone(), never);
+    let enforcer = Enforcer::new(setup.state.clone(), Kernel::default());
+    let mut daemon = Daemon::new(engine, store, enforcer, allow);
+    let restored = daemon.restore(now_secs())?;
+    let feeds = feeds(
+        &setup.config,
+        setup.kernel_bans.as_ref(),
+        setup.from_start,
+    );
+    let mut names: Vec<String> = feeds.logs.iter().map(|l| file_observer(&l.path)).collect();
+    names.extend(feeds.journals.iter().map(|j| journal_observer(&j.unit)));
+    let positions = daemon.positions(&names);
+    let (tx, rx) = sync_channel(QUEUE);
+    let observers = Observers::start(&feeds, &positions, tx).map_err(ServeError::Observers)?;
+    log.line(
+        6,
+        &format!(
+            "guard started: {restored} running decisions restored, database {}, watching {}",
+            db.display(),
+            feeds.describe()
+        ),
+    );
+    let notify = Notify::from_env();
+    daemon.run(rx, stop, notify.as_ref(), watchdog_interval(), &mut log);
+    observers.stop();
+    log.line(
+        6,
+        &format!(
+            "guard stopped after {} bans; the kernel keeps every running ban",
+            log.bans
+        ),
+    );
+    Ok(log.bans)
+}
