@@ -11,7 +11,7 @@ use rampart_logs::{
 };
 use serde::Serialize;
 
-use crate::flags::{CheckLogArgs, GuardCommand, LogSource};
+use crate::flags::{CheckLogArgs, GuardCommand, GuardRunArgs, LogSource};
 
 /// How much of a line not understood is shown.
 const EXCERPT: usize = 80;
@@ -19,8 +19,61 @@ const EXCERPT: usize = 80;
 /// Runs a `rampart guard` subcommand.
 pub fn run(command: GuardCommand) -> Result<ExitCode> {
     match command {
+        GuardCommand::Run(args) => daemon(args),
         GuardCommand::CheckLog(args) => check_log(args),
     }
+}
+
+/// `rampart guard run`: the policy's [guard] table and what the daemon needs from the
+/// rest of the policy (`allow_from`, the `[flood]` bans), then rampart_guardd::serve.
+fn daemon(args: GuardRunArgs) -> Result<ExitCode> {
+    // First, before any thread exists: SIGTERM and SIGINT become a flag.
+    let stop = rampart_guardd::stop_flag().context("blocking SIGTERM")?;
+    let state = super::apply::state_dir(&args.state)?;
+    let path = args
+        .policy
+        .clone()
+        .unwrap_or_else(|| std::path::PathBuf::from(rampart_policy::DEFAULT_PATH));
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read policy file {}", path.display()))?;
+    let file = path.display().to_string();
+    let config = match rampart_guard::GuardConfig::from_policy(&file, &text) {
+        Ok(Some(c)) if c.enabled => c,
+        Ok(_) => {
+            eprintln!("rampart: {file} has no [guard] table (or enabled = false): nothing to guard");
+            // Under systemd: started, and done.
+            if let Some(n) = rampart_guardd::Notify::from_env() {
+                n.send("READY=1\nSTATUS=[guard] is not enabled");
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        Err(errors) => {
+            eprintln!("{errors}");
+            eprintln!("the guard was not started");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let policy = rampart_policy::Policy::parse(&rampart_ruleset::Source::new(file.clone(), text))?;
+    let allow_from = policy
+        .allow_from
+        .iter()
+        .map(|a| (a.prefix, format!("policy allow_from ({file})")))
+        .collect();
+    let kernel_bans = policy.flood.as_ref().map(|f| rampart_guardd::KernelBans {
+        log_group: f.log_group,
+        ban_secs: Default::default(),
+        default_secs: f.ban_time,
+    });
+    let setup = rampart_guardd::Setup {
+        config,
+        state,
+        allow_from,
+        kernel_bans,
+        ssh_connection: std::env::var("SSH_CONNECTION").ok(),
+        from_start: args.from_start,
+    };
+    rampart_guardd::serve(setup, &stop)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn source(s: LogSource) -> Source {

@@ -17,6 +17,50 @@ pub fn policy_script(loaded: &policy::Loaded) -> Result<PolicyScript> {
     PolicyScript::compile(&loaded.compiled.ruleset, loaded.origin.clone())
 }
 
+/// Starts the guard when the policy enables `[guard]`: the systemd unit on a host that
+/// runs it with the default paths, else says the command.
+fn start_guard(args: &UpArgs) -> Result<()> {
+    let Some(path) = args.policy.clone().or_else(|| {
+        let p = std::path::PathBuf::from(rampart_policy::DEFAULT_PATH);
+        p.exists().then_some(p)
+    }) else {
+        return Ok(());
+    };
+    let text = std::fs::read_to_string(&path)?;
+    let file = path.display().to_string();
+    let enabled = match rampart_guard::GuardConfig::from_policy(&file, &text) {
+        Ok(Some(c)) => c.enabled,
+        Ok(None) => false,
+        Err(errors) => {
+            say(&format!("warning: the guard was not started: {errors}"))?;
+            return Ok(());
+        }
+    };
+    if !enabled {
+        return Ok(());
+    }
+    let default_paths = args.policy.as_deref().is_none_or(|p| {
+        p == std::path::Path::new(rampart_policy::DEFAULT_PATH)
+    }) && args.state.state_dir.is_none()
+        && std::env::var_os(rampart_kernel::STATE_DIR_ENV).is_none();
+    match rampart_guardd::start_unit(default_paths) {
+        rampart_guardd::Started::Unit => say(&format!(
+            "guard: {} started (journalctl -u {} to follow it)",
+            rampart_guardd::UNIT,
+            rampart_guardd::UNIT
+        )),
+        rampart_guardd::Started::NotStarted(why) => say(&format!(
+            "guard: not started as a service ({why}); run: rampart guard run --policy {} {}",
+            path.display(),
+            args.state
+                .state_dir
+                .as_ref()
+                .map(|d| format!("--state-dir {}", d.display()))
+                .unwrap_or_default()
+        )),
+    }
+}
+
 /// Runs `rampart up`.
 pub fn run(args: UpArgs) -> Result<ExitCode> {
     let state = state_dir(&args.state)?;
@@ -47,6 +91,7 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
     };
     let code = apply_script(&state, &script, None, false, confirm)?;
     if code == ExitCode::SUCCESS {
+        start_guard(&args)?;
         if let Some(admins) = super::block::flood_admins(&state)? {
             if !admins.is_empty() {
                 let list: Vec<String> = admins.iter().map(|a| a.to_string()).collect();

@@ -37,6 +37,7 @@ mod log;
 mod sd;
 mod serve;
 mod signals;
+mod unit;
 
 pub use daemon::{Daemon, Engine, Event, Sink, BAN_LIST, MAX_BATCH, ROLLUP_LIST, TICK};
 pub use feed::{
@@ -49,3 +50,4 @@ pub use serve::{
     allow_ranges, feeds, serve, KernelBans, ServeError, Setup, DB_FILE, QUEUE, SOCKET_SCAN,
 };
 pub use signals::stop_flag;
+pub use unit::{start_unit, Started, UNIT};
