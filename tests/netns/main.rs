@@ -18,6 +18,7 @@ mod collapse;
 mod diff;
 mod flood;
 mod flood_lab;
+mod guard;
 mod harden;
 mod lab;
 mod lab_flood;

@@ -38,7 +38,25 @@ pub trait Engine {
     /// Decisions due at `now` without a new observation (roll-ups, windows).
     fn tick(&mut self, now: u64) -> Vec<Decision>;
     /// After a restart: the decisions still running (bans known, offences remembered).
-    fn restore(&mut self, active: &[StoredDecision]);
+    fn restore(&mut self, active: &[StoredDecision], now: u64);
+    /// An administrator lifted the ban on `target` (`rampart bans unban`): it may be
+    /// banned again.
+    fn lifted(&mut self, target: &Target);
+}
+
+impl Engine for rampart_guard::Guard {
+    fn observe(&mut self, obs: &Observation, now: u64) -> Vec<Decision> {
+        rampart_guard::Guard::observe(self, obs, now)
+    }
+    fn tick(&mut self, now: u64) -> Vec<Decision> {
+        rampart_guard::Guard::tick(self, now)
+    }
+    fn restore(&mut self, active: &[StoredDecision], now: u64) {
+        rampart_guard::Guard::restore(self, active, now)
+    }
+    fn lifted(&mut self, target: &Target) {
+        rampart_guard::Guard::lifted(self, target)
+    }
 }
 
 /// Something the daemon did or saw, for its log, the metrics and the notices.
@@ -88,9 +106,14 @@ pub struct Daemon<E: Engine, S: DecisionStore> {
     enforcer: Enforcer,
     allow: Allowlist,
     rollups: Vec<(Prefix, u64, i64)>,
-    active_by_detector: HashMap<String, u64>,
-    active_until: Vec<(u64, String)>,
+    /// The running decisions by store id: target, expiry, detector.
+    running: HashMap<i64, (Target, u64, String)>,
+    next_sync: u64,
 }
+
+/// How often the store is read for bans an administrator lifted (`rampart bans unban`),
+/// in seconds.
+pub const SYNC_SECS: u64 = 5;
 
 fn now_secs() -> u64 {
     std::time::SystemTime::now()
@@ -112,8 +135,8 @@ impl<E: Engine, S: DecisionStore> Daemon<E, S> {
             enforcer,
             allow,
             rollups: Vec::new(),
-            active_by_detector: HashMap::new(),
-            active_until: Vec::new(),
+            running: HashMap::new(),
+            next_sync: 0,
         }
     }
 
@@ -141,12 +164,13 @@ impl<E: Engine, S: DecisionStore> Daemon<E, S> {
     /// holds keeps it: nothing is ever removed first). Returns how many.
     pub fn restore(&mut self, now: u64) -> Result<usize, rampart_guard::StoreError> {
         let active = self.store.active(now)?;
-        self.engine.restore(&active);
+        self.engine.restore(&active, now);
         let mut rebans: Vec<(IpAddr, Duration)> = Vec::new();
         let mut expired_rollups = Vec::new();
         for s in &active {
             let d = &s.decision;
-            self.count_active(d);
+            self.running
+                .insert(s.id, (d.target, d.until, d.reason.detector.clone()));
             let left = Duration::from_secs(d.until.saturating_sub(now).max(1));
             match (d.target, d.origin) {
                 // The kernel's own bans live in the policy's sets, which `up` keeps.
@@ -189,29 +213,53 @@ impl<E: Engine, S: DecisionStore> Daemon<E, S> {
         Ok(active.len())
     }
 
-    fn count_active(&mut self, d: &Decision) {
-        *self
-            .active_by_detector
-            .entry(d.reason.detector.clone())
-            .or_default() += 1;
-        self.active_until.push((d.until, d.reason.detector.clone()));
-    }
-
-    fn expire_counts(&mut self, now: u64) {
-        let mut gone = Vec::new();
-        self.active_until.retain(|(until, det)| {
-            if *until <= now {
-                gone.push(det.clone());
-                false
-            } else {
-                true
+    /// Forgets expired decisions; every [`SYNC_SECS`], tells the engine of the ones an
+    /// administrator lifted (and takes lifted roll-ups out of their list).
+    fn sync_running(&mut self, now: u64, sink: &mut dyn Sink) {
+        self.running.retain(|_, (_, until, _)| *until > now);
+        if now < self.next_sync {
+            return;
+        }
+        self.next_sync = now + SYNC_SECS;
+        let active: std::collections::HashSet<i64> = match self.store.active(now) {
+            Ok(a) => a.iter().map(|s| s.id).collect(),
+            Err(e) => {
+                sink.event(&Event::Trouble(format!("reading the running bans: {e}")));
+                return;
             }
-        });
-        for det in gone {
-            if let Some(n) = self.active_by_detector.get_mut(&det) {
-                *n = n.saturating_sub(1);
+        };
+        let lifted: Vec<(i64, Target)> = self
+            .running
+            .iter()
+            .filter(|(id, _)| !active.contains(id))
+            .map(|(id, (t, _, _))| (*id, *t))
+            .collect();
+        let mut prefixes = Vec::new();
+        for (id, target) in lifted {
+            self.running.remove(&id);
+            self.engine.lifted(&target);
+            if let Target::Prefix(p) = target {
+                self.rollups.retain(|r| r.2 != id);
+                prefixes.push(p);
             }
         }
+        if !prefixes.is_empty() {
+            if let Err(e) =
+                self.enforcer
+                    .unblock(&prefixes, Some(&list(ROLLUP_LIST)), &Silent, now)
+            {
+                sink.event(&Event::Trouble(format!("lifting roll-ups: {e}")));
+            }
+        }
+    }
+
+    /// The bans running, by detector.
+    pub fn running_by_detector(&self) -> HashMap<String, u64> {
+        let mut out: HashMap<String, u64> = HashMap::new();
+        for (_, _, det) in self.running.values() {
+            *out.entry(det.clone()).or_default() += 1;
+        }
+        out
     }
 
     /// Feeds `batch` to the engine and carries out what it decides.
@@ -252,8 +300,8 @@ impl<E: Engine, S: DecisionStore> Daemon<E, S> {
                 Err(e) => sink.event(&Event::Trouble(format!("lifting roll-ups: {e}"))),
             }
         }
-        self.expire_counts(now);
-        sink.active(&self.active_by_detector);
+        self.sync_running(now, sink);
+        sink.active(&self.running_by_detector());
     }
 
     /// Enforces `decided` (kernel first, one transaction per ban time and detector), then
@@ -350,7 +398,8 @@ impl<E: Engine, S: DecisionStore> Daemon<E, S> {
                             r.2 = id;
                         }
                     }
-                    self.count_active(&d);
+                    self.running
+                        .insert(id, (d.target, d.until, d.reason.detector.clone()));
                     sink.event(&Event::Banned {
                         decision: d,
                         id,
