@@ -95,8 +95,12 @@ pub trait Sink {
     fn lines(&mut self, _read: u64, _not_understood: u64) {}
     /// A socket snapshot of `n` sockets was taken.
     fn scanned(&mut self, _n: u64) {}
+    /// `n` new connections were seen (conntrack NEW events).
+    fn connections(&mut self, _n: u64) {}
     /// The bans running now, by detector.
     fn active(&mut self, _by_detector: &HashMap<String, u64>) {}
+    /// The daemon stops: send what waits (a digest is not lost to a restart).
+    fn finish(&mut self) {}
 }
 
 /// The daemon's parts.
@@ -497,9 +501,15 @@ impl<E: Engine, S: DecisionStore> Daemon<E, S> {
     pub fn handle(&mut self, msgs: Vec<Msg>, sink: &mut dyn Sink) {
         let mut batch = Vec::new();
         let mut positions: Vec<(String, String)> = Vec::new();
+        let mut new_connections = 0;
         for m in msgs {
             match m {
-                Msg::Seen { obs, now, at } => batch.push((obs, now, at)),
+                Msg::Seen { obs, now, at } => {
+                    if matches!(obs, Observation::NewConnection { .. }) {
+                        new_connections += 1;
+                    }
+                    batch.push((obs, now, at))
+                }
                 Msg::Position { observer, position } => {
                     positions.retain(|(o, _)| *o != observer);
                     positions.push((observer, position));
@@ -511,6 +521,9 @@ impl<E: Engine, S: DecisionStore> Daemon<E, S> {
                 Msg::Scanned { sockets } => sink.scanned(sockets),
                 Msg::Trouble(t) => sink.event(&Event::Trouble(t)),
             }
+        }
+        if new_connections > 0 {
+            sink.connections(new_connections);
         }
         self.decide(batch, sink);
         for (o, p) in positions {

@@ -37,6 +37,7 @@ mod log;
 mod sd;
 mod serve;
 mod signals;
+mod sinks;
 mod unit;
 
 pub use daemon::{Daemon, Engine, Event, Sink, BAN_LIST, MAX_BATCH, ROLLUP_LIST, TICK};
@@ -50,4 +51,5 @@ pub use serve::{
     allow_ranges, feeds, serve, KernelBans, ServeError, Setup, DB_FILE, QUEUE, SOCKET_SCAN,
 };
 pub use signals::stop_flag;
+pub use sinks::{notice, notify_config, Metrics, NotifySetupError, Notices, Sinks};
 pub use unit::{start_unit, Started, UNIT};

@@ -2,7 +2,6 @@
 //! sentence, with the syslog priority prefix (`<4>`) that journald reads when standard
 //! error is the journal (`JOURNAL_STREAM` set), so `journalctl -p warning` works.
 
-use std::collections::HashMap;
 use std::io::Write;
 
 use rampart_guard::Target;
@@ -38,13 +37,19 @@ impl Log {
 
     /// One line at syslog `priority` (3 error, 4 warning, 5 notice, 6 info).
     pub fn line(&self, priority: u8, text: &str) {
-        let mut err = std::io::stderr().lock();
-        let _ = if self.journal {
-            writeln!(err, "<{priority}>{text}")
-        } else {
-            writeln!(err, "{text}")
-        };
+        line(self.journal, priority, text);
     }
+}
+
+/// One line on standard error, with the priority prefix when `journal`; for threads
+/// that have no [`Log`] (the notifier's).
+pub fn line(journal: bool, priority: u8, text: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = if journal {
+        writeln!(err, "<{priority}>{text}")
+    } else {
+        writeln!(err, "{text}")
+    };
 }
 
 impl Sink for Log {
@@ -84,6 +89,4 @@ impl Sink for Log {
         self.lines.0 += read;
         self.lines.1 += not_understood;
     }
-
-    fn active(&mut self, _by_detector: &HashMap<String, u64>) {}
 }

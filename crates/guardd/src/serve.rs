@@ -13,9 +13,10 @@ use rampart_kernel::StateDir;
 use rampart_logs::Start;
 use rampart_prefix::Prefix;
 
-use crate::daemon::Daemon;
+use crate::daemon::{Daemon, Sink};
 use crate::feed::{file_observer, journal_observer, Feeds, JournalFeed, LogFeed, Observers};
 use crate::log::Log;
+use crate::sinks::{notify_config, Metrics, Notices, Sinks};
 use crate::sd::{watchdog_interval, Notify};
 
 /// Messages queued between the observers and the loop at most (about 100 bytes each).
@@ -71,6 +72,17 @@ pub enum ServeError {
     /// Starting the observers.
     #[error("starting the observers: {0}")]
     Observers(std::io::Error),
+    /// The metrics address.
+    #[error("[guard.metrics] listen {addr}: {source}")]
+    Metrics {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The notices.
+    #[error(transparent)]
+    Notify(#[from] crate::sinks::NotifySetupError),
 }
 
 /// The feeds the config asks for.
@@ -172,15 +184,50 @@ pub fn serve(setup: Setup, stop: &AtomicBool) -> Result<u64, ServeError> {
             feeds.describe()
         ),
     );
+    let mut sinks = Sinks {
+        log,
+        others: Vec::new(),
+    };
+    let metrics_server = match setup.config.metrics {
+        Some(addr) => {
+            let registry = rampart_metrics::Registry::new();
+            sinks.others.push(Box::new(Metrics::new(&registry)));
+            let server = rampart_metrics::MetricsServer::start(registry, addr)
+                .map_err(|source| ServeError::Metrics { addr, source })?;
+            sinks.log.line(
+                6,
+                &format!("metrics on http://{}/metrics", server.local_addr()),
+            );
+            Some(server)
+        }
+        None => None,
+    };
+    let notifier = match notify_config(&setup.config.notify)? {
+        Some(c) => {
+            let journal = std::env::var_os("JOURNAL_STREAM").is_some();
+            let n = rampart_notify::Notifier::start(c, move |e| {
+                crate::log::line(journal, 5, &e.to_string())
+            })
+            .map_err(|e| crate::sinks::NotifySetupError(e.to_string()))?;
+            Some(n)
+        }
+        None => None,
+    };
+    if let Some(n) = notifier {
+        sinks.others.push(Box::new(Notices(Some(n))));
+    }
     let notify = Notify::from_env();
-    daemon.run(rx, stop, notify.as_ref(), watchdog_interval(), &mut log);
+    daemon.run(rx, stop, notify.as_ref(), watchdog_interval(), &mut sinks);
     observers.stop();
-    log.line(
+    // The notices still waiting go out now (a digest is not lost to a restart).
+    sinks.finish();
+    let bans = sinks.log.bans;
+    if let Some(m) = metrics_server {
+        m.stop();
+    }
+    sinks.log.line(
         6,
-        &format!(
-            "guard stopped after {} bans; the kernel keeps every running ban",
-            log.bans
-        ),
+        &format!("guard stopped after {bans} bans; the kernel keeps every running ban"),
     );
-    Ok(log.bans)
+    Ok(bans)
 }
