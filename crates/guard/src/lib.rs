@@ -14,19 +14,32 @@
 //!        notices (digest mail, webhook), metrics                        positions, history
 //! ```
 //!
-//! Central types: [`Observation`] (what an observer saw, stamped by the caller),
+//! Central types: [`GuardConfig`] (the `[guard]` table of the policy file), [`Guard`] (the
+//! engine: `observe`, `tick`, `restore`), [`Observation`] (what an observer saw, stamped by the caller),
 //! [`Decision`] (a ban with [`Reason`], [`Evidence`], [`Origin`], start and expiry) and
-//! [`DecisionStore`] (where decisions and observer positions persist). The core never
+//! [`DecisionStore`] (where decisions and observer positions persist; [`SqliteStore`] is
+//! the embedded one). The core never
 //! reads the clock or does I/O: `now` is passed in (seconds since the epoch), which keeps
 //! it testable with a simulated clock. The guard never depends on the simulator, the
 //! compiler or the ruleset parser.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod config;
+mod decide;
 mod decision;
+mod detect;
 mod observation;
 mod store;
 
+pub use config::{ConfigError, ConfigErrors, GuardConfig};
+pub use decide::{human_secs, Guard, GuardStats};
 pub use decision::{Decision, Evidence, Origin, Reason, Target};
-pub use observation::{LogSource, Observation, SourceCount};
-pub use store::{DecisionStore, StoreError, StoredDecision};
+pub use detect::{
+    Crossing, Detector, DetectorStats, Detectors, Finding, RateTable, MAX_SAMPLE, TABLE_BUDGET,
+};
+pub use observation::{LogSource, Observation, SourceCount, MAX_EVIDENCE_LINE};
+pub use store::{
+    sqlite::{BUSY_TIMEOUT, DEFAULT_PATH},
+    DecisionStore, SqliteStore, StoreError, StoredDecision,
+};
