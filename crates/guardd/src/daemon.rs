@@ -59,6 +59,19 @@ impl Engine for rampart_guard::Guard {
     }
 }
 
+/// A [`DecisionStore`] that records many decisions in one transaction (a flood's bans
+/// are recorded at the kernel's pace, not one commit each).
+pub trait BatchStore: DecisionStore {
+    /// Records `ds` in one transaction; their ids in order.
+    fn record_all(&mut self, ds: &[Decision]) -> Result<Vec<i64>, rampart_guard::StoreError>;
+}
+
+impl BatchStore for rampart_guard::SqliteStore {
+    fn record_all(&mut self, ds: &[Decision]) -> Result<Vec<i64>, rampart_guard::StoreError> {
+        self.record_batch(ds)
+    }
+}
+
 /// Something the daemon did or saw, for its log, the metrics and the notices.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
@@ -104,7 +117,7 @@ pub trait Sink {
 }
 
 /// The daemon's parts.
-pub struct Daemon<E: Engine, S: DecisionStore> {
+pub struct Daemon<E: Engine, S: BatchStore> {
     engine: E,
     store: S,
     enforcer: Enforcer,
@@ -130,7 +143,7 @@ fn list(name: &str) -> ListName {
     ListName::new(name).expect("a valid list name")
 }
 
-impl<E: Engine, S: DecisionStore> Daemon<E, S> {
+impl<E: Engine, S: BatchStore> Daemon<E, S> {
     /// The daemon over `engine`, `store`, `enforcer` and what must never be banned.
     pub fn new(engine: E, store: S, enforcer: Enforcer, allow: Allowlist) -> Daemon<E, S> {
         Daemon {
@@ -388,33 +401,36 @@ impl<E: Engine, S: DecisionStore> Daemon<E, S> {
                 }
             }
         }
-        for (i, (d, at)) in decided.into_iter().enumerate() {
-            if !done[i] {
-                continue;
+        let in_kernel = Instant::now();
+        let (enforced, at): (Vec<Decision>, Vec<Instant>) = decided
+            .into_iter()
+            .zip(done)
+            .filter(|(_, ok)| *ok)
+            .map(|(d, _)| d)
+            .unzip();
+        let ids = match self.store.record_all(&enforced) {
+            Ok(ids) => ids,
+            Err(e) => {
+                sink.event(&Event::Trouble(format!(
+                    "recording {} bans (they are in the kernel): {e}",
+                    enforced.len()
+                )));
+                return;
             }
-            let latency = at.elapsed();
-            match self.store.record(&d) {
-                Ok(id) => {
-                    if let (Target::Prefix(p), Some(r)) =
-                        (d.target, self.rollups.iter_mut().rev().find(|r| r.2 == 0))
-                    {
-                        if r.0 == p {
-                            r.2 = id;
-                        }
-                    }
-                    self.running
-                        .insert(id, (d.target, d.until, d.reason.detector.clone()));
-                    sink.event(&Event::Banned {
-                        decision: d,
-                        id,
-                        latency,
-                    });
+        };
+        for ((d, at), id) in enforced.into_iter().zip(at).zip(ids) {
+            if let Target::Prefix(p) = d.target {
+                if let Some(r) = self.rollups.iter_mut().rev().find(|r| r.0 == p && r.2 == 0) {
+                    r.2 = id;
                 }
-                Err(e) => sink.event(&Event::Trouble(format!(
-                    "recording the ban of {:?}: {e}",
-                    d.target
-                ))),
             }
+            self.running
+                .insert(id, (d.target, d.until, d.reason.detector.clone()));
+            sink.event(&Event::Banned {
+                latency: in_kernel.saturating_duration_since(at),
+                decision: d,
+                id,
+            });
         }
     }
 

@@ -40,7 +40,7 @@ mod signals;
 mod sinks;
 mod unit;
 
-pub use daemon::{Daemon, Engine, Event, Sink, BAN_LIST, MAX_BATCH, ROLLUP_LIST, TICK};
+pub use daemon::{BatchStore, Daemon, Engine, Event, Sink, BAN_LIST, MAX_BATCH, ROLLUP_LIST, TICK};
 pub use feed::{
     count_inbound, file_observer, journal_observer, kernel_ban, log_observation, Feeds,
     JournalFeed, LogFeed, Msg, Observers, BAN_LOG_PREFIX, EVIDENCE_BYTES,

@@ -129,7 +129,7 @@ pub fn allow_ranges(config: &GuardConfig) -> Result<Vec<(Prefix, String)>, Serve
             message: e.to_string(),
         })?;
         let ranges =
-            rampart_guard::parse_ranges(f, &text).map_err(|e| ServeError::AllowFile {
+            rampart_guard::config::parse_ranges(f, &text).map_err(|e| ServeError::AllowFile {
                 path: f.clone(),
                 message: e.to_string(),
             })?;
@@ -147,7 +147,7 @@ fn now_secs() -> u64 {
 
 /// Runs the daemon until `stop` (see [`crate::stop_flag`]); returns the bans it made.
 pub fn serve(setup: Setup, stop: &AtomicBool) -> Result<u64, ServeError> {
-    let mut log = Log::new();
+    let log = Log::new();
     let mut extra = setup.allow_from.clone();
     extra.extend(allow_ranges(&setup.config)?);
     let (allow, warnings) =
