@@ -40,7 +40,9 @@ fn daemon(args: GuardRunArgs) -> Result<ExitCode> {
     let config = match rampart_guard::GuardConfig::from_policy(&file, &text) {
         Ok(Some(c)) if c.enabled => c,
         Ok(_) => {
-            eprintln!("rampart: {file} has no [guard] table (or enabled = false): nothing to guard");
+            eprintln!(
+                "rampart: {file} has no [guard] table (or enabled = false): nothing to guard"
+            );
             // Under systemd: started, and done.
             if let Some(n) = rampart_guardd::Notify::from_env() {
                 n.send("READY=1\nSTATUS=[guard] is not enabled");

@@ -39,9 +39,11 @@ fn start_guard(args: &UpArgs) -> Result<()> {
     if !enabled {
         return Ok(());
     }
-    let default_paths = args.policy.as_deref().is_none_or(|p| {
-        p == std::path::Path::new(rampart_policy::DEFAULT_PATH)
-    }) && args.state.state_dir.is_none()
+    let default_paths = args
+        .policy
+        .as_deref()
+        .is_none_or(|p| p == std::path::Path::new(rampart_policy::DEFAULT_PATH))
+        && args.state.state_dir.is_none()
         && std::env::var_os(rampart_kernel::STATE_DIR_ENV).is_none();
     match rampart_guardd::start_unit(default_paths) {
         rampart_guardd::Started::Unit => say(&format!(

@@ -34,7 +34,10 @@ struct GuardProc {
 impl GuardProc {
     fn start(mut cmd: std::process::Command, state: &Path, policy: &Path) -> GuardProc {
         static RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let log = state.join(format!("guard-{}.log", RUNS.fetch_add(1, Ordering::Relaxed)));
+        let log = state.join(format!(
+            "guard-{}.log",
+            RUNS.fetch_add(1, Ordering::Relaxed)
+        ));
         std::fs::create_dir_all(state).unwrap();
         let file = std::fs::File::create(&log).unwrap();
         let child = cmd
@@ -174,8 +177,14 @@ fn kernel_ban(ns: &str, ip: IpAddr) -> Option<Duration> {
     let ip2 = ip;
     run_in_named(ns, move || {
         let mut c = SetClient::open().ok()?;
-        let set = SetRef::inet("rampart_bans", if ip2.is_ipv4() { "ban_4" } else { "ban_6" });
-        c.get(&set, ip2).ok().flatten().map(|e| e.expires.unwrap_or_default())
+        let set = SetRef::inet(
+            "rampart_bans",
+            if ip2.is_ipv4() { "ban_4" } else { "ban_6" },
+        );
+        c.get(&set, ip2)
+            .ok()
+            .flatten()
+            .map(|e| e.expires.unwrap_or_default())
     })
 }
 
@@ -199,8 +208,10 @@ impl BanWatch {
                 let deadline = Instant::now() + Duration::from_secs(60);
                 while !flag.load(Ordering::Relaxed) && Instant::now() < deadline {
                     for (i, ip) in ips.iter().enumerate() {
-                        let set =
-                            SetRef::inet("rampart_bans", if ip.is_ipv4() { "ban_4" } else { "ban_6" });
+                        let set = SetRef::inet(
+                            "rampart_bans",
+                            if ip.is_ipv4() { "ban_4" } else { "ban_6" },
+                        );
                         let banned = matches!(c.get(&set, *ip), Ok(Some(_)));
                         match (banned, first[i]) {
                             (true, None) => first[i] = Some(Instant::now()),
@@ -293,7 +304,10 @@ fn connection_floods_are_banned_within_a_second_and_roll_up_to_their_24() {
     for (i, a) in attackers.iter().enumerate() {
         let at = first[i].unwrap_or_else(|| panic!("{a} was never banned:\n{}", guard.log()));
         let reaction = at.duration_since(t0).saturating_sub(crossing);
-        eprintln!("{a}: banned {:?} after the flood began, {reaction:?} after crossing", at - t0);
+        eprintln!(
+            "{a}: banned {:?} after the flood began, {reaction:?} after crossing",
+            at - t0
+        );
         assert!(
             reaction < Duration::from_secs(1),
             "{a} banned {reaction:?} after crossing:\n{}",
@@ -306,7 +320,10 @@ fn connection_floods_are_banned_within_a_second_and_roll_up_to_their_24() {
     assert!(probe.success_rate >= 0.99, "legit client: {probe:?}");
     guard.wait_log("the /24 roll-up", |l| l.contains("ban 192.0.2.0/24"));
     let list = rampart(&lab, &files, &["block", "list"]);
-    assert!(list.contains(ATTACKER1) && list.contains(ATTACKER2), "{list}");
+    assert!(
+        list.contains(ATTACKER1) && list.contains(ATTACKER2),
+        "{list}"
+    );
     assert!(list.contains("192.0.2.0/24"), "{list}");
     assert!(!list.contains("198.51.100.21"), "{list}");
     let log = guard.log();
@@ -356,8 +373,16 @@ fn an_allowlisted_attacker_is_never_banned() {
     std::thread::sleep(Duration::from_millis(1500));
     let (first, _) = watch.finish();
     assert!(first[0].is_some(), "attacker1 not banned:\n{}", guard.log());
-    assert!(first[1].is_none(), "the allowlisted attacker was banned:\n{}", guard.log());
-    assert!(!guard.log().contains(&format!("ban {ATTACKER2}")), "{}", guard.log());
+    assert!(
+        first[1].is_none(),
+        "the allowlisted attacker was banned:\n{}",
+        guard.log()
+    );
+    assert!(
+        !guard.log().contains(&format!("ban {ATTACKER2}")),
+        "{}",
+        guard.log()
+    );
 }
 
 /// `kill -9` of the guard and a restart: the ban stays in the kernel throughout (checked
@@ -385,11 +410,16 @@ fn kill_9_and_restart_keep_every_ban_and_its_expiry() {
     guard.kill9();
     std::thread::sleep(Duration::from_millis(500));
     let restarted = guard_in_lab(&lab, &files);
-    restarted.wait_log("the restore", |l| l.contains("1 running decisions restored"));
+    restarted.wait_log("the restore", |l| {
+        l.contains("1 running decisions restored")
+    });
     std::thread::sleep(Duration::from_millis(300));
     let (first, gaps) = watch.finish();
     assert!(first[0].is_some());
-    assert_eq!(gaps[0], 0, "the ban went missing across kill -9 and restart");
+    assert_eq!(
+        gaps[0], 0,
+        "the ban went missing across kill -9 and restart"
+    );
     let after = kernel_ban(&server, a1).expect("still banned");
     // About a second went by: the expiry runs on, it was neither reset nor lost.
     assert!(after <= before, "{after:?} > {before:?}");
@@ -488,7 +518,10 @@ fn sshd_failures_get_the_source_banned_at_the_threshold() {
                 "root",
                 "192.0.2.1",
                 &wrong,
-                &["PreferredAuthentications=password", "NumberOfPasswordPrompts=1"],
+                &[
+                    "PreferredAuthentications=password",
+                    "NumberOfPasswordPrompts=1",
+                ],
             )
             .spawn()
             .unwrap(),

@@ -261,9 +261,9 @@ impl<E: Engine, S: BatchStore> Daemon<E, S> {
             }
         }
         if !prefixes.is_empty() {
-            if let Err(e) =
-                self.enforcer
-                    .unblock(&prefixes, Some(&list(ROLLUP_LIST)), &Silent, now)
+            if let Err(e) = self
+                .enforcer
+                .unblock(&prefixes, Some(&list(ROLLUP_LIST)), &Silent, now)
             {
                 sink.event(&Event::Trouble(format!("lifting roll-ups: {e}")));
             }

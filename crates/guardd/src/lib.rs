@@ -51,5 +51,5 @@ pub use serve::{
     allow_ranges, feeds, serve, KernelBans, ServeError, Setup, DB_FILE, QUEUE, SOCKET_SCAN,
 };
 pub use signals::stop_flag;
-pub use sinks::{notice, notify_config, Metrics, NotifySetupError, Notices, Sinks};
+pub use sinks::{notice, notify_config, Metrics, Notices, NotifySetupError, Sinks};
 pub use unit::{start_unit, Started, UNIT};

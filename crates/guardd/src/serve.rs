@@ -16,8 +16,8 @@ use rampart_prefix::Prefix;
 use crate::daemon::{Daemon, Sink};
 use crate::feed::{file_observer, journal_observer, Feeds, JournalFeed, LogFeed, Observers};
 use crate::log::Log;
-use crate::sinks::{notify_config, Metrics, Notices, Sinks};
 use crate::sd::{watchdog_interval, Notify};
+use crate::sinks::{notify_config, Metrics, Notices, Sinks};
 
 /// Messages queued between the observers and the loop at most (about 100 bytes each).
 pub const QUEUE: usize = 65_536;
@@ -106,12 +106,14 @@ pub fn feeds(config: &GuardConfig, kernel: Option<&KernelBans>, from_start: bool
             .collect(),
         sockets: config.sockets.then_some(SOCKET_SCAN),
         conntrack: config.conntrack,
-        nflog_group: kernel
-            .filter(|_| config.kernel_bans)
-            .map(|k| k.log_group),
+        nflog_group: kernel.filter(|_| config.kernel_bans).map(|k| k.log_group),
         kernel_ban_secs: kernel.map(|k| k.ban_secs.clone()).unwrap_or_default(),
         default_kernel_ban_secs: kernel.map(|k| k.default_secs).unwrap_or(3600),
-        start: if from_start { Start::Beginning } else { Start::End },
+        start: if from_start {
+            Start::Beginning
+        } else {
+            Start::End
+        },
     }
 }
 
@@ -133,7 +135,11 @@ pub fn allow_ranges(config: &GuardConfig) -> Result<Vec<(Prefix, String)>, Serve
                 path: f.clone(),
                 message: e.to_string(),
             })?;
-        out.extend(ranges.into_iter().map(|p| (p, format!("[guard] allow file {f}"))));
+        out.extend(
+            ranges
+                .into_iter()
+                .map(|p| (p, format!("[guard] allow file {f}"))),
+        );
     }
     Ok(out)
 }
@@ -166,11 +172,7 @@ pub fn serve(setup: Setup, stop: &AtomicBool) -> Result<u64, ServeError> {
     let enforcer = Enforcer::new(setup.state.clone(), Kernel::default());
     let mut daemon = Daemon::new(engine, store, enforcer, allow);
     let restored = daemon.restore(now_secs())?;
-    let feeds = feeds(
-        &setup.config,
-        setup.kernel_bans.as_ref(),
-        setup.from_start,
-    );
+    let feeds = feeds(&setup.config, setup.kernel_bans.as_ref(), setup.from_start);
     let mut names: Vec<String> = feeds.logs.iter().map(|l| file_observer(&l.path)).collect();
     names.extend(feeds.journals.iter().map(|j| journal_observer(&j.unit)));
     let positions = daemon.positions(&names);

@@ -102,11 +102,7 @@ impl Metrics {
                 "New connections seen as conntrack NEW events.",
                 &[],
             ),
-            lines: r.counter(
-                "rampart_guard_log_lines_total",
-                "Log lines read.",
-                &[],
-            ),
+            lines: r.counter("rampart_guard_log_lines_total", "Log lines read.", &[]),
             not_understood: r.counter(
                 "rampart_guard_log_lines_not_understood_total",
                 "Log lines that should have been an event and were not understood.",
