@@ -221,3 +221,43 @@ fn check_log_reads_standard_input() {
         out.stdout
     );
 }
+
+/// `rampart guard run` with a mistake in `[guard]`: the error names the file, line and
+/// column and the key, the daemon does not start, and nothing is written (no database
+/// under the state directory). Never reaches the kernel: it stops at the config.
+#[test]
+fn guard_run_reports_a_config_error_with_line_and_column_and_changes_nothing() {
+    let policy = Temp::new(
+        "bad-guard.toml",
+        b"profile = \"webserver\"\n\n[guard]\nban_time = \"10m\"\n[guard.connections]\nlimt = 150\n",
+    );
+    let state = root().join(format!("target/cli-tests-guard/{}-state", std::process::id()));
+    let _ = std::fs::remove_dir_all(&state);
+    let out = rampart(&[
+        "guard",
+        "run",
+        "--policy",
+        policy.path(),
+        "--state-dir",
+        state.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!("{}:6:1", policy.path())),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("limt"), "{}", out.stderr);
+    assert!(out.stderr.contains("the guard was not started"), "{}", out.stderr);
+    assert!(!state.exists(), "the state directory was created");
+}
+
+/// A policy without `[guard]`: nothing to guard, said, exit 0 (the service then stays
+/// inactive rather than failing).
+#[test]
+fn guard_run_without_a_guard_table_says_so_and_exits() {
+    let policy = Temp::new("no-guard.toml", b"profile = \"webserver\"\n");
+    let out = rampart(&["guard", "run", "--policy", policy.path(), "--state-dir", "/nonexistent/rampart"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("no [guard] table"), "{}", out.stderr);
+}
