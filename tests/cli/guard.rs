@@ -231,7 +231,10 @@ fn guard_run_reports_a_config_error_with_line_and_column_and_changes_nothing() {
         "bad-guard.toml",
         b"profile = \"webserver\"\n\n[guard]\nban_time = \"10m\"\n[guard.connections]\nlimt = 150\n",
     );
-    let state = root().join(format!("target/cli-tests-guard/{}-state", std::process::id()));
+    let state = root().join(format!(
+        "target/cli-tests-guard/{}-state",
+        std::process::id()
+    ));
     let _ = std::fs::remove_dir_all(&state);
     let out = rampart(&[
         "guard",
@@ -248,7 +251,11 @@ fn guard_run_reports_a_config_error_with_line_and_column_and_changes_nothing() {
         out.stderr
     );
     assert!(out.stderr.contains("limt"), "{}", out.stderr);
-    assert!(out.stderr.contains("the guard was not started"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("the guard was not started"),
+        "{}",
+        out.stderr
+    );
     assert!(!state.exists(), "the state directory was created");
 }
 
@@ -257,7 +264,14 @@ fn guard_run_reports_a_config_error_with_line_and_column_and_changes_nothing() {
 #[test]
 fn guard_run_without_a_guard_table_says_so_and_exits() {
     let policy = Temp::new("no-guard.toml", b"profile = \"webserver\"\n");
-    let out = rampart(&["guard", "run", "--policy", policy.path(), "--state-dir", "/nonexistent/rampart"]);
+    let out = rampart(&[
+        "guard",
+        "run",
+        "--policy",
+        policy.path(),
+        "--state-dir",
+        "/nonexistent/rampart",
+    ]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stderr.contains("no [guard] table"), "{}", out.stderr);
 }

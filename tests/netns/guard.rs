@@ -558,3 +558,189 @@ fn sshd_failures_get_the_source_banned_at_the_threshold() {
     let log = guard.log();
     assert!(log.contains("detector=sshd"), "{log}");
 }
+
+fn sshd_failure(n: u32, src: &str) -> String {
+    format!(
+        "Dec  6 18:00:{:02} web1 sshd[{}]: Failed password for root from {src} port {} ssh2\n",
+        n % 60,
+        900 + n,
+        40000 + n
+    )
+}
+
+fn append(path: &Path, text: &str) {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+/// The sshd log is rotated while failures keep coming, by rename and then by
+/// copytruncate: the guard's count of each source is exact across both (the fifth
+/// failure bans, the fourth does not: no line missed, none counted twice).
+#[test]
+fn log_rotation_mid_attack_misses_and_double_counts_nothing() {
+    if !require(&[Need::Root, Need::Tool("nft")]) {
+        return;
+    }
+    let ns = Netns::fresh("gd-rot");
+    let files = Files::new(ns.name(), "");
+    let log = files.state.join("auth.log");
+    std::fs::write(
+        &files.policy,
+        format!(
+            "[guard]\nconntrack = false\nsockets = false\n[[guard.log]]\npath = \"{}\"\nsource = \"sshd\"\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(&log, "").unwrap();
+    let guard = GuardProc::start(
+        ns.command(env!("CARGO_BIN_EXE_rampart")),
+        &files.state,
+        &files.policy,
+    );
+    let (a, b, c) = ("192.0.2.1", "192.0.2.2", "192.0.2.3");
+    let banned = |s: &str| kernel_ban(ns.name(), ip(s)).is_some();
+    let settle = || std::thread::sleep(Duration::from_millis(400));
+    let mut n = 0;
+    let mut fail = |src: &str, k: u32| {
+        for _ in 0..k {
+            n += 1;
+            append(&log, &sshd_failure(n, src));
+        }
+    };
+    fail(a, 4);
+    fail(b, 3);
+    settle();
+    assert!(!banned(a) && !banned(b), "{}", guard.log());
+    // Rotation by rename: the old file keeps a last line written after the rename (a
+    // daemon still holding it), then the new file.
+    let rotated = files.state.join("auth.log.1");
+    std::fs::rename(&log, &rotated).unwrap();
+    append(&rotated, &sshd_failure(99, b));
+    fail(c, 2);
+    settle();
+    assert!(!banned(b), "B has 4 failures:\n{}", guard.log());
+    fail(a, 1);
+    settle();
+    assert!(
+        banned(a),
+        "A's fifth failure, after the rename, was missed:\n{}",
+        guard.log()
+    );
+    // Copytruncate: copied, then emptied in place; the follower must not read the copy's
+    // lines again.
+    std::fs::copy(&log, files.state.join("auth.log.2")).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&log)
+        .unwrap();
+    fail(c, 2);
+    settle();
+    assert!(!banned(c), "C has 4 failures:\n{}", guard.log());
+    assert!(!banned(b), "B has 4 failures:\n{}", guard.log());
+    fail(b, 1);
+    fail(c, 1);
+    settle();
+    assert!(banned(b), "B's fifth failure was missed:\n{}", guard.log());
+    assert!(banned(c), "C's fifth failure was missed:\n{}", guard.log());
+    let log_text = guard.log();
+    for s in [a, b, c] {
+        assert_eq!(
+            log_text.matches(&format!("ban {s} ")).count(),
+            1,
+            "{s} banned once:\n{log_text}"
+        );
+    }
+}
+
+/// The digest of the bans reaches a real SMTP listener (aiosmtpd) and `/metrics`, scraped,
+/// counts the ban, its detection latency and the sockets observed.
+#[test]
+fn a_digest_mail_goes_out_and_metrics_count_the_bans() {
+    if !require(&[Need::Root, Need::Tool("nft"), Need::Tool("aiosmtpd")]) {
+        return;
+    }
+    let lab = lab_up("gdmail");
+    let _http = lab.serve_http("server", 80).unwrap();
+    let files = Files::new(
+        lab.id(),
+        "[guard]\nconntrack = false\n[guard.connections]\nlimit = 30\n\
+         [guard.metrics]\nlisten = \"203.0.113.10:9108\"\n\
+         [guard.notify]\ninterval = 1\n\
+         [guard.notify.smtp]\nserver = \"203.0.113.10\"\nport = 2525\ntls = \"none\"\n\
+         from = \"guard@example.org\"\nto = [\"admin@example.org\"]\n",
+    );
+    let mail_log = files.state.join("smtp.out");
+    let smtp = lab
+        .command(
+            "server",
+            "aiosmtpd",
+            &["-n".into(), "-l".into(), "203.0.113.10:2525".into()],
+        )
+        .unwrap()
+        .stdout(std::fs::File::create(&mail_log).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    struct Kill(Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _smtp = Kill(smtp);
+    std::thread::sleep(Duration::from_millis(500));
+    let guard = guard_in_lab(&lab, &files);
+    lab.flood("attacker1", &connect(100, 1.0)).unwrap();
+    guard.wait_log("the ban", |l| l.contains(&format!("ban {ATTACKER1} ")));
+    let start = Instant::now();
+    loop {
+        let mail = std::fs::read_to_string(&mail_log).unwrap_or_default();
+        if mail.contains(ATTACKER1) {
+            assert!(mail.contains("admin@example.org"), "{mail}");
+            break;
+        }
+        assert!(
+            start.elapsed() < PATIENCE,
+            "no digest reached the SMTP listener:\n{mail}\n{}",
+            guard.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let text = run_in_named(lab.ns("server").unwrap(), || {
+        rampart_metrics::scrape("203.0.113.10:9108".parse().unwrap(), Duration::from_secs(2))
+    })
+    .expect("/metrics answers");
+    let m = rampart_metrics::parse(&text).expect("Prometheus text");
+    let bans = m
+        .value(
+            "rampart_guard_bans_total",
+            &[("reason", "connections"), ("origin", "detector")],
+        )
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(bans >= 1.0, "{text}");
+    let detected = m
+        .value("rampart_guard_detection_latency_seconds_count", &[])
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(detected >= 1.0, "{text}");
+    let under_1s = m
+        .value(
+            "rampart_guard_detection_latency_seconds_bucket",
+            &[("le", "1")],
+        )
+        .unwrap_or_else(|| panic!("{text}"));
+    assert_eq!(under_1s, detected, "{text}");
+    assert!(
+        m.value("rampart_guard_sockets_observed", &[])
+            .unwrap_or(0.0)
+            > 0.0,
+        "{text}"
+    );
+}
