@@ -191,9 +191,12 @@ fn kernel_ban(ns: &str, ip: IpAddr) -> Option<Duration> {
 /// Watches the kernel's ban of each of `ips` from a thread in `ns`, every 10 ms, until
 /// `stop`: when each was first seen banned, and whether a ban once seen ever went
 /// missing.
+/// When each address was first seen banned, and how many polls found a ban gone.
+type Watched = (Vec<Option<Instant>>, Vec<u32>);
+
 struct BanWatch {
     stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<(Vec<Option<Instant>>, Vec<u32>)>>,
+    thread: Option<std::thread::JoinHandle<Watched>>,
 }
 
 impl BanWatch {
@@ -230,7 +233,7 @@ impl BanWatch {
         }
     }
 
-    fn finish(mut self) -> (Vec<Option<Instant>>, Vec<u32>) {
+    fn finish(mut self) -> Watched {
         self.stop.store(true, Ordering::Relaxed);
         self.thread.take().unwrap().join().unwrap()
     }

@@ -163,18 +163,31 @@ fn now_secs() -> u64 {
         .unwrap_or(0)
 }
 
+/// What one log line gives the guard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LineObservation {
+    /// An event against an address.
+    Seen(Observation),
+    /// Nothing to count (no event, or an event naming a host name, not an address).
+    Nothing,
+    /// Not understood (counted).
+    NotUnderstood,
+}
+
 /// The observation of an event line, if it names an address.
-pub fn log_observation(source: Source, line: &[u8]) -> Result<Option<Observation>, ()> {
-    let parsed = source.parse(line);
-    match parsed {
-        rampart_logs::Parsed::Event(e) => Ok(e.addr().map(|addr| Observation::Log {
-            source: log_source(source),
-            kind: e.kind,
-            addr,
-            line: escape(line, EVIDENCE_BYTES),
-        })),
-        rampart_logs::Parsed::NotEvent => Ok(None),
-        rampart_logs::Parsed::NotUnderstood(_) => Err(()),
+pub fn log_observation(source: Source, line: &[u8]) -> LineObservation {
+    match source.parse(line) {
+        rampart_logs::Parsed::Event(e) => match e.addr() {
+            Some(addr) => LineObservation::Seen(Observation::Log {
+                source: log_source(source),
+                kind: e.kind,
+                addr,
+                line: escape(line, EVIDENCE_BYTES),
+            }),
+            None => LineObservation::Nothing,
+        },
+        rampart_logs::Parsed::NotEvent => LineObservation::Nothing,
+        rampart_logs::Parsed::NotUnderstood(_) => LineObservation::NotUnderstood,
     }
 }
 
@@ -310,9 +323,9 @@ fn follow_file(
             read += 1;
             match line {
                 Line::Text(t) => match log_observation(feed.source, t) {
-                    Ok(Some(obs)) => batch.push(obs),
-                    Ok(None) => {}
-                    Err(()) => bad += 1,
+                    LineObservation::Seen(obs) => batch.push(obs),
+                    LineObservation::Nothing => {}
+                    LineObservation::NotUnderstood => bad += 1,
                 },
                 Line::Overlong(_) => bad += 1,
             }
@@ -414,14 +427,14 @@ fn follow_journal(
             let now = now_secs();
             let at = Instant::now();
             let (read, bad) = match log_observation(feed.source, &entry.message) {
-                Ok(Some(obs)) => {
+                LineObservation::Seen(obs) => {
                     if !send(&tx, Msg::Seen { obs, now, at }) {
                         return;
                     }
                     (1, 0)
                 }
-                Ok(None) => (1, 0),
-                Err(()) => (1, 1),
+                LineObservation::Nothing => (1, 0),
+                LineObservation::NotUnderstood => (1, 1),
             };
             let _ = send(
                 &tx,
@@ -658,7 +671,8 @@ mod tests {
     #[test]
     fn log_lines_become_observations_with_bounded_evidence() {
         let line = b"Dec  6 18:00:00 web1 sshd[812]: Failed password for root from 192.0.2.9 port 4711 ssh2";
-        let Ok(Some(Observation::Log { addr, line: ev, .. })) = log_observation(Source::Sshd, line)
+        let LineObservation::Seen(Observation::Log { addr, line: ev, .. }) =
+            log_observation(Source::Sshd, line)
         else {
             panic!()
         };
@@ -666,7 +680,9 @@ mod tests {
         assert!(ev.contains("Failed password"));
         let mut long = line.to_vec();
         long.extend(std::iter::repeat_n(b'x', 5000));
-        if let Ok(Some(Observation::Log { line, .. })) = log_observation(Source::Sshd, &long) {
+        if let LineObservation::Seen(Observation::Log { line, .. }) =
+            log_observation(Source::Sshd, &long)
+        {
             assert!(line.len() <= EVIDENCE_BYTES + 8, "{}", line.len());
         }
         assert_eq!(
@@ -674,7 +690,7 @@ mod tests {
                 Source::Sshd,
                 b"sshd[1]: Accepted password for a from 192.0.2.1 port 2 ssh2"
             ),
-            Ok(None)
+            LineObservation::Nothing
         );
     }
 }

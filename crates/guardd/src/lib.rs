@@ -43,7 +43,7 @@ mod unit;
 pub use daemon::{BatchStore, Daemon, Engine, Event, Sink, BAN_LIST, MAX_BATCH, ROLLUP_LIST, TICK};
 pub use feed::{
     count_inbound, file_observer, journal_observer, kernel_ban, log_observation, Feeds,
-    JournalFeed, LogFeed, Msg, Observers, BAN_LOG_PREFIX, EVIDENCE_BYTES,
+    JournalFeed, LineObservation, LogFeed, Msg, Observers, BAN_LOG_PREFIX, EVIDENCE_BYTES,
 };
 pub use log::{target_text, Log};
 pub use sd::{watchdog_interval, Notify};
