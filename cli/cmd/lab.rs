@@ -2,6 +2,7 @@
 
 mod demo;
 mod flood;
+mod guard_step;
 
 use std::io::{ErrorKind, Write};
 use std::process::ExitCode;

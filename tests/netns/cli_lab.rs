@@ -150,6 +150,15 @@ fn check_report(report: &str) {
         report.contains("client served: yes; closed port refused: yes"),
         "{report}"
     );
+    // The guard step: both attackers banned within a second, the client served.
+    assert!(
+        report.contains("flooders banned within a second: yes"),
+        "{report}"
+    );
+    assert!(
+        report.contains("rampart bans explain 192.0.2.31:"),
+        "{report}"
+    );
     let line = |needle: &str| {
         report
             .lines()

@@ -195,7 +195,26 @@ pub fn run(prefix: &str, keep: bool) -> Result<ExitCode> {
         writeln!(out, "{}", line.text)?;
     }
 
-    // 4. Down.
+    // 4. The guard: attackers flood, are banned within a second, the client is served.
+    let mut guarded = None;
+    if have_tool("nft") {
+        let exe = std::env::current_exe().context("finding the rampart binary")?;
+        let step = super::guard_step::run(&lab, &exe)?;
+        for l in &step.lines {
+            writeln!(out, "{l}")?;
+        }
+        if !step.ok {
+            failed += 1;
+        }
+        guarded = Some(step.ok);
+    } else {
+        writeln!(
+            out,
+            "  guard   skipped: it bans through nftables, and `nft` is not installed"
+        )?;
+    }
+
+    // 5. Down.
     if reused || keep {
         lab.keep();
         writeln!(
@@ -216,11 +235,12 @@ pub fn run(prefix: &str, keep: bool) -> Result<ExitCode> {
     }
     writeln!(
         out,
-        "result: {} of {} checks as expected; client served: {}; closed port refused: {}  ({} in all)",
-        CHECKS.len() - failed,
-        CHECKS.len(),
+        "result: {} of {} checks as expected; client served: {}; closed port refused: {}; flooders banned within a second: {}  ({} in all)",
+        CHECKS.len() + usize::from(guarded.is_some()) - failed,
+        CHECKS.len() + usize::from(guarded.is_some()),
         yes_no(served),
         yes_no(refused),
+        guarded.map(yes_no).unwrap_or("skipped"),
         ms(started.elapsed())
     )?;
     Ok(if failed == 0 {
@@ -346,7 +366,7 @@ fn host(role: &str) -> Result<&'static Host> {
     topology::host(role).with_context(|| format!("no host {role} in the lab topology"))
 }
 
-fn ms(d: Duration) -> String {
+pub(super) fn ms(d: Duration) -> String {
     let ms = d.as_secs_f64() * 1000.0;
     if ms < 10.0 {
         format!("{ms:.1} ms")

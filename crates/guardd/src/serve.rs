@@ -167,6 +167,13 @@ pub fn serve(setup: Setup, stop: &AtomicBool) -> Result<u64, ServeError> {
         .map(|a| (a.prefix, a.why.clone()))
         .collect();
     let db = setup.state.path(DB_FILE);
+    // The state directory, root's only, as `up` makes it (a first start may come first).
+    std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+        .create(setup.state.root())
+        .map_err(|e| rampart_guard::StoreError {
+            path: setup.state.root().display().to_string(),
+            message: format!("cannot create the state directory: {e}"),
+        })?;
     let store = SqliteStore::open(&db)?;
     let engine = rampart_guard::Guard::new(setup.config.clone(), never);
     let enforcer = Enforcer::new(setup.state.clone(), Kernel::default());

@@ -466,6 +466,20 @@ impl Lab {
             .map_err(|_| io::Error::other("the HTTP client thread panicked"))?
     }
 
+    /// Run `f` on a new thread inside `role`'s namespace (a kernel watcher, a client of
+    /// one's own); join the handle for its result.
+    pub fn spawn_in<T, F>(
+        &self,
+        role: &str,
+        f: F,
+    ) -> io::Result<std::thread::JoinHandle<io::Result<T>>>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> io::Result<T> + Send + 'static,
+    {
+        Ok(in_ns(self.ns(role)?.to_owned(), f))
+    }
+
     /// Start the lab HTTP server in `role`, on `[::]:port` (IPv4 too); it
     /// stops when the returned value is dropped.
     pub fn serve_http(&self, role: &str, port: u16) -> io::Result<HttpServer> {
