@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use rampart_policy::{Compiled, Policy, PolicyErrors, Profile, DEFAULT_PATH};
-use rampart_ruleset::{print_sets, to_human, to_save_all, Source};
+use rampart_ruleset::{print_sets, to_human, to_save_all};
 
 use crate::flags::{PolicyCommand, ShowFormat};
 
@@ -36,9 +36,9 @@ pub fn load(file: Option<&Path>) -> Result<Loaded> {
             origin: format!("{DEFAULT_PATH} does not exist: using the built-in webserver profile"),
         });
     } else {
-        let text = std::fs::read_to_string(&path)
+        let source = crate::input::read_trusted(&path)
             .with_context(|| format!("cannot read policy file {}", path.display()))?;
-        Policy::parse(&Source::new(path.display().to_string(), text))?
+        Policy::parse(&source)?
     };
     let compiled = compile(&policy)?;
     Ok(Loaded {
@@ -49,7 +49,12 @@ pub fn load(file: Option<&Path>) -> Result<Loaded> {
 }
 
 fn compile(policy: &Policy) -> Result<Compiled> {
-    Ok(policy.to_ruleset(|p| std::fs::read_to_string(p))?)
+    // Imports become the firewall too: the same trust check and limits as the policy.
+    Ok(policy.to_ruleset(|p| {
+        crate::input::read_trusted(Path::new(p))
+            .map(|s| s.text().to_string())
+            .map_err(|e| std::io::Error::other(format!("{e:#}")))
+    })?)
 }
 
 /// Runs `rampart policy ...`.

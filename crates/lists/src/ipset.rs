@@ -36,7 +36,7 @@ pub fn read_ipset(
     // entry, so counting them bounds the entries before anything is parsed.
     let mut text = String::new();
     let mut adds = 0usize;
-    let read = for_each_line(input, opts.max_bytes, |_, line| {
+    let read = for_each_line(input, &opts, |_, line| {
         if line.trim_start().starts_with("add ") {
             adds += 1;
             if adds > opts.max_entries {

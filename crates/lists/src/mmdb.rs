@@ -59,9 +59,11 @@ pub fn read_mmdb_limited(
             limit: MAX_INPUT_BYTES,
         });
     }
+    let name = &rampart_safeio::escaped(name);
+    // The reader's messages may quote bytes of the file: shortened and escaped.
     let format = |e: maxminddb::MaxMindDbError| MmdbError::Format {
         name: name.to_string(),
-        reason: e.to_string(),
+        reason: rampart_safeio::excerpt(&e.to_string(), 4 * crate::EXCERPT_CHARS),
     };
     let reader = maxminddb::Reader::from_source(bytes).map_err(format)?;
     let mut items = Vec::new();
