@@ -117,11 +117,22 @@ pub fn parse_source(source: &Source, format: Format, lenient: bool) -> Result<Pa
         Format::Save => parse_save(source, opts),
     }
     .map_err(|e| anyhow::anyhow!("{e}"))?;
-    for repair in &parsed.repairs {
+    // At most MAX_ERRORS of each, then a count: a million pasted dashes are a million
+    // repairs.
+    let n = rampart_safeio::MAX_ERRORS;
+    for repair in parsed.repairs.iter().take(n) {
         eprintln!("repaired: {}", repair.describe(source));
     }
-    for note in &parsed.notes {
+    for note in parsed.notes.iter().take(n) {
         eprintln!("note: {note}");
+    }
+    for (count, what) in [
+        (parsed.repairs.len(), "repairs"),
+        (parsed.notes.len(), "notes"),
+    ] {
+        if count > n {
+            eprintln!("... and {} more {what}", count - n);
+        }
     }
     Ok(parsed)
 }

@@ -69,7 +69,7 @@ pub fn run(command: PolicyCommand) -> Result<ExitCode> {
                 Err(e) => match e.downcast_ref::<PolicyErrors>() {
                     Some(errors) => {
                         eprintln!("{errors}");
-                        eprintln!("{} error(s); the policy was not changed", errors.0.len());
+                        eprintln!("{} error(s); the policy was not changed", errors.total());
                         return Ok(ExitCode::FAILURE);
                     }
                     None => return Err(e),

@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 
-use crate::error::{ErrorKind, ParseError, ParseErrors};
+use crate::error::{Collected, ErrorKind, ParseError, ParseErrors};
 use crate::span::{Source, Span};
 
 /// How to split.
@@ -23,6 +23,8 @@ pub struct LexOptions {
     pub shell: bool,
     /// Repair typographic characters instead of refusing them.
     pub lenient: bool,
+    /// Keep every error, not the first few (see `ParseOptions::all_errors`).
+    pub all_errors: bool,
 }
 
 /// A word after quote removal and variable expansion.
@@ -57,7 +59,7 @@ impl Repair {
     pub fn describe(&self, source: &Source) -> String {
         format!(
             "{}:{}:{}: read {} as `{}`",
-            source.name(),
+            rampart_safeio::escaped(source.name()),
             self.span.line,
             self.span.col,
             describe_char(self.found),
@@ -165,13 +167,13 @@ pub fn split(source: &Source, opts: LexOptions) -> Result<Lexed, ParseErrors> {
         opts,
         vars: HashMap::new(),
         out: Lexed::default(),
-        errors: Vec::new(),
+        errors: Collected::new(opts.all_errors),
     };
     lexer.run();
     if lexer.errors.is_empty() {
         Ok(lexer.out)
     } else {
-        Err(ParseErrors(lexer.errors))
+        Err(lexer.errors.into_errors())
     }
 }
 
@@ -180,7 +182,7 @@ struct Lexer<'a> {
     opts: LexOptions,
     vars: HashMap<String, String>,
     out: Lexed,
-    errors: Vec<ParseError>,
+    errors: Collected,
 }
 
 /// Quoting state of the word being read.
@@ -484,6 +486,7 @@ mod tests {
             LexOptions {
                 shell: true,
                 lenient,
+                all_errors: false,
             },
         )?;
         Ok(lexed
@@ -543,6 +546,7 @@ mod tests {
             LexOptions {
                 shell: true,
                 lenient: true,
+                all_errors: false,
             },
         )
         .unwrap();
