@@ -398,7 +398,10 @@ mod tests {
     use super::*;
 
     fn store() -> (tempfile::TempDir, Store) {
+        use std::os::unix::fs::PermissionsExt;
         let d = tempfile::tempdir().unwrap();
+        // Private whatever the umask, which one test changes for a moment.
+        std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
         let s = Store::new(StateDir::new(d.path()));
         (d, s)
     }

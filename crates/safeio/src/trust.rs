@@ -155,6 +155,8 @@ mod tests {
     #[test]
     fn refuses_what_others_can_write() {
         let d = tempfile::tempdir().unwrap();
+        // Modes set explicitly: another test changes the process's umask for a moment.
+        chmod(d.path(), 0o700);
         let dir = d.path().join("etc");
         fs::create_dir(&dir).unwrap();
         chmod(&dir, 0o755);
