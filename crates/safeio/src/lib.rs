@@ -32,6 +32,7 @@ mod trust;
 
 pub use files::{create_private_dir, open_private, open_read, write_atomic, FileError, Private};
 pub use text::{
-    escaped, excerpt, read_text, ErrorCap, LimitError, Limits, Lines, EXCERPT_CHARS, MAX_ERRORS,
+    escaped, escaped_lines, excerpt, read_text, ErrorCap, LimitError, Limits, Lines, EXCERPT_CHARS,
+    MAX_ERRORS,
 };
 pub use trust::{check_trusted, open_trusted, TrustError, Untrusted};

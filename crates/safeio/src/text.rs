@@ -37,6 +37,20 @@ pub fn escaped(text: &str) -> String {
     out
 }
 
+/// `text` with control characters other than the newline, and bidi overrides, escaped:
+/// for multi-line output built from input (a trace, a report) that goes to a terminal.
+pub fn escaped_lines(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c == '\n' {
+            out.push(c);
+        } else {
+            push_escaped(&mut out, c);
+        }
+    }
+    out
+}
+
 /// Appends `c`, escaped when it is a control character (tab too: it is shown as `\t`
 /// so an underline below it lines up) or a bidi override or isolate.
 pub(crate) fn push_escaped(out: &mut String, c: char) {
@@ -290,6 +304,7 @@ mod tests {
         assert_eq!(excerpt("\u{202e}x", 80), "\\u{202e}x");
         assert_eq!(excerpt(&"x".repeat(100), 3), "xxx…");
         assert_eq!(escaped("a\tb\r"), "a\\tb\\r");
+        assert_eq!(escaped_lines("a\n\u{1b}b\n"), "a\n\\u{1b}b\n");
     }
 
     #[test]
