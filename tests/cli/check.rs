@@ -306,3 +306,22 @@ fn issue15_hostile_rulesets_are_bounded_and_escaped() {
     assert!(out.stderr.contains("--max-input-bytes"), "{}", out.stderr);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Issue 15: `apply` digests its inputs before parsing them: that read is bounded too
+/// (`apply --rules /dev/zero` read until memory ran out). Refused before any kernel work.
+#[test]
+fn issue15_apply_reads_its_inputs_within_the_limit() {
+    let out = rampart(&[
+        "apply",
+        "--max-input-bytes",
+        "1000000",
+        "--rules",
+        "/dev/zero",
+    ]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert_eq!(
+        out.stderr,
+        "rampart: /dev/zero: input larger than 1000000 bytes, the most rampart reads from one input\n  \
+         = hint: give --max-input-bytes N to read larger files\n"
+    );
+}
