@@ -100,7 +100,8 @@ pub fn read_mmdb_limited(
     if items.is_empty() && any_record {
         return Err(MmdbError::NoCountries {
             name: name.to_string(),
-            kind: reader.metadata().database_type.clone(),
+            // Text from the file: shortened and escaped (found by scripts/fuzz).
+            kind: rampart_safeio::excerpt(&reader.metadata().database_type, crate::EXCERPT_CHARS),
         });
     }
     Ok(Imported {
