@@ -641,6 +641,18 @@ fn list_cmd(
             })
         })?;
     }
+    // Bans the kernel made itself ([flood] limits): only when no list was named, or the
+    // name is the limit's `flood:NAME`.
+    let kernel_bans: Vec<_> = e
+        .kernel_bans()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|k| keep(Prefix::host(k.addr)))
+        .filter(|k| {
+            only.as_ref()
+                .is_none_or(|o| o.as_str() == format!("flood:{}", k.limit))
+        })
+        .collect();
     let bans = e.store().bans()?;
     let running: Vec<_> = bans
         .bans
@@ -655,6 +667,11 @@ fn list_cmd(
                 "addr": b.addr, "expires": b.expires, "list": b.list, "comment": b.comment,
                 "remaining_secs": b.expires - now,
             });
+            write!(out, "{}\n{row}", if i == 0 { "" } else { "," })?;
+        }
+        out.write_all(b"\n],\"kernel_bans\":[")?;
+        for (i, k) in kernel_bans.iter().enumerate() {
+            let row = serde_json::to_string(k)?;
             write!(out, "{}\n{row}", if i == 0 { "" } else { "," })?;
         }
         out.write_all(b"\n]}\n")?;
@@ -675,7 +692,17 @@ fn list_cmd(
             human(Duration::from_secs(b.expires - now))
         )?;
     }
-    if shown == 0 && running.is_empty() {
+    for k in &kernel_bans {
+        writeln!(
+            out,
+            "{:<12} {}  banned by the kernel (flood limit {}){}",
+            format!("flood:{}", k.limit),
+            k.addr,
+            k.limit,
+            left_text(k.expires_secs)
+        )?;
+    }
+    if shown == 0 && running.is_empty() && kernel_bans.is_empty() {
         writeln!(out, "nothing blocked")?;
     }
     out.flush()?;
@@ -702,11 +729,12 @@ fn test(addrs: &[String], json: bool, state: &StateArgs) -> Result<ExitCode> {
         writeln!(out)?;
     } else {
         for r in &rows {
-            if r.lists.is_empty() && r.ban.is_none() {
+            if r.lists.is_empty() && r.ban.is_none() && r.kernel_bans.is_empty() {
                 writeln!(out, "{}: not blocked", r.address)?;
                 continue;
             }
-            let in_kernel = r.lists.iter().any(|h| h.kernel_element.is_some())
+            let in_kernel = !r.kernel_bans.is_empty()
+                || r.lists.iter().any(|h| h.kernel_element.is_some())
                 || r.ban
                     .as_ref()
                     .is_some_and(|b| b.kernel_expires_secs.is_some());
@@ -749,6 +777,15 @@ fn test(addrs: &[String], json: bool, state: &StateArgs) -> Result<ExitCode> {
                         human(Duration::from_secs(s.max(1)))
                     )?;
                 }
+            }
+            for k in &r.kernel_bans {
+                writeln!(
+                    out,
+                    "  banned by the kernel: flood limit {} (set {}){}",
+                    k.limit,
+                    k.set,
+                    left_text(k.expires_secs)
+                )?;
             }
         }
         if rows.iter().any(|r| !r.kernel_readable) {
@@ -1012,6 +1049,24 @@ pub fn load_after(state: &StateDir) -> Result<Option<String>> {
     )))
 }
 
+/// Gives the applied policy's `[flood]` meters the admin's live SSH sources to skip (for
+/// `up`); returns them, or `None` when the policy has no `[flood]`.
+pub fn flood_admins(state: &StateDir) -> Result<Option<Vec<IpAddr>>> {
+    let ssh = std::env::var("SSH_CONNECTION").ok();
+    let admins: Vec<IpAddr> = rampart_enforce::admin_sources(ssh.as_deref())
+        .into_iter()
+        .map(|(a, _)| a)
+        .collect();
+    let mut e = Enforcer::new(state.clone(), Kernel::default());
+    Ok(e.set_flood_admins(&admins)?.then_some(admins))
+}
+
+/// Records and applies `[flood] early_drop` (for `up`); returns the interfaces absent.
+pub fn set_early_drop(state: &StateDir, devices: &[String]) -> Result<Vec<String>> {
+    let mut e = Enforcer::new(state.clone(), Kernel::default());
+    Ok(e.set_early_drop(devices)?)
+}
+
 /// The lists with their sizes and kernel state, and the running bans (for `status`).
 pub fn states(state: &StateDir) -> Result<(Vec<rampart_enforce::ListState>, usize)> {
     Ok(Enforcer::new(state.clone(), Kernel::default()).lists(super::unix_now())?)
@@ -1020,6 +1075,13 @@ pub fn states(state: &StateDir) -> Result<(Vec<rampart_enforce::ListState>, usiz
 /// `rampart down`: the block tables go too (the store keeps the lists).
 pub fn remove_from_kernel(state: &StateDir) -> Result<Vec<String>> {
     Ok(Enforcer::new(state.clone(), Kernel::default()).remove_from_kernel()?)
+}
+
+/// `, 9m58s left` for a kernel ban's expiry, empty when it has none.
+fn left_text(expires_secs: Option<u64>) -> String {
+    expires_secs
+        .map(|s| format!(", {} left", human(Duration::from_secs(s.max(1)))))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -1,12 +1,13 @@
 //! `rampart lab up|down|status|exec|demo`: the namespace lab of `rampart-lab`.
 
 mod demo;
+mod flood;
 
 use std::io::{ErrorKind, Write};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum};
 use rampart_lab::topology::{self, LAB_PREFIX};
 use rampart_lab::{have_tool, is_root, remove_lab, Lab};
 
@@ -23,6 +24,10 @@ Examples:
   sudo rampart lab up
   sudo rampart lab exec client1 -- ping -c1 203.0.113.10
   sudo rampart lab status --json
+  sudo rampart lab serve --on server --port 80 --duration 60 &
+  sudo rampart lab flood syn --from attacker1 --to server:80 --rate 20000 --duration 10 \\
+      --spoof 198.51.100.0/24
+  sudo rampart lab probe --from client1 --to server:80 --rate 50 --duration 10
   sudo rampart lab down"
 )]
 pub struct LabArgs {
@@ -65,6 +70,122 @@ pub enum LabAction {
         #[arg(long)]
         keep: bool,
     },
+    /// Flood a target from a lab namespace (SYN, connect, UDP or HTTP), paced to a rate and
+    /// bounded in packets and time; refuses to run anywhere but in the lab's namespaces.
+    Flood(FloodArgs),
+    /// Measure what a legit client sees: HTTP GETs at a rate from a role, with the success
+    /// rate, failures by kind and latency percentiles.
+    Probe(ProbeArgs),
+    /// Serve HTTP (200 and a one-line page) in a role's namespace for a while, for floods
+    /// and probes to aim at.
+    Serve(ServeArgs),
+}
+
+/// What `rampart lab flood` sends.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum FloodKindArg {
+    /// TCP SYNs from a raw socket (half-open connections; spoofable).
+    Syn,
+    /// Real TCP connections, held open until the flood ends.
+    Connect,
+    /// UDP datagrams from a raw socket (spoofable).
+    Udp,
+    /// Real HTTP GETs, one connection each.
+    Http,
+}
+
+/// `rampart lab flood`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Limits: at most 2,000,000 packets per second, 600 seconds, 60 million \
+packets, 20,000 held connections, 1,048,576 spoofed sources. Spoofed sources come only from \
+192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24 and 2001:db8::/32, never the lab's own addresses.
+
+Examples:
+  rampart lab flood syn --from attacker1 --to server:80 --rate 50000 --duration 10 \\
+      --spoof 198.51.100.0/24
+  rampart lab flood udp --from attacker2 --to server:53 -6 --rate 10000 --duration 5 --sources 500
+  rampart lab flood connect --from attacker1 --to server:80 --rate 200 --duration 30 --count 1000
+  rampart lab flood http --from attacker2 --to server:80 --rate 500 --duration 10 --json"
+)]
+pub struct FloodArgs {
+    /// What to send.
+    #[arg(value_enum)]
+    pub kind: FloodKindArg,
+    /// The role sending it (attacker1, attacker2, client1, ...).
+    #[arg(long, value_name = "ROLE")]
+    pub from: String,
+    /// The target: ROLE:PORT (server:80), ADDR:PORT or [ADDR6]:PORT.
+    #[arg(long, value_name = "TARGET")]
+    pub to: String,
+    /// Use the target role's IPv6 address.
+    #[arg(short = '6', long = "ipv6")]
+    pub ipv6: bool,
+    /// Packets (connections, requests) per second.
+    #[arg(long, value_name = "N")]
+    pub rate: u64,
+    /// Seconds to send (and, for connect, to hold the connections); fractions allowed.
+    #[arg(long, value_name = "S")]
+    pub duration: f64,
+    /// Stop after N packets (connections, requests) [default: rate × duration].
+    #[arg(long, value_name = "N")]
+    pub count: Option<u64>,
+    /// Spoof sources from this documentation prefix (repeatable; syn and udp only).
+    #[arg(long, value_name = "CIDR")]
+    pub spoof: Vec<String>,
+    /// Use N distinct spoofed sources [default: all of the --spoof prefixes, or of the
+    /// documentation ranges when --spoof is not given].
+    #[arg(long, value_name = "N")]
+    pub sources: Option<u64>,
+    /// Seed of the ports and sequence numbers.
+    #[arg(long, default_value_t = 1, hide = true)]
+    pub seed: u64,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `rampart lab probe`.
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// The role sending the requests (client1, client2, ...).
+    #[arg(long, value_name = "ROLE")]
+    pub from: String,
+    /// The server: ROLE:PORT (server:80), ADDR:PORT or [ADDR6]:PORT.
+    #[arg(long, value_name = "TARGET")]
+    pub to: String,
+    /// Use the target role's IPv6 address.
+    #[arg(short = '6', long = "ipv6")]
+    pub ipv6: bool,
+    /// Requests per second.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub rate: u64,
+    /// Seconds to send requests; fractions allowed.
+    #[arg(long, value_name = "S", default_value_t = 5.0)]
+    pub duration: f64,
+    /// Stop after N requests [default: rate × duration].
+    #[arg(long, value_name = "N")]
+    pub count: Option<u64>,
+    /// Per-request time limit, milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 2000)]
+    pub timeout: u64,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `rampart lab serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The role serving (default: server).
+    #[arg(long, value_name = "ROLE", default_value = "server")]
+    pub on: String,
+    /// The port, on every address of the role (IPv4 and IPv6).
+    #[arg(long, default_value_t = 80)]
+    pub port: u16,
+    /// Seconds to serve (at most 3600).
+    #[arg(long, value_name = "S", default_value_t = 60)]
+    pub duration: u64,
 }
 
 /// Runs `rampart lab`.
@@ -77,6 +198,9 @@ pub fn run(args: LabArgs) -> Result<ExitCode> {
         LabAction::Status { json } => status(prefix, json),
         LabAction::Exec { role, command } => exec(prefix, &role, &command),
         LabAction::Demo { keep } => demo::run(prefix, keep),
+        LabAction::Flood(a) => flood::flood(prefix, &a),
+        LabAction::Probe(a) => flood::probe(prefix, &a),
+        LabAction::Serve(a) => flood::serve(prefix, &a),
     }
 }
 

@@ -5,6 +5,8 @@ pub mod block;
 mod check;
 mod compile;
 pub mod geo;
+mod guard;
+pub mod harden;
 pub mod import;
 pub mod lab;
 mod lockout;
@@ -53,6 +55,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Lab(args) => lab::run(args),
         Command::Block(args) => block::run(args),
         Command::Geo(args) => geo::run(args),
+        Command::Guard(command) => guard::run(command),
+        Command::Harden(args) => harden::run(args),
         Command::Import(args) => import::run(args),
         Command::Completions { shell } => {
             clap_complete::generate(

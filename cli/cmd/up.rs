@@ -27,6 +27,17 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
     }
     lockout::guard(&loaded.compiled.ruleset, &state, args.force)?;
     let script = policy_script(&loaded)?;
+    let early_drop = loaded
+        .policy
+        .flood
+        .as_ref()
+        .map(|f| f.early_drop.clone())
+        .unwrap_or_default();
+    for absent in super::block::set_early_drop(&state, &early_drop)? {
+        say(&format!(
+            "warning: early_drop: no interface {absent} here; it gets its ingress chain at the next `up` or `restore` that finds it"
+        ))?;
+    }
     let confirm = match (args.confirm, args.no_confirm) {
         (Some(secs), _) => Some(secs),
         (None, true) => None,
@@ -34,5 +45,17 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
             .is_terminal()
             .then_some(DEFAULT_CONFIRM_SECS),
     };
-    apply_script(&state, &script, None, false, confirm)
+    let code = apply_script(&state, &script, None, false, confirm)?;
+    if code == ExitCode::SUCCESS {
+        if let Some(admins) = super::block::flood_admins(&state)? {
+            if !admins.is_empty() {
+                let list: Vec<String> = admins.iter().map(|a| a.to_string()).collect();
+                say(&format!(
+                    "flood limits never count the admin's SSH sources: {}",
+                    list.join(", ")
+                ))?;
+            }
+        }
+    }
+    Ok(code)
 }

@@ -9,6 +9,8 @@ mod block;
 mod check;
 mod compile;
 mod geo;
+mod guard;
+mod harden;
 mod import;
 mod otp;
 mod policy;

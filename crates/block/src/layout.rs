@@ -22,6 +22,36 @@ pub const CHAIN_PRIORITY: Priority = Priority {
     name: "filter - 10",
 };
 
+/// The policy's table (`rampart apply`), which holds the sets `[flood]` limits ban into.
+pub const POLICY_TABLE: &str = "rampart";
+/// Every `[flood]` ban set is named this, the limit's name, then `_4` or `_6`.
+pub const FLOOD_BAN_PREFIX: &str = "flood_";
+
+/// The policy-table set the kernel bans into for `[flood]` limit `limit`, per family:
+/// `flood_web_4`.
+pub fn flood_ban_set(limit: &str, v4: bool) -> String {
+    format!("{FLOOD_BAN_PREFIX}{limit}_{}", if v4 { 4 } else { 6 })
+}
+
+/// The policy-table set of the admin's SSH sources, which `[flood]` limits never count
+/// (filled by `rampart up` from the live sessions), per family: `rampart_admin_4`.
+pub fn flood_admin_set(v4: bool) -> String {
+    format!("rampart_admin_{}", if v4 { 4 } else { 6 })
+}
+
+/// The limit and family of a `[flood]` ban set's name ([`flood_ban_set`]'s inverse);
+/// `None` for other names.
+pub fn flood_ban_limit(set: &str) -> Option<(&str, bool)> {
+    let rest = set.strip_prefix(FLOOD_BAN_PREFIX)?;
+    let (limit, fam) = rest.rsplit_once('_')?;
+    let v4 = match fam {
+        "4" => true,
+        "6" => false,
+        _ => return None,
+    };
+    (!limit.is_empty()).then_some((limit, v4))
+}
+
 /// The comment of the first rule of every block table's input chain, which accepts
 /// loopback traffic.
 pub const LOOPBACK_COMMENT: &str = "rampart: loopback is never blocked";
@@ -115,6 +145,9 @@ pub fn is_block_table(table: &str) -> bool {
 pub struct Layout {
     /// The list names, sorted, without duplicates.
     pub lists: Vec<ListName>,
+    /// Interfaces whose ingress hook also drops every list's and ban's sources, before
+    /// conntrack and routing (`[flood] early_drop`), sorted.
+    pub ingress: Vec<String>,
 }
 
 /// What a block set holds.
@@ -160,10 +193,29 @@ fn drop_from(set: &str, v4: bool, comment: &str) -> Rule {
     }
 }
 
+/// The ingress chain of interface `device` in every block table: `ingress_eth0`.
+pub fn ingress_chain(device: &str) -> String {
+    let safe: String = device
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    format!("{INGRESS_PREFIX}{safe}")
+}
+
+/// Every block table's ingress chains are named this, then the interface.
+pub const INGRESS_PREFIX: &str = "ingress_";
+
+/// Ingress chains run before everything (the kernel's defragmentation hook is -400, at
+/// ingress there is none): the lowest value nft's `filter` chains commonly use.
+pub const INGRESS_PRIORITY: Priority = Priority {
+    value: -500,
+    name: "-500",
+};
+
 /// A block table: its sets and base chains that drop their sources, input first
-/// accepting loopback.
-fn block_table(name: String, sets: Vec<Set>, comment: &str) -> Table {
-    let chains = CHAINS
+/// accepting loopback, then one ingress chain per interface of `ingress`.
+fn block_table(name: String, sets: Vec<Set>, comment: &str, ingress: &[String]) -> Table {
+    let mut chains: Vec<Chain> = CHAINS
         .iter()
         .map(|(chain, hook)| {
             let mut rules = Vec::new();
@@ -190,11 +242,27 @@ fn block_table(name: String, sets: Vec<Set>, comment: &str) -> Table {
                     kind: ChainType::Filter,
                     hook: *hook,
                     priority: CHAIN_PRIORITY,
+                    device: None,
                 }),
                 rules,
             }
         })
         .collect();
+    for device in ingress {
+        chains.push(Chain {
+            name: ingress_chain(device),
+            base: Some(BaseChain {
+                kind: ChainType::Filter,
+                hook: Hook::Ingress,
+                priority: INGRESS_PRIORITY,
+                device: Some(device.clone()),
+            }),
+            rules: sets
+                .iter()
+                .map(|s| drop_from(&s.name, s.key == "ipv4_addr", comment))
+                .collect(),
+        });
+    }
     Table { name, sets, chains }
 }
 
@@ -204,11 +272,22 @@ impl Layout {
         let mut lists: Vec<ListName> = lists.into_iter().collect();
         lists.sort();
         lists.dedup();
-        Layout { lists }
+        Layout {
+            lists,
+            ingress: Vec::new(),
+        }
+    }
+
+    /// The same, also dropping at the ingress hook of `devices`.
+    pub fn with_ingress(mut self, devices: impl IntoIterator<Item = String>) -> Layout {
+        self.ingress = devices.into_iter().collect();
+        self.ingress.sort();
+        self.ingress.dedup();
+        self
     }
 
     /// The bans' table: sets `ban_4`/`ban_6` with `flags timeout`, declared empty.
-    pub fn bans_table() -> Table {
+    pub fn bans_table(&self) -> Table {
         let note = |f| format!("rampart timed bans, {f}");
         block_table(
             BANS_TABLE.into(),
@@ -217,6 +296,7 @@ impl Layout {
                 set(BAN_SET_V6.into(), false, Kind::Bans, note("IPv6")),
             ],
             BAN_COMMENT,
+            &self.ingress,
         )
     }
 
@@ -225,7 +305,7 @@ impl Layout {
     /// contents go over netlink). The split is for loading: a million keys go into a hash
     /// set 20–30 % faster than into the kernel's interval rbtree (BENCHMARKS.md), and most
     /// entries of real lists are single addresses.
-    pub fn list_table(name: &ListName) -> Table {
+    pub fn list_table(&self, name: &ListName) -> Table {
         let hosts = format!("rampart block list {name}: single addresses");
         let nets = format!("rampart block list {name}: networks and ranges");
         block_table(
@@ -237,13 +317,14 @@ impl Layout {
                 set(set_name(name, false), false, Kind::Networks, nets),
             ],
             &list_comment(name),
+            &self.ingress,
         )
     }
 
     /// Every table: the bans', then one per list.
     pub fn tables(&self) -> Vec<Table> {
-        let mut out = vec![Layout::bans_table()];
-        out.extend(self.lists.iter().map(Layout::list_table));
+        let mut out = vec![self.bans_table()];
+        out.extend(self.lists.iter().map(|l| self.list_table(l)));
         out
     }
 
@@ -333,14 +414,19 @@ mod tests {
         assert!(text.contains("\tset bl_country-cn_4h {\n\t\t# rampart block list country-cn: single addresses\n\t\ttype ipv4_addr\n\t}\n"), "{text}");
         assert!(text.contains("\t\ttype filter hook input priority filter - 10; policy accept;\n\t\tiif \"lo\" accept comment \"rampart: loopback is never blocked\"\n\t\tip saddr @bl_country-cn_4h counter drop comment \"rampart: block list country-cn\"\n\t\tip saddr @bl_country-cn_4 counter drop"), "{text}");
         assert!(!text.contains("size"));
-        let bans = Layout::create_script(&[Layout::bans_table()], &[]);
+        let bans = Layout::create_script(&[Layout::default().bans_table()], &[]);
         assert!(!bans.contains("delete table"), "{bans}");
         assert!(
             bans.contains("\t\ttype ipv6_addr\n\t\tflags timeout\n"),
             "{bans}"
         );
         assert_eq!(
-            Layout::bans_table().chain("forward").unwrap().rules.len(),
+            Layout::default()
+                .bans_table()
+                .chain("forward")
+                .unwrap()
+                .rules
+                .len(),
             2
         );
     }

@@ -82,9 +82,11 @@ mod list;
 
 pub use allow::{Allowed, Allowlist, Carved, Conflict, ConflictKind};
 pub use layout::{
-    ban_set, host_set_name, is_block_table, list_comment, list_host_set, list_set, list_table,
-    set_name, DropRule, Layout, SetId, BANS_TABLE, BAN_COMMENT, BAN_SET_V4, BAN_SET_V6, CHAINS,
-    CHAIN_PRIORITY, LIST_TABLE_PREFIX, LOOPBACK_COMMENT,
+    ban_set, flood_admin_set, flood_ban_limit, flood_ban_set, host_set_name, ingress_chain,
+    is_block_table, list_comment, list_host_set, list_set, list_table, set_name, DropRule, Layout,
+    SetId, BANS_TABLE, BAN_COMMENT, BAN_SET_V4, BAN_SET_V6, CHAINS, CHAIN_PRIORITY,
+    FLOOD_BAN_PREFIX, INGRESS_PREFIX, INGRESS_PRIORITY, LIST_TABLE_PREFIX, LOOPBACK_COMMENT,
+    POLICY_TABLE,
 };
 pub use list::{
     parse_target, Ban, Bans, List, ListError, ListName, ListSummary, Located, DEFAULT_LIST,

@@ -24,26 +24,37 @@ pub fn discover_allowlist(
         }
         Err(e) => warnings.push(format!("cannot read this host's addresses: {e}")),
     }
-    match rampart_session::discover(ssh_connection) {
-        Ok(sessions) => {
-            for s in sessions.admins {
-                a.push(
-                    Prefix::host(s.client.ip()),
-                    format!("admin SSH session to port {}", s.server.port()),
-                );
-            }
-        }
-        Err(_) => {
-            if let Some(admin) = ssh_connection.and_then(rampart_session::from_ssh_connection) {
-                a.push(
-                    Prefix::host(admin.client.ip()),
-                    "admin SSH session (SSH_CONNECTION)",
-                );
-            }
-        }
+    for (addr, why) in admin_sources(ssh_connection) {
+        a.push(Prefix::host(addr), why);
     }
     for (p, why) in extra {
         a.push(p, why);
     }
     (a, warnings)
+}
+
+/// The admin's SSH sources, each with why: sshd's live sessions over sock_diag, else
+/// `ssh_connection` (the value of `SSH_CONNECTION`).
+pub fn admin_sources(ssh_connection: Option<&str>) -> Vec<(std::net::IpAddr, String)> {
+    match rampart_session::discover(ssh_connection) {
+        Ok(sessions) => sessions
+            .admins
+            .iter()
+            .map(|s| {
+                (
+                    s.client.ip(),
+                    format!("admin SSH session to port {}", s.server.port()),
+                )
+            })
+            .collect(),
+        Err(_) => ssh_connection
+            .and_then(rampart_session::from_ssh_connection)
+            .map(|admin| {
+                vec![(
+                    admin.client.ip(),
+                    "admin SSH session (SSH_CONNECTION)".to_string(),
+                )]
+            })
+            .unwrap_or_default(),
+    }
 }

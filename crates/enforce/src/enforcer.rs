@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use rampart_block::{
     ban_set, list_host_set, list_set, list_table, Allowlist, Ban, Carved, Layout, List, ListName,
-    ListSummary, Located, BANS_TABLE,
+    ListSummary, Located, SetId, BANS_TABLE,
 };
 use rampart_kernel::StateDir;
 use rampart_prefix::{Prefix, PrefixSet};
@@ -91,6 +91,9 @@ pub struct Verdict {
     /// Its timed ban, if one runs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ban: Option<BanHit>,
+    /// Bans the kernel made by itself (`[flood]` limits of the policy).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kernel_bans: Vec<KernelBan>,
     /// Whether the kernel could be asked.
     pub kernel_readable: bool,
 }
@@ -126,6 +129,20 @@ pub struct BanHit {
     pub kernel_expires_secs: Option<u64>,
 }
 
+/// A ban the kernel made from the packet path: a `[flood]` limit of the policy saw the
+/// source cross it and added it to the limit's ban set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KernelBan {
+    /// The source.
+    pub addr: IpAddr,
+    /// The `[[flood.limit]]` that banned it.
+    pub limit: String,
+    /// The set (`inet rampart flood_NAME_4`).
+    pub set: String,
+    /// Seconds left before the kernel lifts it.
+    pub expires_secs: Option<u64>,
+}
+
 /// One list's line in `block lists`.
 #[derive(Debug, Clone, Serialize)]
 pub struct ListState {
@@ -145,6 +162,15 @@ pub struct Restored {
     pub lists: Vec<(ListName, usize)>,
     /// Timed bans re-added with the time they have left.
     pub bans: usize,
+}
+
+/// The interfaces of `devices` this network namespace has (nft refuses a chain on an
+/// absent one).
+fn present_devices(devices: Vec<String>) -> Vec<String> {
+    devices
+        .into_iter()
+        .filter(|d| nix::net::if_::if_nametoindex(d.as_str()).is_ok())
+        .collect()
 }
 
 fn display<T: std::fmt::Display, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
@@ -174,7 +200,31 @@ impl Enforcer {
     pub fn layout(&self, extra: Option<&ListName>) -> Result<Layout, Error> {
         let mut names = self.store.names()?;
         names.extend(extra.cloned());
-        Ok(Layout::new(names))
+        Ok(Layout::new(names).with_ingress(present_devices(self.store.ingress()?)))
+    }
+
+    /// Drops every list's and ban's sources also at the ingress hook of `devices` (none:
+    /// only at input and forward), from now on and after every restore: recorded in the
+    /// store, and the tables in the kernel changed in one transaction. Interfaces this
+    /// host does not have are left out (and returned), and added when they exist at a
+    /// later `up` or `restore`.
+    pub fn set_early_drop(&mut self, devices: &[String]) -> Result<Vec<String>, Error> {
+        // Nothing to record or undo: the store is not created for it.
+        if devices.is_empty() && self.store.ingress()?.is_empty() {
+            return Ok(Vec::new());
+        }
+        let _lock = self.store.lock_lists()?;
+        self.store.set_ingress(devices)?;
+        let layout = self.layout(None)?;
+        let absent: Vec<String> = devices
+            .iter()
+            .filter(|d| !layout.ingress.contains(d))
+            .cloned()
+            .collect();
+        if self.kernel.client().is_ok() {
+            self.kernel.sync_ingress(&layout)?;
+        }
+        Ok(absent)
     }
 
     /// Bans `addrs` for `ttl` from `now` (seconds since the epoch), in the kernel (one
@@ -216,8 +266,93 @@ impl Enforcer {
         Ok(bans)
     }
 
-    /// Lifts the timed bans on `addrs`; returns those that were running.
+    /// Records `admins` (the admin's SSH sources) in the applied policy's
+    /// `rampart_admin_4`/`_6` sets, which its `[flood]` limits skip; returns whether the
+    /// policy has them (no `[flood]`: nothing to do).
+    pub fn set_flood_admins(&mut self, admins: &[IpAddr]) -> Result<bool, Error> {
+        let mut any = false;
+        for v4 in [true, false] {
+            let id = SetId {
+                table: rampart_block::POLICY_TABLE.to_string(),
+                set: rampart_block::flood_admin_set(v4),
+            };
+            if !self.kernel.has_set(&id) {
+                continue;
+            }
+            any = true;
+            let mine: Vec<IpAddr> = admins
+                .iter()
+                .map(|a| rampart_prefix::unmap_addr(*a))
+                .filter(|a| a.is_ipv4() == v4)
+                .collect();
+            self.kernel.replace_addrs(&id, &mine)?;
+        }
+        Ok(any)
+    }
+
+    /// Every ban the policy's `[flood]` limits made in the kernel, set by set (one dump
+    /// each; they are bounded by the limits' `meter_size`).
+    pub fn kernel_bans(&mut self) -> Result<Vec<KernelBan>, Error> {
+        let mut out = Vec::new();
+        for id in self.kernel.flood_ban_sets()? {
+            let Some((limit, _)) = rampart_block::flood_ban_limit(&id.set) else {
+                continue;
+            };
+            let limit = limit.to_string();
+            for entry in self.kernel.elements(&id)? {
+                if let rampart_nfnl::Element::Prefix(p) = entry.element {
+                    let addr = p.addr();
+                    out.push(KernelBan {
+                        addr,
+                        limit: limit.clone(),
+                        set: id.set.clone(),
+                        expires_secs: entry.expires.map(|d| d.as_secs()),
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The kernel bans holding `ip` (one lookup per `[flood]` ban set of its family).
+    fn kernel_bans_of(&mut self, ip: IpAddr) -> Result<Vec<KernelBan>, Error> {
+        let mut out = Vec::new();
+        for id in self.kernel.flood_ban_sets()? {
+            let Some((limit, v4)) = rampart_block::flood_ban_limit(&id.set) else {
+                continue;
+            };
+            if v4 != ip.is_ipv4() {
+                continue;
+            }
+            if let Some(entry) = self.kernel.lookup(&id, ip)? {
+                out.push(KernelBan {
+                    addr: ip,
+                    limit: limit.to_string(),
+                    set: id.set.clone(),
+                    expires_secs: entry.expires.map(|d| d.as_secs()),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Lifts the timed bans on `addrs`, the kernel's own (`[flood]`) included; returns the
+    /// addresses that were banned.
     pub fn unban(&mut self, addrs: &[IpAddr], now: u64) -> Result<Vec<IpAddr>, Error> {
+        let mut kernel_lifted = Vec::new();
+        if self.kernel.client().is_ok() {
+            for a in addrs {
+                let a = rampart_prefix::unmap_addr(*a);
+                for ban in self.kernel_bans_of(a)? {
+                    let id = SetId {
+                        table: rampart_block::POLICY_TABLE.to_string(),
+                        set: ban.set,
+                    };
+                    self.kernel.remove(&id, a)?;
+                    kernel_lifted.push(a);
+                }
+            }
+        }
         let current = self.store.bans()?;
         let lifted: Vec<Ban> = addrs
             .iter()
@@ -227,10 +362,15 @@ impl Enforcer {
                 ..b.clone()
             })
             .collect();
-        let ips: Vec<IpAddr> = lifted.iter().map(|b| b.addr).collect();
+        let mut ips: Vec<IpAddr> = lifted.iter().map(|b| b.addr).collect();
         self.kernel.unban(&ips)?;
         if !lifted.is_empty() {
             self.store.record_bans(&lifted, now)?;
+        }
+        for a in kernel_lifted {
+            if !ips.contains(&a) {
+                ips.push(a);
+            }
         }
         Ok(ips)
     }
@@ -367,6 +507,7 @@ impl Enforcer {
             blocked: false,
             lists: Vec::new(),
             ban: None,
+            kernel_bans: Vec::new(),
             kernel_readable: true,
         };
         for n in self.store.names()? {
@@ -414,6 +555,10 @@ impl Enforcer {
         };
         if matches!(kernel_ban, Ok(Some(_))) {
             out.blocked = true;
+        }
+        if let Ok(hits) = self.kernel_bans_of(ip) {
+            out.blocked |= !hits.is_empty();
+            out.kernel_bans = hits;
         }
         if let Some(ban) = stored.or_else(|| {
             kernel_expires_secs.map(|s| Ban {

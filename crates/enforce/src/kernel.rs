@@ -4,7 +4,10 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use rampart_block::{ban_set, list_host_set, list_set, Layout, List, ListName, SetId};
+use rampart_block::{
+    ban_set, flood_ban_limit, list_host_set, list_set, Layout, List, ListName, SetId,
+    INGRESS_PREFIX, POLICY_TABLE,
+};
 use rampart_kernel::Nft;
 use rampart_nfnl::{Element, Entry, SetClient, SetRef};
 
@@ -92,6 +95,63 @@ impl Kernel {
             .client()?
             .table_shape(rampart_nfnl::Family::Inet, name)?
             .is_some())
+    }
+
+    /// Makes every existing block table's ingress chains those of `layout` (one per
+    /// interface, dropping the table's sources): chains for interfaces no longer wanted
+    /// are deleted, missing ones added, in one nft transaction. Returns the tables
+    /// changed.
+    pub fn sync_ingress(&mut self, layout: &Layout) -> Result<Vec<String>, Error> {
+        let mut script = String::new();
+        let mut changed = Vec::new();
+        for table in layout.tables() {
+            let Some(shape) = self
+                .client()?
+                .table_shape(rampart_nfnl::Family::Inet, &table.name)?
+            else {
+                continue;
+            };
+            let have: Vec<&str> = shape
+                .chains
+                .iter()
+                .map(|c| c.name.as_str())
+                .filter(|n| n.starts_with(INGRESS_PREFIX))
+                .collect();
+            let wanted: Vec<_> = table
+                .chains
+                .iter()
+                .filter(|c| c.name.starts_with(INGRESS_PREFIX))
+                .collect();
+            let mut dirty = false;
+            for old in &have {
+                if !wanted.iter().any(|c| c.name == *old) {
+                    script.push_str(&format!("delete chain inet {} {old}\n", table.name));
+                    dirty = true;
+                }
+            }
+            let missing: Vec<_> = wanted
+                .into_iter()
+                .filter(|c| !have.contains(&c.name.as_str()))
+                .cloned()
+                .collect();
+            if !missing.is_empty() {
+                let part = rampart_nft::Table {
+                    name: table.name.clone(),
+                    sets: Vec::new(),
+                    chains: missing,
+                };
+                let opts = rampart_nft::CompileOptions::new(&table.name, false);
+                script.push_str(rampart_nft::emit(&part, &opts).text());
+                dirty = true;
+            }
+            if dirty {
+                changed.push(table.name);
+            }
+        }
+        if !script.is_empty() {
+            self.nft.load(&script)?;
+        }
+        Ok(changed)
     }
 
     /// Deletes the block tables of `layout` that the kernel has (the bans' and every
@@ -216,6 +276,41 @@ impl Kernel {
             // Absent: nothing to lift.
             let _ = c.delete(&set_ref(&ban_set(a.is_ipv4())), &[Element::from(*a)]);
         }
+        Ok(())
+    }
+
+    /// The policy table's `[flood]` ban sets (`flood_NAME_4` / `_6`), from one set
+    /// declaration dump; empty when no policy is applied.
+    pub fn flood_ban_sets(&mut self) -> Result<Vec<SetId>, Error> {
+        let shape = self
+            .client()?
+            .table_shape(rampart_nfnl::Family::Inet, POLICY_TABLE)?;
+        Ok(shape
+            .map(|s| s.sets)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|s| flood_ban_limit(&s.name).is_some())
+            .map(|s| SetId {
+                table: POLICY_TABLE.to_string(),
+                set: s.name,
+            })
+            .collect())
+    }
+
+    /// Replaces the contents of set `id` with `addrs` in one transaction.
+    pub fn replace_addrs(&mut self, id: &SetId, addrs: &[IpAddr]) -> Result<(), Error> {
+        let els: Vec<Element> = addrs.iter().map(|a| Element::from(*a)).collect();
+        Ok(self.client()?.replace(&set_ref(id), &els)?)
+    }
+
+    /// Every element of set `id`.
+    pub fn elements(&mut self, id: &SetId) -> Result<Vec<Entry>, Error> {
+        Ok(self.client()?.list(&set_ref(id))?)
+    }
+
+    /// Removes `ip` from set `id` (absent: no error).
+    pub fn remove(&mut self, id: &SetId, ip: IpAddr) -> Result<(), Error> {
+        let _ = self.client()?.delete(&set_ref(id), &[Element::from(ip)]);
         Ok(())
     }
 

@@ -44,10 +44,10 @@ mod kernel;
 mod model;
 mod store;
 
-pub use allow::discover_allowlist;
+pub use allow::{admin_sources, discover_allowlist};
 pub use enforcer::{
-    BanHit, Blocked, Enforcer, ListHit, ListState, Progress, Replaced, Restored, Silent, Unblocked,
-    Verdict,
+    BanHit, Blocked, Enforcer, KernelBan, ListHit, ListState, Progress, Replaced, Restored, Silent,
+    Unblocked, Verdict,
 };
 pub use error::Error;
 pub use kernel::Kernel;

@@ -42,6 +42,8 @@ use crate::error::Error;
 /// are stale): bounds the file a reader replays to a few MB whatever the ban rate, and
 /// costs an append one `fstat` until then.
 const COMPACT_AFTER_BYTES: u64 = 4 << 20;
+/// The file recording the ingress interfaces, beside the lists.
+const INGRESS_FILE: &str = "ingress";
 
 /// The list store of one state directory.
 #[derive(Debug, Clone)]
@@ -114,6 +116,39 @@ impl Store {
         }
         out.sort();
         Ok(out)
+    }
+
+    /// The interfaces whose ingress hook also drops the lists and bans (`[flood]
+    /// early_drop`, recorded by `up`), from `STATE_DIR/lists/ingress`.
+    pub fn ingress(&self) -> Result<Vec<String>, Error> {
+        let p = self.path(INGRESS_FILE);
+        match std::fs::read_to_string(&p) {
+            Ok(text) => Ok(text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_string)
+                .collect()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(Error::io(&p, e)),
+        }
+    }
+
+    /// Records the ingress interfaces (call under [`Store::lock_lists`]); none removes
+    /// the record.
+    pub fn set_ingress(&self, devices: &[String]) -> Result<(), Error> {
+        let p = self.path(INGRESS_FILE);
+        if devices.is_empty() {
+            return match std::fs::remove_file(&p) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(&p, e)),
+                _ => Ok(()),
+            };
+        }
+        let dir = self.dir();
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        let text: String = devices.iter().map(|d| format!("{d}\n")).collect();
+        write_atomic(&p, text.as_bytes())?;
+        Ok(())
     }
 
     /// Whether list `name` is stored.

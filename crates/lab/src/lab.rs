@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use crate::addr::check_documentation;
 use crate::cmd::{in_ns, invalid, run, run_stdin};
+use crate::flood::{flood_here, FloodReport, FloodSpec};
+use crate::http::{http_load, HttpLoad, HttpReport, HttpServer};
 use crate::probe::{listen, send, Fate, Outcome, Probe};
 
 /// Prefix of every namespace name a test lab ([`Lab::new`]) creates.
@@ -439,6 +441,42 @@ impl Lab {
     }
 }
 
+impl Lab {
+    /// Send a flood from `from` (a role): on a thread inside its namespace,
+    /// which [`crate::flood::lab_namespace`] checks is this lab's. Spoofed
+    /// sources skip every address the lab configured. Blocks until the
+    /// flood is over.
+    pub fn flood(&self, from: &str, spec: &FloodSpec) -> io::Result<FloodReport> {
+        let ns = self.ns(from)?.to_owned();
+        let prefix = self.id.clone();
+        let spec = spec.clone();
+        let exclude: Vec<IpAddr> = self.addresses.iter().map(|(_, a)| a.addr).collect();
+        in_ns(ns, move || flood_here(&prefix, &spec, &exclude))
+            .join()
+            .map_err(|_| io::Error::other("the flood thread panicked"))?
+    }
+
+    /// Run the HTTP client loop from `from` (a role): what a legit client
+    /// sees, e.g. during a flood.
+    pub fn http_load(&self, from: &str, load: &HttpLoad) -> io::Result<HttpReport> {
+        let ns = self.ns(from)?.to_owned();
+        let load = load.clone();
+        in_ns(ns, move || http_load(&load))
+            .join()
+            .map_err(|_| io::Error::other("the HTTP client thread panicked"))?
+    }
+
+    /// Start the lab HTTP server in `role`, on `[::]:port` (IPv4 too); it
+    /// stops when the returned value is dropped.
+    pub fn serve_http(&self, role: &str, port: u16) -> io::Result<HttpServer> {
+        let ns = self.ns(role)?.to_owned();
+        let addr = SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, port));
+        in_ns(ns, move || HttpServer::start(addr))
+            .join()
+            .map_err(|_| io::Error::other("the HTTP server thread panicked"))?
+    }
+}
+
 impl Drop for Lab {
     fn drop(&mut self) {
         if self.keep {
@@ -452,7 +490,7 @@ impl Drop for Lab {
     }
 }
 
-fn check_prefix(prefix: &str) -> io::Result<()> {
+pub(crate) fn check_prefix(prefix: &str) -> io::Result<()> {
     let ok = prefix.starts_with("rampart-")
         && prefix.len() <= MAX_PREFIX_LEN
         && !prefix.ends_with('-')

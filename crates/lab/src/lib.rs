@@ -7,7 +7,14 @@
 //!   namespace and what became of it, observed on both ends;
 //! - [`topology`]: the lab of `rampart lab` (server, clients, attackers and a
 //!   switch), built by [`topology::up`], read back by [`topology::status`]
-//!   and removed by [`remove_lab`].
+//!   and removed by [`remove_lab`];
+//! - [`flood`]: the flood generator ([`flood::FloodSpec`] → [`Lab::flood`] →
+//!   [`flood::FloodReport`]): SYN and UDP floods from raw sockets (spoofed
+//!   sources from the documentation ranges, packets built by [`packet`]),
+//!   connection floods, HTTP floods; it runs only inside a lab namespace;
+//! - [`http`]: a paced HTTP client loop measuring a legit client's success
+//!   rate and latency ([`Lab::http_load`]), and a small server
+//!   ([`Lab::serve_http`]).
 //!
 //! ```no_run
 //! use rampart_lab::{Fate, Lab, Probe, Proto};
@@ -69,7 +76,10 @@
 
 mod addr;
 mod cmd;
+pub mod flood;
+pub mod http;
 mod lab;
+pub mod packet;
 mod probe;
 pub mod topology;
 

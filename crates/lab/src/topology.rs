@@ -213,3 +213,55 @@ pub fn status(prefix: &str) -> io::Result<Status> {
         namespaces,
     })
 }
+
+/// Resolve a target written `ROLE:PORT` (`server:80`, the role's IPv4
+/// address, or IPv6 with `v6`), `ADDR:PORT` or `[ADDR6]:PORT`; addresses
+/// must be documentation addresses.
+pub fn target(text: &str, v6: bool) -> io::Result<std::net::SocketAddr> {
+    use std::net::SocketAddr;
+    let bad = |why: &str| {
+        crate::cmd::invalid(format!(
+            "--to {:?}: {why} (write ROLE:PORT such as server:80, ADDR:PORT or [ADDR6]:PORT)",
+            text.chars().take(80).collect::<String>()
+        ))
+    };
+    if let Ok(sa) = text.parse::<SocketAddr>() {
+        crate::check_documentation(sa.ip())?;
+        return Ok(sa);
+    }
+    let (role, port) = text.rsplit_once(':').ok_or_else(|| bad("no port"))?;
+    let port: u16 = port.parse().map_err(|_| bad("bad port"))?;
+    let h = host(role).ok_or_else(|| {
+        bad(&format!(
+            "no role {role:?}; roles are {}",
+            HOSTS.iter().map(|h| h.role).collect::<Vec<_>>().join(", ")
+        ))
+    })?;
+    Ok(SocketAddr::new(if v6 { h.ip6() } else { h.ip4() }, port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets() {
+        assert_eq!(
+            target("server:80", false).unwrap().to_string(),
+            "203.0.113.10:80"
+        );
+        assert_eq!(
+            target("server:443", true).unwrap().to_string(),
+            "[2001:db8:0:113::10]:443"
+        );
+        assert_eq!(
+            target("[2001:db8::5]:53", false).unwrap().to_string(),
+            "[2001:db8::5]:53"
+        );
+        assert!(target("10.0.0.1:80", false).is_err());
+        for bad in ["server", "server:x", "nobody:80"] {
+            let e = target(bad, false).unwrap_err().to_string();
+            assert!(e.contains("ROLE:PORT"), "{e}");
+        }
+    }
+}

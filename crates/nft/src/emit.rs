@@ -173,7 +173,7 @@ fn emit_set(out: &mut Out, set: &Set) {
 
 fn emit_chain(out: &mut Out, chain: &Chain, provenance: &mut Vec<Provenance>) {
     out.line(&format!("\tchain {} {{", chain.name));
-    if let Some(b) = chain.base {
+    if let Some(b) = &chain.base {
         // nft accepts `dstnat` only on prerouting and `srcnat` only on postrouting; nat
         // OUTPUT and INPUT get the number.
         let named = match b.priority.name {
@@ -186,8 +186,13 @@ fn emit_chain(out: &mut Out, chain: &Chain, provenance: &mut Vec<Provenance>) {
         } else {
             b.priority.value.to_string()
         };
+        let device = b
+            .device
+            .as_deref()
+            .map(|d| format!(" device {}", crate::lower::quoted(d)))
+            .unwrap_or_default();
         out.line(&format!(
-            "\t\ttype {} hook {} priority {priority}; policy accept;",
+            "\t\ttype {} hook {}{device} priority {priority}; policy accept;",
             b.kind.name(),
             b.hook.name(),
         ));

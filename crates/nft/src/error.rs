@@ -192,6 +192,17 @@ pub enum CompileError {
         /// Dimensions of the type.
         needed: usize,
     },
+    /// `-j SET` on a set the packet path cannot fill: interval sets (networks) cannot be
+    /// updated from a rule, and `--timeout` needs a set with a default timeout.
+    #[error("{at}: `-j SET` on set `{name}`: {reason}")]
+    SetTargetSet {
+        /// The rule.
+        at: RulePlace,
+        /// The set's name.
+        name: String,
+        /// Why the set cannot take it, and what to use instead.
+        reason: &'static str,
+    },
     /// Two hashlimit rules sharing a name but keyed differently.
     #[error("{at}: hashlimit `{name}` is keyed by {key} here but by {other} in another rule; give the rules different --hashlimit-name")]
     HashlimitConflict {
@@ -276,6 +287,7 @@ impl CompileError {
             | ConnmarkMask { at, .. }
             | Ipv6Fragment { at }
             | UnknownSet { at, .. }
+            | SetTargetSet { at, .. }
             | SetFamily { at, .. }
             | SetDimensions { at, .. }
             | HashlimitConflict { at, .. }

@@ -42,7 +42,7 @@ pub struct Chain {
 
 /// How a base chain is registered with the kernel. Its policy is always `accept`: the
 /// iptables policies are rules of the chain (see the crate doc).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BaseChain {
     /// `filter`, `nat` or `route`.
     pub kind: ChainType,
@@ -50,6 +50,8 @@ pub struct BaseChain {
     pub hook: Hook,
     /// The hook priority.
     pub priority: Priority,
+    /// The interface of an [`Hook::Ingress`] chain (`device "eth0"`).
+    pub device: Option<String>,
 }
 
 /// nft chain types.
@@ -88,6 +90,9 @@ pub enum Hook {
     Output,
     /// `postrouting`.
     Postrouting,
+    /// `ingress` of one interface (its [`BaseChain::device`]): before conntrack, routing
+    /// and defragmentation (inet tables, kernel 5.10 and later).
+    Ingress,
 }
 
 impl Hook {
@@ -99,6 +104,7 @@ impl Hook {
             Hook::Forward => "forward",
             Hook::Output => "output",
             Hook::Postrouting => "postrouting",
+            Hook::Ingress => "ingress",
         }
     }
 

@@ -11,8 +11,9 @@ use rampart_prefix::Prefix;
 use rampart_ruleset::{
     Action, AddrTypes, AddrtypeMatch, ConnlimitMatch, ConnmarkTarget, CtStates, Family,
     HashlimitMatch, IcmpType, Interface, LimitMode, LogTarget, Match, MultiportMatch, NatTarget,
-    Neg, PortRange, PortSide, Protocol, Rate, RecentCommand, RecentMatch, RejectWith, Rule,
-    Ruleset, SetDir, SetKind, SetMatch, TableKind, Target, TcpFlags, TcpFlagsMatch, XMark,
+    Neg, NflogTarget, PortRange, PortSide, Protocol, Rate, RecentCommand, RecentMatch, RejectWith,
+    Rule, Ruleset, SetDir, SetKind, SetMatch, SetOp, SetTarget, TableKind, Target, TcpFlags,
+    TcpFlagsMatch, XMark,
 };
 
 use crate::error::{CompileError, CompileErrors, RulePlace};
@@ -38,12 +39,20 @@ pub fn lower(ruleset: &Ruleset, opts: &CompileOptions) -> Result<Table, CompileE
         hashlimit: BTreeMap::new(),
         connlimits: 0,
     };
+    let filled = filled_from_rules(ruleset);
     for set in &ruleset.sets {
         let name = nft_ident(&set.name);
         if !l.claim(&name, format!("ipset {}", set.name)) {
             continue;
         }
         match lower_ipset(set, name) {
+            // Declared as the kernel holds it once a rule adds to it (nft adds `dynamic`
+            // and a size itself), so the applied table matches its script.
+            Ok(mut s) if filled.contains(set.name.as_str()) => {
+                s.dynamic = true;
+                s.size = Some(set.maxelem.unwrap_or(DYNAMIC_SET_SIZE));
+                l.sets.push(s)
+            }
             Ok(s) => l.sets.push(s),
             Err(e) => l.errors.push(e),
         }
@@ -190,6 +199,7 @@ fn base_chain(kind: TableKind, hook: Hook) -> BaseChain {
         kind: chain_type,
         hook,
         priority: Priority { value, name },
+        device: None,
     }
 }
 
@@ -425,6 +435,20 @@ struct DynSet {
     name: String,
     key_type: String,
     first: RulePlace,
+}
+
+/// The sets `-j SET --add-set` rules fill from the packet path.
+fn filled_from_rules(ruleset: &Ruleset) -> std::collections::BTreeSet<&str> {
+    ruleset
+        .tables
+        .iter()
+        .flat_map(|t| &t.chains)
+        .flat_map(|c| &c.rules)
+        .filter_map(|r| match &r.spec.action {
+            Some(Action::Jump(Target::Set(t))) if t.op == SetOp::Add => Some(t.set.as_str()),
+            _ => None,
+        })
+        .collect()
 }
 
 struct Lowerer<'a> {
@@ -838,7 +862,7 @@ impl Lowerer<'_> {
                     timeout_ms: Some(u64::from(
                         h.expire_ms.unwrap_or(h.rate.unit.seconds() * 1000),
                     )),
-                    size: Some(DYNAMIC_SET_SIZE),
+                    size: Some(h.max.unwrap_or(DYNAMIC_SET_SIZE)),
                     elements: Vec::new(),
                     note: format!("{} -m hashlimit --hashlimit-name {}", fam.command(), h.name),
                 });
@@ -935,10 +959,23 @@ impl Lowerer<'_> {
     }
 
     fn set_match(&self, at: &RulePlace, s: &SetMatch) -> Result<Stmt, CompileError> {
-        let Some(set) = self.ruleset.set(&s.name) else {
+        let (key, name) = self.set_key(at, &s.name, &s.dirs)?;
+        Ok(m(key, op(s.negated), format!("@{name}")))
+    }
+
+    /// The packet fields that look up (or fill) set `name` in directions `dirs`, and the
+    /// set's nft name.
+    fn set_key(
+        &self,
+        at: &RulePlace,
+        name: &str,
+        dirs: &[SetDir],
+    ) -> Result<(String, String), CompileError> {
+        let s = SetRef { name, dirs };
+        let Some(set) = self.ruleset.set(s.name) else {
             return Err(CompileError::UnknownSet {
                 at: at.clone(),
-                name: s.name.clone(),
+                name: s.name.to_string(),
             });
         };
         let fam = at.family;
@@ -946,7 +983,7 @@ impl Lowerer<'_> {
         if set.kind != SetKind::BitmapPort && set.family != fam {
             return Err(CompileError::SetFamily {
                 at: at.clone(),
-                name: s.name.clone(),
+                name: s.name.to_string(),
                 set_family: family_name(set.family),
                 rule_family: family_name(fam),
             });
@@ -958,7 +995,7 @@ impl Lowerer<'_> {
         if s.dirs.len() < needed {
             return Err(CompileError::SetDimensions {
                 at: at.clone(),
-                name: s.name.clone(),
+                name: s.name.to_string(),
                 kind: set.kind.name(),
                 given: s.dirs.len(),
                 needed,
@@ -979,7 +1016,38 @@ impl Lowerer<'_> {
             }
             _ => addr(s.dirs[0]),
         };
-        Ok(m(key, op(s.negated), format!("@{}", nft_ident(&set.name))))
+        Ok((key, nft_ident(&set.name)))
+    }
+
+    /// `add @SET { KEY [timeout Ns] }` (`update` with `--exist`, which restarts a running
+    /// entry's timeout as ipset's does), or `delete @SET { KEY }`.
+    fn set_target(&self, at: &RulePlace, t: &SetTarget) -> Result<String, CompileError> {
+        let (key, name) = self.set_key(at, &t.set, &t.dirs)?;
+        let refuse = |reason| {
+            Err(CompileError::SetTargetSet {
+                at: at.clone(),
+                name: t.set.clone(),
+                reason,
+            })
+        };
+        let set = self.ruleset.set(&t.set).expect("set_key found it");
+        if matches!(set.kind, SetKind::HashNet | SetKind::HashNetPort) {
+            return refuse("a rule can only add to a hash:ip or hash:ip,port set (nft cannot update interval sets from the packet path)");
+        }
+        match t.op {
+            SetOp::Del => Ok(format!("delete @{name} {{ {key} }}")),
+            SetOp::Add => {
+                let timeout = match t.timeout {
+                    Some(_) if set.timeout.unwrap_or(0) == 0 => {
+                        return refuse("--timeout needs a set created with a timeout (ipset create NAME hash:ip timeout N)")
+                    }
+                    Some(secs) => format!(" timeout {secs}s"),
+                    None => String::new(),
+                };
+                let verb = if t.exist { "update" } else { "add" };
+                Ok(format!("{verb} @{name} {{ {key}{timeout} }}"))
+            }
+        }
     }
 
     /// Actions, verdict, and whether the rule needs `meta nfproto` in front (REJECT).
@@ -1012,6 +1080,8 @@ impl Lowerer<'_> {
             Target::Connmark(c) => act(connmark(at, *c)?),
             Target::Notrack => act("notrack".into()),
             Target::Trace => act("meta nftrace set 1".into()),
+            Target::Set(st) => act(self.set_target(at, st)?),
+            Target::Nflog(n) => act(nflog_text(n)),
             other => Err(CompileError::UnsupportedTarget {
                 at: at.clone(),
                 target: rampart_ruleset::target_name(other).to_string(),
@@ -1187,6 +1257,27 @@ fn log_text(l: &LogTarget) -> String {
         Some(p) => format!("log prefix {} level {level}", quoted(p)),
         None => format!("log level {level}"),
     }
+}
+
+/// `log group N [prefix "P"] [snaplen S] [queue-threshold T]`.
+fn nflog_text(n: &NflogTarget) -> String {
+    let mut text = format!("log group {}", n.group);
+    if let Some(p) = &n.prefix {
+        text.push_str(&format!(" prefix {}", quoted(p)));
+    }
+    if let Some(size) = n.size {
+        text.push_str(&format!(" snaplen {size}"));
+    }
+    if let Some(t) = n.threshold {
+        text.push_str(&format!(" queue-threshold {t}"));
+    }
+    text
+}
+
+/// A set named by `-m set` or `-j SET`, with its directions.
+struct SetRef<'a> {
+    name: &'a str,
+    dirs: &'a [SetDir],
 }
 
 fn nat_text(at: &RulePlace, verb: &'static str, n: &NatTarget) -> Result<String, CompileError> {

@@ -46,11 +46,16 @@
 #![deny(missing_docs)]
 
 mod error;
+mod flood;
 mod lower;
 mod policy;
 mod schema;
 
 pub use error::{PolicyError, PolicyErrorKind, PolicyErrors};
+pub use flood::{
+    Flood, GlobalLimit, Measure, OverAction, Per, SourceLimit, BAN_LOG_PREFIX, DEFAULT_BAN_SECONDS,
+    DEFAULT_IPV6_PREFIX, DEFAULT_LOG_GROUP, DEFAULT_METER_SIZE,
+};
 pub use lower::Compiled;
 pub use policy::{
     Addr, ChainPolicy, Nat, Origin, Ping, Policy, PortRule, Profile, RouterPolicy, Why,

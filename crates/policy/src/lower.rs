@@ -3,14 +3,18 @@
 //! Chains, in order (per family; `F` marks IPv6-only rules):
 //!
 //! ```text
-//! INPUT   lo accept · established,related accept · invalid drop · deny_from drop ·
-//!         allow_from accept · F ICMPv6 errors + neighbour discovery · ping (limit) ·
+//! INPUT   lo accept · flood bans drop · established,related accept · invalid drop ·
+//!         deny_from drop · allow_from accept · F ICMPv6 errors + neighbour discovery ·
+//!         jump flood · ping (limit) ·
 //!         router: LAN accept · tcp/udp ports · imported rules · reject (policy = reject)
 //!         policy DROP/ACCEPT
 //! OUTPUT  (when it denies) lo · established,related · F ICMPv6 ND + errors · tcp/udp ports
 //!         · imported · reject
 //! FORWARD (router) established,related · invalid drop · LAN→WAN · imported · reject
 //! nat POSTROUTING (router, IPv4) -o WAN MASQUERADE | SNAT
+//! flood   this host return · jump syn_flood (SYNs) · ICMP/UDP over limit · each
+//!         [[flood.limit]]: over its meter → drop, or jump flood_NAME (log, NFLOG, SET
+//!         add to flood_NAME_4/6, drop)
 //! ```
 //!
 //! Imported rules are appended to the chains they name, after the policy's own rules; the
@@ -20,13 +24,17 @@ use std::io;
 
 use rampart_prefix::AddrRange;
 use rampart_ruleset::{
-    parse_any, Action, ConntrackMatch, CtStates, Family, IcmpType, Interface, LimitMatch,
-    MasqueradeTarget, Match, NatTarget, Neg, ParseOptions, Policy as ChainVerdict, Protocol,
-    RejectWith, Rule, RuleSpec, Ruleset, Source, TableKind, Target, TcpMatch, UdpMatch,
+    parse_any, Action, AddrTypes, AddrtypeMatch, Chain, ConnlimitMatch, ConntrackMatch, CtStates,
+    Family, HashlimitKey, HashlimitMatch, IcmpType, Interface, IpSet, LimitMatch, LimitMode,
+    LogTarget, MasqueradeTarget, Match, NatTarget, Neg, NflogTarget, ParseOptions,
+    Policy as ChainVerdict, Protocol, Rate, RateUnit, RejectWith, Rule, RuleSpec, Ruleset, SetDir,
+    SetKind, SetMatch, SetOp, SetTarget, Source, TableKind, Target, TcpFlagsMatch, TcpMatch,
+    UdpMatch,
 };
 use serde::Serialize;
 
 use crate::error::{PolicyError, PolicyErrorKind, PolicyErrors};
+use crate::flood::{Flood, Measure, OverAction, Per, SourceLimit, BAN_LOG_PREFIX};
 use crate::policy::{ChainPolicy, Nat, Policy, PortRule, Why};
 
 /// A policy lowered to a ruleset.
@@ -255,6 +263,7 @@ impl Policy {
             why,
             "loopback",
         );
+        self.flood_bans(b, family);
         b.replies(family, "INPUT", why, "replies and related traffic");
         b.drop_invalid(family, "INPUT", why);
         for a in self
@@ -294,6 +303,7 @@ impl Policy {
         if family == Family::Ipv6 {
             icmpv6_needed(b, "INPUT", why);
         }
+        self.flood_chain(b, family);
         if let Some(ping) = &self.ping {
             let ty = match family {
                 Family::Ipv4 => 8,
@@ -539,5 +549,459 @@ fn reject_rules(b: &mut Builder, family: Family, chain: &str, why: &Why) {
         },
         why,
         "refuse the rest",
+    );
+}
+
+/// The user chain every limit of `[flood]` lives in, jumped to from INPUT.
+pub const FLOOD_CHAIN: &str = "flood";
+/// Where the guides' syn-flood limit lives.
+const SYN_FLOOD_CHAIN: &str = "syn_flood";
+/// Drop-logging is itself rate-limited: a flood must not become a log flood.
+const LOG_RATE: Rate = Rate {
+    count: 1,
+    unit: RateUnit::Second,
+};
+/// The admin's SSH sources `up` can record for the meters to skip.
+const ADMIN_SET_SIZE: u32 = 1024;
+/// Meter entries live at most an hour idle.
+const MAX_METER_EXPIRE_MS: u64 = 3_600_000;
+
+impl Builder {
+    /// Creates user chain `name` in the filter table of `family` (kept in name order, as
+    /// the kernel lists chains).
+    fn user_chain(&mut self, family: Family, name: &str) {
+        let table = self.ruleset.table_mut(family, TableKind::Filter);
+        if table.chain(name).is_none() {
+            table.chains.push(Chain {
+                name: name.to_string(),
+                policy: None,
+                counters: Default::default(),
+                rules: Vec::new(),
+            });
+            let builtin = table.chains.iter().filter(|c| c.is_builtin()).count();
+            table.chains[builtin..].sort_by(|a, b| a.name.cmp(&b.name));
+        }
+    }
+}
+
+fn jump(chain: &str) -> Option<Action> {
+    Some(Action::Jump(Target::Chain(chain.to_string())))
+}
+
+fn drop_action() -> Option<Action> {
+    Some(Action::Jump(Target::Drop))
+}
+
+/// `-m limit --limit RATE --limit-burst B`: the packets within a rate shared by all.
+fn within(rate: Rate, burst: u32) -> Match {
+    Match::Limit(LimitMatch {
+        rate,
+        burst,
+        negated: false,
+    })
+}
+
+/// How long an idle meter entry is kept: until its bucket would be full again (burst
+/// tokens at `rate`), at least one rate unit, so forgetting a source never lets it burst
+/// earlier than the kernel's bucket would.
+fn meter_expire_ms(rate: Rate, burst: u32) -> u32 {
+    let unit_ms = u64::from(rate.unit.seconds()) * 1000;
+    let refill_ms = unit_ms * u64::from(burst) / u64::from(rate.count.max(1));
+    refill_ms.max(unit_ms).min(MAX_METER_EXPIRE_MS) as u32
+}
+
+impl Policy {
+    /// INPUT's first rules after loopback: sources a `[flood]` limit banned, dropped
+    /// whatever they send, established connections included.
+    fn flood_bans(&self, b: &mut Builder, family: Family) {
+        let Some(flood) = &self.flood else {
+            return;
+        };
+        let v4 = family == Family::Ipv4;
+        for l in flood.limits.iter().filter(|l| l.action == OverAction::Ban) {
+            let set = l.ban_set(v4);
+            if b.ruleset.set(&set).is_none() {
+                b.ruleset.sets.push(IpSet {
+                    name: set.clone(),
+                    kind: SetKind::HashIp,
+                    family,
+                    timeout: Some(flood.ban_time),
+                    maxelem: Some(flood.meter_size),
+                    hashsize: None,
+                    port_range: None,
+                    flags: Vec::new(),
+                    entries: Vec::new(),
+                    span: None,
+                });
+            }
+            b.filter(
+                family,
+                "INPUT",
+                RuleSpec {
+                    matches: vec![Match::Set(SetMatch {
+                        name: set,
+                        dirs: vec![SetDir::Src],
+                        negated: false,
+                    })],
+                    action: drop_action(),
+                    ..Default::default()
+                },
+                &l.why,
+                &format!("flood: banned by {}", l.name),
+            );
+        }
+    }
+
+    /// The `flood` chain (and its helpers) and INPUT's jump to it, placed after the
+    /// allowlist: loopback, replies, `allow_from` and this host's own addresses are
+    /// accepted before any meter counts them, so they are never limited or banned.
+    fn flood_chain(&self, b: &mut Builder, family: Family) {
+        let Some(flood) = &self.flood else {
+            return;
+        };
+        if flood.syn_flood.is_none()
+            && flood.icmp.is_none()
+            && flood.udp.is_none()
+            && flood.limits.is_empty()
+        {
+            return;
+        }
+        let why = &self.policy_why[0];
+        b.user_chain(family, FLOOD_CHAIN);
+        b.filter(
+            family,
+            "INPUT",
+            RuleSpec {
+                action: jump(FLOOD_CHAIN),
+                ..Default::default()
+            },
+            why,
+            "flood defence",
+        );
+        b.filter(
+            family,
+            FLOOD_CHAIN,
+            RuleSpec {
+                matches: vec![Match::Addrtype(AddrtypeMatch {
+                    src: Some(Neg::plain(AddrTypes(1 << 2))),
+                    dst: None,
+                    limit_iface_in: false,
+                    limit_iface_out: false,
+                })],
+                action: Some(Action::Jump(Target::Return)),
+                ..Default::default()
+            },
+            why,
+            "this host is never limited",
+        );
+        let admins = rampart_block::flood_admin_set(family == Family::Ipv4);
+        if b.ruleset.set(&admins).is_none() {
+            b.ruleset.sets.push(IpSet {
+                name: admins.clone(),
+                kind: SetKind::HashIp,
+                family,
+                timeout: None,
+                maxelem: Some(ADMIN_SET_SIZE),
+                hashsize: None,
+                port_range: None,
+                flags: Vec::new(),
+                entries: Vec::new(),
+                span: None,
+            });
+        }
+        b.filter(
+            family,
+            FLOOD_CHAIN,
+            RuleSpec {
+                matches: vec![Match::Set(SetMatch {
+                    name: admins,
+                    dirs: vec![SetDir::Src],
+                    negated: false,
+                })],
+                action: Some(Action::Jump(Target::Return)),
+                ..Default::default()
+            },
+            why,
+            "the admin's SSH sources are never limited (filled by rampart up)",
+        );
+        if let Some(syn) = &flood.syn_flood {
+            let spec = RuleSpec {
+                protocol: proto(Protocol::TCP),
+                matches: vec![Match::Tcp(TcpMatch {
+                    flags: Some(Neg::plain(TcpFlagsMatch::SYN)),
+                    ..Default::default()
+                })],
+                ..Default::default()
+            };
+            let over = Over {
+                chain: SYN_FLOOD_CHAIN.to_string(),
+                within: Some(within(syn.rate, syn.burst)),
+                log: syn.log.as_deref(),
+                ban: None,
+            };
+            over_limit(b, family, spec, over, &syn.why, "SYN flood");
+        }
+        for (limit, protocol, label) in [
+            (&flood.icmp, Protocol::ICMP, "ICMP flood"),
+            (&flood.udp, Protocol::UDP, "UDP flood"),
+        ] {
+            let Some(limit) = limit else {
+                continue;
+            };
+            let protocol = match (protocol, family) {
+                (Protocol::ICMP, Family::Ipv6) => Protocol::ICMPV6,
+                (p, _) => p,
+            };
+            let name = if protocol == Protocol::UDP {
+                "udp"
+            } else {
+                "icmp"
+            };
+            let spec = RuleSpec {
+                protocol: proto(protocol),
+                ..Default::default()
+            };
+            let over = Over {
+                chain: format!("flood_{name}"),
+                within: Some(within(limit.rate, limit.burst)),
+                log: limit.log.as_deref(),
+                ban: None,
+            };
+            over_limit(b, family, spec, over, &limit.why, label);
+        }
+        for l in &flood.limits {
+            self.source_limit(b, family, flood, l);
+        }
+    }
+
+    /// A `[[flood.limit]]`: one rule per port range (TCP, then UDP; one rule when no port
+    /// is given), all sharing one meter.
+    fn source_limit(&self, b: &mut Builder, family: Family, flood: &Flood, l: &SourceLimit) {
+        let v6_mask =
+            (family == Family::Ipv6 && flood.ipv6_prefix < 128).then_some(flood.ipv6_prefix);
+        let mut shared = None;
+        let limiter = match (l.measure, l.per) {
+            (Measure::New { rate, burst } | Measure::Packets { rate, burst }, Per::All) => {
+                shared = Some(within(rate, burst));
+                None
+            }
+            (Measure::New { rate, burst } | Measure::Packets { rate, burst }, per) => {
+                Some(Match::Hashlimit(HashlimitMatch {
+                    name: format!("flood_{}", l.name),
+                    mode: LimitMode::Above,
+                    rate,
+                    burst,
+                    key: HashlimitKey {
+                        src_ip: true,
+                        dst_port: per == Per::SourcePort,
+                        ..Default::default()
+                    },
+                    src_mask: v6_mask,
+                    dst_mask: None,
+                    expire_ms: Some(meter_expire_ms(rate, burst)),
+                    max: Some(flood.meter_size),
+                }))
+            }
+            (Measure::Connections { max }, per) => Some(Match::Connlimit(ConnlimitMatch {
+                mode: LimitMode::Above,
+                count: max,
+                mask: if per == Per::All { Some(0) } else { v6_mask },
+                by_destination: false,
+            })),
+        };
+        let mut matches = Vec::new();
+        if matches!(l.measure, Measure::New { .. }) {
+            matches.push(ct(CtStates::NEW));
+        }
+        let ban = (l.action == OverAction::Ban).then(|| {
+            (
+                l.ban_set(family == Family::Ipv4),
+                flood.log_group,
+                format!("{BAN_LOG_PREFIX}{}", l.name),
+            )
+        });
+        let mut specs = Vec::new();
+        for (protocol, ports) in [(Protocol::TCP, &l.tcp), (Protocol::UDP, &l.udp)] {
+            for range in ports.iter() {
+                let m = if protocol == Protocol::TCP {
+                    Match::Tcp(TcpMatch {
+                        dport: Some(Neg::plain(*range)),
+                        ..Default::default()
+                    })
+                } else {
+                    Match::Udp(UdpMatch {
+                        dport: Some(Neg::plain(*range)),
+                        ..Default::default()
+                    })
+                };
+                let mut all = vec![m];
+                all.extend(matches.iter().cloned());
+                all.extend(limiter.clone());
+                specs.push(RuleSpec {
+                    protocol: proto(protocol),
+                    matches: all,
+                    ..Default::default()
+                });
+            }
+        }
+        if specs.is_empty() {
+            let mut all = matches;
+            all.extend(limiter);
+            specs.push(RuleSpec {
+                matches: all,
+                ..Default::default()
+            });
+        }
+        let label = format!("flood limit {}", l.name);
+        for spec in specs {
+            let total = l.total.map(|(rate, burst)| {
+                let mut spec = spec.clone();
+                spec.matches.pop();
+                (spec, within(rate, burst))
+            });
+            let over = Over {
+                chain: format!("flood_{}", l.name),
+                within: shared.clone(),
+                log: l.log.as_deref(),
+                ban: ban.clone(),
+            };
+            over_limit(b, family, spec, over, &l.why, &label);
+            // Past the meter (within it, or not tracked because it is full): the rate all
+            // sources share.
+            if let Some((spec, shared)) = total {
+                let over = Over {
+                    chain: format!("flood_{}_all", l.name),
+                    within: Some(shared),
+                    log: l.log.as_deref(),
+                    ban: None,
+                };
+                over_limit(
+                    b,
+                    family,
+                    spec,
+                    over,
+                    &l.why,
+                    &format!("{label}, all sources"),
+                );
+            }
+        }
+    }
+}
+
+/// What happens past a limit: in `chain`, unless it is a plain drop.
+struct Over<'a> {
+    chain: String,
+    /// A limit shared by all sources: packets within it return from `chain`.
+    within: Option<Match>,
+    /// Log prefix.
+    log: Option<&'a str>,
+    /// Ban set, NFLOG group and prefix.
+    ban: Option<(String, u16, String)>,
+}
+
+/// A rule in `flood` sending the packets over a limit to a plain drop, or to a chain that
+/// lets the packets within a shared limit return, then logs (at most once a second),
+/// reports and bans the source (NFLOG, `-j SET`), and drops. Rules sharing a chain share
+/// its limit.
+fn over_limit(
+    b: &mut Builder,
+    family: Family,
+    mut spec: RuleSpec,
+    over: Over,
+    why: &Why,
+    what: &str,
+) {
+    if over.within.is_none() && over.log.is_none() && over.ban.is_none() {
+        spec.action = drop_action();
+        b.filter(family, FLOOD_CHAIN, spec, why, what);
+        return;
+    }
+    spec.action = jump(&over.chain);
+    b.filter(family, FLOOD_CHAIN, spec, why, what);
+    let exists = b
+        .ruleset
+        .table(family, TableKind::Filter)
+        .and_then(|t| t.chain(&over.chain))
+        .is_some();
+    if exists {
+        return;
+    }
+    let chain = over.chain.as_str();
+    b.user_chain(family, chain);
+    if let Some(m) = over.within {
+        b.filter(
+            family,
+            chain,
+            RuleSpec {
+                matches: vec![m],
+                action: Some(Action::Jump(Target::Return)),
+                ..Default::default()
+            },
+            why,
+            &format!("{what}: within the limit"),
+        );
+    }
+    if let Some(prefix) = over.log {
+        b.filter(
+            family,
+            chain,
+            RuleSpec {
+                matches: vec![Match::Limit(LimitMatch {
+                    rate: LOG_RATE,
+                    burst: 5,
+                    negated: false,
+                })],
+                action: Some(Action::Jump(Target::Log(LogTarget {
+                    prefix: Some(prefix.to_string()),
+                    level: None,
+                }))),
+                ..Default::default()
+            },
+            why,
+            &format!("{what}: log"),
+        );
+    }
+    if let Some((set, group, prefix)) = over.ban {
+        b.filter(
+            family,
+            chain,
+            RuleSpec {
+                action: Some(Action::Jump(Target::Nflog(NflogTarget {
+                    group,
+                    prefix: Some(prefix),
+                    size: None,
+                    threshold: None,
+                }))),
+                ..Default::default()
+            },
+            why,
+            &format!("{what}: report the ban"),
+        );
+        b.filter(
+            family,
+            chain,
+            RuleSpec {
+                action: Some(Action::Jump(Target::Set(SetTarget {
+                    op: SetOp::Add,
+                    set,
+                    dirs: vec![SetDir::Src],
+                    timeout: None,
+                    exist: false,
+                }))),
+                ..Default::default()
+            },
+            why,
+            &format!("{what}: ban the source"),
+        );
+    }
+    b.filter(
+        family,
+        chain,
+        RuleSpec {
+            action: drop_action(),
+            ..Default::default()
+        },
+        why,
+        &format!("{what}: drop"),
     );
 }

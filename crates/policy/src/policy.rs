@@ -10,6 +10,7 @@ use serde::Serialize;
 use toml::Spanned;
 
 use crate::error::{did_you_mean, PolicyError, PolicyErrorKind, PolicyErrors};
+use crate::flood::Flood;
 use crate::schema::{self, PortText};
 
 /// Where the policy file is installed.
@@ -277,6 +278,8 @@ pub struct Policy {
     pub router: Option<RouterPolicy>,
     /// Files imported through the ruleset engine, in order.
     pub imports: Vec<ImportFile>,
+    /// Flood defence: rate limits, meters, kernel bans.
+    pub flood: Option<Flood>,
     /// The text the policy was read from (for import errors); `None` for a built-in.
     #[serde(skip)]
     pub(crate) source: Option<Source>,
@@ -333,6 +336,7 @@ impl Policy {
             policy_why: [why.clone(), why.clone(), why.clone()],
             router: None,
             imports: Vec::new(),
+            flood: None,
             source: None,
         };
         match profile {
@@ -496,6 +500,9 @@ fn unknown_keys(source: &Source) -> ErrorCap<PolicyError> {
                 ("", "forward") => schema::FORWARD_KEYS,
                 ("", "router") => schema::ROUTER_KEYS,
                 ("", "import") => schema::IMPORT_KEYS,
+                ("", "flood") => schema::FLOOD_KEYS,
+                ("flood", "syn_flood" | "icmp" | "udp") => schema::RATED_KEYS,
+                ("flood", "limit") => schema::LIMIT_KEYS,
                 ("input" | "output", "tcp" | "udp") => &["port", "comment"],
                 ("input", "ping") => &["rate", "burst"],
                 _ => continue,
@@ -525,18 +532,19 @@ fn known_keys(key: Option<&str>) -> Vec<&'static str> {
         "forward" => schema::FORWARD_KEYS,
         "router" => schema::ROUTER_KEYS,
         "import" => schema::IMPORT_KEYS,
+        "flood" => schema::FLOOD_KEYS,
         _ => schema::TOP_KEYS,
     }
     .to_vec()
 }
 
-struct Validator<'s> {
+pub(crate) struct Validator<'s> {
     source: &'s Source,
     errors: ErrorCap<PolicyError>,
 }
 
 impl Validator<'_> {
-    fn error(
+    pub(crate) fn error(
         &mut self,
         span: std::ops::Range<usize>,
         kind: PolicyErrorKind,
@@ -547,7 +555,7 @@ impl Validator<'_> {
             .push_with(|| PolicyError::at(source, span, kind).with_hint(hint));
     }
 
-    fn why(&self, span: std::ops::Range<usize>, comment: Option<String>) -> Why {
+    pub(crate) fn why(&self, span: std::ops::Range<usize>, comment: Option<String>) -> Why {
         let e = PolicyError::at(self.source, span, PolicyErrorKind::Toml(String::new()));
         Why {
             origin: Origin::File {
@@ -558,7 +566,7 @@ impl Validator<'_> {
         }
     }
 
-    fn bad(&mut self, value: &Spanned<String>, reason: &str, hint: impl Into<String>) {
+    pub(crate) fn bad(&mut self, value: &Spanned<String>, reason: &str, hint: impl Into<String>) {
         self.error(
             value.span(),
             PolicyErrorKind::BadValue {
@@ -639,6 +647,9 @@ impl Validator<'_> {
             }
             (None, _) => {}
         }
+        if let Some(flood) = file.flood {
+            policy.flood = Some(self.flood(flood));
+        }
         if let Some(import) = file.import {
             policy.imports = import
                 .files
@@ -694,7 +705,11 @@ impl Validator<'_> {
         out
     }
 
-    fn port(&mut self, text: &PortText, span: std::ops::Range<usize>) -> Option<PortRange> {
+    pub(crate) fn port(
+        &mut self,
+        text: &PortText,
+        span: std::ops::Range<usize>,
+    ) -> Option<PortRange> {
         let hint = "write a port 1-65535 (22), a range (\"8000-8100\") or a service name \
                     (ssh, http, https, dns, ntp, smtp, ...)";
         let number = |n: i64| u16::try_from(n).ok().filter(|n| *n > 0);
@@ -884,7 +899,7 @@ impl Validator<'_> {
 }
 
 /// `5/second`, `30/minute`, `5/s`.
-fn parse_rate(text: &str) -> Option<Rate> {
+pub(crate) fn parse_rate(text: &str) -> Option<Rate> {
     let (count, unit) = text.trim().split_once('/')?;
     let count: u32 = count.trim().parse().ok().filter(|c| *c > 0)?;
     let unit = match unit.trim() {
@@ -899,7 +914,7 @@ fn parse_rate(text: &str) -> Option<Rate> {
 
 /// The kernel's rule: 1-15 bytes, no `/`, no whitespace; a trailing `+` is iptables'
 /// wildcard.
-fn valid_ifname(name: &str) -> bool {
+pub(crate) fn valid_ifname(name: &str) -> bool {
     (1..16).contains(&name.len())
         && !name.contains(['/', ':'])
         && !name.chars().any(char::is_whitespace)

@@ -17,10 +17,96 @@ pub(crate) struct File {
     pub forward: Option<Forward>,
     pub router: Option<Router>,
     pub import: Option<Import>,
+    pub flood: Option<Flood>,
 }
 
 /// Top-level keys, for "did you mean" hints.
-pub(crate) const TOP_KEYS: &[&str] = &["profile", "input", "output", "forward", "router", "import"];
+pub(crate) const TOP_KEYS: &[&str] = &[
+    "profile", "input", "output", "forward", "router", "import", "flood",
+];
+
+/// `[flood]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Flood {
+    pub ban_time: Option<Spanned<String>>,
+    pub meter_size: Option<Spanned<i64>>,
+    pub ipv6_prefix: Option<Spanned<i64>>,
+    pub log_group: Option<Spanned<i64>>,
+    pub syn_flood: Option<Spanned<Toggle<Rated>>>,
+    pub http: Option<Spanned<bool>>,
+    pub icmp: Option<Spanned<Rated>>,
+    pub udp: Option<Spanned<Rated>>,
+    pub limit: Option<Vec<Spanned<Limit>>>,
+    pub early_drop: Option<Vec<Spanned<String>>>,
+}
+
+pub(crate) const FLOOD_KEYS: &[&str] = &[
+    "ban_time",
+    "meter_size",
+    "ipv6_prefix",
+    "log_group",
+    "syn_flood",
+    "http",
+    "icmp",
+    "udp",
+    "limit",
+    "early_drop",
+];
+
+/// `true`, `false` or a table.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum Toggle<T> {
+    Switch(bool),
+    Set(T),
+}
+
+/// `{ rate = "100/second", burst = 150, log = "SYN flood: " }`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Rated {
+    pub rate: Option<String>,
+    pub burst: Option<i64>,
+    pub log: Option<String>,
+}
+
+pub(crate) const RATED_KEYS: &[&str] = &["rate", "burst", "log"];
+
+/// One `[[flood.limit]]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Limit {
+    pub name: Option<String>,
+    pub tcp: Option<Vec<PortEntry>>,
+    pub udp: Option<Vec<PortEntry>>,
+    pub new: Option<String>,
+    pub packets: Option<String>,
+    pub connections: Option<i64>,
+    pub burst: Option<i64>,
+    pub total: Option<String>,
+    pub total_burst: Option<i64>,
+    pub per: Option<String>,
+    pub action: Option<String>,
+    pub log: Option<String>,
+    pub comment: Option<String>,
+}
+
+pub(crate) const LIMIT_KEYS: &[&str] = &[
+    "name",
+    "tcp",
+    "udp",
+    "new",
+    "packets",
+    "connections",
+    "burst",
+    "total",
+    "total_burst",
+    "per",
+    "action",
+    "log",
+    "comment",
+];
 
 /// `[input]`.
 #[derive(Debug, Default, Deserialize)]

@@ -391,6 +391,8 @@ pub fn target_name(target: &Target) -> &str {
         Target::Connmark(_) => "CONNMARK",
         Target::Notrack => "CT",
         Target::Trace => "TRACE",
+        Target::Set(_) => "SET",
+        Target::Nflog(_) => "NFLOG",
     }
 }
 

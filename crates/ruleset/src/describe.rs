@@ -384,6 +384,26 @@ fn action(spec: &RuleSpec) -> String {
         },
         Target::Notrack => "NOTRACK".into(),
         Target::Trace => "TRACE".into(),
+        Target::Set(t) => {
+            let dirs: Vec<&str> = t
+                .dirs
+                .iter()
+                .map(|d| match d {
+                    SetDir::Src => "source",
+                    SetDir::Dst => "destination",
+                })
+                .collect();
+            let what = dirs.join(" and ");
+            match (t.op, t.timeout) {
+                (SetOp::Add, Some(s)) => format!("add {what} to set {} for {s} s", t.set),
+                (SetOp::Add, None) => format!("add {what} to set {}", t.set),
+                (SetOp::Del, _) => format!("remove {what} from set {}", t.set),
+            }
+        }
+        Target::Nflog(n) => match &n.prefix {
+            Some(p) => format!("NFLOG group {} \"{p}\"", n.group),
+            None => format!("NFLOG group {}", n.group),
+        },
     }
 }
 

@@ -861,6 +861,9 @@ pub struct HashlimitMatch {
     pub dst_mask: Option<u8>,
     /// `--hashlimit-htable-expire` in milliseconds.
     pub expire_ms: Option<u32>,
+    /// `--hashlimit-htable-max`: at most this many keys are tracked. In nftables (the
+    /// meter's set `size`) a packet whose key finds the table full matches nothing.
+    pub max: Option<u32>,
 }
 
 /// `-m connlimit`.
@@ -1063,6 +1066,11 @@ pub enum Target {
     Notrack,
     /// `TRACE`: ask the kernel to log the packet's path.
     Trace,
+    /// `SET --add-set` / `--del-set`: put the packet's address in a set or take it out,
+    /// then go on (how a rate meter bans its source from the packet path).
+    Set(SetTarget),
+    /// `NFLOG`: copy the packet to a netlink log group (read by `rampart guard`), then go on.
+    Nflog(NflogTarget),
 }
 
 impl Target {
@@ -1076,6 +1084,8 @@ impl Target {
                 | Target::Connmark(_)
                 | Target::Trace
                 | Target::Notrack
+                | Target::Set(_)
+                | Target::Nflog(_)
         )
     }
 }
@@ -1153,6 +1163,44 @@ pub struct LogTarget {
     pub prefix: Option<String>,
     /// `--log-level` as a syslog number 0-7 (default 4, warning).
     pub level: Option<u8>,
+}
+
+/// Whether `-j SET` adds or deletes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SetOp {
+    /// `--add-set`.
+    Add,
+    /// `--del-set`.
+    Del,
+}
+
+/// `-j SET --add-set NAME src[,dst] [--exist] [--timeout N]` or `--del-set NAME src`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SetTarget {
+    /// Add or delete.
+    pub op: SetOp,
+    /// The set's name.
+    pub set: String,
+    /// Which addresses (and ports) of the packet make the entry.
+    pub dirs: Vec<SetDir>,
+    /// `--timeout` in seconds (add only); `None`: the set's default.
+    pub timeout: Option<u32>,
+    /// `--exist`: adding an entry already there restarts its timeout.
+    pub exist: bool,
+}
+
+/// `-j NFLOG`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub struct NflogTarget {
+    /// `--nflog-group` (0-65535; default 0).
+    pub group: u16,
+    /// `--nflog-prefix` (at most 63 characters).
+    pub prefix: Option<String>,
+    /// `--nflog-size` (`--nflog-range`): bytes of the packet copied.
+    pub size: Option<u32>,
+    /// `--nflog-threshold`: packets queued in the kernel before sending (default 1).
+    pub threshold: Option<u16>,
 }
 
 /// The address and port range of an SNAT/DNAT target.

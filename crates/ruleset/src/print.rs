@@ -336,6 +336,9 @@ fn match_args(w: &mut Words, m: &Match, family: Family) {
             }
             w.opt("--hashlimit-name").val(&h.name);
             // libxt_hashlimit's order: the table options, then the masks.
+            if let Some(max) = h.max {
+                w.opt("--hashlimit-htable-max").val(max);
+            }
             if let Some(e) = h.expire_ms {
                 w.opt("--hashlimit-htable-expire").val(e);
             }
@@ -396,18 +399,10 @@ fn match_args(w: &mut Words, m: &Match, family: Family) {
             w.opt("--comment").quoted(c);
         }
         Match::Set(s) => {
-            let dirs: Vec<&str> = s
-                .dirs
-                .iter()
-                .map(|d| match d {
-                    SetDir::Src => "src",
-                    SetDir::Dst => "dst",
-                })
-                .collect();
             w.neg(s.negated)
                 .opt("--match-set")
                 .val(&s.name)
-                .val(dirs.join(","));
+                .val(set_dirs_text(&s.dirs));
         }
         Match::Iprange(r) => {
             if let Some(s) = &r.src {
@@ -560,8 +555,47 @@ fn target_args(w: &mut Words, t: &Target) {
         Target::Notrack => {
             w.opt("--notrack");
         }
+        Target::Set(t) => {
+            let key = match t.op {
+                SetOp::Add => "--add-set",
+                SetOp::Del => "--del-set",
+            };
+            w.opt(key).val(&t.set).val(set_dirs_text(&t.dirs));
+            if t.exist {
+                w.opt("--exist");
+            }
+            if let Some(timeout) = t.timeout {
+                w.opt("--timeout").val(timeout.to_string());
+            }
+        }
+        Target::Nflog(n) => {
+            if let Some(p) = &n.prefix {
+                w.opt("--nflog-prefix").quoted(p);
+            }
+            if n.group != 0 {
+                w.opt("--nflog-group").val(n.group.to_string());
+            }
+            if let Some(size) = n.size {
+                w.opt("--nflog-size").val(size.to_string());
+            }
+            if let Some(t) = n.threshold {
+                w.opt("--nflog-threshold").val(t.to_string());
+            }
+        }
         Target::Accept | Target::Drop | Target::Return | Target::Chain(_) | Target::Trace => {}
     }
+}
+
+/// `src,dst` as ipset's options write directions.
+fn set_dirs_text(dirs: &[SetDir]) -> String {
+    let names: Vec<&str> = dirs
+        .iter()
+        .map(|d| match d {
+            SetDir::Src => "src",
+            SetDir::Dst => "dst",
+        })
+        .collect();
+    names.join(",")
 }
 
 /// A ruleset as text for people: one block per table, chains with their policy, numbered

@@ -258,6 +258,7 @@ fn hashlimit(family: Family) -> impl Strategy<Value = Match> {
                 src_mask,
                 dst_mask,
                 expire_ms: expire.filter(|e| *e != unit_ms),
+                max: None,
             })
         })
 }

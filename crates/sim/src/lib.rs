@@ -75,7 +75,7 @@ pub use host::{Host, HostError, HostErrorKind, HostInterface, IfAddr, Route, Rou
 pub use packet::{CtState, Packet};
 pub use trace::{
     count_hits, Assumption, Branch, Endpoint, Event, Fate, Hint, HintKind, Hook, NatKind, RuleHit,
-    Stage, Step, Trace, NOT_MATCHED,
+    SetChange, Stage, Step, Trace, NOT_MATCHED,
 };
 
 use state::State;

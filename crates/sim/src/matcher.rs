@@ -157,6 +157,12 @@ pub(crate) struct PreparedSet {
     by_len: Vec<(u8, HashMap<IpAddr, usize>)>,
     /// Kinds with ports: scanned.
     with_ports: Vec<PortEntry>,
+    /// Default entry timeout in seconds (`-j SET --add-set` without `--timeout`).
+    pub timeout: Option<u32>,
+    /// Entries it may hold (`maxelem`; nft's dynamic sets default to 65535).
+    pub maxelem: u32,
+    /// Entries declared in the ruleset.
+    pub declared: usize,
 }
 
 /// A member of a set kind with ports: network (absent for bitmap:port) and protocol/port.
@@ -185,10 +191,18 @@ impl PreparedSet {
             kind: set.kind,
             by_len,
             with_ports,
+            timeout: set.timeout.filter(|t| *t > 0),
+            maxelem: set.maxelem.unwrap_or(65535),
+            declared: set.entries.len(),
         }
     }
 
-    fn has_addr(&self, addr: IpAddr) -> bool {
+    /// An address-only set (`hash:ip`, `hash:net`) of `family`, which `-j SET` can fill.
+    pub(crate) fn holds_addresses(&self, family: Family) -> bool {
+        matches!(self.kind, SetKind::HashIp | SetKind::HashNet) && self.family == family
+    }
+
+    pub(crate) fn has_addr(&self, addr: IpAddr) -> bool {
         self.entry_of(addr).is_some()
     }
 
@@ -584,6 +598,17 @@ fn hashlimit(h: &HashlimitMatch, ctx: &Ctx, env: &mut Env) -> bool {
     };
     let now = ctx.now_us;
     let expire_us = h.expire_ms.map_or(HASHLIMIT_DEFAULT_EXPIRE_MS, u64::from) * 1000;
+    if let Some(max) = h.max {
+        // nftables: a key that finds the meter's set full is not added, and the rule
+        // matches nothing (upto and above alike); the packet goes on to the next rule.
+        let BucketKey::Hash { family, name, .. } = &key else {
+            unreachable!("built above")
+        };
+        let tracked = env.view.bucket_live(&key, now, expire_us);
+        if !tracked && env.view.hash_entries_live(*family, name, now, expire_us) >= max as usize {
+            return false;
+        }
+    }
     let fresh = Bucket::full(h.rate, h.burst, now);
     let bucket = env.view.bucket(key, || fresh);
     // The kernel's garbage collector forgets idle entries; a forgotten entry comes back
@@ -659,9 +684,13 @@ fn set_match(s: &SetMatch, ctx: &Ctx, env: &mut Env) -> bool {
     };
     let hit = match set.kind {
         _ if set.kind != SetKind::BitmapPort && set.family != ctx.family => false,
-        SetKind::HashIp | SetKind::HashNet => {
-            s.dirs.first().is_some_and(|d| set.has_addr(addr_of(d)))
-        }
+        SetKind::HashIp | SetKind::HashNet => s.dirs.first().is_some_and(|d| {
+            let addr = addr_of(d);
+            match env.view.member(&s.name, addr) {
+                Some(m) => m.at(ctx.now_us),
+                None => set.has_addr(addr),
+            }
+        }),
         SetKind::BitmapPort => {
             let port = s.dirs.first().and_then(&port_of);
             env.decide.field(port, |p| set.has_port(p), || text.clone())

@@ -51,12 +51,39 @@ pub(crate) struct RecentKey {
     pub addr: IpAddr,
 }
 
+/// An address a `-j SET` rule put in a set (or took out of it) during the run.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct MemberKey {
+    pub set: String,
+    pub addr: IpAddr,
+}
+
+/// What `-j SET` left for an address: in the set until a time (or for good), or removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Membership {
+    /// Added; `None`: never expires.
+    Present { expires_us: Option<u64> },
+    /// Deleted (also hides an entry the ruleset declared).
+    Removed,
+}
+
+impl Membership {
+    /// In the set at `now_us`: `Some(true)` present, `Some(false)` removed or expired.
+    pub fn at(self, now_us: u64) -> bool {
+        match self {
+            Membership::Present { expires_us } => expires_us.is_none_or(|e| now_us < e),
+            Membership::Removed => false,
+        }
+    }
+}
+
 /// State kept across packets.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct State {
     pub conntrack: Conntrack,
     buckets: HashMap<BucketKey, Bucket>,
     recent: HashMap<RecentKey, VecDeque<u64>>,
+    members: HashMap<MemberKey, Membership>,
 }
 
 /// What one walk changed.
@@ -65,6 +92,7 @@ pub(crate) struct Delta {
     buckets: HashMap<BucketKey, Bucket>,
     /// `None` records a removal.
     recent: HashMap<RecentKey, Option<VecDeque<u64>>>,
+    members: HashMap<MemberKey, Membership>,
     /// A flow to create when the packet survives.
     pub new_flow: Option<Flow>,
     /// An existing flow's new `seen_reply`/mark.
@@ -75,6 +103,7 @@ impl State {
     /// Applies a walk's changes.
     pub fn commit(&mut self, delta: Delta) {
         self.buckets.extend(delta.buckets);
+        self.members.extend(delta.members);
         for (key, entry) in delta.recent {
             match entry {
                 Some(stamps) => {
@@ -108,6 +137,77 @@ impl View<'_> {
             .buckets
             .entry(key)
             .or_insert_with_key(|k| base.buckets.get(k).copied().unwrap_or_else(init))
+    }
+
+    /// What `-j SET` rules did to `addr` in `set` so far, `None` if nothing.
+    pub fn member(&self, set: &str, addr: IpAddr) -> Option<Membership> {
+        let key = MemberKey {
+            set: set.to_string(),
+            addr,
+        };
+        self.delta
+            .members
+            .get(&key)
+            .or_else(|| self.base.members.get(&key))
+            .copied()
+    }
+
+    /// Records what a `-j SET` rule did.
+    pub fn set_member(&mut self, set: &str, addr: IpAddr, m: Membership) {
+        let key = MemberKey {
+            set: set.to_string(),
+            addr,
+        };
+        self.delta.members.insert(key, m);
+    }
+
+    /// Live entries `-j SET` added to `set` at `now_us` (for its size limit).
+    pub fn members_live(&self, set: &str, now_us: u64) -> usize {
+        let mut seen: std::collections::HashSet<IpAddr> = std::collections::HashSet::new();
+        let mut live = 0;
+        for (k, m) in self.delta.members.iter().chain(self.base.members.iter()) {
+            if k.set == set && seen.insert(k.addr) && m.at(now_us) {
+                live += 1;
+            }
+        }
+        live
+    }
+
+    /// Live hashlimit entries of table `name` in `family` at `now_us` (idle ones are
+    /// forgotten after `expire_us`, as the kernel's meter entries time out).
+    pub fn hash_entries_live(
+        &self,
+        family: Family,
+        name: &str,
+        now_us: u64,
+        expire_us: u64,
+    ) -> usize {
+        let mut seen = std::collections::HashSet::new();
+        let mut live = 0;
+        for (k, b) in self.delta.buckets.iter().chain(self.base.buckets.iter()) {
+            if let BucketKey::Hash {
+                family: f, name: n, ..
+            } = k
+            {
+                if *f == family
+                    && n == name
+                    && seen.insert(k)
+                    && now_us.saturating_sub(b.prev_us()) <= expire_us
+                {
+                    live += 1;
+                }
+            }
+        }
+        live
+    }
+
+    /// Whether `key` has a bucket used within `expire_us` of `now_us`.
+    pub fn bucket_live(&self, key: &BucketKey, now_us: u64, expire_us: u64) -> bool {
+        self.delta
+            .buckets
+            .get(key)
+            .or_else(|| self.base.buckets.get(key))
+            .is_some_and(|b| now_us.saturating_sub(b.prev_us()) <= expire_us)
     }
 
     fn recent_entry(&self, key: &RecentKey) -> Option<VecDeque<u64>> {

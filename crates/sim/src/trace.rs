@@ -104,6 +104,28 @@ impl fmt::Display for NatKind {
     }
 }
 
+/// What a `-j SET` rule did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "change", rename_all = "snake_case")]
+pub enum SetChange {
+    /// Added, expiring after `timeout` seconds (`None`: never).
+    Added {
+        /// Seconds.
+        timeout: Option<u32>,
+    },
+    /// Already there: its timeout restarted (`--exist`).
+    Refreshed {
+        /// Seconds.
+        timeout: Option<u32>,
+    },
+    /// Already there and left as it was.
+    AlreadyPresent,
+    /// Not added: the set holds its maximum number of entries.
+    Full,
+    /// Deleted (or was not there).
+    Removed,
+}
+
 /// What happened at a step.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -152,6 +174,22 @@ pub enum Event {
     },
     /// TRACE (the packet continues).
     TraceTarget,
+    /// NFLOG: a copy to a netlink log group (the packet continues).
+    Nflog {
+        /// `--nflog-group`.
+        group: u16,
+        /// `--nflog-prefix`.
+        prefix: Option<String>,
+    },
+    /// `-j SET`: what it did to an address's entry (the packet continues).
+    SetEntry {
+        /// The set.
+        set: String,
+        /// The address.
+        addr: IpAddr,
+        /// What changed.
+        change: SetChange,
+    },
     /// MARK or CONNMARK --restore-mark changed the packet mark.
     Mark {
         /// Before.
@@ -552,6 +590,24 @@ impl fmt::Display for Event {
                 None => f.write_str("LOG"),
             },
             Event::TraceTarget => f.write_str("TRACE"),
+            Event::Nflog { group, prefix } => match prefix {
+                Some(p) => write!(f, "NFLOG group {group} prefix {p:?}"),
+                None => write!(f, "NFLOG group {group}"),
+            },
+            Event::SetEntry { set, addr, change } => match change {
+                SetChange::Added { timeout: Some(t) } => {
+                    write!(f, "SET: {addr} added to {set} for {t} s")
+                }
+                SetChange::Added { timeout: None } => write!(f, "SET: {addr} added to {set}"),
+                SetChange::Refreshed { timeout: Some(t) } => {
+                    write!(f, "SET: {addr} already in {set}, expires in {t} s again")
+                }
+                SetChange::Refreshed { timeout: None } | SetChange::AlreadyPresent => {
+                    write!(f, "SET: {addr} already in {set}")
+                }
+                SetChange::Full => write!(f, "SET: {set} is full, {addr} not added"),
+                SetChange::Removed => write!(f, "SET: {addr} removed from {set}"),
+            },
             Event::Mark { from, to } => write!(f, "mark {from:#x} → {to:#x}"),
             Event::Connmark { from, to } => write!(f, "connmark {from:#x} → {to:#x}"),
             Event::Notrack => f.write_str("NOTRACK: connection tracking skipped"),

@@ -60,6 +60,7 @@ const HASHLIMIT: &[OptSpec] = &[
     opt(&["--hashlimit-name"], 1, false),
     opt(&["--hashlimit-srcmask"], 1, false),
     opt(&["--hashlimit-dstmask"], 1, false),
+    opt(&["--hashlimit-htable-max"], 1, false),
     opt(&["--hashlimit-htable-expire"], 1, false),
 ];
 const CONNLIMIT: &[OptSpec] = &[
@@ -169,6 +170,7 @@ struct HashlimitDraft {
     src_mask: Option<u8>,
     dst_mask: Option<u8>,
     expire_ms: Option<u32>,
+    max: Option<u32>,
     written_unit: Option<RateUnit>,
 }
 
@@ -516,6 +518,7 @@ impl Module {
                     src_mask: h.src_mask,
                     dst_mask: h.dst_mask,
                     expire_ms,
+                    max: h.max,
                 })
             }
             State::Connlimit(limit, mask, by_destination) => {
@@ -630,6 +633,12 @@ impl HashlimitDraft {
             "--hashlimit-dstmask" => {
                 self.dst_mask = ctx.value(opt, arg, |t| values::mask_len(t, family))?
             }
+            "--hashlimit-htable-max" => {
+                self.max = Some(ctx.value(opt, arg, |t| match values::u32_value(t)? {
+                    0 => Err("the table holds at least one entry".to_string()),
+                    n => Ok(n),
+                })?)
+            }
             _ => self.expire_ms = Some(ctx.value(opt, arg, values::u32_value)?),
         }
         Ok(())
@@ -714,7 +723,7 @@ fn hashlimit_key(text: &str) -> values::ValueResult<HashlimitKey> {
     Ok(key)
 }
 
-fn set_dirs(text: &str) -> values::ValueResult<Vec<SetDir>> {
+pub(super) fn set_dirs(text: &str) -> values::ValueResult<Vec<SetDir>> {
     let dirs = text
         .split(',')
         .map(|d| match d {

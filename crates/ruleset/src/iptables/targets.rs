@@ -3,8 +3,8 @@
 use crate::error::{ErrorKind, ParseError};
 use crate::lex::Word;
 use crate::model::{
-    ConnmarkTarget, Family, LogTarget, MasqueradeTarget, NatTarget, PortRange, Protocol,
-    RejectWith, TableKind, Target, XMark,
+    ConnmarkTarget, Family, LogTarget, MasqueradeTarget, NatTarget, NflogTarget, PortRange,
+    Protocol, RejectWith, SetOp, SetTarget, TableKind, Target, XMark,
 };
 
 use super::values;
@@ -22,6 +22,14 @@ const fn one(name: &'static [&'static str]) -> OptSpec {
     OptSpec {
         names: name,
         args: 1,
+        negatable: false,
+    }
+}
+
+const fn two(name: &'static [&'static str]) -> OptSpec {
+    OptSpec {
+        names: name,
+        args: 2,
         negatable: false,
     }
 }
@@ -97,6 +105,27 @@ pub(super) const TARGETS: &[(&str, &[OptSpec], Option<TableKind>)] = &[
     ("CT", &[flag(&["--notrack"])], Some(TableKind::Raw)),
     ("NOTRACK", &[], Some(TableKind::Raw)),
     ("TRACE", &[], Some(TableKind::Raw)),
+    (
+        "SET",
+        &[
+            two(&["--add-set"]),
+            two(&["--del-set"]),
+            one(&["--timeout"]),
+            flag(&["--exist"]),
+        ],
+        None,
+    ),
+    (
+        "NFLOG",
+        &[
+            one(&["--nflog-group"]),
+            one(&["--nflog-prefix"]),
+            one(&["--nflog-size"]),
+            one(&["--nflog-range"]),
+            one(&["--nflog-threshold"]),
+        ],
+        None,
+    ),
 ];
 
 /// Kernel targets rampart does not model; `-j` with one of them is an error, not a jump
@@ -114,12 +143,10 @@ const UNSUPPORTED: &[&str] = &[
     "IDLETIMER",
     "LED",
     "NETMAP",
-    "NFLOG",
     "NFQUEUE",
     "QUEUE",
     "RATEEST",
     "SECMARK",
-    "SET",
     "SYNPROXY",
     "TCPMSS",
     "TCPOPTSTRIP",
@@ -228,6 +255,8 @@ impl TargetDraft {
             }
             "NOTRACK" => Target::Notrack,
             "TRACE" => Target::Trace,
+            "SET" => self.set_target(ctx)?,
+            "NFLOG" => self.nflog(ctx)?,
             _ => Target::Chain(self.name.clone()),
         };
         Ok(target)
@@ -267,6 +296,72 @@ impl TargetDraft {
             log.level = Some(ctx.value(opt, arg, values::log_level)?).filter(|l| *l != 4);
         }
         Ok(Target::Log(log))
+    }
+
+    fn set_target(&self, ctx: &RuleCtx<'_>) -> Result<Target, ParseError> {
+        let (op, key) = match (self.has("--add-set"), self.has("--del-set")) {
+            (true, false) => (SetOp::Add, "--add-set"),
+            (false, true) => (SetOp::Del, "--del-set"),
+            (true, true) => {
+                return Err(self
+                    .missing(ctx, "one of --add-set or --del-set")
+                    .with_hint("one SET rule adds or deletes; write two rules for both"))
+            }
+            (false, false) => return Err(self.missing(ctx, "--add-set or --del-set")),
+        };
+        let (opt, args) = self
+            .opts
+            .iter()
+            .find(|(k, _, _)| *k == key)
+            .map(|(_, o, a)| (o, a))
+            .expect("option present");
+        let set = ctx.value(opt, &args[0], |t| {
+            if t.is_empty() || t.len() > 31 {
+                Err("a set name is 1 to 31 characters".to_string())
+            } else {
+                Ok(t.to_string())
+            }
+        })?;
+        let dirs = ctx.value(opt, &args[1], super::matches::set_dirs)?;
+        let timeout = match self.get("--timeout") {
+            Some((opt, arg)) if op == SetOp::Add => Some(ctx.value(opt, arg, |t| {
+                values::bounded(t, 2_147_483).map(|v| v as u32)
+            })?),
+            Some((opt, arg)) => return Err(ctx.bad(opt, arg, "--timeout goes with --add-set")),
+            None => None,
+        };
+        Ok(Target::Set(SetTarget {
+            op,
+            set,
+            dirs,
+            timeout,
+            exist: self.has("--exist"),
+        }))
+    }
+
+    fn nflog(&self, ctx: &RuleCtx<'_>) -> Result<Target, ParseError> {
+        let mut log = NflogTarget::default();
+        if let Some((opt, arg)) = self.get("--nflog-group") {
+            log.group = ctx.value(opt, arg, |t| values::bounded(t, 65535).map(|v| v as u16))?;
+        }
+        if let Some((opt, arg)) = self.get("--nflog-prefix") {
+            log.prefix = Some(ctx.value(opt, arg, |t| match t.chars().count() {
+                0 => Err("the prefix is empty".to_string()),
+                n if n > 63 => Err(format!("{n} characters; the kernel allows at most 63")),
+                _ => Ok(t.to_string()),
+            })?);
+        }
+        for key in ["--nflog-size", "--nflog-range"] {
+            if let Some((opt, arg)) = self.get(key) {
+                log.size = Some(ctx.value(opt, arg, values::u32_value)?);
+            }
+        }
+        if let Some((opt, arg)) = self.get("--nflog-threshold") {
+            log.threshold =
+                Some(ctx.value(opt, arg, |t| values::bounded(t, 65535).map(|v| v as u16))?)
+                    .filter(|t| *t != 1);
+        }
+        Ok(Target::Nflog(log))
     }
 
     fn nat(&self, ctx: &RuleCtx<'_>) -> Result<Target, ParseError> {

@@ -430,6 +430,7 @@ fn stateful_and_rate_modules() {
             src_mask: Some(24),
             dst_mask: Some(16),
             expire_ms: Some(5000),
+            max: None,
         })
     );
     let Match::Hashlimit(h) =
@@ -835,4 +836,46 @@ fn errors_have_exact_text() {
         message("ip6tables -A INPUT -p icmp -m icmp --icmp-type 8").0,
         "unsupported match module `icmp`"
     );
+}
+
+#[test]
+fn set_and_nflog_targets_parse_and_print_as_iptables_save() {
+    let ban = "iptables -A INPUT -j SET --add-set ban_4 src --exist --timeout 3600";
+    assert_eq!(
+        target(ban),
+        Target::Set(SetTarget {
+            op: SetOp::Add,
+            set: "ban_4".into(),
+            dirs: vec![SetDir::Src],
+            timeout: Some(3600),
+            exist: true,
+        })
+    );
+    assert_eq!(
+        crate::rule_args(&spec(ban)),
+        "-j SET --add-set ban_4 src --exist --timeout 3600"
+    );
+    let unban = "iptables -A INPUT -j SET --del-set ban_4 src,dst";
+    assert_eq!(
+        crate::rule_args(&spec(unban)),
+        "-j SET --del-set ban_4 src,dst"
+    );
+    let log = "iptables -A INPUT -j NFLOG --nflog-group 5 --nflog-prefix \"rampart-ban web\" --nflog-threshold 1";
+    assert_eq!(
+        target(log),
+        Target::Nflog(NflogTarget {
+            group: 5,
+            prefix: Some("rampart-ban web".into()),
+            size: None,
+            threshold: None,
+        })
+    );
+    assert_eq!(
+        crate::rule_args(&spec(log)),
+        "-j NFLOG --nflog-prefix \"rampart-ban web\" --nflog-group 5"
+    );
+    let (msg, _) = message("iptables -A INPUT -j SET --del-set ban_4 src --timeout 5");
+    assert!(msg.contains("--timeout goes with --add-set"), "{msg}");
+    let (msg, _) = message("iptables -A INPUT -j SET");
+    assert!(msg.contains("--add-set or --del-set"), "{msg}");
 }

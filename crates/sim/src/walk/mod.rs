@@ -8,7 +8,8 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use rampart_ruleset::{
-    rule_args, Action, ConnmarkTarget, CtStates, Family, Policy, Ruleset, Table, TableKind, Target,
+    rule_args, Action, ConnmarkTarget, CtStates, Family, Policy, Ruleset, SetDir, SetOp, SetTarget,
+    Table, TableKind, Target,
 };
 
 use crate::conntrack::{self, Dir, Flow, Tuple};
@@ -16,11 +17,11 @@ use crate::explain::describe;
 use crate::host::{Host, RouteDecision};
 use crate::matcher::{failing_tests, rule_matches, Atom, Ctx, Decider, Env, Sets, Test};
 use crate::packet::{CtState, Packet};
-use crate::state::{Delta, State, View};
+use crate::state::{Delta, Membership, State, View};
 mod hints;
 mod nat;
 
-use crate::trace::{Branch, Event, Fate, Hook, RuleHit, Stage, Step};
+use crate::trace::{Branch, Event, Fate, Hook, RuleHit, SetChange, Stage, Step};
 use nat::Manip;
 
 /// Deepest chain call stack: nftables' `NFT_JUMP_STACK_SIZE` (iptables-nft, the kernel path
@@ -715,6 +716,17 @@ impl<'a, 'r> Walk<'a, 'r> {
                     self.push(stage, Some(kind), here, at, Event::Log { prefix });
                 }
                 Target::Trace => self.push(stage, Some(kind), here, at, Event::TraceTarget),
+                Target::Nflog(n) => {
+                    let event = Event::Nflog {
+                        group: n.group,
+                        prefix: n.prefix.clone(),
+                    };
+                    self.push(stage, Some(kind), here, at, event);
+                }
+                Target::Set(t) => match self.set_target(t) {
+                    Ok(event) => self.push(stage, Some(kind), here, at, event),
+                    Err(message) => self.warn(stage, message),
+                },
                 Target::Mark(x) => {
                     let from = self.mark;
                     self.mark = x.apply(from);
@@ -785,6 +797,64 @@ impl<'a, 'r> Walk<'a, 'r> {
     }
 
     /// The packet as matches see it at this point of the walk, for explanations.
+    /// `-j SET` on an address-only set, as nftables does it: `add` leaves a running entry
+    /// alone, `--exist` (`update`) restarts its timeout, a full set takes nothing.
+    fn set_target(&mut self, t: &SetTarget) -> Result<Event, String> {
+        let Some(set) = self.c.sets.get(&t.set) else {
+            return Err(format!(
+                "-j SET: set `{}` is not defined: not simulated",
+                t.set
+            ));
+        };
+        let (Some(dir), true) = (t.dirs.first(), t.dirs.len() == 1) else {
+            return Err(format!(
+                "-j SET {}: only single-address sets are simulated",
+                t.set
+            ));
+        };
+        if !set.holds_addresses(self.family) {
+            return Err(format!("-j SET {}: only hash:ip sets are simulated", t.set));
+        }
+        let addr = match dir {
+            SetDir::Src => self.src,
+            SetDir::Dst => self.dst,
+        };
+        let now = self.pkt.time_us();
+        let present = match self.view.member(&t.set, addr) {
+            Some(m) => m.at(now),
+            None => set.has_addr(addr),
+        };
+        let change = match t.op {
+            SetOp::Del => {
+                self.view.set_member(&t.set, addr, Membership::Removed);
+                SetChange::Removed
+            }
+            SetOp::Add if present && !t.exist => SetChange::AlreadyPresent,
+            SetOp::Add => {
+                let full =
+                    set.declared + self.view.members_live(&t.set, now) >= set.maxelem as usize;
+                if !present && full {
+                    SetChange::Full
+                } else {
+                    let timeout = t.timeout.or(set.timeout);
+                    let expires_us = timeout.map(|s| now + u64::from(s) * 1_000_000);
+                    self.view
+                        .set_member(&t.set, addr, Membership::Present { expires_us });
+                    if present {
+                        SetChange::Refreshed { timeout }
+                    } else {
+                        SetChange::Added { timeout }
+                    }
+                }
+            }
+        };
+        Ok(Event::SetEntry {
+            set: t.set.clone(),
+            addr,
+            change,
+        })
+    }
+
     fn ctx(&self, rule_at: (usize, usize, usize)) -> Ctx<'_> {
         Ctx {
             pkt: self.pkt,

@@ -113,6 +113,7 @@ fn hashlimit_keeps_one_bucket_per_source() {
                 src_mask: None,
                 dst_mask: None,
                 expire_ms: None,
+                max: None,
             }))
             .j(Target::Drop),
     );
