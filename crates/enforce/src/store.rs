@@ -122,16 +122,13 @@ impl Store {
     /// early_drop`, recorded by `up`), from `STATE_DIR/lists/ingress`.
     pub fn ingress(&self) -> Result<Vec<String>, Error> {
         let p = self.path(INGRESS_FILE);
-        match std::fs::read_to_string(&p) {
-            Ok(text) => Ok(text
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .map(str::to_string)
-                .collect()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-            Err(e) => Err(Error::io(&p, e)),
-        }
+        Ok(read_trusted(&p)?
+            .unwrap_or_default()
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect())
     }
 
     /// Records the ingress interfaces (call under [`Store::lock_lists`]); none removes
@@ -144,8 +141,6 @@ impl Store {
                 _ => Ok(()),
             };
         }
-        let dir = self.dir();
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         let text: String = devices.iter().map(|d| format!("{d}\n")).collect();
         write_atomic(&p, text.as_bytes())?;
         Ok(())
@@ -640,5 +635,10 @@ mod tests {
         assert!(e.contains("the directory"), "{e}");
         chmod(&s.dir(), 0o700);
         assert_eq!(s.load(&name).unwrap(), l);
+        // The ingress interfaces too (loaded into the kernel by `up`).
+        s.set_ingress(&["eth0".to_string()]).unwrap();
+        assert_eq!(s.ingress().unwrap(), ["eth0"]);
+        chmod(&s.dir().join("ingress"), 0o666);
+        assert!(s.ingress().is_err());
     }
 }
