@@ -3,6 +3,7 @@
 //! ```text
 //! lists/NAME.list     one aggregated list (rampart_block::List text form); its header
 //!                     line carries the sizes, so `block lists` reads one line per list
+//! lists/ingress       the interfaces whose ingress hook drops too (`up`)
 //! lists/bans          the timed bans, a journal: one line per ban or unban, appended;
 //!                     later lines win, rewritten compact when it grows
 //! lists/.lock         flock: one writer of the list files at a time
