@@ -137,18 +137,38 @@ pub fn parse_source(source: &Source, format: Format, lenient: bool) -> Result<Pa
     Ok(parsed)
 }
 
+/// Who may have written a file that is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trust {
+    /// Anyone: the file is only read and reported on (`check`, `trace`, `compile`).
+    Anyone,
+    /// Root or this user only: the file becomes the firewall (`apply`); see
+    /// [`read_trusted`]. Standard input is the caller's own.
+    Owner,
+}
+
+/// Reads `path` as [`read_source`] or, for [`Trust::Owner`], [`read_trusted`].
+pub fn read_input(path: &Path, trust: Trust) -> Result<Source> {
+    match trust {
+        Trust::Owner if path != Path::new("-") => read_trusted(path),
+        _ => read_source(path),
+    }
+}
+
 /// Reads the ruleset named by `--rules`/`--script`, plus `--sets`; returns it with the
 /// rules' source text (for showing the lines errors point at).
-pub fn load_ruleset_args(r: &RulesetArgs) -> Result<(Ruleset, Source)> {
+pub fn load_ruleset_args(r: &RulesetArgs, trust: Trust) -> Result<(Ruleset, Source)> {
     let (path, format) = match (&r.rules, &r.script) {
         (Some(path), _) => (path, Format::Auto),
         (None, Some(path)) => (path, Format::Script),
         (None, None) => bail!("give the ruleset with --rules FILE or --script FILE"),
     };
-    let source = read_source(path)?;
+    let source = read_input(path, trust)?;
     let mut ruleset = parse_source(&source, format, r.lenient)?.ruleset;
     if let Some(path) = &r.sets {
-        let sets = load_ruleset(path, Format::Save, r.lenient)?.ruleset.sets;
+        let sets = parse_source(&read_input(path, trust)?, Format::Save, r.lenient)?
+            .ruleset
+            .sets;
         for set in sets {
             if ruleset.set(&set.name).is_some() {
                 bail!(

@@ -97,13 +97,15 @@ impl PolicyScript {
 /// The policy named on the command line, or `None` when none is named.
 pub fn compiled_policy(args: &PolicyArgs) -> Result<Option<PolicyScript>> {
     if let Some(path) = &args.nft {
-        let text = crate::input::read_source(path)?.text().to_string();
+        let text = crate::input::read_input(path, crate::input::Trust::Owner)?
+            .text()
+            .to_string();
         return Ok(Some(PolicyScript::Given(text)));
     }
     if args.ruleset.rules.is_none() && args.ruleset.script.is_none() {
         return Ok(None);
     }
-    let (ruleset, source) = load_ruleset_args(&args.ruleset)?;
+    let (ruleset, source) = load_ruleset_args(&args.ruleset, crate::input::Trust::Owner)?;
     Ok(Some(PolicyScript::compile(
         &ruleset,
         source.name().to_string(),

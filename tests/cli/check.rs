@@ -325,3 +325,34 @@ fn issue15_apply_reads_its_inputs_within_the_limit() {
          = hint: give --max-input-bytes N to read larger files\n"
     );
 }
+
+/// Issue 15: `apply` refuses a ruleset file another user could have changed (it becomes
+/// the firewall), before any kernel work; `check` reads the same file.
+#[test]
+fn issue15_apply_refuses_a_ruleset_others_can_write() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("rampart-cli-apply-trust-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let file = dir.join("fw.sh");
+    std::fs::write(&file, "iptables -A INPUT -s 192.0.2.1 -j DROP\n").unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let f = file.to_str().unwrap();
+    let out = rampart(&["apply", "--script", f]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "refusing to load {f}: {f} is writable by group and others (mode 0666)"
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(&format!("fix: chmod go-w {f}")),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(rampart(&["check", f]).code, 0);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
