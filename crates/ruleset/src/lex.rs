@@ -112,8 +112,10 @@ fn typographic(c: char, at_word_start: bool) -> Option<&'static str> {
     }
 }
 
+/// A position in the text. The text is walked in place (byte offset `pos`), not copied
+/// into a `Vec<char>`, which cost four bytes per character on top of the text.
 struct Cursor<'a> {
-    chars: Vec<char>,
+    text: &'a str,
     pos: usize,
     line: u32,
     col: u32,
@@ -122,11 +124,11 @@ struct Cursor<'a> {
 
 impl Cursor<'_> {
     fn peek(&self) -> Option<char> {
-        self.chars.get(self.pos).copied()
+        self.text[self.pos..].chars().next()
     }
 
     fn peek2(&self) -> Option<char> {
-        self.chars.get(self.pos + 1).copied()
+        self.text[self.pos..].chars().nth(1)
     }
 
     fn here(&self, len: u32) -> Span {
@@ -139,7 +141,7 @@ impl Cursor<'_> {
 
     fn bump(&mut self) -> Option<char> {
         let c = self.peek()?;
-        self.pos += 1;
+        self.pos += c.len_utf8();
         if c == '\n' {
             self.line += 1;
             self.col = 1;
@@ -158,7 +160,7 @@ impl Cursor<'_> {
 pub fn split(source: &Source, opts: LexOptions) -> Result<Lexed, ParseErrors> {
     let mut lexer = Lexer {
         cur: Cursor {
-            chars: source.text().chars().collect(),
+            text: source.text(),
             pos: 0,
             line: 1,
             col: 1,
