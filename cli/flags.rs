@@ -95,6 +95,10 @@ pub enum Command {
     Guard(GuardCommand),
     /// Look up the country of addresses, one by one or in bulk with counts per country.
     Geo(crate::cmd::geo::GeoArgs),
+    /// Who holds this host's connections: per source address, /24 and /16 (IPv6 /64 and
+    /// /48), country, port and state, incoming and outgoing apart; from sockets or the
+    /// conntrack table, once or refreshed.
+    Top(crate::cmd::top::TopArgs),
     /// Kernel settings against floods and spoofing (SYN cookies, backlogs, reverse-path
     /// filter, redirects, conntrack size and timeouts): current against recommended, with
     /// the reason for each; --apply sets them and keeps them in /etc/sysctl.d/90-rampart.conf.

@@ -12,7 +12,7 @@ use rampart_prefix::{PrefixMap, PrefixMapBuilder};
 use serde::Serialize;
 
 /// The country databases Debian's tor-geoipdb installs.
-const DEFAULT_DBS: [&str; 2] = ["/usr/share/tor/geoip", "/usr/share/tor/geoip6"];
+pub(crate) const DEFAULT_DBS: [&str; 2] = ["/usr/share/tor/geoip", "/usr/share/tor/geoip6"];
 
 /// `rampart geo`.
 #[derive(Debug, Args)]
@@ -235,8 +235,9 @@ pub(crate) fn read_db(path: &Path, opts: ImportOptions) -> Result<CountryDb> {
     )?)
 }
 
-/// Reads the databases into one map; without `--db`, tor-geoipdb's two files.
-fn load(paths: &[PathBuf]) -> Result<PrefixMap<Country>> {
+/// Reads the databases into one map; without `--db`, tor-geoipdb's two files. Shared
+/// with `rampart top`.
+pub(crate) fn load(paths: &[PathBuf]) -> Result<PrefixMap<Country>> {
     let paths = &country_databases(paths)?;
     let mut b = PrefixMapBuilder::new();
     for path in paths {

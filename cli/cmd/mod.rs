@@ -15,6 +15,7 @@ mod persist;
 mod policy;
 mod show;
 mod status;
+pub mod top;
 mod trace;
 mod up;
 
@@ -56,6 +57,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Block(args) => block::run(args),
         Command::Geo(args) => geo::run(args),
         Command::Guard(command) => guard::run(command),
+        Command::Top(args) => top::run(args),
         Command::Harden(args) => harden::run(args),
         Command::Import(args) => import::run(args),
         Command::Completions { shell } => {

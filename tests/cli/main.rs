@@ -15,4 +15,5 @@ mod import;
 mod otp;
 mod policy;
 mod show;
+mod top;
 mod trace;

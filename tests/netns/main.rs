@@ -26,6 +26,7 @@ mod loops;
 mod nft;
 mod profiles;
 mod spec;
+mod top;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;

@@ -1,6 +1,20 @@
-//! nf_tables set elements over netlink: the messages, and a client that batches them on
-//! one long-lived socket.
+//! Netlink for the firewall and its observers: nf_tables set elements (a client that
+//! batches them on one long-lived socket), and the kernel's own views of traffic:
+//! sockets (sock_diag), the conntrack table and its events (ctnetlink), and logged
+//! packets (NFLOG). One vocabulary of headers, attributes and messages ([`wire`]) serves
+//! them all.
 //!
+//! Observers (one client type each, all sharing [`ObserveError`]):
+//! - [`SockDiag`]: TCP and UDP sockets, every state, IPv4 and IPv6 ([`InetSocket`]);
+//! - [`ConntrackClient`]: dump the conntrack table ([`wire::Conntrack`]), create and
+//!   delete entries; [`ConntrackEvents`]: NEW / UPDATE / DESTROY events ([`CtEvent`]);
+//! - [`NflogListener`]: the packets rules log to a group, with prefix, hook, interfaces,
+//!   addresses and ports ([`NflogPacket`]); the kernel's auto-bans arrive this way.
+//!
+//! Each observer's `recv(timeout)` waits at most `timeout` and then drains what is
+//! queued, and each is [`AsFd`](std::os::fd::AsFd), so a daemon can poll several.
+//!
+//! Set elements:
 //! Central types:
 //! - [`SetClient`]: opens a `NETLINK_NETFILTER` socket once and then adds, deletes and
 //!   lists elements of a named set ([`SetRef`]), each call one transaction
@@ -71,15 +85,24 @@
 #![deny(missing_docs)]
 
 mod client;
+mod conn;
+mod conntrack;
 mod element;
 mod encode;
 mod error;
+mod nflog;
 mod shape;
+mod sockdiag;
 pub mod wire;
 
 pub use client::{key_message_len, SetClient, SetInfo, DEFAULT_MAX_PER_MESSAGE};
+pub use conn::ObserveError;
+pub use conntrack::{ConntrackClient, ConntrackEvents, CtEvent, CtEventKind, CtGroups};
 pub use element::{Element, Entry, Family, SetRef};
 pub use encode::PROGRESS_EVERY;
 pub use error::Error;
+pub use nflog::{Interface, NflogListener, NflogPacket};
 pub use shape::{BaseHook, ChainShape, RuleShape, SetShape, TableShape};
+pub use sockdiag::{InetSocket, Protocol, SockDiag};
 pub use wire::WireError;
+pub use wire::{TcpState, ALL_STATES};

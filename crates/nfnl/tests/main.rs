@@ -4,6 +4,7 @@
 
 mod kernel;
 mod lookup;
+mod observe;
 mod util;
 
 // Table shapes: chains, set declarations and rules, read without set elements.

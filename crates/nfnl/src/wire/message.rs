@@ -2,9 +2,13 @@
 
 use super::attr::{align, emit_all, len_all, NlaIter};
 use super::chain::ChainAttr;
+use super::conntrack::{Conntrack, CtKind, NFNL_SUBSYS_CTNETLINK};
 use super::errmsg::ErrorMessage;
 use super::gen::GenAttr;
 use super::header::{NetlinkHeader, NfGenMsg, NlmsgBuffer, NFGENMSG_LEN, NLMSG_HDRLEN};
+use super::nflog::{
+    NflogAttr, NflogConfigAttr, NFNL_SUBSYS_ULOG, NFULNL_MSG_CONFIG, NFULNL_MSG_PACKET,
+};
 use super::rule::RuleAttr;
 use super::set::SetAttr;
 use super::setelem::ListAttr;
@@ -175,6 +179,29 @@ pub enum Body {
         /// Generation attributes.
         attrs: Vec<GenAttr>,
     },
+    /// A conntrack message (ctnetlink): a dump answer, an event or a request.
+    Conntrack {
+        /// New, get or delete.
+        kind: CtKind,
+        /// Family (`NFPROTO_IPV4`/`_IPV6`; `AF_UNSPEC` in a dump request for both).
+        nfgen: NfGenMsg,
+        /// The entry.
+        entry: Conntrack,
+    },
+    /// An NFLOG packet: one logged packet of the group in `nfgen.res_id`.
+    NflogPacket {
+        /// The packet's family and the group.
+        nfgen: NfGenMsg,
+        /// Its attributes.
+        attrs: Vec<NflogAttr>,
+    },
+    /// An NFLOG configuration request (bind a group, set the copy mode).
+    NflogConfig {
+        /// `AF_UNSPEC` and the group.
+        nfgen: NfGenMsg,
+        /// Commands and settings.
+        attrs: Vec<NflogConfigAttr>,
+    },
     /// `NLMSG_ERROR`: an error or (code 0) an ACK.
     Error(ErrorMessage),
     /// `NLMSG_DONE`: the end of a dump, payload kept raw.
@@ -205,6 +232,9 @@ impl Message {
             Body::Error(_) => NLMSG_ERROR,
             Body::Done(_) => NLMSG_DONE,
             Body::Chain { kind, .. } | Body::Rule { kind, .. } => kind.nlmsg_type(),
+            Body::Conntrack { kind, .. } => kind.nlmsg_type(),
+            Body::NflogPacket { .. } => NFNL_SUBSYS_ULOG << 8 | NFULNL_MSG_PACKET,
+            Body::NflogConfig { .. } => NFNL_SUBSYS_ULOG << 8 | NFULNL_MSG_CONFIG,
             Body::Other(_) => 0,
         };
         let mut m = Message {
@@ -247,6 +277,31 @@ impl Message {
             (NFNL_MSG_BATCH_END, _) => Body::BatchEnd(NfGenMsg::parse(payload)?),
             (NLMSG_ERROR, _) => Body::Error(ErrorMessage::parse(payload, header.flags)?),
             (NLMSG_DONE, _) => Body::Done(payload.to_vec()),
+            (kind, _)
+                if kind >> 8 == NFNL_SUBSYS_CTNETLINK
+                    && CtKind::from_msg(kind & 0xff).is_some() =>
+            {
+                let nfgen = NfGenMsg::parse(payload)?;
+                Body::Conntrack {
+                    kind: CtKind::from_msg(kind & 0xff).expect("checked"),
+                    nfgen,
+                    entry: Conntrack::parse(&payload[NFGENMSG_LEN..])?,
+                }
+            }
+            (kind, _) if kind == NFNL_SUBSYS_ULOG << 8 | NFULNL_MSG_PACKET => {
+                let nfgen = NfGenMsg::parse(payload)?;
+                let attrs = NlaIter::new(&payload[NFGENMSG_LEN..])
+                    .map(|a| a.map(|a| NflogAttr::parse(&a)))
+                    .collect::<Result<_, _>>()?;
+                Body::NflogPacket { nfgen, attrs }
+            }
+            (kind, _) if kind == NFNL_SUBSYS_ULOG << 8 | NFULNL_MSG_CONFIG => {
+                let nfgen = NfGenMsg::parse(payload)?;
+                let attrs = NlaIter::new(&payload[NFGENMSG_LEN..])
+                    .map(|a| a.map(|a| NflogConfigAttr::parse(&a)))
+                    .collect::<Result<_, _>>()?;
+                Body::NflogConfig { nfgen, attrs }
+            }
             (_, Some(kind)) if kind.is_chain() => {
                 let nfgen = NfGenMsg::parse(payload)?;
                 let attrs = NlaIter::new(&payload[NFGENMSG_LEN..])
@@ -294,6 +349,9 @@ impl Message {
             Body::SetElems { attrs, .. } => NFGENMSG_LEN + len_all(attrs),
             Body::Set { attrs, .. } => NFGENMSG_LEN + len_all(attrs),
             Body::Gen { attrs, .. } => NFGENMSG_LEN + len_all(attrs),
+            Body::Conntrack { entry, .. } => NFGENMSG_LEN + entry.buffer_len(),
+            Body::NflogPacket { attrs, .. } => NFGENMSG_LEN + len_all(attrs),
+            Body::NflogConfig { attrs, .. } => NFGENMSG_LEN + len_all(attrs),
             Body::Error(e) => e.buffer_len(),
             Body::Done(raw) | Body::Other(raw) => raw.len(),
         }
@@ -332,6 +390,18 @@ impl Emitable for Message {
                 emit_all(attrs, &mut body[NFGENMSG_LEN..]);
             }
             Body::Gen { nfgen, attrs, .. } => {
+                nfgen.emit(body);
+                emit_all(attrs, &mut body[NFGENMSG_LEN..]);
+            }
+            Body::Conntrack { nfgen, entry, .. } => {
+                nfgen.emit(body);
+                entry.emit(&mut body[NFGENMSG_LEN..]);
+            }
+            Body::NflogPacket { nfgen, attrs } => {
+                nfgen.emit(body);
+                emit_all(attrs, &mut body[NFGENMSG_LEN..]);
+            }
+            Body::NflogConfig { nfgen, attrs } => {
                 nfgen.emit(body);
                 emit_all(attrs, &mut body[NFGENMSG_LEN..]);
             }
