@@ -434,3 +434,28 @@ action = "ban"
     let _ = std::fs::remove_dir_all(&state);
     let _ = std::fs::remove_file(&file);
 }
+
+#[test]
+fn connection_counts_per_source_agree_in_kernel_and_simulator() {
+    if !require(&[Need::Root, Need::Tool("nft")]) {
+        return;
+    }
+    // At most 3 flows open at once per source (UDP flows stay in conntrack for 30 s).
+    let policy = r#"
+profile = "webserver"
+[input]
+udp = [9000]
+[[flood.limit]]
+name = "udp9000"
+udp = [9000]
+connections = 3
+"#;
+    let (a, c) = (addr(ATTACKER), addr(CLIENT));
+    let sequence = [a, a, c, a, a, a, c, a, c, c];
+    let bench = Bench::new("flood-count", policy, &[a, c]);
+    let predicted = bench.predict(&sequence);
+    let delivered = bench.send(&sequence);
+    let expected: BTreeSet<usize> = [0, 1, 2, 3, 6, 8].into_iter().collect();
+    assert_eq!(delivered, expected, "kernel deliveries\n{}", bench.script);
+    assert_eq!(predicted, expected, "simulator deliveries");
+}
