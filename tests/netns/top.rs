@@ -2,7 +2,8 @@
 //! client namespaces (one of which never completes its handshakes, leaving a SYN_RECV
 //! backlog), and every count is checked exactly, through the library (sock_diag →
 //! rampart-top), through the binary (`rampart top --json` inside the namespace), and from
-//! the conntrack table (`--conntrack`), which must agree.
+//! the conntrack table (`--conntrack`), which must agree. A router namespace shows what
+//! only conntrack sees: forwarded, masqueraded and port-forwarded flows.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
