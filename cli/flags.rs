@@ -82,6 +82,9 @@ pub enum Command {
     /// Rewrite an iptables script or save file: runs of per-address DROP/REJECT rules
     /// become one set and one `-m set` rule each, with the same verdict for every packet.
     Import(crate::cmd::import::ImportArgs),
+    /// The guard: for now `check-log`, which shows what rampart finds in a log.
+    #[command(subcommand)]
+    Guard(GuardCommand),
     /// Look up the country of addresses, one by one or in bulk with counts per country.
     Geo(crate::cmd::geo::GeoArgs),
     /// Who holds this host's connections: per source address, /24 and /16 (IPv6 /64 and
@@ -311,6 +314,66 @@ pub enum PolicyCommand {
         #[arg(long, value_enum, default_value = "save")]
         format: ShowFormat,
     },
+}
+
+/// `rampart guard`.
+#[derive(Debug, Subcommand)]
+pub enum GuardCommand {
+    /// Read a log with rampart's parsers, as fail2ban-regex does for fail2ban: each event
+    /// line (kind, address), each line not understood, then a summary (lines, events, top
+    /// addresses) and the throughput.
+    #[command(after_help = "Examples:
+  rampart guard check-log /var/log/auth.log
+  rampart guard check-log --journal ssh.service
+  rampart guard check-log /var/log/nginx/access.log --source nginx-access --quiet
+  rampart guard check-log /var/log/auth.log --json | jq -r .addr | sort | uniq -c")]
+    CheckLog(CheckLogArgs),
+}
+
+/// `rampart guard check-log`.
+#[derive(Debug, Args)]
+pub struct CheckLogArgs {
+    /// The log file (`-`: standard input).
+    #[arg(
+        value_name = "FILE",
+        required_unless_present = "journal",
+        conflicts_with = "journal"
+    )]
+    pub file: Option<PathBuf>,
+    /// Read this systemd unit's journal (`journalctl -u UNIT -o json`) instead of a file.
+    #[arg(long, value_name = "UNIT")]
+    pub journal: Option<String>,
+    /// The kind of log.
+    #[arg(long, value_enum, default_value = "sshd")]
+    pub source: LogSource,
+    /// Print every line's verdict (event, `-` for no event, not understood).
+    #[arg(long, conflicts_with = "quiet")]
+    pub all: bool,
+    /// Print only the summary.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    /// One JSON object per event line (`line`, `kind`, `addr` or `name`, and `user`,
+    /// `port`, `status` where logged), then one `{"summary": ...}` object.
+    #[arg(long)]
+    pub json: bool,
+    /// How many origins the summary lists, most events first.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub top: usize,
+}
+
+/// The kinds of log `check-log` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogSource {
+    /// sshd: auth.log or secure (syslog lines), `sshd -E FILE`, journal messages.
+    Sshd,
+    /// nginx access log (combined or common).
+    NginxAccess,
+    /// nginx error log.
+    NginxError,
+    /// Apache access log (combined or common).
+    ApacheAccess,
+    /// Apache error log.
+    ApacheError,
 }
 
 /// `rampart lockout-check`.

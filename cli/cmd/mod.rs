@@ -5,6 +5,7 @@ pub mod block;
 mod check;
 mod compile;
 pub mod geo;
+mod guard;
 pub mod harden;
 pub mod import;
 pub mod lab;
@@ -54,6 +55,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Lab(args) => lab::run(args),
         Command::Block(args) => block::run(args),
         Command::Geo(args) => geo::run(args),
+        Command::Guard(command) => guard::run(command),
         Command::Top(args) => top::run(args),
         Command::Harden(args) => harden::run(args),
         Command::Import(args) => import::run(args),

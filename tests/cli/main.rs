@@ -9,6 +9,7 @@ mod block;
 mod check;
 mod compile;
 mod geo;
+mod guard;
 mod harden;
 mod import;
 mod otp;

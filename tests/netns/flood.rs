@@ -173,7 +173,16 @@ action = "ban"
     let sequence = [a, a, c, a, a, a, c, a, a, c];
     let bench = Bench::new("flood-ban", policy, &[a, c]);
     let predicted = bench.predict(&sequence);
+    // The kernel reports each ban it makes to NFLOG group 5, for the guard.
+    let mut nflog = bench
+        .server
+        .run_in(|| rampart_nfnl::NflogListener::bind(5).expect("bind NFLOG group 5"));
     let delivered = bench.send(&sequence);
+    let reported = nflog.recv(Duration::from_secs(1)).expect("NFLOG");
+    assert_eq!(reported.len(), 1, "one ban reported: {reported:?}");
+    assert_eq!(reported[0].prefix, "rampart-ban udp9000");
+    assert_eq!(reported[0].src, a);
+    assert_eq!(reported[0].dst_port, Some(PORT));
 
     // The attacker's first three packets pass (burst 3), the fourth crosses the limit and
     // bans it, and nothing it sends afterwards passes; the other client is untouched.

@@ -21,6 +21,7 @@ mod flood_lab;
 mod harden;
 mod lab;
 mod lab_flood;
+mod logs;
 mod loops;
 mod nft;
 mod profiles;

@@ -9,40 +9,26 @@
 use std::io::Read;
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+
 use std::time::{Duration, Instant};
 
 use rampart_policy::{Policy, Profile};
 use rampart_ruleset::Source;
 use rampart_session::{check, discover, dump_tcp, system_host, AdminOrigin, TcpSocket, TcpState};
-use rampart_testkit::{require, Need, Netns};
-
-const SSHD: &str = "/usr/sbin/sshd";
-
-fn sh(args: &[&str]) {
-    let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use rampart_testkit::{require, Need, Netns, Sshd, SSHD};
 
 /// Two fresh namespaces joined by a veth pair (`vs` in the server, `vc` in the client), and
-/// sshd's files; sshd is killed on drop, before the namespaces go.
+/// sshd's files; sshd (testkit's `Sshd`) is killed on drop, before the namespaces go.
 struct Lab {
     server: Netns,
     client: Netns,
     dir: PathBuf,
-    sshd: Option<Child>,
+    sshd: Option<Sshd>,
 }
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        if let Some(mut child) = self.sshd.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        drop(self.sshd.take());
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -64,40 +50,13 @@ fn setup() -> Lab {
 }
 
 fn start_sshd(lab: &mut Lab) {
-    let key = lab.dir.join("host_ed25519");
-    sh(&[
-        "ssh-keygen",
-        "-q",
-        "-t",
-        "ed25519",
-        "-N",
-        "",
-        "-f",
-        key.to_str().unwrap(),
-    ]);
-    let config = lab.dir.join("sshd_config");
-    std::fs::write(
-        &config,
-        format!(
-            "Port 22\nListenAddress 0.0.0.0\nHostKey {}\nPidFile {}\nUsePAM no\n\
-             StrictModes no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n",
-            key.display(),
-            lab.dir.join("sshd.pid").display()
-        ),
-    )
-    .unwrap();
-    // sshd insists on its privilege-separation directory.
-    std::fs::create_dir_all("/run/sshd").unwrap();
-    let child = lab
-        .server
-        .command(SSHD)
-        .args(["-D", "-e", "-f"])
-        .arg(&config)
-        .args(["-o", "LogLevel=QUIET"])
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap();
-    lab.sshd = Some(child);
+    lab.sshd = Some(Sshd::start(
+        &lab.server,
+        &lab.dir,
+        "Port 22\nListenAddress 0.0.0.0\nUsePAM no\nPasswordAuthentication no\n\
+         KbdInteractiveAuthentication no\n",
+        &[],
+    ));
 }
 
 fn wait_for(ns: &Netns, what: &str, pred: fn(&[TcpSocket]) -> bool) {

@@ -20,6 +20,10 @@
 //! Tests using it keep to the documentation address ranges (192.0.2.0/24, 198.51.100.0/24,
 //! 203.0.113.0/24, 2001:db8::/32).
 //!
+//! A real OpenSSH server in a namespace is [`Sshd::start`] (its log written by sshd itself
+//! with `-E`), and a real client answering password prompts is [`ssh_client`] with an
+//! [`askpass`] script.
+//!
 //! Multi-namespace topologies with probes and observed fates are `rampart_lab::Lab`'s job
 //! (the product's `rampart lab`, used by `tests/netns`); tests that need one or two bare
 //! namespaces use [`Netns`].
@@ -69,6 +73,10 @@
 
 mod need;
 mod netns;
+mod pam;
+mod sshd;
 
 pub use need::{require, skip, Need};
 pub use netns::{run_in_named, Netns, NETNS_PREFIX};
+pub use pam::{built_otp_module, pam_wrapper, system_pam_module, LIBPAM_WRAPPER};
+pub use sshd::{askpass, ssh_client, wait_output, Sshd, SSHD, SSHD_PATIENCE};

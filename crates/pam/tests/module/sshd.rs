@@ -10,14 +10,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use rampart_testkit::{require, Need, Netns};
+use rampart_testkit::{require, Need, Netns, Sshd, SSHD};
 
 use crate::util::{
     module, numbers, pam_wrapper, system_module, unix_now, Account, TempDir, LIBPAM_WRAPPER,
     PATIENCE,
 };
-
-const SSHD: &str = "/usr/sbin/sshd";
 
 /// Answers `$1` (the prompt) from `$OTP_MAP` (`NNN password` lines) with `$OTP_PREFIX` in
 /// front; logs the prompt to `$OTP_LOG` and, while `$OTP_WAIT` exists, waits before
@@ -33,11 +31,13 @@ done
 printf '%s\n' "$out"
 "#;
 
-/// An sshd in its own network namespace, with its own config, host key and PAM service.
+/// An sshd (testkit's [`Sshd`]: killed on drop, its per-connection processes with the
+/// namespace) in its own network namespace, with its own config, host key and PAM service.
 struct Lab {
+    // Dropped first: sshd stops before its namespace and files go.
+    sshd: Sshd,
     ns: Netns,
     dir: TempDir,
-    sshd: Child,
     acct: Account,
     runs: AtomicUsize,
 }
@@ -59,12 +59,6 @@ impl Lab {
         let dir = TempDir::new(&format!("sshd-{tag}"));
         let d = dir.path();
         let acct = Account::create(d, "root", "s3cret-Prefix", 30);
-        run_ok(
-            Command::new("ssh-keygen")
-                .args(["-q", "-t", "ed25519", "-N", ""])
-                .arg("-f")
-                .arg(d.join("hostkey")),
-        );
         let svc = d.join("services");
         fs::create_dir(&svc).unwrap();
         let permit = system_module("pam_permit.so");
@@ -85,38 +79,24 @@ impl Lab {
             format!("auth required {}\n", system_module("pam_deny.so").display()),
         )
         .unwrap();
-        fs::write(
-            d.join("sshd_config"),
-            format!(
-                "ListenAddress 127.0.0.1:22\nHostKey {key}\nPidFile {pid}\n\
-                 UsePAM yes\nKbdInteractiveAuthentication yes\nPasswordAuthentication no\n\
-                 PubkeyAuthentication no\nAuthenticationMethods keyboard-interactive\n\
-                 PermitRootLogin yes\nLoginGraceTime 120\nMaxStartups 20\nStrictModes no\n\
-                 LogLevel VERBOSE\n",
-                key = d.join("hostkey").display(),
-                pid = d.join("sshd.pid").display()
-            ),
-        )
-        .unwrap();
         let helper = d.join("askpass");
         fs::write(&helper, ASKPASS).unwrap();
         fs::set_permissions(&helper, fs::Permissions::from_mode(0o755)).unwrap();
-        // sshd's privilege-separation directory (an empty, root-owned directory).
-        fs::create_dir_all("/run/sshd").unwrap();
-        let log = fs::File::create(d.join("sshd.log")).unwrap();
-        let sshd = ns
-            .command("env")
-            .arg(format!("LD_PRELOAD={}", wrapper.unwrap().display()))
-            .arg("PAM_WRAPPER=1")
-            .arg(format!("PAM_WRAPPER_SERVICE_DIR={}", svc.display()))
-            .arg(SSHD)
-            .args(["-D", "-e", "-f"])
-            .arg(d.join("sshd_config"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("start sshd");
+        let preload = format!("{}", wrapper.unwrap().display());
+        let services = format!("{}", svc.display());
+        let sshd = Sshd::start(
+            &ns,
+            d,
+            "ListenAddress 127.0.0.1:22\nUsePAM yes\nKbdInteractiveAuthentication yes\n\
+             PasswordAuthentication no\nPubkeyAuthentication no\n\
+             AuthenticationMethods keyboard-interactive\nPermitRootLogin yes\n\
+             LoginGraceTime 120\nMaxStartups 20\nLogLevel VERBOSE\n",
+            &[
+                ("LD_PRELOAD", &preload),
+                ("PAM_WRAPPER", "1"),
+                ("PAM_WRAPPER_SERVICE_DIR", &services),
+            ],
+        );
         let lab = Lab {
             ns,
             dir,
@@ -124,20 +104,11 @@ impl Lab {
             acct,
             runs: AtomicUsize::new(0),
         };
-        let start = Instant::now();
-        while !lab.log().contains("Server listening") {
-            assert!(
-                start.elapsed() < PATIENCE,
-                "sshd did not start:\n{}",
-                lab.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
         Some(lab)
     }
 
     fn log(&self) -> String {
-        fs::read_to_string(self.dir.path().join("sshd.log")).unwrap_or_default()
+        self.sshd.log()
     }
 
     /// Starts `ssh root@127.0.0.1 true` answering from `map` (None: the right answers).
@@ -203,23 +174,6 @@ impl Lab {
         );
         (out.status.success(), seen, why)
     }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        let _ = self.sshd.kill();
-        let _ = self.sshd.wait();
-        // Stragglers (per-connection sshd processes) are killed when `ns` is dropped.
-    }
-}
-
-fn run_ok(cmd: &mut Command) {
-    let out = cmd.output().expect("run");
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn wait_timeout(mut child: Child, limit: Duration) -> std::process::Output {
@@ -404,7 +358,7 @@ fn sshd_concurrent_logins_get_the_triple_challenge_and_a_killed_login_expires() 
     let (victim, victim_prompts) = lab.login(None, Some(&wait));
     let p_victim = wait_for_prompt(&victim_prompts);
     let held_no = numbers(&p_victim)[0];
-    let kids = connection_sshds(lab.sshd.id());
+    let kids = connection_sshds(lab.sshd.pid());
     assert!(!kids.is_empty(), "no per-connection sshd found");
     for pid in &kids {
         let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();

@@ -7,53 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rampart_otp::{KdfParams, OsEntropy, Secrets, Sheet, Store};
 
-/// The module built by cargo for this test run.
-pub fn module() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    // target/<profile>/deps/<test binary> → target/<profile>/libpam_rampart_otp.so
-    let so = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("test binary in target/<profile>/deps")
-        .join("libpam_rampart_otp.so");
-    assert!(
-        so.exists(),
-        "{} is missing: build it with `cargo build -p pam_rampart_otp` (same profile as the tests)",
-        so.display()
-    );
-    so
-}
-
-/// How a skip message names libpam-wrapper ([`pam_wrapper`] finds it).
-pub const LIBPAM_WRAPPER: &str = "libpam-wrapper (apt-get install libpam-wrapper)";
-
-/// libpam-wrapper's preload library, if installed.
-pub fn pam_wrapper() -> Option<PathBuf> {
-    [
-        "/usr/lib/x86_64-linux-gnu/libpam_wrapper.so",
-        "/usr/lib/aarch64-linux-gnu/libpam_wrapper.so",
-        "/usr/lib64/libpam_wrapper.so",
-        "/usr/lib/libpam_wrapper.so",
-    ]
-    .iter()
-    .map(PathBuf::from)
-    .find(|p| p.exists())
-}
-
-/// The directory of the system's PAM modules (for pam_permit.so).
-pub fn system_module(name: &str) -> PathBuf {
-    [
-        "/lib/x86_64-linux-gnu/security",
-        "/usr/lib/x86_64-linux-gnu/security",
-        "/lib/aarch64-linux-gnu/security",
-        "/usr/lib64/security",
-        "/lib/security",
-    ]
-    .iter()
-    .map(|d| Path::new(d).join(name))
-    .find(|p| p.exists())
-    .unwrap_or_else(|| panic!("{name} not found"))
-}
+pub use rampart_testkit::{
+    built_otp_module as module, pam_wrapper, system_pam_module as system_module, LIBPAM_WRAPPER,
+};
 
 /// A temp dir removed on drop.
 pub struct TempDir(pub PathBuf);
