@@ -98,7 +98,9 @@ pub fn run(command: PolicyCommand) -> Result<ExitCode> {
                         "ruleset": rs,
                     }))? + "\n"
                 }
-                ShowFormat::Human => format!("# {}\n{}", loaded.origin, to_human(rs)),
+                ShowFormat::Human => {
+                    rampart_safeio::escaped_lines(&format!("# {}\n{}", loaded.origin, to_human(rs)))
+                }
                 ShowFormat::Save => {
                     format!(
                         "# {}\n{}{}",
