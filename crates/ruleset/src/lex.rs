@@ -114,6 +114,7 @@ fn typographic(c: char, at_word_start: bool) -> Option<&'static str> {
 
 /// A position in the text. The text is walked in place (byte offset `pos`), not copied
 /// into a `Vec<char>`, which cost four bytes per character on top of the text.
+#[derive(Clone, Copy)]
 struct Cursor<'a> {
     text: &'a str,
     pos: usize,
@@ -156,9 +157,21 @@ impl Cursor<'_> {
     }
 }
 
-/// Splits `source` into commands.
+/// Splits `source` into commands, all at once (small inputs: packet batches, tests).
+/// Whole files go through [`commands`], which holds one command at a time.
 pub fn split(source: &Source, opts: LexOptions) -> Result<Lexed, ParseErrors> {
-    let mut lexer = Lexer {
+    let mut lexer = commands(source, opts);
+    let commands: Vec<CommandLine> = lexer.by_ref().collect();
+    let repairs = lexer.finish()?;
+    Ok(Lexed { commands, repairs })
+}
+
+/// Splits `source` into commands lazily: the iterator yields each command as it is read
+/// and keeps none of them, so a file of millions of rules never has all its words alive
+/// at once (a `Vec` of every word cost about 1 KB per rule). A command with a lexical
+/// error is skipped and its error kept for [`Commands::finish`].
+pub fn commands(source: &Source, opts: LexOptions) -> Commands<'_> {
+    Commands {
         cur: Cursor {
             text: source.text(),
             pos: 0,
@@ -168,23 +181,57 @@ pub fn split(source: &Source, opts: LexOptions) -> Result<Lexed, ParseErrors> {
         },
         opts,
         vars: HashMap::new(),
-        out: Lexed::default(),
+        repairs: Vec::new(),
         errors: Collected::new(opts.all_errors),
-    };
-    lexer.run();
-    if lexer.errors.is_empty() {
-        Ok(lexer.out)
-    } else {
-        Err(lexer.errors.into_errors())
     }
 }
 
-struct Lexer<'a> {
+/// The commands of a text, read one at a time: see [`commands`].
+pub struct Commands<'a> {
     cur: Cursor<'a>,
     opts: LexOptions,
     vars: HashMap<String, String>,
-    out: Lexed,
+    repairs: Vec<Repair>,
     errors: Collected,
+}
+
+impl Commands<'_> {
+    /// True once a lexical error was found.
+    pub fn failed(&self) -> bool {
+        !self.errors.is_empty()
+    }
+
+    /// The repairs made, or every lexical error found.
+    pub fn finish(self) -> Result<Vec<Repair>, ParseErrors> {
+        if self.errors.is_empty() {
+            Ok(self.repairs)
+        } else {
+            Err(self.errors.into_errors())
+        }
+    }
+
+    /// The commands after the last one returned, read independently (their errors and
+    /// repairs are dropped): a look-ahead that costs a second reading, not memory.
+    pub fn rest(&self) -> Self {
+        Commands {
+            cur: self.cur,
+            opts: LexOptions {
+                all_errors: false,
+                ..self.opts
+            },
+            vars: self.vars.clone(),
+            repairs: Vec::new(),
+            errors: Collected::new(false),
+        }
+    }
+}
+
+impl Iterator for Commands<'_> {
+    type Item = CommandLine;
+
+    fn next(&mut self) -> Option<CommandLine> {
+        self.next_command()
+    }
 }
 
 /// Quoting state of the word being read.
@@ -195,22 +242,24 @@ enum Quote {
     Double,
 }
 
-impl Lexer<'_> {
-    fn run(&mut self) {
+impl Commands<'_> {
+    /// Reads up to the end of the next non-empty command.
+    fn next_command(&mut self) -> Option<CommandLine> {
         let mut words: Vec<Word> = Vec::new();
         loop {
             match self.cur.peek() {
-                None => {
-                    self.finish_command(&mut words);
-                    return;
-                }
+                None => return self.finish_command(words),
                 Some('\n') => {
                     self.cur.bump();
-                    self.finish_command(&mut words);
+                    if let Some(c) = self.finish_command(std::mem::take(&mut words)) {
+                        return Some(c);
+                    }
                 }
                 Some(';') if self.opts.shell => {
                     self.cur.bump();
-                    self.finish_command(&mut words);
+                    if let Some(c) = self.finish_command(std::mem::take(&mut words)) {
+                        return Some(c);
+                    }
                 }
                 Some(' ' | '\t' | '\r') => {
                     self.cur.bump();
@@ -245,26 +294,24 @@ impl Lexer<'_> {
         }
     }
 
-    /// Ends a command: plain `NAME=value` lines set variables, others are kept.
-    fn finish_command(&mut self, words: &mut Vec<Word>) {
+    /// Ends a command: plain `NAME=value` lines set variables, others are returned.
+    fn finish_command(&mut self, words: Vec<Word>) -> Option<CommandLine> {
         if words.is_empty() {
-            return;
+            return None;
         }
-        let taken = std::mem::take(words);
-        if self.opts.shell {
-            let assignments = taken.iter().take_while(|w| assignment(&w.text).is_some());
-            let n = assignments.count();
-            for w in &taken[..n] {
-                let (name, value) = assignment(&w.text).expect("counted above");
-                self.vars.insert(name.to_string(), value.to_string());
-            }
-            let rest: Vec<Word> = taken.into_iter().skip(n).collect();
-            if !rest.is_empty() {
-                self.out.commands.push(CommandLine { words: rest });
-            }
-        } else {
-            self.out.commands.push(CommandLine { words: taken });
+        if !self.opts.shell {
+            return Some(CommandLine { words });
         }
+        let n = words
+            .iter()
+            .take_while(|w| assignment(&w.text).is_some())
+            .count();
+        for w in &words[..n] {
+            let (name, value) = assignment(&w.text).expect("counted above");
+            self.vars.insert(name.to_string(), value.to_string());
+        }
+        let rest: Vec<Word> = words.into_iter().skip(n).collect();
+        (!rest.is_empty()).then_some(CommandLine { words: rest })
     }
 
     /// Reads one word; `None` when the word expanded to nothing (an empty unquoted variable).
@@ -305,7 +352,7 @@ impl Lexer<'_> {
                                 "replace it with `{ascii}`, or pass --lenient to repair such characters"
                             )));
                     }
-                    self.out.repairs.push(Repair {
+                    self.repairs.push(Repair {
                         span,
                         found: c,
                         ascii: ascii.to_string(),
