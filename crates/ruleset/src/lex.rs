@@ -569,6 +569,30 @@ mod tests {
         );
     }
 
+    /// Issue 15: the loader reads through `commands`, which yields each command as it is
+    /// read (a `Vec` of every word of a file cost 1 KB per rule); `rest` reads ahead from
+    /// the same place without moving it, and a bad line is skipped with its error kept.
+    #[test]
+    fn commands_are_read_one_at_a_time() {
+        let src = Source::new(
+            "s",
+            "*filter\n-A INPUT -s 2001:db8::1 -j DROP\n-A “x\nCOMMIT\n",
+        );
+        let mut it = commands(&src, LexOptions::default());
+        let first = |c: Option<CommandLine>| c.map(|c| c.words[0].text.clone());
+        assert_eq!(first(it.next()).as_deref(), Some("*filter"));
+        let ahead: Vec<String> = it.rest().map(|c| c.words[0].text.clone()).collect();
+        assert_eq!(ahead, ["-A", "COMMIT"]);
+        assert_eq!(first(it.next()).as_deref(), Some("-A"));
+        assert!(!it.failed());
+        assert_eq!(first(it.next()).as_deref(), Some("COMMIT"));
+        assert!(it.failed());
+        assert_eq!(first(it.next()), None);
+        let errors = it.finish().unwrap_err();
+        assert_eq!(errors.0.len(), 1);
+        assert_eq!(errors.0[0].span.line, 3);
+    }
+
     #[test]
     fn typographic_characters_are_errors_naming_the_character() {
         let err = words("iptables -A INPUT -m comment –comment “China IP”\n", false).unwrap_err();

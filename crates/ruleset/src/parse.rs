@@ -370,7 +370,8 @@ fn header_family(headers: &[(u32, Family)], line: u32) -> Option<Family> {
 /// IPv6 when an address option of the table's rules holds an IPv6 address. `rest` reads
 /// the commands after the `*table` line again, one at a time.
 fn guess_family(rest: lex::Commands<'_>) -> Family {
-    let block = rest.take_while(|c| c.words[0].text != "COMMIT" && !c.words[0].text.starts_with('*'));
+    let block =
+        rest.take_while(|c| c.words[0].text != "COMMIT" && !c.words[0].text.starts_with('*'));
     for command in block {
         for pair in command.words.windows(2) {
             let address_option = matches!(
@@ -818,6 +819,57 @@ mod tests {
             e.0[0].hint.as_deref(),
             Some("add a COMMIT line after the table's rules")
         );
+    }
+
+    /// A lexical error anywhere reports the lexical errors alone, as when the whole file
+    /// was split before loading: the commands after it are not applied.
+    #[test]
+    fn lexical_errors_alone_are_reported() {
+        let text = "*filter\n-A NOPE -j DROP\n-A INPUT –j DROP\n-A NOPE2 -j DROP\nCOMMIT\n";
+        let errs = save(text).unwrap_err();
+        let kinds: Vec<_> = errs
+            .0
+            .iter()
+            .map(|e| (e.span.line, e.kind.clone()))
+            .collect();
+        assert_eq!(
+            kinds,
+            [(
+                3,
+                ErrorKind::Typographic {
+                    found: "'–' (U+2013 EN DASH)".into(),
+                    ascii: "--".into()
+                }
+            )]
+        );
+        let errs = script("iptables -A NOPE -j DROP\niptables -A INPUT –j DROP\n").unwrap_err();
+        assert_eq!(errs.0.len(), 1);
+        assert_eq!(errs.0[0].span.line, 2);
+        let opts = ParseOptions {
+            lenient: true,
+            ..ParseOptions::default()
+        };
+        let p = parse_save(
+            &Source::new(
+                "s",
+                "*filter\n-A INPUT -m comment --comment “x” -j DROP\nCOMMIT\n",
+            ),
+            opts,
+        )
+        .unwrap();
+        assert_eq!(p.repairs.len(), 2);
+        assert_eq!(p.ruleset.rule_count(), 1);
+    }
+
+    /// Without a header or an option, a table's family is guessed from its addresses,
+    /// read ahead up to its COMMIT only.
+    #[test]
+    fn save_family_guess_stops_at_commit() {
+        let text = "*filter\n-A INPUT -s 192.0.2.1 -j DROP\nCOMMIT\n\
+                    *filter\n-A INPUT -d 2001:db8::1 -j DROP\nCOMMIT\n";
+        let p = save(text).unwrap();
+        assert_eq!(rules(&p, Family::Ipv4, TableKind::Filter, "INPUT").len(), 1);
+        assert_eq!(rules(&p, Family::Ipv6, TableKind::Filter, "INPUT").len(), 1);
     }
 
     #[test]
