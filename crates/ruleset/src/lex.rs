@@ -324,6 +324,9 @@ impl Commands<'_> {
         // The closing character of a quote opened by a typographic character.
         let mut at_start = true;
         loop {
+            if self.plain_run(quote, &mut text) {
+                at_start = false;
+            }
             let Some(c) = self.cur.peek() else {
                 if quote != Quote::None {
                     let q = if quote == Quote::Single { '\'' } else { '"' };
@@ -458,6 +461,36 @@ impl Commands<'_> {
             text,
             span: Span { len, ..start },
         }))
+    }
+
+    /// Copies the run of plain ASCII characters at the cursor into `text` at once, most
+    /// words of a save file being nothing else; quotes, backslashes, shell characters,
+    /// line ends and non-ASCII characters (typographic ones) are left to the loop of
+    /// [`Self::word`]. True when it copied something.
+    fn plain_run(&mut self, quote: Quote, text: &mut String) -> bool {
+        let shell = self.opts.shell;
+        let rest = &self.cur.text.as_bytes()[self.cur.pos..];
+        let special = |b: u8| match quote {
+            Quote::None => {
+                matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'\'' | b'"' | b'\\')
+                    || (shell
+                        && matches!(
+                            b,
+                            b'$' | b';' | b'|' | b'&' | b'>' | b'<' | b'`' | b'(' | b')'
+                        ))
+            }
+            Quote::Double => matches!(b, b'"' | b'\\' | b'\n') || (shell && b == b'$'),
+            Quote::Single => matches!(b, b'\'' | b'\n'),
+        };
+        let n = rest
+            .iter()
+            .position(|&b| !b.is_ascii() || special(b))
+            .unwrap_or(rest.len());
+        // ASCII only: as many characters (columns) as bytes, on one line.
+        text.push_str(&self.cur.text[self.cur.pos..self.cur.pos + n]);
+        self.cur.pos += n;
+        self.cur.col += n as u32;
+        n > 0
     }
 
     /// Expands `$NAME` or `${NAME}` at the cursor into `text`.
