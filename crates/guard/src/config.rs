@@ -464,6 +464,11 @@ fn excerpt(s: &str) -> String {
     rampart_logs::escape(s.as_bytes(), 80)
 }
 
+/// [`excerpt`] for the crate's other error messages.
+pub(crate) fn excerpt_str(s: &str) -> String {
+    excerpt(s)
+}
+
 /// Line and column (1-based, in characters) of byte `offset`.
 fn line_column(text: &str, offset: usize) -> (u32, u32, &str) {
     let offset = offset.min(text.len());

@@ -34,12 +34,18 @@ mod store;
 
 pub use config::{ConfigError, ConfigErrors, GuardConfig};
 pub use decide::{human_secs, Guard, GuardStats};
-pub use decision::{Decision, Evidence, Origin, Reason, Target};
+pub use decision::{format_utc, Decision, Evidence, Origin, Reason, Selector, Target};
+/// The block list the runtime puts neighbourhood bans in (the kernel's ban sets hold
+/// single addresses only); `rampart bans unban` lifts prefixes from it.
+pub const ROLLUP_LIST: &str = "guard-rollup";
+/// The block list timed address bans are recorded under (`rampart block list` shows them).
+pub const BAN_LIST: &str = "guard";
+
 pub use detect::{
     Crossing, Detector, DetectorStats, Detectors, Finding, RateTable, MAX_SAMPLE, TABLE_BUDGET,
 };
 pub use observation::{LogSource, Observation, SourceCount, MAX_EVIDENCE_LINE};
 pub use store::{
-    sqlite::{BUSY_TIMEOUT, DEFAULT_PATH},
+    sqlite::{BUSY_TIMEOUT, DB_FILE},
     DecisionStore, SqliteStore, StoreError, StoredDecision,
 };

@@ -15,8 +15,8 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use super::{DecisionStore, StoreError, StoredDecision};
 use crate::decision::{Decision, Evidence, Origin, Reason, Target};
 
-/// Where the guard's database lives.
-pub const DEFAULT_PATH: &str = "/var/lib/rampart/guard.db";
+/// The guard's database file, in the state directory (/var/lib/rampart/guard.db).
+pub const DB_FILE: &str = "guard.db";
 
 /// How long one process waits for the other's write to finish.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -188,7 +188,7 @@ impl DecisionStore for SqliteStore {
 
     fn active(&self, now: u64) -> Result<Vec<StoredDecision>, StoreError> {
         self.query(
-            &format!("SELECT {COLUMNS} FROM decisions WHERE until > ?1 AND lifted IS NULL ORDER BY start, id"),
+            &format!("SELECT {COLUMNS} FROM decisions WHERE start <= ?1 AND until > ?1 AND lifted IS NULL ORDER BY start, id"),
             params![to_i64(now)],
         )
     }
@@ -256,14 +256,8 @@ impl DecisionStore for SqliteStore {
     }
 }
 
-/// Whether `inner` is `outer` or lies inside it.
 fn within(inner: &Target, outer: &Target) -> bool {
-    match (inner, outer) {
-        (a, b) if a == b => true,
-        (Target::Addr(a), Target::Prefix(p)) => p.contains(*a),
-        (Target::Prefix(a), Target::Prefix(p)) => a.len() >= p.len() && p.contains(a.addr()),
-        _ => false,
-    }
+    inner.within(outer)
 }
 
 fn err(path: &str, e: rusqlite::Error) -> StoreError {
@@ -285,11 +279,7 @@ fn target_text(t: &Target) -> String {
 }
 
 fn origin_text(o: Origin) -> &'static str {
-    match o {
-        Origin::Detector => "detector",
-        Origin::Kernel => "kernel",
-        Origin::Manual => "manual",
-    }
+    o.name()
 }
 
 /// A row, or why it does not read back (a row another program wrote badly).
