@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 mod apply;
+mod bans;
 pub mod block;
 mod check;
 mod compile;
@@ -56,6 +57,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Block(args) => block::run(args),
         Command::Geo(args) => geo::run(args),
         Command::Guard(command) => guard::run(command),
+        Command::Bans(command) => bans::run(command),
         Command::Top(args) => top::run(args),
         Command::Harden(args) => harden::run(args),
         Command::Import(args) => import::run(args),
