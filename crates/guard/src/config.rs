@@ -1044,7 +1044,7 @@ mod tests {
         assert_eq!(c.metrics, None);
     }
 
-    /// Every key of dist/rampart.toml's example, uncommented, reads back.
+    /// Every key, each with a value other than its default, reads back.
     #[test]
     fn every_key() {
         let c = parse(
@@ -1176,6 +1176,43 @@ url = "https://hooks.example.org/rampart"
             c.notify.webhook.unwrap().url,
             "https://hooks.example.org/rampart"
         );
+    }
+
+    /// dist/rampart.toml's commented `[guard]` example, uncommented, parses, and the
+    /// defaults it states are the defaults.
+    #[test]
+    fn the_documented_example_parses() {
+        let text = include_str!("../../../dist/rampart.toml");
+        let start = text.find("\n# [guard]\n").expect("a [guard] example");
+        let end = start + text[start..].find("\n# [import]").expect("followed by [import]");
+        let mut example = String::new();
+        for line in text[start..end].lines() {
+            let Some(rest) = line.strip_prefix("# ") else { continue };
+            let is_key = rest.starts_with('[')
+                || rest
+                    .split_once(" = ")
+                    .is_some_and(|(k, _)| !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_'));
+            if is_key {
+                example.push_str(rest);
+                example.push('\n');
+            }
+        }
+        let c = parse(&example);
+        let d = GuardConfig::default();
+        assert_eq!(c.ban, d.ban);
+        assert_eq!(c.max_sources, d.max_sources);
+        assert_eq!(c.connections.limit, d.connections.limit);
+        assert_eq!(c.syn_recv, d.syn_recv);
+        assert_eq!(c.new_rate, d.new_rate);
+        assert_eq!(c.http_rate, d.http_rate);
+        assert_eq!(c.http_errors, d.http_errors);
+        assert_eq!(c.sshd, d.sshd);
+        assert_eq!(c.rollup, d.rollup);
+        assert_eq!(c.notify.interval_secs, d.notify.interval_secs);
+        assert_eq!(c.connections.ports.len(), 1);
+        assert_eq!(c.logs.len(), 1);
+        assert_eq!(c.journal.len(), 1);
+        assert!(c.notify.smtp.is_some() && c.notify.webhook.is_some() && c.metrics.is_some());
     }
 
     /// Each bad value: reported at its line and column, with the key and a hint.
