@@ -21,6 +21,14 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// The longest line read from a ruleset, policy, list or database file, in bytes
+    /// (default: 65536 for rulesets and policies, 4096 for block lists and databases).
+    #[arg(long, global = true, value_name = "BYTES")]
+    pub max_line_bytes: Option<usize>,
+    /// The largest ruleset, policy, list or database file read, in bytes (default:
+    /// 536870912, 512 MiB).
+    #[arg(long, global = true, value_name = "BYTES")]
+    pub max_input_bytes: Option<u64>,
 }
 
 /// The subcommands.

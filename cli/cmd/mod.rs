@@ -37,6 +37,7 @@ fn unix_now() -> u64 {
 
 /// Runs the chosen subcommand.
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    crate::input::set_limits(cli.max_line_bytes, cli.max_input_bytes);
     match cli.command {
         Command::Trace(args) => trace::run(*args),
         Command::Show(args) => show::run(args),

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use rampart_policy::{Compiled, Policy, PolicyErrors, Profile, DEFAULT_PATH};
-use rampart_ruleset::{print_sets, to_human, to_save_all, Source};
+use rampart_ruleset::{print_sets, to_human, to_save_all};
 
 use crate::flags::{PolicyCommand, ShowFormat};
 
@@ -36,9 +36,9 @@ pub fn load(file: Option<&Path>) -> Result<Loaded> {
             origin: format!("{DEFAULT_PATH} does not exist: using the built-in webserver profile"),
         });
     } else {
-        let text = std::fs::read_to_string(&path)
+        let source = crate::input::read_trusted(&path)
             .with_context(|| format!("cannot read policy file {}", path.display()))?;
-        Policy::parse(&Source::new(path.display().to_string(), text))?
+        Policy::parse(&source)?
     };
     let compiled = compile(&policy)?;
     Ok(Loaded {
@@ -49,7 +49,12 @@ pub fn load(file: Option<&Path>) -> Result<Loaded> {
 }
 
 fn compile(policy: &Policy) -> Result<Compiled> {
-    Ok(policy.to_ruleset(|p| std::fs::read_to_string(p))?)
+    // Imports become the firewall too: the same trust check and limits as the policy.
+    Ok(policy.to_ruleset(|p| {
+        crate::input::read_trusted(Path::new(p))
+            .map(|s| s.text().to_string())
+            .map_err(|e| std::io::Error::other(format!("{e:#}")))
+    })?)
 }
 
 /// Runs `rampart policy ...`.
@@ -64,7 +69,7 @@ pub fn run(command: PolicyCommand) -> Result<ExitCode> {
                 Err(e) => match e.downcast_ref::<PolicyErrors>() {
                     Some(errors) => {
                         eprintln!("{errors}");
-                        eprintln!("{} error(s); the policy was not changed", errors.0.len());
+                        eprintln!("{} error(s); the policy was not changed", errors.total());
                         return Ok(ExitCode::FAILURE);
                     }
                     None => return Err(e),
@@ -93,7 +98,9 @@ pub fn run(command: PolicyCommand) -> Result<ExitCode> {
                         "ruleset": rs,
                     }))? + "\n"
                 }
-                ShowFormat::Human => format!("# {}\n{}", loaded.origin, to_human(rs)),
+                ShowFormat::Human => {
+                    rampart_safeio::escaped_lines(&format!("# {}\n{}", loaded.origin, to_human(rs)))
+                }
                 ShowFormat::Save => {
                     format!(
                         "# {}\n{}{}",

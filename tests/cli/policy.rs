@@ -47,3 +47,76 @@ fn bad_policy_lists_every_error_and_exits_1() {
         )
     );
 }
+
+/// Issue 15: a policy file (or an imported file) another user could have changed is not
+/// loaded: the error names the file or directory at fault and the fix.
+#[test]
+fn issue15_policy_writable_by_others_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let chmod = |p: &std::path::Path, m: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
+    };
+    let dir = std::env::temp_dir().join(format!("rampart-cli-policy-trust-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    chmod(&dir, 0o755);
+    let file = dir.join("rampart.toml");
+    let rules = dir.join("extra.rules");
+    std::fs::write(&rules, "*filter\n-A INPUT -s 192.0.2.1 -j DROP\nCOMMIT\n").unwrap();
+    std::fs::write(
+        &file,
+        format!(
+            "profile = \"webserver\"\n[import]\nfiles = [\"{}\"]\n",
+            rules.display()
+        ),
+    )
+    .unwrap();
+    chmod(&file, 0o644);
+    chmod(&rules, 0o644);
+    let f = file.to_str().unwrap();
+    let ok = rampart(&["policy", "check", f]);
+    assert_eq!(ok.code, 0, "{}", ok.stderr);
+
+    chmod(&file, 0o666);
+    let out = rampart(&["policy", "check", f]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "refusing to load {f}: {f} is writable by group and others (mode 0666)"
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(&format!("fix: chmod go-w {f}")),
+        "{}",
+        out.stderr
+    );
+    chmod(&file, 0o644);
+
+    chmod(&rules, 0o646);
+    let out = rampart(&["policy", "check", f]);
+    assert_ne!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "{} is writable by others (mode 0646)",
+            rules.display()
+        )),
+        "{}",
+        out.stderr
+    );
+    chmod(&rules, 0o644);
+
+    chmod(&dir, 0o775);
+    let out = rampart(&["policy", "check", f]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "the directory {} is writable by its group (mode 0775)",
+            dir.display()
+        )),
+        "{}",
+        out.stderr
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 
-use crate::error::{ErrorKind, ParseError, ParseErrors};
+use crate::error::{Collected, ErrorKind, ParseError, ParseErrors};
 use crate::span::{Source, Span};
 
 /// How to split.
@@ -23,6 +23,8 @@ pub struct LexOptions {
     pub shell: bool,
     /// Repair typographic characters instead of refusing them.
     pub lenient: bool,
+    /// Keep every error, not the first few (see `ParseOptions::all_errors`).
+    pub all_errors: bool,
 }
 
 /// A word after quote removal and variable expansion.
@@ -57,7 +59,7 @@ impl Repair {
     pub fn describe(&self, source: &Source) -> String {
         format!(
             "{}:{}:{}: read {} as `{}`",
-            source.name(),
+            rampart_safeio::escaped(source.name()),
             self.span.line,
             self.span.col,
             describe_char(self.found),
@@ -110,8 +112,10 @@ fn typographic(c: char, at_word_start: bool) -> Option<&'static str> {
     }
 }
 
+/// A position in the text. The text is walked in place (byte offset `pos`), not copied
+/// into a `Vec<char>`, which cost four bytes per character on top of the text.
 struct Cursor<'a> {
-    chars: Vec<char>,
+    text: &'a str,
     pos: usize,
     line: u32,
     col: u32,
@@ -120,11 +124,11 @@ struct Cursor<'a> {
 
 impl Cursor<'_> {
     fn peek(&self) -> Option<char> {
-        self.chars.get(self.pos).copied()
+        self.text[self.pos..].chars().next()
     }
 
     fn peek2(&self) -> Option<char> {
-        self.chars.get(self.pos + 1).copied()
+        self.text[self.pos..].chars().nth(1)
     }
 
     fn here(&self, len: u32) -> Span {
@@ -137,7 +141,7 @@ impl Cursor<'_> {
 
     fn bump(&mut self) -> Option<char> {
         let c = self.peek()?;
-        self.pos += 1;
+        self.pos += c.len_utf8();
         if c == '\n' {
             self.line += 1;
             self.col = 1;
@@ -156,7 +160,7 @@ impl Cursor<'_> {
 pub fn split(source: &Source, opts: LexOptions) -> Result<Lexed, ParseErrors> {
     let mut lexer = Lexer {
         cur: Cursor {
-            chars: source.text().chars().collect(),
+            text: source.text(),
             pos: 0,
             line: 1,
             col: 1,
@@ -165,13 +169,13 @@ pub fn split(source: &Source, opts: LexOptions) -> Result<Lexed, ParseErrors> {
         opts,
         vars: HashMap::new(),
         out: Lexed::default(),
-        errors: Vec::new(),
+        errors: Collected::new(opts.all_errors),
     };
     lexer.run();
     if lexer.errors.is_empty() {
         Ok(lexer.out)
     } else {
-        Err(ParseErrors(lexer.errors))
+        Err(lexer.errors.into_errors())
     }
 }
 
@@ -180,7 +184,7 @@ struct Lexer<'a> {
     opts: LexOptions,
     vars: HashMap<String, String>,
     out: Lexed,
-    errors: Vec<ParseError>,
+    errors: Collected,
 }
 
 /// Quoting state of the word being read.
@@ -484,6 +488,7 @@ mod tests {
             LexOptions {
                 shell: true,
                 lenient,
+                all_errors: false,
             },
         )?;
         Ok(lexed
@@ -543,6 +548,7 @@ mod tests {
             LexOptions {
                 shell: true,
                 lenient: true,
+                all_errors: false,
             },
         )
         .unwrap();
