@@ -1184,14 +1184,19 @@ url = "https://hooks.example.org/rampart"
     fn the_documented_example_parses() {
         let text = include_str!("../../../dist/rampart.toml");
         let start = text.find("\n# [guard]\n").expect("a [guard] example");
-        let end = start + text[start..].find("\n# [import]").expect("followed by [import]");
+        let end = start
+            + text[start..]
+                .find("\n# [import]")
+                .expect("followed by [import]");
         let mut example = String::new();
         for line in text[start..end].lines() {
-            let Some(rest) = line.strip_prefix("# ") else { continue };
+            let Some(rest) = line.strip_prefix("# ") else {
+                continue;
+            };
             let is_key = rest.starts_with('[')
-                || rest
-                    .split_once(" = ")
-                    .is_some_and(|(k, _)| !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_'));
+                || rest.split_once(" = ").is_some_and(|(k, _)| {
+                    !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                });
             if is_key {
                 example.push_str(rest);
                 example.push('\n');

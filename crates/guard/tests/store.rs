@@ -155,12 +155,35 @@ fn reopen_after_drop() {
     assert_eq!(store.active(T0).unwrap().len(), 3);
 }
 
+/// Created private; refused when another user could have changed it, or behind a link.
+#[test]
+fn private_and_trusted() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state").join("guard.db");
+    let mut store = SqliteStore::open(&path).unwrap();
+    store.record(&decision("198.51.100.1", T0, 600)).unwrap();
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().mode() & 0o777;
+    assert_eq!(mode(&path), 0o600);
+    assert_eq!(mode(&path.with_extension("db-wal")), 0o600);
+    assert_eq!(mode(path.parent().unwrap()), 0o700);
+    drop(store);
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o620)).unwrap();
+    let e = SqliteStore::open(&path).unwrap_err().to_string();
+    assert!(
+        e.contains("writable by its group") && e.contains("chmod go-w"),
+        "{e}"
+    );
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let link = dir.path().join("state").join("link.db");
+    std::os::unix::fs::symlink(&path, &link).unwrap();
+    let e = SqliteStore::open(&link).unwrap_err().to_string();
+    assert!(e.contains("link.db: is a symbolic link"), "{e}");
+}
+
 #[test]
 fn open_errors_name_the_file() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("missing-dir").join("guard.db");
-    let e = SqliteStore::open(&path).unwrap_err();
-    assert!(e.to_string().contains("missing-dir/guard.db"), "{e}");
     // A file that is no database.
     let junk = dir.path().join("junk.db");
     std::fs::write(&junk, vec![b'x'; 4096]).unwrap();

@@ -10,7 +10,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 
 use super::{DecisionStore, StoreError, StoredDecision};
 use crate::decision::{Decision, Evidence, Origin, Reason, Target};
@@ -58,10 +58,34 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database at `path`. Its directory must exist.
+    /// Opens the database at `path`, creating it (mode 0600, its directory 0700, as every
+    /// state file) when missing. An existing one is refused when another user could have
+    /// changed it (its bans become the firewall at the guard's restart), and a symbolic
+    /// link at `path` is never followed.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         let name = path.display().to_string();
-        let conn = Connection::open(path).map_err(|e| err(&name, e))?;
+        let fail = |message: String| StoreError {
+            path: name.clone(),
+            message,
+        };
+        match std::fs::symlink_metadata(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                rampart_safeio::open_private(path, rampart_safeio::Private::Lock)
+                    .map_err(|e| fail(e.to_string()))?;
+            }
+            Err(e) => return Err(fail(e.to_string())),
+            Ok(md) if md.file_type().is_symlink() => {
+                return Err(fail(
+                    "is a symbolic link, never followed: name the database file itself".into(),
+                ))
+            }
+            Ok(_) => rampart_safeio::check_trusted(path).map_err(|e| fail(e.to_string()))?,
+        }
+        // SQLite makes its -wal and -shm files with the database's mode.
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_NOFOLLOW;
+        let conn = Connection::open_with_flags(path, flags).map_err(|e| err(&name, e))?;
         let store = SqliteStore { conn, path: name };
         store.init()?;
         Ok(store)
