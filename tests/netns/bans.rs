@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rampart_block::{Allowlist, ListName};
 use rampart_enforce::{Enforcer, Kernel, Silent};
 use rampart_guard::{
-    Decision, DecisionStore, Evidence, Origin, Reason, SqliteStore, Target, DB_FILE, ROLLUP_LIST,
+    Decision, Evidence, Origin, Reason, SqliteStore, Target, DB_FILE, ROLLUP_LIST,
 };
 
 use crate::block::Setup;
