@@ -38,7 +38,10 @@ fn main() {
             IpAddr::V6(Ipv6Addr::from((0x2001_0db8_u128 << 96) | u128::from(i)))
         };
         decided += guard
-            .observe(&Observation::NewConnection { addr, port: 80 }, t0 + i / 1_000_000)
+            .observe(
+                &Observation::NewConnection { addr, port: 80 },
+                t0 + i / 1_000_000,
+            )
             .len();
     }
     let secs = start.elapsed().as_secs_f64();
