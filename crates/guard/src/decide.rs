@@ -939,6 +939,42 @@ mod tests {
         assert_eq!(got[0].reason.offence, 0);
     }
 
+    /// Restored bans that fill a neighbourhood get it rolled up at the next tick; expired
+    /// ones end at the tick that passes their time.
+    #[test]
+    fn tick_rolls_up_restored_bans_and_ends_expired_ones() {
+        let mut first = Guard::new(GuardConfig::default(), vec![]);
+        let mut config = GuardConfig::default();
+        config.rollup.enabled = false;
+        let mut no_rollup = Guard::new(config, vec![]);
+        let mut stored = Vec::new();
+        for i in 1..=5 {
+            for d in no_rollup.observe(&sockets(&format!("203.0.113.{i}"), 80, 150, 0), T0) {
+                stored.push(StoredDecision {
+                    id: i,
+                    decision: d,
+                    lifted: None,
+                });
+            }
+        }
+        assert_eq!(stored.len(), 5);
+        first.restore(&stored, T0 + 1);
+        let got = first.tick(T0 + 1);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(
+            got[0].target,
+            Target::Prefix("203.0.113.0/24".parse().unwrap())
+        );
+        assert!(first.tick(T0 + 2).is_empty(), "rolled up once");
+        assert_eq!(first.stats().active, 6);
+        first.tick(T0 + 600);
+        // The addresses' bans ended at T0 + 600; the roll-up (from T0 + 1) runs on.
+        assert_eq!(first.stats().active, 1);
+        assert!(first.is_banned(ip("203.0.113.77"), T0 + 600));
+        first.tick(T0 + 601);
+        assert_eq!(first.stats().active, 0);
+    }
+
     /// An unban by the administrator ends the ban in the guard's view at once.
     #[test]
     fn lifted_bans_end_at_once() {

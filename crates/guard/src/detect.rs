@@ -138,7 +138,8 @@ impl RateTable {
     /// A table for `window`, tracking at most `max_sources` sources (fewer when they would
     /// not fit [`TABLE_BUDGET`]), keeping each source's first sample when `keep_samples`.
     pub fn new(window: Window, max_sources: u32, keep_samples: bool) -> RateTable {
-        let limit = window.limit.max(1);
+        // Validated config stays within these; a caller building a Window by hand too.
+        let limit = window.limit.clamp(1, crate::config::MAX_WINDOW_LIMIT);
         let secs = u32::try_from(window.window_secs.max(1)).unwrap_or(u32::MAX);
         let slots = limit.min(secs) as usize;
         let per_source = Self::entry_bytes(slots, keep_samples);
@@ -442,12 +443,16 @@ impl Detectors {
             Observation::NewConnection { addr, port } => {
                 if let Some(t) = &mut self.new_rate {
                     if let Some(c) = t.hit(*addr, now, None) {
-                        out.push(self.windowed(
+                        let (window, limit) = (u64::from(t.window), t.limit);
+                        out.push(finding(
                             Detector::NewRate,
                             *addr,
                             c,
-                            format!("new connections (last to port {port})"),
+                            &format!("new connections (last to port {port})"),
+                            window,
+                            limit,
                             None,
+                            self.default_ban,
                         ));
                     }
                 }
@@ -543,19 +548,6 @@ impl Detectors {
             s.bound_bytes += t.bound();
         }
         s
-    }
-
-    fn windowed(
-        &self,
-        d: Detector,
-        addr: IpAddr,
-        c: Crossing,
-        what: String,
-        last: Option<&str>,
-    ) -> Finding {
-        let t = self.new_rate.as_ref();
-        let (window, limit) = t.map_or((0, 0), |t| (u64::from(t.window), t.limit));
-        finding(d, addr, c, &what, window, limit, last, self.default_ban)
     }
 
     fn sockets(&self, counts: &[crate::observation::SourceCount], out: &mut Vec<Finding>) {
