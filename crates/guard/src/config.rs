@@ -334,6 +334,8 @@ pub struct ConfigError {
     pub line: u32,
     /// 1-based column, in characters.
     pub column: u32,
+    /// Length of the offending text on its line, in characters (at least 1).
+    pub len: u32,
     /// The key, dotted (`guard.sshd.limit`), when known.
     pub key: Option<String>,
     /// What is wrong.
@@ -344,6 +346,8 @@ pub struct ConfigError {
     pub excerpt: String,
 }
 
+/// Shown as the policy crate shows its errors: `file:line:column: `key`: message`, the
+/// line with the offending text underlined, the hint.
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}:{}: ", self.file, self.line, self.column)?;
@@ -351,8 +355,13 @@ impl fmt::Display for ConfigError {
             write!(f, "`{k}`: ")?;
         }
         f.write_str(&self.message)?;
-        if !self.excerpt.is_empty() {
-            write!(f, "\n  | {}", self.excerpt)?;
+        if self.line != 0 {
+            let number = self.line.to_string();
+            let pad = " ".repeat(number.len());
+            let indent = " ".repeat(self.column.saturating_sub(1) as usize);
+            let marks = "^".repeat(self.len.max(1) as usize);
+            write!(f, "\n{pad} |\n{number} | {}", self.excerpt)?;
+            write!(f, "\n{pad} | {indent}{marks}")?;
         }
         if let Some(h) = &self.hint {
             write!(f, "\n  = hint: {h}")?;
@@ -371,7 +380,7 @@ impl fmt::Display for ConfigErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, e) in self.0.iter().enumerate() {
             if i > 0 {
-                f.write_str("\n")?;
+                f.write_str("\n\n")?;
             }
             e.fmt(f)?;
         }
@@ -424,6 +433,7 @@ pub fn parse_ranges(file: &str, text: &str) -> Result<Vec<Prefix>, ConfigErrors>
             file: file.to_string(),
             line: u32::try_from(n + 1).unwrap_or(u32::MAX),
             column: 1,
+            len: u32::try_from(raw.chars().count().clamp(1, 80)).unwrap_or(1),
             key: None,
             message,
             hint: Some("write one address, prefix (192.0.2.0/24) or range (A-B) per line".into()),
@@ -483,12 +493,22 @@ fn line_column(text: &str, offset: usize) -> (u32, u32, &str) {
     )
 }
 
+/// The span's length in characters, on its first line (at least 1).
+fn span_chars(text: &str, span: &Range<usize>) -> u32 {
+    let end = span.end.min(text.len()).max(span.start.min(text.len()));
+    let start = span.start.min(end);
+    let s = text.get(start..end).unwrap_or("");
+    let n = s.split('\n').next().unwrap_or("").chars().count();
+    u32::try_from(n.clamp(1, 80)).unwrap_or(1)
+}
+
 fn toml_error(file: &str, text: &str, span: Range<usize>, message: &str) -> ConfigError {
     let (line, column, source_line) = line_column(text, span.start);
     let mut e = ConfigError {
         file: file.to_string(),
         line,
         column,
+        len: span_chars(text, &span),
         key: None,
         message: message.lines().next().unwrap_or("").to_string(),
         hint: None,
@@ -709,6 +729,7 @@ impl Validate<'_> {
             file: self.file.to_string(),
             line,
             column,
+            len: span_chars(self.text, &span),
             key: Some(key.to_string()),
             message,
             hint: Some(hint.to_string()),
@@ -1257,6 +1278,16 @@ url = "https://hooks.example.org/rampart"
                 "{shown}"
             );
         }
+    }
+
+    /// Shown as policy errors are: the line, the offending text underlined, the hint.
+    #[test]
+    fn shown_with_the_line_underlined() {
+        let e = errors("[guard.sshd]\nwindow = \"10 parsecs\"\n");
+        assert_eq!(
+            e.to_string(),
+            "rampart.toml:2:10: `guard.sshd.window`: bad duration\n  |\n2 | window = \"10 parsecs\"\n  |          ^^^^^^^^^^^^\n  = hint: write a positive time such as \"90s\", \"10m\", \"1h\", \"1d\", \"1w\" (at most 10 years) or a number of seconds"
+        );
     }
 
     /// Several errors at once, in file order.
