@@ -22,6 +22,24 @@
 //! reads the clock or does I/O: `now` is passed in (seconds since the epoch), which keeps
 //! it testable with a simulated clock. The guard never depends on the simulator, the
 //! compiler or the ruleset parser.
+//!
+//! ```
+//! use rampart_guard::{Guard, GuardConfig, Observation, Target};
+//!
+//! let policy = "profile = \"webserver\"\n[guard.sshd]\nlimit = 3\n";
+//! let config = GuardConfig::from_policy("rampart.toml", policy).unwrap().expect("[guard]");
+//! let admin = ("192.0.2.22/32".parse().unwrap(), "admin SSH source".to_string());
+//! let mut guard = Guard::new(config, vec![admin]);
+//! let line = b"Dec  6 18:00:00 web1 sshd[812]: Failed password for root from 198.51.100.9 port 4711 ssh2";
+//! let obs = Observation::from_log(rampart_logs::Source::Sshd, line).unwrap();
+//! let now = 1_800_000_000;
+//! assert!(guard.observe(&obs, now).is_empty());
+//! assert!(guard.observe(&obs, now + 1).is_empty());
+//! let bans = guard.observe(&obs, now + 2);
+//! assert_eq!(bans[0].target, Target::Addr("198.51.100.9".parse().unwrap()));
+//! assert_eq!(bans[0].reason.summary, "3 sshd failures in 10m (limit 3)");
+//! assert_eq!(bans[0].until, now + 2 + 600);
+//! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
