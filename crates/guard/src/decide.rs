@@ -115,8 +115,14 @@ impl Guard {
     }
 
     /// Replaces the allowlist (the host's addresses changed, a range file was reloaded).
+    /// Loopback is always in it, whatever the caller passes.
     pub fn set_allowlist(&mut self, allowlist: Vec<(Prefix, String)>) {
         let mut names = allowlist;
+        for lo in ["127.0.0.0/8", "::1/128"] {
+            if let Ok(p) = lo.parse::<Prefix>() {
+                names.push((p, "loopback".to_string()));
+            }
+        }
         names.extend(
             self.config
                 .allow
@@ -804,8 +810,8 @@ mod tests {
     fn allowlisted_sources_are_never_banned() {
         let mut config = GuardConfig::default();
         config.allow.ranges = vec!["203.0.113.128/25".parse().unwrap()];
+        // Loopback is not passed: the guard adds it itself.
         let allow = vec![
-            ("127.0.0.0/8".parse().unwrap(), "loopback".to_string()),
             (
                 "192.0.2.22/32".parse().unwrap(),
                 "admin SSH source".to_string(),
@@ -823,8 +829,10 @@ mod tests {
             Some("guard.allow.ranges")
         );
         assert_eq!(guard.allowed(ip("192.0.2.23")), None);
+        assert_eq!(guard.allowed(ip("::1")), Some("loopback"));
         for (i, a) in [
             "127.0.0.1",
+            "::1",
             "192.0.2.22",
             "::ffff:192.0.2.22",
             "2001:db8:a::9",
