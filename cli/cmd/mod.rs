@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 mod apply;
+mod bans;
 pub mod block;
 mod check;
 mod compile;
@@ -57,6 +58,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Block(args) => block::run(args),
         Command::Geo(args) => geo::run(args),
         Command::Guard(command) => guard::run(command),
+        Command::Bans(command) => bans::run(command),
         Command::Top(args) => top::run(args),
         Command::Harden(args) => harden::run(args),
         Command::Import(args) => import::run(args),

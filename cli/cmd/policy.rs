@@ -18,6 +18,9 @@ pub struct Loaded {
     pub compiled: Compiled,
     /// `/etc/rampart/rampart.toml`, or a sentence saying the built-in profile is used.
     pub origin: String,
+    /// The file's `[guard]` table, validated too (a bad one fails the load as a bad
+    /// policy does), when it has one.
+    pub guard: Option<rampart_guard::GuardConfig>,
 }
 
 /// Loads `file`, or the default path, or the built-in webserver profile when no file is
@@ -34,17 +37,22 @@ pub fn load(file: Option<&Path>) -> Result<Loaded> {
             policy,
             compiled,
             origin: format!("{DEFAULT_PATH} does not exist: using the built-in webserver profile"),
+            guard: None,
         });
     } else {
         let source = crate::input::read_trusted(&path)
             .with_context(|| format!("cannot read policy file {}", path.display()))?;
-        Policy::parse(&source)?
+        let policy = Policy::parse(&source)?;
+        let guard = rampart_guard::GuardConfig::from_policy(source.name(), source.text())?;
+        (policy, guard)
     };
+    let (policy, guard) = policy;
     let compiled = compile(&policy)?;
     Ok(Loaded {
         policy,
         compiled,
         origin: path.display().to_string(),
+        guard,
     })
 }
 
@@ -72,15 +80,34 @@ pub fn run(command: PolicyCommand) -> Result<ExitCode> {
                         eprintln!("{} error(s); the policy was not changed", errors.total());
                         return Ok(ExitCode::FAILURE);
                     }
-                    None => return Err(e),
+                    None => match e.downcast_ref::<rampart_guard::ConfigErrors>() {
+                        Some(errors) => {
+                            eprintln!("{errors}");
+                            eprintln!(
+                                "{} error(s) in [guard]; the policy was not changed",
+                                errors.0.len()
+                            );
+                            return Ok(ExitCode::FAILURE);
+                        }
+                        None => return Err(e),
+                    },
                 },
             };
             for note in &loaded.compiled.notes {
                 writeln!(out, "note: {note}")?;
             }
+            let guard = match &loaded.guard {
+                Some(g) if g.enabled => format!(
+                    "; guard on: {} log file(s), {} journal unit(s)",
+                    g.logs.len(),
+                    g.journal.len()
+                ),
+                Some(_) => "; guard off (enabled = false)".to_string(),
+                None => String::new(),
+            };
             writeln!(
                 out,
-                "{}: ok (profile {}, {} rules)",
+                "{}: ok (profile {}, {} rules{guard})",
                 loaded.origin,
                 loaded.policy.profile,
                 loaded.compiled.ruleset.rule_count()
