@@ -334,6 +334,8 @@ pub struct ConfigError {
     pub line: u32,
     /// 1-based column, in characters.
     pub column: u32,
+    /// Length of the offending text on its line, in characters (at least 1).
+    pub len: u32,
     /// The key, dotted (`guard.sshd.limit`), when known.
     pub key: Option<String>,
     /// What is wrong.
@@ -344,6 +346,8 @@ pub struct ConfigError {
     pub excerpt: String,
 }
 
+/// Shown as the policy crate shows its errors: `file:line:column: `key`: message`, the
+/// line with the offending text underlined, the hint.
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}:{}: ", self.file, self.line, self.column)?;
@@ -351,8 +355,13 @@ impl fmt::Display for ConfigError {
             write!(f, "`{k}`: ")?;
         }
         f.write_str(&self.message)?;
-        if !self.excerpt.is_empty() {
-            write!(f, "\n  | {}", self.excerpt)?;
+        if self.line != 0 {
+            let number = self.line.to_string();
+            let pad = " ".repeat(number.len());
+            let indent = " ".repeat(self.column.saturating_sub(1) as usize);
+            let marks = "^".repeat(self.len.max(1) as usize);
+            write!(f, "\n{pad} |\n{number} | {}", self.excerpt)?;
+            write!(f, "\n{pad} | {indent}{marks}")?;
         }
         if let Some(h) = &self.hint {
             write!(f, "\n  = hint: {h}")?;
@@ -371,7 +380,7 @@ impl fmt::Display for ConfigErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, e) in self.0.iter().enumerate() {
             if i > 0 {
-                f.write_str("\n")?;
+                f.write_str("\n\n")?;
             }
             e.fmt(f)?;
         }
@@ -424,6 +433,7 @@ pub fn parse_ranges(file: &str, text: &str) -> Result<Vec<Prefix>, ConfigErrors>
             file: file.to_string(),
             line: u32::try_from(n + 1).unwrap_or(u32::MAX),
             column: 1,
+            len: u32::try_from(raw.chars().count().clamp(1, 80)).unwrap_or(1),
             key: None,
             message,
             hint: Some("write one address, prefix (192.0.2.0/24) or range (A-B) per line".into()),
@@ -464,6 +474,11 @@ fn excerpt(s: &str) -> String {
     rampart_logs::escape(s.as_bytes(), 80)
 }
 
+/// [`excerpt`] for the crate's other error messages.
+pub(crate) fn excerpt_str(s: &str) -> String {
+    excerpt(s)
+}
+
 /// Line and column (1-based, in characters) of byte `offset`.
 fn line_column(text: &str, offset: usize) -> (u32, u32, &str) {
     let offset = offset.min(text.len());
@@ -478,12 +493,22 @@ fn line_column(text: &str, offset: usize) -> (u32, u32, &str) {
     )
 }
 
+/// The span's length in characters, on its first line (at least 1).
+fn span_chars(text: &str, span: &Range<usize>) -> u32 {
+    let end = span.end.min(text.len()).max(span.start.min(text.len()));
+    let start = span.start.min(end);
+    let s = text.get(start..end).unwrap_or("");
+    let n = s.split('\n').next().unwrap_or("").chars().count();
+    u32::try_from(n.clamp(1, 80)).unwrap_or(1)
+}
+
 fn toml_error(file: &str, text: &str, span: Range<usize>, message: &str) -> ConfigError {
     let (line, column, source_line) = line_column(text, span.start);
     let mut e = ConfigError {
         file: file.to_string(),
         line,
         column,
+        len: span_chars(text, &span),
         key: None,
         message: message.lines().next().unwrap_or("").to_string(),
         hint: None,
@@ -539,12 +564,13 @@ pub fn parse_duration(text: &str) -> Option<u64> {
         None => (t, "s"),
     };
     let n: u64 = digits.parse().ok()?;
+    // The policy's `[flood]` words too, so one file reads one way.
     let mult = match unit.trim() {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3_600,
-        "d" => 86_400,
-        "w" => 7 * 86_400,
+        "s" | "sec" | "second" | "seconds" => 1,
+        "m" | "min" | "minute" | "minutes" => 60,
+        "h" | "hour" | "hours" => 3_600,
+        "d" | "day" | "days" => 86_400,
+        "w" | "week" | "weeks" => 7 * 86_400,
         _ => return None,
     };
     n.checked_mul(mult)
@@ -703,6 +729,7 @@ impl Validate<'_> {
             file: self.file.to_string(),
             line,
             column,
+            len: span_chars(self.text, &span),
             key: Some(key.to_string()),
             message,
             hint: Some(hint.to_string()),
@@ -994,4 +1021,336 @@ fn parse_port_limit(text: &str) -> Option<PortLimit> {
         limit,
         ban_secs,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> GuardConfig {
+        match GuardConfig::from_policy("rampart.toml", text) {
+            Ok(Some(c)) => c,
+            Ok(None) => panic!("no [guard] in {text}"),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    fn errors(text: &str) -> ConfigErrors {
+        match GuardConfig::from_policy("rampart.toml", text) {
+            Ok(c) => panic!("accepted: {c:?}"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn no_table_no_guard() {
+        assert_eq!(
+            GuardConfig::from_policy("p", "profile = \"webserver\"\n[input]\ntcp = [80]\n"),
+            Ok(None)
+        );
+    }
+
+    #[test]
+    fn an_empty_table_gives_the_documented_defaults() {
+        let c = parse("profile = \"webserver\"\n[guard]\n");
+        assert_eq!(c, GuardConfig::default());
+        assert_eq!(c.connections.limit, 150);
+        assert_eq!((c.sshd.window.limit, c.sshd.window.window_secs), (5, 600));
+        assert_eq!(c.ban.ban_secs, 600);
+        assert_eq!(
+            (c.rollup.sources, c.rollup.v4_len, c.rollup.v6_len),
+            (5, 24, 64)
+        );
+        assert!(c.enabled && c.sockets && c.conntrack && c.kernel_bans);
+        assert_eq!(c.metrics, None);
+    }
+
+    /// Every key, each with a value other than its default, reads back.
+    #[test]
+    fn every_key() {
+        let c = parse(
+            r#"
+[guard]
+enabled = true
+ban_time = "15m"
+ban_factor = 2
+ban_max = "2d"
+forget = 86400
+max_sources = 1000
+sockets = false
+conntrack = true
+kernel_bans = false
+
+[guard.connections]
+limit = 100
+ports = ["80:150:600", "443:200:1h"]
+
+[guard.syn_recv]
+limit = 30
+
+[guard.new_rate]
+limit = 60
+window = "10s"
+
+[guard.http_rate]
+enabled = false
+
+[guard.http_errors]
+limit = 20
+window = "1m"
+
+[guard.sshd]
+limit = 3
+window = "1h"
+probes = true
+
+[guard.rollup]
+sources = 3
+ipv4_prefix = 16
+ipv6_prefix = 48
+
+[guard.allow]
+ranges = ["192.0.2.0/24", "2001:db8::/32", "198.51.100.1-198.51.100.2"]
+files = ["/etc/rampart/cdn.txt"]
+
+[[guard.log]]
+path = "/var/log/auth.log"
+source = "sshd"
+
+[[guard.log]]
+path = "/var/log/nginx/access.log"
+source = "nginx-access"
+
+[[guard.journal]]
+unit = "ssh.service"
+source = "sshd"
+
+[guard.metrics]
+listen = "127.0.0.1:9477"
+
+[guard.notify]
+interval = "5m"
+
+[guard.notify.smtp]
+server = "mail.example.org"
+tls = "tls"
+from = "rampart@example.org"
+to = ["admin@example.org"]
+user = "rampart"
+password_file = "/etc/rampart/smtp-password"
+
+[guard.notify.webhook]
+url = "https://hooks.example.org/rampart"
+"#,
+        );
+        assert_eq!(
+            c.ban,
+            BanTimes {
+                ban_secs: 900,
+                factor: 2,
+                max_secs: 172_800,
+                forget_secs: 86_400
+            }
+        );
+        assert_eq!(c.max_sources, 1000);
+        assert!(!c.sockets && c.conntrack && !c.kernel_bans);
+        assert_eq!(c.connections.limit, 100);
+        assert_eq!(
+            c.connections.ports,
+            vec![
+                PortLimit {
+                    port: 80,
+                    limit: 150,
+                    ban_secs: 600
+                },
+                PortLimit {
+                    port: 443,
+                    limit: 200,
+                    ban_secs: 3600
+                }
+            ]
+        );
+        assert_eq!(c.syn_recv.limit, 30);
+        assert_eq!((c.new_rate.limit, c.new_rate.window_secs), (60, 10));
+        assert!(!c.http_rate.enabled);
+        assert_eq!(
+            (
+                c.sshd.window.limit,
+                c.sshd.window.window_secs,
+                c.sshd.probes
+            ),
+            (3, 3600, true)
+        );
+        assert_eq!(
+            (c.rollup.sources, c.rollup.v4_len, c.rollup.v6_len),
+            (3, 16, 48)
+        );
+        assert_eq!(c.allow.ranges.len(), 4, "{:?}", c.allow.ranges);
+        assert_eq!(c.allow.files, vec!["/etc/rampart/cdn.txt".to_string()]);
+        assert_eq!(c.logs[1].source, rampart_logs::Source::NginxAccess);
+        assert_eq!(c.journal[0].unit, "ssh.service");
+        assert_eq!(c.metrics, Some("127.0.0.1:9477".parse().unwrap()));
+        let smtp = c.notify.smtp.unwrap();
+        assert_eq!((smtp.port, smtp.tls), (465, SmtpTls::Tls));
+        assert_eq!(c.notify.interval_secs, 300);
+        assert_eq!(
+            c.notify.webhook.unwrap().url,
+            "https://hooks.example.org/rampart"
+        );
+    }
+
+    /// dist/rampart.toml's commented `[guard]` example, uncommented, parses, and the
+    /// defaults it states are the defaults.
+    #[test]
+    fn the_documented_example_parses() {
+        let text = include_str!("../../../dist/rampart.toml");
+        let start = text.find("\n# [guard]\n").expect("a [guard] example");
+        let end = start
+            + text[start..]
+                .find("\n# [import]")
+                .expect("followed by [import]");
+        let mut example = String::new();
+        for line in text[start..end].lines() {
+            let Some(rest) = line.strip_prefix("# ") else {
+                continue;
+            };
+            let is_key = rest.starts_with('[')
+                || rest.split_once(" = ").is_some_and(|(k, _)| {
+                    !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                });
+            if is_key {
+                example.push_str(rest);
+                example.push('\n');
+            }
+        }
+        let c = parse(&example);
+        let d = GuardConfig::default();
+        assert_eq!(c.ban, d.ban);
+        assert_eq!(c.max_sources, d.max_sources);
+        assert_eq!(c.connections.limit, d.connections.limit);
+        assert_eq!(c.syn_recv, d.syn_recv);
+        assert_eq!(c.new_rate, d.new_rate);
+        assert_eq!(c.http_rate, d.http_rate);
+        assert_eq!(c.http_errors, d.http_errors);
+        assert_eq!(c.sshd, d.sshd);
+        assert_eq!(c.rollup, d.rollup);
+        assert_eq!(c.notify.interval_secs, d.notify.interval_secs);
+        assert_eq!(c.connections.ports.len(), 1);
+        assert_eq!(c.logs.len(), 1);
+        assert_eq!(c.journal.len(), 1);
+        assert!(c.notify.smtp.is_some() && c.notify.webhook.is_some() && c.metrics.is_some());
+    }
+
+    /// Each bad value: reported at its line and column, with the key and a hint.
+    #[test]
+    fn bad_values_are_reported_where_they_are() {
+        // (text, line, column, fragment of the message, fragment of the hint)
+        let cases: &[(&str, u32, u32, &str, &str)] = &[
+            ("[guard]\nban_tme = \"1h\"\n", 2, 1, "unknown key `ban_tme`", "did you mean `ban_time`?"),
+            ("[guard.sshd]\nlimt = 3\n", 2, 1, "unknown key `limt`", "did you mean `limit`?"),
+            ("[guard]\nban_time = \"10 parsecs\"\n", 2, 12, "bad duration", "\"10m\""),
+            ("[guard.connections]\nports = [\"80:150\"]\n", 2, 10, "bad port limit `80:150`", "80:150:600"),
+            ("[guard.connections]\nports = [\"0:150:600\"]\n", 2, 10, "bad port limit", "port 1-65535"),
+            ("[guard.sshd]\nlimit = 0\n", 2, 9, "0 is out of range", "from 1 to 4096"),
+            ("[guard.rollup]\nipv4_prefix = 8\n", 2, 15, "out of range", "from 16 to 31"),
+            ("[guard.rollup]\nipv6_prefix = 32\n", 2, 15, "out of range", "from 48 to 127"),
+            ("[guard.allow]\nranges = [\"192.0.2.0/33\"]\n", 2, 11, "bad range", "prefix"),
+            ("[[guard.log]]\npath = \"/x\"\nsource = \"postfix\"\n", 3, 10, "unknown log source `postfix`", "parser"),
+            ("[guard.metrics]\nlisten = \"localhost\"\n", 2, 10, "bad address", "127.0.0.1:9477"),
+            ("[guard.notify.smtp]\nserver = \"m\"\nfrom = \"a@b\"\nto = []\n", 4, 6, "no recipient", "at least one"),
+            ("[guard.notify.smtp]\nserver = \"m\"\nfrom = \"a@b\"\nto = [\"x\"]\ntls = \"ssl\"\n", 5, 7, "unknown TLS mode", "starttls"),
+            ("[guard.notify.webhook]\nurl = \"ftp://x\"\n", 2, 7, "bad URL", "https://"),
+            ("[guard]\nban_time = \"1h\"\nban_max = \"10m\"\n", 3, 11, "shorter than ban_time", "at least ban_time"),
+            ("[guard]\nban_factor = \"2\"\n", 2, 14, "invalid type", "value's type"),
+        ];
+        for (text, line, column, message, hint) in cases {
+            let e = errors(text);
+            let first = &e.0[0];
+            assert_eq!((first.line, first.column), (*line, *column), "{text}: {e}");
+            assert!(first.message.contains(message), "{text}: {e}");
+            assert!(
+                first.hint.as_deref().unwrap_or("").contains(hint),
+                "{text}: {e}"
+            );
+            let shown = e.to_string();
+            assert!(
+                shown.starts_with(&format!("rampart.toml:{line}:{column}: ")),
+                "{shown}"
+            );
+        }
+    }
+
+    /// Shown as policy errors are: the line, the offending text underlined, the hint.
+    #[test]
+    fn shown_with_the_line_underlined() {
+        let e = errors("[guard.sshd]\nwindow = \"10 parsecs\"\n");
+        assert_eq!(
+            e.to_string(),
+            "rampart.toml:2:10: `guard.sshd.window`: bad duration\n  |\n2 | window = \"10 parsecs\"\n  |          ^^^^^^^^^^^^\n  = hint: write a positive time such as \"90s\", \"10m\", \"1h\", \"1d\", \"1w\" (at most 10 years) or a number of seconds"
+        );
+    }
+
+    /// Several errors at once, in file order.
+    #[test]
+    fn every_error_at_once() {
+        let e = errors("[guard]\nban_time = \"x\"\n[guard.sshd]\nlimit = 0\n[guard.connections]\nports = [\"x\"]\n");
+        let lines: Vec<u32> = e.0.iter().map(|e| e.line).collect();
+        assert_eq!(lines, vec![2, 4, 6]);
+    }
+
+    #[test]
+    fn range_files() {
+        let ranges = parse_ranges(
+            "cdn.txt",
+            "# a CDN's list\n192.0.2.0/24\n\n2001:db8::/48 # IPv6\n198.51.100.1-198.51.100.3\n203.0.113.9\n",
+        )
+        .unwrap();
+        let shown: Vec<String> = ranges.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            [
+                "192.0.2.0/24",
+                "2001:db8::/48",
+                "198.51.100.1/32",
+                "198.51.100.2/31",
+                "203.0.113.9/32"
+            ]
+        );
+        let e = parse_ranges(
+            "cdn.txt",
+            "192.0.2.0/24\nnot a range\x1b[31m\n10.0.0.0/99\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.0.len(), 2);
+        assert_eq!(e.0[0].line, 2);
+        assert!(e.0[0].to_string().contains("\\x1b"), "{}", e.0[0]);
+        assert_eq!(e.0[1].line, 3);
+    }
+
+    #[test]
+    fn durations_and_escalation() {
+        for (text, secs) in [
+            ("90s", Some(90)),
+            ("10m", Some(600)),
+            ("2 h", Some(7200)),
+            ("1w", Some(604_800)),
+            ("600", Some(600)),
+            ("1y", None),
+            ("", None),
+        ] {
+            assert_eq!(parse_duration(text), secs, "{text}");
+        }
+        let b = BanTimes {
+            ban_secs: 600,
+            factor: 4,
+            max_secs: 3600,
+            forget_secs: 0,
+        };
+        assert_eq!(b.duration(600, 0), 600);
+        assert_eq!(b.duration(600, 1), 2400);
+        assert_eq!(b.duration(600, 2), 3600);
+        assert_eq!(b.duration(600, 1000), 3600);
+        // A port's own ban time above the cap is kept for a first ban.
+        assert_eq!(b.duration(7200, 0), 7200);
+    }
 }

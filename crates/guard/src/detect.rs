@@ -138,7 +138,8 @@ impl RateTable {
     /// A table for `window`, tracking at most `max_sources` sources (fewer when they would
     /// not fit [`TABLE_BUDGET`]), keeping each source's first sample when `keep_samples`.
     pub fn new(window: Window, max_sources: u32, keep_samples: bool) -> RateTable {
-        let limit = window.limit.max(1);
+        // Validated config stays within these; a caller building a Window by hand too.
+        let limit = window.limit.clamp(1, crate::config::MAX_WINDOW_LIMIT);
         let secs = u32::try_from(window.window_secs.max(1)).unwrap_or(u32::MAX);
         let slots = limit.min(secs) as usize;
         let per_source = Self::entry_bytes(slots, keep_samples);
@@ -160,19 +161,22 @@ impl RateTable {
     }
 
     /// The most bytes one source may cost: its node, its ring, its sample, and its share
-    /// of a hash table kept at most half empty (allocator overhead aside).
+    /// of the hash table (see [`RateTable::bound`]; allocator overhead aside).
     fn entry_bytes(slots: usize, keep_samples: bool) -> usize {
         std::mem::size_of::<Node>()
             + slots * std::mem::size_of::<(u32, u32)>()
             + if keep_samples { MAX_SAMPLE } else { 0 }
-            + 2 * (std::mem::size_of::<(IpAddr, u32)>() + 1)
+            + 4 * (std::mem::size_of::<(IpAddr, u32)>() + 1)
     }
 
-    /// The documented ceiling of [`RateTable::memory_bytes`]: the capacity's entries, the
-    /// hash table's next power-of-two growth, and the vectors' growth slack.
+    /// The documented ceiling of [`RateTable::memory_bytes`]: the capacity's nodes, rings
+    /// and samples, and the hash table. The table holds at most `capacity` keys, but
+    /// evictions leave tombstones, and hashbrown then grows once to twice the buckets
+    /// before it settles on rehashing in place: at most 4 × capacity (rounded up to a power
+    /// of two) buckets of one key, one index and one control byte.
     pub fn bound(&self) -> usize {
         let map =
-            2 * self.capacity.next_power_of_two() * (std::mem::size_of::<(IpAddr, u32)>() + 1);
+            4 * self.capacity.next_power_of_two() * (std::mem::size_of::<(IpAddr, u32)>() + 1);
         let nodes = self.capacity * std::mem::size_of::<Node>();
         let ring = self.capacity * self.slots * std::mem::size_of::<(u32, u32)>();
         let samples = if self.keep_samples {
@@ -235,6 +239,7 @@ impl RateTable {
         let (window, slots, limit) = (self.window, self.slots, self.limit);
         let node = &mut self.nodes[i as usize];
         // Expire slots that left the window (events at or before now - window).
+        let mut expired = false;
         while node.len > 0 {
             let (t, c) = self.ring[base + node.start as usize];
             if t.saturating_add(window) > now {
@@ -243,8 +248,11 @@ impl RateTable {
             node.total -= c;
             node.start = ((node.start as usize + 1) % slots) as u16;
             node.len -= 1;
+            expired = true;
         }
-        if node.len == 0 {
+        // The kept sample must be a counted event's: when its slot slid out, this event's
+        // line replaces it (the oldest one still counted is not known any more).
+        if node.len == 0 || expired {
             if let Some(old) = node.sample.take() {
                 self.sample_bytes -= old.len();
             }
@@ -309,7 +317,7 @@ impl RateTable {
         };
         let i = if self.nodes.len() < self.capacity {
             if self.nodes.len() == self.nodes.capacity() {
-                let want = (self.nodes.len() * 2).clamp(1024, self.capacity);
+                let want = (self.nodes.len() * 2).max(1024).min(self.capacity);
                 self.nodes.reserve_exact(want - self.nodes.len());
                 self.ring.reserve_exact(want * self.slots - self.ring.len());
             }
@@ -435,12 +443,16 @@ impl Detectors {
             Observation::NewConnection { addr, port } => {
                 if let Some(t) = &mut self.new_rate {
                     if let Some(c) = t.hit(*addr, now, None) {
-                        out.push(self.windowed(
+                        let (window, limit) = (u64::from(t.window), t.limit);
+                        out.push(finding(
                             Detector::NewRate,
                             *addr,
                             c,
-                            format!("new connections (last to port {port})"),
+                            &format!("new connections (last to port {port})"),
+                            window,
+                            limit,
                             None,
+                            self.default_ban,
                         ));
                     }
                 }
@@ -536,19 +548,6 @@ impl Detectors {
             s.bound_bytes += t.bound();
         }
         s
-    }
-
-    fn windowed(
-        &self,
-        d: Detector,
-        addr: IpAddr,
-        c: Crossing,
-        what: String,
-        last: Option<&str>,
-    ) -> Finding {
-        let t = self.new_rate.as_ref();
-        let (window, limit) = t.map_or((0, 0), |t| (u64::from(t.window), t.limit));
-        finding(d, addr, c, &what, window, limit, last, self.default_ban)
     }
 
     fn sockets(&self, counts: &[crate::observation::SourceCount], out: &mut Vec<Finding>) {
@@ -658,5 +657,115 @@ fn finding(
         window_secs: window,
         samples,
         ban_secs,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    fn window(limit: u32, window_secs: u64) -> Window {
+        Window {
+            enabled: true,
+            limit,
+            window_secs,
+        }
+    }
+
+    /// The least recently seen source is the one evicted; a source seen often stays.
+    #[test]
+    fn lru_evicts_the_least_recently_seen() {
+        let mut t = RateTable::new(window(3, 60), 16, false);
+        assert_eq!(t.capacity(), 16);
+        let hot: IpAddr = "198.51.100.1".parse().unwrap();
+        assert!(t.hit(hot, 0, None).is_none());
+        assert!(t.hit(hot, 0, None).is_none());
+        // 100 other sources, the hot one seen again every 10: it is never evicted.
+        for i in 0..100u32 {
+            t.hit(IpAddr::V4(Ipv4Addr::from(0xcb00_7100 + i)), 1, None);
+            if i % 10 == 9 && i < 99 {
+                t.hit(hot, 1, None);
+                t.forget(hot);
+                t.hit(hot, 1, None);
+                t.hit(hot, 1, None);
+            }
+        }
+        assert_eq!(t.len(), 16);
+        assert_eq!(t.evicted(), 101 - 16);
+        assert!(
+            t.hit(hot, 2, None).is_some(),
+            "the hot source kept its count"
+        );
+        // A cold one was evicted: its count starts again.
+        let cold = IpAddr::V4(Ipv4Addr::from(0xcb00_7100));
+        assert!(t.hit(cold, 2, None).is_none());
+        assert!(t.hit(cold, 2, None).is_none());
+        assert!(t.hit(cold, 2, None).is_some());
+    }
+
+    /// Samples are cut and their bytes accounted; a clock stepping back counts in the
+    /// newest slot.
+    #[test]
+    fn samples_and_clock_steps() {
+        let mut t = RateTable::new(window(3, 10), 16, true);
+        let a: IpAddr = "2001:db8::1".parse().unwrap();
+        let long = "é".repeat(200);
+        assert!(t.hit(a, 100, Some(&long)).is_none());
+        assert!(t.memory_bytes() >= MAX_SAMPLE - 1);
+        assert!(t.hit(a, 90, Some("second")).is_none());
+        let c = t.hit(a, 100, Some("third")).expect("crossed");
+        assert_eq!(c.count, 3);
+        let first = c.first.unwrap();
+        assert!(first.len() <= MAX_SAMPLE && first.starts_with('é'));
+        assert_eq!(t.sample_bytes, 0);
+    }
+
+    /// A table never tracks more than its budget allows, whatever `max_sources` says.
+    #[test]
+    fn budget_caps_the_capacity() {
+        let t = RateTable::new(window(4_096, 3_600), crate::config::MAX_SOURCES, true);
+        assert!(t.capacity() < crate::config::MAX_SOURCES as usize);
+        assert!(t.bound() <= 2 * TABLE_BUDGET, "{}", t.bound());
+    }
+
+    /// A spoofed flood: 10M distinct sources, one NEW connection each, through the
+    /// connection-rate detector. Its state stops growing at its capacity, under the
+    /// documented bound, and nobody is banned.
+    #[test]
+    fn ten_million_spoofed_sources_keep_state_bounded() {
+        let config = GuardConfig::default();
+        let mut d = Detectors::new(&config);
+        let mut at_capacity = None;
+        for i in 0..10_000_000u64 {
+            // Half IPv4, half IPv6, all distinct.
+            let addr = if i % 2 == 0 {
+                IpAddr::V4(Ipv4Addr::from(0xc000_0000u32.wrapping_add(i as u32)))
+            } else {
+                IpAddr::V6(Ipv6Addr::from(0x2001_0db8_u128 << 96 | u128::from(i)))
+            };
+            let obs = Observation::NewConnection { addr, port: 80 };
+            assert!(d.observe(&obs, 1_800_000_000 + i / 1_000_000).is_empty());
+            if i == 2_000_000 {
+                at_capacity = Some(d.stats());
+            }
+        }
+        let s = d.stats();
+        let first = at_capacity.unwrap();
+        // Only this detector's table holds anything: its own bound applies.
+        let bound = RateTable::new(config.new_rate, config.max_sources, false).bound();
+        assert_eq!(s.tracked, config.max_sources as usize);
+        assert_eq!(
+            s.memory_bytes, first.memory_bytes,
+            "no growth after the table filled"
+        );
+        assert!(s.memory_bytes <= bound, "{} > {bound}", s.memory_bytes);
+        // The documented figure for the defaults: under 16 MiB for this detector.
+        assert!(s.memory_bytes < 16 << 20, "{}", s.memory_bytes);
+        assert_eq!(s.evicted, 10_000_000 - u64::from(config.max_sources));
+        eprintln!(
+            "new-rate table after 10M sources: {} sources, {} bytes (bound {})",
+            s.tracked, s.memory_bytes, bound
+        );
     }
 }

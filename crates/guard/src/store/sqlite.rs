@@ -10,13 +10,13 @@
 use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 
 use super::{DecisionStore, StoreError, StoredDecision};
 use crate::decision::{Decision, Evidence, Origin, Reason, Target};
 
-/// Where the guard's database lives.
-pub const DEFAULT_PATH: &str = "/var/lib/rampart/guard.db";
+/// The guard's database file, in the state directory (/var/lib/rampart/guard.db).
+pub const DB_FILE: &str = "guard.db";
 
 /// How long one process waits for the other's write to finish.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -58,10 +58,34 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database at `path`. Its directory must exist.
+    /// Opens the database at `path`, creating it (mode 0600, its directory 0700, as every
+    /// state file) when missing. An existing one is refused when another user could have
+    /// changed it (its bans become the firewall at the guard's restart), and a symbolic
+    /// link at `path` is never followed.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         let name = path.display().to_string();
-        let conn = Connection::open(path).map_err(|e| err(&name, e))?;
+        let fail = |message: String| StoreError {
+            path: name.clone(),
+            message,
+        };
+        match std::fs::symlink_metadata(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                rampart_safeio::open_private(path, rampart_safeio::Private::Lock)
+                    .map_err(|e| fail(e.to_string()))?;
+            }
+            Err(e) => return Err(fail(e.to_string())),
+            Ok(md) if md.file_type().is_symlink() => {
+                return Err(fail(
+                    "is a symbolic link, never followed: name the database file itself".into(),
+                ))
+            }
+            Ok(_) => rampart_safeio::check_trusted(path).map_err(|e| fail(e.to_string()))?,
+        }
+        // SQLite makes its -wal and -shm files with the database's mode.
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_NOFOLLOW;
+        let conn = Connection::open_with_flags(path, flags).map_err(|e| err(&name, e))?;
         let store = SqliteStore { conn, path: name };
         store.init()?;
         Ok(store)
@@ -188,7 +212,7 @@ impl DecisionStore for SqliteStore {
 
     fn active(&self, now: u64) -> Result<Vec<StoredDecision>, StoreError> {
         self.query(
-            &format!("SELECT {COLUMNS} FROM decisions WHERE until > ?1 AND lifted IS NULL ORDER BY start, id"),
+            &format!("SELECT {COLUMNS} FROM decisions WHERE start <= ?1 AND until > ?1 AND lifted IS NULL ORDER BY start, id"),
             params![to_i64(now)],
         )
     }
@@ -256,14 +280,8 @@ impl DecisionStore for SqliteStore {
     }
 }
 
-/// Whether `inner` is `outer` or lies inside it.
 fn within(inner: &Target, outer: &Target) -> bool {
-    match (inner, outer) {
-        (a, b) if a == b => true,
-        (Target::Addr(a), Target::Prefix(p)) => p.contains(*a),
-        (Target::Prefix(a), Target::Prefix(p)) => a.len() >= p.len() && p.contains(a.addr()),
-        _ => false,
-    }
+    inner.within(outer)
 }
 
 fn err(path: &str, e: rusqlite::Error) -> StoreError {
@@ -285,11 +303,7 @@ fn target_text(t: &Target) -> String {
 }
 
 fn origin_text(o: Origin) -> &'static str {
-    match o {
-        Origin::Detector => "detector",
-        Origin::Kernel => "kernel",
-        Origin::Manual => "manual",
-    }
+    o.name()
 }
 
 /// A row, or why it does not read back (a row another program wrote badly).
