@@ -668,6 +668,53 @@ mod tests {
         assert_eq!(kernel_ban("rampart-ban ", src, &secs, 3600), None);
     }
 
+    fn sock(state: TcpState, local: &str, remote: &str) -> rampart_nfnl::InetSocket {
+        rampart_nfnl::InetSocket {
+            protocol: Protocol::Tcp,
+            state,
+            local: local.parse().unwrap(),
+            remote: remote.parse().unwrap(),
+            inode: 0,
+            uid: 0,
+            rqueue: 0,
+            wqueue: 0,
+        }
+    }
+
+    #[test]
+    fn inbound_connections_are_counted_per_source_and_listening_port() {
+        let s = [
+            sock(TcpState::Listen, "0.0.0.0:80", "0.0.0.0:0"),
+            sock(TcpState::Listen, "[::]:22", "[::]:0"),
+            sock(TcpState::Established, "203.0.113.10:80", "192.0.2.31:40000"),
+            sock(TcpState::Established, "203.0.113.10:80", "192.0.2.31:40001"),
+            sock(TcpState::NewSynRecv, "203.0.113.10:80", "192.0.2.31:40002"),
+            sock(TcpState::TimeWait, "203.0.113.10:80", "192.0.2.31:40003"),
+            // IPv4-mapped: the same source.
+            sock(TcpState::Established, "[::ffff:203.0.113.10]:22", "[::ffff:192.0.2.31]:5000"),
+            // Outbound (local port 443 has no listener): not counted.
+            sock(TcpState::Established, "203.0.113.10:55000", "198.51.100.1:443"),
+        ];
+        let c = count_inbound(&s);
+        assert_eq!(
+            c,
+            vec![
+                SourceCount {
+                    addr: "192.0.2.31".parse().unwrap(),
+                    port: 22,
+                    established: 1,
+                    syn_recv: 0
+                },
+                SourceCount {
+                    addr: "192.0.2.31".parse().unwrap(),
+                    port: 80,
+                    established: 2,
+                    syn_recv: 1
+                },
+            ]
+        );
+    }
+
     #[test]
     fn log_lines_become_observations_with_bounded_evidence() {
         let line = b"Dec  6 18:00:00 web1 sshd[812]: Failed password for root from 192.0.2.9 port 4711 ssh2";
