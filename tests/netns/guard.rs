@@ -266,7 +266,7 @@ fn ip(s: &str) -> IpAddr {
 }
 
 /// Connections per source, DDoS Deflate's detector: two attackers each opening 100
-/// connections a second and holding them cross the limit of 50 at about half a second;
+/// connections a second and holding them reach the limit of 50 at about half a second;
 /// each is in the kernel's ban set within a second of that, while a legit client keeps
 /// getting its pages (≥ 99 %). Both banned sources are of 192.0.2.0/24, so with a
 /// roll-up of 2 the /24 is banned too; `rampart block list` shows it all, and SIGTERM
@@ -302,8 +302,8 @@ fn connection_floods_are_banned_within_a_second_and_roll_up_to_their_24() {
         (probe, reports)
     });
     let (first, gaps) = watch.finish();
-    // The 51st connection crosses the limit of 50.
-    let crossing = Duration::from_secs_f64(51.0 / rate as f64);
+    // The limit is reached with the 50th connection, due 49/rate s after the first.
+    let crossing = Duration::from_secs_f64(49.0 / rate as f64);
     for (i, a) in attackers.iter().enumerate() {
         let at = first[i].unwrap_or_else(|| panic!("{a} was never banned:\n{}", guard.log()));
         let reaction = at.duration_since(t0).saturating_sub(crossing);
@@ -448,7 +448,7 @@ fn a_kernel_flood_ban_is_recorded_with_its_limit() {
          new = \"10/second\"\nburst = 20\naction = \"ban\"\n\
          [guard]\nconntrack = false\nsockets = false\n",
     );
-    rampart(
+    let up = rampart(
         &lab,
         &files,
         &[
@@ -457,6 +457,12 @@ fn a_kernel_flood_ban_is_recorded_with_its_limit() {
             files.policy.to_str().unwrap(),
             "--no-confirm",
         ],
+    );
+    // Inside a namespace `up` never starts the host's service: it says how to run it.
+    assert!(
+        up.contains("guard: not started as a service (")
+            && up.contains("rampart guard run --policy"),
+        "{up}"
     );
     let guard = guard_in_lab(&lab, &files);
     lab.flood("attacker1", &connect(300, 1.0)).unwrap();
@@ -471,6 +477,10 @@ fn a_kernel_flood_ban_is_recorded_with_its_limit() {
         .unwrap();
     assert!(line.contains("web"), "{line}");
     assert!(line.contains("origin=Kernel"), "{line}");
+    // Recorded with its limit: `rampart bans explain` reads it back from the store.
+    let explain = rampart(&lab, &files, &["bans", "explain", ATTACKER1]);
+    assert!(explain.contains("the kernel (kernel:web)"), "{explain}");
+    assert!(explain.contains("running"), "{explain}");
 }
 
 /// A real sshd (its log written with `sshd -E`) refuses a real ssh client's wrong

@@ -181,9 +181,11 @@ pub fn run(lab: &Lab, exe: &Path) -> Result<GuardStep> {
 
     let mut lines = Vec::new();
     let mut ok = true;
-    let crossing = Duration::from_secs_f64((LIMIT + 1) as f64 / RATE as f64);
+    // The limit is reached with the LIMIT-th connection, due (LIMIT - 1) / RATE s after
+    // the first.
+    let crossing = Duration::from_secs_f64((LIMIT - 1) as f64 / RATE as f64);
     lines.push(format!(
-        "  guard   rampart guard run on the server: ban a source holding more than {LIMIT} connections"
+        "  guard   rampart guard run on the server: ban a source holding {LIMIT} connections"
     ));
     for ((role, addr), at) in ATTACKERS.iter().zip(&first) {
         match at {
@@ -191,7 +193,7 @@ pub fn run(lab: &Lab, exe: &Path) -> Result<GuardStep> {
                 let after = at.duration_since(t0).saturating_sub(crossing);
                 ok &= after < Duration::from_secs(1);
                 lines.push(format!(
-                    "  {} {role} {addr} flooding {RATE} connections/s: banned {} after crossing {LIMIT}",
+                    "  {} {role} {addr} flooding {RATE} connections/s: banned {} after reaching {LIMIT}",
                     if after < Duration::from_secs(1) { "✔" } else { "✘" },
                     super::demo::ms(after)
                 ));

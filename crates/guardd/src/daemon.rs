@@ -176,16 +176,33 @@ impl<E: Engine, S: BatchStore> Daemon<E, S> {
             .collect()
     }
 
-    /// After a (re)start: the running decisions from the store, given to the engine, and
-    /// re-asserted in the kernel with the time they have left (a ban the kernel still
-    /// holds keeps it: nothing is ever removed first). Returns how many.
-    pub fn restore(&mut self, now: u64) -> Result<usize, rampart_guard::StoreError> {
-        let active = self.store.active(now)?;
-        self.engine.restore(&active, now);
+    /// After a (re)start: the decisions of the last `forget_secs` from the store, given to
+    /// the engine (running bans known, offences remembered for escalation); the running
+    /// ones re-asserted in the kernel with the time they have left (a ban the kernel
+    /// still holds keeps it: nothing is ever removed first); roll-ups that ended while
+    /// the guard was down taken out of their list. Returns how many are running.
+    pub fn restore(
+        &mut self,
+        now: u64,
+        forget_secs: u64,
+    ) -> Result<usize, rampart_guard::StoreError> {
+        let recent = self.store.since(now.saturating_sub(forget_secs))?;
+        self.engine.restore(&recent, now);
         let mut rebans: Vec<(IpAddr, Duration)> = Vec::new();
         let mut expired_rollups = Vec::new();
-        for s in &active {
+        let mut running = 0;
+        for s in &recent {
             let d = &s.decision;
+            if s.lifted.is_some() {
+                continue;
+            }
+            if d.until <= now {
+                if let (Target::Prefix(p), Origin::Detector) = (d.target, d.origin) {
+                    expired_rollups.push(p);
+                }
+                continue;
+            }
+            running += 1;
             self.running
                 .insert(s.id, (d.target, d.until, d.reason.detector.clone()));
             let left = Duration::from_secs(d.until.saturating_sub(now).max(1));
@@ -215,19 +232,15 @@ impl<E: Engine, S: BatchStore> Daemon<E, S> {
                 });
             }
         }
-        // Roll-ups that ended while the guard was down.
-        for (p, until, _) in &self.rollups {
-            if *until <= now {
-                expired_rollups.push(*p);
-            }
-        }
+        // Roll-ups that ended while the guard was down (a network still banned by a
+        // newer decision is left).
+        expired_rollups.retain(|p| !self.rollups.iter().any(|r| r.0 == *p));
         if !expired_rollups.is_empty() {
             let _ = self
                 .enforcer
                 .unblock(&expired_rollups, Some(&list(ROLLUP_LIST)), &Silent, now);
-            self.rollups.retain(|(_, until, _)| *until > now);
         }
-        Ok(active.len())
+        Ok(running)
     }
 
     /// Forgets expired decisions; every [`SYNC_SECS`], tells the engine of the ones an

@@ -691,9 +691,17 @@ mod tests {
             sock(TcpState::NewSynRecv, "203.0.113.10:80", "192.0.2.31:40002"),
             sock(TcpState::TimeWait, "203.0.113.10:80", "192.0.2.31:40003"),
             // IPv4-mapped: the same source.
-            sock(TcpState::Established, "[::ffff:203.0.113.10]:22", "[::ffff:192.0.2.31]:5000"),
+            sock(
+                TcpState::Established,
+                "[::ffff:203.0.113.10]:22",
+                "[::ffff:192.0.2.31]:5000",
+            ),
             // Outbound (local port 443 has no listener): not counted.
-            sock(TcpState::Established, "203.0.113.10:55000", "198.51.100.1:443"),
+            sock(
+                TcpState::Established,
+                "203.0.113.10:55000",
+                "198.51.100.1:443",
+            ),
         ];
         let c = count_inbound(&s);
         assert_eq!(

@@ -178,7 +178,7 @@ pub fn serve(setup: Setup, stop: &AtomicBool) -> Result<u64, ServeError> {
     let engine = rampart_guard::Guard::new(setup.config.clone(), never);
     let enforcer = Enforcer::new(setup.state.clone(), Kernel::default());
     let mut daemon = Daemon::new(engine, store, enforcer, allow);
-    let restored = daemon.restore(now_secs())?;
+    let restored = daemon.restore(now_secs(), setup.config.ban.forget_secs)?;
     let feeds = feeds(&setup.config, setup.kernel_bans.as_ref(), setup.from_start);
     let mut names: Vec<String> = feeds.logs.iter().map(|l| file_observer(&l.path)).collect();
     names.extend(feeds.journals.iter().map(|j| journal_observer(&j.unit)));
