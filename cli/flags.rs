@@ -21,6 +21,14 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// The longest line read from a ruleset, policy, list or database file, in bytes
+    /// (default: 65536 for rulesets and policies, 4096 for block lists and databases).
+    #[arg(long, global = true, value_name = "BYTES")]
+    pub max_line_bytes: Option<usize>,
+    /// The largest ruleset, policy, list or database file read, in bytes (default:
+    /// 536870912, 512 MiB).
+    #[arg(long, global = true, value_name = "BYTES")]
+    pub max_input_bytes: Option<u64>,
 }
 
 /// The subcommands.
@@ -85,6 +93,10 @@ pub enum Command {
     /// The guard: for now `check-log`, which shows what rampart finds in a log.
     #[command(subcommand)]
     Guard(GuardCommand),
+    /// The guard's bans: those running, why one address is banned (reason, evidence,
+    /// start, expiry), and lifting them (by address, network, reason, or all).
+    #[command(subcommand)]
+    Bans(BansCommand),
     /// Look up the country of addresses, one by one or in bulk with counts per country.
     Geo(crate::cmd::geo::GeoArgs),
     /// Who holds this host's connections: per source address, /24 and /16 (IPv6 /64 and
@@ -387,6 +399,78 @@ pub struct LockoutArgs {
     #[arg(long)]
     pub json: bool,
     /// The block lists and timed bans of this state directory are checked too.
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+/// `rampart bans`: the guard's decisions, read from STATE_DIR/guard.db.
+#[derive(Debug, Subcommand)]
+pub enum BansCommand {
+    /// The bans running now: target, detector, expiry, time left, repeat offence, reason.
+    #[command(after_help = "Examples:
+  rampart bans list
+  rampart bans list --json | jq -r '.[] | select(.reason.detector == \"sshd\") | .target'")]
+    List(BansListArgs),
+    /// Why an address is banned (or was): every decision about it or a network holding
+    /// it, newest first, with its reason, evidence (counts, first and last lines or
+    /// sockets), origin, start and expiry.
+    #[command(after_help = "Examples:
+  rampart bans explain 198.51.100.9
+  rampart bans explain 2001:db8::9 --json")]
+    Explain(BansExplainArgs),
+    /// Lift running bans, in the kernel and in the guard's record (the guard may ban again
+    /// what offends again; an unban forgives past offences).
+    #[command(after_help = "Examples:
+  rampart bans unban 198.51.100.9
+  rampart bans unban 198.51.100.0/24     # the network's ban and every ban inside it
+  rampart bans unban --reason sshd       # every sshd ban (kernel: every kernel ban)
+  rampart bans unban --all")]
+    Unban(BansUnbanArgs),
+}
+
+/// `rampart bans list`.
+#[derive(Debug, Args)]
+pub struct BansListArgs {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+/// `rampart bans explain`.
+#[derive(Debug, Args)]
+pub struct BansExplainArgs {
+    /// The address (or a network).
+    #[arg(value_name = "ADDR")]
+    pub target: String,
+    /// Show at most this many decisions.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub limit: usize,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+/// `rampart bans unban`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["target", "reason", "all"])))]
+pub struct BansUnbanArgs {
+    /// An address (its bans), or a network (its ban and the bans inside it).
+    #[arg(value_name = "ADDR|PREFIX")]
+    pub target: Option<String>,
+    /// Every ban of this detector (`sshd`, `connections`, `syn-recv`, `new-rate`,
+    /// `http-rate`, `http-errors`, `rollup`, `kernel:LIMIT`) or origin (`kernel`, `manual`).
+    #[arg(long, value_name = "R")]
+    pub reason: Option<String>,
+    /// Every running ban.
+    #[arg(long)]
+    pub all: bool,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
     #[command(flatten)]
     pub state: StateArgs,
 }

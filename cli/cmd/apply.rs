@@ -97,14 +97,15 @@ impl PolicyScript {
 /// The policy named on the command line, or `None` when none is named.
 pub fn compiled_policy(args: &PolicyArgs) -> Result<Option<PolicyScript>> {
     if let Some(path) = &args.nft {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let text = crate::input::read_input(path, crate::input::Trust::Owner)?
+            .text()
+            .to_string();
         return Ok(Some(PolicyScript::Given(text)));
     }
     if args.ruleset.rules.is_none() && args.ruleset.script.is_none() {
         return Ok(None);
     }
-    let (ruleset, source) = load_ruleset_args(&args.ruleset)?;
+    let (ruleset, source) = load_ruleset_args(&args.ruleset, crate::input::Trust::Owner)?;
     Ok(Some(PolicyScript::compile(
         &ruleset,
         source.name().to_string(),
@@ -137,7 +138,29 @@ fn input_digest(args: &PolicyArgs) -> Result<Option<String>> {
         eat(what.as_bytes());
         if let Some(p) = path {
             any = true;
-            eat(&std::fs::read(p).with_context(|| format!("reading {}", p.display()))?);
+            // Streamed, within the input limit the parse reads it with: neither memory nor
+            // time grows past that (`/dev/zero` ends here).
+            let limit = crate::input::limits().max_bytes;
+            let f = std::fs::File::open(p).with_context(|| format!("reading {}", p.display()))?;
+            let mut r = std::io::Read::take(f, limit + 1);
+            let mut buf = vec![0u8; 1 << 16];
+            let mut total = 0u64;
+            loop {
+                let n = std::io::Read::read(&mut r, &mut buf)
+                    .with_context(|| format!("reading {}", p.display()))?;
+                if n == 0 {
+                    break;
+                }
+                total += n as u64;
+                eat(&buf[..n]);
+            }
+            if total > limit {
+                anyhow::bail!(
+                    "{}: input larger than {limit} bytes, the most rampart reads from one input\n  \
+                     = hint: give --max-input-bytes N to read larger files",
+                    rampart_safeio::escaped(&p.display().to_string())
+                );
+            }
         }
     }
     Ok(any.then(|| format!("{h:016x}")))

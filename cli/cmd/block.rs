@@ -17,7 +17,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rampart_block::{parse_target, Allowlist, ListName, DEFAULT_LIST};
 use rampart_enforce::{Enforcer, Kernel, Replaced};
 use rampart_kernel::StateDir;
-use rampart_lists::{Country, ImportOptions};
+use rampart_lists::{Country, CountryDb, ImportOptions};
 use rampart_prefix::{Prefix, PrefixSet};
 
 use super::apply::state_dir;
@@ -319,12 +319,9 @@ fn allowlist(common: &Common) -> Result<Allowlist> {
     let mut extra = Vec::new();
     if let Some(path) = path {
         // The policy's allow_from only: parsed and validated, not compiled.
-        let text = std::fs::read_to_string(path)
+        let source = crate::input::read_trusted(path)
             .with_context(|| format!("cannot read policy file {}", path.display()))?;
-        let policy = rampart_policy::Policy::parse(&rampart_ruleset::Source::new(
-            path.display().to_string(),
-            text,
-        ))?;
+        let policy = rampart_policy::Policy::parse(&source)?;
         for entry in &policy.allow_from {
             extra.push((
                 entry.prefix,
@@ -827,11 +824,11 @@ fn import(
     common: &Common,
 ) -> Result<ExitCode> {
     let name = ListName::new(list)?;
-    let opts = ImportOptions {
+    let opts = crate::input::import_options(ImportOptions {
         skip_invalid,
         max_entries,
         ..ImportOptions::default()
-    };
+    });
     let progress = Progress::new();
     rampart_enforce::Progress::step(&progress, &format!("reading {}", file.display()));
     // Streamed: the importers read line by line within their limits (line length, input
@@ -962,46 +959,27 @@ fn load_countries(
     let paths = &super::geo::country_databases(paths)?;
     let mut sets: Vec<(Country, PrefixSet)> =
         wanted.iter().map(|c| (*c, PrefixSet::new())).collect();
+    let opts = ImportOptions {
+        max_entries,
+        ..ImportOptions::default()
+    };
     for path in paths {
-        let name = path.display().to_string();
-        // Read at most one byte past the limit: a larger file is refused, not read whole.
-        let mut bytes = Vec::new();
-        std::fs::File::open(path)
-            .and_then(|f| {
-                std::io::Read::read_to_end(
-                    &mut std::io::Read::take(f, rampart_lists::MAX_INPUT_BYTES + 1),
-                    &mut bytes,
-                )
-            })
-            .with_context(|| format!("cannot read {name}"))?;
-        if bytes.len() as u64 > rampart_lists::MAX_INPUT_BYTES {
-            bail!(
-                "{name}: larger than {} bytes, the most rampart reads from one database\n\
-                 nothing was changed",
-                rampart_lists::MAX_INPUT_BYTES
-            );
-        }
-        if rampart_lists::is_mmdb(&bytes) {
-            let got = rampart_lists::read_mmdb_limited(bytes, &name, max_entries)
-                .map_err(|e| anyhow!("{e}\nnothing was changed"))?;
-            for (p, c) in got.items {
-                if let Some(s) = sets.iter_mut().find(|(w, _)| *w == c) {
-                    s.1.insert(p);
+        let db =
+            super::geo::read_db(path, opts).map_err(|e| anyhow!("{e:#}\nnothing was changed"))?;
+        let mut add = |c: Country, f: &mut dyn FnMut(&mut PrefixSet)| {
+            if let Some(s) = sets.iter_mut().find(|(w, _)| *w == c) {
+                f(&mut s.1);
+            }
+        };
+        match db {
+            CountryDb::Mmdb(got) => {
+                for (p, c) in got.items {
+                    add(c, &mut |s| s.insert(p));
                 }
             }
-        } else {
-            let opts = ImportOptions {
-                max_entries,
-                ..ImportOptions::default()
-            };
-            let got = rampart_lists::read_tor_geoip(&bytes[..], &name, opts)
-                .map_err(|e| anyhow!("{e}"))
-                .with_context(|| {
-                    format!("{name} is neither a .mmdb database nor a tor geoip file")
-                })?;
-            for (r, c) in got.items {
-                if let Some(s) = sets.iter_mut().find(|(w, _)| *w == c) {
-                    s.1.insert_range(r);
+            CountryDb::TorGeoip(got) => {
+                for (r, c) in got.items {
+                    add(c, &mut |s| s.insert_range(r));
                 }
             }
         }

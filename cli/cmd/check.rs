@@ -14,9 +14,25 @@ struct FileReport {
     ok: bool,
     rules: usize,
     sets: usize,
+    /// The first errors (at most `rampart_safeio::MAX_ERRORS`)…
     errors: Vec<String>,
+    /// …and how many more were found.
+    more_errors: usize,
+    /// The first repairs and notes, then how many more of each: a file of a million
+    /// pasted dashes makes a million repairs, not worth a million lines.
     repairs: Vec<String>,
+    more_repairs: usize,
     notes: Vec<String>,
+    more_notes: usize,
+}
+
+/// The first `MAX_ERRORS` of `items`, and how many were left out.
+fn first<T>(items: &[T], show: impl Fn(&T) -> String) -> (Vec<String>, usize) {
+    let n = rampart_safeio::MAX_ERRORS;
+    (
+        items.iter().take(n).map(show).collect(),
+        items.len().saturating_sub(n),
+    )
 }
 
 /// Checks every file, reports all errors, and exits 1 if any file fails.
@@ -38,23 +54,33 @@ pub fn run(args: CheckArgs) -> Result<ExitCode> {
             _ => rampart_ruleset::parse_any(&source, opts),
         };
         reports.push(match result {
-            Ok(parsed) => FileReport {
-                file: source.name().to_string(),
-                ok: true,
-                rules: parsed.ruleset.rule_count(),
-                sets: parsed.ruleset.sets.len(),
-                errors: vec![],
-                repairs: parsed.repairs.iter().map(|r| r.describe(&source)).collect(),
-                notes: parsed.notes,
-            },
+            Ok(parsed) => {
+                let (repairs, more_repairs) = first(&parsed.repairs, |r| r.describe(&source));
+                let (notes, more_notes) = first(&parsed.notes, |n| n.clone());
+                FileReport {
+                    file: rampart_safeio::escaped(source.name()),
+                    ok: true,
+                    rules: parsed.ruleset.rule_count(),
+                    sets: parsed.ruleset.sets.len(),
+                    errors: vec![],
+                    more_errors: 0,
+                    repairs,
+                    more_repairs,
+                    notes,
+                    more_notes,
+                }
+            }
             Err(errors) => FileReport {
-                file: source.name().to_string(),
+                file: rampart_safeio::escaped(source.name()),
                 ok: false,
                 rules: 0,
                 sets: 0,
                 errors: errors.0.iter().map(|e| e.to_string()).collect(),
+                more_errors: errors.1,
                 repairs: vec![],
+                more_repairs: 0,
                 notes: vec![],
+                more_notes: 0,
             },
         });
     }
@@ -65,13 +91,25 @@ pub fn run(args: CheckArgs) -> Result<ExitCode> {
             for line in r.repairs.iter().chain(&r.notes) {
                 eprintln!("{line}");
             }
+            for (more, what) in [(r.more_repairs, "repairs"), (r.more_notes, "notes")] {
+                if more > 0 {
+                    eprintln!("... and {more} more {what}");
+                }
+            }
             if r.ok {
                 println!("{}: ok, {} rules, {} sets", r.file, r.rules, r.sets);
             } else {
                 for e in &r.errors {
                     eprintln!("{e}");
                 }
-                println!("{}: {} error(s), nothing loaded", r.file, r.errors.len());
+                if r.more_errors > 0 {
+                    eprintln!("... and {} more", r.more_errors);
+                }
+                println!(
+                    "{}: {} error(s), nothing loaded",
+                    r.file,
+                    r.errors.len() + r.more_errors
+                );
             }
         }
     }

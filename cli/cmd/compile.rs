@@ -11,7 +11,7 @@ use crate::input::load_ruleset_args;
 
 /// Prints the nft script, or every untranslatable construct with its line.
 pub fn run(args: CompileArgs) -> Result<ExitCode> {
-    let (ruleset, source) = load_ruleset_args(&args.ruleset)?;
+    let (ruleset, source) = load_ruleset_args(&args.ruleset, crate::input::Trust::Anyone)?;
     match compile(&ruleset, &CompileOptions::default()) {
         Ok(script) => {
             std::io::stdout()

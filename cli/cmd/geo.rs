@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use rampart_lists::{Country, ImportOptions};
+use rampart_lists::{Country, CountryDb, ImportOptions};
 use rampart_prefix::{PrefixMap, PrefixMapBuilder};
 use serde::Serialize;
 
@@ -86,10 +86,10 @@ pub fn run(args: GeoArgs) -> Result<ExitCode> {
     let mut skipped_lines = Vec::new();
     let mut skipped = 0;
     if let Some(path) = &args.file {
-        let opts = ImportOptions {
+        let opts = crate::input::import_options(ImportOptions {
             skip_invalid: args.skip_invalid,
             ..ImportOptions::default()
-        };
+        });
         let read = if path == Path::new("-") {
             rampart_lists::read_addresses(std::io::stdin().lock(), "<stdin>", opts)
         } else {
@@ -223,27 +223,34 @@ pub(crate) fn country_databases(given: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(defaults)
 }
 
+/// Reads one country database (either kind) within the limits of `opts` and of
+/// `--max-input-bytes`/`--max-line-bytes`. Shared with `rampart block country`.
+pub(crate) fn read_db(path: &Path, opts: ImportOptions) -> Result<CountryDb> {
+    let name = path.display().to_string();
+    let f = std::fs::File::open(path).with_context(|| format!("cannot read {name}"))?;
+    Ok(rampart_lists::read_country_db(
+        BufReader::new(f),
+        &name,
+        crate::input::import_options(opts),
+    )?)
+}
+
 /// Reads the databases into one map; without `--db`, tor-geoipdb's two files. Shared
 /// with `rampart top`.
 pub(crate) fn load(paths: &[PathBuf]) -> Result<PrefixMap<Country>> {
     let paths = &country_databases(paths)?;
     let mut b = PrefixMapBuilder::new();
     for path in paths {
-        let name = path.display().to_string();
-        let bytes = std::fs::read(path).with_context(|| format!("cannot read {name}"))?;
-        if rampart_lists::is_mmdb(&bytes) {
-            let got = rampart_lists::read_mmdb(bytes, &name)?;
-            for (p, c) in got.items {
-                b.insert(p, c);
+        match read_db(path, ImportOptions::default())? {
+            CountryDb::Mmdb(got) => {
+                for (p, c) in got.items {
+                    b.insert(p, c);
+                }
             }
-        } else {
-            let got = rampart_lists::read_tor_geoip(&bytes[..], &name, ImportOptions::default())
-                .map_err(|e| anyhow::anyhow!("{e}"))
-                .with_context(|| {
-                    format!("{name} is neither a .mmdb database nor a tor geoip file")
-                })?;
-            for (r, c) in got.items {
-                b.insert_range(r, c);
+            CountryDb::TorGeoip(got) => {
+                for (r, c) in got.items {
+                    b.insert_range(r, c);
+                }
             }
         }
     }

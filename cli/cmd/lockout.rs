@@ -63,7 +63,11 @@ pub fn run(args: LockoutArgs) -> Result<ExitCode> {
         if let Some(b) = &blocks {
             writeln!(out, "note: {b}")?;
         }
-        write!(out, "{report}")?;
+        write!(
+            out,
+            "{}",
+            rampart_safeio::escaped_lines(&report.to_string())
+        )?;
     }
     Ok(if report.is_safe() {
         ExitCode::SUCCESS

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 mod apply;
+mod bans;
 pub mod block;
 mod check;
 mod compile;
@@ -36,6 +37,7 @@ fn unix_now() -> u64 {
 
 /// Runs the chosen subcommand.
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    crate::input::set_limits(cli.max_line_bytes, cli.max_input_bytes);
     match cli.command {
         Command::Trace(args) => trace::run(*args),
         Command::Show(args) => show::run(args),
@@ -56,6 +58,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Block(args) => block::run(args),
         Command::Geo(args) => geo::run(args),
         Command::Guard(command) => guard::run(command),
+        Command::Bans(command) => bans::run(command),
         Command::Top(args) => top::run(args),
         Command::Harden(args) => harden::run(args),
         Command::Import(args) => import::run(args),

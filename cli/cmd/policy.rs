@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use rampart_policy::{Compiled, Policy, PolicyErrors, Profile, DEFAULT_PATH};
-use rampart_ruleset::{print_sets, to_human, to_save_all, Source};
+use rampart_ruleset::{print_sets, to_human, to_save_all};
 
 use crate::flags::{PolicyCommand, ShowFormat};
 
@@ -18,6 +18,9 @@ pub struct Loaded {
     pub compiled: Compiled,
     /// `/etc/rampart/rampart.toml`, or a sentence saying the built-in profile is used.
     pub origin: String,
+    /// The file's `[guard]` table, validated too (a bad one fails the load as a bad
+    /// policy does), when it has one.
+    pub guard: Option<rampart_guard::GuardConfig>,
 }
 
 /// Loads `file`, or the default path, or the built-in webserver profile when no file is
@@ -34,22 +37,32 @@ pub fn load(file: Option<&Path>) -> Result<Loaded> {
             policy,
             compiled,
             origin: format!("{DEFAULT_PATH} does not exist: using the built-in webserver profile"),
+            guard: None,
         });
     } else {
-        let text = std::fs::read_to_string(&path)
+        let source = crate::input::read_trusted(&path)
             .with_context(|| format!("cannot read policy file {}", path.display()))?;
-        Policy::parse(&Source::new(path.display().to_string(), text))?
+        let policy = Policy::parse(&source)?;
+        let guard = rampart_guard::GuardConfig::from_policy(source.name(), source.text())?;
+        (policy, guard)
     };
+    let (policy, guard) = policy;
     let compiled = compile(&policy)?;
     Ok(Loaded {
         policy,
         compiled,
         origin: path.display().to_string(),
+        guard,
     })
 }
 
 fn compile(policy: &Policy) -> Result<Compiled> {
-    Ok(policy.to_ruleset(|p| std::fs::read_to_string(p))?)
+    // Imports become the firewall too: the same trust check and limits as the policy.
+    Ok(policy.to_ruleset(|p| {
+        crate::input::read_trusted(Path::new(p))
+            .map(|s| s.text().to_string())
+            .map_err(|e| std::io::Error::other(format!("{e:#}")))
+    })?)
 }
 
 /// Runs `rampart policy ...`.
@@ -64,18 +77,37 @@ pub fn run(command: PolicyCommand) -> Result<ExitCode> {
                 Err(e) => match e.downcast_ref::<PolicyErrors>() {
                     Some(errors) => {
                         eprintln!("{errors}");
-                        eprintln!("{} error(s); the policy was not changed", errors.0.len());
+                        eprintln!("{} error(s); the policy was not changed", errors.total());
                         return Ok(ExitCode::FAILURE);
                     }
-                    None => return Err(e),
+                    None => match e.downcast_ref::<rampart_guard::ConfigErrors>() {
+                        Some(errors) => {
+                            eprintln!("{errors}");
+                            eprintln!(
+                                "{} error(s) in [guard]; the policy was not changed",
+                                errors.0.len()
+                            );
+                            return Ok(ExitCode::FAILURE);
+                        }
+                        None => return Err(e),
+                    },
                 },
             };
             for note in &loaded.compiled.notes {
                 writeln!(out, "note: {note}")?;
             }
+            let guard = match &loaded.guard {
+                Some(g) if g.enabled => format!(
+                    "; guard on: {} log file(s), {} journal unit(s)",
+                    g.logs.len(),
+                    g.journal.len()
+                ),
+                Some(_) => "; guard off (enabled = false)".to_string(),
+                None => String::new(),
+            };
             writeln!(
                 out,
-                "{}: ok (profile {}, {} rules)",
+                "{}: ok (profile {}, {} rules{guard})",
                 loaded.origin,
                 loaded.policy.profile,
                 loaded.compiled.ruleset.rule_count()
@@ -93,7 +125,9 @@ pub fn run(command: PolicyCommand) -> Result<ExitCode> {
                         "ruleset": rs,
                     }))? + "\n"
                 }
-                ShowFormat::Human => format!("# {}\n{}", loaded.origin, to_human(rs)),
+                ShowFormat::Human => {
+                    rampart_safeio::escaped_lines(&format!("# {}\n{}", loaded.origin, to_human(rs)))
+                }
                 ShowFormat::Save => {
                     format!(
                         "# {}\n{}{}",

@@ -20,7 +20,8 @@ pub fn run(args: ShowArgs) -> Result<ExitCode> {
     let rs = &parsed.ruleset;
     let out = match (args.json, args.format) {
         (true, _) | (_, ShowFormat::Json) => serde_json::to_string_pretty(rs)? + "\n",
-        (_, ShowFormat::Human) => to_human(rs),
+        // For people, on a terminal: a comment's escape sequences are shown, not run.
+        (_, ShowFormat::Human) => rampart_safeio::escaped_lines(&to_human(rs)),
         (_, ShowFormat::Save) => print_sets(rs) + &to_save_all(rs, args.counters),
     };
     std::io::stdout().write_all(out.as_bytes())?;

@@ -204,9 +204,10 @@ fn print_text(s: &Status) {
                 num(r.bytes),
                 r.chain,
                 r.position,
-                r.comment
-                    .as_deref()
-                    .map_or(String::new(), |c| format!("  {c}"))
+                r.comment.as_deref().map_or(String::new(), |c| format!(
+                    "  {}",
+                    rampart_safeio::escaped(c)
+                ))
             );
         }
     }

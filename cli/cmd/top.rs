@@ -43,7 +43,7 @@ pub struct TopArgs {
     #[arg(long, short = 'w')]
     pub watch: bool,
     /// Seconds between refreshes with --watch (1 to 3600).
-    #[arg(long, value_name = "SECS", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    #[arg(long, value_name = "SECS", default_value_t = 2, requires = "watch", value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub interval: u64,
     /// Rows per table.
     #[arg(long, value_name = "N", default_value_t = 10)]

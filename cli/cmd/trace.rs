@@ -21,7 +21,7 @@ use crate::input::{load_ruleset_args, read_source};
 
 /// Traces one packet or a batch.
 pub fn run(args: TraceArgs) -> Result<ExitCode> {
-    let (mut ruleset, _) = load_ruleset_args(&args.ruleset)?;
+    let (mut ruleset, _) = load_ruleset_args(&args.ruleset, crate::input::Trust::Anyone)?;
     let (packets, mut notes) = match &args.packets {
         Some(path) => (read_batch(path)?, Vec::new()),
         None => {

@@ -219,3 +219,188 @@ fn issue_15_compile_and_apply_refuse_a_loop_before_nft() {
     );
     assert!(!out.stderr.contains("nft"), "{}", out.stderr);
 }
+
+/// Issue 15: hostile ruleset input costs bounded memory and output. `/dev/zero` (no line
+/// end) is refused at the line limit, a large file at the size limit, both with the flag
+/// that changes the limit; a hundred 100 KB lines of garbage with escape sequences give
+/// twenty short, escaped errors and a count (two per line: the `;` ends a command), not the lines again (1,000 lines of 1 MB
+/// wrote 2 GB to stderr).
+#[test]
+fn issue15_hostile_rulesets_are_bounded_and_escaped() {
+    let out = rampart(&["check", "/dev/zero"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("/dev/zero: line 1 is longer than 65536 bytes"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("--max-line-bytes"), "{}", out.stderr);
+    assert!(out.stderr.len() < 1000, "{}", out.stderr.len());
+
+    let dir =
+        std::env::temp_dir().join(format!("rampart-cli-check-hostile-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("garbage.sh");
+    let line = format!(
+        "iptables -A INPUT -m \u{1b}]0;pwned\u{7} {}\n",
+        "x".repeat(100_000)
+    );
+    std::fs::write(&file, line.repeat(100)).unwrap();
+    let f = file.to_str().unwrap();
+    let out = rampart(&["check", "--max-line-bytes", "200000", f]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        !out.stderr.contains('\u{1b}'),
+        "escape sequences are escaped"
+    );
+    assert!(
+        out.stderr.contains("\\u{1b}]0;pwned\\u{7}"),
+        "{}",
+        &out.stderr[..500]
+    );
+    assert!(
+        out.stderr.len() < 20_000,
+        "{} bytes of errors",
+        out.stderr.len()
+    );
+    assert!(out.stderr.contains("... and 180 more"), "{}", out.stderr);
+    assert!(
+        out.stdout.contains("200 error(s), nothing loaded"),
+        "{}",
+        out.stdout
+    );
+
+    // The same file within the default line limit, and under a size limit.
+    let out = rampart(&["check", f]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("line 1 is longer than 65536 bytes"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("\n  | iptables -A INPUT -m \\u{1b}]0;pwned\\u{7} xxx"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.len() < 1000, "{}", out.stderr);
+    let out = rampart(&[
+        "check",
+        "--max-line-bytes",
+        "200000",
+        "--max-input-bytes",
+        "300000",
+        f,
+    ]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(
+            "input larger than 300000 bytes, the most rampart reads from one input (at line 3)"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("--max-input-bytes"), "{}", out.stderr);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Issue 15: `apply` digests its inputs before parsing them: that read is bounded too
+/// (`apply --rules /dev/zero` read until memory ran out). Refused before any kernel work.
+#[test]
+fn issue15_apply_reads_its_inputs_within_the_limit() {
+    let out = rampart(&[
+        "apply",
+        "--max-input-bytes",
+        "1000000",
+        "--rules",
+        "/dev/zero",
+    ]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert_eq!(
+        out.stderr,
+        "rampart: /dev/zero: input larger than 1000000 bytes, the most rampart reads from one input\n  \
+         = hint: give --max-input-bytes N to read larger files\n"
+    );
+}
+
+/// Issue 15: `apply` refuses a ruleset file another user could have changed (it becomes
+/// the firewall), before any kernel work; `check` reads the same file.
+#[test]
+fn issue15_apply_refuses_a_ruleset_others_can_write() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("rampart-cli-apply-trust-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let file = dir.join("fw.sh");
+    std::fs::write(&file, "iptables -A INPUT -s 192.0.2.1 -j DROP\n").unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let f = file.to_str().unwrap();
+    let out = rampart(&["apply", "--script", f]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "refusing to load {f}: {f} is writable by group and others (mode 0666)"
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(&format!("fix: chmod go-w {f}")),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(rampart(&["check", f]).code, 0);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Issue 15: "5M valid rules should not take 4 GB". `check` of a 100,000-rule save file
+/// (9 MB) runs with its data segment limited to 100 MB (`ulimit -d`, which since Linux 4.7
+/// covers every private writable mapping, so the heap however it is allocated): about
+/// 1 KB per rule with the text itself. It needed 150–200 MB when the lexer kept every
+/// word of the file until the end (1.7 KB per rule); it needs 50–60 MB since it hands the
+/// loader one command at a time. A memory bound, not a timing: the figures per rule are
+/// in BENCHMARKS.md.
+#[test]
+fn issue15_check_of_many_rules_stays_within_a_memory_bound() {
+    const RULES: usize = 100_000;
+    const LIMIT_KB: usize = 100 * 1024;
+    let dir = std::env::temp_dir().join(format!("rampart-cli-check-many-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("many.save");
+    let mut text = String::from("*filter\n:INPUT ACCEPT [0:0]\n");
+    for i in 0..RULES {
+        text += &format!(
+            "-A INPUT -s 192.0.2.{}/32 -p tcp -m tcp --dport 22 -m comment --comment \"r{i}\" -j DROP\n",
+            i % 256
+        );
+    }
+    text += "COMMIT\n";
+    std::fs::write(&file, text).unwrap();
+    let out = std::process::Command::new("sh")
+        .args([
+            "-c",
+            &format!("ulimit -d {LIMIT_KB} && exec \"$0\" check \"$1\""),
+            env!("CARGO_BIN_EXE_rampart"),
+            file.to_str().unwrap(),
+        ])
+        .env(
+            "RAMPART_STATE_DIR",
+            crate::util::root().join("target/cli-tests-no-state-dir"),
+        )
+        .output()
+        .expect("sh runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{:?} within {LIMIT_KB} KB of data: {stdout}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains(&format!("ok, {RULES} rules")), "{stdout}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -152,3 +152,41 @@ fn bad_input_is_reported() {
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("<ADDR>"), "{}", out.stderr);
 }
+
+/// Issue 15: a country database is read within limits (`geo --db /dev/zero` read until
+/// memory ran out): an endless or oversized database is refused with the limit and the
+/// flag that changes it, the same way for `geo` and `block country`.
+#[test]
+fn issue15_databases_are_read_within_limits() {
+    let out = rampart(&["geo", "--db", "/dev/zero", "192.0.2.1"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("/dev/zero: larger than 536870912 bytes"),
+        "{}",
+        out.stderr
+    );
+    let dir = tempdir("limits");
+    let (v4, _) = tor_db(&dir);
+    let out = rampart(&["geo", "--max-input-bytes", "20", "--db", &v4, "192.0.2.1"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("larger than 20 bytes"),
+        "{}",
+        out.stderr
+    );
+    let long = dir.join("long");
+    std::fs::write(&long, format!("# {}\n", "\u{1b}".repeat(10_000))).unwrap();
+    let out = rampart(&["geo", "--db", &long.display().to_string(), "192.0.2.1"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("line longer than 4096 bytes"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !out.stderr.contains('\u{1b}') && out.stderr.len() < 2000,
+        "{}",
+        out.stderr
+    );
+}

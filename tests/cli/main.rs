@@ -5,6 +5,7 @@
 
 mod util;
 
+mod bans;
 mod block;
 mod check;
 mod compile;

@@ -40,10 +40,159 @@ fn bad_policy_lists_every_error_and_exits_1() {
         out.stderr,
         format!(
             "{name}:1:1: `profil`: unknown key `profil`\n  |\n1 | profil = \"webserver\"\n  | ^^^^^^\n  \
-             = hint: did you mean `profile`? valid keys here: profile, input, output, forward, router, import, flood\n\n\
+             = hint: did you mean `profile`? valid keys here: profile, input, output, forward, router, import, flood, guard\n\n\
              {name}:3:1: `input.tcpp`: unknown key `tcpp`\n  |\n3 | tcpp = [22]\n  | ^^^^\n  \
              = hint: did you mean `tcp`? valid keys here: policy, tcp, udp, ping, allow_from, deny_from\n\
              2 error(s); the policy was not changed\n"
         )
     );
+}
+
+/// Issue 15: a policy file (or an imported file) another user could have changed is not
+/// loaded: the error names the file or directory at fault and the fix.
+#[test]
+fn issue15_policy_writable_by_others_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let chmod = |p: &std::path::Path, m: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
+    };
+    let dir = std::env::temp_dir().join(format!("rampart-cli-policy-trust-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    chmod(&dir, 0o755);
+    let file = dir.join("rampart.toml");
+    let rules = dir.join("extra.rules");
+    std::fs::write(&rules, "*filter\n-A INPUT -s 192.0.2.1 -j DROP\nCOMMIT\n").unwrap();
+    std::fs::write(
+        &file,
+        format!(
+            "profile = \"webserver\"\n[import]\nfiles = [\"{}\"]\n",
+            rules.display()
+        ),
+    )
+    .unwrap();
+    chmod(&file, 0o644);
+    chmod(&rules, 0o644);
+    let f = file.to_str().unwrap();
+    let ok = rampart(&["policy", "check", f]);
+    assert_eq!(ok.code, 0, "{}", ok.stderr);
+
+    chmod(&file, 0o666);
+    let out = rampart(&["policy", "check", f]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "refusing to load {f}: {f} is writable by group and others (mode 0666)"
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(&format!("fix: chmod go-w {f}")),
+        "{}",
+        out.stderr
+    );
+    chmod(&file, 0o644);
+
+    chmod(&rules, 0o646);
+    let out = rampart(&["policy", "check", f]);
+    assert_ne!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "{} is writable by others (mode 0646)",
+            rules.display()
+        )),
+        "{}",
+        out.stderr
+    );
+    chmod(&rules, 0o644);
+
+    chmod(&dir, 0o775);
+    let out = rampart(&["policy", "check", f]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "the directory {} is writable by its group (mode 0775)",
+            dir.display()
+        )),
+        "{}",
+        out.stderr
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The `[guard]` table is checked with the policy: each error at its line and column, the
+/// policy unchanged; a good one is summarised.
+#[test]
+fn the_guard_table_is_checked_too() {
+    let dir = std::env::temp_dir().join(format!("rampart-cli-policy-guard-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.toml");
+    std::fs::write(
+        &bad,
+        "profile = \"webserver\"\n[guard]\nban_tme = \"1h\"\n[guard.connections]\nports = [\"80:150\"]\n",
+    )
+    .unwrap();
+    let bad = bad.display().to_string();
+    let out = rampart(&["policy", "check", &bad]);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(
+        out.stderr
+            .starts_with(&format!("{bad}:3:1: unknown key `ban_tme`\n")),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("did you mean `ban_time`?"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .ends_with("1 error(s) in [guard]; the policy was not changed\n"),
+        "{}",
+        out.stderr
+    );
+    // toml reports the first unknown key; the values are checked once the keys are right.
+    std::fs::write(
+        &bad,
+        "profile = \"webserver\"\n[guard]\nban_time = \"1 fortnight\"\n[guard.connections]\nports = [\"80:150\"]\n",
+    )
+    .unwrap();
+    let out = rampart(&["policy", "check", &bad]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr
+            .contains(&format!("{bad}:3:12: `guard.ban_time`: bad duration")),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(&format!(
+            "{bad}:5:10: `guard.connections.ports`: bad port limit `80:150`"
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .ends_with("2 error(s) in [guard]; the policy was not changed\n"),
+        "{}",
+        out.stderr
+    );
+
+    let good = dir.join("good.toml");
+    std::fs::write(
+        &good,
+        "profile = \"webserver\"\n[guard]\n[[guard.log]]\npath = \"/var/log/auth.log\"\nsource = \"sshd\"\n",
+    )
+    .unwrap();
+    let good = good.display().to_string();
+    let out = rampart(&["policy", "check", &good]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        out.stdout,
+        format!("{good}: ok (profile webserver, 22 rules; guard on: 1 log file(s), 0 journal unit(s))\n")
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

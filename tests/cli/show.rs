@@ -30,3 +30,23 @@ fn human_format_numbers_rules_under_their_chain() {
         out.stdout
     );
 }
+
+/// Issue 15: a rule comment's escape sequences are shown escaped to people, never run by
+/// their terminal.
+#[test]
+fn issue_15_show_human_escapes_control_characters() {
+    let file = crate::util::root().join("target/cli-tests-issue-15-show-escape.sh");
+    std::fs::write(
+        &file,
+        "iptables -A INPUT -s 192.0.2.0/24 -m comment --comment \"\u{1b}]0;pwned\u{7}\" -j DROP\n",
+    )
+    .unwrap();
+    let out = rampart(&["show", "--format", "human", file.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        !out.stdout.contains('\u{1b}') && !out.stdout.contains('\u{7}'),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("\\u{1b}]0;pwned"), "{}", out.stdout);
+}

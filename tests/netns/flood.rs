@@ -231,55 +231,6 @@ action = "ban"
 /// The guard's view of a kernel ban: the packet that crossed the limit reaches an NFLOG
 /// listener on the policy's `log_group` with the limit's prefix and the source address.
 #[test]
-fn a_kernel_ban_reaches_the_nflog_listener_with_its_prefix_and_source() {
-    if !require(&[Need::Root, Need::Tool("nft")]) {
-        return;
-    }
-    let policy = r#"
-profile = "webserver"
-[input]
-udp = [9000]
-[flood]
-[[flood.limit]]
-name = "udp9000"
-udp = [9000]
-new = "5/second"
-burst = 3
-action = "ban"
-"#;
-    let (a, c) = (addr(ATTACKER), addr(CLIENT));
-    let bench = Bench::new("flood-nflog", policy, &[a, c]);
-    let group = rampart_policy::DEFAULT_LOG_GROUP;
-    let mut bans = bench
-        .server
-        .run_in(|| rampart_nfnl::NflogListener::bind(group).expect("bind the ban group"));
-    bench.send(&[a, a, c, a, a, a, c, a]);
-    let mut got = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(3);
-    while Instant::now() < deadline {
-        got.extend(bans.recv(Duration::from_millis(200)).expect("receive"));
-        if !got.is_empty() && bans.recv(Duration::ZERO).expect("drain").is_empty() {
-            break;
-        }
-    }
-    let prefix = format!("{}udp9000", rampart_policy::BAN_LOG_PREFIX);
-    assert!(
-        !got.is_empty(),
-        "no NFLOG message for the ban\n{}",
-        bench.script
-    );
-    for p in &got {
-        assert_eq!(p.prefix, prefix, "{p:?}");
-        assert_eq!(p.src, a, "{p:?}");
-        assert_eq!(
-            (p.protocol, p.dst_port, p.hook_name()),
-            (17, Some(PORT), "input")
-        );
-    }
-    assert_eq!(got.len(), 1, "one message per ban: {got:#?}");
-}
-
-#[test]
 fn sources_a_full_meter_cannot_track_fall_under_the_shared_limit() {
     if !require(&[Need::Root, Need::Tool("nft")]) {
         return;
@@ -433,4 +384,29 @@ action = "ban"
     assert!(bans.contains(CLIENT), "{bans}");
     let _ = std::fs::remove_dir_all(&state);
     let _ = std::fs::remove_file(&file);
+}
+
+#[test]
+fn connection_counts_per_source_agree_in_kernel_and_simulator() {
+    if !require(&[Need::Root, Need::Tool("nft")]) {
+        return;
+    }
+    // At most 3 flows open at once per source (UDP flows stay in conntrack for 30 s).
+    let policy = r#"
+profile = "webserver"
+[input]
+udp = [9000]
+[[flood.limit]]
+name = "udp9000"
+udp = [9000]
+connections = 3
+"#;
+    let (a, c) = (addr(ATTACKER), addr(CLIENT));
+    let sequence = [a, a, c, a, a, a, c, a, c, c];
+    let bench = Bench::new("flood-count", policy, &[a, c]);
+    let predicted = bench.predict(&sequence);
+    let delivered = bench.send(&sequence);
+    let expected: BTreeSet<usize> = [0, 1, 2, 3, 6, 8].into_iter().collect();
+    assert_eq!(delivered, expected, "kernel deliveries\n{}", bench.script);
+    assert_eq!(predicted, expected, "simulator deliveries");
 }

@@ -11,6 +11,7 @@
 //! (`rampart_testkit::require`).
 
 mod apply;
+mod bans;
 mod block;
 mod block_trace;
 mod cli_lab;

@@ -2,7 +2,8 @@
 //! client namespaces (one of which never completes its handshakes, leaving a SYN_RECV
 //! backlog), and every count is checked exactly, through the library (sock_diag →
 //! rampart-top), through the binary (`rampart top --json` inside the namespace), and from
-//! the conntrack table (`--conntrack`), which must agree.
+//! the conntrack table (`--conntrack`), which must agree. A router namespace shows what
+//! only conntrack sees: forwarded, masqueraded and port-forwarded flows.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
@@ -366,4 +367,77 @@ fn top_watch_refreshes_and_exits_cleanly_on_ctrl_c() {
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn top_conntrack_counts_forwarded_and_nated_flows_on_a_router() {
+    if !require(&[Need::Root, Need::Tool("ip"), Need::Tool("nft")]) {
+        return;
+    }
+    let client = Netns::fresh("top-nat-client");
+    let router = Netns::fresh("top-nat-router");
+    let server = Netns::fresh("top-nat-server");
+    router.veth("eth0", &client, "eth0");
+    router.veth("eth1", &server, "eth0");
+    client.exec(&["ip", "addr", "add", "192.0.2.2/24", "dev", "eth0"]);
+    client.exec(&["ip", "route", "add", "default", "via", "192.0.2.1"]);
+    router.exec(&["ip", "addr", "add", "192.0.2.1/24", "dev", "eth0"]);
+    router.exec(&["ip", "addr", "add", "198.51.100.1/24", "dev", "eth1"]);
+    router.exec(&["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+    server.exec(&["ip", "addr", "add", "198.51.100.2/24", "dev", "eth0"]);
+    server.exec(&["ip", "route", "add", "default", "via", "198.51.100.1"]);
+    // Masquerade out of eth1, and a port forward 192.0.2.1:8080 -> 198.51.100.2:80.
+    router.nft(
+        "table ip nat {
+            chain pre { type nat hook prerouting priority -100; tcp dport 8080 dnat to 198.51.100.2:80; }
+            chain post { type nat hook postrouting priority 100; oifname \"eth1\" masquerade; }
+        }",
+    );
+    let web = server.run_in(|| TcpListener::bind("198.51.100.2:80").unwrap());
+    let ssh = router.run_in(|| TcpListener::bind("192.0.2.1:22").unwrap());
+    let mut held = Vec::new();
+    for (to, n) in [
+        ("198.51.100.2:80", 3),
+        ("192.0.2.1:8080", 2),
+        ("192.0.2.1:22", 1),
+    ] {
+        for _ in 0..n {
+            held.push(client.run_in(|| {
+                TcpStream::connect_timeout(&to.parse().unwrap(), Duration::from_secs(5)).unwrap()
+            }));
+            let listener = if to.ends_with(":22") { &ssh } else { &web };
+            held.push(listener.accept().unwrap().0);
+        }
+    }
+
+    let ct = cli(&router, &["--conntrack"]);
+    assert_eq!(ct["total"]["total"], 6, "{ct:#}");
+    assert_eq!(ct["nat"], 5, "{ct:#}");
+    let fwd = &ct["forwarded"];
+    assert_eq!(
+        rows(fwd, "addresses"),
+        [("192.0.2.2".to_string(), (5, 5, 0, 0))].into()
+    );
+    let ports: BTreeMap<_, _> = fwd["ports"]["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["key"]["port"].as_u64().unwrap(),
+                r["total"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(ports, [(80, 3), (8080, 2)].into(), "{fwd:#}");
+    assert_eq!(
+        rows(&ct["incoming"], "addresses"),
+        [("192.0.2.2".to_string(), (1, 1, 0, 0))].into()
+    );
+    assert_eq!(ct["outgoing"]["total"]["total"], 0);
+    // Sockets never see forwarded flows: only the router's own connection.
+    let sockets = cli(&router, &[]);
+    assert_eq!(sockets["total"]["total"], 1, "{sockets:#}");
+    assert_eq!(sockets["forwarded"]["total"]["total"], 0);
+    drop(held);
 }

@@ -19,6 +19,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A stored file or the store's directory could be changed by another user: not loaded.
+    #[error(transparent)]
+    Untrusted(#[from] rampart_safeio::Untrusted),
     /// A stored file, a list name or a target is malformed.
     #[error(transparent)]
     List(#[from] ListError),
@@ -55,6 +58,21 @@ impl Error {
         Error::Io {
             path: crate::store::show(path),
             source,
+        }
+    }
+}
+
+impl From<rampart_safeio::FileError> for Error {
+    fn from(e: rampart_safeio::FileError) -> Error {
+        Error::io(&e.path, e.source)
+    }
+}
+
+impl From<rampart_safeio::TrustError> for Error {
+    fn from(e: rampart_safeio::TrustError) -> Error {
+        match e {
+            rampart_safeio::TrustError::Untrusted(u) => u.into(),
+            rampart_safeio::TrustError::Io(e) => e.into(),
         }
     }
 }

@@ -3,11 +3,19 @@
 //! ```text
 //! lists/NAME.list     one aggregated list (rampart_block::List text form); its header
 //!                     line carries the sizes, so `block lists` reads one line per list
+//! lists/ingress       the interfaces whose ingress hook drops too (`up`)
 //! lists/bans          the timed bans, a journal: one line per ban or unban, appended;
 //!                     later lines win, rewritten compact when it grows
 //! lists/.lock         flock: one writer of the list files at a time
 //! lists/.bans.lock    flock: one appender or compactor of `bans` at a time
 //! ```
+//!
+//! Every file is created 0600 and the directory 0700 whatever the umask, no symbolic link
+//! is followed (a link planted at a list, the journal or a lock is refused or replaced,
+//! never written through), and a file another user could have changed (writable by group
+//! or others, or owned by another non-root user, the file or a directory above it) is
+//! refused with the fix: the lists are loaded into the kernel as root
+//! (`rampart_safeio`, issue 15).
 //!
 //! Two processes (the CLI and the guard) may write at once. A list change is a
 //! read-modify-write of one file under `.lock`, so neither loses the other's update; the
@@ -17,16 +25,17 @@
 //! thousand bans. Compaction rewrites the journal under the same lock, so no append can
 //! go to a file that is being replaced.
 
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::{Flock, FlockArg};
 use std::net::IpAddr;
 
 use rampart_block::{Ban, Bans, List, ListError, ListName, ListSummary, Located};
-use rampart_kernel::{write_atomic, StateDir};
+use rampart_kernel::StateDir;
 use rampart_prefix::Prefix;
+use rampart_safeio::{open_private, open_trusted, write_atomic, Private};
 
 use crate::error::Error;
 
@@ -70,15 +79,8 @@ impl Store {
     }
 
     fn lock_file(&self, name: &str) -> Result<Lock, Error> {
-        let dir = self.dir();
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         let p = self.path(name);
-        let f = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&p)
-            .map_err(|e| Error::io(&p, e))?;
+        let f = open_private(&p, Private::Lock)?;
         let flock = Flock::lock(f, FlockArg::LockExclusive)
             .map_err(|(_, e)| Error::io(&p, std::io::Error::from(e)))?;
         Ok(Lock { _flock: flock })
@@ -121,16 +123,13 @@ impl Store {
     /// early_drop`, recorded by `up`), from `STATE_DIR/lists/ingress`.
     pub fn ingress(&self) -> Result<Vec<String>, Error> {
         let p = self.path(INGRESS_FILE);
-        match std::fs::read_to_string(&p) {
-            Ok(text) => Ok(text
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .map(str::to_string)
-                .collect()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-            Err(e) => Err(Error::io(&p, e)),
-        }
+        Ok(read_trusted(&p)?
+            .unwrap_or_default()
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect())
     }
 
     /// Records the ingress interfaces (call under [`Store::lock_lists`]); none removes
@@ -143,8 +142,6 @@ impl Store {
                 _ => Ok(()),
             };
         }
-        let dir = self.dir();
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         let text: String = devices.iter().map(|d| format!("{d}\n")).collect();
         write_atomic(&p, text.as_bytes())?;
         Ok(())
@@ -163,10 +160,9 @@ impl Store {
     /// Reads list `name` (empty when not stored).
     pub fn load(&self, name: &ListName) -> Result<List, Error> {
         let p = self.list_path(name);
-        match std::fs::read_to_string(&p) {
-            Ok(text) => Ok(List::parse(&text, &p.display().to_string())?),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(List::new(name.clone())),
-            Err(e) => Err(Error::io(&p, e)),
+        match read_trusted(&p)? {
+            Some(text) => Ok(List::parse(&text, &p.display().to_string())?),
+            None => Ok(List::new(name.clone())),
         }
     }
 
@@ -174,10 +170,8 @@ impl Store {
     /// before headers carried them: then the caller loads the list).
     pub fn summary(&self, name: &ListName) -> Result<Option<ListSummary>, Error> {
         let p = self.list_path(name);
-        let f = match File::open(&p) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::io(&p, e)),
+        let Some(f) = open_trusted(&p)? else {
+            return Ok(None);
         };
         let mut first = String::new();
         BufReader::new(f)
@@ -199,10 +193,8 @@ impl Store {
     /// rampart's header (written by hand) is parsed whole instead.
     pub fn locate(&self, name: &ListName, ip: IpAddr) -> Result<Option<Located>, Error> {
         let p = self.list_path(name);
-        let file = match File::open(&p) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::io(&p, e)),
+        let Some(file) = open_trusted(&p)? else {
+            return Ok(None);
         };
         let len = file.metadata().map_err(|e| Error::io(&p, e))?.len();
         let header_end = {
@@ -244,10 +236,8 @@ impl Store {
         f: &mut dyn FnMut(usize, &str) -> Result<(), Error>,
     ) -> Result<(), Error> {
         let p = self.list_path(name);
-        let file = match File::open(&p) {
-            Ok(file) => file,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(Error::io(&p, e)),
+        let Some(file) = open_trusted(&p)? else {
+            return Ok(());
         };
         let mut r = BufReader::with_capacity(1 << 16, file);
         let mut line = String::new();
@@ -273,10 +263,9 @@ impl Store {
     /// The timed bans: the journal replayed (expired ones included; see [`Bans::active`]).
     pub fn bans(&self) -> Result<Bans, Error> {
         let p = self.bans_path();
-        match std::fs::read_to_string(&p) {
-            Ok(text) => Ok(Bans::parse(&text, &p.display().to_string())?),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Bans::default()),
-            Err(e) => Err(Error::io(&p, e)),
+        match read_trusted(&p)? {
+            Some(text) => Ok(Bans::parse(&text, &p.display().to_string())?),
+            None => Ok(Bans::default()),
         }
     }
 
@@ -289,16 +278,12 @@ impl Store {
         for b in bans {
             text.push_str(&Bans::line(b));
         }
-        let mut f = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&p)
-            .map_err(|e| Error::io(&p, e))?;
+        let mut f = open_private(&p, Private::Append)?;
         f.write_all(text.as_bytes()).map_err(|e| Error::io(&p, e))?;
         let size = f.metadata().map_err(|e| Error::io(&p, e))?.len();
         drop(f);
         if size > COMPACT_AFTER_BYTES {
-            let journal = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
+            let journal = read_trusted(&p)?.unwrap_or_default();
             let all = Bans::parse(&journal, &show(&p))?;
             if all.active_count(now) * 2 < journal.lines().count() {
                 write_atomic(&p, all.to_text(now).as_bytes())?;
@@ -314,6 +299,16 @@ impl Store {
         write_atomic(&self.bans_path(), all.to_text(now).as_bytes())?;
         Ok(())
     }
+}
+
+/// The text of `p`, refused if another user could have changed it; `None` if missing.
+fn read_trusted(p: &Path) -> Result<Option<String>, Error> {
+    let Some(mut f) = open_trusted(p)? else {
+        return Ok(None);
+    };
+    let mut text = String::new();
+    f.read_to_string(&mut text).map_err(|e| Error::io(p, e))?;
+    Ok(Some(text))
 }
 
 /// `PREFIX # comment` → (`PREFIX`, `comment`).
@@ -434,7 +429,10 @@ mod tests {
     use super::*;
 
     fn store() -> (tempfile::TempDir, Store) {
+        use std::os::unix::fs::PermissionsExt;
         let d = tempfile::tempdir().unwrap();
+        // Private whatever the umask, which one test changes for a moment.
+        std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
         let s = Store::new(StateDir::new(d.path()));
         (d, s)
     }
@@ -555,5 +553,93 @@ mod tests {
         })
         .unwrap();
         assert_eq!(lines, ["198.51.100.0/24 # scanner", "2001:db8::/48"]);
+    }
+
+    /// Issue 15: the store's files are 0600 in a 0700 directory whatever the umask, and a
+    /// symbolic link planted at a list, the ban journal or a lock file is never followed:
+    /// its target is left as it was.
+    #[test]
+    fn issue15_store_files_private_and_links_not_followed() {
+        use std::os::unix::fs::{symlink, PermissionsExt};
+        let mode = |p: &Path| std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o777;
+        let (d, s) = store();
+        let name = ListName::new("manual").unwrap();
+        let mut l = List::new(name.clone());
+        l.insert("198.51.100.0/24".parse().unwrap(), None);
+        let ban = Ban {
+            addr: "192.0.2.7".parse().unwrap(),
+            expires: 1000,
+            list: "manual".into(),
+            comment: None,
+        };
+        let old = nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+        let made = (|| {
+            let _lock = s.lock_lists()?;
+            s.save(&l)?;
+            s.record_bans(std::slice::from_ref(&ban), 10)
+        })();
+        nix::sys::stat::umask(old);
+        made.unwrap();
+        assert_eq!(mode(&s.dir()), 0o700);
+        for f in ["manual.list", "bans", ".lock", ".bans.lock"] {
+            assert_eq!(mode(&s.dir().join(f)), 0o600, "{f}");
+        }
+
+        let victim = d.path().join("victim");
+        std::fs::write(&victim, "precious\n").unwrap();
+        for f in ["manual.list", "bans", ".lock", ".bans.lock"] {
+            std::fs::remove_file(s.dir().join(f)).unwrap();
+            symlink(&victim, s.dir().join(f)).unwrap();
+        }
+        assert!(s.load(&name).is_err(), "a list read follows no link");
+        assert!(s.bans().is_err(), "a journal read follows no link");
+        assert!(s.summary(&name).is_err());
+        assert!(s.lock_lists().is_err(), "a lock follows no link");
+        assert!(s.record_bans(std::slice::from_ref(&ban), 10).is_err());
+        std::fs::remove_file(s.dir().join(".lock")).unwrap();
+        std::fs::remove_file(s.dir().join(".bans.lock")).unwrap();
+        assert!(
+            s.record_bans(std::slice::from_ref(&ban), 10).is_err(),
+            "an append follows no link"
+        );
+        s.save(&l).unwrap();
+        assert!(std::fs::symlink_metadata(s.list_path(&name))
+            .unwrap()
+            .is_file());
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    }
+
+    /// Issue 15: a list (or the journal) that another user could have changed is not
+    /// loaded; the error names the file and the fix.
+    #[test]
+    fn issue15_lists_writable_by_others_are_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let chmod = |p: &Path, m: u32| {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
+        };
+        let (_d, s) = store();
+        let name = ListName::new("manual").unwrap();
+        let mut l = List::new(name.clone());
+        l.insert("198.51.100.0/24".parse().unwrap(), None);
+        s.save(&l).unwrap();
+        chmod(&s.list_path(&name), 0o646);
+        let e = s.load(&name).unwrap_err().to_string();
+        assert!(
+            e.contains("manual.list is writable by others (mode 0646)"),
+            "{e}"
+        );
+        assert!(e.contains("fix: chmod go-w"), "{e}");
+        assert!(s.locate(&name, "198.51.100.1".parse().unwrap()).is_err());
+        chmod(&s.list_path(&name), 0o600);
+        chmod(&s.dir(), 0o770);
+        let e = s.load(&name).unwrap_err().to_string();
+        assert!(e.contains("the directory"), "{e}");
+        chmod(&s.dir(), 0o700);
+        assert_eq!(s.load(&name).unwrap(), l);
+        // The ingress interfaces too (loaded into the kernel by `up`).
+        s.set_ingress(&["eth0".to_string()]).unwrap();
+        assert_eq!(s.ingress().unwrap(), ["eth0"]);
+        chmod(&s.dir().join("ingress"), 0o666);
+        assert!(s.ingress().is_err());
     }
 }

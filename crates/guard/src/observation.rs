@@ -75,3 +75,39 @@ pub enum Observation {
 fn kind_name<S: serde::Serializer>(k: &rampart_logs::EventKind, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(k.name())
 }
+
+/// The longest log line kept as evidence, in bytes before escaping.
+pub const MAX_EVIDENCE_LINE: usize = 240;
+
+impl LogSource {
+    /// The kind of log a parser reads.
+    pub fn of(source: rampart_logs::Source) -> LogSource {
+        use rampart_logs::Source as S;
+        match source {
+            S::Sshd => LogSource::Sshd,
+            S::NginxAccess | S::ApacheAccess => LogSource::WebAccess,
+            S::NginxError | S::ApacheError => LogSource::WebError,
+            // A parser added to rampart-logs later: web error logs are the safe guess
+            // (refusals only, never counted as requests).
+            _ => LogSource::WebError,
+        }
+    }
+}
+
+impl Observation {
+    /// The observation one log line makes, if any: its event's address as the parser
+    /// found it (anchored on what the daemon wrote: never a user name's or a request's
+    /// text), the line escaped and cut as evidence. Lines that are no event, not
+    /// understood, or that name a host instead of an address make none.
+    pub fn from_log(source: rampart_logs::Source, line: &[u8]) -> Option<Observation> {
+        let parsed = source.parse(line);
+        let event = parsed.event()?;
+        let addr = event.addr()?;
+        Some(Observation::Log {
+            source: LogSource::of(source),
+            kind: event.kind,
+            addr: rampart_prefix::unmap_addr(addr),
+            line: rampart_logs::escape(line, MAX_EVIDENCE_LINE),
+        })
+    }
+}

@@ -41,6 +41,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A state file or the state directory could be changed by another user: not loaded.
+    #[error(transparent)]
+    Untrusted(#[from] rampart_safeio::Untrusted),
     /// A commit-confirmed apply is waiting for `rampart confirm`.
     #[error("an apply is waiting for confirmation (deadline in {remaining_secs} s); run `rampart confirm` or wait for the rollback")]
     Pending {
@@ -65,4 +68,22 @@ pub enum Error {
     /// `nft -j` output could not be read.
     #[error("cannot read nft JSON output: {0}")]
     Json(String),
+}
+
+impl From<rampart_safeio::FileError> for Error {
+    fn from(e: rampart_safeio::FileError) -> Error {
+        Error::State {
+            path: e.path,
+            source: e.source,
+        }
+    }
+}
+
+impl From<rampart_safeio::TrustError> for Error {
+    fn from(e: rampart_safeio::TrustError) -> Error {
+        match e {
+            rampart_safeio::TrustError::Untrusted(u) => u.into(),
+            rampart_safeio::TrustError::Io(e) => e.into(),
+        }
+    }
 }

@@ -54,7 +54,7 @@ pub use error::Error;
 pub use netlink::{digest, generation, snapshot, KernelShape, Snapshot};
 pub use nft::Nft;
 pub use script::{parse_table, without_replace_preamble, SetDecl, TableShape};
-pub use state::{write_atomic, StateDir, DEFAULT_STATE_DIR, STATE_DIR_ENV};
+pub use state::{StateDir, DEFAULT_STATE_DIR, STATE_DIR_ENV};
 
 /// The one table rampart owns: (family, name).
 pub const TABLE: (&str, &str) = ("inet", "rampart");

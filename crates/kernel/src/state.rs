@@ -17,13 +17,13 @@
 //! the host's addresses and policy). No path is followed through a symbolic link
 //! (`O_NOFOLLOW`): a link planted at a state file's path is replaced by a write, refused
 //! by a read and by the log, and its target is never touched (issue 15, finding 5).
+//! Everything read here is refused when another user could have changed it, the file or
+//! the directory (`rampart_safeio::open_trusted`): `saved.nft` is loaded at boot as root.
+//! The code for all this is in `rampart-safeio`, shared with the block-list store.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::fs;
+use std::io::{ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
-
-use nix::libc::{O_CLOEXEC, O_NOFOLLOW};
 
 use crate::apply::Applied;
 use crate::error::Error;
@@ -55,28 +55,39 @@ impl StateDir {
         self.root.join(name)
     }
 
-    /// Reads `name`; `None` when it does not exist.
+    /// Reads `name`; `None` when it does not exist. Refused when another user could have
+    /// changed it (the file or a directory above it writable by group or others, or owned
+    /// by another non-root user): what is read here is loaded into the kernel as root.
     pub fn read(&self, name: &str) -> Result<Option<String>, Error> {
         let p = self.path(name);
-        let read = OpenOptions::new()
-            .read(true)
-            .custom_flags(O_NOFOLLOW | O_CLOEXEC)
-            .open(&p)
-            .and_then(|mut f| {
-                let mut s = String::new();
-                f.read_to_string(&mut s).map(|_| s)
-            });
-        match read {
-            Ok(s) => Ok(Some(s)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(Error::State { path: p, source }),
-        }
+        let Some(mut f) = rampart_safeio::open_trusted(&p)? else {
+            return Ok(None);
+        };
+        let mut s = String::new();
+        f.read_to_string(&mut s)
+            .map_err(|source| Error::State { path: p, source })?;
+        Ok(Some(s))
     }
 
     /// Writes `name` atomically: a reader sees the old or the new content, also after a
     /// crash or power loss.
     pub fn write(&self, name: &str, content: &str) -> Result<(), Error> {
-        write_atomic(&self.path(name), content.as_bytes())
+        self.check()?;
+        Ok(rampart_safeio::write_atomic(
+            &self.path(name),
+            content.as_bytes(),
+        )?)
+    }
+
+    /// Refuses a state directory that exists and that another user could change (see
+    /// [`rampart_safeio::check_trusted`]); a missing one is created private when written.
+    pub fn check(&self) -> Result<(), Error> {
+        match rampart_safeio::check_trusted(&self.root) {
+            Err(rampart_safeio::TrustError::Io(e)) if e.source.kind() == ErrorKind::NotFound => {
+                Ok(())
+            }
+            other => Ok(other?),
+        }
     }
 
     /// Removes `name` if it exists.
@@ -128,56 +139,10 @@ impl StateDir {
     /// followed and the line is dropped).
     pub fn log(&self, line: &str) {
         let p = self.path("rollback.log");
-        if let Ok(mut f) = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .custom_flags(O_NOFOLLOW | O_CLOEXEC)
-            .open(p)
-        {
+        if let Ok(mut f) = rampart_safeio::open_private(&p, rampart_safeio::Private::Append) {
             let _ = writeln!(f, "{line}");
         }
     }
-}
-
-/// Writes `path` atomically: temporary file in the same directory, fsync, rename over the
-/// target, fsync of the directory. Creates the directory (and missing parents) mode 0700
-/// if needed; the file is created 0600, and a symbolic link at `path` or at the temporary
-/// path is replaced, never followed.
-pub fn write_atomic(path: &Path, content: &[u8]) -> Result<(), Error> {
-    let err = |p: &Path| {
-        let p = p.to_path_buf();
-        move |source| Error::State { path: p, source }
-    };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(err(dir))?;
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("state");
-    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
-    // A leftover of a killed writer with our pid, or something planted: removed (a link
-    // itself, not its target), then created afresh.
-    match fs::remove_file(&tmp) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(err(&tmp)(e)),
-        _ => {}
-    }
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(O_NOFOLLOW | O_CLOEXEC)
-        .open(&tmp)
-        .map_err(err(&tmp))?;
-    f.write_all(content).map_err(err(&tmp))?;
-    f.sync_all().map_err(err(&tmp))?;
-    drop(f);
-    fs::rename(&tmp, path).map_err(err(path))?;
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(err(dir))?;
-    Ok(())
 }
 
 #[cfg(test)]
@@ -247,6 +212,37 @@ mod tests {
         fs::remove_file(s.path("rollback.log")).unwrap();
         s.log("rolled back");
         assert_eq!(mode(&s.path("rollback.log")), 0o600);
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// Issue 15: `saved.nft` (or any state file) that another user could have changed is
+    /// refused with the path and the fix, and so is a state directory writable by others.
+    #[test]
+    fn issue15_state_writable_by_others_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let chmod =
+            |p: &Path, m: u32| fs::set_permissions(p, fs::Permissions::from_mode(m)).unwrap();
+        let dir = std::env::temp_dir().join(format!("rampart-state-trust-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let s = StateDir::new(dir.join("state"));
+        s.write("saved.nft", "table inet rampart {}\n").unwrap();
+        assert!(s.read("saved.nft").unwrap().is_some());
+        chmod(&s.path("saved.nft"), 0o666);
+        let e = s.read("saved.nft").unwrap_err().to_string();
+        assert!(e.starts_with("refusing to load"), "{e}");
+        assert!(
+            e.contains("saved.nft is writable by group and others (mode 0666)"),
+            "{e}"
+        );
+        assert!(e.contains("fix: chmod go-w"), "{e}");
+        chmod(&s.path("saved.nft"), 0o600);
+        chmod(s.root(), 0o757);
+        let e = s.read("saved.nft").unwrap_err().to_string();
+        assert!(e.contains("the directory"), "{e}");
+        let e = s.write("applied.nft", "x").unwrap_err().to_string();
+        assert!(e.contains("is writable by others (mode 0757)"), "{e}");
+        chmod(s.root(), 0o700);
+        assert!(s.read("saved.nft").unwrap().is_some());
         fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -2,51 +2,12 @@
 
 use std::fmt;
 
-/// Most errors one import keeps and shows (the total is still counted, and shown as
-/// `... and N more`). A million-line file of garbage must not need a million error
-/// records, or a terminal full of them, to say so; the first twenty show the pattern.
-pub const MAX_ERRORS: usize = 20;
-
-/// Most characters of a line (or of a value from it) an error quotes; longer ones end in
-/// `…`. A 4 KiB line of garbage is not worth 4 KiB of terminal per error.
-pub const EXCERPT_CHARS: usize = 80;
+use rampart_safeio::{escaped, excerpt};
+pub use rampart_safeio::{EXCERPT_CHARS, MAX_ERRORS};
 
 /// Most characters of a message from the ipset parser, which quotes tokens itself.
 const MESSAGE_CHARS: usize = 4 * EXCERPT_CHARS;
 
-/// At most `max` characters of `text`, then `…` if there were more, with control
-/// characters (ESC, CR, BEL, C1 controls) and bidirectional overrides escaped as
-/// `\u{1b}`: a list line must not reach the terminal as an escape sequence. O(`max`),
-/// whatever the length of `text`.
-pub(crate) fn excerpt(text: &str, max: usize) -> String {
-    let mut out = String::new();
-    for (i, c) in text.chars().enumerate() {
-        if i == max {
-            out.push('…');
-            break;
-        }
-        push_escaped(&mut out, c);
-    }
-    out
-}
-
-/// `text` with control characters escaped, not shortened (for names).
-fn escaped(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        push_escaped(&mut out, c);
-    }
-    out
-}
-
-fn push_escaped(out: &mut String, c: char) {
-    let bidi = matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
-    if c.is_control() || bidi {
-        out.extend(c.escape_default());
-    } else {
-        out.push(c);
-    }
-}
 /// Skipped lines shown under `skip_invalid`.
 pub(crate) const SKIPPED_SHOWN: usize = 5;
 

@@ -23,7 +23,7 @@ pub fn read_tor_geoip(
 ) -> Result<Imported<(AddrRange, Country)>, ImportErrors> {
     let mut errs = Collector::new(name, opts);
     let mut items = Vec::new();
-    let lines = for_each_line(input, opts.max_bytes, |n, line| {
+    let lines = for_each_line(input, &opts, |n, line| {
         let entry = line.trim();
         if entry.is_empty() || entry.starts_with('#') {
             return Ok(());

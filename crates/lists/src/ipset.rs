@@ -36,7 +36,7 @@ pub fn read_ipset(
     // entry, so counting them bounds the entries before anything is parsed.
     let mut text = String::new();
     let mut adds = 0usize;
-    let read = for_each_line(input, opts.max_bytes, |_, line| {
+    let read = for_each_line(input, &opts, |_, line| {
         if line.trim_start().starts_with("add ") {
             adds += 1;
             if adds > opts.max_entries {
@@ -55,7 +55,13 @@ pub fn read_ipset(
     };
     let mut skipped = Skipped::default();
     for _ in 0..MAX_ROUNDS {
-        let errors = match parse_save(&Source::new(name, text.as_str()), ParseOptions::default()) {
+        // Under skip_invalid every error (each bad line is blanked for the next round),
+        // else the first few and a count.
+        let all = ParseOptions {
+            all_errors: opts.skip_invalid,
+            ..ParseOptions::default()
+        };
+        let errors = match parse_save(&Source::new(name, text.as_str()), all) {
             Ok(parsed) => {
                 let items = parsed
                     .ruleset
@@ -77,11 +83,12 @@ pub fn read_ipset(
                     lines,
                 });
             }
-            Err(e) => e.0,
+            Err(e) => e,
         };
+        let (total, errors) = (errors.total(), errors.0);
         if !opts.skip_invalid {
             return Err(ImportErrors {
-                total: errors.len(),
+                total,
                 errors: errors.iter().take(MAX_ERRORS).map(convert).collect(),
             });
         }

@@ -55,6 +55,7 @@
 #![deny(missing_docs)]
 
 mod country;
+mod db;
 mod error;
 mod geoip;
 mod ipset;
@@ -63,6 +64,7 @@ mod plain;
 mod rir;
 
 pub use country::Country;
+pub use db::{read_country_db, CountryDb, CountryDbError};
 pub use error::{
     ImportErrors, LineError, LineErrorKind, MmdbError, Skipped, EXCERPT_CHARS, MAX_ERRORS,
 };
@@ -106,6 +108,9 @@ pub struct ImportOptions {
     /// The most bytes to read (default [`MAX_INPUT_BYTES`]): one more ends the import with
     /// [`LineErrorKind::InputTooLarge`].
     pub max_bytes: u64,
+    /// The longest line (default [`MAX_LINE_LEN`]): a longer one ends the import with
+    /// [`LineErrorKind::LineTooLong`].
+    pub max_line_len: usize,
 }
 
 impl Default for ImportOptions {
@@ -115,6 +120,7 @@ impl Default for ImportOptions {
             unmap_v4: true,
             max_entries: DEFAULT_MAX_ENTRIES,
             max_bytes: MAX_INPUT_BYTES,
+            max_line_len: MAX_LINE_LEN,
         }
     }
 }
@@ -217,56 +223,43 @@ pub(crate) fn push<T>(items: &mut Vec<T>, item: T, max: usize) -> Result<(), Lin
 /// an error from `f` ends the reading. Invalid UTF-8 is replaced (and then fails to parse,
 /// with the replaced text shown).
 ///
-/// Reads at most [`MAX_LINE_LEN`] + 1 bytes per line and `max_bytes` in all: a longer line
-/// or input is an error, so memory stays bounded whatever the input.
+/// Reads within `opts.max_line_len` and `opts.max_bytes` ([`rampart_safeio::Lines`]): a
+/// longer line or input is an error, so memory stays bounded whatever the input.
 pub(crate) fn for_each_line(
-    mut input: impl std::io::BufRead,
-    max_bytes: u64,
+    input: impl std::io::BufRead,
+    opts: &ImportOptions,
     mut f: impl FnMut(usize, &str) -> Result<(), LineErrorKind>,
 ) -> Result<usize, Fatal> {
-    use std::io::{BufRead, Read};
-    let mut buf = Vec::with_capacity(128);
-    let mut n = 0usize;
-    let mut total = 0u64;
-    loop {
-        buf.clear();
-        let read = (&mut input)
-            .take(MAX_LINE_LEN as u64 + 1)
-            .read_until(b'\n', &mut buf);
-        match read {
-            Ok(0) => return Ok(n),
-            Ok(len) => {
-                n += 1;
-                total += len as u64;
-                let text = String::from_utf8_lossy(&buf);
-                let line = text.trim_end_matches(['\n', '\r']);
-                let fatal = |kind| Fatal {
-                    line: n,
-                    text: line.to_string(),
-                    kind,
-                };
-                let content = buf.len() - usize::from(buf.ends_with(b"\n"));
-                if content > MAX_LINE_LEN {
-                    return Err(fatal(LineErrorKind::LineTooLong {
-                        limit: MAX_LINE_LEN,
-                    }));
+    use rampart_safeio::LimitError;
+    let limits = rampart_safeio::Limits {
+        max_line_len: opts.max_line_len,
+        max_bytes: opts.max_bytes,
+    };
+    let mut lines = rampart_safeio::Lines::new(input, limits);
+    let mut n = 0;
+    while let Some(read) = lines.next_line() {
+        let (number, line) = read.map_err(|e| {
+            let line = e.line();
+            let (text, kind) = match e {
+                LimitError::LineTooLong { limit, start, .. } => {
+                    (start, LineErrorKind::LineTooLong { limit })
                 }
-                if total > max_bytes {
-                    return Err(fatal(LineErrorKind::InputTooLarge { limit: max_bytes }));
+                LimitError::TooLarge { limit, .. } => {
+                    (String::new(), LineErrorKind::InputTooLarge { limit })
                 }
-                f(n, line).map_err(|kind| Fatal {
-                    line: n,
-                    text: line.to_string(),
-                    kind,
-                })?;
-            }
-            Err(e) => {
-                return Err(Fatal {
-                    line: n + 1,
-                    text: String::new(),
-                    kind: LineErrorKind::Io(e.to_string()),
-                })
-            }
-        }
+                LimitError::Io { source, .. } => {
+                    (String::new(), LineErrorKind::Io(source.to_string()))
+                }
+                other => (String::new(), LineErrorKind::Io(other.to_string())),
+            };
+            Fatal { line, text, kind }
+        })?;
+        n = number;
+        f(number, line).map_err(|kind| Fatal {
+            line: number,
+            text: line.to_string(),
+            kind,
+        })?;
     }
+    Ok(n)
 }

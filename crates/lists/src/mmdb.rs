@@ -59,9 +59,11 @@ pub fn read_mmdb_limited(
             limit: MAX_INPUT_BYTES,
         });
     }
+    let name = &rampart_safeio::escaped(name);
+    // The reader's messages may quote bytes of the file: shortened and escaped.
     let format = |e: maxminddb::MaxMindDbError| MmdbError::Format {
         name: name.to_string(),
-        reason: e.to_string(),
+        reason: rampart_safeio::excerpt(&e.to_string(), 4 * crate::EXCERPT_CHARS),
     };
     let reader = maxminddb::Reader::from_source(bytes).map_err(format)?;
     let mut items = Vec::new();
@@ -98,7 +100,8 @@ pub fn read_mmdb_limited(
     if items.is_empty() && any_record {
         return Err(MmdbError::NoCountries {
             name: name.to_string(),
-            kind: reader.metadata().database_type.clone(),
+            // Text from the file: shortened and escaped (found by scripts/fuzz).
+            kind: rampart_safeio::excerpt(&reader.metadata().database_type, crate::EXCERPT_CHARS),
         });
     }
     Ok(Imported {
@@ -240,4 +243,93 @@ fn uint(out: &mut Vec<u8>, kind: u8, v: u64) {
     let skip = bytes.iter().take_while(|b| **b == 0).count();
     control(out, kind, 8 - skip);
     out.extend_from_slice(&bytes[skip..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database of `tree` (node_count nodes of two 32-bit records), no data section to
+    /// speak of, and metadata saying `node_count`, `record_size` and `ip_version`.
+    fn crafted(tree: &[[u32; 2]], node_count: u64, record_size: u64, ip_version: u64) -> Vec<u8> {
+        let mut out = Vec::new();
+        for n in tree {
+            for r in n {
+                out.extend_from_slice(&r.to_be_bytes());
+            }
+        }
+        out.extend_from_slice(&[0; 16]);
+        // One record: {"country": {"iso_code": "AU"}}.
+        map_header(&mut out, 1);
+        string(&mut out, "country");
+        map_header(&mut out, 1);
+        string(&mut out, "iso_code");
+        string(&mut out, "AU");
+        out.extend_from_slice(METADATA_MARKER);
+        map_header(&mut out, 9);
+        string(&mut out, "description");
+        map_header(&mut out, 0);
+        string(&mut out, "languages");
+        out.extend_from_slice(&[0, 11 - 7]);
+        string(&mut out, "binary_format_major_version");
+        uint(&mut out, 5, 2);
+        string(&mut out, "binary_format_minor_version");
+        uint(&mut out, 5, 0);
+        string(&mut out, "build_epoch");
+        uint(&mut out, 9, 1);
+        string(&mut out, "database_type");
+        string(&mut out, "x-Country");
+        string(&mut out, "ip_version");
+        uint(&mut out, 5, ip_version);
+        string(&mut out, "node_count");
+        uint(&mut out, 6, node_count);
+        string(&mut out, "record_size");
+        uint(&mut out, 5, record_size);
+        out
+    }
+
+    /// Issue 15: crafted metadata and trees (cycles, records past the data, node counts
+    /// and record sizes that do not fit the file) end in an error or a result, never a
+    /// panic or an endless walk (maxminddb 0.32 refuses a cycle: "traversal exceeded the
+    /// address bit length"; a pointer past the data: "resolves to an invalid location").
+    #[test]
+    fn issue15_crafted_trees_and_metadata_never_panic() {
+        let n = 3u32;
+        let data = n + 16;
+        let trees: Vec<Vec<[u32; 2]>> = vec![
+            // A cycle: every record back to the root.
+            vec![[0, 0], [0, 0], [0, 0]],
+            // Records to nodes past the tree, and to data far past the file.
+            vec![[1, 2], [7, u32::MAX], [data, data + 1_000_000]],
+            // A well-formed shape: root → node 1 → data.
+            vec![[1, n], [data, n], [n, n]],
+            // Data pointers into the metadata and to the separator.
+            vec![[n + 1, n + 15], [data + 40, data + 3], [n, data]],
+        ];
+        for tree in &trees {
+            for node_count in [0, 1, 2, 3, 4, 1 << 20, u64::from(u32::MAX)] {
+                for record_size in [0, 24, 28, 32, 31, 1000] {
+                    for ip_version in [4, 6, 0, 5] {
+                        let db = crafted(tree, node_count, record_size, ip_version);
+                        let got = std::panic::catch_unwind(|| read_mmdb(db, "crafted.mmdb"));
+                        let Ok(got) = got else {
+                            panic!("panic: nodes {node_count} record {record_size} ip {ip_version} tree {tree:?}");
+                        };
+                        if let Err(e) = &got {
+                            let shown = e.to_string();
+                            assert!(shown.len() < 600 && !shown.contains('\u{1b}'), "{shown}");
+                        }
+                        if (tree == &trees[2], node_count, record_size, ip_version)
+                            == (true, 3, 32, 6)
+                        {
+                            // The crafted writer makes a readable database: ::/2 is AU.
+                            let got = got.unwrap();
+                            assert_eq!(got.items.len(), 1, "{got:?}");
+                            assert_eq!(got.items[0].0.to_string(), "::/2");
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

@@ -36,7 +36,7 @@ fn read(
 ) -> Result<Imported<AddrRange>, ImportErrors> {
     let mut errs = Collector::new(name, opts);
     let mut items = Vec::new();
-    let lines = for_each_line(input, opts.max_bytes, |n, line| {
+    let lines = for_each_line(input, &opts, |n, line| {
         let entry = strip_comment(line);
         if entry.is_empty() {
             return Ok(());
@@ -103,7 +103,7 @@ pub fn read_addresses(
 ) -> Result<Imported<std::net::IpAddr>, ImportErrors> {
     let mut errs = Collector::new(name, opts);
     let mut items = Vec::new();
-    let lines = for_each_line(input, opts.max_bytes, |n, line| {
+    let lines = for_each_line(input, &opts, |n, line| {
         let entry = strip_comment(line);
         if entry.is_empty() {
             return Ok(());

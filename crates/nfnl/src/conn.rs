@@ -151,7 +151,8 @@ impl Conn {
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let ms = u16::try_from(left.as_millis().min(60_000)).unwrap_or(u16::MAX);
+            // Rounded up: a sub-millisecond remainder waits, it does not spin.
+            let ms = u16::try_from(left.as_micros().div_ceil(1000).min(60_000)).unwrap_or(u16::MAX);
             let mut fds = [PollFd::new(self.socket.as_fd(), PollFlags::POLLIN)];
             match poll(&mut fds, PollTimeout::from(ms)) {
                 Ok(0) if left.is_zero() => return Ok(false),

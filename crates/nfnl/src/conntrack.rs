@@ -145,7 +145,10 @@ impl ConntrackClient {
                 msg.emit(&mut buf[at..]);
             }
             self.conn.send(&buf).map_err(|e| (done, e))?;
+            // Every message of the chunk is answered (ACK or error); all answers are read
+            // before returning, so none is left for the next call to mistake for its own.
             let mut answered = 0;
+            let mut refused = None;
             while answered < chunk.len() {
                 let datagram = self
                     .conn
@@ -167,20 +170,25 @@ impl ConntrackClient {
                     if view.kind() == NLMSG_ERROR {
                         let e = ErrorMessage::parse(view.payload(), view.flags())
                             .map_err(|e| (done, e.into()))?;
-                        answered += 1;
-                        if e.code != 0 {
-                            let index = done + e.request.seq.wrapping_sub(first_seq) as usize;
-                            return Err((
-                                index,
-                                ObserveError::Kernel {
-                                    what: format!("creating conntrack entry {index}"),
-                                    errno: Errno::from_raw(-e.code),
-                                },
-                            ));
+                        let offset = e.request.seq.wrapping_sub(first_seq) as usize;
+                        if offset < chunk.len() {
+                            answered += 1;
+                            if e.code != 0 && refused.is_none() {
+                                refused = Some((done + offset, e.code));
+                            }
                         }
                     }
                     rest = &rest[step..];
                 }
+            }
+            if let Some((index, code)) = refused {
+                return Err((
+                    index,
+                    ObserveError::Kernel {
+                        what: format!("creating conntrack entry {index}"),
+                        errno: Errno::from_raw(-code),
+                    },
+                ));
             }
             done += chunk.len();
         }

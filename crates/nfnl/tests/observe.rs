@@ -229,9 +229,38 @@ fn ctnetlink_creates_entries_the_conntrack_tool_lists() {
         ),
         "{err}"
     );
+    // A chunk with a refusal in the middle: the entries around it are created, the error
+    // names it, and the client goes on working (no answer left behind).
+    let mut more: Vec<Conntrack> = entries[..3]
+        .iter()
+        .map(|e| {
+            let mut e = e.clone();
+            let o = e.orig.unwrap();
+            e.orig = Some(Tuple {
+                dst_port: Some(54),
+                ..o
+            });
+            e.reply = Some(e.orig.unwrap().reversed());
+            e
+        })
+        .collect();
+    more.insert(1, entries[0].clone());
+    let (index, _) = ct.create(&more).unwrap_err();
+    assert_eq!(index, 1);
+    let ours: Vec<_> = ct.dump().unwrap();
+    assert_eq!(ours.len(), 303);
+    let extra: Vec<_> = ours
+        .iter()
+        .filter(|e| e.orig.and_then(|o| o.dst_port) == Some(54))
+        .collect();
+    assert_eq!(extra.len(), 3);
+    for e in extra {
+        ct.delete(e).unwrap();
+    }
     let ours: Vec<_> = ct.dump().unwrap();
     assert_eq!(ours.len(), 300);
     let listed = ns.exec(&["conntrack", "-L", "-p", "udp"]);
+    assert!(!listed.contains("dport=54"), "{listed}");
     assert_eq!(listed.lines().count(), 300, "{listed}");
     assert!(
         listed.contains("src=198.51.100.7 dst=203.0.113.9 sport=10300 dport=53"),

@@ -2,7 +2,8 @@
 
 use std::fmt;
 
-use rampart_ruleset::Source;
+use rampart_ruleset::{quote_span, Source};
+use rampart_safeio::{escaped, excerpt, EXCERPT_CHARS};
 
 /// What is wrong; the message is the variant's text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -71,8 +72,12 @@ pub struct PolicyError {
     pub kind: PolicyErrorKind,
     /// How to fix it, when a remedy can be guessed.
     pub hint: Option<String>,
-    /// The source line, for underlining.
+    /// The source line around the error, for underlining: at most
+    /// [`EXCERPT_CHARS`] characters, control characters escaped
+    /// ([`rampart_ruleset::quote_span`]).
     pub excerpt: String,
+    /// The marks under [`PolicyError::excerpt`].
+    pub underline: String,
 }
 
 impl PolicyError {
@@ -83,23 +88,31 @@ impl PolicyError {
         kind: PolicyErrorKind,
     ) -> PolicyError {
         let text = source.text();
-        let start = span.start.min(text.len());
-        let end = span.end.clamp(start, text.len());
-        let before = &text[..start];
-        let line = before.matches('\n').count() as u32 + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let mut start = span.start.min(text.len());
+        while !text.is_char_boundary(start) {
+            start -= 1;
+        }
+        let mut end = span.end.clamp(start, text.len());
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        // The line through the index (O(log n)): a file of many errors is reported in
+        // linear time.
+        let (line, line_start) = source.locate(start);
         let column = text[line_start..start].chars().count() as u32 + 1;
         let first_line_end = text[start..end].find('\n').map_or(end, |i| start + i);
         let len = (text[start..first_line_end].chars().count() as u32).max(1);
+        let (excerpt, underline) = quote_span(source.line(line), column as usize - 1, len as usize);
         PolicyError {
-            file: source.name().to_string(),
+            file: escaped(source.name()),
             line,
             column,
             len,
-            key: key_at(text, start),
+            key: key_at(source, line).map(|k| excerpt_key(&k)),
             kind,
             hint: None,
-            excerpt: source.line(line).to_string(),
+            excerpt,
+            underline,
         }
     }
 
@@ -110,12 +123,15 @@ impl PolicyError {
     }
 }
 
-/// The dotted key whose line holds byte `offset`: the last `[table]` header above it plus
-/// the key before `=` on the line (or the header itself when the offset is on one).
-fn key_at(text: &str, offset: usize) -> Option<String> {
-    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
-    let line_end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
-    let line = text[line_start..line_end].trim();
+/// A key as an error shows it: short and escaped.
+fn excerpt_key(key: &str) -> String {
+    excerpt(key, EXCERPT_CHARS)
+}
+
+/// The dotted key of line `number`: the last `[table]` header above it plus the key before
+/// `=` on the line (or the header itself when the line is one).
+fn key_at(source: &Source, number: u32) -> Option<String> {
+    let line = source.line(number).trim();
     let header = |l: &str| {
         let l = l.split('#').next().unwrap_or("").trim();
         (l.starts_with('[') && l.ends_with(']'))
@@ -124,7 +140,7 @@ fn key_at(text: &str, offset: usize) -> Option<String> {
     if let Some(h) = header(line) {
         return Some(h);
     }
-    let table = text[..line_start].lines().rev().find_map(header);
+    let table = (1..number).rev().find_map(|n| header(source.line(n)));
     let key = line
         .split_once('=')
         .map(|(k, _)| k.trim().trim_matches('"').to_string())
@@ -145,21 +161,20 @@ impl fmt::Display for PolicyError {
         if let Some(key) = &self.key {
             write!(f, "`{key}`: ")?;
         }
-        write!(f, "{}", self.kind)?;
+        // The message quotes values from the file, an imported file's errors included:
+        // bounded and escaped (the imported errors are already, line by line).
+        match &self.kind {
+            PolicyErrorKind::Import { .. } => write!(f, "{}", self.kind)?,
+            kind => write!(f, "{}", excerpt(&kind.to_string(), 4 * EXCERPT_CHARS))?,
+        }
         if self.line != 0 {
             let number = self.line.to_string();
             let pad = " ".repeat(number.len());
             write!(f, "\n{pad} |\n{number} | {}", self.excerpt)?;
-            let lead: String = self
-                .excerpt
-                .chars()
-                .take(self.column.saturating_sub(1) as usize)
-                .map(|c| if c == '\t' { '\t' } else { ' ' })
-                .collect();
-            write!(f, "\n{pad} | {lead}{}", "^".repeat(self.len as usize))?;
+            write!(f, "\n{pad} | {}", self.underline)?;
         }
         if let Some(hint) = &self.hint {
-            write!(f, "\n  = hint: {hint}")?;
+            write!(f, "\n  = hint: {}", excerpt(hint, 4 * EXCERPT_CHARS))?;
         }
         Ok(())
     }
@@ -167,9 +182,24 @@ impl fmt::Display for PolicyError {
 
 impl std::error::Error for PolicyError {}
 
-/// Every error found in one policy file, in file order.
+/// The errors found in one policy file, in file order: the first
+/// [`MAX_ERRORS`](rampart_safeio::MAX_ERRORS) kept, and how many more were found.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PolicyErrors(pub Vec<PolicyError>);
+pub struct PolicyErrors(pub Vec<PolicyError>, pub usize);
+
+impl PolicyErrors {
+    /// Every error found, kept or not.
+    pub fn total(&self) -> usize {
+        self.0.len() + self.1
+    }
+
+    /// The errors kept by `cap`, in file order.
+    pub(crate) fn from_cap(cap: rampart_safeio::ErrorCap<PolicyError>) -> PolicyErrors {
+        let (mut kept, more) = cap.into_parts();
+        kept.sort_by_key(|e| (e.line, e.column));
+        PolicyErrors(kept, more)
+    }
+}
 
 impl fmt::Display for PolicyErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -179,6 +209,9 @@ impl fmt::Display for PolicyErrors {
             }
             write!(f, "{e}")?;
         }
+        if self.1 > 0 {
+            write!(f, "\n\n... and {} more", self.1)?;
+        }
         Ok(())
     }
 }
@@ -187,7 +220,7 @@ impl std::error::Error for PolicyErrors {}
 
 impl From<PolicyError> for PolicyErrors {
     fn from(e: PolicyError) -> PolicyErrors {
-        PolicyErrors(vec![e])
+        PolicyErrors(vec![e], 0)
     }
 }
 
@@ -222,16 +255,10 @@ mod tests {
 
     #[test]
     fn key_path_from_table_and_line() {
-        let text = "profile = \"x\"\n[input]\ntcp = [22]\n";
-        assert_eq!(key_at(text, 2).as_deref(), Some("profile"));
-        assert_eq!(
-            key_at(text, text.find("22").unwrap()).as_deref(),
-            Some("input.tcp")
-        );
-        assert_eq!(
-            key_at(text, text.find("input").unwrap()).as_deref(),
-            Some("input")
-        );
+        let text = Source::new("p", "profile = \"x\"\n[input]\ntcp = [22]\n");
+        assert_eq!(key_at(&text, 1).as_deref(), Some("profile"));
+        assert_eq!(key_at(&text, 3).as_deref(), Some("input.tcp"));
+        assert_eq!(key_at(&text, 2).as_deref(), Some("input"));
     }
 
     #[test]

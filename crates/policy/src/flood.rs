@@ -623,6 +623,18 @@ mod policy_tests {
         assert!(e.contains("did you mean `syn_flood`"), "{e}");
     }
 
+    /// The `[guard]` table is rampart-guard's: accepted whatever it holds, ignored here.
+    #[test]
+    fn the_guard_table_is_accepted_and_ignored() {
+        let text = "profile = \"webserver\"\n[guard]\nban_time = \"1h\"\nanything = 1\n[guard.sshd]\nlimit = 3\n[[guard.log]]\npath = \"/var/log/auth.log\"\nsource = \"sshd\"\n";
+        let with = Policy::parse(&Source::new("p.toml", text)).expect("parses");
+        let without =
+            Policy::parse(&Source::new("p.toml", "profile = \"webserver\"\n")).expect("parses");
+        assert_eq!(with.input_tcp, without.input_tcp);
+        let e = errors("[gaurd]\n");
+        assert!(e.contains("did you mean `guard`"), "{e}");
+    }
+
     #[test]
     fn defaults_and_presets() {
         let p = Policy::parse(&Source::new(

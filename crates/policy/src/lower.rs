@@ -245,7 +245,7 @@ impl Policy {
                 notes,
             })
         } else {
-            Err(PolicyErrors(errors))
+            Err(PolicyErrors(errors, 0))
         }
     }
 

@@ -5,6 +5,7 @@ use std::net::IpAddr;
 
 use rampart_prefix::Prefix;
 use rampart_ruleset::{PortRange, Rate, RateUnit, Source, Span};
+use rampart_safeio::ErrorCap;
 use serde::Serialize;
 use toml::Spanned;
 
@@ -369,22 +370,19 @@ impl Policy {
         // at the first.
         let early = unknown_keys(source);
         if !early.is_empty() {
-            return Err(PolicyErrors(early));
+            return Err(PolicyErrors::from_cap(early));
         }
         let file: schema::File = toml::from_str(source.text())
             .map_err(|e| PolicyErrors::from(toml_error(source, &e)))?;
         let mut v = Validator {
             source,
-            errors: Vec::new(),
+            errors: ErrorCap::default(),
         };
         let policy = v.policy(file);
         if v.errors.is_empty() {
             Ok(policy)
-        } else if v.errors.len() > 1 {
-            v.errors.sort_by_key(|e| (e.line, e.column));
-            Err(PolicyErrors(v.errors))
         } else {
-            Err(PolicyErrors(v.errors))
+            Err(PolicyErrors::from_cap(v.errors))
         }
     }
 
@@ -450,10 +448,13 @@ fn toml_error(source: &Source, e: &toml::de::Error) -> PolicyError {
 }
 
 /// Syntax errors and unknown keys of the whole document, in file order.
-fn unknown_keys(source: &Source) -> Vec<PolicyError> {
+fn unknown_keys(source: &Source) -> ErrorCap<PolicyError> {
     use toml::de::{DeTable, DeValue};
     let (doc, syntax) = DeTable::parse_recoverable(source.text());
-    let mut errors: Vec<PolicyError> = syntax.iter().map(|e| toml_error(source, e)).collect();
+    let mut errors = ErrorCap::default();
+    for e in &syntax {
+        errors.push_with(|| toml_error(source, e));
+    }
     if !errors.is_empty() {
         return errors;
     }
@@ -462,7 +463,7 @@ fn unknown_keys(source: &Source) -> Vec<PolicyError> {
         table: &DeTable<'_>,
         path: &str,
         known: &[&str],
-        errors: &mut Vec<PolicyError>,
+        errors: &mut ErrorCap<PolicyError>,
     ) {
         for (key, value) in table.iter() {
             let name: &str = key.get_ref();
@@ -472,18 +473,25 @@ fn unknown_keys(source: &Source) -> Vec<PolicyError> {
                 format!("{path}.{name}")
             };
             if !known.contains(&name) {
-                let hint = match did_you_mean(name, known) {
-                    Some(m) => format!("did you mean `{m}`? valid keys here: {}", known.join(", ")),
-                    None => format!("valid keys here: {}", known.join(", ")),
-                };
-                let mut e = PolicyError::at(
-                    source,
-                    key.span(),
-                    PolicyErrorKind::UnknownKey(name.to_string()),
-                )
-                .with_hint(hint);
-                e.key = Some(dotted);
-                errors.push(e);
+                errors.push_with(|| {
+                    let hint = match did_you_mean(name, known) {
+                        Some(m) => {
+                            format!("did you mean `{m}`? valid keys here: {}", known.join(", "))
+                        }
+                        None => format!("valid keys here: {}", known.join(", ")),
+                    };
+                    let mut e = PolicyError::at(
+                        source,
+                        key.span(),
+                        PolicyErrorKind::UnknownKey(name.to_string()),
+                    )
+                    .with_hint(hint);
+                    e.key = Some(rampart_safeio::excerpt(
+                        &dotted,
+                        rampart_safeio::EXCERPT_CHARS,
+                    ));
+                    e
+                });
                 continue;
             }
             let inner: &[&str] = match (path, name) {
@@ -513,7 +521,6 @@ fn unknown_keys(source: &Source) -> Vec<PolicyError> {
         }
     }
     walk(source, doc.get_ref(), "", schema::TOP_KEYS, &mut errors);
-    errors.sort_by_key(|e| (e.line, e.column));
     errors
 }
 
@@ -533,7 +540,7 @@ fn known_keys(key: Option<&str>) -> Vec<&'static str> {
 
 pub(crate) struct Validator<'s> {
     source: &'s Source,
-    errors: Vec<PolicyError>,
+    errors: ErrorCap<PolicyError>,
 }
 
 impl Validator<'_> {
@@ -543,8 +550,9 @@ impl Validator<'_> {
         kind: PolicyErrorKind,
         hint: impl Into<String>,
     ) {
+        let source = self.source;
         self.errors
-            .push(PolicyError::at(self.source, span, kind).with_hint(hint));
+            .push_with(|| PolicyError::at(source, span, kind).with_hint(hint));
     }
 
     pub(crate) fn why(&self, span: std::ops::Range<usize>, comment: Option<String>) -> Why {

@@ -18,11 +18,15 @@ pub(crate) struct File {
     pub router: Option<Router>,
     pub import: Option<Import>,
     pub flood: Option<Flood>,
+    /// `[guard]`: the guard daemon's table, read by rampart-guard; accepted and ignored
+    /// here.
+    #[allow(dead_code)]
+    pub guard: Option<serde::de::IgnoredAny>,
 }
 
 /// Top-level keys, for "did you mean" hints.
 pub(crate) const TOP_KEYS: &[&str] = &[
-    "profile", "input", "output", "forward", "router", "import", "flood",
+    "profile", "input", "output", "forward", "router", "import", "flood", "guard",
 ];
 
 /// `[flood]`.

@@ -427,3 +427,45 @@ fn syntax_errors_point_at_the_line() {
     assert!(matches!(e[0].kind, PolicyErrorKind::Toml(_)), "{e:#?}");
     assert!(e[0].line >= 2, "{e:#?}");
 }
+
+/// Issue 15: a policy of 80,000 lines, each with an escape sequence (a TOML syntax error,
+/// two per line) and an unknown key:
+/// the first MAX_ERRORS are shown, escaped and short, the rest counted, in linear time
+/// (each error used to count the newlines before it).
+#[test]
+fn issue15_hostile_policy_errors_are_bounded_and_escaped() {
+    let mut text = String::from("profile = \"webserver\"\n");
+    for i in 0..80_000 {
+        text.push_str(&format!(
+            "k{i} = \"\u{1b}]0;pwned\u{7}{}\"\n",
+            "x".repeat(200)
+        ));
+    }
+    let e = Policy::parse(&Source::new("p\u{1b}.toml", text)).unwrap_err();
+    assert_eq!(e.0.len(), rampart_safeio::MAX_ERRORS);
+    assert_eq!(e.total(), 160_000);
+    let shown = e.to_string();
+    assert!(
+        !shown.contains('\u{1b}') && !shown.contains('\u{7}'),
+        "{shown}"
+    );
+    assert!(shown.ends_with("\n\n... and 159980 more"), "{shown}");
+    assert!(shown.starts_with("p\\u{1b}.toml:2:"), "{shown}");
+    assert!(shown.contains("\\u{1b}]0;pwned\\u{7}"), "{shown}");
+    for line in shown.lines() {
+        assert!(line.chars().count() < 200, "{line}");
+    }
+
+    // Valid TOML, 80,000 unknown keys: twenty errors built, every one counted.
+    let mut text = String::from("profile = \"webserver\"\n");
+    for i in 0..80_000 {
+        text.push_str(&format!("k{i} = \"{}\"\n", "x".repeat(200)));
+    }
+    let e = Policy::parse(&Source::new("p.toml", text)).unwrap_err();
+    assert_eq!((e.0.len(), e.total()), (rampart_safeio::MAX_ERRORS, 80_000));
+    assert!(
+        e.to_string()
+            .starts_with("p.toml:2:1: `k0`: unknown key `k0`"),
+        "{e}"
+    );
+}

@@ -3,7 +3,17 @@
 
 use std::fmt;
 
+use rampart_safeio::{escaped, excerpt, EXCERPT_CHARS};
+
 use crate::span::{Source, Span};
+
+/// Most characters of a message an error shows: the message quotes tokens, each of which
+/// may be a line of garbage.
+const MESSAGE_CHARS: usize = 4 * EXCERPT_CHARS;
+
+/// Characters of the line shown before the offending token when the line is too long to
+/// show whole.
+const LEAD_CHARS: usize = 20;
 
 /// What went wrong, one variant per failure; the message is the variant's text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -172,16 +182,25 @@ pub enum ErrorKind {
 }
 
 /// An error in user-written input, with its place and a hint.
+///
+/// What it quotes of the input is bounded and escaped (issue 15): the token and the line
+/// are cut to [`EXCERPT_CHARS`] characters (a window around the token on a longer line),
+/// the message to four times that, and control characters (ESC, BEL, CR), and bidi
+/// overrides are shown escaped (`\u{1b}`), so a hostile line cannot fill the terminal or
+/// send it escape sequences.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParseError {
     /// The source's name (path, `<stdin>`, `<arg>`).
     pub source_name: String,
     /// Where.
     pub span: Span,
-    /// The offending token as written.
+    /// The offending token as written (at most [`EXCERPT_CHARS`] characters, escaped).
     pub token: String,
-    /// The source line, for underlining.
+    /// The source line around the token, for underlining (at most [`EXCERPT_CHARS`]
+    /// characters, `…` where cut, escaped).
     pub excerpt: String,
+    /// The marks under [`ParseError::excerpt`]: blanks up to the token, then `^`s.
+    pub underline: String,
     /// What is wrong.
     pub kind: ErrorKind,
     /// How to fix it, when a fix can be guessed.
@@ -191,17 +210,17 @@ pub struct ParseError {
 impl ParseError {
     /// An error at `span` in `source`.
     pub fn new(source: &Source, span: Span, kind: ErrorKind) -> ParseError {
-        let excerpt = source.line(span.line).to_string();
-        let token: String = excerpt
-            .chars()
-            .skip(span.col.saturating_sub(1) as usize)
-            .take(span.len.max(1) as usize)
-            .collect();
+        let line = source.line(span.line);
+        let col = span.col.saturating_sub(1) as usize;
+        let len = span.len.max(1) as usize;
+        let token: String = line.chars().skip(col).take(len).collect();
+        let (shown, underline) = quote_span(line, col, len);
         ParseError {
-            source_name: source.name().to_string(),
+            source_name: escaped(source.name()),
             span,
-            token,
-            excerpt,
+            token: excerpt(&token, EXCERPT_CHARS),
+            excerpt: shown,
+            underline,
             kind,
             hint: None,
         }
@@ -214,26 +233,61 @@ impl ParseError {
     }
 }
 
+/// What an error shows of `line` with the characters `col..col + len` (0-based) marked:
+/// the line (the whole of it when short, else [`EXCERPT_CHARS`] characters from a little
+/// before the mark, `…` where cut), control characters and bidi overrides escaped, and
+/// the underline (blanks, then a `^` under each shown character of the mark). Costs
+/// O(`col` + [`EXCERPT_CHARS`]) whatever the line's length.
+pub fn quote_span(line: &str, col: usize, len: usize) -> (String, String) {
+    let start = if line.chars().nth(EXCERPT_CHARS).is_none() {
+        0
+    } else {
+        col.saturating_sub(LEAD_CHARS)
+    };
+    let mut shown = String::new();
+    let mut underline = String::new();
+    if start > 0 {
+        shown.push('…');
+        underline.push(' ');
+    }
+    let mut chars = line.chars().enumerate().skip(start);
+    let mut past = true;
+    for (i, c) in chars.by_ref().take(EXCERPT_CHARS) {
+        let before = shown.chars().count();
+        shown.push_str(&escaped(c.encode_utf8(&mut [0; 4])));
+        let width = shown.chars().count() - before;
+        let mark = if i >= col && i < col + len { '^' } else { ' ' };
+        if i < col + len {
+            underline.extend(std::iter::repeat_n(mark, width));
+        }
+        past = i < col;
+    }
+    if chars.next().is_some() {
+        shown.push('…');
+    }
+    if !line.is_empty() && past {
+        // A mark at the end of the line (a missing value): one `^` after it.
+        underline.push('^');
+    }
+    (shown, underline.trim_end().to_string())
+}
+
 impl fmt::Display for ParseError {
     /// `file:line:col: message`, then the line with the token underlined, then the hint.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
             "{}:{}:{}: {}",
-            self.source_name, self.span.line, self.span.col, self.kind
+            self.source_name,
+            self.span.line,
+            self.span.col,
+            excerpt(&self.kind.to_string(), MESSAGE_CHARS)
         )?;
         if !self.excerpt.is_empty() {
-            let pad: String = self
-                .excerpt
-                .chars()
-                .take(self.span.col.saturating_sub(1) as usize)
-                .map(|c| if c == '\t' { '\t' } else { ' ' })
-                .collect();
-            let marks = "^".repeat(self.span.len.max(1) as usize);
-            write!(f, "\n  | {}\n  | {}{}", self.excerpt, pad, marks)?;
+            write!(f, "\n  | {}\n  | {}", self.excerpt, self.underline)?;
         }
         if let Some(hint) = &self.hint {
-            write!(f, "\n  = hint: {hint}")?;
+            write!(f, "\n  = hint: {}", excerpt(hint, MESSAGE_CHARS))?;
         }
         Ok(())
     }
@@ -241,9 +295,20 @@ impl fmt::Display for ParseError {
 
 impl std::error::Error for ParseError {}
 
-/// Several errors found in one input, reported together.
+/// Several errors found in one input, reported together: those kept (the first
+/// [`MAX_ERRORS`](rampart_safeio::MAX_ERRORS), or every one under
+/// [`ParseOptions::all_errors`](crate::ParseOptions::all_errors)), then how many more were
+/// found. A file of a million bad lines costs twenty error records and prints
+/// `... and 999980 more`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParseErrors(pub Vec<ParseError>);
+pub struct ParseErrors(pub Vec<ParseError>, pub usize);
+
+impl ParseErrors {
+    /// Every error found, kept or not.
+    pub fn total(&self) -> usize {
+        self.0.len() + self.1
+    }
+}
 
 impl fmt::Display for ParseErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -253,8 +318,11 @@ impl fmt::Display for ParseErrors {
             }
             write!(f, "{e}")?;
         }
-        if self.0.len() > 1 {
-            write!(f, "\n{} errors", self.0.len())?;
+        if self.1 > 0 {
+            write!(f, "\n... and {} more", self.1)?;
+        }
+        if self.total() > 1 {
+            write!(f, "\n{} errors", self.total())?;
         }
         Ok(())
     }
@@ -264,7 +332,40 @@ impl std::error::Error for ParseErrors {}
 
 impl From<ParseError> for ParseErrors {
     fn from(e: ParseError) -> ParseErrors {
-        ParseErrors(vec![e])
+        ParseErrors(vec![e], 0)
+    }
+}
+
+/// Collects a parser's errors: keeps the first [`MAX_ERRORS`](rampart_safeio::MAX_ERRORS)
+/// (all when asked) and counts the rest.
+#[derive(Debug)]
+pub(crate) struct Collected {
+    cap: rampart_safeio::ErrorCap<ParseError>,
+}
+
+impl Collected {
+    pub(crate) fn new(all: bool) -> Collected {
+        let max = if all {
+            usize::MAX
+        } else {
+            rampart_safeio::MAX_ERRORS
+        };
+        Collected {
+            cap: rampart_safeio::ErrorCap::new(max),
+        }
+    }
+
+    pub(crate) fn push(&mut self, e: ParseError) {
+        self.cap.push(e);
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.cap.is_empty()
+    }
+
+    pub(crate) fn into_errors(self) -> ParseErrors {
+        let (kept, more) = self.cap.into_parts();
+        ParseErrors(kept, more)
     }
 }
 
@@ -293,5 +394,62 @@ mod tests {
              |                      ^^^^^\n  \
              = hint: see `rampart trace --help` for the supported modules"
         );
+    }
+
+    /// Issue 15: a hostile line is quoted as at most EXCERPT_CHARS escaped characters
+    /// around its token (a megabyte line is not echoed), an escape sequence in it reaches
+    /// the terminal escaped, and the underline still points at the token.
+    #[test]
+    fn issue15_long_hostile_lines_are_quoted_short_and_escaped() {
+        let junk = "x".repeat(1 << 20);
+        let text = format!("iptables -A INPUT {junk} -m \u{1b}]0;pwned\u{7} -j DROP\n");
+        let src = Source::new("fw\u{1b}[2J.sh", text.as_str());
+        let col = text.find('\u{1b}').unwrap() as u32 + 1;
+        let e = ParseError::new(
+            &src,
+            Span {
+                line: 1,
+                col,
+                len: 9,
+            },
+            ErrorKind::UnknownModule("\u{1b}]0;pwned\u{7}".into()),
+        );
+        let shown = e.to_string();
+        assert!(shown.len() < 600, "{} bytes", shown.len());
+        assert!(
+            !shown.contains('\u{1b}') && !shown.contains('\u{7}'),
+            "{shown}"
+        );
+        assert!(shown.starts_with("fw\\u{1b}[2J.sh:1:"), "{shown}");
+        let lines: Vec<&str> = shown.lines().collect();
+        let lead = format!("{} -m ", "x".repeat(16));
+        assert_eq!(
+            lines[1],
+            format!("  | …{lead}\\u{{1b}}]0;pwned\\u{{7}} -j DROP"),
+            "{shown}"
+        );
+        // The marks sit under the escaped token.
+        let at = lines[1].chars().position(|c| c == '\\');
+        assert_eq!(lines[2].chars().position(|c| c == '^'), at, "{shown}");
+        assert_eq!(lines[2].matches('^').count(), "\\u{1b}]0;pwned".len());
+    }
+
+    /// Issue 15: the errors of a file of bad lines are reported as the first MAX_ERRORS
+    /// and a count, in linear time (80,000 bad lines took 54 s when each error searched
+    /// for its line).
+    #[test]
+    fn issue15_many_bad_lines_are_counted_not_all_shown() {
+        let text = "iptables -A INPUT -m bogus -j DROP\n".repeat(80_000);
+        let src = Source::new("fw.sh", text.as_str());
+        let e = crate::parse_script(&src, crate::ParseOptions::default()).unwrap_err();
+        assert_eq!(e.0.len(), rampart_safeio::MAX_ERRORS);
+        assert_eq!(e.total(), 80_000);
+        let shown = e.to_string();
+        assert!(
+            shown.ends_with("\n... and 79980 more\n80000 errors"),
+            "{}",
+            &shown[shown.len() - 100..]
+        );
+        assert_eq!(shown.matches("unsupported match module").count(), 20);
     }
 }

@@ -263,8 +263,8 @@ impl<'a> Parser<'a> {
         self.table.or(self.fixed_table).unwrap_or(TableKind::Filter)
     }
 
-    fn next(&mut self) -> Option<Word> {
-        let w = self.words.get(self.pos)?.clone();
+    fn next(&mut self) -> Option<&'a Word> {
+        let w = self.words.get(self.pos)?;
         self.pos += 1;
         Some(w)
     }
@@ -274,14 +274,14 @@ impl<'a> Parser<'a> {
     }
 
     /// The value of `opt`; `!` here is the old `-s ! x` form iptables no longer accepts.
-    fn value(&mut self, opt: &Word) -> Result<Word, ParseError> {
+    fn value(&mut self, opt: &Word) -> Result<&'a Word, ParseError> {
         let Some(v) = self.next() else {
             return Err(self.error(opt, ErrorKind::MissingValue(opt.text.clone())));
         };
         if v.text == "!" {
             return Err(self
                 .error(
-                    &v,
+                    v,
                     ErrorKind::BadNegation(format!("`!` after `{}`", opt.text)),
                 )
                 .with_hint(format!("put `!` before the option: `! {} VALUE`", opt.text)));
@@ -290,7 +290,7 @@ impl<'a> Parser<'a> {
     }
 
     /// An optional argument: the next word when it does not look like an option.
-    fn optional(&mut self, number: bool) -> Option<Word> {
+    fn optional(&mut self, number: bool) -> Option<&'a Word> {
         let w = self.peek()?;
         let fits = if number {
             !w.text.is_empty() && w.text.chars().all(|c| c.is_ascii_digit())
@@ -325,7 +325,7 @@ impl<'a> Parser<'a> {
         let w = self.value(opt)?;
         if w.text.starts_with('-') || w.text.len() > 28 || w.text.is_empty() {
             return Err(self.error(
-                &w,
+                w,
                 ErrorKind::BadValue {
                     option: opt.text.clone(),
                     value: w.text.clone(),
@@ -333,21 +333,21 @@ impl<'a> Parser<'a> {
                 },
             ));
         }
-        Ok(w.text)
+        Ok(w.text.clone())
     }
 
     fn run(&mut self) -> Result<(), ParseError> {
-        let mut neg: Option<Word> = None;
+        let mut neg: Option<&Word> = None;
         while let Some(w) = self.next() {
             if w.text == "!" {
                 if neg.is_some() {
-                    return Err(self.error(&w, ErrorKind::BadNegation("`!` given twice".into())));
+                    return Err(self.error(w, ErrorKind::BadNegation("`!` given twice".into())));
                 }
                 neg = Some(w);
                 continue;
             }
             let negated = neg.take();
-            let used = self.word(&w, negated.is_some())?;
+            let used = self.word(w, negated.is_some())?;
             if let (Some(n), false) = (&negated, used) {
                 return Err(self.error(
                     n,
@@ -356,7 +356,7 @@ impl<'a> Parser<'a> {
             }
         }
         if let Some(n) = neg {
-            return Err(self.error(&n, ErrorKind::BadNegation("nothing follows `!`".into())));
+            return Err(self.error(n, ErrorKind::BadNegation("nothing follows `!`".into())));
         }
         Ok(())
     }
@@ -382,7 +382,7 @@ impl<'a> Parser<'a> {
                     return Err(self.error(w, ErrorKind::Duplicate(w.text.clone())));
                 }
                 let t = TableKind::from_name(&v.text).ok_or_else(|| {
-                    self.error(&v, ErrorKind::UnknownTable(v.text.clone()))
+                    self.error(v, ErrorKind::UnknownTable(v.text.clone()))
                         .with_hint("tables are raw, mangle, nat, filter and security")
                 })?;
                 self.table = Some(t);
@@ -404,8 +404,8 @@ impl<'a> Parser<'a> {
                 let b = self.value(w)?;
                 let num = |x: &Word| RuleCtx::value(&self.ctx(), w, x, values::number);
                 self.counters = Some(Counters {
-                    packets: num(&p)?,
-                    bytes: num(&b)?,
+                    packets: num(p)?,
+                    bytes: num(b)?,
                 });
                 Ok(false)
             }
@@ -423,7 +423,7 @@ impl<'a> Parser<'a> {
             "-I" | "--insert" => {
                 let chain = self.chain_name(w)?;
                 let n = match self.optional(true) {
-                    Some(n) => self.rule_number(w, &n)?,
+                    Some(n) => self.rule_number(w, n)?,
                     None => 1,
                 };
                 Cmd::Insert(chain, n)
@@ -431,7 +431,7 @@ impl<'a> Parser<'a> {
             "-D" | "--delete" => {
                 let chain = self.chain_name(w)?;
                 let n = match self.optional(true) {
-                    Some(n) => Some(self.rule_number(w, &n)?),
+                    Some(n) => Some(self.rule_number(w, n)?),
                     None => None,
                 };
                 Cmd::Delete(chain, n)
@@ -439,15 +439,17 @@ impl<'a> Parser<'a> {
             "-R" | "--replace" => {
                 let chain = self.chain_name(w)?;
                 let n = self.value(w)?;
-                Cmd::Replace(chain, self.rule_number(w, &n)?)
+                Cmd::Replace(chain, self.rule_number(w, n)?)
             }
             "-N" | "--new-chain" => Cmd::New(self.chain_name(w)?),
-            "-X" | "--delete-chain" => Cmd::DeleteChain(self.optional(false).map(|c| c.text)),
-            "-F" | "--flush" => Cmd::Flush(self.optional(false).map(|c| c.text)),
+            "-X" | "--delete-chain" => {
+                Cmd::DeleteChain(self.optional(false).map(|c| c.text.clone()))
+            }
+            "-F" | "--flush" => Cmd::Flush(self.optional(false).map(|c| c.text.clone())),
             "-Z" | "--zero" => {
-                let chain = self.optional(false).map(|c| c.text);
+                let chain = self.optional(false).map(|c| c.text.clone());
                 let n = match chain.is_some().then(|| self.optional(true)).flatten() {
-                    Some(n) => Some(self.rule_number(w, &n)?),
+                    Some(n) => Some(self.rule_number(w, n)?),
                     None => None,
                 };
                 Cmd::Zero(chain, n)
@@ -460,7 +462,7 @@ impl<'a> Parser<'a> {
                     "DROP" => Policy::Drop,
                     _ => {
                         return Err(self.error(
-                            &p,
+                            p,
                             ErrorKind::BadValue {
                                 option: w.text.clone(),
                                 value: p.text.clone(),
@@ -511,10 +513,10 @@ impl<'a> Parser<'a> {
                 if self.protocol.is_some() {
                     return Err(self.error(w, ErrorKind::Duplicate(w.text.clone())));
                 }
-                let p = self.ctx().value(w, &v, values::protocol)?;
+                let p = self.ctx().value(w, v, values::protocol)?;
                 if negated && p.is_none() {
                     return Err(self.error(
-                        &v,
+                        v,
                         ErrorKind::BadNegation("`! -p all` matches nothing".into()),
                     ));
                 }
@@ -525,7 +527,7 @@ impl<'a> Parser<'a> {
                 if v.text.len() > 15 {
                     return Err(self
                         .ctx()
-                        .bad(w, &v, "interface names are at most 15 characters"));
+                        .bad(w, v, "interface names are at most 15 characters"));
                 }
                 let slot = if w.text.starts_with("-i") || w.text == "--in-interface" {
                     &mut self.in_interface
@@ -541,7 +543,7 @@ impl<'a> Parser<'a> {
                 }
                 *slot = Some(Neg {
                     negated,
-                    value: Interface(v.text),
+                    value: Interface(v.text.clone()),
                 });
             }
             "-f" | "--fragment" => {
@@ -563,9 +565,9 @@ impl<'a> Parser<'a> {
                 let v = self.value(w)?;
                 self.no_second_action(w)?;
                 if targets::is_extension(&v.text) {
-                    return Err(self.ctx().bad(w, &v, "-g needs a user chain, not a target"));
+                    return Err(self.ctx().bad(w, v, "-g needs a user chain, not a target"));
                 }
-                self.goto = Some(v.text);
+                self.goto = Some(v.text.clone());
                 return Ok(false);
             }
             "-m" | "--match" => {
@@ -596,12 +598,12 @@ impl<'a> Parser<'a> {
         let list = v
             .text
             .split(',')
-            .map(|a| values::prefix(a, self.family).map_err(|r| address_error(&ctx, w, &v, a, r)))
+            .map(|a| values::prefix(a, self.family).map_err(|r| address_error(&ctx, w, v, a, r)))
             .collect::<Result<Vec<_>, _>>()?;
         if negated && list.len() > 1 {
             return Err(self
                 .error(
-                    &v,
+                    v,
                     ErrorKind::BadNegation("a list of addresses cannot be negated".into()),
                 )
                 .with_hint("write one negated rule per address, or use -m set with an ipset"));
@@ -623,7 +625,7 @@ impl<'a> Parser<'a> {
         let v = self.value(w)?;
         self.no_second_action(w)?;
         let draft = TargetDraft::new(&v.text, v.clone()).map_err(|k| {
-            self.error(&v, k)
+            self.error(v, k)
                 .with_hint(format!("supported targets: {}", targets::supported_names()))
         })?;
         self.target = Some(draft);
@@ -651,7 +653,7 @@ impl<'a> Parser<'a> {
                 .map(|(n, _)| *n)
                 .filter(|n| Module::new(n, v.clone(), self.family).is_some())
                 .collect();
-            self.error(&v, ErrorKind::UnknownModule(v.text.clone()))
+            self.error(v, ErrorKind::UnknownModule(v.text.clone()))
                 .with_hint(format!("supported modules: {}", names.join(", ")))
         })?;
         self.modules.push(module);
@@ -721,18 +723,20 @@ impl<'a> Parser<'a> {
         if seen.contains(&key) {
             return Err(self.error(w, ErrorKind::Duplicate(w.text.clone())));
         }
-        let args = (0..spec.args)
-            .map(|_| self.value(w))
-            .collect::<Result<Vec<_>, _>>()?;
+        let start = self.pos;
+        for _ in 0..spec.args {
+            self.value(w)?;
+        }
+        let args = &self.words[start..self.pos];
         let ctx = self.ctx();
         match owner {
             Owner::Module(i) => {
-                self.modules[i].set(&ctx, key, w, &args, negated)?;
+                self.modules[i].set(&ctx, key, w, args, negated)?;
                 self.modules[i].seen.push(key);
             }
             Owner::Target => {
                 let t = self.target.as_mut().expect("owner exists");
-                t.set(key, w, &args);
+                t.set(key, w, args);
                 t.seen.push(key);
             }
         }

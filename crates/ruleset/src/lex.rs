@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 
-use crate::error::{ErrorKind, ParseError, ParseErrors};
+use crate::error::{Collected, ErrorKind, ParseError, ParseErrors};
 use crate::span::{Source, Span};
 
 /// How to split.
@@ -23,6 +23,8 @@ pub struct LexOptions {
     pub shell: bool,
     /// Repair typographic characters instead of refusing them.
     pub lenient: bool,
+    /// Keep every error, not the first few (see `ParseOptions::all_errors`).
+    pub all_errors: bool,
 }
 
 /// A word after quote removal and variable expansion.
@@ -57,7 +59,7 @@ impl Repair {
     pub fn describe(&self, source: &Source) -> String {
         format!(
             "{}:{}:{}: read {} as `{}`",
-            source.name(),
+            rampart_safeio::escaped(source.name()),
             self.span.line,
             self.span.col,
             describe_char(self.found),
@@ -110,8 +112,11 @@ fn typographic(c: char, at_word_start: bool) -> Option<&'static str> {
     }
 }
 
+/// A position in the text. The text is walked in place (byte offset `pos`), not copied
+/// into a `Vec<char>`, which cost four bytes per character on top of the text.
+#[derive(Clone, Copy)]
 struct Cursor<'a> {
-    chars: Vec<char>,
+    text: &'a str,
     pos: usize,
     line: u32,
     col: u32,
@@ -120,11 +125,11 @@ struct Cursor<'a> {
 
 impl Cursor<'_> {
     fn peek(&self) -> Option<char> {
-        self.chars.get(self.pos).copied()
+        self.text[self.pos..].chars().next()
     }
 
     fn peek2(&self) -> Option<char> {
-        self.chars.get(self.pos + 1).copied()
+        self.text[self.pos..].chars().nth(1)
     }
 
     fn here(&self, len: u32) -> Span {
@@ -137,7 +142,7 @@ impl Cursor<'_> {
 
     fn bump(&mut self) -> Option<char> {
         let c = self.peek()?;
-        self.pos += 1;
+        self.pos += c.len_utf8();
         if c == '\n' {
             self.line += 1;
             self.col = 1;
@@ -152,11 +157,23 @@ impl Cursor<'_> {
     }
 }
 
-/// Splits `source` into commands.
+/// Splits `source` into commands, all at once (small inputs: packet batches, tests).
+/// Whole files go through [`commands`], which holds one command at a time.
 pub fn split(source: &Source, opts: LexOptions) -> Result<Lexed, ParseErrors> {
-    let mut lexer = Lexer {
+    let mut lexer = commands(source, opts);
+    let commands: Vec<CommandLine> = lexer.by_ref().collect();
+    let repairs = lexer.finish()?;
+    Ok(Lexed { commands, repairs })
+}
+
+/// Splits `source` into commands lazily: the iterator yields each command as it is read
+/// and keeps none of them, so a file of millions of rules never has all its words alive
+/// at once (a `Vec` of every word cost about 1 KB per rule). A command with a lexical
+/// error is skipped and its error kept for [`Commands::finish`].
+pub fn commands(source: &Source, opts: LexOptions) -> Commands<'_> {
+    Commands {
         cur: Cursor {
-            chars: source.text().chars().collect(),
+            text: source.text(),
             pos: 0,
             line: 1,
             col: 1,
@@ -164,23 +181,57 @@ pub fn split(source: &Source, opts: LexOptions) -> Result<Lexed, ParseErrors> {
         },
         opts,
         vars: HashMap::new(),
-        out: Lexed::default(),
-        errors: Vec::new(),
-    };
-    lexer.run();
-    if lexer.errors.is_empty() {
-        Ok(lexer.out)
-    } else {
-        Err(ParseErrors(lexer.errors))
+        repairs: Vec::new(),
+        errors: Collected::new(opts.all_errors),
     }
 }
 
-struct Lexer<'a> {
+/// The commands of a text, read one at a time: see [`commands`].
+pub struct Commands<'a> {
     cur: Cursor<'a>,
     opts: LexOptions,
     vars: HashMap<String, String>,
-    out: Lexed,
-    errors: Vec<ParseError>,
+    repairs: Vec<Repair>,
+    errors: Collected,
+}
+
+impl Commands<'_> {
+    /// True once a lexical error was found.
+    pub fn failed(&self) -> bool {
+        !self.errors.is_empty()
+    }
+
+    /// The repairs made, or every lexical error found.
+    pub fn finish(self) -> Result<Vec<Repair>, ParseErrors> {
+        if self.errors.is_empty() {
+            Ok(self.repairs)
+        } else {
+            Err(self.errors.into_errors())
+        }
+    }
+
+    /// The commands after the last one returned, read independently (their errors and
+    /// repairs are dropped): a look-ahead that costs a second reading, not memory.
+    pub fn rest(&self) -> Self {
+        Commands {
+            cur: self.cur,
+            opts: LexOptions {
+                all_errors: false,
+                ..self.opts
+            },
+            vars: self.vars.clone(),
+            repairs: Vec::new(),
+            errors: Collected::new(false),
+        }
+    }
+}
+
+impl Iterator for Commands<'_> {
+    type Item = CommandLine;
+
+    fn next(&mut self) -> Option<CommandLine> {
+        self.next_command()
+    }
 }
 
 /// Quoting state of the word being read.
@@ -191,22 +242,24 @@ enum Quote {
     Double,
 }
 
-impl Lexer<'_> {
-    fn run(&mut self) {
+impl Commands<'_> {
+    /// Reads up to the end of the next non-empty command.
+    fn next_command(&mut self) -> Option<CommandLine> {
         let mut words: Vec<Word> = Vec::new();
         loop {
             match self.cur.peek() {
-                None => {
-                    self.finish_command(&mut words);
-                    return;
-                }
+                None => return self.finish_command(words),
                 Some('\n') => {
                     self.cur.bump();
-                    self.finish_command(&mut words);
+                    if let Some(c) = self.finish_command(std::mem::take(&mut words)) {
+                        return Some(c);
+                    }
                 }
                 Some(';') if self.opts.shell => {
                     self.cur.bump();
-                    self.finish_command(&mut words);
+                    if let Some(c) = self.finish_command(std::mem::take(&mut words)) {
+                        return Some(c);
+                    }
                 }
                 Some(' ' | '\t' | '\r') => {
                     self.cur.bump();
@@ -241,26 +294,24 @@ impl Lexer<'_> {
         }
     }
 
-    /// Ends a command: plain `NAME=value` lines set variables, others are kept.
-    fn finish_command(&mut self, words: &mut Vec<Word>) {
+    /// Ends a command: plain `NAME=value` lines set variables, others are returned.
+    fn finish_command(&mut self, words: Vec<Word>) -> Option<CommandLine> {
         if words.is_empty() {
-            return;
+            return None;
         }
-        let taken = std::mem::take(words);
-        if self.opts.shell {
-            let assignments = taken.iter().take_while(|w| assignment(&w.text).is_some());
-            let n = assignments.count();
-            for w in &taken[..n] {
-                let (name, value) = assignment(&w.text).expect("counted above");
-                self.vars.insert(name.to_string(), value.to_string());
-            }
-            let rest: Vec<Word> = taken.into_iter().skip(n).collect();
-            if !rest.is_empty() {
-                self.out.commands.push(CommandLine { words: rest });
-            }
-        } else {
-            self.out.commands.push(CommandLine { words: taken });
+        if !self.opts.shell {
+            return Some(CommandLine { words });
         }
+        let n = words
+            .iter()
+            .take_while(|w| assignment(&w.text).is_some())
+            .count();
+        for w in &words[..n] {
+            let (name, value) = assignment(&w.text).expect("counted above");
+            self.vars.insert(name.to_string(), value.to_string());
+        }
+        let rest: Vec<Word> = words.into_iter().skip(n).collect();
+        (!rest.is_empty()).then_some(CommandLine { words: rest })
     }
 
     /// Reads one word; `None` when the word expanded to nothing (an empty unquoted variable).
@@ -273,6 +324,9 @@ impl Lexer<'_> {
         // The closing character of a quote opened by a typographic character.
         let mut at_start = true;
         loop {
+            if self.plain_run(quote, &mut text) {
+                at_start = false;
+            }
             let Some(c) = self.cur.peek() else {
                 if quote != Quote::None {
                     let q = if quote == Quote::Single { '\'' } else { '"' };
@@ -301,7 +355,7 @@ impl Lexer<'_> {
                                 "replace it with `{ascii}`, or pass --lenient to repair such characters"
                             )));
                     }
-                    self.out.repairs.push(Repair {
+                    self.repairs.push(Repair {
                         span,
                         found: c,
                         ascii: ascii.to_string(),
@@ -409,6 +463,36 @@ impl Lexer<'_> {
         }))
     }
 
+    /// Copies the run of plain ASCII characters at the cursor into `text` at once, most
+    /// words of a save file being nothing else; quotes, backslashes, shell characters,
+    /// line ends and non-ASCII characters (typographic ones) are left to the loop of
+    /// [`Self::word`]. True when it copied something.
+    fn plain_run(&mut self, quote: Quote, text: &mut String) -> bool {
+        let shell = self.opts.shell;
+        let rest = &self.cur.text.as_bytes()[self.cur.pos..];
+        let special = |b: u8| match quote {
+            Quote::None => {
+                matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'\'' | b'"' | b'\\')
+                    || (shell
+                        && matches!(
+                            b,
+                            b'$' | b';' | b'|' | b'&' | b'>' | b'<' | b'`' | b'(' | b')'
+                        ))
+            }
+            Quote::Double => matches!(b, b'"' | b'\\' | b'\n') || (shell && b == b'$'),
+            Quote::Single => matches!(b, b'\'' | b'\n'),
+        };
+        let n = rest
+            .iter()
+            .position(|&b| !b.is_ascii() || special(b))
+            .unwrap_or(rest.len());
+        // ASCII only: as many characters (columns) as bytes, on one line.
+        text.push_str(&self.cur.text[self.cur.pos..self.cur.pos + n]);
+        self.cur.pos += n;
+        self.cur.col += n as u32;
+        n > 0
+    }
+
     /// Expands `$NAME` or `${NAME}` at the cursor into `text`.
     fn variable(&mut self, text: &mut String) -> Result<(), ParseError> {
         let span_start = self.cur.here(1);
@@ -484,6 +568,7 @@ mod tests {
             LexOptions {
                 shell: true,
                 lenient,
+                all_errors: false,
             },
         )?;
         Ok(lexed
@@ -517,6 +602,30 @@ mod tests {
         );
     }
 
+    /// Issue 15: the loader reads through `commands`, which yields each command as it is
+    /// read (a `Vec` of every word of a file cost 1 KB per rule); `rest` reads ahead from
+    /// the same place without moving it, and a bad line is skipped with its error kept.
+    #[test]
+    fn commands_are_read_one_at_a_time() {
+        let src = Source::new(
+            "s",
+            "*filter\n-A INPUT -s 2001:db8::1 -j DROP\n-A “x\nCOMMIT\n",
+        );
+        let mut it = commands(&src, LexOptions::default());
+        let first = |c: Option<CommandLine>| c.map(|c| c.words[0].text.clone());
+        assert_eq!(first(it.next()).as_deref(), Some("*filter"));
+        let ahead: Vec<String> = it.rest().map(|c| c.words[0].text.clone()).collect();
+        assert_eq!(ahead, ["-A", "COMMIT"]);
+        assert_eq!(first(it.next()).as_deref(), Some("-A"));
+        assert!(!it.failed());
+        assert_eq!(first(it.next()).as_deref(), Some("COMMIT"));
+        assert!(it.failed());
+        assert_eq!(first(it.next()), None);
+        let errors = it.finish().unwrap_err();
+        assert_eq!(errors.0.len(), 1);
+        assert_eq!(errors.0[0].span.line, 3);
+    }
+
     #[test]
     fn typographic_characters_are_errors_naming_the_character() {
         let err = words("iptables -A INPUT -m comment –comment “China IP”\n", false).unwrap_err();
@@ -543,6 +652,7 @@ mod tests {
             LexOptions {
                 shell: true,
                 lenient: true,
+                all_errors: false,
             },
         )
         .unwrap();

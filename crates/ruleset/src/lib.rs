@@ -35,7 +35,7 @@ mod validate;
 pub use collapse::{collapse, CollapseError, CollapseOptions, CollapseReport, CollapsedRun};
 pub use command::{target_name, Command, Invocation};
 pub use describe::{describe_rule, RuleDescription};
-pub use error::{ErrorKind, ParseError, ParseErrors};
+pub use error::{quote_span, ErrorKind, ParseError, ParseErrors};
 pub use ipset::parse_args as parse_ipset_args;
 pub use ipset::{print_sets, AddrSpec, EntrySpec, SetCommand};
 pub use iptables::parse_args as parse_iptables_args;

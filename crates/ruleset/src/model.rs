@@ -1390,3 +1390,26 @@ pub struct SetEntry {
     /// `packets N bytes N` (sets created with `counters`: always present there).
     pub counters: Option<Counters>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A ruleset holds every rule at once (issue 15: 5M rules of a save file in well under
+    /// 4 GB), so a field added to `Rule` or a large variant added to `Match` costs that
+    /// much per rule: box what is large and rare instead. A save file's rule with two
+    /// matches costs about 520 bytes in `rampart check` (BENCHMARKS.md, "Memory per rule").
+    #[test]
+    fn rules_and_matches_stay_small() {
+        assert!(
+            std::mem::size_of::<Rule>() <= 232,
+            "{}",
+            std::mem::size_of::<Rule>()
+        );
+        assert!(
+            std::mem::size_of::<Match>() <= 72,
+            "{}",
+            std::mem::size_of::<Match>()
+        );
+    }
+}

@@ -43,13 +43,26 @@ impl Source {
         &self.text
     }
 
-    /// The text of 1-based line `line`, without its newline (empty past the end).
-    pub fn line(&self, line: u32) -> &str {
-        let starts = self.starts.get_or_init(|| {
+    fn starts(&self) -> &[usize] {
+        self.starts.get_or_init(|| {
             std::iter::once(0)
                 .chain(self.text.match_indices('\n').map(|(i, _)| i + 1))
                 .collect()
-        });
+        })
+    }
+
+    /// The 1-based line holding byte `offset`, and the byte where that line starts:
+    /// O(log lines) through the line index, so errors placed by byte offset (the policy's
+    /// TOML spans) are found without rescanning the text.
+    pub fn locate(&self, offset: usize) -> (u32, usize) {
+        let starts = self.starts();
+        let i = starts.partition_point(|&s| s <= offset).max(1) - 1;
+        (i as u32 + 1, starts[i])
+    }
+
+    /// The text of 1-based line `line`, without its newline (empty past the end).
+    pub fn line(&self, line: u32) -> &str {
+        let starts = self.starts();
         let Some(&start) = starts.get(line.saturating_sub(1) as usize) else {
             return "";
         };
@@ -64,6 +77,21 @@ impl Source {
 #[cfg(test)]
 mod tests {
     use super::Source;
+
+    #[test]
+    fn locate_finds_the_line_of_an_offset() {
+        let s = Source::new("t", "ab\ncd\n\nef");
+        for (offset, want) in [
+            (0, (1, 0)),
+            (2, (1, 0)),
+            (3, (2, 3)),
+            (6, (3, 6)),
+            (7, (4, 7)),
+            (99, (4, 7)),
+        ] {
+            assert_eq!(s.locate(offset), want, "{offset}");
+        }
+    }
 
     /// The line index gives what `str::lines` gives: `\r\n` stripped, a lone final `\r`
     /// kept, nothing past the end.

@@ -837,6 +837,7 @@ fn script(rs: &Ruleset) -> String {
                     LexOptions {
                         shell: false,
                         lenient: false,
+                        all_errors: false,
                     },
                 )
                 .unwrap();

@@ -633,7 +633,20 @@ impl fmt::Display for Event {
 }
 
 impl fmt::Display for Trace {
+    /// The steps, one or two lines each; a run of rules that did not match for the same
+    /// reason (a 20,000-rule blocklist chain under `--explain`) is one entry, `CHAIN:1-N`.
+    /// Control characters from the ruleset (a comment holding `ESC]0;…`) are escaped, so
+    /// the trace cannot send the terminal escape sequences.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut out = String::new();
+        self.render(&mut out)?;
+        f.write_str(&rampart_safeio::escaped_lines(&out))
+    }
+}
+
+impl Trace {
+    fn render(&self, f: &mut String) -> fmt::Result {
+        use fmt::Write;
         let many = self.branches.len() > 1;
         for (i, branch) in self.branches.iter().enumerate() {
             if many {
@@ -645,8 +658,26 @@ impl fmt::Display for Trace {
             for a in &branch.assumptions {
                 writeln!(f, "  {a}")?;
             }
-            for step in &branch.steps {
-                writeln!(f, "{step}")?;
+            let steps = &branch.steps;
+            let mut i = 0;
+            while i < steps.len() {
+                let run = alike_misses(&steps[i..]);
+                if run > 1 {
+                    let (first, last) = (&steps[i], &steps[i + run - 1]);
+                    let mut step = first.clone();
+                    step.rule = None;
+                    let place = format!(
+                        "{}:{}-{}",
+                        first.chain.as_deref().unwrap_or(""),
+                        first.rule.unwrap_or(0),
+                        last.rule.unwrap_or(0)
+                    );
+                    step.chain = Some(place);
+                    writeln!(f, "{step}   ({run} rules alike)")?;
+                } else {
+                    writeln!(f, "{}", steps[i])?;
+                }
+                i += run.max(1);
             }
             writeln!(f, "fate: {}", branch.fate)?;
             for hint in &branch.hints {
@@ -663,4 +694,30 @@ impl fmt::Display for Trace {
         }
         Ok(())
     }
+}
+
+/// How many steps from the first are rules of one chain, numbered one after another, with
+/// the same text, that did not match for the same reason (at least 1).
+fn alike_misses(steps: &[Step]) -> usize {
+    let Some(first) = steps.first() else {
+        return 0;
+    };
+    if !matches!(first.event, Event::NotMatched { .. }) || first.rule.is_none() {
+        return 1;
+    }
+    let mut n = 1;
+    while let Some(s) = steps.get(n) {
+        let prev = &steps[n - 1];
+        let alike = s.event == first.event
+            && s.stage == first.stage
+            && s.table == first.table
+            && s.chain == first.chain
+            && s.rule_text == first.rule_text
+            && s.rule.zip(prev.rule).is_some_and(|(a, b)| a == b + 1);
+        if !alike {
+            break;
+        }
+        n += 1;
+    }
+    n
 }

@@ -459,3 +459,42 @@ fn states_round_trip_through_their_numbers() {
     }
     assert_eq!(TcpState::NewSynRecv.bit(), 1 << 12);
 }
+
+mod hostile {
+    //! Kernel messages are trusted little, logged packets not at all (an attacker chooses
+    //! every byte of an NFLOG payload): no input makes a parser panic, and whatever
+    //! parses emits to the bytes it came from or to a message that parses the same.
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn packet_headers_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = crate::nflog::decode_l3(&bytes);
+        }
+
+        #[test]
+        fn conntrack_attributes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+            if let Ok(ct) = Conntrack::parse(&bytes) {
+                let mut out = vec![0xa5; ct.buffer_len()];
+                ct.emit(&mut out);
+                prop_assert_eq!(Conntrack::parse(&out).unwrap(), ct);
+            }
+        }
+
+        #[test]
+        fn damaged_fixtures_never_panic(at in 16usize..320, byte in any::<u8>(), cut in 0usize..320) {
+            for fixture in [CT_TCP, CT_UDP6, NFLOG_BAN, NFLOG_CONFIG, DIAG_ANSWER] {
+                let mut bytes = fixture.to_vec();
+                if at < bytes.len() {
+                    bytes[at] = byte;
+                }
+                bytes.truncate(cut.max(16));
+                for m in MessageIter::new(&bytes) {
+                    let _ = m;
+                }
+                let _ = InetDiagMsg::parse(&bytes[16.min(bytes.len())..]);
+            }
+        }
+    }
+}

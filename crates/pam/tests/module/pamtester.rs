@@ -166,7 +166,15 @@ impl Login {
         for r in self.readers.drain(..) {
             r.join().unwrap();
         }
-        let out = self.output();
+        // libpam_wrapper names its config directory /tmp/pam.X from a few dozen
+        // candidates; with many tests at once it reports each taken one on stderr
+        // ("PWRAP_ERROR ... File exists") and takes the next. That is the harness's noise,
+        // not the module's dialogue.
+        let out: String = self
+            .output()
+            .split_inclusive('\n')
+            .filter(|l| !l.starts_with("PWRAP_ERROR"))
+            .collect();
         (
             status.success() && out.contains("successfully authenticated"),
             out,

@@ -14,6 +14,7 @@ fn parse(line: &str) -> Result<Vec<Invocation>, ParseError> {
         LexOptions {
             shell: true,
             lenient: false,
+            all_errors: false,
         },
     )
     .expect("lexes");

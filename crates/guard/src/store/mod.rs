@@ -1,14 +1,19 @@
 //! Where decisions and observer positions persist: one interface, so that a fleet's shared
 //! PostgreSQL store can follow the embedded SQLite one without touching the detectors.
 
+pub(crate) mod sqlite;
+
+pub use sqlite::SqliteStore;
+
 use crate::decision::{Decision, Target};
 
 /// A decision as stored: with its row id, and when it was lifted early, if it was.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct StoredDecision {
     /// The store's id.
     pub id: i64,
     /// The decision.
+    #[serde(flatten)]
     pub decision: Decision,
     /// When an administrator lifted it (seconds since the epoch).
     pub lifted: Option<u64>,
@@ -29,8 +34,14 @@ pub struct StoreError {
 pub trait DecisionStore {
     /// Records `d`; returns its id.
     fn record(&mut self, d: &Decision) -> Result<i64, StoreError>;
-    /// The decisions running at `now` (not expired, not lifted), oldest first.
+    /// The decisions running at `now` (started, not ended, not lifted), oldest first.
     fn active(&self, now: u64) -> Result<Vec<StoredDecision>, StoreError>;
+    /// Every decision that ends after `time` (running ones and those that ended since,
+    /// lifted ones included), oldest first: what [`crate::Guard::restore`] needs.
+    fn since(&self, time: u64) -> Result<Vec<StoredDecision>, StoreError>;
+    /// Decisions lifted at or after `time`, so that a running guard learns of the CLI's
+    /// unbans.
+    fn lifted_since(&self, time: u64) -> Result<Vec<StoredDecision>, StoreError>;
     /// Every decision about `target` (or a prefix holding it), newest first, at most
     /// `limit`.
     fn history(&self, target: &Target, limit: usize) -> Result<Vec<StoredDecision>, StoreError>;
