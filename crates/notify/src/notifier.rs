@@ -94,8 +94,8 @@ impl fmt::Display for Event {
             }
             Event::Failed { sink, notices, attempt, retry_in, error } => write!(
                 f,
-                "notify {sink}: delivery of {notices} notice(s) failed (attempt {attempt}), retrying in {} s: {error}",
-                retry_in.as_secs()
+                "notify {sink}: delivery of {notices} notice(s) failed (attempt {attempt}), retrying in {:.1} s: {error}",
+                retry_in.as_secs_f64()
             ),
             Event::GaveUp { sink, notices, error } => {
                 write!(f, "notify {sink}: gave up on {notices} notice(s) after retrying: {error}")
