@@ -757,3 +757,49 @@ fn a_digest_mail_goes_out_and_metrics_count_the_bans() {
         "{text}"
     );
 }
+
+/// Under systemd (`Type=notify`, `WatchdogSec=`): READY once started, WATCHDOG pings at
+/// half the interval, STOPPING on SIGTERM, then a clean exit; datagrams read from a
+/// socket the test binds as `$NOTIFY_SOCKET`.
+#[test]
+fn systemd_notify_ready_watchdog_and_stopping() {
+    if !require(&[Need::Root, Need::Tool("nft")]) {
+        return;
+    }
+    let ns = Netns::fresh("gd-notify");
+    let files = Files::new(ns.name(), "[guard]\nconntrack = false\nsockets = false\n");
+    let path = files.state.join("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut cmd = ns.command(env!("CARGO_BIN_EXE_rampart"));
+    cmd.env("NOTIFY_SOCKET", &path)
+        .env("WATCHDOG_USEC", "200000");
+    let mut guard = GuardProc::start(cmd, &files.state, &files.policy);
+    let mut got = Vec::new();
+    let start = Instant::now();
+    while got
+        .iter()
+        .filter(|m: &&String| m.contains("WATCHDOG=1"))
+        .count()
+        < 3
+    {
+        assert!(start.elapsed() < PATIENCE, "{got:?}");
+        let mut buf = [0u8; 256];
+        let n = sock.recv(&mut buf).expect("a notify datagram");
+        got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    assert!(got[0].starts_with("READY=1"), "{got:?}");
+    // Three pings at 100 ms: well within the 200 ms watchdog.
+    assert!(start.elapsed() < Duration::from_secs(2), "{got:?}");
+    let status = guard.term();
+    assert!(status.success(), "{status:?}\n{}", guard.log());
+    let mut buf = [0u8; 256];
+    let mut stopping = false;
+    while let Ok(n) = sock.recv(&mut buf) {
+        if String::from_utf8_lossy(&buf[..n]).contains("STOPPING=1") {
+            stopping = true;
+            break;
+        }
+    }
+    assert!(stopping, "no STOPPING=1 after SIGTERM");
+}

@@ -500,7 +500,9 @@ impl<E: Engine, S: BatchStore> Daemon<E, S> {
             match rx.recv_timeout(wait) {
                 Ok(m) => msgs.push(m),
                 Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => break,
+                // No observer left (none configured, or all ended): the ticks go on
+                // (roll-ups expire, lifted bans are seen, systemd is pinged).
+                Err(RecvTimeoutError::Disconnected) => std::thread::sleep(wait),
             }
             while msgs.len() < MAX_BATCH {
                 match rx.try_recv() {
