@@ -287,20 +287,12 @@ impl BlockModel {
                         Target::Drop,
                     ));
                 }
-                let at = table
-                    .chains
-                    .iter()
-                    .position(|c| !c.is_builtin() && c.name.as_str() > name)
-                    .unwrap_or(table.chains.len());
-                table.chains.insert(
-                    at,
-                    Chain {
-                        name: name.into(),
-                        policy: None,
-                        counters: Counters::default(),
-                        rules,
-                    },
-                );
+                table.add_chain(Chain {
+                    name: name.into(),
+                    policy: None,
+                    counters: Counters::default(),
+                    rules,
+                });
                 let from = match hook {
                     Hook::Input => "INPUT",
                     _ => "FORWARD",

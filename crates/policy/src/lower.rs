@@ -493,13 +493,7 @@ impl Policy {
                         .with_hint("rename the chain in one of the imported files"));
                     }
                     None => {
-                        // User chains keep the kernel's listing order: by name.
-                        let at = ours
-                            .chains
-                            .iter()
-                            .position(|c| !c.is_builtin() && c.name > chain.name)
-                            .unwrap_or(ours.chains.len());
-                        ours.chains.insert(at, chain);
+                        ours.add_chain(chain);
                     }
                 }
             }
@@ -570,17 +564,14 @@ impl Builder {
     /// Creates user chain `name` in the filter table of `family` (kept in name order, as
     /// the kernel lists chains).
     fn user_chain(&mut self, family: Family, name: &str) {
-        let table = self.ruleset.table_mut(family, TableKind::Filter);
-        if table.chain(name).is_none() {
-            table.chains.push(Chain {
+        self.ruleset
+            .table_mut(family, TableKind::Filter)
+            .add_chain(Chain {
                 name: name.to_string(),
                 policy: None,
                 counters: Default::default(),
                 rules: Vec::new(),
             });
-            let builtin = table.chains.iter().filter(|c| c.is_builtin()).count();
-            table.chains[builtin..].sort_by(|a, b| a.name.cmp(&b.name));
-        }
     }
 }
 

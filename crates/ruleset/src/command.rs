@@ -7,7 +7,7 @@
 
 use crate::error::ErrorKind;
 use crate::model::{
-    Action, Chain, Counters, Family, Policy, Rule, RuleSpec, Ruleset, Table, TableKind, Target,
+    Action, Chain, Counters, Family, Policy, Rule, RuleSpec, Ruleset, TableKind, Target,
 };
 use crate::span::Span;
 
@@ -93,19 +93,6 @@ pub struct Invocation {
     pub span: Span,
 }
 
-/// Keeps user chains in name order (byte order, after the built-in chains), as the kernel
-/// lists them and `iptables-save` prints them, whatever order they were created in.
-fn sort_user_chains(table: &mut Table) {
-    table
-        .chains
-        .sort_by(|a, b| match (a.is_builtin(), b.is_builtin()) {
-            (true, true) => std::cmp::Ordering::Equal,
-            (true, false) => std::cmp::Ordering::Less,
-            (false, true) => std::cmp::Ordering::Greater,
-            (false, false) => a.name.as_bytes().cmp(b.name.as_bytes()),
-        });
-}
-
 impl Ruleset {
     /// Applies one command as the kernel would, or explains why the kernel would refuse it.
     ///
@@ -171,13 +158,12 @@ impl Ruleset {
                 if table.chain(&name).is_some() {
                     return Err(ErrorKind::ChainExists(name));
                 }
-                table.chains.push(Chain {
+                table.add_chain(Chain {
                     name,
                     policy: None,
                     counters: Counters::default(),
                     rules: Vec::new(),
                 });
-                sort_user_chains(table);
             }
             Command::DeleteChain(Some(name)) => {
                 let table = self.table_mut(inv.family, inv.table);
@@ -288,7 +274,12 @@ impl Ruleset {
                         _ => {}
                     }
                 }
-                sort_user_chains(table);
+                // Back to its place in name order.
+                let at = table.chains.iter().position(|c| c.name == new);
+                if let Some(at) = at {
+                    let chain = table.chains.remove(at);
+                    table.add_chain(chain);
+                }
             }
         }
         Ok(())

@@ -216,14 +216,48 @@ impl Table {
         }
     }
 
-    /// The chain with this name.
+    /// The chain with this name: the built-in chains (at most five, first), then a binary
+    /// search of the user chains, which [`Table::add_chain`] keeps in name order (50,000
+    /// chains took 16 s to load when every lookup and insertion scanned them).
     pub fn chain(&self, name: &str) -> Option<&Chain> {
-        self.chains.iter().find(|c| c.name == name)
+        self.chain_index(name).map(|i| &self.chains[i])
     }
 
     /// The chain with this name, mutably.
     pub fn chain_mut(&mut self, name: &str) -> Option<&mut Chain> {
-        self.chains.iter_mut().find(|c| c.name == name)
+        self.chain_index(name).map(|i| &mut self.chains[i])
+    }
+
+    fn user_start(&self) -> usize {
+        self.chains.iter().take_while(|c| c.is_builtin()).count()
+    }
+
+    fn chain_index(&self, name: &str) -> Option<usize> {
+        let start = self.user_start();
+        if let Some(i) = self.chains[..start].iter().position(|c| c.name == name) {
+            return Some(i);
+        }
+        self.chains[start..]
+            .binary_search_by(|c| c.name.as_bytes().cmp(name.as_bytes()))
+            .ok()
+            .map(|i| start + i)
+    }
+
+    /// Adds user chain `chain` in its place in name order (byte order, after the built-in
+    /// chains: as the kernel lists them and iptables-save prints them); false when a
+    /// chain of that name exists (nothing is added). Every user chain is added through
+    /// here: the lookups rely on the order.
+    pub fn add_chain(&mut self, chain: Chain) -> bool {
+        let start = self.user_start();
+        match self.chains[start..]
+            .binary_search_by(|c| c.name.as_bytes().cmp(chain.name.as_bytes()))
+        {
+            Ok(_) => false,
+            Err(i) => {
+                self.chains.insert(start + i, chain);
+                true
+            }
+        }
     }
 }
 
@@ -1411,5 +1445,40 @@ mod tests {
             "{}",
             std::mem::size_of::<Match>()
         );
+    }
+}
+
+#[cfg(test)]
+mod chain_order_tests {
+    use super::*;
+
+    fn user(name: &str) -> Chain {
+        Chain {
+            name: name.into(),
+            policy: None,
+            counters: Counters::default(),
+            rules: Vec::new(),
+        }
+    }
+
+    /// Issue 15: user chains are added in name order and found by binary search, whatever
+    /// order they come in; a name taken is refused; built-in chains stay first.
+    #[test]
+    fn user_chains_stay_in_name_order_and_are_found() {
+        let mut t = Table::new(Family::Ipv4, TableKind::Filter);
+        for n in ["zeta", "Alpha", "mid", "a", "INPUTX", "b-2", "b"] {
+            assert!(t.add_chain(user(n)), "{n}");
+        }
+        assert!(!t.add_chain(user("mid")));
+        let names: Vec<&str> = t.chains.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["INPUT", "FORWARD", "OUTPUT", "Alpha", "INPUTX", "a", "b", "b-2", "mid", "zeta"]
+        );
+        for n in &names {
+            assert_eq!(t.chain(n).map(|c| c.name.as_str()), Some(*n));
+        }
+        assert!(t.chain("nosuch").is_none());
+        assert!(t.chain_mut("b-2").is_some());
     }
 }

@@ -391,7 +391,7 @@ struct Block {
     family: Family,
     table: TableKind,
     start: Word,
-    declared: Vec<String>,
+    declared: std::collections::HashSet<String>,
 }
 
 impl Block {
@@ -412,7 +412,7 @@ impl Block {
             family,
             table,
             start: word.clone(),
-            declared: Vec::new(),
+            declared: Default::default(),
         })
     }
 
@@ -473,7 +473,7 @@ impl Block {
     fn chain(&mut self, loader: &mut Loader<'_>, words: &[Word], name: &str) {
         let first = &words[0];
         let span = command_span(words);
-        if self.declared.iter().any(|d| d == name) {
+        if self.declared.contains(name) {
             loader.error(
                 first.span,
                 ErrorKind::Structure(format!("chain `{name}` declared twice")),
@@ -481,7 +481,7 @@ impl Block {
             );
             return;
         }
-        self.declared.push(name.to_string());
+        self.declared.insert(name.to_string());
         let builtin = self.table.builtin_chains().contains(&name);
         let Some(policy_word) = words.get(1) else {
             loader.error(

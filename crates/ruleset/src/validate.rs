@@ -187,12 +187,14 @@ mod tests {
         for line in text.lines() {
             let words: Vec<&str> = line.split_whitespace().collect();
             match words[1] {
-                "-N" => table.chains.push(crate::model::Chain {
-                    name: words[2].to_string(),
-                    policy: None,
-                    counters: Default::default(),
-                    rules: Vec::new(),
-                }),
+                "-N" => {
+                    table.add_chain(crate::model::Chain {
+                        name: words[2].to_string(),
+                        policy: None,
+                        counters: Default::default(),
+                        rules: Vec::new(),
+                    });
+                }
                 "-A" => {
                     let target = words[words.len() - 1].to_string();
                     let action = match words[words.len() - 2] {

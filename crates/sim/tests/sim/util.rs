@@ -81,7 +81,7 @@ impl Spec {
 pub fn add(rs: &mut Ruleset, family: Family, table: TableKind, chain: &str, spec: Spec) {
     let t = rs.table_mut(family, table);
     if t.chain(chain).is_none() {
-        t.chains.push(Chain {
+        t.add_chain(Chain {
             name: chain.to_string(),
             policy: None,
             counters: Counters::default(),
