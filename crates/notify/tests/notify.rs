@@ -193,9 +193,10 @@ impl Smtpd {
     fn start(mode: &str, port: u16, pki: Option<&Pki>, auth: Option<(&str, &str)>) -> Smtpd {
         let dir = tempfile::tempdir().unwrap();
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtpd.py");
-        let mut cmd = Command::new("timeout");
-        cmd.args(["300", PYTHON])
-            .arg(script)
+        // No `timeout` wrapper: killing it would orphan python. The script ends when its
+        // stdin closes, which the test's exit (or panic) does.
+        let mut cmd = Command::new(PYTHON);
+        cmd.arg(script)
             .arg(mode)
             .arg(port.to_string())
             .arg(dir.path());
@@ -580,7 +581,7 @@ fn webhook_posts_one_json_batch() {
 /// An HTTPS endpoint: Python's http.server behind TLS with the test CA's certificate,
 /// printing each POST body on a line.
 const HTTPS_SERVER: &str = r#"
-import http.server, ssl, sys
+import http.server, ssl, sys, threading
 class H(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))
@@ -595,7 +596,8 @@ ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
 ctx.load_cert_chain(sys.argv[1], sys.argv[2])
 srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
 print(srv.server_address[1], flush=True)
-srv.serve_forever()
+threading.Thread(target=srv.serve_forever, daemon=True).start()
+sys.stdin.read()
 "#;
 
 #[test]
@@ -605,10 +607,11 @@ fn webhook_over_https_with_a_private_ca() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let pki = Pki::new(tmp.path(), "hooks");
-    let mut child = Command::new("timeout")
-        .args(["120", PYTHON, "-c", HTTPS_SERVER])
+    let mut child = Command::new(PYTHON)
+        .args(["-c", HTTPS_SERVER])
         .arg(&pki.cert)
         .arg(&pki.key)
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
