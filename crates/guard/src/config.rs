@@ -22,7 +22,7 @@ pub const DEFAULT_CONNECTIONS: u32 = 150;
 /// Half-open (SYN_RECV) sockets per source.
 pub const DEFAULT_SYN_RECV: u32 = 50;
 /// New connections per source per window (conntrack NEW events).
-pub const DEFAULT_NEW_RATE: u32 = 100;
+pub const DEFAULT_NEW_RATE: u32 = 300;
 /// Its window, in seconds.
 pub const DEFAULT_NEW_RATE_WINDOW: u64 = 10;
 /// HTTP requests per source per window (access logs).

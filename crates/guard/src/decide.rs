@@ -607,21 +607,23 @@ mod tests {
         }
     }
 
-    /// NEW-connection rate: 100 in 10 s by default.
+    /// NEW-connection rate: `DEFAULT_NEW_RATE` (300) in 10 s by default.
     #[test]
     fn new_connection_rate() {
+        let limit = u64::from(crate::config::DEFAULT_NEW_RATE);
         let mut guard = Guard::new(GuardConfig::default(), vec![]);
-        for i in 0..99 {
+        for i in 0..limit - 1 {
             assert!(guard
-                .observe(&new_conn("198.51.100.20"), T0 + i / 10)
+                .observe(&new_conn("198.51.100.20"), T0 + i * 10 / limit)
                 .is_empty());
         }
-        // 99 events spread over 10 s: the first ones slid out, so the 100th does not ban.
+        // limit - 1 events spread over 10 s: the first ones slid out, so the next does
+        // not ban.
         assert!(guard
             .observe(&new_conn("198.51.100.20"), T0 + 10)
             .is_empty());
         let mut guard = Guard::new(GuardConfig::default(), vec![]);
-        for _ in 0..99 {
+        for _ in 0..limit - 1 {
             assert!(guard.observe(&new_conn("198.51.100.21"), T0).is_empty());
         }
         let got = guard.observe(&new_conn("198.51.100.21"), T0 + 9);
@@ -629,7 +631,7 @@ mod tests {
         assert_eq!(got[0].reason.detector, "new-rate");
         assert_eq!(
             got[0].reason.summary,
-            "100 new connections (last to port 80) in 10s (limit 100)"
+            format!("{limit} new connections (last to port 80) in 10s (limit {limit})")
         );
     }
 
