@@ -56,7 +56,17 @@ pub fn run(args: CheckArgs) -> Result<ExitCode> {
         reports.push(match result {
             Ok(parsed) => {
                 let (repairs, more_repairs) = first(&parsed.repairs, |r| r.describe(&source));
-                let (notes, more_notes) = first(&parsed.notes, |n| n.clone());
+                let mut all_notes = parsed.notes.clone();
+                for (set, rules) in parsed.ruleset.undefined_sets() {
+                    all_notes.push(format!(
+                        "{}: note: set `{}` is used by {rules} rule(s) but not defined here: \
+                         the kernel refuses them until it exists (ipset create), and compile \
+                         and trace need it (--sets FILE)",
+                        source.name(),
+                        rampart_safeio::escaped(&set)
+                    ));
+                }
+                let (notes, more_notes) = first(&all_notes, |n| n.clone());
                 FileReport {
                     file: rampart_safeio::escaped(source.name()),
                     ok: true,

@@ -404,3 +404,24 @@ fn issue15_check_of_many_rules_stays_within_a_memory_bound() {
     assert!(stdout.contains(&format!("ok, {RULES} rules")), "{stdout}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Issue 14: a set used but defined nowhere is said (check used to say only "ok").
+#[test]
+fn issue_14_an_undefined_set_is_said() {
+    let file = crate::util::root().join("target/cli-tests-issue-14-undefined-set.save");
+    std::fs::write(
+        &file,
+        "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+         -A INPUT -m set --match-set blocked src -j DROP\n\
+         -A INPUT -m set --match-set blocked src,dst -j DROP\nCOMMIT\n",
+    )
+    .unwrap();
+    let out = rampart(&["check", file.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("note: set `blocked` is used by 2 rule(s) but not defined here"),
+        "{}",
+        out.stderr
+    );
+}

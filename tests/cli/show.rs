@@ -15,8 +15,18 @@ fn show_output_reads_back_identically() {
         assert_eq!(second.code, 0, "{file} reprinted: {}", second.stderr);
         assert_eq!(first.stdout, second.stdout, "{file}");
         let as_json = rampart(&["show", "--json", file]);
+        assert_eq!(as_json.code, 0, "{file} --json: {}", as_json.stderr);
         let again = rampart_stdin(&["show", "--json", "-"], &first.stdout);
+        assert_eq!(again.code, 0, "{file} reprinted --json: {}", again.stderr);
         assert_eq!(as_json.stdout, again.stdout, "{file}: JSON models differ");
+        // The model reads back from its JSON (a jump to a user chain included).
+        let model: rampart_ruleset::Ruleset =
+            serde_json::from_str(&as_json.stdout).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(
+            serde_json::to_string_pretty(&model).unwrap() + "\n",
+            as_json.stdout,
+            "{file}"
+        );
     }
 }
 

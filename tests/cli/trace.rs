@@ -469,3 +469,39 @@ fn issue_15_trace_escapes_control_characters_from_the_ruleset() {
         out.stdout
     );
 }
+
+/// Issue 14: a place as long as its column (`mangle:PREROUTING_direct`, 24 characters)
+/// keeps a space before the event.
+#[test]
+fn issue_14_a_long_place_does_not_run_into_the_event() {
+    let file = crate::util::root().join("target/cli-tests-issue-14-long-place.save");
+    std::fs::write(
+        &file,
+        "*mangle\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n\
+         :OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n:PREROUTING_direct - [0:0]\n\
+         -A PREROUTING -j PREROUTING_direct\nCOMMIT\n",
+    )
+    .unwrap();
+    let out = rampart(&[
+        "trace",
+        "--rules",
+        file.to_str().unwrap(),
+        "--in",
+        "eth0",
+        "--src",
+        "192.0.2.9",
+        "--dst",
+        "203.0.113.5",
+        "-p",
+        "tcp",
+        "--dport",
+        "22",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout
+            .contains("mangle:PREROUTING_direct return to PREROUTING"),
+        "{}",
+        out.stdout
+    );
+}

@@ -183,6 +183,41 @@ impl Ruleset {
             .map(|c| c.rules.len())
             .sum()
     }
+
+    /// The sets rules use (`-m set --match-set`, `-j SET`) that the ruleset does not
+    /// define, each with the number of rules using it, by name. The kernel refuses such a
+    /// rule until the set exists; an iptables-save file usually comes without its sets
+    /// (`ipset save` keeps them).
+    pub fn undefined_sets(&self) -> Vec<(String, usize)> {
+        let mut used: std::collections::BTreeMap<&str, usize> = Default::default();
+        for rule in self
+            .tables
+            .iter()
+            .flat_map(|t| &t.chains)
+            .flat_map(|c| &c.rules)
+        {
+            let mut names: Vec<&str> = rule
+                .spec
+                .matches
+                .iter()
+                .filter_map(|m| match m {
+                    Match::Set(s) => Some(s.name.as_str()),
+                    _ => None,
+                })
+                .collect();
+            if let Some(Action::Jump(Target::Set(t))) = &rule.spec.action {
+                names.push(&t.set);
+            }
+            names.sort_unstable();
+            names.dedup();
+            for n in names {
+                if self.set(n).is_none() {
+                    *used.entry(n).or_default() += 1;
+                }
+            }
+        }
+        used.into_iter().map(|(n, c)| (n.to_string(), c)).collect()
+    }
 }
 
 /// One table of one family.
@@ -1083,6 +1118,9 @@ pub enum Target {
     /// Log and continue.
     Log(LogTarget),
     /// Jump to a user chain.
+    /// (In JSON `{"target": "CHAIN", "chain": NAME}`: a tagged enum cannot hold a bare
+    /// string.)
+    #[serde(with = "chain_target")]
     Chain(String),
     /// `SNAT --to-source` (nat POSTROUTING/INPUT).
     Snat(NatTarget),
@@ -1480,5 +1518,26 @@ mod chain_order_tests {
         }
         assert!(t.chain("nosuch").is_none());
         assert!(t.chain_mut("b-2").is_some());
+    }
+}
+
+/// `Target::Chain` as `{"target": "CHAIN", "chain": NAME}`.
+mod chain_target {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    struct Named {
+        chain: String,
+    }
+
+    pub fn serialize<S: Serializer>(name: &str, s: S) -> Result<S::Ok, S::Error> {
+        Named {
+            chain: name.to_string(),
+        }
+        .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        Ok(Named::deserialize(d)?.chain)
     }
 }

@@ -560,7 +560,21 @@ impl fmt::Display for Step {
             place.push_str(&format!(":{n}"));
         }
         let stage = self.stage.to_string();
-        write!(f, "{stage:<STAGE_WIDTH$}{place:<PLACE_WIDTH$}")?;
+        // A name as long as its column still gets a space after it
+        // (`mangle:PREROUTING_direct return to …`, not `…_directreturn`).
+        let gap = |text: &str, width: usize| {
+            if text.chars().count() >= width {
+                " "
+            } else {
+                ""
+            }
+        };
+        write!(
+            f,
+            "{stage:<STAGE_WIDTH$}{}{place:<PLACE_WIDTH$}{}",
+            gap(&stage, STAGE_WIDTH),
+            gap(&place, PLACE_WIDTH)
+        )?;
         if let Some(text) = &self.rule_text {
             write!(
                 f,
