@@ -316,8 +316,38 @@ pub struct Follower {
     path: PathBuf,
     current: Option<Tail>,
     previous: Option<Tail>,
+    /// Polls in a row the previous file gave nothing.
+    previous_idle: u32,
     max_line: usize,
     batch: Batch,
+}
+
+/// Polls (at the guard's 100 ms, ten seconds) a rotated file may stay silent before it is
+/// let go: a daemon writes to it until told to reopen (logrotate's postrotate).
+pub const PREVIOUS_GRACE_POLLS: u32 = 100;
+
+/// A line read ahead of the previous file's, held until that one is read.
+enum OwnedLine {
+    Text(Vec<u8>),
+    Overlong(u64),
+}
+
+impl From<Line<'_>> for OwnedLine {
+    fn from(l: Line<'_>) -> OwnedLine {
+        match l {
+            Line::Text(t) => OwnedLine::Text(t.to_vec()),
+            Line::Overlong(n) => OwnedLine::Overlong(n),
+        }
+    }
+}
+
+impl OwnedLine {
+    fn as_line(&self) -> Line<'_> {
+        match self {
+            OwnedLine::Text(t) => Line::Text(t),
+            OwnedLine::Overlong(n) => Line::Overlong(*n),
+        }
+    }
 }
 
 impl Follower {
@@ -332,6 +362,7 @@ impl Follower {
             path: path.into(),
             current: None,
             previous: None,
+            previous_idle: 0,
             max_line: MAX_LINE,
             batch: Batch::default(),
         };
@@ -383,13 +414,7 @@ impl Follower {
     /// each in order.
     pub fn poll(&mut self, mut f: impl FnMut(Line<'_>)) -> io::Result<Polled> {
         let mut polled = Polled::default();
-        if let Some(prev) = &mut self.previous {
-            polled.lines += prev.drain(&mut f)?;
-            if prev.once {
-                self.previous = None;
-            }
-        }
-        self.drain_current(&mut f, &mut polled)?;
+        self.drain_in_order(&mut f, &mut polled)?;
         let meta = match fs::metadata(&self.path) {
             Ok(m) => m,
             // Renamed away and not yet re-created: keep reading the open file.
@@ -408,8 +433,41 @@ impl Follower {
             }
             Some(_) => return Ok(polled),
         }
-        self.drain_current(&mut f, &mut polled)?;
+        self.drain_in_order(&mut f, &mut polled)?;
         Ok(polled)
+    }
+
+    /// Reads the current file, and the previous one if a rotation left it open, in the
+    /// order the daemon wrote them: a daemon not yet told to reopen writes to the old file
+    /// before it writes to the new one, so whatever the new file holds when read, the old
+    /// one is read after it (and given first). The previous file is let go once it has
+    /// given nothing for [`PREVIOUS_GRACE_POLLS`] polls.
+    fn drain_in_order(
+        &mut self,
+        f: &mut impl FnMut(Line<'_>),
+        polled: &mut Polled,
+    ) -> io::Result<()> {
+        if self.previous.is_none() {
+            return self.drain_current(f, polled);
+        }
+        let mut newer: Vec<OwnedLine> = Vec::new();
+        self.drain_current(&mut |l| newer.push(OwnedLine::from(l)), polled)?;
+        if let Some(prev) = &mut self.previous {
+            let n = prev.drain(f)?;
+            polled.lines += n;
+            self.previous_idle = if n == 0 { self.previous_idle + 1 } else { 0 };
+            if prev.once || self.previous_idle >= PREVIOUS_GRACE_POLLS {
+                if let Some(line) = prev.reader.finish() {
+                    f(line);
+                }
+                self.previous = None;
+                self.previous_idle = 0;
+            }
+        }
+        for l in &newer {
+            f(l.as_line());
+        }
+        Ok(())
     }
 
     /// Reads the current file; on a truncation, finishes its copy and starts it over.
