@@ -60,6 +60,9 @@ pub struct Flood {
     /// Interfaces whose ingress hook also drops banned and blocked sources, before
     /// conntrack and routing.
     pub early_drop: Vec<String>,
+    /// Where `[flood]` is written: the rules of the table as a whole (the jump to it, the
+    /// allowlist inside it) say so.
+    pub why: Why,
 }
 
 /// A limit shared by every source.
@@ -185,7 +188,7 @@ impl Flood {
 }
 
 impl Validator<'_> {
-    pub(crate) fn flood(&mut self, f: schema::Flood) -> Flood {
+    pub(crate) fn flood(&mut self, f: schema::Flood, why: Why) -> Flood {
         let mut out = Flood {
             ban_time: DEFAULT_BAN_SECONDS,
             meter_size: DEFAULT_METER_SIZE,
@@ -196,6 +199,7 @@ impl Validator<'_> {
             udp: None,
             limits: Vec::new(),
             early_drop: Vec::new(),
+            why,
         };
         for dev in f.early_drop.unwrap_or_default() {
             if crate::policy::valid_ifname(dev.get_ref()) && !dev.get_ref().ends_with('+') {

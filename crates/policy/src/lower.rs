@@ -657,7 +657,7 @@ impl Policy {
         {
             return;
         }
-        let why = &self.policy_why[0];
+        let why = &flood.why;
         b.user_chain(family, FLOOD_CHAIN);
         b.filter(
             family,

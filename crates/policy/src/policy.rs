@@ -648,7 +648,8 @@ impl Validator<'_> {
             (None, _) => {}
         }
         if let Some(flood) = file.flood {
-            policy.flood = Some(self.flood(flood));
+            let why = self.why(flood.span(), None);
+            policy.flood = Some(self.flood(flood.into_inner(), why));
         }
         if let Some(import) = file.import {
             policy.imports = import

@@ -17,7 +17,7 @@ pub(crate) struct File {
     pub forward: Option<Forward>,
     pub router: Option<Router>,
     pub import: Option<Import>,
-    pub flood: Option<Flood>,
+    pub flood: Option<Spanned<Flood>>,
     /// `[guard]`: the guard daemon's table, read by rampart-guard; accepted and ignored
     /// here.
     #[allow(dead_code)]
