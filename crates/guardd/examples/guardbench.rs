@@ -241,6 +241,15 @@ fn watch_ban(a: IpAddr, secs: u64) {
 }
 
 fn main() {
+    // It adds tables, bans and iptables rules and flushes INPUT: never in the machine's
+    // own network namespace.
+    if rampart_harden::Proc::system()
+        .initial_netns()
+        .unwrap_or(true)
+    {
+        eprintln!("guardbench: refusing to run in the machine's own network namespace; run scripts/bench-guard, or `ip netns exec NS guardbench …`");
+        std::process::exit(2);
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("ban-rate") => ban_rate(args[1].parse().unwrap(), &args[2]),

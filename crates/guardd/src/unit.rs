@@ -1,7 +1,6 @@
 //! `rampart up` starting the guard: systemd's unit when it runs this host and the policy
 //! and state are the unit's own; otherwise the command to run, said.
 
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::Command;
 
@@ -18,16 +17,13 @@ pub enum Started {
     NotStarted(String),
 }
 
-/// Whether this process is in the host's network namespace (the unit's): a service
+/// Whether this thread is in the host's network namespace (the unit's): a service
 /// started from inside another namespace would guard the host, not this namespace.
+/// rampart-harden's test, which also works where pid 1's link cannot be read.
 fn in_host_netns() -> bool {
-    match (
-        std::fs::metadata("/proc/self/ns/net"),
-        std::fs::metadata("/proc/1/ns/net"),
-    ) {
-        (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
-        _ => false,
-    }
+    rampart_harden::Proc::system()
+        .initial_netns()
+        .unwrap_or(false)
 }
 
 /// Starts (or restarts) the guard's unit, if `policy` and `state` are the unit's (the
