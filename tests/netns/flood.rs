@@ -28,6 +28,17 @@ struct Bench {
     script: String,
     server: Netns,
     client: Netns,
+    /// The state directory `rampart` runs on the server use (removed on drop).
+    state: PathBuf,
+    /// A policy file for `rampart up` on the server (removed on drop).
+    policy: PathBuf,
+}
+
+impl Drop for Bench {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.state);
+        let _ = std::fs::remove_file(&self.policy);
+    }
 }
 
 impl Bench {
@@ -49,11 +60,15 @@ impl Bench {
             client.exec(&["ip", "addr", "add", &format!("{a}/24"), "dev", "eth0"]);
         }
         server.nft(&script);
+        let state = std::env::temp_dir().join(format!("{}-state", server.name()));
+        let policy = state.with_extension("toml");
         Bench {
             ruleset,
             script,
             server,
             client,
+            state,
+            policy,
         }
     }
 
@@ -115,24 +130,26 @@ impl Bench {
     }
 
     /// `rampart ARGS --state-dir DIR` inside the server namespace: exit code and stdout.
-    fn rampart(&self, state: &PathBuf, args: &[&str]) -> (Option<i32>, String) {
-        self.rampart_env(state, args, &[])
+    fn rampart(&self, args: &[&str]) -> (Option<i32>, String) {
+        self.rampart_env(args, &[])
+    }
+
+    /// `rampart up --policy FILE --no-confirm` with `policy` written to the bench's file.
+    fn up(&self, policy: &str, env: &[(&str, &str)]) -> (Option<i32>, String) {
+        std::fs::write(&self.policy, policy).unwrap();
+        let file = self.policy.to_str().unwrap();
+        self.rampart_env(&["up", "--policy", file, "--no-confirm"], env)
     }
 
     /// [`Bench::rampart`] with environment variables.
-    fn rampart_env(
-        &self,
-        state: &PathBuf,
-        args: &[&str],
-        env: &[(&str, &str)],
-    ) -> (Option<i32>, String) {
+    fn rampart_env(&self, args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
         let out = self
             .server
             .command(env!("CARGO_BIN_EXE_rampart"))
             .envs(env.iter().copied())
             .args(args)
             .arg("--state-dir")
-            .arg(state)
+            .arg(&self.state)
             .output()
             .expect("run rampart");
         (
@@ -196,8 +213,7 @@ action = "ban"
     assert!(!bans.contains(CLIENT), "the client is not:\n{bans}");
 
     // The admin sees the kernel's ban, and why, and can lift it.
-    let state = std::env::temp_dir().join(format!("{}-state", bench.server.name()));
-    let (code, list) = bench.rampart(&state, &["block", "list"]);
+    let (code, list) = bench.rampart(&["block", "list"]);
     assert_eq!(code, Some(0), "block list: {list}");
     assert!(
         list.lines().any(|l| l.starts_with("flood:udp9000")
@@ -206,30 +222,27 @@ action = "ban"
         "{list}"
     );
     assert!(!list.contains(CLIENT), "{list}");
-    let (code, json) = bench.rampart(&state, &["block", "list", "--json"]);
+    let (code, json) = bench.rampart(&["block", "list", "--json"]);
     assert_eq!(code, Some(0), "block list --json: {json}");
     let v: serde_json::Value = serde_json::from_str(&json).expect("json");
     assert_eq!(v["kernel_bans"][0]["addr"], ATTACKER, "{json}");
     assert_eq!(v["kernel_bans"][0]["limit"], "udp9000", "{json}");
-    let (code, test) = bench.rampart(&state, &["block", "test", ATTACKER]);
+    let (code, test) = bench.rampart(&["block", "test", ATTACKER]);
     assert_eq!(code, Some(0), "block test: {test}");
     assert!(
         test.contains("banned by the kernel: flood limit udp9000"),
         "{test}"
     );
-    let (code, test) = bench.rampart(&state, &["block", "test", CLIENT]);
+    let (code, test) = bench.rampart(&["block", "test", CLIENT]);
     assert_eq!(code, Some(1), "block test of the client: {test}");
-    let (code, del) = bench.rampart(&state, &["block", "del", ATTACKER]);
+    let (code, del) = bench.rampart(&["block", "del", ATTACKER]);
     assert_eq!(code, Some(0), "block del: {del}");
     let bans = bench
         .server
         .exec(&["nft", "list", "set", "inet", "rampart", "flood_udp9000_4"]);
     assert!(!bans.contains(ATTACKER), "the ban is lifted:\n{bans}");
-    let _ = std::fs::remove_dir_all(&state);
 }
 
-/// The guard's view of a kernel ban: the packet that crossed the limit reaches an NFLOG
-/// listener on the policy's `log_group` with the limit's prefix and the source address.
 #[test]
 fn sources_a_full_meter_cannot_track_fall_under_the_shared_limit() {
     if !require(&[Need::Root, Need::Tool("nft")]) {
@@ -277,17 +290,12 @@ fn early_drop_stops_blocked_sources_at_ingress_before_input() {
     }
     let (a, c) = (addr(ATTACKER), addr(CLIENT));
     let bench = Bench::new("flood-early", "profile = \"webserver\"\n", &[a, c]);
-    let state = std::env::temp_dir().join(format!("{}-state", bench.server.name()));
-    let policy = state.with_extension("toml");
-    std::fs::write(
-        &policy,
-        "profile = \"webserver\"\n[input]\nudp = [9000]\n[flood]\nearly_drop = [\"eth0\", \"nosuch0\"]\n",
-    )
-    .unwrap();
-    let policy_arg = policy.to_str().unwrap();
-    let (code, out) = bench.rampart(&state, &["block", "add", ATTACKER]);
+    let (code, out) = bench.rampart(&["block", "add", ATTACKER]);
     assert_eq!(code, Some(0), "block add: {out}");
-    let (code, out) = bench.rampart(&state, &["up", "--policy", policy_arg, "--no-confirm"]);
+    let (code, out) = bench.up(
+        "profile = \"webserver\"\n[input]\nudp = [9000]\n[flood]\nearly_drop = [\"eth0\", \"nosuch0\"]\n",
+        &[],
+    );
     assert_eq!(code, Some(0), "up: {out}");
     assert!(out.contains("no interface nosuch0 here"), "{out}");
 
@@ -326,15 +334,12 @@ fn early_drop_stops_blocked_sources_at_ingress_before_input() {
     assert_eq!(packets(&input), 0, "input:\n{input}");
 
     // Without early_drop, the next `up` takes the ingress chains away.
-    std::fs::write(&policy, "profile = \"webserver\"\n[input]\nudp = [9000]\n").unwrap();
-    let (code, out) = bench.rampart(&state, &["up", "--policy", policy_arg, "--no-confirm"]);
+    let (code, out) = bench.up("profile = \"webserver\"\n[input]\nudp = [9000]\n", &[]);
     assert_eq!(code, Some(0), "up: {out}");
     let table = bench
         .server
         .exec(&["nft", "list", "table", "inet", "rampart_bl_manual"]);
     assert!(!table.contains("ingress"), "{table}");
-    let _ = std::fs::remove_dir_all(&state);
-    let _ = std::fs::remove_file(&policy);
 }
 
 #[test]
@@ -355,16 +360,9 @@ action = "ban"
 "#;
     let (a, c) = (addr(ATTACKER), addr(CLIENT));
     let bench = Bench::new("flood-admin", policy, &[a, c]);
-    let state = std::env::temp_dir().join(format!("{}-state", bench.server.name()));
-    let file = state.with_extension("toml");
-    std::fs::write(&file, policy).unwrap();
     // `up` from the attacker's address's SSH session: that source is the admin's.
     let session = format!("{ATTACKER} 50022 {SERVER} 22");
-    let (code, out) = bench.rampart_env(
-        &state,
-        &["up", "--policy", file.to_str().unwrap(), "--no-confirm"],
-        &[("SSH_CONNECTION", &session)],
-    );
+    let (code, out) = bench.up(policy, &[("SSH_CONNECTION", &session)]);
     assert_eq!(code, Some(0), "up: {out}");
     assert!(
         out.contains(&format!("never count the admin's SSH sources: {ATTACKER}")),
@@ -382,8 +380,6 @@ action = "ban"
         .exec(&["nft", "list", "set", "inet", "rampart", "flood_udp9000_4"]);
     assert!(!bans.contains(ATTACKER), "{bans}");
     assert!(bans.contains(CLIENT), "{bans}");
-    let _ = std::fs::remove_dir_all(&state);
-    let _ = std::fs::remove_file(&file);
 }
 
 #[test]
