@@ -2,7 +2,6 @@
 //! the server with `rampart up`, attackers flooding its HTTP server while a legit client
 //! is measured.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use rampart_lab::flood::{FloodKind, FloodReport, FloodSpec, Spoof};
@@ -10,6 +9,7 @@ use rampart_lab::http::{HttpLoad, HttpReport};
 use rampart_lab::Lab;
 use rampart_testkit::{require, Need};
 
+use crate::guard::{rampart, Files};
 use crate::lab_flood::lab_up;
 
 const SERVER_HTTP: &str = "203.0.113.10:80";
@@ -17,54 +17,12 @@ const ATTACKER1: &str = "192.0.2.31";
 const ATTACKER2: &str = "192.0.2.32";
 const CLIENT1: &str = "198.51.100.21";
 
-/// The server's state directory and policy file for one test.
-struct Server {
-    state: PathBuf,
-    policy: PathBuf,
-}
-
-impl Server {
-    /// Writes `policy` and applies it on the lab's server with `rampart up`.
-    fn up(lab: &Lab, policy: &str) -> Server {
-        let state = std::env::temp_dir().join(format!("{}-state", lab.id()));
-        let file = state.with_extension("toml");
-        std::fs::write(&file, policy).unwrap();
-        let s = Server {
-            state,
-            policy: file,
-        };
-        s.rampart(
-            lab,
-            &["up", "--policy", s.policy.to_str().unwrap(), "--no-confirm"],
-        );
-        s
-    }
-
-    /// `rampart ARGS --state-dir …` on the server; panics unless it succeeds.
-    fn rampart(&self, lab: &Lab, args: &[&str]) -> String {
-        let mut argv: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-        argv.push("--state-dir".into());
-        argv.push(self.state.display().to_string());
-        let out = lab
-            .command("server", env!("CARGO_BIN_EXE_rampart"), &argv)
-            .unwrap()
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "rampart {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.state);
-        let _ = std::fs::remove_file(&self.policy);
-    }
+/// Writes `policy` and applies it on the lab's server with `rampart up`.
+fn up(lab: &Lab, policy: &str) -> Files {
+    let files = Files::new(lab.id(), policy);
+    let file = files.policy.display().to_string();
+    rampart(lab, &files, &["up", "--policy", &file, "--no-confirm"]);
+    files
 }
 
 fn connect(rate: u64, secs: f64, count: u64) -> FloodSpec {
@@ -117,7 +75,7 @@ fn connection_flood_bans_only_the_source_over_the_limit() {
     }
     let lab = lab_up("fdban");
     let _http = lab.serve_http("server", 80).unwrap();
-    let server = Server::up(
+    let server = up(
         &lab,
         "profile = \"webserver\"\n[[flood.limit]]\nname = \"web\"\ntcp = [80]\n\
          new = \"10/second\"\nburst = 20\naction = \"ban\"\n",
@@ -146,7 +104,7 @@ fn connection_flood_bans_only_the_source_over_the_limit() {
         (5, 5),
         "legit client: {probe:?}"
     );
-    let list = server.rampart(&lab, &["block", "list"]);
+    let list = rampart(&lab, &server, &["block", "list"]);
     assert!(
         list.lines()
             .any(|l| l.starts_with("flood:web") && l.contains(ATTACKER1)),
@@ -166,7 +124,7 @@ fn guides_port_80_rules_drop_the_201st_new_connection() {
     }
     let lab = lab_up("fd80");
     let _http = lab.serve_http("server", 80).unwrap();
-    let _server = Server::up(&lab, "profile = \"webserver\"\n[flood]\nhttp = true\n");
+    let _server = up(&lab, "profile = \"webserver\"\n[flood]\nhttp = true\n");
     let (reports, probe) = under_attack(
         &lab,
         &[("attacker1", connect(250, 2.0, 250))],
@@ -203,7 +161,7 @@ fn spoofed_syn_flood_leaves_the_server_serving() {
     }
     let lab = lab_up("fdsyn");
     let _http = lab.serve_http("server", 80).unwrap();
-    let _server = Server::up(
+    let _server = up(
         &lab,
         "profile = \"webserver\"\n[flood]\nmeter_size = 16\n[[flood.limit]]\nname = \"web\"\n\
          tcp = [80]\nnew = \"20/second\"\nburst = 40\ntotal = \"100000/second\"\ntotal_burst = 10000\n",

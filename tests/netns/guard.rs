@@ -120,13 +120,15 @@ impl Drop for GuardProc {
 }
 
 /// The server's state directory and policy file for one test; removed on drop.
-struct Files {
-    state: PathBuf,
-    policy: PathBuf,
+/// A lab server's state directory and policy file, removed on drop (also used by
+/// flood_lab.rs).
+pub(crate) struct Files {
+    pub(crate) state: PathBuf,
+    pub(crate) policy: PathBuf,
 }
 
 impl Files {
-    fn new(tag: &str, policy: &str) -> Files {
+    pub(crate) fn new(tag: &str, policy: &str) -> Files {
         let state = std::env::temp_dir().join(format!("{tag}-guard-state"));
         let _ = std::fs::remove_dir_all(&state);
         std::fs::create_dir_all(&state).unwrap();
@@ -154,7 +156,7 @@ fn guard_in_lab(lab: &Lab, files: &Files) -> GuardProc {
 }
 
 /// `rampart ARGS --state-dir …` on the lab's server; panics unless it succeeds.
-fn rampart(lab: &Lab, files: &Files, args: &[&str]) -> String {
+pub(crate) fn rampart(lab: &Lab, files: &Files, args: &[&str]) -> String {
     let mut argv: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     argv.push("--state-dir".into());
     argv.push(files.state.display().to_string());
