@@ -314,17 +314,18 @@ impl Enforcer {
         Ok(out)
     }
 
-    /// The kernel bans holding `ip` (one lookup per `[flood]` ban set of its family).
-    fn kernel_bans_of(&mut self, ip: IpAddr) -> Result<Vec<KernelBan>, Error> {
+    /// The kernel bans holding `ip`: one lookup in each of `sets` (the `[flood]` ban
+    /// sets, listed once by the caller) of its family.
+    fn kernel_bans_of(&mut self, sets: &[SetId], ip: IpAddr) -> Result<Vec<KernelBan>, Error> {
         let mut out = Vec::new();
-        for id in self.kernel.flood_ban_sets()? {
+        for id in sets {
             let Some((limit, v4)) = rampart_block::flood_ban_limit(&id.set) else {
                 continue;
             };
             if v4 != ip.is_ipv4() {
                 continue;
             }
-            if let Some(entry) = self.kernel.lookup(&id, ip)? {
+            if let Some(entry) = self.kernel.lookup(id, ip)? {
                 out.push(KernelBan {
                     addr: ip,
                     limit: limit.to_string(),
@@ -341,9 +342,10 @@ impl Enforcer {
     pub fn unban(&mut self, addrs: &[IpAddr], now: u64) -> Result<Vec<IpAddr>, Error> {
         let mut kernel_lifted = Vec::new();
         if self.kernel.client().is_ok() {
+            let sets = self.kernel.flood_ban_sets()?;
             for a in addrs {
                 let a = rampart_prefix::unmap_addr(*a);
-                for ban in self.kernel_bans_of(a)? {
+                for ban in self.kernel_bans_of(&sets, a)? {
                     let id = SetId {
                         table: rampart_block::POLICY_TABLE.to_string(),
                         set: ban.set,
@@ -556,7 +558,11 @@ impl Enforcer {
         if matches!(kernel_ban, Ok(Some(_))) {
             out.blocked = true;
         }
-        if let Ok(hits) = self.kernel_bans_of(ip) {
+        let hits = self
+            .kernel
+            .flood_ban_sets()
+            .and_then(|sets| self.kernel_bans_of(&sets, ip));
+        if let Ok(hits) = hits {
             out.blocked |= !hits.is_empty();
             out.kernel_bans = hits;
         }
