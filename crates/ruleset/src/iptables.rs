@@ -6,6 +6,8 @@
 //! and the target, so arity, negation and duplicate checks live in one place; each module
 //! then turns its options into the canonical model (see [`matches`], [`targets`]).
 mod matches;
+mod matches_more;
+mod opaque;
 mod targets;
 mod values;
 
@@ -20,6 +22,8 @@ use crate::model::{
 use crate::span::{Source, Span};
 
 use matches::Module;
+pub(crate) use matches_more::{SCTP_CHUNKS, WEEKDAYS};
+pub(crate) use opaque::refusal as opaque_refusal;
 use targets::TargetDraft;
 
 /// One option of a module or target: its names (first is the key), how many values it
@@ -648,9 +652,8 @@ impl<'a> Parser<'a> {
             return Ok(());
         }
         let module = Module::new(name, v.clone(), self.family).ok_or_else(|| {
-            let names: Vec<&str> = matches::MODULES
-                .iter()
-                .map(|(n, _)| *n)
+            let names: Vec<&str> = matches::all_modules()
+                .map(|(n, _)| n)
                 .filter(|n| Module::new(n, v.clone(), self.family).is_some())
                 .collect();
             self.error(v, ErrorKind::UnknownModule(v.text.clone()))
@@ -701,6 +704,11 @@ impl<'a> Parser<'a> {
             (Protocol::UDP, _) => Some("udp"),
             (Protocol::ICMP, Family::Ipv4) => Some("icmp"),
             (Protocol::ICMPV6, Family::Ipv6) => Some("icmp6"),
+            (Protocol(132), _) => Some("sctp"),
+            (Protocol(33), _) => Some("dccp"),
+            (Protocol(50), _) => Some("esp"),
+            (Protocol(51), Family::Ipv4) => Some("ah"),
+            (Protocol(135), Family::Ipv6) => Some("mh"),
             _ => None,
         }
     }
@@ -720,7 +728,8 @@ impl<'a> Parser<'a> {
             Owner::Module(i) => &self.modules[i].seen,
             Owner::Target => &self.target.as_ref().expect("owner exists").seen,
         };
-        if seen.contains(&key) {
+        let own = matches!(owner, Owner::Module(i) if self.modules[i].tracks_repeats());
+        if seen.contains(&key) && !own {
             return Err(self.error(w, ErrorKind::Duplicate(w.text.clone())));
         }
         let start = self.pos;
@@ -747,10 +756,9 @@ impl<'a> Parser<'a> {
     /// An option nobody claimed, with the most useful hint we can guess.
     fn unknown_option(&self, w: &Word) -> ParseError {
         let err = self.error(w, ErrorKind::UnknownOption(w.text.clone()));
-        let owners: Vec<&str> = matches::MODULES
-            .iter()
+        let owners: Vec<&str> = matches::all_modules()
             .filter(|(_, specs)| find_spec(specs, &w.text).is_some())
-            .map(|(n, _)| *n)
+            .map(|(n, _)| n)
             .collect();
         fn proto(module: &str) -> Option<&'static str> {
             match module {
@@ -987,6 +995,14 @@ impl<'a> Parser<'a> {
             .cloned()
             .expect("option was read from these words")
     }
+}
+
+/// The static name of an opaque module (for [`crate::Match::module_name`]).
+pub(crate) fn opaque_name(name: &str) -> &'static str {
+    opaque::MODULES
+        .iter()
+        .find(|m| m.name == name)
+        .map_or("unknown", |m| m.name)
 }
 
 /// A bad `-s`/`-d` value; a word with letters is most likely a host name, which iptables
