@@ -62,6 +62,7 @@ mod explain;
 mod host;
 mod limit;
 mod matcher;
+mod modules;
 mod packet;
 mod state;
 mod trace;
