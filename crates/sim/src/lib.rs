@@ -73,7 +73,7 @@ use std::collections::VecDeque;
 use rampart_ruleset::Ruleset;
 
 pub use host::{Host, HostError, HostErrorKind, HostInterface, IfAddr, Route, RouteDecision};
-pub use packet::{CtState, Packet};
+pub use packet::{parse_clock, CtState, Packet};
 pub use trace::{
     count_hits, Assumption, Branch, Endpoint, Event, Fate, Hint, HintKind, Hook, NatKind, RuleHit,
     SetChange, Stage, Step, Trace, NOT_MATCHED,

@@ -276,6 +276,32 @@ impl Packet {
     }
 }
 
+/// A wall-clock time for [`Packet::clock`]: Unix seconds, or `YYYY-MM-DD[THH:MM[:SS]]`
+/// read as UTC.
+pub fn parse_clock(text: &str) -> Option<i64> {
+    if let Ok(secs) = text.parse::<i64>() {
+        return Some(secs);
+    }
+    let (day, time) = text.split_once(['T', ' ']).unwrap_or((text, "00:00"));
+    let d: Vec<u32> = day
+        .split('-')
+        .map(|p| p.parse().ok())
+        .collect::<Option<_>>()?;
+    let t: Vec<u32> = time
+        .split(':')
+        .map(|p| p.parse().ok())
+        .collect::<Option<_>>()?;
+    let ([y, m, dd], [hh, mm, rest @ ..]) = (d.as_slice(), t.as_slice()) else {
+        return None;
+    };
+    let ss = rest.first().copied().unwrap_or(0);
+    if !(1..=12).contains(m) || !(1..=31).contains(dd) || *hh > 23 || *mm > 59 || ss > 59 {
+        return None;
+    }
+    let days = rampart_ruleset::days_from_civil(i64::from(*y), *m, *dd);
+    Some(days * 86_400 + i64::from(hh * 3600 + mm * 60 + ss))
+}
+
 /// One line for a trace header: `tcp 192.0.2.10:40000 → 198.51.100.7:80 [SYN] in eth0`.
 /// Unset fields are left out; a locally generated packet says `local`.
 impl fmt::Display for Packet {
@@ -356,5 +382,23 @@ impl fmt::Display for Packet {
             write!(f, " bridge-out {port}")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_clock;
+
+    #[test]
+    fn clocks_read_as_utc() {
+        assert_eq!(parse_clock("1704067200"), Some(1_704_067_200));
+        assert_eq!(parse_clock("2024-01-01T00:00"), Some(1_704_067_200));
+        assert_eq!(
+            parse_clock("2024-01-01 09:30:15"),
+            Some(1_704_067_200 + 34_215)
+        );
+        assert_eq!(parse_clock("2024-01-01"), Some(1_704_067_200));
+        assert_eq!(parse_clock("2024-13-01"), None);
+        assert_eq!(parse_clock("noon"), None);
     }
 }
