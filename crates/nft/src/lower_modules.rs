@@ -3,8 +3,8 @@
 //! where nftables cannot say the same thing (a rule is never dropped silently).
 
 use rampart_ruleset::{
-    ConntrackMore, CtDir, CtStatus, Family, Match, OwnerMatch, PktType, PolicyDir, PortRange,
-    StatisticMode, TtlOp,
+    ConntrackMore, CtDir, CtStatus, Family, Match, OpaqueMatch, OwnerMatch, PktType, PolicyDir,
+    PortRange, StatisticMode, TtlOp,
 };
 
 use crate::error::{CompileError, RulePlace};
@@ -224,13 +224,136 @@ pub(crate) fn lower(
             }
             Ok(out)
         }
-        Match::Opaque(o) => Err(CompileError::Refused {
+        Match::Opaque(o) => opaque(o, fam).ok_or_else(|| CompileError::Refused {
             at: at.clone(),
             module: mt.module_name(),
             reason: o.nft_refusal(),
         }),
         _ => return None,
     })
+}
+
+/// The options of an opaque match as (negated, option, value).
+fn opaque_opts(o: &OpaqueMatch) -> Vec<(bool, &str, Option<&str>)> {
+    let mut out = Vec::new();
+    let mut negated = false;
+    let mut words = o.args.iter().map(|a| a.text.as_str()).peekable();
+    while let Some(w) = words.next() {
+        if w == "!" {
+            negated = true;
+            continue;
+        }
+        let value = words.next_if(|v| !v.starts_with("--") && *v != "!");
+        out.push((negated, w, value));
+        negated = false;
+    }
+    out
+}
+
+/// The long-tail modules nft has an exact equivalent for, as `iptables-translate` writes
+/// them (only options whose meaning is the same: `--hbh-len` counts bytes where nft's
+/// `hdrlength` counts 8-byte units, so it is not here). `None`: refused with the module's
+/// reason.
+fn opaque(o: &OpaqueMatch, fam: Family) -> Option<Vec<Stmt>> {
+    let ip = match fam {
+        Family::Ipv4 => "ip",
+        Family::Ipv6 => "ip6",
+    };
+    let colon = |v: Option<&str>| v.map(|v| v.replace(':', "-"));
+    let mut out = Vec::new();
+    for (negated, opt, value) in opaque_opts(o) {
+        let stmt = match (o.name.as_str(), opt) {
+            ("esp", "--espspi") => m("esp spi", op(negated), colon(value)?),
+            ("ah", "--ahspi") if fam == Family::Ipv4 => m("ah spi", op(negated), colon(value)?),
+            ("ipcomp", "--ipcompspi") => {
+                let v = colon(value)?;
+                // nft's cpi is the header's 16 bits.
+                if v.split('-')
+                    .any(|n| n.parse::<u32>().map_or(true, |n| n > 0xffff))
+                {
+                    return None;
+                }
+                m("comp cpi", op(negated), v)
+            }
+            ("cpu", "--cpu") => m("meta cpu", op(negated), value?),
+            ("cgroup", "--cgroup") => m("meta cgroup", op(negated), value?),
+            ("realm", "--realm") => {
+                let v = value?;
+                let num = |t: &str| u32::from_str_radix(t.trim_start_matches("0x"), 16).ok();
+                let (value, mask) = match v.split_once('/') {
+                    Some((a, b)) => (num(a)?, num(b)?),
+                    None => (num(v)?, u32::MAX),
+                };
+                masked("meta rtclassid", negated, value, mask)
+            }
+            ("quota", "--quota") => {
+                let bytes = value?
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|b| *b <= i64::MAX as u64)?;
+                Stmt::Stateful(format!(
+                    "quota {}{bytes} bytes",
+                    if negated { "over " } else { "" },
+                ))
+            }
+            ("dccp", "--sport") => m("dccp sport", op(negated), colon(value)?),
+            ("dccp", "--dport") => m("dccp dport", op(negated), colon(value)?),
+            ("dccp", "--dccp-types") => {
+                let names: Vec<String> = value?.split(',').map(str::to_ascii_lowercase).collect();
+                m(
+                    "dccp type",
+                    op(negated),
+                    format!("{{ {} }}", names.join(", ")),
+                )
+            }
+            ("mh", "--mh-type") => m("mh type", op(negated), colon(value)?),
+            ("frag", "--fragid") => m("frag id", op(negated), colon(value)?),
+            ("frag", "--fragmore") => m("frag more-fragments", Op::Implicit, "1"),
+            ("frag", "--fraglast") => m("frag more-fragments", Op::Implicit, "0"),
+            ("frag", "--fragfirst") => m("frag frag-off", Op::Implicit, "0"),
+            ("rt", "--rt-type") => m("rt type", op(negated), value?),
+            ("rt", "--rt-segsleft") => m("rt seg-left", op(negated), colon(value)?),
+            ("ecn", "--ecn-ip-ect") => {
+                let name = ["not-ect", "ect1", "ect0", "ce"][value?.parse::<usize>().ok()?];
+                m(format!("{ip} ecn"), op(negated), name)
+            }
+            ("ecn", "--ecn-tcp-ece") => m(
+                "tcp flags & ecn",
+                if negated { Op::Eq } else { Op::Ne },
+                "0",
+            ),
+            ("ecn", "--ecn-tcp-cwr") => m(
+                "tcp flags & cwr",
+                if negated { Op::Eq } else { Op::Ne },
+                "0",
+            ),
+            ("connbytes", "--connbytes") => return connbytes(o, negated, value?),
+            (_, _) => return None,
+        };
+        out.push(stmt);
+    }
+    Some(out)
+}
+
+/// `ct [original|reply] packets|bytes|avgpkt RANGE`.
+fn connbytes(o: &OpaqueMatch, negated: bool, range: &str) -> Option<Vec<Stmt>> {
+    let opts = opaque_opts(o);
+    let get = |name: &str| opts.iter().find(|(_, n, _)| *n == name).and_then(|x| x.2);
+    let what = get("--connbytes-mode")?;
+    let dir = match get("--connbytes-dir")? {
+        "both" => String::new(),
+        d => format!("{d} "),
+    };
+    let key = format!("ct {dir}{what}");
+    Some(vec![match range.split_once(':') {
+        Some((lo, hi)) => m(key, op(negated), format!("{lo}-{hi}")),
+        // A lone number is a lower bound.
+        None => m(
+            key,
+            Op::Implicit,
+            format!("{} {range}", if negated { "<" } else { ">=" }),
+        ),
+    }])
 }
 
 /// `meta skuid` / `meta skgid`; `None` when nft cannot say it.

@@ -105,3 +105,53 @@ fn every_module_compiles_for_nft_or_is_refused_with_a_reason() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// The translations themselves, as `iptables-translate` 1.8.9 writes them.
+#[test]
+fn modules_translate_as_iptables_translate_does() {
+    let save = "*filter\n\
+        -A INPUT -m pkttype ! --pkt-type broadcast\n\
+        -A INPUT -m connmark --mark 0x1/0xff\n\
+        -A INPUT -m ttl --ttl-lt 5\n\
+        -A INPUT -m dscp --dscp 0x2e\n\
+        -A INPUT -m statistic --mode random --probability 0.1\n\
+        -A INPUT -m statistic --mode nth --every 3 --packet 1\n\
+        -A INPUT -m helper --helper ftp\n\
+        -A INPUT -m policy --dir in --pol none\n\
+        -A INPUT -p tcp -m tcpmss --mss 1000:1500\n\
+        -A INPUT -p esp -m esp ! --espspi 7\n\
+        -A INPUT -m realm ! --realm 0x5/0xff\n\
+        -A INPUT -m quota ! --quota 5\n\
+        -A INPUT -m connbytes --connbytes 10:100 --connbytes-mode packets --connbytes-dir original\n\
+        -A INPUT -m conntrack --ctstatus ASSURED --ctdir REPLY\n\
+        -A INPUT -j LOG --log-tcp-sequence --log-tcp-options --log-ip-options --log-uid\n\
+        COMMIT\n\
+        *raw\n\
+        -A PREROUTING -m rpfilter --loose --invert\n\
+        -A PREROUTING -m rpfilter --validmark\n\
+        COMMIT\n";
+    let parsed = parse_save(&Source::new("t", save), ParseOptions::default()).unwrap();
+    let script = compile(&parsed.ruleset, &CompileOptions::default()).unwrap();
+    let text = script.text();
+    for want in [
+        "meta pkttype != broadcast",
+        "ct mark and 0xff == 0x1",
+        "ip ttl lt 5",
+        "ip dscp 0x2e",
+        "meta random & 2147483647 < 214748365",
+        "numgen inc mod 3 1",
+        "ct helper \"ftp\"",
+        "meta secpath missing",
+        "tcp option maxseg size 1000-1500",
+        "esp spi != 7",
+        "meta rtclassid and 0xff != 0x5",
+        "quota over 5 bytes",
+        "ct original packets 10-100",
+        "ct direction reply ct status & (assured) != 0",
+        "log level warn flags tcp sequence,options flags ip options flags skuid",
+        "fib saddr oif 0",
+        "fib saddr . mark . iif oif != 0",
+    ] {
+        assert!(text.contains(want), "missing `{want}` in:\n{text}");
+    }
+}

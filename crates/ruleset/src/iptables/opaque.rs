@@ -303,8 +303,10 @@ const fn m(
 }
 
 const NO_NFT: &str = "nftables has no equivalent";
-const EXTHDR: &str =
-    "rampart does not translate IPv6 extension-header matches to nft's exthdr expressions yet";
+const EXTHDR: &str = "only --fragid, --fragfirst/--fragmore/--fraglast, --rt-type and \
+     --rt-segsleft have exact nft equivalents: the length options count bytes where nft's \
+     `hdrlength` counts 8-byte units, and option lists, reserved bits and --header are not \
+     translated";
 
 /// The opaque modules, in the order hints list them.
 pub(super) const MODULES: &[OpaqueModule] = &[
@@ -333,7 +335,7 @@ pub(super) const MODULES: &[OpaqueModule] = &[
         "ah",
         AH,
         AH_S,
-        "rampart does not translate -m ah to nft's `ah spi` yet",
+        "only IPv4 `--ahspi` has an nft equivalent (`ah spi`); IPv6 AH is an extension header",
     ),
     OpaqueModule {
         proto: Some((&[50], "esp")),
@@ -341,7 +343,7 @@ pub(super) const MODULES: &[OpaqueModule] = &[
             "esp",
             ESP,
             SPI_S,
-            "rampart does not translate -m esp to nft's `esp spi` yet",
+            "nft has `esp spi` (this reason is not used)",
         )
     },
     OpaqueModule {
@@ -350,17 +352,12 @@ pub(super) const MODULES: &[OpaqueModule] = &[
             "ipcomp",
             IPCOMP,
             IPCOMP_S,
-            "rampart does not translate -m ipcomp to nft's `comp cpi` yet",
+            "nft's `comp cpi` holds 16 bits and has no --compres",
         )
     },
     OpaqueModule {
         proto: Some((&[33], "dccp")),
-        ..m(
-            "dccp",
-            DCCP,
-            DCCP_S,
-            "rampart does not translate -m dccp to nft's dccp expressions yet",
-        )
+        ..m("dccp", DCCP, DCCP_S, "nft has no --dccp-option")
     },
     OpaqueModule {
         family: Some(Family::Ipv6),
@@ -369,7 +366,7 @@ pub(super) const MODULES: &[OpaqueModule] = &[
             "mh",
             MH,
             MH_S,
-            "rampart does not translate -m mh to nft's `mh type` yet",
+            "nft has `mh type` (this reason is not used)",
         )
     },
     OpaqueModule {
@@ -388,7 +385,7 @@ pub(super) const MODULES: &[OpaqueModule] = &[
             "ecn",
             ECN,
             ECN_S,
-            "rampart does not translate -m ecn to nft's `ip ecn` / tcp flags yet",
+            "nft has `ip ecn` and the tcp flags (this reason is not used)",
         )
     },
     OpaqueModule {
@@ -397,7 +394,7 @@ pub(super) const MODULES: &[OpaqueModule] = &[
             "connbytes",
             CONNBYTES,
             CONNBYTES_S,
-            "rampart does not translate -m connbytes to nft's ct packets/bytes yet",
+            "nft has `ct packets/bytes/avgpkt` (this reason is not used)",
         )
     },
     OpaqueModule {
@@ -415,7 +412,7 @@ pub(super) const MODULES: &[OpaqueModule] = &[
             "quota",
             QUOTA,
             QUOTA_S,
-            "rampart does not translate -m quota to an nft quota yet",
+            "nft quotas hold at most 2^63-1 bytes",
         )
     },
     OpaqueModule {
@@ -434,7 +431,7 @@ pub(super) const MODULES: &[OpaqueModule] = &[
             "cgroup",
             CGROUP,
             CGROUP_S,
-            "rampart does not translate -m cgroup to nft's socket cgroupv2 / meta cgroup yet",
+            "rampart does not translate --path to nft's `socket cgroupv2` yet",
         )
     },
     OpaqueModule {
@@ -443,7 +440,7 @@ pub(super) const MODULES: &[OpaqueModule] = &[
             "cpu",
             CPU,
             NUM_S,
-            "rampart does not translate -m cpu to nft's meta cpu yet",
+            "nft has `meta cpu` (this reason is not used)",
         )
     },
     OpaqueModule {
@@ -463,7 +460,7 @@ pub(super) const MODULES: &[OpaqueModule] = &[
             "realm",
             REALM,
             REALM_S,
-            "rampart does not translate -m realm to nft's rt classid yet",
+            "nft has `meta rtclassid` (this reason is not used)",
         )
     },
     OpaqueModule {
