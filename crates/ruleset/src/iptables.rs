@@ -1050,3 +1050,5 @@ pub(crate) fn command_span(words: &[Word]) -> Span {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_modules;

@@ -587,15 +587,10 @@ impl Draft {
             }
             Draft::Rpfilter(r) => {
                 if !matches!(ctx.table, TableKind::Raw | TableKind::Mangle) {
-                    return Err(ctx
-                        .error(
-                            word,
-                            ErrorKind::NotInChain {
-                                option: "-m rpfilter".into(),
-                                chain: format!("{} table", ctx.table.name()),
-                            },
-                        )
-                        .with_hint("rpfilter works in the raw and mangle tables' PREROUTING"));
+                    return invalid(
+                        format!("not allowed in the {} table", ctx.table.name()),
+                        "rpfilter works in PREROUTING of the raw and mangle tables: add `-t raw`",
+                    );
                 }
                 ctx.only_in_chains(word, "-m rpfilter", &["PREROUTING"])?;
                 Match::Rpfilter(r)
@@ -760,9 +755,10 @@ fn id_range(text: &str) -> ValueResult<NumRange> {
         t.parse::<u32>()
             .map_err(|_| "ids are numbers up to 4294967295".to_string())
     };
+    let numeric = |t: &str| t.starts_with(|c: char| c.is_ascii_digit());
     let (lo, hi) = match text.split_once('-') {
-        Some((a, b)) => (num(a)?, num(b)?),
-        None => (num(text)?, num(text)?),
+        Some((a, b)) if numeric(a) && numeric(b) => (num(a)?, num(b)?),
+        _ => (num(text)?, num(text)?),
     };
     if lo > hi {
         return Err("range start is after its end".into());
