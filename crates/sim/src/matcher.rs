@@ -555,7 +555,7 @@ fn match_one(m: &Match, index: usize, ctx: &Ctx, env: &mut Env) -> bool {
         }
         Match::Mark(mk) => neg(mk, |v| ctx.mark & v.mask == v.value),
         other => {
-            if let Some(hit) = crate::modules::match_one(other, ctx, env) {
+            if let Some(hit) = crate::modules::match_one(other, index, ctx, env) {
                 return hit;
             }
             let name = other.module_name();

@@ -24,7 +24,7 @@ fn text(m: &Match) -> String {
 }
 
 /// Whether the module `m` matches; `None` for a module not simulated here.
-pub(crate) fn match_one(m: &Match, ctx: &Ctx, env: &mut Env) -> Option<bool> {
+pub(crate) fn match_one(m: &Match, index: usize, ctx: &Ctx, env: &mut Env) -> Option<bool> {
     let pkt = ctx.pkt;
     let unknown = |env: &mut Env| env.decide.unknown(Atom::Other(text(m)));
     Some(match m {
@@ -61,6 +61,15 @@ pub(crate) fn match_one(m: &Match, ctx: &Ctx, env: &mut Env) -> Option<bool> {
             StatisticMode::Random {
                 probability: 0x8000_0000,
             } => !s.negated,
+            // xt_statistic's counter starts so that the match's P-th packet (from 0) of
+            // every N matches.
+            StatisticMode::Nth { every, packet } => {
+                let (table, chain, rule) = ctx.rule_at;
+                let seen = env.view.nth((table, chain, rule, index));
+                let hit = *seen % u64::from(every) == u64::from(packet);
+                *seen += 1;
+                hit != s.negated
+            }
             _ => unknown(env),
         },
         Match::Helper(_) | Match::Devgroup(_) => unknown(env),

@@ -149,3 +149,19 @@ fn tcpmss_without_a_syn_has_no_option() {
         .flags(rampart_ruleset::TcpFlags::ACK);
     assert!(!is_dropped(&rs, &ack));
 }
+
+#[test]
+fn statistic_nth_counts_packets_per_rule() {
+    let rs = input_drop("-m statistic --mode nth --every 3 --packet 1");
+    let mut sim = Simulator::new(&rs, server());
+    let drops: Vec<bool> = (0..7)
+        .map(|i| {
+            let p = Packet::tcp("198.51.100.7", 40000 + i, "203.0.113.2", 80)
+                .on("eth0")
+                .syn();
+            matches!(fate(&sim.run(&p)), Fate::Dropped { .. })
+        })
+        .collect();
+    // As the kernel: packets 1, 4, 7, ... (from 0: 1, 4) of every 3.
+    assert_eq!(drops, [false, true, false, false, true, false, false]);
+}
