@@ -554,7 +554,7 @@ impl<'a> Parser<'a> {
                 if self.family == Family::Ipv6 {
                     return Err(self
                         .error(w, ErrorKind::UnknownOption(w.text.clone()))
-                        .with_hint("ip6tables has no -f; fragments are matched with -m frag, which rampart does not support"));
+                        .with_hint("ip6tables has no -f; match fragments with -m frag (--fragmore, --fraglast, --fragid)"));
                 }
                 if self.fragment.is_some() {
                     return Err(self.error(w, ErrorKind::Duplicate(w.text.clone())));

@@ -343,7 +343,7 @@ pub(super) const MODULES: &[OpaqueModule] = &[
             "esp",
             ESP,
             SPI_S,
-            "nft has `esp spi` (this reason is not used)",
+            "rampart does not translate this option to nft",
         )
     },
     OpaqueModule {
@@ -366,7 +366,7 @@ pub(super) const MODULES: &[OpaqueModule] = &[
             "mh",
             MH,
             MH_S,
-            "nft has `mh type` (this reason is not used)",
+            "rampart does not translate this option to nft",
         )
     },
     OpaqueModule {
@@ -385,7 +385,7 @@ pub(super) const MODULES: &[OpaqueModule] = &[
             "ecn",
             ECN,
             ECN_S,
-            "nft has `ip ecn` and the tcp flags (this reason is not used)",
+            "rampart does not translate this option to nft",
         )
     },
     OpaqueModule {
@@ -394,7 +394,7 @@ pub(super) const MODULES: &[OpaqueModule] = &[
             "connbytes",
             CONNBYTES,
             CONNBYTES_S,
-            "nft has `ct packets/bytes/avgpkt` (this reason is not used)",
+            "rampart does not translate this option to nft",
         )
     },
     OpaqueModule {
@@ -440,7 +440,7 @@ pub(super) const MODULES: &[OpaqueModule] = &[
             "cpu",
             CPU,
             NUM_S,
-            "nft has `meta cpu` (this reason is not used)",
+            "rampart does not translate this option to nft",
         )
     },
     OpaqueModule {
@@ -460,7 +460,7 @@ pub(super) const MODULES: &[OpaqueModule] = &[
             "realm",
             REALM,
             REALM_S,
-            "nft has `meta rtclassid` (this reason is not used)",
+            "rampart does not translate this option to nft",
         )
     },
     OpaqueModule {
