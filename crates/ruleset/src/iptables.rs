@@ -656,8 +656,25 @@ impl<'a> Parser<'a> {
                 .map(|(n, _)| n)
                 .filter(|n| Module::new(n, v.clone(), self.family).is_some())
                 .collect();
+            let other = match self.family {
+                Family::Ipv4 => Family::Ipv6,
+                Family::Ipv6 => Family::Ipv4,
+            };
+            let hint = if Module::new(name, v.clone(), other).is_some() {
+                format!(
+                    "`-m {name}` is an {} module{}",
+                    other.command(),
+                    match name {
+                        "ttl" => " (ip6tables has -m hl)",
+                        "hl" => " (iptables has -m ttl)",
+                        _ => "",
+                    }
+                )
+            } else {
+                format!("supported modules: {}", names.join(", "))
+            };
             self.error(v, ErrorKind::UnknownModule(v.text.clone()))
-                .with_hint(format!("supported modules: {}", names.join(", ")))
+                .with_hint(hint)
         })?;
         self.modules.push(module);
         self.context = Some(Owner::Module(self.modules.len() - 1));

@@ -182,7 +182,8 @@ fn refusals_say_what_and_how() {
     assert!(err(4, "raw", "OUTPUT -m rpfilter")
         .contains("`-m rpfilter` cannot be used in chain `OUTPUT`"));
     assert!(err(4, "filter", "INPUT -p udp -m tcpmss --mss 1400").contains("needs `-p tcp`"));
-    assert!(err(6, "filter", "INPUT -m ttl --ttl-eq 1").contains("unsupported match module `ttl`"));
+    assert!(err(6, "filter", "INPUT -m ttl --ttl-eq 1")
+        .contains("hint: `-m ttl` is an iptables module (ip6tables has -m hl)"));
     assert!(err(4, "filter", "INPUT -m u32 --u32 bogus").contains("`bogus` has no `=`"));
     assert!(err(
         4,
