@@ -272,6 +272,11 @@ pub(crate) struct Ctx<'a> {
     pub mark: u32,
     /// The connection's mark (`-m connmark`).
     pub ct_mark: u32,
+    /// Ports of the connection's original tuple (`--ctorigsrcport`, `--ctorigdstport`).
+    pub ct_orig_ports: (Option<u16>, Option<u16>),
+    /// Whether the packet travels in the reply direction; `None` when untracked or
+    /// before conntrack (`--ctdir`).
+    pub ct_reply_dir: Option<bool>,
     /// Empty for a locally generated packet.
     pub in_iface: &'a str,
     /// Empty before the routing decision.
@@ -488,7 +493,7 @@ fn match_one(m: &Match, index: usize, ctx: &Ctx, env: &mut Env) -> bool {
                     .is_none_or(|p| neg(p, |p| p.contains(ctx.orig_dst)))
                 && c.more
                     .as_ref()
-                    .is_none_or(|x| crate::modules::conntrack_more(x, env))
+                    .is_none_or(|x| crate::modules::conntrack_more(x, ctx, env))
         }
         Match::Limit(l) => {
             let (table, chain, rule) = ctx.rule_at;

@@ -8,7 +8,7 @@
 use std::net::IpAddr;
 
 use rampart_ruleset::{
-    ConntrackMore, Match, Neg, OwnerMatch, PhysdevMatch, PktType, PolicyMatch, Protocol,
+    ConntrackMore, CtDir, Match, Neg, OwnerMatch, PhysdevMatch, PktType, PolicyMatch, Protocol,
     RpfilterMatch, StatisticMode, StringMatch,
 };
 
@@ -242,28 +242,50 @@ fn physdev(p: &PhysdevMatch, m: &Match, ctx: &Ctx, env: &mut Env) -> bool {
     }
 }
 
-/// The rarer conntrack options: the reply tuple, original ports, status, expiry and
-/// direction are not in the simulator's connection model, so each is unknown.
-pub(crate) fn conntrack_more(x: &ConntrackMore, env: &mut Env) -> bool {
+/// The rarer conntrack options: the direction and the original ports from the
+/// simulator's connection; the reply tuple, status bits and expiry are not in its model,
+/// so each of those is unknown.
+pub(crate) fn conntrack_more(x: &ConntrackMore, ctx: &Ctx, env: &mut Env) -> bool {
+    if let Some(d) = x.dir {
+        let want_reply = d == CtDir::Reply;
+        let holds = match ctx.ct_reply_dir {
+            Some(reply) => reply == want_reply,
+            None => env
+                .decide
+                .unknown(Atom::Other(format!("-m conntrack --ctdir {d:?}"))),
+        };
+        if !holds {
+            return false;
+        }
+    }
+    let (sport, dport) = ctx.ct_orig_ports;
+    for (p, value, name) in [
+        (&x.orig_src_port, sport, "--ctorigsrcport"),
+        (&x.orig_dst_port, dport, "--ctorigdstport"),
+    ] {
+        if let Some(p) = p {
+            let hit = env.decide.field(
+                value,
+                |v| p.value.contains(v),
+                || format!("-m conntrack {name} {}", p.value),
+            );
+            if !p.apply(hit) {
+                return false;
+            }
+        }
+    }
     let mut atoms = Vec::new();
     if x.repl_src.is_some() || x.repl_dst.is_some() {
         atoms.push("--ctreplsrc/--ctrepldst");
     }
-    if x.orig_src_port.is_some()
-        || x.orig_dst_port.is_some()
-        || x.repl_src_port.is_some()
-        || x.repl_dst_port.is_some()
-    {
-        atoms.push("conntrack ports");
+    if x.repl_src_port.is_some() || x.repl_dst_port.is_some() {
+        atoms.push("--ctreplsrcport/--ctrepldstport");
     }
     if x.status.is_some() {
         atoms.push("--ctstatus");
     }
     if x.expire.is_some() {
         atoms.push("--ctexpire");
-    }
-    if x.dir.is_some() {
-        atoms.push("--ctdir");
     }
     atoms
         .into_iter()

@@ -165,3 +165,26 @@ fn statistic_nth_counts_packets_per_rule() {
     // As the kernel: packets 1, 4, 7, ... (from 0: 1, 4) of every 3.
     assert_eq!(drops, [false, true, false, false, true, false, false]);
 }
+
+#[test]
+fn conntrack_direction_and_original_ports() {
+    let rs = input_drop("-m conntrack --ctdir REPLY");
+    assert!(!is_dropped(&rs, &inbound()), "a first packet is ORIGINAL");
+    let rs = input_drop("-m conntrack --ctorigdstport 80");
+    assert!(is_dropped(&rs, &inbound()));
+    let rs = input_drop("-m conntrack ! --ctorigdstport 80");
+    assert!(!is_dropped(&rs, &inbound()));
+    let rs = rules(
+        "*filter\n:OUTPUT ACCEPT [0:0]\n-A OUTPUT -m conntrack --ctdir REPLY -j DROP\nCOMMIT\n",
+    );
+    let mut sim = Simulator::new(&rs, server());
+    sim.run(&inbound());
+    let reply = Packet::tcp("203.0.113.2", 80, "198.51.100.7", 40000)
+        .flags(rampart_ruleset::TcpFlags::SYN | rampart_ruleset::TcpFlags::ACK);
+    assert!(
+        matches!(fate(&sim.run(&reply)), Fate::Dropped { .. }),
+        "the SYN-ACK answers the SYN: REPLY"
+    );
+    let rs = input_drop("-m conntrack --ctstatus ASSURED");
+    assert_eq!(branches(&rs, &inbound()), 2, "status is not modelled");
+}
