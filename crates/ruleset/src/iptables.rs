@@ -7,6 +7,7 @@
 //! then turns its options into the canonical model (see [`matches`], [`targets`]).
 mod matches;
 mod targets;
+mod targets_more;
 mod values;
 
 use rampart_prefix::Prefix;
@@ -775,9 +776,7 @@ impl<'a> Parser<'a> {
             };
             return err.with_hint(hint);
         }
-        if let Some((name, _, _)) = targets::TARGETS
-            .iter()
-            .find(|(_, specs, _)| find_spec(specs, &w.text).is_some())
+        if let Some((name, _, _)) = targets::all_targets().find(|(_, specs, _)| find_spec(specs, &w.text).is_some())
         {
             return err.with_hint(format!("`{}` is an option of `-j {name}`", w.text));
         }

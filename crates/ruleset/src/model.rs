@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::span::Span;
 
+pub use crate::model_targets::*;
+
 /// Address family of a table: iptables (IPv4) or ip6tables (IPv6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -1143,6 +1145,54 @@ pub enum Target {
     Set(SetTarget),
     /// `NFLOG`: copy the packet to a netlink log group (read by `rampart guard`), then go on.
     Nflog(NflogTarget),
+    /// `NOTRACK`, the old name of `CT --notrack`: the same kernel state, but iptables-save
+    /// prints it as written.
+    #[serde(rename = "NOTRACK-ALIAS")]
+    NotrackAlias,
+    /// `TCPMSS`: rewrite the MSS of TCP SYNs, then go on.
+    Tcpmss(TcpmssTarget),
+    /// `TTL`: change the IPv4 TTL, then go on.
+    Ttl(TtlTarget),
+    /// `HL`: change the IPv6 hop limit, then go on.
+    Hl(TtlTarget),
+    /// `DSCP`: set the DiffServ code point, then go on.
+    Dscp(DscpTarget),
+    /// `TOS`: change the TOS byte, then go on.
+    Tos(TosTarget),
+    /// `CLASSIFY`: set the packet's priority (tc class), then go on.
+    Classify(ClassifyTarget),
+    /// `NETMAP`: 1:1 network translation (nat table).
+    Netmap(NetmapTarget),
+    /// `TPROXY`: deliver to a local socket unchanged (mangle PREROUTING).
+    Tproxy(TproxyTarget),
+    /// `SYNPROXY`: SYN cookies in front of a server.
+    Synproxy(SynproxyTarget),
+    /// `CHECKSUM --checksum-fill`: compute a missing checksum, then go on.
+    Checksum,
+    /// `AUDIT`: an audit record, then go on.
+    Audit(AuditTarget),
+    /// `TEE`: a copy to a neighbour, then go on.
+    Tee(Box<TeeTarget>),
+    /// `NFQUEUE`: hand the packet to a user-space program.
+    Nfqueue(NfqueueTarget),
+    /// `CT` with options other than a bare `--notrack`.
+    Ct(Box<CtTarget>),
+    /// `TCPOPTSTRIP`: remove TCP options, then go on.
+    Tcpoptstrip(Box<TcpoptstripTarget>),
+    /// `CONNSECMARK`: copy the SELinux mark, then go on.
+    Connsecmark(ConnsecmarkTarget),
+    /// `SECMARK`: set the SELinux mark, then go on.
+    Secmark(Box<SecmarkTarget>),
+    /// `IDLETIMER`: restart a sysfs timer, then go on.
+    Idletimer(Box<IdletimerTarget>),
+    /// `RATEEST`: feed a rate estimator, then go on.
+    Rateest(Box<RateestTarget>),
+    /// `HMARK`: set the mark from a hash, then go on.
+    Hmark(Box<HmarkTarget>),
+    /// `DNPT`: IPv6 destination prefix translation, then go on.
+    Dnpt(Box<NptTarget>),
+    /// `SNPT`: IPv6 source prefix translation, then go on.
+    Snpt(Box<NptTarget>),
 }
 
 impl Target {
@@ -1158,6 +1208,25 @@ impl Target {
                 | Target::Notrack
                 | Target::Set(_)
                 | Target::Nflog(_)
+                | Target::NotrackAlias
+                | Target::Tcpmss(_)
+                | Target::Ttl(_)
+                | Target::Hl(_)
+                | Target::Dscp(_)
+                | Target::Tos(_)
+                | Target::Classify(_)
+                | Target::Checksum
+                | Target::Audit(_)
+                | Target::Tee(_)
+                | Target::Ct(_)
+                | Target::Tcpoptstrip(_)
+                | Target::Connsecmark(_)
+                | Target::Secmark(_)
+                | Target::Idletimer(_)
+                | Target::Rateest(_)
+                | Target::Hmark(_)
+                | Target::Dnpt(_)
+                | Target::Snpt(_)
         )
     }
 }

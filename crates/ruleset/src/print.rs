@@ -583,6 +583,11 @@ fn target_args(w: &mut Words, t: &Target) {
             }
         }
         Target::Accept | Target::Drop | Target::Return | Target::Chain(_) | Target::Trace => {}
+        other => {
+            for word in crate::model_targets::ext_target_args(other).unwrap_or_default() {
+                w.val(word);
+            }
+        }
     }
 }
 

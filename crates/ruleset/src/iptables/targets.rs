@@ -7,6 +7,7 @@ use crate::model::{
     Protocol, RejectWith, SetOp, SetTarget, TableKind, Target, XMark,
 };
 
+use super::targets_more::MORE_TARGETS;
 use super::values;
 use super::{OptSpec, RuleCtx};
 
@@ -102,7 +103,6 @@ pub(super) const TARGETS: &[(&str, &[OptSpec], Option<TableKind>)] = &[
         ],
         None,
     ),
-    ("CT", &[flag(&["--notrack"])], Some(TableKind::Raw)),
     ("NOTRACK", &[], Some(TableKind::Raw)),
     ("TRACE", &[], Some(TableKind::Raw)),
     (
@@ -131,41 +131,27 @@ pub(super) const TARGETS: &[(&str, &[OptSpec], Option<TableKind>)] = &[
 /// Kernel targets rampart does not model; `-j` with one of them is an error, not a jump
 /// to a user chain of that name.
 const UNSUPPORTED: &[&str] = &[
-    "AUDIT",
-    "CHECKSUM",
-    "CLASSIFY",
     "CLUSTERIP",
-    "CONNSECMARK",
-    "DSCP",
     "ECN",
-    "HL",
-    "HMARK",
-    "IDLETIMER",
     "LED",
-    "NETMAP",
-    "NFQUEUE",
     "QUEUE",
-    "RATEEST",
-    "SECMARK",
-    "SYNPROXY",
-    "TCPMSS",
-    "TCPOPTSTRIP",
-    "TEE",
-    "TOS",
-    "TPROXY",
-    "TTL",
     "ULOG",
     "MIRROR",
 ];
 
 /// Whether `name` is a target extension name (supported or not) rather than a chain.
 pub(super) fn is_extension(name: &str) -> bool {
-    TARGETS.iter().any(|(n, _, _)| *n == name) || UNSUPPORTED.contains(&name)
+    all_targets().any(|(n, _, _)| *n == name) || UNSUPPORTED.contains(&name)
+}
+
+/// Every supported target with its options and table.
+pub(super) fn all_targets() -> impl Iterator<Item = &'static (&'static str, &'static [OptSpec], Option<TableKind>)> {
+    TARGETS.iter().chain(MORE_TARGETS)
 }
 
 /// Names of the supported targets, for hints.
 pub(super) fn supported_names() -> String {
-    let names: Vec<&str> = TARGETS.iter().map(|(n, _, _)| *n).collect();
+    let names: Vec<&str> = all_targets().map(|(n, _, _)| *n).collect();
     format!("{}, or a user chain", names.join(", "))
 }
 
@@ -179,7 +165,7 @@ pub(super) struct TargetDraft {
     /// Option keys given so far.
     pub seen: Vec<&'static str>,
     /// Options with their values, in order.
-    opts: Vec<(&'static str, Word, Vec<Word>)>,
+    pub(super) opts: Vec<(&'static str, Word, Vec<Word>)>,
 }
 
 impl TargetDraft {
@@ -198,8 +184,7 @@ impl TargetDraft {
 
     /// The option table of this target (empty for chains).
     pub fn specs(&self) -> &'static [OptSpec] {
-        TARGETS
-            .iter()
+        all_targets()
             .find(|(n, _, _)| *n == self.name)
             .map(|(_, s, _)| *s)
             .unwrap_or(&[])
@@ -207,8 +192,7 @@ impl TargetDraft {
 
     /// The table this target needs, if restricted to one.
     pub fn table(&self) -> Option<TableKind> {
-        TARGETS
-            .iter()
+        all_targets()
             .find(|(n, _, _)| *n == self.name)
             .and_then(|(_, _, t)| *t)
     }
@@ -219,19 +203,22 @@ impl TargetDraft {
         self.opts.push((key, opt.clone(), args.to_vec()));
     }
 
-    fn get(&self, key: &str) -> Option<(&Word, &Word)> {
+    pub(super) fn get(&self, key: &str) -> Option<(&Word, &Word)> {
         self.opts
             .iter()
             .find(|(k, _, _)| *k == key)
             .map(|(_, o, a)| (o, &a[0]))
     }
 
-    fn has(&self, key: &str) -> bool {
+    pub(super) fn has(&self, key: &str) -> bool {
         self.opts.iter().any(|(k, _, _)| *k == key)
     }
 
     /// The finished target, with iptables' defaults and checks.
     pub fn finish(self, ctx: &RuleCtx<'_>) -> Result<Target, ParseError> {
+        if let Some(done) = self.finish_more(ctx) {
+            return done;
+        }
         let target = match self.name.as_str() {
             "ACCEPT" => Target::Accept,
             "DROP" => Target::Drop,
@@ -247,13 +234,6 @@ impl TargetDraft {
                 )
             })?),
             "CONNMARK" => self.connmark(ctx)?,
-            "CT" if self.has("--notrack") => Target::Notrack,
-            "CT" => {
-                return Err(self
-                    .missing(ctx, "--notrack")
-                    .with_hint("only `-j CT --notrack` is supported"))
-            }
-            "NOTRACK" => Target::Notrack,
             "TRACE" => Target::Trace,
             "SET" => self.set_target(ctx)?,
             "NFLOG" => self.nflog(ctx)?,
@@ -262,7 +242,7 @@ impl TargetDraft {
         Ok(target)
     }
 
-    fn missing(&self, ctx: &RuleCtx<'_>, what: &str) -> ParseError {
+    pub(super) fn missing(&self, ctx: &RuleCtx<'_>, what: &str) -> ParseError {
         ctx.error(
             &self.word,
             ErrorKind::MissingValue(format!("-j {} {what}", self.name)),
@@ -351,15 +331,27 @@ impl TargetDraft {
                 _ => Ok(t.to_string()),
             })?);
         }
-        for key in ["--nflog-size", "--nflog-range"] {
-            if let Some((opt, arg)) = self.get(key) {
-                log.size = Some(ctx.value(opt, arg, values::u32_value)?);
+        if let Some((opt, arg)) = self.get("--nflog-size") {
+            log.size = Some(ctx.value(opt, arg, values::u32_value)?);
+        }
+        // --nflog-range never reached the kernel (no flag tells it to use the length), so
+        // iptables-save leaves it out; iptables 1.8.9 refuses it beside --nflog-size.
+        if let Some((opt, arg)) = self.get("--nflog-range") {
+            ctx.value(opt, arg, values::u32_value)?;
+            if log.size.is_some() {
+                return Err(ctx
+                    .error(
+                        opt,
+                        ErrorKind::Conflict(opt.text.clone(), "--nflog-size".into()),
+                    )
+                    .with_hint("--nflog-range has never worked: use --nflog-size alone"));
             }
         }
         if let Some((opt, arg)) = self.get("--nflog-threshold") {
+            // 0 is "not set" in the kernel's struct, so it does not print; 1 does.
             log.threshold =
                 Some(ctx.value(opt, arg, |t| values::bounded(t, 65535).map(|v| v as u16))?)
-                    .filter(|t| *t != 1);
+                    .filter(|t| *t != 0);
         }
         Ok(Target::Nflog(log))
     }
