@@ -1231,6 +1231,8 @@ fn reject_with(with: RejectWith) -> String {
         RejectWith::Icmp6AddrUnreachable => v6("addr-unreachable"),
         RejectWith::Icmp6PortUnreachable => v6("port-unreachable"),
         RejectWith::TcpReset => "with tcp reset".into(),
+        RejectWith::Icmp6PolicyFail => v6("policy-fail"),
+        RejectWith::Icmp6RejectRoute => v6("reject-route"),
         _ => v4("port-unreachable"),
     }
 }

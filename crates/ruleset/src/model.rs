@@ -1260,11 +1260,15 @@ pub enum RejectWith {
     Icmp6PortUnreachable,
     /// `tcp-reset`.
     TcpReset,
+    /// `icmp6-policy-fail` (source address failed ingress/egress policy).
+    Icmp6PolicyFail,
+    /// `icmp6-reject-route` (reject route to destination).
+    Icmp6RejectRoute,
 }
 
 impl RejectWith {
     /// Canonical names as `iptables-save` prints them, with accepted aliases.
-    pub const NAMES: [(&'static str, RejectWith); 12] = [
+    pub const NAMES: [(&'static str, RejectWith); 14] = [
         ("icmp-net-unreachable", RejectWith::IcmpNetUnreachable),
         ("icmp-host-unreachable", RejectWith::IcmpHostUnreachable),
         ("icmp-port-unreachable", RejectWith::IcmpPortUnreachable),
@@ -1277,6 +1281,8 @@ impl RejectWith {
         ("icmp6-addr-unreachable", RejectWith::Icmp6AddrUnreachable),
         ("icmp6-port-unreachable", RejectWith::Icmp6PortUnreachable),
         ("tcp-reset", RejectWith::TcpReset),
+        ("icmp6-policy-fail", RejectWith::Icmp6PolicyFail),
+        ("icmp6-reject-route", RejectWith::Icmp6RejectRoute),
     ];
 
     /// The canonical name.
@@ -1355,6 +1361,10 @@ pub struct NatTarget {
     pub random: bool,
     /// `--persistent`.
     pub persistent: bool,
+    /// `PORTS/BASE`: shift ports by `port - BASE` into the range instead of picking one
+    /// (iptables keeps 0 for SNAT, so that is what the kernel holds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port_offset: Option<u16>,
 }
 
 /// Options of `MASQUERADE` and `REDIRECT`.

@@ -481,6 +481,9 @@ fn nat_to(t: &NatTarget) -> String {
     }
     if let Some(p) = t.ports {
         let _ = write!(s, ":{}", port_dash(p));
+        if let Some(base) = t.port_offset {
+            let _ = write!(s, "/{base}");
+        }
     }
     s
 }

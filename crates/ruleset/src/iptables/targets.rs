@@ -366,7 +366,7 @@ impl TargetDraft {
         let Some((opt, arg)) = self.get(key) else {
             return Err(self.missing(ctx, key));
         };
-        let (addrs, ports) = ctx.value(opt, arg, |t| nat_spec(t, ctx.family))?;
+        let (addrs, ports, offset) = ctx.value(opt, arg, |t| nat_spec(t, ctx.family))?;
         if snat && addrs.is_none() {
             return Err(ctx.bad(opt, arg, "SNAT needs an address"));
         }
@@ -378,6 +378,8 @@ impl TargetDraft {
             ports,
             random: self.has("--random"),
             persistent: self.has("--persistent"),
+            // libxt_SNAT keeps the shift flag but not its base.
+            port_offset: offset.map(|b| if snat { 0 } else { b }),
         };
         Ok(if snat {
             Target::Snat(nat)
@@ -392,7 +394,7 @@ impl TargetDraft {
             random: self.has("--random"),
         };
         if let Some((opt, arg)) = self.get("--to-ports") {
-            m.ports = Some(ctx.value(opt, arg, |t| values::port_range(t, '-'))?);
+            m.ports = Some(ctx.value(opt, arg, values::nat_ports)?);
             ctx.need_ports(arg, "--to-ports")?;
         }
         Ok(if self.name == "MASQUERADE" {
@@ -514,6 +516,8 @@ fn reject_with(text: &str, family: Family) -> values::ValueResult<RejectWith> {
         ("adm-prohibited", RejectWith::Icmp6AdmProhibited),
         ("addr-unreach", RejectWith::Icmp6AddrUnreachable),
         ("port-unreach", RejectWith::Icmp6PortUnreachable),
+        ("policy-fail", RejectWith::Icmp6PolicyFail),
+        ("reject-route", RejectWith::Icmp6RejectRoute),
     ];
     let (prefix, aliases) = match family {
         Family::Ipv4 => ("icmp-", V4_ALIASES),
@@ -540,11 +544,15 @@ fn reject_with(text: &str, family: Family) -> values::ValueResult<RejectWith> {
         })
 }
 
-/// `ADDR[-ADDR][:PORT[-PORT]]`, IPv6 addresses in brackets when ports follow.
-fn nat_spec(
-    text: &str,
-    family: Family,
-) -> values::ValueResult<(Option<rampart_prefix::AddrRange>, Option<PortRange>)> {
+/// What `--to-source`/`--to-destination` hold: addresses, ports, port shift base.
+type NatSpec = (
+    Option<rampart_prefix::AddrRange>,
+    Option<PortRange>,
+    Option<u16>,
+);
+
+/// `ADDR[-ADDR][:PORT[-PORT][/BASE]]`, IPv6 addresses in brackets when ports follow.
+fn nat_spec(text: &str, family: Family) -> values::ValueResult<NatSpec> {
     let (addr, ports) = match family {
         Family::Ipv4 => match text.split_once(':') {
             Some((a, p)) => (a.to_string(), Some(p)),
@@ -564,9 +572,19 @@ fn nat_spec(
     } else {
         Some(values::addr_range(&addr, family)?)
     };
-    let ports = ports.map(|p| values::port_range(p, '-')).transpose()?;
+    let (ports, base) = match ports.map(|p| p.split_once('/')) {
+        Some(Some((range, base))) => {
+            let r = values::nat_ports(range)?;
+            if r.lo == r.hi {
+                return Err(format!("garbage after port value: `/{base}`"));
+            }
+            (Some(r), Some(values::nat_port(base)?))
+        }
+        Some(None) => (ports.map(values::nat_ports).transpose()?, None),
+        None => (None, None),
+    };
     if addrs.is_none() && ports.is_none() {
         return Err("needs an address or a port".into());
     }
-    Ok((addrs, ports))
+    Ok((addrs, ports, base))
 }

@@ -349,7 +349,8 @@ impl TargetDraft {
             .collect();
         match given.as_slice() {
             [] => Err(self.missing(ctx, &keys.join(" or "))),
-            [(k, o, a)] => Ok((k, o, &a[0])),
+            // A flag has no value: its own word stands in.
+            [(k, o, a)] => Ok((k, o, a.first().unwrap_or(o))),
             [(_, first, _), (_, second, _), ..] => Err(ctx.error(
                 second,
                 ErrorKind::Conflict(second.text.clone(), first.text.clone()),
@@ -364,8 +365,16 @@ impl TargetDraft {
 
     fn tcpmss(&self, ctx: &RuleCtx<'_>) -> Result<Target, ParseError> {
         self.tcp_only(ctx)?;
-        let (key, opt, arg) = self.one_of(ctx, &["--set-mss", "--clamp-mss-to-pmtu"])?;
-        let mss = match key {
+        // Both given: the last one written wins, as both fill the same field.
+        let Some((key, opt, args)) = self
+            .opts
+            .iter()
+            .rfind(|(k, _, _)| matches!(*k, "--set-mss" | "--clamp-mss-to-pmtu"))
+        else {
+            return Err(self.missing(ctx, "--set-mss or --clamp-mss-to-pmtu"));
+        };
+        let arg = args.first().unwrap_or(opt);
+        let mss = match *key {
             "--set-mss" => {
                 let max = if ctx.family == Family::Ipv4 {
                     65515
@@ -450,7 +459,8 @@ impl TargetDraft {
         let c = ctx.value(opt, arg, |t| {
             let bad = || "write MAJOR:MINOR in hexadecimal (1:10)".to_string();
             let (a, b) = t.split_once(':').ok_or_else(bad)?;
-            let hex = |s: &str| u16::from_str_radix(s, 16).map_err(|_| bad());
+            // Read as 32-bit numbers and cut to 16 bits, as TC_H_MAKE does.
+            let hex = |s: &str| u32::from_str_radix(s, 16).map(|v| v as u16).map_err(|_| bad());
             Ok(ClassifyTarget {
                 major: hex(a)?,
                 minor: hex(b)?,
@@ -582,7 +592,7 @@ impl TargetDraft {
             notrack: self.has("--notrack"),
             ..CtTarget::default()
         };
-        if let Some((o, a)) = self.get("--helper") {
+        if let Some((o, a)) = self.get("--helper").filter(|_| !c.notrack) {
             let known = HELPERS.iter().find(|(n, _)| *n == a.text);
             let Some((name, protos)) = known else {
                 let names: Vec<&str> = HELPERS.iter().map(|(n, _)| *n).collect();
@@ -595,7 +605,12 @@ impl TargetDraft {
             let protos: Vec<Protocol> = protos.iter().map(|p| Protocol(*p)).collect();
             let needed = if protos.len() > 1 { "tcp` or `-p udp" } else if protos[0] == Protocol::TCP { "tcp" } else { "udp" };
             ctx.need_protocol(a, &format!("--helper {name}"), &protos, needed)?;
-            c.helper = Some(name.to_string());
+        }
+        if let Some((o, a)) = self.get("--helper") {
+            c.helper = Some(ctx.value(o, a, |t| match t.len() {
+                1..=15 => Ok(t.to_string()),
+                _ => Err("a helper name is 1 to 15 characters".into()),
+            })?);
         }
         if let Some((o, a)) = self.get("--timeout") {
             c.timeout = Some(ctx.value(o, a, |t| match t.len() {
@@ -619,15 +634,15 @@ impl TargetDraft {
         };
         c.ctevents = events("--ctevents", &CT_EVENTS)?;
         c.expevents = events("--expevents", &["new"])? as u8;
-        // As libxt_CT: --zone clears the direction, --zone-orig/--zone-reply add theirs
-        // (both given is the same as neither); the last zone value wins.
+        // As libxt_CT: --zone-orig and --zone-reply each add their direction (both given
+        // is the same as neither); the last zone value wins.
         for (key, opt, args) in &self.opts {
-            let dir = match *key {
-                "--zone" => (false, false),
-                "--zone-orig" => (true, c.zone_reply),
-                "--zone-reply" => (c.zone_orig, true),
+            match *key {
+                "--zone" => {}
+                "--zone-orig" => c.zone_orig = true,
+                "--zone-reply" => c.zone_reply = true,
                 _ => continue,
-            };
+            }
             let arg = &args[0];
             if arg.text == "mark" {
                 c.zone_mark = true;
@@ -640,11 +655,6 @@ impl TargetDraft {
                 })?;
                 c.zone_mark = false;
             }
-            (c.zone_orig, c.zone_reply) = if *key == "--zone" {
-                dir
-            } else {
-                (c.zone_orig || dir.0, c.zone_reply || dir.1)
-            };
         }
         let bare_notrack = CtTarget {
             notrack: true,
@@ -697,27 +707,10 @@ impl TargetDraft {
 
     fn connsecmark(&self, ctx: &RuleCtx<'_>) -> Result<Target, ParseError> {
         self.selinux_tables(ctx)?;
-        let (key, _, _) = self.one_of_flags(ctx, &["--save", "--restore"])?;
+        let (key, _, _) = self.one_of(ctx, &["--save", "--restore"])?;
         Ok(Target::Connsecmark(ConnsecmarkTarget {
             save: key == "--save",
         }))
-    }
-
-    /// Like [`Self::one_of`] for options without a value.
-    fn one_of_flags(&self, ctx: &RuleCtx<'_>, keys: &[&str]) -> Result<(&'static str, &Word, ()), ParseError> {
-        let given: Vec<_> = self
-            .opts
-            .iter()
-            .filter(|(k, _, _)| keys.contains(k))
-            .collect();
-        match given.as_slice() {
-            [] => Err(self.missing(ctx, &keys.join(" or "))),
-            [(k, o, _)] => Ok((k, o, ())),
-            [(_, first, _), (_, second, _), ..] => Err(ctx.error(
-                second,
-                ErrorKind::Conflict(second.text.clone(), first.text.clone()),
-            )),
-        }
     }
 
     fn secmark(&self, ctx: &RuleCtx<'_>) -> Result<Target, ParseError> {
@@ -814,7 +807,8 @@ impl TargetDraft {
                     }
                 }
                 "--hmark-src-prefix" | "--hmark-dst-prefix" => {
-                    let p = ctx.value(opt, arg, |t| byte(t, 0, u64::from(width)))?;
+                    // libxt_HMARK reads up to 128 and the kernel's mask saturates.
+                    let p = ctx.value(opt, arg, |t| byte(t, 0, 128))?.min(width);
                     if *key == "--hmark-src-prefix" {
                         h.src_prefix = Some(p);
                     } else {
@@ -875,6 +869,10 @@ impl TargetDraft {
                 return Err(ctx.bad(o, a, "NPT translates prefixes of at most 64 bits"));
             }
             got.push(p);
+        }
+        if got[0].len() != got[1].len() {
+            let (o, a) = self.get("--dst-pfx").expect("read above");
+            return Err(ctx.bad(o, a, "both prefixes must have the same length"));
         }
         let n = Box::new(NptTarget {
             src: got[0],

@@ -1,0 +1,62 @@
+//! Single rules against what iptables 1.8.9 does with them (`testdata/rules/*.rules`, whose
+//! expectations `scripts/rules-expect` takes from the real iptables; `tests/netns/rules.rs`
+//! checks them against the kernel again). Without root: rampart must print each rule the
+//! kernel loads exactly as `iptables-save` prints it, and refuse each rule it refuses.
+
+use rampart_ruleset::{parse_save, to_save, Family, ParseOptions, Source};
+use rampart_testkit::{read_rules, Expect, RuleCase};
+
+/// What rampart makes of one rule: the `-A` line it prints, or its error.
+fn rampart(case: &RuleCase) -> Result<String, String> {
+    let family = if case.family == "ipv6" {
+        Family::Ipv6
+    } else {
+        Family::Ipv4
+    };
+    let source = Source::new(case.at.clone(), case.save_text());
+    let opts = ParseOptions {
+        family: Some(family),
+        ..ParseOptions::default()
+    };
+    let parsed = parse_save(&source, opts).map_err(|e| e.to_string())?;
+    let save = to_save(&parsed.ruleset, family, false);
+    let rules: Vec<&str> = save.lines().filter(|l| l.starts_with("-A ")).collect();
+    Ok(rules.join("\n"))
+}
+
+/// Every rule of `name`: the differences, and how many rules there were.
+fn differences(name: &str) -> (Vec<String>, usize) {
+    let cases = read_rules(name);
+    let mut out = Vec::new();
+    for case in &cases {
+        let got = rampart(case);
+        let wrong = match (&case.expect, &got) {
+            (Expect::Printed(want), Ok(p)) if p == want => None,
+            (Expect::Unavailable(_), Ok(p)) if *p == case.rule => None,
+            (Expect::Refused(_), Err(_)) => None,
+            (Expect::Printed(want) , _) => Some(format!("iptables-save prints `{want}`")),
+            (Expect::Unavailable(_), _) => Some(format!("printed as written: `{}`", case.rule)),
+            (Expect::Refused(msg), _) => Some(format!("refused by iptables ({msg})")),
+        };
+        if let Some(want) = wrong {
+            let got = match got {
+                Ok(p) => format!("rampart prints `{p}`"),
+                Err(e) => format!("rampart refuses it: {}", e.lines().next().unwrap_or("")),
+            };
+            out.push(format!("{} `{}`: {want}; {got}", case.at, case.rule));
+        }
+    }
+    (out, cases.len())
+}
+
+/// Issue 14, items 1 to 3: the targets (and NAT options) as iptables 1.8.9 reads and prints them.
+#[test]
+fn targets_read_and_print_as_iptables_does() {
+    let (wrong, total) = differences("targets.rules");
+    assert!(
+        wrong.is_empty(),
+        "{} of {total} rules differ from iptables:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+}
