@@ -776,7 +776,8 @@ impl<'a> Parser<'a> {
             };
             return err.with_hint(hint);
         }
-        if let Some((name, _, _)) = targets::all_targets().find(|(_, specs, _)| find_spec(specs, &w.text).is_some())
+        if let Some((name, _, _)) =
+            targets::all_targets().find(|(_, specs, _)| find_spec(specs, &w.text).is_some())
         {
             return err.with_hint(format!("`{}` is an option of `-j {name}`", w.text));
         }

@@ -445,7 +445,7 @@ fn nat(family: Family, ported: bool, need_addr: bool) -> impl Strategy<Value = N
         .prop_map(move |(addrs, ports, random, persistent)| {
             let ports = ports.filter(|_| ported);
             NatTarget {
- port_offset: None,
+                port_offset: None,
                 addrs: if need_addr || ports.is_none() {
                     addrs.or(Some(AddrRange::new(host(family), host(family)).unwrap()))
                 } else {

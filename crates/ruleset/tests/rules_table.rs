@@ -34,7 +34,7 @@ fn differences(name: &str) -> (Vec<String>, usize) {
             (Expect::Printed(want), Ok(p)) if p == want => None,
             (Expect::Unavailable(_), Ok(p)) if *p == case.rule => None,
             (Expect::Refused(_), Err(_)) => None,
-            (Expect::Printed(want) , _) => Some(format!("iptables-save prints `{want}`")),
+            (Expect::Printed(want), _) => Some(format!("iptables-save prints `{want}`")),
             (Expect::Unavailable(_), _) => Some(format!("printed as written: `{}`", case.rule)),
             (Expect::Refused(msg), _) => Some(format!("refused by iptables ({msg})")),
         };

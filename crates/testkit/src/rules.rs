@@ -65,8 +65,7 @@ pub fn rules_path(name: &str) -> PathBuf {
 /// Reads `testdata/rules/NAME`. Panics on a malformed line (the file is test data).
 pub fn read_rules(name: &str) -> Vec<RuleCase> {
     let path = rules_path(name);
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let (mut family, mut table) = ("ipv4".to_string(), "filter".to_string());
     let mut out: Vec<RuleCase> = Vec::new();
     for (i, line) in text.lines().enumerate() {
@@ -76,8 +75,14 @@ pub fn read_rules(name: &str) -> Vec<RuleCase> {
         }
         if let Some(rest) = line.strip_prefix('@') {
             let mut w = rest.split_whitespace();
-            family = w.next().unwrap_or_else(|| panic!("{at}: @FAMILY TABLE")).into();
-            table = w.next().unwrap_or_else(|| panic!("{at}: @FAMILY TABLE")).into();
+            family = w
+                .next()
+                .unwrap_or_else(|| panic!("{at}: @FAMILY TABLE"))
+                .into();
+            table = w
+                .next()
+                .unwrap_or_else(|| panic!("{at}: @FAMILY TABLE"))
+                .into();
         } else if line.starts_with("-A ") {
             out.push(RuleCase {
                 at,
@@ -87,7 +92,9 @@ pub fn read_rules(name: &str) -> Vec<RuleCase> {
                 expect: Expect::Printed(line.to_string()),
             });
         } else {
-            let last = out.last_mut().unwrap_or_else(|| panic!("{at}: no rule before"));
+            let last = out
+                .last_mut()
+                .unwrap_or_else(|| panic!("{at}: no rule before"));
             let rest = || line.get(2..).unwrap_or("").to_string();
             last.expect = match line.get(..2).unwrap_or(line) {
                 "= " => Expect::Printed(rest()),

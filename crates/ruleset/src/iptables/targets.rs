@@ -130,14 +130,7 @@ pub(super) const TARGETS: &[(&str, &[OptSpec], Option<TableKind>)] = &[
 
 /// Kernel targets rampart does not model; `-j` with one of them is an error, not a jump
 /// to a user chain of that name.
-const UNSUPPORTED: &[&str] = &[
-    "CLUSTERIP",
-    "ECN",
-    "LED",
-    "QUEUE",
-    "ULOG",
-    "MIRROR",
-];
+const UNSUPPORTED: &[&str] = &["CLUSTERIP", "ECN", "LED", "QUEUE", "ULOG", "MIRROR"];
 
 /// Whether `name` is a target extension name (supported or not) rather than a chain.
 pub(super) fn is_extension(name: &str) -> bool {
@@ -145,7 +138,8 @@ pub(super) fn is_extension(name: &str) -> bool {
 }
 
 /// Every supported target with its options and table.
-pub(super) fn all_targets() -> impl Iterator<Item = &'static (&'static str, &'static [OptSpec], Option<TableKind>)> {
+pub(super) fn all_targets(
+) -> impl Iterator<Item = &'static (&'static str, &'static [OptSpec], Option<TableKind>)> {
     TARGETS.iter().chain(MORE_TARGETS)
 }
 

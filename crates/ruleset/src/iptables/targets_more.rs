@@ -11,9 +11,9 @@ use crate::error::{ErrorKind, ParseError};
 use crate::lex::Word;
 use crate::model::{
     AuditTarget, AuditType, ClassifyTarget, ConnsecmarkTarget, CtTarget, DscpTarget, Family,
-    HmarkTarget, IdletimerTarget, NetmapTarget, NfqueueTarget, NptTarget, Protocol,
-    RateestTarget, SecmarkTarget, SynproxyTarget, TableKind, Target, TcpmssTarget,
-    TcpoptstripTarget, TeeTarget, TosTarget, TproxyTarget, TtlOp, TtlTarget, CT_EVENTS,
+    HmarkTarget, IdletimerTarget, NetmapTarget, NfqueueTarget, NptTarget, Protocol, RateestTarget,
+    SecmarkTarget, SynproxyTarget, TableKind, Target, TcpmssTarget, TcpoptstripTarget, TeeTarget,
+    TosTarget, TproxyTarget, TtlOp, TtlTarget, CT_EVENTS,
 };
 
 use super::targets::TargetDraft;
@@ -341,7 +341,11 @@ impl TargetDraft {
         })
     }
 
-    fn one_of(&self, ctx: &RuleCtx<'_>, keys: &[&str]) -> Result<(&'static str, &Word, &Word), ParseError> {
+    fn one_of(
+        &self,
+        ctx: &RuleCtx<'_>,
+        keys: &[&str],
+    ) -> Result<(&'static str, &Word, &Word), ParseError> {
         let given: Vec<_> = self
             .opts
             .iter()
@@ -439,7 +443,8 @@ impl TargetDraft {
                     Some((v, m)) => (v, Some(m)),
                     None => (t, None),
                 };
-                let value = byte(v, 0, 255).map_err(|_| format!("`{t}` is not a TOS value or name"))?;
+                let value =
+                    byte(v, 0, 255).map_err(|_| format!("`{t}` is not a TOS value or name"))?;
                 let mask = m.map(|m| byte(m, 0, 255)).transpose()?.unwrap_or(0xff);
                 Ok(TosTarget { value, mask })
             })?
@@ -460,7 +465,11 @@ impl TargetDraft {
             let bad = || "write MAJOR:MINOR in hexadecimal (1:10)".to_string();
             let (a, b) = t.split_once(':').ok_or_else(bad)?;
             // Read as 32-bit numbers and cut to 16 bits, as TC_H_MAKE does.
-            let hex = |s: &str| u32::from_str_radix(s, 16).map(|v| v as u16).map_err(|_| bad());
+            let hex = |s: &str| {
+                u32::from_str_radix(s, 16)
+                    .map(|v| v as u16)
+                    .map_err(|_| bad())
+            };
             Ok(ClassifyTarget {
                 major: hex(a)?,
                 minor: hex(b)?,
@@ -603,7 +612,13 @@ impl TargetDraft {
                 ));
             };
             let protos: Vec<Protocol> = protos.iter().map(|p| Protocol(*p)).collect();
-            let needed = if protos.len() > 1 { "tcp` or `-p udp" } else if protos[0] == Protocol::TCP { "tcp" } else { "udp" };
+            let needed = if protos.len() > 1 {
+                "tcp` or `-p udp"
+            } else if protos[0] == Protocol::TCP {
+                "tcp"
+            } else {
+                "udp"
+            };
             ctx.need_protocol(a, &format!("--helper {name}"), &protos, needed)?;
         }
         if let Some((o, a)) = self.get("--helper") {
@@ -816,7 +831,8 @@ impl TargetDraft {
                     }
                 }
                 "--hmark-sport-mask" | "--hmark-dport-mask" | "--hmark-proto-mask" => {
-                    let m = ctx.value(opt, arg, |t| values::bounded(t, 0xffff).map(|v| v as u16))?;
+                    let m =
+                        ctx.value(opt, arg, |t| values::bounded(t, 0xffff).map(|v| v as u16))?;
                     match *key {
                         "--hmark-sport-mask" => h.sport_mask = Some(m),
                         "--hmark-dport-mask" => h.dport_mask = Some(m),

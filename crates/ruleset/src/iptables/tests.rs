@@ -585,7 +585,7 @@ fn targets_parse() {
     assert_eq!(
         target("iptables -t nat -A PREROUTING -p tcp -j DNAT --to-destination :80"),
         Target::Dnat(NatTarget {
- port_offset: None,
+            port_offset: None,
             addrs: None,
             ports: Some(PortRange::single(80)),
             random: false,
@@ -595,7 +595,7 @@ fn targets_parse() {
     assert_eq!(
         target("ip6tables -t nat -A PREROUTING -p tcp -j DNAT --to-destination [2001:db8::1]:80"),
         Target::Dnat(NatTarget {
- port_offset: None,
+            port_offset: None,
             addrs: range("2001:db8::1"),
             ports: Some(PortRange::single(80)),
             random: false,
@@ -605,7 +605,7 @@ fn targets_parse() {
     assert_eq!(
         target("ip6tables -t nat -A PREROUTING -j DNAT --to-destination 2001:db8::1"),
         Target::Dnat(NatTarget {
- port_offset: None,
+            port_offset: None,
             addrs: range("2001:db8::1"),
             ports: None,
             random: false,

@@ -100,10 +100,9 @@ pub(super) fn port(text: &str) -> ValueResult<u16> {
     if text.starts_with(|c: char| c.is_ascii_digit()) {
         return bounded(text, 65535).map(|n| n as u16);
     }
-    services()
-        .get(text)
-        .copied()
-        .ok_or_else(|| "unknown service name (not in /etc/services; write the port number)".to_string())
+    services().get(text).copied().ok_or_else(|| {
+        "unknown service name (not in /etc/services; write the port number)".to_string()
+    })
 }
 
 /// A port of a NAT range's end or shift base: a number only.

@@ -8,4 +8,5 @@ mod forks;
 mod loops;
 mod nat;
 mod rate;
+mod targets;
 mod util;
