@@ -251,6 +251,16 @@ pub enum CompileError {
         /// The module.
         module: &'static str,
     },
+    /// A target nftables cannot express (in rampart's inet table), with why.
+    #[error("{at}: target `{target}` has no nftables equivalent: {reason}")]
+    NoNftEquivalent {
+        /// The rule.
+        at: RulePlace,
+        /// The target.
+        target: String,
+        /// Why.
+        reason: String,
+    },
     /// A target the compiler does not know (added to the model later).
     #[error("{at}: target `{target}` has no nftables translation yet")]
     UnsupportedTarget {
@@ -292,7 +302,8 @@ impl CompileError {
             | SetDimensions { at, .. }
             | HashlimitConflict { at, .. }
             | UnsupportedMatch { at, .. }
-            | UnsupportedTarget { at, .. } => Some(at),
+            | UnsupportedTarget { at, .. }
+            | NoNftEquivalent { at, .. } => Some(at),
             IntervalTimeout { .. }
             | PermanentEntry { .. }
             | NameClash { .. }

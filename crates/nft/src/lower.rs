@@ -1072,8 +1072,14 @@ impl Lowerer<'_> {
                 Ok((Vec::new(), Some(Verdict::Reject(reject_with(*with))), true))
             }
             Target::Log(l) => act(log_text(l)),
-            Target::Snat(n) => act(nat_text(at, "snat", n)?),
-            Target::Dnat(n) => act(nat_text(at, "dnat", n)?),
+            Target::Snat(n) => {
+                crate::lower_targets::check_nat_offset(at, n, "SNAT")?;
+                act(nat_text(at, "snat", n)?)
+            }
+            Target::Dnat(n) => {
+                crate::lower_targets::check_nat_offset(at, n, "DNAT")?;
+                act(nat_text(at, "dnat", n)?)
+            }
             Target::Masquerade(mq) => act(port_action("masquerade", mq.ports, mq.random)),
             Target::Redirect(r) => act(port_action("redirect", r.ports, r.random)),
             Target::Mark(x) => act(format!("meta mark set {}", xmark("meta mark", *x))),
@@ -1082,10 +1088,14 @@ impl Lowerer<'_> {
             Target::Trace => act("meta nftrace set 1".into()),
             Target::Set(st) => act(self.set_target(at, st)?),
             Target::Nflog(n) => act(nflog_text(n)),
-            other => Err(CompileError::UnsupportedTarget {
-                at: at.clone(),
-                target: rampart_ruleset::target_name(other).to_string(),
-            }),
+            other => match crate::lower_targets::lower_ext(at, other) {
+                Some(Ok(l)) => Ok((l.stmts.into_iter().map(Stmt::Action).collect(), None, false)),
+                Some(Err(e)) => Err(e),
+                None => Err(CompileError::UnsupportedTarget {
+                    at: at.clone(),
+                    target: rampart_ruleset::target_name(other).to_string(),
+                }),
+            },
         }
     }
 }
