@@ -148,6 +148,48 @@ impl RuleCtx<'_> {
     }
 }
 
+/// iptables' own long options with the option each belongs to (aliases share it), for
+/// getopt's abbreviations.
+const CORE_LONG: &[(&str, &str)] = &[
+    ("--append", "--append"),
+    ("--check", "--check"),
+    ("--delete", "--delete"),
+    ("--insert", "--insert"),
+    ("--replace", "--replace"),
+    ("--list", "--list"),
+    ("--list-rules", "--list-rules"),
+    ("--flush", "--flush"),
+    ("--zero", "--zero"),
+    ("--new-chain", "--new-chain"),
+    ("--delete-chain", "--delete-chain"),
+    ("--policy", "--policy"),
+    ("--rename-chain", "--rename-chain"),
+    ("--source", "--source"),
+    ("--src", "--source"),
+    ("--destination", "--destination"),
+    ("--dst", "--destination"),
+    ("--protocol", "--protocol"),
+    ("--in-interface", "--in-interface"),
+    ("--out-interface", "--out-interface"),
+    ("--jump", "--jump"),
+    ("--goto", "--goto"),
+    ("--match", "--match"),
+    ("--table", "--table"),
+    ("--numeric", "--numeric"),
+    ("--verbose", "--verbose"),
+    ("--version", "--version"),
+    ("--exact", "--exact"),
+    ("--fragment", "--fragment"),
+    ("--help", "--help"),
+    ("--line-numbers", "--line-numbers"),
+    ("--modprobe", "--modprobe"),
+    ("--set-counters", "--set-counters"),
+    ("--wait", "--wait"),
+    ("--wait-interval", "--wait-interval"),
+    ("--ipv4", "--ipv4"),
+    ("--ipv6", "--ipv6"),
+];
+
 /// The command part of an invocation, before the rule is known.
 #[derive(Debug)]
 enum Cmd {
@@ -362,8 +404,56 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
+    /// The full name of an unambiguous abbreviation of a long option (`--mac` for
+    /// `--mac-source`), as getopt_long reads iptables' merged option table: its own
+    /// options, the loaded modules', the target's and the protocol's implicit module's.
+    /// `None` when `w` is a full name, no abbreviation or an ambiguous one.
+    fn abbreviation(&self, w: &Word) -> Option<String> {
+        let text = w.text.as_str();
+        if !text.starts_with("--") || text.len() < 3 {
+            return None;
+        }
+        // (name, identity): names of one option (aliases) share the identity.
+        let mut names: Vec<(&str, &str)> = CORE_LONG.iter().map(|(n, id)| (*n, *id)).collect();
+        let mut add = |specs: &'static [OptSpec]| {
+            for spec in specs {
+                for n in spec.names {
+                    names.push((n, spec.names[0]));
+                }
+            }
+        };
+        for m in &self.modules {
+            add(m.specs());
+        }
+        if let Some(t) = &self.target {
+            add(t.specs());
+        }
+        if let Some(specs) = self.implicit_module().and_then(matches::specs) {
+            add(specs);
+        }
+        if names.iter().any(|(n, _)| *n == text) {
+            return None;
+        }
+        let hits: Vec<&(&str, &str)> = names.iter().filter(|(n, _)| n.starts_with(text)).collect();
+        let first = hits.first()?;
+        hits.iter()
+            .all(|(_, id)| *id == first.1)
+            .then(|| first.0.to_string())
+    }
+
     /// Handles one option word; returns whether a preceding `!` was used.
     fn word(&mut self, w: &Word, negated: bool) -> Result<bool, ParseError> {
+        let full;
+        let w = match self.abbreviation(w) {
+            Some(name) => {
+                full = Word {
+                    text: name,
+                    span: w.span,
+                };
+                &full
+            }
+            None => w,
+        };
         if let Some(cmd) = self.command(w)? {
             if let Some((_, first)) = &self.cmd {
                 return Err(self.error(w, ErrorKind::Conflict(first.text.clone(), w.text.clone())));
@@ -402,7 +492,18 @@ impl<'a> Parser<'a> {
             }
             "-c" | "--set-counters" => {
                 let p = self.value(w)?;
-                let b = self.value(w)?;
+                // `-c PKTS BYTES`, or `-c PKTS,BYTES` as iptables 1.8 also reads it.
+                let (p, b) = match p.text.split_once(',') {
+                    Some((pk, by)) => {
+                        let part = |t: &str| Word {
+                            text: t.to_string(),
+                            span: p.span,
+                        };
+                        (part(pk), part(by))
+                    }
+                    None => (p.clone(), self.value(w)?.clone()),
+                };
+                let (p, b) = (&p, &b);
                 let num = |x: &Word| RuleCtx::value(&self.ctx(), w, x, values::number);
                 self.counters = Some(Counters {
                     packets: num(p)?,
@@ -542,7 +643,9 @@ impl<'a> Parser<'a> {
                         ErrorKind::Duplicate(w.text.clone()),
                     ));
                 }
-                *slot = Some(Neg {
+                // `-i +` matches every interface: the kernel stores no match (iptables-save
+                // prints nothing); `! -i +` is kept.
+                *slot = (negated || v.text != "+").then(|| Neg {
                     negated,
                     value: Interface(v.text.clone()),
                 });

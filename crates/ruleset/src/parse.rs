@@ -105,6 +105,15 @@ impl<'a> Loader<'a> {
     /// Applies one invocation; a refusal becomes an error at the command.
     fn apply(&mut self, inv: Invocation) {
         let span = inv.span;
+        if let Some(range) = reversed_port_range(&inv) {
+            self.parsed.notes.push(format!(
+                "{}:{}: udp port range `{}:{}` can never match (its start is after its end); iptables 1.8.9 loads it, later releases refuse it",
+                self.source.name(),
+                span.line,
+                range.lo,
+                range.hi
+            ));
+        }
         let table = inv.table;
         if let Err(kind) = self.parsed.ruleset.apply(inv) {
             let hint = apply_hint(&kind, table);
@@ -893,4 +902,23 @@ mod tests {
         let p = parse_any(&Source::new("b", ": ok\niptables -A INPUT -j DROP\n"), opts).unwrap();
         assert_eq!(p.ruleset.rule_count(), 1);
     }
+}
+
+/// A udp port range written backwards in the rule `inv` adds, if any.
+fn reversed_port_range(inv: &Invocation) -> Option<crate::model::PortRange> {
+    use crate::command::Command;
+    let rule = match &inv.command {
+        Command::Append { rule, .. }
+        | Command::Insert { rule, .. }
+        | Command::Replace { rule, .. } => rule,
+        _ => return None,
+    };
+    rule.spec.matches.iter().find_map(|m| match m {
+        crate::model::Match::Udp(u) => [&u.sport, &u.dport]
+            .into_iter()
+            .flatten()
+            .map(|r| r.value)
+            .find(|r| r.lo > r.hi),
+        _ => None,
+    })
 }

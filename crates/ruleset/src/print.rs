@@ -32,12 +32,10 @@ pub fn to_save(ruleset: &Ruleset, family: Family, counters: bool) -> String {
                     let c = rule.counters;
                     let _ = write!(out, "[{}:{}] ", c.packets, c.bytes);
                 }
-                let _ = writeln!(
-                    out,
-                    "-A {} {}",
-                    chain.name,
-                    rule_args_in(&rule.spec, family)
-                );
+                // An empty rule is `-A CHAIN`, without a trailing blank, as iptables-save.
+                let args = rule_args_in(&rule.spec, family);
+                let sep = if args.is_empty() { "" } else { " " };
+                let _ = writeln!(out, "-A {}{sep}{args}", chain.name);
             }
         }
         out.push_str("COMMIT\n");

@@ -24,12 +24,31 @@ fn rampart(case: &RuleCase) -> Result<String, String> {
     Ok(rules.join("\n"))
 }
 
-/// Every rule of `name`: the differences, and how many rules there were.
+/// Every rule of `name`: the differences, and how many rules there were. Known gaps
+/// (`~` lines) are listed on standard error, and must still differ (a fixed gap loses its
+/// `~` line).
 fn differences(name: &str) -> (Vec<String>, usize) {
     let cases = read_rules(name);
     let mut out = Vec::new();
+    let mut gaps = 0;
     for case in &cases {
         let got = rampart(case);
+        if let Some(gap) = &case.gap {
+            gaps += 1;
+            eprintln!("{} known gap: {gap}", case.at);
+            let fixed = match (&case.expect, &got) {
+                (Expect::Printed(want), Ok(p)) => p == want,
+                (Expect::Refused(_), Err(_)) => true,
+                _ => false,
+            };
+            if fixed {
+                out.push(format!(
+                    "{} `{}`: works now: remove its `~` line",
+                    case.at, case.rule
+                ));
+            }
+            continue;
+        }
         let wrong = match (&case.expect, &got) {
             (Expect::Printed(want), Ok(p)) if p == want => None,
             (Expect::Unavailable(_), Ok(p)) if *p == case.rule => None,
@@ -46,6 +65,11 @@ fn differences(name: &str) -> (Vec<String>, usize) {
             out.push(format!("{} `{}`: {want}; {got}", case.at, case.rule));
         }
     }
+    eprintln!(
+        "{name}: {} rules, {} as iptables, {gaps} known gaps",
+        cases.len(),
+        cases.len() - gaps - out.len()
+    );
     (out, cases.len())
 }
 
@@ -53,6 +77,19 @@ fn differences(name: &str) -> (Vec<String>, usize) {
 #[test]
 fn targets_read_and_print_as_iptables_does() {
     let (wrong, total) = differences("targets.rules");
+    assert!(
+        wrong.is_empty(),
+        "{} of {total} rules differ from iptables:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+}
+
+/// Issue 14, items 2 and 3: options of supported modules, abbreviations, counters and the
+/// printing details, as iptables 1.8.9 reads and prints them.
+#[test]
+fn options_read_and_print_as_iptables_does() {
+    let (wrong, total) = differences("options.rules");
     assert!(
         wrong.is_empty(),
         "{} of {total} rules differ from iptables:\n{}",

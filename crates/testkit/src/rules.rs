@@ -9,6 +9,8 @@
 //! ! MESSAGE                           iptables-restore refuses it
 //! ? WHY                               needs a kernel feature this machine may lack: the
 //!                                     kernel may refuse it, rampart accepts it as written
+//! ~ WHAT                              a known gap: rampart does not read it as iptables
+//!                                     does yet (counted and listed, not failed)
 //! ```
 
 use std::path::PathBuf;
@@ -37,6 +39,8 @@ pub struct RuleCase {
     pub rule: String,
     /// What iptables does with it.
     pub expect: Expect,
+    /// A known gap of rampart's for this rule (`~` line).
+    pub gap: Option<String>,
 }
 
 impl RuleCase {
@@ -90,12 +94,17 @@ pub fn read_rules(name: &str) -> Vec<RuleCase> {
                 table: table.clone(),
                 rule: line.to_string(),
                 expect: Expect::Printed(line.to_string()),
+                gap: None,
             });
         } else {
             let last = out
                 .last_mut()
                 .unwrap_or_else(|| panic!("{at}: no rule before"));
             let rest = || line.get(2..).unwrap_or("").to_string();
+            if line.starts_with("~ ") {
+                last.gap = Some(rest());
+                continue;
+            }
             last.expect = match line.get(..2).unwrap_or(line) {
                 "= " => Expect::Printed(rest()),
                 "! " | "!" => Expect::Refused(rest()),

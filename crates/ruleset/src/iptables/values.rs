@@ -142,6 +142,18 @@ pub(super) fn port_range(text: &str, sep: char) -> ValueResult<PortRange> {
     Ok(PortRange { lo, hi })
 }
 
+/// `a:b` as [`port_range`] reads it, but `b` may come before `a` (a range that matches
+/// nothing, as libxt_udp 1.8.9 loads it).
+pub(super) fn port_range_any_order(text: &str) -> ValueResult<PortRange> {
+    match text.split_once(':') {
+        Some((lo, hi)) if !lo.is_empty() && !hi.is_empty() => Ok(PortRange {
+            lo: port(lo)?,
+            hi: port(hi)?,
+        }),
+        _ => port_range(text, ':'),
+    }
+}
+
 /// A comma list of port ranges for multiport (at most 15 ports, a range counting two).
 pub(super) fn port_list(text: &str) -> ValueResult<Vec<PortRange>> {
     let ports = text
@@ -448,10 +460,35 @@ pub(super) fn icmp_type(text: &str, family: Family) -> ValueResult<IcmpType> {
     };
     let unknown = || "unknown ICMP type (use a name such as echo-request or TYPE/CODE)".to_string();
     let ty = bounded(ty, 255).map_err(|_| unknown())? as u8;
-    let code = code
-        .map(|c| bounded(c, 255).map(|n| n as u8))
-        .transpose()
-        .map_err(|_| unknown())?;
+    let code =
+        match code.map(|c| c.split_once(':')) {
+            // `TYPE/MIN:MAX`: every code is no code; a narrower range is refused (iptables
+            // prints only its first code, so the text would not read back as it loaded).
+            Some(Some((lo, hi))) => {
+                let lo = bounded(lo, 255).map_err(|_| unknown())?;
+                let hi = bounded(hi, 255).map_err(|_| unknown())?;
+                match (lo, hi) {
+                    (0, 255) => None,
+                    (l, h) if l == h => Some(l as u8),
+                    _ => return Err(
+                        "a code range other than 0:255 is not supported: write one rule per code"
+                            .into(),
+                    ),
+                }
+            }
+            Some(None) => code
+                .map(|c| bounded(c, 255).map(|n| n as u8))
+                .transpose()
+                .map_err(|_| unknown())?,
+            None => None,
+        };
+    // IPv4's `any` is type 255 with every code.
+    if family == Family::Ipv4 && ty == 255 && code.is_none() {
+        return Ok(IcmpType {
+            ty: None,
+            code: None,
+        });
+    }
     Ok(IcmpType { ty: Some(ty), code })
 }
 
