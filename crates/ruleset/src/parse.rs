@@ -300,6 +300,13 @@ pub fn parse_save(source: &Source, opts: ParseOptions) -> Result<Parsed, ParseEr
     );
     let headers = family_headers(source);
     let mut loader = Loader::new(source, opts);
+    if let Some(at) = source.text().find("\r\n") {
+        let line = source.text()[..at].matches('\n').count() + 1;
+        loader.parsed.notes.push(format!(
+            "{}:{line}: CRLF (Windows) line endings: iptables-restore refuses them (\"table name 'filter\\r' invalid\"); rampart reads them as line ends",
+            source.name()
+        ));
+    }
     let mut block: Option<Block> = None;
     // After a lexical error only the lexer's errors are reported: stop applying.
     while let Some(command) = lexer.next().filter(|_| !lexer.failed()) {
@@ -316,6 +323,14 @@ pub fn parse_save(source: &Source, opts: ParseOptions) -> Result<Parsed, ParseEr
                 .unwrap_or_else(|| guess_family(lexer.rest()));
             block = Block::open(&mut loader, first, name, family);
         } else if text == "COMMIT" {
+            let raw = source.line(first.span.line);
+            if raw.trim_end_matches('\r').ends_with([' ', '\t']) {
+                loader.parsed.notes.push(format!(
+                    "{}:{}: `COMMIT` followed by a blank: iptables-restore refuses it (\"Bad argument `COMMIT'\"); rampart reads it as COMMIT",
+                    source.name(),
+                    first.span.line
+                ));
+            }
             if block.take().is_none() {
                 loader.error(
                     first.span,
@@ -801,6 +816,22 @@ mod tests {
         let p = parse_save(&Source::new("s", body), opts).unwrap();
         assert!(p.ruleset.table(Family::Ipv6, TableKind::Filter).is_some());
         assert!(p.ruleset.table(Family::Ipv4, TableKind::Filter).is_none());
+    }
+
+    /// Issue 14, item 3: what iptables-restore refuses but rampart reads is said.
+    #[test]
+    fn crlf_commit_blank_and_reversed_udp_ranges_are_read_with_a_warning() {
+        let p = save("*filter\r\n-A INPUT -p udp -m udp --dport 60000:29 -j DROP\r\nCOMMIT \r\n")
+            .expect("read");
+        assert_eq!(p.ruleset.rule_count(), 1);
+        assert_eq!(p.notes.len(), 3, "{:?}", p.notes);
+        assert!(p.notes[0].starts_with("fw.save:1: CRLF"), "{:?}", p.notes);
+        assert!(p.notes[1].starts_with("fw.save:2: udp port range `60000:29` can never match"), "{:?}", p.notes);
+        assert!(p.notes[2].starts_with("fw.save:3: `COMMIT` followed by a blank"), "{:?}", p.notes);
+        let clean = save("*filter\n-A INPUT -p udp -m udp --dport 29:60000 -j DROP\nCOMMIT\n").expect("read");
+        assert!(clean.notes.is_empty(), "{:?}", clean.notes);
+        // tcp refuses a reversed range, as iptables 1.8.9 does.
+        assert!(save("*filter\n-A INPUT -p tcp -m tcp --dport 60000:29 -j DROP\nCOMMIT\n").is_err());
     }
 
     #[test]
