@@ -621,6 +621,25 @@ pub fn parse_any(source: &Source, opts: ParseOptions) -> Result<Parsed, ParseErr
     }
 }
 
+/// A udp port range written backwards in the rule `inv` adds, if any.
+fn reversed_port_range(inv: &Invocation) -> Option<crate::model::PortRange> {
+    use crate::command::Command;
+    let rule = match &inv.command {
+        Command::Append { rule, .. }
+        | Command::Insert { rule, .. }
+        | Command::Replace { rule, .. } => rule,
+        _ => return None,
+    };
+    rule.spec.matches.iter().find_map(|m| match m {
+        crate::model::Match::Udp(u) => [&u.sport, &u.dport]
+            .into_iter()
+            .flatten()
+            .map(|r| r.value)
+            .find(|r| r.lo > r.hi),
+        _ => None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -826,12 +845,23 @@ mod tests {
         assert_eq!(p.ruleset.rule_count(), 1);
         assert_eq!(p.notes.len(), 3, "{:?}", p.notes);
         assert!(p.notes[0].starts_with("fw.save:1: CRLF"), "{:?}", p.notes);
-        assert!(p.notes[1].starts_with("fw.save:2: udp port range `60000:29` can never match"), "{:?}", p.notes);
-        assert!(p.notes[2].starts_with("fw.save:3: `COMMIT` followed by a blank"), "{:?}", p.notes);
-        let clean = save("*filter\n-A INPUT -p udp -m udp --dport 29:60000 -j DROP\nCOMMIT\n").expect("read");
+        assert!(
+            p.notes[1].starts_with("fw.save:2: udp port range `60000:29` can never match"),
+            "{:?}",
+            p.notes
+        );
+        assert!(
+            p.notes[2].starts_with("fw.save:3: `COMMIT` followed by a blank"),
+            "{:?}",
+            p.notes
+        );
+        let clean = save("*filter\n-A INPUT -p udp -m udp --dport 29:60000 -j DROP\nCOMMIT\n")
+            .expect("read");
         assert!(clean.notes.is_empty(), "{:?}", clean.notes);
         // tcp refuses a reversed range, as iptables 1.8.9 does.
-        assert!(save("*filter\n-A INPUT -p tcp -m tcp --dport 60000:29 -j DROP\nCOMMIT\n").is_err());
+        assert!(
+            save("*filter\n-A INPUT -p tcp -m tcp --dport 60000:29 -j DROP\nCOMMIT\n").is_err()
+        );
     }
 
     #[test]
@@ -933,23 +963,4 @@ mod tests {
         let p = parse_any(&Source::new("b", ": ok\niptables -A INPUT -j DROP\n"), opts).unwrap();
         assert_eq!(p.ruleset.rule_count(), 1);
     }
-}
-
-/// A udp port range written backwards in the rule `inv` adds, if any.
-fn reversed_port_range(inv: &Invocation) -> Option<crate::model::PortRange> {
-    use crate::command::Command;
-    let rule = match &inv.command {
-        Command::Append { rule, .. }
-        | Command::Insert { rule, .. }
-        | Command::Replace { rule, .. } => rule,
-        _ => return None,
-    };
-    rule.spec.matches.iter().find_map(|m| match m {
-        crate::model::Match::Udp(u) => [&u.sport, &u.dport]
-            .into_iter()
-            .flatten()
-            .map(|r| r.value)
-            .find(|r| r.lo > r.hi),
-        _ => None,
-    })
 }
