@@ -937,6 +937,20 @@ pub struct HashlimitMatch {
     pub max: Option<u32>,
 }
 
+impl HashlimitMatch {
+    /// Whether the kernel takes this rate with this burst: its check
+    /// (`hashlimit_mt_check_common`, revision 3) refuses `user2credits(avg * burst) <
+    /// user2credits(avg)` in wrapping 64-bit arithmetic, where `avg` is the interval in
+    /// 1/1000000 s and `user2credits` multiplies by `HZ * CREDITS_PER_JIFFY / 1000000`
+    /// (137438953 with HZ=250). So `1/day` takes a burst of 1 only, `3/day` up to 2.
+    pub fn burst_fits(rate: Rate, burst: u32) -> bool {
+        const CREDITS_FACTOR: u64 = 137_438_953;
+        let avg = 1_000_000 * u64::from(rate.unit.seconds()) / u64::from(rate.count.max(1));
+        let credits = |user: u64| user.wrapping_mul(CREDITS_FACTOR);
+        credits(avg.wrapping_mul(u64::from(burst))) >= credits(avg)
+    }
+}
+
 /// `-m connlimit`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ConnlimitMatch {

@@ -242,6 +242,9 @@ fn hashlimit(family: Family) -> impl Strategy<Value = Match> {
         mask(family),
         proptest::option::of(1u32..=10_000_000),
     )
+        .prop_filter("the kernel refuses the burst", |(_, _, rate, burst, ..)| {
+            HashlimitMatch::burst_fits(*rate, *burst)
+        })
         .prop_map(|(name, mode, rate, burst, k, src_mask, dst_mask, expire)| {
             let unit_ms = rate.unit.seconds() * 1000;
             Match::Hashlimit(HashlimitMatch {

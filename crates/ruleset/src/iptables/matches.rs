@@ -512,7 +512,7 @@ impl Module {
                     return missing("--hashlimit-name");
                 };
                 let burst = h.burst.unwrap_or(5);
-                if hashlimit_overflows(rate, burst) {
+                if !HashlimitMatch::burst_fits(rate, burst) {
                     return Err(ctx
                         .error(
                             &self.word,
@@ -739,17 +739,6 @@ impl RecentDraft {
         }
         Ok(())
     }
-}
-
-/// The kernel's hashlimit check (`hashlimit_mt_check_common`, revision 3):
-/// `user2credits(avg * burst) < user2credits(avg)` in wrapping 64-bit arithmetic, where
-/// `avg` is the interval in 1/1000000 s and `user2credits` multiplies by
-/// `HZ * CREDITS_PER_JIFFY / 1000000` (137438953 with HZ=250, Debian's).
-fn hashlimit_overflows(rate: Rate, burst: u32) -> bool {
-    const CREDITS_FACTOR: u64 = 137_438_953;
-    let avg = 1_000_000 * u64::from(rate.unit.seconds()) / u64::from(rate.count.max(1));
-    let credits = |user: u64| user.wrapping_mul(CREDITS_FACTOR);
-    credits(avg.wrapping_mul(u64::from(burst))) < credits(avg)
 }
 
 fn burst_value(text: &str) -> values::ValueResult<u32> {
