@@ -97,3 +97,31 @@ fn options_read_and_print_as_iptables_does() {
         wrong.join("\n")
     );
 }
+
+/// Every target and option of the tables goes through JSON (`rampart show --json`) and
+/// back unchanged: a tagged enum holding a bare value cannot be serialized (issue 14, 4).
+#[test]
+fn every_rule_of_the_tables_survives_json() {
+    for name in ["targets.rules", "options.rules"] {
+        for case in read_rules(name) {
+            let family = if case.family == "ipv6" {
+                Family::Ipv6
+            } else {
+                Family::Ipv4
+            };
+            let source = Source::new(case.at.clone(), case.save_text());
+            let opts = ParseOptions {
+                family: Some(family),
+                ..ParseOptions::default()
+            };
+            let Ok(parsed) = parse_save(&source, opts) else {
+                continue;
+            };
+            let json = serde_json::to_string(&parsed.ruleset)
+                .unwrap_or_else(|e| panic!("{} `{}`: {e}", case.at, case.rule));
+            let back: rampart_ruleset::Ruleset = serde_json::from_str(&json)
+                .unwrap_or_else(|e| panic!("{} `{}`: {e}\n{json}", case.at, case.rule));
+            assert_eq!(back, parsed.ruleset, "{} `{}`: {json}", case.at, case.rule);
+        }
+    }
+}
