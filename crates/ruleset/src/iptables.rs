@@ -413,32 +413,26 @@ impl<'a> Parser<'a> {
         if !text.starts_with("--") || text.len() < 3 {
             return None;
         }
-        // (name, identity): names of one option (aliases) share the identity.
-        let mut names: Vec<(&str, &str)> = CORE_LONG.iter().map(|(n, id)| (*n, *id)).collect();
-        let mut add = |specs: &'static [OptSpec]| {
-            for spec in specs {
-                for n in spec.names {
-                    names.push((n, spec.names[0]));
-                }
-            }
-        };
-        for m in &self.modules {
-            add(m.specs());
-        }
-        if let Some(t) = &self.target {
-            add(t.specs());
-        }
-        if let Some(specs) = self.implicit_module().and_then(matches::specs) {
-            add(specs);
-        }
-        if names.iter().any(|(n, _)| *n == text) {
+        if self.long_options().any(|(n, _)| n == text) {
             return None;
         }
-        let hits: Vec<&(&str, &str)> = names.iter().filter(|(n, _)| n.starts_with(text)).collect();
-        let first = hits.first()?;
-        hits.iter()
-            .all(|(_, id)| *id == first.1)
-            .then(|| first.0.to_string())
+        let mut hits = self.long_options().filter(|(n, _)| n.starts_with(text));
+        let (name, id) = hits.next()?;
+        hits.all(|(_, other)| other == id).then(|| name.to_string())
+    }
+
+    /// Every long option getopt would know here, with the option it belongs to (aliases
+    /// share it): iptables' own, the loaded modules', the target's, the implicit module's.
+    fn long_options(&self) -> impl Iterator<Item = (&'static str, &'static str)> + '_ {
+        let specs = self
+            .modules
+            .iter()
+            .map(|m| m.specs())
+            .chain(self.target.iter().map(|t| t.specs()))
+            .chain(self.implicit_module().and_then(matches::specs))
+            .flat_map(|specs| specs.iter())
+            .flat_map(|spec| spec.names.iter().map(move |n| (*n, spec.names[0])));
+        CORE_LONG.iter().copied().chain(specs)
     }
 
     /// Handles one option word; returns whether a preceding `!` was used.
