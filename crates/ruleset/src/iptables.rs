@@ -637,9 +637,7 @@ impl<'a> Parser<'a> {
                         ErrorKind::Duplicate(w.text.clone()),
                     ));
                 }
-                // `-i +` matches every interface: the kernel stores no match (iptables-save
-                // prints nothing); `! -i +` is kept.
-                *slot = (negated || v.text != "+").then(|| Neg {
+                *slot = Some(Neg {
                     negated,
                     value: Interface(v.text.clone()),
                 });
@@ -1003,9 +1001,12 @@ impl<'a> Parser<'a> {
             let at = self.option_word(&["-o", "--out-interface"]);
             ctx.only_in_chains(&at, "-o", &["FORWARD", "OUTPUT", "POSTROUTING"])?;
         }
+        // `-i +` matches every interface: the kernel stores no match (iptables-save prints
+        // nothing); `! -i +` is kept. (The chain checks above still apply, as in iptables.)
+        let any = |i: &Option<Neg<Interface>>| i.clone().filter(|i| i.negated || i.value.0 != "+");
         let mut base = RuleSpec {
-            in_interface: self.in_interface.clone(),
-            out_interface: self.out_interface.clone(),
+            in_interface: any(&self.in_interface),
+            out_interface: any(&self.out_interface),
             protocol: self.protocol.clone().flatten(),
             fragment: self.fragment,
             ..RuleSpec::default()
