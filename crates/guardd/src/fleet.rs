@@ -1,7 +1,8 @@
-//! The fleet link: a thread that owns the connection to the shared store. It publishes
-//! this server's decisions, follows the fleet's change feed (woken by `NOTIFY`, one read
-//! after the cursor), hands what it reads to the daemon's loop as [`Msg::Fleet`], and
-//! reports refusals and its heartbeat.
+//! The fleet link: two threads, each with its own connection to the shared store. The
+//! publisher waits on the daemon's queue and publishes this server's decisions (and its
+//! refusals) the moment they are recorded; the follower waits on `NOTIFY`, reads the
+//! fleet's change feed after its cursor, hands what it reads to the daemon's loop as
+//! [`Msg::Fleet`], and reports its heartbeat.
 //!
 //! The store being down changes nothing already enforced: the thread retries every few
 //! seconds; on reconnect it publishes again every running local decision (publication is
@@ -9,8 +10,8 @@
 //! after enforcing (so nothing is missed, and what was enforced is skipped by its key).
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -23,10 +24,13 @@ use crate::feed::Msg;
 
 /// The observer name the fleet's cursor is saved under (in the guard's database).
 pub const FLEET_POSITION: &str = "fleet";
-/// How long the thread waits for a notification before looking at its own queue.
-const WAIT: Duration = Duration::from_millis(100);
+/// How long a thread waits (for a notification, for the queue) before looking at the
+/// stop flag.
+const WAIT: Duration = Duration::from_millis(200);
 /// How often it reports to the fleet (`rampart fleet status`'s last contact).
 const HEARTBEAT: Duration = Duration::from_secs(5);
+/// Refusals kept for reporting while the store is away, at most.
+const MAX_PENDING: usize = 1_000;
 /// The longest pause between two connection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -71,16 +75,16 @@ pub struct FleetBatch {
     pub cursor: i64,
 }
 
-/// The running fleet thread.
+/// The running fleet threads.
 pub struct FleetLink {
-    handle: JoinHandle<()>,
+    threads: Vec<JoinHandle<()>>,
     stop: Arc<AtomicBool>,
 }
 
 impl FleetLink {
-    /// Starts the thread: it connects with `config`, republishes from the database at
-    /// `db`, follows the feed after `cursor`, sends what it reads to `msgs`, and takes
-    /// the daemon's [`ToFleet`] from `rx`.
+    /// Starts the threads: they connect with `config`; the publisher republishes from the
+    /// database at `db` on each connection and then takes the daemon's [`ToFleet`] from
+    /// `rx`; the follower reads the feed after `cursor` and sends it to `msgs`.
     pub fn start(
         config: FleetConfig,
         db: PathBuf,
@@ -88,42 +92,50 @@ impl FleetLink {
         msgs: SyncSender<Msg>,
         rx: Receiver<ToFleet>,
     ) -> std::io::Result<FleetLink> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let stop2 = stop.clone();
-        let handle = std::thread::Builder::new()
-            .name("fleet".into())
-            .spawn(move || {
-                Worker {
-                    config,
-                    db,
-                    cursor,
-                    enforced: cursor,
-                    msgs,
-                    rx,
-                    stop: stop2,
-                }
-                .run()
-            })?;
-        Ok(FleetLink { handle, stop })
+        let shared = Shared {
+            config,
+            msgs,
+            stop: Arc::new(AtomicBool::new(false)),
+            enforced: Arc::new(AtomicI64::new(cursor)),
+        };
+        let stop = shared.stop.clone();
+        let publisher = Publisher {
+            shared: shared.clone(),
+            db,
+            rx,
+        };
+        let follower = Follower {
+            shared,
+            cursor,
+            last_beat: None,
+        };
+        let threads = vec![
+            std::thread::Builder::new()
+                .name("fleet-publish".into())
+                .spawn(move || publisher.run())?,
+            std::thread::Builder::new()
+                .name("fleet-follow".into())
+                .spawn(move || follower.run())?,
+        ];
+        Ok(FleetLink { threads, stop })
     }
 
-    /// Stops the thread (at its next wait) and waits for it.
+    /// Stops the threads (at their next wait) and waits for them.
     pub fn stop(self) {
         self.stop.store(true, Ordering::Relaxed);
-        let _ = self.handle.join();
+        for t in self.threads {
+            let _ = t.join();
+        }
     }
 }
 
-struct Worker {
+#[derive(Clone)]
+struct Shared {
     config: FleetConfig,
-    db: PathBuf,
-    /// What has been read (and sent to the daemon).
-    cursor: i64,
-    /// What the daemon has enforced.
-    enforced: i64,
     msgs: SyncSender<Msg>,
-    rx: Receiver<ToFleet>,
     stop: Arc<AtomicBool>,
+    /// What the daemon has enforced (its saved cursor).
+    enforced: Arc<AtomicI64>,
 }
 
 /// Why a connected session ended.
@@ -132,142 +144,195 @@ enum End {
     Lost(String),
 }
 
-impl Worker {
+impl Shared {
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
     fn say(&self, text: String) {
         let _ = self.msgs.send(Msg::Trouble(text));
     }
 
-    fn run(mut self) {
+    /// Runs `session` on each new connection until stopped, `away` while there is none.
+    /// With `speak`, says when it connects, loses the connection, or cannot connect
+    /// (once per distinct reason): one thread speaks for the link.
+    fn connected(
+        &self,
+        speak: bool,
+        mut session: impl FnMut(Fleet) -> End,
+        mut away: impl FnMut(),
+    ) {
         let mut backoff = Duration::from_millis(500);
         let mut last_error = String::new();
-        while !self.stop.load(Ordering::Relaxed) {
+        while !self.stopped() {
             match Fleet::connect(&self.config).and_then(|mut f| f.check_schema().map(|_| f)) {
                 Ok(fleet) => {
-                    let _ = self.msgs.send(Msg::Note(format!(
-                        "fleet: connected to {} as {}",
-                        fleet.endpoint(),
-                        fleet.server()
-                    )));
+                    if speak {
+                        let _ = self.msgs.send(Msg::Note(format!(
+                            "fleet: connected to {} as {}",
+                            fleet.endpoint(),
+                            fleet.server()
+                        )));
+                    }
                     last_error.clear();
                     backoff = Duration::from_millis(500);
-                    match self.session(fleet) {
+                    match session(fleet) {
                         End::Stopped => return,
-                        End::Lost(why) => self.say(format!(
+                        End::Lost(why) if speak => self.say(format!(
                             "fleet: connection lost ({why}); enforcing what this server has, retrying"
                         )),
+                        End::Lost(_) => {}
                     }
                 }
                 Err(e) => {
                     let text = e.to_string();
-                    if text != last_error {
+                    if speak && text != last_error {
                         self.say(format!(
                             "{text}; enforcing what this server has, retrying every few seconds"
                         ));
-                        last_error = text;
                     }
+                    last_error = text;
                 }
             }
-            // While away: what the daemon sends is kept only as the cursor (decisions are
-            // published again from the database on reconnect; refusals are logged here).
             let until = Instant::now() + backoff;
-            while Instant::now() < until && !self.stop.load(Ordering::Relaxed) {
-                self.drain_offline();
+            while Instant::now() < until && !self.stopped() {
+                away();
                 std::thread::sleep(Duration::from_millis(50));
             }
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
     }
+}
 
-    fn drain_offline(&mut self) {
-        loop {
-            match self.rx.try_recv() {
-                Ok(ToFleet::Enforced(c)) => self.enforced = c,
-                Ok(_) => {}
-                Err(_) => return,
+/// Publishes what the daemon records, the moment it is recorded.
+struct Publisher {
+    shared: Shared,
+    db: PathBuf,
+    rx: Receiver<ToFleet>,
+}
+
+impl Publisher {
+    fn run(self) {
+        let (shared, db, rx) = (&self.shared, &self.db, &self.rx);
+        let enforced = shared.enforced.clone();
+        // Refusals not yet reported (kept across an outage, at most MAX_PENDING); decisions
+        // need no such queue: they are published again from the database on reconnect.
+        let pending = std::cell::RefCell::new(std::collections::VecDeque::<ToFleet>::new());
+        let keep = |m: ToFleet| match m {
+            ToFleet::Enforced(c) => enforced.store(c, Ordering::Relaxed),
+            ToFleet::Publish(_) => {}
+            refused => {
+                let mut p = pending.borrow_mut();
+                if p.len() < MAX_PENDING {
+                    p.push_back(refused);
+                }
             }
-        }
+        };
+        shared.connected(
+            false,
+            |mut fleet| {
+                if let Err(e) = republish(&mut fleet, db) {
+                    return End::Lost(e);
+                }
+                loop {
+                    let queued = pending.borrow_mut().pop_front();
+                    let m = match queued {
+                        Some(m) => m,
+                        None => match rx.recv_timeout(WAIT) {
+                            Ok(m) => m,
+                            Err(RecvTimeoutError::Timeout) if shared.stopped() => {
+                                return End::Stopped
+                            }
+                            Err(RecvTimeoutError::Timeout) => continue,
+                            Err(RecvTimeoutError::Disconnected) => return End::Stopped,
+                        },
+                    };
+                    let done = match &m {
+                        ToFleet::Publish(ds) => {
+                            let refs: Vec<(i64, &Decision)> =
+                                ds.iter().map(|(id, d)| (*id, d)).collect();
+                            fleet.publish(&refs).map(drop)
+                        }
+                        ToFleet::Refused { key, target, why } => {
+                            fleet.report_refusal(key, target, why)
+                        }
+                        ToFleet::Enforced(c) => {
+                            enforced.store(*c, Ordering::Relaxed);
+                            Ok(())
+                        }
+                    };
+                    if let Err(e) = done {
+                        keep(m);
+                        return End::Lost(e.why);
+                    }
+                }
+            },
+            || {
+                while let Ok(m) = rx.try_recv() {
+                    keep(m);
+                }
+            },
+        );
+    }
+}
+
+/// Every running decision of this server's own, published (again: idempotent).
+fn republish(fleet: &mut Fleet, db: &std::path::Path) -> Result<(), String> {
+    let store = SqliteStore::open(db).map_err(|e| e.to_string())?;
+    let now = rampart_fleet::now();
+    let own: Vec<(i64, Decision)> = store
+        .active(now)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter(|s| s.decision.origin != Origin::Fleet)
+        .map(|s| (s.id, s.decision))
+        .collect();
+    for chunk in own.chunks(10_000) {
+        let refs: Vec<(i64, &Decision)> = chunk.iter().map(|(id, d)| (*id, d)).collect();
+        fleet.publish(&refs).map_err(|e| e.why)?;
+    }
+    Ok(())
+}
+
+/// Follows the fleet's change feed.
+struct Follower {
+    shared: Shared,
+    /// What has been read (and sent to the daemon).
+    cursor: i64,
+    last_beat: Option<Instant>,
+}
+
+impl Follower {
+    fn run(mut self) {
+        let shared = self.shared.clone();
+        shared.connected(true, |fleet| self.session(fleet), || {});
     }
 
-    /// Connected: publish what this server has, catch up, then follow.
+    /// Connected: catch up from what the daemon enforced (what was read but not enforced
+    /// when the connection dropped is read again; the daemon skips what it has by key),
+    /// then follow.
     fn session(&mut self, mut fleet: Fleet) -> End {
         if let Err(e) = fleet.listen() {
             return End::Lost(e.why);
         }
-        if let Err(e) = self.republish(&mut fleet) {
-            return End::Lost(e);
-        }
-        // Read from what the daemon enforced (what was read but not enforced when the
-        // connection dropped is read again; the daemon skips what it has by key).
-        self.cursor = self.enforced;
-        let mut next_beat = Instant::now();
+        self.cursor = self.shared.enforced.load(Ordering::Relaxed);
         loop {
-            if self.stop.load(Ordering::Relaxed) {
+            if self.shared.stopped() {
                 return End::Stopped;
-            }
-            loop {
-                match self.rx.try_recv() {
-                    Ok(m) => {
-                        if let Err(e) = self.handle(&mut fleet, m) {
-                            return End::Lost(e);
-                        }
-                    }
-                    Err(TryRecvError::Empty) => break,
-                    Err(TryRecvError::Disconnected) => return End::Stopped,
-                }
             }
             if let Err(e) = self.follow(&mut fleet) {
                 return End::Lost(e);
             }
-            if Instant::now() >= next_beat {
-                if let Err(e) = fleet.heartbeat(self.enforced) {
+            if self.last_beat.is_none_or(|t| t.elapsed() >= HEARTBEAT) {
+                if let Err(e) = fleet.heartbeat(self.shared.enforced.load(Ordering::Relaxed)) {
                     return End::Lost(e.why);
                 }
-                next_beat = Instant::now() + HEARTBEAT;
+                self.last_beat = Some(Instant::now());
             }
             if let Err(e) = fleet.wait(WAIT) {
                 return End::Lost(e.why);
             }
         }
-    }
-
-    fn handle(&mut self, fleet: &mut Fleet, m: ToFleet) -> Result<(), String> {
-        match m {
-            ToFleet::Publish(ds) => {
-                let refs: Vec<(i64, &Decision)> = ds.iter().map(|(id, d)| (*id, d)).collect();
-                fleet.publish(&refs).map(drop).map_err(|e| e.why)
-            }
-            ToFleet::Refused { key, target, why } => {
-                fleet.report_refusal(&key, &target, &why).map_err(|e| e.why)
-            }
-            ToFleet::Enforced(c) => {
-                self.enforced = c;
-                Ok(())
-            }
-        }
-    }
-
-    /// Every running decision of this server's own, published (again: idempotent).
-    fn republish(&mut self, fleet: &mut Fleet) -> Result<(), String> {
-        let store = SqliteStore::open(&self.db).map_err(|e| e.to_string())?;
-        let now = rampart_fleet::now();
-        let own: Vec<(i64, Decision)> = store
-            .active(now)
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .filter(|s| s.decision.origin != Origin::Fleet)
-            .map(|s| (s.id, s.decision))
-            .collect();
-        for chunk in own.chunks(10_000) {
-            let refs: Vec<(i64, &Decision)> = chunk.iter().map(|(id, d)| (*id, d)).collect();
-            fleet.publish(&refs).map_err(|e| e.why)?;
-        }
-        // Drop what the daemon asked to publish meanwhile: it is in the database.
-        while let Ok(m) = self.rx.try_recv() {
-            if !matches!(m, ToFleet::Publish(_)) {
-                self.handle(fleet, m)?;
-            }
-        }
-        Ok(())
     }
 
     /// Reads every change after the cursor and sends it to the daemon.
@@ -281,10 +346,11 @@ impl Worker {
             }
             // A row that is no decision is passed over (and said, a few at most).
             for why in read.unreadable.iter().take(3) {
-                self.say(format!("fleet: passed over an unreadable change: {why}"));
+                self.shared
+                    .say(format!("fleet: passed over an unreadable change: {why}"));
             }
             if read.unreadable.len() > 3 {
-                self.say(format!(
+                self.shared.say(format!(
                     "fleet: passed over {} more unreadable changes",
                     read.unreadable.len() - 3
                 ));
@@ -301,14 +367,11 @@ impl Worker {
                 }
             }
             self.cursor = read.cursor;
-            if self
-                .msgs
-                .send(Msg::Fleet(FleetBatch {
-                    changes,
-                    cursor: read.cursor,
-                }))
-                .is_err()
-            {
+            let batch = FleetBatch {
+                changes,
+                cursor: read.cursor,
+            };
+            if self.shared.msgs.send(Msg::Fleet(batch)).is_err() {
                 return Ok(());
             }
             if !read.more {
