@@ -206,6 +206,14 @@ pub enum Event {
     },
     /// NOTRACK / CT --notrack: the packet will be UNTRACKED.
     Notrack,
+    /// A target that changes the packet or its connection (TTL, DSCP, TCPMSS, CT, ...)
+    /// or hands a copy elsewhere (TEE, AUDIT), after which the packet goes on.
+    Effect {
+        /// The target's name.
+        target: String,
+        /// What it does, in words.
+        effect: String,
+    },
     /// An address translation, by a rule or by the flow's existing binding.
     Nat {
         /// Which translation.
@@ -331,6 +339,19 @@ pub enum Fate {
         /// The destination.
         dst: IpAddr,
     },
+    /// Handed to a user-space program by NFQUEUE: its verdict decides the rest.
+    Queued {
+        /// Table.
+        table: TableKind,
+        /// Chain holding the rule.
+        chain: String,
+        /// 1-based rule number.
+        rule: usize,
+        /// The queue (the first of a balanced range).
+        queue: u16,
+        /// `--queue-bypass`: accepted when no program listens (else dropped).
+        bypass: bool,
+    },
     /// The walk could not finish (a chain loop or call depth beyond the kernel's).
     Aborted {
         /// Why.
@@ -414,6 +435,18 @@ impl fmt::Display for Fate {
             Fate::NotForwarded { dst } => {
                 write!(f, "not forwarded: {dst} is not local and forwarding is off")
             }
+            Fate::Queued {
+                table,
+                chain,
+                rule: r,
+                queue,
+                bypass,
+            } => write!(
+                f,
+                "queued to user space (queue {queue}) by {}: the program reading it decides; with no program {}",
+                rule(table, chain, &Some(*r)),
+                if *bypass { "it is accepted" } else { "it is dropped" }
+            ),
             Fate::Aborted { reason } => write!(f, "aborted: {reason}"),
             Fate::Stopped { limit } => {
                 write!(f, "stopped: more than {limit} rule evaluations (a loop?)")
@@ -625,6 +658,7 @@ impl fmt::Display for Event {
             Event::Mark { from, to } => write!(f, "mark {from:#x} → {to:#x}"),
             Event::Connmark { from, to } => write!(f, "connmark {from:#x} → {to:#x}"),
             Event::Notrack => f.write_str("NOTRACK: connection tracking skipped"),
+            Event::Effect { target, effect } => write!(f, "{target}: {effect}; the packet goes on"),
             Event::Nat {
                 kind,
                 from,

@@ -20,6 +20,7 @@ use crate::packet::{CtState, Packet};
 use crate::state::{Delta, Membership, State, View};
 mod hints;
 mod nat;
+mod targets;
 
 use crate::trace::{Branch, Event, Fate, Hook, RuleHit, SetChange, Stage, Step};
 use nat::Manip;
@@ -754,33 +755,60 @@ impl<'a, 'r> Walk<'a, 'r> {
                         self.warn(stage, "NOTRACK outside the raw table has no effect".into());
                     }
                 }
-                Target::Snat(_) | Target::Dnat(_) | Target::Masquerade(_) | Target::Redirect(_) => {
-                    match self.nat_target(hook, kind, target) {
-                        Ok(event) => {
-                            self.push(stage, Some(kind), here, at, event);
-                            return Ok(());
-                        }
-                        Err(Some(message)) => {
-                            self.push(stage, Some(kind), here, at, Event::Drop);
-                            self.warn(stage, message);
-                            return Err(Fate::Dropped {
-                                table: kind,
-                                chain: ch.name.clone(),
-                                rule: Some(number),
-                            });
-                        }
-                        Err(None) => self.warn(
-                            stage,
-                            format!(
-                                "NAT target in {kind}:{} is not valid there; ignored",
-                                hook.chain()
-                            ),
-                        ),
+                Target::Snat(_)
+                | Target::Dnat(_)
+                | Target::Masquerade(_)
+                | Target::Redirect(_)
+                | Target::Netmap(_) => match self.nat_target(hook, kind, target) {
+                    Ok(event) => {
+                        self.push(stage, Some(kind), here, at, event);
+                        return Ok(());
                     }
-                }
-                other => {
-                    self.warn(stage, format!("target {other:?} is not simulated; ignored"));
-                }
+                    Err(Some(message)) => {
+                        self.push(stage, Some(kind), here, at, Event::Drop);
+                        self.warn(stage, message);
+                        return Err(Fate::Dropped {
+                            table: kind,
+                            chain: ch.name.clone(),
+                            rule: Some(number),
+                        });
+                    }
+                    Err(None) => self.warn(
+                        stage,
+                        format!(
+                            "NAT target in {kind}:{} is not valid there; ignored",
+                            hook.chain()
+                        ),
+                    ),
+                },
+                other => match self.ext_target(kind, other) {
+                    Some(targets::Outcome::Goes(event)) => {
+                        self.push(stage, Some(kind), here, at, event)
+                    }
+                    Some(targets::Outcome::Warn(message)) => self.warn(stage, message),
+                    Some(targets::Outcome::Ends(event, result)) => {
+                        self.push(stage, Some(kind), here, at, event);
+                        let chain = ch.name.clone();
+                        return match result {
+                            Ok(()) => Ok(()),
+                            Err(targets::FateKind::Dropped) => Err(Fate::Dropped {
+                                table: kind,
+                                chain,
+                                rule: Some(number),
+                            }),
+                            Err(targets::FateKind::Queued { queue, bypass }) => Err(Fate::Queued {
+                                table: kind,
+                                chain,
+                                rule: number,
+                                queue,
+                                bypass,
+                            }),
+                        };
+                    }
+                    None => {
+                        self.warn(stage, format!("target {other:?} is not simulated; ignored"));
+                    }
+                },
             }
         }
     }

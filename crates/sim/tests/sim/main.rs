@@ -9,4 +9,5 @@ mod loops;
 mod modules;
 mod nat;
 mod rate;
+mod targets;
 mod util;
