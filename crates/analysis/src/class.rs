@@ -11,10 +11,23 @@ use crate::space::{Dim, Ranges, Universe, CT_NAMES};
 
 /// A class of packets in words: one entry per field it restricts (fields left out take
 /// any value).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+///
+/// In JSON, an object: `{"proto": "tcp", "src": "192.0.2.0/24", "dport": "8080"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Class {
     /// (`proto`, `tcp`), (`src`, `192.0.2.0/24`), (`dport`, `8080`)...
     pub fields: Vec<(String, String)>,
+}
+
+impl Serialize for Class {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.fields.len()))?;
+        for (k, v) in &self.fields {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
 }
 
 /// Values listed before "and N more".
@@ -147,6 +160,8 @@ impl std::fmt::Display for Class {
             .fields
             .iter()
             .filter(|(n, _)| !["proto", "src", "sport", "dst", "dport"].contains(&n.as_str()))
+            // Unfragmented is what port rules imply; said in JSON, noise in a line.
+            .filter(|(n, v)| !(n == "fragment" && v == "no"))
             .map(|(n, v)| format!("{n} {v}"))
             .collect();
         write!(f, "{}", words.join(" "))?;

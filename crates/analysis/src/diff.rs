@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::class::{describe, merge, Class};
 use crate::partition::Space;
-use crate::program::{compile, universe, AnalysisError, PathKind};
+use crate::program::{compile, universe, Act, AnalysisError, PathKind};
 use crate::space::{Cube, Point, Ranges, Universe};
 use crate::walk::{Outcomes, Placed};
 
@@ -97,11 +97,11 @@ pub fn diff(old: &Ruleset, new: &Ruleset) -> Result<Diff, AnalysisError> {
         let dims = u.dims();
         let root: Vec<Ranges> = dims.iter().map(|d| u.full(*d)).collect();
         for (pa, pb) in a.programs.iter().zip(&b.programs) {
-            let cubes: Vec<&Cube> = pa
+            let cubes: Vec<Option<&Cube>> = pa
                 .instrs
                 .iter()
                 .chain(&pb.instrs)
-                .map(|i| &i.cube)
+                .map(|i| (i.act != Act::Continue).then_some(&i.cube))
                 .collect();
             let space = Space::new(&u, &cubes);
             let wa = Placed {

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::class::{describe_dim, merge};
 use crate::partition::Space;
-use crate::program::{compile, universe, AnalysisError, PathKind, Verdict};
+use crate::program::{compile, universe, Act, AnalysisError, PathKind, Verdict};
 use crate::space::{Cube, Dim, Ranges, Universe, CT_NEW};
 use crate::walk::Placed;
 
@@ -86,7 +86,11 @@ pub fn exposure(ruleset: &Ruleset) -> Result<Exposure, AnalysisError> {
         let root = opening_root(&u, &dims);
         let p = &c.programs[0];
         debug_assert_eq!(p.path, PathKind::Input);
-        let cubes: Vec<&Cube> = p.instrs.iter().map(|i| &i.cube).collect();
+        let cubes: Vec<Option<&Cube>> = p
+            .instrs
+            .iter()
+            .map(|i| (i.act != Act::Continue).then_some(&i.cube))
+            .collect();
         let space = Space::new(&u, &cubes);
         let placed = Placed {
             program: p,
@@ -173,7 +177,11 @@ pub fn reaches(ruleset: &Ruleset, src: IpAddr, port: u16) -> Result<Access, Anal
         }
     }
     let p = &c.programs[0];
-    let cubes: Vec<&Cube> = p.instrs.iter().map(|i| &i.cube).collect();
+    let cubes: Vec<Option<&Cube>> = p
+        .instrs
+        .iter()
+        .map(|i| (i.act != Act::Continue).then_some(&i.cube))
+        .collect();
     let space = Space::new(&u, &cubes);
     let placed = Placed {
         program: p,

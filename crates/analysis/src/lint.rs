@@ -160,15 +160,60 @@ fn analyse(c: &Compiled, u: &Universe) -> Vec<RuleFacts> {
     let dims = u.dims();
     let root: Vec<Ranges> = dims.iter().map(|d| u.full(*d)).collect();
     for p in &c.programs {
-        let cubes: Vec<&Cube> = p.instrs.iter().map(|i| &i.cube).collect();
+        // Instructions that only go on (LOG, a jump's own rule) cannot change a fate: the
+        // partition leaves them out (else every `-d X -j LOG` would multiply the classes
+        // by the sources), and each walk's path says which of them it passed.
+        let goes_on = |i: &crate::program::Instr| i.act == Act::Continue;
+        let cubes: Vec<Option<&Cube>> = p
+            .instrs
+            .iter()
+            .map(|i| (!goes_on(i)).then_some(&i.cube))
+            .collect();
         let space = Space::new(u, &cubes);
         let placed = Placed {
             program: p,
             offset: 0,
         };
+        let index: HashMap<crate::space::Dim, usize> =
+            dims.iter().enumerate().map(|(i, d)| (*d, i)).collect();
+        let mut pending: BTreeSet<u32> = p
+            .instrs
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| goes_on(i) && !i.cube.is_empty())
+            .map(|(n, _)| n as u32)
+            .collect();
         let mut stats = Stats::new(p.instrs.len());
         space.partition(&root, &mut |leaf| {
+            stats.scanned.clear();
+            stats.skipped.clear();
             placed.walk(leaf, &dims, 0, None, Some(&mut stats));
+            if pending.is_empty() {
+                return;
+            }
+            let holds = |n: u32| {
+                p.instrs[n as usize]
+                    .cube
+                    .0
+                    .iter()
+                    .all(|(d, r)| ranges_meet(r, &leaf.cube[index[d]]))
+            };
+            let mut now_live = Vec::new();
+            for &(lo, hi) in &stats.scanned {
+                now_live.extend(pending.range(lo..=hi).copied().filter(|n| holds(*n)));
+            }
+            for n in now_live {
+                pending.remove(&n);
+                stats.live[n as usize] = true;
+            }
+            for &(by, lo, hi) in &stats.skipped {
+                for &n in pending.range(lo..=hi) {
+                    let list = &mut stats.shadowers[n as usize];
+                    if list.len() < 4 && !list.contains(&by) && holds(n) {
+                        list.push(by);
+                    }
+                }
+            }
         });
         for (i, ins) in p.instrs.iter().enumerate() {
             let Some(r) = ins.rule else { continue };
@@ -229,6 +274,7 @@ pub fn lint(ruleset: &Ruleset) -> Result<LintReport, AnalysisError> {
             };
             if !f.live {
                 let nat = rule.table == TableKind::Nat;
+                let mut named = BTreeSet::new();
                 let (kind, severity, message, fix) = if f.empty {
                     (
                         if nat {
@@ -260,28 +306,30 @@ pub fn lint(ruleset: &Ruleset) -> Result<LintReport, AnalysisError> {
                         "remove it, or move it where packets reach it".to_string(),
                     )
                 } else {
-                    let unconditional = f.shadowers.iter().any(|s| {
-                        let r = &c.rules[*s as usize];
-                        r.chain == rule.chain
-                            && r.table == rule.table
-                            && r.number < rule.number
-                            && spec_of(r).is_some_and(|s| {
-                                let s = &s.spec;
-                                s.source.is_none()
-                                    && s.destination.is_none()
-                                    && s.protocol.is_none()
-                                    && s.in_interface.is_none()
-                                    && s.out_interface.is_none()
-                                    && s.fragment.is_none()
-                                    && s.matches.iter().all(|m| matches!(m, Match::Comment(_)))
-                            })
-                    });
                     let conflicting = f
                         .shadowers
                         .iter()
                         .any(|s| facts[*s as usize].verdict != f.verdict);
-                    let by: Vec<String> = f
+                    let unconditional_by: BTreeSet<u32> = f
                         .shadowers
+                        .iter()
+                        .copied()
+                        .filter(|s| {
+                            let r = &c.rules[*s as usize];
+                            r.chain == rule.chain
+                                && r.table == rule.table
+                                && r.number < rule.number
+                                && spec_of(r).is_some_and(|r| is_unconditional(&r.spec))
+                        })
+                        .collect();
+                    let unconditional = !unconditional_by.is_empty();
+                    let shadowers = if unconditional {
+                        &unconditional_by
+                    } else {
+                        &f.shadowers
+                    };
+                    named = shadowers.clone();
+                    let by: Vec<String> = shadowers
                         .iter()
                         .map(|s| c.rules[*s as usize].to_string())
                         .collect();
@@ -328,7 +376,7 @@ pub fn lint(ruleset: &Ruleset) -> Result<LintReport, AnalysisError> {
                     }
                 };
                 let mut rules = vec![rule.clone()];
-                rules.extend(names(&f.shadowers));
+                rules.extend(names(&named));
                 report.findings.push(Finding {
                     severity,
                     kind,
@@ -383,7 +431,8 @@ pub fn lint(ruleset: &Ruleset) -> Result<LintReport, AnalysisError> {
             for (k, &i) in ids.iter().enumerate() {
                 let (ci, _) = facts[i].cube.as_ref().expect("checked");
                 for &j in &ids[k + 1..] {
-                    if facts[i].verdict == facts[j].verdict {
+                    // A later rule already reported as removable needs no pair finding.
+                    if facts[i].verdict == facts[j].verdict || !facts[j].needed {
                         continue;
                     }
                     let (cj, _) = facts[j].cube.as_ref().expect("checked");
@@ -460,6 +509,17 @@ fn rule_key(
         ),
         None => (None, None, None, f.object.clone().unwrap_or_default(), 0),
     }
+}
+
+/// True for a rule that matches every packet (comments aside).
+fn is_unconditional(s: &rampart_ruleset::RuleSpec) -> bool {
+    s.source.is_none()
+        && s.destination.is_none()
+        && s.protocol.is_none()
+        && s.in_interface.is_none()
+        && s.out_interface.is_none()
+        && s.fragment.is_none()
+        && s.matches.iter().all(|m| matches!(m, Match::Comment(_)))
 }
 
 /// Unreachable user chains and unused sets.

@@ -32,20 +32,24 @@ pub struct Space<'a> {
     sets: Vec<Vec<Option<&'a Ranges>>>,
     /// Per instruction, the last dimension index it tests (+1; 0 for none).
     last: Vec<usize>,
+    left_out: Vec<bool>,
     dst_index: usize,
 }
 
 impl<'a> Space<'a> {
-    /// The space of `cubes` (instruction `i` has condition `cubes[i]`).
-    pub fn new(u: &Universe, cubes: &[&'a Cube]) -> Space<'a> {
+    /// The space of `cubes` (instruction `i` has condition `cubes[i]`; `None` for an
+    /// instruction left out: one that cannot change a fate, such as LOG).
+    pub fn new(u: &Universe, cubes: &[Option<&'a Cube>]) -> Space<'a> {
         let dims = u.dims();
         let index: HashMap<Dim, usize> = dims.iter().enumerate().map(|(i, d)| (*d, i)).collect();
         let mut sets = Vec::with_capacity(cubes.len());
         let mut last = Vec::with_capacity(cubes.len());
+        let mut left_out = Vec::with_capacity(cubes.len());
         for c in cubes {
             let mut s = vec![None; dims.len()];
             let mut l = 0;
-            for (d, r) in &c.0 {
+            left_out.push(c.is_none());
+            for (d, r) in c.iter().flat_map(|c| &c.0) {
                 let i = index[d];
                 s[i] = Some(r);
                 l = l.max(i + 1);
@@ -58,6 +62,7 @@ impl<'a> Space<'a> {
             dims,
             sets,
             last,
+            left_out,
             dst_index,
         }
     }
@@ -72,9 +77,10 @@ impl<'a> Space<'a> {
     pub fn partition(&self, root: &[Ranges], leaf: &mut dyn FnMut(&Leaf)) {
         let all: Vec<u32> = (0..self.sets.len() as u32)
             .filter(|&i| {
-                self.sets[i as usize]
-                    .iter()
-                    .all(|s| s.is_none_or(|r| !r.is_empty()))
+                !self.left_out[i as usize]
+                    && self.sets[i as usize]
+                        .iter()
+                        .all(|s| s.is_none_or(|r| !r.is_empty()))
             })
             .collect();
         let mut cur = root.to_vec();

@@ -45,6 +45,11 @@ pub struct Stats {
     pub needed: Vec<bool>,
     /// Matched but not reached in some class: up to a few instructions that decided first.
     pub shadowers: Vec<Vec<u32>>,
+    /// The last walk's stretches of instructions passed over without a jump (inclusive),
+    /// for instructions left out of the partition (see `lint`).
+    pub scanned: Vec<(u32, u32)>,
+    /// The last walk's jumps: (instruction, first and last instruction jumped over).
+    pub skipped: Vec<(u32, u32, u32)>,
 }
 
 impl Stats {
@@ -54,6 +59,8 @@ impl Stats {
             live: vec![false; n],
             needed: vec![false; n],
             shadowers: vec![Vec::new(); n],
+            scanned: Vec::new(),
+            skipped: Vec::new(),
         }
     }
 }
@@ -159,6 +166,11 @@ impl Placed<'_> {
             seen.push(s.clone());
             loop {
                 let Some(i) = self.next(leaf, dims, &s, skip) else {
+                    if let Some(st) = stats.as_deref_mut() {
+                        if s.pc < self.len() {
+                            st.scanned.push((s.pc, self.len() - 1));
+                        }
+                    }
                     out.insert(Outcome {
                         verdict: Verdict::Accept,
                         nat: s.nat.clone(),
@@ -168,6 +180,7 @@ impl Placed<'_> {
                 let g = self.offset + i;
                 let ins = &self.program.instrs[i as usize];
                 if let Some(st) = stats.as_deref_mut() {
+                    st.scanned.push((s.pc, i));
                     st.live[g as usize] = true;
                     if ins.terminal && ins.rule.is_some() && !st.needed[g as usize] {
                         acts.push((i, s.clone()));
@@ -190,6 +203,9 @@ impl Placed<'_> {
                         });
                         if let Some(st) = stats.as_deref_mut() {
                             self.shadow(leaf, dims, &s, i + 1, self.len(), g, st);
+                            if i + 1 < self.len() {
+                                st.skipped.push((g, i + 1, self.len() - 1));
+                            }
                         }
                         break;
                     }
@@ -206,6 +222,9 @@ impl Placed<'_> {
                 };
                 if let Some(st) = stats.as_deref_mut() {
                     self.shadow(leaf, dims, &s, i + 1, jump_to, g, st);
+                    if i + 1 < jump_to {
+                        st.skipped.push((g, i + 1, jump_to - 1));
+                    }
                 }
                 s.pc = jump_to;
             }

@@ -41,7 +41,7 @@ const ANOMALIES: &str = "*filter
 -A INPUT -p tcp -m tcp --dport 22 -m limit --limit 3/min -j ACCEPT
 -A INPUT -p tcp -m tcp --dport 22 -j DROP
 -A INPUT -s 198.51.100.0/24 -p tcp -j ACCEPT
--A INPUT -p tcp -m tcp --dport 80 -j DROP
+-A INPUT -p tcp -m tcp --dport 80 -j REJECT --reject-with tcp-reset
 -A INPUT -s 203.0.113.0/24 -j DROP
 -A INPUT -s 203.0.113.9/32 -p udp -j ACCEPT
 -A INPUT -j DROP
@@ -74,7 +74,7 @@ fn lint_finds_the_known_anomalies() {
         "{:?}",
         kinds_at(&r, 6)
     );
-    // 7 (accept tcp from 198.51.100.0/24) and 8 (drop tcp 80) overlap partly.
+    // 7 (accept tcp from 198.51.100.0/24) and 8 (reject tcp 80) overlap partly.
     assert!(r.findings.iter().any(|f| f.kind == FindingKind::Correlation
         && f.rules[0].number == 8
         && f.rules[1].number == 7));
@@ -175,7 +175,7 @@ COMMIT
     let lines: Vec<String> = d.changes.iter().map(|c| c.to_string()).collect();
     assert_eq!(
         lines,
-        ["ipv4 input: tcp from 203.0.113.0/24 to port 80 (fragment no): DROP → ACCEPT"],
+        ["ipv4 input: tcp from 203.0.113.0/24 to port 80: DROP → ACCEPT"],
         "{lines:#?}"
     );
     // A udp packet from 192.0.2.0/24 goes to admin and its goto never comes back.
