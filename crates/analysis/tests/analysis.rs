@@ -353,14 +353,38 @@ fn lint_every_example_and_no_false_shadow_after_a_limit() {
         }
     }
     assert!(linted >= 8);
-    // The policy profiles, lowered.
-    for profile in rampart_policy_profiles() {
-        let _ = profile;
-    }
 }
 
-fn rampart_policy_profiles() -> Vec<Ruleset> {
-    Vec::new()
+/// The built-in policy profiles, lowered as `rampart up` lowers them: lint finds no error
+/// in them (a limit rule shadows nothing), and each says what it exposes.
+#[test]
+fn lint_and_exposure_of_every_builtin_profile() {
+    use rampart_policy::{Policy, Profile};
+    for profile in [Profile::Webserver, Profile::Hardened, Profile::Router, Profile::None] {
+        let compiled = Policy::builtin(profile)
+            .to_ruleset(|p| Err(std::io::Error::other(format!("no import {p} in a test"))))
+            .unwrap_or_else(|e| panic!("{profile:?}: {e}"));
+        let rs = compiled.ruleset;
+        let report = lint(&rs).unwrap();
+        let errors: Vec<String> = report
+            .findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+            .map(|f| format!("{:?} {}: {}", f.kind, f.rules[0], f.message))
+            .collect();
+        assert!(errors.is_empty(), "{profile:?}: {errors:#?}");
+        let e = exposure(&rs).unwrap();
+        if profile != Profile::None {
+            // ssh open to anyone in the profiles.
+            assert!(
+                e.services.iter().any(|s| s.proto == "tcp"
+                    && s.ports.split(',').any(|p| p == "22")
+                    && s.from == "anywhere"),
+                "{profile:?}: {:#?}",
+                e.services
+            );
+        }
+    }
 }
 
 // ---- property tests against the simulator ----
