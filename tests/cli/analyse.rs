@@ -26,9 +26,9 @@ fn lint_names_the_shadowed_rule_and_its_shadowers_and_exits_1() {
     // The DROP after the rate-limited ACCEPT is redundant (the catch-all DROP decides
     // alike), never shadowed by the limit.
     assert!(!out.stdout.contains("rule 5: error"));
-    assert!(out
-        .stdout
-        .ends_with("testdata/analysis/anomalies.rules: 8 rules, 2 error(s), 2 warning(s), 0 note(s)\n"));
+    assert!(out.stdout.ends_with(
+        "testdata/analysis/anomalies.rules: 8 rules, 2 error(s), 2 warning(s), 0 note(s)\n"
+    ));
 }
 
 #[test]

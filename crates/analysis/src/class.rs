@@ -187,7 +187,10 @@ pub fn merge<K: Clone + Eq + std::hash::Hash + Ord>(
         Dim::Dport => 4,
         _ => 3,
     };
-    let mut order: Vec<usize> = (0..dims.len()).collect();
+    // Only dimensions on which the items differ can merge anything.
+    let mut order: Vec<usize> = (0..dims.len())
+        .filter(|&d| items.iter().any(|(_, c)| c[d] != items[0].1[d]))
+        .collect();
     order.sort_by_key(|&i| rank(&dims[i]));
     for _round in 0..3 {
         let before = items.len();

@@ -175,10 +175,14 @@ impl<'a> Space<'a> {
                 Some(&(next, _, _)) => next - 1,
                 None => u128::MAX,
             };
-            let g = *index.entry(active.clone()).or_insert_with(|| {
-                groups.push((active.clone(), Vec::new()));
-                groups.len() - 1
-            });
+            let g = match index.get(active.as_slice()) {
+                Some(&g) => g,
+                None => {
+                    index.insert(active.clone(), groups.len());
+                    groups.push((active.clone(), Vec::new()));
+                    groups.len() - 1
+                }
+            };
             groups[g].1.push((pos, end));
         }
         for (set, intervals) in groups {

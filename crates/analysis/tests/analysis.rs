@@ -360,7 +360,12 @@ fn lint_every_example_and_no_false_shadow_after_a_limit() {
 #[test]
 fn lint_and_exposure_of_every_builtin_profile() {
     use rampart_policy::{Policy, Profile};
-    for profile in [Profile::Webserver, Profile::Hardened, Profile::Router, Profile::None] {
+    for profile in [
+        Profile::Webserver,
+        Profile::Hardened,
+        Profile::Router,
+        Profile::None,
+    ] {
         let compiled = Policy::builtin(profile)
             .to_ruleset(|p| Err(std::io::Error::other(format!("no import {p} in a test"))))
             .unwrap_or_else(|e| panic!("{profile:?}: {e}"));
