@@ -260,22 +260,18 @@ pub fn exposure(args: ExposureArgs) -> Result<ExitCode> {
 const APPLIED_RULES: &str = "applied.rules";
 
 /// Prints, before `apply` or `up` changes anything, which packets change fate against
-/// what the kernel holds: the ruleset recorded at the last apply while the kernel's
-/// ruleset generation has not moved, no rampart table at all (everything passes), or,
-/// when neither can be known, says so.
+/// what the kernel holds: the ruleset recorded at the last apply while our table's shape
+/// (read over netlink) is still the one that apply left, no rampart table at all
+/// (everything passes), or, when neither can be known, says so.
 pub fn show_change(state: &rampart_kernel::StateDir, new: &Ruleset) -> Result<()> {
     let nft = rampart_kernel::Nft::new();
-    let (old, note) = match nft.list_table() {
-        Ok(None) => (
+    let (old, note) = match rampart_kernel::snapshot(&nft) {
+        Ok(snap) if snap.shape.is_none() => (
             Some(Ruleset::default()),
             Some("the kernel holds no rampart table"),
         ),
-        Ok(Some(_)) => {
-            let applied = state.applied()?;
-            let moved = applied
-                .as_ref()
-                .and_then(|a| a.generation)
-                .is_none_or(|g| rampart_kernel::generation(&nft).ok() != Some(g));
+        Ok(snap) => {
+            let moved = state.applied()?.is_none_or(|a| a.shape != snap.digest());
             match state.read(APPLIED_RULES)? {
                 Some(text) => {
                     let source = Source::new(APPLIED_RULES, text);
@@ -284,8 +280,8 @@ pub fn show_change(state: &rampart_kernel::StateDir, new: &Ruleset) -> Result<()
                     (
                         Some(parsed.ruleset),
                         moved.then_some(
-                            "the kernel's rules changed since the last apply (by hand or \
-                             another tool?): compared with what was applied then",
+                            "rampart's table changed since the last apply (by hand or another \
+                             tool?): compared with what was applied then",
                         ),
                     )
                 }
