@@ -103,7 +103,14 @@ pub fn diff(old: &Ruleset, new: &Ruleset) -> Result<Diff, AnalysisError> {
                 .chain(&pb.instrs)
                 .map(|i| (i.act != Act::Continue).then_some(&i.cube))
                 .collect();
-            let space = Space::new(&u, &cubes);
+            let off = pa.instrs.len() as u32;
+            let cutoffs = pa
+                .instrs
+                .iter()
+                .map(|i| i.cutoff())
+                .chain(pb.instrs.iter().map(|i| i.cutoff().map(|e| e + off)))
+                .collect();
+            let space = Space::new(&u, &cubes).with_cutoffs(cutoffs);
             let wa = Placed {
                 program: pa,
                 offset: 0,

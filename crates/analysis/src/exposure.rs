@@ -91,7 +91,8 @@ pub fn exposure(ruleset: &Ruleset) -> Result<Exposure, AnalysisError> {
             .iter()
             .map(|i| (i.act != Act::Continue).then_some(&i.cube))
             .collect();
-        let space = Space::new(&u, &cubes);
+        let space =
+            Space::new(&u, &cubes).with_cutoffs(p.instrs.iter().map(|i| i.cutoff()).collect());
         let placed = Placed {
             program: p,
             offset: 0,
@@ -182,7 +183,7 @@ pub fn reaches(ruleset: &Ruleset, src: IpAddr, port: u16) -> Result<Access, Anal
         .iter()
         .map(|i| (i.act != Act::Continue).then_some(&i.cube))
         .collect();
-    let space = Space::new(&u, &cubes);
+    let space = Space::new(&u, &cubes).with_cutoffs(p.instrs.iter().map(|i| i.cutoff()).collect());
     let placed = Placed {
         program: p,
         offset: 0,

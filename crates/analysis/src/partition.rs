@@ -34,6 +34,8 @@ pub struct Space<'a> {
     last: Vec<usize>,
     left_out: Vec<bool>,
     dst_index: usize,
+    /// Per instruction, see [`Space::with_cutoffs`].
+    cutoffs: Vec<Option<u32>>,
 }
 
 impl<'a> Space<'a> {
@@ -64,7 +66,38 @@ impl<'a> Space<'a> {
             last,
             left_out,
             dst_index,
+            cutoffs: Vec::new(),
         }
+    }
+
+    /// Prunes by `cutoffs[i]` (an instruction id, from [`crate::Instr::cutoff`] plus its
+    /// program's offset): where instruction `i` holds on every remaining dimension, the
+    /// instructions after it up to the cutoff are unreachable and split nothing. Without
+    /// this, every broad verdict would still be cut by every rule after it. (Not for
+    /// `lint`, which wants to know who shadows whom in every class.)
+    pub fn with_cutoffs(mut self, cutoffs: Vec<Option<u32>>) -> Space<'a> {
+        self.cutoffs = cutoffs;
+        self
+    }
+
+    fn prune(&self, d: usize, alive: Vec<u32>) -> Vec<u32> {
+        if self.cutoffs.is_empty() || d > self.dst_index {
+            return alive;
+        }
+        let mut out = Vec::with_capacity(alive.len());
+        let mut skip_until = 0u32;
+        for i in alive {
+            if i < skip_until {
+                continue;
+            }
+            out.push(i);
+            if let Some(end) = self.cutoffs[i as usize] {
+                if self.last[i as usize] <= d {
+                    skip_until = skip_until.max(end);
+                }
+            }
+        }
+        out
     }
 
     /// The dimensions, in order.
@@ -96,6 +129,7 @@ impl<'a> Space<'a> {
         root: &[Ranges],
         leaf: &mut dyn FnMut(&Leaf),
     ) {
+        let alive = self.prune(d, alive);
         let rest = d >= self.dims.len() || alive.iter().all(|&i| self.last[i as usize] <= d);
         if rest {
             for (k, r) in root.iter().enumerate().skip(d) {

@@ -183,6 +183,25 @@ pub struct Instr {
     pub rule: Option<u32>,
     /// The instruction's rule is terminal (ACCEPT/DROP/REJECT/RETURN/NAT).
     pub terminal: bool,
+    /// Written in the built-in chain itself, not unfolded from a user chain.
+    pub top: bool,
+    /// First instruction after its table's chain (and its policy).
+    pub seg_end: u32,
+}
+
+impl Instr {
+    /// When this instruction decides every packet reaching it (no "may", a verdict or a
+    /// jump to the next table, in the built-in chain itself), the end of the stretch it
+    /// makes unreachable: its chain's policy. No jump lands in between: jumps only go
+    /// forward, a RETURN ends the body holding it or (from a `-g` body) goes to the
+    /// policy, an ACCEPT goes past the policy.
+    pub fn cutoff(&self) -> Option<u32> {
+        let decides = matches!(
+            self.act,
+            Act::Accept { .. } | Act::Final(_) | Act::Nat { .. }
+        );
+        (decides && self.top && !self.may && self.rule.is_some()).then(|| self.seg_end - 1)
+    }
 }
 
 /// The tables of one path for one family, unfolded.
@@ -668,8 +687,11 @@ impl Builder<'_> {
             },
             rule: None,
             terminal: true,
+            top: true,
+            seg_end: u32::MAX,
         })?;
         for ins in &mut self.instrs[start..] {
+            ins.seg_end = end;
             match &mut ins.act {
                 Act::Accept { to } | Act::Nat { to, .. } if *to == u32::MAX => *to = end,
                 _ => {}
@@ -704,6 +726,8 @@ impl Builder<'_> {
                 act,
                 rule: id,
                 terminal,
+                top: depth == 0,
+                seg_end: u32::MAX,
             };
             let missing = |target: &str| AnalysisError::NoSuchChain {
                 table: table.kind,
