@@ -462,16 +462,25 @@ impl MatchCompiler<'_> {
             }
             Match::State(s) => self.ct(c, s.value, s.negated),
             Match::Conntrack(ct) => {
+                // Every field named: a field added to the model must be decided here.
+                let rampart_ruleset::ConntrackMatch {
+                    state,
+                    proto,
+                    orig_src,
+                    orig_dst,
+                    more,
+                } = ct;
                 let mut may = false;
-                if let Some(s) = &ct.state {
+                if let Some(s) = state {
                     may |= self.ct(c, s.value, s.negated);
                 }
-                if let Some(p) = &ct.proto {
+                if let Some(p) = proto {
                     let (d, r) =
                         self.neg(Dim::Proto, Ranges::one(u128::from(p.value.0)), p.negated);
                     c.and(d, r);
                 }
-                may | ct.orig_src.is_some() | ct.orig_dst.is_some()
+                // Original/reply tuples after NAT, status, expiry, direction: may.
+                may | orig_src.is_some() | orig_dst.is_some() | more.is_some()
             }
             Match::Recent(r) => {
                 // `--set` adds the address and always matches.

@@ -298,6 +298,8 @@ fn lint_every_example_and_no_false_shadow_after_a_limit() {
         "examples",
         "tests/netns/dumps",
         "testdata",
+        "testdata/rules",
+        "testdata/analysis",
         "crates/ruleset/tests/roundtrip",
     ] {
         let Ok(entries) = std::fs::read_dir(format!("{root}/{dir}")) else {
