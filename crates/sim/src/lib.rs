@@ -57,6 +57,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod classify;
 mod conntrack;
 mod explain;
 mod host;
@@ -78,6 +79,7 @@ pub use trace::{
     SetChange, Stage, Step, Trace, NOT_MATCHED,
 };
 
+use classify::Classifier;
 use state::State;
 pub use walk::MAX_RULE_EVALUATIONS;
 use walk::{Compiled, Walk};
@@ -104,6 +106,8 @@ pub struct Simulator<'r> {
     now_us: u64,
     /// Record rules that did not match.
     explain: bool,
+    /// The compiled classifier, when on.
+    classifier: Option<Classifier>,
 }
 
 impl<'r> Simulator<'r> {
@@ -115,7 +119,17 @@ impl<'r> Simulator<'r> {
             state: State::default(),
             now_us: 0,
             explain: false,
+            classifier: None,
         }
+    }
+
+    /// Classifier mode (off by default): per chain, lookup tables built once from the
+    /// ruleset narrow each packet's walk to the rules that may match it, so a packet
+    /// costs about as much through 5,000 rules as through a few. Traces, fates and
+    /// state effects are exactly those of the rule-by-rule walk; explain mode walks
+    /// every rule whatever this says (it lists the misses).
+    pub fn set_classifier(&mut self, on: bool) {
+        self.classifier = on.then(Classifier::default);
     }
 
     /// Explain mode (off by default): traces also list every rule that was evaluated and
@@ -144,6 +158,12 @@ impl<'r> Simulator<'r> {
         let mut truncated = false;
         let mut planned = 1usize;
         let mut spent = 0usize;
+        let index = match &mut self.classifier {
+            Some(c) if !self.explain => {
+                c.index(self.compiled.ruleset, &self.compiled.sets, packet)
+            }
+            _ => None,
+        };
         while let Some(assumptions) = queue.pop_front() {
             if spent >= MAX_PACKET_EVALUATIONS {
                 truncated = true;
@@ -156,6 +176,7 @@ impl<'r> Simulator<'r> {
                 packet,
                 assumptions,
                 self.explain,
+                index,
             )
             .finish();
             spent += done.evaluations;

@@ -12,6 +12,7 @@ use rampart_ruleset::{
     Table, TableKind, Target,
 };
 
+use crate::classify::{next_set, Index, Query, Words};
 use crate::conntrack::{self, Dir, Flow, Tuple};
 use crate::explain::describe;
 use crate::host::{Host, RouteDecision};
@@ -132,8 +133,49 @@ pub(crate) struct Walk<'a, 'r> {
     nat_misses: Vec<Miss>,
     /// Whether the nat table's POSTROUTING chain was traversed.
     nat_post_walked: bool,
-    /// Rules evaluated so far, bounded by [`MAX_RULE_EVALUATIONS`].
+    /// Rules evaluated so far, bounded by [`MAX_RULE_EVALUATIONS`]; rules the classifier
+    /// skipped count too, so the bound stops a loop where the reference walk stops it.
     evaluations: usize,
+    /// The classifier's tables for this packet; `None` walks every rule.
+    index: Option<&'a Index>,
+    /// Candidate bitsets of the chains visited lately, with the fields they were
+    /// computed for (a jump and its RETURN come back to the same chain).
+    candidates: Vec<Candidates>,
+    /// The slot of `candidates` to reuse next once it is full.
+    candidates_next: usize,
+    scratch: Words,
+}
+
+/// Chains whose candidates one walk keeps: enough for a jump stack of typical depth;
+/// more are recomputed.
+const CANDIDATE_SLOTS: usize = 8;
+
+/// One chain's candidate rules for the fields the walk had when they were computed.
+struct Candidates {
+    table: usize,
+    chain: usize,
+    src: IpAddr,
+    dst: IpAddr,
+    sport: Option<u16>,
+    dport: Option<u16>,
+    in_iface: String,
+    out_iface: String,
+    ct_bits: u8,
+    words: Words,
+}
+
+impl Candidates {
+    fn fits(&self, table: usize, chain: usize, q: &Query) -> bool {
+        self.table == table
+            && self.chain == chain
+            && self.src == q.src
+            && self.dst == q.dst
+            && self.sport == q.sport
+            && self.dport == q.dport
+            && self.ct_bits == q.ct_bits
+            && self.in_iface == q.in_iface
+            && self.out_iface == q.out_iface
+    }
 }
 
 /// A rule that did not match and why.
@@ -163,6 +205,7 @@ impl<'a, 'r> Walk<'a, 'r> {
         pkt: &'a Packet,
         assumptions: Vec<(Atom, bool)>,
         explain: bool,
+        index: Option<&'a Index>,
     ) -> Walk<'a, 'r> {
         let orig = Tuple::of(pkt, pkt.src, pkt.sport, pkt.dst, pkt.dport);
         Walk {
@@ -201,6 +244,10 @@ impl<'a, 'r> Walk<'a, 'r> {
             nat_misses: Vec::new(),
             nat_post_walked: false,
             evaluations: 0,
+            index,
+            candidates: Vec::new(),
+            candidates_next: 0,
+            scratch: Vec::new(),
         }
     }
 
@@ -535,11 +582,26 @@ impl<'a, 'r> Walk<'a, 'r> {
             );
             return self.policy(table, hook.chain(), policy);
         }
+        // Skip rules the classifier rules out, except where misses are recorded (explain,
+        // the nat POSTROUTING hints) or NAT has given the packet a port it did not have.
+        let skip = !self.explain
+            && !(kind == TableKind::Nat && hook == Hook::Postrouting)
+            && self.index.is_some_and(|i| i.fits(self.sport, self.dport));
         let mut stack: Vec<(usize, usize)> = Vec::new();
         let (mut chain, mut next) = (base, 0usize);
         let mut entries = 0usize;
         loop {
             let ch = &table.chains[chain];
+            if skip && next < ch.rules.len() {
+                let to = self.next_candidate(ti, chain, next).unwrap_or(ch.rules.len());
+                self.evaluations += to - next;
+                if self.evaluations > MAX_RULE_EVALUATIONS {
+                    return Err(Fate::Stopped {
+                        limit: MAX_RULE_EVALUATIONS,
+                    });
+                }
+                next = to;
+            }
             let Some(rule) = ch.rules.get(next) else {
                 if let Some((caller, resume)) = stack.pop() {
                     let to = table.chains[caller].name.clone();
@@ -783,6 +845,57 @@ impl<'a, 'r> Walk<'a, 'r> {
                 }
             }
         }
+    }
+
+    /// The first rule at or after `from` of chain `chain` of table `table` that the
+    /// classifier cannot rule out for the packet as it is now.
+    fn next_candidate(&mut self, table: usize, chain: usize, from: usize) -> Option<usize> {
+        let index = self.index?;
+        let q = Query {
+            src: self.src,
+            dst: self.dst,
+            proto: self.pkt.protocol,
+            sport: self.sport,
+            dport: self.dport,
+            in_iface: &self.in_iface,
+            out_iface: &self.out_iface,
+            ct_bits: self.ct_bits(),
+        };
+        let cached = self
+            .candidates
+            .iter()
+            .position(|c| c.fits(table, chain, &q));
+        let slot = match cached {
+            Some(slot) => slot,
+            None => {
+                let slot = if self.candidates.len() < CANDIDATE_SLOTS {
+                    self.candidates.push(Candidates {
+                        table,
+                        chain,
+                        src: q.src,
+                        dst: q.dst,
+                        sport: q.sport,
+                        dport: q.dport,
+                        in_iface: String::new(),
+                        out_iface: String::new(),
+                        ct_bits: q.ct_bits,
+                        words: Vec::new(),
+                    });
+                    self.candidates.len() - 1
+                } else {
+                    self.candidates_next = (self.candidates_next + 1) % CANDIDATE_SLOTS;
+                    self.candidates_next
+                };
+                let c = &mut self.candidates[slot];
+                (c.table, c.chain, c.src, c.dst) = (table, chain, q.src, q.dst);
+                (c.sport, c.dport, c.ct_bits) = (q.sport, q.dport, q.ct_bits);
+                c.in_iface.clone_from(&self.in_iface);
+                c.out_iface.clone_from(&self.out_iface);
+                index.candidates(table, chain, &q, &mut c.words, &mut self.scratch);
+                slot
+            }
+        };
+        next_set(&self.candidates[slot].words, from)
     }
 
     fn policy(&self, table: &Table, chain: &str, policy: Policy) -> Verdict {

@@ -1,0 +1,571 @@
+//! Per-field lookup tables: each answers "which rules of this chain may match a packet
+//! whose field has this value" as a bitset over the chain's rule positions.
+//!
+//! Every table has the same shape: `any`, the bitset of rules that do not constrain the
+//! field (or constrain it in a way the table does not model, such as a negation), plus
+//! the rule lists keyed by the values they accept. A lookup is `any` OR the lists the
+//! value hits; the classifier ANDs the lookups of all fields.
+//!
+//! Lists hold rule positions (`u32`), not bitsets, so memory stays linear in the rules
+//! (a bitset per key would make 5,000 distinct source addresses cost 5,000 × 5,000 bits).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use rampart_prefix::Prefix;
+use rampart_ruleset::{Interface, PortRange};
+
+/// A bitset over a chain's rule positions, as 64-bit words.
+pub(crate) type Words = Vec<u64>;
+
+/// Words needed for `rules` bits.
+pub(crate) fn word_count(rules: usize) -> usize {
+    rules.div_ceil(64)
+}
+
+pub(crate) fn set_bit(words: &mut [u64], rule: u32) {
+    words[rule as usize / 64] |= 1 << (rule % 64);
+}
+
+/// The first set bit at or after `from`, if any.
+pub(crate) fn next_set(words: &[u64], from: usize) -> Option<usize> {
+    let mut w = from / 64;
+    let first = words.get(w)? & (!0u64 << (from % 64));
+    if first != 0 {
+        return Some(w * 64 + first.trailing_zeros() as usize);
+    }
+    w += 1;
+    while let Some(word) = words.get(w) {
+        if *word != 0 {
+            return Some(w * 64 + word.trailing_zeros() as usize);
+        }
+        w += 1;
+    }
+    None
+}
+
+/// `out &= any | lists...`, with `scratch` as the buffer for the right-hand side.
+fn narrow<'a>(
+    out: &mut [u64],
+    scratch: &mut Words,
+    any: &[u64],
+    lists: impl Iterator<Item = &'a [u32]>,
+) {
+    scratch.clear();
+    scratch.extend_from_slice(any);
+    for list in lists {
+        for &rule in list {
+            set_bit(scratch, rule);
+        }
+    }
+    for (o, s) in out.iter_mut().zip(scratch.iter()) {
+        *o &= s;
+    }
+}
+
+/// Builder state shared by all tables: the `any` bitset.
+struct Any {
+    words: Words,
+}
+
+impl Any {
+    fn new(rules: usize) -> Any {
+        Any {
+            words: vec![0; word_count(rules)],
+        }
+    }
+}
+
+/// Addresses (`-s`, `-d`): prefixes grouped by family and length, each group a hash of
+/// network address to rules, so a lookup costs one probe per distinct length in use (at
+/// most 33 + 129), whatever the number of rules.
+#[derive(Debug)]
+pub(crate) struct AddrTable {
+    any: Words,
+    /// (IPv4?, length, network → rules), longest first.
+    groups: Vec<(bool, u8, HashMap<IpAddr, Vec<u32>>)>,
+}
+
+/// Builds an [`AddrTable`]: one call per rule, in rule order.
+pub(crate) struct AddrBuilder {
+    any: Any,
+    groups: HashMap<(bool, u8), HashMap<IpAddr, Vec<u32>>>,
+}
+
+impl AddrBuilder {
+    pub fn new(rules: usize) -> AddrBuilder {
+        AddrBuilder {
+            any: Any::new(rules),
+            groups: HashMap::new(),
+        }
+    }
+
+    /// Rule `rule` accepts only addresses inside `prefix` (`None`: any address).
+    pub fn add(&mut self, rule: u32, prefix: Option<Prefix>) {
+        match prefix {
+            Some(p) => self
+                .groups
+                .entry((p.is_ipv4(), p.len()))
+                .or_default()
+                .entry(p.addr())
+                .or_default()
+                .push(rule),
+            None => set_bit(&mut self.any.words, rule),
+        }
+    }
+
+    /// The table, or `None` when no rule constrains the field (nothing to narrow).
+    pub fn finish(self) -> Option<AddrTable> {
+        if self.groups.is_empty() {
+            return None;
+        }
+        let mut groups: Vec<_> = self
+            .groups
+            .into_iter()
+            .map(|((v4, len), nets)| (v4, len, nets))
+            .collect();
+        groups.sort_by_key(|(v4, len, _)| (*v4, std::cmp::Reverse(*len)));
+        Some(AddrTable {
+            any: self.any.words,
+            groups,
+        })
+    }
+}
+
+impl AddrTable {
+    /// Narrows `out` to the rules that may match address `ip`.
+    pub fn narrow(&self, ip: IpAddr, out: &mut [u64], scratch: &mut Words) {
+        let v4 = ip.is_ipv4();
+        let lists = self
+            .groups
+            .iter()
+            .filter(|(g4, _, _)| *g4 == v4)
+            .filter_map(|(_, len, nets)| {
+                let net = Prefix::new(ip, *len)?.addr();
+                nets.get(&net).map(Vec::as_slice)
+            });
+        narrow(out, scratch, &self.any, lists);
+    }
+}
+
+/// Levels of the port tree: blocks of 2^0 … 2^16 ports.
+const PORT_LEVELS: usize = 17;
+
+/// Ports (`--sport`, `--dport`, `--sports`, `--dports`): each range is split into at most
+/// 32 aligned power-of-two blocks (a segment tree over 0–65535), and a port's lookup
+/// visits the 17 blocks holding it. Memory is linear in the ranges even when they nest.
+#[derive(Debug)]
+pub(crate) struct PortTable {
+    any: Words,
+    /// Per level k: block number (port >> k) → rules.
+    levels: Vec<HashMap<u32, Vec<u32>>>,
+}
+
+/// Builds a [`PortTable`].
+pub(crate) struct PortBuilder {
+    any: Any,
+    levels: Vec<HashMap<u32, Vec<u32>>>,
+    used: bool,
+}
+
+/// The aligned blocks (level, number) that exactly cover `lo..=hi`.
+pub(crate) fn port_blocks(range: PortRange) -> Vec<(usize, u32)> {
+    let (mut lo, hi) = (u32::from(range.lo), u32::from(range.hi));
+    let mut blocks = Vec::new();
+    while lo <= hi {
+        // The largest block aligned at `lo` that stays within `hi`.
+        let mut k = if lo == 0 {
+            16
+        } else {
+            lo.trailing_zeros().min(16) as usize
+        };
+        while lo + (1 << k) - 1 > hi {
+            k -= 1;
+        }
+        blocks.push((k, lo >> k));
+        lo += 1 << k;
+    }
+    blocks
+}
+
+impl PortBuilder {
+    pub fn new(rules: usize) -> PortBuilder {
+        PortBuilder {
+            any: Any::new(rules),
+            levels: vec![HashMap::new(); PORT_LEVELS],
+            used: false,
+        }
+    }
+
+    /// Rule `rule` accepts only ports in `ranges` (`None`: any port).
+    pub fn add(&mut self, rule: u32, ranges: Option<&[PortRange]>) {
+        let Some(ranges) = ranges else {
+            set_bit(&mut self.any.words, rule);
+            return;
+        };
+        self.used = true;
+        for range in ranges {
+            for (k, block) in port_blocks(*range) {
+                let list = self.levels[k].entry(block).or_default();
+                // Two ranges of one rule may share a block: list the rule once.
+                if list.last() != Some(&rule) {
+                    list.push(rule);
+                }
+            }
+        }
+    }
+
+    pub fn finish(self) -> Option<PortTable> {
+        self.used.then_some(PortTable {
+            any: self.any.words,
+            levels: self.levels,
+        })
+    }
+}
+
+impl PortTable {
+    /// Narrows `out` to the rules that may match `port`.
+    pub fn narrow(&self, port: u16, out: &mut [u64], scratch: &mut Words) {
+        let port = u32::from(port);
+        let lists = self
+            .levels
+            .iter()
+            .enumerate()
+            .filter_map(|(k, blocks)| blocks.get(&(port >> k)).map(Vec::as_slice));
+        narrow(out, scratch, &self.any, lists);
+    }
+}
+
+/// Small keys compared for equality: the protocol number.
+#[derive(Debug)]
+pub(crate) struct ProtoTable {
+    any: Words,
+    by_proto: HashMap<u8, Vec<u32>>,
+}
+
+/// Builds a [`ProtoTable`].
+pub(crate) struct ProtoBuilder {
+    any: Any,
+    by_proto: HashMap<u8, Vec<u32>>,
+}
+
+impl ProtoBuilder {
+    pub fn new(rules: usize) -> ProtoBuilder {
+        ProtoBuilder {
+            any: Any::new(rules),
+            by_proto: HashMap::new(),
+        }
+    }
+
+    pub fn add(&mut self, rule: u32, proto: Option<u8>) {
+        match proto {
+            Some(p) => self.by_proto.entry(p).or_default().push(rule),
+            None => set_bit(&mut self.any.words, rule),
+        }
+    }
+
+    pub fn finish(self) -> Option<ProtoTable> {
+        (!self.by_proto.is_empty()).then_some(ProtoTable {
+            any: self.any.words,
+            by_proto: self.by_proto,
+        })
+    }
+}
+
+impl ProtoTable {
+    pub fn narrow(&self, proto: u8, out: &mut [u64], scratch: &mut Words) {
+        let list = self.by_proto.get(&proto).map(Vec::as_slice);
+        narrow(out, scratch, &self.any, list.into_iter());
+    }
+}
+
+/// Interfaces (`-i`, `-o`): exact names hashed; `eth+` stems checked one by one (a
+/// ruleset has few distinct stems).
+#[derive(Debug)]
+pub(crate) struct IfaceTable {
+    any: Words,
+    exact: HashMap<String, Vec<u32>>,
+    stems: Vec<(String, Vec<u32>)>,
+}
+
+/// Builds an [`IfaceTable`].
+pub(crate) struct IfaceBuilder {
+    any: Any,
+    exact: HashMap<String, Vec<u32>>,
+    stems: HashMap<String, Vec<u32>>,
+}
+
+impl IfaceBuilder {
+    pub fn new(rules: usize) -> IfaceBuilder {
+        IfaceBuilder {
+            any: Any::new(rules),
+            exact: HashMap::new(),
+            stems: HashMap::new(),
+        }
+    }
+
+    pub fn add(&mut self, rule: u32, iface: Option<&Interface>) {
+        let Some(iface) = iface else {
+            set_bit(&mut self.any.words, rule);
+            return;
+        };
+        match iface.0.strip_suffix('+') {
+            Some(stem) => self.stems.entry(stem.to_string()).or_default().push(rule),
+            None => self.exact.entry(iface.0.clone()).or_default().push(rule),
+        }
+    }
+
+    pub fn finish(self) -> Option<IfaceTable> {
+        if self.exact.is_empty() && self.stems.is_empty() {
+            return None;
+        }
+        let mut stems: Vec<_> = self.stems.into_iter().collect();
+        stems.sort();
+        Some(IfaceTable {
+            any: self.any.words,
+            exact: self.exact,
+            stems,
+        })
+    }
+}
+
+impl IfaceTable {
+    /// Narrows `out` to the rules that may match interface `name` (empty: none, as for a
+    /// locally generated packet's input interface).
+    pub fn narrow(&self, name: &str, out: &mut [u64], scratch: &mut Words) {
+        let exact = self.exact.get(name).map(Vec::as_slice);
+        let stems = self
+            .stems
+            .iter()
+            .filter(|(stem, _)| name.starts_with(stem.as_str()))
+            .map(|(_, rules)| rules.as_slice());
+        narrow(out, scratch, &self.any, exact.into_iter().chain(stems));
+    }
+}
+
+/// Conntrack state bits (`-m state`, `-m conntrack --ctstate`): rules grouped by the bits
+/// they accept; a rule may match when its bits meet the packet's.
+#[derive(Debug)]
+pub(crate) struct BitsTable {
+    any: Words,
+    by_mask: Vec<(u8, Vec<u32>)>,
+}
+
+/// Builds a [`BitsTable`].
+pub(crate) struct BitsBuilder {
+    any: Any,
+    by_mask: HashMap<u8, Vec<u32>>,
+}
+
+impl BitsBuilder {
+    pub fn new(rules: usize) -> BitsBuilder {
+        BitsBuilder {
+            any: Any::new(rules),
+            by_mask: HashMap::new(),
+        }
+    }
+
+    pub fn add(&mut self, rule: u32, mask: Option<u8>) {
+        match mask {
+            Some(m) => self.by_mask.entry(m).or_default().push(rule),
+            None => set_bit(&mut self.any.words, rule),
+        }
+    }
+
+    pub fn finish(self) -> Option<BitsTable> {
+        if self.by_mask.is_empty() {
+            return None;
+        }
+        let mut by_mask: Vec<_> = self.by_mask.into_iter().collect();
+        by_mask.sort();
+        Some(BitsTable {
+            any: self.any.words,
+            by_mask,
+        })
+    }
+}
+
+impl BitsTable {
+    pub fn narrow(&self, bits: u8, out: &mut [u64], scratch: &mut Words) {
+        let lists = self
+            .by_mask
+            .iter()
+            .filter(|(mask, _)| mask & bits != 0)
+            .map(|(_, rules)| rules.as_slice());
+        narrow(out, scratch, &self.any, lists);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ones(rules: usize) -> Words {
+        let mut w = vec![0; word_count(rules)];
+        for r in 0..rules {
+            set_bit(&mut w, r as u32);
+        }
+        w
+    }
+
+    fn members(words: &[u64]) -> Vec<usize> {
+        let mut out = Vec::new();
+        let mut at = 0;
+        while let Some(i) = next_set(words, at) {
+            out.push(i);
+            at = i + 1;
+        }
+        out
+    }
+
+    fn range(lo: u16, hi: u16) -> PortRange {
+        PortRange { lo, hi }
+    }
+
+    #[test]
+    fn next_set_crosses_words() {
+        let mut w = vec![0; 3];
+        set_bit(&mut w, 3);
+        set_bit(&mut w, 64);
+        set_bit(&mut w, 130);
+        assert_eq!(next_set(&w, 0), Some(3));
+        assert_eq!(next_set(&w, 4), Some(64));
+        assert_eq!(next_set(&w, 65), Some(130));
+        assert_eq!(next_set(&w, 131), None);
+        assert_eq!(next_set(&w, 500), None);
+        assert_eq!(members(&w), [3, 64, 130]);
+    }
+
+    #[test]
+    fn port_blocks_cover_exactly() {
+        for (lo, hi) in [
+            (0, 65535),
+            (0, 0),
+            (65535, 65535),
+            (22, 22),
+            (1000, 1001),
+            (1, 1024),
+            (8000, 8080),
+            (1023, 65534),
+        ] {
+            let blocks = port_blocks(range(lo, hi));
+            assert!(blocks.len() <= 32, "{lo}:{hi}: {} blocks", blocks.len());
+            let mut covered = vec![false; 65536];
+            for (k, b) in blocks {
+                for p in (b << k)..((b + 1) << k) {
+                    assert!(!covered[p as usize], "{lo}:{hi}: port {p} twice");
+                    covered[p as usize] = true;
+                }
+            }
+            for (p, c) in covered.iter().enumerate() {
+                assert_eq!(*c, (lo as usize..=hi as usize).contains(&p), "{lo}:{hi} port {p}");
+            }
+        }
+        assert_eq!(port_blocks(range(0, 65535)), [(16, 0)]);
+    }
+
+    #[test]
+    fn port_lookup_matches_ranges() {
+        let rules: [Option<Vec<PortRange>>; 5] = [
+            Some(vec![range(22, 22)]),
+            None,
+            Some(vec![range(1000, 2000), range(1500, 1600)]),
+            Some(vec![range(0, 65535)]),
+            Some(vec![range(80, 80), range(443, 443)]),
+        ];
+        let mut b = PortBuilder::new(rules.len());
+        for (i, r) in rules.iter().enumerate() {
+            b.add(i as u32, r.as_deref());
+        }
+        let table = b.finish().unwrap();
+        let mut scratch = Vec::new();
+        for port in [0, 21, 22, 23, 80, 443, 999, 1000, 1550, 2000, 2001, 65535] {
+            let mut out = ones(rules.len());
+            table.narrow(port, &mut out, &mut scratch);
+            let want: Vec<usize> = (0..rules.len())
+                .filter(|&i| {
+                    rules[i]
+                        .as_ref()
+                        .is_none_or(|rs| rs.iter().any(|r| r.contains(port)))
+                })
+                .collect();
+            assert_eq!(members(&out), want, "port {port}");
+        }
+    }
+
+    #[test]
+    fn addr_lookup_is_longest_and_shorter_prefixes() {
+        let prefixes = [
+            Some("192.0.2.0/24"),
+            Some("192.0.2.7/32"),
+            None,
+            Some("2001:db8::/32"),
+            Some("0.0.0.0/0"),
+            Some("198.51.100.0/25"),
+        ];
+        let mut b = AddrBuilder::new(prefixes.len());
+        for (i, p) in prefixes.iter().enumerate() {
+            b.add(i as u32, p.map(|p| p.parse().unwrap()));
+        }
+        let table = b.finish().unwrap();
+        let mut scratch = Vec::new();
+        for ip in [
+            "192.0.2.7",
+            "192.0.2.8",
+            "198.51.100.127",
+            "198.51.100.128",
+            "2001:db8::1",
+            "2001:db9::1",
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            let mut out = ones(prefixes.len());
+            table.narrow(ip, &mut out, &mut scratch);
+            let want: Vec<usize> = (0..prefixes.len())
+                .filter(|&i| prefixes[i].is_none_or(|p| p.parse::<Prefix>().unwrap().contains(ip)))
+                .collect();
+            assert_eq!(members(&out), want, "{ip}");
+        }
+    }
+
+    #[test]
+    fn iface_lookup_exact_and_stems() {
+        let names = [Some("eth0"), Some("eth+"), None, Some("ppp0"), Some("+")];
+        let mut b = IfaceBuilder::new(names.len());
+        for (i, n) in names.iter().enumerate() {
+            b.add(i as u32, n.map(|n| Interface(n.into())).as_ref());
+        }
+        let table = b.finish().unwrap();
+        let mut scratch = Vec::new();
+        for name in ["eth0", "eth1", "ppp0", "lo", ""] {
+            let mut out = ones(names.len());
+            table.narrow(name, &mut out, &mut scratch);
+            let want: Vec<usize> = (0..names.len())
+                .filter(|&i| names[i].is_none_or(|n| Interface(n.into()).matches(name)))
+                .collect();
+            assert_eq!(members(&out), want, "{name:?}");
+        }
+    }
+
+    #[test]
+    fn bits_and_proto_lookups() {
+        let mut b = BitsBuilder::new(3);
+        b.add(0, Some(0x06));
+        b.add(1, None);
+        b.add(2, Some(0x01));
+        let table = b.finish().unwrap();
+        let mut scratch = Vec::new();
+        let mut out = ones(3);
+        table.narrow(0x04 | 0x20, &mut out, &mut scratch);
+        assert_eq!(members(&out), [0, 1]);
+
+        let mut p = ProtoBuilder::new(3);
+        p.add(0, Some(6));
+        p.add(1, Some(17));
+        p.add(2, None);
+        let table = p.finish().unwrap();
+        let mut out = ones(3);
+        table.narrow(17, &mut out, &mut scratch);
+        assert_eq!(members(&out), [1, 2]);
+        assert!(ProtoBuilder::new(2).finish().is_none(), "nothing to narrow");
+    }
+}
