@@ -64,6 +64,9 @@ pub fn run(args: TraceArgs) -> Result<ExitCode> {
     let mut sim = Simulator::new(&ruleset, host);
     sim.set_explain(args.explain);
     if args.packets.is_some() {
+        // The summary shows no traces, so no hints; --json shows them whole.
+        sim.set_classifier(!args.walk);
+        sim.set_hints(args.json);
         return batch(&mut sim, &packets, &notes, args.json);
     }
     let packet = &packets[0];

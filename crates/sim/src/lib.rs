@@ -82,7 +82,7 @@ pub use trace::{
 use classify::Classifier;
 use state::State;
 pub use walk::MAX_RULE_EVALUATIONS;
-use walk::{Compiled, Walk};
+use walk::{Compiled, Options, Walk};
 
 /// Most branches one packet's trace may have. Each unknown test can double the count, so
 /// this bounds the work a packet with many unset fields causes; 64 branches already
@@ -108,6 +108,8 @@ pub struct Simulator<'r> {
     explain: bool,
     /// The compiled classifier, when on.
     classifier: Option<Classifier>,
+    /// Compute hints.
+    hints: bool,
 }
 
 impl<'r> Simulator<'r> {
@@ -120,7 +122,15 @@ impl<'r> Simulator<'r> {
             now_us: 0,
             explain: false,
             classifier: None,
+            hints: true,
         }
+    }
+
+    /// Hints (on by default): each branch's [`Branch::hints`]. The hint on a DROP policy
+    /// names the nearest ACCEPT rule, which means testing every ACCEPT rule of the chain
+    /// against the packet; a batch that shows only a summary turns them off.
+    pub fn set_hints(&mut self, on: bool) {
+        self.hints = on;
     }
 
     /// Classifier mode (off by default): per chain, lookup tables built once from the
@@ -159,9 +169,7 @@ impl<'r> Simulator<'r> {
         let mut planned = 1usize;
         let mut spent = 0usize;
         let index = match &mut self.classifier {
-            Some(c) if !self.explain => {
-                c.index(self.compiled.ruleset, &self.compiled.sets, packet)
-            }
+            Some(c) if !self.explain => c.index(self.compiled.ruleset, &self.compiled.sets, packet),
             _ => None,
         };
         while let Some(assumptions) = queue.pop_front() {
@@ -175,8 +183,11 @@ impl<'r> Simulator<'r> {
                 &self.state,
                 packet,
                 assumptions,
-                self.explain,
-                index,
+                Options {
+                    explain: self.explain,
+                    hints: self.hints,
+                    index,
+                },
             )
             .finish();
             spent += done.evaluations;

@@ -44,18 +44,58 @@ pub(crate) fn next_set(words: &[u64], from: usize) -> Option<usize> {
     None
 }
 
-/// `out &= any | lists...`, with `scratch` as the buffer for the right-hand side.
+/// The rules a key holds: a list while sparse, a bitset once the list would be longer
+/// than the bitset's words (`-p tcp` on half the rules: setting 2,500 bits one by one
+/// costs more than OR-ing 79 words). At most 64 keys of a table can be dense, so the
+/// bitsets cost at most 64 × the chain's words per table.
+#[derive(Debug)]
+pub(crate) enum Rules {
+    List(Vec<u32>),
+    Bits(Words),
+}
+
+impl Rules {
+    fn new(list: Vec<u32>, words: usize) -> Rules {
+        if list.len() > words {
+            let mut bits = vec![0; words];
+            for &rule in &list {
+                set_bit(&mut bits, rule);
+            }
+            Rules::Bits(bits)
+        } else {
+            Rules::List(list)
+        }
+    }
+}
+
+/// Turns each list of a map into [`Rules`].
+fn dense<K: std::hash::Hash + Eq>(map: HashMap<K, Vec<u32>>, words: usize) -> HashMap<K, Rules> {
+    map.into_iter()
+        .map(|(k, list)| (k, Rules::new(list, words)))
+        .collect()
+}
+
+/// `out &= any | rules...`, with `scratch` as the buffer for the right-hand side.
 fn narrow<'a>(
     out: &mut [u64],
     scratch: &mut Words,
     any: &[u64],
-    lists: impl Iterator<Item = &'a [u32]>,
+    rules: impl Iterator<Item = &'a Rules>,
 ) {
     scratch.clear();
     scratch.extend_from_slice(any);
-    for list in lists {
-        for &rule in list {
-            set_bit(scratch, rule);
+    for r in rules {
+        match r {
+            Rules::List(list) => {
+                for &rule in list {
+                    set_bit(scratch, rule);
+                }
+            }
+            Rules::Bits(bits) => {
+                for (s, b) in scratch.iter_mut().zip(bits) {
+                    *s |= b;
+                }
+            }
         }
     }
     for (o, s) in out.iter_mut().zip(scratch.iter()) {
@@ -83,7 +123,7 @@ impl Any {
 pub(crate) struct AddrTable {
     any: Words,
     /// (IPv4?, length, network → rules), longest first.
-    groups: Vec<(bool, u8, HashMap<IpAddr, Vec<u32>>)>,
+    groups: Vec<(bool, u8, HashMap<IpAddr, Rules>)>,
 }
 
 /// Builds an [`AddrTable`]: one call per rule, in rule order.
@@ -119,10 +159,11 @@ impl AddrBuilder {
         if self.groups.is_empty() {
             return None;
         }
+        let words = self.any.words.len();
         let mut groups: Vec<_> = self
             .groups
             .into_iter()
-            .map(|((v4, len), nets)| (v4, len, nets))
+            .map(|((v4, len), nets)| (v4, len, dense(nets, words)))
             .collect();
         groups.sort_by_key(|(v4, len, _)| (*v4, std::cmp::Reverse(*len)));
         Some(AddrTable {
@@ -142,7 +183,7 @@ impl AddrTable {
             .filter(|(g4, _, _)| *g4 == v4)
             .filter_map(|(_, len, nets)| {
                 let net = Prefix::new(ip, *len)?.addr();
-                nets.get(&net).map(Vec::as_slice)
+                nets.get(&net)
             });
         narrow(out, scratch, &self.any, lists);
     }
@@ -157,8 +198,8 @@ const PORT_LEVELS: usize = 17;
 #[derive(Debug)]
 pub(crate) struct PortTable {
     any: Words,
-    /// Per level k: block number (port >> k) → rules.
-    levels: Vec<HashMap<u32, Vec<u32>>>,
+    /// Per level k in use: (k, block number (port >> k) → rules).
+    levels: Vec<(usize, HashMap<u32, Rules>)>,
 }
 
 /// Builds a [`PortTable`].
@@ -216,9 +257,16 @@ impl PortBuilder {
     }
 
     pub fn finish(self) -> Option<PortTable> {
-        self.used.then_some(PortTable {
+        let words = self.any.words.len();
+        self.used.then(|| PortTable {
+            levels: self
+                .levels
+                .into_iter()
+                .enumerate()
+                .filter(|(_, level)| !level.is_empty())
+                .map(|(k, level)| (k, dense(level, words)))
+                .collect(),
             any: self.any.words,
-            levels: self.levels,
         })
     }
 }
@@ -230,8 +278,7 @@ impl PortTable {
         let lists = self
             .levels
             .iter()
-            .enumerate()
-            .filter_map(|(k, blocks)| blocks.get(&(port >> k)).map(Vec::as_slice));
+            .filter_map(|(k, blocks)| blocks.get(&(port >> k)));
         narrow(out, scratch, &self.any, lists);
     }
 }
@@ -240,7 +287,7 @@ impl PortTable {
 #[derive(Debug)]
 pub(crate) struct ProtoTable {
     any: Words,
-    by_proto: HashMap<u8, Vec<u32>>,
+    by_proto: HashMap<u8, Rules>,
 }
 
 /// Builds a [`ProtoTable`].
@@ -265,17 +312,22 @@ impl ProtoBuilder {
     }
 
     pub fn finish(self) -> Option<ProtoTable> {
-        (!self.by_proto.is_empty()).then_some(ProtoTable {
+        let words = self.any.words.len();
+        (!self.by_proto.is_empty()).then(|| ProtoTable {
+            by_proto: dense(self.by_proto, words),
             any: self.any.words,
-            by_proto: self.by_proto,
         })
     }
 }
 
 impl ProtoTable {
     pub fn narrow(&self, proto: u8, out: &mut [u64], scratch: &mut Words) {
-        let list = self.by_proto.get(&proto).map(Vec::as_slice);
-        narrow(out, scratch, &self.any, list.into_iter());
+        narrow(
+            out,
+            scratch,
+            &self.any,
+            self.by_proto.get(&proto).into_iter(),
+        );
     }
 }
 
@@ -284,8 +336,8 @@ impl ProtoTable {
 #[derive(Debug)]
 pub(crate) struct IfaceTable {
     any: Words,
-    exact: HashMap<String, Vec<u32>>,
-    stems: Vec<(String, Vec<u32>)>,
+    exact: HashMap<String, Rules>,
+    stems: Vec<(String, Rules)>,
 }
 
 /// Builds an [`IfaceTable`].
@@ -319,11 +371,12 @@ impl IfaceBuilder {
         if self.exact.is_empty() && self.stems.is_empty() {
             return None;
         }
-        let mut stems: Vec<_> = self.stems.into_iter().collect();
-        stems.sort();
+        let words = self.any.words.len();
+        let mut stems: Vec<_> = dense(self.stems, words).into_iter().collect();
+        stems.sort_by(|a, b| a.0.cmp(&b.0));
         Some(IfaceTable {
+            exact: dense(self.exact, words),
             any: self.any.words,
-            exact: self.exact,
             stems,
         })
     }
@@ -333,12 +386,12 @@ impl IfaceTable {
     /// Narrows `out` to the rules that may match interface `name` (empty: none, as for a
     /// locally generated packet's input interface).
     pub fn narrow(&self, name: &str, out: &mut [u64], scratch: &mut Words) {
-        let exact = self.exact.get(name).map(Vec::as_slice);
+        let exact = self.exact.get(name);
         let stems = self
             .stems
             .iter()
             .filter(|(stem, _)| name.starts_with(stem.as_str()))
-            .map(|(_, rules)| rules.as_slice());
+            .map(|(_, rules)| rules);
         narrow(out, scratch, &self.any, exact.into_iter().chain(stems));
     }
 }
@@ -348,7 +401,7 @@ impl IfaceTable {
 #[derive(Debug)]
 pub(crate) struct BitsTable {
     any: Words,
-    by_mask: Vec<(u8, Vec<u32>)>,
+    by_mask: Vec<(u8, Rules)>,
 }
 
 /// Builds a [`BitsTable`].
@@ -376,8 +429,9 @@ impl BitsBuilder {
         if self.by_mask.is_empty() {
             return None;
         }
-        let mut by_mask: Vec<_> = self.by_mask.into_iter().collect();
-        by_mask.sort();
+        let words = self.any.words.len();
+        let mut by_mask: Vec<_> = dense(self.by_mask, words).into_iter().collect();
+        by_mask.sort_by_key(|(mask, _)| *mask);
         Some(BitsTable {
             any: self.any.words,
             by_mask,
@@ -391,7 +445,7 @@ impl BitsTable {
             .by_mask
             .iter()
             .filter(|(mask, _)| mask & bits != 0)
-            .map(|(_, rules)| rules.as_slice());
+            .map(|(_, rules)| rules);
         narrow(out, scratch, &self.any, lists);
     }
 }
@@ -458,7 +512,11 @@ mod tests {
                 }
             }
             for (p, c) in covered.iter().enumerate() {
-                assert_eq!(*c, (lo as usize..=hi as usize).contains(&p), "{lo}:{hi} port {p}");
+                assert_eq!(
+                    *c,
+                    (lo as usize..=hi as usize).contains(&p),
+                    "{lo}:{hi} port {p}"
+                );
             }
         }
         assert_eq!(port_blocks(range(0, 65535)), [(16, 0)]);
@@ -543,6 +601,35 @@ mod tests {
                 .filter(|&i| names[i].is_none_or(|n| Interface(n.into()).matches(name)))
                 .collect();
             assert_eq!(members(&out), want, "{name:?}");
+        }
+    }
+
+    #[test]
+    fn dense_keys_become_bitsets_with_the_same_answers() {
+        // 300 rules, every other one tcp: the tcp list outgrows the 5 words of a bitset.
+        let n = 300;
+        let mut p = ProtoBuilder::new(n);
+        for i in 0..n {
+            p.add(
+                i as u32,
+                (i % 2 == 0).then_some(6).or((i % 97 == 1).then_some(17)),
+            );
+        }
+        let table = p.finish().unwrap();
+        assert!(matches!(table.by_proto[&6], Rules::Bits(_)));
+        assert!(matches!(table.by_proto[&17], Rules::List(_)));
+        let mut scratch = Vec::new();
+        for proto in [6u8, 17, 1] {
+            let mut out = ones(n);
+            table.narrow(proto, &mut out, &mut scratch);
+            let want: Vec<usize> = (0..n)
+                .filter(|&i| match (i % 2 == 0, i % 97 == 1) {
+                    (true, _) => proto == 6,
+                    (false, true) => proto == 17,
+                    (false, false) => true,
+                })
+                .collect();
+            assert_eq!(members(&out), want, "proto {proto}");
         }
     }
 

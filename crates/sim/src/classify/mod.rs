@@ -175,6 +175,12 @@ impl Index {
         let c = &self.chains[table][chain];
         out.clear();
         out.resize(word_count(c.rules), !0);
+        // No candidates past the chain's end.
+        if let Some(last) = out.last_mut() {
+            if c.rules % 64 != 0 {
+                *last = (1u64 << (c.rules % 64)) - 1;
+            }
+        }
         if let Some(t) = &c.src {
             t.narrow(q.src, out, scratch);
         }
@@ -362,3 +368,96 @@ pub(crate) fn effect_free(m: &Match, sets: &Sets, known: Known) -> bool {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use rampart_ruleset::{parse_script, ParseOptions, Source};
+
+    use super::*;
+
+    const ALL: Known = Known {
+        sport: true,
+        dport: true,
+        tcp_flags: true,
+        icmp_type: true,
+        icmp_code: true,
+        mac: true,
+        length: true,
+    };
+
+    /// The constraints of `iptables -A INPUT <args>` under `known`.
+    fn of(args: &str, known: Known) -> (Option<u8>, Option<Vec<PortRange>>, Option<u8>) {
+        let text = format!("ipset create blk hash:ip\niptables -A INPUT {args}\n");
+        let rs = parse_script(&Source::new("t.sh", text), ParseOptions::default())
+            .unwrap()
+            .ruleset;
+        let sets = Sets::new(&rs.sets);
+        let spec = &rs.tables[0].chain("INPUT").unwrap().rules[0].spec;
+        let c = Constraints::of(spec, &sets, known);
+        (c.proto.map(|p| p.0), c.dport, c.ct)
+    }
+
+    fn port(p: u16) -> Option<Vec<PortRange>> {
+        Some(vec![PortRange::single(p)])
+    }
+
+    #[test]
+    fn header_and_plain_modules_narrow() {
+        assert_eq!(
+            of(
+                "-p tcp -m tcp --dport 22 -m state --state NEW -j ACCEPT",
+                ALL
+            ),
+            (Some(6), port(22), Some(CtStatesBits::NEW))
+        );
+        assert_eq!(
+            of("-m udp -p udp --dport 53 -j ACCEPT", ALL),
+            (Some(17), port(53), None)
+        );
+        assert_eq!(
+            of("-p tcp -m multiport --dports 80,443 -j ACCEPT", ALL).1,
+            Some(vec![PortRange::single(80), PortRange::single(443)])
+        );
+    }
+
+    #[test]
+    fn negations_do_not_narrow() {
+        assert_eq!(
+            of("! -p tcp -m state ! --state NEW -j DROP", ALL),
+            (None, None, None)
+        );
+        assert_eq!(of("-p tcp -m tcp ! --dport 22 -j DROP", ALL).1, None);
+        assert_eq!(of("-p tcp -m multiport ! --dports 22 -j DROP", ALL).1, None);
+    }
+
+    #[test]
+    fn modules_after_one_with_effects_do_not_narrow() {
+        // The limit would consume a token before the port test fails.
+        let limited = "-p tcp -m limit --limit 1/sec -m tcp --dport 22 -j ACCEPT";
+        assert_eq!(of(limited, ALL), (Some(6), None, None));
+        let recent = "-m recent --name r --set -m state --state NEW -j DROP";
+        assert_eq!(of(recent, ALL).2, None);
+        // An undefined set warns; a defined address set only reads.
+        let undefined = "-m set --match-set nosuch src -m state --state NEW -j DROP";
+        assert_eq!(of(undefined, ALL).2, None);
+        let defined = "-m set --match-set blk src -m state --state NEW -j DROP";
+        assert_eq!(of(defined, ALL).2, Some(CtStatesBits::NEW));
+    }
+
+    #[test]
+    fn tests_on_unset_fields_fork_so_they_stop_narrowing() {
+        let no_sport = Known {
+            sport: false,
+            ..ALL
+        };
+        // --sport forks before --dport is tested: neither narrows, nor what follows.
+        let rule = "-p tcp -m tcp --sport 1024:65535 --dport 22 -m state --state NEW -j ACCEPT";
+        assert_eq!(of(rule, no_sport), (Some(6), None, None));
+        assert_eq!(of(rule, ALL), (Some(6), port(22), Some(CtStatesBits::NEW)));
+        let no_mac = Known { mac: false, ..ALL };
+        let mac = "-m mac --mac-source aa:bb:cc:dd:ee:ff -m state --state NEW -j DROP";
+        assert_eq!(of(mac, no_mac).2, None);
+        assert_eq!(of(mac, ALL).2, Some(CtStatesBits::NEW));
+    }
+
+    use rampart_ruleset::CtStates as CtStatesBits;
+}

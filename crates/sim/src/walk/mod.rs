@@ -107,6 +107,18 @@ type Verdict = Result<(), Fate>;
 /// A path to its fate: `Ok` when the packet passes, `Err` when a hook ended it early.
 type Journey = Result<Fate, Fate>;
 
+/// How a walk runs.
+#[derive(Clone, Copy)]
+pub(crate) struct Options<'a> {
+    /// Record rules that did not match as steps.
+    pub explain: bool,
+    /// Compute hints (the nearest miss of a DROP policy evaluates every ACCEPT rule of
+    /// the chain: a batch that shows no traces leaves them out).
+    pub hints: bool,
+    /// The classifier's tables for this packet; `None` walks every rule.
+    pub index: Option<&'a Index>,
+}
+
 /// One run of the walk.
 pub(crate) struct Walk<'a, 'r> {
     c: &'a Compiled<'r>,
@@ -129,6 +141,8 @@ pub(crate) struct Walk<'a, 'r> {
     ct: Ct,
     /// Record rules that did not match as steps.
     explain: bool,
+    /// Compute the branch's hints.
+    hints: bool,
     /// nat rules at POSTROUTING that did not match, for the hints.
     nat_misses: Vec<Miss>,
     /// Whether the nat table's POSTROUTING chain was traversed.
@@ -204,8 +218,7 @@ impl<'a, 'r> Walk<'a, 'r> {
         state: &'a State,
         pkt: &'a Packet,
         assumptions: Vec<(Atom, bool)>,
-        explain: bool,
-        index: Option<&'a Index>,
+        options: Options<'a>,
     ) -> Walk<'a, 'r> {
         let orig = Tuple::of(pkt, pkt.src, pkt.sport, pkt.dst, pkt.dport);
         Walk {
@@ -240,11 +253,12 @@ impl<'a, 'r> Walk<'a, 'r> {
                 dst_done: false,
                 src_done: false,
             },
-            explain,
+            explain: options.explain,
+            hints: options.hints,
             nat_misses: Vec::new(),
             nat_post_walked: false,
             evaluations: 0,
-            index,
+            index: options.index,
             candidates: Vec::new(),
             candidates_next: 0,
             scratch: Vec::new(),
@@ -273,7 +287,11 @@ impl<'a, 'r> Walk<'a, 'r> {
             .unwrap_or_else(|ended| ended)
         };
         self.record_flow(&fate);
-        let hints = self.hints(&fate);
+        let hints = if self.hints {
+            self.hints(&fate)
+        } else {
+            Vec::new()
+        };
         Finished {
             branch: Branch {
                 assumptions: Vec::new(),
@@ -593,7 +611,9 @@ impl<'a, 'r> Walk<'a, 'r> {
         loop {
             let ch = &table.chains[chain];
             if skip && next < ch.rules.len() {
-                let to = self.next_candidate(ti, chain, next).unwrap_or(ch.rules.len());
+                let to = self
+                    .next_candidate(ti, chain, next)
+                    .unwrap_or(ch.rules.len());
                 self.evaluations += to - next;
                 if self.evaluations > MAX_RULE_EVALUATIONS {
                     return Err(Fate::Stopped {

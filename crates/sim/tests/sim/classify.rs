@@ -118,7 +118,11 @@ fn tests(pieces: &[(u8, u8)], chain: &str) -> String {
     for (k, n) in pieces {
         let text = piece(*k, *n, chain);
         let words: Vec<&str> = text.split(' ').collect();
-        let (neg, flag_at) = if words[0] == "!" { (true, 1) } else { (false, 0) };
+        let (neg, flag_at) = if words[0] == "!" {
+            (true, 1)
+        } else {
+            (false, 0)
+        };
         let flag = words[flag_at];
         if flag == "-p" {
             let want = format!("{}{}", if neg { "! " } else { "" }, words[flag_at + 1]);
@@ -164,19 +168,20 @@ type PacketGen = (u8, u8, u8, u8, u8, u8);
 
 fn packet(g: &PacketGen, i: usize) -> Packet {
     let (proto, src, dst, port, iface, extra) = *g;
-    let src = ["203.0.113.1", "203.0.113.5", "203.0.113.3", "198.51.100.7", "192.0.2.9"]
-        [src as usize % 5];
+    let src = [
+        "203.0.113.1",
+        "203.0.113.5",
+        "203.0.113.3",
+        "198.51.100.7",
+        "192.0.2.9",
+    ][src as usize % 5];
     let dst = ["192.0.2.1", "198.51.100.7", "192.0.2.200"][dst as usize % 3];
     let dport = [22, 80, 443, 1000, 8080, 53][port as usize % 6];
     let sport = 1000 + u16::from(port) * 7;
     let mut p = match proto % 4 {
         0 | 1 => Packet::tcp(src, sport, dst, dport).syn(),
         2 => Packet::udp(src, sport, dst, dport),
-        _ => Packet::new(Protocol::ICMP, src.parse().unwrap(), dst.parse().unwrap()).icmp(
-            8,
-            0,
-            1,
-        ),
+        _ => Packet::new(Protocol::ICMP, src.parse().unwrap(), dst.parse().unwrap()).icmp(8, 0, 1),
     };
     match iface % 4 {
         0 | 1 => p = p.on("eth0"),
@@ -190,7 +195,11 @@ fn packet(g: &PacketGen, i: usize) -> Packet {
         2 => p.tcp_flags = None,
         3 => p.mark = 1,
         4 => p.length = Some(60),
-        5 => p.mac_src = Some(rampart_ruleset::MacAddr([0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff])),
+        5 => {
+            p.mac_src = Some(rampart_ruleset::MacAddr([
+                0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff,
+            ]))
+        }
         6 => p = p.state(CtState::Established),
         7 if p.protocol == Protocol::TCP => p = p.flags(rampart_ruleset::TcpFlags::ACK),
         _ => {}
@@ -199,10 +208,8 @@ fn packet(g: &PacketGen, i: usize) -> Packet {
 }
 
 fn host() -> Host {
-    Host::parse(
-        "interface eth0 192.0.2.1/24\ninterface eth1 198.51.100.1/24\nforwarding yes\n",
-    )
-    .unwrap()
+    Host::parse("interface eth0 192.0.2.1/24\ninterface eth1 198.51.100.1/24\nforwarding yes\n")
+        .unwrap()
 }
 
 /// Runs `packets` through a walking and a classifying simulator; the traces must agree.
@@ -287,6 +294,8 @@ fn classifier_stops_where_the_walk_stops() {
     let ruleset = parse_script(&Source::new("fw.sh", text), ParseOptions::default())
         .unwrap()
         .ruleset;
-    let p = Packet::tcp("203.0.113.1", 4000, "192.0.2.1", 22).syn().on("eth0");
+    let p = Packet::tcp("203.0.113.1", 4000, "192.0.2.1", 22)
+        .syn()
+        .on("eth0");
     agree(&ruleset, &[p]).unwrap();
 }
