@@ -82,7 +82,7 @@ pub use trace::{
 use classify::Classifier;
 use state::State;
 pub use walk::MAX_RULE_EVALUATIONS;
-use walk::{Compiled, Options, Walk};
+use walk::{Compiled, Options, Scratch, Walk};
 
 /// Most branches one packet's trace may have. Each unknown test can double the count, so
 /// this bounds the work a packet with many unset fields causes; 64 branches already
@@ -110,6 +110,8 @@ pub struct Simulator<'r> {
     classifier: Option<Classifier>,
     /// Compute hints.
     hints: bool,
+    /// The classifier's buffers, reused from walk to walk.
+    scratch: Scratch,
 }
 
 impl<'r> Simulator<'r> {
@@ -123,6 +125,7 @@ impl<'r> Simulator<'r> {
             explain: false,
             classifier: None,
             hints: true,
+            scratch: Scratch::default(),
         }
     }
 
@@ -188,6 +191,7 @@ impl<'r> Simulator<'r> {
                     hints: self.hints,
                     index,
                 },
+                &mut self.scratch,
             )
             .finish();
             spent += done.evaluations;

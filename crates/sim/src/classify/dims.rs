@@ -75,13 +75,42 @@ fn dense<K: std::hash::Hash + Eq>(map: HashMap<K, Vec<u32>>, words: usize) -> Ha
         .collect()
 }
 
-/// `out &= any | rules...`, with `scratch` as the buffer for the right-hand side.
+/// `out &= any | rules...`, with `scratch` as a buffer.
 fn narrow<'a>(
     out: &mut [u64],
     scratch: &mut Words,
     any: &[u64],
-    rules: impl Iterator<Item = &'a Rules>,
+    rules: impl Iterator<Item = &'a Rules> + Clone,
 ) {
+    if rules.clone().all(|r| matches!(r, Rules::List(_))) {
+        // Lists only (the usual case: a few rules per key): keep the listed rules that
+        // are still candidates, AND with `any`, put them back: no bitset copied.
+        let mut kept = [0u32; 64];
+        let mut n = 0;
+        let mut overflow = false;
+        for r in rules.clone() {
+            let Rules::List(list) = r else { continue };
+            for &rule in list {
+                if out[rule as usize / 64] & (1 << (rule % 64)) != 0 {
+                    if n == kept.len() {
+                        overflow = true;
+                        break;
+                    }
+                    kept[n] = rule;
+                    n += 1;
+                }
+            }
+        }
+        if !overflow {
+            for (o, a) in out.iter_mut().zip(any) {
+                *o &= a;
+            }
+            for &rule in &kept[..n] {
+                set_bit(out, rule);
+            }
+            return;
+        }
+    }
     scratch.clear();
     scratch.extend_from_slice(any);
     for r in rules {
@@ -631,6 +660,31 @@ mod tests {
                 .collect();
             assert_eq!(members(&out), want, "proto {proto}");
         }
+    }
+
+    #[test]
+    fn many_listed_candidates_take_the_bitset_path() {
+        // 10,000 rules (157 words): 125 rules on port 22 stay a list, more than the 64
+        // the list-only path keeps.
+        let n = 10_000;
+        let mut b = PortBuilder::new(n);
+        for i in 0..n {
+            let port = if i % 80 == 0 {
+                Some(22)
+            } else if i % 2 == 0 {
+                Some(80)
+            } else {
+                None
+            };
+            b.add(i as u32, port.map(|p| vec![range(p, p)]).as_deref());
+        }
+        let table = b.finish().unwrap();
+        let mut scratch = Vec::new();
+        let mut out = ones(n);
+        table.narrow(22, &mut out, &mut scratch);
+        let want: Vec<usize> = (0..n).filter(|i| i % 80 == 0 || i % 2 == 1).collect();
+        assert!(matches!(table.levels[0].1[&22], Rules::List(_)));
+        assert_eq!(members(&out), want);
     }
 
     #[test]

@@ -181,20 +181,29 @@ impl Index {
                 *last = (1u64 << (c.rules % 64)) - 1;
             }
         }
+        // Addresses first: they are what rulesets mostly differ by, and an empty set
+        // ends the lookups early.
+        let none = |out: &Words| out.iter().all(|w| *w == 0);
         if let Some(t) = &c.src {
             t.narrow(q.src, out, scratch);
         }
         if let Some(t) = &c.dst {
             t.narrow(q.dst, out, scratch);
         }
+        if none(out) {
+            return;
+        }
         if let Some(t) = &c.proto {
             t.narrow(q.proto.0, out, scratch);
+        }
+        if let (Some(t), Some(p)) = (&c.dport, q.dport) {
+            t.narrow(p, out, scratch);
         }
         if let (Some(t), Some(p)) = (&c.sport, q.sport) {
             t.narrow(p, out, scratch);
         }
-        if let (Some(t), Some(p)) = (&c.dport, q.dport) {
-            t.narrow(p, out, scratch);
+        if none(out) {
+            return;
         }
         if let Some(t) = &c.in_iface {
             t.narrow(q.in_iface, out, scratch);

@@ -48,7 +48,9 @@ pub const MAX_RULE_EVALUATIONS: usize = 1 << 16;
 /// The ruleset with lookup tables built once per simulator.
 pub(crate) struct Compiled<'r> {
     pub ruleset: &'r Ruleset,
-    tables: HashMap<(Family, TableKind), usize>,
+    /// (family, kind) → index in the ruleset's tables: at most ten entries, scanned (a
+    /// packet looks up some seven tables on its way; hashing each cost more).
+    tables: Vec<((Family, TableKind), usize)>,
     chains: Vec<HashMap<&'r str, usize>>,
     pub sets: Sets,
 }
@@ -76,6 +78,16 @@ impl<'r> Compiled<'r> {
                 .collect(),
             sets: Sets::new(&ruleset.sets),
         }
+    }
+
+    /// The index of the `kind` table of `family`.
+    fn table(&self, family: Family, kind: TableKind) -> Option<usize> {
+        // The last of duplicates, as the map this replaced kept.
+        self.tables
+            .iter()
+            .rev()
+            .find(|(key, _)| *key == (family, kind))
+            .map(|(_, i)| *i)
     }
 
     fn chain(&self, table: usize, name: &str) -> Option<usize> {
@@ -152,12 +164,21 @@ pub(crate) struct Walk<'a, 'r> {
     evaluations: usize,
     /// The classifier's tables for this packet; `None` walks every rule.
     index: Option<&'a Index>,
+    /// Buffers for the classifier's candidates, kept by the simulator across walks.
+    scratch: &'a mut Scratch,
+}
+
+/// The classifier's per-walk buffers, owned by the simulator so a walk allocates none.
+#[derive(Default)]
+pub(crate) struct Scratch {
     /// Candidate bitsets of the chains visited lately, with the fields they were
     /// computed for (a jump and its RETURN come back to the same chain).
     candidates: Vec<Candidates>,
     /// The slot of `candidates` to reuse next once it is full.
-    candidates_next: usize,
-    scratch: Words,
+    next: usize,
+    /// Candidates of earlier walks (another packet, another index) are stale.
+    walk: u64,
+    words: Words,
 }
 
 /// Chains whose candidates one walk keeps: enough for a jump stack of typical depth;
@@ -166,6 +187,7 @@ const CANDIDATE_SLOTS: usize = 8;
 
 /// One chain's candidate rules for the fields the walk had when they were computed.
 struct Candidates {
+    walk: u64,
     table: usize,
     chain: usize,
     src: IpAddr,
@@ -179,8 +201,9 @@ struct Candidates {
 }
 
 impl Candidates {
-    fn fits(&self, table: usize, chain: usize, q: &Query) -> bool {
-        self.table == table
+    fn fits(&self, walk: u64, table: usize, chain: usize, q: &Query) -> bool {
+        self.walk == walk
+            && self.table == table
             && self.chain == chain
             && self.src == q.src
             && self.dst == q.dst
@@ -219,7 +242,9 @@ impl<'a, 'r> Walk<'a, 'r> {
         pkt: &'a Packet,
         assumptions: Vec<(Atom, bool)>,
         options: Options<'a>,
+        scratch: &'a mut Scratch,
     ) -> Walk<'a, 'r> {
+        scratch.walk += 1;
         let orig = Tuple::of(pkt, pkt.src, pkt.sport, pkt.dst, pkt.dport);
         Walk {
             c,
@@ -259,9 +284,7 @@ impl<'a, 'r> Walk<'a, 'r> {
             nat_post_walked: false,
             evaluations: 0,
             index: options.index,
-            candidates: Vec::new(),
-            candidates_next: 0,
-            scratch: Vec::new(),
+            scratch,
         }
     }
 
@@ -578,7 +601,7 @@ impl<'a, 'r> Walk<'a, 'r> {
     /// Walks one table's built-in chain for a hook.
     fn table(&mut self, hook: Hook, kind: TableKind) -> Verdict {
         let c = self.c;
-        let Some(&ti) = c.tables.get(&(self.family, kind)) else {
+        let Some(ti) = c.table(self.family, kind) else {
             return Ok(());
         };
         let table = &c.ruleset.tables[ti];
@@ -881,15 +904,21 @@ impl<'a, 'r> Walk<'a, 'r> {
             out_iface: &self.out_iface,
             ct_bits: self.ct_bits(),
         };
-        let cached = self
+        let s = &mut *self.scratch;
+        let walk = s.walk;
+        let cached = s
             .candidates
             .iter()
-            .position(|c| c.fits(table, chain, &q));
+            .position(|c| c.fits(walk, table, chain, &q));
         let slot = match cached {
             Some(slot) => slot,
             None => {
-                let slot = if self.candidates.len() < CANDIDATE_SLOTS {
-                    self.candidates.push(Candidates {
+                let stale = s.candidates.iter().position(|c| c.walk != walk);
+                let slot = if let Some(slot) = stale {
+                    slot
+                } else if s.candidates.len() < CANDIDATE_SLOTS {
+                    s.candidates.push(Candidates {
+                        walk,
                         table,
                         chain,
                         src: q.src,
@@ -901,21 +930,21 @@ impl<'a, 'r> Walk<'a, 'r> {
                         ct_bits: q.ct_bits,
                         words: Vec::new(),
                     });
-                    self.candidates.len() - 1
+                    s.candidates.len() - 1
                 } else {
-                    self.candidates_next = (self.candidates_next + 1) % CANDIDATE_SLOTS;
-                    self.candidates_next
+                    s.next = (s.next + 1) % CANDIDATE_SLOTS;
+                    s.next
                 };
-                let c = &mut self.candidates[slot];
-                (c.table, c.chain, c.src, c.dst) = (table, chain, q.src, q.dst);
+                let c = &mut s.candidates[slot];
+                (c.walk, c.table, c.chain, c.src, c.dst) = (walk, table, chain, q.src, q.dst);
                 (c.sport, c.dport, c.ct_bits) = (q.sport, q.dport, q.ct_bits);
                 c.in_iface.clone_from(&self.in_iface);
                 c.out_iface.clone_from(&self.out_iface);
-                index.candidates(table, chain, &q, &mut c.words, &mut self.scratch);
+                index.candidates(table, chain, &q, &mut c.words, &mut s.words);
                 slot
             }
         };
-        next_set(&self.candidates[slot].words, from)
+        next_set(&s.candidates[slot].words, from)
     }
 
     fn policy(&self, table: &Table, chain: &str, policy: Policy) -> Verdict {
