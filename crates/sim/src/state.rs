@@ -102,8 +102,13 @@ pub(crate) struct Delta {
 impl State {
     /// Applies a walk's changes.
     pub fn commit(&mut self, delta: Delta) {
-        self.buckets.extend(delta.buckets);
-        self.members.extend(delta.members);
+        // Most packets change nothing: skip the maps' reserve-and-iterate.
+        if !delta.buckets.is_empty() {
+            self.buckets.extend(delta.buckets);
+        }
+        if !delta.members.is_empty() {
+            self.members.extend(delta.members);
+        }
         for (key, entry) in delta.recent {
             match entry {
                 Some(stamps) => {

@@ -9,11 +9,66 @@
 //! Lists hold rule positions (`u32`), not bitsets, so memory stays linear in the rules
 //! (a bitset per key would make 5,000 distinct source addresses cost 5,000 × 5,000 bits).
 
-use std::collections::HashMap;
+use std::collections::HashMap as StdMap;
+use std::hash::{BuildHasher, Hasher};
 use std::net::IpAddr;
 
 use rampart_prefix::Prefix;
 use rampart_ruleset::{Interface, PortRange};
+
+/// The tables' maps, with [`FastHash`].
+type HashMap<K, V> = StdMap<K, V, FastHash>;
+
+/// A multiply-rotate hash (FxHash's): a lookup hashes an address or a port in a few
+/// cycles where SipHash takes tens of nanoseconds, which at a million packets a second
+/// is most of the budget. Not collision-resistant: the keys are the ruleset's own values
+/// (the admin's file), so nobody sending packets chooses them.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct FastHash;
+
+impl BuildHasher for FastHash {
+    type Hasher = FastHasher;
+    fn build_hasher(&self) -> FastHasher {
+        FastHasher(0)
+    }
+}
+
+/// The state of a [`FastHash`].
+pub(crate) struct FastHasher(u64);
+
+impl FastHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for FastHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+    fn write_u16(&mut self, i: u16) {
+        self.add(u64::from(i));
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
 
 /// A bitset over a chain's rule positions, as 64-bit words.
 pub(crate) type Words = Vec<u64>;
@@ -75,42 +130,62 @@ fn dense<K: std::hash::Hash + Eq>(map: HashMap<K, Vec<u32>>, words: usize) -> Ha
         .collect()
 }
 
-/// `out &= any | rules...`, with `scratch` as a buffer.
+/// Keys one lookup hits at most before [`narrow`] falls back to iterating twice.
+const MAX_HITS: usize = 32;
+
+/// `out &= any | rules...`, with `scratch` as a buffer; `rules` is iterated once (each
+/// step may be a hash lookup) unless it yields more than [`MAX_HITS`] keys.
 fn narrow<'a>(
     out: &mut [u64],
     scratch: &mut Words,
     any: &[u64],
     rules: impl Iterator<Item = &'a Rules> + Clone,
 ) {
-    if rules.clone().all(|r| matches!(r, Rules::List(_))) {
+    let mut hits: [Option<&Rules>; MAX_HITS] = [None; MAX_HITS];
+    let mut n = 0;
+    for r in rules.clone() {
+        if n == MAX_HITS {
+            return narrow_bits(out, scratch, any, rules);
+        }
+        hits[n] = Some(r);
+        n += 1;
+    }
+    let hits = hits[..n].iter().flatten().copied();
+    if hits.clone().all(|r| matches!(r, Rules::List(_))) {
         // Lists only (the usual case: a few rules per key): keep the listed rules that
         // are still candidates, AND with `any`, put them back: no bitset copied.
         let mut kept = [0u32; 64];
-        let mut n = 0;
-        let mut overflow = false;
-        for r in rules.clone() {
+        let mut k = 0;
+        for r in hits.clone() {
             let Rules::List(list) = r else { continue };
             for &rule in list {
                 if out[rule as usize / 64] & (1 << (rule % 64)) != 0 {
-                    if n == kept.len() {
-                        overflow = true;
-                        break;
+                    if k == kept.len() {
+                        return narrow_bits(out, scratch, any, hits);
                     }
-                    kept[n] = rule;
-                    n += 1;
+                    kept[k] = rule;
+                    k += 1;
                 }
             }
         }
-        if !overflow {
-            for (o, a) in out.iter_mut().zip(any) {
-                *o &= a;
-            }
-            for &rule in &kept[..n] {
-                set_bit(out, rule);
-            }
-            return;
+        for (o, a) in out.iter_mut().zip(any) {
+            *o &= a;
         }
+        for &rule in &kept[..k] {
+            set_bit(out, rule);
+        }
+        return;
     }
+    narrow_bits(out, scratch, any, hits)
+}
+
+/// [`narrow`] through a bitset of `any | rules...` built in `scratch`.
+fn narrow_bits<'a>(
+    out: &mut [u64],
+    scratch: &mut Words,
+    any: &[u64],
+    rules: impl Iterator<Item = &'a Rules>,
+) {
     scratch.clear();
     scratch.extend_from_slice(any);
     for r in rules {
@@ -165,7 +240,7 @@ impl AddrBuilder {
     pub fn new(rules: usize) -> AddrBuilder {
         AddrBuilder {
             any: Any::new(rules),
-            groups: HashMap::new(),
+            groups: HashMap::default(),
         }
     }
 
@@ -262,7 +337,7 @@ impl PortBuilder {
     pub fn new(rules: usize) -> PortBuilder {
         PortBuilder {
             any: Any::new(rules),
-            levels: vec![HashMap::new(); PORT_LEVELS],
+            levels: vec![HashMap::default(); PORT_LEVELS],
             used: false,
         }
     }
@@ -329,7 +404,7 @@ impl ProtoBuilder {
     pub fn new(rules: usize) -> ProtoBuilder {
         ProtoBuilder {
             any: Any::new(rules),
-            by_proto: HashMap::new(),
+            by_proto: HashMap::default(),
         }
     }
 
@@ -380,8 +455,8 @@ impl IfaceBuilder {
     pub fn new(rules: usize) -> IfaceBuilder {
         IfaceBuilder {
             any: Any::new(rules),
-            exact: HashMap::new(),
-            stems: HashMap::new(),
+            exact: HashMap::default(),
+            stems: HashMap::default(),
         }
     }
 
@@ -443,7 +518,7 @@ impl BitsBuilder {
     pub fn new(rules: usize) -> BitsBuilder {
         BitsBuilder {
             any: Any::new(rules),
-            by_mask: HashMap::new(),
+            by_mask: HashMap::default(),
         }
     }
 
