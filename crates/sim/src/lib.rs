@@ -165,7 +165,10 @@ impl<'r> Simulator<'r> {
     /// Sends one packet through the host and updates the state.
     pub fn run(&mut self, packet: &Packet) -> Trace {
         self.now_us = self.now_us.max(packet.time_us());
-        let mut queue = VecDeque::from([Vec::new()]);
+        // The first walk runs without assumptions; forks queue more (no queue allocated
+        // for a packet that does not fork).
+        let mut first = Some(Vec::new());
+        let mut queue = VecDeque::new();
         let mut branches = Vec::new();
         let mut committed = None;
         let mut truncated = false;
@@ -175,7 +178,7 @@ impl<'r> Simulator<'r> {
             Some(c) if !self.explain => c.index(self.compiled.ruleset, &self.compiled.sets, packet),
             _ => None,
         };
-        while let Some(assumptions) = queue.pop_front() {
+        while let Some(assumptions) = first.take().or_else(|| queue.pop_front()) {
             if spent >= MAX_PACKET_EVALUATIONS {
                 truncated = true;
                 break;

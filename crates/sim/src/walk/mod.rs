@@ -625,9 +625,8 @@ impl<'a, 'r> Walk<'a, 'r> {
         }
         // Skip rules the classifier rules out, except where misses are recorded (explain,
         // the nat POSTROUTING hints) or NAT has given the packet a port it did not have.
-        let skip = !self.explain
-            && !(kind == TableKind::Nat && hook == Hook::Postrouting)
-            && self.index.is_some_and(|i| i.fits(self.sport, self.dport));
+        let records_misses = self.explain || (kind == TableKind::Nat && hook == Hook::Postrouting);
+        let skip = !records_misses && self.index.is_some_and(|i| i.fits(self.sport, self.dport));
         let mut stack: Vec<(usize, usize)> = Vec::new();
         let (mut chain, mut next) = (base, 0usize);
         let mut entries = 0usize;
