@@ -17,6 +17,7 @@ mod block_trace;
 mod cli_lab;
 mod collapse;
 mod diff;
+mod fleet;
 mod flood;
 mod flood_lab;
 mod guard;
