@@ -41,6 +41,12 @@
 //!   keeping several would count it twice. [`Trace::committed_branch`] says which.
 //! - **No per-packet copies of the ruleset.** The simulator borrows the ruleset and builds
 //!   name indexes and set lookup tables once.
+//! - **A compiled classifier narrows, the walk decides.** With
+//!   [`Simulator::set_classifier`], per-chain lookup tables (addresses, protocol, ports,
+//!   interfaces, conntrack state) skip the rules that cannot match a packet, so a batch
+//!   through 5,000 rules costs about what it costs through a few; every rule not skipped is
+//!   evaluated by the same walk, so traces and state effects are the walk's exactly.
+//!   Explain mode always walks every rule: it lists the misses.
 //!
 //! ```
 //! use rampart_ruleset::{Family, Policy, Ruleset, TableKind};
