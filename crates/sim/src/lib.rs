@@ -69,6 +69,7 @@ mod explain;
 mod host;
 mod limit;
 mod matcher;
+mod modules;
 mod packet;
 mod state;
 mod trace;
@@ -79,7 +80,7 @@ use std::collections::VecDeque;
 use rampart_ruleset::Ruleset;
 
 pub use host::{Host, HostError, HostErrorKind, HostInterface, IfAddr, Route, RouteDecision};
-pub use packet::{CtState, Packet};
+pub use packet::{parse_clock, CtState, Packet};
 pub use trace::{
     count_hits, Assumption, Branch, Endpoint, Event, Fate, Hint, HintKind, Hook, NatKind, RuleHit,
     SetChange, Stage, Step, Trace, NOT_MATCHED,

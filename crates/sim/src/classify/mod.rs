@@ -358,8 +358,10 @@ pub(crate) fn effect_free(m: &Match, sets: &Sets, known: Known) -> bool {
             PortSide::Destination => known.dport,
             PortSide::Either => known.sport && known.dport,
         },
+        // The rarer conntrack options (direction, original ports, reply tuple, status,
+        // expiry) can be unknown and fork.
+        Match::Conntrack(c) => c.more.is_none(),
         Match::State(_)
-        | Match::Conntrack(_)
         | Match::Connlimit(_)
         | Match::Comment(_)
         | Match::Iprange(_)
@@ -450,6 +452,9 @@ mod tests {
         assert_eq!(of(undefined, ALL).2, None);
         let defined = "-m set --match-set blk src -m state --state NEW -j DROP";
         assert_eq!(of(defined, ALL).2, Some(CtStatesBits::NEW));
+        // --ctdir is unknown before conntrack (raw) and forks there.
+        let ctdir = "-m conntrack --ctdir ORIGINAL -m state --state NEW -j DROP";
+        assert_eq!(of(ctdir, ALL).2, None);
     }
 
     #[test]

@@ -53,7 +53,9 @@ fn piece(kind: u8, n: u8, chain: &str) -> String {
             "-m conntrack --ctstate INVALID",
             "-m conntrack ! --ctstate NEW",
             "-m state ! --state ESTABLISHED",
-        ][n as usize % 4]
+            "-m conntrack --ctstate NEW --ctdir ORIGINAL",
+            "-m conntrack --ctorigdstport 22",
+        ][n as usize % 6]
             .into(),
         20 => "-m limit --limit 2/sec --limit-burst 1".into(),
         21 => ["-m recent --name r --set", "-m recent --name r --rcheck --seconds 5"]

@@ -7,6 +7,7 @@ mod explain;
 mod filter;
 mod forks;
 mod loops;
+mod modules;
 mod nat;
 mod rate;
 mod util;
