@@ -301,3 +301,51 @@ fn classifier_stops_where_the_walk_stops() {
         .on("eth0");
     agree(&ruleset, &[p]).unwrap();
 }
+
+/// Every match module of `testdata/rules/matches.rules` (the printing test's catalogue,
+/// one rule per line), each with a narrowing test before and after it, ACCEPT or DROP:
+/// the classifier and the walk agree on packets with and without the optional fields.
+#[test]
+fn classifier_agrees_on_every_module_of_the_catalogue() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../testdata/rules/matches.rules"
+    );
+    let catalogue = std::fs::read_to_string(path).unwrap();
+    let mut text =
+        String::from("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n");
+    let mut used = 0;
+    for line in catalogue.lines().filter(|l| !l.starts_with('#')) {
+        let words: Vec<&str> = line.splitn(4, ' ').collect();
+        let [family, table, chain, options] = words[..] else {
+            continue;
+        };
+        if family != "4" || table != "filter" {
+            continue;
+        }
+        let candidate = [
+            format!("-A {chain} -p tcp -m tcp --dport 22 {options} -j ACCEPT\n"),
+            format!("-A {chain} {options} -m state --state NEW -s 203.0.113.0/29 -j DROP\n"),
+        ];
+        let alone = format!("*filter\n{}{}COMMIT\n", candidate[0], candidate[1]);
+        if parse_save(&Source::new("one.rules", alone), ParseOptions::default()).is_ok() {
+            text.push_str(&candidate[0]);
+            text.push_str(&candidate[1]);
+            used += 1;
+        }
+    }
+    text.push_str("COMMIT\n");
+    assert!(used > 20, "only {used} catalogue rules parsed");
+    let ruleset = parse_save(
+        &Source::new("catalogue.rules", text),
+        ParseOptions::default(),
+    )
+    .unwrap()
+    .ruleset;
+    let mut packets = Vec::new();
+    for i in 0..60u8 {
+        let g = (i % 4, i % 5, i % 3, i % 6, i % 4, i % 10);
+        packets.push(packet(&g, usize::from(i)));
+    }
+    agree(&ruleset, &packets).unwrap();
+}
