@@ -186,6 +186,10 @@ pub struct TraceArgs {
     /// test that failed (`out interface is ppp0, rule wants eth1`).
     #[arg(long, short = 'v')]
     pub explain: bool,
+    /// With --packets: walk every rule in order instead of narrowing each chain with the
+    /// compiled classifier (same answers, slower; for comparison).
+    #[arg(long, requires = "packets")]
+    pub walk: bool,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,

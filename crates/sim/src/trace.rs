@@ -272,7 +272,7 @@ pub struct Step {
 }
 
 /// How the packet's journey ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(tag = "fate", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Fate {
