@@ -542,6 +542,10 @@ pub struct ExposureArgs {
     /// Print the matrix as JSON.
     #[arg(long)]
     pub json: bool,
+    /// The block lists and timed bans of this state directory are included (each list
+    /// an address class of its own).
+    #[command(flatten)]
+    pub state: StateArgs,
 }
 
 /// `rampart lockout-check`.

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, Context, Result};
 use rampart_analysis::{Access, Diff, Severity};
 use rampart_ruleset::{Ruleset, Source};
 
@@ -152,7 +152,16 @@ pub fn diff(args: DiffArgs) -> Result<ExitCode> {
 
 /// `rampart exposure`.
 pub fn exposure(args: ExposureArgs) -> Result<ExitCode> {
-    let (ruleset, name) = load(args.file.as_deref(), &args.input)?;
+    let (mut ruleset, name) = load(args.file.as_deref(), &args.input)?;
+    // What the kernel adds before the policy: the block lists and the running bans.
+    let state = super::apply::state_dir(&args.state)?;
+    let store = rampart_enforce::Store::new(state.clone());
+    let blocks = rampart_enforce::BlockModel::load(&store, super::unix_now())
+        .with_context(|| format!("the block lists of {}", state.root().display()))?;
+    if let Some(m) = &blocks {
+        m.add_to(&mut ruleset)
+            .with_context(|| format!("the block lists of {}", state.root().display()))?;
+    }
     let e = rampart_analysis::exposure(&ruleset).map_err(|e| anyhow!("{name}: {e}"))?;
     // The lockout question on the matrix: the admins' sources (this session's, as the
     // lockout guard finds them) against the SSH ports.
@@ -193,6 +202,9 @@ pub fn exposure(args: ExposureArgs) -> Result<ExitCode> {
     if args.json {
         let v = serde_json::json!({
             "ruleset": name,
+            "block_lists": blocks.as_ref().map(|m| serde_json::json!({
+                "lists": m.list_count(), "prefixes": m.prefix_count(), "bans": m.ban_count(),
+            })),
             "services": e.services,
             "lockout_check": checks.iter().map(|(a, p, x)| serde_json::json!({
                 "admin": a, "port": p, "access": x,
@@ -205,6 +217,9 @@ pub fn exposure(args: ExposureArgs) -> Result<ExitCode> {
             "new connections to this host allowed by {}:",
             rampart_safeio::escaped(&name)
         )?;
+        if let Some(m) = &blocks {
+            writeln!(out, "  ({})", super::trace::block_summary(m))?;
+        }
         if e.services.is_empty() {
             writeln!(out, "  none: no TCP or UDP port is open to anyone")?;
         }

@@ -127,3 +127,35 @@ fn a_missing_chain_is_a_clear_error() {
     assert_ne!(out.code, 0);
     assert!(out.stderr.contains("nowhere"), "{}", out.stderr);
 }
+
+/// The block lists of the state directory are before the policy, as in the kernel: a
+/// blocked network is an address class of its own, and a blocked admin is a lockout.
+#[test]
+fn exposure_includes_the_block_lists_of_the_state_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = rampart_kernel::StateDir::new(dir.path().join("state"));
+    let store = rampart_enforce::Store::new(state.clone());
+    let mut list = rampart_block::List::new(rampart_block::ListName::new("abusers").unwrap());
+    list.insert("198.51.100.0/25".parse().unwrap(), Some("abuse".into()));
+    store.save(&list).unwrap();
+    let out = rampart(&[
+        "exposure",
+        "testdata/analysis/new.rules",
+        "--admin",
+        "198.51.100.20",
+        "--state-dir",
+        state.root().to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 1, "the admin's /25 is blocked: {}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("block lists included: 1 list (1 prefix), 0 timed bans"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("from 198.51.100.0/24\n"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("lockout check: new SSH connection from 198.51.100.20 to port 22"),
+        "{}",
+        out.stdout
+    );
+}
