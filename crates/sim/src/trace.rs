@@ -331,6 +331,15 @@ pub enum Fate {
         /// The destination.
         dst: IpAddr,
     },
+    /// Dropped by the kernel's receive path or routing as a martian (a multicast,
+    /// broadcast, 0.0.0.0/8 or loopback source, one of the host's own addresses, a source
+    /// rp_filter has no route back to, ...), before INPUT or FORWARD.
+    Martian {
+        /// The source address.
+        src: IpAddr,
+        /// The kernel's check that failed.
+        reason: String,
+    },
     /// The walk could not finish (a chain loop or call depth beyond the kernel's).
     Aborted {
         /// Why.
@@ -414,6 +423,7 @@ impl fmt::Display for Fate {
             Fate::NotForwarded { dst } => {
                 write!(f, "not forwarded: {dst} is not local and forwarding is off")
             }
+            Fate::Martian { reason, .. } => write!(f, "dropped by the kernel: {reason}"),
             Fate::Aborted { reason } => write!(f, "aborted: {reason}"),
             Fate::Stopped { limit } => {
                 write!(f, "stopped: more than {limit} rule evaluations (a loop?)")

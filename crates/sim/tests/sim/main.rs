@@ -5,6 +5,7 @@ mod collapse;
 mod explain;
 mod filter;
 mod forks;
+mod kernel;
 mod loops;
 mod nat;
 mod rate;
