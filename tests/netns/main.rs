@@ -16,6 +16,7 @@ mod block;
 mod block_trace;
 mod cli_lab;
 mod collapse;
+mod corpus;
 mod diff;
 mod flood;
 mod flood_lab;

@@ -1,0 +1,305 @@
+//! The corpus of real rulesets (`testdata/corpus/TOOL-CONFIG.v4` / `.v6`): what ufw,
+//! firewalld, shorewall and ferm load into the kernel for a web server, a LAN router and a
+//! Docker-like host, saved with iptables-save / ip6tables-save by `scripts/make-corpus`.
+//!
+//! Every dump must parse, print back exactly as the kernel's own iptables-save prints it
+//! (the dump restored with iptables-restore in a fresh namespace, saved again, compared
+//! table by table), compile to nft and pass `nft -c` in a namespace. Dumps holding
+//! constructs rampart does not read yet are listed in [`KNOWN_UNSUPPORTED`] with the
+//! construct: the test asserts they still fail on it, and says "remove from the list"
+//! once they parse. The differential test (simulator vs kernel with real packets) of the
+//! same dumps is `corpus_*` in `main.rs`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use rampart_nft::{compile, CompileOptions};
+use rampart_ruleset::{parse_save, to_save, Family, ParseOptions, Ruleset, Source};
+use rampart_testkit::{require, Need, Netns};
+
+/// Dumps rampart cannot read yet, with the construct that stops it (a piece of the
+/// error message). Support for these lands with the `modules` and `targets` work of
+/// issue 14; the test then fails with "remove from the list".
+pub const KNOWN_UNSUPPORTED: &[(&str, &str)] = &[
+    ("firewalld-docker.v6", "`rpfilter`"),
+    ("firewalld-router.v4", "--helper"),
+    ("firewalld-router.v6", "`rpfilter`"),
+    ("firewalld-web.v6", "`rpfilter`"),
+    ("shorewall-docker.v4", "`TCPMSS`"),
+    ("shorewall-router.v4", "`TCPMSS`"),
+    ("shorewall-web.v4", "--log-ip-options"),
+    ("ufw-docker.v6", "`rt`"),
+    ("ufw-router.v6", "`rt`"),
+    ("ufw-web.v6", "`rt`"),
+];
+
+/// Configurations `compile` refuses with a reason, because nftables cannot express a
+/// construct (the reason's words): `ufw limit` is `-m recent --update --hitcount 6`, and
+/// nft sets keep no hit history.
+const KNOWN_UNCOMPILABLE: &[(&str, &str)] = &[(
+    "ufw-web",
+    "`-m recent --hitcount` has no nftables equivalent",
+)];
+
+pub fn corpus_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/corpus")
+}
+
+/// Every dump file name (`ufw-web.v4`), sorted.
+pub fn dumps() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(corpus_dir())
+        .expect("testdata/corpus")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".v4") || n.ends_with(".v6"))
+        .collect();
+    names.sort();
+    names
+}
+
+fn family_of(name: &str) -> Family {
+    if name.ends_with(".v6") {
+        Family::Ipv6
+    } else {
+        Family::Ipv4
+    }
+}
+
+/// Parses one dump; `Err` holds rampart's error text.
+pub fn parse_dump(name: &str) -> Result<Ruleset, String> {
+    let text = std::fs::read_to_string(corpus_dir().join(name)).expect("dump readable");
+    let opts = ParseOptions {
+        family: Some(family_of(name)),
+        ..ParseOptions::default()
+    };
+    parse_save(&Source::new(name, text), opts)
+        .map(|p| p.ruleset)
+        .map_err(|e| e.to_string())
+}
+
+/// `TOOL-CONFIG`'s ruleset: the tables of every dump that parses, and the families of
+/// the dumps that do not (see [`KNOWN_UNSUPPORTED`]).
+pub fn parse_config(stem: &str) -> (Ruleset, Vec<Family>) {
+    let mut all = Ruleset::default();
+    let mut unread = Vec::new();
+    for ext in ["v4", "v6"] {
+        let name = format!("{stem}.{ext}");
+        if !corpus_dir().join(&name).exists() {
+            continue;
+        }
+        match parse_dump(&name) {
+            Ok(rs) => all.tables.extend(rs.tables),
+            Err(_) => unread.push(family_of(&name)),
+        }
+    }
+    all.tables.sort_by_key(|t| (t.family, t.kind));
+    (all, unread)
+}
+
+/// `*table` → its lines up to COMMIT, comments dropped.
+fn table_blocks(save: &str) -> BTreeMap<String, Vec<String>> {
+    let mut blocks = BTreeMap::new();
+    let mut current: Option<(String, Vec<String>)> = None;
+    for line in save.lines() {
+        if line.starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('*') {
+            current = Some((name.to_string(), Vec::new()));
+        } else if line == "COMMIT" {
+            if let Some((name, lines)) = current.take() {
+                blocks.insert(name, lines);
+            }
+        } else if let Some((_, lines)) = current.as_mut() {
+            lines.push(line.to_string());
+        }
+    }
+    blocks
+}
+
+/// The dump restored in a fresh namespace and saved again by the kernel's tools.
+fn kernel_resave(name: &str) -> Result<String, String> {
+    let (restore, save) = match family_of(name) {
+        Family::Ipv4 => ("iptables-restore", "iptables-save"),
+        Family::Ipv6 => ("ip6tables-restore", "ip6tables-save"),
+    };
+    let path = corpus_dir().join(name);
+    let shell = format!("set -e\n{restore} < \"$1\"\n{save}\n");
+    let out = Netns::fresh("corpus-print")
+        .command("sh")
+        .args(["-c", &shell, "sh"])
+        .arg(&path)
+        .output()
+        .map_err(|e| format!("ip netns exec: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{restore} refused the dump: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Runs `nft -c -f FILE` in a fresh namespace.
+fn nft_check(text: &str, tag: &str) -> Result<(), String> {
+    let dir = std::env::temp_dir().join(format!("rampart-corpus-{}-{tag}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let file = dir.join("ruleset.nft");
+    std::fs::write(&file, text).map_err(|e| e.to_string())?;
+    let out = Netns::fresh("corpus-nft")
+        .command("nft")
+        .args(["-c", "-f"])
+        .arg(&file)
+        .output()
+        .map_err(|e| format!("ip netns exec: {e}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = out?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+#[test]
+fn corpus_is_complete() {
+    let names = dumps();
+    for tool in ["ufw", "firewalld", "shorewall", "ferm"] {
+        for config in ["web", "router", "docker"] {
+            let v4 = format!("{tool}-{config}.v4");
+            assert!(names.contains(&v4), "{v4} missing: run scripts/make-corpus");
+        }
+    }
+    for (name, _) in KNOWN_UNSUPPORTED {
+        assert!(
+            names.iter().any(|n| n == name),
+            "{name} is listed but absent"
+        );
+    }
+}
+
+/// Every dump parses, or fails on exactly its listed construct.
+#[test]
+fn corpus_dumps_parse() {
+    let mut failures = Vec::new();
+    let mut parsed = 0;
+    for name in dumps() {
+        let known = KNOWN_UNSUPPORTED.iter().find(|(n, _)| *n == name);
+        match (parse_dump(&name), known) {
+            (Ok(_), None) => parsed += 1,
+            (Ok(_), Some((_, what))) => failures.push(format!(
+                "{name} parses now ({what} is supported): remove it from KNOWN_UNSUPPORTED"
+            )),
+            (Err(e), Some((_, what))) if e.contains(what) => {
+                eprintln!("{name}: known unsupported construct {what}")
+            }
+            (Err(e), _) => failures.push(format!("{name} does not parse:\n{e}")),
+        }
+    }
+    eprintln!(
+        "corpus: {parsed} dumps parse, {} known unsupported",
+        KNOWN_UNSUPPORTED.len()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Every dump that parses prints back, table by table and line by line, as the kernel's
+/// iptables-save prints it after iptables-restore of the dump.
+#[test]
+fn corpus_dumps_print_as_the_kernel_saves_them() {
+    if !require(&[Need::Root, Need::Tool("ip"), Need::Tool("iptables")]) {
+        return;
+    }
+    let mut failures = Vec::new();
+    for name in dumps() {
+        let Ok(rs) = parse_dump(&name) else { continue };
+        let kernel = match kernel_resave(&name) {
+            Ok(text) => table_blocks(&text),
+            Err(e) => {
+                failures.push(format!("{name}: {e}"));
+                continue;
+            }
+        };
+        let ours = table_blocks(&to_save(&rs, family_of(&name), false));
+        assert!(!kernel.is_empty(), "{name}: the kernel saved no table");
+        if kernel != ours {
+            let mut diff = Vec::new();
+            for (table, lines) in &kernel {
+                let mine = ours.get(table).cloned().unwrap_or_default();
+                for (k, o) in lines
+                    .iter()
+                    .zip(mine.iter().chain(std::iter::repeat(&String::new())))
+                {
+                    if k != o {
+                        diff.push(format!("  {table}\n    kernel:  {k}\n    rampart: {o}"));
+                        break;
+                    }
+                }
+                if lines.len() != mine.len() {
+                    diff.push(format!(
+                        "  {table}: {} vs {} lines",
+                        lines.len(),
+                        mine.len()
+                    ));
+                }
+            }
+            if kernel.len() != ours.len() {
+                diff.push(format!(
+                    "  tables: kernel {:?}, rampart {:?}",
+                    kernel.keys().collect::<Vec<_>>(),
+                    ours.keys().collect::<Vec<_>>()
+                ));
+            }
+            failures.push(format!("{name} prints differently:\n{}", diff.join("\n")));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Every configuration whose dumps parse compiles to nft, and `nft -c` accepts it.
+#[test]
+fn corpus_compiles_and_passes_nft_check() {
+    let nft = require(&[Need::Root, Need::Tool("ip"), Need::Tool("nft")]);
+    let mut stems: Vec<String> = dumps()
+        .iter()
+        .map(|n| n.rsplit_once('.').expect("extension").0.to_string())
+        .collect();
+    stems.dedup();
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for stem in stems {
+        let (rs, _) = parse_config(&stem);
+        if rs.tables.is_empty() {
+            continue;
+        }
+        let known = KNOWN_UNCOMPILABLE.iter().find(|(n, _)| *n == stem);
+        let script = match (compile(&rs, &CompileOptions::default()), known) {
+            (Ok(_), Some((_, why))) => {
+                failures.push(format!(
+                    "{stem} compiles now (was: {why}): remove it from KNOWN_UNCOMPILABLE"
+                ));
+                continue;
+            }
+            (Ok(s), None) => s,
+            (Err(e), Some((_, why))) if e.to_string().contains(why) => {
+                eprintln!("{stem}: refused as expected: {e}");
+                continue;
+            }
+            (Err(e), _) => {
+                failures.push(format!("{stem}: compile refused it:\n{e}"));
+                continue;
+            }
+        };
+        if nft {
+            if let Err(e) = nft_check(script.text(), &stem) {
+                failures.push(format!("{stem}: nft -c refused the compiled script:\n{e}"));
+                continue;
+            }
+        }
+        checked += 1;
+    }
+    eprintln!(
+        "corpus: {checked} configurations compile{}",
+        if nft { " and pass nft -c" } else { "" }
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
