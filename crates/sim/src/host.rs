@@ -546,7 +546,9 @@ impl Host {
             return None;
         }
         let localnet = self.sysctls.route_localnet(iface);
-        let zeronet = |a: Ipv4Addr| a.octets()[0] == 0;
+        // `ipv4_is_zeronet` is 0.0.0.0 alone since Linux 5.3, which made the rest of
+        // 0.0.0.0/8 ordinary unicast (the IPv4 unicast extensions).
+        let zeronet = |a: Ipv4Addr| a.is_unspecified();
         let source = |why: &str| Some(format!("martian source {s} ({why})"));
         if d.is_multicast() {
             if s.is_multicast() || s.is_broadcast() {
@@ -558,7 +560,7 @@ impl Host {
             if zeronet(s) {
                 let link_local = d.octets()[..3] == [224, 0, 0];
                 return (!link_local && !igmp)
-                    .then(|| format!("martian source {s} (0.0.0.0/8 to a routed group)"));
+                    .then(|| format!("martian source {s} (0.0.0.0 to a routed group)"));
             }
             return self.validate_source(src, iface);
         }
@@ -573,10 +575,10 @@ impl Host {
             };
         }
         if zeronet(s) {
-            return source("in 0.0.0.0/8");
+            return source("0.0.0.0 outside a broadcast");
         }
         if zeronet(d) {
-            return Some(format!("martian destination {d} (in 0.0.0.0/8)"));
+            return Some(format!("martian destination {d} (0.0.0.0)"));
         }
         if d.is_loopback() {
             if !localnet {

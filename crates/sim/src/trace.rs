@@ -332,7 +332,7 @@ pub enum Fate {
         dst: IpAddr,
     },
     /// Dropped by the kernel's receive path or routing as a martian (a multicast,
-    /// broadcast, 0.0.0.0/8 or loopback source, one of the host's own addresses, a source
+    /// broadcast, 0.0.0.0 or loopback source, one of the host's own addresses, a source
     /// rp_filter has no route back to, ...), before INPUT or FORWARD.
     Martian {
         /// The source address.

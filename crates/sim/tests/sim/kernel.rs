@@ -157,7 +157,6 @@ fn martian_sources_are_dropped_in_routing() {
         "239.1.2.3",
         "255.255.255.255",
         "0.0.0.0",
-        "0.1.2.3",
         "127.0.0.1",
         "192.0.2.1", // the host's own address, arriving from outside
     ] {
@@ -172,8 +171,9 @@ fn martian_sources_are_dropped_in_routing() {
             "{src} (forwarded) must be a martian:\n{t}"
         );
     }
-    // Class E, a subnet broadcast and a source with no route back pass without rp_filter.
-    for src in ["240.0.0.1", "192.0.2.255", "198.51.100.7"] {
+    // Class E, the rest of 0.0.0.0/8 (unicast since Linux 5.3), a subnet broadcast and a
+    // source with no route back pass without rp_filter.
+    for src in ["240.0.0.1", "0.1.2.3", "192.0.2.255", "198.51.100.7"] {
         let t = sim.run(&udp_from(src, "203.0.113.2", "ppp0"));
         assert!(
             matches!(fate(&t), Fate::DeliveredLocally { .. }),
