@@ -525,8 +525,8 @@ fn differential(ex: Example) {
     for (i, p) in ex.probes.iter().enumerate() {
         let sim = &predictions[i];
         let reference = match (&p.expect, &kernel) {
-            (Some(e), _) => Some(e.clone()),
-            (None, Some(((script, _), _))) => script[i].as_ref().ok().cloned(),
+            (Some(e), _) => Some(*e),
+            (None, Some(((script, _), _))) => script[i].as_ref().ok().copied(),
             (None, None) => None,
         };
         let mut bad = reference.as_ref() != Some(&sim.fate) && p.expect.is_some();
