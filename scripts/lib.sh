@@ -18,7 +18,7 @@ need_packages() {
 }
 
 # The oldest Rust that builds rampart (rust-version in Cargo.toml).
-RUST_MIN=1.82
+RUST_MIN=1.85
 
 # rust_recent VERSION: true when VERSION (a rustc or Debian package version) >= RUST_MIN.
 rust_recent() {
@@ -47,6 +47,9 @@ need_cargo() {
         export PATH
     fi
     command -v cc >/dev/null 2>&1 || need_packages gcc libc6-dev
+    # The fleet's PostgreSQL client verifies TLS through the system's OpenSSL.
+    { command -v pkg-config >/dev/null 2>&1 && [ -e /usr/include/openssl/ssl.h ]; } ||
+        need_packages pkg-config libssl-dev
     have=$(rust_have)
     rust_recent "$have" && return 0
     if command -v rustup >/dev/null 2>&1; then

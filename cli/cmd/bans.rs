@@ -175,6 +175,11 @@ fn explain(args: BansExplainArgs) -> Result<ExitCode> {
                 Origin::Detector => format!("detector {}", d.reason.detector),
                 Origin::Kernel => format!("the kernel ({})", d.reason.detector),
                 Origin::Manual => "manual".to_string(),
+                Origin::Fleet => format!(
+                    "the fleet (server {}, detector {})",
+                    d.fleet.as_ref().map_or("?", |f| f.server.as_str()),
+                    d.reason.detector
+                ),
             },
             d.reason.offence.saturating_add(1),
         )?;

@@ -44,6 +44,7 @@ fn decision(target: &str, detector: &str, origin: Origin, start: u64, until: u64
         origin,
         start,
         until,
+        fleet: None,
     }
 }
 

@@ -43,6 +43,7 @@ fn decision(target: &str, detector: &str, start: u64) -> Decision {
         origin: Origin::Detector,
         start,
         until: start + 3600,
+        fleet: None,
     }
 }
 

@@ -722,19 +722,43 @@ struct Validate<'a> {
     errors: Vec<ConfigError>,
 }
 
-impl Validate<'_> {
-    fn error(&mut self, span: Range<usize>, key: &str, message: String, hint: &str) {
-        let (line, column, source_line) = line_column(self.text, span.start);
-        self.errors.push(ConfigError {
-            file: self.file.to_string(),
+impl ConfigError {
+    /// An error about the value at `span` of `text` (the policy file `file`), for the
+    /// other tables of the policy file read the same way (`[fleet]`).
+    pub fn at(
+        file: &str,
+        text: &str,
+        span: Range<usize>,
+        key: &str,
+        message: String,
+        hint: &str,
+    ) -> ConfigError {
+        let (line, column, source_line) = line_column(text, span.start);
+        ConfigError {
+            file: file.to_string(),
             line,
             column,
-            len: span_chars(self.text, &span),
+            len: span_chars(text, &span),
             key: Some(key.to_string()),
             message,
             hint: Some(hint.to_string()),
             excerpt: excerpt(source_line),
-        });
+        }
+    }
+
+    /// The toml crate's error for `text`, at its place, with a "did you mean" hint for
+    /// an unknown key.
+    pub fn toml(file: &str, text: &str, e: &toml::de::Error) -> ConfigError {
+        let span = e.span().unwrap_or(0..0);
+        toml_error(file, text, span, e.message().trim())
+    }
+}
+
+impl Validate<'_> {
+    fn error(&mut self, span: Range<usize>, key: &str, message: String, hint: &str) {
+        self.errors.push(ConfigError::at(
+            self.file, self.text, span, key, message, hint,
+        ));
     }
 
     /// An integer in `lo..=hi`, else an error and `default`.

@@ -283,6 +283,7 @@ impl Guard {
             origin: Origin::Detector,
             start: now,
             until,
+            fleet: None,
         });
         self.banned(target, until);
         self.detectors.forget(addr);
@@ -320,6 +321,7 @@ impl Guard {
             origin: Origin::Kernel,
             start: now,
             until,
+            fleet: None,
         });
         // The kernel's ban may be shorter than one the guard runs: keep the later end.
         let until = self
@@ -374,6 +376,7 @@ impl Guard {
             origin: Origin::Detector,
             start: now,
             until,
+            fleet: None,
         });
         self.banned(target, until);
     }

@@ -49,6 +49,18 @@ pub enum Origin {
     Kernel,
     /// An administrator (`rampart block add --timeout`, `rampart bans`).
     Manual,
+    /// Another server of the fleet (its decision, received through the shared store).
+    Fleet,
+}
+
+/// Where a decision received from the fleet was made: the deciding server and its id
+/// there (the fleet-wide key; a decision received twice is enforced once).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct FleetRef {
+    /// The deciding server (its role name in the shared store).
+    pub server: String,
+    /// The decision's id in that server's own store.
+    pub id: i64,
 }
 
 /// One ban decision.
@@ -66,6 +78,9 @@ pub struct Decision {
     pub start: u64,
     /// When it ends (seconds since the epoch).
     pub until: u64,
+    /// For a decision received from the fleet: which server made it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<FleetRef>,
 }
 
 mod prefix_text {
@@ -133,12 +148,13 @@ impl std::str::FromStr for Target {
 }
 
 impl Origin {
-    /// `detector`, `kernel`, `manual`.
+    /// `detector`, `kernel`, `manual`, `fleet`.
     pub fn name(self) -> &'static str {
         match self {
             Origin::Detector => "detector",
             Origin::Kernel => "kernel",
             Origin::Manual => "manual",
+            Origin::Fleet => "fleet",
         }
     }
 }
@@ -226,6 +242,7 @@ mod tests {
             origin: Origin::Kernel,
             start: 0,
             until: 1,
+            fleet: None,
         };
         assert!(Selector::Reason("kernel".into()).matches(&d));
         assert!(Selector::Reason("kernel:http".into()).matches(&d));

@@ -52,7 +52,7 @@ mod store;
 
 pub use config::{ConfigError, ConfigErrors, GuardConfig};
 pub use decide::{human_secs, Guard, GuardStats};
-pub use decision::{format_utc, Decision, Evidence, Origin, Reason, Selector, Target};
+pub use decision::{format_utc, Decision, Evidence, FleetRef, Origin, Reason, Selector, Target};
 /// The block list the runtime puts neighbourhood bans in (the kernel's ban sets hold
 /// single addresses only); `rampart bans unban` lifts prefixes from it.
 pub const ROLLUP_LIST: &str = "guard-rollup";

@@ -35,6 +35,7 @@ fn decision(target: &str, start: u64, secs: u64) -> Decision {
         origin: Origin::Detector,
         start,
         until: start + secs,
+        fleet: None,
     }
 }
 

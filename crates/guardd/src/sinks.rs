@@ -124,14 +124,6 @@ impl Metrics {
     }
 }
 
-fn origin_name(o: Origin) -> &'static str {
-    match o {
-        Origin::Detector => "detector",
-        Origin::Kernel => "kernel",
-        Origin::Manual => "manual",
-    }
-}
-
 impl Sink for Metrics {
     fn event(&mut self, e: &Event) {
         match e {
@@ -139,7 +131,7 @@ impl Sink for Metrics {
                 decision, latency, ..
             } => {
                 self.bans
-                    .with(&[&decision.reason.detector, origin_name(decision.origin)])
+                    .with(&[&decision.reason.detector, Origin::name(decision.origin)])
                     .inc();
                 if decision.origin == Origin::Detector {
                     self.latency.with(&[]).observe(latency.as_secs_f64());
@@ -192,7 +184,7 @@ pub fn notice(d: &Decision) -> Notice {
         evidence: d.evidence.samples.clone(),
         start: d.start,
         until: Some(d.until),
-        origin: origin_name(d.origin).to_string(),
+        origin: Origin::name(d.origin).to_string(),
     }
 }
 

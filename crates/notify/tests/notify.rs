@@ -14,7 +14,7 @@ use rampart_notify::{
     Credentials, Event, Notice, Notifier, NotifyConfig, Retry, Security, SmtpConfig, Url,
     WebhookConfig, MAX_PENDING,
 };
-use rampart_testkit::{require, Need};
+use rampart_testkit::{require, Need, Pki};
 
 const PYTHON: &str = "/usr/bin/python3";
 
@@ -94,91 +94,6 @@ impl Events {
             std::thread::sleep(Duration::from_millis(20));
         }
         false
-    }
-}
-
-/// A CA and a server certificate for `localhost` / 127.0.0.1 signed by it.
-struct Pki {
-    ca: PathBuf,
-    cert: PathBuf,
-    key: PathBuf,
-}
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("timeout")
-        .arg("60")
-        .arg("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-impl Pki {
-    fn new(dir: &Path, name: &str) -> Pki {
-        let (ca, cakey) = (format!("{name}-ca.pem"), format!("{name}-ca.key"));
-        let (cert, key, csr) = (
-            format!("{name}.pem"),
-            format!("{name}.key"),
-            format!("{name}.csr"),
-        );
-        let ec = [
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-        ];
-        let mut args = vec!["req", "-x509"];
-        args.extend(ec);
-        let subject = format!("/CN=rampart test CA {name}");
-        args.extend([
-            "-keyout", &cakey, "-out", &ca, "-days", "2", "-subj", &subject,
-        ]);
-        args.extend(["-addext", "basicConstraints=critical,CA:TRUE"]);
-        args.extend(["-addext", "keyUsage=critical,keyCertSign,cRLSign"]);
-        openssl(dir, &args);
-        let mut args = vec!["req"];
-        args.extend(ec);
-        args.extend(["-keyout", &key, "-out", &csr, "-subj", "/CN=localhost"]);
-        openssl(dir, &args);
-        std::fs::write(
-            dir.join(format!("{name}.ext")),
-            "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
-             keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
-        )
-        .unwrap();
-        let ext = format!("{name}.ext");
-        openssl(
-            dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &csr,
-                "-CA",
-                &ca,
-                "-CAkey",
-                &cakey,
-                "-CAcreateserial",
-                "-out",
-                &cert,
-                "-days",
-                "2",
-                "-extfile",
-                &ext,
-            ],
-        );
-        Pki {
-            ca: dir.join(ca),
-            cert: dir.join(cert),
-            key: dir.join(key),
-        }
     }
 }
 

@@ -21,8 +21,9 @@ pub const DB_FILE: &str = "guard.db";
 /// How long one process waits for the other's write to finish.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The schema's version (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 1;
+/// The schema's version (`PRAGMA user_version`). 2: the fleet's key of a decision
+/// received from another server (`fleet_server`, `fleet_id`).
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS decisions (
@@ -36,11 +37,15 @@ CREATE TABLE IF NOT EXISTS decisions (
     start INTEGER NOT NULL,
     until INTEGER NOT NULL,
     lifted INTEGER,
-    evidence TEXT NOT NULL
+    evidence TEXT NOT NULL,
+    fleet_server TEXT,
+    fleet_id INTEGER
 );
 CREATE INDEX IF NOT EXISTS decisions_until ON decisions (until);
 CREATE INDEX IF NOT EXISTS decisions_target ON decisions (target);
 CREATE INDEX IF NOT EXISTS decisions_lifted ON decisions (lifted) WHERE lifted IS NOT NULL;
+CREATE UNIQUE INDEX IF NOT EXISTS decisions_fleet ON decisions (fleet_server, fleet_id)
+    WHERE fleet_server IS NOT NULL;
 CREATE TABLE IF NOT EXISTS positions (
     observer TEXT PRIMARY KEY,
     position TEXT NOT NULL
@@ -48,7 +53,13 @@ CREATE TABLE IF NOT EXISTS positions (
 ";
 
 const COLUMNS: &str =
-    "id, target, detector, summary, offence, origin, start, until, lifted, evidence";
+    "id, target, detector, summary, offence, origin, start, until, lifted, evidence, fleet_server, fleet_id";
+
+/// Schema 1 to 2: the fleet's key columns (the index comes with [`SCHEMA`]).
+const MIGRATE_1_TO_2: &str = "
+ALTER TABLE decisions ADD COLUMN fleet_server TEXT;
+ALTER TABLE decisions ADD COLUMN fleet_id INTEGER;
+";
 
 /// The embedded store.
 #[derive(Debug)]
@@ -116,6 +127,9 @@ impl SqliteStore {
                 ),
             });
         }
+        if version == 1 {
+            c.execute_batch(MIGRATE_1_TO_2).map_err(|e| self.err(e))?;
+        }
         c.execute_batch(SCHEMA).map_err(|e| self.err(e))?;
         c.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
             .map_err(|e| self.err(e))?;
@@ -134,8 +148,8 @@ impl SqliteStore {
         {
             let mut stmt = tx
                 .prepare_cached(
-                    "INSERT INTO decisions (target, is_prefix, detector, summary, offence, origin, start, until, evidence)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    "INSERT INTO decisions (target, is_prefix, detector, summary, offence, origin, start, until, evidence, fleet_server, fleet_id)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 )
                 .map_err(|e| err(&self.path, e))?;
             for d in ds {
@@ -153,6 +167,8 @@ impl SqliteStore {
                     to_i64(d.start),
                     to_i64(d.until),
                     evidence,
+                    d.fleet.as_ref().map(|f| f.server.as_str()),
+                    d.fleet.as_ref().map(|f| f.id),
                 ])
                 .map_err(|e| err(&self.path, e))?;
                 ids.push(tx.last_insert_rowid());
@@ -313,6 +329,8 @@ fn row_to_stored(r: &Row<'_>) -> rusqlite::Result<Result<StoredDecision, String>
     let origin: String = r.get(5)?;
     let evidence: String = r.get(9)?;
     let lifted: Option<i64> = r.get(8)?;
+    let fleet_server: Option<String> = r.get(10)?;
+    let fleet_id: Option<i64> = r.get(11)?;
     let bad = |what: &str| format!("row {id}: bad {what}");
     let target = if target.contains('/') {
         match target.parse() {
@@ -329,6 +347,7 @@ fn row_to_stored(r: &Row<'_>) -> rusqlite::Result<Result<StoredDecision, String>
         "detector" => Origin::Detector,
         "kernel" => Origin::Kernel,
         "manual" => Origin::Manual,
+        "fleet" => Origin::Fleet,
         _ => return Ok(Err(bad("origin"))),
     };
     let evidence: Evidence = match serde_json::from_str(&evidence) {
@@ -349,6 +368,9 @@ fn row_to_stored(r: &Row<'_>) -> rusqlite::Result<Result<StoredDecision, String>
             origin,
             start: u(r.get(6)?),
             until: u(r.get(7)?),
+            fleet: fleet_server
+                .zip(fleet_id)
+                .map(|(server, id)| crate::decision::FleetRef { server, id }),
         },
         lifted: lifted.map(u),
     }))
