@@ -521,8 +521,20 @@ fn trace_corpus(dump: &str, host: &str, packet: &[&str]) -> serde_json::Value {
 fn first_packet_flags_decide_the_conntrack_state() {
     let packet = |flags| {
         [
-            "--in", "eth0", "--src", "198.51.100.7", "--dst", "203.0.113.2", "-p", "tcp",
-            "--sport", "40000", "--dport", "80", "--flags", flags,
+            "--in",
+            "eth0",
+            "--src",
+            "198.51.100.7",
+            "--dst",
+            "203.0.113.2",
+            "-p",
+            "tcp",
+            "--sport",
+            "40000",
+            "--dport",
+            "80",
+            "--flags",
+            flags,
         ]
     };
     let state = |v: &serde_json::Value| {
@@ -540,7 +552,10 @@ fn first_packet_flags_decide_the_conntrack_state() {
     assert_eq!(v["trace"]["branches"][0]["fate"]["fate"], "dropped", "{v}");
     let v = trace_corpus(dump, "testdata/corpus/web.host", &packet("ACK"));
     assert_eq!(state(&v), "NEW", "{v}");
-    assert_eq!(v["trace"]["branches"][0]["fate"]["fate"], "delivered_locally", "{v}");
+    assert_eq!(
+        v["trace"]["branches"][0]["fate"]["fate"], "delivered_locally",
+        "{v}"
+    );
     let dir = tempfile::tempdir().unwrap();
     let strict = dir.path().join("strict.host");
     let text = std::fs::read_to_string("testdata/corpus/web.host").unwrap()
@@ -556,15 +571,30 @@ fn first_packet_flags_decide_the_conntrack_state() {
 fn martian_sources_are_dropped_before_input() {
     let packet = |src| {
         [
-            "--in", "eth0", "--src", src, "--dst", "203.0.113.2", "-p", "tcp", "--sport",
-            "40000", "--dport", "80", "--flags", "SYN",
+            "--in",
+            "eth0",
+            "--src",
+            src,
+            "--dst",
+            "203.0.113.2",
+            "-p",
+            "tcp",
+            "--sport",
+            "40000",
+            "--dport",
+            "80",
+            "--flags",
+            "SYN",
         ]
     };
     let dump = "testdata/corpus/ufw-web.v4";
     let v = trace_corpus(dump, "testdata/corpus/web.host", &packet("224.0.0.5"));
     let fate = &v["trace"]["branches"][0]["fate"];
     assert_eq!(fate["fate"], "martian", "{v}");
-    assert!(fate["reason"].as_str().unwrap().contains("multicast"), "{v}");
+    assert!(
+        fate["reason"].as_str().unwrap().contains("multicast"),
+        "{v}"
+    );
     let dir = tempfile::tempdir().unwrap();
     let host = dir.path().join("lan-only.host");
     std::fs::write(
@@ -575,5 +605,8 @@ fn martian_sources_are_dropped_before_input() {
     let v = trace_corpus(dump, host.to_str().unwrap(), &packet("198.51.100.7"));
     assert_eq!(v["trace"]["branches"][0]["fate"]["fate"], "martian", "{v}");
     let v = trace_corpus(dump, host.to_str().unwrap(), &packet("203.0.113.7"));
-    assert_eq!(v["trace"]["branches"][0]["fate"]["fate"], "delivered_locally", "{v}");
+    assert_eq!(
+        v["trace"]["branches"][0]["fate"]["fate"], "delivered_locally",
+        "{v}"
+    );
 }

@@ -474,8 +474,7 @@ impl<'a, 'r> Walk<'a, 'r> {
                     Some(flags) => first_tcp_packet(flags, self.host.sysctls.tcp_loose),
                     None => (
                         CtState::New,
-                        "no flow known: first packet (TCP flags not given: taken as a SYN)"
-                            .to_string(),
+                        "no flow known: first packet (TCP flags not given)".to_string(),
                     ),
                 },
                 (None, _) => (CtState::New, "no flow known: first packet".to_string()),
@@ -1083,10 +1082,7 @@ fn first_tcp_packet(flags: TcpFlags, loose: bool) -> (CtState, String) {
             format!("no flow known; a first packet with {names} (SYN+ACK) opens none"),
         )
     } else if flags.has(TcpFlags::SYN) {
-        (
-            CtState::New,
-            "no flow known: first packet (SYN)".to_string(),
-        )
+        (CtState::New, "no flow known: first packet".to_string())
     } else if flags.has(TcpFlags::FIN) {
         (
             CtState::Invalid,
