@@ -98,6 +98,9 @@ pub enum Command {
     /// start, expiry), and lifting them (by address, network, reason, or all).
     #[command(subcommand)]
     Bans(BansCommand),
+    /// A fleet of servers sharing bans and block lists through PostgreSQL: `init` (the
+    /// schema) and `status` (servers, last contact, lag, decisions by origin).
+    Fleet(crate::cmd::fleet::FleetArgs),
     /// Look up the country of addresses, one by one or in bulk with counts per country.
     Geo(crate::cmd::geo::GeoArgs),
     /// Who holds this host's connections: per source address, /24 and /16 (IPv6 /64 and
@@ -450,7 +453,8 @@ pub enum BansCommand {
   rampart bans unban 198.51.100.9
   rampart bans unban 198.51.100.0/24     # the network's ban and every ban inside it
   rampart bans unban --reason sshd       # every sshd ban (kernel: every kernel ban)
-  rampart bans unban --all")]
+  rampart bans unban --all
+  rampart bans unban 198.51.100.9 --fleet  # on every server of the fleet")]
     Unban(BansUnbanArgs),
 }
 
@@ -460,6 +464,12 @@ pub struct BansListArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    /// The bans running fleet-wide (the shared store of the policy's `[fleet]`), with the
+    /// server that decided each.
+    #[arg(long)]
+    pub fleet: bool,
+    #[command(flatten)]
+    pub fleet_source: crate::cmd::fleet::FleetSource,
     #[command(flatten)]
     pub state: StateArgs,
 }
@@ -494,6 +504,12 @@ pub struct BansUnbanArgs {
     /// Every running ban.
     #[arg(long)]
     pub all: bool,
+    /// Lift it on every server of the fleet (in the shared store; each server's guard lifts
+    /// it within a second), and here.
+    #[arg(long, conflicts_with_all = ["reason", "all"], requires = "target")]
+    pub fleet: bool,
+    #[command(flatten)]
+    pub fleet_source: crate::cmd::fleet::FleetSource,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,

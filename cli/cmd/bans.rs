@@ -42,6 +42,9 @@ fn open(state: &StateArgs) -> Result<(PathBuf, Option<SqliteStore>)> {
 }
 
 fn list(args: BansListArgs) -> Result<ExitCode> {
+    if args.fleet {
+        return list_fleet(&args);
+    }
     let now = unix_now();
     let (path, store) = open(&args.state)?;
     let active = match &store {
@@ -95,6 +98,49 @@ fn list(args: BansListArgs) -> Result<ExitCode> {
         "{} running (rampart bans explain ADDR for the evidence)",
         n_bans(active.len())
     )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `bans list --fleet`: the shared store's running decisions, with their server.
+fn list_fleet(args: &BansListArgs) -> Result<ExitCode> {
+    let now = unix_now();
+    let mut fleet = super::fleet::connect(args.fleet_source.policy.as_deref())?;
+    let active = fleet.active(now)?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &active)?;
+        writeln!(out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if active.is_empty() {
+        writeln!(out, "no bans running in the fleet ({})", fleet.endpoint())?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let width = active
+        .iter()
+        .map(|s| s.decision.target.to_string().len())
+        .max()
+        .unwrap_or(6)
+        .max(6);
+    writeln!(
+        out,
+        "{:width$}  {:12}  {:12}  {:20}  {:>8}  REASON",
+        "TARGET", "SERVER", "DETECTOR", "UNTIL", "LEFT"
+    )?;
+    for s in &active {
+        let d = &s.decision;
+        writeln!(
+            out,
+            "{:width$}  {:12}  {:12}  {:20}  {:>8}  {}",
+            d.target.to_string(),
+            s.key().server,
+            d.reason.detector,
+            format_utc(d.until),
+            left(d.until.saturating_sub(now)),
+            d.reason.summary
+        )?;
+    }
+    writeln!(out, "{} running in the fleet", n_bans(active.len()))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -228,8 +274,31 @@ fn unban(args: BansUnbanArgs) -> Result<ExitCode> {
         (_, Some(r), _) => Selector::Reason(r.clone()),
         _ => Selector::All,
     };
+    // Fleet-wide first (every server's guard lifts it from the feed), then here.
+    let mut fleet_lifted = 0;
+    if args.fleet {
+        let Selector::Target(t) = &selector else {
+            bail!("--fleet lifts the bans on an address or network: name one");
+        };
+        let mut fleet = super::fleet::connect(args.fleet_source.policy.as_deref())?;
+        let lifted = fleet.lift(t, now)?;
+        fleet_lifted = lifted.len();
+        let mut servers: Vec<&str> = lifted.iter().map(|d| d.key().server.as_str()).collect();
+        servers.sort_unstable();
+        servers.dedup();
+        if !args.json {
+            println!(
+                "lifted fleet-wide: {} decided by {}; every server's guard lifts them within a second",
+                n_bans(fleet_lifted),
+                if servers.is_empty() { "no server".to_string() } else { servers.join(", ") }
+            );
+        }
+    }
     let (path, store) = open(&args.state)?;
     let Some(mut store) = store else {
+        if fleet_lifted > 0 {
+            return Ok(ExitCode::SUCCESS);
+        }
         bail!(
             "nothing to unban: the guard has recorded no ban ({} does not exist)",
             path.display()
@@ -240,6 +309,12 @@ fn unban(args: BansUnbanArgs) -> Result<ExitCode> {
         .iter()
         .filter(|s| selector.matches(&s.decision))
         .collect();
+    if chosen.is_empty() && args.fleet {
+        if fleet_lifted == 0 {
+            bail!("no running ban matches in the fleet or here: see `rampart bans list --fleet`");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     if chosen.is_empty() {
         bail!(
             "no running ban matches {}: see `rampart bans list`",

@@ -181,6 +181,10 @@ pub enum BlockCommand {
         /// 4096 bytes and inputs larger than 512 MiB are refused too.
         #[arg(long, value_name = "N", default_value_t = rampart_lists::DEFAULT_MAX_ENTRIES)]
         max_entries: usize,
+        /// One list for the whole fleet: stored in the shared store of the policy's
+        /// `[fleet]` (one transaction) and loaded by every server's guard, this one too.
+        #[arg(long)]
+        fleet: bool,
         #[command(flatten)]
         common: Common,
     },
@@ -256,8 +260,9 @@ pub fn run(args: BlockArgs) -> Result<ExitCode> {
             list,
             skip_invalid,
             max_entries,
+            fleet,
             common,
-        } => import(&file, &list, skip_invalid, max_entries, &common),
+        } => import(&file, &list, skip_invalid, max_entries, fleet, &common),
         BlockCommand::Lists { json, state } => lists(json, &state),
     }
 }
@@ -821,9 +826,16 @@ fn import(
     list: &str,
     skip_invalid: bool,
     max_entries: usize,
+    fleet: bool,
     common: &Common,
 ) -> Result<ExitCode> {
     let name = ListName::new(list)?;
+    // Connected before anything is read or changed: a fleet that cannot be reached
+    // changes nothing here either.
+    let mut fleet = match fleet {
+        true => Some(super::fleet::connect(common.policy.as_deref())?),
+        false => None,
+    };
     let opts = crate::input::import_options(ImportOptions {
         skip_invalid,
         max_entries,
@@ -874,6 +886,20 @@ fn import(
         let set: PrefixSet = got.items.into_iter().collect();
         (set, got.skipped, got.lines)
     };
+    if let Some(f) = fleet.as_mut() {
+        rampart_enforce::Progress::step(
+            &progress,
+            &format!(
+                "storing list {name} for the fleet ({} prefixes, one transaction)",
+                set.prefix_count()
+            ),
+        );
+        f.import_list(name.as_str(), &set.prefixes(), &label)?;
+        say(&format!(
+            "list {name} stored in the fleet ({}): every server's guard loads it within a second",
+            f.endpoint()
+        ))?;
+    }
     let done = replace(&name, &set, common, &progress)?;
     say(&format!(
         "imported {label}: {lines} lines -> list {name}: {} ({} IPv4 addresses), loaded in one transaction",

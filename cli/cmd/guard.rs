@@ -55,6 +55,14 @@ fn daemon(args: GuardRunArgs) -> Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
+    let fleet = match rampart_fleet::FleetConfig::from_policy(&file, &text) {
+        Ok(f) => f,
+        Err(errors) => {
+            eprintln!("{errors}");
+            eprintln!("the guard was not started");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
     let policy = rampart_policy::Policy::parse(&rampart_ruleset::Source::new(file.clone(), text))?;
     let allow_from = policy
         .allow_from
@@ -73,6 +81,7 @@ fn daemon(args: GuardRunArgs) -> Result<ExitCode> {
         kernel_bans,
         ssh_connection: std::env::var("SSH_CONNECTION").ok(),
         from_start: args.from_start,
+        fleet,
     };
     rampart_guardd::serve(setup, &stop)?;
     Ok(ExitCode::SUCCESS)

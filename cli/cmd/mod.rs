@@ -5,6 +5,7 @@ mod bans;
 pub mod block;
 mod check;
 mod compile;
+pub mod fleet;
 pub mod geo;
 mod guard;
 pub mod harden;
@@ -59,6 +60,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Geo(args) => geo::run(args),
         Command::Guard(command) => guard::run(command),
         Command::Bans(command) => bans::run(command),
+        Command::Fleet(args) => fleet::run(args),
         Command::Top(args) => top::run(args),
         Command::Harden(args) => harden::run(args),
         Command::Import(args) => import::run(args),

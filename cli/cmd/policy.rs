@@ -44,6 +44,8 @@ pub fn load(file: Option<&Path>) -> Result<Loaded> {
             .with_context(|| format!("cannot read policy file {}", path.display()))?;
         let policy = Policy::parse(&source)?;
         let guard = rampart_guard::GuardConfig::from_policy(source.name(), source.text())?;
+        // The [fleet] table is checked here too (`up` and `policy check` refuse a bad one).
+        rampart_fleet::FleetConfig::from_policy(source.name(), source.text())?;
         (policy, guard)
     };
     let (policy, guard) = policy;

@@ -9,6 +9,7 @@ mod bans;
 mod block;
 mod check;
 mod compile;
+mod fleet;
 mod geo;
 mod guard;
 mod harden;

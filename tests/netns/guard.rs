@@ -25,8 +25,9 @@ const ATTACKER2: &str = "192.0.2.32";
 /// How long a test waits for something the guard should do at once.
 const PATIENCE: Duration = Duration::from_secs(10);
 
-/// A guard daemon started in a namespace, its log in a file; killed on drop.
-struct GuardProc {
+/// A guard daemon started in a namespace, its log in a file; killed on drop (also used
+/// by fleet.rs).
+pub(crate) struct GuardProc {
     child: Option<Child>,
     log: PathBuf,
 }
@@ -58,12 +59,12 @@ impl GuardProc {
         g
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// Waits until the log satisfies `done`; panics with the log after [`PATIENCE`].
-    fn wait_log(&self, what: &str, done: impl Fn(&str) -> bool) {
+    pub(crate) fn wait_log(&self, what: &str, done: impl Fn(&str) -> bool) {
         let start = Instant::now();
         loop {
             let log = self.log();
@@ -149,8 +150,13 @@ impl Drop for Files {
 }
 
 fn guard_in_lab(lab: &Lab, files: &Files) -> GuardProc {
+    guard_in(lab, "server", files)
+}
+
+/// `rampart guard run` on the lab's host `role`.
+pub(crate) fn guard_in(lab: &Lab, role: &str, files: &Files) -> GuardProc {
     let cmd = lab
-        .command("server", env!("CARGO_BIN_EXE_rampart"), &[])
+        .command(role, env!("CARGO_BIN_EXE_rampart"), &[])
         .unwrap();
     GuardProc::start(cmd, &files.state, &files.policy)
 }
@@ -175,7 +181,7 @@ pub(crate) fn rampart(lab: &Lab, files: &Files, args: &[&str]) -> String {
 }
 
 /// The seconds the kernel's timed-ban set still holds `ip` for, asked in `ns`.
-fn kernel_ban(ns: &str, ip: IpAddr) -> Option<Duration> {
+pub(crate) fn kernel_ban(ns: &str, ip: IpAddr) -> Option<Duration> {
     let ip2 = ip;
     run_in_named(ns, move || {
         let mut c = SetClient::open().ok()?;

@@ -18,6 +18,7 @@ mod cli_lab;
 mod collapse;
 mod corpus;
 mod diff;
+mod fleet;
 mod flood;
 mod flood_lab;
 mod guard;

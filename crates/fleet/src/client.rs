@@ -102,6 +102,9 @@ pub struct Changes {
     pub cursor: i64,
     /// Whether more may follow at once (the limit was reached).
     pub more: bool,
+    /// Rows that do not read as decisions (written by something else than rampart), with
+    /// why: passed over, never enforced, never blocking the feed.
+    pub unreadable: Vec<String>,
 }
 
 /// A server of the fleet, as `rampart fleet status` shows it.
@@ -543,16 +546,11 @@ impl Fleet {
             Change::Decision(d) => d.seq,
             Change::List { seq, .. } => *seq,
         });
-        if let Some(first) = bad.first() {
-            return Err(FleetError {
-                doing: doing.into(),
-                why: format!("{first} ({} rows like it)", bad.len()),
-            });
-        }
         Ok(Changes {
             changes,
             cursor: covered,
             more,
+            unreadable: bad,
         })
     }
 

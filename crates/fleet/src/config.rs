@@ -133,6 +133,15 @@ impl FleetConfig {
         }))
     }
 
+    /// This server's name in the fleet: the URL's role.
+    pub fn server(&self) -> String {
+        self.url
+            .parse::<postgres::Config>()
+            .ok()
+            .and_then(|c| c.get_user().map(str::to_string))
+            .unwrap_or_default()
+    }
+
     /// The password file to read: the one named, else [`DEFAULT_PASSWORD_FILE`] when it
     /// exists.
     pub fn password_path(&self) -> Option<PathBuf> {

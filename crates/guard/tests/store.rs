@@ -261,3 +261,42 @@ fn kill_9_loses_nothing_committed() {
         Some("after-20")
     );
 }
+
+/// A database written by the first schema (before fleets) opens, keeps its rows, and then
+/// records decisions received from the fleet with their key.
+#[test]
+fn a_schema_1_database_is_upgraded_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("guard.db");
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch(
+            "CREATE TABLE decisions (id INTEGER PRIMARY KEY, target TEXT NOT NULL,
+                 is_prefix INTEGER NOT NULL, detector TEXT NOT NULL, summary TEXT NOT NULL,
+                 offence INTEGER NOT NULL, origin TEXT NOT NULL, start INTEGER NOT NULL,
+                 until INTEGER NOT NULL, lifted INTEGER, evidence TEXT NOT NULL);
+             CREATE TABLE positions (observer TEXT PRIMARY KEY, position TEXT NOT NULL);
+             INSERT INTO decisions VALUES (1, '198.51.100.9', 0, 'sshd', 's', 0, 'detector',
+                 1800000000, 1800000600, NULL, '{\"count\":5,\"window_secs\":600,\"samples\":[]}');
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+    }
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let mut store = SqliteStore::open(&path).unwrap();
+    let old = store.active(T0 + 1).unwrap();
+    assert_eq!(targets(&old), vec!["198.51.100.9"]);
+    assert_eq!(old[0].decision.fleet, None);
+    let mut d = decision("192.0.2.31", T0, 600);
+    d.origin = Origin::Fleet;
+    d.fleet = Some(rampart_guard::FleetRef {
+        server: "web2".into(),
+        id: 41,
+    });
+    store.record(&d).unwrap();
+    drop(store);
+    let store = SqliteStore::open(&path).unwrap();
+    let got = store.active(T0 + 1).unwrap();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[1].decision, d, "the fleet's key reads back");
+}

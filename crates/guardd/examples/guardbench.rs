@@ -38,7 +38,7 @@ impl Sink for Count {
                 }
             }
             Event::Trouble(t) => eprintln!("trouble: {t}"),
-            Event::Lifted { .. } => {}
+            Event::Lifted { .. } | Event::Note(_) => {}
         }
     }
 }

@@ -11,10 +11,13 @@ use std::time::{Duration, Instant};
 
 use rampart_block::{Allowlist, ListName};
 use rampart_enforce::{Enforcer, Silent};
-use rampart_guard::{Decision, DecisionStore, Observation, Origin, StoredDecision, Target};
+use rampart_guard::{
+    Decision, DecisionStore, FleetRef, Observation, Origin, StoredDecision, Target,
+};
 use rampart_prefix::{Prefix, PrefixSet};
 
 use crate::feed::Msg;
+use crate::fleet::{FleetBatch, FleetChange, ToFleet, FLEET_POSITION};
 use crate::sd::Notify;
 
 /// The block list timed addresses are banned under (`rampart block list` shows them as
@@ -24,6 +27,9 @@ pub const BAN_LIST: &str = "guard";
 /// single addresses only, so prefixes are listed, and lifted by the guard at expiry
 /// (while the guard is down they stay: a roll-up outlives its time rather than lapsing).
 pub const ROLLUP_LIST: &str = "guard-rollup";
+/// The block list the fleet's bans of single addresses are listed under (`rampart block
+/// list` shows them as `fleet`, with the deciding server as comment).
+pub const FLEET_LIST: &str = "fleet";
 /// Observations decided per batch at most (a flood's backlog is decided in slices, each
 /// one kernel transaction per ban time).
 pub const MAX_BATCH: usize = 4096;
@@ -91,13 +97,17 @@ pub enum Event {
         /// Why.
         why: String,
     },
-    /// A neighbourhood ban reached its time and was lifted.
+    /// A ban was lifted: a neighbourhood's time is up, or the fleet lifted it.
     Lifted {
-        /// The prefix.
-        prefix: Prefix,
+        /// What.
+        target: Target,
+        /// Why.
+        why: String,
     },
     /// An observer's or the store's trouble.
     Trouble(String),
+    /// Something worth a line in the log.
+    Note(String),
 }
 
 /// Where the daemon's events go (the log, metrics, notices).
@@ -126,6 +136,39 @@ pub struct Daemon<E: Engine, S: BatchStore> {
     /// The running decisions by store id: target, expiry, detector.
     running: HashMap<i64, (Target, u64, String)>,
     next_sync: u64,
+    fleet: Option<FleetSide>,
+}
+
+/// The daemon's side of the fleet: where its decisions go, what it takes, what it has.
+pub struct FleetSide {
+    /// The fleet thread's queue.
+    pub tx: std::sync::mpsc::Sender<ToFleet>,
+    /// This server's name in the fleet (its own decisions come back; they are skipped).
+    pub server: String,
+    /// Fleet decisions banning a shorter IPv4 prefix are refused.
+    pub min_prefix_v4: u8,
+    /// Fleet decisions banning a shorter IPv6 prefix are refused.
+    pub min_prefix_v6: u8,
+    /// The fleet's decisions enforced here, by key: their local ids.
+    known: HashMap<FleetRef, i64>,
+}
+
+impl FleetSide {
+    /// The daemon's side of a fleet link.
+    pub fn new(
+        tx: std::sync::mpsc::Sender<ToFleet>,
+        server: String,
+        min_prefix_v4: u8,
+        min_prefix_v6: u8,
+    ) -> FleetSide {
+        FleetSide {
+            tx,
+            server,
+            min_prefix_v4,
+            min_prefix_v6,
+            known: HashMap::new(),
+        }
+    }
 }
 
 /// How often the store is read for bans an administrator lifted (`rampart bans unban`),
@@ -154,7 +197,25 @@ impl<E: Engine, S: BatchStore> Daemon<E, S> {
             rollups: Vec::new(),
             running: HashMap::new(),
             next_sync: 0,
+            fleet: None,
         }
+    }
+
+    /// Joins the fleet: this server's decisions are published through `side`, and the
+    /// fleet's are enforced here (call before [`Daemon::restore`]).
+    pub fn with_fleet(mut self, side: FleetSide) -> Daemon<E, S> {
+        self.fleet = Some(side);
+        self
+    }
+
+    /// The saved cursor of the fleet's change feed (0: from the start).
+    pub fn fleet_cursor(&self) -> i64 {
+        self.store
+            .position(FLEET_POSITION)
+            .ok()
+            .flatten()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0)
     }
 
     /// The store.
@@ -193,6 +254,9 @@ impl<E: Engine, S: BatchStore> Daemon<E, S> {
         let mut running = 0;
         for s in &recent {
             let d = &s.decision;
+            if let (Some(side), Some(key)) = (self.fleet.as_mut(), d.fleet.as_ref()) {
+                side.known.insert(key.clone(), s.id);
+            }
             if s.lifted.is_some() {
                 continue;
             }
@@ -324,7 +388,10 @@ impl<E: Engine, S: BatchStore> Daemon<E, S> {
                 Ok(_) => {
                     self.rollups.retain(|(_, until, _)| *until > now);
                     for p in prefixes {
-                        sink.event(&Event::Lifted { prefix: p });
+                        sink.event(&Event::Lifted {
+                            target: Target::Prefix(p),
+                            why: "its time is up".into(),
+                        });
                     }
                 }
                 Err(e) => sink.event(&Event::Trouble(format!("lifting roll-ups: {e}"))),
@@ -341,7 +408,8 @@ impl<E: Engine, S: BatchStore> Daemon<E, S> {
             return;
         }
         let now = now_secs();
-        let mut groups: HashMap<(u64, String), Vec<usize>> = HashMap::new();
+        // One kernel transaction per ban time and block list comment.
+        let mut groups: HashMap<(u64, &'static str, String), Vec<usize>> = HashMap::new();
         let mut done: Vec<bool> = vec![false; decided.len()];
         for (i, (d, _)) in decided.iter().enumerate() {
             match (d.target, d.origin) {
@@ -349,10 +417,15 @@ impl<E: Engine, S: BatchStore> Daemon<E, S> {
                 (_, Origin::Kernel) => done[i] = true,
                 (Target::Addr(_), _) => {
                     let ttl = d.until.saturating_sub(now).max(1);
-                    groups
-                        .entry((ttl, d.reason.detector.clone()))
-                        .or_default()
-                        .push(i);
+                    let key = match &d.fleet {
+                        Some(f) => (
+                            ttl,
+                            FLEET_LIST,
+                            format!("fleet: {} {}", f.server, d.reason.detector),
+                        ),
+                        None => (ttl, BAN_LIST, format!("guard: {}", d.reason.detector)),
+                    };
+                    groups.entry(key).or_default().push(i);
                 }
                 (Target::Prefix(p), _) => match self.ban_prefix(p, &d.reason.detector) {
                     Ok(()) => {
@@ -366,8 +439,8 @@ impl<E: Engine, S: BatchStore> Daemon<E, S> {
                 },
             }
         }
-        let banlist = list(BAN_LIST);
-        for ((ttl, detector), idx) in groups {
+        for ((ttl, banlist, comment), idx) in groups {
+            let banlist = list(banlist);
             let addrs: Vec<IpAddr> = idx
                 .iter()
                 .filter_map(|i| match decided[*i].0.target {
@@ -375,7 +448,6 @@ impl<E: Engine, S: BatchStore> Daemon<E, S> {
                     Target::Prefix(_) => None,
                 })
                 .collect();
-            let comment = format!("guard: {detector}");
             let ttl = Duration::from_secs(ttl);
             let all = self.enforcer.ban(
                 &addrs,
@@ -431,6 +503,22 @@ impl<E: Engine, S: BatchStore> Daemon<E, S> {
                 return;
             }
         };
+        if let Some(side) = self.fleet.as_mut() {
+            let own: Vec<(i64, Decision)> = enforced
+                .iter()
+                .zip(&ids)
+                .filter(|(d, _)| d.origin != Origin::Fleet)
+                .map(|(d, id)| (*id, d.clone()))
+                .collect();
+            for (d, id) in enforced.iter().zip(&ids) {
+                if let Some(key) = &d.fleet {
+                    side.known.insert(key.clone(), *id);
+                }
+            }
+            if !own.is_empty() {
+                let _ = side.tx.send(ToFleet::Publish(own));
+            }
+        }
         for ((d, at), id) in enforced.into_iter().zip(at).zip(ids) {
             if let Target::Prefix(p) = d.target {
                 if let Some(r) = self.rollups.iter_mut().rev().find(|r| r.0 == p && r.2 == 0) {
@@ -467,6 +555,155 @@ impl<E: Engine, S: BatchStore> Daemon<E, S> {
             )
             .map(|_| ())
             .map_err(|e| e.to_string())
+    }
+
+    /// Enforces what the fleet decided, in order: new decisions screened by this
+    /// server's allowlist and prefix minimum (a refusal logged and reported), enforced
+    /// through the same sets as its own and recorded with their key; lifts carried out;
+    /// lists replaced in one kernel transaction each. Then the cursor is saved.
+    pub fn from_fleet(&mut self, batch: FleetBatch, sink: &mut dyn Sink) {
+        let Some(side) = self.fleet.as_mut() else {
+            return;
+        };
+        let now = now_secs();
+        let at = Instant::now();
+        let mut accepted: Vec<(Decision, Instant)> = Vec::new();
+        let mut lifts: Vec<(Target, i64, String)> = Vec::new();
+        let mut lists = Vec::new();
+        for change in batch.changes {
+            let fd = match change {
+                FleetChange::Decision(fd) => fd,
+                FleetChange::List { name, prefixes } => {
+                    lists.push((name, prefixes));
+                    continue;
+                }
+            };
+            let key = fd.key().clone();
+            let local = if key.server == side.server {
+                Some(key.id)
+            } else {
+                side.known.get(&key).copied()
+            };
+            if let Some((_, by)) = &fd.lifted {
+                if let Some(id) = local.filter(|id| self.running.contains_key(id)) {
+                    lifts.push((fd.decision.target, id, by.clone()));
+                }
+                continue;
+            }
+            if local.is_some() || fd.decision.until <= now {
+                continue;
+            }
+            if let Some(why) = rampart_fleet::screen(
+                &fd.decision.target,
+                &self.allow,
+                side.min_prefix_v4,
+                side.min_prefix_v6,
+            ) {
+                let why = format!("fleet decision {}#{} refused: {why}", key.server, key.id);
+                sink.event(&Event::Refused {
+                    target: fd.decision.target,
+                    why: why.clone(),
+                });
+                let _ = side.tx.send(ToFleet::Refused {
+                    key,
+                    target: fd.decision.target,
+                    why,
+                });
+                continue;
+            }
+            let mut d = fd.decision;
+            d.origin = Origin::Fleet;
+            accepted.push((d, at));
+        }
+        self.enforce(accepted, sink);
+        self.lift_from_fleet(lifts, now, sink);
+        for (name, prefixes) in lists {
+            let Ok(name) = ListName::new(&name) else {
+                sink.event(&Event::Trouble(format!(
+                    "fleet: a list named `{}` cannot be a block list here",
+                    rampart_logs::escape(name.as_bytes(), 80)
+                )));
+                continue;
+            };
+            let set: PrefixSet = prefixes.into_iter().collect();
+            match self
+                .enforcer
+                .replace(&name, &set, &self.allow, false, &Silent)
+            {
+                Ok(r) => sink.event(&Event::Note(format!(
+                    "fleet: list {name} loaded ({} prefixes{})",
+                    r.summary.prefixes,
+                    if r.carved.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", {} allowlisted parts carved out", r.carved.len())
+                    }
+                ))),
+                Err(e) => sink.event(&Event::Trouble(format!("fleet: loading list {name}: {e}"))),
+            }
+        }
+        if let Err(e) = self.save_position(FLEET_POSITION, &batch.cursor.to_string()) {
+            sink.event(&Event::Trouble(format!("saving the fleet's cursor: {e}")));
+        }
+        if let Some(side) = &self.fleet {
+            let _ = side.tx.send(ToFleet::Enforced(batch.cursor));
+        }
+    }
+
+    /// Lifts here what the fleet lifted (`rampart bans unban --fleet` on any server).
+    fn lift_from_fleet(
+        &mut self,
+        lifts: Vec<(Target, i64, String)>,
+        now: u64,
+        sink: &mut dyn Sink,
+    ) {
+        if lifts.is_empty() {
+            return;
+        }
+        let addrs: Vec<IpAddr> = lifts
+            .iter()
+            .filter_map(|(t, _, _)| match t {
+                Target::Addr(a) => Some(*a),
+                Target::Prefix(_) => None,
+            })
+            .collect();
+        let prefixes: Vec<Prefix> = lifts
+            .iter()
+            .filter_map(|(t, _, _)| match t {
+                Target::Prefix(p) => Some(*p),
+                Target::Addr(_) => None,
+            })
+            .collect();
+        if !addrs.is_empty() {
+            if let Err(e) = self.enforcer.unban(&addrs, now) {
+                sink.event(&Event::Trouble(format!("fleet: lifting bans: {e}")));
+                return;
+            }
+        }
+        if !prefixes.is_empty() {
+            if let Err(e) = self
+                .enforcer
+                .unblock(&prefixes, Some(&list(ROLLUP_LIST)), &Silent, now)
+            {
+                sink.event(&Event::Trouble(format!("fleet: lifting roll-ups: {e}")));
+                return;
+            }
+        }
+        let ids: Vec<i64> = lifts.iter().map(|l| l.1).collect();
+        if let Err(e) = self.store.lift(&ids, now) {
+            sink.event(&Event::Trouble(format!(
+                "fleet: recording lifted bans: {e}"
+            )));
+        }
+        for (target, id, by) in lifts {
+            self.running.remove(&id);
+            self.rollups.retain(|r| r.2 != id);
+            self.engine.lifted(&target);
+            sink.event(&Event::Lifted {
+                target,
+                why: format!("lifted fleet-wide by {by}"),
+            });
+        }
     }
 
     /// Saves an observer's position (after what it read before was decided).
@@ -533,6 +770,7 @@ impl<E: Engine, S: BatchStore> Daemon<E, S> {
         let mut batch = Vec::new();
         let mut positions: Vec<(String, String)> = Vec::new();
         let mut new_connections = 0;
+        let mut fleet = Vec::new();
         for m in msgs {
             match m {
                 Msg::Seen { obs, now, at } => {
@@ -551,12 +789,17 @@ impl<E: Engine, S: BatchStore> Daemon<E, S> {
                 } => sink.lines(read, not_understood),
                 Msg::Scanned { sockets } => sink.scanned(sockets),
                 Msg::Trouble(t) => sink.event(&Event::Trouble(t)),
+                Msg::Note(t) => sink.event(&Event::Note(t)),
+                Msg::Fleet(b) => fleet.push(b),
             }
         }
         if new_connections > 0 {
             sink.connections(new_connections);
         }
         self.decide(batch, sink);
+        for b in fleet {
+            self.from_fleet(b, sink);
+        }
         for (o, p) in positions {
             if let Err(e) = self.save_position(&o, &p) {
                 sink.event(&Event::Trouble(format!("saving the position of {o}: {e}")));

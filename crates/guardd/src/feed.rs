@@ -62,6 +62,10 @@ pub enum Msg {
     },
     /// An observer failed (it keeps trying where it can); said in the log.
     Trouble(String),
+    /// Something worth a line in the log (the fleet connected).
+    Note(String),
+    /// Changes read from the fleet, to enforce in order.
+    Fleet(crate::fleet::FleetBatch),
 }
 
 /// A log file to follow.

@@ -33,6 +33,7 @@
 
 mod daemon;
 mod feed;
+mod fleet;
 mod log;
 mod sd;
 mod serve;
@@ -40,11 +41,15 @@ mod signals;
 mod sinks;
 mod unit;
 
-pub use daemon::{BatchStore, Daemon, Engine, Event, Sink, BAN_LIST, MAX_BATCH, ROLLUP_LIST, TICK};
+pub use daemon::{
+    BatchStore, Daemon, Engine, Event, FleetSide, Sink, BAN_LIST, FLEET_LIST, MAX_BATCH,
+    ROLLUP_LIST, TICK,
+};
 pub use feed::{
     count_inbound, file_observer, journal_observer, kernel_ban, log_observation, Feeds,
     JournalFeed, LineObservation, LogFeed, Msg, Observers, BAN_LOG_PREFIX, EVIDENCE_BYTES,
 };
+pub use fleet::{FleetBatch, FleetChange, FleetLink, ToFleet, FLEET_POSITION};
 pub use log::{target_text, Log};
 pub use sd::{watchdog_interval, Notify};
 pub use serve::{

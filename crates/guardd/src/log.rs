@@ -64,13 +64,17 @@ impl Sink for Log {
                 self.line(
                     5,
                     &format!(
-                        "ban {} until {} ({}s): {} [detector={} origin={:?} offence={} count={} id={id} latency_ms={}]",
+                        "ban {} until {} ({}s): {} [detector={} origin={:?}{} offence={} count={} id={id} latency_ms={}]",
                         target_text(&d.target),
                         d.until,
                         d.until.saturating_sub(d.start),
                         d.reason.summary,
                         d.reason.detector,
                         d.origin,
+                        d.fleet
+                            .as_ref()
+                            .map(|f| format!(" from={} fleet_id={}", f.server, f.id))
+                            .unwrap_or_default(),
                         d.reason.offence,
                         d.evidence.count,
                         latency.as_millis()
@@ -80,7 +84,10 @@ impl Sink for Log {
             Event::Refused { target, why } => {
                 self.line(4, &format!("not banned {}: {why}", target_text(target)))
             }
-            Event::Lifted { prefix } => self.line(6, &format!("lifted {prefix}: its time is up")),
+            Event::Lifted { target, why } => {
+                self.line(6, &format!("lifted {}: {why}", target_text(target)))
+            }
+            Event::Note(text) => self.line(6, text),
             Event::Trouble(t) => self.line(4, t),
         }
     }

@@ -13,8 +13,9 @@ use rampart_kernel::StateDir;
 use rampart_logs::Start;
 use rampart_prefix::Prefix;
 
-use crate::daemon::{Daemon, Sink};
+use crate::daemon::{Daemon, FleetSide, Sink};
 use crate::feed::{file_observer, journal_observer, Feeds, JournalFeed, LogFeed, Observers};
+use crate::fleet::FleetLink;
 use crate::log::Log;
 use crate::sd::{watchdog_interval, Notify};
 use crate::sinks::{notify_config, Metrics, Notices, Sinks};
@@ -53,6 +54,8 @@ pub struct Setup {
     pub ssh_connection: Option<String>,
     /// Log files without a saved position are read from their first line.
     pub from_start: bool,
+    /// The policy's `[fleet]` table, if this server is in a fleet.
+    pub fleet: Option<rampart_fleet::FleetConfig>,
 }
 
 /// Why the daemon could not start.
@@ -178,12 +181,26 @@ pub fn serve(setup: Setup, stop: &AtomicBool) -> Result<u64, ServeError> {
     let engine = rampart_guard::Guard::new(setup.config.clone(), never);
     let enforcer = Enforcer::new(setup.state.clone(), Kernel::default());
     let mut daemon = Daemon::new(engine, store, enforcer, allow);
+    let (tx, rx) = sync_channel(QUEUE);
+    let mut fleet_link = None;
+    if let Some(f) = &setup.fleet {
+        let (ftx, frx) = std::sync::mpsc::channel();
+        let side = FleetSide::new(ftx, f.server(), f.min_prefix_v4, f.min_prefix_v6);
+        daemon = daemon.with_fleet(side);
+        fleet_link = Some((f.clone(), frx));
+    }
     let restored = daemon.restore(now_secs(), setup.config.ban.forget_secs)?;
+    let fleet_link = match fleet_link {
+        Some((f, frx)) => Some(
+            FleetLink::start(f, db.clone(), daemon.fleet_cursor(), tx.clone(), frx)
+                .map_err(ServeError::Observers)?,
+        ),
+        None => None,
+    };
     let feeds = feeds(&setup.config, setup.kernel_bans.as_ref(), setup.from_start);
     let mut names: Vec<String> = feeds.logs.iter().map(|l| file_observer(&l.path)).collect();
     names.extend(feeds.journals.iter().map(|j| journal_observer(&j.unit)));
     let positions = daemon.positions(&names);
-    let (tx, rx) = sync_channel(QUEUE);
     let observers = Observers::start(&feeds, &positions, tx).map_err(ServeError::Observers)?;
     log.line(
         6,
@@ -228,6 +245,9 @@ pub fn serve(setup: Setup, stop: &AtomicBool) -> Result<u64, ServeError> {
     let notify = Notify::from_env();
     daemon.run(rx, stop, notify.as_ref(), watchdog_interval(), &mut sinks);
     observers.stop();
+    if let Some(link) = fleet_link {
+        link.stop();
+    }
     // The notices still waiting go out now (a digest is not lost to a restart).
     sinks.finish();
     let bans = sinks.log.bans;

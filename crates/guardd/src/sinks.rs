@@ -138,7 +138,7 @@ impl Sink for Metrics {
                 }
             }
             Event::Refused { .. } => self.refused.with(&[]).inc(),
-            Event::Lifted { .. } => {}
+            Event::Lifted { .. } | Event::Note(_) => {}
             Event::Trouble(_) => self.troubles.with(&[]).inc(),
         }
     }

@@ -129,6 +129,13 @@ pub fn roles() -> impl Iterator<Item = &'static str> {
 /// The returned lab removes its namespaces when dropped unless
 /// [`Lab::keep`] is called, so a failure half-way leaves nothing behind.
 pub fn up(prefix: &str) -> io::Result<Lab> {
+    build(prefix, HOSTS)
+}
+
+/// A lab of `hosts` (the standard one is [`HOSTS`]; tests build others, such as a
+/// fleet of servers beside a database), wired the same way: one bridge in [`SWITCH`],
+/// one veth per host, on-link routes between the documentation ranges.
+pub fn build(prefix: &str, hosts: &[Host]) -> io::Result<Lab> {
     let mut lab = Lab::named(prefix)?;
     let existing = live_namespaces(&format!("{prefix}-"))?;
     if !existing.is_empty() {
@@ -139,7 +146,7 @@ pub fn up(prefix: &str) -> io::Result<Lab> {
     }
     lab.add_ns(SWITCH)?;
     lab.bridge(SWITCH, BRIDGE)?;
-    for h in HOSTS {
+    for h in hosts {
         lab.add_ns(h.role)?;
         let port = format!("v-{}", h.role);
         lab.veth(h.role, HOST_IF, SWITCH, &port)?;

@@ -22,11 +22,15 @@ pub(crate) struct File {
     /// here.
     #[allow(dead_code)]
     pub guard: Option<serde::de::IgnoredAny>,
+    /// `[fleet]`: the shared store's table, read by rampart-fleet; accepted and ignored
+    /// here.
+    #[allow(dead_code)]
+    pub fleet: Option<serde::de::IgnoredAny>,
 }
 
 /// Top-level keys, for "did you mean" hints.
 pub(crate) const TOP_KEYS: &[&str] = &[
-    "profile", "input", "output", "forward", "router", "import", "flood", "guard",
+    "profile", "input", "output", "forward", "router", "import", "flood", "guard", "fleet",
 ];
 
 /// `[flood]`.
