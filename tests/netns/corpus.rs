@@ -309,13 +309,18 @@ fn corpus_compiles_and_passes_nft_check() {
 /// probe's kernel fate compared with the simulator's. Probes of a family whose dump
 /// rampart cannot read yet ([`KNOWN_UNSUPPORTED`]) are left out, and said so.
 fn corpus_differential(stem: &str) {
+    corpus_differential_with(stem, "");
+}
+
+/// [`corpus_differential`] on a host whose description ends with `extra` lines.
+fn corpus_differential_with(stem: &str, extra: &str) {
     let config = stem.split_once('-').expect("TOOL-CONFIG").1;
     let read = |ext: &str| {
         std::fs::read_to_string(corpus_dir().join(format!("{config}.{ext}")))
             .unwrap_or_else(|e| panic!("testdata/corpus/{config}.{ext}: {e}"))
     };
-    let host = rampart_sim::Host::parse(&read("host"))
-        .unwrap_or_else(|e| panic!("testdata/corpus/{config}.host: {e}"));
+    let host = rampart_sim::Host::parse(&(read("host") + extra))
+        .unwrap_or_else(|e| panic!("testdata/corpus/{config}.host + {extra:?}: {e}"));
     let (ruleset, unread) = parse_config(stem);
     let mut probes = crate::spec::parse_probes(&read("probes"))
         .unwrap_or_else(|e| panic!("testdata/corpus/{config}.probes: {e}"));
@@ -361,4 +366,15 @@ corpus_tests! {
     differential_ferm_web => "ferm-web",
     differential_ferm_router => "ferm-router",
     differential_ferm_docker => "ferm-docker",
+}
+
+/// The sysctls reach both sides: with `nf_conntrack_tcp_loose=0` a first pure ACK is
+/// INVALID (ufw drops it) and with strict `rp_filter` the kernel and the simulator still
+/// agree on every probe.
+#[test]
+fn differential_ufw_web_tcp_loose_off_rp_filter_strict() {
+    corpus_differential_with(
+        "ufw-web",
+        "sysctl net.netfilter.nf_conntrack_tcp_loose 0\nsysctl net.ipv4.conf.all.rp_filter 1\n",
+    );
 }

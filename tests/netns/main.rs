@@ -299,11 +299,21 @@ fn build_lab(topo: &Topology) -> Result<Lab, String> {
     }
     lab.set_forwarding(HOST, host.forwarding).map_err(e)?;
     let sysctls = host.sysctls.assignments();
+    if sysctls.iter().any(|(k, _)| k.starts_with("net.netfilter.")) {
+        // Conntrack's sysctls appear once it is in use: a conntrack rule loads it.
+        let load = "add table inet rampart_ct\n\
+                    add chain inet rampart_ct c { type filter hook input priority 0; }\n\
+                    add rule inet rampart_ct c ct state new\n\
+                    delete table inet rampart_ct\n";
+        lab.load_nft(HOST, load).map_err(e)?;
+    }
     let pairs: Vec<(&str, &str)> = sysctls
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    lab.sysctls(HOST, &pairs).map_err(e)?;
+    if !pairs.is_empty() {
+        lab.sysctls(HOST, &pairs).map_err(e)?;
+    }
     for (iface, plan) in plans {
         let peer = peer_role(iface);
         for c in &plan.link {

@@ -167,19 +167,23 @@ impl Sysctls {
             || self.iface(iface).route_localnet.unwrap_or(false)
     }
 
-    /// Every setting as `sysctl -w` arguments (`KEY=VALUE`), in the order to apply them
-    /// to a real host: the lab writes these into its host namespace.
+    /// Every setting that differs from the kernel's default, as `(KEY, VALUE)` for
+    /// `sysctl -w`, in the order to apply them to a real host: the lab writes these into
+    /// its host namespace. (The `net.netfilter` keys exist only once conntrack is loaded.)
     pub fn assignments(&self) -> Vec<(String, String)> {
-        let mut out = vec![
-            (
+        let mut out = Vec::new();
+        if !self.tcp_loose {
+            out.push((
                 "net.netfilter.nf_conntrack_tcp_loose".to_string(),
-                u8::from(self.tcp_loose).to_string(),
-            ),
-            (
+                "0".to_string(),
+            ));
+        }
+        if self.tcp_be_liberal {
+            out.push((
                 "net.netfilter.nf_conntrack_tcp_be_liberal".to_string(),
-                u8::from(self.tcp_be_liberal).to_string(),
-            ),
-        ];
+                "1".to_string(),
+            ));
+        }
         let scopes = [("all", self.all), ("default", self.default)]
             .into_iter()
             .map(|(n, v)| (n.to_string(), v))
