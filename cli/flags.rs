@@ -235,6 +235,50 @@ pub struct PacketArgs {
     /// Arrival time in seconds (drives limit/hashlimit/recent deterministically).
     #[arg(long, default_value_t = 0.0)]
     pub time: f64,
+    /// Wall-clock time at --time 0, UTC, as YYYY-MM-DDTHH:MM[:SS] or Unix seconds (for
+    /// `-m time`; left out, time rules are traced both ways).
+    #[arg(long, value_name = "WHEN")]
+    pub clock: Option<String>,
+    /// The kernel's time-zone offset in minutes east of UTC (`-m time --kerneltz`).
+    #[arg(long, value_name = "MIN", allow_hyphen_values = true)]
+    pub utc_offset: Option<i32>,
+    /// Uid of the local socket sending the packet (`-m owner`).
+    #[arg(long)]
+    pub uid: Option<u32>,
+    /// Gid of the local socket sending the packet (`-m owner`).
+    #[arg(long)]
+    pub gid: Option<u32>,
+    /// Link-layer class: unicast, broadcast, multicast, otherhost (`-m pkttype`; left
+    /// out, it follows the destination address).
+    #[arg(long, value_name = "TYPE")]
+    pub pkttype: Option<String>,
+    /// TOS byte / traffic class, decimal or 0x hex (`-m tos`, `-m dscp`).
+    #[arg(long, value_name = "BYTE")]
+    pub tos: Option<String>,
+    /// DSCP (0-63): sets the top six bits of the TOS byte.
+    #[arg(long, conflicts_with = "tos")]
+    pub dscp: Option<u8>,
+    /// TTL / hop limit (`-m ttl`, `-m hl`).
+    #[arg(long)]
+    pub ttl: Option<u8>,
+    /// The TCP MSS option of a SYN (`-m tcpmss`).
+    #[arg(long)]
+    pub mss: Option<u16>,
+    /// Payload text (`-m string`).
+    #[arg(long, value_name = "TEXT")]
+    pub payload: Option<String>,
+    /// The packet came in (or leaves) through IPsec: yes or no (`-m policy`).
+    #[arg(long, value_name = "YES|NO")]
+    pub ipsec: Option<String>,
+    /// Bridge port the packet came in by (`-m physdev`).
+    #[arg(long, value_name = "IF")]
+    pub physdev_in: Option<String>,
+    /// Bridge port the packet leaves by (`-m physdev`).
+    #[arg(long, value_name = "IF")]
+    pub physdev_out: Option<String>,
+    /// The packet crosses no bridge (`-m physdev` rules then decide without forking).
+    #[arg(long, conflicts_with_all = ["physdev_in", "physdev_out"])]
+    pub not_bridged: bool,
 }
 
 /// Conntrack states a packet can have.

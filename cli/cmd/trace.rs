@@ -179,6 +179,43 @@ pub fn build_packet(args: &PacketArgs) -> Result<(Packet, Vec<String>)> {
     if let Some(mac) = &args.mac_src {
         packet.mac_src = Some(parse_mac(mac)?);
     }
+    if let Some(when) = &args.clock {
+        packet.clock = Some(rampart_sim::parse_clock(when).with_context(|| {
+            format!("--clock {when}: write YYYY-MM-DDTHH:MM[:SS] (UTC) or Unix seconds")
+        })?);
+    }
+    packet.utc_offset_min = args.utc_offset;
+    packet.uid = args.uid;
+    packet.gid = args.gid;
+    if let Some(t) = &args.pkttype {
+        packet.pkttype = Some(rampart_ruleset::PktType::from_name(t).with_context(|| {
+            format!("--pkttype {t}: write unicast, broadcast, multicast or otherhost")
+        })?);
+    }
+    if let Some(tos) = &args.tos {
+        let v = parse_u32("--tos", tos)?;
+        packet.tos = Some(u8::try_from(v).map_err(|_| anyhow::anyhow!("--tos {tos}: 0 to 255"))?);
+    }
+    if let Some(d) = args.dscp {
+        if d > 63 {
+            bail!("--dscp {d}: a DSCP is 0 to 63");
+        }
+        packet.tos = Some(d << 2);
+    }
+    packet.ttl = args.ttl;
+    packet.mss = args.mss;
+    packet.payload = args.payload.clone();
+    packet.ipsec = match args.ipsec.as_deref() {
+        None => None,
+        Some("yes") => Some(true),
+        Some("no") => Some(false),
+        Some(other) => bail!("--ipsec {other}: write yes or no"),
+    };
+    packet.physdev_in = args.physdev_in.clone();
+    packet.physdev_out = args.physdev_out.clone();
+    if args.not_bridged {
+        packet.bridged = Some(false);
+    }
     if protocol == Protocol::TCP {
         packet.tcp_flags = Some(match &args.flags {
             Some(flags) => parse_flags(flags)?,

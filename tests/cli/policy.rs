@@ -40,7 +40,7 @@ fn bad_policy_lists_every_error_and_exits_1() {
         out.stderr,
         format!(
             "{name}:1:1: `profil`: unknown key `profil`\n  |\n1 | profil = \"webserver\"\n  | ^^^^^^\n  \
-             = hint: did you mean `profile`? valid keys here: profile, input, output, forward, router, import, flood, guard\n\n\
+             = hint: did you mean `profile`? valid keys here: profile, input, output, forward, router, import, flood, guard, fleet\n\n\
              {name}:3:1: `input.tcpp`: unknown key `tcpp`\n  |\n3 | tcpp = [22]\n  | ^^^^\n  \
              = hint: did you mean `tcp`? valid keys here: policy, tcp, udp, ping, allow_from, deny_from\n\
              2 error(s); the policy was not changed\n"

@@ -252,6 +252,17 @@ pub enum CompileError {
         /// The module.
         module: &'static str,
     },
+    /// A match nftables cannot express exactly (or rampart does not translate yet), with
+    /// the reason.
+    #[error("{at}: `-m {module}` cannot be compiled: {reason}")]
+    Refused {
+        /// The rule.
+        at: RulePlace,
+        /// The module.
+        module: &'static str,
+        /// Why.
+        reason: &'static str,
+    },
     /// A target the compiler does not know (added to the model later).
     #[error("{at}: target `{target}` has no nftables translation yet")]
     UnsupportedTarget {
@@ -293,6 +304,7 @@ impl CompileError {
             | SetDimensions { at, .. }
             | HashlimitConflict { at, .. }
             | UnsupportedMatch { at, .. }
+            | Refused { at, .. }
             | UnsupportedTarget { at, .. } => Some(at),
             IntervalTimeout { .. }
             | PermanentEntry { .. }

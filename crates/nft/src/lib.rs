@@ -94,6 +94,7 @@ mod emit;
 mod error;
 pub mod ir;
 mod lower;
+mod lower_modules;
 mod sets;
 
 pub use emit::{emit, rule_text, NftScript, Provenance};

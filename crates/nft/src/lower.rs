@@ -689,6 +689,18 @@ impl Lowerer<'_> {
                             );
                         }
                     }
+                    if let Some(x) = &c.more {
+                        for s in crate::lower_modules::conntrack_more(
+                            at,
+                            fam,
+                            x,
+                            spec.protocol
+                                .as_ref()
+                                .is_some_and(|p| !p.negated && p.value.has_ports()),
+                        )? {
+                            push(&mut alts, s);
+                        }
+                    }
                 }
                 Match::Limit(lim) => {
                     has_limit = true;
@@ -756,12 +768,19 @@ impl Lowerer<'_> {
                     };
                     push(&mut alts, s);
                 }
-                other => {
-                    return Err(CompileError::UnsupportedMatch {
-                        at: at.clone(),
-                        module: other.module_name(),
-                    })
-                }
+                other => match crate::lower_modules::lower(at, fam, other) {
+                    Some(stmts) => {
+                        for s in stmts? {
+                            push(&mut alts, s);
+                        }
+                    }
+                    None => {
+                        return Err(CompileError::UnsupportedMatch {
+                            at: at.clone(),
+                            module: other.module_name(),
+                        })
+                    }
+                },
             }
         }
         if alts.len() > 1 && has_limit {
@@ -1276,10 +1295,29 @@ fn log_text(l: &LogTarget) -> String {
         "emerg", "alert", "crit", "err", "warn", "notice", "info", "debug",
     ];
     let level = LEVELS[usize::from(l.level.unwrap_or(4).min(7))];
-    match &l.prefix {
+    let mut text = match &l.prefix {
         Some(p) => format!("log prefix {} level {level}", quoted(p)),
         None => format!("log level {level}"),
+    };
+    let f = l.flags;
+    let tcp: Vec<&str> = [(f.tcp_sequence, "sequence"), (f.tcp_options, "options")]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, n)| *n)
+        .collect();
+    if !tcp.is_empty() {
+        text.push_str(&format!(" flags tcp {}", tcp.join(",")));
     }
+    for (on, flag) in [
+        (f.ip_options, " flags ip options"),
+        (f.uid, " flags skuid"),
+        (f.macdecode, " flags ether"),
+    ] {
+        if on {
+            text.push_str(flag);
+        }
+    }
+    text
 }
 
 /// `log group N [prefix "P"] [snaplen S] [queue-threshold T]`.

@@ -7,4 +7,5 @@
 mod errors;
 mod golden;
 mod kernel;
+mod modules;
 mod util;

@@ -945,6 +945,7 @@ fn over_limit(
                 action: Some(Action::Jump(Target::Log(LogTarget {
                     prefix: Some(prefix.to_string()),
                     level: None,
+                    flags: Default::default(),
                 }))),
                 ..Default::default()
             },

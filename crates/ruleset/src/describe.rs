@@ -116,6 +116,14 @@ fn ports(sport: &Option<Neg<PortRange>>, dport: &Option<Neg<PortRange>>, out: &m
     }
 }
 
+fn id(r: NumRange) -> String {
+    if r.lo == r.hi {
+        r.lo.to_string()
+    } else {
+        format!("{}-{}", r.lo, r.hi)
+    }
+}
+
 fn rate(r: Rate) -> String {
     let unit = match r.unit {
         RateUnit::Second => "s",
@@ -318,6 +326,47 @@ fn describe_match(m: &Match) -> Option<String> {
                 )
             }
         }
+        Match::Owner(o) => {
+            let mut parts = Vec::new();
+            if let Some(u) = &o.uid {
+                parts.push(format!("{}sent by uid {}", not(u.negated), id(u.value)));
+            }
+            if let Some(g) = &o.gid {
+                parts.push(format!("{}sent by gid {}", not(g.negated), id(g.value)));
+            }
+            if let Some(n) = o.socket_exists {
+                parts.push(format!("{}from a local socket", not(n)));
+            }
+            parts.join(", ")
+        }
+        Match::Pkttype(p) => format!("{}{} packet", not(p.negated), p.value.name()),
+        Match::Connmark(m) => format!(
+            "{}connection mark {:#x}/{:#x}",
+            not(m.negated),
+            m.value.value,
+            m.value.mask
+        ),
+        Match::Ttl(t) | Match::Hl(t) => {
+            let what = if matches!(m, Match::Ttl(_)) {
+                "TTL"
+            } else {
+                "hop limit"
+            };
+            let op = match t.op {
+                TtlOp::Eq => "=",
+                TtlOp::Ne => "!=",
+                TtlOp::Lt => "<",
+                TtlOp::Gt => ">",
+            };
+            format!("{what} {op} {}", t.value)
+        }
+        Match::Dscp(d) => format!("{}DSCP {:#04x}", not(d.negated), d.value),
+        Match::Helper(h) => format!("{}handled by helper {}", not(h.negated), h.value),
+        other => format!(
+            "-m {} {}",
+            other.module_name(),
+            crate::print::match_words(other)
+        ),
     })
 }
 

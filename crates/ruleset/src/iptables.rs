@@ -6,6 +6,8 @@
 //! and the target, so arity, negation and duplicate checks live in one place; each module
 //! then turns its options into the canonical model (see [`matches`], [`targets`]).
 mod matches;
+mod matches_more;
+mod opaque;
 mod targets;
 mod values;
 
@@ -20,6 +22,8 @@ use crate::model::{
 use crate::span::{Source, Span};
 
 use matches::Module;
+pub(crate) use matches_more::{SCTP_CHUNKS, WEEKDAYS};
+pub(crate) use opaque::refusal as opaque_refusal;
 use targets::TargetDraft;
 
 /// One option of a module or target: its names (first is the key), how many values it
@@ -550,7 +554,7 @@ impl<'a> Parser<'a> {
                 if self.family == Family::Ipv6 {
                     return Err(self
                         .error(w, ErrorKind::UnknownOption(w.text.clone()))
-                        .with_hint("ip6tables has no -f; fragments are matched with -m frag, which rampart does not support"));
+                        .with_hint("ip6tables has no -f; match fragments with -m frag (--fragmore, --fraglast, --fragid)"));
                 }
                 if self.fragment.is_some() {
                     return Err(self.error(w, ErrorKind::Duplicate(w.text.clone())));
@@ -648,13 +652,29 @@ impl<'a> Parser<'a> {
             return Ok(());
         }
         let module = Module::new(name, v.clone(), self.family).ok_or_else(|| {
-            let names: Vec<&str> = matches::MODULES
-                .iter()
-                .map(|(n, _)| *n)
+            let names: Vec<&str> = matches::all_modules()
+                .map(|(n, _)| n)
                 .filter(|n| Module::new(n, v.clone(), self.family).is_some())
                 .collect();
+            let other = match self.family {
+                Family::Ipv4 => Family::Ipv6,
+                Family::Ipv6 => Family::Ipv4,
+            };
+            let hint = if Module::new(name, v.clone(), other).is_some() {
+                format!(
+                    "`-m {name}` is an {} module{}",
+                    other.command(),
+                    match name {
+                        "ttl" => " (ip6tables has -m hl)",
+                        "hl" => " (iptables has -m ttl)",
+                        _ => "",
+                    }
+                )
+            } else {
+                format!("supported modules: {}", names.join(", "))
+            };
             self.error(v, ErrorKind::UnknownModule(v.text.clone()))
-                .with_hint(format!("supported modules: {}", names.join(", ")))
+                .with_hint(hint)
         })?;
         self.modules.push(module);
         self.context = Some(Owner::Module(self.modules.len() - 1));
@@ -701,6 +721,11 @@ impl<'a> Parser<'a> {
             (Protocol::UDP, _) => Some("udp"),
             (Protocol::ICMP, Family::Ipv4) => Some("icmp"),
             (Protocol::ICMPV6, Family::Ipv6) => Some("icmp6"),
+            (Protocol(132), _) => Some("sctp"),
+            (Protocol(33), _) => Some("dccp"),
+            (Protocol(50), _) => Some("esp"),
+            (Protocol(51), Family::Ipv4) => Some("ah"),
+            (Protocol(135), Family::Ipv6) => Some("mh"),
             _ => None,
         }
     }
@@ -720,7 +745,8 @@ impl<'a> Parser<'a> {
             Owner::Module(i) => &self.modules[i].seen,
             Owner::Target => &self.target.as_ref().expect("owner exists").seen,
         };
-        if seen.contains(&key) {
+        let own = matches!(owner, Owner::Module(i) if self.modules[i].tracks_repeats());
+        if seen.contains(&key) && !own {
             return Err(self.error(w, ErrorKind::Duplicate(w.text.clone())));
         }
         let start = self.pos;
@@ -747,10 +773,9 @@ impl<'a> Parser<'a> {
     /// An option nobody claimed, with the most useful hint we can guess.
     fn unknown_option(&self, w: &Word) -> ParseError {
         let err = self.error(w, ErrorKind::UnknownOption(w.text.clone()));
-        let owners: Vec<&str> = matches::MODULES
-            .iter()
+        let owners: Vec<&str> = matches::all_modules()
             .filter(|(_, specs)| find_spec(specs, &w.text).is_some())
-            .map(|(n, _)| *n)
+            .map(|(n, _)| n)
             .collect();
         fn proto(module: &str) -> Option<&'static str> {
             match module {
@@ -989,6 +1014,14 @@ impl<'a> Parser<'a> {
     }
 }
 
+/// The static name of an opaque module (for [`crate::Match::module_name`]).
+pub(crate) fn opaque_name(name: &str) -> &'static str {
+    opaque::MODULES
+        .iter()
+        .find(|m| m.name == name)
+        .map_or("unknown", |m| m.name)
+}
+
 /// A bad `-s`/`-d` value; a word with letters is most likely a host name, which iptables
 /// would resolve at load time (so the rule depends on DNS) and rampart refuses.
 fn address_error(
@@ -1034,3 +1067,5 @@ pub(crate) fn command_span(words: &[Word]) -> Span {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_modules;

@@ -14,6 +14,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::span::Span;
 
+mod modules;
+pub use modules::*;
+
 /// Address family of a table: iptables (IPv4) or ip6tables (IPv6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -499,6 +502,8 @@ impl Protocol {
         let lower = name.to_ascii_lowercase();
         let lower = match lower.as_str() {
             "ipv6-icmp" | "icmp6" => "icmpv6",
+            // libxtables' own aliases for the IPv6 mobility header.
+            "mh" | "ipv6-mh" => "mobility-header",
             other => other,
         };
         if let Some((_, n)) = Protocol::NAMES
@@ -680,6 +685,42 @@ pub enum Match {
     Addrtype(AddrtypeMatch),
     /// `-m mark --mark`.
     Mark(Neg<MarkValue>),
+    /// `-m owner`.
+    Owner(OwnerMatch),
+    /// `-m pkttype --pkt-type`.
+    Pkttype(Neg<PktType>),
+    /// `-m connmark --mark`.
+    Connmark(Neg<MarkValue>),
+    /// `-m ttl` (IPv4).
+    Ttl(TtlMatch),
+    /// `-m hl` (IPv6).
+    Hl(TtlMatch),
+    /// `-m dscp --dscp` / `--dscp-class`: the 6-bit DSCP.
+    Dscp(Neg<u8>),
+    /// `-m tos --tos`.
+    Tos(Neg<TosValue>),
+    /// `-m time`.
+    Time(TimeMatch),
+    /// `-m string`.
+    String(StringMatch),
+    /// `-m statistic`.
+    Statistic(StatisticMatch),
+    /// `-m helper --helper`.
+    Helper(Neg<String>),
+    /// `-m policy`.
+    Policy(PolicyMatch),
+    /// `-m rpfilter`.
+    Rpfilter(RpfilterMatch),
+    /// `-m physdev`.
+    Physdev(Box<PhysdevMatch>),
+    /// `-m tcpmss --mss`.
+    Tcpmss(Neg<PortRange>),
+    /// `-m sctp`.
+    Sctp(Box<SctpMatch>),
+    /// `-m devgroup`.
+    Devgroup(DevgroupMatch),
+    /// A module read and printed but not modelled (see [`OpaqueMatch`]).
+    Opaque(OpaqueMatch),
 }
 
 impl Match {
@@ -704,6 +745,24 @@ impl Match {
             Match::Length(_) => "length",
             Match::Addrtype(_) => "addrtype",
             Match::Mark(_) => "mark",
+            Match::Owner(_) => "owner",
+            Match::Pkttype(_) => "pkttype",
+            Match::Connmark(_) => "connmark",
+            Match::Ttl(_) => "ttl",
+            Match::Hl(_) => "hl",
+            Match::Dscp(_) => "dscp",
+            Match::Tos(_) => "tos",
+            Match::Time(_) => "time",
+            Match::String(_) => "string",
+            Match::Statistic(_) => "statistic",
+            Match::Helper(_) => "helper",
+            Match::Policy(_) => "policy",
+            Match::Rpfilter(_) => "rpfilter",
+            Match::Physdev(_) => "physdev",
+            Match::Tcpmss(_) => "tcpmss",
+            Match::Sctp(_) => "sctp",
+            Match::Devgroup(_) => "devgroup",
+            Match::Opaque(o) => crate::iptables::opaque_name(&o.name),
         }
     }
 }
@@ -840,6 +899,58 @@ pub struct ConntrackMatch {
     pub orig_src: Option<Neg<Prefix>>,
     /// `--ctorigdst`.
     pub orig_dst: Option<Neg<Prefix>>,
+    /// The options real servers use less (reply addresses, ports, status, expiry,
+    /// direction), boxed to keep every rule's match small.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub more: Option<Box<ConntrackMore>>,
+}
+
+/// The rarer options of `-m conntrack`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ConntrackMore {
+    /// `--ctreplsrc`.
+    pub repl_src: Option<Neg<Prefix>>,
+    /// `--ctrepldst`.
+    pub repl_dst: Option<Neg<Prefix>>,
+    /// `--ctorigsrcport`.
+    pub orig_src_port: Option<Neg<PortRange>>,
+    /// `--ctorigdstport`.
+    pub orig_dst_port: Option<Neg<PortRange>>,
+    /// `--ctreplsrcport`.
+    pub repl_src_port: Option<Neg<PortRange>>,
+    /// `--ctrepldstport`.
+    pub repl_dst_port: Option<Neg<PortRange>>,
+    /// `--ctstatus`.
+    pub status: Option<Neg<CtStatus>>,
+    /// `--ctexpire`: remaining lifetime in seconds.
+    pub expire: Option<Neg<NumRange>>,
+    /// `--ctdir`: which direction of the connection the packet travels.
+    pub dir: Option<CtDir>,
+}
+
+/// Conntrack status bits `--ctstatus` tests, in the kernel's `IPS_*` layout.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CtStatus(pub u32);
+
+impl CtStatus {
+    /// Names and bits, in the order iptables prints them.
+    pub const NAMES: [(&'static str, u32); 4] = [
+        ("EXPECTED", 1),
+        ("SEEN_REPLY", 2),
+        ("ASSURED", 4),
+        ("CONFIRMED", 8),
+    ];
+}
+
+/// `--ctdir`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum CtDir {
+    /// The packet travels as the connection's first packet did.
+    Original,
+    /// The packet is a reply.
+    Reply,
 }
 
 /// A rate: `count` per `unit`.
@@ -1235,6 +1346,32 @@ pub struct LogTarget {
     pub prefix: Option<String>,
     /// `--log-level` as a syslog number 0-7 (default 4, warning).
     pub level: Option<u8>,
+    /// `--log-tcp-sequence`, `--log-tcp-options`, `--log-ip-options`, `--log-uid`,
+    /// `--log-macdecode`.
+    #[serde(default, skip_serializing_if = "LogFlags::is_empty")]
+    pub flags: LogFlags,
+}
+
+/// What `-j LOG` adds to each line beyond the headers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct LogFlags {
+    /// `--log-tcp-sequence`: TCP sequence numbers.
+    pub tcp_sequence: bool,
+    /// `--log-tcp-options`: TCP options.
+    pub tcp_options: bool,
+    /// `--log-ip-options`: IP options.
+    pub ip_options: bool,
+    /// `--log-uid`: the sending socket's uid.
+    pub uid: bool,
+    /// `--log-macdecode`: the MAC header decoded.
+    pub macdecode: bool,
+}
+
+impl LogFlags {
+    /// No flag set.
+    pub fn is_empty(&self) -> bool {
+        *self == LogFlags::default()
+    }
 }
 
 /// Whether `-j SET` adds or deletes.

@@ -8,6 +8,8 @@ use std::fmt::Write as _;
 
 use crate::model::*;
 
+mod modules;
+
 /// Prints the tables of one family as `iptables-save` (or `ip6tables-save`) would, with
 /// `[packets:bytes]` counters when `counters` is set (as `iptables-save -c`).
 pub fn to_save(ruleset: &Ruleset, family: Family, counters: bool) -> String {
@@ -142,6 +144,13 @@ pub fn rule_args_in(spec: &RuleSpec, family: Family) -> String {
         }
         None => {}
     }
+    w.0.join(" ")
+}
+
+/// One match's options as iptables-save prints them after `-m NAME` (IPv4 masks).
+pub(crate) fn match_words(m: &Match) -> String {
+    let mut w = Words::default();
+    match_args(&mut w, m, Family::Ipv4);
     w.0.join(" ")
 }
 
@@ -307,6 +316,49 @@ fn match_args(w: &mut Words, m: &Match, family: Family) {
             if let Some(p) = &c.orig_dst {
                 w.neg(p.negated).opt("--ctorigdst").val(host_bare(p.value));
             }
+            if let Some(x) = &c.more {
+                if let Some(p) = &x.repl_src {
+                    w.neg(p.negated).opt("--ctreplsrc").val(host_bare(p.value));
+                }
+                if let Some(p) = &x.repl_dst {
+                    w.neg(p.negated).opt("--ctrepldst").val(host_bare(p.value));
+                }
+                for (opt, p) in [
+                    ("--ctorigsrcport", &x.orig_src_port),
+                    ("--ctorigdstport", &x.orig_dst_port),
+                    ("--ctreplsrcport", &x.repl_src_port),
+                    ("--ctrepldstport", &x.repl_dst_port),
+                ] {
+                    ports(w, opt, p);
+                }
+                if let Some(st) = &x.status {
+                    let names: Vec<&str> = CtStatus::NAMES
+                        .iter()
+                        .filter(|(_, b)| st.value.0 & b != 0)
+                        .map(|(n, _)| *n)
+                        .collect();
+                    let text = if names.is_empty() {
+                        "NONE".to_string()
+                    } else {
+                        names.join(",")
+                    };
+                    w.neg(st.negated).opt("--ctstatus").val(text);
+                }
+                if let Some(e) = &x.expire {
+                    let text = if e.value.lo == e.value.hi {
+                        e.value.lo.to_string()
+                    } else {
+                        format!("{}:{}", e.value.lo, e.value.hi)
+                    };
+                    w.neg(e.negated).opt("--ctexpire").val(text);
+                }
+                if let Some(d) = x.dir {
+                    w.opt("--ctdir").val(match d {
+                        CtDir::Original => "ORIGINAL",
+                        CtDir::Reply => "REPLY",
+                    });
+                }
+            }
         }
         Match::Limit(l) => {
             w.neg(l.negated).opt("--limit").val(rate(l.rate));
@@ -440,6 +492,9 @@ fn match_args(w: &mut Words, m: &Match, family: Family) {
         Match::Mark(m) => {
             w.neg(m.negated).opt("--mark").val(mark(m.value));
         }
+        other => {
+            modules::match_args(w, other);
+        }
     }
 }
 
@@ -504,6 +559,18 @@ fn target_args(w: &mut Words, t: &Target) {
             }
             if let Some(level) = l.level {
                 w.opt("--log-level").val(level);
+            }
+            // libxt_LOG's order.
+            for (on, name) in [
+                (l.flags.tcp_sequence, "--log-tcp-sequence"),
+                (l.flags.tcp_options, "--log-tcp-options"),
+                (l.flags.ip_options, "--log-ip-options"),
+                (l.flags.uid, "--log-uid"),
+                (l.flags.macdecode, "--log-macdecode"),
+            ] {
+                if on {
+                    w.opt(name);
+                }
             }
         }
         Target::Snat(n) | Target::Dnat(n) => {
@@ -686,6 +753,7 @@ mod tests {
             action: Some(Action::Jump(Target::Log(LogTarget {
                 prefix: Some("x: ".into()),
                 level: Some(6),
+                flags: LogFlags::default(),
             }))),
             ..RuleSpec::default()
         }

@@ -217,6 +217,7 @@ fn conntrack(family: Family) -> impl Strategy<Value = Match> {
                 proto,
                 orig_src,
                 orig_dst,
+                ..ConntrackMatch::default()
             })
         })
 }
@@ -428,7 +429,13 @@ fn log() -> impl Strategy<Value = Target> {
         proptest::option::of(text(29)),
         proptest::option::of((0u8..=7).prop_filter("4 is the default", |l| *l != 4)),
     )
-        .prop_map(|(prefix, level)| Target::Log(LogTarget { prefix, level }))
+        .prop_map(|(prefix, level)| {
+            Target::Log(LogTarget {
+                prefix,
+                level,
+                flags: Default::default(),
+            })
+        })
 }
 
 fn xmark() -> impl Strategy<Value = XMark> {

@@ -62,6 +62,7 @@ mod explain;
 mod host;
 mod limit;
 mod matcher;
+mod modules;
 mod packet;
 mod state;
 mod trace;
@@ -75,7 +76,7 @@ pub use host::{
     ConfValues, Host, HostError, HostErrorKind, HostInterface, IfAddr, Route, RouteDecision,
     Sysctls,
 };
-pub use packet::{CtState, Packet};
+pub use packet::{parse_clock, CtState, Packet};
 pub use trace::{
     count_hits, Assumption, Branch, Endpoint, Event, Fate, Hint, HintKind, Hook, NatKind, RuleHit,
     SetChange, Stage, Step, Trace, NOT_MATCHED,

@@ -111,7 +111,7 @@ pub(crate) struct Decider<'a> {
 
 impl Decider<'_> {
     /// The answer for an undecidable atom (before negation).
-    fn unknown(&mut self, atom: Atom) -> bool {
+    pub(crate) fn unknown(&mut self, atom: Atom) -> bool {
         if let Some(holds) = implied(self.assumptions, &atom) {
             return holds;
         }
@@ -122,7 +122,7 @@ impl Decider<'_> {
         true
     }
 
-    fn port(&mut self, side: Side, ranges: &[PortRange], value: Option<u16>) -> bool {
+    pub(crate) fn port(&mut self, side: Side, ranges: &[PortRange], value: Option<u16>) -> bool {
         match value {
             Some(p) => ranges.iter().any(|r| r.contains(p)),
             None => self.unknown(Atom::Port {
@@ -132,7 +132,7 @@ impl Decider<'_> {
         }
     }
 
-    fn field<T>(
+    pub(crate) fn field<T>(
         &mut self,
         value: Option<T>,
         test: impl FnOnce(T) -> bool,
@@ -270,6 +270,13 @@ pub(crate) struct Ctx<'a> {
     pub sport: Option<u16>,
     pub dport: Option<u16>,
     pub mark: u32,
+    /// The connection's mark (`-m connmark`).
+    pub ct_mark: u32,
+    /// Ports of the connection's original tuple (`--ctorigsrcport`, `--ctorigdstport`).
+    pub ct_orig_ports: (Option<u16>, Option<u16>),
+    /// Whether the packet travels in the reply direction; `None` when untracked or
+    /// before conntrack (`--ctdir`).
+    pub ct_reply_dir: Option<bool>,
     /// Empty for a locally generated packet.
     pub in_iface: &'a str,
     /// Empty before the routing decision.
@@ -484,6 +491,9 @@ fn match_one(m: &Match, index: usize, ctx: &Ctx, env: &mut Env) -> bool {
                 && c.orig_dst
                     .as_ref()
                     .is_none_or(|p| neg(p, |p| p.contains(ctx.orig_dst)))
+                && c.more
+                    .as_ref()
+                    .is_none_or(|x| crate::modules::conntrack_more(x, ctx, env))
         }
         Match::Limit(l) => {
             let (table, chain, rule) = ctx.rule_at;
@@ -550,6 +560,9 @@ fn match_one(m: &Match, index: usize, ctx: &Ctx, env: &mut Env) -> bool {
         }
         Match::Mark(mk) => neg(mk, |v| ctx.mark & v.mask == v.value),
         other => {
+            if let Some(hit) = crate::modules::match_one(other, index, ctx, env) {
+                return hit;
+            }
             let name = other.module_name();
             env.warnings
                 .push(format!("match module `{name}` is not simulated"));

@@ -7,7 +7,7 @@
 use std::fmt;
 use std::net::IpAddr;
 
-use rampart_ruleset::{CtStates, Family, MacAddr, Protocol, TcpFlags};
+use rampart_ruleset::{CtStates, Family, MacAddr, PktType, Protocol, TcpFlags};
 use serde::{Deserialize, Serialize};
 
 /// A conntrack state, as `-m state` / `-m conntrack --ctstate` see it.
@@ -106,6 +106,47 @@ pub struct Packet {
     /// measure elapsed time between packets with it.
     #[serde(default)]
     pub time: f64,
+    /// Wall-clock time (Unix seconds, UTC) at [`Packet::time`] 0, for `-m time`.
+    #[serde(default)]
+    pub clock: Option<i64>,
+    /// The kernel's time-zone offset from UTC in minutes (`-m time --kerneltz`; 0 when
+    /// not given, the kernel's usual setting).
+    #[serde(default)]
+    pub utc_offset_min: Option<i32>,
+    /// Uid of the local socket sending the packet (`-m owner --uid-owner`).
+    #[serde(default)]
+    pub uid: Option<u32>,
+    /// Gid of the local socket sending the packet (`-m owner --gid-owner`).
+    #[serde(default)]
+    pub gid: Option<u32>,
+    /// Link-layer class (`-m pkttype`); when not given it follows the destination
+    /// address (multicast, broadcast, else unicast), as the frame's address would.
+    #[serde(default)]
+    pub pkttype: Option<PktType>,
+    /// The IPv4 TOS byte / IPv6 traffic class (`-m tos`; its top six bits for `-m dscp`).
+    #[serde(default)]
+    pub tos: Option<u8>,
+    /// IPv4 TTL / IPv6 hop limit (`-m ttl`, `-m hl`).
+    #[serde(default)]
+    pub ttl: Option<u8>,
+    /// The TCP MSS option of a SYN (`-m tcpmss`).
+    #[serde(default)]
+    pub mss: Option<u16>,
+    /// Bytes of the payload, as text (`-m string`).
+    #[serde(default)]
+    pub payload: Option<String>,
+    /// Whether the packet came in (or leaves) through IPsec (`-m policy`).
+    #[serde(default)]
+    pub ipsec: Option<bool>,
+    /// Whether the packet crosses a bridge (`-m physdev`); implied by a bridge port.
+    #[serde(default)]
+    pub bridged: Option<bool>,
+    /// The bridge port the packet came in by (`--physdev-in`).
+    #[serde(default)]
+    pub physdev_in: Option<String>,
+    /// The bridge port the packet leaves by (`--physdev-out`).
+    #[serde(default)]
+    pub physdev_out: Option<String>,
 }
 
 impl Packet {
@@ -131,6 +172,19 @@ impl Packet {
             fragment: false,
             mac_src: None,
             time: 0.0,
+            clock: None,
+            utc_offset_min: None,
+            uid: None,
+            gid: None,
+            pkttype: None,
+            tos: None,
+            ttl: None,
+            mss: None,
+            payload: None,
+            ipsec: None,
+            bridged: None,
+            physdev_in: None,
+            physdev_out: None,
         }
     }
 
@@ -222,6 +276,32 @@ impl Packet {
     }
 }
 
+/// A wall-clock time for [`Packet::clock`]: Unix seconds, or `YYYY-MM-DD[THH:MM[:SS]]`
+/// read as UTC.
+pub fn parse_clock(text: &str) -> Option<i64> {
+    if let Ok(secs) = text.parse::<i64>() {
+        return Some(secs);
+    }
+    let (day, time) = text.split_once(['T', ' ']).unwrap_or((text, "00:00"));
+    let d: Vec<u32> = day
+        .split('-')
+        .map(|p| p.parse().ok())
+        .collect::<Option<_>>()?;
+    let t: Vec<u32> = time
+        .split(':')
+        .map(|p| p.parse().ok())
+        .collect::<Option<_>>()?;
+    let ([y, m, dd], [hh, mm, rest @ ..]) = (d.as_slice(), t.as_slice()) else {
+        return None;
+    };
+    let ss = rest.first().copied().unwrap_or(0);
+    if !(1..=12).contains(m) || !(1..=31).contains(dd) || *hh > 23 || *mm > 59 || ss > 59 {
+        return None;
+    }
+    let days = rampart_ruleset::days_from_civil(i64::from(*y), *m, *dd);
+    Some(days * 86_400 + i64::from(hh * 3600 + mm * 60 + ss))
+}
+
 /// One line for a trace header: `tcp 192.0.2.10:40000 → 198.51.100.7:80 [SYN] in eth0`.
 /// Unset fields are left out; a locally generated packet says `local`.
 impl fmt::Display for Packet {
@@ -277,6 +357,48 @@ impl fmt::Display for Packet {
         if self.time != 0.0 {
             write!(f, " at {}s", self.time)?;
         }
+        if let Some(uid) = self.uid {
+            write!(f, " uid {uid}")?;
+        }
+        if let Some(gid) = self.gid {
+            write!(f, " gid {gid}")?;
+        }
+        if let Some(t) = self.pkttype {
+            write!(f, " {}", t.name())?;
+        }
+        if let Some(tos) = self.tos {
+            write!(f, " tos {tos:#04x}")?;
+        }
+        if let Some(ttl) = self.ttl {
+            write!(f, " ttl {ttl}")?;
+        }
+        if let Some(mss) = self.mss {
+            write!(f, " mss {mss}")?;
+        }
+        if let Some(port) = &self.physdev_in {
+            write!(f, " bridge-in {port}")?;
+        }
+        if let Some(port) = &self.physdev_out {
+            write!(f, " bridge-out {port}")?;
+        }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_clock;
+
+    #[test]
+    fn clocks_read_as_utc() {
+        assert_eq!(parse_clock("1704067200"), Some(1_704_067_200));
+        assert_eq!(parse_clock("2024-01-01T00:00"), Some(1_704_067_200));
+        assert_eq!(
+            parse_clock("2024-01-01 09:30:15"),
+            Some(1_704_067_200 + 34_215)
+        );
+        assert_eq!(parse_clock("2024-01-01"), Some(1_704_067_200));
+        assert_eq!(parse_clock("2024-13-01"), None);
+        assert_eq!(parse_clock("noon"), None);
     }
 }

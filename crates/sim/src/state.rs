@@ -84,7 +84,11 @@ pub(crate) struct State {
     buckets: HashMap<BucketKey, Bucket>,
     recent: HashMap<RecentKey, VecDeque<u64>>,
     members: HashMap<MemberKey, Membership>,
+    nth: HashMap<RuleMatch, u64>,
 }
+
+/// One match of one rule: (table, chain, rule, match index), keying per-match counters.
+pub(crate) type RuleMatch = (usize, usize, usize, usize);
 
 /// What one walk changed.
 #[derive(Debug, Clone, Default)]
@@ -93,6 +97,7 @@ pub(crate) struct Delta {
     /// `None` records a removal.
     recent: HashMap<RecentKey, Option<VecDeque<u64>>>,
     members: HashMap<MemberKey, Membership>,
+    nth: HashMap<RuleMatch, u64>,
     /// A flow to create when the packet survives.
     pub new_flow: Option<Flow>,
     /// An existing flow's new `seen_reply`/mark.
@@ -104,6 +109,7 @@ impl State {
     pub fn commit(&mut self, delta: Delta) {
         self.buckets.extend(delta.buckets);
         self.members.extend(delta.members);
+        self.nth.extend(delta.nth);
         for (key, entry) in delta.recent {
             match entry {
                 Some(stamps) => {
@@ -130,6 +136,16 @@ pub(crate) struct View<'s> {
 }
 
 impl View<'_> {
+    /// How many packets reached `-m statistic --mode nth` at `key` so far (its kernel
+    /// counter, as a count).
+    pub fn nth(&mut self, key: RuleMatch) -> &mut u64 {
+        let base = self.base;
+        self.delta
+            .nth
+            .entry(key)
+            .or_insert_with_key(|k| base.nth.get(k).copied().unwrap_or(0))
+    }
+
     /// The bucket for `key`, copied into the delta on first use or created by `init`.
     pub fn bucket(&mut self, key: BucketKey, init: impl FnOnce() -> Bucket) -> &mut Bucket {
         let base = self.base;

@@ -7,10 +7,10 @@
 use crate::error::{ErrorKind, ParseError};
 use crate::lex::Word;
 use crate::model::{
-    AddrtypeMatch, ConnlimitMatch, ConntrackMatch, Family, HashlimitKey, HashlimitMatch, IcmpType,
-    IprangeMatch, LengthRange, LimitMatch, LimitMode, MacAddr, Match, MultiportMatch, Neg,
-    PortRange, PortSide, Protocol, Rate, RateUnit, RecentCommand, RecentMatch, SetDir, SetMatch,
-    TcpFlagsMatch, TcpMatch, UdpMatch,
+    AddrtypeMatch, ConnlimitMatch, ConntrackMatch, CtDir, CtStatus, Family, HashlimitKey,
+    HashlimitMatch, IcmpType, IprangeMatch, LengthRange, LimitMatch, LimitMode, MacAddr, Match,
+    MultiportMatch, Neg, NumRange, PortRange, PortSide, Protocol, Rate, RateUnit, RecentCommand,
+    RecentMatch, SetDir, SetMatch, TcpFlagsMatch, TcpMatch, UdpMatch,
 };
 
 use super::values;
@@ -47,6 +47,15 @@ const CONNTRACK: &[OptSpec] = &[
     opt(&["--ctproto"], 1, true),
     opt(&["--ctorigsrc"], 1, true),
     opt(&["--ctorigdst"], 1, true),
+    opt(&["--ctreplsrc"], 1, true),
+    opt(&["--ctrepldst"], 1, true),
+    opt(&["--ctorigsrcport"], 1, true),
+    opt(&["--ctorigdstport"], 1, true),
+    opt(&["--ctreplsrcport"], 1, true),
+    opt(&["--ctrepldstport"], 1, true),
+    opt(&["--ctstatus"], 1, true),
+    opt(&["--ctexpire"], 1, true),
+    opt(&["--ctdir"], 1, false),
 ];
 const LIMIT: &[OptSpec] = &[
     opt(&["--limit"], 1, false),
@@ -122,9 +131,19 @@ pub(super) const MODULES: &[(&str, &[OptSpec])] = &[
     ("mark", MARK),
 ];
 
+/// Every module with its option table: the original ones, the modelled ones of
+/// [`super::matches_more`], then the opaque ones of [`super::opaque`].
+pub(super) fn all_modules() -> impl Iterator<Item = (&'static str, &'static [OptSpec])> {
+    MODULES
+        .iter()
+        .chain(super::matches_more::MODULES)
+        .copied()
+        .chain(super::opaque::MODULES.iter().map(|m| (m.name, m.specs)))
+}
+
 /// The option table of a module name.
 pub(super) fn specs(name: &str) -> Option<&'static [OptSpec]> {
-    MODULES.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
+    all_modules().find(|(n, _)| *n == name).map(|(_, s)| s)
 }
 
 /// A module being filled while its rule is read.
@@ -159,6 +178,8 @@ enum State {
     Length(Option<Neg<LengthRange>>),
     Addrtype(AddrtypeMatch),
     Mark(Option<Neg<crate::model::MarkValue>>),
+    More(super::matches_more::Draft),
+    Opaque(super::opaque::Draft),
 }
 
 #[derive(Debug, Default)]
@@ -225,9 +246,12 @@ impl Module {
             ("length", _) => State::Length(None),
             ("addrtype", _) => State::Addrtype(AddrtypeMatch::default()),
             ("mark", _) => State::Mark(None),
-            _ => return None,
+            _ => match super::matches_more::Draft::new(name, family) {
+                Some(d) => State::More(d),
+                None => State::Opaque(super::opaque::Draft::new(name, family)?),
+            },
         };
-        let name = MODULES.iter().find(|(n, _)| *n == name)?.0;
+        let name = all_modules().find(|(n, _)| *n == name)?.0;
         Some(Module {
             name,
             word,
@@ -337,17 +361,46 @@ impl Module {
                         p.ok_or_else(|| ctx.bad(opt, arg(), "a protocol is needed (not all)"))?;
                     m.proto = Some(wrap(negated, p));
                 }
-                "--ctorigsrc" => {
-                    m.orig_src = Some(wrap(
+                "--ctorigsrc" | "--ctorigdst" | "--ctreplsrc" | "--ctrepldst" => {
+                    let p = Some(wrap(
                         negated,
                         ctx.value(opt, arg(), |t| values::prefix(t, family))?,
-                    ))
+                    ));
+                    match key {
+                        "--ctorigsrc" => m.orig_src = p,
+                        "--ctorigdst" => m.orig_dst = p,
+                        "--ctreplsrc" => m.more.get_or_insert_with(Default::default).repl_src = p,
+                        _ => m.more.get_or_insert_with(Default::default).repl_dst = p,
+                    }
+                }
+                "--ctorigsrcport" | "--ctorigdstport" | "--ctreplsrcport" | "--ctrepldstport" => {
+                    let p = Some(wrap(
+                        negated,
+                        ctx.value(opt, arg(), |t| values::port_range(t, ':'))?,
+                    ));
+                    let more = m.more.get_or_insert_with(Default::default);
+                    match key {
+                        "--ctorigsrcport" => more.orig_src_port = p,
+                        "--ctorigdstport" => more.orig_dst_port = p,
+                        "--ctreplsrcport" => more.repl_src_port = p,
+                        _ => more.repl_dst_port = p,
+                    }
+                }
+                "--ctstatus" => {
+                    m.more.get_or_insert_with(Default::default).status =
+                        Some(wrap(negated, ctx.value(opt, arg(), ct_status)?))
+                }
+                "--ctexpire" => {
+                    m.more.get_or_insert_with(Default::default).expire =
+                        Some(wrap(negated, ctx.value(opt, arg(), ct_expire)?))
                 }
                 _ => {
-                    m.orig_dst = Some(wrap(
-                        negated,
-                        ctx.value(opt, arg(), |t| values::prefix(t, family))?,
-                    ))
+                    m.more.get_or_insert_with(Default::default).dir =
+                        Some(match arg().text.as_str() {
+                            "ORIGINAL" => CtDir::Original,
+                            "REPLY" => CtDir::Reply,
+                            _ => return Err(ctx.bad(opt, arg(), "write ORIGINAL or REPLY")),
+                        })
                 }
             },
             State::Limit(rate, burst) => match key {
@@ -441,6 +494,8 @@ impl Module {
                 }
             },
             State::Mark(m) => *m = Some(wrap(negated, ctx.value(opt, arg(), values::mark)?)),
+            State::More(d) => d.set(ctx, key, opt, args, negated, &self.seen)?,
+            State::Opaque(d) => d.set(ctx, key, opt, args, negated)?,
         }
         Ok(())
     }
@@ -490,7 +545,7 @@ impl Module {
             State::Ctstate(Some(s)) => Match::State(s),
             State::Ctstate(None) => return missing("--state"),
             State::Conntrack(m) if m == ConntrackMatch::default() => {
-                return missing("--ctstate, --ctproto, --ctorigsrc or --ctorigdst")
+                return missing("--ctstate, --ctproto, --ctstatus, --ctexpire, --ctdir or an address or port option")
             }
             State::Conntrack(m) => Match::Conntrack(m),
             State::Limit(rate, burst) => Match::Limit(LimitMatch {
@@ -587,8 +642,15 @@ impl Module {
             }
             State::Mark(Some(m)) => Match::Mark(m),
             State::Mark(None) => return missing("--mark"),
+            State::More(d) => return d.finish(ctx, &self.word, self.name),
+            State::Opaque(d) => return d.finish(ctx, &self.word),
         };
         Ok(m)
+    }
+
+    /// Whether the module checks repeated options itself (`-m policy`'s `--next`).
+    pub fn tracks_repeats(&self) -> bool {
+        matches!(&self.state, State::More(d) if d.tracks_repeats())
     }
 
     /// Whether this is the tcp/udp module whose options a second `-m tcp` would extend:
@@ -695,6 +757,32 @@ impl RecentDraft {
         }
         Ok(())
     }
+}
+
+fn ct_status(text: &str) -> values::ValueResult<CtStatus> {
+    let mut bits = 0;
+    for part in text.split(',') {
+        if part.eq_ignore_ascii_case("NONE") {
+            continue;
+        }
+        let (_, b) = CtStatus::NAMES
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(part))
+            .ok_or_else(|| {
+                format!("`{part}` is not a status (NONE, EXPECTED, SEEN_REPLY, ASSURED, CONFIRMED)")
+            })?;
+        bits |= b;
+    }
+    Ok(CtStatus(bits))
+}
+
+fn ct_expire(text: &str) -> values::ValueResult<NumRange> {
+    let (lo, hi) = match text.split_once(':') {
+        Some((a, b)) => (values::u32_value(a)?, values::u32_value(b)?),
+        None => (values::u32_value(text)?, values::u32_value(text)?),
+    };
+    // iptables loads a reversed range as written (it can never match).
+    Ok(NumRange { lo, hi })
 }
 
 fn burst_value(text: &str) -> values::ValueResult<u32> {

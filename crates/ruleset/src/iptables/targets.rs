@@ -54,7 +54,15 @@ pub(super) const TARGETS: &[(&str, &[OptSpec], Option<TableKind>)] = &[
     ),
     (
         "LOG",
-        &[one(&["--log-prefix"]), one(&["--log-level"])],
+        &[
+            one(&["--log-prefix"]),
+            one(&["--log-level"]),
+            flag(&["--log-tcp-sequence"]),
+            flag(&["--log-tcp-options"]),
+            flag(&["--log-ip-options"]),
+            flag(&["--log-uid"]),
+            flag(&["--log-macdecode"]),
+        ],
         None,
     ),
     (
@@ -295,6 +303,13 @@ impl TargetDraft {
             // 4 (warning) is the default: the kernel state is the same whether written or not.
             log.level = Some(ctx.value(opt, arg, values::log_level)?).filter(|l| *l != 4);
         }
+        log.flags = crate::model::LogFlags {
+            tcp_sequence: self.has("--log-tcp-sequence"),
+            tcp_options: self.has("--log-tcp-options"),
+            ip_options: self.has("--log-ip-options"),
+            uid: self.has("--log-uid"),
+            macdecode: self.has("--log-macdecode"),
+        };
         Ok(Target::Log(log))
     }
 

@@ -566,14 +566,16 @@ fn targets_parse() {
         target("iptables -A INPUT -j LOG --log-prefix 'x: ' --log-level info"),
         Target::Log(LogTarget {
             prefix: Some("x: ".into()),
-            level: Some(6)
+            level: Some(6),
+            flags: Default::default(),
         })
     );
     assert_eq!(
         target("iptables -A INPUT -j LOG --log-level 7"),
         Target::Log(LogTarget {
             prefix: None,
-            level: Some(7)
+            level: Some(7),
+            flags: Default::default(),
         })
     );
     let range = |a: &str| Some(a.parse::<rampart_prefix::AddrRange>().unwrap());
@@ -710,17 +712,26 @@ fn errors_have_exact_text() {
         )
     );
     assert_eq!(
-        message("iptables -A INPUT -m conntrack --ctstatus SEEN_REPLY"),
+        message("iptables -A INPUT -m conntrack --ctzone 1"),
         (
-            "unknown or unsupported option `--ctstatus`".into(),
-            Some("-m conntrack options: --ctstate, --ctproto, --ctorigsrc, --ctorigdst".into())
+            "unknown or unsupported option `--ctzone`".into(),
+            Some(
+                "-m conntrack options: --ctstate, --ctproto, --ctorigsrc, --ctorigdst, \
+                 --ctreplsrc, --ctrepldst, --ctorigsrcport, --ctorigdstport, --ctreplsrcport, \
+                 --ctrepldstport, --ctstatus, --ctexpire, --ctdir"
+                    .into()
+            )
         )
     );
     assert_eq!(
-        message("iptables -A INPUT -j LOG --log-tcp-sequence"),
+        message("iptables -A INPUT -j LOG --log-tcp-seq"),
         (
-            "unknown or unsupported option `--log-tcp-sequence`".into(),
-            Some("-j LOG options: --log-prefix, --log-level".into())
+            "unknown or unsupported option `--log-tcp-seq`".into(),
+            Some(
+                "-j LOG options: --log-prefix, --log-level, --log-tcp-sequence, \
+                 --log-tcp-options, --log-ip-options, --log-uid, --log-macdecode"
+                    .into()
+            )
         )
     );
     assert_eq!(

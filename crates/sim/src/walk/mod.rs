@@ -887,6 +887,10 @@ impl<'a, 'r> Walk<'a, 'r> {
             sport: self.sport,
             dport: self.dport,
             mark: self.mark,
+            ct_mark: self.ct.mark,
+            ct_orig_ports: (self.ct.orig.sport, self.ct.orig.dport),
+            ct_reply_dir: (self.ct.decided && !self.ct.notrack)
+                .then_some(matches!(self.ct.flow, Some((_, Dir::Reply, _)))),
             in_iface: &self.in_iface,
             out_iface: &self.out_iface,
             ct_bits: self.ct_bits(),
@@ -936,6 +940,10 @@ impl<'a, 'r> Walk<'a, 'r> {
             sport: self.sport,
             dport: self.dport,
             mark: self.mark,
+            ct_mark: self.ct.mark,
+            ct_orig_ports: (self.ct.orig.sport, self.ct.orig.dport),
+            ct_reply_dir: (self.ct.decided && !self.ct.notrack)
+                .then_some(matches!(self.ct.flow, Some((_, Dir::Reply, _)))),
             in_iface: &self.in_iface,
             out_iface: &self.out_iface,
             ct_bits: self.ct_bits(),

@@ -7,6 +7,7 @@ mod filter;
 mod forks;
 mod kernel;
 mod loops;
+mod modules;
 mod nat;
 mod rate;
 mod util;
