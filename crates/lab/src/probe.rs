@@ -304,7 +304,10 @@ fn classify_error(e: &io::Error) -> Outcome {
         return Outcome::Refused;
     }
     match e.raw_os_error().map(Errno::from_raw) {
-        Some(Errno::ECONNREFUSED | Errno::EHOSTUNREACH | Errno::ENETUNREACH) => Outcome::Refused,
+        // EACCES: an ICMPv6 "administratively prohibited" (firewalld's icmp6-adm-prohibited).
+        Some(Errno::ECONNREFUSED | Errno::EHOSTUNREACH | Errno::ENETUNREACH | Errno::EACCES) => {
+            Outcome::Refused
+        }
         _ => Outcome::Silent,
     }
 }
