@@ -78,6 +78,15 @@ pub enum Command {
     Show(ShowArgs),
     /// Check that a ruleset file parses and loads; report every error with file:line:column.
     Check(CheckArgs),
+    /// Find shadowed, redundant, contradictory and unreachable rules, unused chains and
+    /// sets, rules that never matched; exit 1 when a rule cannot do what it says.
+    Lint(LintArgs),
+    /// The exact set of packets whose fate differs between two rulesets, as a short list
+    /// of packet classes.
+    Diff(DiffArgs),
+    /// Which sources can open NEW connections to which local ports (a service matrix),
+    /// and whether the admin's SSH source is among them.
+    Exposure(ExposureArgs),
     /// A network-namespace lab (server, clients, attackers) to see rampart work on real
     /// traffic without touching this machine's own network.
     Lab(crate::cmd::lab::LabArgs),
@@ -178,6 +187,10 @@ pub struct TraceArgs {
     /// test that failed (`out interface is ppp0, rule wants eth1`).
     #[arg(long, short = 'v')]
     pub explain: bool,
+    /// With --packets: walk every rule in order instead of narrowing each chain with the
+    /// compiled classifier (same answers, slower; for comparison).
+    #[arg(long, requires = "packets")]
+    pub walk: bool,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -459,6 +472,77 @@ pub enum LogSource {
     ApacheAccess,
     /// Apache error log.
     ApacheError,
+}
+
+/// How an analysed file is read.
+#[derive(Debug, Args)]
+pub struct AnalysedInput {
+    /// Read ruleset files as shell scripts (default: detect). A file ending in `.toml` is
+    /// a policy file.
+    #[arg(long)]
+    pub script: bool,
+    /// Also load ipset definitions (`ipset save` output) for every ruleset file.
+    #[arg(long, value_name = "FILE")]
+    pub sets: Option<PathBuf>,
+    /// Repair text pasted from web pages (curly quotes, en/em dashes) and report each repair.
+    #[arg(long)]
+    pub lenient: bool,
+}
+
+/// `rampart lint`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  iptables-save -c > now.rules && rampart lint now.rules
+  rampart lint /etc/rampart/rampart.toml --json")]
+pub struct LintArgs {
+    /// The ruleset (iptables-save output, with counters for \"never matched\"; a script of
+    /// iptables commands; or a policy file ending in .toml).
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub input: AnalysedInput,
+    /// Print the findings as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `rampart diff`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  rampart diff old.rules new.rules
+  rampart diff /etc/rampart/rampart.toml new.toml --json")]
+pub struct DiffArgs {
+    /// The ruleset before.
+    pub old: PathBuf,
+    /// The ruleset after.
+    pub new: PathBuf,
+    #[command(flatten)]
+    pub input: AnalysedInput,
+    /// Print the changes as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `rampart exposure`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  rampart exposure                      # the policy `rampart up` would apply
+  rampart exposure saved.rules --admin 198.51.100.7")]
+pub struct ExposureArgs {
+    /// The ruleset or policy file (default: the policy, /etc/rampart/rampart.toml or the
+    /// built-in webserver profile).
+    pub file: Option<PathBuf>,
+    #[command(flatten)]
+    pub input: AnalysedInput,
+    /// An admin's address to check SSH access for (default: this SSH session's client,
+    /// from $SSH_CONNECTION and the host's sshd sessions).
+    #[arg(long, value_name = "ADDR")]
+    pub admin: Vec<std::net::IpAddr>,
+    /// The SSH port checked for the admins (default: sshd's listening ports, else 22).
+    #[arg(long, value_name = "PORT")]
+    pub ssh_port: Vec<u16>,
+    /// Print the matrix as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `rampart lockout-check`.

@@ -94,22 +94,21 @@ impl PolicyScript {
     }
 }
 
-/// The policy named on the command line, or `None` when none is named.
-pub fn compiled_policy(args: &PolicyArgs) -> Result<Option<PolicyScript>> {
+/// The policy named on the command line, or `None` when none is named; with the ruleset
+/// it was compiled from (none for `--nft`).
+pub fn compiled_policy(args: &PolicyArgs) -> Result<Option<(PolicyScript, Option<Ruleset>)>> {
     if let Some(path) = &args.nft {
         let text = crate::input::read_input(path, crate::input::Trust::Owner)?
             .text()
             .to_string();
-        return Ok(Some(PolicyScript::Given(text)));
+        return Ok(Some((PolicyScript::Given(text), None)));
     }
     if args.ruleset.rules.is_none() && args.ruleset.script.is_none() {
         return Ok(None);
     }
     let (ruleset, source) = load_ruleset_args(&args.ruleset, crate::input::Trust::Owner)?;
-    Ok(Some(PolicyScript::compile(
-        &ruleset,
-        source.name().to_string(),
-    )?))
+    let script = PolicyScript::compile(&ruleset, source.name().to_string())?;
+    Ok(Some((script, Some(ruleset))))
 }
 
 /// A digest of what `apply` compiles from: this binary's version, the flags that change
@@ -185,10 +184,20 @@ pub fn run(args: ApplyArgs) -> Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
     }
-    let Some(script) = compiled_policy(&args.policy)? else {
+    let Some((script, ruleset)) = compiled_policy(&args.policy)? else {
         bail!("give the policy with --rules FILE, --script FILE or --nft FILE");
     };
-    apply_script(&state, &script, input, args.force, args.confirm)
+    if let Some(r) = &ruleset {
+        super::analyse::show_change(&state, r)?;
+    }
+    let code = apply_script(&state, &script, input, args.force, args.confirm)?;
+    match (&ruleset, code == ExitCode::SUCCESS) {
+        (Some(r), true) => super::analyse::record_applied(&state, r)?,
+        // An nft script says nothing the analysis reads: forget the old record.
+        (None, true) => super::analyse::forget_applied(&state)?,
+        _ => {}
+    }
+    Ok(code)
 }
 
 /// Applies a compiled nft script (our table only) in one transaction; with `confirm`, arms

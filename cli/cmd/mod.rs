@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod analyse;
 mod apply;
 mod bans;
 pub mod block;
@@ -43,6 +44,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Trace(args) => trace::run(*args),
         Command::Show(args) => show::run(args),
         Command::Check(args) => check::run(args),
+        Command::Lint(args) => analyse::lint(args),
+        Command::Diff(args) => analyse::diff(args),
+        Command::Exposure(args) => analyse::exposure(args),
         Command::Policy(command) => policy::run(command),
         Command::LockoutCheck(args) => lockout::run(args),
         Command::Up(args) => up::run(args),

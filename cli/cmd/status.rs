@@ -91,7 +91,7 @@ pub fn run(args: StatusArgs) -> Result<ExitCode> {
     };
     // Against the ruleset given, else against what `rampart up` would apply now.
     let (policy_script, policy_origin) = match compiled_policy(&args.policy)? {
-        Some(script) => (script.text(), "the given ruleset".to_string()),
+        Some((script, _)) => (script.text(), "the given ruleset".to_string()),
         None => {
             let loaded = super::policy::load(args.policy_file.as_deref())?;
             (super::up::policy_script(&loaded)?.text(), loaded.origin)

@@ -1,6 +1,6 @@
 //! `rampart trace`: a packet's path through the ruleset, or a batch with a summary.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::net::IpAddr;
 use std::path::Path;
@@ -12,7 +12,7 @@ use clap::Parser;
 use rampart_enforce::{BlockModel, Store};
 use rampart_kernel::StateDir;
 use rampart_ruleset::lex::{self, LexOptions};
-use rampart_ruleset::{MacAddr, Protocol, Ruleset, TcpFlags};
+use rampart_ruleset::{MacAddr, Protocol, Ruleset, TableKind, TcpFlags};
 use rampart_sim::{CtState, Fate, Host, HostInterface, IfAddr, Packet, Simulator, Trace};
 use serde::Serialize;
 
@@ -64,6 +64,9 @@ pub fn run(args: TraceArgs) -> Result<ExitCode> {
     let mut sim = Simulator::new(&ruleset, host);
     sim.set_explain(args.explain);
     if args.packets.is_some() {
+        // The summary shows no traces, so no hints; --json shows them whole.
+        sim.set_classifier(!args.walk);
+        sim.set_hints(args.json);
         return batch(&mut sim, &packets, &notes, args.json);
     }
     let packet = &packets[0];
@@ -359,22 +362,35 @@ fn batch(
     json: bool,
 ) -> Result<ExitCode> {
     let started = Instant::now();
-    let mut fates: BTreeMap<String, usize> = BTreeMap::new();
-    let mut hits: BTreeMap<String, usize> = BTreeMap::new();
-    let mut per_packet = Vec::with_capacity(packets.len());
+    // Counted by values moved out of each trace and named once at the end: a string per
+    // packet would cost more than classifying it.
+    let mut by_fate: HashMap<FateClass, usize> = HashMap::new();
+    let mut by_rule: HashMap<(TableKind, String, usize), usize> = HashMap::new();
+    let mut per_packet = Vec::with_capacity(if json { packets.len() } else { 0 });
     for packet in packets {
-        let trace = sim.run(packet);
-        let branch = &trace.branches[trace.committed_branch];
-        *fates.entry(fate_class(&branch.fate)).or_default() += 1;
-        for hit in &branch.hits {
-            let key = format!("{}:{}:{}", hit.table, hit.chain, hit.rule);
-            *hits.entry(key).or_default() += 1;
+        let mut trace = sim.run(packet);
+        let branch = if json {
+            trace.branches[trace.committed_branch].clone()
+        } else {
+            trace.branches.swap_remove(trace.committed_branch)
+        };
+        *by_fate.entry(FateClass::of(branch.fate)).or_default() += 1;
+        for hit in branch.hits {
+            *by_rule.entry((hit.table, hit.chain, hit.rule)).or_default() += 1;
         }
         if json {
             per_packet.push(trace);
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let mut fates: BTreeMap<String, usize> = BTreeMap::new();
+    for (class, n) in by_fate {
+        *fates.entry(class.to_string()).or_default() += n;
+    }
+    let hits: BTreeMap<String, usize> = by_rule
+        .into_iter()
+        .map(|((table, chain, rule), n)| (format!("{table}:{chain}:{rule}"), n))
+        .collect();
     let pps = packets.len() as f64 / elapsed.max(1e-9);
     let mut out = std::io::stdout().lock();
     if json {
@@ -424,11 +440,32 @@ fn batch(
 }
 
 /// A fate without its per-packet addresses, to count alike fates together.
-fn fate_class(fate: &Fate) -> String {
-    match fate {
-        Fate::DeliveredLocally { .. } => "delivered locally".into(),
-        Fate::Forwarded { out_iface, .. } => format!("forwarded out {out_iface}"),
-        Fate::SentOut { out_iface, .. } => format!("sent out {out_iface}"),
-        other => other.to_string(),
+#[derive(PartialEq, Eq, Hash)]
+enum FateClass {
+    Delivered,
+    Forwarded(String),
+    SentOut(String),
+    Other(Fate),
+}
+
+impl FateClass {
+    fn of(fate: Fate) -> FateClass {
+        match fate {
+            Fate::DeliveredLocally { .. } => FateClass::Delivered,
+            Fate::Forwarded { out_iface, .. } => FateClass::Forwarded(out_iface),
+            Fate::SentOut { out_iface, .. } => FateClass::SentOut(out_iface),
+            other => FateClass::Other(other),
+        }
+    }
+}
+
+impl std::fmt::Display for FateClass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FateClass::Delivered => f.write_str("delivered locally"),
+            FateClass::Forwarded(out) => write!(f, "forwarded out {out}"),
+            FateClass::SentOut(out) => write!(f, "sent out {out}"),
+            FateClass::Other(fate) => write!(f, "{fate}"),
+        }
     }
 }

@@ -91,8 +91,10 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
             .is_terminal()
             .then_some(DEFAULT_CONFIRM_SECS),
     };
+    super::analyse::show_change(&state, &loaded.compiled.ruleset)?;
     let code = apply_script(&state, &script, None, false, confirm)?;
     if code == ExitCode::SUCCESS {
+        super::analyse::record_applied(&state, &loaded.compiled.ruleset)?;
         start_guard(&args)?;
         if let Some(admins) = super::block::flood_admins(&state)? {
             if !admins.is_empty() {

@@ -425,3 +425,41 @@ fn issue_14_an_undefined_set_is_said() {
         out.stderr
     );
 }
+
+/// Issue 14, item 3: what iptables-restore 1.8.9 refuses but rampart reads (CRLF line ends,
+/// `COMMIT ` with a blank) and what it loads but never matches (a reversed udp range) is
+/// read, and said on standard error; the exit status stays 0.
+#[test]
+fn issue14_crlf_commit_blank_and_reversed_ranges_are_read_with_warnings() {
+    let save = "*filter\r\n-A INPUT -p udp -m udp --dport 60000:29 -j NFQUEUE --queue-num 3\r\n\
+                -A INPUT -p tcp --dp 22 -j TCPMSS --set-mss 1400\r\nCOMMIT \r\n";
+    let out = rampart_stdin(&["check", "-"], save);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout, "<stdin>: ok, 2 rules, 0 sets\n");
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", out.stderr);
+    assert!(
+        lines[0].starts_with("<stdin>:1: CRLF (Windows) line endings"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        lines[1].starts_with("<stdin>:2: udp port range `60000:29` can never match"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        lines[2].starts_with("<stdin>:4: `COMMIT` followed by a blank"),
+        "{}",
+        out.stderr
+    );
+    let shown = rampart_stdin(&["show", "-"], save);
+    assert_eq!(shown.code, 0, "{}", shown.stderr);
+    assert!(
+        shown
+            .stdout
+            .contains("-A INPUT -p tcp -m tcp --dport 22 -j TCPMSS --set-mss 1400\n"),
+        "{}",
+        shown.stdout
+    );
+}

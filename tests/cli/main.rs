@@ -5,6 +5,7 @@
 
 mod util;
 
+mod analyse;
 mod bans;
 mod block;
 mod check;

@@ -525,3 +525,37 @@ fn regression_15_an_error_in_the_watch_loop_rolls_back() {
     assert!(is_delivered(s.connect()));
     s.rampart(&["apply", "--nft", "block.nft"]);
 }
+
+/// Issue 11: `apply` prints which packets change fate against the rules the kernel holds,
+/// before it applies: against no table (everything passes) first, then against the ruleset
+/// recorded at the last apply; and what it says is what the kernel then does.
+#[test]
+fn apply_shows_the_change_against_the_kernel_before_applying() {
+    if !require(&[Need::Root, Need::Tool("nft")]) {
+        return;
+    }
+    let s = setup();
+    let open =
+        "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n";
+    let closed = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+                  -A INPUT -p tcp -m tcp --dport 8080 -j DROP\nCOMMIT\n";
+    std::fs::write(s.dir.join("open.rules"), open).unwrap();
+    std::fs::write(s.dir.join("closed.rules"), closed).unwrap();
+    let first = s.rampart(&["apply", "--rules", "open.rules"]);
+    assert!(
+        first.contains("note: the kernel holds no rampart table\nchange: no packet changes fate"),
+        "{first}"
+    );
+    assert!(is_delivered(s.connect()));
+    let second = s.rampart(&["apply", "--rules", "closed.rules"]);
+    let shown = "change: packets whose fate changes against the kernel's rules:\n  \
+                 ipv4 input: tcp from anywhere to port 8080: ACCEPT → DROP\n";
+    assert!(second.contains(shown), "{second}");
+    assert!(
+        second.find(shown).unwrap() < second.find("applied").unwrap_or(usize::MAX),
+        "the change comes before the apply: {second}"
+    );
+    assert_eq!(s.connect(), Fate::Dropped, "what the diff said");
+    let again = s.rampart(&["apply", "--rules", "closed.rules", "--force"]);
+    assert!(again.contains("change: no packet changes fate"), "{again}");
+}

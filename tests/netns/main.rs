@@ -29,6 +29,7 @@ mod logs;
 mod loops;
 mod nft;
 mod profiles;
+mod rules;
 mod spec;
 mod top;
 

@@ -263,6 +263,16 @@ pub enum CompileError {
         /// Why.
         reason: &'static str,
     },
+    /// A target nftables cannot express (in rampart's inet table), with why.
+    #[error("{at}: target `{target}` has no nftables equivalent: {reason}")]
+    NoNftEquivalent {
+        /// The rule.
+        at: RulePlace,
+        /// The target.
+        target: String,
+        /// Why.
+        reason: String,
+    },
     /// A target the compiler does not know (added to the model later).
     #[error("{at}: target `{target}` has no nftables translation yet")]
     UnsupportedTarget {
@@ -305,7 +315,8 @@ impl CompileError {
             | HashlimitConflict { at, .. }
             | UnsupportedMatch { at, .. }
             | Refused { at, .. }
-            | UnsupportedTarget { at, .. } => Some(at),
+            | UnsupportedTarget { at, .. }
+            | NoNftEquivalent { at, .. } => Some(at),
             IntervalTimeout { .. }
             | PermanentEntry { .. }
             | NameClash { .. }

@@ -95,6 +95,7 @@ mod error;
 pub mod ir;
 mod lower;
 mod lower_modules;
+mod lower_targets;
 mod sets;
 
 pub use emit::{emit, rule_text, NftScript, Provenance};

@@ -321,6 +321,20 @@ fn m(left: impl Into<String>, op: Op, right: impl Into<String>) -> Stmt {
     }
 }
 
+/// `left lo-hi` (or `!=`); a reversed range (which iptables 1.8.9 loads for udp ports and
+/// lengths) matches nothing, or everything when negated: nft refuses it as written.
+fn range_match(left: &str, negated: bool, lo: u16, hi: u16) -> Vec<Stmt> {
+    match (lo.cmp(&hi), negated) {
+        (std::cmp::Ordering::Equal, _) => vec![m(left, op(negated), lo.to_string())],
+        (std::cmp::Ordering::Less, _) => vec![m(left, op(negated), format!("{lo}-{hi}"))],
+        (std::cmp::Ordering::Greater, false) => vec![
+            m(left, Op::Implicit, format!(">= {lo}")),
+            m(left, Op::Implicit, format!("<= {hi}")),
+        ],
+        (std::cmp::Ordering::Greater, true) => Vec::new(),
+    }
+}
+
 fn port_text(r: PortRange) -> String {
     if r.lo == r.hi {
         r.lo.to_string()
@@ -648,10 +662,13 @@ impl Lowerer<'_> {
                 Match::Udp(u) => {
                     for (field, port) in [("sport", &u.sport), ("dport", &u.dport)] {
                         if let Some(p) = port {
-                            push(
-                                &mut alts,
-                                m(format!("udp {field}"), op(p.negated), port_text(p.value)),
-                            );
+                            let left = format!("udp {field}");
+                            for s in range_match(&left, p.negated, p.value.lo, p.value.hi) {
+                                push(&mut alts, s);
+                            }
+                            if p.negated && p.value.lo > p.value.hi {
+                                push(&mut alts, m("meta l4proto", Op::Implicit, "udp"));
+                            }
                         }
                     }
                 }
@@ -743,12 +760,9 @@ impl Lowerer<'_> {
                 }
                 Match::Length(len) => {
                     let r = len.value;
-                    let right = if r.lo == r.hi {
-                        r.lo.to_string()
-                    } else {
-                        format!("{}-{}", r.lo, r.hi)
-                    };
-                    push(&mut alts, m("meta length", op(len.negated), right));
+                    for s in range_match("meta length", len.negated, r.lo, r.hi) {
+                        push(&mut alts, s);
+                    }
                 }
                 Match::Addrtype(a) => {
                     for s in addrtype(a) {
@@ -1087,8 +1101,14 @@ impl Lowerer<'_> {
                 Ok((Vec::new(), Some(Verdict::Reject(reject_with(*with))), true))
             }
             Target::Log(l) => act(log_text(l)),
-            Target::Snat(n) => act(nat_text(at, "snat", n)?),
-            Target::Dnat(n) => act(nat_text(at, "dnat", n)?),
+            Target::Snat(n) => {
+                crate::lower_targets::check_nat_offset(at, n, "SNAT")?;
+                act(nat_text(at, "snat", n)?)
+            }
+            Target::Dnat(n) => {
+                crate::lower_targets::check_nat_offset(at, n, "DNAT")?;
+                act(nat_text(at, "dnat", n)?)
+            }
             Target::Masquerade(mq) => act(port_action("masquerade", mq.ports, mq.random)),
             Target::Redirect(r) => act(port_action("redirect", r.ports, r.random)),
             Target::Mark(x) => act(format!("meta mark set {}", xmark("meta mark", *x))),
@@ -1097,10 +1117,14 @@ impl Lowerer<'_> {
             Target::Trace => act("meta nftrace set 1".into()),
             Target::Set(st) => act(self.set_target(at, st)?),
             Target::Nflog(n) => act(nflog_text(n)),
-            other => Err(CompileError::UnsupportedTarget {
-                at: at.clone(),
-                target: rampart_ruleset::target_name(other).to_string(),
-            }),
+            other => match crate::lower_targets::lower_ext(at, other) {
+                Some(Ok(l)) => Ok((l.stmts.into_iter().map(Stmt::Action).collect(), None, false)),
+                Some(Err(e)) => Err(e),
+                None => Err(CompileError::UnsupportedTarget {
+                    at: at.clone(),
+                    target: rampart_ruleset::target_name(other).to_string(),
+                }),
+            },
         }
     }
 }
@@ -1110,6 +1134,16 @@ fn iface_match(key: &str, negated: bool, iface: &Interface) -> Option<Stmt> {
     let name = &iface.0;
     let text = match name.strip_suffix('+') {
         Some("") if !negated => return None,
+        // `! -i +`: no interface name matches; nft refuses an all-wildcard name, and
+        // index 0 is no interface.
+        Some("") => {
+            let index = if key.starts_with('i') {
+                "meta iif"
+            } else {
+                "meta oif"
+            };
+            return Some(m(index, Op::Implicit, "0"));
+        }
         Some(stem) => format!("\"{stem}*\""),
         None => format!("\"{name}\""),
     };
@@ -1273,6 +1307,8 @@ fn reject_with(with: RejectWith) -> String {
         RejectWith::Icmp6AddrUnreachable => v6("addr-unreachable"),
         RejectWith::Icmp6PortUnreachable => v6("port-unreachable"),
         RejectWith::TcpReset => "with tcp reset".into(),
+        RejectWith::Icmp6PolicyFail => v6("policy-fail"),
+        RejectWith::Icmp6RejectRoute => v6("reject-route"),
         _ => v4("port-unreachable"),
     }
 }

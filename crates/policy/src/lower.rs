@@ -404,6 +404,7 @@ impl Policy {
             ),
             Nat::Snat { to } => (
                 Target::Snat(NatTarget {
+                    port_offset: None,
                     addrs: AddrRange::new(to, to),
                     ports: None,
                     random: false,

@@ -356,11 +356,21 @@ fn allowed_chains(target: &Target, table: TableKind) -> Option<&'static [&'stati
         Target::Snat(_) => nat_only(&["POSTROUTING", "INPUT"]),
         Target::Masquerade(_) => nat_only(&["POSTROUTING"]),
         Target::Dnat(_) | Target::Redirect(_) => nat_only(&["PREROUTING", "OUTPUT"]),
-        Target::Notrack | Target::Trace => Some(if table == TableKind::Raw {
-            &["PREROUTING", "OUTPUT"][..]
-        } else {
-            &[][..]
-        }),
+        Target::Notrack | Target::Trace | Target::NotrackAlias | Target::Ct(_) => {
+            Some(if table == TableKind::Raw {
+                &["PREROUTING", "OUTPUT"][..]
+            } else {
+                &[][..]
+            })
+        }
+        // Hooks of the kernel's xt_* targets (their `.hooks`), checked whatever the table.
+        Target::Tcpmss(crate::model::TcpmssTarget { mss: None }) | Target::Classify(_) => {
+            Some(&["FORWARD", "OUTPUT", "POSTROUTING"][..])
+        }
+        Target::Synproxy(_) => Some(&["INPUT", "FORWARD"][..]),
+        Target::Tproxy(_) => Some(&["PREROUTING"][..]),
+        Target::Dnpt(_) => Some(&["PREROUTING", "OUTPUT"][..]),
+        Target::Snpt(_) => Some(&["INPUT", "POSTROUTING"][..]),
         _ => None,
     }
 }
@@ -384,6 +394,29 @@ pub fn target_name(target: &Target) -> &str {
         Target::Trace => "TRACE",
         Target::Set(_) => "SET",
         Target::Nflog(_) => "NFLOG",
+        Target::NotrackAlias => "NOTRACK",
+        Target::Tcpmss(_) => "TCPMSS",
+        Target::Ttl(_) => "TTL",
+        Target::Hl(_) => "HL",
+        Target::Dscp(_) => "DSCP",
+        Target::Tos(_) => "TOS",
+        Target::Classify(_) => "CLASSIFY",
+        Target::Netmap(_) => "NETMAP",
+        Target::Tproxy(_) => "TPROXY",
+        Target::Synproxy(_) => "SYNPROXY",
+        Target::Checksum => "CHECKSUM",
+        Target::Audit(_) => "AUDIT",
+        Target::Tee(_) => "TEE",
+        Target::Nfqueue(_) => "NFQUEUE",
+        Target::Ct(_) => "CT",
+        Target::Tcpoptstrip(_) => "TCPOPTSTRIP",
+        Target::Connsecmark(_) => "CONNSECMARK",
+        Target::Secmark(_) => "SECMARK",
+        Target::Idletimer(_) => "IDLETIMER",
+        Target::Rateest(_) => "RATEEST",
+        Target::Hmark(_) => "HMARK",
+        Target::Dnpt(_) => "DNPT",
+        Target::Snpt(_) => "SNPT",
     }
 }
 

@@ -453,6 +453,7 @@ fn action(spec: &RuleSpec) -> String {
             Some(p) => format!("NFLOG group {} \"{p}\"", n.group),
             None => format!("NFLOG group {}", n.group),
         },
+        other => crate::model_targets::describe_ext(other).unwrap_or_default(),
     }
 }
 

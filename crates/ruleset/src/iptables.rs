@@ -9,6 +9,7 @@ mod matches;
 mod matches_more;
 mod opaque;
 mod targets;
+mod targets_more;
 mod values;
 
 use rampart_prefix::Prefix;
@@ -150,6 +151,48 @@ impl RuleCtx<'_> {
         Ok(())
     }
 }
+
+/// iptables' own long options with the option each belongs to (aliases share it), for
+/// getopt's abbreviations.
+const CORE_LONG: &[(&str, &str)] = &[
+    ("--append", "--append"),
+    ("--check", "--check"),
+    ("--delete", "--delete"),
+    ("--insert", "--insert"),
+    ("--replace", "--replace"),
+    ("--list", "--list"),
+    ("--list-rules", "--list-rules"),
+    ("--flush", "--flush"),
+    ("--zero", "--zero"),
+    ("--new-chain", "--new-chain"),
+    ("--delete-chain", "--delete-chain"),
+    ("--policy", "--policy"),
+    ("--rename-chain", "--rename-chain"),
+    ("--source", "--source"),
+    ("--src", "--source"),
+    ("--destination", "--destination"),
+    ("--dst", "--destination"),
+    ("--protocol", "--protocol"),
+    ("--in-interface", "--in-interface"),
+    ("--out-interface", "--out-interface"),
+    ("--jump", "--jump"),
+    ("--goto", "--goto"),
+    ("--match", "--match"),
+    ("--table", "--table"),
+    ("--numeric", "--numeric"),
+    ("--verbose", "--verbose"),
+    ("--version", "--version"),
+    ("--exact", "--exact"),
+    ("--fragment", "--fragment"),
+    ("--help", "--help"),
+    ("--line-numbers", "--line-numbers"),
+    ("--modprobe", "--modprobe"),
+    ("--set-counters", "--set-counters"),
+    ("--wait", "--wait"),
+    ("--wait-interval", "--wait-interval"),
+    ("--ipv4", "--ipv4"),
+    ("--ipv6", "--ipv6"),
+];
 
 /// The command part of an invocation, before the rule is known.
 #[derive(Debug)]
@@ -365,8 +408,50 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
+    /// The full name of an unambiguous abbreviation of a long option (`--mac` for
+    /// `--mac-source`), as getopt_long reads iptables' merged option table: its own
+    /// options, the loaded modules', the target's and the protocol's implicit module's.
+    /// `None` when `w` is a full name, no abbreviation or an ambiguous one.
+    fn abbreviation(&self, w: &Word) -> Option<String> {
+        let text = w.text.as_str();
+        if !text.starts_with("--") || text.len() < 3 {
+            return None;
+        }
+        if self.long_options().any(|(n, _)| n == text) {
+            return None;
+        }
+        let mut hits = self.long_options().filter(|(n, _)| n.starts_with(text));
+        let (name, id) = hits.next()?;
+        hits.all(|(_, other)| other == id).then(|| name.to_string())
+    }
+
+    /// Every long option getopt would know here, with the option it belongs to (aliases
+    /// share it): iptables' own, the loaded modules', the target's, the implicit module's.
+    fn long_options(&self) -> impl Iterator<Item = (&'static str, &'static str)> + '_ {
+        let specs = self
+            .modules
+            .iter()
+            .map(|m| m.specs())
+            .chain(self.target.iter().map(|t| t.specs()))
+            .chain(self.implicit_module().and_then(matches::specs))
+            .flat_map(|specs| specs.iter())
+            .flat_map(|spec| spec.names.iter().map(move |n| (*n, spec.names[0])));
+        CORE_LONG.iter().copied().chain(specs)
+    }
+
     /// Handles one option word; returns whether a preceding `!` was used.
     fn word(&mut self, w: &Word, negated: bool) -> Result<bool, ParseError> {
+        let full;
+        let w = match self.abbreviation(w) {
+            Some(name) => {
+                full = Word {
+                    text: name,
+                    span: w.span,
+                };
+                &full
+            }
+            None => w,
+        };
         if let Some(cmd) = self.command(w)? {
             if let Some((_, first)) = &self.cmd {
                 return Err(self.error(w, ErrorKind::Conflict(first.text.clone(), w.text.clone())));
@@ -405,7 +490,18 @@ impl<'a> Parser<'a> {
             }
             "-c" | "--set-counters" => {
                 let p = self.value(w)?;
-                let b = self.value(w)?;
+                // `-c PKTS BYTES`, or `-c PKTS,BYTES` as iptables 1.8 also reads it.
+                let (p, b) = match p.text.split_once(',') {
+                    Some((pk, by)) => {
+                        let part = |t: &str| Word {
+                            text: t.to_string(),
+                            span: p.span,
+                        };
+                        (part(pk), part(by))
+                    }
+                    None => (p.clone(), self.value(w)?.clone()),
+                };
+                let (p, b) = (&p, &b);
                 let num = |x: &Word| RuleCtx::value(&self.ctx(), w, x, values::number);
                 self.counters = Some(Counters {
                     packets: num(p)?,
@@ -800,9 +896,8 @@ impl<'a> Parser<'a> {
             };
             return err.with_hint(hint);
         }
-        if let Some((name, _, _)) = targets::TARGETS
-            .iter()
-            .find(|(_, specs, _)| find_spec(specs, &w.text).is_some())
+        if let Some((name, _, _)) =
+            targets::all_targets().find(|(_, specs, _)| find_spec(specs, &w.text).is_some())
         {
             return err.with_hint(format!("`{}` is an option of `-j {name}`", w.text));
         }
@@ -931,9 +1026,12 @@ impl<'a> Parser<'a> {
             let at = self.option_word(&["-o", "--out-interface"]);
             ctx.only_in_chains(&at, "-o", &["FORWARD", "OUTPUT", "POSTROUTING"])?;
         }
+        // `-i +` matches every interface: the kernel stores no match (iptables-save prints
+        // nothing); `! -i +` is kept. (The chain checks above still apply, as in iptables.)
+        let any = |i: &Option<Neg<Interface>>| i.clone().filter(|i| i.negated || i.value.0 != "+");
         let mut base = RuleSpec {
-            in_interface: self.in_interface.clone(),
-            out_interface: self.out_interface.clone(),
+            in_interface: any(&self.in_interface),
+            out_interface: any(&self.out_interface),
             protocol: self.protocol.clone().flatten(),
             fragment: self.fragment,
             ..RuleSpec::default()

@@ -26,6 +26,7 @@ mod ipset;
 mod iptables;
 pub mod lex;
 mod model;
+mod model_targets;
 mod parse;
 mod print;
 mod span;

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::span::Span;
 
 mod modules;
+pub use crate::model_targets::*;
 pub use modules::*;
 
 /// Address family of a table: iptables (IPv4) or ip6tables (IPv6).
@@ -1046,6 +1047,20 @@ pub struct HashlimitMatch {
     pub max: Option<u32>,
 }
 
+impl HashlimitMatch {
+    /// Whether the kernel takes this rate with this burst: its check
+    /// (`hashlimit_mt_check_common`, revision 3) refuses `user2credits(avg * burst) <
+    /// user2credits(avg)` in wrapping 64-bit arithmetic, where `avg` is the interval in
+    /// 1/1000000 s and `user2credits` multiplies by `HZ * CREDITS_PER_JIFFY / 1000000`
+    /// (137438953 with HZ=250). So `1/day` takes a burst of 1 only, `3/day` up to 2.
+    pub fn burst_fits(rate: Rate, burst: u32) -> bool {
+        const CREDITS_FACTOR: u64 = 137_438_953;
+        let avg = 1_000_000 * u64::from(rate.unit.seconds()) / u64::from(rate.count.max(1));
+        let credits = |user: u64| user.wrapping_mul(CREDITS_FACTOR);
+        credits(avg.wrapping_mul(u64::from(burst))) >= credits(avg)
+    }
+}
+
 /// `-m connlimit`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ConnlimitMatch {
@@ -1254,6 +1269,54 @@ pub enum Target {
     Set(SetTarget),
     /// `NFLOG`: copy the packet to a netlink log group (read by `rampart guard`), then go on.
     Nflog(NflogTarget),
+    /// `NOTRACK`, the old name of `CT --notrack`: the same kernel state, but iptables-save
+    /// prints it as written.
+    #[serde(rename = "NOTRACK-ALIAS")]
+    NotrackAlias,
+    /// `TCPMSS`: rewrite the MSS of TCP SYNs, then go on.
+    Tcpmss(TcpmssTarget),
+    /// `TTL`: change the IPv4 TTL, then go on.
+    Ttl(TtlTarget),
+    /// `HL`: change the IPv6 hop limit, then go on.
+    Hl(TtlTarget),
+    /// `DSCP`: set the DiffServ code point, then go on.
+    Dscp(DscpTarget),
+    /// `TOS`: change the TOS byte, then go on.
+    Tos(TosTarget),
+    /// `CLASSIFY`: set the packet's priority (tc class), then go on.
+    Classify(ClassifyTarget),
+    /// `NETMAP`: 1:1 network translation (nat table).
+    Netmap(NetmapTarget),
+    /// `TPROXY`: deliver to a local socket unchanged (mangle PREROUTING).
+    Tproxy(TproxyTarget),
+    /// `SYNPROXY`: SYN cookies in front of a server.
+    Synproxy(SynproxyTarget),
+    /// `CHECKSUM --checksum-fill`: compute a missing checksum, then go on.
+    Checksum,
+    /// `AUDIT`: an audit record, then go on.
+    Audit(AuditTarget),
+    /// `TEE`: a copy to a neighbour, then go on.
+    Tee(Box<TeeTarget>),
+    /// `NFQUEUE`: hand the packet to a user-space program.
+    Nfqueue(NfqueueTarget),
+    /// `CT` with options other than a bare `--notrack`.
+    Ct(Box<CtTarget>),
+    /// `TCPOPTSTRIP`: remove TCP options, then go on.
+    Tcpoptstrip(Box<TcpoptstripTarget>),
+    /// `CONNSECMARK`: copy the SELinux mark, then go on.
+    Connsecmark(ConnsecmarkTarget),
+    /// `SECMARK`: set the SELinux mark, then go on.
+    Secmark(Box<SecmarkTarget>),
+    /// `IDLETIMER`: restart a sysfs timer, then go on.
+    Idletimer(Box<IdletimerTarget>),
+    /// `RATEEST`: feed a rate estimator, then go on.
+    Rateest(Box<RateestTarget>),
+    /// `HMARK`: set the mark from a hash, then go on.
+    Hmark(Box<HmarkTarget>),
+    /// `DNPT`: IPv6 destination prefix translation, then go on.
+    Dnpt(Box<NptTarget>),
+    /// `SNPT`: IPv6 source prefix translation, then go on.
+    Snpt(Box<NptTarget>),
 }
 
 impl Target {
@@ -1269,6 +1332,25 @@ impl Target {
                 | Target::Notrack
                 | Target::Set(_)
                 | Target::Nflog(_)
+                | Target::NotrackAlias
+                | Target::Tcpmss(_)
+                | Target::Ttl(_)
+                | Target::Hl(_)
+                | Target::Dscp(_)
+                | Target::Tos(_)
+                | Target::Classify(_)
+                | Target::Checksum
+                | Target::Audit(_)
+                | Target::Tee(_)
+                | Target::Ct(_)
+                | Target::Tcpoptstrip(_)
+                | Target::Connsecmark(_)
+                | Target::Secmark(_)
+                | Target::Idletimer(_)
+                | Target::Rateest(_)
+                | Target::Hmark(_)
+                | Target::Dnpt(_)
+                | Target::Snpt(_)
         )
     }
 }
@@ -1302,11 +1384,15 @@ pub enum RejectWith {
     Icmp6PortUnreachable,
     /// `tcp-reset`.
     TcpReset,
+    /// `icmp6-policy-fail` (source address failed ingress/egress policy).
+    Icmp6PolicyFail,
+    /// `icmp6-reject-route` (reject route to destination).
+    Icmp6RejectRoute,
 }
 
 impl RejectWith {
     /// Canonical names as `iptables-save` prints them, with accepted aliases.
-    pub const NAMES: [(&'static str, RejectWith); 12] = [
+    pub const NAMES: [(&'static str, RejectWith); 14] = [
         ("icmp-net-unreachable", RejectWith::IcmpNetUnreachable),
         ("icmp-host-unreachable", RejectWith::IcmpHostUnreachable),
         ("icmp-port-unreachable", RejectWith::IcmpPortUnreachable),
@@ -1319,6 +1405,8 @@ impl RejectWith {
         ("icmp6-addr-unreachable", RejectWith::Icmp6AddrUnreachable),
         ("icmp6-port-unreachable", RejectWith::Icmp6PortUnreachable),
         ("tcp-reset", RejectWith::TcpReset),
+        ("icmp6-policy-fail", RejectWith::Icmp6PolicyFail),
+        ("icmp6-reject-route", RejectWith::Icmp6RejectRoute),
     ];
 
     /// The canonical name.
@@ -1423,6 +1511,10 @@ pub struct NatTarget {
     pub random: bool,
     /// `--persistent`.
     pub persistent: bool,
+    /// `PORTS/BASE`: shift ports by `port - BASE` into the range instead of picking one
+    /// (iptables keeps 0 for SNAT, so that is what the kernel holds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port_offset: Option<u16>,
 }
 
 /// Options of `MASQUERADE` and `REDIRECT`.

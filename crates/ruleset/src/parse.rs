@@ -105,6 +105,15 @@ impl<'a> Loader<'a> {
     /// Applies one invocation; a refusal becomes an error at the command.
     fn apply(&mut self, inv: Invocation) {
         let span = inv.span;
+        if let Some(range) = reversed_port_range(&inv) {
+            self.parsed.notes.push(format!(
+                "{}:{}: udp port range `{}:{}` can never match (its start is after its end); iptables 1.8.9 loads it, later releases refuse it",
+                self.source.name(),
+                span.line,
+                range.lo,
+                range.hi
+            ));
+        }
         let table = inv.table;
         if let Err(kind) = self.parsed.ruleset.apply(inv) {
             let hint = apply_hint(&kind, table);
@@ -291,6 +300,13 @@ pub fn parse_save(source: &Source, opts: ParseOptions) -> Result<Parsed, ParseEr
     );
     let headers = family_headers(source);
     let mut loader = Loader::new(source, opts);
+    if let Some(at) = source.text().find("\r\n") {
+        let line = source.text()[..at].matches('\n').count() + 1;
+        loader.parsed.notes.push(format!(
+            "{}:{line}: CRLF (Windows) line endings: iptables-restore refuses them (\"table name 'filter\\r' invalid\"); rampart reads them as line ends",
+            source.name()
+        ));
+    }
     let mut block: Option<Block> = None;
     // After a lexical error only the lexer's errors are reported: stop applying.
     while let Some(command) = lexer.next().filter(|_| !lexer.failed()) {
@@ -307,6 +323,14 @@ pub fn parse_save(source: &Source, opts: ParseOptions) -> Result<Parsed, ParseEr
                 .unwrap_or_else(|| guess_family(lexer.rest()));
             block = Block::open(&mut loader, first, name, family);
         } else if text == "COMMIT" {
+            let raw = source.line(first.span.line);
+            if raw.trim_end_matches('\r').ends_with([' ', '\t']) {
+                loader.parsed.notes.push(format!(
+                    "{}:{}: `COMMIT` followed by a blank: iptables-restore refuses it (\"Bad argument `COMMIT'\"); rampart reads it as COMMIT",
+                    source.name(),
+                    first.span.line
+                ));
+            }
             if block.take().is_none() {
                 loader.error(
                     first.span,
@@ -597,6 +621,25 @@ pub fn parse_any(source: &Source, opts: ParseOptions) -> Result<Parsed, ParseErr
     }
 }
 
+/// A udp port range written backwards in the rule `inv` adds, if any.
+fn reversed_port_range(inv: &Invocation) -> Option<crate::model::PortRange> {
+    use crate::command::Command;
+    let rule = match &inv.command {
+        Command::Append { rule, .. }
+        | Command::Insert { rule, .. }
+        | Command::Replace { rule, .. } => rule,
+        _ => return None,
+    };
+    rule.spec.matches.iter().find_map(|m| match m {
+        crate::model::Match::Udp(u) => [&u.sport, &u.dport]
+            .into_iter()
+            .flatten()
+            .map(|r| r.value)
+            .find(|r| r.lo > r.hi),
+        _ => None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -792,6 +835,33 @@ mod tests {
         let p = parse_save(&Source::new("s", body), opts).unwrap();
         assert!(p.ruleset.table(Family::Ipv6, TableKind::Filter).is_some());
         assert!(p.ruleset.table(Family::Ipv4, TableKind::Filter).is_none());
+    }
+
+    /// Issue 14, item 3: what iptables-restore refuses but rampart reads is said.
+    #[test]
+    fn crlf_commit_blank_and_reversed_udp_ranges_are_read_with_a_warning() {
+        let p = save("*filter\r\n-A INPUT -p udp -m udp --dport 60000:29 -j DROP\r\nCOMMIT \r\n")
+            .expect("read");
+        assert_eq!(p.ruleset.rule_count(), 1);
+        assert_eq!(p.notes.len(), 3, "{:?}", p.notes);
+        assert!(p.notes[0].starts_with("fw.save:1: CRLF"), "{:?}", p.notes);
+        assert!(
+            p.notes[1].starts_with("fw.save:2: udp port range `60000:29` can never match"),
+            "{:?}",
+            p.notes
+        );
+        assert!(
+            p.notes[2].starts_with("fw.save:3: `COMMIT` followed by a blank"),
+            "{:?}",
+            p.notes
+        );
+        let clean = save("*filter\n-A INPUT -p udp -m udp --dport 29:60000 -j DROP\nCOMMIT\n")
+            .expect("read");
+        assert!(clean.notes.is_empty(), "{:?}", clean.notes);
+        // tcp refuses a reversed range, as iptables 1.8.9 does.
+        assert!(
+            save("*filter\n-A INPUT -p tcp -m tcp --dport 60000:29 -j DROP\nCOMMIT\n").is_err()
+        );
     }
 
     #[test]

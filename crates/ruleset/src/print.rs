@@ -34,12 +34,10 @@ pub fn to_save(ruleset: &Ruleset, family: Family, counters: bool) -> String {
                     let c = rule.counters;
                     let _ = write!(out, "[{}:{}] ", c.packets, c.bytes);
                 }
-                let _ = writeln!(
-                    out,
-                    "-A {} {}",
-                    chain.name,
-                    rule_args_in(&rule.spec, family)
-                );
+                // An empty rule is `-A CHAIN`, without a trailing blank, as iptables-save.
+                let args = rule_args_in(&rule.spec, family);
+                let sep = if args.is_empty() { "" } else { " " };
+                let _ = writeln!(out, "-A {}{sep}{args}", chain.name);
             }
         }
         out.push_str("COMMIT\n");
@@ -536,6 +534,9 @@ fn nat_to(t: &NatTarget) -> String {
     }
     if let Some(p) = t.ports {
         let _ = write!(s, ":{}", port_dash(p));
+        if let Some(base) = t.port_offset {
+            let _ = write!(s, "/{base}");
+        }
     }
     s
 }
@@ -650,6 +651,11 @@ fn target_args(w: &mut Words, t: &Target) {
             }
         }
         Target::Accept | Target::Drop | Target::Return | Target::Chain(_) | Target::Trace => {}
+        other => {
+            for word in crate::model_targets::ext_target_args(other).unwrap_or_default() {
+                w.val(word);
+            }
+        }
     }
 }
 

@@ -243,6 +243,9 @@ fn hashlimit(family: Family) -> impl Strategy<Value = Match> {
         mask(family),
         proptest::option::of(1u32..=10_000_000),
     )
+        .prop_filter("the kernel refuses the burst", |(_, _, rate, burst, ..)| {
+            HashlimitMatch::burst_fits(*rate, *burst)
+        })
         .prop_map(|(name, mode, rate, burst, k, src_mask, dst_mask, expire)| {
             let unit_ms = rate.unit.seconds() * 1000;
             Match::Hashlimit(HashlimitMatch {
@@ -452,6 +455,7 @@ fn nat(family: Family, ported: bool, need_addr: bool) -> impl Strategy<Value = N
         .prop_map(move |(addrs, ports, random, persistent)| {
             let ports = ports.filter(|_| ported);
             NatTarget {
+                port_offset: None,
                 addrs: if need_addr || ports.is_none() {
                     addrs.or(Some(AddrRange::new(host(family), host(family)).unwrap()))
                 } else {

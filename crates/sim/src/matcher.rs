@@ -202,6 +202,11 @@ impl PreparedSet {
         matches!(self.kind, SetKind::HashIp | SetKind::HashNet) && self.family == family
     }
 
+    /// The set's type.
+    pub(crate) fn kind(&self) -> SetKind {
+        self.kind
+    }
+
     pub(crate) fn has_addr(&self, addr: IpAddr) -> bool {
         self.entry_of(addr).is_some()
     }

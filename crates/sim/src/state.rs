@@ -107,9 +107,16 @@ pub(crate) struct Delta {
 impl State {
     /// Applies a walk's changes.
     pub fn commit(&mut self, delta: Delta) {
-        self.buckets.extend(delta.buckets);
-        self.members.extend(delta.members);
-        self.nth.extend(delta.nth);
+        // Most packets change nothing: skip the maps' reserve-and-iterate.
+        if !delta.buckets.is_empty() {
+            self.buckets.extend(delta.buckets);
+        }
+        if !delta.members.is_empty() {
+            self.members.extend(delta.members);
+        }
+        if !delta.nth.is_empty() {
+            self.nth.extend(delta.nth);
+        }
         for (key, entry) in delta.recent {
             match entry {
                 Some(stamps) => {

@@ -206,6 +206,14 @@ pub enum Event {
     },
     /// NOTRACK / CT --notrack: the packet will be UNTRACKED.
     Notrack,
+    /// A target that changes the packet or its connection (TTL, DSCP, TCPMSS, CT, ...)
+    /// or hands a copy elsewhere (TEE, AUDIT), after which the packet goes on.
+    Effect {
+        /// The target's name.
+        target: String,
+        /// What it does, in words.
+        effect: String,
+    },
     /// An address translation, by a rule or by the flow's existing binding.
     Nat {
         /// Which translation.
@@ -264,7 +272,7 @@ pub struct Step {
 }
 
 /// How the packet's journey ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(tag = "fate", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Fate {
@@ -339,6 +347,19 @@ pub enum Fate {
         src: IpAddr,
         /// The kernel's check that failed.
         reason: String,
+    },
+    /// Handed to a user-space program by NFQUEUE: its verdict decides the rest.
+    Queued {
+        /// Table.
+        table: TableKind,
+        /// Chain holding the rule.
+        chain: String,
+        /// 1-based rule number.
+        rule: usize,
+        /// The queue (the first of a balanced range).
+        queue: u16,
+        /// `--queue-bypass`: accepted when no program listens (else dropped).
+        bypass: bool,
     },
     /// The walk could not finish (a chain loop or call depth beyond the kernel's).
     Aborted {
@@ -424,6 +445,18 @@ impl fmt::Display for Fate {
                 write!(f, "not forwarded: {dst} is not local and forwarding is off")
             }
             Fate::Martian { reason, .. } => write!(f, "dropped by the kernel: {reason}"),
+            Fate::Queued {
+                table,
+                chain,
+                rule: r,
+                queue,
+                bypass,
+            } => write!(
+                f,
+                "queued to user space (queue {queue}) by {}: the program reading it decides; with no program {}",
+                rule(table, chain, &Some(*r)),
+                if *bypass { "it is accepted" } else { "it is dropped" }
+            ),
             Fate::Aborted { reason } => write!(f, "aborted: {reason}"),
             Fate::Stopped { limit } => {
                 write!(f, "stopped: more than {limit} rule evaluations (a loop?)")
@@ -635,6 +668,7 @@ impl fmt::Display for Event {
             Event::Mark { from, to } => write!(f, "mark {from:#x} → {to:#x}"),
             Event::Connmark { from, to } => write!(f, "connmark {from:#x} → {to:#x}"),
             Event::Notrack => f.write_str("NOTRACK: connection tracking skipped"),
+            Event::Effect { target, effect } => write!(f, "{target}: {effect}; the packet goes on"),
             Event::Nat {
                 kind,
                 from,

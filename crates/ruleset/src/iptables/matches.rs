@@ -311,9 +311,11 @@ impl Module {
                 }
             },
             State::Udp(m) => {
+                // libxt_udp 1.8.9 loads a reversed range (`60000:29`), which never matches;
+                // the loader warns about it (tcp refuses one).
                 let range = port_match(
                     negated,
-                    ctx.value(opt, arg(), |t| values::port_range(t, ':'))?,
+                    ctx.value(opt, arg(), values::port_range_any_order)?,
                 );
                 match key {
                     "--sport" => m.sport = range,
@@ -564,11 +566,24 @@ impl Module {
                 let Some(name) = h.name else {
                     return missing("--hashlimit-name");
                 };
+                let burst = h.burst.unwrap_or(5);
+                if !HashlimitMatch::burst_fits(rate, burst) {
+                    return Err(ctx
+                        .error(
+                            &self.word,
+                            ErrorKind::BadValue {
+                                option: "--hashlimit-burst".into(),
+                                value: burst.to_string(),
+                                reason: "rate × burst overflows the kernel's token counter".into(),
+                            },
+                        )
+                        .with_hint("lower the burst or raise the rate"));
+                }
                 Match::Hashlimit(HashlimitMatch {
                     name,
                     mode,
                     rate,
-                    burst: h.burst.unwrap_or(5),
+                    burst,
                     key: h.key,
                     src_mask: h.src_mask,
                     dst_mask: h.dst_mask,
@@ -591,6 +606,16 @@ impl Module {
                 let Some((command, negated)) = r.command else {
                     return missing("--set, --rcheck, --update or --remove");
                 };
+                if r.rttl && command == RecentCommand::Set {
+                    return Err(ctx
+                        .error(
+                            &self.word,
+                            ErrorKind::Conflict("--rttl".into(), "--set".into()),
+                        )
+                        .with_hint(
+                            "--rttl compares the TTL of --rcheck/--update with the one --set saw",
+                        ));
+                }
                 if r.reap && r.seconds.is_none() {
                     return Err(ctx
                         .error(&self.word, ErrorKind::MissingValue("--seconds".into()))
@@ -623,6 +648,9 @@ impl Module {
             State::Mac(None) => return missing("--mac-source"),
             State::Length(Some(l)) => Match::Length(l),
             State::Length(None) => return missing("--length"),
+            State::Addrtype(a) if a.src.is_none() && a.dst.is_none() => {
+                return missing("--src-type or --dst-type")
+            }
             State::Addrtype(a) => {
                 if a.limit_iface_in {
                     ctx.only_in_chains(
@@ -686,7 +714,17 @@ impl HashlimitDraft {
                 self.limit = Some((mode, values::canonical_rate(count, unit)));
                 self.written_unit = Some(unit);
             }
-            "--hashlimit-burst" => self.burst = Some(ctx.value(opt, arg, burst_value)?),
+            "--hashlimit-burst" => {
+                self.burst = Some(ctx.value(opt, arg, |t| {
+                    let n = values::u32_value(t)?;
+                    // libxt_hashlimit's XT_HASHLIMIT_BURST_MAX (the 10000 of -m limit is
+                    // not hashlimit's); the kernel's own check is in `finish`.
+                    if n == 0 || n > 1_000_000 {
+                        return Err("burst must be between 1 and 1000000".into());
+                    }
+                    Ok(n)
+                })?)
+            }
             "--hashlimit-mode" => self.key = ctx.value(opt, arg, hashlimit_key)?,
             "--hashlimit-name" => self.name = Some(arg.text.clone()),
             "--hashlimit-srcmask" => {
@@ -741,7 +779,13 @@ impl RecentDraft {
         match key {
             "--name" => self.name = Some(args[0].text.clone()),
             "--seconds" => self.seconds = Some(ctx.value(opt, &args[0], values::u32_value)?),
-            "--hitcount" => self.hitcount = Some(ctx.value(opt, &args[0], values::u32_value)?),
+            // The kernel keeps at most 65535 timestamps per address; 0 is "not given".
+            "--hitcount" => {
+                self.hitcount = Some(ctx.value(opt, &args[0], |t| {
+                    values::bounded(t, 65535).map(|v| v as u32)
+                })?)
+                .filter(|h| *h != 0)
+            }
             "--rttl" => self.rttl = true,
             "--reap" => self.reap = true,
             "--rsource" | "--rdest" => {

@@ -7,6 +7,7 @@ use crate::model::{
     Protocol, RejectWith, SetOp, SetTarget, TableKind, Target, XMark,
 };
 
+use super::targets_more::MORE_TARGETS;
 use super::values;
 use super::{OptSpec, RuleCtx};
 
@@ -110,7 +111,6 @@ pub(super) const TARGETS: &[(&str, &[OptSpec], Option<TableKind>)] = &[
         ],
         None,
     ),
-    ("CT", &[flag(&["--notrack"])], Some(TableKind::Raw)),
     ("NOTRACK", &[], Some(TableKind::Raw)),
     ("TRACE", &[], Some(TableKind::Raw)),
     (
@@ -138,42 +138,22 @@ pub(super) const TARGETS: &[(&str, &[OptSpec], Option<TableKind>)] = &[
 
 /// Kernel targets rampart does not model; `-j` with one of them is an error, not a jump
 /// to a user chain of that name.
-const UNSUPPORTED: &[&str] = &[
-    "AUDIT",
-    "CHECKSUM",
-    "CLASSIFY",
-    "CLUSTERIP",
-    "CONNSECMARK",
-    "DSCP",
-    "ECN",
-    "HL",
-    "HMARK",
-    "IDLETIMER",
-    "LED",
-    "NETMAP",
-    "NFQUEUE",
-    "QUEUE",
-    "RATEEST",
-    "SECMARK",
-    "SYNPROXY",
-    "TCPMSS",
-    "TCPOPTSTRIP",
-    "TEE",
-    "TOS",
-    "TPROXY",
-    "TTL",
-    "ULOG",
-    "MIRROR",
-];
+const UNSUPPORTED: &[&str] = &["CLUSTERIP", "ECN", "LED", "QUEUE", "ULOG", "MIRROR"];
 
 /// Whether `name` is a target extension name (supported or not) rather than a chain.
 pub(super) fn is_extension(name: &str) -> bool {
-    TARGETS.iter().any(|(n, _, _)| *n == name) || UNSUPPORTED.contains(&name)
+    all_targets().any(|(n, _, _)| *n == name) || UNSUPPORTED.contains(&name)
+}
+
+/// Every supported target with its options and table.
+pub(super) fn all_targets(
+) -> impl Iterator<Item = &'static (&'static str, &'static [OptSpec], Option<TableKind>)> {
+    TARGETS.iter().chain(MORE_TARGETS)
 }
 
 /// Names of the supported targets, for hints.
 pub(super) fn supported_names() -> String {
-    let names: Vec<&str> = TARGETS.iter().map(|(n, _, _)| *n).collect();
+    let names: Vec<&str> = all_targets().map(|(n, _, _)| *n).collect();
     format!("{}, or a user chain", names.join(", "))
 }
 
@@ -187,7 +167,7 @@ pub(super) struct TargetDraft {
     /// Option keys given so far.
     pub seen: Vec<&'static str>,
     /// Options with their values, in order.
-    opts: Vec<(&'static str, Word, Vec<Word>)>,
+    pub(super) opts: Vec<(&'static str, Word, Vec<Word>)>,
 }
 
 impl TargetDraft {
@@ -206,8 +186,7 @@ impl TargetDraft {
 
     /// The option table of this target (empty for chains).
     pub fn specs(&self) -> &'static [OptSpec] {
-        TARGETS
-            .iter()
+        all_targets()
             .find(|(n, _, _)| *n == self.name)
             .map(|(_, s, _)| *s)
             .unwrap_or(&[])
@@ -215,8 +194,7 @@ impl TargetDraft {
 
     /// The table this target needs, if restricted to one.
     pub fn table(&self) -> Option<TableKind> {
-        TARGETS
-            .iter()
+        all_targets()
             .find(|(n, _, _)| *n == self.name)
             .and_then(|(_, _, t)| *t)
     }
@@ -227,19 +205,22 @@ impl TargetDraft {
         self.opts.push((key, opt.clone(), args.to_vec()));
     }
 
-    fn get(&self, key: &str) -> Option<(&Word, &Word)> {
+    pub(super) fn get(&self, key: &str) -> Option<(&Word, &Word)> {
         self.opts
             .iter()
             .find(|(k, _, _)| *k == key)
             .map(|(_, o, a)| (o, &a[0]))
     }
 
-    fn has(&self, key: &str) -> bool {
+    pub(super) fn has(&self, key: &str) -> bool {
         self.opts.iter().any(|(k, _, _)| *k == key)
     }
 
     /// The finished target, with iptables' defaults and checks.
     pub fn finish(self, ctx: &RuleCtx<'_>) -> Result<Target, ParseError> {
+        if let Some(done) = self.finish_more(ctx) {
+            return done;
+        }
         let target = match self.name.as_str() {
             "ACCEPT" => Target::Accept,
             "DROP" => Target::Drop,
@@ -255,13 +236,6 @@ impl TargetDraft {
                 )
             })?),
             "CONNMARK" => self.connmark(ctx)?,
-            "CT" if self.has("--notrack") => Target::Notrack,
-            "CT" => {
-                return Err(self
-                    .missing(ctx, "--notrack")
-                    .with_hint("only `-j CT --notrack` is supported"))
-            }
-            "NOTRACK" => Target::Notrack,
             "TRACE" => Target::Trace,
             "SET" => self.set_target(ctx)?,
             "NFLOG" => self.nflog(ctx)?,
@@ -270,7 +244,7 @@ impl TargetDraft {
         Ok(target)
     }
 
-    fn missing(&self, ctx: &RuleCtx<'_>, what: &str) -> ParseError {
+    pub(super) fn missing(&self, ctx: &RuleCtx<'_>, what: &str) -> ParseError {
         ctx.error(
             &self.word,
             ErrorKind::MissingValue(format!("-j {} {what}", self.name)),
@@ -366,15 +340,27 @@ impl TargetDraft {
                 _ => Ok(t.to_string()),
             })?);
         }
-        for key in ["--nflog-size", "--nflog-range"] {
-            if let Some((opt, arg)) = self.get(key) {
-                log.size = Some(ctx.value(opt, arg, values::u32_value)?);
+        if let Some((opt, arg)) = self.get("--nflog-size") {
+            log.size = Some(ctx.value(opt, arg, values::u32_value)?);
+        }
+        // --nflog-range never reached the kernel (no flag tells it to use the length), so
+        // iptables-save leaves it out; iptables 1.8.9 refuses it beside --nflog-size.
+        if let Some((opt, arg)) = self.get("--nflog-range") {
+            ctx.value(opt, arg, values::u32_value)?;
+            if log.size.is_some() {
+                return Err(ctx
+                    .error(
+                        opt,
+                        ErrorKind::Conflict(opt.text.clone(), "--nflog-size".into()),
+                    )
+                    .with_hint("--nflog-range has never worked: use --nflog-size alone"));
             }
         }
         if let Some((opt, arg)) = self.get("--nflog-threshold") {
+            // 0 is "not set" in the kernel's struct, so it does not print; 1 does.
             log.threshold =
                 Some(ctx.value(opt, arg, |t| values::bounded(t, 65535).map(|v| v as u16))?)
-                    .filter(|t| *t != 1);
+                    .filter(|t| *t != 0);
         }
         Ok(Target::Nflog(log))
     }
@@ -389,7 +375,7 @@ impl TargetDraft {
         let Some((opt, arg)) = self.get(key) else {
             return Err(self.missing(ctx, key));
         };
-        let (addrs, ports) = ctx.value(opt, arg, |t| nat_spec(t, ctx.family))?;
+        let (addrs, ports, offset) = ctx.value(opt, arg, |t| nat_spec(t, ctx.family))?;
         if snat && addrs.is_none() {
             return Err(ctx.bad(opt, arg, "SNAT needs an address"));
         }
@@ -401,6 +387,8 @@ impl TargetDraft {
             ports,
             random: self.has("--random"),
             persistent: self.has("--persistent"),
+            // libxt_SNAT keeps the shift flag but not its base.
+            port_offset: offset.map(|b| if snat { 0 } else { b }),
         };
         Ok(if snat {
             Target::Snat(nat)
@@ -415,7 +403,7 @@ impl TargetDraft {
             random: self.has("--random"),
         };
         if let Some((opt, arg)) = self.get("--to-ports") {
-            m.ports = Some(ctx.value(opt, arg, |t| values::port_range(t, '-'))?);
+            m.ports = Some(ctx.value(opt, arg, values::nat_ports)?);
             ctx.need_ports(arg, "--to-ports")?;
         }
         Ok(if self.name == "MASQUERADE" {
@@ -537,6 +525,8 @@ fn reject_with(text: &str, family: Family) -> values::ValueResult<RejectWith> {
         ("adm-prohibited", RejectWith::Icmp6AdmProhibited),
         ("addr-unreach", RejectWith::Icmp6AddrUnreachable),
         ("port-unreach", RejectWith::Icmp6PortUnreachable),
+        ("policy-fail", RejectWith::Icmp6PolicyFail),
+        ("reject-route", RejectWith::Icmp6RejectRoute),
     ];
     let (prefix, aliases) = match family {
         Family::Ipv4 => ("icmp-", V4_ALIASES),
@@ -563,11 +553,15 @@ fn reject_with(text: &str, family: Family) -> values::ValueResult<RejectWith> {
         })
 }
 
-/// `ADDR[-ADDR][:PORT[-PORT]]`, IPv6 addresses in brackets when ports follow.
-fn nat_spec(
-    text: &str,
-    family: Family,
-) -> values::ValueResult<(Option<rampart_prefix::AddrRange>, Option<PortRange>)> {
+/// What `--to-source`/`--to-destination` hold: addresses, ports, port shift base.
+type NatSpec = (
+    Option<rampart_prefix::AddrRange>,
+    Option<PortRange>,
+    Option<u16>,
+);
+
+/// `ADDR[-ADDR][:PORT[-PORT][/BASE]]`, IPv6 addresses in brackets when ports follow.
+fn nat_spec(text: &str, family: Family) -> values::ValueResult<NatSpec> {
     let (addr, ports) = match family {
         Family::Ipv4 => match text.split_once(':') {
             Some((a, p)) => (a.to_string(), Some(p)),
@@ -587,9 +581,19 @@ fn nat_spec(
     } else {
         Some(values::addr_range(&addr, family)?)
     };
-    let ports = ports.map(|p| values::port_range(p, '-')).transpose()?;
+    let (ports, base) = match ports.map(|p| p.split_once('/')) {
+        Some(Some((range, base))) => {
+            let r = values::nat_ports(range)?;
+            if r.lo == r.hi {
+                return Err(format!("garbage after port value: `/{base}`"));
+            }
+            (Some(r), Some(values::nat_port(base)?))
+        }
+        Some(None) => (ports.map(values::nat_ports).transpose()?, None),
+        None => (None, None),
+    };
     if addrs.is_none() && ports.is_none() {
         return Err("needs an address or a port".into());
     }
-    Ok((addrs, ports))
+    Ok((addrs, ports, base))
 }

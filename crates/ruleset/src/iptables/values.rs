@@ -40,66 +40,93 @@ pub(super) fn u32_value(text: &str) -> ValueResult<u32> {
     bounded(text, u64::from(u32::MAX)).map(|n| n as u32)
 }
 
-/// Service names rampart knows without reading `/etc/services` (whose content differs
-/// between machines; a fixed table keeps parsing reproducible).
-const SERVICES: &[(&str, u16)] = &[
+/// Service names for a machine without `/etc/services` (netbase), so that the common ones
+/// still read; otherwise the file is the truth, as it is for iptables (`getservbyname`).
+const FALLBACK_SERVICES: &[(&str, u16)] = &[
     ("ftp-data", 20),
     ("ftp", 21),
     ("ssh", 22),
     ("telnet", 23),
     ("smtp", 25),
     ("domain", 53),
-    ("bootps", 67),
-    ("bootpc", 68),
     ("tftp", 69),
     ("http", 80),
     ("www", 80),
-    ("kerberos", 88),
-    ("pop3", 110),
-    ("sunrpc", 111),
+    ("auth", 113),
     ("ntp", 123),
-    ("netbios-ns", 137),
-    ("netbios-dgm", 138),
-    ("netbios-ssn", 139),
-    ("imap", 143),
-    ("imap2", 143),
-    ("snmp", 161),
-    ("snmp-trap", 162),
-    ("bgp", 179),
-    ("ldap", 389),
     ("https", 443),
-    ("microsoft-ds", 445),
-    ("submissions", 465),
-    ("smtps", 465),
-    ("isakmp", 500),
-    ("syslog", 514),
-    ("submission", 587),
-    ("ldaps", 636),
-    ("rsync", 873),
-    ("ftps", 990),
-    ("imaps", 993),
-    ("pop3s", 995),
-    ("openvpn", 1194),
-    ("ms-sql-s", 1433),
-    ("nfs", 2049),
-    ("mysql", 3306),
-    ("ms-wbt-server", 3389),
-    ("sip", 5060),
-    ("postgresql", 5432),
-    ("redis", 6379),
-    ("http-alt", 8080),
 ];
 
-/// One port: a number (0-65535) or a known service name.
+/// `/etc/services` is at most this big (netbase's is 13 KB); a larger file is not read.
+const MAX_SERVICES_FILE: u64 = 1 << 20;
+
+/// Service names and ports of `/etc/services` (first port of a name wins, as in glibc),
+/// read once; the fallback table when the file is missing or too large.
+fn services() -> &'static std::collections::HashMap<String, u16> {
+    static SERVICES: std::sync::OnceLock<std::collections::HashMap<String, u16>> =
+        std::sync::OnceLock::new();
+    SERVICES.get_or_init(|| {
+        let mut map = std::collections::HashMap::new();
+        let text = std::fs::File::open("/etc/services").ok().and_then(|f| {
+            use std::io::Read;
+            let mut s = String::new();
+            f.take(MAX_SERVICES_FILE).read_to_string(&mut s).ok()?;
+            Some(s)
+        });
+        for line in text.as_deref().unwrap_or("").lines() {
+            let line = line.split('#').next().unwrap_or("");
+            let mut words = line.split_whitespace();
+            let (Some(name), Some(port)) = (words.next(), words.next()) else {
+                continue;
+            };
+            let Some(port) = port.split('/').next().and_then(|p| p.parse::<u16>().ok()) else {
+                continue;
+            };
+            for n in std::iter::once(name).chain(words) {
+                map.entry(n.to_string()).or_insert(port);
+            }
+        }
+        if map.is_empty() {
+            for (n, p) in FALLBACK_SERVICES {
+                map.insert((*n).to_string(), *p);
+            }
+        }
+        map
+    })
+}
+
+/// One port: a number (0-65535) or a service name of `/etc/services`.
 pub(super) fn port(text: &str) -> ValueResult<u16> {
     if text.starts_with(|c: char| c.is_ascii_digit()) {
         return bounded(text, 65535).map(|n| n as u16);
     }
-    SERVICES
-        .iter()
-        .find(|(name, _)| *name == text)
-        .map(|(_, p)| *p)
-        .ok_or_else(|| "unknown service name (write the port number)".to_string())
+    services().get(text).copied().ok_or_else(|| {
+        "unknown service name (not in /etc/services; write the port number)".to_string()
+    })
+}
+
+/// A port of a NAT range's end or shift base: a number only.
+pub(super) fn nat_port(text: &str) -> ValueResult<u16> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("port `{text}` not valid (a number here)"));
+    }
+    bounded(text, 65535).map(|n| n as u16)
+}
+
+/// NAT `--to-ports`/`:PORTS`: a port or service name alone, or `LO-HI` in numbers (as
+/// libxt_NAT: `ssh` reads, `10-ssh` does not).
+pub(super) fn nat_ports(text: &str) -> ValueResult<PortRange> {
+    if let Ok(p) = port(text) {
+        return Ok(PortRange::single(p));
+    }
+    let Some((lo, hi)) = text.split_once('-') else {
+        return Err(format!("port `{text}` not valid"));
+    };
+    let (lo, hi) = (nat_port(lo)?, nat_port(hi)?);
+    if lo > hi {
+        return Err("range start is after its end".into());
+    }
+    Ok(PortRange { lo, hi })
 }
 
 /// `a`, `a:b`, `:b` (from 0) or `a:` (to 65535); `sep` is `:` for matches, `-` for NAT.
@@ -113,6 +140,18 @@ pub(super) fn port_range(text: &str, sep: char) -> ValueResult<PortRange> {
         return Err("range start is after its end".into());
     }
     Ok(PortRange { lo, hi })
+}
+
+/// `a:b` as [`port_range`] reads it, but `b` may come before `a` (a range that matches
+/// nothing, as libxt_udp 1.8.9 loads it).
+pub(super) fn port_range_any_order(text: &str) -> ValueResult<PortRange> {
+    match text.split_once(':') {
+        Some((lo, hi)) if !lo.is_empty() && !hi.is_empty() => Ok(PortRange {
+            lo: port(lo)?,
+            hi: port(hi)?,
+        }),
+        _ => port_range(text, ':'),
+    }
 }
 
 /// A comma list of port ranges for multiport (at most 15 ports, a range counting two).
@@ -421,10 +460,35 @@ pub(super) fn icmp_type(text: &str, family: Family) -> ValueResult<IcmpType> {
     };
     let unknown = || "unknown ICMP type (use a name such as echo-request or TYPE/CODE)".to_string();
     let ty = bounded(ty, 255).map_err(|_| unknown())? as u8;
-    let code = code
-        .map(|c| bounded(c, 255).map(|n| n as u8))
-        .transpose()
-        .map_err(|_| unknown())?;
+    let code =
+        match code.map(|c| c.split_once(':')) {
+            // `TYPE/MIN:MAX`: every code is no code; a narrower range is refused (iptables
+            // prints only its first code, so the text would not read back as it loaded).
+            Some(Some((lo, hi))) => {
+                let lo = bounded(lo, 255).map_err(|_| unknown())?;
+                let hi = bounded(hi, 255).map_err(|_| unknown())?;
+                match (lo, hi) {
+                    (0, 255) => None,
+                    (l, h) if l == h => Some(l as u8),
+                    _ => return Err(
+                        "a code range other than 0:255 is not supported: write one rule per code"
+                            .into(),
+                    ),
+                }
+            }
+            Some(None) => code
+                .map(|c| bounded(c, 255).map(|n| n as u8))
+                .transpose()
+                .map_err(|_| unknown())?,
+            None => None,
+        };
+    // IPv4's `any` is type 255 with every code.
+    if family == Family::Ipv4 && ty == 255 && code.is_none() {
+        return Ok(IcmpType {
+            ty: None,
+            code: None,
+        });
+    }
     Ok(IcmpType { ty: Some(ty), code })
 }
 

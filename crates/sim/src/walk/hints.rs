@@ -136,7 +136,7 @@ impl Walk<'_, '_> {
                     text
                 }
             }
-        } else if self.c.tables.contains_key(&(self.family, TableKind::Nat)) {
+        } else if self.c.table(self.family, TableKind::Nat).is_some() {
             "its connection was set up without source NAT".to_string()
         } else {
             "there is no nat table".to_string()
@@ -182,9 +182,8 @@ impl Walk<'_, '_> {
     fn set_members(&self, table: TableKind, chain: &str, n: usize) -> Vec<Hint> {
         let c = self.c;
         let Some(rule) = c
-            .tables
-            .get(&(self.family, table))
-            .and_then(|&ti| Some(&c.ruleset.tables[ti].chains[c.chain(ti, chain)?]))
+            .table(self.family, table)
+            .and_then(|ti| Some(&c.ruleset.tables[ti].chains[c.chain(ti, chain)?]))
             .and_then(|ch| ch.rules.get(n.checked_sub(1)?))
         else {
             return Vec::new();
@@ -245,9 +244,8 @@ impl Walk<'_, '_> {
         );
         let c = self.c;
         let rules = c
-            .tables
-            .get(&(self.family, table))
-            .and_then(|&ti| Some((ti, c.chain(ti, chain)?)));
+            .table(self.family, table)
+            .and_then(|ti| Some((ti, c.chain(ti, chain)?)));
         if let Some((ti, ci)) = rules {
             let ch = &c.ruleset.tables[ti].chains[ci];
             if ch.rules.is_empty() {

@@ -12,6 +12,7 @@ use rampart_ruleset::{
     Table, TableKind, Target, TcpFlags,
 };
 
+use crate::classify::{next_set, Index, Query, Words};
 use crate::conntrack::{self, Dir, Flow, Tuple};
 use crate::explain::describe;
 use crate::host::{Host, RouteDecision};
@@ -20,6 +21,7 @@ use crate::packet::{CtState, Packet};
 use crate::state::{Delta, Membership, State, View};
 mod hints;
 mod nat;
+mod targets;
 
 use crate::trace::{Branch, Event, Fate, Hook, RuleHit, SetChange, Stage, Step};
 use nat::Manip;
@@ -47,7 +49,9 @@ pub const MAX_RULE_EVALUATIONS: usize = 1 << 16;
 /// The ruleset with lookup tables built once per simulator.
 pub(crate) struct Compiled<'r> {
     pub ruleset: &'r Ruleset,
-    tables: HashMap<(Family, TableKind), usize>,
+    /// (family, kind) → index in the ruleset's tables: at most ten entries, scanned (a
+    /// packet looks up some seven tables on its way; hashing each cost more).
+    tables: Vec<((Family, TableKind), usize)>,
     chains: Vec<HashMap<&'r str, usize>>,
     pub sets: Sets,
 }
@@ -75,6 +79,16 @@ impl<'r> Compiled<'r> {
                 .collect(),
             sets: Sets::new(&ruleset.sets),
         }
+    }
+
+    /// The index of the `kind` table of `family`.
+    fn table(&self, family: Family, kind: TableKind) -> Option<usize> {
+        // The last of duplicates, as the map this replaced kept.
+        self.tables
+            .iter()
+            .rev()
+            .find(|(key, _)| *key == (family, kind))
+            .map(|(_, i)| *i)
     }
 
     fn chain(&self, table: usize, name: &str) -> Option<usize> {
@@ -106,6 +120,18 @@ type Verdict = Result<(), Fate>;
 /// A path to its fate: `Ok` when the packet passes, `Err` when a hook ended it early.
 type Journey = Result<Fate, Fate>;
 
+/// How a walk runs.
+#[derive(Clone, Copy)]
+pub(crate) struct Options<'a> {
+    /// Record rules that did not match as steps.
+    pub explain: bool,
+    /// Compute hints (the nearest miss of a DROP policy evaluates every ACCEPT rule of
+    /// the chain: a batch that shows no traces leaves them out).
+    pub hints: bool,
+    /// The classifier's tables for this packet; `None` walks every rule.
+    pub index: Option<&'a Index>,
+}
+
 /// One run of the walk.
 pub(crate) struct Walk<'a, 'r> {
     c: &'a Compiled<'r>,
@@ -128,12 +154,66 @@ pub(crate) struct Walk<'a, 'r> {
     ct: Ct,
     /// Record rules that did not match as steps.
     explain: bool,
+    /// Compute the branch's hints.
+    hints: bool,
     /// nat rules at POSTROUTING that did not match, for the hints.
     nat_misses: Vec<Miss>,
     /// Whether the nat table's POSTROUTING chain was traversed.
     nat_post_walked: bool,
-    /// Rules evaluated so far, bounded by [`MAX_RULE_EVALUATIONS`].
+    /// Rules evaluated so far, bounded by [`MAX_RULE_EVALUATIONS`]; rules the classifier
+    /// skipped count too, so the bound stops a loop where the reference walk stops it.
     evaluations: usize,
+    /// The classifier's tables for this packet; `None` walks every rule.
+    index: Option<&'a Index>,
+    /// Buffers for the classifier's candidates, kept by the simulator across walks.
+    scratch: &'a mut Scratch,
+}
+
+/// The classifier's per-walk buffers, owned by the simulator so a walk allocates none.
+#[derive(Default)]
+pub(crate) struct Scratch {
+    /// Candidate bitsets of the chains visited lately, with the fields they were
+    /// computed for (a jump and its RETURN come back to the same chain).
+    candidates: Vec<Candidates>,
+    /// The slot of `candidates` to reuse next once it is full.
+    next: usize,
+    /// Candidates of earlier walks (another packet, another index) are stale.
+    walk: u64,
+    words: Words,
+}
+
+/// Chains whose candidates one walk keeps: enough for a jump stack of typical depth;
+/// more are recomputed.
+const CANDIDATE_SLOTS: usize = 8;
+
+/// One chain's candidate rules for the fields the walk had when they were computed.
+struct Candidates {
+    walk: u64,
+    table: usize,
+    chain: usize,
+    src: IpAddr,
+    dst: IpAddr,
+    sport: Option<u16>,
+    dport: Option<u16>,
+    in_iface: String,
+    out_iface: String,
+    ct_bits: u8,
+    words: Words,
+}
+
+impl Candidates {
+    fn fits(&self, walk: u64, table: usize, chain: usize, q: &Query) -> bool {
+        self.walk == walk
+            && self.table == table
+            && self.chain == chain
+            && self.src == q.src
+            && self.dst == q.dst
+            && self.sport == q.sport
+            && self.dport == q.dport
+            && self.ct_bits == q.ct_bits
+            && self.in_iface == q.in_iface
+            && self.out_iface == q.out_iface
+    }
 }
 
 /// A rule that did not match and why.
@@ -162,8 +242,10 @@ impl<'a, 'r> Walk<'a, 'r> {
         state: &'a State,
         pkt: &'a Packet,
         assumptions: Vec<(Atom, bool)>,
-        explain: bool,
+        options: Options<'a>,
+        scratch: &'a mut Scratch,
     ) -> Walk<'a, 'r> {
+        scratch.walk += 1;
         let orig = Tuple::of(pkt, pkt.src, pkt.sport, pkt.dst, pkt.dport);
         Walk {
             c,
@@ -197,10 +279,13 @@ impl<'a, 'r> Walk<'a, 'r> {
                 dst_done: false,
                 src_done: false,
             },
-            explain,
+            explain: options.explain,
+            hints: options.hints,
             nat_misses: Vec::new(),
             nat_post_walked: false,
             evaluations: 0,
+            index: options.index,
+            scratch,
         }
     }
 
@@ -226,7 +311,11 @@ impl<'a, 'r> Walk<'a, 'r> {
             .unwrap_or_else(|ended| ended)
         };
         self.record_flow(&fate);
-        let hints = self.hints(&fate);
+        let hints = if self.hints {
+            self.hints(&fate)
+        } else {
+            Vec::new()
+        };
         Finished {
             branch: Branch {
                 assumptions: Vec::new(),
@@ -536,7 +625,7 @@ impl<'a, 'r> Walk<'a, 'r> {
     /// Walks one table's built-in chain for a hook.
     fn table(&mut self, hook: Hook, kind: TableKind) -> Verdict {
         let c = self.c;
-        let Some(&ti) = c.tables.get(&(self.family, kind)) else {
+        let Some(ti) = c.table(self.family, kind) else {
             return Ok(());
         };
         let table = &c.ruleset.tables[ti];
@@ -558,11 +647,27 @@ impl<'a, 'r> Walk<'a, 'r> {
             );
             return self.policy(table, hook.chain(), policy);
         }
+        // Skip rules the classifier rules out, except where misses are recorded (explain,
+        // the nat POSTROUTING hints) or NAT has given the packet a port it did not have.
+        let records_misses = self.explain || (kind == TableKind::Nat && hook == Hook::Postrouting);
+        let skip = !records_misses && self.index.is_some_and(|i| i.fits(self.sport, self.dport));
         let mut stack: Vec<(usize, usize)> = Vec::new();
         let (mut chain, mut next) = (base, 0usize);
         let mut entries = 0usize;
         loop {
             let ch = &table.chains[chain];
+            if skip && next < ch.rules.len() {
+                let to = self
+                    .next_candidate(ti, chain, next)
+                    .unwrap_or(ch.rules.len());
+                self.evaluations += to - next;
+                if self.evaluations > MAX_RULE_EVALUATIONS {
+                    return Err(Fate::Stopped {
+                        limit: MAX_RULE_EVALUATIONS,
+                    });
+                }
+                next = to;
+            }
             let Some(rule) = ch.rules.get(next) else {
                 if let Some((caller, resume)) = stack.pop() {
                     let to = table.chains[caller].name.clone();
@@ -777,35 +882,119 @@ impl<'a, 'r> Walk<'a, 'r> {
                         self.warn(stage, "NOTRACK outside the raw table has no effect".into());
                     }
                 }
-                Target::Snat(_) | Target::Dnat(_) | Target::Masquerade(_) | Target::Redirect(_) => {
-                    match self.nat_target(hook, kind, target) {
-                        Ok(event) => {
-                            self.push(stage, Some(kind), here, at, event);
-                            return Ok(());
-                        }
-                        Err(Some(message)) => {
-                            self.push(stage, Some(kind), here, at, Event::Drop);
-                            self.warn(stage, message);
-                            return Err(Fate::Dropped {
-                                table: kind,
-                                chain: ch.name.clone(),
-                                rule: Some(number),
-                            });
-                        }
-                        Err(None) => self.warn(
-                            stage,
-                            format!(
-                                "NAT target in {kind}:{} is not valid there; ignored",
-                                hook.chain()
-                            ),
-                        ),
+                Target::Snat(_)
+                | Target::Dnat(_)
+                | Target::Masquerade(_)
+                | Target::Redirect(_)
+                | Target::Netmap(_) => match self.nat_target(hook, kind, target) {
+                    Ok(event) => {
+                        self.push(stage, Some(kind), here, at, event);
+                        return Ok(());
                     }
-                }
-                other => {
-                    self.warn(stage, format!("target {other:?} is not simulated; ignored"));
-                }
+                    Err(Some(message)) => {
+                        self.push(stage, Some(kind), here, at, Event::Drop);
+                        self.warn(stage, message);
+                        return Err(Fate::Dropped {
+                            table: kind,
+                            chain: ch.name.clone(),
+                            rule: Some(number),
+                        });
+                    }
+                    Err(None) => self.warn(
+                        stage,
+                        format!(
+                            "NAT target in {kind}:{} is not valid there; ignored",
+                            hook.chain()
+                        ),
+                    ),
+                },
+                other => match self.ext_target(kind, other) {
+                    Some(targets::Outcome::Goes(event)) => {
+                        self.push(stage, Some(kind), here, at, event)
+                    }
+                    Some(targets::Outcome::Warn(message)) => self.warn(stage, message),
+                    Some(targets::Outcome::Ends(event, result)) => {
+                        self.push(stage, Some(kind), here, at, event);
+                        let chain = ch.name.clone();
+                        return match result {
+                            Ok(()) => Ok(()),
+                            Err(targets::FateKind::Dropped) => Err(Fate::Dropped {
+                                table: kind,
+                                chain,
+                                rule: Some(number),
+                            }),
+                            Err(targets::FateKind::Queued { queue, bypass }) => Err(Fate::Queued {
+                                table: kind,
+                                chain,
+                                rule: number,
+                                queue,
+                                bypass,
+                            }),
+                        };
+                    }
+                    None => {
+                        self.warn(stage, format!("target {other:?} is not simulated; ignored"));
+                    }
+                },
             }
         }
+    }
+
+    /// The first rule at or after `from` of chain `chain` of table `table` that the
+    /// classifier cannot rule out for the packet as it is now.
+    fn next_candidate(&mut self, table: usize, chain: usize, from: usize) -> Option<usize> {
+        let index = self.index?;
+        let q = Query {
+            src: self.src,
+            dst: self.dst,
+            proto: self.pkt.protocol,
+            sport: self.sport,
+            dport: self.dport,
+            in_iface: &self.in_iface,
+            out_iface: &self.out_iface,
+            ct_bits: self.ct_bits(),
+        };
+        let s = &mut *self.scratch;
+        let walk = s.walk;
+        let cached = s
+            .candidates
+            .iter()
+            .position(|c| c.fits(walk, table, chain, &q));
+        let slot = match cached {
+            Some(slot) => slot,
+            None => {
+                let stale = s.candidates.iter().position(|c| c.walk != walk);
+                let slot = if let Some(slot) = stale {
+                    slot
+                } else if s.candidates.len() < CANDIDATE_SLOTS {
+                    s.candidates.push(Candidates {
+                        walk,
+                        table,
+                        chain,
+                        src: q.src,
+                        dst: q.dst,
+                        sport: q.sport,
+                        dport: q.dport,
+                        in_iface: String::new(),
+                        out_iface: String::new(),
+                        ct_bits: q.ct_bits,
+                        words: Vec::new(),
+                    });
+                    s.candidates.len() - 1
+                } else {
+                    s.next = (s.next + 1) % CANDIDATE_SLOTS;
+                    s.next
+                };
+                let c = &mut s.candidates[slot];
+                (c.walk, c.table, c.chain, c.src, c.dst) = (walk, table, chain, q.src, q.dst);
+                (c.sport, c.dport, c.ct_bits) = (q.sport, q.dport, q.ct_bits);
+                c.in_iface.clone_from(&self.in_iface);
+                c.out_iface.clone_from(&self.out_iface);
+                index.candidates(table, chain, &q, &mut c.words, &mut s.words);
+                slot
+            }
+        };
+        next_set(&s.candidates[slot].words, from)
     }
 
     fn policy(&self, table: &Table, chain: &str, policy: Policy) -> Verdict {

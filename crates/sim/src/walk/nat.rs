@@ -116,9 +116,20 @@ impl Walk<'_, '_> {
         if kind != TableKind::Nat {
             return Err(None);
         }
+        let mut offset = None;
         let (nat_kind, addrs, ports) = match target {
-            Target::Dnat(t) if dst_hook => (NatKind::Dnat, self.range_pick(t, self.dst), t.ports),
-            Target::Snat(t) if !dst_hook => (NatKind::Snat, self.range_pick(t, self.src), t.ports),
+            Target::Dnat(t) if dst_hook => {
+                offset = t.port_offset;
+                (NatKind::Dnat, self.range_pick(t, self.dst), t.ports)
+            }
+            Target::Snat(t) if !dst_hook => {
+                offset = t.port_offset;
+                (NatKind::Snat, self.range_pick(t, self.src), t.ports)
+            }
+            Target::Netmap(n) if dst_hook => {
+                (NatKind::Dnat, super::targets::netmap(n.to, self.dst), None)
+            }
+            Target::Netmap(n) => (NatKind::Snat, super::targets::netmap(n.to, self.src), None),
             Target::Redirect(MasqueradeTarget { ports, .. }) if dst_hook => {
                 let addr = if self.in_iface.is_empty() {
                     Some(loopback(self.family))
@@ -158,7 +169,16 @@ impl Walk<'_, '_> {
             port: *port,
         };
         *addr = addrs;
-        *port = port_pick(ports, *port, self.pkt.protocol.has_ports());
+        *port = match (offset, ports, *port) {
+            // `PORTS/BASE`: the port moves by its distance from BASE, wrapped into PORTS
+            // (nf_nat_l4proto_unique_tuple with NF_NAT_RANGE_PROTO_OFFSET).
+            (Some(base), Some(r), Some(p)) => {
+                let span = u32::from(r.hi - r.lo) + 1;
+                let off = u32::from(p.wrapping_sub(base));
+                Some(r.lo + (off % span) as u16)
+            }
+            _ => port_pick(ports, *port, self.pkt.protocol.has_ports()),
+        };
         if stage_dst {
             self.ct.dst_done = true;
         } else {

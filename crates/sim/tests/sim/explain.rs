@@ -248,6 +248,7 @@ fn empty_chain_policy_drop() {
 fn snat_off_link_foreign_address() {
     let mut rs = Ruleset::default();
     let nat = NatTarget {
+        port_offset: None,
         addrs: Some("198.18.0.1".parse().unwrap()),
         ports: None,
         random: false,
@@ -275,6 +276,7 @@ fn snat_off_link_foreign_address() {
 fn hairpin_dnat() {
     let mut rs = Ruleset::default();
     let nat = NatTarget {
+        port_offset: None,
         addrs: Some("192.0.2.80".parse().unwrap()),
         ports: None,
         random: false,

@@ -1,6 +1,7 @@
 //! Public-API tests of the simulator: rulesets built from model structs, packets in,
 //! fates and traces out.
 
+mod classify;
 mod collapse;
 mod explain;
 mod filter;
@@ -10,4 +11,5 @@ mod loops;
 mod modules;
 mod nat;
 mod rate;
+mod targets;
 mod util;

@@ -13,6 +13,7 @@ const F: TableKind = TableKind::Filter;
 
 fn snat_to(addr: &str) -> Target {
     Target::Snat(NatTarget {
+        port_offset: None,
         addrs: Some(addr.parse().unwrap()),
         ports: None,
         random: false,
@@ -117,6 +118,7 @@ fn port_forward(rs: &mut Ruleset) {
             .in_if("ppp0")
             .tcp_dport(80)
             .j(Target::Dnat(NatTarget {
+                port_offset: None,
                 addrs: Some("192.0.2.10".parse().unwrap()),
                 ports: Some(PortRange::single(8080)),
                 random: false,

@@ -1,0 +1,202 @@
+//! `exposure`: which sources can open NEW connections to which local ports.
+
+use std::net::IpAddr;
+
+use rampart_ruleset::{Family, Ruleset};
+use serde::Serialize;
+
+use crate::class::{describe_dim, merge};
+use crate::partition::Space;
+use crate::program::{compile, universe, Act, AnalysisError, PathKind, Verdict};
+use crate::space::{Cube, Dim, Ranges, Universe, CT_NEW};
+use crate::walk::Placed;
+
+/// How a class of connection openings fares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Access {
+    /// Accepted.
+    Open,
+    /// Accepted or not depending on rate or history (limits, `recent`, ...).
+    Maybe,
+    /// Dropped or rejected.
+    Closed,
+}
+
+/// One row of the service matrix: a protocol and ports, and who reaches them.
+#[derive(Debug, Clone, Serialize)]
+pub struct Exposed {
+    /// Family.
+    pub family: Family,
+    /// `tcp` or `udp`.
+    pub proto: String,
+    /// The ports.
+    pub ports: String,
+    /// Sources (prefixes; `anywhere` for all).
+    pub from: String,
+    /// Further conditions (`in eth0`, `dst 192.0.2.1`, `set blocklist (src) not member`).
+    pub when: Vec<String>,
+    /// Open, or maybe.
+    pub access: Access,
+}
+
+/// The result of [`exposure`].
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Exposure {
+    /// The rows, by family, protocol, ports.
+    pub services: Vec<Exposed>,
+}
+
+/// The classes of a NEW connection's first packet (TCP SYN or UDP) to this host.
+fn opening_root(u: &Universe, dims: &[Dim]) -> Vec<Ranges> {
+    dims.iter()
+        .map(|d| match d {
+            Dim::Proto => Ranges::from_parts(vec![(6, 6), (17, 17)]),
+            Dim::Ct => Ranges::one(CT_NEW),
+            Dim::Fragment => Ranges::one(0),
+            Dim::TcpFlags => Ranges::one(0x02),
+            Dim::Mark => Ranges::one(0),
+            _ => u.full(*d),
+        })
+        .collect()
+}
+
+fn access_of(o: &crate::walk::Outcomes) -> Access {
+    let open = o.iter().filter(|x| x.verdict == Verdict::Accept).count();
+    if open == o.len() {
+        Access::Open
+    } else if open > 0 {
+        Access::Maybe
+    } else {
+        Access::Closed
+    }
+}
+
+/// The service matrix of `ruleset`: for each protocol and port class, the sources that can
+/// open a connection to this host (the input path, a NEW TCP SYN or UDP packet).
+pub fn exposure(ruleset: &Ruleset) -> Result<Exposure, AnalysisError> {
+    let mut out = Exposure::default();
+    for family in [Family::Ipv4, Family::Ipv6] {
+        if !ruleset.tables.iter().any(|t| t.family == family) && family == Family::Ipv6 {
+            continue;
+        }
+        let mut u = universe(&[ruleset], family);
+        let c = compile(ruleset, family, &mut u)?;
+        let dims = u.dims();
+        let root = opening_root(&u, &dims);
+        let p = &c.programs[0];
+        debug_assert_eq!(p.path, PathKind::Input);
+        let cubes: Vec<Option<&Cube>> = p
+            .instrs
+            .iter()
+            .map(|i| (i.act != Act::Continue).then_some(&i.cube))
+            .collect();
+        let space =
+            Space::new(&u, &cubes).with_cutoffs(p.instrs.iter().map(|i| i.cutoff()).collect());
+        let placed = Placed {
+            program: p,
+            offset: 0,
+        };
+        let mut found: Vec<(Access, Vec<Ranges>)> = Vec::new();
+        space.partition(&root, &mut |leaf| {
+            let a = access_of(&placed.walk(leaf, &dims, 0, None, None));
+            if a != Access::Closed {
+                found.push((a, leaf.cube.to_vec()));
+            }
+        });
+        let at = |d: Dim| dims.iter().position(|x| *x == d).expect("dimension");
+        let (pi, si, di) = (at(Dim::Proto), at(Dim::Src), at(Dim::Dport));
+        for (access, cube) in merge(found, &dims) {
+            for proto in [6u128, 17] {
+                if !cube[pi].contains(proto) {
+                    continue;
+                }
+                let when: Vec<String> = dims
+                    .iter()
+                    .zip(&cube)
+                    .enumerate()
+                    .filter(|(i, _)| ![pi, si, di].contains(i))
+                    .filter(|(_, (d, r))| {
+                        // Fields the root fixed are not conditions.
+                        !matches!(d, Dim::Ct | Dim::Fragment | Dim::TcpFlags | Dim::Mark)
+                            && describe_dim(&u, **d, r).is_some()
+                    })
+                    .filter_map(|(_, (d, r))| describe_dim(&u, *d, r))
+                    .filter(|(_, v)| !(proto == 17 && v.is_empty()))
+                    .map(|(k, v)| format!("{k} {v}"))
+                    .collect();
+                out.services.push(Exposed {
+                    family,
+                    proto: if proto == 6 { "tcp" } else { "udp" }.into(),
+                    ports: describe_dim(&u, Dim::Dport, &cube[di]).map_or("any".into(), |(_, v)| v),
+                    from: describe_dim(&u, Dim::Src, &cube[si])
+                        .map_or("anywhere".into(), |(_, v)| v),
+                    when,
+                    access,
+                });
+            }
+        }
+    }
+    out.services.sort_by(|a, b| {
+        (a.family, &a.proto, first_port(&a.ports), &a.from).cmp(&(
+            b.family,
+            &b.proto,
+            first_port(&b.ports),
+            &b.from,
+        ))
+    });
+    Ok(out)
+}
+
+fn first_port(s: &str) -> u32 {
+    s.trim_start_matches("not ")
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Whether a NEW TCP connection from `src` to local port `port` is accepted (in every
+/// class of the other fields: interface, destination address...): the lockout question
+/// asked of the service matrix.
+pub fn reaches(ruleset: &Ruleset, src: IpAddr, port: u16) -> Result<Access, AnalysisError> {
+    let family = Family::of(src);
+    let mut u = universe(&[ruleset], family);
+    let c = compile(ruleset, family, &mut u)?;
+    let dims = u.dims();
+    let mut root = opening_root(&u, &dims);
+    let v = match src {
+        IpAddr::V4(a) => u128::from(u32::from(a)),
+        IpAddr::V6(a) => u128::from(a),
+    };
+    for (d, r) in dims.iter().zip(root.iter_mut()) {
+        match d {
+            Dim::Proto => *r = Ranges::one(6),
+            Dim::Src => *r = Ranges::one(v),
+            Dim::Dport => *r = Ranges::one(u128::from(port)),
+            _ => {}
+        }
+    }
+    let p = &c.programs[0];
+    let cubes: Vec<Option<&Cube>> = p
+        .instrs
+        .iter()
+        .map(|i| (i.act != Act::Continue).then_some(&i.cube))
+        .collect();
+    let space = Space::new(&u, &cubes).with_cutoffs(p.instrs.iter().map(|i| i.cutoff()).collect());
+    let placed = Placed {
+        program: p,
+        offset: 0,
+    };
+    let mut seen = Vec::new();
+    space.partition(&root, &mut |leaf| {
+        seen.push(access_of(&placed.walk(leaf, &dims, 0, None, None)));
+    });
+    Ok(if seen.iter().all(|a| *a == Access::Open) {
+        Access::Open
+    } else if seen.iter().all(|a| *a == Access::Closed) {
+        Access::Closed
+    } else {
+        Access::Maybe
+    })
+}

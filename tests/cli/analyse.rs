@@ -1,0 +1,129 @@
+//! `rampart lint`, `rampart diff`, `rampart exposure` on hand-made rulesets.
+
+use crate::util::rampart;
+
+#[test]
+fn lint_names_the_shadowed_rule_and_its_shadowers_and_exits_1() {
+    let out = rampart(&["lint", "testdata/analysis/anomalies.rules"]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(
+        lines[0],
+        "testdata/analysis/anomalies.rules:9: filter:INPUT rule 3: error: shadowed: every packet \
+         it matches is decided earlier, differently, by filter:INPUT rule 1, filter:INPUT rule 2 \
+         (together)"
+    );
+    assert_eq!(
+        lines[1],
+        "  = see testdata/analysis/anomalies.rules:7: filter:INPUT rule 1"
+    );
+    assert!(out.stdout.contains(
+        "testdata/analysis/anomalies.rules:13: filter:INPUT rule 7: error: after-unconditional"
+    ));
+    assert!(out
+        .stdout
+        .contains("filter:leftover: warning: unreachable-chain"));
+    // The DROP after the rate-limited ACCEPT is redundant (the catch-all DROP decides
+    // alike), never shadowed by the limit.
+    assert!(!out.stdout.contains("rule 5: error"));
+    assert!(out.stdout.ends_with(
+        "testdata/analysis/anomalies.rules: 8 rules, 2 error(s), 2 warning(s), 0 note(s)\n"
+    ));
+}
+
+#[test]
+fn lint_json_lists_findings_and_a_clean_example_exits_0() {
+    let out = rampart(&["lint", "testdata/analysis/anomalies.rules", "--json"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let first = &v["findings"][0];
+    assert_eq!(first["severity"], "error");
+    assert_eq!(first["kind"], "shadowed");
+    assert_eq!(first["rules"][0]["line"], 9);
+    assert_eq!(first["rules"][0]["chain"], "INPUT");
+    let out = rampart(&["lint", "examples/webserver.sh"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert_eq!(
+        out.stdout,
+        "examples/webserver.sh: 6 rules, 0 error(s), 0 warning(s), 0 note(s)\n"
+    );
+}
+
+#[test]
+fn diff_lists_the_packet_classes_that_change_fate() {
+    let out = rampart(&[
+        "diff",
+        "testdata/analysis/old.rules",
+        "testdata/analysis/new.rules",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        out.stdout,
+        "packets whose fate changes from testdata/analysis/old.rules to testdata/analysis/new.rules:\n  \
+         ipv4 input: tcp from not 198.51.100.0/24 to port 22 (state not ESTABLISHED,RELATED): ACCEPT → DROP\n  \
+         ipv4 input: tcp from not 203.0.113.0/24 to port 443 (state not ESTABLISHED,RELATED): DROP → ACCEPT\n  \
+         ipv4 input: tcp from anywhere to port 8080 (state not ESTABLISHED,RELATED): DROP → ACCEPT\n"
+    );
+    let same = rampart(&[
+        "diff",
+        "testdata/analysis/old.rules",
+        "testdata/analysis/old.rules",
+    ]);
+    assert_eq!(same.code, 0, "{}", same.stderr);
+    assert!(same.stdout.starts_with("no packet changes fate"));
+    let json = rampart(&[
+        "diff",
+        "testdata/analysis/old.rules",
+        "testdata/analysis/new.rules",
+        "--json",
+    ]);
+    assert_eq!(json.code, 0, "{}", json.stderr);
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let c = &v["changes"][2];
+    assert_eq!(c["class"]["dport"], "8080");
+    assert_eq!(c["before"][0], "DROP");
+    assert_eq!(c["after"][0], "ACCEPT");
+}
+
+#[test]
+fn exposure_is_a_service_matrix_with_the_lockout_check() {
+    let out = rampart(&[
+        "exposure",
+        "testdata/analysis/new.rules",
+        "--admin",
+        "198.51.100.20",
+    ]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert_eq!(
+        out.stdout,
+        "new connections to this host allowed by testdata/analysis/new.rules:\n  \
+         ipv4 tcp 22           from 198.51.100.0/24\n  \
+         ipv4 tcp 443,8080     from anywhere\n\
+         lockout check: new SSH connection from 198.51.100.20 to port 22: ok\n"
+    );
+    let out = rampart(&[
+        "exposure",
+        "testdata/analysis/new.rules",
+        "--admin",
+        "203.0.113.9",
+        "--json",
+    ]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["lockout_check"][0]["access"], "closed");
+    assert_eq!(v["services"][0]["from"], "198.51.100.0/24");
+}
+
+#[test]
+fn a_missing_chain_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("bad.rules");
+    std::fs::write(
+        &p,
+        "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A INPUT -j nowhere\nCOMMIT\n",
+    )
+    .unwrap();
+    let out = rampart(&["lint", p.to_str().unwrap()]);
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("nowhere"), "{}", out.stderr);
+}
