@@ -609,6 +609,8 @@ fn martian_sources_are_dropped_before_input() {
         v["trace"]["branches"][0]["fate"]["fate"], "delivered_locally",
         "{v}"
     );
+}
+
 /// `trace --packets` with the classifier (the default) and with `--walk` gives the same
 /// fates, rule hits and whole traces, on every example ruleset with a mixed batch
 /// (LAN and WAN sources, local and forwarded, replies, SYN bursts against limits).
