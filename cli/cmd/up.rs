@@ -37,6 +37,10 @@ fn start_guard(args: &UpArgs) -> Result<()> {
         }
     };
     if !enabled {
+        // The fleet is the guard's: without it, [fleet] would do nothing, silently.
+        if let Ok(Some(_)) = rampart_fleet::FleetConfig::from_policy(&file, &text) {
+            say("warning: [fleet] needs the guard ([guard] in the policy): this server neither publishes nor receives the fleet's bans")?;
+        }
         return Ok(());
     }
     let default_paths = args

@@ -729,9 +729,9 @@ fn errors_have_exact_text() {
         )
     );
     assert_eq!(
-        message("iptables -A INPUT -j LOG --log-tcp-seq"),
+        message("iptables -A INPUT -j LOG --log-tcp-seqence"),
         (
-            "unknown or unsupported option `--log-tcp-seq`".into(),
+            "unknown or unsupported option `--log-tcp-seqence`".into(),
             Some(
                 "-j LOG options: --log-prefix, --log-level, --log-tcp-sequence, \
                  --log-tcp-options, --log-ip-options, --log-uid, --log-macdecode"
