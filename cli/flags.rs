@@ -171,8 +171,9 @@ pub struct TraceArgs {
     #[command(flatten)]
     pub ruleset: RulesetArgs,
     /// The host's interfaces, addresses and routes (lines `interface eth0 192.0.2.1/24`,
-    /// `route default via 203.0.113.1 dev ppp0`, `forwarding yes`). Without it the
-    /// destination is taken to be one of this host's addresses.
+    /// `route default via 203.0.113.1 dev ppp0`, `forwarding yes`, and sysctls such as
+    /// `sysctl net.ipv4.conf.all.rp_filter 1`). Without it the destination is taken to be
+    /// one of this host's addresses.
     #[arg(long, value_name = "FILE")]
     pub host: Option<PathBuf>,
     /// A batch: one packet per line, written with the packet flags below

@@ -506,6 +506,111 @@ fn issue_14_a_long_place_does_not_run_into_the_event() {
     );
 }
 
+/// A trace of a corpus dump (what ufw loads) for one packet, as JSON.
+fn trace_corpus(dump: &str, host: &str, packet: &[&str]) -> serde_json::Value {
+    let mut args = vec!["trace", "--rules", dump, "--host", host, "--json"];
+    args.extend_from_slice(packet);
+    let out = rampart(&args);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    serde_json::from_str(&out.stdout).unwrap()
+}
+
+/// A first FIN+ACK is INVALID in the kernel's conntrack (ufw drops INVALID early); a
+/// pure ACK is picked up under nf_conntrack_tcp_loose=1, and INVALID with 0.
+#[test]
+fn first_packet_flags_decide_the_conntrack_state() {
+    let packet = |flags| {
+        [
+            "--in",
+            "eth0",
+            "--src",
+            "198.51.100.7",
+            "--dst",
+            "203.0.113.2",
+            "-p",
+            "tcp",
+            "--sport",
+            "40000",
+            "--dport",
+            "80",
+            "--flags",
+            flags,
+        ]
+    };
+    let state = |v: &serde_json::Value| {
+        v["trace"]["branches"][0]["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["event"]["event"] == "conntrack")
+            .map(|s| s["event"]["state"].clone())
+            .unwrap()
+    };
+    let dump = "testdata/corpus/ufw-web.v4";
+    let v = trace_corpus(dump, "testdata/corpus/web.host", &packet("FIN,ACK"));
+    assert_eq!(state(&v), "INVALID", "{v}");
+    assert_eq!(v["trace"]["branches"][0]["fate"]["fate"], "dropped", "{v}");
+    let v = trace_corpus(dump, "testdata/corpus/web.host", &packet("ACK"));
+    assert_eq!(state(&v), "NEW", "{v}");
+    assert_eq!(
+        v["trace"]["branches"][0]["fate"]["fate"], "delivered_locally",
+        "{v}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let strict = dir.path().join("strict.host");
+    let text = std::fs::read_to_string("testdata/corpus/web.host").unwrap()
+        + "sysctl net.netfilter.nf_conntrack_tcp_loose 0\n";
+    std::fs::write(&strict, text).unwrap();
+    let v = trace_corpus(dump, strict.to_str().unwrap(), &packet("ACK"));
+    assert_eq!(state(&v), "INVALID", "{v}");
+}
+
+/// A multicast source is dropped by routing, before INPUT; so is a source rp_filter
+/// finds no route back to.
+#[test]
+fn martian_sources_are_dropped_before_input() {
+    let packet = |src| {
+        [
+            "--in",
+            "eth0",
+            "--src",
+            src,
+            "--dst",
+            "203.0.113.2",
+            "-p",
+            "tcp",
+            "--sport",
+            "40000",
+            "--dport",
+            "80",
+            "--flags",
+            "SYN",
+        ]
+    };
+    let dump = "testdata/corpus/ufw-web.v4";
+    let v = trace_corpus(dump, "testdata/corpus/web.host", &packet("224.0.0.5"));
+    let fate = &v["trace"]["branches"][0]["fate"];
+    assert_eq!(fate["fate"], "martian", "{v}");
+    assert!(
+        fate["reason"].as_str().unwrap().contains("multicast"),
+        "{v}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let host = dir.path().join("lan-only.host");
+    std::fs::write(
+        &host,
+        "interface eth0 203.0.113.2/24\nsysctl net.ipv4.conf.eth0.rp_filter 1\n",
+    )
+    .unwrap();
+    let v = trace_corpus(dump, host.to_str().unwrap(), &packet("198.51.100.7"));
+    assert_eq!(v["trace"]["branches"][0]["fate"]["fate"], "martian", "{v}");
+    let v = trace_corpus(dump, host.to_str().unwrap(), &packet("203.0.113.7"));
+    assert_eq!(
+        v["trace"]["branches"][0]["fate"]["fate"], "delivered_locally",
+        "{v}"
+    );
+}
+
 /// `trace --packets` with the classifier (the default) and with `--walk` gives the same
 /// fates, rule hits and whole traces, on every example ruleset with a mixed batch
 /// (LAN and WAN sources, local and forwarded, replies, SYN bursts against limits).

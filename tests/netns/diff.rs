@@ -9,8 +9,11 @@
 //!   reply (out through the host's OUTPUT path when the server is the host,
 //!   back in through FORWARD when the host forwarded the SYN; in through
 //!   INPUT when the host is the client); ACK client → server. Delivered only
-//!   when all three pass and each one reaches the namespace it is meant for.
-//! * UDP, ICMP echo: one packet, one way.
+//!   when all three pass and each one reaches the namespace it is meant for. A SYN that
+//!   reaches a namespace holding its (NATed) destination but not the probe's listener is
+//!   answered with a RST, replayed back: rejected when it reaches the client.
+//! * UDP, ICMP echo, and the raw probes (one TCP segment with any flags, one UDP
+//!   datagram from any source): one packet, one way.
 //!
 //! Whether a peer can route a reply (an upstream peer has no route back to an
 //! un-NATed LAN address) and whether a forwarded packet's destination exists
@@ -59,7 +62,7 @@ pub fn predict(
     };
     let fate = match p.probe.proto {
         Proto::Tcp => x.tcp(p, sport),
-        Proto::Udp | Proto::Icmp => x.one_way(p, sport),
+        Proto::Udp | Proto::Icmp | Proto::RawUdp | Proto::Segment(_) => x.one_way(p, sport),
     };
     Prediction { fate, log: x.log }
 }
@@ -171,10 +174,17 @@ impl Exchange<'_, '_> {
     fn one_way(&mut self, p: &ProbeSpec, sport: u16) -> Fate {
         let pr = p.probe;
         let mut pkt = match pr.proto {
-            Proto::Udp => {
+            Proto::Udp | Proto::RawUdp => {
                 let mut k = Packet::new(Protocol::UDP, pr.src, pr.dst);
                 k.sport = Some(sport);
                 k.dport = Some(pr.port);
+                k
+            }
+            Proto::Segment(flags) => {
+                let mut k = Packet::new(Protocol::TCP, pr.src, pr.dst);
+                k.sport = Some(sport);
+                k.dport = Some(pr.port);
+                k.tcp_flags = Some(TcpFlags(flags));
                 k
             }
             _ => {
@@ -206,6 +216,14 @@ impl Exchange<'_, '_> {
                     Fate::Dropped
                 }
             }
+            // A raw probe from an address no namespace holds (a martian source) never
+            // gets the RST or ICMP error back.
+            Arrival::Stopped(Fate::Rejected)
+                if pr.proto.is_raw() && self.topo.holder(pr.src) == Holder::Nobody =>
+            {
+                self.note("the answer goes to a source no namespace holds: not seen");
+                Fate::Dropped
+            }
             Arrival::Stopped(f) => f,
         }
     }
@@ -229,6 +247,31 @@ impl Exchange<'_, '_> {
             ));
         }
         ok
+    }
+
+    /// A RST answering the probe's SYN from a namespace without its listener: the client
+    /// sees the connection refused when the RST comes back to it, else times out.
+    fn refused(&mut self, p: &ProbeSpec, rst: Packet, sport: u16) -> Fate {
+        let client_if = client_iface(p).map(str::to_owned);
+        let back = match self.send("RST", rst) {
+            Arrival::Stopped(_) => false,
+            Arrival::Host { addr, port } => {
+                client_if.is_none() && addr == p.probe.src && port == Some(sport)
+            }
+            Arrival::Peer {
+                iface, dst, dport, ..
+            } => {
+                client_if.as_deref() == Some(iface.as_str())
+                    && dst == p.probe.src
+                    && dport == Some(sport)
+            }
+        };
+        if back {
+            Fate::Rejected
+        } else {
+            self.note("the RST does not reach the client");
+            Fate::Dropped
+        }
     }
 
     /// The TCP handshake.
@@ -257,7 +300,16 @@ impl Exchange<'_, '_> {
             Arrival::Stopped(f) => return f,
             Arrival::Host { addr, port } => {
                 if !self.reaches_listener(p, None, addr) {
-                    return Fate::Dropped;
+                    // The host's own stack has no socket there: it answers with a RST.
+                    let rst = segment(
+                        addr,
+                        port.unwrap_or(pr.port),
+                        pr.src,
+                        sport,
+                        None,
+                        TcpFlags::RST | TcpFlags::ACK,
+                    );
+                    return self.refused(p, rst, sport);
                 }
                 if client_if.is_none() {
                     self.note("a local client connecting to the host: not a lab probe");
@@ -284,7 +336,20 @@ impl Exchange<'_, '_> {
                 dport: dp,
             } => {
                 if !self.reaches_listener(p, Some(&iface), dst) {
-                    return Fate::Dropped;
+                    // A namespace holding the (NATed) destination but not the probe's
+                    // listener answers with a RST, if it can route to the source.
+                    if !self.topo.peer_owns(&iface, dst) || !self.topo.peer_reaches(&iface, src) {
+                        return Fate::Dropped;
+                    }
+                    let rst = segment(
+                        dst,
+                        dp.unwrap_or(pr.port),
+                        src,
+                        sp.unwrap_or(sport),
+                        Some(iface),
+                        TcpFlags::RST | TcpFlags::ACK,
+                    );
+                    return self.refused(p, rst, sport);
                 }
                 if !self.topo.peer_reaches(&iface, src) {
                     self.note(&format!(

@@ -33,7 +33,7 @@ fn run_compiled(name: &'static str) {
             Origin::Local => HOST.to_owned(),
         };
         match lab.probe(&from, &p.probe, TIMEOUT) {
-            Ok(got) if got == p.expect => {}
+            Ok(got) if Some(got) == p.expect => {}
             Ok(got) => failures.push(format!(
                 "{name}.probes line {}: `{}`: kernel with compiled nft says {}",
                 p.line,

@@ -25,8 +25,9 @@ pub struct ProbeSpec {
     pub probe: Probe,
     /// Where it is sent from.
     pub origin: Origin,
-    /// Expected kernel fate.
-    pub expect: Fate,
+    /// Expected kernel fate; `None` (`=> kernel`) when whatever the kernel does is the
+    /// reference (the corpus dumps, whose fates the tools decide).
+    pub expect: Option<Fate>,
 }
 
 /// Parse a `.probes` file.
@@ -44,7 +45,13 @@ pub fn parse_probes(text: &str) -> Result<Vec<ProbeSpec>, String> {
             Some(&"tcp") => Proto::Tcp,
             Some(&"udp") => Proto::Udp,
             Some(&"icmp") => Proto::Icmp,
-            _ => return Err(err("protocol must be tcp, udp or icmp")),
+            Some(&"udp/raw") => Proto::RawUdp,
+            Some(flags) if flags.starts_with("tcp/") => {
+                Proto::Segment(tcp_flags(&flags[4..]).ok_or_else(|| {
+                    err("tcp/FLAGS takes FLAGS from FIN,SYN,RST,PSH,ACK,URG or NONE")
+                })?)
+            }
+            _ => return Err(err("protocol must be tcp, udp, icmp, tcp/FLAGS or udp/raw")),
         };
         let target = *w.get(1).ok_or_else(|| err("missing destination"))?;
         let (dst, port) = if proto == Proto::Icmp {
@@ -78,13 +85,18 @@ pub fn parse_probes(text: &str) -> Result<Vec<ProbeSpec>, String> {
         };
         let f: Vec<&str> = rhs.split_whitespace().collect();
         let expect = match f.as_slice() {
-            ["delivered"] => Fate::Delivered { seen_src: src },
-            ["delivered", "seen", a] => Fate::Delivered {
+            ["delivered"] => Some(Fate::Delivered { seen_src: src }),
+            ["delivered", "seen", a] => Some(Fate::Delivered {
                 seen_src: a.parse().map_err(|_| err("bad seen address"))?,
-            },
-            ["rejected"] => Fate::Rejected,
-            ["dropped"] => Fate::Dropped,
-            _ => return Err(err("fate is delivered [seen ADDR] | rejected | dropped")),
+            }),
+            ["rejected"] => Some(Fate::Rejected),
+            ["dropped"] => Some(Fate::Dropped),
+            ["kernel"] => None,
+            _ => {
+                return Err(err(
+                    "fate is delivered [seen ADDR] | rejected | dropped | kernel",
+                ))
+            }
         };
         out.push(ProbeSpec {
             line: i + 1,
@@ -100,4 +112,23 @@ pub fn parse_probes(text: &str) -> Result<Vec<ProbeSpec>, String> {
         });
     }
     Ok(out)
+}
+
+/// `FIN,ACK` → the flag bits; `NONE` → 0.
+fn tcp_flags(text: &str) -> Option<u8> {
+    if text == "NONE" {
+        return Some(0);
+    }
+    text.split(',').try_fold(0u8, |bits, name| {
+        let bit = match name {
+            "FIN" => 0x01,
+            "SYN" => 0x02,
+            "RST" => 0x04,
+            "PSH" => 0x08,
+            "ACK" => 0x10,
+            "URG" => 0x20,
+            _ => return None,
+        };
+        Some(bits | bit)
+    })
 }

@@ -24,6 +24,23 @@ pub enum Proto {
     Udp,
     /// ICMP (v4) or ICMPv6 echo request to `dst`, by the family of `dst`.
     Icmp,
+    /// One TCP segment with these flag bits ([`crate::packet::tcp_flags`]) to `dst:port`,
+    /// no handshake: what conntrack sees as a first packet that is not a SYN. Sent from
+    /// a raw socket, so `src` need not belong to the sender (martian sources). Delivered
+    /// when a raw TCP socket in the destination's namespace sees it (past INPUT);
+    /// rejected when a RST or an ICMP error for it comes back.
+    Segment(u8),
+    /// One UDP datagram to `dst:port` from a raw socket: `src` may be any address (a
+    /// multicast, broadcast, 0.0.0.0/8 or loopback source: what routing drops as a
+    /// martian). Delivered when the listener gets it; rejected on an ICMP error.
+    RawUdp,
+}
+
+impl Proto {
+    /// Whether the probe is sent from a raw socket with a source of its own choosing.
+    pub fn is_raw(self) -> bool {
+        matches!(self, Proto::Segment(_) | Proto::RawUdp)
+    }
 }
 
 /// One packet (or connection) to send.
@@ -127,7 +144,31 @@ pub(crate) fn listen(
                 thread::sleep(POLL);
             }
         }
-        Proto::Udp => {
+        Proto::Segment(flags) => {
+            let v6 = p.dst.is_ipv6();
+            let fd = raw_socket(v6, SockProtocol::Tcp)?;
+            let _ = ready.send(());
+            let mut buf = [0u8; 2048];
+            loop {
+                match recvfrom::<SockaddrStorage>(fd.as_raw_fd_i32(), &mut buf) {
+                    Ok((n, from)) => {
+                        if let Some(src) =
+                            segment_source(&buf[..n], from, v6, raw_sport(echo_id), p.port, flags)
+                        {
+                            return Ok(Some(src));
+                        }
+                        continue;
+                    }
+                    Err(nix::errno::Errno::EAGAIN) => {}
+                    Err(e) => return Err(e.into()),
+                }
+                if give_up() {
+                    return Ok(None);
+                }
+                thread::sleep(POLL);
+            }
+        }
+        Proto::Udp | Proto::RawUdp => {
             let s = UdpSocket::bind((unspecified(p.dst), p.port))?;
             s.set_read_timeout(Some(POLL))?;
             let _ = ready.send(());
@@ -204,6 +245,7 @@ pub(crate) fn send(p: &Probe, echo_id: u16, timeout: Duration) -> io::Result<Out
                 Err(e) => Ok(classify_error(&e)),
             }
         }
+        Proto::Segment(_) | Proto::RawUdp => send_raw(p, echo_id, timeout),
         Proto::Icmp => {
             let v6 = p.dst.is_ipv6();
             let fd = raw_icmp_socket(v6)?;
@@ -262,17 +304,30 @@ fn classify_error(e: &io::Error) -> Outcome {
         return Outcome::Refused;
     }
     match e.raw_os_error().map(Errno::from_raw) {
-        Some(Errno::ECONNREFUSED | Errno::EHOSTUNREACH | Errno::ENETUNREACH) => Outcome::Refused,
+        // EACCES: an ICMPv6 "administratively prohibited" (firewalld's icmp6-adm-prohibited).
+        Some(Errno::ECONNREFUSED | Errno::EHOSTUNREACH | Errno::ENETUNREACH | Errno::EACCES) => {
+            Outcome::Refused
+        }
         _ => Outcome::Silent,
     }
 }
 
 /// A non-blocking raw ICMP / ICMPv6 socket.
 fn raw_icmp_socket(v6: bool) -> io::Result<std::os::fd::OwnedFd> {
-    let (family, proto) = if v6 {
-        (AddressFamily::Inet6, SockProtocol::IcmpV6)
+    let proto = if v6 {
+        SockProtocol::IcmpV6
     } else {
-        (AddressFamily::Inet, SockProtocol::Icmp)
+        SockProtocol::Icmp
+    };
+    raw_socket(v6, proto)
+}
+
+/// A non-blocking raw socket receiving `proto` packets delivered to this namespace.
+fn raw_socket(v6: bool, proto: SockProtocol) -> io::Result<std::os::fd::OwnedFd> {
+    let family = if v6 {
+        AddressFamily::Inet6
+    } else {
+        AddressFamily::Inet
     };
     Ok(socket(
         family,
@@ -280,6 +335,160 @@ fn raw_icmp_socket(v6: bool) -> io::Result<std::os::fd::OwnedFd> {
         SockFlag::SOCK_NONBLOCK,
         proto,
     )?)
+}
+
+/// The source port of a raw probe: from its per-probe id, so the listener and the
+/// sender know it and two probes differ.
+fn raw_sport(id: u16) -> u16 {
+    20_000 + id % 30_000
+}
+
+/// Send a raw probe ([`Proto::Segment`], [`Proto::RawUdp`]) with the IP header written
+/// here, then watch for a RST or an ICMP error about it until `timeout`.
+fn send_raw(p: &Probe, id: u16, timeout: Duration) -> io::Result<Outcome> {
+    use crate::packet::{Datagram, TcpRepr, Transport, UdpRepr};
+    use socket2::{Domain, Protocol, Socket, Type};
+    let v6 = p.dst.is_ipv6();
+    let sport = raw_sport(id);
+    let (transport, proto) = match p.proto {
+        Proto::Segment(flags) => (
+            Transport::Tcp(TcpRepr {
+                sport,
+                dport: p.port,
+                seq: 0x5eed_0000 | u32::from(id),
+                ack: if flags & crate::packet::tcp_flags::ACK != 0 {
+                    0x0ac0_0000 | u32::from(id)
+                } else {
+                    0
+                },
+                flags,
+                window: 64_240,
+                mss: None,
+            }),
+            SockProtocol::Tcp,
+        ),
+        _ => (
+            Transport::Udp(UdpRepr {
+                sport,
+                dport: p.port,
+                payload: b"rampart-probe".to_vec(),
+            }),
+            SockProtocol::Udp,
+        ),
+    };
+    let d = Datagram {
+        src: p.src,
+        dst: p.dst,
+        ttl: 64,
+        ident: id,
+        transport,
+    };
+    let mut buf = [0u8; crate::packet::MAX_DATAGRAM];
+    let n = d
+        .emit(&mut buf)
+        .map_err(|e| io::Error::other(format!("building the probe: {e}")))?;
+    // Watch before sending, so a fast answer is not missed.
+    let tcp = raw_socket(v6, SockProtocol::Tcp)?;
+    let icmp = raw_icmp_socket(v6)?;
+    let domain = if v6 { Domain::IPV6 } else { Domain::IPV4 };
+    let out = Socket::new(domain, Type::RAW, Some(Protocol::from(255)))?;
+    // An OUTPUT drop gives EPERM: the probe is then simply not answered.
+    let _ = out.send_to(&buf[..n], &SocketAddr::new(p.dst, 0).into());
+    let end = Instant::now() + timeout;
+    let mut rx = [0u8; 2048];
+    loop {
+        if matches!(p.proto, Proto::Segment(f) if f & crate::packet::tcp_flags::RST == 0) {
+            while let Ok((n, from)) = recvfrom::<SockaddrStorage>(tcp.as_raw_fd_i32(), &mut rx) {
+                if is_reset_for(&rx[..n], from, v6, p, sport) {
+                    return Ok(Outcome::Refused);
+                }
+            }
+        }
+        while let Ok((n, _)) = recvfrom::<SockaddrStorage>(icmp.as_raw_fd_i32(), &mut rx) {
+            if is_error_for(&rx[..n], v6, proto, p, sport) {
+                return Ok(Outcome::Refused);
+            }
+        }
+        if Instant::now() >= end {
+            return Ok(Outcome::Silent);
+        }
+        thread::sleep(POLL);
+    }
+}
+
+/// The transport header of a packet a raw socket received, and its source address
+/// (IPv4 raw sockets include the IP header; IPv6 ones give the source in `from`).
+fn transport_of(pkt: &[u8], from: Option<SockaddrStorage>, v6: bool) -> Option<(&[u8], IpAddr)> {
+    if v6 {
+        Some((pkt, IpAddr::V6(from?.as_sockaddr_in6()?.ip())))
+    } else {
+        let ihl = usize::from(*pkt.first()? & 0x0f) * 4;
+        let s: [u8; 4] = pkt.get(12..16)?.try_into().ok()?;
+        Some((pkt.get(ihl..)?, IpAddr::V4(Ipv4Addr::from(s))))
+    }
+}
+
+fn ports(l4: &[u8]) -> Option<(u16, u16)> {
+    Some((
+        u16::from_be_bytes([*l4.first()?, *l4.get(1)?]),
+        u16::from_be_bytes([*l4.get(2)?, *l4.get(3)?]),
+    ))
+}
+
+/// The source of our segment (`sport` → `dport`, these flags), as the receiver sees it.
+fn segment_source(
+    pkt: &[u8],
+    from: Option<SockaddrStorage>,
+    v6: bool,
+    sport: u16,
+    dport: u16,
+    flags: u8,
+) -> Option<IpAddr> {
+    let (tcp, src) = transport_of(pkt, from, v6)?;
+    let ok = ports(tcp)? == (sport, dport) && *tcp.get(13)? & 0x3f == flags & 0x3f;
+    ok.then_some(canonical(src))
+}
+
+/// A RST from the probe's destination port back to our source port.
+fn is_reset_for(
+    pkt: &[u8],
+    from: Option<SockaddrStorage>,
+    v6: bool,
+    p: &Probe,
+    sport: u16,
+) -> bool {
+    transport_of(pkt, from, v6).is_some_and(|(tcp, src)| {
+        src == p.dst
+            && ports(tcp) == Some((p.port, sport))
+            && tcp
+                .get(13)
+                .is_some_and(|f| f & crate::packet::tcp_flags::RST != 0)
+    })
+}
+
+/// An ICMP destination unreachable quoting our probe (its protocol, our source port, the
+/// destination port).
+fn is_error_for(pkt: &[u8], v6: bool, proto: SockProtocol, p: &Probe, sport: u16) -> bool {
+    let Some(icmp) = icmp_part(pkt, v6) else {
+        return false;
+    };
+    if icmp.first() != Some(if v6 { &1 } else { &3 }) {
+        return false;
+    }
+    let Some(inner) = icmp.get(8..) else {
+        return false;
+    };
+    let number = if proto == SockProtocol::Tcp { 6 } else { 17 };
+    let quoted = if v6 {
+        (inner.get(6) == Some(&number))
+            .then(|| inner.get(40..))
+            .flatten()
+    } else {
+        (inner.get(9) == Some(&number))
+            .then(|| icmp_part(inner, false))
+            .flatten()
+    };
+    quoted.and_then(ports) == Some((sport, p.port))
 }
 
 trait RawFdI32 {

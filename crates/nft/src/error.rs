@@ -110,8 +110,9 @@ pub enum CompileError {
         /// The rule.
         at: RulePlace,
     },
-    /// `--ctstate` mixing SNAT/DNAT with ordinary states (an OR across two nft keys).
-    #[error("{at}: `--ctstate` mixes SNAT/DNAT with other states; nftables keeps them in `ct status` and `ct state`, so write two rules")]
+    /// `--ctstate` mixing SNAT/DNAT with ordinary states (an OR across two nft keys, so
+    /// two nft rules) in a rule with a `limit` bucket.
+    #[error("{at}: `--ctstate` mixing SNAT/DNAT with other states becomes two nft rules (`ct state` and `ct status`), which would give this rule's `limit` two separate buckets; write two rules yourself")]
     CtStateMixed {
         /// The rule.
         at: RulePlace,

@@ -682,22 +682,11 @@ impl Lowerer<'_> {
                         push(&mut alts, s);
                     }
                 }
-                Match::Multiport(mp) => {
-                    let split = multiport(l4, mp);
-                    let mut next = Vec::new();
-                    for a in &alts {
-                        for extra in &split {
-                            let mut a = a.clone();
-                            a.extend(extra.iter().cloned());
-                            next.push(a);
-                        }
-                    }
-                    alts = next;
-                }
-                Match::State(s) => push(&mut alts, ct_state(at, s.negated, s.value)?),
+                Match::Multiport(mp) => alts = cross(alts, multiport(l4, mp)),
+                Match::State(s) => alts = cross(alts, ct_state(s.negated, s.value)),
                 Match::Conntrack(c) => {
                     if let Some(s) = &c.state {
-                        push(&mut alts, ct_state(at, s.negated, s.value)?);
+                        alts = cross(alts, ct_state(s.negated, s.value));
                     }
                     if let Some(p) = &c.proto {
                         push(
@@ -809,7 +798,14 @@ impl Lowerer<'_> {
             }
         }
         if alts.len() > 1 && has_limit {
-            return Err(CompileError::SplitLimit { at: at.clone() });
+            let by_ports = spec.matches.iter().any(|mt| {
+                matches!(mt, Match::Multiport(mp) if mp.side == PortSide::Either && !mp.ports.negated)
+            });
+            return Err(if by_ports {
+                CompileError::SplitLimit { at: at.clone() }
+            } else {
+                CompileError::CtStateMixed { at: at.clone() }
+            });
         }
         let (actions, verdict, family_context) = match &spec.action {
             None => (Vec::new(), None, false),
@@ -1225,7 +1221,11 @@ fn multiport(l4: &str, mp: &MultiportMatch) -> Vec<Vec<Stmt>> {
     }
 }
 
-fn ct_state(at: &RulePlace, negated: bool, states: CtStates) -> Result<Stmt, CompileError> {
+/// `--ctstate`: nftables keeps NEW, ESTABLISHED, ... in `ct state` and SNAT/DNAT in
+/// `ct status`. A list mixing both is an OR across the two keys: two alternatives that
+/// exclude each other (`ct state {S}`, then `ct state != {S} ct status {N}`), as
+/// `--ports` is split; negated, both must differ, in one rule.
+fn ct_state(negated: bool, states: CtStates) -> Vec<Vec<Stmt>> {
     let plain = ct_state_names(states.0);
     let mut status = Vec::new();
     if states.0 & CtStates::SNAT != 0 {
@@ -1235,10 +1235,33 @@ fn ct_state(at: &RulePlace, negated: bool, states: CtStates) -> Result<Stmt, Com
         status.push("dnat");
     }
     match (plain.is_empty(), status.is_empty()) {
-        (false, true) => Ok(flag_match("ct state", &plain, negated)),
-        (true, false) => Ok(flag_match("ct status", &status, negated)),
-        _ => Err(CompileError::CtStateMixed { at: at.clone() }),
+        (false, true) => vec![vec![flag_match("ct state", &plain, negated)]],
+        (true, false) => vec![vec![flag_match("ct status", &status, negated)]],
+        _ if negated => vec![vec![
+            flag_match("ct state", &plain, true),
+            flag_match("ct status", &status, true),
+        ]],
+        _ => vec![
+            vec![flag_match("ct state", &plain, false)],
+            vec![
+                flag_match("ct state", &plain, true),
+                flag_match("ct status", &status, false),
+            ],
+        ],
     }
+}
+
+/// Every alternative so far extended by every one of `split`.
+fn cross(alts: Vec<Vec<Stmt>>, split: Vec<Vec<Stmt>>) -> Vec<Vec<Stmt>> {
+    let mut next = Vec::with_capacity(alts.len() * split.len());
+    for a in &alts {
+        for extra in &split {
+            let mut a = a.clone();
+            a.extend(extra.iter().cloned());
+            next.push(a);
+        }
+    }
+    next
 }
 
 fn addrtype(a: &AddrtypeMatch) -> Vec<Stmt> {

@@ -53,10 +53,34 @@ fn multiport_either_with_limit() {
 }
 
 #[test]
-fn ctstate_mixed() {
+fn ctstate_mixed_with_a_limit() {
     assert_eq!(
-        error_of("iptables -A FORWARD -m conntrack --ctstate NEW,DNAT -j ACCEPT\n"),
-        "iptables -t filter FORWARD rule 1 (line 1:1): `--ctstate` mixes SNAT/DNAT with other states; nftables keeps them in `ct status` and `ct state`, so write two rules"
+        error_of("iptables -A FORWARD -m conntrack --ctstate NEW,DNAT -m limit --limit 1/s -j ACCEPT\n"),
+        "iptables -t filter FORWARD rule 1 (line 1:1): `--ctstate` mixing SNAT/DNAT with other states becomes two nft rules (`ct state` and `ct status`), which would give this rule's `limit` two separate buckets; write two rules yourself"
+    );
+}
+
+/// firewalld's first rule: `--ctstate RELATED,ESTABLISHED,DNAT` is an OR across `ct state`
+/// and `ct status`: two rules that exclude each other; negated, one rule.
+#[test]
+fn ctstate_mixed_becomes_two_exclusive_rules() {
+    let script = crate::util::compile_text(
+        "iptables -A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED,DNAT -j ACCEPT\n\
+         iptables -A FORWARD -m conntrack ! --ctstate NEW,SNAT -j DROP\n",
+    )
+    .unwrap();
+    let text = script.text();
+    assert!(
+        text.contains("ct state established,related counter accept"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ct state & (established|related) == 0 ct status dnat counter accept"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ct state & new == 0 ct status & snat == 0 counter drop"),
+        "{text}"
     );
 }
 

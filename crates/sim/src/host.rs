@@ -4,6 +4,11 @@
 //! table first (any interface address, 127.0.0.0/8, ::1 → local delivery), then the longest
 //! prefix among connected routes (from interface prefixes) and the declared routes. Policy
 //! routing (`ip rule`, fwmark tables) is not modelled.
+//!
+//! The sysctls that decide a packet's fate outside the ruleset are part of the host
+//! ([`Sysctls`]): conntrack's TCP pickup (`nf_conntrack_tcp_loose`) and the routing
+//! checks that drop martian sources (`rp_filter`, `accept_local`, `route_localnet`;
+//! see [`Host::martian`]).
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -78,6 +83,173 @@ pub struct Host {
     pub routes: Vec<Route>,
     /// `net.ipv4.ip_forward` / `net.ipv6.conf.all.forwarding`.
     pub forwarding: bool,
+    /// The other sysctls the simulator reads.
+    pub sysctls: Sysctls,
+}
+
+/// The sysctls that change what the kernel does with a packet outside the ruleset, with
+/// the kernel's defaults. Per-interface IPv4 settings combine `all` and the interface's
+/// value as the kernel does: `rp_filter` takes the larger, `accept_local` and
+/// `route_localnet` either one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sysctls {
+    /// `net.netfilter.nf_conntrack_tcp_loose` (default 1): a first TCP packet that is a
+    /// pure ACK opens a flow (picked up mid-connection); with 0 only a SYN does.
+    pub tcp_loose: bool,
+    /// `net.netfilter.nf_conntrack_tcp_be_liberal` (default 0): out-of-window segments of a
+    /// known flow are not INVALID. Read and shown, but without effect here: simulated
+    /// packets carry no sequence numbers, so every segment is taken as in window.
+    pub tcp_be_liberal: bool,
+    /// `net.ipv4.conf.all.*`.
+    pub all: ConfValues,
+    /// `net.ipv4.conf.default.*`: applies to declared interfaces without their own value
+    /// (as at boot, where `default` is set before the interfaces appear).
+    pub default: ConfValues,
+    /// `net.ipv4.conf.IFACE.*`, by interface name.
+    pub per_iface: Vec<(String, ConfValues)>,
+}
+
+/// The `net.ipv4.conf.*` values of one scope; `None` when not set.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConfValues {
+    /// `rp_filter`: 0 off, 1 strict (the route back must leave by the arrival
+    /// interface), 2 loose (any route back).
+    pub rp_filter: Option<u8>,
+    /// `accept_local`: accept packets whose source is one of the host's own addresses.
+    pub accept_local: Option<bool>,
+    /// `route_localnet`: 127.0.0.0/8 is routable on this interface (not martian).
+    pub route_localnet: Option<bool>,
+}
+
+impl Default for Sysctls {
+    fn default() -> Sysctls {
+        Sysctls {
+            tcp_loose: true,
+            tcp_be_liberal: false,
+            all: ConfValues::default(),
+            default: ConfValues::default(),
+            per_iface: Vec::new(),
+        }
+    }
+}
+
+impl Sysctls {
+    /// The interface's own values, falling back to `default`.
+    fn iface(&self, iface: &str) -> ConfValues {
+        let own = self
+            .per_iface
+            .iter()
+            .find(|(n, _)| n == iface)
+            .map(|(_, v)| *v)
+            .unwrap_or_default();
+        ConfValues {
+            rp_filter: own.rp_filter.or(self.default.rp_filter),
+            accept_local: own.accept_local.or(self.default.accept_local),
+            route_localnet: own.route_localnet.or(self.default.route_localnet),
+        }
+    }
+
+    /// The `rp_filter` mode in force on an interface: the larger of `all` and the
+    /// interface's (the kernel's `IN_DEV_RPFILTER`).
+    pub fn rp_filter(&self, iface: &str) -> u8 {
+        let i = self.iface(iface).rp_filter.unwrap_or(0);
+        i.max(self.all.rp_filter.unwrap_or(0))
+    }
+
+    /// `accept_local` in force on an interface (`all` or the interface's).
+    pub fn accept_local(&self, iface: &str) -> bool {
+        self.all.accept_local.unwrap_or(false) || self.iface(iface).accept_local.unwrap_or(false)
+    }
+
+    /// `route_localnet` in force on an interface (`all` or the interface's).
+    pub fn route_localnet(&self, iface: &str) -> bool {
+        self.all.route_localnet.unwrap_or(false)
+            || self.iface(iface).route_localnet.unwrap_or(false)
+    }
+
+    /// Every setting that differs from the kernel's default, as `(KEY, VALUE)` for
+    /// `sysctl -w`, in the order to apply them to a real host: the lab writes these into
+    /// its host namespace. (The `net.netfilter` keys exist only once conntrack is loaded.)
+    pub fn assignments(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        if !self.tcp_loose {
+            out.push((
+                "net.netfilter.nf_conntrack_tcp_loose".to_string(),
+                "0".to_string(),
+            ));
+        }
+        if self.tcp_be_liberal {
+            out.push((
+                "net.netfilter.nf_conntrack_tcp_be_liberal".to_string(),
+                "1".to_string(),
+            ));
+        }
+        let scopes = [("all", self.all), ("default", self.default)]
+            .into_iter()
+            .map(|(n, v)| (n.to_string(), v))
+            .chain(self.per_iface.iter().cloned());
+        for (scope, v) in scopes {
+            let key = |k: &str| format!("net.ipv4.conf.{scope}.{k}");
+            if let Some(x) = v.rp_filter {
+                out.push((key("rp_filter"), x.to_string()));
+            }
+            if let Some(x) = v.accept_local {
+                out.push((key("accept_local"), u8::from(x).to_string()));
+            }
+            if let Some(x) = v.route_localnet {
+                out.push((key("route_localnet"), u8::from(x).to_string()));
+            }
+        }
+        out
+    }
+
+    /// Sets one `KEY VALUE`; `ifaces` are the declared interface names.
+    fn set(&mut self, key: &str, value: &str, ifaces: &[&str]) -> Result<(), HostErrorKind> {
+        let bad = || HostErrorKind::BadSysctl(format!("`{key} {value}`"));
+        let flag = || match value {
+            "0" => Ok(false),
+            "1" => Ok(true),
+            _ => Err(bad()),
+        };
+        match key {
+            "net.netfilter.nf_conntrack_tcp_loose" => self.tcp_loose = flag()?,
+            "net.netfilter.nf_conntrack_tcp_be_liberal" => self.tcp_be_liberal = flag()?,
+            _ => {
+                let Some(rest) = key.strip_prefix("net.ipv4.conf.") else {
+                    return Err(HostErrorKind::UnknownSysctl(key.to_string()));
+                };
+                let Some((scope, name)) = rest.rsplit_once('.') else {
+                    return Err(HostErrorKind::UnknownSysctl(key.to_string()));
+                };
+                let values = match scope {
+                    "all" => &mut self.all,
+                    "default" => &mut self.default,
+                    iface if ifaces.contains(&iface) => {
+                        if let Some(i) = self.per_iface.iter().position(|(n, _)| n == iface) {
+                            &mut self.per_iface[i].1
+                        } else {
+                            self.per_iface
+                                .push((iface.to_string(), ConfValues::default()));
+                            &mut self.per_iface.last_mut().expect("just pushed").1
+                        }
+                    }
+                    other => return Err(HostErrorKind::UnknownDevice(other.to_string())),
+                };
+                match name {
+                    "rp_filter" => {
+                        values.rp_filter = Some(match value {
+                            "0" | "1" | "2" => value.parse().expect("digit"),
+                            _ => return Err(bad()),
+                        })
+                    }
+                    "accept_local" => values.accept_local = Some(flag()?),
+                    "route_localnet" => values.route_localnet = Some(flag()?),
+                    _ => return Err(HostErrorKind::UnknownSysctl(key.to_string())),
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Default for Host {
@@ -101,7 +273,7 @@ pub struct HostError {
 #[non_exhaustive]
 pub enum HostErrorKind {
     /// The first word is not a known keyword.
-    #[error("unknown keyword `{0}` (expected `interface`, `route` or `forwarding`)")]
+    #[error("unknown keyword `{0}` (expected `interface`, `route`, `forwarding` or `sysctl`)")]
     UnknownKeyword(String),
     /// `interface` without a name.
     #[error("`interface` needs a name, e.g. `interface eth0 192.0.2.1/24`")]
@@ -121,6 +293,16 @@ pub enum HostErrorKind {
     /// `forwarding` followed by something other than yes/no.
     #[error("`forwarding {0}`: write `forwarding yes` or `forwarding no`")]
     BadForwarding(String),
+    /// A sysctl the simulator does not read.
+    #[error(
+        "sysctl `{0}` is not read by the simulator (known: net.netfilter.nf_conntrack_tcp_loose, \
+         net.netfilter.nf_conntrack_tcp_be_liberal, \
+         net.ipv4.conf.{{all,default,IFACE}}.{{rp_filter,accept_local,route_localnet}})"
+    )]
+    UnknownSysctl(String),
+    /// A sysctl line with a bad value or shape.
+    #[error("{0}: write `sysctl KEY VALUE`, VALUE 0 or 1 (rp_filter: 0, 1 or 2)")]
+    BadSysctl(String),
 }
 
 impl Host {
@@ -142,6 +324,7 @@ impl Host {
             }],
             routes: Vec::new(),
             forwarding: false,
+            sysctls: Sysctls::default(),
         }
     }
 
@@ -153,12 +336,15 @@ impl Host {
     /// route default via 203.0.113.1 dev ppp0
     /// route 198.51.100.0/24 dev eth1
     /// forwarding yes
+    /// sysctl net.ipv4.conf.all.rp_filter 1
+    /// sysctl net.netfilter.nf_conntrack_tcp_loose 0
     /// ```
     ///
     /// `default` is the IPv4 default route unless the gateway is IPv6 (or write `::/0`).
     pub fn parse(text: &str) -> Result<Host, HostError> {
         let mut host = Host::new();
         let mut routes = Vec::new();
+        let mut sysctls = Vec::new();
         for (i, raw) in text.lines().enumerate() {
             let line = i + 1;
             let err = |kind| HostError { line, kind };
@@ -191,6 +377,17 @@ impl Host {
                     }
                 }
                 "route" => routes.push((line, parse_route(rest).map_err(err)?)),
+                "sysctl" => {
+                    let (key, value) = match rest {
+                        [kv] => kv.split_once('=').ok_or_else(|| {
+                            err(HostErrorKind::BadSysctl(format!("`{kv}` has no value")))
+                        })?,
+                        [k, v] => (*k, *v),
+                        [k, "=", v] => (*k, *v),
+                        _ => return Err(err(HostErrorKind::BadSysctl(rest.join(" ")))),
+                    };
+                    sysctls.push((line, key.to_string(), value.to_string()));
+                }
                 "forwarding" => {
                     host.forwarding = match rest {
                         ["yes" | "on" | "1" | "true"] => true,
@@ -211,6 +408,14 @@ impl Host {
             }
             host.routes.push(route);
         }
+        let names: Vec<&str> = host.interfaces.iter().map(|i| i.name.as_str()).collect();
+        let mut values = Sysctls::default();
+        for (line, key, value) in sysctls {
+            values
+                .set(&key, &value, &names)
+                .map_err(|kind| HostError { line, kind })?;
+        }
+        host.sysctls = values;
         Ok(host)
     }
 
@@ -303,6 +508,130 @@ impl Host {
                 via,
             },
             None => RouteDecision::Unreachable,
+        }
+    }
+
+    /// Why the IPv6 receive path drops a packet arriving on `iface` before PREROUTING
+    /// (`ip6_rcv_core`), if it does: a multicast or IPv4-mapped source, a loopback source
+    /// or destination from outside `lo`, an interface-local multicast destination.
+    pub fn ipv6_receive_drop(&self, src: IpAddr, dst: IpAddr, iface: &str) -> Option<String> {
+        let (IpAddr::V6(s), IpAddr::V6(d)) = (src, dst) else {
+            return None;
+        };
+        if iface == "lo" {
+            return None;
+        }
+        if s.is_multicast() {
+            Some(format!("source {s} is multicast"))
+        } else if s.to_ipv4_mapped().is_some() {
+            Some(format!("source {s} is IPv4-mapped"))
+        } else if s.is_loopback() || d.is_loopback() {
+            Some("loopback address from outside lo".to_string())
+        } else if d.is_multicast() && d.segments()[0] & 0x000f <= 1 {
+            Some(format!(
+                "destination {d} is multicast of scope 0 or interface-local"
+            ))
+        } else {
+            None
+        }
+    }
+
+    /// Why IPv4 routing drops a packet arriving on `iface` from `src` to `dst` (after
+    /// PREROUTING, so after DNAT) as a martian, if it does: the checks of the kernel's
+    /// `ip_route_input_slow` / `ip_route_input_mc` and `fib_validate_source`, with
+    /// `rp_filter`, `accept_local` and `route_localnet` as [`Sysctls`] sets them.
+    /// `igmp` says the packet is IGMP (which may come from 0.0.0.0). Packets that routing
+    /// refuses for other reasons (no route, forwarding off) are not martians.
+    pub fn martian(&self, src: IpAddr, dst: IpAddr, iface: &str, igmp: bool) -> Option<String> {
+        let (IpAddr::V4(s), IpAddr::V4(d)) = (src, dst) else {
+            return None;
+        };
+        if iface == "lo" {
+            return None;
+        }
+        let localnet = self.sysctls.route_localnet(iface);
+        // `ipv4_is_zeronet` is 0.0.0.0 alone since Linux 5.3, which made the rest of
+        // 0.0.0.0/8 ordinary unicast (the IPv4 unicast extensions).
+        let zeronet = |a: Ipv4Addr| a.is_unspecified();
+        let source = |why: &str| Some(format!("martian source {s} ({why})"));
+        if d.is_multicast() {
+            if s.is_multicast() || s.is_broadcast() {
+                return source("multicast or broadcast source");
+            }
+            if s.is_loopback() && !localnet {
+                return source("loopback source from outside, route_localnet=0");
+            }
+            if zeronet(s) {
+                let link_local = d.octets()[..3] == [224, 0, 0];
+                return (!link_local && !igmp)
+                    .then(|| format!("martian source {s} (0.0.0.0 to a routed group)"));
+            }
+            return self.validate_source(src, iface);
+        }
+        if s.is_multicast() || s.is_broadcast() {
+            return source("multicast or broadcast source");
+        }
+        if d.is_broadcast() || (s.is_unspecified() && d.is_unspecified()) {
+            return if zeronet(s) {
+                None
+            } else {
+                self.validate_source(src, iface)
+            };
+        }
+        if zeronet(s) {
+            return source("0.0.0.0 outside a broadcast");
+        }
+        if zeronet(d) {
+            return Some(format!("martian destination {d} (0.0.0.0)"));
+        }
+        if d.is_loopback() {
+            if !localnet {
+                return Some(format!(
+                    "martian destination {d} (loopback from outside, route_localnet=0)"
+                ));
+            }
+        } else if s.is_loopback() && !localnet {
+            return source("loopback source from outside, route_localnet=0");
+        }
+        match self.route(dst) {
+            RouteDecision::Local => self.validate_source(src, iface),
+            RouteDecision::Out { .. } if self.forwarding => self.validate_source(src, iface),
+            _ => None,
+        }
+    }
+
+    /// The kernel's `fib_validate_source` for an arriving packet: without rp_filter only
+    /// a source that is one of the host's own addresses fails (unless `accept_local`);
+    /// with it, the route back to the source must exist and be unicast (or local with
+    /// `accept_local`), and in strict mode (1) leave by the arrival interface.
+    fn validate_source(&self, src: IpAddr, iface: &str) -> Option<String> {
+        let rpf = self.sysctls.rp_filter(iface);
+        let accept_local = self.sysctls.accept_local(iface);
+        let own = self.is_local(src);
+        if rpf == 0 {
+            return (own && !accept_local).then(|| {
+                format!("martian source {src} (one of this host's addresses, accept_local=0)")
+            });
+        }
+        if own {
+            return (!accept_local).then(|| {
+                format!("martian source {src} (one of this host's addresses, accept_local=0)")
+            });
+        }
+        if self.is_broadcast(src) {
+            return Some(format!(
+                "martian source {src} (a broadcast address; rp_filter={rpf})"
+            ));
+        }
+        match self.route(src) {
+            RouteDecision::Out { dev, .. } if dev == iface => None,
+            RouteDecision::Out { dev, .. } if rpf == 1 => Some(format!(
+                "martian source {src} (rp_filter=1: the route back leaves by {dev}, not {iface})"
+            )),
+            RouteDecision::Out { .. } | RouteDecision::Local => None,
+            RouteDecision::Unreachable => Some(format!(
+                "martian source {src} (rp_filter={rpf}: no route back to it)"
+            )),
         }
     }
 

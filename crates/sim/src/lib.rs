@@ -79,7 +79,10 @@ use std::collections::VecDeque;
 
 use rampart_ruleset::Ruleset;
 
-pub use host::{Host, HostError, HostErrorKind, HostInterface, IfAddr, Route, RouteDecision};
+pub use host::{
+    ConfValues, Host, HostError, HostErrorKind, HostInterface, IfAddr, Route, RouteDecision,
+    Sysctls,
+};
 pub use packet::{parse_clock, CtState, Packet};
 pub use trace::{
     count_hits, Assumption, Branch, Endpoint, Event, Fate, Hint, HintKind, Hook, NatKind, RuleHit,

@@ -339,6 +339,15 @@ pub enum Fate {
         /// The destination.
         dst: IpAddr,
     },
+    /// Dropped by the kernel's receive path or routing as a martian (a multicast,
+    /// broadcast, 0.0.0.0 or loopback source, one of the host's own addresses, a source
+    /// rp_filter has no route back to, ...), before INPUT or FORWARD.
+    Martian {
+        /// The source address.
+        src: IpAddr,
+        /// The kernel's check that failed.
+        reason: String,
+    },
     /// Handed to a user-space program by NFQUEUE: its verdict decides the rest.
     Queued {
         /// Table.
@@ -435,6 +444,7 @@ impl fmt::Display for Fate {
             Fate::NotForwarded { dst } => {
                 write!(f, "not forwarded: {dst} is not local and forwarding is off")
             }
+            Fate::Martian { reason, .. } => write!(f, "dropped by the kernel: {reason}"),
             Fate::Queued {
                 table,
                 chain,

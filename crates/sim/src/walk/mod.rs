@@ -9,7 +9,7 @@ use std::net::IpAddr;
 
 use rampart_ruleset::{
     rule_args, Action, ConnmarkTarget, CtStates, Family, Policy, Ruleset, SetDir, SetOp, SetTarget,
-    Table, TableKind, Target,
+    Table, TableKind, Target, TcpFlags,
 };
 
 use crate::classify::{next_set, Index, Query, Words};
@@ -335,11 +335,21 @@ impl<'a, 'r> Walk<'a, 'r> {
     fn receive(&mut self, iface: String) -> Journey {
         self.in_iface = iface;
         self.out_iface.clear();
+        if let Some(reason) = self
+            .host
+            .ipv6_receive_drop(self.src, self.dst, &self.in_iface)
+        {
+            return Err(self.martian(reason));
+        }
         let pre = Hook::Prerouting;
         self.table(pre, TableKind::Raw)?;
         self.conntrack();
         self.table(pre, TableKind::Mangle)?;
         self.nat(pre, Manip::Dst)?;
+        let igmp = self.pkt.protocol == rampart_ruleset::Protocol(2);
+        if let Some(reason) = self.host.martian(self.src, self.dst, &self.in_iface, igmp) {
+            return Err(self.martian(reason));
+        }
         match self.host.route(self.dst) {
             RouteDecision::Local => {
                 self.route("local delivery".to_string());
@@ -439,6 +449,15 @@ impl<'a, 'r> Walk<'a, 'r> {
         }
     }
 
+    /// The kernel's receive path or routing drops the packet as a martian.
+    fn martian(&mut self, reason: String) -> Fate {
+        self.route(format!("dropped: {reason}"));
+        Fate::Martian {
+            src: self.src,
+            reason,
+        }
+    }
+
     fn route(&mut self, decision: String) {
         self.push(Stage::Routing, None, None, None, Event::Route { decision });
     }
@@ -494,10 +513,16 @@ impl<'a, 'r> Walk<'a, 'r> {
             ct.lookup(&tuple, now)
         }
         .map(|(id, dir)| (id, dir, ct.flow(id).clone()));
+        let bad_flags = match (proto, self.pkt.tcp_flags) {
+            (rampart_ruleset::Protocol::TCP, Some(flags)) => tcp_flags_invalid(flags),
+            _ => None,
+        };
         let (state, detail) = if self.ct.notrack {
             (CtState::Untracked, "NOTRACK in raw".to_string())
         } else if let Some(state) = self.pkt.ct_state {
             (state, "given by the packet".to_string())
+        } else if let Some(why) = bad_flags {
+            (CtState::Invalid, why)
         } else {
             match (&found, icmp) {
                 (Some(_), _) if error => (
@@ -534,20 +559,18 @@ impl<'a, 'r> Walk<'a, 'r> {
                          (a reply answers only a request with the same type pair and echo id)"
                     ),
                 ),
-                (None, _) if proto == rampart_ruleset::Protocol::TCP
-                    && self.pkt.tcp_flags.is_some_and(|f| !f.has(rampart_ruleset::TcpFlags::SYN)) =>
-                {
-                    (
+                (None, _) if proto == rampart_ruleset::Protocol::TCP => match self.pkt.tcp_flags {
+                    Some(flags) => first_tcp_packet(flags, self.host.sysctls.tcp_loose),
+                    None => (
                         CtState::New,
-                        "no flow known; first packet without SYN, accepted as nf_conntrack_tcp_loose=1"
-                            .to_string(),
-                    )
-                }
+                        "no flow known: first packet (TCP flags not given)".to_string(),
+                    ),
+                },
                 (None, _) => (CtState::New, "no flow known: first packet".to_string()),
             }
         };
         self.ct.state = state;
-        if !self.ct.notrack {
+        if !self.ct.notrack && state != CtState::Invalid {
             if let Some((id, dir, mut flow)) = found {
                 self.ct.mark = flow.mark;
                 if error {
@@ -1210,5 +1233,84 @@ fn route_text(verb: &str, dev: &str, via: Option<IpAddr>) -> String {
     match via {
         Some(gw) => format!("{verb}out {dev} via {gw}"),
         None => format!("{verb}out {dev}"),
+    }
+}
+
+/// The kernel's `tcp_error` flag check (`tcp_valid_flags`), which runs before any flow is
+/// looked up: with ECE, CWR and PSH ignored, only SYN, SYN+URG, SYN+ACK, RST, RST+ACK,
+/// FIN+ACK, FIN+ACK+URG, ACK and ACK+URG are valid. Any other combination (a lone FIN,
+/// SYN+FIN, no flags) is INVALID, flow or not.
+fn tcp_flags_invalid(flags: TcpFlags) -> Option<String> {
+    const VALID: [u8; 9] = [
+        TcpFlags::SYN,
+        TcpFlags::SYN | TcpFlags::URG,
+        TcpFlags::SYN | TcpFlags::ACK,
+        TcpFlags::RST,
+        TcpFlags::RST | TcpFlags::ACK,
+        TcpFlags::FIN | TcpFlags::ACK,
+        TcpFlags::FIN | TcpFlags::ACK | TcpFlags::URG,
+        TcpFlags::ACK,
+        TcpFlags::ACK | TcpFlags::URG,
+    ];
+    let bits = flags.0 & (TcpFlags::ALL & !TcpFlags::PSH);
+    (!VALID.contains(&bits)).then(|| {
+        format!(
+            "invalid TCP flag combination {} (conntrack's tcp_error)",
+            flag_names(flags)
+        )
+    })
+}
+
+/// A first TCP packet without a flow, as the kernel's `tcp_new` classifies it by its
+/// flags (`get_conntrack_index`: RST, then SYN/SYN+ACK, FIN, ACK): a SYN opens a flow; a
+/// pure ACK (also with PSH or URG) opens one only under `nf_conntrack_tcp_loose=1`
+/// (picked up as established in the middle of a connection, still NEW to iptables);
+/// a SYN+ACK, FIN+ACK, RST or RST+ACK is INVALID, and the nat table skips it.
+fn first_tcp_packet(flags: TcpFlags, loose: bool) -> (CtState, String) {
+    let names = flag_names(flags);
+    if flags.has(TcpFlags::RST) {
+        (
+            CtState::Invalid,
+            format!("no flow known; a first packet with {names} (RST) opens none"),
+        )
+    } else if flags.has(TcpFlags::SYN) && flags.has(TcpFlags::ACK) {
+        (
+            CtState::Invalid,
+            format!("no flow known; a first packet with {names} (SYN+ACK) opens none"),
+        )
+    } else if flags.has(TcpFlags::SYN) {
+        (CtState::New, "no flow known: first packet".to_string())
+    } else if flags.has(TcpFlags::FIN) {
+        (
+            CtState::Invalid,
+            format!("no flow known; a first packet with {names} (FIN) opens none"),
+        )
+    } else if !loose {
+        (
+            CtState::Invalid,
+            format!("no flow known; {names} without SYN opens none (nf_conntrack_tcp_loose=0)"),
+        )
+    } else {
+        (
+            CtState::New,
+            format!(
+                "no flow known; {names} without SYN picked up as a connection in progress \
+                 (nf_conntrack_tcp_loose=1)"
+            ),
+        )
+    }
+}
+
+/// `SYN,ACK` or `none`.
+fn flag_names(flags: TcpFlags) -> String {
+    let names: Vec<&str> = TcpFlags::NAMES
+        .iter()
+        .filter(|(_, bit)| flags.has(*bit))
+        .map(|(n, _)| *n)
+        .collect();
+    if names.is_empty() {
+        "no flags".to_string()
+    } else {
+        names.join(",")
     }
 }

@@ -454,7 +454,7 @@ fn routing_fates() {
 }
 
 #[test]
-fn first_packet_without_syn_is_new() {
+fn first_pure_ack_is_new_under_tcp_loose() {
     let rs = web_server();
     let mut sim = Simulator::new(&rs, server());
     let p = Packet::tcp("198.51.100.7", 40000, "203.0.113.2", 443)

@@ -6,6 +6,7 @@ mod collapse;
 mod explain;
 mod filter;
 mod forks;
+mod kernel;
 mod loops;
 mod modules;
 mod nat;
