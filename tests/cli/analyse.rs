@@ -146,15 +146,25 @@ fn exposure_includes_the_block_lists_of_the_state_directory() {
         "--state-dir",
         state.root().to_str().unwrap(),
     ]);
-    assert_eq!(out.code, 1, "the admin's /25 is blocked: {}{}", out.stdout, out.stderr);
+    assert_eq!(
+        out.code, 1,
+        "the admin's /25 is blocked: {}{}",
+        out.stdout, out.stderr
+    );
     assert!(
-        out.stdout.contains("block lists included: 1 list (1 prefix), 0 timed bans"),
+        out.stdout
+            .contains("block lists included: 1 list (1 prefix), 0 timed bans"),
         "{}",
         out.stdout
     );
-    assert!(!out.stdout.contains("from 198.51.100.0/24\n"), "{}", out.stdout);
     assert!(
-        out.stdout.contains("lockout check: new SSH connection from 198.51.100.20 to port 22"),
+        !out.stdout.contains("from 198.51.100.0/24\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("lockout check: new SSH connection from 198.51.100.20 to port 22"),
         "{}",
         out.stdout
     );
