@@ -123,6 +123,7 @@ fn publish_follow_lift_and_lists_between_two_servers() {
     assert_eq!(web2.changes(got.cursor, now).unwrap().changes, vec![]);
     // A server cannot speak for another (row security), even with SQL of its own.
     let forged = std::process::Command::new("timeout")
+        .current_dir("/")
         .args(["30", "runuser", "-u", "postgres", "--"])
         .arg(pg_bin().unwrap().join("psql"))
         .args(["-X", "-v", "ON_ERROR_STOP=1", "-h"])

@@ -137,6 +137,9 @@ impl Postgres {
             c.args(["ip", "netns", "exec", ns]);
         }
         c.args(["runuser", "-u", "postgres", "--"]).arg(program);
+        // The caller's directory may be one the postgres user cannot enter (a clone under
+        // /root): PostgreSQL's programs warn or fail there.
+        c.current_dir("/");
         c
     }
 
