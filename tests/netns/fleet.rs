@@ -299,8 +299,9 @@ fn a_ban_on_one_server_reaches_the_fleet_and_an_outage_opens_nothing() {
         probe(&fleet.lab, "attacker2", "server-b"),
         "attacker2 is not banned"
     );
-    let log_b = fleet.guards[1].log();
-    assert!(log_b.contains("from=server_a"), "{log_b}");
+    fleet.guards[1].wait_log("the fleet's ban, with its server", |l| {
+        l.contains("from=server_a")
+    });
 
     // 2. PostgreSQL stops mid-attack: every ban stays; A bans attacker2 by itself.
     fleet.pg.stop();
