@@ -341,8 +341,8 @@ fn a_ban_on_one_server_reaches_the_fleet_and_an_outage_opens_nothing() {
         );
     }
 
-    // 4. A forged decision naming B's own address, and one for 0.0.0.0/1, published under
-    //    server A's name (as a compromised A could): B refuses both and says so. A row
+    // 4. Forged decisions naming B's own address, 0.0.0.0/1 and loopback, published under
+    //    server A's name (as a compromised A could): B refuses them and says so. A row
     //    that is no decision at all is passed over, and the feed goes on.
     fleet.pg.psql(
         "rampart",
@@ -355,10 +355,15 @@ fn a_ban_on_one_server_reaches_the_fleet_and_an_outage_opens_nothing() {
           extract(epoch from now())::bigint, extract(epoch from now())::bigint + 600), \
          ('server_a', 9002, '0.0.0.0/1', 'forged', 'forged', 0, 'detector', \
           '{\"count\": 1, \"window_secs\": 0, \"samples\": []}', \
+          extract(epoch from now())::bigint, extract(epoch from now())::bigint + 600), \
+         ('server_a', 9003, '127.0.0.1/32', 'forged', 'forged', 0, 'detector', \
+          '{\"count\": 1, \"window_secs\": 0, \"samples\": []}', \
           extract(epoch from now())::bigint, extract(epoch from now())::bigint + 600)",
     );
     fleet.guards[1].wait_log("the refusals", |l| {
-        l.contains("server_a#9001 refused") && l.contains("server_a#9002 refused")
+        l.contains("server_a#9001 refused")
+            && l.contains("server_a#9002 refused")
+            && l.contains("server_a#9003 refused")
     });
     let log_b = fleet.guards[1].log();
     assert!(
