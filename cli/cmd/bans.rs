@@ -105,7 +105,9 @@ fn list(args: BansListArgs) -> Result<ExitCode> {
 fn list_fleet(args: &BansListArgs) -> Result<ExitCode> {
     let now = unix_now();
     let mut fleet = super::fleet::connect(args.fleet_source.policy.as_deref())?;
-    let active = fleet.active(now)?;
+    let read = fleet.active(now)?;
+    warn_unreadable(&read.unreadable);
+    let active = read.decisions;
     let mut out = std::io::stdout().lock();
     if args.json {
         serde_json::to_writer_pretty(&mut out, &active)?;
@@ -281,7 +283,9 @@ fn unban(args: BansUnbanArgs) -> Result<ExitCode> {
             bail!("--fleet lifts the bans on an address or network: name one");
         };
         let mut fleet = super::fleet::connect(args.fleet_source.policy.as_deref())?;
-        let lifted = fleet.lift(t, now)?;
+        let read = fleet.lift(t, now)?;
+        warn_unreadable(&read.unreadable);
+        let lifted = read.decisions;
         fleet_lifted = lifted.len();
         let mut servers: Vec<&str> = lifted.iter().map(|d| d.key().server.as_str()).collect();
         servers.sort_unstable();
@@ -401,6 +405,17 @@ fn unban(args: BansUnbanArgs) -> Result<ExitCode> {
         )?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Rows of the shared store that are no decision (written by something else than
+/// rampart): said on standard error, a few at most, and passed over.
+fn warn_unreadable(rows: &[String]) {
+    for why in rows.iter().take(3) {
+        eprintln!("rampart: warning: passed over an unreadable row of the fleet: {why}");
+    }
+    if rows.len() > 3 {
+        eprintln!("rampart: warning: and {} more", rows.len() - 3);
+    }
 }
 
 fn is_running(s: &StoredDecision, now: u64) -> bool {

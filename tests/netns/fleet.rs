@@ -397,6 +397,20 @@ fn a_ban_on_one_server_reaches_the_fleet_and_an_outage_opens_nothing() {
         );
         std::thread::sleep(Duration::from_millis(50));
     };
+    // The same, as an administrator reads it.
+    let text = fleet.rampart(1, &["fleet", "status"]);
+    assert!(text.contains("this server: server_b"), "{text}");
+    assert!(text.contains("refused decisions (latest first):"), "{text}");
+    assert!(
+        text.contains("server_b refused server_a#9001 (203.0.113.12/32)"),
+        "{text}"
+    );
+    let bans = fleet.rampart(1, &["bans", "list", "--fleet"]);
+    assert!(
+        bans.lines()
+            .any(|l| l.starts_with(ATTACKER2) && l.contains("server_a")),
+        "{bans}"
+    );
     assert!(!probe(&fleet.lab, "attacker2", "server-b"));
     assert!(kernel_ban(&fleet.ns(1), addr_of("server-b")).is_none());
     let servers: Vec<&str> = v["servers"]

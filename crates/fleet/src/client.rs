@@ -256,6 +256,27 @@ fn cidr_text(t: &Target) -> String {
 const DECISION_COLUMNS: &str = "seq, origin_server, origin_id, target::text, detector, summary, \
      offence, origin, evidence::text, start_at, until_at, lifted_at, lifted_by";
 
+/// Decisions read from the store, and the rows that do not read as one (written by
+/// something else than rampart), with why: passed over, never failing the whole read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Decisions {
+    /// The decisions, in the order read.
+    pub decisions: Vec<FleetDecision>,
+    /// Why each unreadable row was passed over.
+    pub unreadable: Vec<String>,
+}
+
+fn read_decisions(rows: &[postgres::Row]) -> Decisions {
+    let mut out = Decisions::default();
+    for r in rows {
+        match row_decision(r) {
+            Ok(d) => out.decisions.push(d),
+            Err(e) => out.unreadable.push(e),
+        }
+    }
+    out
+}
+
 fn row_decision(r: &postgres::Row) -> Result<FleetDecision, String> {
     let seq: i64 = r.get(0);
     let bad = |what: &str| format!("fleet decision #{seq}: bad {what}");
@@ -506,14 +527,9 @@ impl Fleet {
             )
             .map_err(fail(doing))?;
         let more = rows.len() as i64 >= MAX_CHANGES;
-        let mut changes = Vec::with_capacity(rows.len());
-        let mut bad = Vec::new();
-        for r in &rows {
-            match row_decision(r) {
-                Ok(d) => changes.push(Change::Decision(d)),
-                Err(e) => bad.push(e),
-            }
-        }
+        let read = read_decisions(&rows);
+        let bad = read.unreadable;
+        let mut changes: Vec<Change> = read.decisions.into_iter().map(Change::Decision).collect();
         // How far this read covers: the last row read when the limit cut it, else the
         // newest number in the snapshot (expired decisions after the last running one
         // are passed over, not read again).
@@ -649,7 +665,7 @@ impl Fleet {
 
     /// Lifts, fleet-wide, every running decision about `target` or inside it; the
     /// decisions lifted.
-    pub fn lift(&mut self, target: &Target, now: u64) -> Result<Vec<FleetDecision>, FleetError> {
+    pub fn lift(&mut self, target: &Target, now: u64) -> Result<Decisions, FleetError> {
         let doing = format!("lifting the fleet's bans on {target}");
         let mut tx = self.client.transaction().map_err(fail(&doing))?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])
@@ -666,18 +682,11 @@ impl Fleet {
             )
             .map_err(fail(&doing))?;
         tx.commit().map_err(fail(&doing))?;
-        rows.iter()
-            .map(|r| {
-                row_decision(r).map_err(|why| FleetError {
-                    doing: doing.clone(),
-                    why,
-                })
-            })
-            .collect()
+        Ok(read_decisions(&rows))
     }
 
     /// The decisions running fleet-wide at `now`, oldest first.
-    pub fn active(&mut self, now: u64) -> Result<Vec<FleetDecision>, FleetError> {
+    pub fn active(&mut self, now: u64) -> Result<Decisions, FleetError> {
         let doing = "reading the fleet's running bans";
         let rows = self
             .client
@@ -690,14 +699,7 @@ impl Fleet {
                 &[&to_i64(now)],
             )
             .map_err(fail(doing))?;
-        rows.iter()
-            .map(|r| {
-                row_decision(r).map_err(|why| FleetError {
-                    doing: doing.into(),
-                    why,
-                })
-            })
-            .collect()
+        Ok(read_decisions(&rows))
     }
 
     /// Says this server is alive and how far it has enforced.

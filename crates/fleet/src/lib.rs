@@ -20,7 +20,7 @@ pub mod schema;
 
 pub use accept::screen;
 pub use client::{
-    now, read_password, Change, Changes, Fleet, FleetDecision, FleetError, ListStatus, Refusal,
-    ServerStatus, Status, MAX_CHANGES,
+    now, read_password, Change, Changes, Decisions, Fleet, FleetDecision, FleetError, ListStatus,
+    Refusal, ServerStatus, Status, MAX_CHANGES,
 };
 pub use config::FleetConfig;

@@ -148,7 +148,10 @@ fn publish_follow_lift_and_lists_between_two_servers() {
     let err = String::from_utf8_lossy(&forged.stderr);
     assert!(err.contains("row-level security"), "{err}");
     // A fleet-wide lift by web2 reaches web1's feed, in order, once.
-    let lifted = web2.lift(&"192.0.2.31".parse().unwrap(), now).unwrap();
+    let lifted = web2
+        .lift(&"192.0.2.31".parse().unwrap(), now)
+        .unwrap()
+        .decisions;
     assert_eq!(lifted.len(), 1);
     let after = web1.changes(got.cursor, now).unwrap();
     assert_eq!(
@@ -160,7 +163,7 @@ fn publish_follow_lift_and_lists_between_two_servers() {
         Change::Decision(lifted[0].clone()),
         "the feed and the lift agree"
     );
-    assert_eq!(web2.active(now).unwrap().len(), 1);
+    assert_eq!(web2.active(now).unwrap().decisions.len(), 1);
     // A list for the whole fleet: 100,000 prefixes in one transaction.
     let prefixes: Vec<rampart_prefix::Prefix> = (0..100_000u32)
         .map(|i| {
