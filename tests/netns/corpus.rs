@@ -25,14 +25,10 @@ pub const KNOWN_UNSUPPORTED: &[(&str, &str)] = &[];
 /// Configurations `compile` refuses with a reason, because nftables cannot express a
 /// construct (the reason's words): `ufw limit` is `-m recent --update --hitcount 6`, and
 /// nft sets keep no hit history.
-const KNOWN_UNCOMPILABLE: &[(&str, &str)] = &[
-    (
-        "ufw-web",
-        "`-m recent --hitcount` has no nftables equivalent",
-    ),
-    // A gap of compile, not of nftables: `ct helper` objects are not declared yet.
-    ("firewalld-router", "`--helper` needs a ct helper object"),
-];
+const KNOWN_UNCOMPILABLE: &[(&str, &str)] = &[(
+    "ufw-web",
+    "`-m recent --hitcount` has no nftables equivalent",
+)];
 
 pub fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/corpus")

@@ -70,6 +70,19 @@ pub fn emit(table: &Table, opts: &CompileOptions) -> NftScript {
     }
     out.line(&format!("table inet {name} {{"));
     let mut first = true;
+    for h in &table.helpers {
+        if !first {
+            out.line("");
+        }
+        first = false;
+        out.line(&format!("\tct helper {} {{", h.name));
+        out.line(&format!(
+            "\t\ttype {} protocol {};",
+            crate::lower::quoted(&h.helper),
+            h.protocol
+        ));
+        out.line("\t}");
+    }
     for set in &table.sets {
         if !first {
             out.line("");
@@ -179,6 +192,7 @@ fn emit_chain(out: &mut Out, chain: &Chain, provenance: &mut Vec<Provenance>) {
         let named = match b.priority.name {
             "dstnat" => b.hook == Hook::Prerouting,
             "srcnat" => b.hook == Hook::Postrouting,
+            "" => false,
             _ => true,
         };
         let priority = if named {

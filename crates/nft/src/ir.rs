@@ -15,6 +15,20 @@ pub struct Table {
     pub sets: Vec<Set>,
     /// Base chains first (by iptables table, then hook), then regular chains.
     pub chains: Vec<Chain>,
+    /// `ct helper` objects that `CT --helper` rules assign.
+    pub helpers: Vec<CtHelper>,
+}
+
+/// A `ct helper NAME { type "ftp" protocol tcp; }` object: nft assigns conntrack helpers
+/// by object, where iptables' `CT --helper` names the helper in the rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CtHelper {
+    /// The object's name (`ftp-tcp`).
+    pub name: String,
+    /// The kernel helper (`ftp`, `netbios-ns`).
+    pub helper: String,
+    /// `tcp` or `udp`.
+    pub protocol: &'static str,
 }
 
 impl Table {
@@ -126,7 +140,8 @@ impl Hook {
 pub struct Priority {
     /// The value (lower runs first).
     pub value: i32,
-    /// nft's name (`raw`, `mangle`, `dstnat`, `filter`, `security`, `srcnat`).
+    /// nft's name (`raw`, `mangle`, `dstnat`, `filter`, `security`, `srcnat`); empty for
+    /// a priority written as its number.
     pub name: &'static str,
 }
 

@@ -9,16 +9,17 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use rampart_prefix::Prefix;
 use rampart_ruleset::{
-    Action, AddrTypes, AddrtypeMatch, ConnlimitMatch, ConnmarkTarget, CtStates, Family,
-    HashlimitMatch, IcmpType, Interface, LimitMode, LogTarget, Match, MultiportMatch, NatTarget,
-    Neg, NflogTarget, PortRange, PortSide, Protocol, Rate, RecentCommand, RecentMatch, RejectWith,
-    Rule, Ruleset, SetDir, SetKind, SetMatch, SetOp, SetTarget, TableKind, Target, TcpFlags,
-    TcpFlagsMatch, XMark,
+    Action, AddrTypes, AddrtypeMatch, ConnlimitMatch, ConnmarkTarget, CtStates, CtTarget, Family,
+    HashlimitLimit, HashlimitMatch, IcmpType, Interface, LimitMode, LogTarget, Match,
+    MultiportMatch, NatTarget, Neg, NflogTarget, PortRange, PortSide, Protocol, Rate,
+    RecentCommand, RecentMatch, RejectWith, Rule, RuleSpec, Ruleset, SetDir, SetKind, SetMatch,
+    SetOp, SetTarget, TableKind, Target, TcpFlags, TcpFlagsMatch, XMark,
 };
 
 use crate::error::{CompileError, CompileErrors, RulePlace};
 use crate::ir::{
-    BaseChain, Chain, ChainType, Hook, Op, Priority, Rule as IrRule, Set, Stmt, Table, Verdict,
+    BaseChain, Chain, ChainType, CtHelper, Hook, Op, Priority, Rule as IrRule, Set, Stmt, Table,
+    Verdict,
 };
 use crate::sets::lower_ipset;
 use crate::CompileOptions;
@@ -38,6 +39,8 @@ pub fn lower(ruleset: &Ruleset, opts: &CompileOptions) -> Result<Table, CompileE
         recent: BTreeMap::new(),
         hashlimit: BTreeMap::new(),
         connlimits: 0,
+        helpers: BTreeMap::new(),
+        raw: RawOrder::of(ruleset),
     };
     let filled = filled_from_rules(ruleset);
     for set in &ruleset.sets {
@@ -79,7 +82,7 @@ pub fn lower(ruleset: &Ruleset, opts: &CompileOptions) -> Result<Table, CompileE
             let hook = Hook::of_builtin(builtin).expect("built-in chain names are hooks");
             let mut base = Chain {
                 name: format!("{}_{}", kind.name(), hook.name()),
-                base: Some(base_chain(kind, hook)),
+                base: Some(base_chain(kind, hook, l.raw == RawOrder::AfterConntrack)),
                 rules: Vec::new(),
             };
             for family in [Family::Ipv4, Family::Ipv6] {
@@ -177,12 +180,15 @@ pub fn lower(ruleset: &Ruleset, opts: &CompileOptions) -> Result<Table, CompileE
         name: opts.table.clone(),
         sets: l.sets,
         chains,
+        helpers: l.helpers.into_values().collect(),
     })
 }
 
-/// The base chain of an iptables (table, hook): type and standard priority.
-fn base_chain(kind: TableKind, hook: Hook) -> BaseChain {
+/// The base chain of an iptables (table, hook): type and standard priority (raw just
+/// after conntrack when it assigns helpers, see [`RawOrder`]).
+fn base_chain(kind: TableKind, hook: Hook, raw_after_conntrack: bool) -> BaseChain {
     let (value, name) = match (kind, hook) {
+        (TableKind::Raw, _) if raw_after_conntrack => (-190, ""),
         (TableKind::Raw, _) => (-300, "raw"),
         (TableKind::Mangle, _) => (-150, "mangle"),
         (TableKind::Nat, Hook::Prerouting | Hook::Output) => (-100, "dstnat"),
@@ -379,6 +385,30 @@ fn limit_text(over: bool, rate: Rate, burst: u32) -> String {
     format!("limit rate {over}{} burst {burst} packets", rate_text(rate))
 }
 
+/// A hashlimit's `limit` statement: packets as `limit`'s, bytes in the largest of
+/// nft's units that holds the amount exactly (`4 kbytes/second burst 16 kbytes`).
+fn hashlimit_text(over: bool, limit: HashlimitLimit) -> String {
+    let b = match limit {
+        HashlimitLimit::Packets { rate, burst } => return limit_text(over, rate, burst),
+        HashlimitLimit::Bytes(b) => b,
+    };
+    let amount = |n: u64| {
+        [(1024 * 1024, "mbytes"), (1024, "kbytes")]
+            .iter()
+            .find(|(unit, _)| n % unit == 0)
+            .map_or_else(
+                || format!("{n} bytes"),
+                |(unit, name)| format!("{} {name}", n / unit),
+            )
+    };
+    let over = if over { "over " } else { "" };
+    let mut text = format!("limit rate {over}{}/second", amount(b.bytes_per_second()));
+    if let Some(burst) = b.burst_bytes() {
+        text.push_str(&format!(" burst {}", amount(burst)));
+    }
+    text
+}
+
 /// nft names of ICMP types (the rest are written as numbers).
 const ICMP_TYPES: [(u8, &str); 11] = [
     (0, "echo-reply"),
@@ -476,6 +506,87 @@ struct Lowerer<'a> {
     /// (family, hashlimit name) → its set.
     hashlimit: BTreeMap<(Family, String), DynSet>,
     connlimits: usize,
+    /// `ct helper` objects by name.
+    helpers: BTreeMap<String, CtHelper>,
+    /// Whether the raw table assigns conntrack helpers, and if so the first raw rule
+    /// whose effect must come before conntrack (see [`RawOrder`]).
+    raw: RawOrder,
+}
+
+/// Where the raw table's base chains run. iptables' `CT --helper` attaches a template
+/// that conntrack reads when it creates the connection, so it works in raw, before
+/// conntrack (priority -300). nft's `ct helper set` needs the connection itself, so it
+/// does nothing before conntrack: a raw table that assigns helpers runs at -190, just
+/// after conntrack (-200) and before mangle (-150). That keeps every raw rule's effect
+/// except those that must precede conntrack (`--notrack`, zones, conntrack timeouts) or
+/// read its state; with one of those the helper is refused, naming the rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum RawOrder {
+    /// No helper: raw at -300.
+    BeforeConntrack,
+    /// Helpers and nothing that needs -300: raw at -190.
+    AfterConntrack,
+    /// Helpers, and this rule (place and what) needs -300.
+    Conflict(String),
+}
+
+impl RawOrder {
+    /// How the ruleset's raw tables must be placed.
+    fn of(ruleset: &Ruleset) -> RawOrder {
+        let mut helpers = false;
+        let mut conflict = None;
+        for table in ruleset.tables.iter().filter(|t| t.kind == TableKind::Raw) {
+            for chain in &table.chains {
+                for (i, rule) in chain.rules.iter().enumerate() {
+                    let target = match &rule.spec.action {
+                        Some(Action::Jump(t)) => Some(t),
+                        _ => None,
+                    };
+                    if let Some(Target::Ct(c)) = target {
+                        if c.helper.is_some() && !c.notrack {
+                            helpers = true;
+                        }
+                    }
+                    let why = match target {
+                        Some(Target::Notrack | Target::NotrackAlias) => Some("--notrack"),
+                        Some(Target::Ct(c)) if c.notrack => Some("--notrack"),
+                        Some(Target::Ct(c)) if c.zone != 0 || c.zone_mark => Some("a zone"),
+                        Some(Target::Ct(c)) if c.timeout.is_some() => Some("--timeout"),
+                        _ => None,
+                    }
+                    .or_else(|| {
+                        rule.spec
+                            .matches
+                            .iter()
+                            .any(|m| {
+                                matches!(
+                                    m,
+                                    Match::State(_)
+                                        | Match::Conntrack(_)
+                                        | Match::Connmark(_)
+                                        | Match::Helper(_)
+                                        | Match::Connlimit(_)
+                                )
+                            })
+                            .then_some("a conntrack match")
+                    });
+                    if let (Some(why), None) = (why, &conflict) {
+                        conflict = Some(format!(
+                            "{} -t raw {} rule {} ({why})",
+                            table.family.command(),
+                            chain.name,
+                            i + 1
+                        ));
+                    }
+                }
+            }
+        }
+        match (helpers, conflict) {
+            (false, _) => RawOrder::BeforeConntrack,
+            (true, None) => RawOrder::AfterConntrack,
+            (true, Some(c)) => RawOrder::Conflict(c),
+        }
+    }
 }
 
 impl Lowerer<'_> {
@@ -814,6 +925,9 @@ impl Lowerer<'_> {
                 Some(Verdict::Goto(chain_name(fam, at.table, chain))),
                 false,
             ),
+            Some(Action::Jump(Target::Ct(c))) if c.helper.is_some() && !c.notrack => {
+                self.ct_helper(at, spec, c)?
+            }
             Some(Action::Jump(t)) => self.target(at, t)?,
         };
         let comment = (!comments.is_empty()).then(|| comments.join("; "));
@@ -846,6 +960,14 @@ impl Lowerer<'_> {
     ) -> Result<(Stmt, bool), CompileError> {
         let fam = at.family;
         let over = h.mode == LimitMode::Above;
+        if h.rate_match.is_some() {
+            return Err(CompileError::Refused {
+                at: at.clone(),
+                module: "hashlimit",
+                reason: "--hashlimit-rate-match measures each flow's rate over an interval and limits nothing; an nft limit stops counting packets over the rate, so it cannot test a measured rate",
+            });
+        }
+        let limit = hashlimit_text(over, h.limit);
         let mut parts = Vec::new();
         let mut types = Vec::new();
         if h.key.src_ip {
@@ -865,7 +987,7 @@ impl Lowerer<'_> {
             types.push("inet_service");
         }
         if parts.is_empty() {
-            return Ok((Stmt::Stateful(limit_text(over, h.rate, h.burst)), false));
+            return Ok((Stmt::Stateful(limit), false));
         }
         let key_type = types.join(" . ");
         let name = match self.hashlimit.get(&(fam, h.name.clone())) {
@@ -888,9 +1010,7 @@ impl Lowerer<'_> {
                     timeout_flag: true,
                     dynamic: true,
                     auto_merge: false,
-                    timeout_ms: Some(u64::from(
-                        h.expire_ms.unwrap_or(h.rate.unit.seconds() * 1000),
-                    )),
+                    timeout_ms: Some(u64::from(h.expire_ms())),
                     size: Some(h.max.unwrap_or(DYNAMIC_SET_SIZE)),
                     elements: Vec::new(),
                     note: format!("{} -m hashlimit --hashlimit-name {}", fam.command(), h.name),
@@ -910,7 +1030,7 @@ impl Lowerer<'_> {
             Stmt::Stateful(format!(
                 "update @{name} {{ {} {} }}",
                 parts.join(" . "),
-                limit_text(over, h.rate, h.burst)
+                limit
             )),
             true,
         ))
@@ -1079,6 +1199,65 @@ impl Lowerer<'_> {
         }
     }
 
+    /// `CT --helper NAME` (with its other settings): `ct helper set "NAME-PROTO"` and the
+    /// `ct helper` object it names, declared once.
+    #[allow(clippy::type_complexity)]
+    fn ct_helper(
+        &mut self,
+        at: &RulePlace,
+        spec: &RuleSpec,
+        c: &CtTarget,
+    ) -> Result<(Vec<Stmt>, Option<Verdict>, bool), CompileError> {
+        let refuse = |reason: String| CompileError::NoNftEquivalent {
+            at: at.clone(),
+            target: "CT".into(),
+            reason,
+        };
+        if let RawOrder::Conflict(rule) = &self.raw {
+            return Err(refuse(format!(
+                "`--helper` becomes `ct helper set`, which acts only after conntrack, but {rule} must act before conntrack; move the helper assignment to a separate ruleset or drop that rule"
+            )));
+        }
+        let protocol = match &spec.protocol {
+            Some(Neg {
+                negated: false,
+                value,
+            }) if *value == Protocol::TCP => "tcp",
+            Some(Neg {
+                negated: false,
+                value,
+            }) if *value == Protocol::UDP => "udp",
+            _ => return Err(refuse(
+                "an nft ct helper object is for one protocol: give the rule `-p tcp` or `-p udp`"
+                    .into(),
+            )),
+        };
+        let helper = c.helper.clone().expect("called for --helper");
+        let name = nft_ident(&format!("{helper}-{protocol}"));
+        if !self.helpers.contains_key(&name) {
+            self.claim(&name, format!("ct helper {helper} ({protocol})"));
+            self.helpers.insert(
+                name.clone(),
+                CtHelper {
+                    name: name.clone(),
+                    helper,
+                    protocol,
+                },
+            );
+        }
+        let rest = CtTarget {
+            helper: None,
+            ..c.clone()
+        };
+        let mut stmts = if rest == CtTarget::default() {
+            Vec::new()
+        } else {
+            self.target(at, &Target::Ct(Box::new(rest)))?.0
+        };
+        stmts.push(Stmt::Action(format!("ct helper set {}", quoted(&name))));
+        Ok((stmts, None, false))
+    }
+
     /// Actions, verdict, and whether the rule needs `meta nfproto` in front (REJECT).
     #[allow(clippy::type_complexity)]
     fn target(
@@ -1177,7 +1356,7 @@ fn tcp_flags(negated: bool, f: TcpFlagsMatch) -> Stmt {
 
 fn icmp(at: &RulePlace, v6: bool, t: &Neg<IcmpType>) -> Result<Vec<Stmt>, CompileError> {
     let kw = if v6 { "icmpv6" } else { "icmp" };
-    let IcmpType { ty, code } = t.value;
+    let IcmpType { ty, code, .. } = t.value;
     let Some(ty) = ty else {
         if t.negated {
             return Err(CompileError::IcmpAnyNegated { at: at.clone() });
@@ -1185,16 +1364,21 @@ fn icmp(at: &RulePlace, v6: bool, t: &Neg<IcmpType>) -> Result<Vec<Stmt>, Compil
         // `any`: the rule's `-p icmp` (which iptables requires) already says it all.
         return Ok(Vec::new());
     };
+    // A code range `TYPE/MIN:MAX` is written `MIN-MAX`.
+    let codes = match t.value.codes() {
+        (lo, hi) if lo == hi => lo.to_string(),
+        (lo, hi) => format!("{lo}-{hi}"),
+    };
     Ok(match (code, t.negated) {
         (None, n) => vec![m(format!("{kw} type"), op(n), icmp_type_text(v6, ty))],
-        (Some(c), false) => vec![
+        (Some(_), false) => vec![
             m(format!("{kw} type"), Op::Implicit, icmp_type_text(v6, ty)),
-            m(format!("{kw} code"), Op::Implicit, c.to_string()),
+            m(format!("{kw} code"), Op::Implicit, codes),
         ],
-        (Some(c), true) => vec![m(
+        (Some(_), true) => vec![m(
             format!("{kw} type . {kw} code"),
             Op::Ne,
-            format!("{{ {ty} . {c} }}"),
+            format!("{{ {ty} . {codes} }}"),
         )],
     })
 }
@@ -1540,6 +1724,8 @@ mod tests {
             ("", "iptables -A INPUT -p icmp --icmp-type 3/4 -j ACCEPT", &["icmp type destination-unreachable icmp code 4 counter accept"]),
             ("", "ip6tables -A INPUT -p icmpv6 --icmpv6-type 135 -j ACCEPT", &["icmpv6 type nd-neighbor-solicit counter accept"]),
             ("", "iptables -A INPUT -p icmp --icmp-type any -j ACCEPT", &["meta l4proto icmp counter accept"]),
+            ("", "iptables -A INPUT -p icmp --icmp-type 3/1:2 -j ACCEPT", &["icmp type destination-unreachable icmp code 1-2 counter accept"]),
+            ("", "iptables -A INPUT -p icmp ! --icmp-type 3/1:2 -j ACCEPT", &["icmp type . icmp code != { 3 . 1-2 } counter accept"]),
             // multiport
             ("", "iptables -A INPUT -p tcp -m multiport --ports 22,80 -j LOG", &[
                 "tcp sport { 22, 80 } counter log level warn",
@@ -1554,6 +1740,15 @@ mod tests {
             ("", "iptables -A INPUT -m limit --limit 3/hour -j LOG", &["limit rate 3/hour burst 5 packets counter log level warn"]),
             ("", "iptables -A INPUT -m hashlimit --hashlimit-above 10/s --hashlimit-mode srcip,srcport --hashlimit-name a -j DROP", &[
                 "update @hashlimit_ip_a { ip saddr . th sport limit rate over 10/second burst 5 packets } counter drop",
+            ]),
+            ("", "iptables -A INPUT -m hashlimit --hashlimit-above 4kb/s --hashlimit-burst 16kb --hashlimit-mode srcip --hashlimit-name b -j DROP", &[
+                "update @hashlimit_ip_b { ip saddr limit rate over 4 kbytes/second burst 16 kbytes } counter drop",
+            ]),
+            ("", "iptables -A INPUT -m hashlimit --hashlimit-upto 3000b/s --hashlimit-name c -j ACCEPT", &[
+                "limit rate 2992 bytes/second counter accept",
+            ]),
+            ("", "iptables -A INPUT -m hashlimit --hashlimit-upto 1000000/sec --hashlimit-name d -j ACCEPT", &[
+                "limit rate 1000000/second burst 5 packets counter accept",
             ]),
             ("", "iptables -A INPUT -m connlimit --connlimit-above 2 --connlimit-daddr -j DROP", &[
                 "add @connlimit_ip_1 { ip daddr ct count over 2 } counter drop",
@@ -1584,6 +1779,9 @@ mod tests {
             ("", "iptables -t mangle -A PREROUTING -j CONNMARK --set-xmark 0x1/0x1", &["counter ct mark set ct mark and 0xfffffffe xor 0x1"]),
             ("", "iptables -t raw -A PREROUTING -j NOTRACK", &["counter notrack"]),
             ("", "iptables -t raw -A OUTPUT -j TRACE", &["counter meta nftrace set 1"]),
+            ("", "iptables -t raw -A PREROUTING -p udp --dport 137 -j CT --helper netbios-ns", &[
+                "udp dport 137 counter ct helper set \"netbios-ns-udp\"",
+            ]),
         ];
         let mut failures = Vec::new();
         for (setup, line, want) in cases {
@@ -1593,6 +1791,50 @@ mod tests {
             }
         }
         assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    /// `CT --helper`: one `ct helper` object per helper and protocol, and the raw table
+    /// moved after conntrack, where `ct helper set` acts; refused, naming the rule, when
+    /// the raw table also holds something that must act before conntrack.
+    #[test]
+    fn ct_helper_objects_and_raw_order() {
+        let src = Source::new(
+            "<t>",
+            "iptables -t raw -A PREROUTING -p tcp --dport 21 -j CT --helper ftp\n\
+             ip6tables -t raw -A PREROUTING -p tcp --dport 2121 -j CT --helper ftp\n",
+        );
+        let rs = parse_script(&src, ParseOptions::default()).unwrap().ruleset;
+        let script = compile(&rs, &CompileOptions::default()).unwrap();
+        let text = script.text();
+        assert_eq!(text.matches("ct helper ftp-tcp {").count(), 1, "{text}");
+        assert!(text.contains("type \"ftp\" protocol tcp;"), "{text}");
+        assert!(text.contains("hook prerouting priority -190;"), "{text}");
+        let src = Source::new(
+            "<t>",
+            "iptables -t raw -A PREROUTING -p tcp -j CT --helper ftp\n\
+             iptables -t raw -A OUTPUT -p udp --dport 53 -j CT --notrack\n",
+        );
+        let rs = parse_script(&src, ParseOptions::default()).unwrap().ruleset;
+        let err = compile(&rs, &CompileOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("iptables -t raw OUTPUT rule 1 (--notrack) must act before conntrack"),
+            "{err}"
+        );
+        let src = Source::new(
+            "<t>",
+            "iptables -t raw -A PREROUTING -p tcp -j CT --helper ftp\n",
+        );
+        let rs = parse_script(&src, ParseOptions::default()).unwrap().ruleset;
+        let text = compile(&rs, &CompileOptions::default())
+            .unwrap()
+            .text()
+            .to_string();
+        assert!(
+            text.contains("meta l4proto tcp counter ct helper set \"ftp-tcp\""),
+            "{text}"
+        );
     }
 
     /// The base chain layout: dispatch per family, the DROP policy right after the jump.

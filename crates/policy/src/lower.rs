@@ -25,8 +25,8 @@ use std::io;
 use rampart_prefix::AddrRange;
 use rampart_ruleset::{
     parse_any, Action, AddrTypes, AddrtypeMatch, Chain, ConnlimitMatch, ConntrackMatch, CtStates,
-    Family, HashlimitKey, HashlimitMatch, IcmpType, Interface, IpSet, LimitMatch, LimitMode,
-    LogTarget, MasqueradeTarget, Match, NatTarget, Neg, NflogTarget, ParseOptions,
+    Family, HashlimitKey, HashlimitLimit, HashlimitMatch, IcmpType, Interface, IpSet, LimitMatch,
+    LimitMode, LogTarget, MasqueradeTarget, Match, NatTarget, Neg, NflogTarget, ParseOptions,
     Policy as ChainVerdict, Protocol, Rate, RateUnit, RejectWith, Rule, RuleSpec, Ruleset, SetDir,
     SetKind, SetMatch, SetOp, SetTarget, Source, TableKind, Target, TcpFlagsMatch, TcpMatch,
     UdpMatch,
@@ -146,10 +146,7 @@ fn proto(p: Protocol) -> Option<Neg<Protocol>> {
 }
 
 fn icmp_type(family: Family, ty: u8) -> (Option<Neg<Protocol>>, Match) {
-    let t = Neg::plain(IcmpType {
-        ty: Some(ty),
-        code: None,
-    });
+    let t = Neg::plain(IcmpType::of_type(Some(ty)));
     match family {
         Family::Ipv4 => (proto(Protocol::ICMP), Match::Icmp(t)),
         Family::Ipv6 => (proto(Protocol::ICMPV6), Match::Icmp6(t)),
@@ -778,11 +775,10 @@ impl Policy {
                 None
             }
             (Measure::New { rate, burst } | Measure::Packets { rate, burst }, per) => {
-                Some(Match::Hashlimit(HashlimitMatch {
+                Some(Match::Hashlimit(Box::new(HashlimitMatch {
                     name: format!("flood_{}", l.name),
                     mode: LimitMode::Above,
-                    rate,
-                    burst,
+                    limit: HashlimitLimit::Packets { rate, burst },
                     key: HashlimitKey {
                         src_ip: true,
                         dst_port: per == Per::SourcePort,
@@ -792,7 +788,10 @@ impl Policy {
                     dst_mask: None,
                     expire_ms: Some(meter_expire_ms(rate, burst)),
                     max: Some(flood.meter_size),
-                }))
+                    size: None,
+                    gc_interval_ms: None,
+                    rate_match: None,
+                })))
             }
             (Measure::Connections { max }, per) => Some(Match::Connlimit(ConnlimitMatch {
                 mode: LimitMode::Above,

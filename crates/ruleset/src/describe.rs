@@ -164,6 +164,10 @@ fn describe_match(m: &Match) -> Option<String> {
                 let v6 = matches!(m, Match::Icmp6(_));
                 let name = icmp_name(ty, v6).map_or(format!("type {ty}"), str::to_string);
                 match t.value.code {
+                    Some(lo) if t.value.code_max.is_some() => {
+                        let (_, hi) = t.value.codes();
+                        format!("{}{name} codes {lo} to {hi}", not(t.negated))
+                    }
                     Some(code) => format!("{}{name} code {code}", not(t.negated)),
                     None => format!("{}{name}", not(t.negated)),
                 }
@@ -216,10 +220,21 @@ fn describe_match(m: &Match) -> Option<String> {
                 LimitMode::Upto => "within",
                 LimitMode::Above => "over",
             };
+            let (amount, burst) = match h.limit {
+                HashlimitLimit::Packets { rate: r, burst } => (rate(r), burst.to_string()),
+                HashlimitLimit::Bytes(b) => (
+                    format!("{} bytes/second", b.bytes_per_second()),
+                    b.burst_bytes()
+                        .map_or_else(|| "none".to_string(), |n| format!("{n} bytes")),
+                ),
+            };
+            let measured = if h.rate_match.is_some() {
+                " (measured, not limited)"
+            } else {
+                ""
+            };
             format!(
-                "{verb} {}{per} (burst {}, table {})",
-                rate(h.rate),
-                h.burst,
+                "{verb} {amount}{per}{measured} (burst {burst}, table {})",
                 h.name
             )
         }

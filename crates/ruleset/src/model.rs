@@ -663,7 +663,7 @@ pub enum Match {
     /// `-m limit`.
     Limit(LimitMatch),
     /// `-m hashlimit`.
-    Hashlimit(HashlimitMatch),
+    Hashlimit(Box<HashlimitMatch>),
     /// `-m connlimit`.
     Connlimit(ConnlimitMatch),
     /// `-m recent`.
@@ -827,8 +827,31 @@ pub struct UdpMatch {
 pub struct IcmpType {
     /// Type number; `None` for `any`.
     pub ty: Option<u8>,
-    /// Code; `None` matches every code.
+    /// Code (the first of a range); `None` matches every code.
     pub code: Option<u8>,
+    /// The last code of a range `TYPE/MIN:MAX` (`Some` only when it differs from `code`).
+    /// iptables-save prints only the first code, but the kernel matches the range.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_max: Option<u8>,
+}
+
+impl IcmpType {
+    /// Every code of one type, or of every type (`None`).
+    pub fn of_type(ty: Option<u8>) -> IcmpType {
+        IcmpType {
+            ty,
+            code: None,
+            code_max: None,
+        }
+    }
+
+    /// The codes matched, first and last (`0..=255` for every code).
+    pub fn codes(self) -> (u8, u8) {
+        match self.code {
+            None => (0, 255),
+            Some(lo) => (lo, self.code_max.unwrap_or(lo)),
+        }
+    }
 }
 
 /// Which ports `multiport` compares.
@@ -1030,34 +1053,132 @@ pub struct HashlimitMatch {
     pub name: String,
     /// `--hashlimit-upto` or `--hashlimit-above` (plain `--hashlimit` means upto).
     pub mode: LimitMode,
-    /// The rate.
-    pub rate: Rate,
-    /// `--hashlimit-burst` (default 5).
-    pub burst: u32,
+    /// The rate and burst, in packets or in bytes.
+    pub limit: HashlimitLimit,
     /// `--hashlimit-mode`; all false means one bucket for the rule.
     pub key: HashlimitKey,
     /// `--hashlimit-srcmask` (default: full width).
     pub src_mask: Option<u8>,
     /// `--hashlimit-dstmask`.
     pub dst_mask: Option<u8>,
-    /// `--hashlimit-htable-expire` in milliseconds.
+    /// `--hashlimit-htable-expire` in milliseconds, `None` when it is the default that
+    /// iptables-save leaves out (see [`HashlimitMatch::expire_ms`]).
     pub expire_ms: Option<u32>,
     /// `--hashlimit-htable-max`: at most this many keys are tracked. In nftables (the
     /// meter's set `size`) a packet whose key finds the table full matches nothing.
     pub max: Option<u32>,
+    /// `--hashlimit-htable-size`: hash buckets (`None`: the kernel sizes the table). Only
+    /// memory and speed depend on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u32>,
+    /// `--hashlimit-htable-gcinterval` in milliseconds (`None`: 1000): how often idle
+    /// entries are collected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gc_interval_ms: Option<u32>,
+    /// `--hashlimit-rate-match` with its interval in seconds
+    /// (`--hashlimit-rate-interval`): the rule matches on the flow's measured rate and
+    /// limits nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_match: Option<u32>,
+}
+
+/// What a hashlimit counts: packets (`10/sec`) or bytes (`4kb/s`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HashlimitLimit {
+    /// A packet rate and a burst in packets.
+    Packets {
+        /// The rate, as iptables-save prints it (hashlimit keeps the interval between
+        /// packets in 1/1000000 s, so up to 1000000/sec).
+        rate: Rate,
+        /// `--hashlimit-burst` (default 5).
+        burst: u32,
+    },
+    /// A byte rate.
+    Bytes(ByteRate),
+}
+
+/// A hashlimit byte rate as the kernel holds it: a cost per 16-byte unit
+/// (`u32::MAX / (bytes/16 + 1)`, libxt_hashlimit's `bytes_to_cost`), so the bytes per
+/// second are what that cost gives back, not always what was written (`3000b/s` is
+/// 2992 bytes per second).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ByteRate {
+    /// The kernel's cost (`avg`), 2 or more.
+    pub cost: u32,
+    /// `--hashlimit-burst` in multiples of the rate's bytes (rounded up), 0 when no burst
+    /// was given.
+    pub burst: u32,
+}
+
+impl ByteRate {
+    /// hashlimit's `XT_HASHLIMIT_BYTE_SHIFT`: bytes are counted in 16-byte units.
+    const SHIFT: u32 = 4;
+
+    /// The cost of a rate of `bytes` per second; 0 when the rate is too high to hold.
+    pub fn cost_of(bytes: u64) -> u32 {
+        // iptables truncates to 32 bits here; so do we, to agree with it.
+        let units = (bytes >> Self::SHIFT) as u32;
+        u32::MAX.checked_div(units.wrapping_add(1)).unwrap_or(0)
+    }
+
+    /// The bytes per second a cost allows.
+    pub fn bytes_of(cost: u32) -> u64 {
+        let per = u32::MAX.checked_div(cost).unwrap_or(u32::MAX);
+        u64::from(per.saturating_sub(1)) << Self::SHIFT
+    }
+
+    /// The bytes per second this rate allows.
+    pub fn bytes_per_second(self) -> u64 {
+        Self::bytes_of(self.cost)
+    }
+
+    /// The burst in bytes, when one was given.
+    pub fn burst_bytes(self) -> Option<u64> {
+        (self.burst > 0).then(|| self.bytes_per_second() * u64::from(self.burst))
+    }
 }
 
 impl HashlimitMatch {
-    /// Whether the kernel takes this rate with this burst: its check
-    /// (`hashlimit_mt_check_common`, revision 3) refuses `user2credits(avg * burst) <
-    /// user2credits(avg)` in wrapping 64-bit arithmetic, where `avg` is the interval in
-    /// 1/1000000 s and `user2credits` multiplies by `HZ * CREDITS_PER_JIFFY / 1000000`
-    /// (137438953 with HZ=250). So `1/day` takes a burst of 1 only, `3/day` up to 2.
+    /// iptables' default `--hashlimit-htable-gcinterval`, in milliseconds.
+    pub const GC_INTERVAL_MS: u32 = 1000;
+
+    /// The expiry the kernel holds, in milliseconds: the one given, or the one
+    /// iptables-save leaves out.
+    pub fn expire_ms(&self) -> u32 {
+        self.expire_ms
+            .unwrap_or_else(|| self.limit.default_expire_ms())
+    }
+
+    /// Whether the kernel takes this rate with this burst (see
+    /// [`HashlimitMatch::period_fits`]). So `1/day` takes a burst of 1 only, `3/day` up
+    /// to 2.
     pub fn burst_fits(rate: Rate, burst: u32) -> bool {
-        const CREDITS_FACTOR: u64 = 137_438_953;
         let avg = 1_000_000 * u64::from(rate.unit.seconds()) / u64::from(rate.count.max(1));
+        Self::period_fits(avg, burst)
+    }
+
+    /// The kernel's check (`hashlimit_mt_check_common`, revision 3) refuses
+    /// `user2credits(avg * burst) < user2credits(avg)` in wrapping 64-bit arithmetic,
+    /// where `avg` is the interval in 1/1000000 s and `user2credits` multiplies by
+    /// `HZ * CREDITS_PER_JIFFY / 1000000` (137438953 with HZ=250).
+    pub fn period_fits(avg: u64, burst: u32) -> bool {
+        const CREDITS_FACTOR: u64 = 137_438_953;
         let credits = |user: u64| user.wrapping_mul(CREDITS_FACTOR);
         credits(avg.wrapping_mul(u64::from(burst))) >= credits(avg)
+    }
+}
+
+impl HashlimitLimit {
+    /// The expiry iptables-save leaves out, in milliseconds (libxt_hashlimit's
+    /// "quantum"): the printed unit of a packet rate, 15 s for a byte rate, 60 s with a
+    /// byte burst.
+    pub fn default_expire_ms(self) -> u32 {
+        match self {
+            HashlimitLimit::Packets { rate, .. } => rate.unit.seconds() * 1000,
+            HashlimitLimit::Bytes(b) if b.burst == 0 => 15_000,
+            HashlimitLimit::Bytes(_) => 60_000,
+        }
     }
 }
 

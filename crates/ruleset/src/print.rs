@@ -235,6 +235,36 @@ fn rate(r: Rate) -> String {
     format!("{}/{}", r.count, unit)
 }
 
+/// Binary prefixes of libxt_hashlimit's byte amounts, largest first.
+const BYTE_UNITS: [(u64, &str); 3] = [(1024 * 1024, "m"), (1024, "k"), (1, "")];
+
+/// A byte rate as libxt_hashlimit's `print_bytes` writes it: the largest unit that gives
+/// back the same cost once the bytes are rounded down to it. Its mask is 32 bits wide
+/// (`~(thresh - 1)` of a `uint32_t`), so rates of 4 GiB/s and more print in bytes.
+fn byte_rate(cost: u32) -> String {
+    let bytes = ByteRate::bytes_of(cost);
+    let (div, name) = BYTE_UNITS
+        .iter()
+        .find(|(thresh, _)| {
+            let mask = u64::from(!(*thresh as u32 - 1));
+            bytes >= *thresh && ByteRate::cost_of(bytes & mask) == cost
+        })
+        .copied()
+        .unwrap_or((1, ""));
+    format!("{}{name}b/s", bytes / div)
+}
+
+/// A byte burst as libxt_hashlimit prints it: in the largest unit it reaches, rounded
+/// down.
+fn byte_amount(bytes: u64) -> String {
+    let (div, name) = BYTE_UNITS
+        .iter()
+        .find(|(thresh, _)| bytes >= *thresh)
+        .copied()
+        .unwrap_or((1, ""));
+    format!("{}{name}b", bytes / div)
+}
+
 fn icmp_type(t: IcmpType) -> String {
     match (t.ty, t.code) {
         (None, _) => "any".into(),
@@ -369,8 +399,18 @@ fn match_args(w: &mut Words, m: &Match, family: Family) {
                 LimitMode::Upto => "--hashlimit-upto",
                 LimitMode::Above => "--hashlimit-above",
             };
-            w.opt(opt).val(rate(h.rate));
-            w.opt("--hashlimit-burst").val(h.burst);
+            match h.limit {
+                HashlimitLimit::Packets { rate: r, burst } => {
+                    w.opt(opt).val(rate(r));
+                    w.opt("--hashlimit-burst").val(burst);
+                }
+                HashlimitLimit::Bytes(b) => {
+                    w.opt(opt).val(byte_rate(b.cost));
+                    if let Some(n) = b.burst_bytes() {
+                        w.opt("--hashlimit-burst").val(byte_amount(n));
+                    }
+                }
+            }
             let modes: Vec<&str> = [
                 (h.key.src_ip, "srcip"),
                 (h.key.src_port, "srcport"),
@@ -386,8 +426,14 @@ fn match_args(w: &mut Words, m: &Match, family: Family) {
             }
             w.opt("--hashlimit-name").val(&h.name);
             // libxt_hashlimit's order: the table options, then the masks.
+            if let Some(size) = h.size {
+                w.opt("--hashlimit-htable-size").val(size);
+            }
             if let Some(max) = h.max {
                 w.opt("--hashlimit-htable-max").val(max);
+            }
+            if let Some(gc) = h.gc_interval_ms {
+                w.opt("--hashlimit-htable-gcinterval").val(gc);
             }
             if let Some(e) = h.expire_ms {
                 w.opt("--hashlimit-htable-expire").val(e);
@@ -397,6 +443,12 @@ fn match_args(w: &mut Words, m: &Match, family: Family) {
             }
             if let Some(m) = h.dst_mask {
                 w.opt("--hashlimit-dstmask").val(m);
+            }
+            if let Some(interval) = h.rate_match {
+                w.opt("--hashlimit-rate-match");
+                if interval != 1 {
+                    w.opt("--hashlimit-rate-interval").val(interval);
+                }
             }
         }
         Match::Connlimit(c) => {

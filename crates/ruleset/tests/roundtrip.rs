@@ -176,10 +176,13 @@ fn udp_match() -> impl Strategy<Value = Match> {
 }
 
 fn icmp_type(any_allowed: bool) -> BoxedStrategy<IcmpType> {
-    let typed = (0u8..=254, proptest::option::of(any::<u8>()))
-        .prop_map(|(ty, code)| IcmpType { ty: Some(ty), code });
+    let typed = (0u8..=254, proptest::option::of(any::<u8>())).prop_map(|(ty, code)| IcmpType {
+        ty: Some(ty),
+        code,
+        code_max: None,
+    });
     if any_allowed {
-        prop_oneof![1 => Just(IcmpType { ty: None, code: None }), 4 => typed].boxed()
+        prop_oneof![1 => Just(IcmpType::of_type(None)), 4 => typed].boxed()
     } else {
         typed.boxed()
     }
@@ -248,11 +251,10 @@ fn hashlimit(family: Family) -> impl Strategy<Value = Match> {
         })
         .prop_map(|(name, mode, rate, burst, k, src_mask, dst_mask, expire)| {
             let unit_ms = rate.unit.seconds() * 1000;
-            Match::Hashlimit(HashlimitMatch {
+            Match::Hashlimit(Box::new(HashlimitMatch {
                 name,
                 mode,
-                rate,
-                burst,
+                limit: HashlimitLimit::Packets { rate, burst },
                 key: HashlimitKey {
                     src_ip: k[0],
                     src_port: k[1],
@@ -263,7 +265,10 @@ fn hashlimit(family: Family) -> impl Strategy<Value = Match> {
                 dst_mask,
                 expire_ms: expire.filter(|e| *e != unit_ms),
                 max: None,
-            })
+                size: None,
+                gc_interval_ms: None,
+                rate_match: None,
+            }))
         })
 }
 

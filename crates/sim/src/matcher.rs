@@ -14,17 +14,14 @@ use std::net::IpAddr;
 
 use rampart_prefix::Prefix;
 use rampart_ruleset::{
-    ConnlimitMatch, Family, HashlimitMatch, IcmpType, IpSet, LimitMode, Match, Neg, PortRange,
-    PortSide, Protocol, RuleSpec, SetDir, SetKind, SetMatch, TcpFlags,
+    ConnlimitMatch, Family, HashlimitLimit, HashlimitMatch, IcmpType, IpSet, LimitMode, Match, Neg,
+    PortRange, PortSide, Protocol, RuleSpec, SetDir, SetKind, SetMatch, TcpFlags,
 };
 
 use crate::host::Host;
 use crate::limit::Bucket;
 use crate::packet::Packet;
 use crate::state::{BucketKey, HashKey, View};
-
-/// The default `--hashlimit-htable-expire`: idle entries are forgotten after 10 s.
-const HASHLIMIT_DEFAULT_EXPIRE_MS: u64 = 10_000;
 
 /// Which port a port test reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -587,13 +584,15 @@ fn icmp(t: &Neg<IcmpType>, flag: &str, pkt: &Packet, env: &mut Env) -> bool {
     let Some(ty) = want.ty else {
         return t.apply(true);
     };
+    let (lo, hi) = want.codes();
     let text = || match want.code {
+        Some(_) if lo != hi => format!("{flag} {ty}/{lo}:{hi}"),
         Some(c) => format!("{flag} {ty}/{c}"),
         None => format!("{flag} {ty}"),
     };
     let got = match (pkt.icmp_type, want.code, pkt.icmp_code) {
         (Some(got_ty), None, _) => Some(got_ty == ty),
-        (Some(got_ty), Some(c), Some(got_c)) => Some(got_ty == ty && got_c == c),
+        (Some(got_ty), Some(_), Some(got_c)) => Some(got_ty == ty && (lo..=hi).contains(&got_c)),
         (Some(got_ty), Some(_), None) if got_ty != ty => Some(false),
         _ => None,
     };
@@ -601,6 +600,21 @@ fn icmp(t: &Neg<IcmpType>, flag: &str, pkt: &Packet, env: &mut Env) -> bool {
 }
 
 fn hashlimit(h: &HashlimitMatch, ctx: &Ctx, env: &mut Env) -> bool {
+    // Packets carry no byte count worth a bucket here, and a measured rate depends on the
+    // traffic before the trace: both outcomes are traced.
+    let (rate, burst) = match h.limit {
+        HashlimitLimit::Packets { rate, burst } if h.rate_match.is_none() => (rate, burst),
+        _ => {
+            let what = match h.limit {
+                HashlimitLimit::Bytes(_) => "byte rate",
+                HashlimitLimit::Packets { .. } => "measured rate",
+            };
+            return env.decide.unknown(Atom::Other(format!(
+                "hashlimit {} {what} (depends on earlier traffic)",
+                h.name
+            )));
+        }
+    };
     // A missing port keys its own bucket instead of forking: the rate decision does not
     // depend on which port it is, only on which packets share it.
     let key = HashKey {
@@ -615,7 +629,7 @@ fn hashlimit(h: &HashlimitMatch, ctx: &Ctx, env: &mut Env) -> bool {
         key,
     };
     let now = ctx.now_us;
-    let expire_us = h.expire_ms.map_or(HASHLIMIT_DEFAULT_EXPIRE_MS, u64::from) * 1000;
+    let expire_us = u64::from(h.expire_ms()) * 1000;
     if let Some(max) = h.max {
         // nftables: a key that finds the meter's set full is not added, and the rule
         // matches nothing (upto and above alike); the packet goes on to the next rule.
@@ -627,14 +641,14 @@ fn hashlimit(h: &HashlimitMatch, ctx: &Ctx, env: &mut Env) -> bool {
             return false;
         }
     }
-    let fresh = Bucket::full(h.rate, h.burst, now);
+    let fresh = Bucket::full(rate, burst, now);
     let bucket = env.view.bucket(key, || fresh);
     // The kernel's garbage collector forgets idle entries; a forgotten entry comes back
     // full.
     if now.saturating_sub(bucket.prev_us()) > expire_us {
         *bucket = fresh;
     }
-    let within = bucket.take(h.rate, h.burst, now);
+    let within = bucket.take(rate, burst, now);
     match h.mode {
         LimitMode::Upto => within,
         LimitMode::Above => !within,

@@ -7,10 +7,10 @@
 use crate::error::{ErrorKind, ParseError};
 use crate::lex::Word;
 use crate::model::{
-    AddrtypeMatch, ConnlimitMatch, ConntrackMatch, CtDir, CtStatus, Family, HashlimitKey,
-    HashlimitMatch, IcmpType, IprangeMatch, LengthRange, LimitMatch, LimitMode, MacAddr, Match,
-    MultiportMatch, Neg, NumRange, PortRange, PortSide, Protocol, Rate, RateUnit, RecentCommand,
-    RecentMatch, SetDir, SetMatch, TcpFlagsMatch, TcpMatch, UdpMatch,
+    AddrtypeMatch, ByteRate, ConnlimitMatch, ConntrackMatch, CtDir, CtStatus, Family, HashlimitKey,
+    HashlimitLimit, HashlimitMatch, IcmpType, IprangeMatch, LengthRange, LimitMatch, LimitMode,
+    MacAddr, Match, MultiportMatch, Neg, NumRange, PortRange, PortSide, Protocol, Rate, RateUnit,
+    RecentCommand, RecentMatch, SetDir, SetMatch, TcpFlagsMatch, TcpMatch, UdpMatch,
 };
 
 use super::values;
@@ -71,6 +71,10 @@ const HASHLIMIT: &[OptSpec] = &[
     opt(&["--hashlimit-dstmask"], 1, false),
     opt(&["--hashlimit-htable-max"], 1, false),
     opt(&["--hashlimit-htable-expire"], 1, false),
+    opt(&["--hashlimit-htable-size"], 1, false),
+    opt(&["--hashlimit-htable-gcinterval"], 1, false),
+    opt(&["--hashlimit-rate-match"], 0, false),
+    opt(&["--hashlimit-rate-interval"], 1, false),
 ];
 const CONNLIMIT: &[OptSpec] = &[
     opt(&["--connlimit-upto"], 1, false),
@@ -185,27 +189,110 @@ enum State {
 #[derive(Debug, Default)]
 struct HashlimitDraft {
     name: Option<String>,
-    limit: Option<(LimitMode, Rate)>,
-    burst: Option<u32>,
+    limit: Option<(LimitMode, values::HashlimitRate)>,
+    burst: Option<(u64, bool)>,
     key: HashlimitKey,
     src_mask: Option<u8>,
     dst_mask: Option<u8>,
     expire_ms: Option<u32>,
     max: Option<u32>,
-    written_unit: Option<RateUnit>,
+    size: Option<u32>,
+    gc_interval_ms: Option<u32>,
+    rate_match: bool,
+    interval: Option<u32>,
 }
 
+/// The kernel's cap on `--hashlimit-htable-size` and `--hashlimit-htable-max`
+/// (`HASHLIMIT_MAX_SIZE`): larger values are cut to it.
+const HASHLIMIT_MAX_SIZE: u32 = 1_048_576;
+
 impl HashlimitDraft {
-    /// The kernel always holds an expiry; iptables defaults it to the written rate unit
-    /// (in ms) and iptables-save omits it when it equals the printed unit. Stored as
-    /// `None` exactly when iptables-save would omit it.
-    fn canonical_expire(&self, rate: Rate) -> Option<u32> {
-        let unit_ms = |u: RateUnit| u.seconds() * 1000;
-        let expire = self
-            .expire_ms
-            .or(self.written_unit.map(unit_ms))
-            .unwrap_or(unit_ms(rate.unit));
-        (expire != unit_ms(rate.unit)).then_some(expire)
+    /// The rule's hashlimit as libxt_hashlimit's final check and then the kernel's leave
+    /// it (defaults filled in, the byte burst in multiples of the rate, the rate of
+    /// `--hashlimit-rate-match` per second), or why either refuses it.
+    fn finish(
+        self,
+        mode: LimitMode,
+        written: values::HashlimitRate,
+    ) -> Result<HashlimitMatch, (String, String, String)> {
+        let bad = |option: &str, value: String, reason: &str| {
+            Err((option.to_string(), value, reason.to_string()))
+        };
+        let name = self.name.unwrap_or_default();
+        let mut expire = self.expire_ms;
+        let (limit, unit_secs) = match written {
+            values::HashlimitRate::Bytes { cost } => {
+                let mut units = 0;
+                if let Some((bytes, _)) = self.burst {
+                    let per = ByteRate::bytes_of(cost);
+                    if bytes < per {
+                        return bad(
+                            "--hashlimit-burst",
+                            bytes.to_string(),
+                            &format!(
+                                "burst cannot be smaller than {per}b (one second of the rate)"
+                            ),
+                        );
+                    }
+                    // libxt_hashlimit keeps the burst in 32 bits before dividing.
+                    units = ((bytes as u32) as u64 / per) as u32 + u32::from(bytes % per != 0);
+                    expire = expire.or(Some(60_000));
+                }
+                (HashlimitLimit::Bytes(ByteRate { cost, burst: units }), 15)
+            }
+            values::HashlimitRate::Packets { period, unit_secs } => {
+                let burst = self.burst.map_or(5, |(b, _)| b);
+                if burst > 1_000_000 {
+                    return bad(
+                        "--hashlimit-burst",
+                        burst.to_string(),
+                        "a packet burst is between 1 and 1000000",
+                    );
+                }
+                let burst = burst as u32;
+                let period = if self.rate_match {
+                    period / u64::from(unit_secs)
+                } else {
+                    period
+                };
+                if self.rate_match && (period == 0 || period > u64::from(u32::MAX)) {
+                    return bad(
+                        "--hashlimit-upto",
+                        String::new(),
+                        "out of the kernel's range for --hashlimit-rate-match",
+                    );
+                }
+                if !self.rate_match && !HashlimitMatch::period_fits(period, burst) {
+                    return bad(
+                        "--hashlimit-burst",
+                        burst.to_string(),
+                        "rate × burst overflows the kernel's token counter",
+                    );
+                }
+                let rate = values::hashlimit_printed_rate(period);
+                (HashlimitLimit::Packets { rate, burst }, unit_secs)
+            }
+        };
+        let expire = expire.unwrap_or(unit_secs * 1000);
+        let rate_match = self.rate_match.then(|| {
+            self.interval.unwrap_or(match limit {
+                HashlimitLimit::Bytes(_) => 1,
+                HashlimitLimit::Packets { .. } => unit_secs,
+            })
+        });
+        Ok(HashlimitMatch {
+            name,
+            mode,
+            expire_ms: (expire != limit.default_expire_ms()).then_some(expire),
+            limit,
+            key: self.key,
+            src_mask: self.src_mask,
+            dst_mask: self.dst_mask,
+            max: self.max,
+            size: self.size,
+            gc_interval_ms: self.gc_interval_ms,
+            rate_match,
+        })
     }
 }
 
@@ -409,7 +496,7 @@ impl Module {
                 "--limit" => *rate = Some(ctx.value(opt, arg(), values::rate)?),
                 _ => *burst = Some(ctx.value(opt, arg(), burst_value)?),
             },
-            State::Hashlimit(h) => h.set(ctx, key, opt, arg())?,
+            State::Hashlimit(h) => h.set(ctx, key, opt, args.first())?,
             State::Connlimit(limit, mask, daddr) => match key {
                 "--connlimit-upto" | "--connlimit-above" => {
                     if limit.is_some() {
@@ -559,37 +646,20 @@ impl Module {
                 negated: false,
             }),
             State::Hashlimit(h) => {
-                let Some((mode, rate)) = h.limit else {
+                let Some((mode, written)) = h.limit else {
                     return missing("--hashlimit-upto or --hashlimit-above");
                 };
-                let expire_ms = h.canonical_expire(rate);
-                let Some(name) = h.name else {
+                if h.name.is_none() {
                     return missing("--hashlimit-name");
-                };
-                let burst = h.burst.unwrap_or(5);
-                if !HashlimitMatch::burst_fits(rate, burst) {
-                    return Err(ctx
-                        .error(
-                            &self.word,
-                            ErrorKind::BadValue {
-                                option: "--hashlimit-burst".into(),
-                                value: burst.to_string(),
-                                reason: "rate × burst overflows the kernel's token counter".into(),
-                            },
-                        )
-                        .with_hint("lower the burst or raise the rate"));
                 }
-                Match::Hashlimit(HashlimitMatch {
-                    name,
-                    mode,
-                    rate,
-                    burst,
-                    key: h.key,
-                    src_mask: h.src_mask,
-                    dst_mask: h.dst_mask,
-                    expire_ms,
-                    max: h.max,
-                })
+                match h.finish(mode, written) {
+                    Ok(m) => Match::Hashlimit(Box::new(m)),
+                    Err((option, value, reason)) => {
+                        return Err(ctx
+                            .error(&self.word, ErrorKind::BadValue { option, value, reason })
+                            .with_hint("see `iptables -m hashlimit --help`"))
+                    }
+                }
             }
             State::Connlimit(limit, mask, by_destination) => {
                 let Some((mode, count)) = limit else {
@@ -694,9 +764,21 @@ impl HashlimitDraft {
         ctx: &RuleCtx<'_>,
         key: &str,
         opt: &Word,
-        arg: &Word,
+        arg: Option<&Word>,
     ) -> Result<(), ParseError> {
         let family = ctx.family;
+        let Some(arg) = arg else {
+            // `--hashlimit-rate-match`, the one option without a value.
+            self.rate_match = true;
+            return Ok(());
+        };
+        // The table sizes: 0 means "the kernel chooses", larger than its cap is cut.
+        let table_size =
+            |t: &str| values::u32_value(t).map(|n| (n > 0).then_some(n.min(HASHLIMIT_MAX_SIZE)));
+        let nonzero_ms = |t: &str| match values::u32_value(t)? {
+            0 => Err("the kernel refuses 0 milliseconds".to_string()),
+            n => Ok(n),
+        };
         match key {
             "--hashlimit-upto" | "--hashlimit-above" => {
                 if self.limit.is_some() {
@@ -710,20 +792,10 @@ impl HashlimitDraft {
                 } else {
                     LimitMode::Above
                 };
-                let (count, unit) = ctx.value(opt, arg, values::written_rate)?;
-                self.limit = Some((mode, values::canonical_rate(count, unit)));
-                self.written_unit = Some(unit);
+                self.limit = Some((mode, ctx.value(opt, arg, values::hashlimit_rate)?));
             }
             "--hashlimit-burst" => {
-                self.burst = Some(ctx.value(opt, arg, |t| {
-                    let n = values::u32_value(t)?;
-                    // libxt_hashlimit's XT_HASHLIMIT_BURST_MAX (the 10000 of -m limit is
-                    // not hashlimit's); the kernel's own check is in `finish`.
-                    if n == 0 || n > 1_000_000 {
-                        return Err("burst must be between 1 and 1000000".into());
-                    }
-                    Ok(n)
-                })?)
+                self.burst = Some(ctx.value(opt, arg, values::hashlimit_burst)?)
             }
             "--hashlimit-mode" => self.key = ctx.value(opt, arg, hashlimit_key)?,
             "--hashlimit-name" => self.name = Some(arg.text.clone()),
@@ -733,13 +805,22 @@ impl HashlimitDraft {
             "--hashlimit-dstmask" => {
                 self.dst_mask = ctx.value(opt, arg, |t| values::mask_len(t, family))?
             }
-            "--hashlimit-htable-max" => {
-                self.max = Some(ctx.value(opt, arg, |t| match values::u32_value(t)? {
-                    0 => Err("the table holds at least one entry".to_string()),
-                    n => Ok(n),
+            "--hashlimit-htable-max" => self.max = ctx.value(opt, arg, table_size)?,
+            "--hashlimit-htable-size" => self.size = ctx.value(opt, arg, table_size)?,
+            "--hashlimit-htable-gcinterval" => {
+                let ms = ctx.value(opt, arg, nonzero_ms)?;
+                self.gc_interval_ms = (ms != HashlimitMatch::GC_INTERVAL_MS).then_some(ms);
+            }
+            "--hashlimit-rate-interval" => {
+                self.interval = Some(ctx.value(opt, arg, |t| {
+                    // iptables reads it with atoi and wants more than 0.
+                    values::leading_number(t)
+                        .filter(|n| (1..=u64::from(i32::MAX as u32)).contains(n))
+                        .map(|n| n as u32)
+                        .ok_or_else(|| "an interval is a number of seconds, 1 or more".to_string())
                 })?)
             }
-            _ => self.expire_ms = Some(ctx.value(opt, arg, values::u32_value)?),
+            _ => self.expire_ms = Some(ctx.value(opt, arg, nonzero_ms)?),
         }
         Ok(())
     }

@@ -335,21 +335,24 @@ fn protocol_modules() {
         only_match("iptables -A INPUT -p icmp --icmp-type echo-request"),
         Match::Icmp(Neg::plain(IcmpType {
             ty: Some(8),
-            code: None
+            code: None,
+            code_max: None
         }))
     );
     assert_eq!(
         only_match("iptables -A INPUT -p icmp -m icmp --icmp-type any"),
         Match::Icmp(Neg::plain(IcmpType {
             ty: None,
-            code: None
+            code: None,
+            code_max: None
         }))
     );
     assert_eq!(
         only_match("ip6tables -A INPUT -p icmpv6 --icmpv6-type 1/3"),
         Match::Icmp6(Neg::plain(IcmpType {
             ty: Some(1),
-            code: Some(3)
+            code: Some(3),
+            code_max: None
         }))
     );
     assert_eq!(
@@ -414,14 +417,16 @@ fn stateful_and_rate_modules() {
     );
     assert_eq!(
         m,
-        Match::Hashlimit(HashlimitMatch {
+        Match::Hashlimit(Box::new(HashlimitMatch {
             name: "foo".into(),
             mode: LimitMode::Above,
-            rate: Rate {
-                count: 10,
-                unit: RateUnit::Second
+            limit: HashlimitLimit::Packets {
+                rate: Rate {
+                    count: 10,
+                    unit: RateUnit::Second
+                },
+                burst: 7,
             },
-            burst: 7,
             key: HashlimitKey {
                 src_ip: true,
                 dst_port: true,
@@ -431,7 +436,10 @@ fn stateful_and_rate_modules() {
             dst_mask: Some(16),
             expire_ms: Some(5000),
             max: None,
-        })
+            size: None,
+            gc_interval_ms: None,
+            rate_match: None,
+        }))
     );
     let Match::Hashlimit(h) =
         only_match("iptables -A INPUT -m hashlimit --hashlimit 60/min --hashlimit-name a")
@@ -439,9 +447,68 @@ fn stateful_and_rate_modules() {
         panic!()
     };
     assert_eq!(
-        (h.mode, h.rate.count, h.expire_ms),
-        (LimitMode::Upto, 1, Some(60_000))
+        (h.mode, h.limit, h.expire_ms),
+        (
+            LimitMode::Upto,
+            HashlimitLimit::Packets {
+                rate: Rate {
+                    count: 1,
+                    unit: RateUnit::Second
+                },
+                burst: 5
+            },
+            Some(60_000)
+        )
     );
+    // Byte rates: the kernel's cost, the burst in multiples of the rate (rounded up),
+    // and the longer default expiry that comes with a burst.
+    let Match::Hashlimit(h) = only_match(
+        "iptables -A INPUT -m hashlimit --hashlimit-upto 4kb/s --hashlimit-burst 17kb --hashlimit-name a",
+    ) else {
+        panic!()
+    };
+    let HashlimitLimit::Bytes(b) = h.limit else {
+        panic!("{h:?}")
+    };
+    assert_eq!(
+        (
+            b.bytes_per_second(),
+            b.burst,
+            b.burst_bytes(),
+            h.expire_ms()
+        ),
+        (4096, 5, Some(20480), 60_000)
+    );
+    // --hashlimit-rate-match keeps the rate per second and the unit as its interval.
+    let Match::Hashlimit(h) = only_match(
+        "iptables -A INPUT -m hashlimit --hashlimit-upto 7/hour --hashlimit-name a --hashlimit-rate-match",
+    ) else {
+        panic!()
+    };
+    assert_eq!((h.rate_match, h.expire_ms), (Some(3600), Some(3_600_000)));
+    for (bad, why) in [
+        (
+            "--hashlimit-upto 10mb/s --hashlimit-burst 1mb",
+            "burst cannot be smaller than 10486704b",
+        ),
+        ("--hashlimit-upto 2000000/sec", "too fast"),
+        (
+            "--hashlimit-upto 10/sec --hashlimit-htable-gcinterval 0",
+            "0 milliseconds",
+        ),
+        (
+            "--hashlimit-upto 10/sec --hashlimit-rate-interval 0",
+            "1 or more",
+        ),
+        (
+            "--hashlimit-upto 10/sec --hashlimit-burst 1mb",
+            "between 1 and 1000000",
+        ),
+    ] {
+        let text = format!("iptables -A INPUT -m hashlimit {bad} --hashlimit-name a");
+        let e = err(&text).to_string();
+        assert!(e.contains(why), "{bad}: {e}");
+    }
     assert_eq!(
         only_match("iptables -A INPUT -m connlimit --connlimit-upto 10 --connlimit-mask 24 --connlimit-daddr"),
         Match::Connlimit(ConnlimitMatch { mode: LimitMode::Upto, count: 10, mask: Some(24), by_destination: true })

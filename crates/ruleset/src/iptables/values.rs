@@ -7,7 +7,8 @@ use std::net::IpAddr;
 use rampart_prefix::{AddrRange, Prefix};
 
 use crate::model::{
-    AddrTypes, CtStates, Family, IcmpType, MarkValue, PortRange, Protocol, Rate, RateUnit, TcpFlags,
+    AddrTypes, ByteRate, CtStates, Family, IcmpType, MarkValue, PortRange, Protocol, Rate,
+    RateUnit, TcpFlags,
 };
 
 /// A failed value parse: the reason, shown after "bad value `x` for `--opt`".
@@ -265,8 +266,8 @@ pub(super) fn rate(text: &str) -> ValueResult<Rate> {
     Ok(canonical_rate(count, unit))
 }
 
-/// `N[/unit]` as written; hashlimit's default expiry depends on the written unit.
-pub(super) fn written_rate(text: &str) -> ValueResult<(u32, RateUnit)> {
+/// `N[/unit]` as `-m limit` reads it.
+fn written_rate(text: &str) -> ValueResult<(u32, RateUnit)> {
     let (count, unit) = match text.split_once('/') {
         Some((n, u)) => {
             let unit = RATE_UNITS
@@ -283,24 +284,36 @@ pub(super) fn written_rate(text: &str) -> ValueResult<(u32, RateUnit)> {
         return Err("rate must be greater than zero".into());
     }
     // The kernel counts in 1/10000 s; iptables refuses anything faster ("Rate too fast").
-    if u64::from(count) > 10_000 * u64::from(unit.seconds()) {
+    if u64::from(count) > LIMIT_SCALE * u64::from(unit.seconds()) {
         return Err("too fast: at most 10000/second".into());
     }
     Ok((count, unit))
 }
 
+/// xt_limit's unit of time: 1/10000 s.
+const LIMIT_SCALE: u64 = 10_000;
+/// xt_hashlimit's unit of time (revisions 2 and 3): 1/1000000 s.
+const HASHLIMIT_SCALE: u64 = 1_000_000;
+
 /// Mirrors libxt_limit's `print_rate`: the interval between tokens in 1/10000 s, printed
 /// in the largest unit whose whole-number rate loses nothing.
-pub(super) fn canonical_rate(count: u32, unit: RateUnit) -> Rate {
-    const SCALE: u64 = 10_000;
-    let period = (u64::from(unit.seconds()) * SCALE / u64::from(count)).max(1);
+fn canonical_rate(count: u32, unit: RateUnit) -> Rate {
+    let period = (u64::from(unit.seconds()) * LIMIT_SCALE / u64::from(count)).max(1);
+    rate_of_period(period, LIMIT_SCALE)
+}
+
+/// The rate iptables-save prints for an interval of `period` in 1/`scale` s: the
+/// finest unit until a finer one would not divide it evenly enough (libxt_limit's and
+/// libxt_hashlimit's `print_rate`).
+pub(super) fn rate_of_period(period: u64, scale: u64) -> Rate {
+    let period = period.max(1);
     let units = [
         RateUnit::Day,
         RateUnit::Hour,
         RateUnit::Minute,
         RateUnit::Second,
     ];
-    let mult = |u: RateUnit| u64::from(u.seconds()) * SCALE;
+    let mult = |u: RateUnit| u64::from(u.seconds()) * scale;
     let mut chosen = units[0];
     for u in &units[1..] {
         if period > mult(*u) || mult(*u) / period < mult(*u) % period {
@@ -313,6 +326,133 @@ pub(super) fn canonical_rate(count: u32, unit: RateUnit) -> Rate {
         count,
         unit: chosen,
     }
+}
+
+/// A hashlimit rate as written: packets (`10/sec`, any prefix of a unit name, any case)
+/// or bytes (`4kb/s`, `10mb/s`, `512b/s`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum HashlimitRate {
+    /// The interval between packets in 1/1000000 s, and the written unit in seconds
+    /// (iptables' default expiry and rate interval).
+    Packets { period: u64, unit_secs: u32 },
+    /// The kernel's byte cost.
+    Bytes { cost: u32 },
+}
+
+/// The leading decimal digits of `text` as C's `atoll` reads them (iptables reads rates
+/// so: `4kb/m` is 4/minute), `None` without digits.
+pub(super) fn leading_number(text: &str) -> Option<u64> {
+    let digits = text.len() - text.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    if digits == 0 {
+        return None;
+    }
+    // At most 20 digits fit in u64; longer is "too fast" anyway.
+    Some(text[..digits].parse::<u64>().unwrap_or(u64::MAX))
+}
+
+/// `--hashlimit-upto`/`--hashlimit-above` as libxt_hashlimit reads them: `b/s` after a
+/// number (with `k` or `m` before the `b`: KiB, MiB) makes a byte rate; otherwise the
+/// number of packets per unit, the unit being any prefix of second, minute, hour or day.
+pub(super) fn hashlimit_rate(text: &str) -> ValueResult<HashlimitRate> {
+    const BYTE_UNITS: [(char, u64); 2] = [('k', 1024), ('m', 1024 * 1024)];
+    if let Some(at) = text.find("b/s").filter(|at| *at > 0) {
+        let n = leading_number(text).filter(|n| *n > 0).ok_or_else(|| {
+            "a byte rate is a number of bytes per second (`512b/s`, `4kb/s`, `10mb/s`)".to_string()
+        })?;
+        let before = text[..at].chars().next_back();
+        let factor = BYTE_UNITS
+            .iter()
+            .find(|(c, _)| Some(*c) == before)
+            .map_or(1, |(_, f)| *f);
+        let cost = ByteRate::cost_of(n.saturating_mul(factor));
+        if cost < 2 {
+            // 0: iptables' "Rate too high"; 1: the kernel's "overflow, rate too high".
+            return Err("too high: a byte rate is at most 2047mb/s".into());
+        }
+        return Ok(HashlimitRate::Bytes { cost });
+    }
+    let (number, unit) = match text.split_once('/') {
+        Some((n, u)) => (n, Some(u)),
+        None => (text, None),
+    };
+    let unit_secs = match unit {
+        None => 1,
+        Some(u) => {
+            let lower = u.to_ascii_lowercase();
+            [
+                ("second", 1),
+                ("minute", 60),
+                ("hour", 3600),
+                ("day", 86_400),
+            ]
+            .iter()
+            .find(|(name, _)| !lower.is_empty() && name.starts_with(lower.as_str()))
+            .map(|(_, s)| *s)
+            .ok_or_else(|| "unit must be second, minute, hour or day".to_string())?
+        }
+    };
+    let count = leading_number(number)
+        .filter(|n| *n > 0)
+        .ok_or_else(|| "rate must be a number greater than zero".to_string())?;
+    let period = HASHLIMIT_SCALE * u64::from(unit_secs) / count;
+    if period == 0 {
+        return Err("too fast: at most 1000000/second".into());
+    }
+    Ok(HashlimitRate::Packets { period, unit_secs })
+}
+
+/// The packet rate iptables-save prints for a hashlimit interval in 1/1000000 s.
+pub(super) fn hashlimit_printed_rate(period: u64) -> Rate {
+    rate_of_period(period, HASHLIMIT_SCALE)
+}
+
+/// `--hashlimit-burst`: a number (C syntax: `0x10` is 16), optionally followed by `k`
+/// or `m` (×1024, ×1048576; meant for byte rates, taken for packets too, as iptables
+/// does). Returns the value and whether it had a suffix.
+pub(super) fn hashlimit_burst(text: &str) -> ValueResult<(u64, bool)> {
+    let (n, rest) = c_number_prefix(text)
+        .ok_or_else(|| "burst must be a number, optionally followed by k or m".to_string())?;
+    if n == 0 {
+        return Err("burst must be at least 1".into());
+    }
+    if rest.is_empty() {
+        if n > 1_000_000 {
+            return Err("burst must be between 1 and 1000000".into());
+        }
+        return Ok((n, false));
+    }
+    let factor = match rest.chars().next() {
+        Some('k') => 1024,
+        Some('m') => 1024 * 1024,
+        _ => 1,
+    };
+    Ok((n.saturating_mul(factor), true))
+}
+
+/// The number at the start of `text` as `strtoumax(.., 0)` reads it (hex after `0x`,
+/// octal after `0`), and what follows; `None` when no digit starts it or it overflows.
+fn c_number_prefix(text: &str) -> Option<(u64, &str)> {
+    let hex = text
+        .strip_prefix("0x")
+        .or_else(|| text.strip_prefix("0X"))
+        .filter(|h| h.starts_with(|c: char| c.is_ascii_hexdigit()));
+    let (radix, body) = match hex {
+        Some(h) => (16, h),
+        None if text.starts_with('0') => (8, &text[1..]),
+        None => (10, text),
+    };
+    let len = body
+        .find(|c: char| !c.is_digit(radix))
+        .unwrap_or(body.len());
+    if radix == 10 && len == 0 {
+        return None;
+    }
+    let value = if len == 0 {
+        0
+    } else {
+        u64::from_str_radix(&body[..len], radix).ok()?
+    };
+    Some((value, &body[len..]))
 }
 
 /// `--tcp-flags` lists: names, `ALL` and `NONE`, comma separated.
@@ -439,10 +579,7 @@ const ICMP6_TYPES: &[(&str, u8, Option<u8>)] = &[
 /// as in iptables.
 pub(super) fn icmp_type(text: &str, family: Family) -> ValueResult<IcmpType> {
     if family == Family::Ipv4 && text == "any" {
-        return Ok(IcmpType {
-            ty: None,
-            code: None,
-        });
+        return Ok(IcmpType::of_type(None));
     }
     let table = match family {
         Family::Ipv4 => ICMP_TYPES,
@@ -452,44 +589,36 @@ pub(super) fn icmp_type(text: &str, family: Family) -> ValueResult<IcmpType> {
         return Ok(IcmpType {
             ty: Some(*ty),
             code: *code,
+            code_max: None,
         });
     }
-    let (ty, code) = match text.split_once('/') {
+    let (ty, code_text) = match text.split_once('/') {
         Some((t, c)) => (t, Some(c)),
         None => (text, None),
     };
     let unknown = || "unknown ICMP type (use a name such as echo-request or TYPE/CODE)".to_string();
     let ty = bounded(ty, 255).map_err(|_| unknown())? as u8;
-    let code =
-        match code.map(|c| c.split_once(':')) {
-            // `TYPE/MIN:MAX`: every code is no code; a narrower range is refused (iptables
-            // prints only its first code, so the text would not read back as it loaded).
-            Some(Some((lo, hi))) => {
-                let lo = bounded(lo, 255).map_err(|_| unknown())?;
-                let hi = bounded(hi, 255).map_err(|_| unknown())?;
-                match (lo, hi) {
-                    (0, 255) => None,
-                    (l, h) if l == h => Some(l as u8),
-                    _ => return Err(
-                        "a code range other than 0:255 is not supported: write one rule per code"
-                            .into(),
-                    ),
-                }
-            }
-            Some(None) => code
-                .map(|c| bounded(c, 255).map(|n| n as u8))
-                .transpose()
-                .map_err(|_| unknown())?,
-            None => None,
-        };
-    // IPv4's `any` is type 255 with every code.
-    if family == Family::Ipv4 && ty == 255 && code.is_none() {
-        return Ok(IcmpType {
-            ty: None,
-            code: None,
-        });
+    let code = |c: &str| bounded(c, 255).map(|n| n as u8).map_err(|_| unknown());
+    // `TYPE/MIN:MAX`: the kernel matches the range; 0:255 is every code.
+    let (code, code_max) = match code_text.map(|c| c.split_once(':')) {
+        Some(Some((lo, hi))) => match (code(lo)?, code(hi)?) {
+            (0, 255) => (None, None),
+            (l, h) if l == h => (Some(l), None),
+            (l, h) => (Some(l), Some(h)),
+        },
+        Some(None) => (code_text.map(code).transpose()?, None),
+        None => (None, None),
+    };
+    // IPv4's `any` is type 255: the kernel matches every packet with it, whatever the
+    // codes, and iptables-save prints `any`.
+    if family == Family::Ipv4 && ty == 255 {
+        return Ok(IcmpType::of_type(None));
     }
-    Ok(IcmpType { ty: Some(ty), code })
+    Ok(IcmpType {
+        ty: Some(ty),
+        code,
+        code_max,
+    })
 }
 
 /// `--log-level`: a syslog name or 0-7.
@@ -573,13 +702,23 @@ mod tests {
 
     #[test]
     fn icmp_names_numbers_and_any() {
-        let t = |ty, code| IcmpType { ty, code };
+        let t = |ty, code| IcmpType {
+            ty,
+            code,
+            code_max: None,
+        };
         assert_eq!(
             icmp_type("echo-request", Family::Ipv4),
             Ok(t(Some(8), None))
         );
         assert_eq!(icmp_type("3/4", Family::Ipv4), Ok(t(Some(3), Some(4))));
         assert_eq!(icmp_type("any", Family::Ipv4), Ok(t(None, None)));
+        // A code range: the kernel matches it, iptables-save prints its first code.
+        let range = icmp_type("3/1:2", Family::Ipv4).expect("a range");
+        assert_eq!((range.ty, range.codes()), (Some(3), (1, 2)));
+        assert_eq!(icmp_type("3/0:255", Family::Ipv4), Ok(t(Some(3), None)));
+        assert_eq!(icmp_type("255/1:2", Family::Ipv4), Ok(t(None, None)));
+        assert_eq!(icmp_type("255", Family::Ipv6), Ok(t(Some(255), None)));
         assert!(icmp_type("any", Family::Ipv6).is_err());
         assert_eq!(
             icmp_type("neighbour-solicitation", Family::Ipv6),

@@ -1,8 +1,9 @@
 //! Stateful matches: limit, hashlimit, recent, connlimit.
 
 use rampart_ruleset::{
-    ConnlimitMatch, CtStates, Family, HashlimitKey, HashlimitMatch, LimitMatch, LimitMode, Match,
-    Policy, Rate, RateUnit, RecentCommand, RecentMatch, Ruleset, TableKind, Target,
+    ConnlimitMatch, CtStates, Family, HashlimitKey, HashlimitLimit, HashlimitMatch, LimitMatch,
+    LimitMode, Match, Policy, Rate, RateUnit, RecentCommand, RecentMatch, Ruleset, TableKind,
+    Target,
 };
 use rampart_sim::{Packet, Simulator};
 
@@ -98,14 +99,16 @@ fn hashlimit_keeps_one_bucket_per_source() {
         "INPUT",
         spec()
             .tcp_dport(80)
-            .m(Match::Hashlimit(HashlimitMatch {
+            .m(Match::Hashlimit(Box::new(HashlimitMatch {
                 name: "http".into(),
                 mode: LimitMode::Above,
-                rate: Rate {
-                    count: 1,
-                    unit: RateUnit::Second,
+                limit: HashlimitLimit::Packets {
+                    rate: Rate {
+                        count: 1,
+                        unit: RateUnit::Second,
+                    },
+                    burst: 2,
                 },
-                burst: 2,
                 key: HashlimitKey {
                     src_ip: true,
                     ..HashlimitKey::default()
@@ -114,7 +117,10 @@ fn hashlimit_keeps_one_bucket_per_source() {
                 dst_mask: None,
                 expire_ms: None,
                 max: None,
-            }))
+                size: None,
+                gc_interval_ms: None,
+                rate_match: None,
+            })))
             .j(Target::Drop),
     );
     let mut sim = Simulator::new(&rs, server());
