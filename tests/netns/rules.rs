@@ -15,7 +15,7 @@ use std::process::{Command, Stdio};
 
 use rampart_nft::{compile, CompileError, CompileOptions};
 use rampart_ruleset::{parse_save, Family, ParseOptions, Source};
-use rampart_testkit::{read_rules, require, Expect, Need, Netns, RuleCase};
+use rampart_testkit::{read_ipsets, read_rules, require, Expect, Need, Netns, RuleCase};
 
 /// Runs `cmd` with `input` on standard input: (success, stdout, stderr).
 fn feed(mut cmd: Command, input: &str) -> (bool, String, String) {
@@ -105,10 +105,16 @@ fn check_file(name: &str) {
         Need::Tool("iptables-restore"),
         Need::Tool("ip6tables-restore"),
         Need::Tool("nft"),
+        Need::Tool("ipset"),
     ]) {
         return;
     }
     let ns = Netns::fresh("rules");
+    for create in read_ipsets(name) {
+        let mut args: Vec<&str> = create.iter().map(String::as_str).collect();
+        args.push("-exist");
+        ns.exec(&args);
+    }
     let cases = read_rules(name);
     let mut wrong = Vec::new();
     let (mut passed, mut refused, mut lacking) = (0, Vec::new(), 0);

@@ -263,7 +263,12 @@ fn block_table(name: String, sets: Vec<Set>, comment: &str, ingress: &[String]) 
                 .collect(),
         });
     }
-    Table { name, sets, chains }
+    Table {
+        name,
+        sets,
+        chains,
+        helpers: Vec::new(),
+    }
 }
 
 impl Layout {

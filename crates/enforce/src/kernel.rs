@@ -139,6 +139,7 @@ impl Kernel {
                     name: table.name.clone(),
                     sets: Vec::new(),
                     chains: missing,
+                    helpers: Vec::new(),
                 };
                 let opts = rampart_nft::CompileOptions::new(&table.name, false);
                 script.push_str(rampart_nft::emit(&part, &opts).text());

@@ -490,6 +490,7 @@ fn filled_from_rules(ruleset: &Ruleset) -> std::collections::BTreeSet<&str> {
         .flat_map(|c| &c.rules)
         .filter_map(|r| match &r.spec.action {
             Some(Action::Jump(Target::Set(t))) if t.op == SetOp::Add => Some(t.set.as_str()),
+            Some(Action::Jump(Target::SetCombined(c))) => c.add.as_ref().map(|a| a.set.as_str()),
             _ => None,
         })
         .collect()
@@ -1295,6 +1296,42 @@ impl Lowerer<'_> {
             Target::Notrack => act("notrack".into()),
             Target::Trace => act("meta nftrace set 1".into()),
             Target::Set(st) => act(self.set_target(at, st)?),
+            Target::SetCombined(c) => {
+                if let Some(m) = &c.map {
+                    return Err(CompileError::SetTargetSet {
+                        at: at.clone(),
+                        name: m.set.clone(),
+                        reason: "--map-set copies the matching element's skbinfo (mark, priority, queue) to the packet; rampart's nft sets carry no such data (an nft map, `meta mark set ip saddr map @m`, would)",
+                    });
+                }
+                // Add, then delete, as xt_set does.
+                let mut stmts = Vec::new();
+                if let Some(a) = &c.add {
+                    stmts.push(Stmt::Action(self.set_target(
+                        at,
+                        &SetTarget {
+                            op: SetOp::Add,
+                            set: a.set.clone(),
+                            dirs: a.dirs.clone(),
+                            timeout: c.timeout,
+                            exist: c.exist,
+                        },
+                    )?));
+                }
+                if let Some(d) = &c.del {
+                    stmts.push(Stmt::Action(self.set_target(
+                        at,
+                        &SetTarget {
+                            op: SetOp::Del,
+                            set: d.set.clone(),
+                            dirs: d.dirs.clone(),
+                            timeout: None,
+                            exist: false,
+                        },
+                    )?));
+                }
+                Ok((stmts, None, false))
+            }
             Target::Nflog(n) => act(nflog_text(n)),
             other => match crate::lower_targets::lower_ext(at, other) {
                 Some(Ok(l)) => Ok((l.stmts.into_iter().map(Stmt::Action).collect(), None, false)),

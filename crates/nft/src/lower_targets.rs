@@ -241,6 +241,13 @@ pub(crate) fn lower_ext(at: &RulePlace, t: &Target) -> Option<Result<Lowered, Co
             rampart_ruleset::target_name(t),
             "nftables has no checksum-neutral prefix translation (RFC 6296)",
         )),
+        Target::Ecn(e) if e.touches_tcp() => Err(refuse(
+            at,
+            "ECN",
+            "nftables 1.0 sets the TCP flags byte only to a constant; it cannot clear or set ECE/CWR alone",
+        )),
+        Target::Ecn(e) => one(format!("ip ecn set {}", e.ip_ect.unwrap_or(0))),
+        Target::Led(_) => Err(refuse(at, "LED", "nftables has no LED triggers")),
         _ => return None,
     };
     Some(r)

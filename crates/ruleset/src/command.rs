@@ -417,6 +417,9 @@ pub fn target_name(target: &Target) -> &str {
         Target::Hmark(_) => "HMARK",
         Target::Dnpt(_) => "DNPT",
         Target::Snpt(_) => "SNPT",
+        Target::Ecn(_) => "ECN",
+        Target::Led(_) => "LED",
+        Target::SetCombined(_) => "SET",
     }
 }
 

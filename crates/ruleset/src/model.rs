@@ -1438,6 +1438,12 @@ pub enum Target {
     Dnpt(Box<NptTarget>),
     /// `SNPT`: IPv6 source prefix translation, then go on.
     Snpt(Box<NptTarget>),
+    /// `ECN`: rewrite the ECN bits, then go on.
+    Ecn(EcnTarget),
+    /// `LED`: blink a LED trigger, then go on.
+    Led(Box<LedTarget>),
+    /// `SET --map-set`, or `--add-set` with `--del-set`: then go on.
+    SetCombined(Box<SetCombinedTarget>),
 }
 
 impl Target {
@@ -1472,6 +1478,9 @@ impl Target {
                 | Target::Hmark(_)
                 | Target::Dnpt(_)
                 | Target::Snpt(_)
+                | Target::Ecn(_)
+                | Target::Led(_)
+                | Target::SetCombined(_)
         )
     }
 }

@@ -456,6 +456,77 @@ pub(crate) fn ext_target_args(t: &Target) -> Option<Vec<String>> {
             push("--selctx".into());
             push(s.selctx.clone());
         }
+        Target::Ecn(e) if e.is_remove() => push("--ecn-tcp-remove".into()),
+        Target::Ecn(e) => {
+            for (opt, v) in [
+                ("--ecn-tcp-ece", e.ece),
+                ("--ecn-tcp-cwr", e.cwr),
+                ("--ecn-ip-ect", e.ip_ect),
+            ] {
+                if let Some(v) = v {
+                    push(opt.into());
+                    push(v.to_string());
+                }
+            }
+        }
+        Target::Led(l) => {
+            // libxt_LED quotes the id always, escaping `"` and `\`, and prints the delay
+            // as a signed number (`inf` is -1).
+            push("--led-trigger-id".into());
+            let escaped: String =
+                l.id.chars()
+                    .flat_map(|c| {
+                        let esc = matches!(c, '"' | '\\').then_some('\\');
+                        esc.into_iter().chain(std::iter::once(c))
+                    })
+                    .collect();
+            push(format!("\"{escaped}\""));
+            if l.delay != 0 {
+                push("--led-delay".into());
+                push((l.delay as i32).to_string());
+            }
+            if l.always_blink {
+                push("--led-always-blink".into());
+            }
+        }
+        Target::SetCombined(c) => {
+            let set = |opt: &str, r: &SetRef| {
+                let dirs: Vec<&str> = r
+                    .dirs
+                    .iter()
+                    .map(|d| match d {
+                        crate::model::SetDir::Src => "src",
+                        crate::model::SetDir::Dst => "dst",
+                    })
+                    .collect();
+                [opt.to_string(), r.set.clone(), dirs.join(",")]
+            };
+            if let Some(a) = &c.add {
+                set("--add-set", a).into_iter().for_each(&mut push);
+            }
+            if c.exist {
+                push("--exist".into());
+            }
+            if let Some(t) = c.timeout {
+                push("--timeout".into());
+                push(t.to_string());
+            }
+            if let Some(d) = &c.del {
+                set("--del-set", d).into_iter().for_each(&mut push);
+            }
+            if let Some(m) = &c.map {
+                set("--map-set", m).into_iter().for_each(&mut push);
+            }
+            for (on, opt) in [
+                (c.map_mark, "--map-mark"),
+                (c.map_prio, "--map-prio"),
+                (c.map_queue, "--map-queue"),
+            ] {
+                if on {
+                    push(opt.into());
+                }
+            }
+        }
         Target::Idletimer(i) => {
             push("--timeout".into());
             push(i.timeout.to_string());
@@ -542,4 +613,73 @@ pub(crate) fn describe_ext(t: &Target) -> Option<String> {
     } else {
         format!("{name} {}", args.join(" "))
     })
+}
+
+/// `ECN` (IPv4, mangle): rewrite the ECN bits. Each field is `None` when the rule leaves
+/// it alone. `--ecn-tcp-remove` is `ece` and `cwr` both 0 and the IP field untouched (it
+/// replaces whatever operation came before it, as libipt_ECN does).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct EcnTarget {
+    /// `--ecn-tcp-ece 0|1`: the TCP ECE flag.
+    pub ece: Option<u8>,
+    /// `--ecn-tcp-cwr 0|1`: the TCP CWR flag.
+    pub cwr: Option<u8>,
+    /// `--ecn-ip-ect 0-3`: the IP header's ECN field.
+    pub ip_ect: Option<u8>,
+}
+
+impl EcnTarget {
+    /// Whether iptables-save writes it `--ecn-tcp-remove`.
+    pub fn is_remove(self) -> bool {
+        self.ece == Some(0) && self.cwr == Some(0) && self.ip_ect.is_none()
+    }
+
+    /// Whether it changes TCP flags (the kernel wants `-p tcp` then).
+    pub fn touches_tcp(self) -> bool {
+        self.ece.is_some() || self.cwr.is_some()
+    }
+}
+
+/// `LED`: blink a LED trigger (`netfilter-ID` in sysfs) per packet.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct LedTarget {
+    /// `--led-trigger-id` (1 to 16 characters; the kernel's trigger is `netfilter-ID`).
+    pub id: String,
+    /// `--led-delay` in milliseconds (0: off at once; `u32::MAX`: `inf`, stays on).
+    pub delay: u32,
+    /// `--led-always-blink`.
+    pub always_blink: bool,
+}
+
+/// One set a `SET` target names, and which of the packet's addresses and ports make the
+/// element.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SetRef {
+    /// The set's name.
+    pub set: String,
+    /// `src`/`dst` per dimension.
+    pub dirs: Vec<crate::model::SetDir>,
+}
+
+/// `SET` with `--map-set`, or adding to a set and deleting from another in one rule (what
+/// a single `--add-set` or `--del-set` is not: that is [`Target::Set`]). The kernel
+/// (`xt_set`, revision 3) adds, then deletes, then maps.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SetCombinedTarget {
+    /// `--add-set NAME DIRS`.
+    pub add: Option<SetRef>,
+    /// `--exist` (with `--add-set`).
+    pub exist: bool,
+    /// `--timeout` in seconds (with `--add-set`).
+    pub timeout: Option<u32>,
+    /// `--del-set NAME DIRS`.
+    pub del: Option<SetRef>,
+    /// `--map-set NAME DIRS`: the matching element's skbinfo goes to the packet.
+    pub map: Option<SetRef>,
+    /// `--map-mark`: the element's mark becomes the packet mark (mangle only).
+    pub map_mark: bool,
+    /// `--map-prio`: the element's priority (OUTPUT, FORWARD, POSTROUTING only).
+    pub map_prio: bool,
+    /// `--map-queue`: the element's hardware queue (OUTPUT, FORWARD, POSTROUTING only).
+    pub map_queue: bool,
 }

@@ -84,5 +84,5 @@ pub use netns::{run_in_named, Netns, NETNS_PREFIX};
 pub use pam::{built_otp_module, pam_wrapper, system_pam_module, LIBPAM_WRAPPER};
 pub use pki::Pki;
 pub use postgres::{pg_bin, PgOptions, Postgres, PG_ADMIN, PG_DATABASE};
-pub use rules::{read_rules, rules_path, Expect, RuleCase};
+pub use rules::{read_ipsets, read_rules, rules_path, Expect, RuleCase};
 pub use sshd::{askpass, ssh_client, wait_output, Sshd, SSHD, SSHD_PATIENCE};

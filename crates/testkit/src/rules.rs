@@ -11,6 +11,8 @@
 //!                                     kernel may refuse it, rampart accepts it as written
 //! ~ WHAT                              a known gap: rampart does not read it as iptables
 //!                                     does yet (counted and listed, not failed)
+//! @ipset create NAME TYPE [OPTIONS]   an ipset the rules name (`-j SET`), made in the
+//!                                     namespace before any rule loads (see [`read_ipsets`])
 //! ```
 
 use std::path::PathBuf;
@@ -77,6 +79,9 @@ pub fn read_rules(name: &str) -> Vec<RuleCase> {
         if line.starts_with('#') || line.trim().is_empty() {
             continue;
         }
+        if line.starts_with("@ipset ") {
+            continue;
+        }
         if let Some(rest) = line.strip_prefix('@') {
             let mut w = rest.split_whitespace();
             family = w
@@ -114,4 +119,16 @@ pub fn read_rules(name: &str) -> Vec<RuleCase> {
         }
     }
     out
+}
+
+/// The `ipset create ...` commands of `testdata/rules/NAME` (its `@ipset` lines, without
+/// the `@`): the sets its `-j SET` rules name, which the kernel wants to exist.
+pub fn read_ipsets(name: &str) -> Vec<Vec<String>> {
+    let path = rules_path(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.lines()
+        .filter_map(|l| l.strip_prefix('@'))
+        .filter(|l| l.starts_with("ipset "))
+        .map(|l| l.split_whitespace().map(str::to_string).collect())
+        .collect()
 }

@@ -4,7 +4,7 @@ use crate::error::{ErrorKind, ParseError};
 use crate::lex::Word;
 use crate::model::{
     ConnmarkTarget, Family, LogTarget, MasqueradeTarget, NatTarget, NflogTarget, PortRange,
-    Protocol, RejectWith, SetOp, SetTarget, TableKind, Target, XMark,
+    Protocol, RejectWith, SetCombinedTarget, SetOp, SetRef, SetTarget, TableKind, Target, XMark,
 };
 
 use super::targets_more::MORE_TARGETS;
@@ -120,6 +120,10 @@ pub(super) const TARGETS: &[(&str, &[OptSpec], Option<TableKind>)] = &[
             two(&["--del-set"]),
             one(&["--timeout"]),
             flag(&["--exist"]),
+            two(&["--map-set"]),
+            flag(&["--map-mark"]),
+            flag(&["--map-prio"]),
+            flag(&["--map-queue"]),
         ],
         None,
     ),
@@ -138,7 +142,7 @@ pub(super) const TARGETS: &[(&str, &[OptSpec], Option<TableKind>)] = &[
 
 /// Kernel targets rampart does not model; `-j` with one of them is an error, not a jump
 /// to a user chain of that name.
-const UNSUPPORTED: &[&str] = &["CLUSTERIP", "ECN", "LED", "QUEUE", "ULOG", "MIRROR"];
+const UNSUPPORTED: &[&str] = &["CLUSTERIP", "QUEUE", "ULOG", "MIRROR"];
 
 /// Whether `name` is a target extension name (supported or not) rather than a chain.
 pub(super) fn is_extension(name: &str) -> bool {
@@ -288,44 +292,111 @@ impl TargetDraft {
     }
 
     fn set_target(&self, ctx: &RuleCtx<'_>) -> Result<Target, ParseError> {
-        let (op, key) = match (self.has("--add-set"), self.has("--del-set")) {
-            (true, false) => (SetOp::Add, "--add-set"),
-            (false, true) => (SetOp::Del, "--del-set"),
-            (true, true) => {
-                return Err(self
-                    .missing(ctx, "one of --add-set or --del-set")
-                    .with_hint("one SET rule adds or deletes; write two rules for both"))
-            }
-            (false, false) => return Err(self.missing(ctx, "--add-set or --del-set")),
+        let set_ref = |key: &str| -> Result<Option<SetRef>, ParseError> {
+            let Some((opt, args)) = self
+                .opts
+                .iter()
+                .find(|(k, _, _)| *k == key)
+                .map(|(_, o, a)| (o, a))
+            else {
+                return Ok(None);
+            };
+            let set = ctx.value(opt, &args[0], |t| {
+                if t.is_empty() || t.len() > 31 {
+                    Err("a set name is 1 to 31 characters".to_string())
+                } else {
+                    Ok(t.to_string())
+                }
+            })?;
+            let dirs = ctx.value(opt, &args[1], super::matches::set_dirs)?;
+            Ok(Some(SetRef { set, dirs }))
         };
-        let (opt, args) = self
-            .opts
-            .iter()
-            .find(|(k, _, _)| *k == key)
-            .map(|(_, o, a)| (o, a))
-            .expect("option present");
-        let set = ctx.value(opt, &args[0], |t| {
-            if t.is_empty() || t.len() > 31 {
-                Err("a set name is 1 to 31 characters".to_string())
-            } else {
-                Ok(t.to_string())
+        let (add, del, map) = (
+            set_ref("--add-set")?,
+            set_ref("--del-set")?,
+            set_ref("--map-set")?,
+        );
+        if add.is_none() && del.is_none() && map.is_none() {
+            return Err(self.missing(ctx, "--add-set, --del-set or --map-set"));
+        }
+        // libxt_SET's checks: the add options need --add-set, the map flags --map-set.
+        for (key, needs, ok) in [
+            ("--timeout", "--add-set", add.is_some()),
+            ("--exist", "--add-set", add.is_some()),
+            ("--map-mark", "--map-set", map.is_some()),
+            ("--map-prio", "--map-set", map.is_some()),
+            ("--map-queue", "--map-set", map.is_some()),
+        ] {
+            if !ok && self.has(key) {
+                let (_, opt, _) = self.opts.iter().find(|(k, _, _)| *k == key).expect("has");
+                return Err(ctx.error(
+                    opt,
+                    ErrorKind::Conflict(key.into(), format!("a rule without {needs}")),
+                ));
             }
-        })?;
-        let dirs = ctx.value(opt, &args[1], super::matches::set_dirs)?;
+        }
+        let (map_mark, map_prio, map_queue) = (
+            self.has("--map-mark"),
+            self.has("--map-prio"),
+            self.has("--map-queue"),
+        );
+        if map.is_some() && !(map_mark || map_prio || map_queue) {
+            return Err(self.missing(ctx, "--map-mark, --map-prio or --map-queue with --map-set"));
+        }
+        // The kernel's checks (xt_set, revision 3): mapping only in mangle, priority and
+        // queue only after routing.
+        if (map_mark || map_prio || map_queue) && ctx.table != TableKind::Mangle {
+            return Err(ctx
+                .error(
+                    &self.word,
+                    ErrorKind::TargetNotAllowed {
+                        target: "SET --map-set".into(),
+                        table: ctx.table.to_string(),
+                        chain: ctx.chain.clone().unwrap_or_default(),
+                    },
+                )
+                .with_hint("the kernel maps set data in the mangle table only"));
+        }
+        if map_prio || map_queue {
+            ctx.only_in_chains(
+                &self.word,
+                "--map-prio/--map-queue",
+                &["FORWARD", "OUTPUT", "POSTROUTING"],
+            )?;
+        }
         let timeout = match self.get("--timeout") {
-            Some((opt, arg)) if op == SetOp::Add => Some(ctx.value(opt, arg, |t| {
+            Some((opt, arg)) => Some(ctx.value(opt, arg, |t| {
                 values::bounded(t, 2_147_483).map(|v| v as u32)
             })?),
-            Some((opt, arg)) => return Err(ctx.bad(opt, arg, "--timeout goes with --add-set")),
             None => None,
         };
-        Ok(Target::Set(SetTarget {
-            op,
-            set,
-            dirs,
-            timeout,
-            exist: self.has("--exist"),
-        }))
+        let exist = self.has("--exist");
+        Ok(match (add, del, map) {
+            (Some(add), None, None) => Target::Set(SetTarget {
+                op: SetOp::Add,
+                set: add.set,
+                dirs: add.dirs,
+                timeout,
+                exist,
+            }),
+            (None, Some(del), None) => Target::Set(SetTarget {
+                op: SetOp::Del,
+                set: del.set,
+                dirs: del.dirs,
+                timeout: None,
+                exist: false,
+            }),
+            (add, del, map) => Target::SetCombined(Box::new(SetCombinedTarget {
+                add,
+                exist,
+                timeout,
+                del,
+                map,
+                map_mark,
+                map_prio,
+                map_queue,
+            })),
+        })
     }
 
     fn nflog(&self, ctx: &RuleCtx<'_>) -> Result<Target, ParseError> {

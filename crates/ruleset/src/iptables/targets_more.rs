@@ -10,10 +10,10 @@ use std::net::IpAddr;
 use crate::error::{ErrorKind, ParseError};
 use crate::lex::Word;
 use crate::model::{
-    AuditTarget, AuditType, ClassifyTarget, ConnsecmarkTarget, CtTarget, DscpTarget, Family,
-    HmarkTarget, IdletimerTarget, NetmapTarget, NfqueueTarget, NptTarget, Protocol, RateestTarget,
-    SecmarkTarget, SynproxyTarget, TableKind, Target, TcpmssTarget, TcpoptstripTarget, TeeTarget,
-    TosTarget, TproxyTarget, TtlChange, TtlTarget, CT_EVENTS,
+    AuditTarget, AuditType, ClassifyTarget, ConnsecmarkTarget, CtTarget, DscpTarget, EcnTarget,
+    Family, HmarkTarget, IdletimerTarget, LedTarget, NetmapTarget, NfqueueTarget, NptTarget,
+    Protocol, RateestTarget, SecmarkTarget, SynproxyTarget, TableKind, Target, TcpmssTarget,
+    TcpoptstripTarget, TeeTarget, TosTarget, TproxyTarget, TtlChange, TtlTarget, CT_EVENTS,
 };
 
 use super::targets::TargetDraft;
@@ -137,6 +137,25 @@ pub(super) const MORE_TARGETS: &[(&str, &[OptSpec], Option<TableKind>)] = &[
         None,
     ),
     ("SECMARK", &[one(&["--selctx"])], None),
+    (
+        "ECN",
+        &[
+            flag(&["--ecn-tcp-remove"]),
+            one(&["--ecn-tcp-cwr"]),
+            one(&["--ecn-tcp-ece"]),
+            one(&["--ecn-ip-ect"]),
+        ],
+        Some(TableKind::Mangle),
+    ),
+    (
+        "LED",
+        &[
+            one(&["--led-trigger-id"]),
+            one(&["--led-delay"]),
+            flag(&["--led-always-blink"]),
+        ],
+        None,
+    ),
     (
         "IDLETIMER",
         &[one(&["--timeout"]), one(&["--label"]), flag(&["--alarm"])],
@@ -303,6 +322,8 @@ impl TargetDraft {
             "CONNSECMARK" => self.connsecmark(ctx),
             "SECMARK" => self.secmark(ctx),
             "IDLETIMER" => self.idletimer(ctx),
+            "ECN" => self.ecn(ctx),
+            "LED" => self.led(ctx),
             "RATEEST" => self.rateest(ctx),
             "HMARK" => self.hmark(ctx),
             "DNPT" | "SNPT" => self.npt(ctx),
@@ -736,6 +757,86 @@ impl TargetDraft {
             _ => Err("a security context is 1 to 255 characters".into()),
         })?;
         Ok(Target::Secmark(Box::new(SecmarkTarget { selctx })))
+    }
+
+    /// `ECN`, option by option in order as libipt_ECN applies them: `--ecn-tcp-remove`
+    /// replaces what came before it (so `--ecn-ip-ect 1 --ecn-tcp-remove` loses the IP
+    /// part), and it excludes `--ecn-tcp-cwr`/`--ecn-tcp-ece`.
+    fn ecn(&self, ctx: &RuleCtx<'_>) -> Result<Target, ParseError> {
+        self.only_family(ctx, Family::Ipv4)?;
+        let remove = self.opts.iter().find(|(k, _, _)| *k == "--ecn-tcp-remove");
+        if let Some((_, w, _)) = remove {
+            for other in ["--ecn-tcp-cwr", "--ecn-tcp-ece"] {
+                if self.has(other) {
+                    return Err(ctx.error(
+                        w,
+                        ErrorKind::Conflict("--ecn-tcp-remove".into(), other.into()),
+                    ));
+                }
+            }
+        }
+        let mut e = EcnTarget::default();
+        for (key, opt, args) in &self.opts {
+            let bit =
+                |max: u64| ctx.value(opt, &args[0], |t| values::bounded(t, max).map(|v| v as u8));
+            match *key {
+                "--ecn-tcp-remove" => {
+                    e = EcnTarget {
+                        ece: Some(0),
+                        cwr: Some(0),
+                        ip_ect: None,
+                    }
+                }
+                "--ecn-tcp-cwr" => e.cwr = Some(bit(1)?),
+                "--ecn-tcp-ece" => e.ece = Some(bit(1)?),
+                _ => e.ip_ect = Some(bit(3)?),
+            }
+        }
+        if e == EcnTarget::default() {
+            return Err(self.missing(
+                ctx,
+                "--ecn-tcp-remove, --ecn-tcp-cwr, --ecn-tcp-ece or --ecn-ip-ect",
+            ));
+        }
+        if e.touches_tcp() {
+            ctx.need_protocol(&self.word, "-j ECN on TCP flags", &[Protocol::TCP], "tcp")?;
+        }
+        Ok(Target::Ecn(e))
+    }
+
+    /// `LED`: the trigger id (at most 16 characters: the kernel's name is `netfilter-`
+    /// and the id in 27 bytes), the delay (`inf` or a number, read as `strtoul` does),
+    /// always-blink.
+    fn led(&self, ctx: &RuleCtx<'_>) -> Result<Target, ParseError> {
+        let Some((io, ia)) = self.get("--led-trigger-id") else {
+            return Err(self.missing(ctx, "--led-trigger-id"));
+        };
+        let id = ctx.value(io, ia, |t| match t.len() {
+            1..=16 => Ok(t.to_string()),
+            _ => Err("a trigger id is 1 to 16 characters".into()),
+        })?;
+        let delay = match self.get("--led-delay") {
+            Some((o, a)) => ctx.value(o, a, |t| {
+                if t.len() >= 3 && t[..3].eq_ignore_ascii_case("inf") {
+                    return Ok(u32::MAX);
+                }
+                // strtoul: a leading `-` wraps, the value is cut to 32 bits.
+                let (neg, digits) = match t.strip_prefix('-') {
+                    Some(d) => (true, d),
+                    None => (false, t),
+                };
+                let n = values::number(digits)
+                    .map_err(|_| "a delay is a number of milliseconds or inf".to_string())?;
+                let n = if neg { n.wrapping_neg() } else { n };
+                Ok(n as u32)
+            })?,
+            None => 0,
+        };
+        Ok(Target::Led(Box::new(LedTarget {
+            id,
+            delay,
+            always_blink: self.has("--led-always-blink"),
+        })))
     }
 
     fn idletimer(&self, ctx: &RuleCtx<'_>) -> Result<Target, ParseError> {

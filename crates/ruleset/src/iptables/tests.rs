@@ -888,8 +888,8 @@ fn errors_have_exact_text() {
         "`-j TCPMSS` needs `-p tcp`"
     );
     assert_eq!(
-        message("iptables -A INPUT -j LED --led-trigger-id x").0,
-        "unsupported target `LED`"
+        message("iptables -A INPUT -j CLUSTERIP --new").0,
+        "unsupported target `CLUSTERIP`"
     );
     assert_eq!(
         message("iptables -A INPUT -m multiport --dports 1,2").0,

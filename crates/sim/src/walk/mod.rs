@@ -855,6 +855,40 @@ impl<'a, 'r> Walk<'a, 'r> {
                     Ok(event) => self.push(stage, Some(kind), here, at, event),
                     Err(message) => self.warn(stage, message),
                 },
+                Target::SetCombined(c) => {
+                    // xt_set adds, deletes, then maps.
+                    let parts = [
+                        c.add.as_ref().map(|a| SetTarget {
+                            op: SetOp::Add,
+                            set: a.set.clone(),
+                            dirs: a.dirs.clone(),
+                            timeout: c.timeout,
+                            exist: c.exist,
+                        }),
+                        c.del.as_ref().map(|d| SetTarget {
+                            op: SetOp::Del,
+                            set: d.set.clone(),
+                            dirs: d.dirs.clone(),
+                            timeout: None,
+                            exist: false,
+                        }),
+                    ];
+                    for t in parts.iter().flatten() {
+                        match self.set_target(t) {
+                            Ok(event) => self.push(stage, Some(kind), here, at.clone(), event),
+                            Err(message) => self.warn(stage, message),
+                        }
+                    }
+                    if let Some(m) = &c.map {
+                        self.warn(
+                            stage,
+                            format!(
+                                "-j SET --map-set {}: the element's mark, priority and queue are not simulated",
+                                m.set
+                            ),
+                        );
+                    }
+                }
                 Target::Mark(x) => {
                     let from = self.mark;
                     self.mark = x.apply(from);

@@ -161,6 +161,26 @@ impl Walk<'_, '_> {
             }
             Target::Synproxy(s) => self.synproxy(s),
             Target::Nfqueue(q) => self.nfqueue(q),
+            Target::Ecn(e) => {
+                let mut what = Vec::new();
+                if e.is_remove() {
+                    what.push("TCP ECE and CWR cleared".to_string());
+                } else {
+                    for (name, v) in [("ECE", e.ece), ("CWR", e.cwr)] {
+                        if let Some(v) = v {
+                            what.push(format!("TCP {name} set to {v}"));
+                        }
+                    }
+                    if let Some(v) = e.ip_ect {
+                        what.push(format!("IP ECN field set to {v}"));
+                    }
+                }
+                Outcome::Goes(effect("ECN", what.join(", ")))
+            }
+            Target::Led(l) => Outcome::Goes(effect(
+                "LED",
+                format!("LED trigger netfilter-{} fired", l.id),
+            )),
             _ => return None,
         };
         Some(out)
