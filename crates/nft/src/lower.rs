@@ -881,6 +881,17 @@ impl Lowerer<'_> {
                         push(&mut alts, s);
                     }
                 }
+                Match::AddrMask(a) => {
+                    let side = if a.destination { "daddr" } else { "saddr" };
+                    push(
+                        &mut alts,
+                        m(
+                            format!("{ip} {side} & {}", a.mask),
+                            if a.negated { Op::Ne } else { Op::Eq },
+                            a.addr.to_string(),
+                        ),
+                    );
+                }
                 Match::Mark(mk) => {
                     let v = mk.value;
                     let s = if v.mask == u32::MAX {
@@ -966,6 +977,13 @@ impl Lowerer<'_> {
                 at: at.clone(),
                 module: "hashlimit",
                 reason: "--hashlimit-rate-match measures each flow's rate over an interval and limits nothing; an nft limit stops counting packets over the rate, so it cannot test a measured rate",
+            });
+        }
+        if matches!(h.limit, HashlimitLimit::Bytes(b) if b.bytes_per_second() == 0) {
+            return Err(CompileError::Refused {
+                at: at.clone(),
+                module: "hashlimit",
+                reason: "the byte rate is 0 bytes/second (hashlimit counts in 16-byte units, and reads an uppercase K or M as plain bytes), which nft refuses; write at least 16b/s",
             });
         }
         let limit = hashlimit_text(over, h.limit);
@@ -1404,6 +1422,13 @@ fn icmp(at: &RulePlace, v6: bool, t: &Neg<IcmpType>) -> Result<Vec<Stmt>, Compil
     // A code range `TYPE/MIN:MAX` is written `MIN-MAX`.
     let codes = match t.value.codes() {
         (lo, hi) if lo == hi => lo.to_string(),
+        (lo, hi) if lo > hi => {
+            return Err(CompileError::Refused {
+                at: at.clone(),
+                module: if v6 { "icmp6" } else { "icmp" },
+                reason: "a code range whose first code is above its last matches no packet (negated: every packet of the type), which nft cannot write as a range; swap the codes or remove the rule",
+            })
+        }
         (lo, hi) => format!("{lo}-{hi}"),
     };
     Ok(match (code, t.negated) {
@@ -1744,6 +1769,8 @@ mod tests {
         let cases: &[(&str, &str, &[&str])] = &[
             // addresses
             ("", "iptables -A INPUT -s 192.0.2.1 -j ACCEPT", &["ip saddr 192.0.2.1 counter accept"]),
+            ("", "iptables -A INPUT -s 192.0.2.13/255.0.255.0 -j ACCEPT", &["ip saddr & 255.0.255.0 == 192.0.2.0 counter accept"]),
+            ("", "ip6tables -A INPUT ! -d 2001:db8::1/ffff::ffff -j DROP", &["ip6 daddr & ffff::ffff != 2001::1 counter drop"]),
             ("", "iptables -A INPUT ! -d 192.0.2.0/24 -j DROP", &["ip daddr != 192.0.2.0/24 counter drop"]),
             ("", "ip6tables -A INPUT -s 2001:db8::/32 -j ACCEPT", &["ip6 saddr 2001:db8::/32 counter accept"]),
             // interfaces

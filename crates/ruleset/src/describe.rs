@@ -377,6 +377,13 @@ fn describe_match(m: &Match) -> Option<String> {
         }
         Match::Dscp(d) => format!("{}DSCP {:#04x}", not(d.negated), d.value),
         Match::Helper(h) => format!("{}handled by helper {}", not(h.negated), h.value),
+        Match::AddrMask(a) => format!(
+            "{}{} {} under mask {}",
+            not(a.negated),
+            if a.destination { "to" } else { "from" },
+            a.addr,
+            a.mask
+        ),
         other => format!(
             "-m {} {}",
             other.module_name(),

@@ -12,13 +12,12 @@ mod targets;
 mod targets_more;
 mod values;
 
-use rampart_prefix::Prefix;
-
 use crate::command::{Command, Invocation};
 use crate::error::{ErrorKind, ParseError};
 use crate::lex::Word;
 use crate::model::{
-    Action, Counters, Family, Interface, Neg, Policy, Protocol, Rule, RuleSpec, TableKind,
+    Action, AddrMaskMatch, Counters, Family, Interface, Match, Neg, Policy, Protocol, Rule,
+    RuleSpec, TableKind,
 };
 use crate::span::{Source, Span};
 
@@ -241,8 +240,8 @@ struct Parser<'a> {
     fixed_table: Option<TableKind>,
     table: Option<TableKind>,
     cmd: Option<(Cmd, Word)>,
-    sources: Option<Neg<Vec<Prefix>>>,
-    destinations: Option<Neg<Vec<Prefix>>>,
+    sources: Option<Neg<Vec<values::AddrItem>>>,
+    destinations: Option<Neg<Vec<values::AddrItem>>>,
     in_interface: Option<Neg<Interface>>,
     out_interface: Option<Neg<Interface>>,
     protocol: Option<Option<Neg<Protocol>>>,
@@ -689,7 +688,7 @@ impl<'a> Parser<'a> {
         w: &Word,
         negated: bool,
         duplicate: bool,
-    ) -> Result<Neg<Vec<Prefix>>, ParseError> {
+    ) -> Result<Neg<Vec<values::AddrItem>>, ParseError> {
         let v = self.value(w)?;
         if duplicate {
             return Err(self.error(w, ErrorKind::Duplicate(w.text.clone())));
@@ -698,7 +697,7 @@ impl<'a> Parser<'a> {
         let list = v
             .text
             .split(',')
-            .map(|a| values::prefix(a, self.family).map_err(|r| address_error(&ctx, w, v, a, r)))
+            .map(|a| values::addr_item(a, self.family).map_err(|r| address_error(&ctx, w, v, a, r)))
             .collect::<Result<Vec<_>, _>>()?;
         if negated && list.len() > 1 {
             return Err(self
@@ -1040,21 +1039,13 @@ impl<'a> Parser<'a> {
             base.matches.push(m.finish(ctx)?);
         }
         base.action = self.action(ctx)?;
-        let split = |a: &Option<Neg<Vec<Prefix>>>| -> Vec<Option<Neg<Prefix>>> {
-            match a {
-                None => vec![None],
-                Some(n) => n
-                    .value
-                    .iter()
-                    .map(|p| {
-                        Some(Neg {
-                            negated: n.negated,
-                            value: *p,
-                        })
-                    })
-                    .collect(),
-            }
-        };
+        let split =
+            |a: &Option<Neg<Vec<values::AddrItem>>>| -> Vec<Option<(bool, values::AddrItem)>> {
+                match a {
+                    None => vec![None],
+                    Some(n) => n.value.iter().map(|p| Some((n.negated, *p))).collect(),
+                }
+            };
         let (srcs, dsts) = (split(&self.sources), split(&self.destinations));
         if matches!(cmd, Cmd::Replace(..)) && srcs.len() * dsts.len() > 1 {
             return Err(self
@@ -1065,11 +1056,45 @@ impl<'a> Parser<'a> {
                 .with_hint("-R replaces one rule: give one source and one destination"));
         }
         let mut out = Vec::new();
+        // A prefix goes to the spec's address; a mask that is no prefix becomes a match,
+        // first in the rule (see `AddrMaskMatch`).
+        let place = |spec: &mut RuleSpec, item: Option<(bool, values::AddrItem)>, dst: bool| {
+            let Some((negated, item)) = item else {
+                return;
+            };
+            match item {
+                // `-s ADDR/0` matches every address: the kernel keeps no test and
+                // iptables-save prints none.
+                values::AddrItem::Prefix(value) if value.len() == 0 && !negated => {}
+                values::AddrItem::Prefix(value) => {
+                    let field = if dst {
+                        &mut spec.destination
+                    } else {
+                        &mut spec.source
+                    };
+                    *field = Some(Neg { negated, value });
+                }
+                values::AddrItem::Masked { addr, mask } => {
+                    let at = usize::from(
+                        dst && matches!(spec.matches.first(), Some(Match::AddrMask(m)) if !m.destination),
+                    );
+                    spec.matches.insert(
+                        at,
+                        Match::AddrMask(AddrMaskMatch {
+                            destination: dst,
+                            negated,
+                            addr,
+                            mask,
+                        }),
+                    );
+                }
+            }
+        };
         for s in &srcs {
             for d in &dsts {
                 let mut spec = base.clone();
-                spec.source = s.clone();
-                spec.destination = d.clone();
+                place(&mut spec, *s, false);
+                place(&mut spec, *d, true);
                 out.push(spec);
             }
         }

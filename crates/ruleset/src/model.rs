@@ -720,6 +720,8 @@ pub enum Match {
     Sctp(Box<SctpMatch>),
     /// `-m devgroup`.
     Devgroup(DevgroupMatch),
+    /// `-s`/`-d` with a netmask that is no prefix (see [`AddrMaskMatch`]).
+    AddrMask(AddrMaskMatch),
     /// A module read and printed but not modelled (see [`OpaqueMatch`]).
     Opaque(OpaqueMatch),
 }
@@ -763,6 +765,8 @@ impl Match {
             Match::Tcpmss(_) => "tcpmss",
             Match::Sctp(_) => "sctp",
             Match::Devgroup(_) => "devgroup",
+            // Not a module: printed as `-s`/`-d` (see `AddrMaskMatch`).
+            Match::AddrMask(_) => "addrmask",
             Match::Opaque(o) => crate::iptables::opaque_name(&o.name),
         }
     }
@@ -1179,6 +1183,43 @@ impl HashlimitLimit {
             HashlimitLimit::Bytes(b) if b.burst == 0 => 15_000,
             HashlimitLimit::Bytes(_) => 60_000,
         }
+    }
+}
+
+/// `-s`/`-d` with a netmask that is not a prefix (`-s 192.0.2.13/255.0.255.0`, which
+/// iptables accepts and the kernel compares as `addr & mask`). Kept as a match, not in
+/// [`RuleSpec::source`], so that code reading the source as a prefix never takes it for
+/// one (to such code it is a match it does not know); printed where iptables prints
+/// `-s`/`-d`, as `iptables-save` does: the masked address, then the mask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct AddrMaskMatch {
+    /// `-d` (else `-s`).
+    pub destination: bool,
+    /// `!`.
+    pub negated: bool,
+    /// The address with the mask applied.
+    pub addr: IpAddr,
+    /// The mask (same family, not a prefix).
+    pub mask: IpAddr,
+}
+
+impl AddrMaskMatch {
+    /// Whether `a` is in it (before negation): `a & mask == addr`.
+    pub fn contains(&self, a: IpAddr) -> bool {
+        match (a, self.mask, self.addr) {
+            (IpAddr::V4(a), IpAddr::V4(m), IpAddr::V4(want)) => {
+                u32::from(a) & u32::from(m) == u32::from(want)
+            }
+            (IpAddr::V6(a), IpAddr::V6(m), IpAddr::V6(want)) => {
+                u128::from(a) & u128::from(m) == u128::from(want)
+            }
+            _ => false,
+        }
+    }
+
+    /// `ADDR/MASK` as iptables-save prints it.
+    pub fn text(&self) -> String {
+        format!("{}/{}", self.addr, self.mask)
     }
 }
 

@@ -85,6 +85,7 @@ fn family_of(spec: &RuleSpec) -> Family {
                 addrs.extend(r.dst.as_ref().map(|r| r.value.start()));
             }
             Match::Icmp6(_) => v6_mask = true,
+            Match::AddrMask(a) => addrs.push(a.addr),
             Match::Recent(r) => v6_mask |= r.mask.is_some_and(|m| m > 32),
             Match::Hashlimit(h) => {
                 v6_mask |= h.src_mask.is_some_and(|m| m > 32) || h.dst_mask.is_some_and(|m| m > 32)
@@ -104,11 +105,21 @@ fn family_of(spec: &RuleSpec) -> Family {
 /// `-A CHAIN`.
 pub fn rule_args_in(spec: &RuleSpec, family: Family) -> String {
     let mut w = Words::default();
+    let masked = |dst: bool| {
+        spec.matches.iter().find_map(|m| match m {
+            Match::AddrMask(a) if a.destination == dst => Some(a),
+            _ => None,
+        })
+    };
     if let Some(s) = &spec.source {
         w.neg(s.negated).opt("-s").val(s.value);
+    } else if let Some(a) = masked(false) {
+        w.neg(a.negated).opt("-s").val(a.text());
     }
     if let Some(d) = &spec.destination {
         w.neg(d.negated).opt("-d").val(d.value);
+    } else if let Some(a) = masked(true) {
+        w.neg(a.negated).opt("-d").val(a.text());
     }
     if let Some(i) = &spec.in_interface {
         w.neg(i.negated).opt("-i").val(&i.value.0);
@@ -129,6 +140,9 @@ pub fn rule_args_in(spec: &RuleSpec, family: Family) -> String {
         None => {}
     }
     for m in &spec.matches {
+        if matches!(m, Match::AddrMask(_)) {
+            continue;
+        }
         w.opt("-m").val(m.module_name());
         match_args(&mut w, m, family);
     }

@@ -561,6 +561,10 @@ fn match_one(m: &Match, index: usize, ctx: &Ctx, env: &mut Env) -> bool {
                     .is_none_or(|t| neg(t, |t| ctx.host.addr_type(ctx.dst, limit) & t.0 != 0))
         }
         Match::Mark(mk) => neg(mk, |v| ctx.mark & v.mask == v.value),
+        Match::AddrMask(a) => {
+            let addr = if a.destination { ctx.dst } else { ctx.src };
+            a.contains(addr) != a.negated
+        }
         other => {
             if let Some(hit) = crate::modules::match_one(other, index, ctx, env) {
                 return hit;

@@ -192,6 +192,53 @@ pub(super) fn prefix(text: &str, family: Family) -> ValueResult<Prefix> {
     Ok(p)
 }
 
+/// One address of `-s`/`-d`: a prefix, or an address with a netmask that is no prefix
+/// (`192.0.2.13/255.0.255.0`), which iptables accepts too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum AddrItem {
+    /// `ADDR[/LEN]` or a prefix mask.
+    Prefix(Prefix),
+    /// The address with the mask applied, and the mask.
+    Masked { addr: IpAddr, mask: IpAddr },
+}
+
+/// `ADDR[/LEN]` or `ADDR/MASK` with any mask of the family.
+pub(super) fn addr_item(text: &str, family: Family) -> ValueResult<AddrItem> {
+    let err = match prefix(text, family) {
+        Ok(p) => return Ok(AddrItem::Prefix(p)),
+        Err(e) => e,
+    };
+    let Some((a, m)) = text.split_once('/') else {
+        return Err(err);
+    };
+    let (Ok(addr), Ok(mask)) = (a.parse::<IpAddr>(), m.parse::<IpAddr>()) else {
+        return Err(err);
+    };
+    check_family(addr, family)?;
+    check_family(mask, family)?;
+    let (addr, bits, width) = match (addr, mask) {
+        (IpAddr::V4(a), IpAddr::V4(m)) => (
+            IpAddr::V4((u32::from(a) & u32::from(m)).into()),
+            u128::from(u32::from(m)) << 96,
+            32,
+        ),
+        (IpAddr::V6(a), IpAddr::V6(m)) => (
+            IpAddr::V6((u128::from(a) & u128::from(m)).into()),
+            u128::from(m),
+            128,
+        ),
+        _ => return Err(err),
+    };
+    // A mask that is a prefix after all (`ffff:ffff::`) is that prefix.
+    let ones = bits.leading_ones();
+    if bits.checked_shl(ones).unwrap_or(0) == 0 && ones <= width {
+        if let Some(p) = Prefix::new(addr, ones as u8) {
+            return Ok(AddrItem::Prefix(p));
+        }
+    }
+    Ok(AddrItem::Masked { addr, mask })
+}
+
 /// Refuses an address of the other family, as iptables/ip6tables do.
 pub(super) fn check_family(addr: IpAddr, family: Family) -> ValueResult<()> {
     if Family::of(addr) != family {
