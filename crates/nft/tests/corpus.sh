@@ -16,6 +16,7 @@ ipset add svc 192.0.2.1,tcp:80
 ipset add svc 192.0.2.1,udp:53
 ipset create netsvc hash:net,port
 ipset add netsvc 192.0.2.0/24,tcp:22
+ipset create seen hash:ip
 ipset create ports bitmap:port range 1-1024
 ipset add ports 22
 ipset add ports 80
@@ -62,6 +63,14 @@ iptables -A checks -m limit --limit 100/minute -j logdrop
 iptables -A checks -p tcp --dport 80 -m hashlimit --hashlimit-above 20/second --hashlimit-burst 40 --hashlimit-mode srcip --hashlimit-srcmask 24 --hashlimit-name http -j DROP
 iptables -A checks -p tcp -m hashlimit --hashlimit-upto 5/minute --hashlimit-mode srcip,dstport --hashlimit-name perport --hashlimit-htable-expire 60000 -j ACCEPT
 iptables -A checks -p tcp -m hashlimit --hashlimit-upto 1/hour --hashlimit-name global -j ACCEPT
+# issue 14: byte rates, rates above 10000/s, ICMP code ranges, masks that are no prefix,
+# SET adding and deleting at once.
+iptables -A checks -p tcp --dport 443 -m hashlimit --hashlimit-above 512kb/s --hashlimit-burst 1mb --hashlimit-mode srcip --hashlimit-name bytes -j DROP
+iptables -A checks -p udp -m hashlimit --hashlimit-upto 100000/sec --hashlimit-name fast -j ACCEPT
+iptables -A checks -p icmp --icmp-type 3/1:3 -j ACCEPT
+iptables -A checks -s 192.0.2.13/255.0.255.0 -j ACCEPT
+iptables -A checks -p tcp --dport 25 -j SET --add-set seen src --del-set bans src
+iptables -t mangle -A FORWARD -j ECN --ecn-ip-ect 0
 iptables -A checks -p tcp --dport 22 -m connlimit --connlimit-above 3 --connlimit-mask 24 -j REJECT --reject-with tcp-reset
 iptables -A checks -p tcp --dport 25 -m connlimit --connlimit-upto 10 -j ACCEPT
 iptables -A checks -p tcp --dport 22 -m recent --name ssh --set

@@ -188,3 +188,44 @@ fn conntrack_direction_and_original_ports() {
     let rs = input_drop("-m conntrack --ctstatus ASSURED");
     assert_eq!(branches(&rs, &inbound()), 2, "status is not modelled");
 }
+
+/// Issue 14: a netmask that is no prefix compares `addr & mask`, as the kernel does.
+#[test]
+fn non_contiguous_netmask_masks_the_address() {
+    let rs = input_drop("-s 192.0.2.13/255.0.255.0");
+    let from = |src: &str| Packet::tcp(src, 40000, "203.0.113.2", 80).on("eth0").syn();
+    assert!(is_dropped(&rs, &from("192.7.2.99")), "192.x.2.x is in it");
+    assert!(!is_dropped(&rs, &from("192.7.3.99")));
+    let rs = input_drop("! -d 192.0.2.13/255.0.255.0");
+    assert!(is_dropped(&rs, &inbound()), "203.0.113.2 is not 192.x.2.x");
+}
+
+/// Issue 14: a hashlimit byte rate and a measured rate depend on the traffic before the
+/// trace: both outcomes are traced.
+#[test]
+fn hashlimit_byte_rates_and_rate_match_may_match() {
+    let rs = input_drop("-m hashlimit --hashlimit-above 4kb/s --hashlimit-name b");
+    assert_eq!(branches(&rs, &inbound()), 2);
+    let rs = input_drop(
+        "-m hashlimit --hashlimit-above 10/sec --hashlimit-name r --hashlimit-rate-match",
+    );
+    assert_eq!(branches(&rs, &inbound()), 2);
+}
+
+/// Issue 14: `--icmp-type 3/1:2` matches codes 1 and 2, though iptables-save prints `3/1`.
+#[test]
+fn icmp_code_ranges_match_every_code_of_the_range() {
+    let rs = input_drop("-p icmp --icmp-type 3/1:2");
+    let unreachable = |code| {
+        Packet::new(
+            rampart_ruleset::Protocol::ICMP,
+            "198.51.100.7".parse().unwrap(),
+            "203.0.113.2".parse().unwrap(),
+        )
+        .on("eth0")
+        .icmp(3, code, 0)
+    };
+    assert!(is_dropped(&rs, &unreachable(1)));
+    assert!(is_dropped(&rs, &unreachable(2)));
+    assert!(!is_dropped(&rs, &unreachable(3)));
+}
