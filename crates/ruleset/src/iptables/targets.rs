@@ -329,10 +329,13 @@ impl TargetDraft {
         ] {
             if !ok && self.has(key) {
                 let (_, opt, _) = self.opts.iter().find(|(k, _, _)| *k == key).expect("has");
-                return Err(ctx.error(
-                    opt,
-                    ErrorKind::Conflict(key.into(), format!("a rule without {needs}")),
-                ));
+                let other = ["--del-set", "--map-set", "--add-set"]
+                    .into_iter()
+                    .find(|o| *o != needs && self.has(o))
+                    .unwrap_or("-j SET");
+                return Err(ctx
+                    .error(opt, ErrorKind::Conflict(key.into(), other.into()))
+                    .with_hint(format!("{key} goes with {needs}")));
             }
         }
         let (map_mark, map_prio, map_queue) = (

@@ -966,8 +966,25 @@ fn set_and_nflog_targets_parse_and_print_as_iptables_save() {
         crate::rule_args(&spec(log)),
         "-j NFLOG --nflog-prefix \"rampart-ban web\" --nflog-group 5 --nflog-threshold 1"
     );
-    let (msg, _) = message("iptables -A INPUT -j SET --del-set ban_4 src --timeout 5");
-    assert!(msg.contains("--timeout goes with --add-set"), "{msg}");
+    let (msg, hint) = message("iptables -A INPUT -j SET --del-set ban_4 src --timeout 5");
+    assert_eq!(msg, "`--timeout` conflicts with `--del-set`");
+    assert_eq!(hint.as_deref(), Some("--timeout goes with --add-set"));
     let (msg, _) = message("iptables -A INPUT -j SET");
-    assert!(msg.contains("--add-set or --del-set"), "{msg}");
+    assert!(msg.contains("--add-set, --del-set or --map-set"), "{msg}");
+    // Adding and deleting in one rule, and mapping, print in xt_set's order.
+    let both =
+        spec("iptables -t mangle -A FORWARD -j SET --del-set b dst --add-set a src --timeout 5");
+    assert_eq!(
+        crate::rule_args(&both),
+        "-j SET --add-set a src --timeout 5 --del-set b dst"
+    );
+    let (msg, hint) = message("iptables -A FORWARD -j SET --map-set m src --map-mark");
+    assert_eq!(
+        msg,
+        "target `SET --map-set` is not allowed in filter/FORWARD"
+    );
+    assert_eq!(
+        hint.as_deref(),
+        Some("the kernel maps set data in the mangle table only")
+    );
 }
