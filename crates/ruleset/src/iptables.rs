@@ -699,6 +699,19 @@ impl<'a> Parser<'a> {
             .split(',')
             .map(|a| values::addr_item(a, self.family).map_err(|r| address_error(&ctx, w, v, a, r)))
             .collect::<Result<Vec<_>, _>>()?;
+        if negated
+            && list
+                .iter()
+                .any(|a| matches!(a, values::AddrItem::Prefix(p) if p.len() == 0))
+        {
+            // The kernel refuses a negated test of every address.
+            return Err(self
+                .error(
+                    v,
+                    ErrorKind::BadNegation(format!("`! {} {}` matches nothing", w.text, v.text)),
+                )
+                .with_hint("remove the rule, or the `!`"));
+        }
         if negated && list.len() > 1 {
             return Err(self
                 .error(
@@ -1064,8 +1077,8 @@ impl<'a> Parser<'a> {
             };
             match item {
                 // `-s ADDR/0` matches every address: the kernel keeps no test and
-                // iptables-save prints none.
-                values::AddrItem::Prefix(value) if value.len() == 0 && !negated => {}
+                // iptables-save prints none (negated, it is refused above).
+                values::AddrItem::Prefix(value) if value.len() == 0 => {}
                 values::AddrItem::Prefix(value) => {
                     let field = if dst {
                         &mut spec.destination
