@@ -702,7 +702,7 @@ impl<'a> Parser<'a> {
         if negated
             && list
                 .iter()
-                .any(|a| matches!(a, values::AddrItem::Prefix(p) if p.len() == 0))
+                .any(|a| matches!(a, values::AddrItem::Prefix(p) if p.is_empty()))
         {
             // The kernel refuses a negated test of every address.
             return Err(self
@@ -1078,7 +1078,7 @@ impl<'a> Parser<'a> {
             match item {
                 // `-s ADDR/0` matches every address: the kernel keeps no test and
                 // iptables-save prints none (negated, it is refused above).
-                values::AddrItem::Prefix(value) if value.len() == 0 => {}
+                values::AddrItem::Prefix(value) if value.is_empty() => {}
                 values::AddrItem::Prefix(value) => {
                     let field = if dst {
                         &mut spec.destination

@@ -618,8 +618,8 @@ fn rule(place: Place) -> impl Strategy<Value = Rule> {
                 Rule {
                     spec: RuleSpec {
                         // `-s ADDR/0` is no test: iptables keeps none (and refuses `!`).
-                        source: source.clone().filter(|p| p.value.len() > 0),
-                        destination: destination.clone().filter(|p| p.value.len() > 0),
+                        source: source.clone().filter(|p| !p.value.is_empty()),
+                        destination: destination.clone().filter(|p| !p.value.is_empty()),
                         in_interface: i.clone().filter(|_| in_ok),
                         out_interface: o.clone().filter(|_| out_ok),
                         protocol: protocol.clone(),
