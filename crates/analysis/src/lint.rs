@@ -110,7 +110,7 @@ fn verdict_kind(a: &Act) -> Option<&'static str> {
                 "SNAT"
             },
         ),
-        Act::Continue => None,
+        Act::Continue | Act::Route { .. } | Act::Skip { .. } => None,
     }
 }
 
