@@ -517,6 +517,11 @@ pub struct DiffArgs {
     pub new: PathBuf,
     #[command(flatten)]
     pub input: AnalysedInput,
+    /// The host's interfaces and addresses (as for `trace --host`): a DNAT to one of them
+    /// is delivered locally, to any other address forwarded. Without it, loopback and the
+    /// addresses the rulesets name as the host's (SNAT sources, INPUT's `-d` addresses).
+    #[arg(long, value_name = "FILE")]
+    pub host: Option<PathBuf>,
     /// Print the changes as JSON.
     #[arg(long)]
     pub json: bool,
@@ -533,6 +538,11 @@ pub struct ExposureArgs {
     pub file: Option<PathBuf>,
     #[command(flatten)]
     pub input: AnalysedInput,
+    /// The host's interfaces and addresses (as for `trace --host`): ports DNATed to any
+    /// other address are listed as forwarded. Without it, loopback and the addresses the
+    /// ruleset names as the host's (SNAT sources, INPUT's `-d` addresses).
+    #[arg(long, value_name = "FILE")]
+    pub host: Option<PathBuf>,
     /// An admin's address to check SSH access for (default: this SSH session's client,
     /// from $SSH_CONNECTION and the host's sshd sessions).
     #[arg(long, value_name = "ADDR")]

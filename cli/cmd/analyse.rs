@@ -44,6 +44,22 @@ fn load(path: Option<&Path>, input: &AnalysedInput) -> Result<(Ruleset, String)>
     Ok((ruleset, source.name().to_string()))
 }
 
+/// The host's own addresses, for where a DNAT sends a packet: those of `--host FILE` (and
+/// loopback), else what the rulesets say.
+fn locals(host: Option<&Path>, rulesets: &[&Ruleset]) -> Result<rampart_analysis::Locals> {
+    let Some(path) = host else {
+        return Ok(rampart_analysis::Locals::infer(rulesets));
+    };
+    let source = read_source(path)?;
+    let host = rampart_sim::Host::parse(source.text())
+        .map_err(|e| anyhow!("{}: {e}", rampart_safeio::escaped(source.name())))?;
+    Ok(rampart_analysis::Locals::loopback().with(
+        host.interfaces
+            .iter()
+            .flat_map(|i| i.addrs.iter().map(|a| a.addr)),
+    ))
+}
+
 fn place(file: &str, r: &rampart_analysis::RuleRef) -> String {
     let fam = match r.family {
         rampart_ruleset::Family::Ipv4 => "",
@@ -127,7 +143,8 @@ fn write_diff(out: &mut impl Write, d: &Diff, limit: usize) -> Result<()> {
 pub fn diff(args: DiffArgs) -> Result<ExitCode> {
     let (old, old_name) = load(Some(&args.old), &args.input)?;
     let (new, new_name) = load(Some(&args.new), &args.input)?;
-    let d = rampart_analysis::diff(&old, &new).map_err(|e| anyhow!("{e}"))?;
+    let locals = locals(args.host.as_deref(), &[&old, &new])?;
+    let d = rampart_analysis::diff_with(&old, &new, &locals).map_err(|e| anyhow!("{e}"))?;
     let mut out = std::io::stdout().lock();
     if args.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&d)?)?;
@@ -162,7 +179,9 @@ pub fn exposure(args: ExposureArgs) -> Result<ExitCode> {
         m.add_to(&mut ruleset)
             .with_context(|| format!("the block lists of {}", state.root().display()))?;
     }
-    let e = rampart_analysis::exposure(&ruleset).map_err(|e| anyhow!("{name}: {e}"))?;
+    let locals = locals(args.host.as_deref(), &[&ruleset])?;
+    let e =
+        rampart_analysis::exposure_with(&ruleset, &locals).map_err(|e| anyhow!("{name}: {e}"))?;
     // The lockout question on the matrix: the admins' sources (this session's, as the
     // lockout guard finds them) against the SSH ports.
     let (admins, ports) = if args.admin.is_empty() {
@@ -237,11 +256,15 @@ pub fn exposure(args: ExposureArgs) -> Result<ExitCode> {
             } else {
                 format!(" when {}", s.when.join(", "))
             };
+            let ports = match &s.to {
+                Some(to) => format!("{} → {to}", s.ports),
+                None => s.ports.clone(),
+            };
             writeln!(
                 out,
                 "  {fam} {} {:<12} from {}{when}{how}",
                 s.proto,
-                s.ports,
+                ports,
                 rampart_safeio::escaped(&s.from)
             )?;
         }

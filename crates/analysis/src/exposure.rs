@@ -7,7 +7,9 @@ use serde::Serialize;
 
 use crate::class::{describe_dim, merge};
 use crate::partition::Space;
-use crate::program::{compile, compile_with, universe, Act, AnalysisError, Locals, PathKind, Verdict};
+use crate::program::{
+    compile, compile_with, universe, Act, AnalysisError, Locals, PathKind, Verdict,
+};
 use crate::space::{Cube, Dim, Ranges, Universe, CT_NEW};
 use crate::walk::Placed;
 

@@ -181,8 +181,7 @@ impl Locals {
                         let spec = &r.spec;
                         if t.kind == TableKind::Nat {
                             if let Some(Action::Jump(Target::Snat(n))) = &spec.action {
-                                if let Some(a) = n.addrs.as_ref().filter(|a| a.start() == a.end())
-                                {
+                                if let Some(a) = n.addrs.as_ref().filter(|a| a.start() == a.end()) {
                                     addrs.extend(Prefix::new(a.start(), host_len(a.start())));
                                 }
                             }
@@ -796,9 +795,10 @@ impl Builder<'_> {
             PathKind::Input => Some(false),
             _ => Some(true),
         };
-        let rerouted = self.instrs.iter().any(|i| {
-            matches!(&i.act, Act::Nat { rewrite: Some(r), .. } if r.local == elsewhere)
-        });
+        let rerouted = self
+            .instrs
+            .iter()
+            .any(|i| matches!(&i.act, Act::Nat { rewrite: Some(r), .. } if r.local == elsewhere));
         if !rerouted {
             return each(self, own);
         }

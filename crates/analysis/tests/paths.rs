@@ -130,7 +130,8 @@ fn diff_shows_a_new_dnat_target_and_forward_rules_for_dnated_traffic() {
     // forward path for packets to other addresses, DNATed the same).
     let l = lines(&d);
     assert!(
-        l.iter().all(|x| x.contains("to port 8080 (state NEW, in ppp0, out eth0)")),
+        l.iter()
+            .all(|x| x.contains("to port 8080 (state NEW, in ppp0, out eth0)")),
         "{l:#?}"
     );
     // The FORWARD rule for the forwarded port goes: the DNATed connections are dropped, in
@@ -152,10 +153,7 @@ fn diff_shows_a_new_dnat_target_and_forward_rules_for_dnated_traffic() {
         "the router's own port 80 did not change: {l:#?}"
     );
     // The routed path's own rule change is there too (packets for 192.0.2.10 itself).
-    assert!(
-        l.iter().any(|x| x.starts_with("ipv4 forward:")),
-        "{l:#?}"
-    );
+    assert!(l.iter().any(|x| x.starts_with("ipv4 forward:")), "{l:#?}");
     assert!(diff(&old, &old).unwrap().is_empty());
 }
 
@@ -169,7 +167,9 @@ fn a_dnat_to_a_local_address_stays_on_input_and_the_host_description_decides() {
     let router: IpAddr = "192.0.2.1".parse().unwrap();
     let locals = Locals::loopback().with([router]);
     let old = parse(ROUTER);
-    let at = |d: &rampart_analysis::Diff| fate_at(d, PathKind::Input, "198.51.100.7", 8080, "ppp0", "eth0");
+    let at = |d: &rampart_analysis::Diff| {
+        fate_at(d, PathKind::Input, "198.51.100.7", 8080, "ppp0", "eth0")
+    };
     let d = diff_with(&old, &rs, &locals).unwrap();
     assert_eq!(
         at(&d).as_deref(),
@@ -200,21 +200,28 @@ fn a_dnat_to_a_local_address_stays_on_input_and_the_host_description_decides() {
 fn the_example_router_with_a_port_forward() {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/router.sh");
     let text = std::fs::read_to_string(root).unwrap();
-    let old = parse_any(&Source::new("router.sh", text.clone()), ParseOptions::default())
-        .unwrap()
-        .ruleset;
+    let old = parse_any(
+        &Source::new("router.sh", text.clone()),
+        ParseOptions::default(),
+    )
+    .unwrap()
+    .ruleset;
     let forwarded = format!(
         "{text}\niptables -t nat -A PREROUTING -i ppp0 -p tcp --dport 2222 -j DNAT --to-destination 192.0.2.20:22\n\
          iptables -A FORWARD -i ppp0 -o eth0 -d 192.0.2.20 -p tcp --dport 22 -j ACCEPT\n"
     );
-    let new = parse_any(&Source::new("router.sh", forwarded), ParseOptions::default())
-        .unwrap()
-        .ruleset;
+    let new = parse_any(
+        &Source::new("router.sh", forwarded),
+        ParseOptions::default(),
+    )
+    .unwrap()
+    .ruleset;
     let d = diff(&old, &new).unwrap();
     let l = lines(&d);
     assert!(
-        l.iter().any(|x| x.starts_with("ipv4 input: tcp from anywhere to port 2222 (state NEW, in ppp0, out eth0)")
-            && x.ends_with("DROP → ACCEPT (DNAT to 192.0.2.20:22) (forwarded)")),
+        l.iter().any(|x| x.starts_with(
+            "ipv4 input: tcp from anywhere to port 2222 (state NEW, in ppp0, out eth0)"
+        ) && x.ends_with("DROP → ACCEPT (DNAT to 192.0.2.20:22) (forwarded)")),
         "{l:#?}"
     );
     let e = exposure(&new).unwrap();
@@ -276,7 +283,10 @@ fn filter_rule(chain: &str, kind: u8, a: usize, b: usize, v: usize) -> String {
     match kind % 6 {
         0 => format!("-A {chain} -s {} -j {v}", SRCS[a % 3]),
         1 => format!("-A {chain} -p tcp -m tcp --dport {p} -j {v}"),
-        2 => format!("-A {chain} -d {}/32 -p tcp -m tcp --dport {p} -j {v}", TARGETS[a % 3]),
+        2 => format!(
+            "-A {chain} -d {}/32 -p tcp -m tcp --dport {p} -j {v}",
+            TARGETS[a % 3]
+        ),
         3 => format!("-A {chain} -m state --state ESTABLISHED,RELATED -j {v}"),
         4 if chain == "FORWARD" => format!("-A FORWARD -i eth{} -o eth{} -j {v}", a % 2, b % 2),
         _ => format!("-A {chain} -i eth{} -p tcp -j {v}", a % 2),
@@ -358,14 +368,8 @@ fn sim_outcome(rs: &Ruleset, host: &Host, p: &Packet, local: bool) -> (String, O
 }
 
 fn arb_packet() -> impl Strategy<Value = (Packet, bool, usize, u16, usize, usize)> {
-    (
-        prop::bool::ANY,
-        0usize..4,
-        0u16..3,
-        0usize..2,
-        0usize..3,
-    )
-        .prop_map(|(local, s, port, iface, st)| {
+    (prop::bool::ANY, 0usize..4, 0u16..3, 0usize..2, 0usize..3).prop_map(
+        |(local, s, port, iface, st)| {
             let src = ["192.0.2.9", "198.51.100.7", "203.0.113.5", "10.0.0.1"][s];
             let dst = if local { "192.0.2.1" } else { "198.51.100.50" };
             let dport = PORTS[port as usize];
@@ -375,7 +379,8 @@ fn arb_packet() -> impl Strategy<Value = (Packet, bool, usize, u16, usize, usize
                 .on(["eth0", "eth1"][iface])
                 .state(state);
             (p, local, s, dport, iface, st)
-        })
+        },
+    )
 }
 
 fn point(p: &Packet, out: Option<String>, st: usize) -> Point {
@@ -453,4 +458,3 @@ proptest! {
         }
     }
 }
-
