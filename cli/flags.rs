@@ -493,11 +493,23 @@ pub struct AnalysedInput {
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   iptables-save -c > now.rules && rampart lint now.rules
-  rampart lint /etc/rampart/rampart.toml --json")]
+  rampart lint /etc/rampart/rampart.toml --json
+  rampart lint --kernel                 # the applied ruleset, with the kernel's counters
+  rampart lint --kernel fw.rules        # the same, told at the lines of the file applied")]
 pub struct LintArgs {
     /// The ruleset (iptables-save output, with counters for \"never matched\"; a script of
-    /// iptables commands; or a policy file ending in .toml).
-    pub file: PathBuf,
+    /// iptables commands; or a policy file ending in .toml). With --kernel: the file that
+    /// was applied (default: the ruleset the state directory recorded at the last apply).
+    #[arg(required_unless_present = "kernel")]
+    pub file: Option<PathBuf>,
+    /// Take the counters from the kernel: the rules of `table inet rampart` count what
+    /// they matched since the last apply, and each goes back to the source rule it was
+    /// compiled from; a rule at 0 is reported as never matched.
+    #[arg(long)]
+    pub kernel: bool,
+    /// With --kernel: the state directory holding the record of the last apply.
+    #[command(flatten)]
+    pub state: StateArgs,
     #[command(flatten)]
     pub input: AnalysedInput,
     /// Print the findings as JSON.

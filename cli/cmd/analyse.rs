@@ -73,8 +73,35 @@ fn place(file: &str, r: &rampart_analysis::RuleRef) -> String {
 
 /// `rampart lint`.
 pub fn lint(args: LintArgs) -> Result<ExitCode> {
-    let (ruleset, name) = load(Some(&args.file), &args.input)?;
-    let report = rampart_analysis::lint(&ruleset).map_err(|e| anyhow!("{name}: {e}"))?;
+    let mut counted = None;
+    let (ruleset, name) = if args.kernel {
+        let state = super::apply::state_dir(&args.state)?;
+        let (mut ruleset, name) = match &args.file {
+            Some(f) => load(Some(f), &args.input)?,
+            None => applied_ruleset(&state)?,
+        };
+        let snap = rampart_kernel::snapshot(&rampart_kernel::Nft::new())
+            .context("reading table inet rampart over netlink")?;
+        let c = rampart_enforce::put_kernel_counters(
+            &mut ruleset,
+            state.applied()?.as_ref(),
+            snap.shape.as_ref(),
+        )
+        .map_err(|e| anyhow!("{}: {e}", rampart_safeio::escaped(&name)))?;
+        counted = Some(c);
+        (ruleset, name)
+    } else {
+        let file = args
+            .file
+            .as_deref()
+            .expect("clap requires FILE without --kernel");
+        load(Some(file), &args.input)?
+    };
+    let options = rampart_analysis::LintOptions {
+        counters_known: counted.is_some(),
+    };
+    let report =
+        rampart_analysis::lint_with(&ruleset, &options).map_err(|e| anyhow!("{name}: {e}"))?;
     let mut out = std::io::stdout().lock();
     if args.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
@@ -104,6 +131,14 @@ pub fn lint(args: LintArgs) -> Result<ExitCode> {
                 out,
                 "... and {} more overlapping pairs (generalisations, correlations)",
                 report.more_pairs
+            )?;
+        }
+        if let Some(c) = counted {
+            writeln!(
+                out,
+                "counters: the kernel's, from {} rules of table inet rampart compiled from {} \
+                 rules of {name}",
+                c.kernel_rules, c.rules
             )?;
         }
         let count = |s: Severity| report.findings.iter().filter(|f| f.severity == s).count();
@@ -351,6 +386,21 @@ pub fn show_change(state: &rampart_kernel::StateDir, new: &Ruleset) -> Result<()
     }
     out.flush()?;
     Ok(())
+}
+
+/// The ruleset recorded at the last apply, with its name for findings.
+fn applied_ruleset(state: &rampart_kernel::StateDir) -> Result<(Ruleset, String)> {
+    let path = state.root().join(APPLIED_RULES);
+    let name = path.display().to_string();
+    let Some(text) = state.read(APPLIED_RULES)? else {
+        anyhow::bail!(
+            "{}: no ruleset recorded (the last apply was an nft script, or none was made):              give the file that was applied",
+            rampart_safeio::escaped(&name)
+        );
+    };
+    let parsed = rampart_ruleset::parse_any(&Source::new(name.clone(), text), Default::default())
+        .map_err(|e| anyhow!("{e}"))?;
+    Ok((parsed.ruleset, name))
 }
 
 /// Records `ruleset` as the one the kernel's table now comes from.

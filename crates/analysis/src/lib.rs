@@ -61,7 +61,7 @@ mod walk;
 pub use class::{describe, Class};
 pub use diff::{diff, diff_with, Change, Diff, MAX_CHANGES};
 pub use exposure::{exposure, exposure_with, reaches, Access, Exposed, Exposure};
-pub use lint::{lint, Finding, FindingKind, LintReport, Severity};
+pub use lint::{lint, lint_with, Finding, FindingKind, LintOptions, LintReport, Severity};
 pub use partition::{Leaf, Space};
 pub use program::{
     compile, compile_with, universe, Act, AnalysisError, Compiled, Instr, Locals, PathKind,

@@ -239,17 +239,32 @@ fn analyse(c: &Compiled, u: &Universe) -> Vec<RuleFacts> {
     facts
 }
 
+/// How [`lint_with`] reads the ruleset.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LintOptions {
+    /// The rules' counters are real even when all are 0 (the kernel's, put on the rules
+    /// by `rampart_enforce::put_kernel_counters`): every rule at 0 never matched. By
+    /// default counters count only when one is not 0 (a file without `-c` has none).
+    pub counters_known: bool,
+}
+
 /// Finds the anomalies of `ruleset`, in both families.
 pub fn lint(ruleset: &Ruleset) -> Result<LintReport, AnalysisError> {
+    lint_with(ruleset, &LintOptions::default())
+}
+
+/// [`lint`] with options.
+pub fn lint_with(ruleset: &Ruleset, options: &LintOptions) -> Result<LintReport, AnalysisError> {
     let mut report = LintReport {
         rules: ruleset.rule_count(),
         ..LintReport::default()
     };
-    let counted = ruleset
-        .tables
-        .iter()
-        .flat_map(|t| &t.chains)
-        .any(|c| c.counters.packets > 0 || c.rules.iter().any(|r| r.counters.packets > 0));
+    let counted = options.counters_known
+        || ruleset
+            .tables
+            .iter()
+            .flat_map(|t| &t.chains)
+            .any(|c| c.counters.packets > 0 || c.rules.iter().any(|r| r.counters.packets > 0));
     let mut pairs = 0usize;
     for family in [Family::Ipv4, Family::Ipv6] {
         if !ruleset.tables.iter().any(|t| t.family == family) {
