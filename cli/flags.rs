@@ -497,7 +497,7 @@ pub struct AnalysedInput {
   rampart lint --kernel                 # the applied ruleset, with the kernel's counters
   rampart lint --kernel fw.rules        # the same, told at the lines of the file applied")]
 pub struct LintArgs {
-    /// The ruleset (iptables-save output, with counters for \"never matched\"; a script of
+    /// The ruleset (iptables-save output, with counters for "never matched"; a script of
     /// iptables commands; or a policy file ending in .toml). With --kernel: the file that
     /// was applied (default: the ruleset the state directory recorded at the last apply).
     #[arg(required_unless_present = "kernel")]
