@@ -78,6 +78,9 @@ fn access_of(o: &crate::walk::Outcomes) -> Access {
     }
 }
 
+/// A row's access and DNAT target, the key classes merge by.
+type Row = (Access, Option<String>);
+
 /// Where the accepted branches of a walk were translated to: the DNAT's address and port,
 /// with `(forwarded)` when routing sent them through FORWARD.
 fn target_of(o: &crate::walk::Outcomes) -> Option<String> {
@@ -133,7 +136,7 @@ pub fn exposure_with(ruleset: &Ruleset, locals: &Locals) -> Result<Exposure, Ana
             program: p,
             offset: 0,
         };
-        let mut found: Vec<((Access, Option<String>), Vec<Ranges>)> = Vec::new();
+        let mut found: Vec<(Row, Vec<Ranges>)> = Vec::new();
         space.partition(&root, &mut |leaf| {
             let o = placed.walk(leaf, &dims, 0, None, None);
             let a = access_of(&o);
