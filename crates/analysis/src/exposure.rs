@@ -231,7 +231,16 @@ pub fn reaches(ruleset: &Ruleset, src: IpAddr, port: u16) -> Result<Access, Anal
     };
     let mut seen = Vec::new();
     space.partition(&root, &mut |leaf| {
-        seen.push(access_of(&placed.walk(leaf, &dims, 0, None, None)));
+        // A connection a DNAT forwards to another host does not reach this one's sshd.
+        let mut o = placed.walk(leaf, &dims, 0, None, None);
+        for x in std::mem::take(&mut o) {
+            let forwarded = x.via == Some(PathKind::Forward);
+            o.insert(crate::walk::Outcome {
+                verdict: if forwarded { Verdict::Drop } else { x.verdict },
+                ..x
+            });
+        }
+        seen.push(access_of(&o));
     });
     Ok(if seen.iter().all(|a| *a == Access::Open) {
         Access::Open

@@ -458,3 +458,35 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn the_lockout_check_does_not_count_a_forwarded_ssh_port() {
+    // Port 22 from the WAN goes to an inner host, and INPUT lets no SSH in: the router's
+    // own sshd is reached from nowhere.
+    let rs = parse(
+        &ROUTER
+            .replace(
+                "--dport 8080 -j DNAT --to-destination 192.0.2.10:80",
+                "--dport 22 -j DNAT --to-destination 192.0.2.10:22",
+            )
+            .replace("-A INPUT -i eth0 -p tcp -m tcp --dport 22 -j ACCEPT\n", "")
+            .replace("-A INPUT -i lo -j ACCEPT\n", "")
+            .replace(
+                "-d 192.0.2.10/32 -i ppp0 -o eth0 -p tcp -m tcp --dport 80",
+                "-d 192.0.2.10/32 -i ppp0 -o eth0 -p tcp -m tcp --dport 22",
+            ),
+    );
+    let admin: IpAddr = "198.51.100.7".parse().unwrap();
+    assert_eq!(
+        rampart_analysis::reaches(&rs, admin, 22).unwrap(),
+        Access::Closed
+    );
+    let e = exposure(&rs).unwrap();
+    assert!(
+        e.services
+            .iter()
+            .any(|s| s.ports == "22" && s.to.as_deref() == Some("192.0.2.10:22 (forwarded)")),
+        "{:#?}",
+        e.services
+    );
+}
