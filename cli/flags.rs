@@ -510,6 +510,11 @@ pub struct LintArgs {
     /// With --kernel: the state directory holding the record of the last apply.
     #[command(flatten)]
     pub state: StateArgs,
+    /// The host's interfaces and addresses (as for `trace --host`): a DNAT to one of them
+    /// is delivered locally, to any other address forwarded. Without it, loopback and the
+    /// addresses the ruleset names as the host's (SNAT sources, INPUT's `-d` addresses).
+    #[arg(long, value_name = "FILE")]
+    pub host: Option<PathBuf>,
     #[command(flatten)]
     pub input: AnalysedInput,
     /// Print the findings as JSON.

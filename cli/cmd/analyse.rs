@@ -99,6 +99,10 @@ pub fn lint(args: LintArgs) -> Result<ExitCode> {
     };
     let options = rampart_analysis::LintOptions {
         counters_known: counted.is_some(),
+        locals: match &args.host {
+            Some(h) => Some(locals(Some(h), &[&ruleset])?),
+            None => None,
+        },
     };
     let report =
         rampart_analysis::lint_with(&ruleset, &options).map_err(|e| anyhow!("{name}: {e}"))?;

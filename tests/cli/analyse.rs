@@ -217,6 +217,37 @@ fn a_port_forward_is_exposed_and_diffed_through_forward() {
     ]);
     assert_ne!(out.code, 0);
     assert!(out.stderr.contains("bad.host"), "{}", out.stderr);
+    // A DNAT to the router's own LAN address: with the host description it reaches
+    // INPUT's port 22 (so the DNAT matters); without, the address is not known to be the
+    // router's, the translated packets meet FORWARD's DROP as untranslated ones would, and
+    // the DNAT is redundant.
+    let local = dir.path().join("local.sh");
+    std::fs::write(
+        &local,
+        "iptables -P INPUT DROP
+iptables -P FORWARD DROP
+         iptables -A INPUT -p tcp --dport 22 -j ACCEPT
+         iptables -t nat -A PREROUTING -i ppp0 -p tcp --dport 2222 -j DNAT --to-destination 192.0.2.1:22
+",
+    )
+    .unwrap();
+    let out = rampart(&["lint", local.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .contains("nat:PREROUTING rule 1: warning: redundant"),
+        "{}",
+        out.stdout
+    );
+    let out = rampart(&[
+        "lint",
+        local.to_str().unwrap(),
+        "--host",
+        "examples/router.host",
+    ]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(!out.stdout.contains("redundant"), "{}", out.stdout);
+    assert!(out.stdout.contains(" 0 warning(s)"), "{}", out.stdout);
     // lint needs a file unless it reads the kernel's counters.
     let out = rampart(&["lint"]);
     assert_eq!(out.code, 2, "{}", out.stderr);

@@ -7,7 +7,7 @@ use rampart_ruleset::{Action, Family, Match, Ruleset, TableKind, Target};
 use serde::Serialize;
 
 use crate::partition::Space;
-use crate::program::{compile, universe, Act, AnalysisError, Compiled, RuleRef};
+use crate::program::{compile_with, universe, Act, AnalysisError, Compiled, Locals, RuleRef};
 use crate::space::{Cube, Ranges, Universe};
 use crate::walk::{Placed, Stats};
 
@@ -240,12 +240,15 @@ fn analyse(c: &Compiled, u: &Universe) -> Vec<RuleFacts> {
 }
 
 /// How [`lint_with`] reads the ruleset.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LintOptions {
     /// The rules' counters are real even when all are 0 (the kernel's, put on the rules
     /// by `rampart_enforce::put_kernel_counters`): every rule at 0 never matched. By
     /// default counters count only when one is not 0 (a file without `-c` has none).
     pub counters_known: bool,
+    /// The host's addresses (where a DNAT delivers locally); `None`: inferred from the
+    /// ruleset ([`Locals::infer`]).
+    pub locals: Option<Locals>,
 }
 
 /// Finds the anomalies of `ruleset`, in both families.
@@ -259,6 +262,10 @@ pub fn lint_with(ruleset: &Ruleset, options: &LintOptions) -> Result<LintReport,
         rules: ruleset.rule_count(),
         ..LintReport::default()
     };
+    let locals = options
+        .locals
+        .clone()
+        .unwrap_or_else(|| Locals::infer(&[ruleset]));
     let counted = options.counters_known
         || ruleset
             .tables
@@ -271,7 +278,7 @@ pub fn lint_with(ruleset: &Ruleset, options: &LintOptions) -> Result<LintReport,
             continue;
         }
         let mut u = universe(&[ruleset], family);
-        let c = compile(ruleset, family, &mut u)?;
+        let c = compile_with(ruleset, family, &mut u, &locals)?;
         let facts = analyse(&c, &u);
         let spec_of = |r: &RuleRef| {
             ruleset
