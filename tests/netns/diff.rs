@@ -112,10 +112,13 @@ impl Exchange<'_, '_> {
         packet.time = self.time;
         self.time += PACKET_GAP;
         let trace = self.sim.run(&packet);
-        let fate = trace
-            .branches
-            .get(trace.committed_branch)
-            .map(|b| b.fate.clone());
+        let branch = trace.branches.get(trace.committed_branch);
+        let fate = branch.map(|b| b.fate.clone());
+        // A REJECT's answer that the host's own OUTPUT stops (or that the kernel never
+        // sends) leaves the sender waiting, as a DROP does.
+        let answered = branch
+            .and_then(|b| b.answer.as_ref())
+            .is_none_or(|a| a.reaches_sender());
         let _ = writeln!(
             self.log,
             "    {what} (protocol {}) {} -> {} in {} at {:.3}s:",
@@ -155,6 +158,7 @@ impl Exchange<'_, '_> {
             // REJECT answers with a RST or an ICMP error; so does a host
             // without a route (ENETUNREACH locally, ICMP unreachable when
             // forwarding).
+            Some(SimFate::Rejected { .. }) if !answered => Arrival::Stopped(Fate::Dropped),
             Some(SimFate::Rejected { .. } | SimFate::NoRoute { .. }) => {
                 Arrival::Stopped(Fate::Rejected)
             }

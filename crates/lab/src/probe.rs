@@ -225,9 +225,13 @@ pub(crate) fn send(p: &Probe, echo_id: u16, timeout: Duration) -> io::Result<Out
         Proto::Tcp => {
             let s = Socket::new(Domain::for_address(dst), Type::STREAM, Some(Protocol::TCP))?;
             s.bind(&src.into())?;
+            keep_icmp_errors(&s, dst.is_ipv6())?;
             match s.connect_timeout(&dst.into(), timeout) {
                 Ok(()) => Ok(Outcome::Answered),
-                Err(e) => Ok(classify_error(&e)),
+                Err(e) => match classify_error(&e) {
+                    Outcome::Silent if icmp_error_queued(&s) => Ok(Outcome::Refused),
+                    other => Ok(other),
+                },
             }
         }
         Proto::Udp => {
@@ -296,6 +300,35 @@ pub(crate) fn send(p: &Probe, echo_id: u16, timeout: Duration) -> io::Result<Out
             }
         }
     }
+}
+
+/// Asks the kernel to queue the ICMP errors the socket receives (`IP_RECVERR` /
+/// `IPV6_RECVERR`), so [`icmp_error_queued`] can see them.
+fn keep_icmp_errors(s: &socket2::Socket, v6: bool) -> io::Result<()> {
+    use nix::sys::socket::{setsockopt, sockopt};
+    let set = if v6 {
+        setsockopt(s, sockopt::Ipv6RecvErr, &true)
+    } else {
+        setsockopt(s, sockopt::Ipv4RecvErr, &true)
+    };
+    set.map_err(io::Error::from)
+}
+
+/// Whether an ICMP error for the connecting socket came back. The kernel's TCP takes an
+/// ICMP error that arrives while `connect` still holds the socket (a REJECT on a veth
+/// answers within the SYN's own transmission) as a soft error: the connect goes on,
+/// only the retransmitted SYN a second later fails (TcpExtLockDroppedIcmps counts it;
+/// seen with IPv6 REJECTs on kernel 6.18). The error still reaches the socket's error
+/// queue: the sender was refused, not ignored.
+fn icmp_error_queued(s: &socket2::Socket) -> bool {
+    let mut buf = [0u8; 256];
+    use std::os::fd::AsRawFd;
+    nix::sys::socket::recv(
+        s.as_raw_fd(),
+        &mut buf,
+        MsgFlags::MSG_ERRQUEUE | MsgFlags::MSG_DONTWAIT,
+    )
+    .is_ok()
 }
 
 fn classify_error(e: &io::Error) -> Outcome {
