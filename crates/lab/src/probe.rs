@@ -302,8 +302,13 @@ pub(crate) fn send(p: &Probe, echo_id: u16, timeout: Duration) -> io::Result<Out
     }
 }
 
-/// Asks the kernel to queue the ICMP errors the socket receives (`IP_RECVERR` /
-/// `IPV6_RECVERR`), so [`icmp_error_queued`] can see them.
+/// Sets `IP_RECVERR` / `IPV6_RECVERR` on a connecting socket. Without it (the default),
+/// the kernel's TCP takes an ICMPv6 error that arrives while `connect` still holds the
+/// socket (a REJECT across a veth answers within the SYN's own transmission) as a soft
+/// error: TcpExtLockDroppedIcmps counts it, and the connect fails only when the SYN
+/// retransmitted a second later draws the next error, after the probe has given up
+/// (kernel 6.18; IPv4 ends the connect at once either way). With it, the connect is
+/// refused at once, and the error also waits in the socket's error queue.
 fn keep_icmp_errors(s: &socket2::Socket, v6: bool) -> io::Result<()> {
     use nix::sys::socket::{setsockopt, sockopt};
     let set = if v6 {
@@ -314,15 +319,11 @@ fn keep_icmp_errors(s: &socket2::Socket, v6: bool) -> io::Result<()> {
     set.map_err(io::Error::from)
 }
 
-/// Whether an ICMP error for the connecting socket came back. The kernel's TCP takes an
-/// ICMP error that arrives while `connect` still holds the socket (a REJECT on a veth
-/// answers within the SYN's own transmission) as a soft error: the connect goes on,
-/// only the retransmitted SYN a second later fails (TcpExtLockDroppedIcmps counts it;
-/// seen with IPv6 REJECTs on kernel 6.18). The error still reaches the socket's error
-/// queue: the sender was refused, not ignored.
+/// Whether an ICMP error for the socket came back (see [`keep_icmp_errors`]): the sender
+/// was refused, whatever `connect` said.
 fn icmp_error_queued(s: &socket2::Socket) -> bool {
-    let mut buf = [0u8; 256];
     use std::os::fd::AsRawFd;
+    let mut buf = [0u8; 256];
     nix::sys::socket::recv(
         s.as_raw_fd(),
         &mut buf,

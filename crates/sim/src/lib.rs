@@ -67,6 +67,7 @@ mod answer;
 mod classify;
 mod conntrack;
 mod explain;
+mod exthdr;
 mod host;
 mod limit;
 mod matcher;
@@ -80,6 +81,7 @@ use std::collections::VecDeque;
 
 use rampart_ruleset::Ruleset;
 
+pub use exthdr::ExtHeader;
 pub use host::{
     ConfValues, Host, HostError, HostErrorKind, HostInterface, IfAddr, Route, RouteDecision,
     Sysctls,

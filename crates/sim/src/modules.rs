@@ -87,6 +87,7 @@ pub(crate) fn match_one(m: &Match, index: usize, ctx: &Ctx, env: &mut Env) -> Op
                 _ => unknown(env),
             }
         }
+        Match::Opaque(o) => return crate::exthdr::match_opaque(o, m, ctx, env),
         Match::Sctp(s) => {
             pkt.protocol == Protocol(132)
                 && !pkt.fragment
