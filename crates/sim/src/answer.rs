@@ -3,8 +3,11 @@
 //! the rejected packet's connection (`nf_ct_attach`: RELATED, in the reply direction), so
 //! a ruleset whose OUTPUT drops it leaves the sender with a timeout, not a refusal. And
 //! the kernel sends nothing at all in some cases: a reset in answer to a reset, an ICMP
-//! error about an ICMP error, an answer to a broadcast or a non-first fragment.
+//! error about an ICMP error, an answer to a broadcast or a non-first fragment, an ICMP
+//! error beyond the per-destination rate limit. The answer has no owner: a reset has no
+//! socket, an ICMP error the kernel's own (no uid).
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 use rampart_ruleset::{Family, Protocol, RejectWith, TcpFlags};
@@ -85,6 +88,64 @@ fn kind_of(with: RejectWith) -> Option<Kind> {
         _ => return None,
     };
     Some(Kind::Icmp(ty, code))
+}
+
+/// `net.ipv4.icmp_ratelimit` and `net.ipv6.icmp.ratelimit` (their defaults on kernel
+/// 6.18), in microseconds: the time one ICMP error to a destination costs.
+const V4_RATELIMIT_US: u64 = 1_000_000;
+const V6_RATELIMIT_US: u64 = 100_000;
+/// `XRLIM_BURST_FACTOR`: a destination's bucket holds six errors' worth of time.
+const BURST_FACTOR: u64 = 6;
+
+/// One destination's ICMP error bucket (`inet_peer.rate_tokens` / `rate_last`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct IcmpPeer {
+    tokens_us: u64,
+    last_us: u64,
+}
+
+/// The kernel's per-destination ICMP error rate limit (`icmpv4_xrlim_allow`,
+/// `icmpv6_xrlim_allow` → `inet_peer_xrlim_allow`): an error costs the rate limit's
+/// time and the bucket holds six (a new destination's is full): six at once, then one
+/// per period (20 rejected datagrams at once draw 6 errors on kernel 6.18, IPv4 and IPv6
+/// alike: IcmpOutRateLimitHost counts the other 14). For
+/// IPv6 the period shrinks with the route's width (`>> (128 - prefix length) / 32`). The
+/// kernel's global limit (`icmp_msgs_per_sec` 1000, burst 50, with random credit) is not
+/// modelled. `Err` says why the error is not sent.
+pub(crate) fn icmp_rate_limit(
+    peers: &mut HashMap<IpAddr, IcmpPeer>,
+    host: &Host,
+    answer: &Packet,
+) -> Result<(), String> {
+    let dst = answer.dst;
+    if host.is_local(dst) {
+        // No rate limit towards the loopback device.
+        return Ok(());
+    }
+    let (period, sysctl) = match dst {
+        IpAddr::V4(_) => (V4_RATELIMIT_US, "net.ipv4.icmp_ratelimit 1000 ms"),
+        IpAddr::V6(_) => {
+            let len = host.route_len(dst).unwrap_or(0);
+            let shift = (128 - u32::from(len.min(128))) >> 5;
+            (V6_RATELIMIT_US >> shift, "net.ipv6.icmp.ratelimit 100 ms")
+        }
+    };
+    let now = answer.time_us();
+    let full = BURST_FACTOR * period;
+    let peer = peers.entry(dst).or_insert(IcmpPeer {
+        tokens_us: full,
+        last_us: now,
+    });
+    peer.tokens_us = (peer.tokens_us + now.saturating_sub(peer.last_us)).min(full);
+    peer.last_us = peer.last_us.max(now);
+    if peer.tokens_us >= period {
+        peer.tokens_us -= period;
+        Ok(())
+    } else {
+        Err(format!(
+            "the ICMP error rate limit towards {dst} is reached ({sysctl}, burst 6)"
+        ))
+    }
 }
 
 /// The hop limit the kernel gives packets it generates (`net.ipv4.ip_default_ttl`,

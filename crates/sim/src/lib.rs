@@ -254,6 +254,22 @@ impl<'r> Simulator<'r> {
             Ok(p) => p,
             Err(reason) => return Answer::Unsent { reason },
         };
+        if packet.icmp_type.is_some() {
+            // Errors of branches not taken are weighed without spending the bucket.
+            let mut scratch;
+            let peers = if commit {
+                &mut self.state.icmp_peers
+            } else {
+                scratch = std::collections::HashMap::new();
+                if let Some(peer) = self.state.icmp_peers.get(&packet.dst) {
+                    scratch.insert(packet.dst, *peer);
+                }
+                &mut scratch
+            };
+            if let Err(reason) = answer::icmp_rate_limit(peers, &self.host, &packet) {
+                return Answer::Unsent { reason };
+            }
+        }
         let index = match &mut self.classifier {
             Some(c) if !self.explain => {
                 c.index(self.compiled.ruleset, &self.compiled.sets, &packet)

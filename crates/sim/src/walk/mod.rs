@@ -173,6 +173,9 @@ pub(crate) struct Walk<'a, 'r> {
     scratch: &'a mut Scratch,
     /// The packet as a REJECT rule saw it, for its answer.
     reject: Option<RejectSeed>,
+    /// A REJECT's answer: sent from the kernel's ICMP socket (`Some(true)`) or from no
+    /// socket (`Some(false)`, a reset).
+    kernel_socket: Option<bool>,
 }
 
 /// The classifier's per-walk buffers, owned by the simulator so a walk allocates none.
@@ -296,6 +299,7 @@ impl<'a, 'r> Walk<'a, 'r> {
             index: options.index,
             scratch,
             reject: None,
+            kernel_socket: None,
         }
     }
 
@@ -304,6 +308,7 @@ impl<'a, 'r> Walk<'a, 'r> {
     /// connection's NAT binding. Without a connection (the rejected packet was INVALID or
     /// UNTRACKED) the answer meets conntrack as a packet of its own.
     pub fn answering(mut self, attach: Option<Attach>) -> Walk<'a, 'r> {
+        self.kernel_socket = Some(conntrack::is_icmp(self.pkt.protocol));
         let Some(a) = attach else {
             return self;
         };
@@ -1171,6 +1176,7 @@ impl<'a, 'r> Walk<'a, 'r> {
             host: self.host,
             sets: &self.c.sets,
             now_us: self.pkt.time_us(),
+            kernel_socket: self.kernel_socket,
             rule_at,
         }
     }
@@ -1224,6 +1230,7 @@ impl<'a, 'r> Walk<'a, 'r> {
             host: self.host,
             sets: &self.c.sets,
             now_us: self.pkt.time_us(),
+            kernel_socket: self.kernel_socket,
             rule_at: (table, chain, rule),
         };
         let mut env = Env {

@@ -185,3 +185,90 @@ COMMIT
         path.fate
     );
 }
+
+/// What reaches the sender of each packet, in order.
+fn answered(sim: &mut Simulator<'_>, packets: impl IntoIterator<Item = Packet>) -> Vec<bool> {
+    packets
+        .into_iter()
+        .map(|p| {
+            let t = sim.run(&p);
+            t.branches[0]
+                .answer
+                .as_ref()
+                .is_some_and(|a| a.reaches_sender())
+        })
+        .collect()
+}
+
+#[test]
+fn icmp_errors_are_rate_limited_per_destination() {
+    // Kernel 6.18, 20 datagrams at once to a REJECT: 6 errors (IcmpOutRateLimitHost 14).
+    let rs = rules(SERVER);
+    let mut sim = Simulator::new(&rs, server());
+    let burst = |from: &'static str, t0: f64| {
+        (0..20u16).map(move |i| {
+            Packet::udp(from, 40000 + i, "203.0.113.2", 53)
+                .on("eth0")
+                .at(t0 + f64::from(i) * 0.001)
+        })
+    };
+    let got = answered(&mut sim, burst("198.51.100.7", 1.0));
+    assert_eq!(got.iter().filter(|a| **a).count(), 6, "{got:?}");
+    assert!(got[..6].iter().all(|a| *a));
+    // Another destination has its own bucket; a second later the first has one more.
+    let other = answered(&mut sim, burst("198.51.100.8", 1.0));
+    assert_eq!(other.iter().filter(|a| **a).count(), 6, "{other:?}");
+    let later = Packet::udp("198.51.100.7", 41000, "203.0.113.2", 53)
+        .on("eth0")
+        .at(2.1);
+    assert_eq!(
+        answered(&mut sim, [later.clone(), later.at(2.11)]),
+        [true, false]
+    );
+    let t = sim.run(
+        &Packet::udp("198.51.100.7", 41001, "203.0.113.2", 53)
+            .on("eth0")
+            .at(2.2),
+    );
+    assert!(
+        matches!(&t.branches[0].answer, Some(Answer::Unsent { reason }) if reason.contains("rate limit")),
+        "{t}"
+    );
+    // Resets are not rate limited.
+    let syns = (0..20u16).map(|i| {
+        Packet::tcp("198.51.100.9", 40000 + i, "203.0.113.2", 22)
+            .on("eth0")
+            .syn()
+            .at(3.0)
+    });
+    assert!(answered(&mut sim, syns).iter().all(|a| *a));
+}
+
+#[test]
+fn answers_have_no_owner() {
+    // A reset has no socket; an ICMP error comes from the kernel's socket, which exists
+    // but has no uid: owner tests decide without forking.
+    let rs = rules(
+        "*filter
+:INPUT ACCEPT [0:0]
+:OUTPUT DROP [0:0]
+-A INPUT -p tcp -j REJECT --reject-with tcp-reset
+-A INPUT -p udp -j REJECT
+-A OUTPUT -m owner --uid-owner 0 -j ACCEPT
+-A OUTPUT -m owner --socket-exists -j ACCEPT
+COMMIT
+",
+    );
+    let mut sim = Simulator::new(&rs, server());
+    let syn = Packet::tcp("198.51.100.7", 40000, "203.0.113.2", 22)
+        .on("eth0")
+        .syn();
+    let dns = Packet::udp("198.51.100.7", 40001, "203.0.113.2", 53).on("eth0");
+    assert_eq!(answered(&mut sim, [syn, dns]), [false, true]);
+    let b = branch(
+        &rs,
+        &Packet::udp("198.51.100.7", 40002, "203.0.113.2", 53).on("eth0"),
+    );
+    let (_, path) = sent(&b);
+    assert!(path.assumptions.is_empty(), "{:?}", path.assumptions);
+}
