@@ -293,8 +293,8 @@ pub struct PacketArgs {
     #[arg(long, conflicts_with_all = ["physdev_in", "physdev_out"])]
     pub not_bridged: bool,
     /// IPv6 extension headers the packet carries, in order: hop, dst, route[:TYPE], frag,
-    /// ah (`-m rt`, `frag`, `hbh`, `dst`, `ipv6header`, `srh`, `ah`). Left out: none, as
-    /// on a plain packet.
+    /// ah (`-m rt`, `hbh`, `dst`, `ipv6header`, `srh`, `ah`; no rule sees `frag`:
+    /// defragmentation removes it). Left out: none, as on a plain packet.
     #[arg(long, value_name = "LIST")]
     pub ext_headers: Option<String>,
 }

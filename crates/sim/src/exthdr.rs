@@ -7,6 +7,12 @@
 //! the kernel (`ipv6_find_hdr` fails and the match returns false). The details a header
 //! does not carry here (segments left, fragment id, option types, SPIs) stay unknown:
 //! both outcomes are traced.
+//!
+//! No rule sees a fragment header: conntrack's defragmentation (`nf_defrag_ipv6`, before
+//! the raw table) reassembles fragments and removes it, even from an atomic fragment
+//! (kernel 6.18: an atomic UDP fragment counted 53 bytes, without its 8-byte header, in
+//! raw PREROUTING, and `-m frag` stayed at 0), and a local packet is fragmented after
+//! POSTROUTING. So `-m frag` never matches, as on any host that tracks connections.
 
 use std::fmt;
 use std::str::FromStr;
@@ -165,7 +171,7 @@ fn options(o: &OpaqueMatch) -> Vec<Opt<'_>> {
 /// The header ipv6header sees: the packet's extension headers, then ESP or "no next
 /// header" (which end the chain) or an upper-layer protocol.
 fn header_bits(pkt: &Packet) -> u8 {
-    let ext = pkt.ext_headers.iter().fold(0, |bits, h| bits | h.mask());
+    let ext = visible(pkt).fold(0, |bits, h| bits | h.mask());
     ext | match pkt.protocol.0 {
         50 => MASK_ESP,
         59 => MASK_NONE,
@@ -173,17 +179,30 @@ fn header_bits(pkt: &Packet) -> u8 {
     }
 }
 
+/// The extension headers the rules see: all but the fragment header (see the module
+/// doc).
+fn visible(pkt: &Packet) -> impl Iterator<Item = &ExtHeader> {
+    pkt.ext_headers
+        .iter()
+        .filter(|h| **h != ExtHeader::Fragment)
+}
+
+/// Whether the packet carries a fragment header, which defragmentation removes.
+pub(crate) fn defragmented(pkt: &Packet) -> bool {
+    pkt.family() == Family::Ipv6 && pkt.ext_headers.contains(&ExtHeader::Fragment)
+}
+
 /// Whether a module of this file matches; `None` for another module.
 pub(crate) fn match_opaque(o: &OpaqueMatch, m: &Match, ctx: &Ctx, env: &mut Env) -> Option<bool> {
     let pkt = ctx.pkt;
     let v6 = ctx.family == Family::Ipv6;
-    let has = |f: &dyn Fn(&ExtHeader) -> bool| v6 && pkt.ext_headers.iter().any(f);
+    let has = |f: &dyn Fn(&ExtHeader) -> bool| v6 && visible(pkt).any(f);
     let opts = options(o);
     // A header found: its details are not in the packet, so any option is unknown.
     let details = |env: &mut Env| opts.is_empty() || unknown(m, env);
     Some(match o.name.as_str() {
         "rt" => {
-            let Some(ty) = pkt.ext_headers.iter().find_map(|h| match h {
+            let Some(ty) = visible(pkt).find_map(|h| match h {
                 ExtHeader::Routing { ty } if v6 => Some(*ty),
                 _ => None,
             }) else {
@@ -203,7 +222,7 @@ pub(crate) fn match_opaque(o: &OpaqueMatch, m: &Match, ctx: &Ctx, env: &mut Env)
             rest.is_empty() || unknown(m, env)
         }
         "srh" => {
-            let Some(ty) = pkt.ext_headers.iter().find_map(|h| match h {
+            let Some(ty) = visible(pkt).find_map(|h| match h {
                 ExtHeader::Routing { ty } if v6 => Some(*ty),
                 _ => None,
             }) else {

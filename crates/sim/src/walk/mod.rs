@@ -380,6 +380,19 @@ impl<'a, 'r> Walk<'a, 'r> {
                 reason: "source and destination are of different families".to_string(),
             }
         } else {
+            if crate::exthdr::defragmented(self.pkt) {
+                self.push(
+                    Stage::Conntrack,
+                    None,
+                    None,
+                    None,
+                    Event::Warning {
+                        message: "defragmentation (nf_defrag_ipv6, before the raw table) \
+                                  removes the fragment header: no rule sees it"
+                            .to_string(),
+                    },
+                );
+            }
             match self.pkt.in_iface.clone() {
                 Some(iface) => {
                     if self.host.interface(&iface).is_none() {

@@ -60,7 +60,6 @@ fn ufw_routing_header_type_0_rule_decides() {
 #[test]
 fn header_modules_need_their_header() {
     for (m, header) in [
-        ("-m frag --fragmore", "frag"),
         ("-m hbh", "hop"),
         ("-m dst --dst-len 8", "dst"),
         ("-m ah --ahspi 500", "ah"),
@@ -79,6 +78,19 @@ fn header_modules_need_their_header() {
         (false, 1),
         "type 0 is no SRH"
     );
+}
+
+#[test]
+fn no_rule_sees_a_fragment_header() {
+    // Defragmentation removes it before the raw table (checked on kernel 6.18 with an
+    // atomic fragment): `-m frag` never matches, ipv6header does not count it.
+    let frag = inbound6("frag");
+    assert_eq!(run(&input_drop6("-m frag"), &frag), (false, 1));
+    assert_eq!(run(&input_drop6("-m frag --fragmore"), &frag), (false, 1));
+    let exact = input_drop6("-m ipv6header --header protocol");
+    assert_eq!(run(&exact, &frag), (true, 1));
+    let t = Simulator::new(&input_drop6("-m frag"), server()).run(&frag);
+    assert!(t.to_string().contains("removes the fragment header"), "{t}");
 }
 
 #[test]
