@@ -25,7 +25,7 @@ use std::fmt::Write as _;
 use std::net::IpAddr;
 
 use rampart_ruleset::{Protocol, TcpFlags};
-use rampart_sim::{Fate as SimFate, Packet, Simulator};
+use rampart_sim::{ExtHeader, Fate as SimFate, Packet, Simulator};
 
 use crate::lab::{Fate, Proto};
 use crate::spec::{Origin, ProbeSpec};
@@ -62,7 +62,9 @@ pub fn predict(
     };
     let fate = match p.probe.proto {
         Proto::Tcp => x.tcp(p, sport),
-        Proto::Udp | Proto::Icmp | Proto::RawUdp | Proto::Segment(_) => x.one_way(p, sport),
+        Proto::Udp | Proto::Icmp | Proto::RawUdp | Proto::RawUdpExt(_) | Proto::Segment(_) => {
+            x.one_way(p, sport)
+        }
     };
     Prediction { fate, log: x.log }
 }
@@ -178,10 +180,16 @@ impl Exchange<'_, '_> {
     fn one_way(&mut self, p: &ProbeSpec, sport: u16) -> Fate {
         let pr = p.probe;
         let mut pkt = match pr.proto {
-            Proto::Udp | Proto::RawUdp => {
+            Proto::Udp | Proto::RawUdp | Proto::RawUdpExt(_) => {
                 let mut k = Packet::new(Protocol::UDP, pr.src, pr.dst);
                 k.sport = Some(sport);
                 k.dport = Some(pr.port);
+                k.ext_headers = match pr.proto {
+                    Proto::RawUdpExt(0) => vec![ExtHeader::HopByHop],
+                    Proto::RawUdpExt(60) => vec![ExtHeader::DestOpts],
+                    Proto::RawUdpExt(43) => vec![ExtHeader::Routing { ty: Some(0) }],
+                    _ => Vec::new(),
+                };
                 k
             }
             Proto::Segment(flags) => {

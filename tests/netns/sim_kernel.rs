@@ -130,3 +130,34 @@ icmp 2001:db8:5::2 from 2001:db8:5::7 in eth0 => delivered
 ",
     );
 }
+
+#[test]
+fn sim_kernel_ipv6_extension_headers_on_real_packets() {
+    // Datagrams from a raw socket carrying a hop-by-hop, destination options or routing
+    // (type 0, no segments left) header: each module finds its own header only.
+    inline(
+        "ipv6-ext-headers-real",
+        "interface eth0 2001:db8:5::2/64\n",
+        "",
+        "*filter
+:INPUT ACCEPT [0:0]
+-A INPUT -p udp -m udp --dport 5001 -m rt --rt-type 0 -j DROP
+-A INPUT -p udp -m udp --dport 5002 -m hbh -j DROP
+-A INPUT -p udp -m udp --dport 5003 -m ipv6header --header ipv6-opts --soft -j DROP
+-A INPUT -p udp -m udp --dport 5004 -m ipv6header --header protocol -j DROP
+-A INPUT -p udp -m udp --dport 5005 -m rt ! --rt-type 0 -j DROP
+COMMIT
+",
+        "udp/route0 [2001:db8:5::2]:5001 from 2001:db8:5::7 in eth0 => dropped
+udp/raw [2001:db8:5::2]:5001 from 2001:db8:5::7 in eth0 => delivered
+udp/hop [2001:db8:5::2]:5002 from 2001:db8:5::7 in eth0 => dropped
+udp/route0 [2001:db8:5::2]:5002 from 2001:db8:5::7 in eth0 => delivered
+udp/dst [2001:db8:5::2]:5003 from 2001:db8:5::7 in eth0 => dropped
+udp/hop [2001:db8:5::2]:5003 from 2001:db8:5::7 in eth0 => delivered
+udp/raw [2001:db8:5::2]:5004 from 2001:db8:5::7 in eth0 => dropped
+udp/hop [2001:db8:5::2]:5004 from 2001:db8:5::7 in eth0 => delivered
+udp/route0 [2001:db8:5::2]:5005 from 2001:db8:5::7 in eth0 => delivered
+udp/raw [2001:db8:5::2]:5005 from 2001:db8:5::7 in eth0 => delivered
+",
+    );
+}
