@@ -7,7 +7,7 @@ use rampart_ruleset::{Action, Family, Match, Ruleset, TableKind, Target};
 use serde::Serialize;
 
 use crate::partition::Space;
-use crate::program::{compile, universe, Act, AnalysisError, Compiled, RuleRef};
+use crate::program::{compile_with, universe, Act, AnalysisError, Compiled, Locals, RuleRef};
 use crate::space::{Cube, Ranges, Universe};
 use crate::walk::{Placed, Stats};
 
@@ -110,7 +110,7 @@ fn verdict_kind(a: &Act) -> Option<&'static str> {
                 "SNAT"
             },
         ),
-        Act::Continue => None,
+        Act::Continue | Act::Route { .. } | Act::Skip { .. } => None,
     }
 }
 
@@ -239,24 +239,46 @@ fn analyse(c: &Compiled, u: &Universe) -> Vec<RuleFacts> {
     facts
 }
 
+/// How [`lint_with`] reads the ruleset.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LintOptions {
+    /// The rules' counters are real even when all are 0 (the kernel's, put on the rules
+    /// by `rampart_enforce::put_kernel_counters`): every rule at 0 never matched. By
+    /// default counters count only when one is not 0 (a file without `-c` has none).
+    pub counters_known: bool,
+    /// The host's addresses (where a DNAT delivers locally); `None`: inferred from the
+    /// ruleset ([`Locals::infer`]).
+    pub locals: Option<Locals>,
+}
+
 /// Finds the anomalies of `ruleset`, in both families.
 pub fn lint(ruleset: &Ruleset) -> Result<LintReport, AnalysisError> {
+    lint_with(ruleset, &LintOptions::default())
+}
+
+/// [`lint`] with options.
+pub fn lint_with(ruleset: &Ruleset, options: &LintOptions) -> Result<LintReport, AnalysisError> {
     let mut report = LintReport {
         rules: ruleset.rule_count(),
         ..LintReport::default()
     };
-    let counted = ruleset
-        .tables
-        .iter()
-        .flat_map(|t| &t.chains)
-        .any(|c| c.counters.packets > 0 || c.rules.iter().any(|r| r.counters.packets > 0));
+    let locals = options
+        .locals
+        .clone()
+        .unwrap_or_else(|| Locals::infer(&[ruleset]));
+    let counted = options.counters_known
+        || ruleset
+            .tables
+            .iter()
+            .flat_map(|t| &t.chains)
+            .any(|c| c.counters.packets > 0 || c.rules.iter().any(|r| r.counters.packets > 0));
     let mut pairs = 0usize;
     for family in [Family::Ipv4, Family::Ipv6] {
         if !ruleset.tables.iter().any(|t| t.family == family) {
             continue;
         }
         let mut u = universe(&[ruleset], family);
-        let c = compile(ruleset, family, &mut u)?;
+        let c = compile_with(ruleset, family, &mut u, &locals)?;
         let facts = analyse(&c, &u);
         let spec_of = |r: &RuleRef| {
             ruleset
@@ -306,10 +328,13 @@ pub fn lint(ruleset: &Ruleset) -> Result<LintReport, AnalysisError> {
                         "remove it, or move it where packets reach it".to_string(),
                     )
                 } else {
-                    let conflicting = f
-                        .shadowers
-                        .iter()
-                        .any(|s| facts[*s as usize].verdict != f.verdict);
+                    // Shadowed (an error) when every rule deciding its packets decides
+                    // otherwise: its verdict is never applied. When some decide as it
+                    // would, the others are exceptions before a catch-all (firewalld's
+                    // REJECT after its zones' own): removing it changes nothing.
+                    let differs = |s: &u32| facts[*s as usize].verdict != f.verdict;
+                    let conflicting = f.shadowers.iter().all(differs);
+                    let some_differ = f.shadowers.iter().any(differs);
                     let unconditional_by: BTreeSet<u32> = f
                         .shadowers
                         .iter()
@@ -346,7 +371,12 @@ pub fn lint(ruleset: &Ruleset) -> Result<LintReport, AnalysisError> {
                     } else if rule.table == TableKind::Nat {
                         (
                             FindingKind::NatUnreachable,
-                            Severity::Error,
+                            // A jump nobody reaches loses nothing of its own.
+                            if f.terminal {
+                                Severity::Error
+                            } else {
+                                Severity::Warning
+                            },
                             format!(
                                 "every packet it matches is translated or decided first by {}",
                                 by.join(", ")
@@ -368,8 +398,14 @@ pub fn lint(ruleset: &Ruleset) -> Result<LintReport, AnalysisError> {
                             FindingKind::Redundant,
                             Severity::Warning,
                             format!(
-                                "every packet it matches is decided earlier by {}",
-                                by.join(", ")
+                                "every packet it matches is decided earlier by {}{}",
+                                by.join(", "),
+                                if some_differ {
+                                    " (together, some of them differently): removing it \
+                                     changes no packet's fate"
+                                } else {
+                                    ""
+                                }
                             ),
                             "remove it".to_string(),
                         )

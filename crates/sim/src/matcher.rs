@@ -292,6 +292,9 @@ pub(crate) struct Ctx<'a> {
     pub host: &'a Host,
     pub sets: &'a Sets,
     pub now_us: u64,
+    /// A packet the kernel sends itself (a REJECT's answer): `Some(true)` from its ICMP
+    /// socket, which has no file and so no owner, `Some(false)` from no socket (a reset).
+    pub kernel_socket: Option<bool>,
     /// (table, chain, rule) indices, keying `-m limit` buckets.
     pub rule_at: (usize, usize, usize),
 }
@@ -378,6 +381,25 @@ pub(crate) fn rule_matches(spec: &RuleSpec, ctx: &Ctx, env: &mut Env) -> Result<
         }
     }
     Ok(())
+}
+
+/// How many tests [`failing_tests`] can count for a rule, failing or passing: the header
+/// tests it makes and its modules but comments. Less the failing ones, a bound on the
+/// passing ones that needs no evaluation.
+pub(crate) fn test_count(spec: &RuleSpec) -> usize {
+    let header = [
+        spec.source.is_some(),
+        spec.destination.is_some(),
+        spec.in_interface.is_some(),
+        spec.out_interface.is_some(),
+        spec.protocol.is_some(),
+        spec.fragment.is_some(),
+    ];
+    let modules = spec
+        .matches
+        .iter()
+        .filter(|m| !matches!(m, Match::Comment(_)));
+    header.into_iter().filter(|p| *p).count() + modules.count()
 }
 
 /// Every component that does not match, evaluated one by one, and the number of tests the
