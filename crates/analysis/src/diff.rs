@@ -4,7 +4,7 @@ use rampart_ruleset::{Family, Ruleset};
 use serde::Serialize;
 
 use crate::class::{describe, merge, Class};
-use crate::partition::Space;
+use crate::partition::{rewrites, Space};
 use crate::program::{compile, universe, Act, AnalysisError, PathKind};
 use crate::space::{Cube, Point, Ranges, Universe};
 use crate::walk::{Outcomes, Placed};
@@ -110,7 +110,9 @@ pub fn diff(old: &Ruleset, new: &Ruleset) -> Result<Diff, AnalysisError> {
                 .map(|i| i.cutoff())
                 .chain(pb.instrs.iter().map(|i| i.cutoff().map(|e| e + off)))
                 .collect();
-            let space = Space::new(&u, &cubes).with_cutoffs(cutoffs);
+            let space = Space::new(&u, &cubes)
+                .with_cutoffs(cutoffs)
+                .dst_last(rewrites(pa.instrs.iter().chain(&pb.instrs)));
             let wa = Placed {
                 program: pa,
                 offset: 0,

@@ -6,7 +6,7 @@ use rampart_ruleset::{Family, Ruleset};
 use serde::Serialize;
 
 use crate::class::{describe_dim, merge};
-use crate::partition::Space;
+use crate::partition::{rewrites, Space};
 use crate::program::{compile, universe, Act, AnalysisError, PathKind, Verdict};
 use crate::space::{Cube, Dim, Ranges, Universe, CT_NEW};
 use crate::walk::Placed;
@@ -91,8 +91,9 @@ pub fn exposure(ruleset: &Ruleset) -> Result<Exposure, AnalysisError> {
             .iter()
             .map(|i| (i.act != Act::Continue).then_some(&i.cube))
             .collect();
-        let space =
-            Space::new(&u, &cubes).with_cutoffs(p.instrs.iter().map(|i| i.cutoff()).collect());
+        let space = Space::new(&u, &cubes)
+            .with_cutoffs(p.instrs.iter().map(|i| i.cutoff()).collect())
+            .dst_last(rewrites(&p.instrs));
         let placed = Placed {
             program: p,
             offset: 0,
@@ -183,7 +184,9 @@ pub fn reaches(ruleset: &Ruleset, src: IpAddr, port: u16) -> Result<Access, Anal
         .iter()
         .map(|i| (i.act != Act::Continue).then_some(&i.cube))
         .collect();
-    let space = Space::new(&u, &cubes).with_cutoffs(p.instrs.iter().map(|i| i.cutoff()).collect());
+    let space = Space::new(&u, &cubes)
+        .with_cutoffs(p.instrs.iter().map(|i| i.cutoff()).collect())
+        .dst_last(rewrites(&p.instrs));
     let placed = Placed {
         program: p,
         offset: 0,
