@@ -3,6 +3,14 @@
 //!
 //! The second ruleset of the diff is the first with every 50th rule's verdict flipped and
 //! a port opened at the end, so the diff has real work and a known size.
+//!
+//! `MIXED=1`: random overlapping rulesets too (see `mixed_save`): lint, exposure, the diff
+//! of two versions of one (100 rules changed: what `apply` shows) and of two unrelated
+//! ones. Extra arguments are ruleset files (iptables-save, nft, policy) to time as well.
+//! The peer, in the same run, is the reference walk (rampart-sim) sampling packets through
+//! both rulesets of each diff; every sample is also checked against the diff's classes
+//! (the run fails on a disagreement). Peak memory is the process's so far, the steps
+//! running from small to large.
 
 use std::time::Instant;
 
@@ -71,11 +79,150 @@ fn mixed_save(rules: usize, seed: u64) -> String {
     out
 }
 
+/// Runs `f`, returning its result, its seconds and the process's peak resident MB so far
+/// (the steps run from small to large, so it is the peak of the largest step yet: freed
+/// heap stays resident, so a reset high-water mark would not measure one step).
+fn timed<T>(f: impl FnOnce() -> T) -> (T, f64, f64) {
+    let t = Instant::now();
+    let out = f();
+    (out, t.elapsed().as_secs_f64(), peak_rss_mb())
+}
+
+/// `text` with `count` of its rules changed, spread evenly: verdicts flipped on half of
+/// them, the destination port moved on the others.
+fn changed_save(text: &str, count: usize) -> String {
+    let rules = text.lines().filter(|l| l.starts_with("-A ")).count();
+    let every = (rules / count.max(1)).max(1);
+    let (mut out, mut seen, mut done) = (String::new(), 0, 0);
+    for line in text.lines() {
+        let mut l = line.to_string();
+        if line.starts_with("-A ") && line.contains("--dport") {
+            seen += 1;
+            if seen % every == 0 && done < count {
+                done += 1;
+                l = if done % 2 == 0 {
+                    let (body, verdict) = line.rsplit_once(" -j ").expect("a verdict");
+                    let flipped = match verdict {
+                        "ACCEPT" => "DROP",
+                        "DROP" | "REJECT" => "ACCEPT",
+                        _ => "DROP",
+                    };
+                    format!("{body} -j {flipped}")
+                } else {
+                    let (before, after) = line.split_once("--dport ").expect("a port");
+                    let digits: String = after.chars().take_while(|c| c.is_ascii_digit()).collect();
+                    let port: u32 = digits.parse().expect("a port number");
+                    format!("{before}--dport {}{}", port + 7, &after[digits.len()..])
+                };
+            }
+        }
+        out.push_str(&l);
+        out.push('\n');
+    }
+    out
+}
+
+/// Whether sampled packets agree between the reference walk and a diff: the time of the
+/// walks through both rulesets, the samples whose fate differs, the samples on which the
+/// diff disagrees with the walks (must be 0) and those it cannot say (beyond
+/// [`rampart_analysis::MAX_CHANGES`]).
+fn sample(
+    a: &rampart_ruleset::Ruleset,
+    b: &rampart_ruleset::Ruleset,
+    d: &rampart_analysis::Diff,
+    samples: usize,
+    ports: u32,
+) -> (f64, usize, usize, usize) {
+    use rampart_sim::{CtState, Fate, Host, Packet, Simulator};
+    let host = Host::parse("interface eth0 192.0.2.1/24").expect("host");
+    let (mut sa, mut sb) = (Simulator::new(a, host.clone()), Simulator::new(b, host));
+    let word = |f: Option<&Fate>| match f {
+        Some(Fate::DeliveredLocally { .. }) => "ACCEPT",
+        Some(Fate::Dropped { .. }) => "DROP",
+        Some(Fate::Rejected { .. }) => "REJECT",
+        _ => "other",
+    };
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move |n: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % n
+    };
+    let (mut walk_s, mut differ, mut wrong, mut unknown) = (0.0, 0, 0, 0);
+    for _ in 0..samples {
+        let net = ["192.0.2", "198.51.100", "203.0.113"][next(3) as usize];
+        let host_byte = next(256);
+        if net == "192.0.2" && host_byte == 1 {
+            continue; // the host's own address: not a packet from outside
+        }
+        let src = format!("{net}.{host_byte}");
+        let dport = 1 + next(u64::from(ports)) as u16;
+        let tcp = next(2) == 0;
+        let new = next(4) != 0;
+        let p = if tcp {
+            Packet::tcp(&src, 40000, "192.0.2.1", dport).syn()
+        } else {
+            Packet::udp(&src, 40000, "192.0.2.1", dport)
+        };
+        let p = p.on("eth0").state(if new {
+            CtState::New
+        } else {
+            CtState::Established
+        });
+        let t = Instant::now();
+        let (fa, fb) = (word(sa.run(&p).fate()), word(sb.run(&p).fate()));
+        walk_s += t.elapsed().as_secs_f64();
+        let point = rampart_analysis::Point {
+            proto: if tcp { 6 } else { 17 },
+            src: src.parse().expect("address"),
+            dst: "192.0.2.1".parse().expect("address"),
+            sport: 40000,
+            dport,
+            ct: if new { 0 } else { 1 },
+            in_iface: Some("eth0".into()),
+            out_iface: None,
+            tcp_flags: if tcp { 0x02 } else { 0 },
+            icmp: (0, 0),
+            length: 60,
+            mark: 0,
+            fragment: false,
+            members: Vec::new(),
+        };
+        let change = d.change_for(rampart_analysis::PathKind::Input, &point);
+        differ += usize::from(fa != fb);
+        let bad = match change {
+            None if fa != fb && d.more > 0 => {
+                unknown += 1;
+                false
+            }
+            None => fa != fb,
+            Some(c) => c.before != [fa] || c.after != [fb],
+        };
+        if bad {
+            wrong += 1;
+            eprintln!(
+                "disagreement: {p}: reference walk {fa} → {fb}, diff: {}",
+                change.map_or("no change".into(), |c| c.to_string())
+            );
+        }
+    }
+    (walk_s, differ, wrong, unknown)
+}
+
 fn main() {
-    let n: usize = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(5000);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let n: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(5000);
+    let files = args.iter().skip(1);
+    let samples: usize = std::env::var("SAMPLES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10_000);
+    let samples = if std::env::var_os("NO_PEER").is_some() {
+        0
+    } else {
+        samples
+    };
     let text = synthetic_save(n);
     let mut changed = String::new();
     let mut count = 0;
@@ -104,85 +251,96 @@ fn main() {
             .expect("synthetic parses")
             .ruleset
     };
+    let mut failed = false;
+    let mut diff_line =
+        |what: &str, a: &rampart_ruleset::Ruleset, b: &rampart_ruleset::Ruleset, ports: u32| {
+            let (d, s, mb) = timed(|| rampart_analysis::diff(a, b).expect("diff"));
+            let (walk_s, differ, wrong, unknown) = sample(a, b, &d, samples, ports);
+            println!(
+                "{what}: diff {s:.2} s, {} changes ({} more), peak {mb:.0} MB; peer: reference \
+             walk of {samples} sampled packets through both {walk_s:.2} s, {differ} differ; \
+             diff disagrees on {wrong}{}",
+                d.changes.len(),
+                d.more,
+                if unknown > 0 {
+                    format!(", {unknown} beyond the kept changes")
+                } else {
+                    String::new()
+                }
+            );
+            failed |= wrong > 0;
+        };
     let (a, b) = (parse(&text), parse(&changed));
-    let t = Instant::now();
-    let report = rampart_analysis::lint(&a).expect("lint");
-    let lint_s = t.elapsed().as_secs_f64();
-    let t = Instant::now();
-    let exposure = rampart_analysis::exposure(&a).expect("exposure");
-    let exposure_s = t.elapsed().as_secs_f64();
-    let t = Instant::now();
-    let d = rampart_analysis::diff(&a, &b).expect("diff");
-    let diff_s = t.elapsed().as_secs_f64();
-    // The peer in the same run: the reference walk (rampart-sim, what `trace --packets`
-    // runs) sampling packets through both rulesets, as a sampling diff would.
-    let samples = if std::env::var_os("NO_PEER").is_some() {
-        0
-    } else {
-        10_000usize
-    };
-    let host = rampart_sim::Host::parse("interface eth0 192.0.2.1/24").expect("host");
-    let (mut sa, mut sb) = (
-        rampart_sim::Simulator::new(&a, host.clone()),
-        rampart_sim::Simulator::new(&b, host),
-    );
-    let t = Instant::now();
-    let mut differ = 0;
-    for i in 0..samples {
-        let src = format!(
-            "{}.{}",
-            ["192.0.2", "198.51.100", "203.0.113"][i % 3],
-            (i / 3) % 256
-        );
-        let p = rampart_sim::Packet::tcp(&src, 40000, "192.0.2.1", 1000 + (i % 20) as u16)
-            .syn()
-            .on("eth0")
-            .state(rampart_sim::CtState::New);
-        let fa = format!("{:?}", sa.run(&p).fate());
-        let fb = format!("{:?}", sb.run(&p).fate());
-        differ += usize::from(fa != fb);
-    }
-    let sim_s = t.elapsed().as_secs_f64();
+    let (report, lint_s, lint_mb) = timed(|| rampart_analysis::lint(&a).expect("lint"));
+    let (exposure, exposure_s, exposure_mb) =
+        timed(|| rampart_analysis::exposure(&a).expect("exposure"));
     println!(
-        "peer: reference walk of {samples} sampled packets through both: {sim_s:.2} s \
-         ({differ} differ)"
-    );
-    println!(
-        "{n} rules: lint {lint_s:.2} s ({} findings), exposure {exposure_s:.2} s ({} rows), \
-         diff {diff_s:.2} s ({} changes, {} more); peak RSS {:.0} MB",
+        "{n} synthetic rules: lint {lint_s:.2} s ({} findings, peak {lint_mb:.0} MB), exposure \
+         {exposure_s:.2} s ({} rows, peak {exposure_mb:.0} MB)",
         report.findings.len(),
         exposure.services.len(),
-        d.changes.len(),
-        d.more,
-        peak_rss_mb()
     );
-    // MIXED=1: the harder random rulesets too (see `mixed_save`).
-    if std::env::var_os("MIXED").is_none() {
-        return;
+    diff_line(
+        &format!("{n} synthetic rules, 100 flipped and 1 added"),
+        &a,
+        &b,
+        20,
+    );
+    for path in files {
+        let text = std::fs::read_to_string(path).expect("readable ruleset");
+        let opts = ParseOptions {
+            family: path
+                .ends_with(".v6")
+                .then_some(rampart_ruleset::Family::Ipv6),
+            ..ParseOptions::default()
+        };
+        let rs = rampart_ruleset::parse_any(&Source::new(path.as_str(), text.as_str()), opts)
+            .expect("ruleset parses")
+            .ruleset;
+        let (l, l_s, _) = timed(|| rampart_analysis::lint(&rs).expect("lint"));
+        let (e, e_s, _) = timed(|| rampart_analysis::exposure(&rs).expect("exposure"));
+        let (d, d_s, mb) = timed(|| rampart_analysis::diff(&rs, &rs).expect("diff"));
+        println!(
+            "{path} ({} rules): lint {:.1} ms ({} findings), exposure {:.1} ms ({} rows), diff \
+             with itself {:.1} ms ({} changes), peak {mb:.0} MB",
+            rs.rule_count(),
+            l_s * 1e3,
+            l.findings.len(),
+            e_s * 1e3,
+            e.services.len(),
+            d_s * 1e3,
+            d.changes.len()
+        );
     }
-    let mixed = parse(&mixed_save(n, 1));
-    let mixed2 = parse(&mixed_save(n, 2));
-    let t = Instant::now();
-    let ml = rampart_analysis::lint(&mixed).expect("lint");
-    let ml_s = t.elapsed().as_secs_f64();
-    let t = Instant::now();
-    let me = rampart_analysis::exposure(&mixed).expect("exposure");
-    let me_s = t.elapsed().as_secs_f64();
-    // Two unrelated random rulesets differ almost everywhere: the diff is a list of
-    // thousands of classes, its cost grows with that count (skip with NO_MIXED_DIFF=1).
-    let t = Instant::now();
-    let md = if std::env::var_os("NO_MIXED_DIFF").is_some() {
-        rampart_analysis::Diff::default()
-    } else {
-        rampart_analysis::diff(&mixed, &mixed2).expect("diff")
-    };
-    let md_s = t.elapsed().as_secs_f64();
-    println!(
-        "{n} mixed rules: lint {ml_s:.2} s ({} findings), exposure {me_s:.2} s ({} rows), \
-         diff of two unrelated {n}-rule rulesets {md_s:.2} s ({} changes, {} more)",
-        ml.findings.len(),
-        me.services.len(),
-        md.changes.len(),
-        md.more
-    );
+    // MIXED=1: the harder random rulesets too (see `mixed_save`).
+    if std::env::var_os("MIXED").is_some() {
+        let mixed_text = mixed_save(n, 1);
+        let mixed = parse(&mixed_text);
+        let edited = parse(&changed_save(&mixed_text, 100));
+        let mixed2 = parse(&mixed_save(n, 2));
+        let (ml, ml_s, ml_mb) = timed(|| rampart_analysis::lint(&mixed).expect("lint"));
+        let (me, me_s, me_mb) = timed(|| rampart_analysis::exposure(&mixed).expect("exposure"));
+        println!(
+            "{n} random rules: lint {ml_s:.2} s ({} findings, peak {ml_mb:.0} MB), exposure \
+             {me_s:.2} s ({} rows, peak {me_mb:.0} MB)",
+            ml.findings.len(),
+            me.services.len(),
+        );
+        diff_line(
+            &format!("{n} random rules, 100 of them changed"),
+            &mixed,
+            &edited,
+            2100,
+        );
+        diff_line(
+            &format!("two unrelated sets of {n} random rules"),
+            &mixed,
+            &mixed2,
+            2100,
+        );
+    }
+    if failed {
+        eprintln!("the diff disagrees with the reference walk");
+        std::process::exit(1);
+    }
 }
