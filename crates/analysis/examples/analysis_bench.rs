@@ -27,7 +27,7 @@ fn peak_rss_mb() -> f64 {
 }
 
 /// A harder ruleset than `synthetic_save`: seeded random rules with overlapping source
-/// prefixes (/16 to /32), destination prefixes, port ranges, both protocols, conntrack
+/// prefixes (/24 to /32), destination addresses, port ranges, both protocols, conntrack
 /// states and both verdicts, a third of them in user chains reached by jumps.
 fn mixed_save(rules: usize, seed: u64) -> String {
     use std::fmt::Write as _;
@@ -79,13 +79,51 @@ fn mixed_save(rules: usize, seed: u64) -> String {
     out
 }
 
-/// Runs `f`, returning its result, its seconds and the process's peak resident MB so far
-/// (the steps run from small to large, so it is the peak of the largest step yet: freed
-/// heap stays resident, so a reset high-water mark would not measure one step).
-fn timed<T>(f: impl FnOnce() -> T) -> (T, f64, f64) {
-    let t = Instant::now();
+/// CPU seconds the process used so far (user and system; `/proc` counts in 1/100 s).
+fn cpu_s() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// A step's cost: wall and CPU seconds (on a shared machine the wall time includes waiting
+/// for a core), and the process's peak resident MB so far (the steps run from small to
+/// large, so it is the peak of the largest step yet: freed heap stays resident, so a
+/// reset high-water mark would not measure one step).
+struct Cost {
+    wall: f64,
+    cpu: f64,
+    peak_mb: f64,
+}
+
+impl std::fmt::Display for Cost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:.2} s (CPU {:.2} s, peak {:.0} MB)",
+            self.wall, self.cpu, self.peak_mb
+        )
+    }
+}
+
+/// Runs `f`, returning its result and its cost.
+fn timed<T>(f: impl FnOnce() -> T) -> (T, Cost) {
+    let (t, c) = (Instant::now(), cpu_s());
     let out = f();
-    (out, t.elapsed().as_secs_f64(), peak_rss_mb())
+    let cost = Cost {
+        wall: t.elapsed().as_secs_f64(),
+        cpu: cpu_s() - c,
+        peak_mb: peak_rss_mb(),
+    };
+    (out, cost)
 }
 
 /// `text` with `count` of its rules changed, spread evenly: verdicts flipped on half of
@@ -110,9 +148,12 @@ fn changed_save(text: &str, count: usize) -> String {
                     format!("{body} -j {flipped}")
                 } else {
                     let (before, after) = line.split_once("--dport ").expect("a port");
-                    let digits: String = after.chars().take_while(|c| c.is_ascii_digit()).collect();
-                    let port: u32 = digits.parse().expect("a port number");
-                    format!("{before}--dport {}{}", port + 7, &after[digits.len()..])
+                    let (ports, rest) = after.split_once(' ').expect("more after the port");
+                    let moved: Vec<String> = ports
+                        .split(':')
+                        .map(|p| (p.parse::<u32>().expect("a port number") + 7).to_string())
+                        .collect();
+                    format!("{before}--dport {} {rest}", moved.join(":"))
                 };
             }
         }
@@ -157,7 +198,12 @@ fn sample(
             continue; // the host's own address: not a packet from outside
         }
         let src = format!("{net}.{host_byte}");
-        let dport = 1 + next(u64::from(ports)) as u16;
+        // One sample in 50 to the port the NAT variant redirects.
+        let dport = if ports > 100 && next(50) == 0 {
+            8080
+        } else {
+            1 + next(u64::from(ports)) as u16
+        };
         let tcp = next(2) == 0;
         let new = next(4) != 0;
         let p = if tcp {
@@ -254,12 +300,12 @@ fn main() {
     let mut failed = false;
     let mut diff_line =
         |what: &str, a: &rampart_ruleset::Ruleset, b: &rampart_ruleset::Ruleset, ports: u32| {
-            let (d, s, mb) = timed(|| rampart_analysis::diff(a, b).expect("diff"));
+            let (d, cost) = timed(|| rampart_analysis::diff(a, b).expect("diff"));
             let (walk_s, differ, wrong, unknown) = sample(a, b, &d, samples, ports);
             println!(
-                "{what}: diff {s:.2} s, {} changes ({} more), peak {mb:.0} MB; peer: reference \
-             walk of {samples} sampled packets through both {walk_s:.2} s, {differ} differ; \
-             diff disagrees on {wrong}{}",
+                "{what}: diff {cost}, {} changes ({} more); peer: reference walk of {samples} \
+                 sampled packets through both {walk_s:.2} s, {differ} differ; diff disagrees \
+                 on {wrong}{}",
                 d.changes.len(),
                 d.more,
                 if unknown > 0 {
@@ -271,12 +317,10 @@ fn main() {
             failed |= wrong > 0;
         };
     let (a, b) = (parse(&text), parse(&changed));
-    let (report, lint_s, lint_mb) = timed(|| rampart_analysis::lint(&a).expect("lint"));
-    let (exposure, exposure_s, exposure_mb) =
-        timed(|| rampart_analysis::exposure(&a).expect("exposure"));
+    let (report, lint_cost) = timed(|| rampart_analysis::lint(&a).expect("lint"));
+    let (exposure, exposure_cost) = timed(|| rampart_analysis::exposure(&a).expect("exposure"));
     println!(
-        "{n} synthetic rules: lint {lint_s:.2} s ({} findings, peak {lint_mb:.0} MB), exposure \
-         {exposure_s:.2} s ({} rows, peak {exposure_mb:.0} MB)",
+        "{n} synthetic rules: lint {lint_cost}, {} findings; exposure {exposure_cost}, {} rows",
         report.findings.len(),
         exposure.services.len(),
     );
@@ -297,9 +341,10 @@ fn main() {
         let rs = rampart_ruleset::parse_any(&Source::new(path.as_str(), text.as_str()), opts)
             .expect("ruleset parses")
             .ruleset;
-        let (l, l_s, _) = timed(|| rampart_analysis::lint(&rs).expect("lint"));
-        let (e, e_s, _) = timed(|| rampart_analysis::exposure(&rs).expect("exposure"));
-        let (d, d_s, mb) = timed(|| rampart_analysis::diff(&rs, &rs).expect("diff"));
+        let (l, l_cost) = timed(|| rampart_analysis::lint(&rs).expect("lint"));
+        let (e, e_cost) = timed(|| rampart_analysis::exposure(&rs).expect("exposure"));
+        let (d, d_cost) = timed(|| rampart_analysis::diff(&rs, &rs).expect("diff"));
+        let (l_s, e_s, d_s, mb) = (l_cost.wall, e_cost.wall, d_cost.wall, d_cost.peak_mb);
         println!(
             "{path} ({} rules): lint {:.1} ms ({} findings), exposure {:.1} ms ({} rows), diff \
              with itself {:.1} ms ({} changes), peak {mb:.0} MB",
@@ -312,32 +357,48 @@ fn main() {
             d.changes.len()
         );
     }
-    // MIXED=1: the harder random rulesets too (see `mixed_save`).
+    // MIXED=1: the harder random rulesets too (see `mixed_save`); then the same with a
+    // REDIRECT in the nat table, which makes the partition split destinations last.
     if std::env::var_os("MIXED").is_some() {
-        let mixed_text = mixed_save(n, 1);
-        let mixed = parse(&mixed_text);
-        let edited = parse(&changed_save(&mixed_text, 100));
-        let mixed2 = parse(&mixed_save(n, 2));
-        let (ml, ml_s, ml_mb) = timed(|| rampart_analysis::lint(&mixed).expect("lint"));
-        let (me, me_s, me_mb) = timed(|| rampart_analysis::exposure(&mixed).expect("exposure"));
-        println!(
-            "{n} random rules: lint {ml_s:.2} s ({} findings, peak {ml_mb:.0} MB), exposure \
-             {me_s:.2} s ({} rows, peak {me_mb:.0} MB)",
-            ml.findings.len(),
-            me.services.len(),
-        );
-        diff_line(
-            &format!("{n} random rules, 100 of them changed"),
-            &mixed,
-            &edited,
-            2100,
-        );
-        diff_line(
-            &format!("two unrelated sets of {n} random rules"),
-            &mixed,
-            &mixed2,
-            2100,
-        );
+        for nat in [false, true] {
+            let what = if nat {
+                "random rules and a REDIRECT"
+            } else {
+                "random rules"
+            };
+            let with_nat = |t: String| {
+                if nat {
+                    t + "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+                         :POSTROUTING ACCEPT [0:0]\n-A PREROUTING -i eth0 -p tcp -m tcp --dport \
+                         8080 -j REDIRECT --to-ports 1022\nCOMMIT\n"
+                } else {
+                    t
+                }
+            };
+            let mixed_text = mixed_save(n, 1);
+            let mixed = parse(&with_nat(mixed_text.clone()));
+            let edited = parse(&with_nat(changed_save(&mixed_text, 100)));
+            let mixed2 = parse(&with_nat(mixed_save(n, 2)));
+            let (ml, ml_cost) = timed(|| rampart_analysis::lint(&mixed).expect("lint"));
+            let (me, me_cost) = timed(|| rampart_analysis::exposure(&mixed).expect("exposure"));
+            println!(
+                "{n} {what}: lint {ml_cost}, {} findings; exposure {me_cost}, {} rows",
+                ml.findings.len(),
+                me.services.len(),
+            );
+            diff_line(
+                &format!("{n} {what}, 100 rules changed"),
+                &mixed,
+                &edited,
+                2100,
+            );
+            diff_line(
+                &format!("two unrelated sets of {n} {what}"),
+                &mixed,
+                &mixed2,
+                2100,
+            );
+        }
     }
     if failed {
         eprintln!("the diff disagrees with the reference walk");

@@ -251,6 +251,37 @@ pub fn merge<K: Clone + Eq + std::hash::Hash + Ord>(
     items
 }
 
+/// Adds a class to `items`, merged into the last one when it has the same key and differs
+/// from it in the source address only: the partition hands over siblings one after the
+/// other, so much of [`merge`]'s work is done before the classes pile up (a diff of two
+/// unrelated random rulesets finds hundreds of thousands). Only the source, the dimension
+/// [`merge`] takes first, so the list it makes stays the same.
+pub fn push_merged<K: PartialEq>(
+    items: &mut Vec<(K, Vec<Ranges>)>,
+    dims: &[Dim],
+    key: K,
+    cube: &[Ranges],
+) {
+    if let Some((k, last)) = items.last_mut() {
+        if *k == key {
+            let mut differ = last
+                .iter()
+                .zip(cube)
+                .enumerate()
+                .filter(|(_, (a, b))| a != b);
+            match (differ.next(), differ.next()) {
+                (None, _) => return,
+                (Some((d, _)), None) if dims[d] == Dim::Src => {
+                    last[d] = last[d].union(&cube[d]);
+                    return;
+                }
+                _ => {}
+            }
+        }
+    }
+    items.push((key, cube.to_vec()));
+}
+
 fn equal_but(a: &[Ranges], b: &[Ranges], d: usize) -> bool {
     a.iter()
         .zip(b)

@@ -3,9 +3,9 @@
 use rampart_ruleset::{Family, Ruleset};
 use serde::Serialize;
 
-use crate::class::{describe, merge, Class};
-use crate::partition::{rewrites, Space};
-use crate::program::{compile, universe, Act, AnalysisError, PathKind};
+use crate::class::{describe, merge, push_merged, Class};
+use crate::partition::{conditions, rewriters, Space};
+use crate::program::{compile, universe, AnalysisError, PathKind};
 use crate::space::{Cube, Point, Ranges, Universe};
 use crate::walk::{Outcomes, Placed};
 
@@ -97,12 +97,8 @@ pub fn diff(old: &Ruleset, new: &Ruleset) -> Result<Diff, AnalysisError> {
         let dims = u.dims();
         let root: Vec<Ranges> = dims.iter().map(|d| u.full(*d)).collect();
         for (pa, pb) in a.programs.iter().zip(&b.programs) {
-            let cubes: Vec<Option<&Cube>> = pa
-                .instrs
-                .iter()
-                .chain(&pb.instrs)
-                .map(|i| (i.act != Act::Continue).then_some(&i.cube))
-                .collect();
+            let mut cubes: Vec<Option<&Cube>> = conditions(&pa.instrs);
+            cubes.extend(conditions(&pb.instrs));
             let off = pa.instrs.len() as u32;
             let cutoffs = pa
                 .instrs
@@ -112,7 +108,7 @@ pub fn diff(old: &Ruleset, new: &Ruleset) -> Result<Diff, AnalysisError> {
                 .collect();
             let space = Space::new(&u, &cubes)
                 .with_cutoffs(cutoffs)
-                .dst_last(rewrites(pa.instrs.iter().chain(&pb.instrs)));
+                .with_rewriters(rewriters(pa.instrs.iter().chain(&pb.instrs)));
             let wa = Placed {
                 program: pa,
                 offset: 0,
@@ -126,7 +122,7 @@ pub fn diff(old: &Ruleset, new: &Ruleset) -> Result<Diff, AnalysisError> {
                 let x = wa.walk(leaf, &dims, 0, None, None);
                 let y = wb.walk(leaf, &dims, 0, None, None);
                 if x != y {
-                    found.push(((x, y), leaf.cube.to_vec()));
+                    push_merged(&mut found, &dims, (x, y), leaf.cube);
                 }
             });
             for ((x, y), cube) in merge(found, &dims) {

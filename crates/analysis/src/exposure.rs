@@ -5,10 +5,10 @@ use std::net::IpAddr;
 use rampart_ruleset::{Family, Ruleset};
 use serde::Serialize;
 
-use crate::class::{describe_dim, merge};
-use crate::partition::{rewrites, Space};
-use crate::program::{compile, universe, Act, AnalysisError, PathKind, Verdict};
-use crate::space::{Cube, Dim, Ranges, Universe, CT_NEW};
+use crate::class::{describe_dim, merge, push_merged};
+use crate::partition::{conditions, rewriters, Space};
+use crate::program::{compile, universe, AnalysisError, PathKind, Verdict};
+use crate::space::{Dim, Ranges, Universe, CT_NEW};
 use crate::walk::Placed;
 
 /// How a class of connection openings fares.
@@ -86,14 +86,10 @@ pub fn exposure(ruleset: &Ruleset) -> Result<Exposure, AnalysisError> {
         let root = opening_root(&u, &dims);
         let p = &c.programs[0];
         debug_assert_eq!(p.path, PathKind::Input);
-        let cubes: Vec<Option<&Cube>> = p
-            .instrs
-            .iter()
-            .map(|i| (i.act != Act::Continue).then_some(&i.cube))
-            .collect();
+        let cubes = conditions(&p.instrs);
         let space = Space::new(&u, &cubes)
             .with_cutoffs(p.instrs.iter().map(|i| i.cutoff()).collect())
-            .dst_last(rewrites(&p.instrs));
+            .with_rewriters(rewriters(&p.instrs));
         let placed = Placed {
             program: p,
             offset: 0,
@@ -102,7 +98,7 @@ pub fn exposure(ruleset: &Ruleset) -> Result<Exposure, AnalysisError> {
         space.partition(&root, &mut |leaf| {
             let a = access_of(&placed.walk(leaf, &dims, 0, None, None));
             if a != Access::Closed {
-                found.push((a, leaf.cube.to_vec()));
+                push_merged(&mut found, &dims, a, leaf.cube);
             }
         });
         let at = |d: Dim| dims.iter().position(|x| *x == d).expect("dimension");
@@ -179,14 +175,10 @@ pub fn reaches(ruleset: &Ruleset, src: IpAddr, port: u16) -> Result<Access, Anal
         }
     }
     let p = &c.programs[0];
-    let cubes: Vec<Option<&Cube>> = p
-        .instrs
-        .iter()
-        .map(|i| (i.act != Act::Continue).then_some(&i.cube))
-        .collect();
+    let cubes = conditions(&p.instrs);
     let space = Space::new(&u, &cubes)
         .with_cutoffs(p.instrs.iter().map(|i| i.cutoff()).collect())
-        .dst_last(rewrites(&p.instrs));
+        .with_rewriters(rewriters(&p.instrs));
     let placed = Placed {
         program: p,
         offset: 0,

@@ -13,14 +13,18 @@
 //! test: the one whose children hold the fewest instructions in total. A fixed order
 //! multiplies the classes: with the source first, every source class is cut again by the
 //! ports of every rule for that source, though rules for one port rarely share a source;
-//! with the port first, each port class keeps the few rules for that port. (Random
-//! overlapping rules: 2,000 of them made 8 s of exposure in source-first order.) When a
-//! program rewrites destinations (DNAT, REDIRECT), the destination address and port are
-//! still split last, so the instructions that hold on every other dimension are known for
-//! re-matching after the rewrite ([`Leaf::before_dst`]).
+//! with the port first, each port class keeps the few rules for that port. (5,000 random
+//! overlapping rules: minutes of exposure in source-first order, a quarter second so.)
+//!
+//! A destination rewrite (DNAT, REDIRECT) makes the walk re-match the later instructions
+//! against the new destination: in a class where a rewriting instruction holds, the
+//! partition also keeps the instructions that hold on every dimension but the destination
+//! address and port ([`Leaf::before_dst`]) and splits on their sets too. Only there: in
+//! the other classes no rewrite can happen.
 
 use std::collections::HashMap;
 
+use crate::program::Rewrite;
 use crate::space::{Cube, Dim, Interval, Ranges, Universe};
 
 /// A class of packets: every packet in `cube` matches the instructions `alive` (sorted
@@ -29,7 +33,8 @@ pub struct Leaf<'a> {
     /// Instructions whose condition holds for every packet of the class.
     pub alive: &'a [u32],
     /// Instructions whose condition holds on every dimension but the destination address
-    /// and port (for re-matching after DNAT).
+    /// and port (for re-matching after DNAT); `alive` in a class where no instruction that
+    /// holds rewrites the destination.
     pub before_dst: &'a [u32],
     /// The class: one set per dimension, in [`Universe::dims`] order.
     pub cube: &'a [Ranges],
@@ -47,25 +52,46 @@ pub struct Space<'a> {
     maxes: Vec<u128>,
     dst_index: usize,
     dport_index: usize,
-    /// Split the destination address and port last (see [`Space::dst_last`]).
-    dst_last: bool,
+    /// Per instruction, the destination rewrite it makes, if any (see
+    /// [`Space::with_rewriters`]); `None` in the list: any instruction may rewrite.
+    rewrites: Option<Vec<Option<Rewrite>>>,
     /// Per instruction, see [`Space::with_cutoffs`].
     cutoffs: Vec<Option<u32>>,
 }
 
-/// Whether some instruction rewrites the destination (DNAT, REDIRECT): the walk then
-/// re-matches later instructions against the new destination, which needs
-/// [`Space::dst_last`].
-pub fn rewrites<'i>(instrs: impl IntoIterator<Item = &'i crate::program::Instr>) -> bool {
-    instrs.into_iter().any(|i| {
-        matches!(
-            i.act,
-            crate::program::Act::Nat {
-                rewrite: Some(_),
-                ..
-            }
-        )
-    })
+/// The conditions of the instructions that can change a fate, `None` for the others (for
+/// [`Space::new`]): LOG, MARK, a jump's own rule, and a jump to the very next instruction
+/// (the ACCEPT policy of a nat chain: without this, its "NEW only" would cut every class
+/// in two).
+pub fn conditions(instrs: &[crate::program::Instr]) -> Vec<Option<&Cube>> {
+    use crate::program::Act;
+    instrs
+        .iter()
+        .enumerate()
+        .map(|(at, i)| {
+            let next = at as u32 + 1;
+            let goes_on = match i.act {
+                Act::Continue => true,
+                Act::Accept { to } | Act::Return { to } => to == next,
+                Act::Final(_) | Act::Nat { .. } => false,
+            };
+            (!goes_on).then_some(&i.cube)
+        })
+        .collect()
+}
+
+/// Per instruction, the destination rewrite it makes (DNAT, REDIRECT), for
+/// [`Space::with_rewriters`].
+pub fn rewriters<'i>(
+    instrs: impl IntoIterator<Item = &'i crate::program::Instr>,
+) -> Vec<Option<Rewrite>> {
+    instrs
+        .into_iter()
+        .map(|i| match i.act {
+            crate::program::Act::Nat { rewrite, .. } => rewrite,
+            _ => None,
+        })
+        .collect()
 }
 
 impl<'a> Space<'a> {
@@ -96,18 +122,43 @@ impl<'a> Space<'a> {
             dims,
             sets,
             tested,
+            rewrites: None,
             left_out,
-            dst_last: true,
             cutoffs: Vec::new(),
         }
     }
 
-    /// Whether the destination address and port are split after every other dimension
-    /// (the default): needed when an instruction rewrites the destination (see
-    /// [`rewrites`]), so [`Leaf::before_dst`] is known. Without, `before_dst` is `alive`.
-    pub fn dst_last(mut self, dst_last: bool) -> Space<'a> {
-        self.dst_last = dst_last;
+    /// Says which instructions rewrite the destination, and to what (from
+    /// [`rewriters`]); without, any instruction may, to anything, and every class keeps
+    /// [`Leaf::before_dst`] whole at a cost.
+    pub fn with_rewriters(mut self, rewrites: Vec<Option<Rewrite>>) -> Space<'a> {
+        debug_assert_eq!(rewrites.len(), self.sets.len());
+        self.rewrites = Some(rewrites);
         self
+    }
+
+    /// Whether instruction `i` may rewrite the destination.
+    fn rewriter(&self, i: u32) -> bool {
+        self.rewrites
+            .as_ref()
+            .is_none_or(|r| r[i as usize].is_some())
+    }
+
+    /// Whether instruction `x` can hold after one of `alive`'s rewrites: its destination
+    /// sets contain the new address and port where the rewrite fixes them.
+    fn fits_a_rewrite(&self, x: u32, alive: &[u32]) -> bool {
+        let Some(rewrites) = &self.rewrites else {
+            return true;
+        };
+        let sets = &self.sets[x as usize];
+        let fits = |d: usize, v: Option<u128>| match (sets[d], v) {
+            (Some(r), Some(v)) => r.contains(v),
+            _ => true,
+        };
+        alive.iter().any(|&i| {
+            rewrites[i as usize]
+                .is_some_and(|r| fits(self.dst_index, r.dst) && fits(self.dport_index, r.dport))
+        })
     }
 
     /// Prunes by `cutoffs[i]` (an instruction id, from [`crate::Instr::cutoff`] plus its
@@ -124,26 +175,32 @@ impl<'a> Space<'a> {
         d == self.dst_index || d == self.dport_index
     }
 
-    /// Drops the instructions that an earlier one, holding on the whole class, makes
-    /// unreachable. With `dst_last`, only before the destination is split and only by
-    /// instructions that do not test it: after a rewrite the walk re-matches the
-    /// destination, and `before_dst` must keep what such an instruction would cut.
-    fn prune(&self, done: &[bool], fixed_before: bool, alive: Vec<u32>) -> Vec<u32> {
-        if self.cutoffs.is_empty() || (self.dst_last && fixed_before) {
-            return alive;
+    /// Drops from `list` the instructions that an earlier one of `alive`, holding on the
+    /// whole class (every dimension it tests is split), makes unreachable. For the
+    /// "before destination" list (`keep_dst`) only by instructions that do not test the
+    /// destination: after a rewrite, one that does may no longer hold.
+    fn prune(&self, done: &[bool], alive: &[u32], list: Vec<u32>, keep_dst: bool) -> Vec<u32> {
+        if self.cutoffs.is_empty() {
+            return list;
         }
-        let mut out = Vec::with_capacity(alive.len());
+        let decides = |i: u32| {
+            self.tested[i as usize]
+                .iter()
+                .all(|&d| done[d] && !(keep_dst && self.is_dst(d)))
+        };
+        let mut out = Vec::with_capacity(list.len());
         let mut skip_until = 0u32;
-        for i in alive {
+        let mut a = 0;
+        for i in list {
             if i < skip_until {
                 continue;
             }
             out.push(i);
             if let Some(end) = self.cutoffs[i as usize] {
-                let t = &self.tested[i as usize];
-                if t.iter()
-                    .all(|&d| done[d] && !(self.dst_last && self.is_dst(d)))
-                {
+                while a < alive.len() && alive[a] < i {
+                    a += 1;
+                }
+                if alive.get(a) == Some(&i) && decides(i) {
                     skip_until = skip_until.max(end);
                 }
             }
@@ -169,7 +226,8 @@ impl<'a> Space<'a> {
             .collect();
         let mut cur = root.to_vec();
         let mut done = vec![false; self.dims.len()];
-        self.node(all, &mut done, &mut cur, None, root, leaf);
+        let pre = Some(all.clone());
+        self.node(all, pre, &mut done, &mut cur, root, leaf);
     }
 
     /// The elementary intervals of dimension `d` inside `domain`, each with the sorted
@@ -289,31 +347,49 @@ impl<'a> Space<'a> {
         total
     }
 
+    /// One node: `alive` holds on every dimension split so far, `pre` (when a rewrite
+    /// may happen below) on every one but the destination address and port.
     fn node(
         &self,
         alive: Vec<u32>,
+        pre: Option<Vec<u32>>,
         done: &mut Vec<bool>,
         cur: &mut Vec<Ranges>,
-        before_dst: Option<&[u32]>,
         root: &[Ranges],
         leaf: &mut dyn FnMut(&Leaf),
     ) {
-        let alive = self.prune(done, before_dst.is_some(), alive);
-        // The dimensions still to split: tested by an instruction here, not split yet.
+        let pre = pre
+            .filter(|_| alive.iter().any(|&i| self.rewriter(i)))
+            .map(|p| self.prune(done, &alive, p, true));
+        let alive = self.prune(done, &alive, alive.clone(), false);
+        // Without a rewriter left, `pre` is not needed below; with, only what can hold
+        // after a rewrite (and `alive`, which it holds).
+        let pre = pre
+            .filter(|_| alive.iter().any(|&i| self.rewriter(i)))
+            .map(|p| {
+                let mut a = 0;
+                p.into_iter()
+                    .filter(|&x| {
+                        while a < alive.len() && alive[a] < x {
+                            a += 1;
+                        }
+                        alive.get(a) == Some(&x) || self.fits_a_rewrite(x, &alive)
+                    })
+                    .collect::<Vec<u32>>()
+            });
+        // The list whose sets are split: `pre` holds `alive`.
+        let list = pre.as_ref().unwrap_or(&alive);
         let mut wanted = vec![false; self.dims.len()];
-        for &i in &alive {
+        for &i in list {
             for &d in &self.tested[i as usize] {
                 wanted[d] |= !done[d];
             }
         }
-        let mut candidates: Vec<usize> = (0..self.dims.len()).filter(|&d| wanted[d]).collect();
-        if self.dst_last && candidates.iter().any(|&d| !self.is_dst(d)) {
-            candidates.retain(|&d| !self.is_dst(d));
-        }
+        let candidates: Vec<usize> = (0..self.dims.len()).filter(|&d| wanted[d]).collect();
         if candidates.is_empty() {
             leaf(&Leaf {
                 alive: &alive,
-                before_dst: before_dst.unwrap_or(&alive),
+                before_dst: list,
                 cube: cur,
             });
             return;
@@ -326,41 +402,67 @@ impl<'a> Space<'a> {
             candidates
                 .iter()
                 .copied()
-                .min_by_key(|&d| (self.score(d, &alive, &root[d], full(d)), d))
+                .min_by_key(|&d| (self.score(d, list, &root[d], full(d)), d))
                 .expect("candidates")
         };
-        // The first destination split fixes the "before destination" list.
-        let owned_before;
-        let before_dst = match before_dst {
-            None if self.dst_last && self.is_dst(d) => {
-                owned_before = alive.clone();
-                Some(owned_before.as_slice())
-            }
-            b => b,
+        let untested = |l: &[u32]| -> Vec<u32> {
+            l.iter()
+                .copied()
+                .filter(|&i| self.sets[i as usize][d].is_none())
+                .collect()
         };
-        let any: Vec<u32> = alive
-            .iter()
-            .copied()
-            .filter(|&i| self.sets[i as usize][d].is_none())
-            .collect();
-        let groups = self.cut(d, &alive, &root[d], full(d));
+        let any_alive = untested(&alive);
+        let any_pre = pre.as_deref().map(untested);
+        let groups = self.cut(d, list, &root[d], full(d));
         done[d] = true;
         for (set, intervals) in groups {
-            let mut child = Vec::with_capacity(any.len() + set.len());
-            let (mut a, mut b) = (0, 0);
-            while a < any.len() || b < set.len() {
-                if b >= set.len() || (a < any.len() && any[a] < set[b]) {
-                    child.push(any[a]);
-                    a += 1;
-                } else {
-                    child.push(set[b]);
-                    b += 1;
-                }
-            }
+            // `set` is sorted and drawn from `list`; the alive ones among it join `alive`.
+            let set_alive: Vec<u32> = if pre.is_some() {
+                intersect(&set, &alive)
+            } else {
+                set.clone()
+            };
+            let child = union(&any_alive, &set_alive);
+            let child_pre = match (&pre, &any_pre) {
+                (Some(p), _) if self.is_dst(d) => Some(p.clone()),
+                (Some(_), Some(any)) => Some(union(any, &set)),
+                _ => None,
+            };
             cur[d] = Ranges::from_parts(intervals);
-            self.node(child, done, cur, before_dst, root, leaf);
+            self.node(child, child_pre, done, cur, root, leaf);
         }
         done[d] = false;
         cur[d] = root[d].clone();
     }
+}
+
+/// The union of two sorted, disjoint lists.
+fn union(a: &[u32], b: &[u32]) -> Vec<u32> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        if j >= b.len() || (i < a.len() && a[i] < b[j]) {
+            out.push(a[i]);
+            i += 1;
+        } else {
+            out.push(b[j]);
+            j += 1;
+        }
+    }
+    out
+}
+
+/// The members of sorted `a` that are in sorted `b`.
+fn intersect(a: &[u32], b: &[u32]) -> Vec<u32> {
+    let mut out = Vec::with_capacity(a.len().min(b.len()));
+    let mut j = 0;
+    for &x in a {
+        while j < b.len() && b[j] < x {
+            j += 1;
+        }
+        if b.get(j) == Some(&x) {
+            out.push(x);
+        }
+    }
+    out
 }
