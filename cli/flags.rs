@@ -493,11 +493,28 @@ pub struct AnalysedInput {
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   iptables-save -c > now.rules && rampart lint now.rules
-  rampart lint /etc/rampart/rampart.toml --json")]
+  rampart lint /etc/rampart/rampart.toml --json
+  rampart lint --kernel                 # the applied ruleset, with the kernel's counters
+  rampart lint --kernel fw.rules        # the same, told at the lines of the file applied")]
 pub struct LintArgs {
-    /// The ruleset (iptables-save output, with counters for \"never matched\"; a script of
-    /// iptables commands; or a policy file ending in .toml).
-    pub file: PathBuf,
+    /// The ruleset (iptables-save output, with counters for "never matched"; a script of
+    /// iptables commands; or a policy file ending in .toml). With --kernel: the file that
+    /// was applied (default: the ruleset the state directory recorded at the last apply).
+    #[arg(required_unless_present = "kernel")]
+    pub file: Option<PathBuf>,
+    /// Take the counters from the kernel: the rules of `table inet rampart` count what
+    /// they matched since the last apply, and each goes back to the source rule it was
+    /// compiled from; a rule at 0 is reported as never matched.
+    #[arg(long)]
+    pub kernel: bool,
+    /// With --kernel: the state directory holding the record of the last apply.
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// The host's interfaces and addresses (as for `trace --host`): a DNAT to one of them
+    /// is delivered locally, to any other address forwarded. Without it, loopback and the
+    /// addresses the ruleset names as the host's (SNAT sources, INPUT's `-d` addresses).
+    #[arg(long, value_name = "FILE")]
+    pub host: Option<PathBuf>,
     #[command(flatten)]
     pub input: AnalysedInput,
     /// Print the findings as JSON.
@@ -517,6 +534,11 @@ pub struct DiffArgs {
     pub new: PathBuf,
     #[command(flatten)]
     pub input: AnalysedInput,
+    /// The host's interfaces and addresses (as for `trace --host`): a DNAT to one of them
+    /// is delivered locally, to any other address forwarded. Without it, loopback and the
+    /// addresses the rulesets name as the host's (SNAT sources, INPUT's `-d` addresses).
+    #[arg(long, value_name = "FILE")]
+    pub host: Option<PathBuf>,
     /// Print the changes as JSON.
     #[arg(long)]
     pub json: bool,
@@ -533,6 +555,11 @@ pub struct ExposureArgs {
     pub file: Option<PathBuf>,
     #[command(flatten)]
     pub input: AnalysedInput,
+    /// The host's interfaces and addresses (as for `trace --host`): ports DNATed to any
+    /// other address are listed as forwarded. Without it, loopback and the addresses the
+    /// ruleset names as the host's (SNAT sources, INPUT's `-d` addresses).
+    #[arg(long, value_name = "FILE")]
+    pub host: Option<PathBuf>,
     /// An admin's address to check SSH access for (default: this SSH session's client,
     /// from $SSH_CONNECTION and the host's sshd sessions).
     #[arg(long, value_name = "ADDR")]

@@ -4,6 +4,7 @@
 mod cmd;
 mod flags;
 mod input;
+mod table;
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -44,6 +44,22 @@ fn load(path: Option<&Path>, input: &AnalysedInput) -> Result<(Ruleset, String)>
     Ok((ruleset, source.name().to_string()))
 }
 
+/// The host's own addresses, for where a DNAT sends a packet: those of `--host FILE` (and
+/// loopback), else what the rulesets say.
+fn locals(host: Option<&Path>, rulesets: &[&Ruleset]) -> Result<rampart_analysis::Locals> {
+    let Some(path) = host else {
+        return Ok(rampart_analysis::Locals::infer(rulesets));
+    };
+    let source = read_source(path)?;
+    let host = rampart_sim::Host::parse(source.text())
+        .map_err(|e| anyhow!("{}: {e}", rampart_safeio::escaped(source.name())))?;
+    Ok(rampart_analysis::Locals::loopback().with(
+        host.interfaces
+            .iter()
+            .flat_map(|i| i.addrs.iter().map(|a| a.addr)),
+    ))
+}
+
 fn place(file: &str, r: &rampart_analysis::RuleRef) -> String {
     let fam = match r.family {
         rampart_ruleset::Family::Ipv4 => "",
@@ -57,8 +73,39 @@ fn place(file: &str, r: &rampart_analysis::RuleRef) -> String {
 
 /// `rampart lint`.
 pub fn lint(args: LintArgs) -> Result<ExitCode> {
-    let (ruleset, name) = load(Some(&args.file), &args.input)?;
-    let report = rampart_analysis::lint(&ruleset).map_err(|e| anyhow!("{name}: {e}"))?;
+    let mut counted = None;
+    let (ruleset, name) = if args.kernel {
+        let state = super::apply::state_dir(&args.state)?;
+        let (mut ruleset, name) = match &args.file {
+            Some(f) => load(Some(f), &args.input)?,
+            None => applied_ruleset(&state)?,
+        };
+        let snap = rampart_kernel::snapshot(&rampart_kernel::Nft::new())
+            .context("reading table inet rampart over netlink")?;
+        let c = rampart_enforce::put_kernel_counters(
+            &mut ruleset,
+            state.applied()?.as_ref(),
+            snap.shape.as_ref(),
+        )
+        .map_err(|e| anyhow!("{}: {e}", rampart_safeio::escaped(&name)))?;
+        counted = Some(c);
+        (ruleset, name)
+    } else {
+        let file = args
+            .file
+            .as_deref()
+            .expect("clap requires FILE without --kernel");
+        load(Some(file), &args.input)?
+    };
+    let options = rampart_analysis::LintOptions {
+        counters_known: counted.is_some(),
+        locals: match &args.host {
+            Some(h) => Some(locals(Some(h), &[&ruleset])?),
+            None => None,
+        },
+    };
+    let report =
+        rampart_analysis::lint_with(&ruleset, &options).map_err(|e| anyhow!("{name}: {e}"))?;
     let mut out = std::io::stdout().lock();
     if args.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
@@ -88,6 +135,14 @@ pub fn lint(args: LintArgs) -> Result<ExitCode> {
                 out,
                 "... and {} more overlapping pairs (generalisations, correlations)",
                 report.more_pairs
+            )?;
+        }
+        if let Some(c) = counted {
+            writeln!(
+                out,
+                "counters: the kernel's, from {} rules of table inet rampart compiled from {} \
+                 rules of {name}",
+                c.kernel_rules, c.rules
             )?;
         }
         let count = |s: Severity| report.findings.iter().filter(|f| f.severity == s).count();
@@ -127,7 +182,8 @@ fn write_diff(out: &mut impl Write, d: &Diff, limit: usize) -> Result<()> {
 pub fn diff(args: DiffArgs) -> Result<ExitCode> {
     let (old, old_name) = load(Some(&args.old), &args.input)?;
     let (new, new_name) = load(Some(&args.new), &args.input)?;
-    let d = rampart_analysis::diff(&old, &new).map_err(|e| anyhow!("{e}"))?;
+    let locals = locals(args.host.as_deref(), &[&old, &new])?;
+    let d = rampart_analysis::diff_with(&old, &new, &locals).map_err(|e| anyhow!("{e}"))?;
     let mut out = std::io::stdout().lock();
     if args.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&d)?)?;
@@ -162,7 +218,9 @@ pub fn exposure(args: ExposureArgs) -> Result<ExitCode> {
         m.add_to(&mut ruleset)
             .with_context(|| format!("the block lists of {}", state.root().display()))?;
     }
-    let e = rampart_analysis::exposure(&ruleset).map_err(|e| anyhow!("{name}: {e}"))?;
+    let locals = locals(args.host.as_deref(), &[&ruleset])?;
+    let e =
+        rampart_analysis::exposure_with(&ruleset, &locals).map_err(|e| anyhow!("{name}: {e}"))?;
     // The lockout question on the matrix: the admins' sources (this session's, as the
     // lockout guard finds them) against the SSH ports.
     let (admins, ports) = if args.admin.is_empty() {
@@ -237,11 +295,15 @@ pub fn exposure(args: ExposureArgs) -> Result<ExitCode> {
             } else {
                 format!(" when {}", s.when.join(", "))
             };
+            let ports = match &s.to {
+                Some(to) => format!("{} → {to}", s.ports),
+                None => s.ports.clone(),
+            };
             writeln!(
                 out,
                 "  {fam} {} {:<12} from {}{when}{how}",
                 s.proto,
-                s.ports,
+                ports,
                 rampart_safeio::escaped(&s.from)
             )?;
         }
@@ -328,6 +390,21 @@ pub fn show_change(state: &rampart_kernel::StateDir, new: &Ruleset) -> Result<()
     }
     out.flush()?;
     Ok(())
+}
+
+/// The ruleset recorded at the last apply, with its name for findings.
+fn applied_ruleset(state: &rampart_kernel::StateDir) -> Result<(Ruleset, String)> {
+    let path = state.root().join(APPLIED_RULES);
+    let name = path.display().to_string();
+    let Some(text) = state.read(APPLIED_RULES)? else {
+        anyhow::bail!(
+            "{}: no ruleset recorded (the last apply was an nft script, or none was made):              give the file that was applied",
+            rampart_safeio::escaped(&name)
+        );
+    };
+    let parsed = rampart_ruleset::parse_any(&Source::new(name.clone(), text), Default::default())
+        .map_err(|e| anyhow!("{e}"))?;
+    Ok((parsed.ruleset, name))
 }
 
 /// Records `ruleset` as the one the kernel's table now comes from.

@@ -19,6 +19,7 @@ use serde::Serialize;
 use super::apply::state_dir;
 use super::unix_now;
 use crate::flags::{BansCommand, BansExplainArgs, BansListArgs, BansUnbanArgs, StateArgs};
+use crate::table::{Align, Table};
 
 /// Runs a `rampart bans` subcommand.
 pub fn run(command: BansCommand) -> Result<ExitCode> {
@@ -69,30 +70,26 @@ fn list(args: BansListArgs) -> Result<ExitCode> {
         writeln!(out, "no bans running")?;
         return Ok(ExitCode::SUCCESS);
     }
-    let width = active
-        .iter()
-        .map(|s| s.decision.target.to_string().len())
-        .max()
-        .unwrap_or(6)
-        .max(6);
-    writeln!(
-        out,
-        "{:width$}  {:12}  {:20}  {:>8}  {:>4}  REASON",
-        "TARGET", "DETECTOR", "UNTIL", "LEFT", "BAN#"
-    )?;
+    let mut table = Table::new(&[
+        ("TARGET", Align::Left),
+        ("DETECTOR", Align::Left),
+        ("UNTIL", Align::Left),
+        ("LEFT", Align::Right),
+        ("BAN#", Align::Right),
+        ("REASON", Align::Left),
+    ]);
     for s in &active {
         let d = &s.decision;
-        writeln!(
-            out,
-            "{:width$}  {:12}  {:20}  {:>8}  {:>4}  {}",
+        table.row(vec![
             d.target.to_string(),
-            d.reason.detector,
+            d.reason.detector.to_string(),
             format_utc(d.until),
             left(d.until.saturating_sub(now)),
-            d.reason.offence.saturating_add(1),
-            d.reason.summary
-        )?;
+            d.reason.offence.saturating_add(1).to_string(),
+            d.reason.summary.clone(),
+        ]);
     }
+    table.write(&mut out)?;
     writeln!(
         out,
         "{} running (rampart bans explain ADDR for the evidence)",
@@ -118,30 +115,26 @@ fn list_fleet(args: &BansListArgs) -> Result<ExitCode> {
         writeln!(out, "no bans running in the fleet ({})", fleet.endpoint())?;
         return Ok(ExitCode::SUCCESS);
     }
-    let width = active
-        .iter()
-        .map(|s| s.decision.target.to_string().len())
-        .max()
-        .unwrap_or(6)
-        .max(6);
-    writeln!(
-        out,
-        "{:width$}  {:12}  {:12}  {:20}  {:>8}  REASON",
-        "TARGET", "SERVER", "DETECTOR", "UNTIL", "LEFT"
-    )?;
+    let mut table = Table::new(&[
+        ("TARGET", Align::Left),
+        ("SERVER", Align::Left),
+        ("DETECTOR", Align::Left),
+        ("UNTIL", Align::Left),
+        ("LEFT", Align::Right),
+        ("REASON", Align::Left),
+    ]);
     for s in &active {
         let d = &s.decision;
-        writeln!(
-            out,
-            "{:width$}  {:12}  {:12}  {:20}  {:>8}  {}",
+        table.row(vec![
             d.target.to_string(),
-            s.key().server,
-            d.reason.detector,
+            s.key().server.to_string(),
+            d.reason.detector.to_string(),
             format_utc(d.until),
             left(d.until.saturating_sub(now)),
-            d.reason.summary
-        )?;
+            d.reason.summary.clone(),
+        ]);
     }
+    table.write(&mut out)?;
     writeln!(out, "{} running in the fleet", n_bans(active.len()))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -11,6 +11,7 @@ use rampart_fleet::{Fleet, FleetConfig};
 use rampart_guard::format_utc;
 
 use super::unix_now;
+use crate::table::{Align, Table};
 
 /// `rampart fleet`.
 #[derive(Debug, Args)]
@@ -156,50 +157,44 @@ fn status(source: &FleetSource, json: bool) -> Result<ExitCode> {
         f.server()
     )?;
     writeln!(out)?;
-    writeln!(
-        out,
-        "{:16}  {:20}  {:>9}  {:>6}  {:>8}  {:>9}",
-        "SERVER", "LAST CONTACT", "AGO", "LAG", "RUNNING", "PUBLISHED"
-    )?;
+    let mut servers = Table::new(&[
+        ("SERVER", Align::Left),
+        ("LAST CONTACT", Align::Left),
+        ("AGO", Align::Right),
+        ("LAG", Align::Right),
+        ("RUNNING", Align::Right),
+        ("PUBLISHED", Align::Right),
+    ]);
     for sv in &s.servers {
-        let ago = if sv.last_seen == 0 {
-            "never".to_string()
+        let (contact, ago) = if sv.last_seen == 0 {
+            ("-".to_string(), "never".to_string())
         } else {
-            format!("{}s", now.saturating_sub(sv.last_seen))
+            let ago = format!("{}s", now.saturating_sub(sv.last_seen));
+            (format_utc(sv.last_seen), ago)
         };
-        writeln!(
-            out,
-            "{:16}  {:20}  {:>9}  {:>6}  {:>8}  {:>9}",
-            sv.name,
-            if sv.last_seen == 0 {
-                "-".to_string()
-            } else {
-                format_utc(sv.last_seen)
-            },
-            ago,
-            sv.lag,
-            sv.running,
-            sv.published
-        )?;
+        let counts = [sv.lag, sv.running, sv.published].map(|n| n.to_string());
+        servers.row([vec![sv.name.clone(), contact, ago], counts.to_vec()].concat());
     }
+    servers.write(&mut out)?;
     if !s.lists.is_empty() {
         writeln!(out)?;
-        writeln!(
-            out,
-            "{:16}  {:>9}  {:16}  {:20}  SOURCE",
-            "LIST", "PREFIXES", "BY", "IMPORTED"
-        )?;
+        let mut lists = Table::new(&[
+            ("LIST", Align::Left),
+            ("PREFIXES", Align::Right),
+            ("BY", Align::Left),
+            ("IMPORTED", Align::Left),
+            ("SOURCE", Align::Left),
+        ]);
         for l in &s.lists {
-            writeln!(
-                out,
-                "{:16}  {:>9}  {:16}  {:20}  {}",
-                l.name,
-                l.entries,
-                l.imported_by,
+            lists.row(vec![
+                l.name.clone(),
+                l.entries.to_string(),
+                l.imported_by.clone(),
                 format_utc(l.imported_at),
-                rampart_safeio::excerpt(&l.source, 60)
-            )?;
+                rampart_safeio::excerpt(&l.source, 60),
+            ]);
         }
+        lists.write(&mut out)?;
     }
     if !s.refusals.is_empty() {
         writeln!(out)?;

@@ -25,6 +25,7 @@ mod guard;
 mod harden;
 mod lab;
 mod lab_flood;
+mod lint_kernel;
 mod logs;
 mod loops;
 mod nft;

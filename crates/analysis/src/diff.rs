@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::class::{describe, merge, push_merged, Class};
 use crate::partition::{conditions, rewriters, Space};
-use crate::program::{compile, universe, AnalysisError, PathKind};
+use crate::program::{compile_with, universe, AnalysisError, Locals, PathKind};
 use crate::space::{Cube, Point, Ranges, Universe};
 use crate::walk::{Outcomes, Placed};
 
@@ -85,6 +85,11 @@ fn words(o: &Outcomes) -> Vec<String> {
 /// The exact set of packets whose fate (verdict, address translation) differs between
 /// `old` and `new`, on every path of both families.
 pub fn diff(old: &Ruleset, new: &Ruleset) -> Result<Diff, AnalysisError> {
+    diff_with(old, new, &Locals::infer(&[old, new]))
+}
+
+/// [`diff`] on a host whose own addresses are `locals` (where a DNAT delivers locally).
+pub fn diff_with(old: &Ruleset, new: &Ruleset, locals: &Locals) -> Result<Diff, AnalysisError> {
     let mut out = Diff::default();
     for family in [Family::Ipv4, Family::Ipv6] {
         let present = |r: &Ruleset| r.tables.iter().any(|t| t.family == family);
@@ -92,8 +97,8 @@ pub fn diff(old: &Ruleset, new: &Ruleset) -> Result<Diff, AnalysisError> {
             continue;
         }
         let mut u = universe(&[old, new], family);
-        let a = compile(old, family, &mut u)?;
-        let b = compile(new, family, &mut u)?;
+        let a = compile_with(old, family, &mut u, locals)?;
+        let b = compile_with(new, family, &mut u, locals)?;
         let dims = u.dims();
         let root: Vec<Ranges> = dims.iter().map(|d| u.full(*d)).collect();
         for (pa, pb) in a.programs.iter().zip(&b.programs) {

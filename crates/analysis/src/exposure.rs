@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::class::{describe_dim, merge, push_merged};
 use crate::partition::{conditions, rewriters, Space};
-use crate::program::{compile, universe, AnalysisError, PathKind, Verdict};
+use crate::program::{compile, compile_with, universe, AnalysisError, Locals, PathKind, Verdict};
 use crate::space::{Dim, Ranges, Universe, CT_NEW};
 use crate::walk::Placed;
 
@@ -38,6 +38,10 @@ pub struct Exposed {
     pub when: Vec<String>,
     /// Open, or maybe.
     pub access: Access,
+    /// Where a DNAT or REDIRECT sends the connection (`192.0.2.10:80 (forwarded)`, `local
+    /// port 8080`); `None` when it goes to the port itself on this host.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
 }
 
 /// The result of [`exposure`].
@@ -72,16 +76,49 @@ fn access_of(o: &crate::walk::Outcomes) -> Access {
     }
 }
 
+/// A row's access and DNAT target, the key classes merge by.
+type Row = (Access, Option<String>);
+
+/// Where the accepted branches of a walk were translated to: the DNAT's address and port,
+/// with `(forwarded)` when routing sent them through FORWARD.
+fn target_of(o: &crate::walk::Outcomes) -> Option<String> {
+    let mut to: Vec<String> = Vec::new();
+    for x in o.iter().filter(|x| x.verdict == Verdict::Accept) {
+        let Some(t) = x.nat.iter().rev().find_map(|n| {
+            n.strip_prefix("DNAT to ")
+                .map(str::to_string)
+                .or_else(|| n.strip_prefix("REDIRECT to ").map(|p| format!("local {p}")))
+        }) else {
+            continue;
+        };
+        let t = if x.via == Some(PathKind::Forward) {
+            format!("{t} (forwarded)")
+        } else {
+            t
+        };
+        if !to.contains(&t) {
+            to.push(t);
+        }
+    }
+    (!to.is_empty()).then(|| to.join(" or "))
+}
+
 /// The service matrix of `ruleset`: for each protocol and port class, the sources that can
-/// open a connection to this host (the input path, a NEW TCP SYN or UDP packet).
+/// open a connection to this host (the input path, a NEW TCP SYN or UDP packet), and where
+/// a DNAT sends it (ports forwarded to an inner host are exposed too).
 pub fn exposure(ruleset: &Ruleset) -> Result<Exposure, AnalysisError> {
+    exposure_with(ruleset, &Locals::infer(&[ruleset]))
+}
+
+/// [`exposure`] on a host whose own addresses are `locals`.
+pub fn exposure_with(ruleset: &Ruleset, locals: &Locals) -> Result<Exposure, AnalysisError> {
     let mut out = Exposure::default();
     for family in [Family::Ipv4, Family::Ipv6] {
         if !ruleset.tables.iter().any(|t| t.family == family) && family == Family::Ipv6 {
             continue;
         }
         let mut u = universe(&[ruleset], family);
-        let c = compile(ruleset, family, &mut u)?;
+        let c = compile_with(ruleset, family, &mut u, locals)?;
         let dims = u.dims();
         let root = opening_root(&u, &dims);
         let p = &c.programs[0];
@@ -94,16 +131,17 @@ pub fn exposure(ruleset: &Ruleset) -> Result<Exposure, AnalysisError> {
             program: p,
             offset: 0,
         };
-        let mut found: Vec<(Access, Vec<Ranges>)> = Vec::new();
+        let mut found: Vec<(Row, Vec<Ranges>)> = Vec::new();
         space.partition(&root, &mut |leaf| {
-            let a = access_of(&placed.walk(leaf, &dims, 0, None, None));
+            let o = placed.walk(leaf, &dims, 0, None, None);
+            let a = access_of(&o);
             if a != Access::Closed {
-                push_merged(&mut found, &dims, a, leaf.cube);
+                push_merged(&mut found, &dims, (a, target_of(&o)), leaf.cube);
             }
         });
         let at = |d: Dim| dims.iter().position(|x| *x == d).expect("dimension");
         let (pi, si, di) = (at(Dim::Proto), at(Dim::Src), at(Dim::Dport));
-        for (access, cube) in merge(found, &dims) {
+        for ((access, to), cube) in merge(found, &dims) {
             for proto in [6u128, 17] {
                 if !cube[pi].contains(proto) {
                     continue;
@@ -130,6 +168,7 @@ pub fn exposure(ruleset: &Ruleset) -> Result<Exposure, AnalysisError> {
                         .map_or("anywhere".into(), |(_, v)| v),
                     when,
                     access,
+                    to: to.clone(),
                 });
             }
         }
@@ -185,7 +224,16 @@ pub fn reaches(ruleset: &Ruleset, src: IpAddr, port: u16) -> Result<Access, Anal
     };
     let mut seen = Vec::new();
     space.partition(&root, &mut |leaf| {
-        seen.push(access_of(&placed.walk(leaf, &dims, 0, None, None)));
+        // A connection a DNAT forwards to another host does not reach this one's sshd.
+        let mut o = placed.walk(leaf, &dims, 0, None, None);
+        for x in std::mem::take(&mut o) {
+            let forwarded = x.via == Some(PathKind::Forward);
+            o.insert(crate::walk::Outcome {
+                verdict: if forwarded { Verdict::Drop } else { x.verdict },
+                ..x
+            });
+        }
+        seen.push(access_of(&o));
     });
     Ok(if seen.iter().all(|a| *a == Access::Open) {
         Access::Open

@@ -29,6 +29,10 @@
 //!   field of its own; static address sets are expanded and matched exactly.
 //! - **The nat tables see NEW packets only**, and a DNAT re-matches the later tables with
 //!   the translated destination.
+//! - **Routing after PREROUTING as the kernel's.** A DNAT to an address that is not the
+//!   host's ([`Locals`]: given, or inferred from the ruleset) sends a packet addressed to
+//!   this host through FORWARD and POSTROUTING instead of INPUT, and one to a local address
+//!   sends a routed packet to INPUT; the outcome says so (`(forwarded)`).
 //!
 //! ```
 //! use rampart_analysis::diff;
@@ -55,13 +59,13 @@ mod space;
 mod walk;
 
 pub use class::{describe, Class};
-pub use diff::{diff, Change, Diff, MAX_CHANGES};
-pub use exposure::{exposure, reaches, Access, Exposed, Exposure};
-pub use lint::{lint, Finding, FindingKind, LintReport, Severity};
+pub use diff::{diff, diff_with, Change, Diff, MAX_CHANGES};
+pub use exposure::{exposure, exposure_with, reaches, Access, Exposed, Exposure};
+pub use lint::{lint, lint_with, Finding, FindingKind, LintOptions, LintReport, Severity};
 pub use partition::{Leaf, Space};
 pub use program::{
-    compile, universe, Act, AnalysisError, Compiled, Instr, PathKind, Program, Rewrite, RuleRef,
-    Verdict, MAX_EXPANDED_MEMBERS, MAX_INSTRUCTIONS,
+    compile, compile_with, universe, Act, AnalysisError, Compiled, Instr, Locals, PathKind,
+    Program, Rewrite, RuleRef, Verdict, MAX_EXPANDED_MEMBERS, MAX_INSTRUCTIONS,
 };
 pub use space::{Cube, Dim, Point, Ranges, Universe, CT_NAMES};
 pub use walk::{Outcome, Outcomes, Placed, Stats, MAX_STATES};

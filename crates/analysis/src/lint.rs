@@ -7,7 +7,7 @@ use rampart_ruleset::{Action, Family, Match, Ruleset, TableKind, Target};
 use serde::Serialize;
 
 use crate::partition::{rewriters, Space};
-use crate::program::{compile, universe, Act, AnalysisError, Compiled, RuleRef};
+use crate::program::{compile_with, universe, Act, AnalysisError, Compiled, Locals, RuleRef};
 use crate::space::{Cube, Ranges, Universe};
 use crate::walk::{Placed, Stats};
 
@@ -110,7 +110,7 @@ fn verdict_kind(a: &Act) -> Option<&'static str> {
                 "SNAT"
             },
         ),
-        Act::Continue => None,
+        Act::Continue | Act::Route { .. } | Act::Skip { .. } => None,
     }
 }
 
@@ -239,24 +239,46 @@ fn analyse(c: &Compiled, u: &Universe) -> Vec<RuleFacts> {
     facts
 }
 
+/// How [`lint_with`] reads the ruleset.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LintOptions {
+    /// The rules' counters are real even when all are 0 (the kernel's, put on the rules
+    /// by `rampart_enforce::put_kernel_counters`): every rule at 0 never matched. By
+    /// default counters count only when one is not 0 (a file without `-c` has none).
+    pub counters_known: bool,
+    /// The host's addresses (where a DNAT delivers locally); `None`: inferred from the
+    /// ruleset ([`Locals::infer`]).
+    pub locals: Option<Locals>,
+}
+
 /// Finds the anomalies of `ruleset`, in both families.
 pub fn lint(ruleset: &Ruleset) -> Result<LintReport, AnalysisError> {
+    lint_with(ruleset, &LintOptions::default())
+}
+
+/// [`lint`] with options.
+pub fn lint_with(ruleset: &Ruleset, options: &LintOptions) -> Result<LintReport, AnalysisError> {
     let mut report = LintReport {
         rules: ruleset.rule_count(),
         ..LintReport::default()
     };
-    let counted = ruleset
-        .tables
-        .iter()
-        .flat_map(|t| &t.chains)
-        .any(|c| c.counters.packets > 0 || c.rules.iter().any(|r| r.counters.packets > 0));
+    let locals = options
+        .locals
+        .clone()
+        .unwrap_or_else(|| Locals::infer(&[ruleset]));
+    let counted = options.counters_known
+        || ruleset
+            .tables
+            .iter()
+            .flat_map(|t| &t.chains)
+            .any(|c| c.counters.packets > 0 || c.rules.iter().any(|r| r.counters.packets > 0));
     let mut pairs = 0usize;
     for family in [Family::Ipv4, Family::Ipv6] {
         if !ruleset.tables.iter().any(|t| t.family == family) {
             continue;
         }
         let mut u = universe(&[ruleset], family);
-        let c = compile(ruleset, family, &mut u)?;
+        let c = compile_with(ruleset, family, &mut u, &locals)?;
         let facts = analyse(&c, &u);
         let spec_of = |r: &RuleRef| {
             ruleset

@@ -72,8 +72,9 @@ pub fn conditions(instrs: &[crate::program::Instr]) -> Vec<Option<&Cube>> {
             let next = at as u32 + 1;
             let goes_on = match i.act {
                 Act::Continue => true,
-                Act::Accept { to } | Act::Return { to } => to == next,
-                Act::Final(_) | Act::Nat { .. } => false,
+                Act::Accept { to } | Act::Return { to } | Act::Skip { to } => to == next,
+                // The routing decision is taken by the walk where it meets it.
+                Act::Route { .. } | Act::Final(_) | Act::Nat { .. } => false,
             };
             (!goes_on).then_some(&i.cube)
         })

@@ -140,6 +140,87 @@ pub struct Rewrite {
     pub dst: Option<u128>,
     /// New destination port, `None` to keep it.
     pub dport: Option<u128>,
+    /// Whether the new destination is one of the host's addresses ([`Locals`]): the
+    /// routing decision after PREROUTING. `None` when the address is kept (port-only DNAT):
+    /// the path decides.
+    pub local: Option<bool>,
+}
+
+/// The host's own addresses, for the routing decision after a DNAT: a packet whose new
+/// destination is local goes to INPUT, any other through FORWARD and POSTROUTING (as the
+/// kernel routes it, and as `rampart_sim` does with its host description).
+///
+/// Without a host description the ruleset says which addresses are the host's: loopback,
+/// the single addresses SNAT translates to, and the single addresses the built-in INPUT
+/// chains accept or drop as destination (`-d 192.0.2.1`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Locals {
+    /// The addresses (or networks) that are the host's own.
+    pub addrs: Vec<Prefix>,
+}
+
+impl Locals {
+    /// Loopback only: with [`Locals::with`], a host description's addresses.
+    pub fn loopback() -> Locals {
+        Locals {
+            addrs: ["127.0.0.0/8", "::1/128"]
+                .iter()
+                .filter_map(|p| p.parse().ok())
+                .collect(),
+        }
+    }
+
+    /// Loopback and the addresses the rulesets name as the host's own (see the type).
+    pub fn infer(rulesets: &[&Ruleset]) -> Locals {
+        let mut addrs = Locals::loopback().addrs;
+        let single = |p: &Prefix| p.len() == host_len(p.addr());
+        for rs in rulesets {
+            for t in &rs.tables {
+                for c in &t.chains {
+                    for r in &c.rules {
+                        let spec = &r.spec;
+                        if t.kind == TableKind::Nat {
+                            if let Some(Action::Jump(Target::Snat(n))) = &spec.action {
+                                if let Some(a) = n.addrs.as_ref().filter(|a| a.start() == a.end()) {
+                                    addrs.extend(Prefix::new(a.start(), host_len(a.start())));
+                                }
+                            }
+                        }
+                        if t.kind == TableKind::Filter && c.name == "INPUT" {
+                            if let Some(d) = spec.destination.as_ref() {
+                                if !d.negated && single(&d.value) {
+                                    addrs.push(d.value);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        addrs.sort_by_key(|p| (p.addr(), p.len()));
+        addrs.dedup();
+        Locals { addrs }
+    }
+
+    /// These and the given addresses of the host (from its description).
+    pub fn with(mut self, host: impl IntoIterator<Item = std::net::IpAddr>) -> Locals {
+        for a in host {
+            self.addrs.extend(Prefix::new(a, host_len(a)));
+        }
+        self.addrs.sort_by_key(|p| (p.addr(), p.len()));
+        self.addrs.dedup();
+        self
+    }
+
+    /// Whether `addr` (as the analysis numbers it in `family`) is local.
+    pub fn contains(&self, family: Family, addr: u128) -> bool {
+        self.addrs.iter().any(|p| {
+            Family::of(p.addr()) == family && {
+                let r = prefix_ranges(p);
+                r.contains(addr)
+            }
+        })
+    }
 }
 
 /// What an instruction does when its condition holds.
@@ -157,6 +238,18 @@ pub enum Act {
     /// RETURN (or the end of a `-g` body): continue at `to`.
     Return {
         /// Where the caller continues.
+        to: u32,
+    },
+    /// The routing decision after PREROUTING: on to the next instruction (the INPUT
+    /// tables) when the destination is local, else to `forward` (FORWARD, POSTROUTING).
+    /// Only where a DNAT may send the packet off its path's usual way.
+    Route {
+        /// First instruction of the FORWARD tables.
+        forward: u32,
+    },
+    /// The end of the INPUT tables when FORWARD's follow: continue at `to` (the end).
+    Skip {
+        /// Where the walk continues.
         to: u32,
     },
     /// SNAT, MASQUERADE, DNAT, REDIRECT: note the translation and leave the nat chain.
@@ -317,6 +410,14 @@ fn expandable<'a>(rulesets: &[&'a Ruleset], name: &str, family: Family) -> Optio
     // Two rulesets with different members: each gets its own expansion (diff then sees
     // the member change), which `expandable` allows since both are static.
     found
+}
+
+fn host_len(ip: std::net::IpAddr) -> u8 {
+    if ip.is_ipv4() {
+        32
+    } else {
+        128
+    }
 }
 
 fn addr_u128(ip: std::net::IpAddr) -> u128 {
@@ -576,11 +677,23 @@ impl MatchCompiler<'_> {
 }
 
 /// Compiles `ruleset`'s tables of `family` into one program per path, over `u` (from
-/// [`universe`] over every ruleset compared with this one).
+/// [`universe`] over every ruleset compared with this one), with the host's addresses
+/// inferred from the ruleset ([`Locals::infer`]).
 pub fn compile(
     ruleset: &Ruleset,
     family: Family,
     u: &mut Universe,
+) -> Result<Compiled, AnalysisError> {
+    compile_with(ruleset, family, u, &Locals::infer(&[ruleset]))
+}
+
+/// [`compile`] with the host's addresses given: a DNAT to one of them goes to INPUT, to
+/// any other address through FORWARD and POSTROUTING.
+pub fn compile_with(
+    ruleset: &Ruleset,
+    family: Family,
+    u: &mut Universe,
+    locals: &Locals,
 ) -> Result<Compiled, AnalysisError> {
     let mut rules = Vec::new();
     let mut ids = std::collections::HashMap::new();
@@ -611,16 +724,9 @@ pub fn compile(
             ids: &ids,
             mark_changed: false,
             sets_changed: BTreeSet::new(),
+            locals,
         };
-        for (chain, kind) in path.stages() {
-            let Some(table) = ruleset.table(family, *kind) else {
-                continue;
-            };
-            let Some(c) = table.chain(chain) else {
-                continue;
-            };
-            b.segment(table, c)?;
-        }
+        b.stages(ruleset, family, path)?;
         let mut instrs = b.instrs;
         let (mark_changed, sets_changed) = (b.mark_changed, b.sets_changed);
         if mark_changed || !sets_changed.is_empty() {
@@ -654,9 +760,70 @@ struct Builder<'a> {
     ids: &'a std::collections::HashMap<(TableKind, &'a str, usize), u32>,
     mark_changed: bool,
     sets_changed: BTreeSet<String>,
+    locals: &'a Locals,
 }
 
 impl Builder<'_> {
+    /// The tables of `path` in the kernel's order. On an arriving path, when a DNAT in
+    /// PREROUTING may send a packet the other way (an address for this host translated to
+    /// an inner host's, or the reverse), a routing decision follows PREROUTING with both
+    /// ways after it: INPUT, then FORWARD and POSTROUTING.
+    fn stages(
+        &mut self,
+        ruleset: &Ruleset,
+        family: Family,
+        path: PathKind,
+    ) -> Result<(), AnalysisError> {
+        let each = |b: &mut Self, stages: &[(&str, TableKind)]| {
+            for (chain, kind) in stages {
+                let Some(table) = ruleset.table(family, *kind) else {
+                    continue;
+                };
+                let Some(c) = table.chain(chain) else {
+                    continue;
+                };
+                b.segment(table, c)?;
+            }
+            Ok::<_, AnalysisError>(())
+        };
+        if path == PathKind::Output {
+            return each(self, path.stages());
+        }
+        let (pre, own) = path.stages().split_at(3);
+        each(self, pre)?;
+        let elsewhere = match path {
+            PathKind::Input => Some(false),
+            _ => Some(true),
+        };
+        let rerouted = self
+            .instrs
+            .iter()
+            .any(|i| matches!(&i.act, Act::Nat { rewrite: Some(r), .. } if r.local == elsewhere));
+        if !rerouted {
+            return each(self, own);
+        }
+        let (_, input) = PathKind::Input.stages().split_at(3);
+        let (_, forward) = PathKind::Forward.stages().split_at(3);
+        let lone = |b: &Self, act: Act| Instr {
+            cube: Cube::default(),
+            may: false,
+            act,
+            rule: None,
+            terminal: false,
+            top: false,
+            seg_end: b.instrs.len() as u32 + 1,
+        };
+        let route = self.push(lone(self, Act::Route { forward: u32::MAX }))?;
+        each(self, input)?;
+        let skip = self.push(lone(self, Act::Skip { to: u32::MAX }))?;
+        let at = self.instrs.len() as u32;
+        self.instrs[route].act = Act::Route { forward: at };
+        each(self, forward)?;
+        let end = self.instrs.len() as u32;
+        self.instrs[skip].act = Act::Skip { to: end };
+        Ok(())
+    }
+
     fn push(&mut self, ins: Instr) -> Result<usize, AnalysisError> {
         if self.instrs.len() >= MAX_INSTRUCTIONS {
             return Err(AnalysisError::TooLarge {
@@ -787,9 +954,12 @@ impl Builder<'_> {
                         if let Some(p) = &n.ports {
                             what.push_str(&format!(":{p}"));
                         }
+                        let dst = n.addrs.as_ref().map(|a| addr_u128(a.start()));
+                        let family = self.mc.family;
                         let rewrite = dnat.then(|| Rewrite {
-                            dst: n.addrs.as_ref().map(|a| addr_u128(a.start())),
+                            dst,
                             dport: n.ports.map(|p| u128::from(p.lo)),
+                            local: dst.map(|d| self.locals.contains(family, d)),
                         });
                         self.push(ins(
                             Act::Nat {
@@ -807,9 +977,10 @@ impl Builder<'_> {
                         if let Some(p) = &m.ports {
                             what.push_str(&format!(" to port {p}"));
                         }
-                        let rewrite = redirect.then(|| Rewrite {
+                        let rewrite = redirect.then_some(Rewrite {
                             dst: None,
                             dport: m.ports.map(|p| u128::from(p.lo)),
+                            local: Some(true),
                         });
                         self.push(ins(
                             Act::Nat {

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 
 use crate::partition::Leaf;
-use crate::program::{Act, Program, Verdict};
+use crate::program::{Act, PathKind, Program, Verdict};
 use crate::space::Dim;
 
 /// Walk states one class may fork into: each "may" rule can double them, so this bounds
@@ -21,6 +21,10 @@ pub struct Outcome {
     pub verdict: Verdict,
     /// Address translations on the way (`DNAT to 192.0.2.5:8080`).
     pub nat: Vec<String>,
+    /// The way a DNAT sent the packet when it is not its path's own: FORWARD for a packet
+    /// addressed to this host translated to another host's address, INPUT for the reverse.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via: Option<PathKind>,
 }
 
 impl std::fmt::Display for Outcome {
@@ -29,7 +33,11 @@ impl std::fmt::Display for Outcome {
         for n in &self.nat {
             write!(f, " ({n})")?;
         }
-        Ok(())
+        match self.via {
+            Some(PathKind::Forward) => f.write_str(" (forwarded)"),
+            Some(PathKind::Input) => f.write_str(" (to this host)"),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -71,6 +79,9 @@ struct State {
     dst: Option<u128>,
     dport: Option<u128>,
     rewritten: bool,
+    /// Whether a DNAT made the destination local (`None`: not decided by a DNAT).
+    local: Option<bool>,
+    via: Option<PathKind>,
     nat: Vec<String>,
 }
 
@@ -141,6 +152,8 @@ impl Placed<'_> {
             dst: None,
             dport: None,
             rewritten: false,
+            local: None,
+            via: None,
             nat: Vec::new(),
         };
         self.run(leaf, dims, init, skip, stats)
@@ -174,6 +187,7 @@ impl Placed<'_> {
                     out.insert(Outcome {
                         verdict: Verdict::Accept,
                         nat: s.nat.clone(),
+                        via: s.via,
                     });
                     break;
                 };
@@ -197,9 +211,11 @@ impl Placed<'_> {
                         continue;
                     }
                     Act::Final(v) => {
+                        // Where a dropped packet would have gone is no part of its fate.
                         out.insert(Outcome {
                             verdict: *v,
-                            nat: s.nat.clone(),
+                            nat: Vec::new(),
+                            via: None,
                         });
                         if let Some(st) = stats.as_deref_mut() {
                             self.shadow(leaf, dims, &s, i + 1, self.len(), g, st);
@@ -210,12 +226,32 @@ impl Placed<'_> {
                         break;
                     }
                     Act::Accept { to } | Act::Return { to } => *to,
+                    // The routing decision and the jump past FORWARD: no rule decides
+                    // anything here, so nothing is shadowed.
+                    Act::Route { forward } => {
+                        let usual = self.program.path == PathKind::Input;
+                        let local = s.local.unwrap_or(usual);
+                        if local != usual {
+                            s.via = Some(if local {
+                                PathKind::Input
+                            } else {
+                                PathKind::Forward
+                            });
+                        }
+                        s.pc = if local { i + 1 } else { *forward };
+                        continue;
+                    }
+                    Act::Skip { to } => {
+                        s.pc = *to;
+                        continue;
+                    }
                     Act::Nat { what, rewrite, to } => {
                         s.nat.push(what.clone());
                         if let Some(r) = rewrite {
                             s.rewritten = true;
                             s.dst = r.dst.or(s.dst);
                             s.dport = r.dport.or(s.dport);
+                            s.local = r.local.or(s.local);
                         }
                         *to
                     }

@@ -38,6 +38,7 @@
 #![deny(missing_docs)]
 
 mod allow;
+mod counted;
 mod enforcer;
 mod error;
 mod kernel;
@@ -45,6 +46,7 @@ mod model;
 mod store;
 
 pub use allow::{admin_sources, discover_allowlist};
+pub use counted::{put_kernel_counters, Counted, CountedError};
 pub use enforcer::{
     BanHit, Blocked, Enforcer, KernelBan, ListHit, ListState, Progress, Replaced, Restored, Silent,
     Unblocked, Verdict,

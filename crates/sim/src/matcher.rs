@@ -383,6 +383,25 @@ pub(crate) fn rule_matches(spec: &RuleSpec, ctx: &Ctx, env: &mut Env) -> Result<
     Ok(())
 }
 
+/// How many tests [`failing_tests`] can count for a rule, failing or passing: the header
+/// tests it makes and its modules but comments. Less the failing ones, a bound on the
+/// passing ones that needs no evaluation.
+pub(crate) fn test_count(spec: &RuleSpec) -> usize {
+    let header = [
+        spec.source.is_some(),
+        spec.destination.is_some(),
+        spec.in_interface.is_some(),
+        spec.out_interface.is_some(),
+        spec.protocol.is_some(),
+        spec.fragment.is_some(),
+    ];
+    let modules = spec
+        .matches
+        .iter()
+        .filter(|m| !matches!(m, Match::Comment(_)));
+    header.into_iter().filter(|p| *p).count() + modules.count()
+}
+
 /// Every component that does not match, evaluated one by one, and the number of tests the
 /// rule makes that do match (for "nearest miss" hints; `env` should be a scratch one, as
 /// stateful modules are evaluated too).

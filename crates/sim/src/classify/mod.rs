@@ -43,7 +43,7 @@ use rampart_ruleset::{
     Interface, Match, Neg, PortRange, PortSide, Protocol, RuleSpec, Ruleset, SetKind,
 };
 
-use crate::matcher::Sets;
+use crate::matcher::{test_count, Sets};
 use crate::packet::Packet;
 pub(crate) use dims::{next_set, word_count, Words};
 use dims::{
@@ -130,6 +130,9 @@ pub(crate) struct Index {
 #[derive(Debug)]
 struct ChainIndex {
     rules: usize,
+    /// Per rule, the tests `matcher::failing_tests` can count (for the nearest-miss
+    /// hint's bound, kept here so the bound reads no rule).
+    tests: Vec<u32>,
     src: Option<AddrTable>,
     dst: Option<AddrTable>,
     proto: Option<ProtoTable>,
@@ -215,6 +218,95 @@ impl Index {
             t.narrow(q.ct_bits, out, scratch);
         }
     }
+
+    /// How many tests `matcher::failing_tests` can count for rule `rule` of chain `chain`
+    /// of table `table`.
+    pub fn test_count(&self, table: usize, chain: usize, rule: usize) -> usize {
+        self.chains[table][chain].tests[rule] as usize
+    }
+
+    /// The rules of chain `chain` of table `table` by a lower bound on how many of their
+    /// tests fail for `q`, as `matcher::failing_tests` counts them: `levels[k]` holds the
+    /// rules whose bound is `k`, for `k` up to `max` (rules above it are left out). The
+    /// bound is one per field whose table rules the rule out, each field standing for a
+    /// test of its own (source, destination, protocol, the port module, `-i`, `-o`, the
+    /// state module); the ports count once for both sides (one module may test both) and
+    /// not at all when the protocol fails (a port test of another protocol is counted as
+    /// the protocol). The DROP policy's nearest-miss hint evaluates rules level by level
+    /// and stops when no rule left can tie: a few rules instead of every ACCEPT rule.
+    pub fn miss_levels(&self, table: usize, chain: usize, q: &Query, max: usize) -> Vec<Words> {
+        let c = &self.chains[table][chain];
+        let words = word_count(c.rules);
+        let mut scratch = Words::new();
+        // The rules each field rules out, as a bitset; `None` when no rule tests it.
+        let mut failing = |narrow: &dyn Fn(&mut [u64], &mut Words)| {
+            let mut out = vec![!0; words];
+            narrow(&mut out, &mut scratch);
+            out.iter_mut().for_each(|w| *w = !*w);
+            out
+        };
+        let proto = (c.proto.as_ref()).map(|t| failing(&|o, s| t.narrow(q.proto.0, o, s)));
+        let sport =
+            (c.sport.as_ref().zip(q.sport)).map(|(t, p)| failing(&|o, s| t.narrow(p, o, s)));
+        let dport =
+            (c.dport.as_ref().zip(q.dport)).map(|(t, p)| failing(&|o, s| t.narrow(p, o, s)));
+        let ports = match (sport, dport) {
+            (Some(a), Some(b)) => Some(a.iter().zip(&b).map(|(a, b)| a | b).collect()),
+            (a, b) => a.or(b),
+        };
+        let ports = match (ports, &proto) {
+            (Some(ports), Some(proto)) => {
+                Some(ports.iter().zip(proto).map(|(p, x)| p & !x).collect())
+            }
+            (ports, _) => ports,
+        };
+        let fields = [
+            c.src
+                .as_ref()
+                .map(|t| failing(&|o, s| t.narrow(q.src, o, s))),
+            c.dst
+                .as_ref()
+                .map(|t| failing(&|o, s| t.narrow(q.dst, o, s))),
+            proto,
+            ports,
+            (c.in_iface.as_ref()).map(|t| failing(&|o, s| t.narrow(q.in_iface, o, s))),
+            (c.out_iface.as_ref()).map(|t| failing(&|o, s| t.narrow(q.out_iface, o, s))),
+            c.ct.as_ref()
+                .map(|t| failing(&|o, s| t.narrow(q.ct_bits, o, s))),
+        ];
+        // Bit-sliced counters: bit i of count[b] is bit b of rule i's count (seven fields
+        // count to seven at most: three bits).
+        let mut count = [vec![0u64; words], vec![0u64; words], vec![0u64; words]];
+        for field in fields.iter().flatten() {
+            for (w, x) in field.iter().enumerate() {
+                let carry0 = count[0][w] & x;
+                count[0][w] ^= x;
+                let carry1 = count[1][w] & carry0;
+                count[1][w] ^= carry0;
+                count[2][w] ^= carry1;
+            }
+        }
+        let live = |w: usize| match c.rules % 64 {
+            r if r != 0 && w + 1 == words => (1u64 << r) - 1,
+            _ => !0,
+        };
+        (0..=max.min(7))
+            .map(|k| {
+                (0..words)
+                    .map(|w| {
+                        let bit = |b: usize| {
+                            if k >> b & 1 == 1 {
+                                count[b][w]
+                            } else {
+                                !count[b][w]
+                            }
+                        };
+                        bit(0) & bit(1) & bit(2) & live(w)
+                    })
+                    .collect()
+            })
+            .collect()
+    }
 }
 
 impl ChainIndex {
@@ -232,7 +324,9 @@ impl ChainIndex {
         let mut in_iface = IfaceBuilder::new(rules);
         let mut out_iface = IfaceBuilder::new(rules);
         let mut ct = BitsBuilder::new(rules);
+        let mut tests = Vec::with_capacity(rules);
         for (i, spec) in specs.enumerate() {
+            tests.push(u32::try_from(test_count(spec)).unwrap_or(u32::MAX));
             let c = Constraints::of(spec, sets, known);
             // Chains are bounded far below 2^32 rules by the parser's input limits.
             let i = u32::try_from(i).unwrap_or(u32::MAX);
@@ -247,6 +341,7 @@ impl ChainIndex {
         }
         ChainIndex {
             rules,
+            tests,
             src: src.finish(),
             dst: dst.finish(),
             proto: proto.finish(),

@@ -7,6 +7,7 @@ use rampart_prefix::Prefix;
 use rampart_ruleset::{rule_args, Action, Match, Policy, SetDir, TableKind, Target};
 
 use super::Walk;
+use crate::classify::next_set;
 use crate::explain::describe;
 use crate::host::Host;
 use crate::matcher::Test;
@@ -17,6 +18,28 @@ const MAX_MISSES_LISTED: usize = 3;
 
 /// Most failing tests a rule may have to be named as the nearest miss of a DROP policy.
 const MAX_NEAREST_FAILING: usize = 3;
+
+/// A candidate for the nearest miss of a DROP policy.
+struct Nearest {
+    failing: Vec<Test>,
+    /// Whether the protocol is among the failing tests.
+    other_protocol: bool,
+    passed: usize,
+    rule: usize,
+}
+
+impl Nearest {
+    /// Smaller is nearer: fewest failing tests, then this protocol, then most tests
+    /// agreeing with the packet, then the first rule.
+    fn key(&self) -> (usize, bool, std::cmp::Reverse<usize>, usize) {
+        (
+            self.failing.len(),
+            self.other_protocol,
+            std::cmp::Reverse(self.passed),
+            self.rule,
+        )
+    }
+}
 
 impl Walk<'_, '_> {
     pub(super) fn hints(&self, fate: &Fate) -> Vec<Hint> {
@@ -255,30 +278,65 @@ impl Walk<'_, '_> {
                 );
             }
             // The nearest miss: fewest failing tests, then most tests agreeing with the
-            // packet. A rule whose single test fails and that shares nothing with the packet
-            // (`-i lo`, `--state ESTABLISHED`) is not near anything; nor is one failing more
-            // than a few tests.
-            let nearest = ch
-                .rules
-                .iter()
-                .enumerate()
-                .filter(|(_, r)| matches!(r.spec.action, Some(Action::Jump(Target::Accept))))
-                .map(|(i, r)| (i, r, self.failing(ti, ci, i)))
-                .filter(|(_, _, (failing, passed))| {
-                    !failing.is_empty()
-                        && failing.len() <= MAX_NEAREST_FAILING
-                        && (failing.len() > 1 || *passed > 0)
-                })
-                // On a tie, a rule for another protocol is farther than one for this
-                // protocol with another port: ping is not the near miss of an ssh SYN.
-                .min_by_key(|(_, _, (failing, passed))| {
-                    (
-                        failing.len(),
-                        failing.contains(&Test::Protocol),
-                        usize::MAX - passed,
-                    )
-                });
-            if let Some((i, r, (failing, _))) = nearest {
+            // packet, then the first. A rule whose single test fails and that shares
+            // nothing with the packet (`-i lo`, `--state ESTABLISHED`) is not near
+            // anything; nor is one failing more than a few tests. On a tie, a rule for
+            // another protocol is farther than one for this protocol with another port:
+            // ping is not the near miss of an ssh SYN.
+            let accepts =
+                |i: &usize| matches!(ch.rules[*i].spec.action, Some(Action::Jump(Target::Accept)));
+            let mut best: Option<Nearest> = None;
+            let offer = |best: &mut Option<Nearest>, i: usize| {
+                let (failing, passed) = self.failing(ti, ci, i);
+                if failing.is_empty()
+                    || failing.len() > MAX_NEAREST_FAILING
+                    || (failing.len() == 1 && passed == 0)
+                {
+                    return;
+                }
+                let near = Nearest {
+                    other_protocol: failing.contains(&Test::Protocol),
+                    failing,
+                    passed,
+                    rule: i,
+                };
+                if best.as_ref().is_none_or(|b| near.key() < b.key()) {
+                    *best = Some(near);
+                }
+            };
+            // With the classifier's tables, rules are tried by a lower bound of their
+            // failing tests, and a rule is passed over when its bounds show it cannot
+            // beat the best so far: a few rules instead of every ACCEPT rule, the same
+            // answer.
+            let index = self.index.filter(|x| x.fits(self.sport, self.dport));
+            let levels = index.map(|x| x.miss_levels(ti, ci, &self.query(), MAX_NEAREST_FAILING));
+            match index.zip(levels) {
+                Some((index, levels)) => {
+                    for (level, rules) in levels.iter().enumerate() {
+                        if best.as_ref().is_some_and(|b| b.failing.len() < level) {
+                            break;
+                        }
+                        let mut at = 0;
+                        while let Some(i) = next_set(rules, at) {
+                            at = i + 1;
+                            let most_passed = index.test_count(ti, ci, i).saturating_sub(level);
+                            let beaten = best.as_ref().is_some_and(|b| {
+                                level >= b.failing.len()
+                                    && !b.other_protocol
+                                    && (most_passed, b.rule) <= (b.passed, i)
+                            });
+                            if !beaten && accepts(&i) {
+                                offer(&mut best, i);
+                            }
+                        }
+                    }
+                }
+                None => (0..ch.rules.len())
+                    .filter(accepts)
+                    .for_each(|i| offer(&mut best, i)),
+            }
+            let nearest = best.map(|b| (b.rule, &ch.rules[b.rule], b.failing));
+            if let Some((i, r, failing)) = nearest {
                 let ctx = self.ctx((ti, ci, i));
                 let reasons: Vec<String> = failing
                     .iter()

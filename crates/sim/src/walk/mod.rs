@@ -940,6 +940,20 @@ impl<'a, 'r> Walk<'a, 'r> {
         }
     }
 
+    /// The packet's fields as the classifier looks them up, as they are now.
+    fn query(&self) -> Query<'_> {
+        Query {
+            src: self.src,
+            dst: self.dst,
+            proto: self.pkt.protocol,
+            sport: self.sport,
+            dport: self.dport,
+            in_iface: &self.in_iface,
+            out_iface: &self.out_iface,
+            ct_bits: self.ct_bits(),
+        }
+    }
+
     /// The first rule at or after `from` of chain `chain` of table `table` that the
     /// classifier cannot rule out for the packet as it is now.
     fn next_candidate(&mut self, table: usize, chain: usize, from: usize) -> Option<usize> {
@@ -954,6 +968,8 @@ impl<'a, 'r> Walk<'a, 'r> {
             out_iface: &self.out_iface,
             ct_bits: self.ct_bits(),
         };
+        // Field by field rather than `self.query()`: `s` below borrows `self.scratch`
+        // mutably while `q` borrows the interfaces.
         let s = &mut *self.scratch;
         let walk = s.walk;
         let cached = s

@@ -152,7 +152,7 @@ type RuleGen = (u8, Vec<(u8, u8)>, u8);
 fn script(rules: &[RuleGen]) -> String {
     let mut text = String::from(
         "ipset create blk hash:ip\nipset add blk 203.0.113.5\n\
-         iptables -N U1\niptables -N U2\niptables -P FORWARD DROP\n",
+         iptables -N U1\niptables -N U2\niptables -P FORWARD DROP\niptables -P INPUT DROP\n",
     );
     for (place, pieces, tgt) in rules {
         let (table, chain) = PLACES[*place as usize % PLACES.len()];
