@@ -243,7 +243,15 @@ fn sample(
                 false
             }
             None => fa != fb,
-            Some(c) => c.before != [fa] || c.after != [fb],
+            // The verdicts: `ACCEPT (REDIRECT to port 1022)` is the walk's ACCEPT.
+            Some(c) => {
+                let verdicts = |o: &[String]| -> Vec<String> {
+                    o.iter()
+                        .map(|x| x.split(" (").next().unwrap_or(x).to_string())
+                        .collect()
+                };
+                verdicts(&c.before) != [fa] || verdicts(&c.after) != [fb]
+            }
         };
         if bad {
             wrong += 1;

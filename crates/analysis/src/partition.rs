@@ -10,7 +10,9 @@
 //! classes, not the size of the header space.
 //!
 //! The dimension split at a node is chosen there, among those its instructions still
-//! test: the one whose children hold the fewest instructions in total. A fixed order
+//! test: the first in order, unless another one's children hold less than half as many
+//! instructions in total (ties and near-ties keep the order, which suits the interface,
+//! state and flag tests of real rulesets). A fixed order
 //! multiplies the classes: with the source first, every source class is cut again by the
 //! ports of every rule for that source, though rules for one port rarely share a source;
 //! with the port first, each port class keeps the few rules for that port. (5,000 random
@@ -321,6 +323,17 @@ impl<'a> Space<'a> {
     /// What splitting `alive` on `d` costs the children: the instructions they hold in
     /// total, counting each elementary interval as a child (an upper bound of the groups).
     fn score(&self, d: usize, alive: &[u32], domain: &Ranges, full: bool) -> u64 {
+        // A dimension the instructions cut into many pieces (TCP flags: up to 64 intervals
+        // per rule) is split late anyway; sweeping it at every node to say so would cost
+        // more than the split.
+        let pieces: usize = alive
+            .iter()
+            .filter_map(|&i| self.sets[i as usize][d])
+            .map(|r| r.0.len())
+            .sum();
+        if pieces > 4 * alive.len() + 64 {
+            return (pieces as u64 + 1).saturating_mul(alive.len() as u64);
+        }
         let mut events = self.events(d, alive, domain, full);
         let testing = alive
             .iter()
@@ -396,15 +409,28 @@ impl<'a> Space<'a> {
             return;
         }
         let full = |d: usize| root[d].0 == [(0, self.maxes[d])];
+        // The first dimension in order, unless another one's children hold less than half
+        // as many instructions: real rulesets (zones by interface, states, flags) fare best
+        // in order, random overlapping ones need the port before the source.
         let d = if candidates.len() == 1 {
             candidates[0]
         } else {
-            // Ties go to the earlier dimension.
-            candidates
+            let first = self.score(
+                candidates[0],
+                list,
+                &root[candidates[0]],
+                full(candidates[0]),
+            );
+            let (best, d) = candidates[1..]
                 .iter()
-                .copied()
-                .min_by_key(|&d| (self.score(d, list, &root[d], full(d)), d))
-                .expect("candidates")
+                .map(|&d| (self.score(d, list, &root[d], full(d)), d))
+                .min()
+                .expect("candidates");
+            if best.saturating_mul(2) < first {
+                d
+            } else {
+                candidates[0]
+            }
         };
         let untested = |l: &[u32]| -> Vec<u32> {
             l.iter()
