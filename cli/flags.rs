@@ -292,6 +292,11 @@ pub struct PacketArgs {
     /// The packet crosses no bridge (`-m physdev` rules then decide without forking).
     #[arg(long, conflicts_with_all = ["physdev_in", "physdev_out"])]
     pub not_bridged: bool,
+    /// IPv6 extension headers the packet carries, in order: hop, dst, route[:TYPE], frag,
+    /// ah (`-m rt`, `hbh`, `dst`, `ipv6header`, `srh`, `ah`; no rule sees `frag`:
+    /// defragmentation removes it). Left out: none, as on a plain packet.
+    #[arg(long, value_name = "LIST")]
+    pub ext_headers: Option<String>,
 }
 
 /// Conntrack states a packet can have.

@@ -219,6 +219,13 @@ pub fn build_packet(args: &PacketArgs) -> Result<(Packet, Vec<String>)> {
     if args.not_bridged {
         packet.bridged = Some(false);
     }
+    if let Some(list) = &args.ext_headers {
+        if !dst.is_ipv6() {
+            bail!("--ext-headers: IPv6 extension headers need IPv6 addresses");
+        }
+        packet.ext_headers = rampart_sim::ExtHeader::parse_list(list)
+            .map_err(|e| anyhow::anyhow!("--ext-headers: {e}"))?;
+    }
     if protocol == Protocol::TCP {
         packet.tcp_flags = Some(match &args.flags {
             Some(flags) => parse_flags(flags)?,

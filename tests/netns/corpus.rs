@@ -308,38 +308,12 @@ fn corpus_differential(stem: &str) {
 /// Probes of corpus dumps where the simulator and the kernel are known to disagree:
 /// (case: TOOL-CONFIG, or TOOL-CONFIG+VARIANT for a host with extra lines; line of
 /// CONFIG.probes; diagnosis). Each must still disagree; the test
-/// fails with "remove it from the list" once it agrees.
-const KNOWN_DISAGREEMENTS: &[(&str, usize, &str)] = &[
-    ("ufw-web", 10, RT_GAP),
-    ("ufw-web", 12, RT_GAP),
-    ("ufw-web", 24, RT_GAP),
-    ("firewalld-web", 11, ICMP6_REJECT),
-    ("ufw-web+strict", 10, RT_GAP),
-    ("ufw-web+strict", 12, RT_GAP),
-    ("shorewall-docker", 9, SHOREWALL_DOCKER),
-    ("shorewall-docker", 10, SHOREWALL_DOCKER),
-    ("shorewall-docker", 11, SHOREWALL_DOCKER),
-    ("shorewall-docker", 14, SHOREWALL_DOCKER),
-    ("shorewall-docker", 15, SHOREWALL_DOCKER),
-    ("shorewall-docker", 16, SHOREWALL_DOCKER),
-    ("shorewall-docker", 17, SHOREWALL_DOCKER),
-    ("shorewall-docker", 18, SHOREWALL_DOCKER),
-];
-
-/// Found when the `targets` work made shorewall-docker.v4 readable (TCPMSS): the
-/// simulator rejects where the kernel drops (docker0 → anywhere, and invalid segments to
-/// the container). Not diagnosed yet.
-const SHOREWALL_DOCKER: &str = "simulator rejects, kernel drops: not diagnosed yet";
-
-/// ufw6-before-input's `-m rt --rt-type 0 -j DROP`: `rt` is parsed (modules) but not
-/// simulated, so the walk forks and the committed branch assumes it matches; a packet
-/// without a routing header never matches it in the kernel.
-const RT_GAP: &str = "`-m rt` is not simulated: the committed branch assumes a routing header";
-
-/// The kernel's REJECT with icmp6-port-unreachable of a TCP SYN to port 25 does not
-/// reach the lab's client as a refusal (it times out); not diagnosed yet (ICMPv6 error
-/// rate limit, or how the lab reads the error).
-const ICMP6_REJECT: &str = "IPv6 REJECT seen by the lab as dropped: not diagnosed yet";
+/// fails with "remove it from the list" once it agrees. Empty: the 14 found so far were
+/// the `rt` module forking (IPv6 extension headers are now decided), REJECT answers the
+/// host's own OUTPUT stops (shorewall-docker), and the lab missing ICMPv6 errors that
+/// reach a connecting socket while `connect` holds it (firewalld-web); `sim_kernel.rs`
+/// has a focused kernel-vs-simulator test of each.
+const KNOWN_DISAGREEMENTS: &[(&str, usize, &str)] = &[];
 
 /// [`corpus_differential`] on a host whose description ends with `extra` lines; `case`
 /// names it in [`KNOWN_DISAGREEMENTS`].

@@ -25,7 +25,7 @@ use std::fmt::Write as _;
 use std::net::IpAddr;
 
 use rampart_ruleset::{Protocol, TcpFlags};
-use rampart_sim::{Fate as SimFate, Packet, Simulator};
+use rampart_sim::{ExtHeader, Fate as SimFate, Packet, Simulator};
 
 use crate::lab::{Fate, Proto};
 use crate::spec::{Origin, ProbeSpec};
@@ -62,7 +62,9 @@ pub fn predict(
     };
     let fate = match p.probe.proto {
         Proto::Tcp => x.tcp(p, sport),
-        Proto::Udp | Proto::Icmp | Proto::RawUdp | Proto::Segment(_) => x.one_way(p, sport),
+        Proto::Udp | Proto::Icmp | Proto::RawUdp | Proto::RawUdpExt(_) | Proto::Segment(_) => {
+            x.one_way(p, sport)
+        }
     };
     Prediction { fate, log: x.log }
 }
@@ -112,10 +114,13 @@ impl Exchange<'_, '_> {
         packet.time = self.time;
         self.time += PACKET_GAP;
         let trace = self.sim.run(&packet);
-        let fate = trace
-            .branches
-            .get(trace.committed_branch)
-            .map(|b| b.fate.clone());
+        let branch = trace.branches.get(trace.committed_branch);
+        let fate = branch.map(|b| b.fate.clone());
+        // A REJECT's answer that the host's own OUTPUT stops (or that the kernel never
+        // sends) leaves the sender waiting, as a DROP does.
+        let answered = branch
+            .and_then(|b| b.answer.as_ref())
+            .is_none_or(|a| a.reaches_sender());
         let _ = writeln!(
             self.log,
             "    {what} (protocol {}) {} -> {} in {} at {:.3}s:",
@@ -155,6 +160,7 @@ impl Exchange<'_, '_> {
             // REJECT answers with a RST or an ICMP error; so does a host
             // without a route (ENETUNREACH locally, ICMP unreachable when
             // forwarding).
+            Some(SimFate::Rejected { .. }) if !answered => Arrival::Stopped(Fate::Dropped),
             Some(SimFate::Rejected { .. } | SimFate::NoRoute { .. }) => {
                 Arrival::Stopped(Fate::Rejected)
             }
@@ -174,10 +180,16 @@ impl Exchange<'_, '_> {
     fn one_way(&mut self, p: &ProbeSpec, sport: u16) -> Fate {
         let pr = p.probe;
         let mut pkt = match pr.proto {
-            Proto::Udp | Proto::RawUdp => {
+            Proto::Udp | Proto::RawUdp | Proto::RawUdpExt(_) => {
                 let mut k = Packet::new(Protocol::UDP, pr.src, pr.dst);
                 k.sport = Some(sport);
                 k.dport = Some(pr.port);
+                k.ext_headers = match pr.proto {
+                    Proto::RawUdpExt(0) => vec![ExtHeader::HopByHop],
+                    Proto::RawUdpExt(60) => vec![ExtHeader::DestOpts],
+                    Proto::RawUdpExt(43) => vec![ExtHeader::Routing { ty: Some(0) }],
+                    _ => Vec::new(),
+                };
                 k
             }
             Proto::Segment(flags) => {

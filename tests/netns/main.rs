@@ -31,6 +31,7 @@ mod loops;
 mod nft;
 mod profiles;
 mod rules;
+mod sim_kernel;
 mod spec;
 mod top;
 
@@ -377,6 +378,9 @@ enum RulesFrom {
     Script,
     /// `testdata/corpus/NAME.v4` and `.v6`, the tools' own dumps, restored.
     Dumps,
+    /// `iptables-save` and `ip6tables-save` text (either may be empty), restored: a
+    /// minimal ruleset written in a test.
+    Inline { v4: &'static str, v6: &'static str },
 }
 
 /// Read and parse `examples/NAME.{sh,host,probes}`: the script with
@@ -443,21 +447,33 @@ enum Load {
 fn kernel_fates(ex: &Example, load: Load) -> (Vec<Result<Fate, String>>, String) {
     let lab = build_lab(&ex.topo).unwrap_or_else(|e| panic!("{}: building the lab: {e}", ex.name));
     match load {
-        Load::Original if ex.rules_from == RulesFrom::Script => lab
-            .load_iptables_script(HOST, &examples_dir().join(format!("{}.sh", ex.name)))
-            .unwrap_or_else(|e| panic!("{}.sh: {e}", ex.name)),
-        Load::Original => {
-            let dir = corpus::corpus_dir();
-            let v4 = dir.join(format!("{}.v4", ex.name));
-            let v6 = dir.join(format!("{}.v6", ex.name));
-            let read = |p: &std::path::Path| std::fs::read_to_string(p).expect("corpus dump");
-            lab.load_save(HOST, &read(&v4))
-                .unwrap_or_else(|e| panic!("{}: {e}", v4.display()));
-            if v6.exists() {
-                lab.load_save6(HOST, &read(&v6))
-                    .unwrap_or_else(|e| panic!("{}: {e}", v6.display()));
+        Load::Original => match ex.rules_from {
+            RulesFrom::Script => lab
+                .load_iptables_script(HOST, &examples_dir().join(format!("{}.sh", ex.name)))
+                .unwrap_or_else(|e| panic!("{}.sh: {e}", ex.name)),
+            RulesFrom::Inline { v4, v6 } => {
+                if !v4.is_empty() {
+                    lab.load_save(HOST, v4)
+                        .unwrap_or_else(|e| panic!("{}: {e}\n{v4}", ex.name));
+                }
+                if !v6.is_empty() {
+                    lab.load_save6(HOST, v6)
+                        .unwrap_or_else(|e| panic!("{}: {e}\n{v6}", ex.name));
+                }
             }
-        }
+            RulesFrom::Dumps => {
+                let dir = corpus::corpus_dir();
+                let v4 = dir.join(format!("{}.v4", ex.name));
+                let v6 = dir.join(format!("{}.v6", ex.name));
+                let read = |p: &std::path::Path| std::fs::read_to_string(p).expect("corpus dump");
+                lab.load_save(HOST, &read(&v4))
+                    .unwrap_or_else(|e| panic!("{}: {e}", v4.display()));
+                if v6.exists() {
+                    lab.load_save6(HOST, &read(&v6))
+                        .unwrap_or_else(|e| panic!("{}: {e}", v6.display()));
+                }
+            }
+        },
         Load::Printed => {
             let text = to_save(&ex.ruleset, Family::Ipv4, false);
             lab.load_save(HOST, &text).unwrap_or_else(|e| {

@@ -46,12 +46,20 @@ pub fn parse_probes(text: &str) -> Result<Vec<ProbeSpec>, String> {
             Some(&"udp") => Proto::Udp,
             Some(&"icmp") => Proto::Icmp,
             Some(&"udp/raw") => Proto::RawUdp,
+            Some(&"udp/hop") => Proto::RawUdpExt(0),
+            Some(&"udp/dst") => Proto::RawUdpExt(60),
+            Some(&"udp/route0") => Proto::RawUdpExt(43),
             Some(flags) if flags.starts_with("tcp/") => {
                 Proto::Segment(tcp_flags(&flags[4..]).ok_or_else(|| {
                     err("tcp/FLAGS takes FLAGS from FIN,SYN,RST,PSH,ACK,URG or NONE")
                 })?)
             }
-            _ => return Err(err("protocol must be tcp, udp, icmp, tcp/FLAGS or udp/raw")),
+            _ => {
+                return Err(err(
+                    "protocol must be tcp, udp, icmp, tcp/FLAGS, udp/raw or (IPv6) udp/hop, \
+                     udp/dst, udp/route0",
+                ))
+            }
         };
         let target = *w.get(1).ok_or_else(|| err("missing destination"))?;
         let (dst, port) = if proto == Proto::Icmp {

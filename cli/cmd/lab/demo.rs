@@ -350,7 +350,7 @@ fn target(c: &Check, from: &Host, to: &Host) -> String {
     let what = match c.proto {
         Proto::Icmp => format!("({})", c.what),
         Proto::Tcp => format!("tcp/{} ({})", c.port, c.what),
-        Proto::Udp | Proto::RawUdp => format!("udp/{} ({})", c.port, c.what),
+        Proto::Udp | Proto::RawUdp | Proto::RawUdpExt(_) => format!("udp/{} ({})", c.port, c.what),
         Proto::Segment(_) => format!("tcp segment/{} ({})", c.port, c.what),
     };
     format!("{} {} → {} {what}", from.role, from.v4, to.role)

@@ -328,10 +328,13 @@ pub fn lint_with(ruleset: &Ruleset, options: &LintOptions) -> Result<LintReport,
                         "remove it, or move it where packets reach it".to_string(),
                     )
                 } else {
-                    let conflicting = f
-                        .shadowers
-                        .iter()
-                        .any(|s| facts[*s as usize].verdict != f.verdict);
+                    // Shadowed (an error) when every rule deciding its packets decides
+                    // otherwise: its verdict is never applied. When some decide as it
+                    // would, the others are exceptions before a catch-all (firewalld's
+                    // REJECT after its zones' own): removing it changes nothing.
+                    let differs = |s: &u32| facts[*s as usize].verdict != f.verdict;
+                    let conflicting = f.shadowers.iter().all(differs);
+                    let some_differ = f.shadowers.iter().any(differs);
                     let unconditional_by: BTreeSet<u32> = f
                         .shadowers
                         .iter()
@@ -368,7 +371,12 @@ pub fn lint_with(ruleset: &Ruleset, options: &LintOptions) -> Result<LintReport,
                     } else if rule.table == TableKind::Nat {
                         (
                             FindingKind::NatUnreachable,
-                            Severity::Error,
+                            // A jump nobody reaches loses nothing of its own.
+                            if f.terminal {
+                                Severity::Error
+                            } else {
+                                Severity::Warning
+                            },
                             format!(
                                 "every packet it matches is translated or decided first by {}",
                                 by.join(", ")
@@ -390,8 +398,14 @@ pub fn lint_with(ruleset: &Ruleset, options: &LintOptions) -> Result<LintReport,
                             FindingKind::Redundant,
                             Severity::Warning,
                             format!(
-                                "every packet it matches is decided earlier by {}",
-                                by.join(", ")
+                                "every packet it matches is decided earlier by {}{}",
+                                by.join(", "),
+                                if some_differ {
+                                    " (together, some of them differently): removing it \
+                                     changes no packet's fate"
+                                } else {
+                                    ""
+                                }
                             ),
                             "remove it".to_string(),
                         )

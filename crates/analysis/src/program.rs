@@ -274,12 +274,78 @@ pub struct Instr {
     pub act: Act,
     /// The rule, `None` for a chain policy.
     pub rule: Option<u32>,
+    /// Tests of the connection's NAT status (`--ctstate SNAT/DNAT`), all of which must
+    /// hold besides the cube; only on a connection's first packet, where the walk knows
+    /// the translations made so far.
+    pub nat_status: Vec<NatNeed>,
     /// The instruction's rule is terminal (ACCEPT/DROP/REJECT/RETURN/NAT).
     pub terminal: bool,
     /// Written in the built-in chain itself, not unfolded from a user chain.
     pub top: bool,
     /// First instruction after its table's chain (and its policy).
     pub seg_end: u32,
+}
+
+/// A test of a connection's NAT status bits, as `-m conntrack --ctstate SNAT,DNAT` makes
+/// it: whether the connection was source-translated (`snat` asked) or
+/// destination-translated (`dnat` asked) must be `want`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NatNeed {
+    /// The test asks for the SNAT bit.
+    pub snat: bool,
+    /// The test asks for the DNAT bit.
+    pub dnat: bool,
+    /// Whether one of the asked bits must be set (`false` for `! --ctstate`).
+    pub want: bool,
+}
+
+impl NatNeed {
+    /// Whether the test holds for a packet whose connection has these translations.
+    pub fn holds(&self, snat: bool, dnat: bool) -> bool {
+        ((self.snat && snat) || (self.dnat && dnat)) == self.want
+    }
+}
+
+/// A rule's test of conntrack states that names SNAT or DNAT: what [`MatchCompiler::ct`]
+/// leaves to [`nat_variants`].
+#[derive(Debug, Clone, Copy)]
+struct NatTest {
+    /// The plain states named (NEW, ESTABLISHED, ...), as [`Dim::Ct`] values.
+    states: u8,
+    need: NatNeed,
+}
+
+/// A rule whose state test names SNAT or DNAT, split by conntrack state into
+/// instructions the cube can say: (states, "may" flag, NAT status test). The status
+/// bits are known on a connection's first packet (the walk's own translations), never
+/// set on INVALID and UNTRACKED packets (no connection), and unknown on the packets of
+/// an established connection ("may").
+fn nat_variants(t: NatTest) -> Vec<(Ranges, bool, Option<NatNeed>)> {
+    let named = |v: u128| t.states >> v & 1 == 1;
+    let of = |vals: &[u128], pick: bool| {
+        let parts: Vec<(u128, u128)> = vals
+            .iter()
+            .filter(|v| named(**v) == pick)
+            .map(|v| (*v, *v))
+            .collect();
+        Ranges::from_parts(parts)
+    };
+    let (new, est, none) = ([CT_NEW], [1, 2], [3, 4]);
+    if t.need.want {
+        // state in the named ones, or a NAT bit set.
+        vec![
+            (of(&[0, 1, 2, 3, 4], true), false, None),
+            (of(&new, false), false, Some(t.need)),
+            (of(&est, false), true, None),
+        ]
+    } else {
+        // state in none of the named ones, and no NAT bit set.
+        vec![
+            (of(&new, false), false, Some(t.need)),
+            (of(&est, false), true, None),
+            (of(&none, false), false, None),
+        ]
+    }
 }
 
 impl Instr {
@@ -293,7 +359,8 @@ impl Instr {
             self.act,
             Act::Accept { .. } | Act::Final(_) | Act::Nat { .. }
         );
-        (decides && self.top && !self.may && self.rule.is_some()).then(|| self.seg_end - 1)
+        let certain = !self.may && self.nat_status.is_empty();
+        (decides && self.top && certain && self.rule.is_some()).then(|| self.seg_end - 1)
     }
 }
 
@@ -460,8 +527,11 @@ impl MatchCompiler<'_> {
         }
     }
 
-    fn compile(&mut self, rule: &Rule) -> (Cube, bool) {
+    /// The rule's tests as a cube, whether a test outside it may or may not hold, and a
+    /// state test naming SNAT/DNAT (see [`nat_variants`]).
+    fn compile(&mut self, rule: &Rule) -> (Cube, bool, Option<NatTest>) {
         let spec = &rule.spec;
+        let mut nat = None;
         let mut c = Cube::default();
         let mut may = false;
         if let Some(s) = &spec.source {
@@ -490,13 +560,22 @@ impl MatchCompiler<'_> {
             c.and(Dim::Fragment, Ranges::one(u128::from(f)));
         }
         for m in &spec.matches {
-            may |= self.add_match(&mut c, m);
+            may |= self.add_match(&mut c, m, &mut nat);
         }
-        (c, may)
+        (c, may, nat)
     }
 
-    /// Adds one match; true when it can only be "may".
-    fn add_match(&mut self, c: &mut Cube, m: &Match) -> bool {
+    /// Adds one match; true when it can only be "may". A state test naming SNAT/DNAT goes
+    /// to `nat`; a second one in the same rule is "may".
+    fn add_match(&mut self, c: &mut Cube, m: &Match, nat: &mut Option<NatTest>) -> bool {
+        let mut nat_test = |t: Option<NatTest>| match t {
+            Some(t) if nat.is_none() => {
+                *nat = Some(t);
+                false
+            }
+            Some(_) => true,
+            None => false,
+        };
         let ports =
             |c: &mut Cube, dim: Dim, p: &Option<rampart_ruleset::Neg<PortRange>>, me: &Self| {
                 if let Some(p) = p {
@@ -561,7 +640,7 @@ impl MatchCompiler<'_> {
                     PortSide::Either => true,
                 }
             }
-            Match::State(s) => self.ct(c, s.value, s.negated),
+            Match::State(s) => nat_test(self.ct(c, s.value, s.negated)),
             Match::Conntrack(ct) => {
                 // Every field named: a field added to the model must be decided here.
                 let rampart_ruleset::ConntrackMatch {
@@ -573,7 +652,7 @@ impl MatchCompiler<'_> {
                 } = ct;
                 let mut may = false;
                 if let Some(s) = state {
-                    may |= self.ct(c, s.value, s.negated);
+                    may |= nat_test(self.ct(c, s.value, s.negated));
                 }
                 if let Some(p) = proto {
                     let (d, r) =
@@ -654,7 +733,9 @@ impl MatchCompiler<'_> {
         }
     }
 
-    fn ct(&self, c: &mut Cube, states: CtStates, negated: bool) -> bool {
+    /// Narrows `c` to the states named; a test naming SNAT or DNAT is returned instead,
+    /// for [`nat_variants`] (the status bits are no field of the cube).
+    fn ct(&self, c: &mut Cube, states: CtStates, negated: bool) -> Option<NatTest> {
         let bits = [
             CtStates::NEW,
             CtStates::ESTABLISHED,
@@ -662,17 +743,34 @@ impl MatchCompiler<'_> {
             CtStates::INVALID,
             CtStates::UNTRACKED,
         ];
+        let named = bits
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| states.0 & **b != 0)
+            .fold(0u8, |acc, (i, _)| acc | 1 << i);
+        let (snat, dnat) = (
+            states.0 & CtStates::SNAT != 0,
+            states.0 & CtStates::DNAT != 0,
+        );
+        if snat || dnat {
+            return Some(NatTest {
+                states: named,
+                need: NatNeed {
+                    snat,
+                    dnat,
+                    want: !negated,
+                },
+            });
+        }
         let r = Ranges::from_parts(
-            bits.iter()
-                .enumerate()
-                .filter(|(_, b)| states.0 & **b != 0)
-                .map(|(i, _)| (i as u128, i as u128))
+            (0..bits.len() as u128)
+                .filter(|i| named >> i & 1 == 1)
+                .map(|i| (i, i))
                 .collect(),
         );
         let (d, r) = self.neg(Dim::Ct, r, negated);
         c.and(d, r);
-        // SNAT/DNAT status bits depend on what happened to the connection.
-        states.0 & (CtStates::SNAT | CtStates::DNAT) != 0
+        None
     }
 }
 
@@ -807,6 +905,7 @@ impl Builder<'_> {
         let lone = |b: &Self, act: Act| Instr {
             cube: Cube::default(),
             may: false,
+            nat_status: Vec::new(),
             act,
             rule: None,
             terminal: false,
@@ -847,7 +946,7 @@ impl Builder<'_> {
         }
         let start = self.instrs.len();
         self.returns.push(Vec::new());
-        self.body(table, chain, &base, false, 0)?;
+        self.body(table, chain, &base, false, &[], 0)?;
         let here = self.instrs.len() as u32;
         for i in self.returns.pop().unwrap_or_default() {
             self.instrs[i].act = Act::Return { to: here };
@@ -857,6 +956,7 @@ impl Builder<'_> {
         self.push(Instr {
             cube: base,
             may: false,
+            nat_status: Vec::new(),
             act: match policy {
                 Policy::Accept => Act::Accept { to: end },
                 Policy::Drop => Act::Final(Verdict::Drop),
@@ -882,6 +982,7 @@ impl Builder<'_> {
         chain: &Chain,
         cond: &Cube,
         may_cond: bool,
+        nat_cond: &[NatNeed],
         depth: usize,
     ) -> Result<(), AnalysisError> {
         if depth > rampart_ruleset::MAX_JUMP_DEPTH + 1 {
@@ -893,126 +994,168 @@ impl Builder<'_> {
         }
         for (i, rule) in chain.rules.iter().enumerate() {
             let id = self.ids.get(&(table.kind, chain.name.as_str(), i)).copied();
-            let (own, may_own) = self.mc.compile(rule);
-            let cube = cond.meet(&own);
-            let may = may_cond || may_own;
-            let ins = |act: Act, terminal: bool| Instr {
-                cube: cube.clone(),
-                may,
-                act,
-                rule: id,
-                terminal,
-                top: depth == 0,
-                seg_end: u32::MAX,
+            let (own, may_own, nat) = self.mc.compile(rule);
+            let own = cond.meet(&own);
+            // Most rules are one instruction; a state test naming SNAT/DNAT makes one per
+            // kind of state (see `nat_variants`), each with the rule's action.
+            let variants = match nat {
+                None => vec![(own, may_own, None)],
+                Some(t) => nat_variants(t)
+                    .into_iter()
+                    .filter(|(states, ..)| !states.is_empty())
+                    .map(|(states, may, need)| {
+                        let mut cube = own.clone();
+                        cube.and(Dim::Ct, states);
+                        (cube, may_own || may, need)
+                    })
+                    .collect(),
             };
-            let missing = |target: &str| AnalysisError::NoSuchChain {
-                table: table.kind,
-                chain: chain.name.clone(),
-                number: i + 1,
-                target: target.to_string(),
-            };
-            match &rule.spec.action {
-                None => {
-                    self.push(ins(Act::Continue, false))?;
+            for (cube, may_own, need) in variants {
+                let mut nat_status = nat_cond.to_vec();
+                nat_status.extend(need);
+                self.rule(
+                    table,
+                    chain,
+                    i,
+                    rule,
+                    id,
+                    (cube, may_cond || may_own, nat_status),
+                    depth,
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One instruction (or an unfolded user chain) for rule `i` of `chain`, under the
+    /// condition (cube, may, NAT status tests) that holds when it matches.
+    #[allow(clippy::too_many_arguments)]
+    fn rule(
+        &mut self,
+        table: &rampart_ruleset::Table,
+        chain: &Chain,
+        i: usize,
+        rule: &Rule,
+        id: Option<u32>,
+        (cube, may, nat_status): (Cube, bool, Vec<NatNeed>),
+        depth: usize,
+    ) -> Result<(), AnalysisError> {
+        let ins = |act: Act, terminal: bool| Instr {
+            cube: cube.clone(),
+            may,
+            nat_status: nat_status.clone(),
+            act,
+            rule: id,
+            terminal,
+            top: depth == 0,
+            seg_end: u32::MAX,
+        };
+        let missing = |target: &str| AnalysisError::NoSuchChain {
+            table: table.kind,
+            chain: chain.name.clone(),
+            number: i + 1,
+            target: target.to_string(),
+        };
+        match &rule.spec.action {
+            None => {
+                self.push(ins(Act::Continue, false))?;
+            }
+            Some(Action::Jump(t)) => match t {
+                Target::Accept => {
+                    self.push(ins(Act::Accept { to: u32::MAX }, true))?;
                 }
-                Some(Action::Jump(t)) => match t {
-                    Target::Accept => {
-                        self.push(ins(Act::Accept { to: u32::MAX }, true))?;
-                    }
-                    Target::Drop => {
-                        self.push(ins(Act::Final(Verdict::Drop), true))?;
-                    }
-                    Target::Reject(_) => {
-                        self.push(ins(Act::Final(Verdict::Reject), true))?;
-                    }
-                    Target::Return => {
-                        let at = self.push(ins(Act::Return { to: u32::MAX }, true))?;
-                        if let Some(r) = self.returns.last_mut() {
-                            r.push(at);
-                        }
-                    }
-                    Target::Chain(name) => {
-                        let callee = table.chain(name).ok_or_else(|| missing(name))?;
-                        self.push(ins(Act::Continue, false))?;
-                        self.returns.push(Vec::new());
-                        self.body(table, callee, &cube, may, depth + 1)?;
-                        let here = self.instrs.len() as u32;
-                        for at in self.returns.pop().unwrap_or_default() {
-                            self.instrs[at].act = Act::Return { to: here };
-                        }
-                    }
-                    Target::Snat(n) | Target::Dnat(n) => {
-                        let dnat = matches!(t, Target::Dnat(_));
-                        let mut what = String::from(if dnat { "DNAT to " } else { "SNAT to " });
-                        if let Some(a) = &n.addrs {
-                            what.push_str(&if a.start() == a.end() {
-                                a.start().to_string()
-                            } else {
-                                format!("{}-{}", a.start(), a.end())
-                            });
-                        }
-                        if let Some(p) = &n.ports {
-                            what.push_str(&format!(":{p}"));
-                        }
-                        let dst = n.addrs.as_ref().map(|a| addr_u128(a.start()));
-                        let family = self.mc.family;
-                        let rewrite = dnat.then(|| Rewrite {
-                            dst,
-                            dport: n.ports.map(|p| u128::from(p.lo)),
-                            local: dst.map(|d| self.locals.contains(family, d)),
-                        });
-                        self.push(ins(
-                            Act::Nat {
-                                what,
-                                rewrite,
-                                to: u32::MAX,
-                            },
-                            true,
-                        ))?;
-                    }
-                    Target::Masquerade(m) | Target::Redirect(m) => {
-                        let redirect = matches!(t, Target::Redirect(_));
-                        let mut what =
-                            String::from(if redirect { "REDIRECT" } else { "MASQUERADE" });
-                        if let Some(p) = &m.ports {
-                            what.push_str(&format!(" to port {p}"));
-                        }
-                        let rewrite = redirect.then_some(Rewrite {
-                            dst: None,
-                            dport: m.ports.map(|p| u128::from(p.lo)),
-                            local: Some(true),
-                        });
-                        self.push(ins(
-                            Act::Nat {
-                                what,
-                                rewrite,
-                                to: u32::MAX,
-                            },
-                            true,
-                        ))?;
-                    }
-                    Target::Mark(_) | Target::Connmark(ConnmarkTarget::Restore { .. }) => {
-                        self.mark_changed = true;
-                        self.push(ins(Act::Continue, false))?;
-                    }
-                    Target::Set(s) => {
-                        self.sets_changed.insert(s.set.clone());
-                        self.push(ins(Act::Continue, false))?;
-                    }
-                    _ => {
-                        self.push(ins(Act::Continue, false))?;
-                    }
-                },
-                Some(Action::Goto(name)) => {
-                    let callee = table.chain(name).ok_or_else(|| missing(name))?;
-                    self.push(ins(Act::Continue, false))?;
-                    // The callee's RETURNs go where this body's would.
-                    self.body(table, callee, &cube, may, depth + 1)?;
+                Target::Drop => {
+                    self.push(ins(Act::Final(Verdict::Drop), true))?;
+                }
+                Target::Reject(_) => {
+                    self.push(ins(Act::Final(Verdict::Reject), true))?;
+                }
+                Target::Return => {
                     let at = self.push(ins(Act::Return { to: u32::MAX }, true))?;
-                    self.instrs[at].rule = None;
                     if let Some(r) = self.returns.last_mut() {
                         r.push(at);
                     }
+                }
+                Target::Chain(name) => {
+                    let callee = table.chain(name).ok_or_else(|| missing(name))?;
+                    self.push(ins(Act::Continue, false))?;
+                    self.returns.push(Vec::new());
+                    self.body(table, callee, &cube, may, &nat_status, depth + 1)?;
+                    let here = self.instrs.len() as u32;
+                    for at in self.returns.pop().unwrap_or_default() {
+                        self.instrs[at].act = Act::Return { to: here };
+                    }
+                }
+                Target::Snat(n) | Target::Dnat(n) => {
+                    let dnat = matches!(t, Target::Dnat(_));
+                    let mut what = String::from(if dnat { "DNAT to " } else { "SNAT to " });
+                    if let Some(a) = &n.addrs {
+                        what.push_str(&if a.start() == a.end() {
+                            a.start().to_string()
+                        } else {
+                            format!("{}-{}", a.start(), a.end())
+                        });
+                    }
+                    if let Some(p) = &n.ports {
+                        what.push_str(&format!(":{p}"));
+                    }
+                    let dst = n.addrs.as_ref().map(|a| addr_u128(a.start()));
+                    let family = self.mc.family;
+                    let rewrite = dnat.then(|| Rewrite {
+                        dst,
+                        dport: n.ports.map(|p| u128::from(p.lo)),
+                        local: dst.map(|d| self.locals.contains(family, d)),
+                    });
+                    self.push(ins(
+                        Act::Nat {
+                            what,
+                            rewrite,
+                            to: u32::MAX,
+                        },
+                        true,
+                    ))?;
+                }
+                Target::Masquerade(m) | Target::Redirect(m) => {
+                    let redirect = matches!(t, Target::Redirect(_));
+                    let mut what = String::from(if redirect { "REDIRECT" } else { "MASQUERADE" });
+                    if let Some(p) = &m.ports {
+                        what.push_str(&format!(" to port {p}"));
+                    }
+                    let rewrite = redirect.then_some(Rewrite {
+                        dst: None,
+                        dport: m.ports.map(|p| u128::from(p.lo)),
+                        local: Some(true),
+                    });
+                    self.push(ins(
+                        Act::Nat {
+                            what,
+                            rewrite,
+                            to: u32::MAX,
+                        },
+                        true,
+                    ))?;
+                }
+                Target::Mark(_) | Target::Connmark(ConnmarkTarget::Restore { .. }) => {
+                    self.mark_changed = true;
+                    self.push(ins(Act::Continue, false))?;
+                }
+                Target::Set(s) => {
+                    self.sets_changed.insert(s.set.clone());
+                    self.push(ins(Act::Continue, false))?;
+                }
+                _ => {
+                    self.push(ins(Act::Continue, false))?;
+                }
+            },
+            Some(Action::Goto(name)) => {
+                let callee = table.chain(name).ok_or_else(|| missing(name))?;
+                self.push(ins(Act::Continue, false))?;
+                // The callee's RETURNs go where this body's would.
+                self.body(table, callee, &cube, may, &nat_status, depth + 1)?;
+                let at = self.push(ins(Act::Return { to: u32::MAX }, true))?;
+                self.instrs[at].rule = None;
+                if let Some(r) = self.returns.last_mut() {
+                    r.push(at);
                 }
             }
         }

@@ -83,6 +83,10 @@ struct State {
     local: Option<bool>,
     via: Option<PathKind>,
     nat: Vec<String>,
+    /// The connection's NAT status bits as the walk's translations set them (a first
+    /// packet's: `--ctstate SNAT/DNAT` tests on later packets are "may").
+    snat: bool,
+    dnat: bool,
 }
 
 /// A program placed at `offset` in the instruction ids of a [`crate::partition::Space`].
@@ -114,6 +118,10 @@ impl Placed<'_> {
                 return None;
             }
             if Some(g) == skip {
+                continue;
+            }
+            let ins = &self.program.instrs[(g - self.offset) as usize];
+            if !ins.nat_status.iter().all(|n| n.holds(s.snat, s.dnat)) {
                 continue;
             }
             if !s.rewritten || self.holds_after_rewrite(leaf, dims, g, s) {
@@ -155,6 +163,8 @@ impl Placed<'_> {
             local: None,
             via: None,
             nat: Vec::new(),
+            snat: false,
+            dnat: false,
         };
         self.run(leaf, dims, init, skip, stats)
     }
@@ -247,6 +257,9 @@ impl Placed<'_> {
                     }
                     Act::Nat { what, rewrite, to } => {
                         s.nat.push(what.clone());
+                        // A rewrite is DNAT or REDIRECT; SNAT and MASQUERADE have none.
+                        s.dnat |= rewrite.is_some();
+                        s.snat |= rewrite.is_none();
                         if let Some(r) = rewrite {
                             s.rewritten = true;
                             s.dst = r.dst.or(s.dst);

@@ -770,3 +770,33 @@ proptest! {
         }
     }
 }
+
+/// The firewalls real tools generate (testdata/corpus: ufw, firewalld, shorewall, ferm)
+/// lint without an error: their belt-and-braces catch-alls (firewalld's REJECT after its
+/// zones' own), their jumps to empty chains and ferm's `--ctstate DNAT` accept for
+/// Docker's forwarded ports are no mistakes.
+#[test]
+fn lint_the_corpus_without_a_false_error() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/corpus");
+    let mut linted = 0;
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        let name = p.display().to_string();
+        if !(name.ends_with(".v4") || name.ends_with(".v6")) {
+            continue;
+        }
+        let text = std::fs::read_to_string(&p).unwrap();
+        let rs = parse_any(&Source::new(name.clone(), text), ParseOptions::default())
+            .unwrap_or_else(|e| panic!("{e}"))
+            .ruleset;
+        let report = lint(&rs).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let errors: Vec<_> = report
+            .findings
+            .iter()
+            .filter(|f| f.severity == rampart_analysis::Severity::Error)
+            .collect();
+        assert!(errors.is_empty(), "{name}: {errors:#?}");
+        linted += 1;
+    }
+    assert!(linted >= 19, "{linted} dumps");
+}

@@ -234,6 +234,43 @@ fn the_example_router_with_a_port_forward() {
     );
 }
 
+/// ferm's Docker host (testdata/corpus): FORWARD accepts the DNATed connections by
+/// `--ctstate DNAT`, which holds on a first packet exactly when PREROUTING translated it.
+#[test]
+fn ctstate_dnat_holds_for_the_connections_a_dnat_made() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../testdata/corpus/ferm-docker.v4"
+    ))
+    .unwrap();
+    assert!(
+        text.contains("--ctstate DNAT -j ACCEPT"),
+        "the dump changed"
+    );
+    let rs = parse(&text);
+    let report = rampart_analysis::lint(&rs).unwrap();
+    assert!(!report.has_errors(), "{:#?}", report.findings);
+    let e = exposure(&rs).unwrap();
+    assert!(
+        e.services
+            .iter()
+            .any(|s| s.ports == "8080" && s.to.as_deref() == Some("198.51.100.2:80 (forwarded)")),
+        "{:#?}",
+        e.services
+    );
+    // firewalld's first rule, `RELATED,ESTABLISHED,DNAT -j ACCEPT`, accepts no new
+    // connection that no DNAT made: nothing but the listed ports is exposed.
+    let rs = parse(
+        "*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+         -A INPUT -m conntrack --ctstate RELATED,ESTABLISHED,DNAT -j ACCEPT\n\
+         -A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\nCOMMIT\n",
+    );
+    let e = exposure(&rs).unwrap();
+    let ports: Vec<&str> = e.services.iter().map(|s| s.ports.as_str()).collect();
+    assert_eq!(ports, ["22"], "{:#?}", e.services);
+    assert!(e.services.iter().all(|s| s.access == Access::Open));
+}
+
 // ---- diff against the simulator on rulesets with DNAT ----
 
 const HOST: &str = "interface eth0 192.0.2.1/24
@@ -280,8 +317,12 @@ fn nat_rule(kind: u8, a: usize, b: usize, c: usize) -> String {
 fn filter_rule(chain: &str, kind: u8, a: usize, b: usize, v: usize) -> String {
     let v = ["ACCEPT", "DROP", "REJECT"][v % 3];
     let p = PORTS[b % 3];
-    match kind % 6 {
+    match kind % 8 {
         0 => format!("-A {chain} -s {} -j {v}", SRCS[a % 3]),
+        // The connection's NAT status: known on a first packet (the DNATs before), and
+        // ESTABLISHED named so an established packet's unknown status does not matter.
+        6 => format!("-A {chain} -m conntrack --ctstate ESTABLISHED,DNAT -j {v}"),
+        7 => format!("-A {chain} -m conntrack ! --ctstate ESTABLISHED,DNAT -j {v}"),
         1 => format!("-A {chain} -p tcp -m tcp --dport {p} -j {v}"),
         2 => format!(
             "-A {chain} -d {}/32 -p tcp -m tcp --dport {p} -j {v}",
@@ -321,7 +362,7 @@ fn router_text(policies: (bool, bool), nat: &Rules, input: &Rules, forward: &Rul
 }
 
 fn arb(n: usize) -> impl Strategy<Value = Rules> {
-    prop::collection::vec((0u8..6, 0usize..3, 0usize..3, 0usize..3), 0..n)
+    prop::collection::vec((0u8..8, 0usize..3, 0usize..3, 0usize..3), 0..n)
 }
 
 /// The simulator's fate of a packet in the analysis's words (verdict, translations, the

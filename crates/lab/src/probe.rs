@@ -34,12 +34,20 @@ pub enum Proto {
     /// multicast, broadcast, 0.0.0.0/8 or loopback source: what routing drops as a
     /// martian). Delivered when the listener gets it; rejected on an ICMP error.
     RawUdp,
+    /// [`Proto::RawUdp`] over IPv6 behind one extension header of this type: 0
+    /// hop-by-hop or 60 destination options (padding only), 43 a routing header of type
+    /// 0 with no segments left (which the receiver skips). How a packet carrying that
+    /// header fares: delivered when the listener gets it.
+    RawUdpExt(u8),
 }
 
 impl Proto {
     /// Whether the probe is sent from a raw socket with a source of its own choosing.
     pub fn is_raw(self) -> bool {
-        matches!(self, Proto::Segment(_) | Proto::RawUdp)
+        matches!(
+            self,
+            Proto::Segment(_) | Proto::RawUdp | Proto::RawUdpExt(_)
+        )
     }
 }
 
@@ -168,7 +176,7 @@ pub(crate) fn listen(
                 thread::sleep(POLL);
             }
         }
-        Proto::Udp | Proto::RawUdp => {
+        Proto::Udp | Proto::RawUdp | Proto::RawUdpExt(_) => {
             let s = UdpSocket::bind((unspecified(p.dst), p.port))?;
             s.set_read_timeout(Some(POLL))?;
             let _ = ready.send(());
@@ -225,9 +233,13 @@ pub(crate) fn send(p: &Probe, echo_id: u16, timeout: Duration) -> io::Result<Out
         Proto::Tcp => {
             let s = Socket::new(Domain::for_address(dst), Type::STREAM, Some(Protocol::TCP))?;
             s.bind(&src.into())?;
+            keep_icmp_errors(&s, dst.is_ipv6())?;
             match s.connect_timeout(&dst.into(), timeout) {
                 Ok(()) => Ok(Outcome::Answered),
-                Err(e) => Ok(classify_error(&e)),
+                Err(e) => match classify_error(&e) {
+                    Outcome::Silent if icmp_error_queued(&s) => Ok(Outcome::Refused),
+                    other => Ok(other),
+                },
             }
         }
         Proto::Udp => {
@@ -245,7 +257,7 @@ pub(crate) fn send(p: &Probe, echo_id: u16, timeout: Duration) -> io::Result<Out
                 Err(e) => Ok(classify_error(&e)),
             }
         }
-        Proto::Segment(_) | Proto::RawUdp => send_raw(p, echo_id, timeout),
+        Proto::Segment(_) | Proto::RawUdp | Proto::RawUdpExt(_) => send_raw(p, echo_id, timeout),
         Proto::Icmp => {
             let v6 = p.dst.is_ipv6();
             let fd = raw_icmp_socket(v6)?;
@@ -296,6 +308,36 @@ pub(crate) fn send(p: &Probe, echo_id: u16, timeout: Duration) -> io::Result<Out
             }
         }
     }
+}
+
+/// Sets `IP_RECVERR` / `IPV6_RECVERR` on a connecting socket. Without it (the default),
+/// the kernel's TCP takes an ICMPv6 error that arrives while `connect` still holds the
+/// socket (a REJECT across a veth answers within the SYN's own transmission) as a soft
+/// error: TcpExtLockDroppedIcmps counts it, and the connect fails only when the SYN
+/// retransmitted a second later draws the next error, after the probe has given up
+/// (kernel 6.18; IPv4 ends the connect at once either way). With it, the connect is
+/// refused at once, and the error also waits in the socket's error queue.
+fn keep_icmp_errors(s: &socket2::Socket, v6: bool) -> io::Result<()> {
+    use nix::sys::socket::{setsockopt, sockopt};
+    let set = if v6 {
+        setsockopt(s, sockopt::Ipv6RecvErr, &true)
+    } else {
+        setsockopt(s, sockopt::Ipv4RecvErr, &true)
+    };
+    set.map_err(io::Error::from)
+}
+
+/// Whether an ICMP error for the socket came back (see [`keep_icmp_errors`]): the sender
+/// was refused, whatever `connect` said.
+fn icmp_error_queued(s: &socket2::Socket) -> bool {
+    use std::os::fd::AsRawFd;
+    let mut buf = [0u8; 256];
+    nix::sys::socket::recv(
+        s.as_raw_fd(),
+        &mut buf,
+        MsgFlags::MSG_ERRQUEUE | MsgFlags::MSG_DONTWAIT,
+    )
+    .is_ok()
 }
 
 fn classify_error(e: &io::Error) -> Outcome {
@@ -383,10 +425,16 @@ fn send_raw(p: &Probe, id: u16, timeout: Duration) -> io::Result<Outcome> {
         ident: id,
         transport,
     };
-    let mut buf = [0u8; crate::packet::MAX_DATAGRAM];
-    let n = d
+    let mut buf = [0u8; crate::packet::MAX_DATAGRAM + 8];
+    let mut n = d
         .emit(&mut buf)
         .map_err(|e| io::Error::other(format!("building the probe: {e}")))?;
+    if let Proto::RawUdpExt(kind) = p.proto {
+        if !v6 {
+            return Err(invalid("extension headers are IPv6's".into()));
+        }
+        n = insert_ext_header(&mut buf, n, kind)?;
+    }
     // Watch before sending, so a fast answer is not missed.
     let tcp = raw_socket(v6, SockProtocol::Tcp)?;
     let icmp = raw_icmp_socket(v6)?;
@@ -414,6 +462,31 @@ fn send_raw(p: &Probe, id: u16, timeout: Duration) -> io::Result<Outcome> {
         }
         thread::sleep(POLL);
     }
+}
+
+/// Inserts an 8-byte IPv6 extension header of type `kind` between the IPv6 header and
+/// the upper layer of the datagram in `buf[..n]`; the new length. The upper layer's
+/// checksum stays right: its pseudo-header holds the final destination and the upper
+/// layer's own length.
+fn insert_ext_header(buf: &mut [u8], n: usize, kind: u8) -> io::Result<usize> {
+    const IPV6_HEADER: usize = 40;
+    if n < IPV6_HEADER || buf.len() < n + 8 {
+        return Err(invalid("no room for an extension header".into()));
+    }
+    let upper = buf[6];
+    let ext = match kind {
+        // Hop-by-hop / destination options: one PadN option filling the 6 bytes.
+        0 | 60 => [upper, 0, 1, 4, 0, 0, 0, 0],
+        // Routing header: length 0, type 0, no segments left, reserved.
+        43 => [upper, 0, 0, 0, 0, 0, 0, 0],
+        other => return Err(invalid(format!("extension header {other} is not built"))),
+    };
+    buf.copy_within(IPV6_HEADER..n, IPV6_HEADER + 8);
+    buf[IPV6_HEADER..IPV6_HEADER + 8].copy_from_slice(&ext);
+    buf[6] = kind;
+    let payload = u16::from_be_bytes([buf[4], buf[5]]) + 8;
+    buf[4..6].copy_from_slice(&payload.to_be_bytes());
+    Ok(n + 8)
 }
 
 /// The transport header of a packet a raw socket received, and its source address

@@ -482,6 +482,22 @@ impl Host {
             })
     }
 
+    /// The prefix length of the route to `dst` (connected or declared, the longest that
+    /// holds it); `None` without one.
+    pub(crate) fn route_len(&self, dst: IpAddr) -> Option<u8> {
+        let connected = self
+            .interfaces
+            .iter()
+            .flat_map(|i| &i.addrs)
+            .map(|a| a.network());
+        let declared = self.routes.iter().map(|r| r.dest);
+        connected
+            .chain(declared)
+            .filter(|p| p.contains(dst))
+            .map(|p| p.len())
+            .max()
+    }
+
     /// The routing decision for a destination.
     ///
     /// Broadcast and multicast destinations are delivered locally, as the kernel does for a

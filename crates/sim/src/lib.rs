@@ -63,9 +63,11 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod answer;
 mod classify;
 mod conntrack;
 mod explain;
+mod exthdr;
 mod host;
 mod limit;
 mod matcher;
@@ -79,11 +81,13 @@ use std::collections::VecDeque;
 
 use rampart_ruleset::Ruleset;
 
+pub use exthdr::ExtHeader;
 pub use host::{
     ConfValues, Host, HostError, HostErrorKind, HostInterface, IfAddr, Route, RouteDecision,
     Sysctls,
 };
 pub use packet::{parse_clock, CtState, Packet};
+pub use trace::Answer;
 pub use trace::{
     count_hits, Assumption, Branch, Endpoint, Event, Fate, Hint, HintKind, Hook, NatKind, RuleHit,
     SetChange, Stage, Step, Trace, NOT_MATCHED,
@@ -180,6 +184,7 @@ impl<'r> Simulator<'r> {
         let mut first = Some(Vec::new());
         let mut queue = VecDeque::new();
         let mut branches = Vec::new();
+        let mut seeds = Vec::new();
         let mut committed = None;
         let mut truncated = false;
         let mut planned = 1usize;
@@ -220,14 +225,78 @@ impl<'r> Simulator<'r> {
                 committed = Some(done.delta);
             }
             branches.push(done.branch);
+            seeds.push(done.reject);
+        }
+        // The answers of REJECTs: those of branches not taken see the state as it was;
+        // the taken branch's answer follows its packet and keeps its own state changes.
+        for (branch, seed) in branches.iter_mut().zip(&seeds).skip(1) {
+            if let Some(seed) = seed {
+                branch.answer = Some(self.answer(seed, false));
+            }
         }
         if let Some(delta) = committed {
             self.state.commit(delta);
+        }
+        if let (Some(branch), Some(Some(seed))) = (branches.first_mut(), seeds.first()) {
+            branch.answer = Some(self.answer(seed, true));
         }
         Trace {
             branches,
             truncated,
             committed_branch: 0,
+        }
+    }
+
+    /// A REJECT's answer walked from OUTPUT on (its first branch, should it fork), its
+    /// state changes kept when `commit`.
+    fn answer(&mut self, seed: &answer::RejectSeed, commit: bool) -> Answer {
+        let packet = match answer::answer_packet(seed, &self.host) {
+            Ok(p) => p,
+            Err(reason) => return Answer::Unsent { reason },
+        };
+        if packet.icmp_type.is_some() {
+            // Errors of branches not taken are weighed without spending the bucket.
+            let mut scratch;
+            let peers = if commit {
+                &mut self.state.icmp_peers
+            } else {
+                scratch = std::collections::HashMap::new();
+                if let Some(peer) = self.state.icmp_peers.get(&packet.dst) {
+                    scratch.insert(packet.dst, *peer);
+                }
+                &mut scratch
+            };
+            if let Err(reason) = answer::icmp_rate_limit(peers, &self.host, &packet) {
+                return Answer::Unsent { reason };
+            }
+        }
+        let index = match &mut self.classifier {
+            Some(c) if !self.explain => {
+                c.index(self.compiled.ruleset, &self.compiled.sets, &packet)
+            }
+            _ => None,
+        };
+        let done = Walk::new(
+            &self.compiled,
+            &self.host,
+            &self.state,
+            &packet,
+            Vec::new(),
+            Options {
+                explain: self.explain,
+                hints: false,
+                index,
+            },
+            &mut self.scratch,
+        )
+        .answering(seed.attach.clone())
+        .finish();
+        if commit {
+            self.state.commit(done.delta);
+        }
+        Answer::Sent {
+            packet: Box::new(packet),
+            branch: Box::new(done.branch),
         }
     }
 }

@@ -295,6 +295,9 @@ pub(crate) struct Ctx<'a> {
     pub host: &'a Host,
     pub sets: &'a Sets,
     pub now_us: u64,
+    /// A packet the kernel sends itself (a REJECT's answer): `Some(true)` from its ICMP
+    /// socket, which has no file and so no owner, `Some(false)` from no socket (a reset).
+    pub kernel_socket: Option<bool>,
     /// (table, chain, rule) indices, keying `-m limit` buckets.
     pub rule_at: (usize, usize, usize),
 }

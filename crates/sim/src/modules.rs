@@ -87,6 +87,7 @@ pub(crate) fn match_one(m: &Match, index: usize, ctx: &Ctx, env: &mut Env) -> Op
                 _ => unknown(env),
             }
         }
+        Match::Opaque(o) => return crate::exthdr::match_opaque(o, m, ctx, env),
         Match::Sctp(s) => {
             pkt.protocol == Protocol(132)
                 && !pkt.fragment
@@ -114,6 +115,13 @@ fn ports(
 /// option is negated.
 fn owner(o: &OwnerMatch, m: &Match, ctx: &Ctx, env: &mut Env) -> bool {
     let pkt = ctx.pkt;
+    if let Some(socket) = ctx.kernel_socket {
+        // owner_mt: no socket, only negated options match; a socket without a file
+        // (the kernel's ICMP socket) exists but has no uid or gid.
+        let ids_negated =
+            o.uid.as_ref().is_none_or(|u| u.negated) && o.gid.as_ref().is_none_or(|g| g.negated);
+        return ids_negated && o.socket_exists.is_none_or(|negated| negated != socket);
+    }
     if pkt.in_iface.is_some() {
         let all_negated = o.uid.as_ref().is_none_or(|u| u.negated)
             && o.gid.as_ref().is_none_or(|g| g.negated)

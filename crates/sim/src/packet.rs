@@ -10,6 +10,8 @@ use std::net::IpAddr;
 use rampart_ruleset::{CtStates, Family, MacAddr, PktType, Protocol, TcpFlags};
 use serde::{Deserialize, Serialize};
 
+use crate::exthdr::ExtHeader;
+
 /// A conntrack state, as `-m state` / `-m conntrack --ctstate` see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
@@ -147,6 +149,11 @@ pub struct Packet {
     /// The bridge port the packet leaves by (`--physdev-out`).
     #[serde(default)]
     pub physdev_out: Option<String>,
+    /// IPv6 extension headers, in packet order (`-m rt`, `frag`, `hbh`, `dst`,
+    /// `ipv6header`, `srh`, `ah`). None unless given, as on a plain packet: a module
+    /// looking for a header the packet lacks does not match.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ext_headers: Vec<ExtHeader>,
 }
 
 impl Packet {
@@ -185,6 +192,7 @@ impl Packet {
             bridged: None,
             physdev_in: None,
             physdev_out: None,
+            ext_headers: Vec::new(),
         }
     }
 
@@ -380,6 +388,10 @@ impl fmt::Display for Packet {
         }
         if let Some(port) = &self.physdev_out {
             write!(f, " bridge-out {port}")?;
+        }
+        if !self.ext_headers.is_empty() {
+            let names: Vec<String> = self.ext_headers.iter().map(ToString::to_string).collect();
+            write!(f, " ext-headers {}", names.join(","))?;
         }
         Ok(())
     }

@@ -85,6 +85,8 @@ pub(crate) struct State {
     recent: HashMap<RecentKey, VecDeque<u64>>,
     members: HashMap<MemberKey, Membership>,
     nth: HashMap<RuleMatch, u64>,
+    /// The ICMP error rate limit's per-destination buckets (`inet_peer`).
+    pub icmp_peers: HashMap<std::net::IpAddr, crate::answer::IcmpPeer>,
 }
 
 /// One match of one rule: (table, chain, rule, match index), keying per-match counters.

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use rampart_ruleset::{Family, Policy, RejectWith, TableKind};
 use serde::Serialize;
 
-use crate::packet::CtState;
+use crate::packet::{CtState, Packet};
 
 /// A netfilter hook.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -512,6 +512,52 @@ pub struct Branch {
     /// What an experienced admin would point out about this path (not NATed, NATed to a
     /// foreign address, dropped by a policy and the nearest rule that would have accepted).
     pub hints: Vec<Hint>,
+    /// For a [`Fate::Rejected`] packet: the reset or ICMP error sent back, and how far it
+    /// gets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answer: Option<Answer>,
+}
+
+/// What a REJECT sends back. The reset or ICMP error is a packet of the host's own: it
+/// crosses OUTPUT and POSTROUTING, attached to the rejected packet's connection
+/// (RELATED), and the host's rules may stop it there, leaving the sender with a timeout.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "answer", rename_all = "snake_case")]
+pub enum Answer {
+    /// The kernel sends nothing back.
+    Unsent {
+        /// Why (`no reset is sent in answer to a reset`).
+        reason: String,
+    },
+    /// The answer and its path through the host (its first branch, should it fork).
+    Sent {
+        /// The reset or ICMP error.
+        packet: Box<Packet>,
+        /// Its walk from OUTPUT on.
+        branch: Box<Branch>,
+    },
+}
+
+impl Answer {
+    /// Whether the answer leaves the host (or reaches a local sender): what the sender
+    /// sees is then a refusal, else a timeout.
+    pub fn reaches_sender(&self) -> bool {
+        match self {
+            Answer::Unsent { .. } => false,
+            Answer::Sent { branch, .. } => branch.fate.passed(),
+        }
+    }
+}
+
+impl Branch {
+    /// The rules that matched on this path, then those its REJECT answer matched.
+    pub fn all_hits(&self) -> impl Iterator<Item = &RuleHit> {
+        let answer = match &self.answer {
+            Some(Answer::Sent { branch, .. }) => branch.hits.as_slice(),
+            _ => &[],
+        };
+        self.hits.iter().chain(answer)
+    }
 }
 
 /// The kinds of [`Hint`].
@@ -578,7 +624,7 @@ pub fn count_hits<'t>(traces: impl IntoIterator<Item = &'t Trace>) -> BTreeMap<R
     let mut counts = BTreeMap::new();
     for trace in traces {
         if let Some(branch) = trace.branches.get(trace.committed_branch) {
-            for hit in &branch.hits {
+            for hit in branch.all_hits() {
                 *counts.entry(hit.clone()).or_insert(0) += 1;
             }
         }
@@ -740,6 +786,29 @@ impl Trace {
             writeln!(f, "fate: {}", branch.fate)?;
             for hint in &branch.hints {
                 writeln!(f, "hint: {hint}")?;
+            }
+            match &branch.answer {
+                Some(Answer::Unsent { reason }) => {
+                    writeln!(f, "answer: none ({reason}): the sender sees a timeout")?;
+                }
+                Some(Answer::Sent { packet, branch }) => {
+                    writeln!(f, "answer: {packet}")?;
+                    for a in &branch.assumptions {
+                        writeln!(f, "  {a}")?;
+                    }
+                    for step in &branch.steps {
+                        for line in step.to_string().lines() {
+                            writeln!(f, "  {line}")?;
+                        }
+                    }
+                    let seen = if branch.fate.passed() {
+                        "the sender sees the refusal"
+                    } else {
+                        "the sender sees a timeout"
+                    };
+                    writeln!(f, "answer fate: {}: {seen}", branch.fate)?;
+                }
+                None => {}
             }
         }
         if self.truncated {

@@ -12,6 +12,7 @@ use rampart_ruleset::{
     Table, TableKind, Target, TcpFlags,
 };
 
+use crate::answer::{Attach, RejectSeed};
 use crate::classify::{next_set, Index, Query, Words};
 use crate::conntrack::{self, Dir, Flow, Tuple};
 use crate::explain::describe;
@@ -106,6 +107,9 @@ struct Ct {
     /// The flow is the one an ICMP error quotes (RELATED): its NAT binding rewrites the
     /// error's addresses only, and the error neither answers nor refreshes it.
     related: bool,
+    /// A REJECT's answer, attached to the rejected packet's connection (`nf_ct_attach`):
+    /// RELATED without a conntrack lookup, and nothing recorded.
+    attached: bool,
     orig: Tuple,
     mark: u32,
     dst_done: bool,
@@ -167,6 +171,11 @@ pub(crate) struct Walk<'a, 'r> {
     index: Option<&'a Index>,
     /// Buffers for the classifier's candidates, kept by the simulator across walks.
     scratch: &'a mut Scratch,
+    /// The packet as a REJECT rule saw it, for its answer.
+    reject: Option<RejectSeed>,
+    /// A REJECT's answer: sent from the kernel's ICMP socket (`Some(true)`) or from no
+    /// socket (`Some(false)`, a reset).
+    kernel_socket: Option<bool>,
 }
 
 /// The classifier's per-walk buffers, owned by the simulator so a walk allocates none.
@@ -233,6 +242,8 @@ pub(crate) struct Finished {
     pub forks: Vec<Vec<(Atom, bool)>>,
     /// Rules evaluated.
     pub evaluations: usize,
+    /// The packet as a REJECT rule saw it, when one ended the walk.
+    pub reject: Option<RejectSeed>,
 }
 
 impl<'a, 'r> Walk<'a, 'r> {
@@ -274,6 +285,7 @@ impl<'a, 'r> Walk<'a, 'r> {
                 notrack: false,
                 flow: None,
                 related: false,
+                attached: false,
                 orig,
                 mark: 0,
                 dst_done: false,
@@ -286,6 +298,78 @@ impl<'a, 'r> Walk<'a, 'r> {
             evaluations: 0,
             index: options.index,
             scratch,
+            reject: None,
+            kernel_socket: None,
+        }
+    }
+
+    /// Makes this the walk of a REJECT's answer attached to the rejected packet's
+    /// connection: RELATED from the start (the raw table sees it too), following the
+    /// connection's NAT binding. Without a connection (the rejected packet was INVALID or
+    /// UNTRACKED) the answer meets conntrack as a packet of its own.
+    pub fn answering(mut self, attach: Option<Attach>) -> Walk<'a, 'r> {
+        self.kernel_socket = Some(conntrack::is_icmp(self.pkt.protocol));
+        let Some(a) = attach else {
+            return self;
+        };
+        self.ct.decided = true;
+        self.ct.state = CtState::Related;
+        self.ct.related = true;
+        self.ct.attached = true;
+        self.ct.mark = a.flow.mark;
+        self.ct.orig = self.tuple();
+        self.ct.flow = Some((a.id.unwrap_or(usize::MAX), a.dir, a.flow));
+        self.push(
+            Stage::Conntrack,
+            None,
+            None,
+            None,
+            Event::Conntrack {
+                state: CtState::Related,
+                detail: "the REJECT's answer, attached to the rejected packet's connection"
+                    .to_string(),
+            },
+        );
+        self
+    }
+
+    /// The packet as the REJECT rule sees it, and the connection its answer joins.
+    fn reject_seed(&self, with: rampart_ruleset::RejectWith) -> RejectSeed {
+        let tracked = self.ct.decided
+            && !self.ct.notrack
+            && !matches!(self.ct.state, CtState::Invalid | CtState::Untracked);
+        let attach = tracked.then(|| match &self.ct.flow {
+            Some((id, dir, flow)) => Attach::answering(Some(*id), *dir, flow.clone()),
+            // A first packet's connection is not confirmed yet, but it exists: its reply
+            // tuple is the packet's, NATed so far, inverted.
+            None => Attach::answering(
+                None,
+                Dir::Original,
+                Flow {
+                    orig: self.ct.orig,
+                    reply: self.tuple().invert(),
+                    seen_reply: false,
+                    mark: self.ct.mark,
+                    last_us: self.pkt.time_us(),
+                },
+            ),
+        });
+        RejectSeed {
+            with,
+            protocol: self.pkt.protocol,
+            src: self.src,
+            dst: self.dst,
+            sport: self.sport,
+            dport: self.dport,
+            tcp_flags: self.pkt.tcp_flags,
+            icmp_type: self.pkt.icmp_type,
+            fragment: self.pkt.fragment,
+            not_unicast: self
+                .pkt
+                .pkttype
+                .is_some_and(|t| t != rampart_ruleset::PktType::Unicast),
+            attach,
+            time: self.pkt.time,
         }
     }
 
@@ -296,6 +380,19 @@ impl<'a, 'r> Walk<'a, 'r> {
                 reason: "source and destination are of different families".to_string(),
             }
         } else {
+            if crate::exthdr::defragmented(self.pkt) {
+                self.push(
+                    Stage::Conntrack,
+                    None,
+                    None,
+                    None,
+                    Event::Warning {
+                        message: "defragmentation (nf_defrag_ipv6, before the raw table) \
+                                  removes the fragment header: no rule sees it"
+                            .to_string(),
+                    },
+                );
+            }
             match self.pkt.in_iface.clone() {
                 Some(iface) => {
                     if self.host.interface(&iface).is_none() {
@@ -323,8 +420,10 @@ impl<'a, 'r> Walk<'a, 'r> {
                 fate,
                 hits: self.hits,
                 hints,
+                answer: None,
             },
             delta: self.view.delta,
+            reject: self.reject,
             forks: self.forks,
             evaluations: self.evaluations,
         }
@@ -832,6 +931,7 @@ impl<'a, 'r> Walk<'a, 'r> {
                 }
                 Target::Reject(with) => {
                     self.push(stage, Some(kind), here, at, Event::Reject { with: *with });
+                    self.reject = Some(self.reject_seed(*with));
                     return Err(Fate::Rejected {
                         table: kind,
                         chain: ch.name.clone(),
@@ -1105,6 +1205,7 @@ impl<'a, 'r> Walk<'a, 'r> {
             host: self.host,
             sets: &self.c.sets,
             now_us: self.pkt.time_us(),
+            kernel_socket: self.kernel_socket,
             rule_at,
         }
     }
@@ -1158,6 +1259,7 @@ impl<'a, 'r> Walk<'a, 'r> {
             host: self.host,
             sets: &self.c.sets,
             now_us: self.pkt.time_us(),
+            kernel_socket: self.kernel_socket,
             rule_at: (table, chain, rule),
         };
         let mut env = Env {
@@ -1203,7 +1305,7 @@ impl<'a, 'r> Walk<'a, 'r> {
     /// Records the connection when a NEW, tracked packet survives, or the known flow's
     /// refreshed state.
     fn record_flow(&mut self, fate: &Fate) {
-        if !self.ct.decided || self.ct.notrack {
+        if !self.ct.decided || self.ct.notrack || self.ct.attached {
             return;
         }
         let mark = self.ct.mark;

@@ -12,7 +12,7 @@ use rampart_prefix::AddrRange;
 use rampart_ruleset::{Family, MasqueradeTarget, NatTarget, PortRange, TableKind, Target};
 
 use super::{Verdict, Walk};
-use crate::conntrack::Tuple;
+use crate::conntrack::{Dir, Tuple};
 use crate::packet::CtState;
 use crate::trace::{Endpoint, Event, Hook, NatKind, Stage};
 
@@ -41,10 +41,21 @@ impl Walk<'_, '_> {
         }
         if let Some((_, dir, flow)) = &self.ct.flow {
             let mut target = flow.target(*dir);
-            if self.ct.related {
+            if self.ct.related && crate::conntrack::is_icmp(self.pkt.protocol) {
                 // An ICMP error: only its addresses follow the binding (the kernel's
-                // nf_nat_icmp_reply_translation also rewrites the quoted header).
+                // nf_nat_icmp_reply_translation also rewrites the quoted header), and
+                // only where the connection was translated that way: an error from the
+                // host itself about a forwarded connection keeps its source.
                 (target.sport, target.dport) = (self.sport, self.dport);
+                let reply = *dir == Dir::Reply;
+                let (src_nat, dst_nat) = (flow.snat(), flow.dnat());
+                let translated = match manip {
+                    Manip::Src => (src_nat && !reply) || (dst_nat && reply),
+                    Manip::Dst => (dst_nat && !reply) || (src_nat && reply),
+                };
+                if !translated {
+                    return Ok(());
+                }
             }
             let stage = Stage::Hook(hook);
             match manip {
