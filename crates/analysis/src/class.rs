@@ -176,8 +176,12 @@ impl std::fmt::Display for Class {
 /// most a few rounds): the leaves of a partition become a short list. Addresses are
 /// merged first and the destination port last, so a list reads per service ("to port 80
 /// from anywhere") rather than per source.
+///
+/// Keys are numbered once and cubes are looked up by a hash of every dimension but the
+/// one merged (no copy of the cube per item and dimension): a diff of two unrelated
+/// random rulesets hands over hundreds of thousands of classes.
 pub fn merge<K: Clone + Eq + std::hash::Hash + Ord>(
-    mut items: Vec<(K, Vec<Ranges>)>,
+    items: Vec<(K, Vec<Ranges>)>,
     dims: &[Dim],
 ) -> Vec<(K, Vec<Ranges>)> {
     let rank = |d: &Dim| match d {
@@ -187,6 +191,19 @@ pub fn merge<K: Clone + Eq + std::hash::Hash + Ord>(
         Dim::Dport => 4,
         _ => 3,
     };
+    let mut keys: Vec<K> = Vec::new();
+    let mut key_ids: HashMap<K, u32> = HashMap::new();
+    let mut items: Vec<(u32, Vec<Ranges>)> = items
+        .into_iter()
+        .map(|(k, cube)| {
+            let id = *key_ids.entry(k).or_insert_with_key(|k| {
+                keys.push(k.clone());
+                keys.len() as u32 - 1
+            });
+            (id, cube)
+        })
+        .collect();
+    drop(key_ids);
     // Only dimensions on which the items differ can merge anything.
     let mut order: Vec<usize> = (0..dims.len())
         .filter(|&d| items.iter().any(|(_, c)| c[d] != items[0].1[d]))
@@ -195,18 +212,27 @@ pub fn merge<K: Clone + Eq + std::hash::Hash + Ord>(
     for _round in 0..3 {
         let before = items.len();
         for &d in &order {
-            let mut index: HashMap<(K, Vec<Ranges>), usize> = HashMap::new();
-            let mut out: Vec<(K, Vec<Ranges>)> = Vec::with_capacity(items.len());
+            // Hash of (key, cube but `d`) → first item with it; `chain` links the rest.
+            let mut first: HashMap<u64, usize, BuildFx> = HashMap::default();
+            let mut chain: Vec<usize> = Vec::with_capacity(items.len());
+            let mut out: Vec<(u32, Vec<Ranges>)> = Vec::with_capacity(items.len());
             for (k, cube) in items {
-                let mut key = cube.clone();
-                key[d] = Ranges::empty();
-                match index.get(&(k.clone(), key.clone())) {
-                    Some(&at) => {
-                        let merged = out[at].1[d].union(&cube[d]);
-                        out[at].1[d] = merged;
+                let h = hash_but(k, &cube, d);
+                let mut at = first.get(&h).copied();
+                while let Some(i) = at {
+                    let (ok, oc) = &out[i];
+                    if *ok == k && equal_but(oc, &cube, d) {
+                        break;
+                    }
+                    at = (chain[i] != usize::MAX).then_some(chain[i]);
+                }
+                match at {
+                    Some(i) => {
+                        let merged = out[i].1[d].union(&cube[d]);
+                        out[i].1[d] = merged;
                     }
                     None => {
-                        index.insert((k.clone(), key), out.len());
+                        chain.push(first.insert(h, out.len()).unwrap_or(usize::MAX));
                         out.push((k, cube));
                     }
                 }
@@ -217,6 +243,98 @@ pub fn merge<K: Clone + Eq + std::hash::Hash + Ord>(
             break;
         }
     }
+    let mut items: Vec<(K, Vec<Ranges>)> = items
+        .into_iter()
+        .map(|(k, cube)| (keys[k as usize].clone(), cube))
+        .collect();
     items.sort();
     items
+}
+
+/// Adds a class to `items`, merged into the last one when it has the same key and differs
+/// from it in the source address only: the partition hands over siblings one after the
+/// other, so much of [`merge`]'s work is done before the classes pile up (a diff of two
+/// unrelated random rulesets finds hundreds of thousands). Only the source, the dimension
+/// [`merge`] takes first, so the list it makes stays the same.
+pub fn push_merged<K: PartialEq>(
+    items: &mut Vec<(K, Vec<Ranges>)>,
+    dims: &[Dim],
+    key: K,
+    cube: &[Ranges],
+) {
+    if let Some((k, last)) = items.last_mut() {
+        if *k == key {
+            let mut differ = last
+                .iter()
+                .zip(cube)
+                .enumerate()
+                .filter(|(_, (a, b))| a != b);
+            match (differ.next(), differ.next()) {
+                (None, _) => return,
+                (Some((d, _)), None) if dims[d] == Dim::Src => {
+                    last[d] = last[d].union(&cube[d]);
+                    return;
+                }
+                _ => {}
+            }
+        }
+    }
+    items.push((key, cube.to_vec()));
+}
+
+fn equal_but(a: &[Ranges], b: &[Ranges], d: usize) -> bool {
+    a.iter()
+        .zip(b)
+        .enumerate()
+        .all(|(i, (x, y))| i == d || x == y)
+}
+
+/// FxHash's step (rustc's hasher): fast, and enough to spread cubes over buckets.
+fn fx(h: u64, x: u64) -> u64 {
+    (h.rotate_left(5) ^ x).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95)
+}
+
+fn hash_but(k: u32, cube: &[Ranges], d: usize) -> u64 {
+    let mut h = fx(0, u64::from(k));
+    for (i, r) in cube.iter().enumerate() {
+        if i == d {
+            continue;
+        }
+        h = fx(h, r.0.len() as u64);
+        for &(lo, hi) in &r.0 {
+            h = fx(h, lo as u64);
+            h = fx(h, (lo >> 64) as u64);
+            h = fx(h, hi as u64);
+            h = fx(h, (hi >> 64) as u64);
+        }
+    }
+    h
+}
+
+/// A map keyed by an already mixed `u64` needs no further hashing.
+#[derive(Default, Clone, Copy)]
+struct BuildFx;
+
+#[derive(Default)]
+struct PassHasher(u64);
+
+impl std::hash::Hasher for PassHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = fx(self.0, u64::from(*b));
+        }
+    }
+    fn write_u64(&mut self, x: u64) {
+        self.0 = x;
+    }
+}
+
+impl std::hash::BuildHasher for BuildFx {
+    type Hasher = PassHasher;
+    fn build_hasher(&self) -> PassHasher {
+        PassHasher::default()
+    }
 }

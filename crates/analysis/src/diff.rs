@@ -3,9 +3,9 @@
 use rampart_ruleset::{Family, Ruleset};
 use serde::Serialize;
 
-use crate::class::{describe, merge, Class};
-use crate::partition::Space;
-use crate::program::{compile_with, universe, Act, AnalysisError, Locals, PathKind};
+use crate::class::{describe, merge, push_merged, Class};
+use crate::partition::{conditions, rewriters, Space};
+use crate::program::{compile_with, universe, AnalysisError, Locals, PathKind};
 use crate::space::{Cube, Point, Ranges, Universe};
 use crate::walk::{Outcomes, Placed};
 
@@ -102,12 +102,8 @@ pub fn diff_with(old: &Ruleset, new: &Ruleset, locals: &Locals) -> Result<Diff, 
         let dims = u.dims();
         let root: Vec<Ranges> = dims.iter().map(|d| u.full(*d)).collect();
         for (pa, pb) in a.programs.iter().zip(&b.programs) {
-            let cubes: Vec<Option<&Cube>> = pa
-                .instrs
-                .iter()
-                .chain(&pb.instrs)
-                .map(|i| (i.act != Act::Continue).then_some(&i.cube))
-                .collect();
+            let mut cubes: Vec<Option<&Cube>> = conditions(&pa.instrs);
+            cubes.extend(conditions(&pb.instrs));
             let off = pa.instrs.len() as u32;
             let cutoffs = pa
                 .instrs
@@ -115,7 +111,9 @@ pub fn diff_with(old: &Ruleset, new: &Ruleset, locals: &Locals) -> Result<Diff, 
                 .map(|i| i.cutoff())
                 .chain(pb.instrs.iter().map(|i| i.cutoff().map(|e| e + off)))
                 .collect();
-            let space = Space::new(&u, &cubes).with_cutoffs(cutoffs);
+            let space = Space::new(&u, &cubes)
+                .with_cutoffs(cutoffs)
+                .with_rewriters(rewriters(pa.instrs.iter().chain(&pb.instrs)));
             let wa = Placed {
                 program: pa,
                 offset: 0,
@@ -129,7 +127,7 @@ pub fn diff_with(old: &Ruleset, new: &Ruleset, locals: &Locals) -> Result<Diff, 
                 let x = wa.walk(leaf, &dims, 0, None, None);
                 let y = wb.walk(leaf, &dims, 0, None, None);
                 if x != y {
-                    found.push(((x, y), leaf.cube.to_vec()));
+                    push_merged(&mut found, &dims, (x, y), leaf.cube);
                 }
             });
             for ((x, y), cube) in merge(found, &dims) {

@@ -5,12 +5,10 @@ use std::net::IpAddr;
 use rampart_ruleset::{Family, Ruleset};
 use serde::Serialize;
 
-use crate::class::{describe_dim, merge};
-use crate::partition::Space;
-use crate::program::{
-    compile, compile_with, universe, Act, AnalysisError, Locals, PathKind, Verdict,
-};
-use crate::space::{Cube, Dim, Ranges, Universe, CT_NEW};
+use crate::class::{describe_dim, merge, push_merged};
+use crate::partition::{conditions, rewriters, Space};
+use crate::program::{compile, compile_with, universe, AnalysisError, Locals, PathKind, Verdict};
+use crate::space::{Dim, Ranges, Universe, CT_NEW};
 use crate::walk::Placed;
 
 /// How a class of connection openings fares.
@@ -125,13 +123,10 @@ pub fn exposure_with(ruleset: &Ruleset, locals: &Locals) -> Result<Exposure, Ana
         let root = opening_root(&u, &dims);
         let p = &c.programs[0];
         debug_assert_eq!(p.path, PathKind::Input);
-        let cubes: Vec<Option<&Cube>> = p
-            .instrs
-            .iter()
-            .map(|i| (i.act != Act::Continue).then_some(&i.cube))
-            .collect();
-        let space =
-            Space::new(&u, &cubes).with_cutoffs(p.instrs.iter().map(|i| i.cutoff()).collect());
+        let cubes = conditions(&p.instrs);
+        let space = Space::new(&u, &cubes)
+            .with_cutoffs(p.instrs.iter().map(|i| i.cutoff()).collect())
+            .with_rewriters(rewriters(&p.instrs));
         let placed = Placed {
             program: p,
             offset: 0,
@@ -141,7 +136,7 @@ pub fn exposure_with(ruleset: &Ruleset, locals: &Locals) -> Result<Exposure, Ana
             let o = placed.walk(leaf, &dims, 0, None, None);
             let a = access_of(&o);
             if a != Access::Closed {
-                found.push(((a, target_of(&o)), leaf.cube.to_vec()));
+                push_merged(&mut found, &dims, (a, target_of(&o)), leaf.cube);
             }
         });
         let at = |d: Dim| dims.iter().position(|x| *x == d).expect("dimension");
@@ -219,12 +214,10 @@ pub fn reaches(ruleset: &Ruleset, src: IpAddr, port: u16) -> Result<Access, Anal
         }
     }
     let p = &c.programs[0];
-    let cubes: Vec<Option<&Cube>> = p
-        .instrs
-        .iter()
-        .map(|i| (i.act != Act::Continue).then_some(&i.cube))
-        .collect();
-    let space = Space::new(&u, &cubes).with_cutoffs(p.instrs.iter().map(|i| i.cutoff()).collect());
+    let cubes = conditions(&p.instrs);
+    let space = Space::new(&u, &cubes)
+        .with_cutoffs(p.instrs.iter().map(|i| i.cutoff()).collect())
+        .with_rewriters(rewriters(&p.instrs));
     let placed = Placed {
         program: p,
         offset: 0,

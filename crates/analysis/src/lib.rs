@@ -62,7 +62,7 @@ pub use class::{describe, Class};
 pub use diff::{diff, diff_with, Change, Diff, MAX_CHANGES};
 pub use exposure::{exposure, exposure_with, reaches, Access, Exposed, Exposure};
 pub use lint::{lint, lint_with, Finding, FindingKind, LintOptions, LintReport, Severity};
-pub use partition::{Leaf, Space};
+pub use partition::{conditions, rewriters, Leaf, Space, REORDER_FROM};
 pub use program::{
     compile, compile_with, universe, Act, AnalysisError, Compiled, Instr, Locals, PathKind,
     Program, Rewrite, RuleRef, Verdict, MAX_EXPANDED_MEMBERS, MAX_INSTRUCTIONS,

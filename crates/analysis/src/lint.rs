@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use rampart_ruleset::{Action, Family, Match, Ruleset, TableKind, Target};
 use serde::Serialize;
 
-use crate::partition::Space;
+use crate::partition::{rewriters, Space};
 use crate::program::{compile_with, universe, Act, AnalysisError, Compiled, Locals, RuleRef};
 use crate::space::{Cube, Ranges, Universe};
 use crate::walk::{Placed, Stats};
@@ -169,7 +169,7 @@ fn analyse(c: &Compiled, u: &Universe) -> Vec<RuleFacts> {
             .iter()
             .map(|i| (!goes_on(i)).then_some(&i.cube))
             .collect();
-        let space = Space::new(u, &cubes);
+        let space = Space::new(u, &cubes).with_rewriters(rewriters(&p.instrs));
         let placed = Placed {
             program: p,
             offset: 0,
