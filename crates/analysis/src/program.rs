@@ -611,12 +611,13 @@ impl MatchCompiler<'_> {
             Match::Icmp(t) | Match::Icmp6(t) => {
                 let proto = if matches!(m, Match::Icmp(_)) { 1 } else { 58 };
                 c.and(Dim::Proto, Ranges::one(proto));
-                let r = match (t.value.ty, t.value.code) {
-                    (None, _) => Ranges::span(0, 65535),
-                    (Some(ty), None) => {
-                        Ranges::span(u128::from(ty) << 8, (u128::from(ty) << 8) | 255)
+                let r = match t.value.ty {
+                    None => Ranges::span(0, 65535),
+                    Some(ty) => {
+                        let (lo, hi) = t.value.codes();
+                        let at = |code: u8| (u128::from(ty) << 8) | u128::from(code);
+                        Ranges::span(at(lo), at(hi))
                     }
-                    (Some(ty), Some(code)) => Ranges::one((u128::from(ty) << 8) | u128::from(code)),
                 };
                 let (d, r) = self.neg(Dim::Icmp, r, t.negated);
                 c.and(d, r);

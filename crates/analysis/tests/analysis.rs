@@ -855,3 +855,38 @@ proptest! {
         }
     }
 }
+
+/// `--icmp-type 3/1:2` matches codes 1 and 2 (the kernel's range; iptables-save prints
+/// `3/1`): narrowing it to `3/1` changes code 2 only.
+#[test]
+fn icmp_code_ranges_are_every_code_of_the_range() {
+    let text = |codes: &str| {
+        format!(
+            "*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+             -A INPUT -p icmp -m icmp --icmp-type {codes} -j ACCEPT\nCOMMIT\n"
+        )
+    };
+    let d = diff(&parse(&text("3/1:2")), &parse(&text("3/1"))).unwrap();
+    let at = |code: u8| Point {
+        proto: 1,
+        src: "203.0.113.5".parse().unwrap(),
+        dst: "192.0.2.1".parse().unwrap(),
+        sport: 0,
+        dport: 0,
+        ct: 0,
+        in_iface: Some("eth0".into()),
+        out_iface: None,
+        tcp_flags: 0,
+        icmp: (3, code),
+        length: 60,
+        mark: 0,
+        fragment: false,
+        members: vec![],
+    };
+    assert!(d.change_for(PathKind::Input, &at(1)).is_none());
+    assert!(d.change_for(PathKind::Input, &at(3)).is_none());
+    let c = d
+        .change_for(PathKind::Input, &at(2))
+        .expect("code 2 changes");
+    assert_eq!(c.to_string().matches("ACCEPT → DROP").count(), 1, "{c}");
+}
