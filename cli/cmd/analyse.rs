@@ -398,7 +398,8 @@ fn applied_ruleset(state: &rampart_kernel::StateDir) -> Result<(Ruleset, String)
     let name = path.display().to_string();
     let Some(text) = state.read(APPLIED_RULES)? else {
         anyhow::bail!(
-            "{}: no ruleset recorded (the last apply was an nft script, or none was made):              give the file that was applied",
+            "{}: no ruleset recorded (the last apply was an nft script, or none was made): \
+             give the file that was applied",
             rampart_safeio::escaped(&name)
         );
     };

@@ -62,8 +62,9 @@ const LIMIT: &[OptSpec] = &[
     opt(&["--limit-burst"], 1, false),
 ];
 const HASHLIMIT: &[OptSpec] = &[
-    opt(&["--hashlimit-upto", "--hashlimit"], 1, false),
-    opt(&["--hashlimit-above"], 1, false),
+    // `!` flips the mode (libxt_hashlimit): `! --hashlimit-upto` is `--hashlimit-above`.
+    opt(&["--hashlimit-upto", "--hashlimit"], 1, true),
+    opt(&["--hashlimit-above"], 1, true),
     opt(&["--hashlimit-burst"], 1, false),
     opt(&["--hashlimit-mode"], 1, false),
     opt(&["--hashlimit-name"], 1, false),
@@ -496,7 +497,7 @@ impl Module {
                 "--limit" => *rate = Some(ctx.value(opt, arg(), values::rate)?),
                 _ => *burst = Some(ctx.value(opt, arg(), burst_value)?),
             },
-            State::Hashlimit(h) => h.set(ctx, key, opt, args.first())?,
+            State::Hashlimit(h) => h.set(ctx, key, negated, opt, args.first())?,
             State::Connlimit(limit, mask, daddr) => match key {
                 "--connlimit-upto" | "--connlimit-above" => {
                     if limit.is_some() {
@@ -763,6 +764,7 @@ impl HashlimitDraft {
         &mut self,
         ctx: &RuleCtx<'_>,
         key: &str,
+        negated: bool,
         opt: &Word,
         arg: Option<&Word>,
     ) -> Result<(), ParseError> {
@@ -787,7 +789,7 @@ impl HashlimitDraft {
                         ErrorKind::Conflict("--hashlimit-upto".into(), "--hashlimit-above".into()),
                     ));
                 }
-                let mode = if key == "--hashlimit-upto" {
+                let mode = if (key == "--hashlimit-upto") != negated {
                     LimitMode::Upto
                 } else {
                     LimitMode::Above
