@@ -387,33 +387,30 @@ pub(crate) fn rule_matches(spec: &RuleSpec, ctx: &Ctx, env: &mut Env) -> Result<
 /// tests it makes and its modules but comments. Less the failing ones, a bound on the
 /// passing ones that needs no evaluation.
 pub(crate) fn test_count(spec: &RuleSpec) -> usize {
-    let header = [
+    let modules = spec
+        .matches
+        .iter()
+        .filter(|m| !matches!(m, Match::Comment(_)));
+    header_tests_made(spec).into_iter().filter(|p| *p).count() + modules.count()
+}
+
+/// Which of [`HEADER_TESTS`] the rule makes.
+fn header_tests_made(spec: &RuleSpec) -> [bool; HEADER_TESTS.len()] {
+    [
         spec.source.is_some(),
         spec.destination.is_some(),
         spec.in_interface.is_some(),
         spec.out_interface.is_some(),
         spec.protocol.is_some(),
         spec.fragment.is_some(),
-    ];
-    let modules = spec
-        .matches
-        .iter()
-        .filter(|m| !matches!(m, Match::Comment(_)));
-    header.into_iter().filter(|p| *p).count() + modules.count()
+    ]
 }
 
 /// Every component that does not match, evaluated one by one, and the number of tests the
 /// rule makes that do match (for "nearest miss" hints; `env` should be a scratch one, as
 /// stateful modules are evaluated too).
 pub(crate) fn failing_tests(spec: &RuleSpec, ctx: &Ctx, env: &mut Env) -> (Vec<Test>, usize) {
-    let present = [
-        spec.source.is_some(),
-        spec.destination.is_some(),
-        spec.in_interface.is_some(),
-        spec.out_interface.is_some(),
-        spec.protocol.is_some(),
-        spec.fragment.is_some(),
-    ];
+    let present = header_tests_made(spec);
     let mut failing = Vec::new();
     let mut passed = 0;
     for (t, present) in HEADER_TESTS.into_iter().zip(present) {
