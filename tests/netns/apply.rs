@@ -2,17 +2,14 @@
 //! inside a lab namespace (`ip netns exec NS rampart ...`), with real TCP connects.
 
 use std::io::{BufRead, BufReader};
-use std::net::IpAddr;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rampart_testkit::{require, Need};
 
-use crate::lab::{Fate, Lab, Probe, Proto};
+use crate::host_client::HostAndClient;
+use crate::lab::Fate;
 
-const HOST_IP: &str = "192.0.2.1";
-const CLIENT_IP: &str = "192.0.2.2";
 const PORT: u16 = 8080;
 
 /// Accept everything.
@@ -42,49 +39,14 @@ const BLOCK: &str = "table inet rampart {
 }
 ";
 
-struct Setup {
-    lab: Lab,
-    state: PathBuf,
-    dir: PathBuf,
-}
-
-impl Drop for Setup {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+type Setup = HostAndClient;
 
 fn setup() -> Setup {
-    let mut lab = Lab::new().unwrap();
-    lab.add_ns("host").unwrap();
-    lab.add_ns("client").unwrap();
-    lab.veth("host", "eth0", "client", "link0").unwrap();
-    lab.addr("host", "eth0", &format!("{HOST_IP}/24")).unwrap();
-    lab.addr("client", "link0", &format!("{CLIENT_IP}/24"))
-        .unwrap();
-    let dir = std::env::temp_dir().join(format!("{}-apply", lab.id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    for (name, text) in [("open.nft", OPEN), ("block.nft", BLOCK)] {
-        std::fs::write(dir.join(name), text).unwrap();
-    }
-    Setup {
-        state: dir.join("state"),
-        lab,
-        dir,
-    }
+    HostAndClient::new("apply", &[("open.nft", OPEN), ("block.nft", BLOCK)])
 }
 
-impl Setup {
-    fn rampart_cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new("timeout");
-        c.args(["20", "ip", "netns", "exec", self.lab.ns("host").unwrap()])
-            .arg(env!("CARGO_BIN_EXE_rampart"))
-            .args(args)
-            .env("RAMPART_STATE_DIR", &self.state)
-            .current_dir(&self.dir);
-        c
-    }
-
+/// The apply tests' own uses of the fixture.
+impl HostAndClient {
     fn rampart(&self, args: &[&str]) -> String {
         let out = self.rampart_cmd(args).output().unwrap();
         assert!(
@@ -104,18 +66,6 @@ impl Setup {
 
     fn connect(&self) -> Fate {
         self.connect_to(PORT)
-    }
-
-    fn connect_to(&self, port: u16) -> Fate {
-        let probe = Probe {
-            proto: Proto::Tcp,
-            src: CLIENT_IP.parse::<IpAddr>().unwrap(),
-            dst: HOST_IP.parse::<IpAddr>().unwrap(),
-            port,
-        };
-        self.lab
-            .probe("client", &probe, Duration::from_millis(400))
-            .unwrap()
     }
 
     /// Applies `--confirm SECS` from a child, reads until the rollback is armed, then

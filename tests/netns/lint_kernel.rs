@@ -2,17 +2,12 @@
 //! that match some of its rules, and the rules the kernel counted nothing for reported as
 //! never matched, at the lines of the file applied.
 
-use std::net::IpAddr;
-use std::path::PathBuf;
-use std::process::{Command, Output};
-use std::time::Duration;
+use std::process::Output;
 
 use rampart_testkit::{require, Need};
 
-use crate::lab::{Fate, Lab, Probe, Proto};
-
-const HOST_IP: &str = "192.0.2.1";
-const CLIENT_IP: &str = "192.0.2.2";
+use crate::host_client::HostAndClient;
+use crate::lab::Fate;
 
 /// Lines 5 and 6 match the probes (and 10 the host's answers); 7, 8, 9 and 11 match
 /// nothing the test sends.
@@ -29,61 +24,6 @@ const RULES: &str = "*filter
 -A OUTPUT -p udp -m udp --dport 9999 -j ACCEPT
 COMMIT
 ";
-
-struct Setup {
-    lab: Lab,
-    dir: PathBuf,
-}
-
-impl Drop for Setup {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-impl Setup {
-    fn new() -> Setup {
-        let mut lab = Lab::new().unwrap();
-        lab.add_ns("host").unwrap();
-        lab.add_ns("client").unwrap();
-        lab.veth("host", "eth0", "client", "link0").unwrap();
-        lab.addr("host", "eth0", &format!("{HOST_IP}/24")).unwrap();
-        lab.addr("client", "link0", &format!("{CLIENT_IP}/24"))
-            .unwrap();
-        let dir = std::env::temp_dir().join(format!("{}-lint-kernel", lab.id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("fw.rules"), RULES).unwrap();
-        std::fs::write(
-            dir.join("other.rules"),
-            RULES.replace("--dport 8082", "--dport 8083"),
-        )
-        .unwrap();
-        Setup { lab, dir }
-    }
-
-    fn rampart(&self, args: &[&str]) -> Output {
-        Command::new("timeout")
-            .args(["20", "ip", "netns", "exec", self.lab.ns("host").unwrap()])
-            .arg(env!("CARGO_BIN_EXE_rampart"))
-            .args(args)
-            .env("RAMPART_STATE_DIR", self.dir.join("state"))
-            .current_dir(&self.dir)
-            .output()
-            .unwrap()
-    }
-
-    fn connect(&self, port: u16) -> Fate {
-        let probe = Probe {
-            proto: Proto::Tcp,
-            src: CLIENT_IP.parse::<IpAddr>().unwrap(),
-            dst: HOST_IP.parse::<IpAddr>().unwrap(),
-            port,
-        };
-        self.lab
-            .probe("client", &probe, Duration::from_millis(400))
-            .unwrap()
-    }
-}
 
 fn text(o: &Output) -> String {
     format!(
@@ -123,16 +63,20 @@ fn lint_with_the_kernels_counters_names_the_rules_no_packet_matched() {
     if !require(&[Need::Root, Need::Tool("nft")]) {
         return;
     }
-    let s = Setup::new();
-    let applied = s.rampart(&["apply", "--rules", "fw.rules"]);
+    let other = RULES.replace("--dport 8082", "--dport 8083");
+    let s = HostAndClient::new(
+        "lint-kernel",
+        &[("fw.rules", RULES), ("other.rules", &other)],
+    );
+    let applied = s.rampart_output(&["apply", "--rules", "fw.rules"]);
     assert!(applied.status.success(), "{}", text(&applied));
 
     // Before any packet, every rule is at 0.
-    let fresh = never_matched(&s.rampart(&["lint", "--kernel", "fw.rules", "--json"]));
+    let fresh = never_matched(&s.rampart_output(&["lint", "--kernel", "fw.rules", "--json"]));
     assert_eq!(fresh.len(), 7, "{fresh:?}");
 
-    assert!(matches!(s.connect(8080), Fate::Delivered { .. }));
-    assert_eq!(s.connect(8081), Fate::Rejected);
+    assert!(matches!(s.connect_to(8080), Fate::Delivered { .. }));
+    assert_eq!(s.connect_to(8081), Fate::Rejected);
 
     let want = vec![
         (7, "INPUT".to_string(), 3),
@@ -140,12 +84,12 @@ fn lint_with_the_kernels_counters_names_the_rules_no_packet_matched() {
         (9, "INPUT".to_string(), 5),
         (11, "OUTPUT".to_string(), 2),
     ];
-    let out = s.rampart(&["lint", "--kernel", "fw.rules", "--json"]);
+    let out = s.rampart_output(&["lint", "--kernel", "fw.rules", "--json"]);
     assert_eq!(never_matched(&out), want, "{}", text(&out));
 
     // Without the file: the ruleset the state directory recorded at the apply (its lines
     // are those of that record), same rules.
-    let out = s.rampart(&["lint", "--kernel", "--json"]);
+    let out = s.rampart_output(&["lint", "--kernel", "--json"]);
     let recorded: Vec<(String, u64)> = never_matched(&out)
         .into_iter()
         .map(|(_, c, n)| (c, n))
@@ -154,7 +98,7 @@ fn lint_with_the_kernels_counters_names_the_rules_no_packet_matched() {
     assert_eq!(recorded, names, "{}", text(&out));
 
     // The text names the file and line of each.
-    let out = s.rampart(&["lint", "--kernel", "fw.rules"]);
+    let out = s.rampart_output(&["lint", "--kernel", "fw.rules"]);
     let t = text(&out);
     for line in [7, 8, 9, 11] {
         assert!(
@@ -168,7 +112,7 @@ fn lint_with_the_kernels_counters_names_the_rules_no_packet_matched() {
     assert!(t.contains("counters: the kernel's"), "{t}");
 
     // Another ruleset than the one applied: refused, nothing is guessed.
-    let out = s.rampart(&["lint", "--kernel", "other.rules"]);
+    let out = s.rampart_output(&["lint", "--kernel", "other.rules"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("not the one applied last"),
@@ -183,7 +127,7 @@ fn lint_with_the_kernels_counters_names_the_rules_no_packet_matched() {
             &["nft", "add", "chain", "inet", "rampart", "added_by_hand"],
         )
         .unwrap();
-    let out = s.rampart(&["lint", "--kernel", "fw.rules"]);
+    let out = s.rampart_output(&["lint", "--kernel", "fw.rules"]);
     assert!(!out.status.success(), "{}", text(&out));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("changed since the last apply"),

@@ -23,6 +23,7 @@ mod flood;
 mod flood_lab;
 mod guard;
 mod harden;
+mod host_client;
 mod lab;
 mod lab_flood;
 mod lint_kernel;
