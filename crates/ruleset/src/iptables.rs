@@ -21,6 +21,7 @@ use crate::model::{
 };
 use crate::span::{Source, Span};
 
+pub(crate) use matches::module_family;
 use matches::Module;
 pub(crate) use matches_more::{SCTP_CHUNKS, WEEKDAYS};
 pub(crate) use opaque::refusal as opaque_refusal;

@@ -146,6 +146,23 @@ pub(super) fn all_modules() -> impl Iterator<Item = (&'static str, &'static [Opt
         .chain(super::opaque::MODULES.iter().map(|m| (m.name, m.specs)))
 }
 
+/// The family whose iptables alone has match module `name` (`icmp6`, `hl`, `rt`: IPv6;
+/// `icmp`, `ttl`: IPv4), `None` when both or neither have it.
+pub(crate) fn module_family(name: &str) -> Option<Family> {
+    let exists = |family| {
+        let word = Word {
+            text: name.to_string(),
+            span: crate::Span::default(),
+        };
+        Module::new(name, word, family).is_some()
+    };
+    match (exists(Family::Ipv4), exists(Family::Ipv6)) {
+        (true, false) => Some(Family::Ipv4),
+        (false, true) => Some(Family::Ipv6),
+        _ => None,
+    }
+}
+
 /// The option table of a module name.
 pub(super) fn specs(name: &str) -> Option<&'static [OptSpec]> {
     all_modules().find(|(n, _)| *n == name).map(|(_, s)| s)
