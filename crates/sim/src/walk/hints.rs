@@ -22,19 +22,22 @@ const MAX_NEAREST_FAILING: usize = 3;
 /// A candidate for the nearest miss of a DROP policy.
 struct Nearest {
     failing: Vec<Test>,
-    /// Whether the protocol is among the failing tests.
-    other_protocol: bool,
     passed: usize,
     rule: usize,
 }
 
 impl Nearest {
+    /// Whether the protocol is among the failing tests.
+    fn other_protocol(&self) -> bool {
+        self.failing.contains(&Test::Protocol)
+    }
+
     /// Smaller is nearer: fewest failing tests, then this protocol, then most tests
     /// agreeing with the packet, then the first rule.
     fn key(&self) -> (usize, bool, std::cmp::Reverse<usize>, usize) {
         (
             self.failing.len(),
-            self.other_protocol,
+            self.other_protocol(),
             std::cmp::Reverse(self.passed),
             self.rule,
         )
@@ -295,7 +298,6 @@ impl Walk<'_, '_> {
                     return;
                 }
                 let near = Nearest {
-                    other_protocol: failing.contains(&Test::Protocol),
                     failing,
                     passed,
                     rule: i,
@@ -322,7 +324,7 @@ impl Walk<'_, '_> {
                             let most_passed = index.test_count(ti, ci, i).saturating_sub(level);
                             let beaten = best.as_ref().is_some_and(|b| {
                                 level >= b.failing.len()
-                                    && !b.other_protocol
+                                    && !b.other_protocol()
                                     && (most_passed, b.rule) <= (b.passed, i)
                             });
                             if !beaten && accepts(&i) {
